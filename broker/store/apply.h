@@ -1,0 +1,71 @@
+/*
+ * apply.h — the deterministic state machine.
+ *
+ * apply_batch runs a batch of encoded commands (cmd.h) in ONE LMDB write
+ * transaction, each inside its own nested transaction so that a command
+ * rejected half-way leaves no trace, and stores the applied index in the same
+ * transaction. A command whose index is ≤ the stored applied index is
+ * skipped (its result says so): raft may re-apply entries after a restart.
+ * The result of a command depends only on the store and the command, never on
+ * the clock or on which replica runs it. This function is the raft state
+ * machine of a shard group; dev mode runs it from writer.c.
+ *
+ * Rules enforced here (errors are per-command results, not batch failures):
+ *  - CONV_CREATE: id valid and new (EXISTS), kind known (INVALID); single has
+ *    exactly 2 members; caps: group = tenant group cap (default 200, at most
+ *    2000), customer_group 500, announce 100,000 (CAP_EXCEEDED). The creator
+ *    becomes owner and a member unless the creator is an admin not listed.
+ *  - CONV_ADD/REMOVE: actor is owner or admin (FORBIDDEN); single convs
+ *    cannot change (INVALID); caps as above.
+ *  - Membership changes append a HERALD_MK_SYSTEM message whose body is JSON
+ *    {"event":"create|add|remove","by":USER,"members":[…]} so clients see
+ *    them through push and sync.
+ *  - SEND: actor is a member (NOT_MEMBER; admins too); announce: only owner or
+ *    admin (FORBIDDEN); a cmid seen before in this conv from this user gives
+ *    the original seq with dup=true and writes nothing.
+ *  - READ: member; seq ≤ max seq (INVALID); cursor only moves forward.
+ *
+ * Thread: the single writer thread (or the raft loop thread in cluster mode).
+ */
+#ifndef HERALD_STORE_APPLY_H
+#define HERALD_STORE_APPLY_H
+
+#include "store.h"
+
+/* One recipient of a fan-out. */
+typedef struct apply_target {
+    const char *user; /* NUL-terminated, in the result's arena */
+    uint64_t useq;    /* pointer-log sequence written for this user; 0 if read-diffused */
+} apply_target;
+
+/* What one command did; drives the ack and the fan-out. */
+typedef struct apply_result {
+    int err;               /* 0 applied; herald_err when rejected */
+    char errmsg[128];      /* human-readable reason when err != 0 */
+    uint32_t op;           /* cmd_op */
+    uint64_t index;        /* command index */
+    bool skipped;          /* index ≤ applied index: nothing done */
+    uint64_t seq;          /* SEND/CONV_*: message seq (original one if dup);
+                              READ: cursor now stored */
+    uint64_t ts;           /* commit timestamp of that message */
+    bool dup;              /* SEND: cmid seen before */
+    int conv_kind;         /* conversation kind */
+    uint32_t group;        /* shard group */
+    uint32_t n_targets;    /* SEND/CONV_*: members to push the message to;
+                              READ: members to send a RECEIPT event to */
+    apply_target *targets; /* in arena */
+    void *arena;           /* private */
+} apply_result;
+
+/* Frees what a result owns and zeroes it; NULL-safe. */
+void apply_result_free(apply_result *r);
+
+/* Applies cmds[i] (encoded, len[i] bytes) with index first_index + i.
+ * results must hold n entries; each is filled (caller frees each with
+ * apply_result_free). Returns 0 when the transaction committed; otherwise
+ * HERALD_ESTORAGE / HERALD_ENOMEM and nothing was committed (results are
+ * zeroed). MDB_MAP_FULL is handled inside: grow and retry. */
+int apply_batch(store *s, const uint8_t *const *cmds, const size_t *lens,
+                size_t n, uint64_t first_index, apply_result *results);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * cmd.h — replicated commands: the only way state changes.
+ *
+ * A command is a msgpack map (no length header) so it can sit in a raft log
+ * entry unchanged. Everything apply needs is inside the command — including
+ * the commit timestamp, stamped once by the proposer — so applying the same
+ * command twice on any replica yields the same state (apply is deterministic).
+ *
+ * Keys: "op" uint, "ten" str, "user" str (actor), "admin" bool, "conv" str,
+ * "cmid" str, "body" bin, "kind" str, "flags" uint, "seq" uint, "ts" uint,
+ * "cap" uint, "secret" str (hex), "mem" array of str.
+ *
+ * Thread safety: reentrant.
+ */
+#ifndef HERALD_STORE_CMD_H
+#define HERALD_STORE_CMD_H
+
+#include <herald/protocol.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* X(NAME, number) */
+#define CMD_OPS(X)                                                            \
+    X(TENANT_CREATE, 1) /* tenant, secret (hex), cap (default group cap)  */  \
+    X(CONV_CREATE, 2)   /* tenant, user, admin, conv, kind, mem, ts       */  \
+    X(CONV_ADD, 3)      /* tenant, user, admin, conv, mem, ts             */  \
+    X(CONV_REMOVE, 4)   /* tenant, user, admin, conv, mem, ts             */  \
+    X(SEND, 5)          /* tenant, user, conv, cmid, body, flags, ts      */  \
+    X(READ, 6)          /* tenant, user, conv, seq, ts                    */
+
+typedef enum cmd_op {
+#define CMD_OP_ENUM_(name, num) CMD_##name = num,
+    CMD_OPS(CMD_OP_ENUM_)
+#undef CMD_OP_ENUM_
+    CMD_OP_COUNT_
+} cmd_op;
+
+typedef struct cmd {
+    uint32_t op;          /* cmd_op */
+    herald_str tenant;    /* tenant id (always) */
+    herald_str user;      /* acting user (from the verified token) */
+    bool admin;           /* actor holds the tenant-admin role */
+    herald_str conv;      /* conversation id */
+    herald_str cmid;      /* SEND: client message id */
+    herald_str body;      /* SEND: payload */
+    herald_str kind;      /* CONV_CREATE: conversation kind name */
+    herald_str secret;    /* TENANT_CREATE: 64 hex chars */
+    uint32_t flags;       /* SEND: HERALD_MSGF_* already masked */
+    uint32_t cap;         /* TENANT_CREATE: group cap (0 = 200) */
+    uint64_t seq;         /* READ: cursor */
+    uint64_t ts;          /* proposer's clock, ms since the Unix epoch */
+    uint32_t n_members;   /* CONV_*: members */
+    herald_str *members;  /* owned by the cmd after decode */
+} cmd;
+
+/* Appends the msgpack encoding of *c to out. 0, HERALD_EINVAL, HERALD_ENOMEM. */
+int cmd_encode(const cmd *c, herald_buf *out);
+
+/* Decodes; strings point into p. 0, HERALD_EPROTOCOL (malformed, bad op,
+ * wrong types, counts over the bytes left), HERALD_ENOMEM. On error *out
+ * holds nothing to free. Release with cmd_release. */
+int cmd_decode(const uint8_t *p, size_t n, cmd *out);
+
+/* Frees the members array; NULL-safe. */
+void cmd_release(cmd *c);
+
+/* "SEND", … or "UNKNOWN". */
+const char *cmd_op_name(uint32_t op);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * store.h — the LMDB store: conversations, members, messages, cursors,
+ * dedup, per-user pointer logs, tenants and the applied index.
+ *
+ * Layout (one LMDB environment, named databases; every key starts with the
+ * tenant, so nothing is reachable without it):
+ *   meta     "applied"                      → u64 applied index
+ *            "t" ten                         → tenant record (secret, caps)
+ *   conv     ten conv                        → conv record (kind, owner, max seq, cap, created, count)
+ *   member   ten conv user                   → member record (role, joined seq)
+ *   memberof ten user conv                   → kind (a user's conversations)
+ *   msg      ten conv seq(8, big-endian)     → message record (from, ts, cmid, flags, kind, body)
+ *   cursor   ten conv user                   → u64 read seq
+ *   dedup    ten conv user cmid              → u64 seq
+ *   uevt     ten user group(4) useq(8)       → pointer (conv, seq)
+ *   ustate   ten user group(4)               → u64 last useq
+ * Ids are length-prefixed (1 byte) inside keys so prefixes never collide.
+ *
+ * Threads: ONE writer thread (see writer.h / apply.h) runs write
+ * transactions; any thread may call the read functions below (each opens
+ * and closes one short read transaction; the env uses MDB_NOTLS). When a
+ * write hits MDB_MAP_FULL the writer aborts, grows the map (readers are
+ * briefly excluded by an internal rwlock) and retries the whole batch —
+ * nothing is acknowledged that was not committed.
+ */
+#ifndef HERALD_STORE_H
+#define HERALD_STORE_H
+
+#include <herald/protocol.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+typedef struct store_config {
+    const char *dir;        /* data directory (created if missing) */
+    size_t map_size;        /* initial map size in bytes (0 = 1 GiB) */
+    size_t map_max;         /* growth ceiling (0 = 64 GiB) */
+    bool no_sync;           /* tests only: skip fsync (MDB_NOSYNC) */
+} store_config;
+
+/* Conversation kinds. */
+typedef enum conv_kind {
+    CONV_SINGLE = 1,
+    CONV_GROUP = 2,
+    CONV_CUSTOMER_GROUP = 3,
+    CONV_ANNOUNCE = 4,
+} conv_kind;
+
+#define CONV_CAP_GROUP_DEFAULT 200u
+#define CONV_CAP_GROUP_MAX 2000u
+#define CONV_CAP_CUSTOMER_GROUP 500u
+#define CONV_CAP_ANNOUNCE 100000u
+#define CONV_POINTER_MAX 500u  /* above this many members: read diffusion */
+
+/* "single" → CONV_SINGLE …; 0 when unknown. */
+int conv_kind_parse(herald_str s);
+const char *conv_kind_name(int kind);
+
+/* Opens (creating) the environment. 0, HERALD_EIO, HERALD_ENOMEM, HERALD_ESTORAGE. */
+int store_open(const store_config *cfg, store **out);
+/* Closes; NULL-safe. No transaction may be active. */
+void store_close(store *s);
+
+/* The shard group this store holds (0 in dev mode). */
+uint32_t store_group(const store *s);
+/* Last applied command index. */
+uint64_t store_applied(store *s);
+
+/* --- reads (any thread, short read transaction each) --------------------- */
+
+typedef struct store_tenant {
+    uint8_t secret[32];     /* HMAC key */
+    uint32_t group_cap;     /* default cap of new groups */
+} store_tenant;
+
+/* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
+int store_tenant_get(store *s, herald_str tenant, store_tenant *out);
+
+typedef struct store_conv {
+    int kind;               /* conv_kind */
+    char owner[129];        /* owner user id */
+    uint64_t max_seq;       /* highest seq assigned */
+    uint64_t created;       /* ms since epoch */
+    uint32_t cap;           /* member cap */
+    uint32_t count;         /* member count */
+} store_conv;
+
+/* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
+int store_conv_get(store *s, herald_str tenant, herald_str conv, store_conv *out);
+
+/* 0 (member), HERALD_ENOT_MEMBER, HERALD_ESTORAGE. */
+int store_member_check(store *s, herald_str tenant, herald_str conv, herald_str user);
+
+/* A list of NUL-terminated strings in one allocation; free with store_strs_free. */
+typedef struct store_strs {
+    uint32_t n;             /* number of strings */
+    char **v;               /* v[i] NUL-terminated */
+} store_strs;
+void store_strs_free(store_strs *l);
+
+/* Members in id order. 0, HERALD_ENOT_FOUND, HERALD_ENOMEM, HERALD_ESTORAGE. */
+int store_members(store *s, herald_str tenant, herald_str conv, store_strs *out);
+
+/* Messages; strings are owned by the list (one arena). */
+typedef struct store_msgs {
+    uint32_t n;             /* messages */
+    herald_msg *v;          /* points into arena */
+    bool more;              /* the limit cut the answer */
+    void *arena;            /* private */
+} store_msgs;
+void store_msgs_free(store_msgs *m);
+
+/* Messages of conv with seq > after, ascending, at most limit (0 = 100,
+ * capped at 1000). 0, HERALD_ENOT_FOUND, HERALD_ENOMEM, HERALD_ESTORAGE. */
+int store_history(store *s, herald_str tenant, herald_str conv, uint64_t after,
+                  uint32_t limit, store_msgs *out);
+
+/* Sync position and answer for one shard group. */
+typedef struct store_sync_out {
+    store_msgs msgs;         /* messages to deliver, in order (group/useq set) */
+    uint64_t useq;           /* the user's new position in this group */
+    uint32_t n_convs;        /* new positions in read-diffused conversations */
+    herald_sync_conv *convs; /* conv strings live in msgs.arena */
+} store_sync_out;
+void store_sync_free(store_sync_out *o);
+
+/* Sync: the user's pointer-log entries of this store's group with useq >
+ * after_useq (each message with group/useq set), then for every
+ * read-diffused conversation (announce) the user belongs to, the messages
+ * after the seq given in convs (or after the member's joined seq when the
+ * conversation is absent from convs). At most limit messages in all
+ * (0 = 500, capped at 1000); msgs.more tells that the limit cut it and the
+ * client should sync again from the returned position.
+ * 0, HERALD_ENOMEM, HERALD_ESTORAGE. */
+int store_sync(store *s, herald_str tenant, herald_str user,
+               uint64_t after_useq, const herald_sync_conv *convs,
+               uint32_t n_convs, uint32_t limit, store_sync_out *out);
+
+/* Who has read message seq of conv: members whose cursor ≥ seq (the sender
+ * counts as having read), and the rest. 0, HERALD_ENOT_FOUND, HERALD_EINVAL
+ * (seq beyond max), HERALD_ENOMEM, HERALD_ESTORAGE. */
+int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
+                   store_strs *read, store_strs *unread);
+
+#endif

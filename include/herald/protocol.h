@@ -1,0 +1,264 @@
+/*
+ * herald/protocol.h — Herald client wire protocol, version 1.
+ *
+ * FRAMING. A frame is a 4-byte big-endian payload length followed by that many
+ * bytes holding exactly one msgpack map. The length excludes the 4 header
+ * bytes. Receivers check the length against their frame cap (default 1 MiB,
+ * configurable) before allocating anything; a larger frame is answered with
+ * ERROR TOO_BIG and the connection is closed.
+ *
+ * MAPS. Keys are short msgpack strings (listed below). Every frame carries
+ * "t" (frame type, uint). Requests may carry "rid" (uint request id); the
+ * response to a request echoes it ("rid" in ACK/OK/…_RESULT, "ref" in ERROR),
+ * so a client can pipeline. Unknown keys are skipped (forward compatible);
+ * a known key with the wrong msgpack type is a PROTOCOL error. Numbers are
+ * unsigned msgpack integers; zero, false and empty strings mean "absent" and
+ * are not sent. Strings are UTF-8 msgpack str; "body" may be str or bin and
+ * is sent as bin. Nesting deeper than the decoder's depth cap (default 8) and
+ * any array/map whose declared count exceeds the bytes left are PROTOCOL
+ * errors, detected before any allocation.
+ *
+ * KEYS (key: C field, msgpack type)
+ *   t: type (uint)           rid: rid (uint)          ref: ref (uint)
+ *   tok: token (str)         v: version (uint)        user: user (str)
+ *   ten: tenant (str)        admin: admin (bool)      hb: hb_ms (uint)
+ *   maxf: max_frame (uint)   conv: conv (str)         cmid: cmid (str)
+ *   body: body (str|bin)     flags: flags (uint)      seq: seq (uint)
+ *   ts: ts (uint, ms since the Unix epoch)            dup: dup (bool)
+ *   code: code (uint)        msg: text (str)          after: after (uint)
+ *   limit: limit (uint)      more: more (bool)        op: op (str)
+ *   kind: kind (str)         owner: owner (str)       cap: cap (uint)
+ *   cnt: count (uint)        mem: members (array of str)
+ *   read: read (array of str)                         unread: unread (array of str)
+ *   m: msg (map, one message)                         msgs: msgs (array of message maps)
+ *   sg: sync groups, flat array [group, useq, group, useq, …] (uints)
+ *   sc: sync convs, flat array [conv, seq, conv, seq, …] (str, uint)
+ *
+ * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
+ *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
+ *   shard group), useq (uint per-user sequence in that group; 0 for
+ *   messages of read-diffused conversations).
+ *
+ * FRAMES (→ client to server, ← server to client; * = required)
+ *   → HELLO      tok*, v, sg, sc      first frame on a connection
+ *   ← WELCOME    rid, user, ten, admin, hb, maxf, v
+ *   → SEND       rid, conv*, cmid, body, flags
+ *   ← ACK        rid, conv, seq, ts, dup   (dup: cmid seen before; seq is the original)
+ *   ← ERROR      code*, msg, ref      (ref = rid of the failed request, 0 if none)
+ *   ← DELIVER    m*                   a pushed message
+ *   → SYNC       rid, sg, sc, limit   everything after this sync key
+ *   ← SYNC_RESULT rid, msgs, sg, sc, more   new sync key; more: call SYNC again
+ *   → HISTORY    rid, conv*, after, limit   messages with seq > after, ascending
+ *   ← HISTORY_RESULT rid, msgs, more
+ *   → READ       rid, conv*, seq*     read cursor: all messages ≤ seq are read
+ *   ← OK         rid, seq             (seq = the cursor now stored)
+ *   ← RECEIPT    conv*, user*, seq*   event: user's read cursor advanced to seq
+ *   → RECEIPTS   rid, conv*, seq*     who has / has not read message seq
+ *   ← RECEIPTS_RESULT rid, conv, seq, read, unread
+ *   → CONV       rid, op*, conv, kind, mem   op: create | add | remove | info
+ *   ← CONV_RESULT rid, conv, kind, owner, mem, seq (max seq), cap, cnt, ts (created)
+ *   → PING       rid               ← PONG rid
+ *
+ * SYNC KEYS. A client's position is a small vector: for every shard group g
+ * the highest per-user sequence useq it has seen (pointer log, used for
+ * conversations up to 500 members), plus for each read-diffused conversation
+ * (announcements) the highest conversation seq seen. DELIVER carries g/useq
+ * (or conv/seq) so the client advances its key as pushes arrive; a jump
+ * (useq > key+1) means something was missed and the client SYNCs.
+ *
+ * Thread safety: the codec is reentrant; a herald_frame is not shared.
+ */
+#ifndef HERALD_PROTOCOL_H
+#define HERALD_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HERALD_PROTOCOL_VERSION 1u
+#define HERALD_FRAME_HEADER 4u               /* bytes of length prefix */
+#define HERALD_FRAME_MAX_DEFAULT (1u << 20)  /* default frame cap, 1 MiB */
+#define HERALD_DEPTH_MAX_DEFAULT 8u          /* default msgpack nesting cap */
+
+/* X(NAME, number) */
+#define HERALD_FRAME_TYPES(X)                                                 \
+    X(HELLO, 1)                                                               \
+    X(WELCOME, 2)                                                             \
+    X(SEND, 3)                                                                \
+    X(ACK, 4)                                                                 \
+    X(ERROR, 5)                                                               \
+    X(DELIVER, 6)                                                             \
+    X(SYNC, 7)                                                                \
+    X(SYNC_RESULT, 8)                                                         \
+    X(HISTORY, 9)                                                             \
+    X(HISTORY_RESULT, 10)                                                     \
+    X(READ, 11)                                                               \
+    X(OK, 12)                                                                 \
+    X(RECEIPT, 13)                                                            \
+    X(RECEIPTS, 14)                                                           \
+    X(RECEIPTS_RESULT, 15)                                                    \
+    X(CONV, 16)                                                               \
+    X(CONV_RESULT, 17)                                                        \
+    X(PING, 18)                                                               \
+    X(PONG, 19)
+
+typedef enum herald_frame_type {
+#define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,
+    HERALD_FRAME_TYPES(HERALD_FT_ENUM_)
+#undef HERALD_FT_ENUM_
+    HERALD_FT_COUNT_
+} herald_frame_type;
+
+/* Message flags ("flags"). Bits a client may set in SEND are
+ * HERALD_MSGF_CLIENT_MASK; the broker clears every other bit it receives. */
+#define HERALD_MSGF_SILENT 0x1u  /* deliver without an alert */
+#define HERALD_MSGF_URGENT 0x2u  /* must-reach (DING) */
+#define HERALD_MSGF_CLIENT_MASK (HERALD_MSGF_SILENT)
+
+/* Message kinds ("mk"). */
+#define HERALD_MK_TEXT 0u    /* a user's message */
+#define HERALD_MK_SYSTEM 1u  /* membership change etc.; body is a short text */
+
+/* A byte string that is NOT NUL-terminated. In a decoded frame it points into
+ * the input buffer and lives as long as that buffer. */
+typedef struct herald_str {
+    const char *ptr; /* first byte; NULL when absent */
+    uint32_t len;    /* number of bytes */
+} herald_str;
+
+/* One stored message (DELIVER "m", SYNC_RESULT/HISTORY_RESULT "msgs"). */
+typedef struct herald_msg {
+    herald_str conv;  /* conversation id */
+    uint64_t seq;     /* conversation sequence, gap-free from 1 */
+    herald_str from;  /* sender user id */
+    uint64_t ts;      /* broker commit time, ms since the Unix epoch */
+    herald_str body;  /* payload bytes */
+    uint32_t flags;   /* HERALD_MSGF_* */
+    uint32_t kind;    /* HERALD_MK_* */
+    uint32_t group;   /* shard group holding the conversation */
+    uint64_t useq;    /* per-user sequence in `group`; 0 if read-diffused */
+} herald_msg;
+
+/* One entry of the group part of a sync key. */
+typedef struct herald_sync_group {
+    uint32_t group; /* shard group id */
+    uint64_t useq;  /* highest per-user sequence seen in that group */
+} herald_sync_group;
+
+/* One entry of the conversation part of a sync key. */
+typedef struct herald_sync_conv {
+    herald_str conv; /* read-diffused conversation id */
+    uint64_t seq;    /* highest conversation seq seen */
+} herald_sync_conv;
+
+/* A decoded frame. Which fields are meaningful depends on `type` (see the
+ * table above). Zero / empty = absent. Arrays are owned by the frame (freed by
+ * herald_frame_release); strings point into the decoded buffer. For encoding,
+ * fill the fields and call herald_frame_encode; the encoder never frees. */
+typedef struct herald_frame {
+    uint32_t type;        /* HERALD_FT_* */
+    uint64_t rid;         /* request id, echoed in the response */
+    uint64_t ref;         /* ERROR: rid of the request that failed */
+    herald_str token;     /* HELLO: signed token */
+    uint32_t version;     /* HELLO/WELCOME: protocol version */
+    herald_str user;      /* WELCOME: authenticated user; RECEIPT: reader */
+    herald_str tenant;    /* WELCOME: tenant of the token */
+    bool admin;           /* WELCOME: token carries the tenant-admin role */
+    uint32_t hb_ms;       /* WELCOME: server expects traffic at least this often */
+    uint32_t max_frame;   /* WELCOME: server's frame cap in bytes */
+    herald_str conv;      /* conversation id */
+    herald_str cmid;      /* SEND: client message id (dedup key) */
+    herald_str body;      /* SEND: payload */
+    uint32_t flags;       /* SEND: HERALD_MSGF_* */
+    uint64_t seq;         /* ACK/READ/OK/RECEIPT/RECEIPTS/CONV_RESULT: a seq */
+    uint64_t ts;          /* ACK: commit time; CONV_RESULT: creation time */
+    bool dup;             /* ACK: the cmid was seen before */
+    uint32_t code;        /* ERROR: herald_err */
+    herald_str text;      /* ERROR: human-readable message ("msg") */
+    uint64_t after;       /* HISTORY: return seq > after */
+    uint32_t limit;       /* SYNC/HISTORY: max messages (0 = server default) */
+    bool more;            /* SYNC_RESULT/HISTORY_RESULT: more remain */
+    herald_str op;        /* CONV: create | add | remove | info */
+    herald_str kind;      /* CONV: single | group | customer_group | announce */
+    herald_str owner;     /* CONV_RESULT: owner user id */
+    uint32_t cap;         /* CONV_RESULT: member cap */
+    uint32_t count;       /* CONV_RESULT: member count */
+    herald_msg msg;       /* DELIVER: the message ("m") */
+    uint32_t n_members;   /* CONV/CONV_RESULT: members */
+    herald_str *members;
+    uint32_t n_read;      /* RECEIPTS_RESULT: users who have read */
+    herald_str *read;
+    uint32_t n_unread;    /* RECEIPTS_RESULT: users who have not */
+    herald_str *unread;
+    uint32_t n_msgs;      /* SYNC_RESULT/HISTORY_RESULT: messages */
+    herald_msg *msgs;
+    uint32_t n_sync_groups; /* HELLO/SYNC/SYNC_RESULT: sync key, group part */
+    herald_sync_group *sync_groups;
+    uint32_t n_sync_convs;  /* HELLO/SYNC/SYNC_RESULT: sync key, conv part */
+    herald_sync_conv *sync_convs;
+} herald_frame;
+
+/* Decoder limits. Zero fields take the defaults. */
+typedef struct herald_limits {
+    uint32_t max_frame; /* payload cap in bytes (HERALD_FRAME_MAX_DEFAULT) */
+    uint32_t max_depth; /* msgpack nesting cap (HERALD_DEPTH_MAX_DEFAULT) */
+} herald_limits;
+
+/* A growable byte buffer. Zero-initialise; free with herald_buf_free. */
+typedef struct herald_buf {
+    uint8_t *data; /* bytes, malloc'd */
+    size_t len;    /* bytes in use */
+    size_t cap;    /* bytes allocated */
+} herald_buf;
+
+/* Ensures room for `extra` more bytes. 0 or HERALD_ENOMEM (buffer unchanged). */
+int herald_buf_reserve(herald_buf *b, size_t extra);
+/* Appends `n` bytes. 0 or HERALD_ENOMEM (buffer unchanged). */
+int herald_buf_append(herald_buf *b, const void *p, size_t n);
+/* Drops the first `n` bytes (n ≤ len), moving the rest to the front. */
+void herald_buf_consume(herald_buf *b, size_t n);
+/* Frees the storage and zeroes *b. NULL-safe. */
+void herald_buf_free(herald_buf *b);
+
+/* Looks at the start of a byte stream. When a whole frame is present sets
+ * *frame_len to its total size (header included) and returns 0; when more
+ * bytes are needed sets *frame_len to 0 and returns 0. Returns HERALD_ETOO_BIG
+ * when the header announces a payload above max_frame (0 = default), and
+ * HERALD_EPROTOCOL for a zero-length payload. Never allocates. */
+int herald_frame_peek(const uint8_t *data, size_t len, uint32_t max_frame,
+                      size_t *frame_len);
+
+/* Decodes one frame payload (without the 4-byte header) into *out, which is
+ * overwritten. Returns 0; HERALD_ETOO_BIG (payload over the cap);
+ * HERALD_EPROTOCOL (not one well-formed map, trailing bytes, depth or count
+ * over the limits, a known key with the wrong type, a required key missing,
+ * an unknown frame type); HERALD_ENOMEM. On error *out holds nothing to free.
+ * On success strings in *out point into `payload`, which must outlive them;
+ * release arrays with herald_frame_release. `lim` may be NULL (defaults). */
+int herald_frame_decode(const uint8_t *payload, size_t len,
+                        const herald_limits *lim, herald_frame *out);
+
+/* Frees the arrays of a decoded frame and zeroes it. NULL-safe. */
+void herald_frame_release(herald_frame *f);
+
+/* Appends the encoding of *f (4-byte header + map) to `out`. Fields equal to
+ * zero/false/empty are omitted. Returns 0, HERALD_EINVAL (unknown type) or
+ * HERALD_ENOMEM; on error `out` keeps its previous length. */
+int herald_frame_encode(const herald_frame *f, herald_buf *out);
+
+/* "HELLO", "SEND", … or "UNKNOWN". Static storage. */
+const char *herald_frame_type_name(uint32_t type);
+
+/* True when s equals the NUL-terminated string z. */
+bool herald_str_eq(herald_str s, const char *z);
+/* A herald_str viewing the NUL-terminated z (NULL gives an absent string). */
+herald_str herald_str_z(const char *z);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
