@@ -25,7 +25,7 @@ extern "C" {
     X(FORBIDDEN, 5, "operation not permitted for this user")                  \
     X(NOT_FOUND, 6, "no such object")                                         \
     X(EXISTS, 7, "object already exists")                                     \
-    X(INVALID, 8, "invalid argument")                                         \
+    X(INVAL, 8, "invalid argument")                                           \
     X(CAP_EXCEEDED, 9, "conversation member cap exceeded")                    \
     X(NOT_MEMBER, 10, "not a member of the conversation")                     \
     X(RATE_LIMITED, 11, "message rate limit exceeded")                        \

@@ -41,7 +41,9 @@
  *
  * FRAMES (→ client to server, ← server to client; * = required)
  *   → HELLO      tok*, v, sg, sc      first frame on a connection
- *   ← WELCOME    rid, user, ten, admin, hb, maxf, v
+ *   ← WELCOME    rid, user, ten, admin, hb, maxf, v, sg, sc
+ *                the user's CURRENT sync position (a client without a saved
+ *                key adopts it and starts live; one with a key SYNCs from it)
  *   → SEND       rid, conv*, cmid, body, flags
  *   ← ACK        rid, conv, seq, ts, dup   (dup: cmid seen before; seq is the original)
  *   ← ERROR      code*, msg, ref      (ref = rid of the failed request, 0 if none)

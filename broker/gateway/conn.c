@@ -1,0 +1,338 @@
+/* conn.c — one client connection: socket I/O, framing, limits, timers. */
+#include "gw_int.h"
+
+#include <errno.h>
+#include <herald/error.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CONN_READ_CHUNK 65536u
+#define CONN_LINGER_S 2.0 /* seconds a failed conn may take to drain */
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void on_write(struct ev_loop *loop, ev_io *w, int revents);
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+void conn_accept(gw *g, int fd, const char *peer)
+{
+    conn *c;
+    int one = 1;
+
+    if (g->stopping || g->nconns >= g->cfg.max_conns) {
+        /* Refuse politely: one ERROR frame, then close. */
+        herald_buf b = {0};
+        herald_frame f = {.type = HERALD_FT_ERROR, .code = HERALD_EBUSY,
+                          .text = herald_str_z("too many connections")};
+        if (herald_frame_encode(&f, &b) == 0 && write(fd, b.data, b.len) < 0)
+            log_debug("gw.refuse", "write to %s failed", peer);
+        herald_buf_free(&b);
+        close(fd);
+        log_warn("gw.refuse", "refused %s: connection cap %u", peer, g->cfg.max_conns);
+        return;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->g = g;
+    c->fd = fd;
+    c->refs = 1;
+    c->id = ++g->next_conn_id;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->tokens = g->cfg.burst;
+    c->refill_at = ev_now(g->loop);
+    c->last_rx = ev_now(g->loop);
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_timer_init(&c->timer, on_timer, g->cfg.hello_ms / 1000.0, 0.0);
+    c->rio.data = c->wio.data = c->timer.data = c;
+    ev_io_start(g->loop, &c->rio);
+    ev_timer_start(g->loop, &c->timer);
+    c->a_next = g->all_head;
+    if (g->all_head)
+        g->all_head->a_prev = c;
+    g->all_head = c;
+    g->nconns++;
+    log_debug("gw.accept", "conn %llu from %s", (unsigned long long)c->id, peer);
+}
+
+void conn_ref(conn *c) { c->refs++; }
+
+void conn_unref(conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    herald_buf_free(&c->in);
+    herald_buf_free(&c->out);
+    free(c);
+}
+
+void conn_close(conn *c, const char *why)
+{
+    gw *g = c->g;
+
+    if (c->fd < 0)
+        return;
+    log_info("gw.close", "conn %llu %s user=%s: %s", (unsigned long long)c->id,
+             c->peer, c->authed ? c->user : "-", why);
+    ev_io_stop(g->loop, &c->rio);
+    ev_io_stop(g->loop, &c->wio);
+    ev_timer_stop(g->loop, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+    if (c->authed)
+        gw_presence_del(g, c);
+    if (c->a_prev)
+        c->a_prev->a_next = c->a_next;
+    else
+        g->all_head = c->a_next;
+    if (c->a_next)
+        c->a_next->a_prev = c->a_prev;
+    /* Unlink from the flush list (singly linked; rare path). */
+    if (c->in_flush) {
+        conn **pp = &g->flush_head;
+        while (*pp && *pp != c)
+            pp = &(*pp)->f_next;
+        if (*pp)
+            *pp = c->f_next;
+        c->in_flush = false;
+    }
+    g->nconns--;
+    /* Buffers stay until the last reference: a handler on the stack may
+     * still read a frame that points into c->in. */
+    conn_unref(c);
+}
+
+/* Writes as much queued output as the socket takes. Returns false when the
+ * connection was closed. */
+static bool conn_write_now(conn *c)
+{
+    while (c->out_off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+                         MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_close(c, "write error");
+            return false;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out.len) {
+        c->out.len = 0;
+        c->out_off = 0;
+        ev_io_stop(c->g->loop, &c->wio);
+        if (c->closing) {
+            conn_close(c, "closed after error");
+            return false;
+        }
+    } else {
+        /* Compact once the written prefix dominates the buffer. */
+        if (c->out_off > c->out.len / 2) {
+            herald_buf_consume(&c->out, c->out_off);
+            c->out_off = 0;
+        }
+        ev_io_start(c->g->loop, &c->wio);
+    }
+    return true;
+}
+
+void conn_flush_all(gw *g)
+{
+    while (g->flush_head) {
+        conn *c = g->flush_head;
+        g->flush_head = c->f_next;
+        c->in_flush = false;
+        if (c->fd >= 0)
+            conn_write_now(c);
+    }
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_write_now(w->data);
+}
+
+int conn_send(conn *c, const herald_frame *f)
+{
+    int rc;
+
+    if (c->fd < 0)
+        return HERALD_ECLOSED;
+    rc = herald_frame_encode(f, &c->out);
+    if (rc)
+        return rc;
+    if (c->out.len - c->out_off > c->g->cfg.out_cap && !c->closing) {
+        /* The client is not reading: drop what is queued (it could never be
+         * delivered in time) and say why. Nothing acknowledged is lost: the
+         * messages are stored and come back with SYNC. */
+        log_warn("gw.slow", "conn %llu %s user=%s: %zu bytes queued > cap %zu",
+                 (unsigned long long)c->id, c->peer, c->user,
+                 c->out.len - c->out_off, c->g->cfg.out_cap);
+        if (c->out_off == 0) {
+            c->out.len = 0;
+        } else {
+            /* Keep the partially written frame intact: cut after it. */
+            c->out.len = c->out_off;
+        }
+        conn_fail(c, HERALD_ESLOW_CONSUMER, "output buffer limit exceeded");
+        return HERALD_ECLOSED;
+    }
+    if (!c->in_flush) {
+        c->in_flush = true;
+        c->f_next = c->g->flush_head;
+        c->g->flush_head = c;
+    }
+    return 0;
+}
+
+int conn_send_error(conn *c, int code, const char *text, uint64_t ref)
+{
+    herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
+                      .text = herald_str_z(text ? text : herald_strerror(code)),
+                      .ref = ref};
+    return conn_send(c, &f);
+}
+
+void conn_fail(conn *c, int code, const char *text)
+{
+    if (c->fd < 0 || c->closing)
+        return;
+    log_info("gw.fail", "conn %llu %s: %s: %s", (unsigned long long)c->id,
+             c->peer, herald_err_name(code), text);
+    c->closing = true;
+    ev_io_stop(c->g->loop, &c->rio);
+    /* A peer that never reads must not hold the socket: hard close soon. */
+    ev_timer_stop(c->g->loop, &c->timer);
+    ev_timer_set(&c->timer, CONN_LINGER_S, 0.0);
+    ev_timer_start(c->g->loop, &c->timer);
+    conn_send_error(c, code, text, 0);
+    conn_write_now(c);
+}
+
+/* Token bucket; true when one more request is allowed. */
+static bool rate_take(conn *c)
+{
+    ev_tstamp now = ev_now(c->g->loop);
+    c->tokens += (now - c->refill_at) * c->g->cfg.rate;
+    if (c->tokens > c->g->cfg.burst)
+        c->tokens = c->g->cfg.burst;
+    c->refill_at = now;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+/* Decodes and dispatches every whole frame in c->in. */
+static void conn_process(conn *c)
+{
+    size_t off = 0;
+    herald_limits lim = {.max_frame = c->g->cfg.max_frame};
+
+    while (c->fd >= 0 && !c->closing) {
+        size_t flen = 0;
+        herald_frame f;
+        int rc = herald_frame_peek(c->in.data + off, c->in.len - off,
+                                   c->g->cfg.max_frame, &flen);
+        if (rc) {
+            conn_fail(c, rc, rc == HERALD_ETOO_BIG ? "frame exceeds the size limit"
+                                                   : "empty frame");
+            break;
+        }
+        if (flen == 0)
+            break;
+        rc = herald_frame_decode(c->in.data + off + HERALD_FRAME_HEADER,
+                                 flen - HERALD_FRAME_HEADER, &lim, &f);
+        off += flen;
+        if (rc) {
+            conn_fail(c, rc, "malformed frame");
+            break;
+        }
+        c->last_rx = ev_now(c->g->loop);
+        if (c->authed && f.type != HERALD_FT_PING && !rate_take(c)) {
+            conn_send_error(c, HERALD_ERATE_LIMITED, "request rate limit exceeded",
+                            f.rid);
+        } else {
+            handle_frame(c, &f);
+        }
+        herald_frame_release(&f);
+    }
+    if (c->fd >= 0 && off)
+        herald_buf_consume(&c->in, off);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    conn *c = w->data;
+    (void)loop;
+    (void)revents;
+
+    conn_ref(c); /* handlers may close c; keep the struct until we return */
+    for (int round = 0; round < 4 && c->fd >= 0 && !c->closing; round++) {
+        ssize_t n;
+        /* Never buffer more than one frame cap plus a read chunk. */
+        if (c->in.len > (size_t)c->g->cfg.max_frame + HERALD_FRAME_HEADER + CONN_READ_CHUNK) {
+            conn_fail(c, HERALD_ETOO_BIG, "input buffer limit exceeded");
+            break;
+        }
+        if (herald_buf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
+            conn_close(c, "out of memory");
+            break;
+        }
+        n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
+        if (n == 0) {
+            conn_close(c, "peer closed");
+            break;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_close(c, "read error");
+            break;
+        }
+        c->in.len += (size_t)n;
+        conn_process(c);
+        if ((size_t)n < CONN_READ_CHUNK)
+            break;
+    }
+    conn_unref(c);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    conn *c = w->data;
+    ev_tstamp idle = c->g->cfg.idle_ms / 1000.0;
+    ev_tstamp left;
+    (void)revents;
+
+    if (c->closing) {
+        conn_close(c, "linger expired");
+        return;
+    }
+    if (!c->authed) {
+        conn_fail(c, HERALD_EUNAUTHORIZED, "no HELLO before the deadline");
+        return;
+    }
+    left = c->last_rx + idle - ev_now(loop);
+    if (left <= 0) {
+        conn_fail(c, HERALD_EIDLE, "idle timeout");
+        return;
+    }
+    ev_timer_set(w, left, 0.0);
+    ev_timer_start(loop, w);
+}

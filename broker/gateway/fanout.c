@@ -1,0 +1,172 @@
+/* fanout.c — commit results become acks to the requester and pushes to every
+ * online session of each recipient. Runs on the loop thread, called by the
+ * writer only after the batch is durable. */
+#include "gw_int.h"
+
+#include <herald/error.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+
+void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
+                   herald_buf *cmdbuf, const char *conv)
+{
+    pending *p = calloc(1, sizeof *p);
+    int rc;
+
+    if (!p) {
+        herald_buf_free(cmdbuf);
+        conn_send_error(c, HERALD_ENOMEM, NULL, req->rid);
+        return;
+    }
+    p->c = c;
+    p->rid = req->rid;
+    p->ftype = req->type;
+    p->op = op;
+    snprintf(p->conv, sizeof p->conv, "%s", conv);
+    conn_ref(c);
+    rc = writer_submit(c->g->wr, cmdbuf, p);
+    if (rc) {
+        herald_buf_free(cmdbuf);
+        conn_send_error(c, rc, NULL, req->rid);
+        conn_unref(c);
+        free(p);
+    }
+}
+
+void fanout_conv_info(conn *c, uint64_t rid, herald_str conv)
+{
+    store *st = c->g->st;
+    herald_str ten = herald_str_z(c->tenant);
+    store_conv sc;
+    store_strs mem = {0};
+    herald_str *mv = NULL;
+    herald_frame r = {.type = HERALD_FT_CONV_RESULT, .rid = rid, .conv = conv};
+    int rc = store_conv_get(st, ten, conv, &sc);
+
+    if (rc == 0 && !c->admin)
+        rc = store_member_check(st, ten, conv, herald_str_z(c->user));
+    if (rc == 0)
+        rc = store_members(st, ten, conv, &mem);
+    if (rc == 0 && mem.n && !(mv = calloc(mem.n, sizeof *mv)))
+        rc = HERALD_ENOMEM;
+    if (rc) {
+        conn_send_error(c, rc, NULL, rid);
+        goto out;
+    }
+    for (uint32_t i = 0; i < mem.n; i++)
+        mv[i] = herald_str_z(mem.v[i]);
+    r.kind = herald_str_z(conv_kind_name(sc.kind));
+    r.owner = herald_str_z(sc.owner);
+    r.seq = sc.max_seq;
+    r.ts = sc.created;
+    r.cap = sc.cap;
+    r.count = sc.count;
+    r.n_members = mem.n;
+    r.members = mv;
+    conn_send(c, &r);
+out:
+    free(mv);
+    store_strs_free(&mem);
+}
+
+/* Pushes message seq of conv to every online session of every target. The
+ * message is read back from the store once (one short read transaction), so
+ * user messages and system messages take the same path. */
+static void push_message(gw *g, const char *tenant, const char *conv,
+                         const apply_result *res)
+{
+    herald_str ten = herald_str_z(tenant);
+    store_msgs m = {0};
+    herald_frame d = {.type = HERALD_FT_DELIVER};
+    size_t tlen = strlen(tenant);
+    int rc = store_history(g->st, ten, herald_str_z(conv), res->seq - 1, 1, &m);
+
+    if (rc || m.n != 1) {
+        /* Committed but unreadable now: clients get it through SYNC. */
+        log_error("gw.push", "cannot read back %s/%s seq %llu: %s", tenant, conv,
+                  (unsigned long long)res->seq, herald_err_name(rc));
+        goto out;
+    }
+    d.msg = m.v[0];
+    d.msg.group = res->group;
+    for (uint32_t i = 0; i < res->n_targets; i++) {
+        const apply_target *t = &res->targets[i];
+        conn *c = gw_presence_first(g, tenant, tlen, t->user, strlen(t->user));
+        d.msg.useq = t->useq;
+        while (c) {
+            conn *next = c->u_next; /* conn_send may close c */
+            conn_send(c, &d);
+            c = next;
+        }
+    }
+out:
+    store_msgs_free(&m);
+}
+
+/* Sends RECEIPT (reader's cursor) to the online sessions of each target. */
+static void push_receipt(gw *g, const char *tenant, const char *conv,
+                         const char *reader, const apply_result *res)
+{
+    herald_frame r = {.type = HERALD_FT_RECEIPT, .conv = herald_str_z(conv),
+                      .user = herald_str_z(reader), .seq = res->seq};
+    size_t tlen = strlen(tenant);
+    for (uint32_t i = 0; i < res->n_targets; i++) {
+        const char *u = res->targets[i].user;
+        conn *c = gw_presence_first(g, tenant, tlen, u, strlen(u));
+        while (c) {
+            conn *next = c->u_next;
+            conn_send(c, &r);
+            c = next;
+        }
+    }
+}
+
+void fanout_done(void *arg, void *cookie, apply_result *res)
+{
+    gw *g = arg;
+    pending *p = cookie;
+    conn *c = p->c;
+    bool open = c->fd >= 0;
+
+    if (res->err) {
+        if (open)
+            conn_send_error(c, res->err, res->errmsg[0] ? res->errmsg : NULL, p->rid);
+        goto out;
+    }
+    switch (p->op) {
+    case CMD_SEND: {
+        herald_frame a = {.type = HERALD_FT_ACK, .rid = p->rid,
+                          .conv = herald_str_z(p->conv), .seq = res->seq,
+                          .ts = res->ts, .dup = res->dup};
+        if (open)
+            conn_send(c, &a);
+        if (!res->dup)
+            push_message(g, c->tenant, p->conv, res);
+        break;
+    }
+    case CMD_READ: {
+        herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .seq = res->seq};
+        if (open)
+            conn_send(c, &ok);
+        push_receipt(g, c->tenant, p->conv, c->user, res);
+        break;
+    }
+    case CMD_CONV_CREATE:
+    case CMD_CONV_ADD:
+    case CMD_CONV_REMOVE:
+        if (open)
+            fanout_conv_info(c, p->rid, herald_str_z(p->conv));
+        if (res->seq)
+            push_message(g, c->tenant, p->conv, res);
+        break;
+    default:
+        log_error("gw.done", "unexpected op %u", p->op);
+        break;
+    }
+out:
+    conn_unref(c);
+    free(p);
+}

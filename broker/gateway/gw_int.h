@@ -1,0 +1,113 @@
+/*
+ * gw_int.h — gateway internals shared by gw.c (listener, presence),
+ * conn.c (socket I/O and limits), handle.c (request handlers) and
+ * fanout.c (commit results → acks and pushes). Loop thread only.
+ */
+#ifndef HERALD_GW_INT_H
+#define HERALD_GW_INT_H
+
+#include <ev.h>
+#include <herald/protocol.h>
+#include <stdbool.h>
+
+#include "gw.h"
+#include "hmap.h"
+#include "position.h"
+#include "store.h"
+#include "token.h"
+#include "writer.h"
+
+typedef struct conn conn;
+
+struct gw {
+    gw_config cfg;         /* copy of the configuration */
+    char listen_addr[272]; /* owned copy of cfg.listen */
+    struct ev_loop *loop;  /* the loop everything runs on */
+    store *st;             /* the store (borrowed) */
+    writer *wr;            /* group-commit writer (owned) */
+    int lfd;               /* listening socket */
+    uint16_t port;         /* bound port */
+    ev_io accept_w;        /* readable on lfd */
+    ev_prepare flush_w;    /* flushes pending output once per loop iteration */
+    conn *flush_head;      /* connections with output to flush */
+    conn *all_head;        /* every open connection */
+    hmap *presence;        /* "tenant\0user" → first conn of that user */
+    uint32_t nconns;       /* open connections */
+    uint64_t next_conn_id; /* connection ids, for logs */
+    bool stopping;         /* gw_destroy in progress */
+};
+
+struct conn {
+    gw *g;                 /* owner */
+    int fd;                /* socket; -1 once closed */
+    uint64_t id;           /* for logs */
+    int refs;              /* 1 while open + 1 per pending request */
+    char peer[64];         /* "ip:port" for logs */
+    ev_io rio;             /* readable */
+    ev_io wio;             /* writable (only while output is stuck) */
+    ev_timer timer;        /* hello deadline, then idle timeout */
+    ev_tstamp last_rx;     /* time of the last frame received */
+    herald_buf in;         /* bytes received, not yet a whole frame */
+    herald_buf out;        /* encoded frames not yet written */
+    size_t out_off;        /* bytes of out already written */
+    double tokens;         /* rate-limit bucket */
+    ev_tstamp refill_at;   /* last bucket refill */
+    bool authed;           /* HELLO verified */
+    bool admin;            /* token has the tenant-admin role */
+    bool closing;          /* close once output is flushed */
+    bool in_flush;         /* on g->flush_head list */
+    char tenant[TOKEN_ID_MAX + 1]; /* from the verified token */
+    char user[TOKEN_ID_MAX + 1];   /* from the verified token */
+    conn *u_next, *u_prev; /* sessions of the same user (presence list) */
+    conn *a_next, *a_prev; /* g->all_head list */
+    conn *f_next;          /* g->flush_head list */
+};
+
+/* A request waiting for the writer. */
+typedef struct pending {
+    conn *c;               /* requester (ref held) */
+    uint64_t rid;          /* request id to echo */
+    uint32_t ftype;        /* request frame type */
+    uint32_t op;           /* cmd op */
+    char conv[TOKEN_ID_MAX + 1]; /* conversation id */
+} pending;
+
+/* conn.c */
+void conn_accept(gw *g, int fd, const char *peer);
+void conn_ref(conn *c);
+void conn_unref(conn *c);
+/* Queues a frame; over the output cap the connection is closed with
+ * SLOW_CONSUMER. Returns 0, or HERALD_ECLOSED when the conn is (now) closed. */
+int conn_send(conn *c, const herald_frame *f);
+/* Sends ERROR(code, text, ref). */
+int conn_send_error(conn *c, int code, const char *text, uint64_t ref);
+/* Sends ERROR and closes after flushing (best effort). */
+void conn_fail(conn *c, int code, const char *text);
+/* Closes now; idempotent. */
+void conn_close(conn *c, const char *why);
+/* Writes queued output of every connection on the flush list. */
+void conn_flush_all(gw *g);
+
+/* gw.c: presence of authenticated sessions. */
+int gw_presence_add(gw *g, conn *c);
+void gw_presence_del(gw *g, conn *c);
+/* First session of (tenant, user) or NULL; follow u_next. */
+conn *gw_presence_first(gw *g, const char *tenant, size_t tlen,
+                        const char *user, size_t ulen);
+
+/* handle.c: dispatches one decoded frame from c. */
+void handle_frame(conn *c, herald_frame *f);
+
+/* fanout.c: writer callback. */
+void fanout_done(void *arg, void *cookie, apply_result *res);
+/* Submits an encoded command (taken) on behalf of c; the reply comes from
+ * fanout_done. On failure replies with an ERROR itself. */
+void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
+                   herald_buf *cmdbuf, const char *conv);
+/* Replies CONV_RESULT for conv (members and admins only) or an ERROR. */
+void fanout_conv_info(conn *c, uint64_t rid, herald_str conv);
+
+/* Milliseconds since the Unix epoch (real time, for commit timestamps). */
+uint64_t gw_now_ms(void);
+
+#endif

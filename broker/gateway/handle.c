@@ -1,0 +1,327 @@
+/* handle.c — one handler per request frame, behind one dispatch table. */
+#include "gw_int.h"
+
+#include <herald/error.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "log.h"
+
+typedef void (*handler_fn)(conn *c, herald_frame *f);
+
+/* Builds the common part of a command for the authenticated actor. */
+static cmd cmd_for(conn *c, uint32_t op)
+{
+    return (cmd){.op = op,
+                 .tenant = herald_str_z(c->tenant),
+                 .user = herald_str_z(c->user),
+                 .admin = c->admin,
+                 .ts = gw_now_ms()};
+}
+
+/* Encodes cmd and submits it; replies come from fanout_done. */
+static void submit(conn *c, const herald_frame *f, const cmd *k)
+{
+    herald_buf b = {0};
+    char conv[TOKEN_ID_MAX + 1] = "";
+    int rc = cmd_encode(k, &b);
+
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    if (k->conv.len <= TOKEN_ID_MAX && k->conv.ptr) {
+        memcpy(conv, k->conv.ptr, k->conv.len);
+        conv[k->conv.len] = '\0';
+    }
+    fanout_submit(c, f, k->op, &b, conv);
+}
+
+/* Checks a client-supplied id before it reaches the store. */
+static bool id_ok(conn *c, const herald_frame *f, herald_str id, const char *what)
+{
+    char msg[96];
+    if (id.ptr && token_id_valid(id.ptr, id.len))
+        return true;
+    snprintf(msg, sizeof msg, "invalid %s id", what);
+    conn_send_error(c, HERALD_EINVAL, msg, f->rid);
+    return false;
+}
+
+/* Sends the user's current sync position, or the result of a SYNC. */
+static void send_sync_reply(conn *c, uint32_t type, uint64_t rid,
+                            const store_sync_out *so, herald_frame *reply)
+{
+    herald_sync_group sg = {.group = store_group(c->g->st), .useq = so->useq};
+    reply->type = type;
+    reply->rid = rid;
+    reply->n_sync_groups = 1;
+    reply->sync_groups = &sg;
+    reply->n_sync_convs = so->n_convs;
+    reply->sync_convs = so->convs;
+    conn_send(c, reply);
+}
+
+static void on_hello(conn *c, herald_frame *f)
+{
+    token_claims cl;
+    store_tenant t;
+    store_sync_out pos = {0};
+    herald_frame w = {0};
+    int rc;
+
+    if (c->authed) {
+        conn_send_error(c, HERALD_EPROTOCOL, "duplicate HELLO", f->rid);
+        return;
+    }
+    if (f->version > HERALD_PROTOCOL_VERSION) {
+        conn_fail(c, HERALD_EUNSUPPORTED, "protocol version not supported");
+        return;
+    }
+    rc = token_peek(f->token.ptr, f->token.len, &cl);
+    if (rc == 0)
+        rc = store_tenant_get(c->g->st, herald_str_z(cl.tenant), &t);
+    if (rc == HERALD_ENOT_FOUND)
+        rc = HERALD_EUNAUTHORIZED;
+    if (rc == 0)
+        rc = token_verify(t.secret, f->token.ptr, f->token.len,
+                          (uint64_t)time(NULL), &cl);
+    if (rc) {
+        log_info("gw.auth", "conn %llu %s: %s", (unsigned long long)c->id,
+                 c->peer, herald_err_name(rc));
+        conn_fail(c, rc, rc == HERALD_EEXPIRED ? "token expired" : "invalid token");
+        return;
+    }
+    strcpy(c->tenant, cl.tenant);
+    strcpy(c->user, cl.user);
+    c->admin = cl.admin;
+    /* Register before reading the position: anything committed after the
+     * read is pushed, anything before is covered by the position. */
+    if (gw_presence_add(c->g, c) != 0) {
+        conn_fail(c, HERALD_ENOMEM, "out of memory");
+        return;
+    }
+    c->authed = true;
+    rc = store_position(c->g->st, herald_str_z(c->tenant), herald_str_z(c->user),
+                        &pos);
+    if (rc) {
+        conn_fail(c, rc, "cannot read sync position");
+        return;
+    }
+    w.user = herald_str_z(c->user);
+    w.tenant = herald_str_z(c->tenant);
+    w.admin = c->admin;
+    w.hb_ms = c->g->cfg.hb_ms;
+    w.max_frame = c->g->cfg.max_frame;
+    w.version = HERALD_PROTOCOL_VERSION;
+    send_sync_reply(c, HERALD_FT_WELCOME, f->rid, &pos, &w);
+    store_sync_free(&pos);
+    log_debug("gw.hello", "conn %llu %s is %s/%s", (unsigned long long)c->id,
+              c->peer, c->tenant, c->user);
+}
+
+static void on_send(conn *c, herald_frame *f)
+{
+    cmd k = cmd_for(c, CMD_SEND);
+
+    if (!id_ok(c, f, f->conv, "conversation"))
+        return;
+    if (f->cmid.len > TOKEN_ID_MAX) {
+        conn_send_error(c, HERALD_EINVAL, "cmid longer than 128 bytes", f->rid);
+        return;
+    }
+    k.conv = f->conv;
+    k.cmid = f->cmid;
+    k.body = f->body;
+    k.flags = f->flags & HERALD_MSGF_CLIENT_MASK;
+    submit(c, f, &k);
+}
+
+static void on_read(conn *c, herald_frame *f)
+{
+    cmd k = cmd_for(c, CMD_READ);
+
+    if (!id_ok(c, f, f->conv, "conversation"))
+        return;
+    k.conv = f->conv;
+    k.seq = f->seq;
+    submit(c, f, &k);
+}
+
+static void on_conv(conn *c, herald_frame *f)
+{
+    static const struct {
+        const char *name; /* CONV "op" */
+        uint32_t op;      /* command, 0 = read-only */
+    } ops[] = {{"create", CMD_CONV_CREATE}, {"add", CMD_CONV_ADD},
+               {"remove", CMD_CONV_REMOVE}, {"info", 0}};
+    char gen[33];
+    cmd k;
+    size_t i;
+
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (herald_str_eq(f->op, ops[i].name))
+            break;
+    if (i == sizeof ops / sizeof ops[0]) {
+        conn_send_error(c, HERALD_EINVAL, "op must be create, add, remove or info",
+                        f->rid);
+        return;
+    }
+    if (ops[i].op == CMD_CONV_CREATE && !f->conv.ptr) {
+        /* The id is chosen here, once, so the command stays deterministic. */
+        uint8_t rnd[8];
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(gen, sizeof gen, rnd, sizeof rnd);
+        f->conv = herald_str_z(gen);
+    }
+    if (!id_ok(c, f, f->conv, "conversation"))
+        return;
+    for (uint32_t m = 0; m < f->n_members; m++)
+        if (!id_ok(c, f, f->members[m], "member"))
+            return;
+    if (ops[i].op == 0) {
+        fanout_conv_info(c, f->rid, f->conv);
+        return;
+    }
+    if (ops[i].op != CMD_CONV_CREATE && f->n_members == 0) {
+        conn_send_error(c, HERALD_EINVAL, "members required", f->rid);
+        return;
+    }
+    k = cmd_for(c, ops[i].op);
+    k.conv = f->conv;
+    k.kind = f->kind;
+    k.n_members = f->n_members;
+    k.members = f->members;
+    submit(c, f, &k);
+}
+
+/* Read-side checks shared by HISTORY and RECEIPTS: members and admins. */
+static bool may_read(conn *c, const herald_frame *f)
+{
+    int rc;
+    if (!id_ok(c, f, f->conv, "conversation"))
+        return false;
+    rc = c->admin ? 0
+                  : store_member_check(c->g->st, herald_str_z(c->tenant), f->conv,
+                                       herald_str_z(c->user));
+    if (rc == 0 && c->admin) {
+        store_conv sc;
+        rc = store_conv_get(c->g->st, herald_str_z(c->tenant), f->conv, &sc);
+    }
+    if (rc)
+        conn_send_error(c, rc, NULL, f->rid);
+    return rc == 0;
+}
+
+static void on_history(conn *c, herald_frame *f)
+{
+    store_msgs m = {0};
+    herald_frame r = {.type = HERALD_FT_HISTORY_RESULT, .rid = f->rid};
+    int rc;
+
+    if (!may_read(c, f))
+        return;
+    rc = store_history(c->g->st, herald_str_z(c->tenant), f->conv, f->after,
+                       f->limit, &m);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    r.n_msgs = m.n;
+    r.msgs = m.v;
+    r.more = m.more;
+    conn_send(c, &r);
+    store_msgs_free(&m);
+}
+
+static void on_receipts(conn *c, herald_frame *f)
+{
+    store_strs rd = {0}, un = {0};
+    herald_frame r = {.type = HERALD_FT_RECEIPTS_RESULT, .rid = f->rid,
+                      .conv = f->conv, .seq = f->seq};
+    herald_str *sv = NULL;
+    int rc;
+
+    if (!may_read(c, f))
+        return;
+    rc = store_receipts(c->g->st, herald_str_z(c->tenant), f->conv, f->seq, &rd, &un);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    sv = calloc((size_t)rd.n + un.n + 1, sizeof *sv);
+    if (!sv) {
+        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+        goto out;
+    }
+    for (uint32_t i = 0; i < rd.n; i++)
+        sv[i] = herald_str_z(rd.v[i]);
+    for (uint32_t i = 0; i < un.n; i++)
+        sv[rd.n + i] = herald_str_z(un.v[i]);
+    r.n_read = rd.n;
+    r.read = sv;
+    r.n_unread = un.n;
+    r.unread = sv + rd.n;
+    conn_send(c, &r);
+    free(sv);
+out:
+    store_strs_free(&rd);
+    store_strs_free(&un);
+}
+
+static void on_sync(conn *c, herald_frame *f)
+{
+    uint32_t group = store_group(c->g->st);
+    uint64_t useq = 0;
+    store_sync_out so = {0};
+    herald_frame r = {0};
+    int rc;
+
+    for (uint32_t i = 0; i < f->n_sync_groups; i++)
+        if (f->sync_groups[i].group == group)
+            useq = f->sync_groups[i].useq;
+    rc = store_sync(c->g->st, herald_str_z(c->tenant), herald_str_z(c->user), useq,
+                    f->sync_convs, f->n_sync_convs, f->limit, &so);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    r.n_msgs = so.msgs.n;
+    r.msgs = so.msgs.v;
+    r.more = so.msgs.more;
+    send_sync_reply(c, HERALD_FT_SYNC_RESULT, f->rid, &so, &r);
+    store_sync_free(&so);
+}
+
+static void on_ping(conn *c, herald_frame *f)
+{
+    herald_frame r = {.type = HERALD_FT_PONG, .rid = f->rid};
+    conn_send(c, &r);
+}
+
+/* Request frames a client may send, by type. */
+static const handler_fn handlers[HERALD_FT_COUNT_] = {
+    [HERALD_FT_HELLO] = on_hello,     [HERALD_FT_SEND] = on_send,
+    [HERALD_FT_SYNC] = on_sync,       [HERALD_FT_HISTORY] = on_history,
+    [HERALD_FT_READ] = on_read,       [HERALD_FT_RECEIPTS] = on_receipts,
+    [HERALD_FT_CONV] = on_conv,       [HERALD_FT_PING] = on_ping,
+};
+
+void handle_frame(conn *c, herald_frame *f)
+{
+    handler_fn h = f->type < HERALD_FT_COUNT_ ? handlers[f->type] : NULL;
+
+    if (!c->authed && f->type != HERALD_FT_HELLO) {
+        conn_fail(c, HERALD_EUNAUTHORIZED, "HELLO required first");
+        return;
+    }
+    if (!h) {
+        conn_send_error(c, HERALD_EUNSUPPORTED, "frame type not accepted from clients",
+                        f->rid);
+        return;
+    }
+    h(c, f);
+}
