@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# deploy/deps.sh — installs the Debian packages Herald builds and tests with,
+# only those missing. Sourced or run by quickstart.sh and tests/run.sh.
+set -euo pipefail
+
+HERALD_DEPS=(build-essential cmake pkg-config clang libnng-dev liblmdb-dev lmdb-utils
+  libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev)
+
+missing=()
+for p in "${HERALD_DEPS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
