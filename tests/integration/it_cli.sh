@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# it_cli.sh HERALDD HERALD — the CLI contract end to end against a real
+# `heraldd dev` on a free loopback port: conv create/info, send, sub, history,
+# read, receipts, duplicate cmid, caps, errors and exit codes, restart with
+# history intact, sub --state catch-up. Every wait is bounded.
+set -uo pipefail
+HERALDD=$1
+HERALD=$2
+dir=$(mktemp -d /tmp/herald-cli-XXXXXX)
+pid=
+fails=0
+cleanup() {
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+start() {
+  rm -f "$dir/dev.env"
+  "$HERALDD" dev --data "$dir" --listen 127.0.0.1:0 --log-level warn 2>>"$dir/heraldd.log" &
+  pid=$!
+  for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done
+  [ -f "$dir/dev.env" ] || { echo "heraldd did not start"; cat "$dir/heraldd.log"; exit 1; }
+  set -a; . "$dir/dev.env"; set +a
+}
+stop() { kill -TERM "$pid"; wait "$pid"; local rc=$?; pid=; return $rc; }
+
+ok()   { echo "ok   - $1"; }
+bad()  { echo "FAIL - $1"; fails=$((fails + 1)); }
+# expect NAME EXPECTED_RC PATTERN -- command…   (PATTERN matched on stdout+stderr)
+expect() {
+  local name=$1 want=$2 pat=$3; shift 4
+  local out rc
+  out=$(timeout 20 "$@" 2>&1); rc=$?
+  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"
+  else bad "$name (rc=$rc, want $want, /$pat/): $out"; fi
+}
+field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
+
+start
+
+# --- conversations -----------------------------------------------------------
+expect "create group" 0 '"id":"g1"' -- "$HERALD" --as alice conv create --kind group --members alice,bob,carol --id g1
+expect "duplicate id" 1 'EXISTS' -- "$HERALD" --as alice conv create --kind group --members alice,bob --id g1
+expect "unknown kind" 1 'INVAL' -- "$HERALD" --as alice conv create --kind party --members alice,bob
+expect "single needs 2" 1 'INVAL' -- "$HERALD" --as alice conv create --kind single --members alice,bob,carol
+expect "generated id" 0 '"id":"[0-9a-f]+"' -- "$HERALD" --as alice conv create --kind single --members alice,bob
+expect "conv info" 0 '"kind":"group".*"members":\["alice","bob","carol"\]' -- "$HERALD" --as bob conv info g1
+expect "info by stranger" 1 'NOT_MEMBER' -- "$HERALD" --as mallory conv info g1
+many=$(seq -f 'u%g' 1 201 | paste -sd,)
+expect "group cap 200" 1 'CAP_EXCEEDED' -- "$HERALD" --as u1 conv create --kind group --members "$many"
+many500=$(seq -f 'c%g' 1 501 | paste -sd,)
+expect "customer_group cap 500" 1 'CAP_EXCEEDED' -- "$HERALD" --as c1 conv create --kind customer_group --members "$many500"
+expect "add by non-owner" 1 'FORBIDDEN' -- "$HERALD" --as bob conv add g1 --members dave
+expect "add by owner" 0 '"id":"g1"' -- "$HERALD" --as alice conv add g1 --members dave
+
+# --- send / history / dedup ------------------------------------------------
+out=$(timeout 10 "$HERALD" --as alice send g1 "hello team" --cmid m-1); rc=$?
+seq1=$(field seq <<<"$out")
+[ $rc = 0 ] && [ -n "$seq1" ] && grep -q '"conv":"g1"' <<<"$out" && ok "send" || bad "send: $out"
+expect "duplicate cmid returns original seq" 0 "\"seq\":$seq1\\b.*\"dup\":true|\"dup\":true.*\"seq\":$seq1\\b" -- "$HERALD" --as alice send g1 "hello again" --cmid m-1
+expect "stranger cannot send" 1 'NOT_MEMBER' -- "$HERALD" --as mallory send g1 "hi"
+expect "unknown conv" 1 'NOT_FOUND|NOT_MEMBER' -- "$HERALD" --as alice send nope "hi"
+expect "history" 0 "\"seq\":$seq1.*\"from\":\"alice\".*\"text\":\"hello team\"" -- "$HERALD" --as bob history g1 --after $((seq1 - 1))
+n=$(timeout 10 "$HERALD" --as bob history g1 | grep -c '"text":"hello team"')
+[ "$n" = 1 ] && ok "dedup wrote nothing" || bad "dedup: $n copies"
+
+# --- push: sub sees a message sent after it started -------------------------
+timeout 15 "$HERALD" --as bob sub --count 1 --timeout 10 >"$dir/sub.out" 2>&1 &
+sp=$!
+sleep 0.5
+"$HERALD" --as carol send g1 "pushed" >/dev/null
+wait $sp; rc=$?
+[ $rc = 0 ] && grep -q '"type":"msg".*"text":"pushed"' "$dir/sub.out" && ok "sub push" || bad "sub push rc=$rc: $(cat "$dir/sub.out")"
+expect "sub timeout with --count fails" 1 '' -- "$HERALD" --as bob sub --count 1 --timeout 1
+
+# --- read receipts ---------------------------------------------------------
+timeout 15 "$HERALD" --as alice sub --count 1 --timeout 10 >"$dir/rcpt.out" 2>&1 &
+sp=$!
+sleep 0.5
+expect "read" 0 "\"seq\":$seq1" -- "$HERALD" --as bob read g1 "$seq1"
+wait $sp
+grep -q "\"type\":\"receipt\".*\"user\":\"bob\"" "$dir/rcpt.out" && ok "receipt event" || bad "receipt event: $(cat "$dir/rcpt.out")"
+expect "receipts" 0 '"read":\[[^]]*"bob"[^]]*\].*"unread":\[[^]]*"carol"' -- "$HERALD" --as alice receipts g1 "$seq1"
+expect "read beyond max" 1 'INVAL' -- "$HERALD" --as bob read g1 999999
+
+# --- usage and connection errors -------------------------------------------
+expect "usage error" 2 'usage|unknown' -- "$HERALD" --as bob frobnicate
+expect "bad number" 2 '' -- "$HERALD" --as bob read g1 12x
+expect "connection refused" 3 '' -- env HERALD_GATEWAY=127.0.0.1:1 "$HERALD" --as bob ping
+expect "no credentials" 3 'UNAUTHORIZED|token' -- env -u HERALD_SECRET -u HERALD_TOKEN "$HERALD" ping
+tok=$("$HERALD" --as bob token --user bob --ttl 60)
+expect "explicit token" 0 'rtt_us' -- env -u HERALD_SECRET HERALD_TOKEN="$tok" "$HERALD" ping
+
+# --- catch-up with --state across a restart ----------------------------------
+state=$dir/bob.key
+timeout 10 "$HERALD" --as bob sub --timeout 1 --state "$state" >/dev/null 2>&1
+[ -s "$state" ] && ok "state saved" || bad "state file not written"
+for i in 1 2 3; do "$HERALD" --as alice send g1 "missed $i" >/dev/null; done
+stop && ok "clean SIGTERM exit" || bad "heraldd exit status on SIGTERM"
+start
+expect "history survives restart" 0 '"text":"missed 3"' -- "$HERALD" --as bob history g1
+out=$(timeout 15 "$HERALD" --as bob sub --count 3 --timeout 10 --state "$state" 2>&1)
+got=$(grep -o '"text":"missed [0-9]"' <<<"$out" | paste -sd' ')
+[ "$got" = '"text":"missed 1" "text":"missed 2" "text":"missed 3"' ] && ok "catch-up in order, once" || bad "catch-up: $out"
+out=$(timeout 10 "$HERALD" --as bob sub --timeout 1 --state "$state" 2>&1)
+grep -q '"type":"msg"' <<<"$out" && bad "replayed after catch-up: $out" || ok "no duplicates on resume"
+
+echo "$fails failure(s)"
+[ "$fails" = 0 ]
