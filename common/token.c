@@ -47,18 +47,22 @@ bool token_id_valid(const char *id, size_t len)
     return true;
 }
 
-/* Packer sink into a fixed buffer. */
+/* Packer sink into a fixed buffer; a write that does not fit fails and
+ * sets `failed` (sticky), checked once after packing. */
 typedef struct fixed_sink {
     uint8_t *p;  /* buffer */
-    size_t cap;  /* capacity */
-    size_t len;  /* used */
+    size_t cap;  /* capacity in bytes */
+    size_t len;  /* bytes used */
+    bool failed; /* a write did not fit */
 } fixed_sink;
 
 static int fixed_write(void *data, const char *p, size_t n)
 {
     fixed_sink *s = data;
-    if (n > s->cap - s->len)
+    if (s->failed || n > s->cap - s->len) {
+        s->failed = true;
         return -1;
+    }
     memcpy(s->p + s->len, p, n);
     s->len += n;
     return 0;
@@ -97,11 +101,14 @@ int token_mint(const uint8_t secret[TOKEN_SECRET_LEN], const token_claims *c, ch
         msgpack_pack_true(&pk);
     else
         msgpack_pack_false(&pk);
+    if (sink.failed)
+        return HERALD_ETOO_BIG; /* cannot happen with ids ≤ TOKEN_ID_MAX */
     crypto_auth_hmacsha256(mac, payload, sink.len, secret);
     b64p = sodium_base64_ENCODED_LEN(sink.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     b64m = sodium_base64_ENCODED_LEN(sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    /* Each ENCODED_LEN includes its NUL; one becomes the '.' */
-    if (b64p + b64m > outlen || b64p + b64m > TOKEN_TEXT_MAX)
+    /* Each ENCODED_LEN counts a NUL: the first becomes the '.', the second
+     * terminates the text, so the text is b64p + b64m - 1 characters. */
+    if (b64p + b64m > outlen || b64p + b64m - 1 > TOKEN_TEXT_MAX)
         return HERALD_ETOO_BIG;
     sodium_bin2base64(out, b64p, payload, sink.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     out[b64p - 1] = '.';
@@ -142,7 +149,48 @@ static bool take_id(const msgpack_object *o, char dst[TOKEN_ID_MAX + 1])
     return true;
 }
 
-/* Parses the claims map. 0 or HERALD_EUNAUTHORIZED. */
+/* Claim keys; the bit of each is 1 << its index. */
+enum { CLAIM_TEN, CLAIM_USER, CLAIM_EXP, CLAIM_ADMIN, CLAIM_COUNT_ };
+static const char *const claim_keys[CLAIM_COUNT_] = {"ten", "user", "exp", "admin"};
+#define CLAIMS_REQUIRED (1u << CLAIM_TEN | 1u << CLAIM_USER | 1u << CLAIM_EXP)
+
+/* Index of the claim named by msgpack str k, or CLAIM_COUNT_ (unknown). */
+static unsigned claim_index(const msgpack_object *k)
+{
+    for (unsigned i = 0; i < CLAIM_COUNT_; i++)
+        if (k->via.str.size == strlen(claim_keys[i]) &&
+            memcmp(k->via.str.ptr, claim_keys[i], k->via.str.size) == 0)
+            return i;
+    return CLAIM_COUNT_;
+}
+
+/* Stores claim `idx` from v into out. False on a wrong type or bad id. */
+static bool take_claim(unsigned idx, const msgpack_object *v, token_claims *out)
+{
+    switch (idx) {
+    case CLAIM_TEN:
+        return take_id(v, out->tenant);
+    case CLAIM_USER:
+        return take_id(v, out->user);
+    case CLAIM_EXP:
+        if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return false;
+        out->expires = v->via.u64;
+        return true;
+    case CLAIM_ADMIN:
+        if (v->type != MSGPACK_OBJECT_BOOLEAN)
+            return false;
+        out->admin = v->via.boolean;
+        return true;
+    default:
+        return true; /* unknown claims are skipped */
+    }
+}
+
+/* Parses the claims map p[0..n): exactly one map with str keys, "ten",
+ * "user" (valid ids) and "exp" (uint) required once each, "admin" (bool)
+ * optional, unknown keys skipped. 0 or HERALD_EUNAUTHORIZED; *out is
+ * zeroed on error. */
 static int parse_claims(const uint8_t *p, size_t n, token_claims *out)
 {
     msgpack_unpacked up;
@@ -151,42 +199,33 @@ static int parse_claims(const uint8_t *p, size_t n, token_claims *out)
     int rc = HERALD_EUNAUTHORIZED;
 
     memset(out, 0, sizeof *out);
-    if (mp_check(p, n, 2) != 0)
+    if (mp_check(p, n, 1) != 0)
         return HERALD_EUNAUTHORIZED;
     msgpack_unpacked_init(&up);
     if (msgpack_unpack_next(&up, (const char *)p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_MAP)
-        goto out;
+        off != n || up.data.type != MSGPACK_OBJECT_MAP)
+        goto fail_unpacked;
     for (uint32_t i = 0; i < up.data.via.map.size; i++) {
         const msgpack_object *k = &up.data.via.map.ptr[i].key;
-        const msgpack_object *v = &up.data.via.map.ptr[i].val;
+        unsigned idx;
         if (k->type != MSGPACK_OBJECT_STR)
-            goto out;
-#define KEY_IS(s) (k->via.str.size == sizeof(s) - 1 && memcmp(k->via.str.ptr, s, sizeof(s) - 1) == 0)
-        if (KEY_IS("ten")) {
-            if (!take_id(v, out->tenant))
-                goto out;
-            found |= 1;
-        } else if (KEY_IS("user")) {
-            if (!take_id(v, out->user))
-                goto out;
-            found |= 2;
-        } else if (KEY_IS("exp")) {
-            if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                goto out;
-            out->expires = v->via.u64;
-            found |= 4;
-        } else if (KEY_IS("admin")) {
-            if (v->type != MSGPACK_OBJECT_BOOLEAN)
-                goto out;
-            out->admin = v->via.boolean;
-        }
-#undef KEY_IS
+            goto fail_unpacked;
+        idx = claim_index(k);
+        if (idx < CLAIM_COUNT_ && (found & 1u << idx))
+            goto fail_unpacked; /* a repeated claim is ambiguous */
+        if (!take_claim(idx, &up.data.via.map.ptr[i].val, out))
+            goto fail_unpacked;
+        if (idx < CLAIM_COUNT_)
+            found |= 1u << idx;
     }
-    if (found == 7)
-        rc = 0;
-out:
+    if ((found & CLAIMS_REQUIRED) != CLAIMS_REQUIRED)
+        goto fail_unpacked;
     msgpack_unpacked_destroy(&up);
+    return 0;
+
+fail_unpacked:
+    msgpack_unpacked_destroy(&up);
+    memset(out, 0, sizeof *out);
     return rc;
 }
 
@@ -195,7 +234,11 @@ int token_peek(const char *tok, size_t len, token_claims *out)
     uint8_t payload[TOKEN_PAYLOAD_MAX], mac[crypto_auth_hmacsha256_BYTES];
     size_t plen = 0;
     int rc = split(tok, len, payload, &plen, mac);
-    return rc ? rc : parse_claims(payload, plen, out);
+    if (rc) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    return parse_claims(payload, plen, out);
 }
 
 int token_verify(const uint8_t secret[TOKEN_SECRET_LEN], const char *tok, size_t len,
@@ -205,6 +248,7 @@ int token_verify(const uint8_t secret[TOKEN_SECRET_LEN], const char *tok, size_t
     size_t plen = 0;
     int rc = split(tok, len, payload, &plen, mac);
 
+    memset(out, 0, sizeof *out);
     if (rc)
         return rc;
     if (crypto_auth_hmacsha256_verify(mac, payload, plen, secret) != 0)
@@ -212,7 +256,9 @@ int token_verify(const uint8_t secret[TOKEN_SECRET_LEN], const char *tok, size_t
     rc = parse_claims(payload, plen, out);
     if (rc)
         return rc;
-    if (out->expires <= now)
+    if (out->expires <= now) {
+        memset(out, 0, sizeof *out);
         return HERALD_EEXPIRED;
+    }
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mpcheck.h"
+#include "mptab.h"
 
 /* ---- buffers ------------------------------------------------------------ */
 
@@ -91,66 +92,45 @@ const char *herald_frame_type_name(uint32_t type)
     }
 }
 
-/* ---- field tables ------------------------------------------------------- */
-
-typedef enum fkind {
-    FK_U64,   /* uint64_t */
-    FK_U32,   /* uint32_t (values above UINT32_MAX rejected) */
-    FK_BOOL,  /* bool */
-    FK_STR,   /* herald_str from msgpack str */
-    FK_BODY,  /* herald_str from str or bin; encoded as bin */
-    FK_STRS,  /* array of str: herald_str* + uint32_t count */
-    FK_MSG,   /* one message map: herald_msg */
-    FK_MSGS,  /* array of message maps: herald_msg* + count */
-    FK_SG,    /* flat [group, useq, …]: herald_sync_group* + count */
-    FK_SC,    /* flat [conv, seq, …]: herald_sync_conv* + count */
-} fkind;
-
-typedef struct field {
-    const char *key; /* wire key */
-    fkind kind;      /* C representation */
-    size_t off;      /* offset of the value (or array pointer) */
-    size_t cnt;      /* offset of the uint32_t count for arrays */
-} field;
-
-#define F(k, kind, member) {k, kind, offsetof(herald_frame, member), 0}
-#define FA(k, kind, member, count)                                            \
-    {k, kind, offsetof(herald_frame, member), offsetof(herald_frame, count)}
-
-static const field frame_fields[] = {
-    F("t", FK_U32, type),          F("rid", FK_U64, rid),
-    F("ref", FK_U64, ref),         F("tok", FK_STR, token),
-    F("v", FK_U32, version),       F("user", FK_STR, user),
-    F("ten", FK_STR, tenant),      F("admin", FK_BOOL, admin),
-    F("hb", FK_U32, hb_ms),        F("maxf", FK_U32, max_frame),
-    F("conv", FK_STR, conv),       F("cmid", FK_STR, cmid),
-    F("body", FK_BODY, body),      F("flags", FK_U32, flags),
-    F("seq", FK_U64, seq),         F("ts", FK_U64, ts),
-    F("dup", FK_BOOL, dup),        F("code", FK_U32, code),
-    F("msg", FK_STR, text),        F("after", FK_U64, after),
-    F("limit", FK_U32, limit),     F("more", FK_BOOL, more),
-    F("op", FK_STR, op),           F("kind", FK_STR, kind),
-    F("owner", FK_STR, owner),     F("cap", FK_U32, cap),
-    F("cnt", FK_U32, count),       F("m", FK_MSG, msg),
-    FA("mem", FK_STRS, members, n_members),
-    FA("read", FK_STRS, read, n_read),
-    FA("unread", FK_STRS, unread, n_unread),
-    FA("msgs", FK_MSGS, msgs, n_msgs),
-    FA("sg", FK_SG, sync_groups, n_sync_groups),
-    FA("sc", FK_SC, sync_convs, n_sync_convs),
-};
-#undef F
-#undef FA
-
-#define M(k, kind, member) {k, kind, offsetof(herald_msg, member), 0}
-static const field msg_fields[] = {
-    M("conv", FK_STR, conv), M("seq", FK_U64, seq),     M("from", FK_STR, from),
-    M("ts", FK_U64, ts),     M("body", FK_BODY, body),  M("flags", FK_U32, flags),
-    M("mk", FK_U32, kind),   M("g", FK_U32, group),     M("useq", FK_U64, useq),
+#define M(k, kind, member) {k, kind, offsetof(herald_msg, member), 0, NULL, 0, 0}
+static const mpt_field msg_fields[] = {
+    M("conv", MPT_STR, conv), M("seq", MPT_U64, seq),     M("from", MPT_STR, from),
+    M("ts", MPT_U64, ts),     M("body", MPT_BODY, body),  M("flags", MPT_U32, flags),
+    M("mk", MPT_U32, kind),   M("g", MPT_U32, group),     M("useq", MPT_U64, useq),
 };
 #undef M
 
 #define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
+#define F(k, kind, member) {k, kind, offsetof(herald_frame, member), 0, NULL, 0, 0}
+#define FA(k, kind, member, count)                                            \
+    {k, kind, offsetof(herald_frame, member), offsetof(herald_frame, count), NULL, 0, 0}
+
+static const mpt_field frame_fields[] = {
+    F("t", MPT_U32, type),          F("rid", MPT_U64, rid),
+    F("ref", MPT_U64, ref),         F("tok", MPT_STR, token),
+    F("v", MPT_U32, version),       F("user", MPT_STR, user),
+    F("ten", MPT_STR, tenant),      F("admin", MPT_BOOL, admin),
+    F("hb", MPT_U32, hb_ms),        F("maxf", MPT_U32, max_frame),
+    F("conv", MPT_STR, conv),       F("cmid", MPT_STR, cmid),
+    F("body", MPT_BODY, body),      F("flags", MPT_U32, flags),
+    F("seq", MPT_U64, seq),         F("ts", MPT_U64, ts),
+    F("dup", MPT_BOOL, dup),        F("code", MPT_U32, code),
+    F("msg", MPT_STR, text),        F("after", MPT_U64, after),
+    F("limit", MPT_U32, limit),     F("more", MPT_BOOL, more),
+    F("op", MPT_STR, op),           F("kind", MPT_STR, kind),
+    F("owner", MPT_STR, owner),     F("cap", MPT_U32, cap),
+    F("cnt", MPT_U32, count),
+    {"m", MPT_MAP, offsetof(herald_frame, msg), 0, msg_fields, NFIELDS(msg_fields), 0},
+    FA("mem", MPT_STRS, members, n_members),
+    FA("read", MPT_STRS, read, n_read),
+    FA("unread", MPT_STRS, unread, n_unread),
+    {"msgs", MPT_MAPS, offsetof(herald_frame, msgs), offsetof(herald_frame, n_msgs),
+     msg_fields, NFIELDS(msg_fields), sizeof(herald_msg)},
+    FA("sg", MPT_SG, sync_groups, n_sync_groups),
+    FA("sc", MPT_SC, sync_convs, n_sync_convs),
+};
+#undef F
+#undef FA
 
 /* Indexes into frame_fields (same order as the table), for required keys. */
 enum { K_T, K_RID, K_REF, K_TOK, K_V, K_USER, K_TEN, K_ADMIN, K_HB, K_MAXF, K_CONV,
@@ -171,169 +151,6 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_CONV] = BIT(K_OP),
     [HERALD_FT_CONV_RESULT] = BIT(K_CONV),
 };
-
-/* ---- decoding ----------------------------------------------------------- */
-
-static bool get_uint(const msgpack_object *o, uint64_t *v)
-{
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return false;
-    *v = o->via.u64;
-    return true;
-}
-
-static bool get_str(const msgpack_object *o, herald_str *s, bool allow_bin)
-{
-    if (o->type == MSGPACK_OBJECT_STR) {
-        *s = (herald_str){.ptr = o->via.str.ptr, .len = o->via.str.size};
-        return true;
-    }
-    if (allow_bin && o->type == MSGPACK_OBJECT_BIN) {
-        *s = (herald_str){.ptr = o->via.bin.ptr, .len = o->via.bin.size};
-        return true;
-    }
-    return false;
-}
-
-static int decode_map(const msgpack_object *o, const field *tab, size_t ntab,
-                      void *base, uint64_t *seen);
-
-/* Decodes one table field from o into base. Arrays are malloc'd. */
-static int decode_field(const field *fd, const msgpack_object *o, void *base)
-{
-    char *at = (char *)base + fd->off;
-    uint32_t *cnt = fd->cnt ? (uint32_t *)((char *)base + fd->cnt) : NULL;
-    uint64_t u;
-    uint32_t n;
-
-    switch (fd->kind) {
-    case FK_U64:
-        if (!get_uint(o, &u))
-            return HERALD_EPROTOCOL;
-        memcpy(at, &u, sizeof u);
-        return 0;
-    case FK_U32: {
-        uint32_t v;
-        if (!get_uint(o, &u) || u > UINT32_MAX)
-            return HERALD_EPROTOCOL;
-        v = (uint32_t)u;
-        memcpy(at, &v, sizeof v);
-        return 0;
-    }
-    case FK_BOOL:
-        if (o->type != MSGPACK_OBJECT_BOOLEAN)
-            return HERALD_EPROTOCOL;
-        *(bool *)at = o->via.boolean;
-        return 0;
-    case FK_STR:
-    case FK_BODY:
-        return get_str(o, (herald_str *)at, fd->kind == FK_BODY) ? 0 : HERALD_EPROTOCOL;
-    case FK_MSG:
-        if (o->type != MSGPACK_OBJECT_MAP)
-            return HERALD_EPROTOCOL;
-        return decode_map(o, msg_fields, NFIELDS(msg_fields), at, NULL);
-    default:
-        break;
-    }
-    /* Arrays. */
-    if (o->type != MSGPACK_OBJECT_ARRAY || *(void **)at)
-        return HERALD_EPROTOCOL; /* wrong type or the key repeated */
-    n = o->via.array.size;
-    if (n == 0)
-        return 0;
-    switch (fd->kind) {
-    case FK_STRS: {
-        herald_str *v = calloc(n, sizeof *v);
-        if (!v)
-            return HERALD_ENOMEM;
-        *(herald_str **)at = v;
-        *cnt = n;
-        for (uint32_t i = 0; i < n; i++)
-            if (!get_str(&o->via.array.ptr[i], &v[i], false))
-                return HERALD_EPROTOCOL;
-        return 0;
-    }
-    case FK_MSGS: {
-        herald_msg *v = calloc(n, sizeof *v);
-        if (!v)
-            return HERALD_ENOMEM;
-        *(herald_msg **)at = v;
-        *cnt = n;
-        for (uint32_t i = 0; i < n; i++) {
-            const msgpack_object *e = &o->via.array.ptr[i];
-            int rc;
-            if (e->type != MSGPACK_OBJECT_MAP)
-                return HERALD_EPROTOCOL;
-            rc = decode_map(e, msg_fields, NFIELDS(msg_fields), &v[i], NULL);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    }
-    case FK_SG: {
-        herald_sync_group *v;
-        if (n % 2)
-            return HERALD_EPROTOCOL;
-        v = calloc(n / 2, sizeof *v);
-        if (!v)
-            return HERALD_ENOMEM;
-        *(herald_sync_group **)at = v;
-        *cnt = n / 2;
-        for (uint32_t i = 0; i < n / 2; i++) {
-            if (!get_uint(&o->via.array.ptr[2 * i], &u) || u > UINT32_MAX)
-                return HERALD_EPROTOCOL;
-            v[i].group = (uint32_t)u;
-            if (!get_uint(&o->via.array.ptr[2 * i + 1], &v[i].useq))
-                return HERALD_EPROTOCOL;
-        }
-        return 0;
-    }
-    case FK_SC: {
-        herald_sync_conv *v;
-        if (n % 2)
-            return HERALD_EPROTOCOL;
-        v = calloc(n / 2, sizeof *v);
-        if (!v)
-            return HERALD_ENOMEM;
-        *(herald_sync_conv **)at = v;
-        *cnt = n / 2;
-        for (uint32_t i = 0; i < n / 2; i++) {
-            if (!get_str(&o->via.array.ptr[2 * i], &v[i].conv, false) ||
-                !get_uint(&o->via.array.ptr[2 * i + 1], &v[i].seq))
-                return HERALD_EPROTOCOL;
-        }
-        return 0;
-    }
-    default:
-        return HERALD_EPROTOCOL;
-    }
-}
-
-/* Maps the keys of map o onto base through tab; unknown keys are skipped.
- * `seen` (optional) gets a bit per table index found. */
-static int decode_map(const msgpack_object *o, const field *tab, size_t ntab,
-                      void *base, uint64_t *seen)
-{
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object_kv *kv = &o->via.map.ptr[i];
-        herald_str k;
-        size_t j;
-        int rc;
-        if (!get_str(&kv->key, &k, false))
-            return HERALD_EPROTOCOL;
-        for (j = 0; j < ntab; j++)
-            if (k.len == strlen(tab[j].key) && memcmp(k.ptr, tab[j].key, k.len) == 0)
-                break;
-        if (j == ntab)
-            continue; /* forward compatible */
-        rc = decode_field(&tab[j], &kv->val, base);
-        if (rc)
-            return rc;
-        if (seen)
-            *seen |= 1ull << j;
-    }
-    return 0;
-}
 
 int herald_frame_peek(const uint8_t *data, size_t len, uint32_t max_frame,
                       size_t *frame_len)
@@ -356,13 +173,14 @@ void herald_frame_release(herald_frame *f)
 {
     if (!f)
         return;
-    free(f->members);
-    free(f->read);
-    free(f->unread);
-    free(f->msgs);
-    free(f->sync_groups);
-    free(f->sync_convs);
+    mpt_free(frame_fields, NFIELDS(frame_fields), f);
     memset(f, 0, sizeof *f);
+}
+
+/* The "m" message is only encoded for DELIVER. */
+static bool skip_frame_field(const mpt_field *fd, const void *base)
+{
+    return fd->kind == MPT_MAP && ((const herald_frame *)base)->type != HERALD_FT_DELIVER;
 }
 
 int herald_frame_decode(const uint8_t *payload, size_t len, const herald_limits *lim,
@@ -390,7 +208,7 @@ int herald_frame_decode(const uint8_t *payload, size_t len, const herald_limits 
         rc = HERALD_EPROTOCOL;
         goto fail_unpacked;
     }
-    rc = decode_map(&up.data, frame_fields, NFIELDS(frame_fields), out, &seen);
+    rc = mpt_decode(&up.data, frame_fields, NFIELDS(frame_fields), out, &seen);
     if (rc)
         goto fail_unpacked;
     if (!(seen & BIT(K_T)) || out->type == 0 || out->type >= HERALD_FT_COUNT_ ||
@@ -407,154 +225,10 @@ fail_unpacked:
     return rc;
 }
 
-/* ---- encoding ----------------------------------------------------------- */
-
-/* Packer target: the buffer and a sticky failure flag (msgpack-c's pack
- * calls return the callback's result, but checking each one would bury the
- * encoder; the flag is checked once at the end instead). */
-typedef struct pack_sink {
-    herald_buf *b; /* destination */
-    bool failed;   /* an append failed (ENOMEM) */
-} pack_sink;
-
-/* msgpack_packer write callback. */
-static int buf_write(void *data, const char *p, size_t n)
-{
-    pack_sink *s = data;
-    if (s->failed || herald_buf_append(s->b, p, n) != 0) {
-        s->failed = true;
-        return -1;
-    }
-    return 0;
-}
-
-static void pack_str(msgpack_packer *pk, const char *p, size_t n)
-{
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, p, n);
-}
-
-static void pack_key(msgpack_packer *pk, const char *k) { pack_str(pk, k, strlen(k)); }
-
-/* True when the field holds a non-default value (and so is encoded). */
-static bool field_present(const field *fd, const void *base)
-{
-    const char *at = (const char *)base + fd->off;
-    switch (fd->kind) {
-    case FK_U64: {
-        uint64_t v;
-        memcpy(&v, at, sizeof v);
-        return v != 0;
-    }
-    case FK_U32: {
-        uint32_t v;
-        memcpy(&v, at, sizeof v);
-        return v != 0;
-    }
-    case FK_BOOL:
-        return *(const bool *)at;
-    case FK_STR:
-    case FK_BODY:
-        return ((const herald_str *)at)->ptr && ((const herald_str *)at)->len;
-    case FK_MSG:
-        return true; /* only for DELIVER; checked by the caller */
-    default:
-        return *(const uint32_t *)((const char *)base + fd->cnt) != 0;
-    }
-}
-
-static void encode_map(msgpack_packer *pk, const field *tab, size_t ntab,
-                       const void *base, uint32_t type);
-
-static void encode_field(msgpack_packer *pk, const field *fd, const void *base)
-{
-    const char *at = (const char *)base + fd->off;
-    uint32_t n = fd->cnt ? *(const uint32_t *)((const char *)base + fd->cnt) : 0;
-
-    pack_key(pk, fd->key);
-    switch (fd->kind) {
-    case FK_U64: {
-        uint64_t v;
-        memcpy(&v, at, sizeof v);
-        msgpack_pack_uint64(pk, v);
-        break;
-    }
-    case FK_U32: {
-        uint32_t v;
-        memcpy(&v, at, sizeof v);
-        msgpack_pack_uint32(pk, v);
-        break;
-    }
-    case FK_BOOL:
-        msgpack_pack_true(pk);
-        break;
-    case FK_STR: {
-        const herald_str *s = (const herald_str *)at;
-        pack_str(pk, s->ptr, s->len);
-        break;
-    }
-    case FK_BODY: {
-        const herald_str *s = (const herald_str *)at;
-        msgpack_pack_bin(pk, s->len);
-        msgpack_pack_bin_body(pk, s->ptr, s->len);
-        break;
-    }
-    case FK_MSG:
-        encode_map(pk, msg_fields, NFIELDS(msg_fields), at, 0);
-        break;
-    case FK_STRS: {
-        const herald_str *v = *(herald_str *const *)at;
-        msgpack_pack_array(pk, n);
-        for (uint32_t i = 0; i < n; i++)
-            pack_str(pk, v[i].ptr ? v[i].ptr : "", v[i].len);
-        break;
-    }
-    case FK_MSGS: {
-        const herald_msg *v = *(herald_msg *const *)at;
-        msgpack_pack_array(pk, n);
-        for (uint32_t i = 0; i < n; i++)
-            encode_map(pk, msg_fields, NFIELDS(msg_fields), &v[i], 0);
-        break;
-    }
-    case FK_SG: {
-        const herald_sync_group *v = *(herald_sync_group *const *)at;
-        msgpack_pack_array(pk, 2 * n);
-        for (uint32_t i = 0; i < n; i++) {
-            msgpack_pack_uint32(pk, v[i].group);
-            msgpack_pack_uint64(pk, v[i].useq);
-        }
-        break;
-    }
-    case FK_SC: {
-        const herald_sync_conv *v = *(herald_sync_conv *const *)at;
-        msgpack_pack_array(pk, 2 * n);
-        for (uint32_t i = 0; i < n; i++) {
-            pack_str(pk, v[i].conv.ptr ? v[i].conv.ptr : "", v[i].conv.len);
-            msgpack_pack_uint64(pk, v[i].seq);
-        }
-        break;
-    }
-    }
-}
-
-/* Encodes the present fields of base. For frames, "m" only for DELIVER. */
-static void encode_map(msgpack_packer *pk, const field *tab, size_t ntab,
-                       const void *base, uint32_t type)
-{
-    uint32_t n = 0;
-    for (size_t i = 0; i < ntab; i++)
-        if (field_present(&tab[i], base) && (tab[i].kind != FK_MSG || type == HERALD_FT_DELIVER))
-            n++;
-    msgpack_pack_map(pk, n);
-    for (size_t i = 0; i < ntab; i++)
-        if (field_present(&tab[i], base) && (tab[i].kind != FK_MSG || type == HERALD_FT_DELIVER))
-            encode_field(pk, &tab[i], base);
-}
-
 int herald_frame_encode(const herald_frame *f, herald_buf *out)
 {
     size_t start = out->len;
-    pack_sink sink = {.b = out};
+    mpt_sink sink = {.b = out};
     msgpack_packer pk;
     uint32_t n;
     static const uint8_t zero[HERALD_FRAME_HEADER];
@@ -563,8 +237,8 @@ int herald_frame_encode(const herald_frame *f, herald_buf *out)
         return HERALD_EINVAL;
     if (herald_buf_append(out, zero, sizeof zero) != 0)
         return HERALD_ENOMEM;
-    msgpack_packer_init(&pk, &sink, buf_write);
-    encode_map(&pk, frame_fields, NFIELDS(frame_fields), f, f->type);
+    msgpack_packer_init(&pk, &sink, mpt_sink_write);
+    mpt_encode(&pk, frame_fields, NFIELDS(frame_fields), f, skip_frame_field);
     if (sink.failed || out->len - start - HERALD_FRAME_HEADER > UINT32_MAX) {
         out->len = start;
         return HERALD_ENOMEM;

@@ -1,0 +1,717 @@
+/* apply.c — the deterministic state machine; see apply.h. */
+#include "apply.h"
+
+#include <errno.h>
+#include <herald/error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "store_int.h"
+#include "token.h"
+
+#define APPLY_GROW_RETRIES 40
+#define CMID_MAX 128u
+
+/* State of one command's application. */
+typedef struct actx {
+    store *s;          /* store */
+    MDB_txn *txn;      /* the command's nested transaction */
+    const cmd *c;      /* the command */
+    apply_result *r;   /* its result */
+    arena *a;          /* the result's arena */
+    herald_buf tg;     /* apply_target array being built */
+    int mdb_fail;      /* raw LMDB error that must fail the whole batch */
+} actx;
+
+/* Records a rejection (deterministic, per command). */
+static int reject(actx *x, int code, const char *msg)
+{
+    snprintf(x->r->errmsg, sizeof x->r->errmsg, "%s", msg);
+    return code;
+}
+
+/* An LMDB write/read failure: fails the batch (MAP_FULL: grow and retry). */
+static int fatal(actx *x, int mdb_rc)
+{
+    x->mdb_fail = mdb_rc;
+    return HERALD_ESTORAGE;
+}
+
+static int put(actx *x, MDB_dbi dbi, kbuf *k, const void *p, size_t n)
+{
+    MDB_val kv = kb_val(k), v = {.mv_size = n, .mv_data = (void *)p};
+    int rc;
+    if (k->over)
+        return reject(x, HERALD_EINVAL, "id too long");
+    rc = mdb_put(x->txn, dbi, &kv, &v, 0);
+    return rc ? fatal(x, rc) : 0;
+}
+
+static int put_rec(actx *x, MDB_dbi dbi, kbuf *k, rbuf *r)
+{
+    int rc = r->failed ? HERALD_ENOMEM : put(x, dbi, k, r->b.data, r->b.len);
+    rb_free(r);
+    return rc;
+}
+
+static int put_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t v)
+{
+    uint8_t b[8];
+    put_be64(b, v);
+    return put(x, dbi, k, b, 8);
+}
+
+static int del(actx *x, MDB_dbi dbi, kbuf *k)
+{
+    MDB_val kv = kb_val(k);
+    int rc = mdb_del(x->txn, dbi, &kv, NULL);
+    return rc && rc != MDB_NOTFOUND ? fatal(x, rc) : 0;
+}
+
+/* Reads a u64 value; *found tells whether it existed. */
+static int get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found)
+{
+    MDB_val kv = kb_val(k), val;
+    int rc = mdb_get(x->txn, dbi, &kv, &val);
+    *found = false;
+    *v = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return fatal(x, rc);
+    if (val.mv_size != 8)
+        return fatal(x, MDB_CORRUPTED);
+    *v = be64(val.mv_data);
+    *found = true;
+    return 0;
+}
+
+static bool id_ok(herald_str s) { return s.ptr && token_id_valid(s.ptr, s.len); }
+
+static int write_conv(actx *x, herald_str conv, const store_conv *sc)
+{
+    kbuf k;
+    rbuf r = {0};
+    key_conv(&k, x->c->tenant, conv);
+    rb_u8(&r, (uint8_t)sc->kind);
+    rb_str(&r, herald_str_z(sc->owner));
+    rb_u64(&r, sc->max_seq);
+    rb_u64(&r, sc->created);
+    rb_u32(&r, sc->cap);
+    rb_u32(&r, sc->count);
+    return put_rec(x, x->s->db.conv, &k, &r);
+}
+
+static int add_target(actx *x, herald_str user, uint64_t useq)
+{
+    apply_target t = {.user = arena_dup(x->a, user.ptr, user.len), .useq = useq};
+    if (!t.user || herald_buf_append(&x->tg, &t, sizeof t) != 0)
+        return HERALD_ENOMEM;
+    return 0;
+}
+
+/* Fan-out of one message: a pointer in each member's log (write diffusion,
+ * conversations up to CONV_POINTER_MAX members) or nothing (read diffusion). */
+typedef struct fan {
+    actx *x;           /* context */
+    herald_str conv;   /* conversation */
+    uint64_t seq;      /* message */
+    bool pointers;     /* write pointers */
+    herald_str skip;   /* READ: the reader gets no receipt */
+} fan;
+
+static int fan_one(herald_str user, MDB_val rec, void *arg)
+{
+    fan *f = arg;
+    actx *x = f->x;
+    uint64_t useq = 0;
+    (void)rec;
+    if (f->skip.ptr && user.len == f->skip.len && memcmp(user.ptr, f->skip.ptr, user.len) == 0)
+        return 0;
+    if (f->pointers) {
+        kbuf k;
+        bool found;
+        rbuf r = {0};
+        int rc;
+        key_ustate(&k, x->c->tenant, user, x->s->group);
+        rc = get_u64(x, x->s->db.ustate, &k, &useq, &found);
+        if (rc)
+            return rc;
+        useq++;
+        rc = put_u64(x, x->s->db.ustate, &k, useq);
+        if (rc)
+            return rc;
+        kb_u64(&k, useq);
+        rb_str(&r, f->conv);
+        rb_u64(&r, f->seq);
+        rc = put_rec(x, x->s->db.uevt, &k, &r);
+        if (rc)
+            return rc;
+    }
+    return add_target(x, user, useq);
+}
+
+/* Appends a message (seq = max+1) and fans it out to the current members.
+ * Updates sc (max_seq) and writes the conv record. */
+static int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t flags,
+                      herald_str body)
+{
+    const cmd *c = x->c;
+    kbuf k;
+    rbuf r = {0};
+    fan f = {.x = x, .conv = conv};
+    int rc;
+
+    sc->max_seq++;
+    key_msg(&k, c->tenant, conv, sc->max_seq);
+    rb_str(&r, c->user);
+    rb_u64(&r, c->ts);
+    rb_str(&r, c->cmid);
+    rb_u32(&r, flags);
+    rb_u8(&r, (uint8_t)mk);
+    rb_str(&r, body);
+    rc = put_rec(x, x->s->db.msg, &k, &r);
+    if (rc)
+        return rc;
+    rc = write_conv(x, conv, sc);
+    if (rc)
+        return rc;
+    f.seq = sc->max_seq;
+    f.pointers = sc->kind != CONV_ANNOUNCE && sc->count <= CONV_POINTER_MAX;
+    rc = store_each_member(x->txn, x->s, c->tenant, conv, fan_one, &f);
+    if (rc)
+        return rc;
+    x->r->seq = sc->max_seq;
+    x->r->ts = c->ts;
+    return 0;
+}
+
+/* Sorted, de-duplicated copy of the command's members (+ extra if set). */
+static int str_cmp(const void *a, const void *b)
+{
+    const herald_str *x = a, *y = b;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int d = memcmp(x->ptr, y->ptr, n);
+    return d ? d : (x->len > y->len) - (x->len < y->len);
+}
+
+static int unique_members(actx *x, herald_str extra, herald_str **out, uint32_t *n_out)
+{
+    const cmd *c = x->c;
+    uint32_t n = c->n_members + (extra.ptr ? 1 : 0), u = 0;
+    herald_str *v = arena_alloc(x->a, (size_t)n * sizeof *v + 1);
+    if (!v)
+        return HERALD_ENOMEM;
+    for (uint32_t i = 0; i < c->n_members; i++) {
+        if (!id_ok(c->members[i]))
+            return reject(x, HERALD_EINVAL, "invalid member id");
+        v[i] = c->members[i];
+    }
+    if (extra.ptr)
+        v[c->n_members] = extra;
+    qsort(v, n, sizeof *v, str_cmp);
+    for (uint32_t i = 0; i < n; i++)
+        if (u == 0 || str_cmp(&v[u - 1], &v[i]) != 0)
+            v[u++] = v[i];
+    *out = v;
+    *n_out = u;
+    return 0;
+}
+
+static bool contains(const herald_str *v, uint32_t n, herald_str s)
+{
+    return bsearch(&s, v, n, sizeof *v, str_cmp) != NULL;
+}
+
+static int tenant_group_cap(actx *x, uint32_t *cap)
+{
+    kbuf k = {0};
+    MDB_val kv, v;
+    rcur r;
+    int rc;
+    kb_id(&k, herald_str_z("t"));
+    kb_id(&k, x->c->tenant);
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+    if (rc == MDB_NOTFOUND)
+        return reject(x, HERALD_ENOT_FOUND, "no such tenant");
+    if (rc)
+        return fatal(x, rc);
+    r = rc_of(v);
+    rc_str(&r);
+    *cap = rc_u32(&r);
+    if (r.bad)
+        return fatal(x, MDB_CORRUPTED);
+    if (*cap == 0)
+        *cap = CONV_CAP_GROUP_DEFAULT;
+    return 0;
+}
+
+static int write_member(actx *x, herald_str conv, herald_str user, uint32_t role,
+                        uint64_t joined, int kind)
+{
+    kbuf k = {0};
+    rbuf r = {0};
+    uint8_t kb = (uint8_t)kind;
+    int rc;
+    key_member(&k, x->c->tenant, conv, user);
+    rb_u8(&r, (uint8_t)role);
+    rb_u64(&r, joined);
+    rc = put_rec(x, x->s->db.member, &k, &r);
+    if (rc)
+        return rc;
+    k.n = 0;
+    kb_id(&k, x->c->tenant);
+    kb_id(&k, user);
+    kb_id(&k, conv);
+    return put(x, x->s->db.memberof, &k, &kb, 1);
+}
+
+/* System message body: {"event":E,"by":U,"members":[…]} (ids need no escaping). */
+static int system_body(actx *x, const char *event, const herald_str *v, uint32_t n,
+                       herald_str *out)
+{
+    herald_buf b = {0};
+    char *p;
+    int ok = herald_buf_append(&b, "{\"event\":\"", 10) == 0 &&
+             herald_buf_append(&b, event, strlen(event)) == 0 &&
+             herald_buf_append(&b, "\",\"by\":\"", 8) == 0 &&
+             herald_buf_append(&b, x->c->user.ptr, x->c->user.len) == 0 &&
+             herald_buf_append(&b, "\",\"members\":[", 13) == 0;
+    for (uint32_t i = 0; ok && i < n; i++)
+        ok = herald_buf_append(&b, i ? ",\"" : "\"", i ? 2 : 1) == 0 &&
+             herald_buf_append(&b, v[i].ptr, v[i].len) == 0 && herald_buf_append(&b, "\"", 1) == 0;
+    ok = ok && herald_buf_append(&b, "]}", 2) == 0;
+    p = ok ? arena_dup(x->a, b.data, b.len) : NULL;
+    *out = (herald_str){.ptr = p, .len = (uint32_t)b.len};
+    herald_buf_free(&b);
+    return p ? 0 : HERALD_ENOMEM;
+}
+
+static uint32_t kind_cap(int kind, uint32_t group_cap)
+{
+    switch (kind) {
+    case CONV_SINGLE: return 2;
+    case CONV_GROUP: return group_cap > CONV_CAP_GROUP_MAX ? CONV_CAP_GROUP_MAX : group_cap;
+    case CONV_CUSTOMER_GROUP: return CONV_CAP_CUSTOMER_GROUP;
+    default: return CONV_CAP_ANNOUNCE;
+    }
+}
+
+/* ---- one function per command --------------------------------------------- */
+
+static int op_tenant_create(actx *x)
+{
+    const cmd *c = x->c;
+    uint8_t secret[TOKEN_SECRET_LEN];
+    char hex[TOKEN_SECRET_HEX + 1];
+    kbuf k = {0};
+    MDB_val kv, v;
+    rbuf r = {0};
+    int rc;
+
+    if (!id_ok(c->tenant))
+        return reject(x, HERALD_EINVAL, "invalid tenant id");
+    if (c->secret.len != TOKEN_SECRET_HEX)
+        return reject(x, HERALD_EINVAL, "secret must be 64 hex characters");
+    memcpy(hex, c->secret.ptr, TOKEN_SECRET_HEX);
+    hex[TOKEN_SECRET_HEX] = '\0';
+    if (token_secret_from_hex(hex, secret) != 0)
+        return reject(x, HERALD_EINVAL, "secret must be 64 hex characters");
+    kb_id(&k, herald_str_z("t"));
+    kb_id(&k, c->tenant);
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+    if (rc == 0)
+        return reject(x, HERALD_EEXISTS, "tenant exists");
+    if (rc != MDB_NOTFOUND)
+        return fatal(x, rc);
+    rb_str(&r, (herald_str){.ptr = (const char *)secret, .len = TOKEN_SECRET_LEN});
+    rb_u32(&r, c->cap ? c->cap : CONV_CAP_GROUP_DEFAULT);
+    return put_rec(x, x->s->db.meta, &k, &r);
+}
+
+static int op_conv_create(actx *x)
+{
+    const cmd *c = x->c;
+    store_conv sc = {0};
+    herald_str *mem, body;
+    uint32_t n, group_cap;
+    bool creator_in;
+    int rc;
+
+    if (!id_ok(c->conv))
+        return reject(x, HERALD_EINVAL, "invalid conversation id");
+    sc.kind = conv_kind_parse(c->kind);
+    if (!sc.kind)
+        return reject(x, HERALD_EINVAL, "kind must be single, group, customer_group or announce");
+    {
+        store_conv old;
+        rc = conv_read(x->txn, x->s, c->tenant, c->conv, &old);
+    }
+    if (rc == 0)
+        return reject(x, HERALD_EEXISTS, "conversation exists");
+    if (rc != HERALD_ENOT_FOUND)
+        return fatal(x, MDB_CORRUPTED);
+    rc = tenant_group_cap(x, &group_cap);
+    if (rc)
+        return rc;
+    /* The creator joins unless an admin creates a conversation for others. */
+    rc = unique_members(x, c->admin ? (herald_str){0} : c->user, &mem, &n);
+    if (rc)
+        return rc;
+    if (sc.kind == CONV_SINGLE && n != 2)
+        return reject(x, HERALD_EINVAL, "a single conversation has exactly 2 members");
+    if (n == 0)
+        return reject(x, HERALD_EINVAL, "members required");
+    sc.cap = kind_cap(sc.kind, group_cap);
+    if (n > sc.cap)
+        return reject(x, HERALD_ECAP_EXCEEDED, "member cap exceeded");
+    creator_in = contains(mem, n, c->user);
+    snprintf(sc.owner, sizeof sc.owner, "%.*s", (int)c->user.len, c->user.ptr);
+    sc.created = c->ts;
+    sc.count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t role = creator_in && str_cmp(&mem[i], &c->user) == 0 ? ROLE_OWNER : ROLE_MEMBER;
+        rc = write_member(x, c->conv, mem[i], role, 1, sc.kind);
+        if (rc)
+            return rc;
+    }
+    rc = system_body(x, "create", mem, n, &body);
+    if (rc)
+        return rc;
+    return append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
+}
+
+/* Loads the conversation and the actor's role; admins count as owners. */
+static int load_conv(actx *x, store_conv *sc, uint32_t *role)
+{
+    uint64_t joined;
+    int rc;
+    if (!id_ok(x->c->conv))
+        return reject(x, HERALD_EINVAL, "invalid conversation id");
+    rc = conv_read(x->txn, x->s, x->c->tenant, x->c->conv, sc);
+    if (rc == HERALD_ENOT_FOUND)
+        return reject(x, rc, "no such conversation");
+    if (rc)
+        return fatal(x, MDB_CORRUPTED);
+    rc = member_read(x->txn, x->s, x->c->tenant, x->c->conv, x->c->user, role, &joined);
+    if (rc == HERALD_ENOT_MEMBER) {
+        *role = UINT32_MAX; /* not a member */
+        return 0;
+    }
+    return rc ? fatal(x, MDB_CORRUPTED) : 0;
+}
+
+static int op_conv_add(actx *x)
+{
+    const cmd *c = x->c;
+    store_conv sc;
+    herald_str *mem, body;
+    uint32_t n, role, fresh = 0;
+    int rc = load_conv(x, &sc, &role);
+
+    if (rc)
+        return rc;
+    if (sc.kind == CONV_SINGLE)
+        return reject(x, HERALD_EINVAL, "members of a single conversation cannot change");
+    if (role != ROLE_OWNER && !c->admin)
+        return reject(x, HERALD_EFORBIDDEN, "only the owner or an admin adds members");
+    rc = unique_members(x, (herald_str){0}, &mem, &n);
+    if (rc)
+        return rc;
+    /* Keep only those not yet members. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r2;
+        uint64_t j;
+        rc = member_read(x->txn, x->s, c->tenant, c->conv, mem[i], &r2, &j);
+        if (rc == HERALD_ENOT_MEMBER)
+            mem[fresh++] = mem[i];
+        else if (rc)
+            return fatal(x, MDB_CORRUPTED);
+    }
+    if (fresh == 0)
+        return 0; /* already members: nothing to do */
+    if (sc.count + fresh > sc.cap)
+        return reject(x, HERALD_ECAP_EXCEEDED, "member cap exceeded");
+    for (uint32_t i = 0; i < fresh; i++) {
+        rc = write_member(x, c->conv, mem[i], ROLE_MEMBER, sc.max_seq + 1, sc.kind);
+        if (rc)
+            return rc;
+    }
+    sc.count += fresh;
+    rc = system_body(x, "add", mem, fresh, &body);
+    if (rc)
+        return rc;
+    return append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
+}
+
+static int op_conv_remove(actx *x)
+{
+    const cmd *c = x->c;
+    store_conv sc;
+    herald_str *mem, body;
+    uint32_t n, role, gone = 0;
+    int rc = load_conv(x, &sc, &role);
+
+    if (rc)
+        return rc;
+    if (sc.kind == CONV_SINGLE)
+        return reject(x, HERALD_EINVAL, "members of a single conversation cannot change");
+    rc = unique_members(x, (herald_str){0}, &mem, &n);
+    if (rc)
+        return rc;
+    /* Anyone may leave; removing others takes the owner or an admin. */
+    if (role != ROLE_OWNER && !c->admin && !(n == 1 && str_cmp(&mem[0], &c->user) == 0))
+        return reject(x, HERALD_EFORBIDDEN, "only the owner or an admin removes members");
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r2;
+        uint64_t j;
+        rc = member_read(x->txn, x->s, c->tenant, c->conv, mem[i], &r2, &j);
+        if (rc == HERALD_ENOT_MEMBER)
+            continue;
+        if (rc)
+            return fatal(x, MDB_CORRUPTED);
+        if (r2 == ROLE_OWNER && !c->admin)
+            return reject(x, HERALD_EINVAL, "the owner cannot be removed");
+        mem[gone++] = mem[i];
+    }
+    if (gone == 0)
+        return reject(x, HERALD_ENOT_MEMBER, "none of them is a member");
+    /* Announce first so the removed members learn it too, then remove. */
+    rc = system_body(x, "remove", mem, gone, &body);
+    if (rc)
+        return rc;
+    rc = append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < gone; i++) {
+        kbuf k;
+        key_member(&k, c->tenant, c->conv, mem[i]);
+        rc = del(x, x->s->db.member, &k);
+        if (rc == 0)
+            rc = del(x, x->s->db.cursor, &k);
+        if (rc)
+            return rc;
+        k.n = 0;
+        kb_id(&k, c->tenant);
+        kb_id(&k, mem[i]);
+        kb_id(&k, c->conv);
+        rc = del(x, x->s->db.memberof, &k);
+        if (rc)
+            return rc;
+    }
+    sc.count -= gone;
+    return write_conv(x, c->conv, &sc);
+}
+
+static int op_send(actx *x)
+{
+    const cmd *c = x->c;
+    store_conv sc;
+    uint32_t role;
+    kbuf dk;
+    int rc = load_conv(x, &sc, &role);
+
+    if (rc)
+        return rc;
+    if (sc.kind == CONV_ANNOUNCE) {
+        if (role != ROLE_OWNER && !c->admin)
+            return reject(x, HERALD_EFORBIDDEN, "only the owner or an admin posts announcements");
+    } else if (role == UINT32_MAX) {
+        return reject(x, HERALD_ENOT_MEMBER, "not a member of the conversation");
+    }
+    if (c->cmid.len > CMID_MAX)
+        return reject(x, HERALD_EINVAL, "cmid longer than 128 bytes");
+    if (c->cmid.len) {
+        uint64_t seq;
+        bool found;
+        key_member(&dk, c->tenant, c->conv, c->user);
+        kb_id(&dk, c->cmid);
+        rc = get_u64(x, x->s->db.dedup, &dk, &seq, &found);
+        if (rc)
+            return rc;
+        if (found) {
+            kbuf mk;
+            MDB_val mkv, mv;
+            rcur r;
+            key_msg(&mk, c->tenant, c->conv, seq);
+            mkv = kb_val(&mk);
+            if (mdb_get(x->txn, x->s->db.msg, &mkv, &mv) != 0)
+                return fatal(x, MDB_CORRUPTED);
+            r = rc_of(mv);
+            rc_str(&r);
+            x->r->ts = rc_u64(&r);
+            x->r->seq = seq;
+            x->r->dup = true;
+            return 0;
+        }
+    }
+    rc = append_msg(x, c->conv, &sc, HERALD_MK_TEXT, c->flags, c->body);
+    if (rc == 0 && c->cmid.len)
+        rc = put_u64(x, x->s->db.dedup, &dk, sc.max_seq);
+    return rc;
+}
+
+static int op_read(actx *x)
+{
+    const cmd *c = x->c;
+    store_conv sc;
+    uint32_t role;
+    uint64_t cur;
+    bool found;
+    kbuf k;
+    int rc = load_conv(x, &sc, &role);
+
+    if (rc)
+        return rc;
+    if (role == UINT32_MAX)
+        return reject(x, HERALD_ENOT_MEMBER, "not a member of the conversation");
+    if (c->seq == 0 || c->seq > sc.max_seq)
+        return reject(x, HERALD_EINVAL, "seq beyond the conversation");
+    key_member(&k, c->tenant, c->conv, c->user);
+    rc = get_u64(x, x->s->db.cursor, &k, &cur, &found);
+    if (rc)
+        return rc;
+    x->r->seq = cur > c->seq ? cur : c->seq;
+    if (cur >= c->seq)
+        return 0; /* cursors only move forward; nothing to announce */
+    rc = put_u64(x, x->s->db.cursor, &k, c->seq);
+    if (rc || sc.kind == CONV_ANNOUNCE)
+        return rc; /* announcements: counts come from cursors, no events */
+    {
+        fan f = {.x = x, .conv = c->conv, .skip = c->user};
+        return store_each_member(x->txn, x->s, c->tenant, c->conv, fan_one, &f);
+    }
+}
+
+typedef int (*op_fn)(actx *x);
+static const op_fn ops[CMD_OP_COUNT_] = {
+    [CMD_TENANT_CREATE] = op_tenant_create, [CMD_CONV_CREATE] = op_conv_create,
+    [CMD_CONV_ADD] = op_conv_add,           [CMD_CONV_REMOVE] = op_conv_remove,
+    [CMD_SEND] = op_send,                   [CMD_READ] = op_read,
+};
+
+void apply_result_free(apply_result *r)
+{
+    if (!r)
+        return;
+    if (r->arena) {
+        arena_free(r->arena);
+        free(r->arena);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+/* Applies one command inside a nested transaction of parent. Returns 0 (the
+ * result says applied or rejected) or the raw LMDB error failing the batch. */
+static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, uint64_t index,
+                     apply_result *r)
+{
+    cmd c;
+    actx x = {.s = s, .r = r};
+    int rc;
+
+    r->index = index;
+    r->group = s->group;
+    r->arena = calloc(1, sizeof(arena));
+    if (!r->arena)
+        return ENOMEM;
+    x.a = r->arena;
+    rc = cmd_decode(p, len, &c);
+    if (rc) {
+        r->err = rc;
+        snprintf(r->errmsg, sizeof r->errmsg, "undecodable command");
+        return 0;
+    }
+    x.c = &c;
+    r->op = c.op;
+    rc = mdb_txn_begin(s->env, parent, 0, &x.txn);
+    if (rc)
+        goto out_cmd;
+    rc = ops[c.op](&x);
+    if (x.mdb_fail || rc == HERALD_ENOMEM) {
+        /* Not the command's fault and not deterministic: fail the batch. */
+        mdb_txn_abort(x.txn);
+        rc = x.mdb_fail ? x.mdb_fail : ENOMEM;
+        goto out_cmd;
+    }
+    if (rc) {
+        mdb_txn_abort(x.txn);
+        r->err = rc;
+        r->seq = 0;
+        r->dup = false;
+        herald_buf_free(&x.tg);
+        rc = 0;
+        goto out_cmd;
+    }
+    rc = mdb_txn_commit(x.txn);
+    if (rc)
+        goto out_cmd;
+    if (x.tg.len) {
+        r->targets = arena_alloc(x.a, x.tg.len);
+        if (!r->targets) {
+            rc = ENOMEM;
+            goto out_cmd;
+        }
+        memcpy(r->targets, x.tg.data, x.tg.len);
+        r->n_targets = (uint32_t)(x.tg.len / sizeof(apply_target));
+    }
+out_cmd:
+    herald_buf_free(&x.tg);
+    cmd_release(&c);
+    return rc;
+}
+
+int apply_batch(store *s, const uint8_t *const *cmds, const size_t *lens, size_t n,
+                uint64_t first_index, apply_result *results)
+{
+    MDB_val ak = {.mv_size = 7, .mv_data = "applied"}, av;
+    uint8_t ab[8];
+
+    for (int attempt = 0; attempt < APPLY_GROW_RETRIES; attempt++) {
+        MDB_txn *txn;
+        uint64_t applied = 0;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+        memset(results, 0, n * sizeof *results);
+        if (rc)
+            return store_err(rc);
+        if (mdb_get(txn, s->db.meta, &ak, &av) == 0 && av.mv_size == 8)
+            applied = be64(av.mv_data);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            uint64_t index = first_index + i;
+            if (index <= applied) {
+                results[i].index = index;
+                results[i].skipped = true;
+                continue;
+            }
+            rc = apply_one(s, txn, cmds[i], lens[i], index, &results[i]);
+        }
+        if (rc == 0 && first_index + n - 1 > applied) {
+            put_be64(ab, first_index + n - 1);
+            av = (MDB_val){.mv_size = 8, .mv_data = ab};
+            rc = mdb_put(txn, s->db.meta, &ak, &av, 0);
+        }
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc == 0)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            apply_result_free(&results[i]);
+        if (rc != MDB_MAP_FULL) {
+            log_error("store.apply", "batch of %zu at index %llu failed: %s", n,
+                      (unsigned long long)first_index, mdb_strerror(rc));
+            return rc == ENOMEM ? HERALD_ENOMEM : HERALD_ESTORAGE;
+        }
+        rc = store_grow(s);
+        if (rc)
+            return rc;
+    }
+    return HERALD_ESTORAGE;
+}

@@ -1,0 +1,109 @@
+/* cmd.c — command codec; see cmd.h. */
+#include "cmd.h"
+
+#include <herald/error.h>
+#include <msgpack.h>
+#include <string.h>
+
+#include "mpcheck.h"
+#include "mptab.h"
+
+#define CMD_DEPTH_MAX 3u
+
+#define F(k, kind, member) {k, kind, offsetof(cmd, member), 0, NULL, 0, 0}
+static const mpt_field cmd_fields[] = {
+    F("op", MPT_U32, op),          F("ten", MPT_STR, tenant),
+    F("user", MPT_STR, user),      F("admin", MPT_BOOL, admin),
+    F("conv", MPT_STR, conv),      F("cmid", MPT_STR, cmid),
+    F("body", MPT_BODY, body),     F("kind", MPT_STR, kind),
+    F("secret", MPT_STR, secret),  F("flags", MPT_U32, flags),
+    F("cap", MPT_U32, cap),        F("seq", MPT_U64, seq),
+    F("ts", MPT_U64, ts),
+    {"mem", MPT_STRS, offsetof(cmd, members), offsetof(cmd, n_members), NULL, 0, 0},
+};
+#undef F
+#define NFIELDS (sizeof cmd_fields / sizeof cmd_fields[0])
+
+/* Table indexes, same order as cmd_fields. */
+enum { C_OP, C_TEN, C_USER, C_ADMIN, C_CONV, C_CMID, C_BODY, C_KIND, C_SECRET, C_FLAGS,
+       C_CAP, C_SEQ, C_TS, C_MEM };
+#define B(k) (1ull << (k))
+static const uint64_t required[CMD_OP_COUNT_] = {
+    [CMD_TENANT_CREATE] = B(C_TEN) | B(C_SECRET),
+    [CMD_CONV_CREATE] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_KIND) | B(C_TS),
+    [CMD_CONV_ADD] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_MEM) | B(C_TS),
+    [CMD_CONV_REMOVE] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_MEM) | B(C_TS),
+    [CMD_SEND] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_TS),
+    [CMD_READ] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
+};
+
+const char *cmd_op_name(uint32_t op)
+{
+    switch (op) {
+#define CMD_OP_NAME_(name, num) \
+    case num:                   \
+        return #name;
+        CMD_OPS(CMD_OP_NAME_)
+#undef CMD_OP_NAME_
+    default:
+        return "UNKNOWN";
+    }
+}
+
+int cmd_encode(const cmd *c, herald_buf *out)
+{
+    size_t start = out->len;
+    mpt_sink sink = {.b = out};
+    msgpack_packer pk;
+
+    if (c->op == 0 || c->op >= CMD_OP_COUNT_)
+        return HERALD_EINVAL;
+    msgpack_packer_init(&pk, &sink, mpt_sink_write);
+    mpt_encode(&pk, cmd_fields, NFIELDS, c, NULL);
+    if (sink.failed) {
+        out->len = start;
+        return HERALD_ENOMEM;
+    }
+    return 0;
+}
+
+void cmd_release(cmd *c)
+{
+    if (!c)
+        return;
+    mpt_free(cmd_fields, NFIELDS, c);
+    memset(c, 0, sizeof *c);
+}
+
+int cmd_decode(const uint8_t *p, size_t n, cmd *out)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    uint64_t seen = 0;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (n == 0 || mp_check(p, n, CMD_DEPTH_MAX) != 0)
+        return HERALD_EPROTOCOL;
+    msgpack_unpacked_init(&up);
+    if (msgpack_unpack_next(&up, (const char *)p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != n) {
+        rc = HERALD_EPROTOCOL;
+        goto fail_unpacked;
+    }
+    rc = mpt_decode(&up.data, cmd_fields, NFIELDS, out, &seen);
+    if (rc)
+        goto fail_unpacked;
+    if (out->op == 0 || out->op >= CMD_OP_COUNT_ ||
+        (seen & required[out->op]) != required[out->op]) {
+        rc = HERALD_EPROTOCOL;
+        goto fail_unpacked;
+    }
+    msgpack_unpacked_destroy(&up);
+    return 0;
+
+fail_unpacked:
+    msgpack_unpacked_destroy(&up);
+    cmd_release(out);
+    return rc;
+}

@@ -1,0 +1,968 @@
+/* store.c — LMDB environment, map growth and every read; see store.h. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <herald/error.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define MAP_DEFAULT ((size_t)1 << 30)
+#define MAP_MAX_DEFAULT ((size_t)64 << 30)
+#define HISTORY_DEFAULT 100u
+#define HISTORY_MAX 1000u
+#define SYNC_DEFAULT 500u
+#define SYNC_MAX 1000u
+
+int store_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return HERALD_ENOT_FOUND;
+    case ENOMEM:
+        return HERALD_ENOMEM;
+    case EIO:
+    case ENOSPC:
+        return HERALD_EIO;
+    default:
+        return HERALD_ESTORAGE;
+    }
+}
+
+static const struct {
+    const char *name; /* LMDB database name */
+    size_t off;       /* offset in store_dbs */
+} db_names[] = {
+    {"meta", offsetof(store_dbs, meta)},         {"conv", offsetof(store_dbs, conv)},
+    {"member", offsetof(store_dbs, member)},     {"memberof", offsetof(store_dbs, memberof)},
+    {"msg", offsetof(store_dbs, msg)},           {"cursor", offsetof(store_dbs, cursor)},
+    {"dedup", offsetof(store_dbs, dedup)},       {"uevt", offsetof(store_dbs, uevt)},
+    {"ustate", offsetof(store_dbs, ustate)},
+};
+
+int store_open(const store_config *cfg, store **out)
+{
+    store *s = calloc(1, sizeof *s);
+    MDB_txn *txn;
+    unsigned flags = MDB_NOTLS | (cfg->no_sync ? MDB_NOSYNC : 0);
+    int rc;
+
+    if (!s)
+        return HERALD_ENOMEM;
+    if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST) {
+        free(s);
+        return HERALD_EIO;
+    }
+    s->map_size = cfg->map_size ? cfg->map_size : MAP_DEFAULT;
+    s->map_max = cfg->map_max ? cfg->map_max : MAP_MAX_DEFAULT;
+    if (pthread_rwlock_init(&s->grow, NULL) != 0) {
+        free(s);
+        return HERALD_ENOMEM;
+    }
+    rc = mdb_env_create(&s->env);
+    if (rc)
+        goto fail_lock;
+    mdb_env_set_maxdbs(s->env, 16);
+    mdb_env_set_maxreaders(s->env, 256);
+    rc = mdb_env_set_mapsize(s->env, s->map_size);
+    if (rc == 0)
+        rc = mdb_env_open(s->env, cfg->dir, flags, 0600);
+    if (rc) {
+        log_error("store.open", "mdb_env_open %s: %s", cfg->dir, mdb_strerror(rc));
+        goto fail_env;
+    }
+    {
+        /* An existing env may already be larger than asked. */
+        MDB_envinfo info;
+        if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+            s->map_size = info.me_mapsize;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        goto fail_env;
+    for (size_t i = 0; i < sizeof db_names / sizeof db_names[0]; i++) {
+        rc = mdb_dbi_open(txn, db_names[i].name, MDB_CREATE,
+                          (MDB_dbi *)((char *)&s->db + db_names[i].off));
+        if (rc) {
+            mdb_txn_abort(txn);
+            goto fail_env;
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        goto fail_env;
+    *out = s;
+    return 0;
+
+fail_env:
+    mdb_env_close(s->env);
+fail_lock:
+    pthread_rwlock_destroy(&s->grow);
+    free(s);
+    return store_err(rc);
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->grow);
+    free(s);
+}
+
+uint32_t store_group(const store *s) { return s->group; }
+
+int store_rd_begin(store *s, MDB_txn **txn)
+{
+    int rc;
+    pthread_rwlock_rdlock(&s->grow);
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc) {
+        pthread_rwlock_unlock(&s->grow);
+        return store_err(rc);
+    }
+    return 0;
+}
+
+void store_rd_end(store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->grow);
+}
+
+int store_grow(store *s)
+{
+    size_t next = s->map_size * 2;
+    int rc;
+    if (s->map_size >= s->map_max)
+        return HERALD_ESTORAGE;
+    if (next > s->map_max)
+        next = s->map_max;
+    pthread_rwlock_wrlock(&s->grow);
+    rc = mdb_env_set_mapsize(s->env, next);
+    pthread_rwlock_unlock(&s->grow);
+    if (rc) {
+        log_error("store.grow", "mdb_env_set_mapsize %zu: %s", next, mdb_strerror(rc));
+        return store_err(rc);
+    }
+    log_info("store.grow", "map grown from %zu to %zu bytes", s->map_size, next);
+    s->map_size = next;
+    return 0;
+}
+
+uint64_t store_applied(store *s)
+{
+    MDB_txn *txn;
+    MDB_val k = {.mv_size = 7, .mv_data = "applied"}, v;
+    uint64_t idx = 0;
+    if (store_rd_begin(s, &txn) != 0)
+        return 0;
+    if (mdb_get(txn, s->db.meta, &k, &v) == 0 && v.mv_size == 8)
+        idx = be64(v.mv_data);
+    store_rd_end(s, txn);
+    return idx;
+}
+
+/* ---- keys and records shared with apply.c ------------------------------- */
+
+void key_conv(kbuf *k, herald_str ten, herald_str conv)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, ten);
+    kb_id(k, conv);
+}
+
+void key_member(kbuf *k, herald_str ten, herald_str conv, herald_str user)
+{
+    key_conv(k, ten, conv);
+    kb_id(k, user);
+}
+
+void key_msg(kbuf *k, herald_str ten, herald_str conv, uint64_t seq)
+{
+    key_conv(k, ten, conv);
+    kb_u64(k, seq);
+}
+
+void key_ustate(kbuf *k, herald_str ten, herald_str user, uint32_t group)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, ten);
+    kb_id(k, user);
+    kb_u32(k, group);
+}
+
+int conv_kind_parse(herald_str s)
+{
+    static const char *const names[] = {NULL, "single", "group", "customer_group",
+                                        "announce"};
+    for (int i = 1; i <= CONV_ANNOUNCE; i++)
+        if (herald_str_eq(s, names[i]))
+            return i;
+    return 0;
+}
+
+const char *conv_kind_name(int kind)
+{
+    switch (kind) {
+    case CONV_SINGLE: return "single";
+    case CONV_GROUP: return "group";
+    case CONV_CUSTOMER_GROUP: return "customer_group";
+    case CONV_ANNOUNCE: return "announce";
+    default: return "unknown";
+    }
+}
+
+int conv_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, store_conv *out)
+{
+    kbuf k;
+    MDB_val kv, v;
+    rcur c;
+    herald_str owner;
+    int rc;
+
+    key_conv(&k, ten, conv);
+    if (k.over)
+        return HERALD_ENOT_FOUND;
+    kv = kb_val(&k);
+    rc = mdb_get(txn, s->db.conv, &kv, &v);
+    if (rc)
+        return store_err(rc);
+    c = rc_of(v);
+    out->kind = rc_u8(&c);
+    owner = rc_str(&c);
+    out->max_seq = rc_u64(&c);
+    out->created = rc_u64(&c);
+    out->cap = rc_u32(&c);
+    out->count = rc_u32(&c);
+    if (c.bad || owner.len >= sizeof out->owner)
+        return HERALD_ESTORAGE;
+    memcpy(out->owner, owner.ptr, owner.len);
+    out->owner[owner.len] = '\0';
+    return 0;
+}
+
+int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_str user,
+                uint32_t *role, uint64_t *joined)
+{
+    kbuf k;
+    MDB_val kv, v;
+    rcur c;
+    int rc;
+
+    key_member(&k, ten, conv, user);
+    if (k.over)
+        return HERALD_ENOT_MEMBER;
+    kv = kb_val(&k);
+    rc = mdb_get(txn, s->db.member, &kv, &v);
+    if (rc == MDB_NOTFOUND)
+        return HERALD_ENOT_MEMBER;
+    if (rc)
+        return store_err(rc);
+    c = rc_of(v);
+    *role = rc_u8(&c);
+    *joined = rc_u64(&c);
+    return c.bad ? HERALD_ESTORAGE : 0;
+}
+
+int msg_decode(MDB_val v, herald_str conv, uint64_t seq, arena *a, herald_msg *m)
+{
+    rcur c = rc_of(v);
+    herald_str from, cmid, body;
+    memset(m, 0, sizeof *m);
+    from = rc_str(&c);
+    m->ts = rc_u64(&c);
+    cmid = rc_str(&c);
+    m->flags = rc_u32(&c);
+    m->kind = rc_u8(&c);
+    body = rc_str(&c);
+    (void)cmid;
+    if (c.bad)
+        return HERALD_ESTORAGE;
+    m->seq = seq;
+    m->conv.ptr = arena_dup(a, conv.ptr, conv.len);
+    m->conv.len = conv.len;
+    m->from.ptr = arena_dup(a, from.ptr, from.len);
+    m->from.len = from.len;
+    m->body.ptr = arena_dup(a, body.ptr, body.len);
+    m->body.len = body.len;
+    if (!m->conv.ptr || !m->from.ptr || !m->body.ptr)
+        return HERALD_ENOMEM;
+    return 0;
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+int store_tenant_get(store *s, herald_str tenant, store_tenant *out)
+{
+    MDB_txn *txn;
+    kbuf k = {0};
+    MDB_val kv, v;
+    rcur c;
+    herald_str sec;
+    int rc;
+
+    kb_id(&k, herald_str_z("t"));
+    kb_id(&k, tenant);
+    if (k.over)
+        return HERALD_ENOT_FOUND;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    kv = kb_val(&k);
+    rc = mdb_get(txn, s->db.meta, &kv, &v);
+    if (rc == 0) {
+        c = rc_of(v);
+        sec = rc_str(&c);
+        out->group_cap = rc_u32(&c);
+        if (c.bad || sec.len != sizeof out->secret)
+            rc = HERALD_ESTORAGE;
+        else
+            memcpy(out->secret, sec.ptr, sizeof out->secret);
+    } else {
+        rc = store_err(rc);
+    }
+    store_rd_end(s, txn);
+    return rc;
+}
+
+int store_conv_get(store *s, herald_str tenant, herald_str conv, store_conv *out)
+{
+    MDB_txn *txn;
+    int rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = conv_read(txn, s, tenant, conv, out);
+    store_rd_end(s, txn);
+    return rc;
+}
+
+int store_member_check(store *s, herald_str tenant, herald_str conv, herald_str user)
+{
+    MDB_txn *txn;
+    uint32_t role;
+    uint64_t joined;
+    store_conv sc;
+    int rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = conv_read(txn, s, tenant, conv, &sc);
+    if (rc == 0)
+        rc = member_read(txn, s, tenant, conv, user, &role, &joined);
+    store_rd_end(s, txn);
+    return rc;
+}
+
+void store_strs_free(store_strs *l)
+{
+    if (!l)
+        return;
+    free(l->v);
+    *l = (store_strs){0};
+}
+
+/* Appends s to a store_strs whose strings share the v allocation: v holds
+ * pointers, then the bytes. Simple approach: grow a pointer array and keep
+ * bytes in a side buffer, fixed up at the end. */
+typedef struct strs_builder {
+    herald_buf ptrs;  /* offsets (size_t) */
+    herald_buf bytes; /* NUL-terminated strings */
+    uint32_t n;       /* strings */
+} strs_builder;
+
+static int sb_add(strs_builder *b, const char *p, size_t n)
+{
+    size_t off = b->bytes.len;
+    char nul = '\0';
+    if (herald_buf_append(&b->ptrs, &off, sizeof off) != 0 ||
+        herald_buf_append(&b->bytes, p, n) != 0 || herald_buf_append(&b->bytes, &nul, 1) != 0)
+        return HERALD_ENOMEM;
+    b->n++;
+    return 0;
+}
+
+/* Moves the builder into one allocation: n pointers followed by the bytes. */
+static int sb_finish(strs_builder *b, store_strs *out)
+{
+    size_t head = (size_t)b->n * sizeof(char *);
+    char **v = malloc(head + b->bytes.len + 1);
+    char *base;
+    int rc = 0;
+    if (!v) {
+        rc = HERALD_ENOMEM;
+        goto out;
+    }
+    base = (char *)v + head;
+    if (b->bytes.len)
+        memcpy(base, b->bytes.data, b->bytes.len);
+    for (uint32_t i = 0; i < b->n; i++) {
+        size_t off;
+        memcpy(&off, b->ptrs.data + i * sizeof off, sizeof off);
+        v[i] = base + off;
+    }
+    out->v = v;
+    out->n = b->n;
+out:
+    herald_buf_free(&b->ptrs);
+    herald_buf_free(&b->bytes);
+    return rc;
+}
+
+static void sb_drop(strs_builder *b)
+{
+    herald_buf_free(&b->ptrs);
+    herald_buf_free(&b->bytes);
+}
+
+int store_each_member(MDB_txn *txn, store *s, herald_str ten, herald_str conv,
+                       member_fn fn, void *arg)
+{
+    MDB_cursor *cur;
+    kbuf k;
+    MDB_val kv, v;
+    size_t plen;
+    int rc, mrc;
+
+    key_conv(&k, ten, conv);
+    if (k.over)
+        return HERALD_ENOT_FOUND;
+    plen = k.n;
+    rc = mdb_cursor_open(txn, s->db.member, &cur);
+    if (rc)
+        return store_err(rc);
+    kv = kb_val(&k);
+    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+        const uint8_t *kp = kv.mv_data;
+        herald_str user;
+        if (kv.mv_size <= plen + 1 || memcmp(kp, k.b, plen) != 0)
+            break;
+        user.len = kp[plen];
+        user.ptr = (const char *)kp + plen + 1;
+        if (plen + 1 + user.len != kv.mv_size) {
+            rc = HERALD_ESTORAGE;
+            break;
+        }
+        rc = fn(user, v, arg);
+        if (rc)
+            break;
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = store_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int add_member_name(herald_str user, MDB_val rec, void *arg)
+{
+    (void)rec;
+    return sb_add(arg, user.ptr, user.len);
+}
+
+int store_members(store *s, herald_str tenant, herald_str conv, store_strs *out)
+{
+    MDB_txn *txn;
+    strs_builder b = {0};
+    store_conv sc;
+    int rc = store_rd_begin(s, &txn);
+
+    *out = (store_strs){0};
+    if (rc)
+        return rc;
+    rc = conv_read(txn, s, tenant, conv, &sc);
+    if (rc == 0)
+        rc = store_each_member(txn, s, tenant, conv, add_member_name, &b);
+    store_rd_end(s, txn);
+    if (rc) {
+        sb_drop(&b);
+        return rc;
+    }
+    return sb_finish(&b, out);
+}
+
+void store_msgs_free(store_msgs *m)
+{
+    if (!m)
+        return;
+    if (m->arena) {
+        arena_free(m->arena);
+        free(m->arena);
+    }
+    *m = (store_msgs){0};
+}
+
+/* A growable message list whose strings live in an arena. */
+typedef struct msg_list {
+    herald_buf v; /* herald_msg array */
+    arena *a;     /* string storage */
+} msg_list;
+
+static herald_msg *ml_push(msg_list *l)
+{
+    herald_msg m = {0};
+    if (herald_buf_append(&l->v, &m, sizeof m) != 0)
+        return NULL;
+    return (herald_msg *)(l->v.data + l->v.len - sizeof m);
+}
+
+static uint32_t ml_count(const msg_list *l) { return (uint32_t)(l->v.len / sizeof(herald_msg)); }
+
+/* Reads messages seq > after of (ten, conv) into l, at most `room`. Sets
+ * *last to the last seq read (or leaves it) and *cut when more remain. */
+static int read_msgs(MDB_txn *txn, store *s, herald_str ten, herald_str conv, uint64_t after,
+                     uint32_t room, msg_list *l, uint64_t *last, bool *cut)
+{
+    MDB_cursor *cur;
+    kbuf k;
+    MDB_val kv, v;
+    size_t plen;
+    uint32_t got = 0;
+    int rc = 0, mrc;
+
+    key_conv(&k, ten, conv);
+    plen = k.n;
+    kb_u64(&k, after + 1);
+    if (k.over || after == UINT64_MAX)
+        return 0;
+    rc = mdb_cursor_open(txn, s->db.msg, &cur);
+    if (rc)
+        return store_err(rc);
+    kv = kb_val(&k);
+    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+        herald_msg *m;
+        uint64_t seq;
+        if (kv.mv_size != plen + 8 || memcmp(kv.mv_data, k.b, plen) != 0)
+            break;
+        if (got == room) {
+            *cut = true;
+            break;
+        }
+        seq = be64((const uint8_t *)kv.mv_data + plen);
+        m = ml_push(l);
+        if (!m) {
+            rc = HERALD_ENOMEM;
+            break;
+        }
+        rc = msg_decode(v, conv, seq, l->a, m);
+        if (rc)
+            break;
+        m->group = s->group;
+        *last = seq;
+        got++;
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
+        rc = store_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int ml_init(msg_list *l)
+{
+    memset(l, 0, sizeof *l);
+    l->a = calloc(1, sizeof *l->a);
+    return l->a ? 0 : HERALD_ENOMEM;
+}
+
+static void ml_drop(msg_list *l)
+{
+    herald_buf_free(&l->v);
+    if (l->a) {
+        arena_free(l->a);
+        free(l->a);
+    }
+    l->a = NULL;
+}
+
+/* Moves the list into out (the array is copied into the arena so one free
+ * releases everything). 0 or HERALD_ENOMEM (the list is dropped). */
+static int ml_finish(msg_list *l, store_msgs *out)
+{
+    herald_msg *copy = NULL;
+    if (l->v.len) {
+        copy = arena_alloc(l->a, l->v.len);
+        if (!copy) {
+            ml_drop(l);
+            return HERALD_ENOMEM;
+        }
+        memcpy(copy, l->v.data, l->v.len);
+    }
+    out->n = ml_count(l);
+    out->v = copy;
+    out->arena = l->a;
+    herald_buf_free(&l->v);
+    l->a = NULL;
+    return 0;
+}
+
+int store_history(store *s, herald_str tenant, herald_str conv, uint64_t after,
+                  uint32_t limit, store_msgs *out)
+{
+    MDB_txn *txn;
+    msg_list l;
+    store_conv sc;
+    uint64_t last = after;
+    bool cut = false;
+    int rc;
+
+    *out = (store_msgs){0};
+    if (limit == 0)
+        limit = HISTORY_DEFAULT;
+    if (limit > HISTORY_MAX)
+        limit = HISTORY_MAX;
+    rc = ml_init(&l);
+    if (rc)
+        return rc;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        goto fail_list;
+    rc = conv_read(txn, s, tenant, conv, &sc);
+    if (rc == 0)
+        rc = read_msgs(txn, s, tenant, conv, after, limit, &l, &last, &cut);
+    store_rd_end(s, txn);
+    if (rc)
+        goto fail_list;
+    rc = ml_finish(&l, out);
+    if (rc)
+        return rc;
+    out->more = cut;
+    return 0;
+
+fail_list:
+    ml_drop(&l);
+    return rc;
+}
+
+void store_sync_free(store_sync_out *o)
+{
+    if (!o)
+        return;
+    store_msgs_free(&o->msgs);
+    *o = (store_sync_out){0};
+}
+
+/* Visits the user's read-diffused conversations: fn(conv, arg). */
+typedef int (*conv_fn)(herald_str conv, void *arg);
+
+static int each_announce(MDB_txn *txn, store *s, herald_str ten, herald_str user,
+                         conv_fn fn, void *arg)
+{
+    MDB_cursor *cur;
+    kbuf k = {0};
+    MDB_val kv, v;
+    size_t plen;
+    int rc = 0, mrc;
+
+    kb_id(&k, ten);
+    kb_id(&k, user);
+    if (k.over)
+        return 0;
+    plen = k.n;
+    mrc = mdb_cursor_open(txn, s->db.memberof, &cur);
+    if (mrc)
+        return store_err(mrc);
+    kv = kb_val(&k);
+    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+        const uint8_t *kp = kv.mv_data;
+        herald_str conv;
+        if (kv.mv_size <= plen + 1 || memcmp(kp, k.b, plen) != 0)
+            break;
+        conv.len = kp[plen];
+        conv.ptr = (const char *)kp + plen + 1;
+        if (plen + 1 + conv.len != kv.mv_size || v.mv_size != 1) {
+            rc = HERALD_ESTORAGE;
+            break;
+        }
+        if (*(const uint8_t *)v.mv_data != CONV_ANNOUNCE)
+            continue;
+        rc = fn(conv, arg);
+        if (rc)
+            break;
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
+        rc = store_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* State of one store_sync / store_position call. */
+typedef struct sync_ctx {
+    store *s;                        /* store */
+    MDB_txn *txn;                    /* read txn */
+    herald_str ten, user;            /* who */
+    const herald_sync_conv *convs;   /* client's conv positions */
+    uint32_t n_convs;
+    uint32_t room;                   /* messages still allowed */
+    bool only_position;              /* store_position: no messages */
+    msg_list l;                      /* messages */
+    herald_buf pos;                  /* herald_sync_conv array (new positions) */
+    bool cut;                        /* the limit cut the answer */
+} sync_ctx;
+
+static int sync_announce(herald_str conv, void *arg)
+{
+    sync_ctx *x = arg;
+    herald_sync_conv p = {0};
+    uint64_t after = 0, last;
+    bool known = false;
+    int rc;
+
+    if (x->only_position) {
+        store_conv sc;
+        rc = conv_read(x->txn, x->s, x->ten, conv, &sc);
+        if (rc)
+            return rc;
+        after = sc.max_seq;
+    } else {
+        for (uint32_t i = 0; i < x->n_convs; i++) {
+            if (x->convs[i].conv.len == conv.len &&
+                memcmp(x->convs[i].conv.ptr, conv.ptr, conv.len) == 0) {
+                after = x->convs[i].seq;
+                known = true;
+                break;
+            }
+        }
+        if (!known) {
+            uint32_t role;
+            rc = member_read(x->txn, x->s, x->ten, conv, x->user, &role, &after);
+            if (rc)
+                return rc;
+            /* Messages from the one that added the member onward. */
+            after = after ? after - 1 : 0;
+        }
+        uint32_t before = ml_count(&x->l);
+        last = after;
+        rc = read_msgs(x->txn, x->s, x->ten, conv, after, x->room, &x->l, &last, &x->cut);
+        if (rc)
+            return rc;
+        x->room -= ml_count(&x->l) - before;
+        after = last;
+    }
+    p.conv.ptr = arena_dup(x->l.a, conv.ptr, conv.len);
+    p.conv.len = conv.len;
+    p.seq = after;
+    if (!p.conv.ptr || herald_buf_append(&x->pos, &p, sizeof p) != 0)
+        return HERALD_ENOMEM;
+    return 0;
+}
+
+/* Pointer-log part of a sync. */
+static int sync_pointers(sync_ctx *x, uint64_t after, uint64_t *next)
+{
+    MDB_cursor *cur;
+    kbuf k;
+    MDB_val kv, v;
+    size_t plen;
+    int rc = 0, mrc;
+
+    key_ustate(&k, x->ten, x->user, x->s->group);
+    plen = k.n;
+    kb_u64(&k, after + 1);
+    *next = after;
+    if (k.over || after == UINT64_MAX)
+        return 0;
+    mrc = mdb_cursor_open(x->txn, x->s->db.uevt, &cur);
+    if (mrc)
+        return store_err(mrc);
+    kv = kb_val(&k);
+    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+        rcur c = rc_of(v);
+        herald_str conv;
+        uint64_t seq, useq;
+        kbuf mk;
+        MDB_val mkv, mv;
+        herald_msg *m;
+        if (kv.mv_size != plen + 8 || memcmp(kv.mv_data, k.b, plen) != 0)
+            break;
+        if (x->room == 0) {
+            x->cut = true;
+            break;
+        }
+        useq = be64((const uint8_t *)kv.mv_data + plen);
+        conv = rc_str(&c);
+        seq = rc_u64(&c);
+        if (c.bad) {
+            rc = HERALD_ESTORAGE;
+            break;
+        }
+        key_msg(&mk, x->ten, conv, seq);
+        mkv = kb_val(&mk);
+        rc = mdb_get(x->txn, x->s->db.msg, &mkv, &mv);
+        if (rc) {
+            rc = store_err(rc);
+            break;
+        }
+        m = ml_push(&x->l);
+        if (!m) {
+            rc = HERALD_ENOMEM;
+            break;
+        }
+        rc = msg_decode(mv, conv, seq, x->l.a, m);
+        if (rc)
+            break;
+        m->group = x->s->group;
+        m->useq = useq;
+        *next = useq;
+        x->room--;
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
+        rc = store_err(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int sync_run(store *s, herald_str tenant, herald_str user, uint64_t after_useq,
+                    const herald_sync_conv *convs, uint32_t n_convs, uint32_t limit,
+                    bool only_position, store_sync_out *out)
+{
+    sync_ctx x = {.s = s, .ten = tenant, .user = user, .convs = convs, .n_convs = n_convs,
+                  .only_position = only_position};
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (limit == 0)
+        limit = SYNC_DEFAULT;
+    if (limit > SYNC_MAX)
+        limit = SYNC_MAX;
+    x.room = limit;
+    rc = ml_init(&x.l);
+    if (rc)
+        return rc;
+    rc = store_rd_begin(s, &x.txn);
+    if (rc)
+        goto fail;
+    if (only_position) {
+        kbuf k;
+        MDB_val kv, v;
+        key_ustate(&k, tenant, user, s->group);
+        kv = kb_val(&k);
+        out->useq = 0;
+        if (!k.over && mdb_get(x.txn, s->db.ustate, &kv, &v) == 0 && v.mv_size == 8)
+            out->useq = be64(v.mv_data);
+    } else {
+        rc = sync_pointers(&x, after_useq, &out->useq);
+    }
+    if (rc == 0)
+        rc = each_announce(x.txn, s, tenant, user, sync_announce, &x);
+    store_rd_end(s, x.txn);
+    if (rc)
+        goto fail;
+    if (x.pos.len) {
+        out->convs = arena_alloc(x.l.a, x.pos.len);
+        if (!out->convs) {
+            rc = HERALD_ENOMEM;
+            goto fail;
+        }
+        memcpy(out->convs, x.pos.data, x.pos.len);
+        out->n_convs = (uint32_t)(x.pos.len / sizeof(herald_sync_conv));
+    }
+    herald_buf_free(&x.pos);
+    rc = ml_finish(&x.l, &out->msgs);
+    if (rc) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    out->msgs.more = x.cut;
+    return 0;
+
+fail:
+    herald_buf_free(&x.pos);
+    ml_drop(&x.l);
+    memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after_useq,
+               const herald_sync_conv *convs, uint32_t n_convs, uint32_t limit,
+               store_sync_out *out)
+{
+    return sync_run(s, tenant, user, after_useq, convs, n_convs, limit, false, out);
+}
+
+int store_position(store *s, herald_str tenant, herald_str user, store_sync_out *out)
+{
+    return sync_run(s, tenant, user, 0, NULL, 0, 0, true, out);
+}
+
+/* Receipts: classify each member by cursor. */
+typedef struct rcpt_ctx {
+    store *s;           /* store */
+    MDB_txn *txn;       /* read txn */
+    herald_str ten;     /* tenant */
+    herald_str conv;    /* conversation */
+    herald_str sender;  /* the message's sender (counts as read) */
+    uint64_t seq;       /* message */
+    strs_builder rd;    /* have read */
+    strs_builder un;    /* have not */
+} rcpt_ctx;
+
+static int classify(herald_str user, MDB_val rec, void *arg)
+{
+    rcpt_ctx *x = arg;
+    kbuf k;
+    MDB_val kv, v;
+    bool read = user.len == x->sender.len && memcmp(user.ptr, x->sender.ptr, user.len) == 0;
+    (void)rec;
+    if (!read) {
+        key_member(&k, x->ten, x->conv, user);
+        kv = kb_val(&k);
+        if (mdb_get(x->txn, x->s->db.cursor, &kv, &v) == 0 && v.mv_size == 8)
+            read = be64(v.mv_data) >= x->seq;
+    }
+    return sb_add(read ? &x->rd : &x->un, user.ptr, user.len);
+}
+
+int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
+                   store_strs *read, store_strs *unread)
+{
+    rcpt_ctx x = {.s = s, .ten = tenant, .conv = conv, .seq = seq};
+    store_conv sc;
+    kbuf k;
+    MDB_val kv, v;
+    arena a = {0};
+    herald_msg m;
+    int rc;
+
+    *read = (store_strs){0};
+    *unread = (store_strs){0};
+    rc = store_rd_begin(s, &x.txn);
+    if (rc)
+        return rc;
+    rc = conv_read(x.txn, s, tenant, conv, &sc);
+    if (rc == 0 && (seq == 0 || seq > sc.max_seq))
+        rc = HERALD_EINVAL;
+    if (rc == 0) {
+        key_msg(&k, tenant, conv, seq);
+        kv = kb_val(&k);
+        rc = mdb_get(x.txn, s->db.msg, &kv, &v);
+        rc = rc ? store_err(rc) : msg_decode(v, conv, seq, &a, &m);
+    }
+    if (rc == 0) {
+        x.sender = m.from;
+        rc = store_each_member(x.txn, s, tenant, conv, classify, &x);
+    }
+    store_rd_end(s, x.txn);
+    arena_free(&a);
+    if (rc == 0)
+        rc = sb_finish(&x.rd, read);
+    else
+        sb_drop(&x.rd);
+    if (rc == 0)
+        rc = sb_finish(&x.un, unread);
+    else
+        sb_drop(&x.un);
+    if (rc) {
+        store_strs_free(read);
+        store_strs_free(unread);
+    }
+    return rc;
+}

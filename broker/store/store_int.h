@@ -1,0 +1,72 @@
+/*
+ * store_int.h — internals shared by store.c (env, reads), apply.c (writes)
+ * and position.c.
+ */
+#ifndef HERALD_STORE_INT_H
+#define HERALD_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "keys.h"
+#include "store.h"
+
+/* Named databases (see the layout in store.h). */
+typedef struct store_dbs {
+    MDB_dbi meta;     /* applied index, tenants */
+    MDB_dbi conv;     /* conversation records */
+    MDB_dbi member;   /* ten conv user → member record */
+    MDB_dbi memberof; /* ten user conv → kind */
+    MDB_dbi msg;      /* ten conv seq → message record */
+    MDB_dbi cursor;   /* ten conv user → read seq */
+    MDB_dbi dedup;    /* ten conv user cmid → seq */
+    MDB_dbi uevt;     /* ten user group useq → pointer */
+    MDB_dbi ustate;   /* ten user group → last useq */
+} store_dbs;
+
+struct store {
+    MDB_env *env;           /* the environment */
+    store_dbs db;           /* named databases */
+    pthread_rwlock_t grow;  /* readers shared; map growth exclusive */
+    size_t map_size;        /* current map size */
+    size_t map_max;         /* growth ceiling */
+    uint32_t group;         /* shard group held (0 in dev mode) */
+};
+
+/* Member roles. */
+#define ROLE_MEMBER 0u
+#define ROLE_OWNER 1u
+
+/* LMDB return code → herald error (the one place this mapping lives). */
+int store_err(int mdb_rc);
+
+/* Short read transaction with the growth lock held shared. */
+int store_rd_begin(store *s, MDB_txn **txn);
+void store_rd_end(store *s, MDB_txn *txn);
+
+/* Doubles the map (up to map_max) with readers excluded. 0 or HERALD_ESTORAGE
+ * (at the ceiling). No transaction of this thread may be open. */
+int store_grow(store *s);
+
+/* Decoded conversation record. */
+int conv_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, store_conv *out);
+/* Member record: role and joined seq. 0, HERALD_ENOT_MEMBER, HERALD_ESTORAGE. */
+int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_str user,
+                uint32_t *role, uint64_t *joined);
+
+/* Key builders used by several files. */
+void key_conv(kbuf *k, herald_str ten, herald_str conv);
+void key_member(kbuf *k, herald_str ten, herald_str conv, herald_str user);
+void key_msg(kbuf *k, herald_str ten, herald_str conv, uint64_t seq);
+void key_ustate(kbuf *k, herald_str ten, herald_str user, uint32_t group);
+
+/* Calls fn for each member of (ten, conv) in id order (user points into the
+ * txn's pages) until fn returns non-zero, which is returned. */
+typedef int (*member_fn)(herald_str user, MDB_val rec, void *arg);
+int store_each_member(MDB_txn *txn, store *s, herald_str ten, herald_str conv,
+                      member_fn fn, void *arg);
+
+/* Decodes a message record into m (strings copied into a). */
+int msg_decode(MDB_val v, herald_str conv, uint64_t seq, arena *a, herald_msg *m);
+
+#endif
