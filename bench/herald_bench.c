@@ -59,9 +59,9 @@ typedef struct bconn {
 
 struct bench {
     struct ev_loop *loop;   /* the loop */
-    char host[64];          /* gateway host */
+    char host[256];         /* gateway host */
     uint16_t port;          /* gateway port */
-    char tenant[64];        /* tenant */
+    char tenant[256];       /* tenant */
     uint8_t secret[TOKEN_SECRET_LEN]; /* tenant secret */
     const char *scenario;   /* fanout | throughput */
     int members;            /* conversation size */

@@ -101,47 +101,55 @@ static const mpt_field msg_fields[] = {
 #undef M
 
 #define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
-#define F(k, kind, member) {k, kind, offsetof(herald_frame, member), 0, NULL, 0, 0}
-#define FA(k, kind, member, count)                                            \
-    {k, kind, offsetof(herald_frame, member), offsetof(herald_frame, count), NULL, 0, 0}
 
-static const mpt_field frame_fields[] = {
-    F("t", MPT_U32, type),          F("rid", MPT_U64, rid),
-    F("ref", MPT_U64, ref),         F("tok", MPT_STR, token),
-    F("v", MPT_U32, version),       F("user", MPT_STR, user),
-    F("ten", MPT_STR, tenant),      F("admin", MPT_BOOL, admin),
-    F("hb", MPT_U32, hb_ms),        F("maxf", MPT_U32, max_frame),
-    F("conv", MPT_STR, conv),       F("cmid", MPT_STR, cmid),
-    F("body", MPT_BODY, body),      F("flags", MPT_U32, flags),
-    F("seq", MPT_U64, seq),         F("ts", MPT_U64, ts),
-    F("dup", MPT_BOOL, dup),        F("code", MPT_U32, code),
-    F("msg", MPT_STR, text),        F("after", MPT_U64, after),
-    F("limit", MPT_U32, limit),     F("more", MPT_BOOL, more),
-    F("op", MPT_STR, op),           F("kind", MPT_STR, kind),
-    F("owner", MPT_STR, owner),     F("cap", MPT_U32, cap),
-    F("cnt", MPT_U32, count),
-    {"m", MPT_MAP, offsetof(herald_frame, msg), 0, msg_fields, NFIELDS(msg_fields), 0},
-    FA("mem", MPT_STRS, members, n_members),
-    FA("read", MPT_STRS, read, n_read),
-    FA("unread", MPT_STRS, unread, n_unread),
-    {"msgs", MPT_MAPS, offsetof(herald_frame, msgs), offsetof(herald_frame, n_msgs),
-     msg_fields, NFIELDS(msg_fields), sizeof(herald_msg)},
-    FA("sg", MPT_SG, sync_groups, n_sync_groups),
-    FA("sc", MPT_SC, sync_convs, n_sync_convs),
+/* Index of every frame key in frame_fields; the table below is indexed by
+ * these (designated initializers), so the required-key masks cannot drift
+ * from the table order. */
+enum frame_key {
+    K_T, K_RID, K_REF, K_TOK, K_V, K_USER, K_TEN, K_ADMIN, K_HB, K_MAXF,
+    K_CONV, K_CMID, K_BODY, K_FLAGS, K_SEQ, K_TS, K_DUP, K_CODE, K_MSG, K_AFTER,
+    K_LIMIT, K_MORE, K_OP, K_KIND, K_OWNER, K_CAP, K_CNT, K_M, K_MEM, K_READ,
+    K_UNREAD, K_MSGS, K_SG, K_SC, K_COUNT_
+};
+_Static_assert(K_COUNT_ <= 64, "the seen/required masks are 64-bit");
+
+#define F(i, k, kind, member) [i] = {k, kind, offsetof(herald_frame, member), 0, NULL, 0, 0}
+#define FA(i, k, kind, member, count)                                         \
+    [i] = {k, kind, offsetof(herald_frame, member), offsetof(herald_frame, count), NULL, 0, 0}
+
+static const mpt_field frame_fields[K_COUNT_] = {
+    F(K_T, "t", MPT_U32, type),             F(K_RID, "rid", MPT_U64, rid),
+    F(K_REF, "ref", MPT_U64, ref),          F(K_TOK, "tok", MPT_STR, token),
+    F(K_V, "v", MPT_U32, version),          F(K_USER, "user", MPT_STR, user),
+    F(K_TEN, "ten", MPT_STR, tenant),       F(K_ADMIN, "admin", MPT_BOOL, admin),
+    F(K_HB, "hb", MPT_U32, hb_ms),          F(K_MAXF, "maxf", MPT_U32, max_frame),
+    F(K_CONV, "conv", MPT_STR, conv),       F(K_CMID, "cmid", MPT_STR, cmid),
+    F(K_BODY, "body", MPT_BODY, body),      F(K_FLAGS, "flags", MPT_U32, flags),
+    F(K_SEQ, "seq", MPT_U64, seq),          F(K_TS, "ts", MPT_U64, ts),
+    F(K_DUP, "dup", MPT_BOOL, dup),         F(K_CODE, "code", MPT_U32, code),
+    F(K_MSG, "msg", MPT_STR, text),         F(K_AFTER, "after", MPT_U64, after),
+    F(K_LIMIT, "limit", MPT_U32, limit),    F(K_MORE, "more", MPT_BOOL, more),
+    F(K_OP, "op", MPT_STR, op),             F(K_KIND, "kind", MPT_STR, kind),
+    F(K_OWNER, "owner", MPT_STR, owner),    F(K_CAP, "cap", MPT_U32, cap),
+    F(K_CNT, "cnt", MPT_U32, count),
+    [K_M] = {"m", MPT_MAP, offsetof(herald_frame, msg), 0, msg_fields, NFIELDS(msg_fields), 0},
+    FA(K_MEM, "mem", MPT_STRS, members, n_members),
+    FA(K_READ, "read", MPT_STRS, read, n_read),
+    FA(K_UNREAD, "unread", MPT_STRS, unread, n_unread),
+    [K_MSGS] = {"msgs", MPT_MAPS, offsetof(herald_frame, msgs), offsetof(herald_frame, n_msgs),
+                msg_fields, NFIELDS(msg_fields), sizeof(herald_msg)},
+    FA(K_SG, "sg", MPT_SG, sync_groups, n_sync_groups),
+    FA(K_SC, "sc", MPT_SC, sync_convs, n_sync_convs),
 };
 #undef F
 #undef FA
 
-/* Indexes into frame_fields (same order as the table), for required keys. */
-enum { K_T, K_RID, K_REF, K_TOK, K_V, K_USER, K_TEN, K_ADMIN, K_HB, K_MAXF, K_CONV,
-       K_CMID, K_BODY, K_FLAGS, K_SEQ, K_TS, K_DUP, K_CODE, K_MSG, K_AFTER, K_LIMIT,
-       K_MORE, K_OP, K_KIND, K_OWNER, K_CAP, K_CNT, K_M };
+/* Required keys per frame type: the starred keys of the table in
+ * protocol.h ("t" is checked for every frame). */
 #define BIT(k) (1ull << (k))
 static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_HELLO] = BIT(K_TOK),
-    [HERALD_FT_WELCOME] = BIT(K_USER) | BIT(K_TEN),
     [HERALD_FT_SEND] = BIT(K_CONV),
-    [HERALD_FT_ACK] = BIT(K_CONV) | BIT(K_SEQ),
     [HERALD_FT_ERROR] = BIT(K_CODE),
     [HERALD_FT_DELIVER] = BIT(K_M),
     [HERALD_FT_HISTORY] = BIT(K_CONV),
@@ -149,7 +157,6 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_RECEIPT] = BIT(K_CONV) | BIT(K_USER) | BIT(K_SEQ),
     [HERALD_FT_RECEIPTS] = BIT(K_CONV) | BIT(K_SEQ),
     [HERALD_FT_CONV] = BIT(K_OP),
-    [HERALD_FT_CONV_RESULT] = BIT(K_CONV),
 };
 
 int herald_frame_peek(const uint8_t *data, size_t len, uint32_t max_frame,

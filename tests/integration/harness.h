@@ -17,8 +17,8 @@
 typedef struct it_server {
     char dir[256];          /* data dir (mkdtemp) */
     pid_t pid;              /* heraldd pid, 0 when stopped */
-    char addr[64];          /* "127.0.0.1:PORT" from dev.env */
-    char tenant[64];        /* from dev.env */
+    char addr[256];         /* "127.0.0.1:PORT" from dev.env */
+    char tenant[256];       /* from dev.env */
     uint8_t secret[TOKEN_SECRET_LEN]; /* from dev.env */
     char secret_hex[TOKEN_SECRET_HEX + 1];
     char extra[512];        /* extra heraldd args, space-separated */

@@ -1,0 +1,38 @@
+/*
+ * synckey.h — the client's sync position: {group → useq} and
+ * {read-diffused conversation → seq}. Serialised as an encoded SYNC frame
+ * (protocol.h), so the already fuzzed frame decoder reads saved keys back.
+ */
+#ifndef HERALD_CLIENT_SYNCKEY_H
+#define HERALD_CLIENT_SYNCKEY_H
+
+#include <herald/protocol.h>
+
+typedef struct sk_conv {
+    char *conv;    /* owned id */
+    uint64_t seq;  /* highest seq seen */
+} sk_conv;
+
+typedef struct synckey {
+    herald_sync_group *groups; /* owned array */
+    uint32_t n_groups;
+    sk_conv *convs;            /* owned array */
+    uint32_t n_convs;
+} synckey;
+
+void sk_free(synckey *k);
+/* Position for group g / conv; created at 0 when absent. NULL on ENOMEM. */
+uint64_t *sk_group(synckey *k, uint32_t g);
+uint64_t *sk_conv_at(synckey *k, const char *conv, size_t len);
+/* Replaces k by the key carried in a frame's sg/sc. 0 or HERALD_ENOMEM. */
+int sk_from_frame(synckey *k, const herald_frame *f);
+/* Points f's sg/sc at k (arrays allocated; free with sk_frame_release). */
+int sk_to_frame(const synckey *k, herald_frame *f);
+void sk_frame_release(herald_frame *f);
+/* Copies src into dst. */
+int sk_copy(synckey *dst, const synckey *src);
+/* Bytes ⇄ key. parse: 0, HERALD_EINVAL (not a key), HERALD_ENOMEM. */
+int sk_save(const synckey *k, herald_buf *out);
+int sk_load(synckey *k, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * herald/client.h — libherald, the C client library.
+ *
+ * A herald_client is one authenticated connection to a gateway. Calls are
+ * blocking with a per-request deadline (opts.timeout_ms); while a call waits
+ * for its response, pushed messages and receipts are queued in arrival order
+ * and handed out by herald_client_next_event.
+ *
+ * Delivery guarantee: the client keeps a sync key ({group → useq} plus
+ * {read-diffused conversation → seq}, see protocol.h). Each pushed message
+ * advances it; a duplicate is dropped; a gap triggers a SYNC that fetches the
+ * missing messages in order. Save the key (herald_client_sync_key) and pass
+ * it to the next connect: messages missed while offline come first, each
+ * exactly once, in per-conversation order.
+ *
+ * Threads: a handle is used by one thread at a time; no callbacks.
+ * Errors: every call returns 0 or a herald_err (include/herald/error.h);
+ * HERALD_ECLOSED / HERALD_EIO / HERALD_ETIMEOUT / HERALD_ETOO_BIG /
+ * HERALD_EPROTOCOL leave the connection unusable (close it); any other code
+ * came from the server for this request and the connection stays usable;
+ * herald_client_last_error gives the server's text.
+ */
+#ifndef HERALD_CLIENT_H
+#define HERALD_CLIENT_H
+
+#include <herald/error.h>
+#include <herald/protocol.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct herald_client herald_client;
+
+/* Connection options; zero-initialise, then set what you need. */
+typedef struct herald_client_opts {
+    int timeout_ms;          /* per-request deadline (0 = 10000) */
+    uint32_t max_frame;      /* largest frame accepted from the server (0 = 16 MiB) */
+    const uint8_t *sync_key; /* a key saved by herald_client_sync_key, or NULL */
+    size_t sync_key_len;     /* its length */
+} herald_client_opts;
+
+/* Connects to "host:port", sends HELLO with token and waits for WELCOME.
+ * With opts->sync_key it then syncs from that key (the missed messages are
+ * queued as events); without, it starts at the server's current position.
+ * opts may be NULL. Returns 0 and *out; HERALD_EINVAL (bad address or key
+ * bytes), HERALD_EIO (connect failed), HERALD_ETIMEOUT, HERALD_EUNAUTHORIZED,
+ * HERALD_EEXPIRED, HERALD_ENOMEM. */
+int herald_client_connect(const char *addr, const char *token,
+                          const herald_client_opts *opts, herald_client **out);
+
+/* Closes the connection and frees everything, queued events included.
+ * NULL-safe. */
+void herald_client_close(herald_client *c);
+
+/* The identity from WELCOME; strings live as long as the handle. */
+const char *herald_client_user(const herald_client *c);
+const char *herald_client_tenant(const herald_client *c);
+bool herald_client_is_admin(const herald_client *c);
+
+/* The server's text for the last error it returned ("" if none); valid until
+ * the next call on c. */
+const char *herald_client_last_error(const herald_client *c);
+
+/* The socket, for poll/epoll loops (readable = call next_event with 0). */
+int herald_client_fd(const herald_client *c);
+
+/* Result of a SEND. */
+typedef struct herald_ack {
+    uint64_t seq; /* the message's seq (the original one when dup) */
+    uint64_t ts;  /* commit time, ms since the Unix epoch */
+    bool dup;     /* the cmid was seen before: nothing new was stored */
+} herald_ack;
+
+/* Sends body (len bytes, copied) to conv and waits until it is stored.
+ * cmid NULL: the library makes a random one (retrying with the SAME cmid after
+ * an error keeps the send exactly-once; pass your own to control that).
+ * flags: HERALD_MSGF_CLIENT_MASK bits. Server errors: NOT_FOUND, NOT_MEMBER,
+ * FORBIDDEN, INVAL, RATE_LIMITED, STORAGE. */
+int herald_client_send(herald_client *c, const char *conv, const char *cmid,
+                       const void *body, size_t len, uint32_t flags, herald_ack *ack);
+
+/* An owned list of messages. Free with herald_msglist_free. */
+typedef struct herald_msglist {
+    uint32_t n;     /* messages */
+    herald_msg *v;  /* strings owned by the list */
+    bool more;      /* the server's limit cut the answer */
+} herald_msglist;
+void herald_msglist_free(herald_msglist *l);
+
+/* Messages of conv with seq > after (ascending), at most limit (0 = server
+ * default, 100). Members and admins only. */
+int herald_client_history(herald_client *c, const char *conv, uint64_t after,
+                          uint32_t limit, herald_msglist *out);
+
+/* Marks everything up to seq read; *cursor (may be NULL) gets the stored
+ * cursor (cursors never move back). */
+int herald_client_read(herald_client *c, const char *conv, uint64_t seq,
+                       uint64_t *cursor);
+
+/* An owned list of NUL-terminated strings. Free with herald_strlist_free. */
+typedef struct herald_strlist {
+    uint32_t n;  /* strings */
+    char **v;    /* v[i] */
+} herald_strlist;
+void herald_strlist_free(herald_strlist *l);
+
+/* Who has read message seq of conv (the sender counts as having read it). */
+int herald_client_receipts(herald_client *c, const char *conv, uint64_t seq,
+                           herald_strlist *read, herald_strlist *unread);
+
+/* A conversation's description. Free with herald_conv_info_free. */
+typedef struct herald_conv_info {
+    char *id;              /* conversation id */
+    char *kind;            /* single | group | customer_group | announce */
+    char *owner;           /* owner user id */
+    herald_strlist members;/* member ids, sorted */
+    uint64_t max_seq;      /* highest seq */
+    uint64_t created;      /* ms since the Unix epoch */
+    uint32_t cap;          /* member cap */
+    uint32_t count;        /* member count */
+} herald_conv_info;
+void herald_conv_info_free(herald_conv_info *i);
+
+/* Creates a conversation (id NULL: the server picks one). The creator joins
+ * unless it is an admin not listed. out may be NULL. Server errors: EXISTS,
+ * INVAL (kind, ids, single needs 2), CAP_EXCEEDED. */
+int herald_client_conv_create(herald_client *c, const char *kind, const char *id,
+                              const char *const *members, uint32_t n,
+                              herald_conv_info *out);
+/* Adds / removes members (owner or admin; anyone may remove itself). */
+int herald_client_conv_add(herald_client *c, const char *conv,
+                           const char *const *members, uint32_t n, herald_conv_info *out);
+int herald_client_conv_remove(herald_client *c, const char *conv,
+                              const char *const *members, uint32_t n,
+                              herald_conv_info *out);
+/* Describes conv (members and admins). */
+int herald_client_conv_info(herald_client *c, const char *conv, herald_conv_info *out);
+
+/* Round trip; *rtt_us (may be NULL) gets the time in microseconds. */
+int herald_client_ping(herald_client *c, uint64_t *rtt_us);
+
+/* Event types. */
+typedef enum herald_event_type {
+    HERALD_EV_MSG = 1,     /* a message (ev->msg) */
+    HERALD_EV_RECEIPT = 2, /* ev->conv's reader ev->user read up to ev->seq */
+} herald_event_type;
+
+/* A pushed (or synced) event; owns its strings. Free with herald_event_free. */
+typedef struct herald_event {
+    int type;          /* herald_event_type */
+    herald_msg msg;    /* HERALD_EV_MSG */
+    const char *conv;  /* HERALD_EV_RECEIPT: conversation */
+    const char *user;  /* HERALD_EV_RECEIPT: reader */
+    uint64_t seq;      /* HERALD_EV_RECEIPT: cursor */
+} herald_event;
+void herald_event_free(herald_event *ev);
+
+/* The next event, waiting up to timeout_ms (0: only what is already here or
+ * readable now; -1: forever). Runs a SYNC first when a gap was seen.
+ * Returns 0 and *ev (caller frees), HERALD_ETIMEOUT when none came, or a
+ * connection error. */
+int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev);
+
+/* Fetches everything after the current sync key now (queued as events). */
+int herald_client_sync(herald_client *c);
+
+/* Serialises the current sync key (everything handed out by next_event is
+ * covered; queued events are not) into out (appended). Bytes are opaque
+ * msgpack; pass them back in herald_client_opts.sync_key. 0 or HERALD_ENOMEM. */
+int herald_client_sync_key(herald_client *c, herald_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
