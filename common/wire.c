@@ -10,6 +10,7 @@
 #include <herald/protocol.h>
 #include <msgpack.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,14 +23,15 @@ int herald_buf_reserve(herald_buf *b, size_t extra)
 {
     size_t need, ncap;
     uint8_t *nd;
-    if (extra > SIZE_MAX - b->len)
+    /* No object may exceed PTRDIFF_MAX bytes; fail before asking realloc. */
+    if (extra > (size_t)PTRDIFF_MAX || b->len > (size_t)PTRDIFF_MAX - extra)
         return HERALD_ENOMEM;
     need = b->len + extra;
     if (need <= b->cap)
         return 0;
     ncap = b->cap ? b->cap : 256;
     while (ncap < need)
-        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+        ncap = ncap > (size_t)PTRDIFF_MAX / 2 ? need : ncap * 2;
     nd = realloc(b->data, ncap);
     if (!nd)
         return HERALD_ENOMEM;
@@ -145,7 +147,10 @@ static const mpt_field frame_fields[K_COUNT_] = {
 #undef FA
 
 /* Required keys per frame type: the starred keys of the table in
- * protocol.h ("t" is checked for every frame). */
+ * protocol.h ("t" is checked for every frame). A required key must carry a
+ * non-default value: zero and "" mean absent on this wire (the encoder
+ * omits them), so accepting {"t": READ, "conv": "c", "seq": 0} would admit
+ * a frame that does not survive a re-encoding. */
 #define BIT(k) (1ull << (k))
 static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_HELLO] = BIT(K_TOK),
@@ -158,6 +163,39 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_RECEIPTS] = BIT(K_CONV) | BIT(K_SEQ),
     [HERALD_FT_CONV] = BIT(K_OP),
 };
+
+/* True when key k of a decoded frame holds a non-default value; `seen` has
+ * a bit per key present in the map (used for kinds whose presence is the key
+ * itself: the "m" map, arrays, bools). */
+static bool key_set(const herald_frame *f, enum frame_key k, uint64_t seen)
+{
+    const char *at = (const char *)f + frame_fields[k].off;
+    uint64_t u64;
+    uint32_t u32;
+
+    switch (frame_fields[k].kind) {
+    case MPT_STR:
+    case MPT_BODY:
+        return ((const herald_str *)at)->len != 0;
+    case MPT_U64:
+        memcpy(&u64, at, sizeof u64);
+        return u64 != 0;
+    case MPT_U32:
+        memcpy(&u32, at, sizeof u32);
+        return u32 != 0;
+    default:
+        return (seen & BIT(k)) != 0;
+    }
+}
+
+/* True when every required key of f's (known) type is set. */
+static bool required_present(const herald_frame *f, uint64_t seen)
+{
+    for (unsigned k = 0; k < K_COUNT_; k++)
+        if ((required[f->type] & BIT(k)) && !key_set(f, (enum frame_key)k, seen))
+            return false;
+    return true;
+}
 
 int herald_frame_peek(const uint8_t *data, size_t len, uint32_t max_frame,
                       size_t *frame_len)
@@ -218,8 +256,7 @@ int herald_frame_decode(const uint8_t *payload, size_t len, const herald_limits 
     rc = mpt_decode(&up.data, frame_fields, NFIELDS(frame_fields), out, &seen);
     if (rc)
         goto fail_unpacked;
-    if (!(seen & BIT(K_T)) || out->type == 0 || out->type >= HERALD_FT_COUNT_ ||
-        (seen & required[out->type]) != required[out->type]) {
+    if (out->type == 0 || out->type >= HERALD_FT_COUNT_ || !required_present(out, seen)) {
         rc = HERALD_EPROTOCOL;
         goto fail_unpacked;
     }

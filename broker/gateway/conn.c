@@ -67,6 +67,15 @@ void conn_accept(gw *g, int fd, const char *peer)
 
 void conn_ref(conn *c) { c->refs++; }
 
+void conn_authed(conn *c)
+{
+    /* The hello deadline is over: from now on the idle timeout applies. */
+    c->authed = true;
+    ev_timer_stop(c->g->loop, &c->timer);
+    ev_timer_set(&c->timer, c->g->cfg.idle_ms / 1000.0, 0.0);
+    ev_timer_start(c->g->loop, &c->timer);
+}
+
 void conn_unref(conn *c)
 {
     if (--c->refs > 0)
@@ -168,26 +177,26 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 
 int conn_send(conn *c, const herald_frame *f)
 {
+    size_t backlog;
     int rc;
 
-    if (c->fd < 0)
-        return HERALD_ECLOSED;
+    if (c->fd < 0 || c->closing)
+        return HERALD_ECLOSED; /* closing: only the reason goes out */
+    backlog = c->out.len - c->out_off;
     rc = herald_frame_encode(f, &c->out);
     if (rc)
         return rc;
-    if (c->out.len - c->out_off > c->g->cfg.out_cap && !c->closing) {
-        /* The client is not reading: drop what is queued (it could never be
-         * delivered in time) and say why. Nothing acknowledged is lost: the
-         * messages are stored and come back with SYNC. */
+    /* The cap bounds the backlog: one frame larger than the cap still goes
+     * out when nothing else is queued. */
+    if (backlog > 0 && c->out.len - c->out_off > c->g->cfg.out_cap) {
+        /* The client is not reading. Nothing more is queued for it (memory
+         * stays bounded by the cap plus one frame); the reason follows what
+         * is already queued and the socket closes after a short linger.
+         * Nothing acknowledged is lost: the messages are stored and come
+         * back with SYNC on the next connection. */
         log_warn("gw.slow", "conn %llu %s user=%s: %zu bytes queued > cap %zu",
                  (unsigned long long)c->id, c->peer, c->user,
                  c->out.len - c->out_off, c->g->cfg.out_cap);
-        if (c->out_off == 0) {
-            c->out.len = 0;
-        } else {
-            /* Keep the partially written frame intact: cut after it. */
-            c->out.len = c->out_off;
-        }
         conn_fail(c, HERALD_ESLOW_CONSUMER, "output buffer limit exceeded");
         return HERALD_ECLOSED;
     }
@@ -209,6 +218,8 @@ int conn_send_error(conn *c, int code, const char *text, uint64_t ref)
 
 void conn_fail(conn *c, int code, const char *text)
 {
+    herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
+                      .text = herald_str_z(text)};
     if (c->fd < 0 || c->closing)
         return;
     log_info("gw.fail", "conn %llu %s: %s: %s", (unsigned long long)c->id,
@@ -219,7 +230,10 @@ void conn_fail(conn *c, int code, const char *text)
     ev_timer_stop(c->g->loop, &c->timer);
     ev_timer_set(&c->timer, CONN_LINGER_S, 0.0);
     ev_timer_start(c->g->loop, &c->timer);
-    conn_send_error(c, code, text, 0);
+    if (herald_frame_encode(&f, &c->out) != 0) {
+        conn_close(c, "out of memory");
+        return;
+    }
     conn_write_now(c);
 }
 

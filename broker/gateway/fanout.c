@@ -82,7 +82,7 @@ static void push_message(gw *g, const char *tenant, const char *conv,
     store_msgs m = {0};
     herald_frame d = {.type = HERALD_FT_DELIVER};
     size_t tlen = strlen(tenant);
-    int rc = store_history(g->st, ten, herald_str_z(conv), res->seq - 1, 1, &m);
+    int rc = store_history(g->st, ten, herald_str_z(conv), res->seq - 1, 1, 0, &m);
 
     if (rc || m.n != 1) {
         /* Committed but unreadable now: clients get it through SYNC. */

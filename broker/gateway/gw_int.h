@@ -75,6 +75,8 @@ typedef struct pending {
 /* conn.c */
 void conn_accept(gw *g, int fd, const char *peer);
 void conn_ref(conn *c);
+/* Marks c authenticated and switches its timer to the idle timeout. */
+void conn_authed(conn *c);
 void conn_unref(conn *c);
 /* Queues a frame; over the output cap the connection is closed with
  * SLOW_CONSUMER. Returns 0, or HERALD_ECLOSED when the conn is (now) closed. */

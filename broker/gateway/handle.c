@@ -51,6 +51,13 @@ static bool id_ok(conn *c, const herald_frame *f, herald_str id, const char *wha
     return false;
 }
 
+/* Message bytes a HISTORY/SYNC answer may carry so the frame stays under the
+ * frame cap (the rest of the frame is small; 1/8 is left for it). */
+static size_t reply_budget(const conn *c)
+{
+    return c->g->cfg.max_frame - c->g->cfg.max_frame / 8;
+}
+
 /* Sends the user's current sync position, or the result of a SYNC. */
 static void send_sync_reply(conn *c, uint32_t type, uint64_t rid,
                             const store_sync_out *so, herald_frame *reply)
@@ -104,7 +111,7 @@ static void on_hello(conn *c, herald_frame *f)
         conn_fail(c, HERALD_ENOMEM, "out of memory");
         return;
     }
-    c->authed = true;
+    conn_authed(c);
     rc = store_position(c->g->st, herald_str_z(c->tenant), herald_str_z(c->user),
                         &pos);
     if (rc) {
@@ -225,7 +232,7 @@ static void on_history(conn *c, herald_frame *f)
     if (!may_read(c, f))
         return;
     rc = store_history(c->g->st, herald_str_z(c->tenant), f->conv, f->after,
-                       f->limit, &m);
+                       f->limit, reply_budget(c), &m);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;
@@ -284,7 +291,7 @@ static void on_sync(conn *c, herald_frame *f)
         if (f->sync_groups[i].group == group)
             useq = f->sync_groups[i].useq;
     rc = store_sync(c->g->st, herald_str_z(c->tenant), herald_str_z(c->user), useq,
-                    f->sync_convs, f->n_sync_convs, f->limit, &so);
+                    f->sync_convs, f->n_sync_convs, f->limit, reply_budget(c), &so);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;

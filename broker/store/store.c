@@ -466,6 +466,12 @@ static int add_member_name(herald_str user, MDB_val rec, void *arg)
     return sb_add(arg, user.ptr, user.len);
 }
 
+/* Keys order ids by (length, bytes); people expect plain byte order. */
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int store_members(store *s, herald_str tenant, herald_str conv, store_strs *out)
 {
     MDB_txn *txn;
@@ -484,7 +490,10 @@ int store_members(store *s, herald_str tenant, herald_str conv, store_strs *out)
         sb_drop(&b);
         return rc;
     }
-    return sb_finish(&b, out);
+    rc = sb_finish(&b, out);
+    if (rc == 0)
+        qsort(out->v, out->n, sizeof *out->v, cmp_strp);
+    return rc;
 }
 
 void store_msgs_free(store_msgs *m)
@@ -500,9 +509,27 @@ void store_msgs_free(store_msgs *m)
 
 /* A growable message list whose strings live in an arena. */
 typedef struct msg_list {
-    herald_buf v; /* herald_msg array */
-    arena *a;     /* string storage */
+    herald_buf v;     /* herald_msg array */
+    arena *a;         /* string storage */
+    size_t bytes;     /* estimated encoded size so far */
+    size_t max_bytes; /* budget (0 = none); the first message always fits */
 } msg_list;
+
+/* Per-message overhead of the encoding beyond the record's bytes. */
+#define MSG_OVERHEAD 64u
+
+/* True when a message whose record is rec_len bytes no longer fits. */
+static bool ml_full(const msg_list *l, size_t rec_len, size_t conv_len)
+{
+    return l->max_bytes && l->v.len &&
+           l->bytes + rec_len + conv_len + MSG_OVERHEAD > l->max_bytes;
+}
+
+/* Accounts a pushed message. */
+static void ml_account(msg_list *l, size_t rec_len, size_t conv_len)
+{
+    l->bytes += rec_len + conv_len + MSG_OVERHEAD;
+}
 
 static herald_msg *ml_push(msg_list *l)
 {
@@ -541,10 +568,11 @@ static int read_msgs(MDB_txn *txn, store *s, herald_str ten, herald_str conv, ui
         uint64_t seq;
         if (kv.mv_size != plen + 8 || memcmp(kv.mv_data, k.b, plen) != 0)
             break;
-        if (got == room) {
+        if (got == room || ml_full(l, v.mv_size, conv.len)) {
             *cut = true;
             break;
         }
+        ml_account(l, v.mv_size, conv.len);
         seq = be64((const uint8_t *)kv.mv_data + plen);
         m = ml_push(l);
         if (!m) {
@@ -603,7 +631,7 @@ static int ml_finish(msg_list *l, store_msgs *out)
 }
 
 int store_history(store *s, herald_str tenant, herald_str conv, uint64_t after,
-                  uint32_t limit, store_msgs *out)
+                  uint32_t limit, size_t max_bytes, store_msgs *out)
 {
     MDB_txn *txn;
     msg_list l;
@@ -620,6 +648,7 @@ int store_history(store *s, herald_str tenant, herald_str conv, uint64_t after,
     rc = ml_init(&l);
     if (rc)
         return rc;
+    l.max_bytes = max_bytes;
     rc = store_rd_begin(s, &txn);
     if (rc)
         goto fail_list;
@@ -801,6 +830,11 @@ static int sync_pointers(sync_ctx *x, uint64_t after, uint64_t *next)
             rc = store_err(rc);
             break;
         }
+        if (ml_full(&x->l, mv.mv_size, conv.len)) {
+            x->cut = true;
+            break;
+        }
+        ml_account(&x->l, mv.mv_size, conv.len);
         m = ml_push(&x->l);
         if (!m) {
             rc = HERALD_ENOMEM;
@@ -822,7 +856,7 @@ static int sync_pointers(sync_ctx *x, uint64_t after, uint64_t *next)
 
 static int sync_run(store *s, herald_str tenant, herald_str user, uint64_t after_useq,
                     const herald_sync_conv *convs, uint32_t n_convs, uint32_t limit,
-                    bool only_position, store_sync_out *out)
+                    size_t max_bytes, bool only_position, store_sync_out *out)
 {
     sync_ctx x = {.s = s, .ten = tenant, .user = user, .convs = convs, .n_convs = n_convs,
                   .only_position = only_position};
@@ -837,6 +871,7 @@ static int sync_run(store *s, herald_str tenant, herald_str user, uint64_t after
     rc = ml_init(&x.l);
     if (rc)
         return rc;
+    x.l.max_bytes = max_bytes;
     rc = store_rd_begin(s, &x.txn);
     if (rc)
         goto fail;
@@ -883,14 +918,14 @@ fail:
 
 int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after_useq,
                const herald_sync_conv *convs, uint32_t n_convs, uint32_t limit,
-               store_sync_out *out)
+               size_t max_bytes, store_sync_out *out)
 {
-    return sync_run(s, tenant, user, after_useq, convs, n_convs, limit, false, out);
+    return sync_run(s, tenant, user, after_useq, convs, n_convs, limit, max_bytes, false, out);
 }
 
 int store_position(store *s, herald_str tenant, herald_str user, store_sync_out *out)
 {
-    return sync_run(s, tenant, user, 0, NULL, 0, 0, true, out);
+    return sync_run(s, tenant, user, 0, NULL, 0, 0, 0, true, out);
 }
 
 /* Receipts: classify each member by cursor. */

@@ -113,9 +113,11 @@ typedef struct store_msgs {
 void store_msgs_free(store_msgs *m);
 
 /* Messages of conv with seq > after, ascending, at most limit (0 = 100,
- * capped at 1000). 0, HERALD_ENOT_FOUND, HERALD_ENOMEM, HERALD_ESTORAGE. */
+ * capped at 1000) and, after the first, at most about max_bytes of message
+ * data (0 = no byte bound; callers pass their frame cap so an answer always
+ * fits in one frame). 0, HERALD_ENOT_FOUND, HERALD_ENOMEM, HERALD_ESTORAGE. */
 int store_history(store *s, herald_str tenant, herald_str conv, uint64_t after,
-                  uint32_t limit, store_msgs *out);
+                  uint32_t limit, size_t max_bytes, store_msgs *out);
 
 /* Sync position and answer for one shard group. */
 typedef struct store_sync_out {
@@ -132,11 +134,13 @@ void store_sync_free(store_sync_out *o);
  * after the seq given in convs (or after the member's joined seq when the
  * conversation is absent from convs). At most limit messages in all
  * (0 = 500, capped at 1000); msgs.more tells that the limit cut it and the
- * client should sync again from the returned position.
+ * client should sync again from the returned position. max_bytes bounds the
+ * message data as for store_history.
  * 0, HERALD_ENOMEM, HERALD_ESTORAGE. */
 int store_sync(store *s, herald_str tenant, herald_str user,
                uint64_t after_useq, const herald_sync_conv *convs,
-               uint32_t n_convs, uint32_t limit, store_sync_out *out);
+               uint32_t n_convs, uint32_t limit, size_t max_bytes,
+               store_sync_out *out);
 
 /* Who has read message seq of conv: members whose cursor ≥ seq (the sender
  * counts as having read), and the rest. 0, HERALD_ENOT_FOUND, HERALD_EINVAL

@@ -257,7 +257,9 @@ int it_cli(const it_server *s, char *out, size_t outcap, char *err, size_t errca
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int it_raw_connect(const it_server *s)
+int it_raw_connect(const it_server *s) { return it_raw_connect_rcvbuf(s, 0); }
+
+int it_raw_connect_rcvbuf(const it_server *s, int rcvbuf)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
     struct timeval tv = {.tv_sec = 5};
@@ -265,6 +267,9 @@ int it_raw_connect(const it_server *s)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
     assert_true(fd >= 0);
+    /* Before connect, so the window is small from the handshake on. */
+    if (rcvbuf)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     a.sin_port = htons((uint16_t)atoi(colon + 1));
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);

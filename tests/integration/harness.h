@@ -50,6 +50,8 @@ int it_cli(const it_server *s, char *out, size_t outcap, char *err, size_t errca
 
 /* Raw TCP connection to s; returns fd (blocking, 5 s receive timeout). */
 int it_raw_connect(const it_server *s);
+/* The same with SO_RCVBUF set before connecting (0 = system default). */
+int it_raw_connect_rcvbuf(const it_server *s, int rcvbuf);
 /* Sends bytes; false on error. */
 bool it_raw_send(int fd, const void *p, size_t n);
 /* Encodes and sends a frame. */
