@@ -36,7 +36,7 @@ void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
     }
 }
 
-void fanout_conv_info(conn *c, uint64_t rid, herald_str conv)
+void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check)
 {
     store *st = c->g->st;
     herald_str ten = herald_str_z(c->tenant);
@@ -46,7 +46,7 @@ void fanout_conv_info(conn *c, uint64_t rid, herald_str conv)
     herald_frame r = {.type = HERALD_FT_CONV_RESULT, .rid = rid, .conv = conv};
     int rc = store_conv_get(st, ten, conv, &sc);
 
-    if (rc == 0 && !c->admin)
+    if (rc == 0 && check && !c->admin)
         rc = store_member_check(st, ten, conv, herald_str_z(c->user));
     if (rc == 0)
         rc = store_members(st, ten, conv, &mem);
@@ -158,7 +158,7 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
     case CMD_CONV_ADD:
     case CMD_CONV_REMOVE:
         if (open)
-            fanout_conv_info(c, p->rid, herald_str_z(p->conv));
+            fanout_conv_info(c, p->rid, herald_str_z(p->conv), false);
         if (res->seq)
             push_message(g, c->tenant, p->conv, res);
         break;

@@ -106,8 +106,9 @@ void fanout_done(void *arg, void *cookie, apply_result *res);
  * fanout_done. On failure replies with an ERROR itself. */
 void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
                    herald_buf *cmdbuf, const char *conv);
-/* Replies CONV_RESULT for conv (members and admins only) or an ERROR. */
-void fanout_conv_info(conn *c, uint64_t rid, herald_str conv);
+/* Replies CONV_RESULT for conv or an ERROR. check: only members and admins
+ * may see it (false right after c changed the membership, e.g. left). */
+void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check);
 
 /* Milliseconds since the Unix epoch (real time, for commit timestamps). */
 uint64_t gw_now_ms(void);

@@ -190,7 +190,7 @@ static void on_conv(conn *c, herald_frame *f)
         if (!id_ok(c, f, f->members[m], "member"))
             return;
     if (ops[i].op == 0) {
-        fanout_conv_info(c, f->rid, f->conv);
+        fanout_conv_info(c, f->rid, f->conv, true);
         return;
     }
     if (ops[i].op != CMD_CONV_CREATE && f->n_members == 0) {

@@ -76,6 +76,33 @@ static int frame_same(const herald_frame *a, const herald_frame *b)
     return 1;
 }
 
+/* True when s is absent or lies wholly inside p[0..n). */
+static int str_inside(herald_str s, const uint8_t *p, size_t n)
+{
+    const uint8_t *q = (const uint8_t *)s.ptr;
+    return s.len == 0 || (q >= p && q <= p + n && s.len <= (size_t)(p + n - q));
+}
+
+/* Decoded strings point into the payload, never elsewhere (a sample of the
+ * fields: the frame's strings, array entries, messages). */
+static int strings_inside(const herald_frame *f, const uint8_t *p, size_t n)
+{
+    if (!str_inside(f->token, p, n) || !str_inside(f->conv, p, n) ||
+        !str_inside(f->body, p, n) || !str_inside(f->text, p, n) ||
+        !str_inside(f->msg.body, p, n) || !str_inside(f->msg.conv, p, n))
+        return 0;
+    for (uint32_t i = 0; i < f->n_members; i++)
+        if (!str_inside(f->members[i], p, n))
+            return 0;
+    for (uint32_t i = 0; i < f->n_msgs; i++)
+        if (!str_inside(f->msgs[i].body, p, n) || !str_inside(f->msgs[i].from, p, n))
+            return 0;
+    for (uint32_t i = 0; i < f->n_sync_convs; i++)
+        if (!str_inside(f->sync_convs[i].conv, p, n))
+            return 0;
+    return 1;
+}
+
 /* Decodes one payload; on success checks encode → peek → decode. */
 static void check_payload(const uint8_t *p, size_t n)
 {
@@ -91,14 +118,13 @@ static void check_payload(const uint8_t *p, size_t n)
             abort(); /* *out must be left empty on error */
         return;
     }
-    if (f.type == 0 || f.type >= HERALD_FT_COUNT_)
+    if (f.type == 0 || f.type >= HERALD_FT_COUNT_ || !strings_inside(&f, p, n))
         abort();
     rc = herald_frame_encode(&f, &buf);
     if (rc != 0)
         abort();
-    /* A re-encoding is never longer than needed to hold what was decoded,
-     * but shortest-form integers can make it longer than a compact input
-     * only by the header; allow a generous cap. */
+    /* The re-encoding may be longer than the input (a frame can carry "m"
+     * while not a DELIVER, or compact keys), so its own length is the cap. */
     if (herald_frame_peek(buf.data, buf.len, (uint32_t)buf.len, &flen) != 0 || flen != buf.len)
         abort();
     rc = herald_frame_decode(buf.data + HERALD_FRAME_HEADER, buf.len - HERALD_FRAME_HEADER,

@@ -56,7 +56,7 @@ static bool read_env(it_server *s)
             snprintf(s->tenant, sizeof s->tenant, "%s", line + 14);
             ten = true;
         } else if (strncmp(line, "HERALD_SECRET=", 14) == 0) {
-            snprintf(s->secret_hex, sizeof s->secret_hex, "%s", line + 14);
+            snprintf(s->secret_hex, sizeof s->secret_hex, "%.64s", line + 14);
             sec = token_secret_from_hex(s->secret_hex, s->secret) == 0;
         }
     }
@@ -166,7 +166,7 @@ void it_token(const it_server *s, const char *user, bool admin, long ttl, char *
               size_t outlen)
 {
     token_claims c = {.admin = admin};
-    snprintf(c.tenant, sizeof c.tenant, "%s", s->tenant);
+    snprintf(c.tenant, sizeof c.tenant, "%.128s", s->tenant);
     snprintf(c.user, sizeof c.user, "%s", user);
     c.expires = (uint64_t)((long)time(NULL) + ttl);
     assert_int_equal(token_mint(s->secret, &c, out, outlen), 0);
