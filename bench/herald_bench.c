@@ -363,7 +363,7 @@ static void open_conn(bench *b, int idx)
     if (fcntl_nonblock(c->fd) != 0)
         die("fcntl");
     snprintf(user, sizeof user, "bench-%d", idx);
-    snprintf(cl.tenant, sizeof cl.tenant, "%s", b->tenant);
+    snprintf(cl.tenant, sizeof cl.tenant, "%.128s", b->tenant);
     snprintf(cl.user, sizeof cl.user, "%s", user);
     cl.admin = idx == 0; /* the sender creates the conversation */
     if (token_mint(b->secret, &cl, tok, sizeof tok) != 0)

@@ -123,8 +123,8 @@ static void check_payload(const uint8_t *p, size_t n)
     rc = herald_frame_encode(&f, &buf);
     if (rc != 0)
         abort();
-    /* The re-encoding may be longer than the input (a frame can carry "m"
-     * while not a DELIVER, or compact keys), so its own length is the cap. */
+    /* The re-encoding may be longer than the input (a short "body" str
+     * becomes a bin with a longer header), so its own length is the cap. */
     if (herald_frame_peek(buf.data, buf.len, (uint32_t)buf.len, &flen) != 0 || flen != buf.len)
         abort();
     rc = herald_frame_decode(buf.data + HERALD_FRAME_HEADER, buf.len - HERALD_FRAME_HEADER,

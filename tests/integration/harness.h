@@ -33,7 +33,8 @@ void it_server_restart(it_server *s);
 int it_server_stop(it_server *s);
 /* SIGKILL and reap. */
 void it_server_kill9(it_server *s);
-/* Stop if running and remove the data dir. */
+/* Stop if running (failing the test unless heraldd exits 0) and remove the
+ * data dir. */
 void it_server_destroy(it_server *s);
 
 /* Mints a token for user (admin role if admin) valid for ttl seconds (may be
