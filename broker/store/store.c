@@ -388,7 +388,14 @@ static int sb_add(strs_builder *b, const char *p, size_t n)
     return 0;
 }
 
-/* Moves the builder into one allocation: n pointers followed by the bytes. */
+/* Keys order ids by (length, bytes); people expect plain byte order. */
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Moves the builder into one allocation: n pointers followed by the bytes,
+ * sorted in byte order. */
 static int sb_finish(strs_builder *b, store_strs *out)
 {
     size_t head = (size_t)b->n * sizeof(char *);
@@ -407,6 +414,7 @@ static int sb_finish(strs_builder *b, store_strs *out)
         memcpy(&off, b->ptrs.data + i * sizeof off, sizeof off);
         v[i] = base + off;
     }
+    qsort(v, b->n, sizeof *v, cmp_strp);
     out->v = v;
     out->n = b->n;
 out:
@@ -466,12 +474,6 @@ static int add_member_name(herald_str user, MDB_val rec, void *arg)
     return sb_add(arg, user.ptr, user.len);
 }
 
-/* Keys order ids by (length, bytes); people expect plain byte order. */
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int store_members(store *s, herald_str tenant, herald_str conv, store_strs *out)
 {
     MDB_txn *txn;
@@ -490,10 +492,7 @@ int store_members(store *s, herald_str tenant, herald_str conv, store_strs *out)
         sb_drop(&b);
         return rc;
     }
-    rc = sb_finish(&b, out);
-    if (rc == 0)
-        qsort(out->v, out->n, sizeof *out->v, cmp_strp);
-    return rc;
+    return sb_finish(&b, out);
 }
 
 void store_msgs_free(store_msgs *m)
