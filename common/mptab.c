@@ -15,6 +15,8 @@ int mpt_sink_write(void *data, const char *p, size_t n)
     return 0;
 }
 
+static bool present(const mpt_field *fd, const void *base);
+
 /* ---- decoding ----------------------------------------------------------- */
 
 static bool get_uint(const msgpack_object *o, uint64_t *v)
@@ -171,7 +173,10 @@ int mpt_decode(const msgpack_object *o, const mpt_field *tab, size_t ntab, void 
         rc = decode_field(&tab[j], &kv->val, base);
         if (rc)
             return rc;
-        if (seen && j < 64)
+        /* Zero, false and empty mean absent (they are never encoded), so a
+         * present zero does not satisfy a required key: decode(encode(x))
+         * accepts exactly what decode accepted. */
+        if (seen && j < 64 && present(&tab[j], base))
             *seen |= 1ull << j;
     }
     return 0;
