@@ -56,7 +56,14 @@ int sk_from_frame(synckey *k, const herald_frame *f)
         *p = f->sync_groups[i].useq;
     }
     for (uint32_t i = 0; i < f->n_sync_convs; i++) {
-        uint64_t *p = sk_conv_at(&n, f->sync_convs[i].conv.ptr, f->sync_convs[i].conv.len);
+        herald_str id = f->sync_convs[i].conv;
+        uint64_t *p;
+        /* Ids are NUL-free and non-empty (the key keeps C strings). */
+        if (id.len == 0 || memchr(id.ptr, '\0', id.len)) {
+            sk_free(&n);
+            return HERALD_EINVAL;
+        }
+        p = sk_conv_at(&n, id.ptr, id.len);
         if (!p)
             goto fail;
         *p = f->sync_convs[i].seq;
@@ -134,3 +141,4 @@ int sk_load(synckey *k, const uint8_t *p, size_t n)
     herald_frame_release(&f);
     return rc;
 }
+

@@ -24,7 +24,8 @@ void sk_free(synckey *k);
 /* Position for group g / conv; created at 0 when absent. NULL on ENOMEM. */
 uint64_t *sk_group(synckey *k, uint32_t g);
 uint64_t *sk_conv_at(synckey *k, const char *conv, size_t len);
-/* Replaces k by the key carried in a frame's sg/sc. 0 or HERALD_ENOMEM. */
+/* Replaces k by the key carried in a frame's sg/sc. 0, HERALD_EINVAL (an
+ * empty conversation id or one with a NUL byte), HERALD_ENOMEM. */
 int sk_from_frame(synckey *k, const herald_frame *f);
 /* Points f's sg/sc at k (arrays allocated; free with sk_frame_release). */
 int sk_to_frame(const synckey *k, herald_frame *f);
