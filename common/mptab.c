@@ -215,6 +215,8 @@ void mpt_free(const mpt_field *tab, size_t ntab, void *base)
 
 static void pack_str(msgpack_packer *pk, const char *p, size_t n)
 {
+    if (!p)
+        n = 0; /* an absent string is empty, whatever its length says */
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, p ? p : "", n);
 }

@@ -13,7 +13,8 @@
  * so a client can pipeline. Unknown keys are skipped (forward compatible);
  * a known key with the wrong msgpack type is a PROTOCOL error. Numbers are
  * unsigned msgpack integers; zero, false and empty strings mean "absent" and
- * are not sent. Strings are UTF-8 msgpack str; "body" may be str or bin and
+ * are not sent — so a required key must also be non-zero / non-empty ("m"
+ * is only sent in DELIVER). Strings are UTF-8 msgpack str; "body" may be str or bin and
  * is sent as bin. Nesting deeper than the decoder's depth cap (default 8) and
  * any array/map whose declared count exceeds the bytes left are PROTOCOL
  * errors, detected before any allocation.
