@@ -38,6 +38,7 @@ struct writer {
     bool stop;              /* writer_destroy called */
     ev_async wake;          /* writer → loop: results ready */
     uint64_t next_index;    /* index of the next command (writer thread) */
+    uint64_t batches;       /* transactions committed (guarded by mu) */
     size_t pending;         /* submitted − called back (loop thread) */
 };
 
@@ -112,6 +113,7 @@ static void *writer_main(void *p)
         commit_batch(w, batch, n);
 
         pthread_mutex_lock(&w->mu);
+        w->batches++;
         while (batch) {
             witem *next = batch->next;
             q_push(&w->out, batch);
@@ -200,6 +202,15 @@ int writer_submit(writer *w, herald_buf *cmd, void *cookie)
 }
 
 size_t writer_pending(const writer *w) { return w->pending; }
+
+uint64_t writer_batches(writer *w)
+{
+    uint64_t n;
+    pthread_mutex_lock(&w->mu);
+    n = w->batches;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
 
 void writer_destroy(writer *w)
 {

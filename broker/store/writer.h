@@ -25,12 +25,16 @@ typedef void (*writer_done_fn)(void *arg, void *cookie, apply_result *res);
 int writer_create(store *s, struct ev_loop *loop, writer_done_fn done,
                   void *arg, writer **out);
 
-/* Loop thread. Takes ownership of the encoded command `cmd` (its data is
- * freed by the writer; *cmd is zeroed). 0, HERALD_ESHUTDOWN. */
+/* Loop thread. On success takes ownership of the encoded command `cmd` (its
+ * data is freed by the writer; *cmd is zeroed). 0, HERALD_ESHUTDOWN,
+ * HERALD_ENOMEM (then *cmd is untouched and still the caller's). */
 int writer_submit(writer *w, herald_buf *cmd, void *cookie);
 
 /* Number of commands submitted and not yet called back. */
 size_t writer_pending(const writer *w);
+
+/* Write transactions (batches) committed so far; any thread. */
+uint64_t writer_batches(writer *w);
 
 /* Stops the thread after the queued commands are committed; their callbacks
  * run before this returns. Loop thread; NULL-safe. */
