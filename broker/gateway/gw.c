@@ -140,6 +140,10 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *st, gw **out)
     }
     strcpy(g->listen_addr, cfg->listen);
     g->cfg.listen = g->listen_addr;
+    /* Clients send at least every heartbeat; leave room for three before
+     * the idle timeout closes them. */
+    if (g->cfg.hb_ms > g->cfg.idle_ms / 3)
+        g->cfg.hb_ms = g->cfg.idle_ms / 3 ? g->cfg.idle_ms / 3 : 1;
     g->loop = loop;
     g->st = st;
     g->lfd = -1;

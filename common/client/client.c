@@ -42,6 +42,8 @@ struct herald_client {
     synckey out;            /* position of everything handed out (saved) */
     qevent *qhead, *qtail;  /* events not yet handed out */
     bool need_sync;         /* a gap was seen */
+    uint32_t hb_ms;         /* send something at least this often (WELCOME) */
+    uint64_t last_tx;       /* when we last sent a frame (monotonic ms) */
 };
 
 static uint64_t now_ms(void)
@@ -193,6 +195,8 @@ static int send_frame(herald_client *c, const herald_frame *f, uint64_t deadline
     if (rc == 0)
         rc = send_all(c, b.data, b.len, deadline);
     herald_buf_free(&b);
+    if (rc == 0)
+        c->last_tx = now_ms();
     return rc;
 }
 
@@ -380,6 +384,7 @@ int herald_client_connect(const char *addr, const char *token, const herald_clie
     copy_str(c->user, sizeof c->user, w.user);
     copy_str(c->tenant, sizeof c->tenant, w.tenant);
     c->admin = w.admin;
+    c->hb_ms = w.hb_ms ? w.hb_ms : 30000;
     if (!(opts && opts->sync_key))
         rc = sk_from_frame(&c->recv, &w);
     herald_frame_release(&w);
@@ -718,7 +723,20 @@ int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev
             return pop_event(c, ev);
         if (timeout_ms < 0)
             deadline = now_ms() + 3600000u;
-        rc = recv_frame(c, deadline, timeout_ms != 0, &f);
+        /* Keep the connection alive while waiting: the server closes one
+         * that sends nothing for a few heartbeat intervals. */
+        if (now_ms() >= c->last_tx + c->hb_ms) {
+            herald_frame ping = {.type = HERALD_FT_PING};
+            rc = send_frame(c, &ping, now_ms() + (uint64_t)c->timeout_ms);
+            if (rc)
+                return rc;
+        }
+        {
+            uint64_t wake = c->last_tx + c->hb_ms;
+            rc = recv_frame(c, wake < deadline ? wake : deadline, timeout_ms != 0, &f);
+        }
+        if (rc == HERALD_ETIMEOUT && now_ms() < deadline && timeout_ms != 0)
+            continue; /* time to ping */
         if (rc)
             return rc;
         if (f.type == HERALD_FT_DELIVER || f.type == HERALD_FT_RECEIPT) {

@@ -313,6 +313,21 @@ static void test_membership_events(void **state)
     herald_client_close(m2);
 }
 
+/* A client waiting for events keeps an idle-limited connection alive with
+ * heartbeats (the server advertises idle/3). */
+static void test_heartbeat(void **state)
+{
+    herald_client *c;
+    herald_event *ev;
+    (void)state;
+    it_server_destroy(&srv);
+    it_server_start(&srv, "--idle-ms 900");
+    c = connect_as("hb", false, NULL);
+    assert_int_equal(herald_client_next_event(c, 3000, &ev), HERALD_ETIMEOUT);
+    assert_int_equal(herald_client_ping(c, NULL), 0);
+    herald_client_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_announce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_membership_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
     };
     herald_token_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
