@@ -3,7 +3,7 @@
 # only those missing. Sourced or run by quickstart.sh and tests/run.sh.
 set -euo pipefail
 
-HERALD_DEPS=(build-essential cmake pkg-config clang libnng-dev liblmdb-dev lmdb-utils
+HERALD_DEPS=(build-essential cmake pkg-config libnng-dev liblmdb-dev lmdb-utils
   libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev)
 
 missing=()
