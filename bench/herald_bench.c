@@ -201,6 +201,18 @@ static void send_one(bench *b, uint64_t idx, uint64_t sched_ns)
 
 static void finish(bench *b);
 
+/* Sending is over: stop the pacing timer and give stragglers `drain` s. */
+static void begin_drain(bench *b, uint64_t now)
+{
+    if (b->phase != 1)
+        return;
+    b->phase = 2;
+    b->end_send_ns = now;
+    ev_timer_stop(b->loop, &b->tick);
+    ev_timer_set(&b->stop, b->drain, 0);
+    ev_timer_start(b->loop, &b->stop);
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     bench *b = w->data;
@@ -216,24 +228,13 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
                 break;
             send_one(b, b->sent, sched);
         }
-        if (b->sent == b->total && b->phase == 1) {
-            b->phase = 2;
-            b->end_send_ns = now;
-            ev_timer_stop(loop, w);
-            ev_timer_set(&b->stop, b->drain, 0);
-            ev_timer_start(loop, &b->stop);
-        }
+        if (b->sent == b->total)
+            begin_drain(b, now);
         return;
     }
     /* throughput: keep the window full until the duration is over. */
     if (now - b->t0_ns >= (uint64_t)(b->duration * 1e9)) {
-        if (b->phase == 1) {
-            b->phase = 2;
-            b->end_send_ns = now;
-            ev_timer_stop(loop, w);
-            ev_timer_set(&b->stop, b->drain, 0);
-            ev_timer_start(loop, &b->stop);
-        }
+        begin_drain(b, now);
         return;
     }
     while (b->inflight < b->window && b->sent < b->total) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mpcheck.h"
+
 int mpt_sink_write(void *data, const char *p, size_t n)
 {
     mpt_sink *s = data;
@@ -180,6 +182,30 @@ int mpt_decode(const msgpack_object *o, const mpt_field *tab, size_t ntab, void 
             *seen |= 1ull << j;
     }
     return 0;
+}
+
+int mpt_decode_bytes(const uint8_t *p, size_t n, unsigned max_depth, const mpt_field *tab,
+                     size_t ntab, void *base, size_t base_size, uint64_t *seen)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    int rc;
+
+    memset(base, 0, base_size);
+    if (n == 0 || mp_check(p, n, max_depth) != 0)
+        return HERALD_EPROTOCOL;
+    msgpack_unpacked_init(&up);
+    if (msgpack_unpack_next(&up, (const char *)p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != n)
+        rc = HERALD_EPROTOCOL;
+    else
+        rc = mpt_decode(&up.data, tab, ntab, base, seen);
+    msgpack_unpacked_destroy(&up);
+    if (rc) {
+        mpt_free(tab, ntab, base);
+        memset(base, 0, base_size);
+    }
+    return rc;
 }
 
 void mpt_free(const mpt_field *tab, size_t ntab, void *base)

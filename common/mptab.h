@@ -49,6 +49,13 @@ typedef struct mpt_field {
 int mpt_decode(const msgpack_object *o, const mpt_field *tab, size_t ntab, void *base,
                uint64_t *seen);
 
+/* Decodes untrusted bytes p[0..n) holding exactly one map into base:
+ * mp_check (depth ≤ max_depth, counts bounded by the bytes left) first, then
+ * msgpack-c, then mpt_decode. On error everything base got is freed
+ * (mpt_free) and base is zeroed. 0, HERALD_EPROTOCOL, HERALD_ENOMEM. */
+int mpt_decode_bytes(const uint8_t *p, size_t n, unsigned max_depth, const mpt_field *tab,
+                     size_t ntab, void *base, size_t base_size, uint64_t *seen);
+
 /* Packs the present fields of base as one map. `skip` (optional) returns true
  * for fields to leave out. Errors surface through the packer's callback. */
 void mpt_encode(msgpack_packer *pk, const mpt_field *tab, size_t ntab, const void *base,

@@ -233,8 +233,6 @@ int herald_frame_decode(const uint8_t *payload, size_t len, const herald_limits 
 {
     uint32_t max_frame = lim && lim->max_frame ? lim->max_frame : HERALD_FRAME_MAX_DEFAULT;
     uint32_t max_depth = lim && lim->max_depth ? lim->max_depth : HERALD_DEPTH_MAX_DEFAULT;
-    msgpack_unpacked up;
-    size_t off = 0;
     uint64_t seen = 0;
     int rc;
 
@@ -244,29 +242,15 @@ int herald_frame_decode(const uint8_t *payload, size_t len, const herald_limits 
     if (len == 0 || payload[0] < 0x80 || (payload[0] > 0x8f && payload[0] != 0xde &&
                                           payload[0] != 0xdf))
         return HERALD_EPROTOCOL; /* not a map */
-    rc = mp_check(payload, len, max_depth);
+    rc = mpt_decode_bytes(payload, len, max_depth, frame_fields, NFIELDS(frame_fields), out,
+                          sizeof *out, &seen);
     if (rc)
         return rc;
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, (const char *)payload, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != len || up.data.type != MSGPACK_OBJECT_MAP) {
-        rc = HERALD_EPROTOCOL;
-        goto fail_unpacked;
-    }
-    rc = mpt_decode(&up.data, frame_fields, NFIELDS(frame_fields), out, &seen);
-    if (rc)
-        goto fail_unpacked;
     if (out->type == 0 || out->type >= HERALD_FT_COUNT_ || !required_present(out, seen)) {
-        rc = HERALD_EPROTOCOL;
-        goto fail_unpacked;
+        herald_frame_release(out);
+        return HERALD_EPROTOCOL;
     }
-    msgpack_unpacked_destroy(&up);
     return 0;
-
-fail_unpacked:
-    msgpack_unpacked_destroy(&up);
-    herald_frame_release(out);
-    return rc;
 }
 
 int herald_frame_encode(const herald_frame *f, herald_buf *out)

@@ -77,33 +77,16 @@ void cmd_release(cmd *c)
 
 int cmd_decode(const uint8_t *p, size_t n, cmd *out)
 {
-    msgpack_unpacked up;
-    size_t off = 0;
     uint64_t seen = 0;
     int rc;
 
-    memset(out, 0, sizeof *out);
-    if (n == 0 || mp_check(p, n, CMD_DEPTH_MAX) != 0)
-        return HERALD_EPROTOCOL;
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, (const char *)p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != n) {
-        rc = HERALD_EPROTOCOL;
-        goto fail_unpacked;
-    }
-    rc = mpt_decode(&up.data, cmd_fields, NFIELDS, out, &seen);
+    rc = mpt_decode_bytes(p, n, CMD_DEPTH_MAX, cmd_fields, NFIELDS, out, sizeof *out, &seen);
     if (rc)
-        goto fail_unpacked;
+        return rc;
     if (out->op == 0 || out->op >= CMD_OP_COUNT_ ||
         (seen & required[out->op]) != required[out->op]) {
-        rc = HERALD_EPROTOCOL;
-        goto fail_unpacked;
+        cmd_release(out);
+        return HERALD_EPROTOCOL;
     }
-    msgpack_unpacked_destroy(&up);
     return 0;
-
-fail_unpacked:
-    msgpack_unpacked_destroy(&up);
-    cmd_release(out);
-    return rc;
 }

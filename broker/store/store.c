@@ -429,43 +429,48 @@ static void sb_drop(strs_builder *b)
     herald_buf_free(&b->bytes);
 }
 
-int store_each_member(MDB_txn *txn, store *s, herald_str ten, herald_str conv,
-                       member_fn fn, void *arg)
+/* Calls fn(id, value) for each key "prefix, len(id), id" of dbi in key order
+ * until fn returns non-zero (returned). A malformed key is ESTORAGE. */
+static int scan_ids(MDB_txn *txn, MDB_dbi dbi, const kbuf *prefix, member_fn fn, void *arg)
 {
     MDB_cursor *cur;
-    kbuf k;
-    MDB_val kv, v;
-    size_t plen;
-    int rc, mrc;
+    MDB_val kv = {.mv_size = prefix->n, .mv_data = (void *)prefix->b}, v;
+    size_t plen = prefix->n;
+    int rc = 0, mrc;
 
-    key_conv(&k, ten, conv);
-    if (k.over)
-        return HERALD_ENOT_FOUND;
-    plen = k.n;
-    rc = mdb_cursor_open(txn, s->db.member, &cur);
-    if (rc)
-        return store_err(rc);
-    kv = kb_val(&k);
+    mrc = mdb_cursor_open(txn, dbi, &cur);
+    if (mrc)
+        return store_err(mrc);
     for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
          mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
         const uint8_t *kp = kv.mv_data;
-        herald_str user;
-        if (kv.mv_size <= plen + 1 || memcmp(kp, k.b, plen) != 0)
+        herald_str id;
+        if (kv.mv_size <= plen + 1 || memcmp(kp, prefix->b, plen) != 0)
             break;
-        user.len = kp[plen];
-        user.ptr = (const char *)kp + plen + 1;
-        if (plen + 1 + user.len != kv.mv_size) {
+        id.len = kp[plen];
+        id.ptr = (const char *)kp + plen + 1;
+        if (plen + 1 + id.len != kv.mv_size) {
             rc = HERALD_ESTORAGE;
             break;
         }
-        rc = fn(user, v, arg);
+        rc = fn(id, v, arg);
         if (rc)
             break;
     }
-    if (mrc != 0 && mrc != MDB_NOTFOUND)
+    if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
         rc = store_err(mrc);
     mdb_cursor_close(cur);
     return rc;
+}
+
+int store_each_member(MDB_txn *txn, store *s, herald_str ten, herald_str conv,
+                      member_fn fn, void *arg)
+{
+    kbuf k;
+    key_conv(&k, ten, conv);
+    if (k.over)
+        return HERALD_ENOT_FOUND;
+    return scan_ids(txn, s->db.member, &k, fn, arg);
 }
 
 static int add_member_name(herald_str user, MDB_val rec, void *arg)
@@ -679,46 +684,30 @@ void store_sync_free(store_sync_out *o)
 /* Visits the user's read-diffused conversations: fn(conv, arg). */
 typedef int (*conv_fn)(herald_str conv, void *arg);
 
+/* Filter of each_announce: only read-diffused conversations. */
+typedef struct announce_filter {
+    conv_fn fn; /* caller's */
+    void *arg;  /* its argument */
+} announce_filter;
+
+static int only_announce(herald_str conv, MDB_val kind, void *arg)
+{
+    announce_filter *f = arg;
+    if (kind.mv_size != 1)
+        return HERALD_ESTORAGE;
+    return *(const uint8_t *)kind.mv_data == CONV_ANNOUNCE ? f->fn(conv, f->arg) : 0;
+}
+
 static int each_announce(MDB_txn *txn, store *s, herald_str ten, herald_str user,
                          conv_fn fn, void *arg)
 {
-    MDB_cursor *cur;
     kbuf k = {0};
-    MDB_val kv, v;
-    size_t plen;
-    int rc = 0, mrc;
-
+    announce_filter f = {.fn = fn, .arg = arg};
     kb_id(&k, ten);
     kb_id(&k, user);
     if (k.over)
         return 0;
-    plen = k.n;
-    mrc = mdb_cursor_open(txn, s->db.memberof, &cur);
-    if (mrc)
-        return store_err(mrc);
-    kv = kb_val(&k);
-    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        const uint8_t *kp = kv.mv_data;
-        herald_str conv;
-        if (kv.mv_size <= plen + 1 || memcmp(kp, k.b, plen) != 0)
-            break;
-        conv.len = kp[plen];
-        conv.ptr = (const char *)kp + plen + 1;
-        if (plen + 1 + conv.len != kv.mv_size || v.mv_size != 1) {
-            rc = HERALD_ESTORAGE;
-            break;
-        }
-        if (*(const uint8_t *)v.mv_data != CONV_ANNOUNCE)
-            continue;
-        rc = fn(conv, arg);
-        if (rc)
-            break;
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
-        rc = store_err(mrc);
-    mdb_cursor_close(cur);
-    return rc;
+    return scan_ids(txn, s->db.memberof, &k, only_announce, &f);
 }
 
 /* State of one store_sync / store_position call. */
