@@ -220,12 +220,28 @@ const char *conv_kind_name(int kind)
     }
 }
 
+int conv_decode(MDB_val v, store_conv *out)
+{
+    rcur c = rc_of(v);
+    herald_str owner;
+    out->kind = rc_u8(&c);
+    owner = rc_str(&c);
+    out->max_seq = rc_u64(&c);
+    out->created = rc_u64(&c);
+    out->cap = rc_u32(&c);
+    out->count = rc_u32(&c);
+    if (c.bad || c.left || owner.len >= sizeof out->owner || out->kind < CONV_SINGLE ||
+        out->kind > CONV_ANNOUNCE)
+        return HERALD_ESTORAGE;
+    memcpy(out->owner, owner.ptr, owner.len);
+    out->owner[owner.len] = '\0';
+    return 0;
+}
+
 int conv_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, store_conv *out)
 {
     kbuf k;
     MDB_val kv, v;
-    rcur c;
-    herald_str owner;
     int rc;
 
     key_conv(&k, ten, conv);
@@ -233,20 +249,7 @@ int conv_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, store_con
         return HERALD_ENOT_FOUND;
     kv = kb_val(&k);
     rc = mdb_get(txn, s->db.conv, &kv, &v);
-    if (rc)
-        return store_err(rc);
-    c = rc_of(v);
-    out->kind = rc_u8(&c);
-    owner = rc_str(&c);
-    out->max_seq = rc_u64(&c);
-    out->created = rc_u64(&c);
-    out->cap = rc_u32(&c);
-    out->count = rc_u32(&c);
-    if (c.bad || owner.len >= sizeof out->owner)
-        return HERALD_ESTORAGE;
-    memcpy(out->owner, owner.ptr, owner.len);
-    out->owner[owner.len] = '\0';
-    return 0;
+    return rc ? store_err(rc) : conv_decode(v, out);
 }
 
 int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_str user,
@@ -284,7 +287,7 @@ int msg_decode(MDB_val v, herald_str conv, uint64_t seq, arena *a, herald_msg *m
     m->kind = rc_u8(&c);
     body = rc_str(&c);
     (void)cmid;
-    if (c.bad)
+    if (c.bad || c.left || m->kind > HERALD_MK_SYSTEM)
         return HERALD_ESTORAGE;
     m->seq = seq;
     m->conv.ptr = arena_dup(a, conv.ptr, conv.len);

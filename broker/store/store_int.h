@@ -48,6 +48,9 @@ void store_rd_end(store *s, MDB_txn *txn);
  * (at the ceiling). No transaction of this thread may be open. */
 int store_grow(store *s);
 
+/* Decodes a conversation record (bytes from disk: bounded, all fields
+ * checked). 0 or HERALD_ESTORAGE. */
+int conv_decode(MDB_val v, store_conv *out);
 /* Decoded conversation record. */
 int conv_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, store_conv *out);
 /* Member record: role and joined seq. 0, HERALD_ENOT_MEMBER, HERALD_ESTORAGE. */
