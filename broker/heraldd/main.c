@@ -23,6 +23,7 @@
 
 #include "apply.h"
 #include "cmd.h"
+#include "devcfg.h"
 #include "gw.h"
 #include "log.h"
 #include "store.h"
@@ -31,97 +32,72 @@
 #define DEV_TENANT "demo"
 
 static const char usage_text[] =
-    "usage: heraldd dev --data DIR [--listen HOST:PORT] [--max-frame BYTES]\n"
+    "usage: heraldd dev --data DIR [--config FILE] [--listen HOST:PORT] [--max-frame BYTES]\n"
     "                   [--out-cap BYTES] [--rate REQ_PER_S] [--idle-ms MS]\n"
     "                   [--log-level debug|info|warn|error] [--no-sync]\n"
+    "       heraldd sample-config      print every configuration key with its default\n"
     "       heraldd --version | --help\n";
 
-/* Options of `heraldd dev`. */
-typedef struct dev_opts {
-    const char *data;      /* data directory */
-    gw_config gw;          /* gateway settings */
-    bool no_sync;          /* skip fsync (benchmarks of the CPU path only) */
-} dev_opts;
+/* Command-line flags and the configuration keys they set. */
+static const struct {
+    const char *flag; /* --flag VALUE */
+    const char *key;  /* configuration key */
+} flag_keys[] = {
+    {"--data", "store.data"},           {"--listen", "gateway.listen"},
+    {"--max-frame", "gateway.max_frame"}, {"--out-cap", "gateway.out_cap"},
+    {"--rate", "gateway.rate"},         {"--idle-ms", "gateway.idle_ms"},
+    {"--log-level", "log.level"},
+};
 
-/* Parses an unsigned decimal in [min, max]; false on junk or range. */
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+/* Defaults, then --config FILE, then flags (flags win). */
+static int parse_dev(int argc, char **argv, dev_config *o)
 {
-    char *end;
-    unsigned long long v;
-    if (!s || !*s || *s == '-')
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
+    char err[512];
+    log_level lvl;
 
-static int parse_dev(int argc, char **argv, dev_opts *o)
-{
-    static const struct {
-        const char *name; /* option */
-        uint64_t min;     /* bounds */
-        uint64_t max;
-    } nums[] = {{"--max-frame", 1024, 64u << 20},
-                {"--out-cap", 4096, 1ull << 32},
-                {"--rate", 1, 10000000},
-                {"--idle-ms", 100, 86400000}};
-    gw_config_defaults(&o->gw);
+    cfg_defaults(devcfg_keys, devcfg_nkeys, o);
+    for (int i = 0; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 &&
+            cfg_load(devcfg_keys, devcfg_nkeys, o, argv[i + 1], err, sizeof err) != 0) {
+            fprintf(stderr, "heraldd: %s\n", err);
+            return 2;
+        }
+    }
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t n;
-        size_t k;
+        const char *a = argv[i], *key = NULL;
         if (strcmp(a, "--no-sync") == 0) {
             o->no_sync = true;
             continue;
         }
-        if (!v) {
+        if (i + 1 >= argc) {
             fprintf(stderr, "heraldd: %s needs a value\n%s", a, usage_text);
             return 2;
         }
         i++;
-        if (strcmp(a, "--data") == 0) {
-            o->data = v;
-        } else if (strcmp(a, "--listen") == 0) {
-            o->gw.listen = v;
-        } else if (strcmp(a, "--log-level") == 0) {
-            log_level l;
-            if (log_level_parse(v, &l) != 0) {
-                fprintf(stderr, "heraldd: --log-level: unknown level '%s'\n", v);
-                return 2;
-            }
-            log_set_level(l);
-        } else {
-            for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
-                if (strcmp(a, nums[k].name) == 0)
-                    break;
-            if (k == sizeof nums / sizeof nums[0]) {
-                fprintf(stderr, "heraldd: unknown option '%s'\n%s", a, usage_text);
-                return 2;
-            }
-            if (!parse_u64(v, nums[k].min, nums[k].max, &n)) {
-                fprintf(stderr, "heraldd: %s: '%s' is not a number in [%llu, %llu]\n",
-                        a, v, (unsigned long long)nums[k].min,
-                        (unsigned long long)nums[k].max);
-                return 2;
-            }
-            if (k == 0)
-                o->gw.max_frame = (uint32_t)n;
-            else if (k == 1)
-                o->gw.out_cap = (size_t)n;
-            else if (k == 2)
-                o->gw.rate = (uint32_t)n, o->gw.burst = (uint32_t)(n * 2);
-            else
-                o->gw.idle_ms = (uint32_t)n;
+        if (strcmp(a, "--config") == 0)
+            continue;
+        for (size_t k = 0; k < sizeof flag_keys / sizeof flag_keys[0]; k++)
+            if (strcmp(a, flag_keys[k].flag) == 0)
+                key = flag_keys[k].key;
+        if (!key) {
+            fprintf(stderr, "heraldd: unknown option '%s'\n%s", a, usage_text);
+            return 2;
+        }
+        if (cfg_set(devcfg_keys, devcfg_nkeys, o, key, argv[i], err, sizeof err) != 0) {
+            fprintf(stderr, "heraldd: %s: %s\n", a, err);
+            return 2;
         }
     }
-    if (!o->data) {
-        fprintf(stderr, "heraldd: --data DIR is required\n%s", usage_text);
+    if (cfg_check_required(devcfg_keys, devcfg_nkeys, o, err, sizeof err) != 0) {
+        fprintf(stderr, "heraldd: %s (--data DIR or store.data in --config)\n%s", err,
+                usage_text);
         return 2;
     }
+    if (log_level_parse(o->log_level, &lvl) != 0) {
+        fprintf(stderr, "heraldd: log.level: unknown level '%s'\n", o->log_level);
+        return 2;
+    }
+    log_set_level(lvl);
     return 0;
 }
 
@@ -198,7 +174,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 static int run_dev(int argc, char **argv)
 {
-    dev_opts o = {0};
+    dev_config o;
+    gw_config gc;
     store_config sc = {0};
     store *st = NULL;
     gw *g = NULL;
@@ -215,12 +192,14 @@ static int run_dev(int argc, char **argv)
         fprintf(stderr, "heraldd: libsodium failed to initialise\n");
         return 1;
     }
+    devcfg_gateway(&o, &gc);
     if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "heraldd: cannot create %s: %s\n", o.data, strerror(errno));
         return 1;
     }
     sc.dir = o.data;
     sc.no_sync = o.no_sync;
+    sc.map_size = (size_t)o.map_size;
     rc = store_open(&sc, &st);
     if (rc) {
         fprintf(stderr, "heraldd: cannot open store in %s: %s\n", o.data,
@@ -232,14 +211,14 @@ static int run_dev(int argc, char **argv)
         fprintf(stderr, "heraldd: cannot create tenant: %s\n", herald_strerror(rc));
         goto close_store;
     }
-    rc = gw_create(&o.gw, loop, st, &g);
+    rc = gw_create(&gc, loop, st, &g);
     if (rc) {
-        fprintf(stderr, "heraldd: cannot listen on %s: %s (%s)\n", o.gw.listen,
+        fprintf(stderr, "heraldd: cannot listen on %s: %s (%s)\n", gc.listen,
                 herald_strerror(rc), strerror(errno));
         goto close_store;
     }
-    colon = strrchr(o.gw.listen, ':');
-    snprintf(host, sizeof host, "%.*s", (int)(colon - o.gw.listen), o.gw.listen);
+    colon = strrchr(gc.listen, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - gc.listen), gc.listen);
     rc = write_env(o.data, host, gw_port(g), secret);
     if (rc) {
         fprintf(stderr, "heraldd: cannot write %s/dev.env\n", o.data);
@@ -267,6 +246,12 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "dev") == 0)
         return run_dev(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "sample-config") == 0) {
+        printf("# Herald configuration (heraldd dev --config FILE). Generated by\n"
+               "# `heraldd sample-config`: every key with its default.\n\n");
+        cfg_write_sample(devcfg_keys, devcfg_nkeys, stdout);
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("heraldd %s (protocol %u)\n", HERALD_VERSION, HERALD_PROTOCOL_VERSION);
         return 0;

@@ -37,6 +37,16 @@ expect() {
 }
 field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
 
+# --- configuration errors name the key; the server does not start ----------
+printf '[gateway]\nidle_ms = 5\n' >"$dir/bad.conf"
+expect "config: value out of range" 2 'bad.conf:2: gateway.idle_ms: must be between' -- "$HERALDD" dev --data "$dir" --config "$dir/bad.conf"
+printf 'gateway.listne = 1\n' >"$dir/bad.conf"
+expect "config: unknown key" 2 'gateway.listne: unknown key' -- "$HERALDD" dev --data "$dir" --config "$dir/bad.conf"
+expect "flag out of range" 2 'gateway.rate: must be between' -- "$HERALDD" dev --data "$dir" --rate 0
+expect "data dir required" 2 'store.data: required' -- "$HERALDD" dev
+"$HERALDD" sample-config >"$dir/sample.conf"
+grep -q '^gateway.listen = 127.0.0.1:7400$' "$dir/sample.conf" && ok "sample-config" || bad "sample-config"
+
 start
 
 # --- conversations -----------------------------------------------------------

@@ -1,0 +1,45 @@
+/* devcfg.c — see devcfg.h. */
+#include "devcfg.h"
+
+#define K(name, type, member, min, max, def, help)                                   \
+    {name, type, offsetof(dev_config, member), sizeof(((dev_config *)0)->member), min, max, \
+     def, help}
+
+const cfg_key devcfg_keys[] = {
+    K("store.data", CFG_STR, data, 1, 0, "", "LMDB data directory (--data)"),
+    K("store.map_size", CFG_U64, map_size, 1u << 20, 1ull << 40, "1G",
+      "initial LMDB map size; grows by doubling when full"),
+    K("store.no_sync", CFG_BOOL, no_sync, 0, 0, "false",
+      "skip fsync: acks are no longer durable (benchmarks of the CPU path only)"),
+    K("gateway.listen", CFG_STR, listen, 1, 0, "127.0.0.1:7400",
+      "client TCP address HOST:PORT, port 0 picks a free one (--listen)"),
+    K("gateway.max_frame", CFG_U32, max_frame, 1024, 64u << 20, "1048576",
+      "frame payload cap in bytes, checked before allocating (--max-frame)"),
+    K("gateway.rate", CFG_U32, rate, 1, 10000000, "2000",
+      "sustained requests/s per connection, burst twice that (--rate)"),
+    K("gateway.out_cap", CFG_U64, out_cap, 4096, 1ull << 32, "8M",
+      "output backlog per connection before SLOW_CONSUMER (--out-cap)"),
+    K("gateway.hello_ms", CFG_U32, hello_ms, 100, 600000, "10000",
+      "time from accept to HELLO"),
+    K("gateway.idle_ms", CFG_U32, idle_ms, 100, 86400000, "90000",
+      "close a connection silent this long; clients ping every third of it (--idle-ms)"),
+    K("gateway.max_conns", CFG_U32, max_conns, 1, 1000000, "10000",
+      "connection cap; more are refused with BUSY"),
+    K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error (--log-level)"),
+};
+#undef K
+
+const size_t devcfg_nkeys = sizeof devcfg_keys / sizeof devcfg_keys[0];
+
+void devcfg_gateway(const dev_config *d, gw_config *g)
+{
+    gw_config_defaults(g);
+    g->listen = d->listen;
+    g->max_frame = d->max_frame;
+    g->rate = d->rate;
+    g->burst = d->rate * 2;
+    g->out_cap = d->out_cap;
+    g->hello_ms = d->hello_ms;
+    g->idle_ms = d->idle_ms;
+    g->max_conns = d->max_conns;
+}

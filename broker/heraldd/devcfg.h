@@ -1,0 +1,35 @@
+/*
+ * devcfg.h — configuration of `heraldd dev`: one table (config.h) drives the
+ * file, the command-line flags, the defaults and deploy/herald.conf.
+ */
+#ifndef HERALD_DEVCFG_H
+#define HERALD_DEVCFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "gw.h"
+
+typedef struct dev_config {
+    char data[1024];       /* store.data: LMDB data directory */
+    uint64_t map_size;     /* store.map_size: initial LMDB map size */
+    bool no_sync;          /* store.no_sync: skip fsync (benchmarks only) */
+    char listen[256];      /* gateway.listen */
+    uint32_t max_frame;    /* gateway.max_frame */
+    uint32_t rate;         /* gateway.rate: requests/s per connection */
+    uint64_t out_cap;      /* gateway.out_cap */
+    uint32_t hello_ms;     /* gateway.hello_ms */
+    uint32_t idle_ms;      /* gateway.idle_ms */
+    uint32_t max_conns;    /* gateway.max_conns */
+    char log_level[16];    /* log.level */
+} dev_config;
+
+extern const cfg_key devcfg_keys[];
+extern const size_t devcfg_nkeys;
+
+/* Gateway settings from the config. */
+void devcfg_gateway(const dev_config *d, gw_config *g);
+
+#endif
