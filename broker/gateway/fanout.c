@@ -27,7 +27,8 @@ void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
     p->op = op;
     snprintf(p->conv, sizeof p->conv, "%s", conv);
     conn_ref(c);
-    rc = writer_submit(c->g->wr, cmdbuf, p);
+    rc = writer_submit(gw_shard(c->g, herald_str_z(c->tenant), herald_str_z(conv))->wr, cmdbuf,
+                       p);
     if (rc) {
         herald_buf_free(cmdbuf);
         conn_send_error(c, rc, NULL, req->rid);
@@ -38,8 +39,8 @@ void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
 
 void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check)
 {
-    store *st = c->g->st;
     herald_str ten = herald_str_z(c->tenant);
+    store *st = gw_shard(c->g, ten, conv)->st;
     store_conv sc;
     store_strs mem = {0};
     herald_str *mv = NULL;
@@ -82,7 +83,10 @@ static void push_message(gw *g, const char *tenant, const char *conv,
     store_msgs m = {0};
     herald_frame d = {.type = HERALD_FT_DELIVER};
     size_t tlen = strlen(tenant);
-    int rc = store_history(g->st, ten, herald_str_z(conv), res->seq - 1, 1, 0, &m);
+    int rc = res->group < g->nshards
+                 ? store_history(g->shards[res->group].st, ten, herald_str_z(conv), res->seq - 1,
+                                 1, 0, &m)
+                 : HERALD_EINTERNAL;
 
     if (rc || m.n != 1) {
         /* Committed but unreadable now: clients get it through SYNC. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "slots.h"
 
 void gw_config_defaults(gw_config *cfg)
 {
@@ -126,13 +127,33 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     conn_flush_all(w->data);
 }
 
-int gw_create(const gw_config *cfg, struct ev_loop *loop, store *st, gw **out)
+shard *gw_shard(gw *g, herald_str tenant, herald_str conv)
+{
+    return &g->shards[herald_slot(tenant, conv) % g->nshards];
+}
+
+store *gw_meta(gw *g) { return g->shards[0].st; }
+
+static void stop_writers(gw *g)
+{
+    for (uint32_t i = 0; i < g->nshards; i++) {
+        writer_destroy(g->shards[i].wr);
+        g->shards[i].wr = NULL;
+    }
+}
+
+int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
+              gw **out)
 {
     gw *g = calloc(1, sizeof *g);
     int rc;
 
     if (!g)
         return HERALD_ENOMEM;
+    if (n == 0) {
+        free(g);
+        return HERALD_EINVAL;
+    }
     g->cfg = *cfg;
     if (!cfg->listen || strlen(cfg->listen) >= sizeof g->listen_addr) {
         rc = HERALD_EINVAL;
@@ -145,14 +166,26 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *st, gw **out)
     if (g->cfg.hb_ms > g->cfg.idle_ms / 3)
         g->cfg.hb_ms = g->cfg.idle_ms / 3 ? g->cfg.idle_ms / 3 : 1;
     g->loop = loop;
-    g->st = st;
     g->lfd = -1;
+    g->shards = calloc(n, sizeof *g->shards);
+    if (!g->shards) {
+        rc = HERALD_ENOMEM;
+        goto fail_alloc;
+    }
+    g->nshards = n;
     rc = hmap_create(&g->presence);
     if (rc)
-        goto fail_alloc;
-    rc = writer_create(st, loop, fanout_done, g, &g->wr);
-    if (rc)
-        goto fail_presence;
+        goto fail_shards;
+    for (uint32_t i = 0; i < n; i++) {
+        if (store_group(stores[i]) != i) {
+            rc = HERALD_EINVAL;
+            goto fail_writer;
+        }
+        g->shards[i].st = stores[i];
+        rc = writer_create(stores[i], loop, fanout_done, g, &g->shards[i].wr);
+        if (rc)
+            goto fail_writer;
+    }
     rc = listen_on(cfg->listen, &g->lfd, &g->port);
     if (rc)
         goto fail_writer;
@@ -162,14 +195,16 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *st, gw **out)
     ev_prepare_init(&g->flush_w, on_prepare);
     g->flush_w.data = g;
     ev_prepare_start(loop, &g->flush_w);
-    log_info("gw.listen", "listening on %s (port %u)", cfg->listen, g->port);
+    log_info("gw.listen", "listening on %s (port %u), %u shard groups", cfg->listen, g->port,
+             n);
     *out = g;
     return 0;
 
 fail_writer:
-    writer_destroy(g->wr);
-fail_presence:
+    stop_writers(g);
     hmap_destroy(g->presence);
+fail_shards:
+    free(g->shards);
 fail_alloc:
     free(g);
     return rc;
@@ -185,13 +220,13 @@ void gw_destroy(gw *g)
     ev_io_stop(g->loop, &g->accept_w);
     close(g->lfd);
     /* Commit what is queued; acks go out through fanout_done. */
-    writer_destroy(g->wr);
-    g->wr = NULL;
+    stop_writers(g);
     conn_flush_all(g);
     while (g->all_head)
         conn_close(g->all_head, "shutdown");
     ev_prepare_stop(g->loop, &g->flush_w);
     hmap_destroy(g->presence);
+    free(g->shards);
     free(g);
 }
 

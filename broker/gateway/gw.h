@@ -43,10 +43,14 @@ typedef struct gw_config {
  * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns. */
 void gw_config_defaults(gw_config *cfg);
 
-/* Creates the gateway over an open store and starts the store's writer
- * thread; binds and listens. 0, HERALD_EINVAL (bad listen address),
- * HERALD_EIO (bind/listen failed; errno kept), HERALD_ENOMEM. */
-int gw_create(const gw_config *cfg, struct ev_loop *loop, store *st, gw **out);
+/* Creates the gateway over n open stores, one per shard group (stores[i]
+ * holds group i; stores[0] also holds the tenants), starts a writer thread
+ * per store, binds and listens. Conversations are routed by
+ * herald_slot(tenant, conv) mod n. 0, HERALD_EINVAL (bad listen address or
+ * store groups not 0..n-1), HERALD_EIO (bind/listen failed; errno kept),
+ * HERALD_ENOMEM. */
+int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
+              gw **out);
 
 /* The bound TCP port (useful with port 0). */
 uint16_t gw_port(const gw *g);

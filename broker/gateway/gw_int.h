@@ -19,12 +19,18 @@
 
 typedef struct conn conn;
 
+/* One shard group held by this process: its store and group-commit writer. */
+typedef struct shard {
+    store *st;             /* the group's LMDB store (borrowed) */
+    writer *wr;            /* its writer thread (owned) */
+} shard;
+
 struct gw {
     gw_config cfg;         /* copy of the configuration */
     char listen_addr[272]; /* owned copy of cfg.listen */
     struct ev_loop *loop;  /* the loop everything runs on */
-    store *st;             /* the store (borrowed) */
-    writer *wr;            /* group-commit writer (owned) */
+    shard *shards;         /* shard groups, index = group id (owned array) */
+    uint32_t nshards;      /* number of groups */
     int lfd;               /* listening socket */
     uint16_t port;         /* bound port */
     ev_io accept_w;        /* readable on lfd */
@@ -71,6 +77,10 @@ typedef struct pending {
     uint32_t op;           /* cmd op */
     char conv[TOKEN_ID_MAX + 1]; /* conversation id */
 } pending;
+
+/* gw.c: the shard holding (tenant, conv) and the one holding tenants. */
+shard *gw_shard(gw *g, herald_str tenant, herald_str conv);
+store *gw_meta(gw *g);
 
 /* conn.c */
 void conn_accept(gw *g, int fd, const char *peer);

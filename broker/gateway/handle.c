@@ -58,17 +58,84 @@ static size_t reply_budget(const conn *c)
     return c->g->cfg.max_frame - c->g->cfg.max_frame / 8;
 }
 
-/* Sends the user's current sync position, or the result of a SYNC. */
-static void send_sync_reply(conn *c, uint32_t type, uint64_t rid,
-                            const store_sync_out *so, herald_frame *reply)
+/* A sync (or the current position) over every shard group. */
+typedef struct multi_sync {
+    store_sync_out *outs;  /* one per shard (owned) */
+    herald_buf msgs;       /* herald_msg array, strings in outs[i] arenas */
+    herald_buf sg;         /* herald_sync_group array */
+    herald_buf sc;         /* herald_sync_conv array, strings in outs[i] arenas */
+    bool more;             /* a limit cut the answer */
+} multi_sync;
+
+static void ms_free(multi_sync *ms, uint32_t n)
 {
-    herald_sync_group sg = {.group = store_group(c->g->st), .useq = so->useq};
-    reply->type = type;
-    reply->rid = rid;
-    reply->n_sync_groups = 1;
-    reply->sync_groups = &sg;
-    reply->n_sync_convs = so->n_convs;
-    reply->sync_convs = so->convs;
+    for (uint32_t i = 0; ms->outs && i < n; i++)
+        store_sync_free(&ms->outs[i]);
+    free(ms->outs);
+    herald_buf_free(&ms->msgs);
+    herald_buf_free(&ms->sg);
+    herald_buf_free(&ms->sc);
+}
+
+/* key NULL: the user's current position (WELCOME). Otherwise everything
+ * after the key, at most `limit` messages and about the frame budget in
+ * all; groups not reached keep the key's position and `more` is set. */
+static int sync_all(conn *c, const herald_frame *key, uint32_t limit, multi_sync *ms)
+{
+    gw *g = c->g;
+    herald_str ten = herald_str_z(c->tenant), user = herald_str_z(c->user);
+    size_t budget = reply_budget(c), used = 0;
+    int rc = 0;
+
+    memset(ms, 0, sizeof *ms);
+    if (limit == 0 || limit > 1000)
+        limit = limit ? 1000 : 500;
+    ms->outs = calloc(g->nshards, sizeof *ms->outs);
+    if (!ms->outs)
+        return HERALD_ENOMEM;
+    for (uint32_t i = 0; i < g->nshards && rc == 0; i++) {
+        store_sync_out *o = &ms->outs[i];
+        herald_sync_group pos = {.group = i};
+        for (uint32_t k = 0; key && k < key->n_sync_groups; k++)
+            if (key->sync_groups[k].group == i)
+                pos.useq = key->sync_groups[k].useq;
+        if (key && (limit == 0 || used >= budget)) {
+            ms->more = true; /* not reached: the group keeps the client's position */
+        } else {
+            rc = key ? store_sync(g->shards[i].st, ten, user, pos.useq, key->sync_convs,
+                                  key->n_sync_convs, limit, budget - used, o)
+                     : store_position(g->shards[i].st, ten, user, o);
+            if (rc)
+                break;
+            pos.useq = o->useq;
+            for (uint32_t m = 0; m < o->msgs.n; m++) {
+                const herald_msg *hm = &o->msgs.v[m];
+                used += hm->body.len + hm->conv.len + hm->from.len + 64;
+            }
+            limit -= o->msgs.n <= limit ? o->msgs.n : limit;
+            ms->more |= o->msgs.more;
+            if (herald_buf_append(&ms->msgs, o->msgs.v, o->msgs.n * sizeof(herald_msg)) != 0 ||
+                herald_buf_append(&ms->sc, o->convs, o->n_convs * sizeof(herald_sync_conv)) != 0)
+                rc = HERALD_ENOMEM;
+        }
+        if (rc == 0 && herald_buf_append(&ms->sg, &pos, sizeof pos) != 0)
+            rc = HERALD_ENOMEM;
+    }
+    if (rc)
+        ms_free(ms, g->nshards);
+    return rc;
+}
+
+/* Fills a reply's msgs / sg / sc / more from ms and sends it. */
+static void send_multi(conn *c, herald_frame *reply, const multi_sync *ms)
+{
+    reply->n_msgs = (uint32_t)(ms->msgs.len / sizeof(herald_msg));
+    reply->msgs = (herald_msg *)ms->msgs.data;
+    reply->n_sync_groups = (uint32_t)(ms->sg.len / sizeof(herald_sync_group));
+    reply->sync_groups = (herald_sync_group *)ms->sg.data;
+    reply->n_sync_convs = (uint32_t)(ms->sc.len / sizeof(herald_sync_conv));
+    reply->sync_convs = (herald_sync_conv *)ms->sc.data;
+    reply->more = ms->more;
     conn_send(c, reply);
 }
 
@@ -76,7 +143,7 @@ static void on_hello(conn *c, herald_frame *f)
 {
     token_claims cl;
     store_tenant t;
-    store_sync_out pos = {0};
+    multi_sync pos;
     herald_frame w = {0};
     int rc;
 
@@ -90,7 +157,7 @@ static void on_hello(conn *c, herald_frame *f)
     }
     rc = token_peek(f->token.ptr, f->token.len, &cl);
     if (rc == 0)
-        rc = store_tenant_get(c->g->st, herald_str_z(cl.tenant), &t);
+        rc = store_tenant_get(gw_meta(c->g), herald_str_z(cl.tenant), &t);
     if (rc == HERALD_ENOT_FOUND)
         rc = HERALD_EUNAUTHORIZED;
     if (rc == 0)
@@ -112,8 +179,7 @@ static void on_hello(conn *c, herald_frame *f)
         return;
     }
     conn_authed(c);
-    rc = store_position(c->g->st, herald_str_z(c->tenant), herald_str_z(c->user),
-                        &pos);
+    rc = sync_all(c, NULL, 0, &pos);
     if (rc) {
         conn_fail(c, rc, "cannot read sync position");
         return;
@@ -124,8 +190,10 @@ static void on_hello(conn *c, herald_frame *f)
     w.hb_ms = c->g->cfg.hb_ms;
     w.max_frame = c->g->cfg.max_frame;
     w.version = HERALD_PROTOCOL_VERSION;
-    send_sync_reply(c, HERALD_FT_WELCOME, f->rid, &pos, &w);
-    store_sync_free(&pos);
+    w.type = HERALD_FT_WELCOME;
+    w.rid = f->rid;
+    send_multi(c, &w, &pos);
+    ms_free(&pos, c->g->nshards);
     log_debug("gw.hello", "conn %llu %s is %s/%s", (unsigned long long)c->id,
               c->peer, c->tenant, c->user);
 }
@@ -198,6 +266,17 @@ static void on_conv(conn *c, herald_frame *f)
         return;
     }
     k = cmd_for(c, ops[i].op);
+    if (ops[i].op == CMD_CONV_CREATE) {
+        /* Tenants live in the meta group; the shard gets the cap in the
+         * command so apply stays deterministic and local. */
+        store_tenant t;
+        int rc = store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t);
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
+            return;
+        }
+        k.cap = t.group_cap;
+    }
     k.conv = f->conv;
     k.kind = f->kind;
     k.n_members = f->n_members;
@@ -208,15 +287,17 @@ static void on_conv(conn *c, herald_frame *f)
 /* Read-side checks shared by HISTORY and RECEIPTS: members and admins. */
 static bool may_read(conn *c, const herald_frame *f)
 {
+    store *st;
     int rc;
     if (!id_ok(c, f, f->conv, "conversation"))
         return false;
+    st = gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st;
     rc = c->admin ? 0
-                  : store_member_check(c->g->st, herald_str_z(c->tenant), f->conv,
+                  : store_member_check(st, herald_str_z(c->tenant), f->conv,
                                        herald_str_z(c->user));
     if (rc == 0 && c->admin) {
         store_conv sc;
-        rc = store_conv_get(c->g->st, herald_str_z(c->tenant), f->conv, &sc);
+        rc = store_conv_get(st, herald_str_z(c->tenant), f->conv, &sc);
     }
     if (rc)
         conn_send_error(c, rc, NULL, f->rid);
@@ -231,7 +312,8 @@ static void on_history(conn *c, herald_frame *f)
 
     if (!may_read(c, f))
         return;
-    rc = store_history(c->g->st, herald_str_z(c->tenant), f->conv, f->after,
+    rc = store_history(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                       herald_str_z(c->tenant), f->conv, f->after,
                        f->limit, reply_budget(c), &m);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
@@ -254,7 +336,8 @@ static void on_receipts(conn *c, herald_frame *f)
 
     if (!may_read(c, f))
         return;
-    rc = store_receipts(c->g->st, herald_str_z(c->tenant), f->conv, f->seq, &rd, &un);
+    rc = store_receipts(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                        herald_str_z(c->tenant), f->conv, f->seq, &rd, &un);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;
@@ -281,26 +364,16 @@ out:
 
 static void on_sync(conn *c, herald_frame *f)
 {
-    uint32_t group = store_group(c->g->st);
-    uint64_t useq = 0;
-    store_sync_out so = {0};
-    herald_frame r = {0};
-    int rc;
+    multi_sync ms;
+    herald_frame r = {.type = HERALD_FT_SYNC_RESULT, .rid = f->rid};
+    int rc = sync_all(c, f, f->limit, &ms);
 
-    for (uint32_t i = 0; i < f->n_sync_groups; i++)
-        if (f->sync_groups[i].group == group)
-            useq = f->sync_groups[i].useq;
-    rc = store_sync(c->g->st, herald_str_z(c->tenant), herald_str_z(c->user), useq,
-                    f->sync_convs, f->n_sync_convs, f->limit, reply_budget(c), &so);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;
     }
-    r.n_msgs = so.msgs.n;
-    r.msgs = so.msgs.v;
-    r.more = so.msgs.more;
-    send_sync_reply(c, HERALD_FT_SYNC_RESULT, f->rid, &so, &r);
-    store_sync_free(&so);
+    send_multi(c, &r, &ms);
+    ms_free(&ms, c->g->nshards);
 }
 
 static void on_ping(conn *c, herald_frame *f)

@@ -11,6 +11,9 @@ const cfg_key devcfg_keys[] = {
       "initial LMDB map size; grows by doubling when full"),
     K("store.no_sync", CFG_BOOL, no_sync, 0, 0, "false",
       "skip fsync: acks are no longer durable (benchmarks of the CPU path only)"),
+    K("store.groups", CFG_U32, groups, 1, 64, "4",
+      "shard groups, each its own LMDB env and group-commit writer thread; fixed once "
+      "data exists"),
     K("gateway.listen", CFG_STR, listen, 1, 0, "127.0.0.1:7400",
       "client TCP address HOST:PORT, port 0 picks a free one (--listen)"),
     K("gateway.max_frame", CFG_U32, max_frame, 1024, 64u << 20, "1048576",

@@ -16,6 +16,7 @@ typedef struct dev_config {
     char data[1024];       /* store.data: LMDB data directory */
     uint64_t map_size;     /* store.map_size: initial LMDB map size */
     bool no_sync;          /* store.no_sync: skip fsync (benchmarks only) */
+    uint32_t groups;       /* store.groups: shard groups (one LMDB env + writer each) */
     char listen[256];      /* gateway.listen */
     uint32_t max_frame;    /* gateway.max_frame */
     uint32_t rate;         /* gateway.rate: requests/s per connection */

@@ -137,6 +137,42 @@ static int ensure_dev_tenant(store *st, uint8_t secret[TOKEN_SECRET_LEN])
     return rc;
 }
 
+/* DIR/groups records the shard count the data was written with: routing
+ * depends on it, so a different store.groups on existing data is refused. */
+static int check_layout(const char *dir, uint32_t groups)
+{
+    char path[PATH_MAX];
+    unsigned have = 0;
+    FILE *f;
+    if (snprintf(path, sizeof path, "%s/groups", dir) >= (int)sizeof path)
+        return HERALD_EINVAL;
+    f = fopen(path, "r");
+    if (f) {
+        int ok = fscanf(f, "%u", &have) == 1;
+        fclose(f);
+        if (!ok) {
+            fprintf(stderr, "heraldd: %s is unreadable\n", path);
+            return HERALD_ESTORAGE;
+        }
+        if (have != groups) {
+            fprintf(stderr,
+                    "heraldd: store.groups: the data in %s was written with %u groups, not %u "
+                    "(resharding is not supported)\n",
+                    dir, have, groups);
+            return HERALD_EINVAL;
+        }
+        return 0;
+    }
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%u\n", groups) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        if (f)
+            fclose(f);
+        return HERALD_EIO;
+    }
+    fclose(f);
+    return 0;
+}
+
 /* Writes DIR/dev.env atomically (0600: it holds the tenant secret). */
 static int write_env(const char *dir, const char *host, uint16_t port,
                      const uint8_t secret[TOKEN_SECRET_LEN])
@@ -177,7 +213,8 @@ static int run_dev(int argc, char **argv)
     dev_config o;
     gw_config gc;
     store_config sc = {0};
-    store *st = NULL;
+    store *stores[64] = {0};
+    uint32_t opened = 0;
     gw *g = NULL;
     struct ev_loop *loop = EV_DEFAULT;
     ev_signal sigterm, sigint;
@@ -197,21 +234,28 @@ static int run_dev(int argc, char **argv)
         fprintf(stderr, "heraldd: cannot create %s: %s\n", o.data, strerror(errno));
         return 1;
     }
-    sc.dir = o.data;
+    if (check_layout(o.data, o.groups) != 0)
+        return 1;
     sc.no_sync = o.no_sync;
     sc.map_size = (size_t)o.map_size;
-    rc = store_open(&sc, &st);
-    if (rc) {
-        fprintf(stderr, "heraldd: cannot open store in %s: %s\n", o.data,
-                herald_strerror(rc));
-        return 1;
+    for (; opened < o.groups; opened++) {
+        char gdir[PATH_MAX];
+        snprintf(gdir, sizeof gdir, "%s/g%u", o.data, opened);
+        sc.dir = gdir;
+        sc.group = opened;
+        rc = store_open(&sc, &stores[opened]);
+        if (rc) {
+            fprintf(stderr, "heraldd: cannot open store in %s: %s\n", gdir,
+                    herald_strerror(rc));
+            goto close_store;
+        }
     }
-    rc = ensure_dev_tenant(st, secret);
+    rc = ensure_dev_tenant(stores[0], secret);
     if (rc) {
         fprintf(stderr, "heraldd: cannot create tenant: %s\n", herald_strerror(rc));
         goto close_store;
     }
-    rc = gw_create(&gc, loop, st, &g);
+    rc = gw_create(&gc, loop, stores, o.groups, &g);
     if (rc) {
         fprintf(stderr, "heraldd: cannot listen on %s: %s (%s)\n", gc.listen,
                 herald_strerror(rc), strerror(errno));
@@ -237,7 +281,8 @@ static int run_dev(int argc, char **argv)
 destroy_gw:
     gw_destroy(g);
 close_store:
-    store_close(st);
+    for (uint32_t i = 0; i < opened; i++)
+        store_close(stores[i]);
     log_info("dev.stop", "stopped");
     return rc ? 1 : 0;
 }

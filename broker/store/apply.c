@@ -226,30 +226,6 @@ static bool contains(const herald_str *v, uint32_t n, herald_str s)
     return bsearch(&s, v, n, sizeof *v, str_cmp) != NULL;
 }
 
-static int tenant_group_cap(actx *x, uint32_t *cap)
-{
-    kbuf k = {0};
-    MDB_val kv, v;
-    rcur r;
-    int rc;
-    kb_id(&k, herald_str_z("t"));
-    kb_id(&k, x->c->tenant);
-    kv = kb_val(&k);
-    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
-    if (rc == MDB_NOTFOUND)
-        return reject(x, HERALD_ENOT_FOUND, "no such tenant");
-    if (rc)
-        return fatal(x, rc);
-    r = rc_of(v);
-    rc_str(&r);
-    *cap = rc_u32(&r);
-    if (r.bad)
-        return fatal(x, MDB_CORRUPTED);
-    if (*cap == 0)
-        *cap = CONV_CAP_GROUP_DEFAULT;
-    return 0;
-}
-
 static int write_member(actx *x, herald_str conv, herald_str user, uint32_t role,
                         uint64_t joined, int kind)
 {
@@ -356,9 +332,7 @@ static int op_conv_create(actx *x)
         return reject(x, HERALD_EEXISTS, "conversation exists");
     if (rc != HERALD_ENOT_FOUND)
         return fatal(x, MDB_CORRUPTED);
-    rc = tenant_group_cap(x, &group_cap);
-    if (rc)
-        return rc;
+    group_cap = c->cap ? c->cap : CONV_CAP_GROUP_DEFAULT;
     /* The creator joins unless an admin creates a conversation for others. */
     rc = unique_members(x, c->admin ? (herald_str){0} : c->user, &mem, &n);
     if (rc)

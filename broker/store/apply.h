@@ -12,8 +12,9 @@
  *
  * Rules enforced here (errors are per-command results, not batch failures):
  *  - CONV_CREATE: id valid and new (EXISTS), kind known (INVALID); single has
- *    exactly 2 members; caps: group = tenant group cap (default 200, at most
- *    2000), customer_group 500, announce 100,000 (CAP_EXCEEDED). The creator
+ *    exactly 2 members; caps: group = the tenant's group cap carried in the
+ *    command (default 200, at most 2000), customer_group 500, announce
+ *    100,000 (CAP_EXCEEDED). The creator
  *    becomes owner and a member unless the creator is an admin not listed.
  *  - CONV_ADD/REMOVE: actor is owner or admin (FORBIDDEN); single convs
  *    cannot change (INVALID); caps as above.

@@ -22,7 +22,7 @@
 /* X(NAME, number) */
 #define CMD_OPS(X)                                                            \
     X(TENANT_CREATE, 1) /* tenant, secret (hex), cap (default group cap)  */  \
-    X(CONV_CREATE, 2)   /* tenant, user, admin, conv, kind, mem, ts       */  \
+    X(CONV_CREATE, 2)   /* tenant, user, admin, conv, kind, mem, cap, ts  */  \
     X(CONV_ADD, 3)      /* tenant, user, admin, conv, mem, ts             */  \
     X(CONV_REMOVE, 4)   /* tenant, user, admin, conv, mem, ts             */  \
     X(SEND, 5)          /* tenant, user, conv, cmid, body, flags, ts      */  \
@@ -46,7 +46,10 @@ typedef struct cmd {
     herald_str kind;      /* CONV_CREATE: conversation kind name */
     herald_str secret;    /* TENANT_CREATE: 64 hex chars */
     uint32_t flags;       /* SEND: HERALD_MSGF_* already masked */
-    uint32_t cap;         /* TENANT_CREATE: group cap (0 = 200) */
+    uint32_t cap;         /* TENANT_CREATE: the tenant's group cap; CONV_CREATE:
+                             that cap, copied by the gateway from the tenant
+                             record (tenants live in the meta group, not in
+                             every shard); 0 = 200 */
     uint64_t seq;         /* READ: cursor */
     uint64_t ts;          /* proposer's clock, ms since the Unix epoch */
     uint32_t n_members;   /* CONV_*: members */

@@ -57,6 +57,7 @@ int store_open(const store_config *cfg, store **out)
         free(s);
         return HERALD_EIO;
     }
+    s->group = cfg->group;
     s->map_size = cfg->map_size ? cfg->map_size : MAP_DEFAULT;
     s->map_max = cfg->map_max ? cfg->map_max : MAP_MAX_DEFAULT;
     if (pthread_rwlock_init(&s->grow, NULL) != 0) {

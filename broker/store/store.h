@@ -38,6 +38,7 @@ typedef struct store_config {
     size_t map_size;        /* initial map size in bytes (0 = 1 GiB) */
     size_t map_max;         /* growth ceiling (0 = 64 GiB) */
     bool no_sync;           /* tests only: skip fsync (MDB_NOSYNC) */
+    uint32_t group;         /* the shard group this store holds */
 } store_config;
 
 /* Conversation kinds. */
@@ -63,7 +64,7 @@ int store_open(const store_config *cfg, store **out);
 /* Closes; NULL-safe. No transaction may be active. */
 void store_close(store *s);
 
-/* The shard group this store holds (0 in dev mode). */
+/* The shard group this store holds (store_config.group). */
 uint32_t store_group(const store *s);
 /* Last applied command index. */
 uint64_t store_applied(store *s);

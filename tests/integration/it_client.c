@@ -313,6 +313,56 @@ static void test_membership_events(void **state)
     herald_client_close(m2);
 }
 
+/* Conversations spread over every shard group: a user offline misses
+ * messages in all of them and catches up with one key (a position per
+ * group), each conversation in order, nothing twice. */
+static void test_many_groups_catch_up(void **state)
+{
+    enum { CONVS = 16, EACH = 40 }; /* 640 > one SYNC answer (500) */
+    const char *mem[] = {"gus", "hal"};
+    herald_client *gus = connect_as("gus", false, NULL);
+    herald_client *hal = connect_as("hal", false, NULL);
+    herald_buf key = {0};
+    uint64_t next[CONVS];
+    char id[16];
+    herald_event *ev;
+    int got = 0;
+    (void)state;
+    for (int i = 0; i < CONVS; i++) {
+        snprintf(id, sizeof id, "mg-%d", i);
+        create(gus, "single", id, mem, 2);
+        next[i] = 2; /* seq 1: the create system message, seen live below */
+    }
+    while (herald_client_next_event(hal, 500, &ev) == 0)
+        herald_event_free(ev);
+    assert_int_equal(herald_client_sync_key(hal, &key), 0);
+    herald_client_close(hal);
+    for (int k = 0; k < EACH; k++)
+        for (int i = 0; i < CONVS; i++) {
+            snprintf(id, sizeof id, "mg-%d", i);
+            send_text(gus, id, "x");
+        }
+    hal = connect_as("hal", false, &key);
+    while (got < CONVS * EACH) {
+        int i;
+        int rc = herald_client_next_event(hal, 5000, &ev);
+        if (rc)
+            fail_msg("after %d events: %s", got, herald_err_name(rc));
+        assert_int_equal(ev->type, HERALD_EV_MSG);
+        i = atoi(ev->msg.conv.ptr + 3);
+        assert_int_equal(ev->msg.seq, next[i]);
+        next[i]++;
+        got++;
+        herald_event_free(ev);
+    }
+    assert_int_equal(herald_client_next_event(hal, 300, &ev), HERALD_ETIMEOUT);
+    print_message("%d messages over %d conversations and every group, 0 lost, 0 duplicated\n",
+                  got, CONVS);
+    herald_buf_free(&key);
+    herald_client_close(gus);
+    herald_client_close(hal);
+}
+
 /* A client waiting for events keeps an idle-limited connection alive with
  * heartbeats (the server advertises idle/3). */
 static void test_heartbeat(void **state)
@@ -337,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_announce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_membership_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_groups_catch_up, setup, teardown),
     };
     herald_token_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
