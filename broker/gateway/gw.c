@@ -103,8 +103,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(g->lfd, (struct sockaddr *)&ss, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors or memory: the listener stays readable,
+                 * so pause accepting instead of spinning. */
+                log_warn("gw.accept", "accept failed: %s; pausing accepts for 100 ms",
+                         strerror(errno));
+                ev_io_stop(g->loop, &g->accept_w);
+                ev_timer_set(&g->accept_pause, 0.1, 0.0);
+                ev_timer_start(g->loop, &g->accept_pause);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 log_warn("gw.accept", "accept failed: %s", strerror(errno));
+            }
             return;
         }
         if (ss.ss_family == AF_INET) {
@@ -118,6 +127,14 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         conn_accept(g, fd, peer);
     }
+}
+
+static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    gw *g = w->data;
+    (void)revents;
+    if (!g->stopping)
+        ev_io_start(loop, &g->accept_w);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -192,6 +209,8 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
     ev_io_init(&g->accept_w, on_accept, g->lfd, EV_READ);
     g->accept_w.data = g;
     ev_io_start(loop, &g->accept_w);
+    ev_timer_init(&g->accept_pause, on_accept_resume, 0.1, 0.0);
+    g->accept_pause.data = g;
     ev_prepare_init(&g->flush_w, on_prepare);
     g->flush_w.data = g;
     ev_prepare_start(loop, &g->flush_w);
@@ -218,6 +237,7 @@ void gw_destroy(gw *g)
         return;
     g->stopping = true;
     ev_io_stop(g->loop, &g->accept_w);
+    ev_timer_stop(g->loop, &g->accept_pause);
     close(g->lfd);
     /* Commit what is queued; acks go out through fanout_done. */
     stop_writers(g);

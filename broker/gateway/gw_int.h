@@ -34,6 +34,7 @@ struct gw {
     int lfd;               /* listening socket */
     uint16_t port;         /* bound port */
     ev_io accept_w;        /* readable on lfd */
+    ev_timer accept_pause; /* resumes accepting after EMFILE and the like */
     ev_prepare flush_w;    /* flushes pending output once per loop iteration */
     conn *flush_head;      /* connections with output to flush */
     conn *all_head;        /* every open connection */

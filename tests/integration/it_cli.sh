@@ -116,5 +116,24 @@ got=$(grep -o '"text":"missed [0-9]"' <<<"$out" | paste -sd' ')
 out=$(timeout 10 "$HERALD" --as bob sub --timeout 1 --state "$state" 2>&1)
 grep -q '"type":"msg"' <<<"$out" && bad "replayed after catch-up: $out" || ok "no duplicates on resume"
 
+# --- descriptor exhaustion: accepts pause (no busy loop), then serve again --
+d2=$(mktemp -d /tmp/herald-fd-XXXXXX)
+prlimit --nofile=48:48 "$HERALDD" dev --data "$d2" --listen 127.0.0.1:0 --log-level error 2>"$d2/log" &
+p2=$!
+for _ in $(seq 150); do [ -f "$d2/dev.env" ] && break; sleep 0.1; done
+port=$(sed -n 's/^HERALD_GATEWAY=.*:\([0-9]*\)$/\1/p' "$d2/dev.env")
+fds=()
+for _ in $(seq 80); do
+  exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null && fds+=("$fd")
+done
+ticks() { awk '{print $14 + $15}' "/proc/$p2/stat"; }
+t0=$(ticks); sleep 1; t1=$(ticks)
+[ $((t1 - t0)) -lt 40 ] && ok "no busy loop at the descriptor limit ($((t1 - t0)) ticks/s)" || bad "spinning at the descriptor limit: $((t1 - t0)) ticks in 1 s"
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+sleep 0.3
+expect "serves again after descriptors free up" 0 'rtt_us' -- env HERALD_GATEWAY="127.0.0.1:$port" HERALD_SECRET="$(sed -n 's/^HERALD_SECRET=//p' "$d2/dev.env")" "$HERALD" --as fd ping
+kill -TERM $p2; wait $p2 && ok "clean exit after exhaustion" || bad "exit status after exhaustion"
+rm -rf "$d2"
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
