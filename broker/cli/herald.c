@@ -216,8 +216,13 @@ static void json_msg(json_w *w, const herald_msg *m, bool typed)
     json_u64(w, m->seq);
     json_key(w, "from");
     json_str(w, m->from.ptr, m->from.len);
-    json_key(w, "text");
-    json_str(w, m->body.ptr, m->body.len);
+    if (m->flags & HERALD_MSGF_RECALLED) {
+        json_key(w, "recalled"); /* a tombstone: no text */
+        json_bool(w, true);
+    } else {
+        json_key(w, "text");
+        json_str(w, m->body.ptr, m->body.len);
+    }
     json_key(w, "ts");
     json_u64(w, m->ts);
     json_key(w, "kind");
@@ -592,11 +597,14 @@ static int v_history(const globals *g, int argc, char **argv)
     return rc;
 }
 
-static int v_read(const globals *g, int argc, char **argv)
+/* Verbs of the shape "VERB CONV SEQ" printing {"conv","seq"}: read, recall. */
+typedef int (*conv_seq_fn)(herald_client *c, const char *conv, uint64_t seq, uint64_t *out);
+
+static int run_conv_seq(const globals *g, int argc, char **argv, const char *line,
+                        conv_seq_fn op)
 {
-    static const char line[] = "read CONV SEQ";
     const char *pos[2];
-    uint64_t seq, cursor;
+    uint64_t seq, result = 0;
     herald_client *c = NULL;
     herald_buf b = {0};
     json_w w;
@@ -605,13 +613,13 @@ static int v_read(const globals *g, int argc, char **argv)
     if (rc)
         return rc;
     if (npos != 2)
-        return usage("read needs CONV and SEQ", line);
+        return usage("needs CONV and SEQ", line);
     if ((rc = num("SEQ", pos[1], &seq, line)) != 0)
         return rc;
     rc = open_client(g, NULL, 0, &c);
     if (rc)
         return rc;
-    rc = herald_client_read(c, pos[0], seq, &cursor);
+    rc = op(c, pos[0], seq, &result);
     if (rc) {
         rc = fail(c, rc, NULL);
         goto out;
@@ -621,13 +629,24 @@ static int v_read(const globals *g, int argc, char **argv)
     json_key(&w, "conv");
     json_strz(&w, pos[0]);
     json_key(&w, "seq");
-    json_u64(&w, cursor);
+    json_u64(&w, result);
     json_obj_end(&w);
     emit(&b);
 out:
     herald_buf_free(&b);
     herald_client_close(c);
     return rc;
+}
+
+static int v_read(const globals *g, int argc, char **argv)
+{
+    return run_conv_seq(g, argc, argv, "read CONV SEQ", herald_client_read);
+}
+
+/* Prints {"conv","seq"} with seq = the system message announcing the recall. */
+static int v_recall(const globals *g, int argc, char **argv)
+{
+    return run_conv_seq(g, argc, argv, "recall CONV SEQ", herald_client_recall);
 }
 
 static int v_receipts(const globals *g, int argc, char **argv)
@@ -706,6 +725,7 @@ static const verb verbs[] = {
     {"sub", v_sub, "sub [--count N] [--timeout SECONDS] [--state FILE]"},
     {"history", v_history, "history CONV [--after SEQ] [--limit N]"},
     {"read", v_read, "read CONV SEQ"},
+    {"recall", v_recall, "recall CONV SEQ"},
     {"receipts", v_receipts, "receipts CONV SEQ"},
     {"ping", v_ping, "ping"},
 };

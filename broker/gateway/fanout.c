@@ -158,6 +158,14 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         push_receipt(g, c->tenant, p->conv, c->user, res);
         break;
     }
+    case CMD_RECALL: {
+        herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .seq = res->seq};
+        if (open)
+            conn_send(c, &ok);
+        if (res->seq) /* 0: it was a tombstone already */
+            push_message(g, c->tenant, p->conv, res);
+        break;
+    }
     case CMD_CONV_CREATE:
     case CMD_CONV_ADD:
     case CMD_CONV_REMOVE:

@@ -226,6 +226,26 @@ static void on_read(conn *c, herald_frame *f)
     submit(c, f, &k);
 }
 
+static void on_recall(conn *c, herald_frame *f)
+{
+    cmd k = cmd_for(c, CMD_RECALL);
+    store_tenant t;
+    int rc;
+
+    if (!id_ok(c, f, f->conv, "conversation"))
+        return;
+    /* The window is the tenant's setting, carried in the command. */
+    rc = store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    k.conv = f->conv;
+    k.seq = f->seq;
+    k.win = t.recall_window;
+    submit(c, f, &k);
+}
+
 static void on_conv(conn *c, herald_frame *f)
 {
     static const struct {
@@ -388,6 +408,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_SYNC] = on_sync,       [HERALD_FT_HISTORY] = on_history,
     [HERALD_FT_READ] = on_read,       [HERALD_FT_RECEIPTS] = on_receipts,
     [HERALD_FT_CONV] = on_conv,       [HERALD_FT_PING] = on_ping,
+    [HERALD_FT_RECALL] = on_recall,
 };
 
 void handle_frame(conn *c, herald_frame *f)

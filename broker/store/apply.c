@@ -307,6 +307,7 @@ static int op_tenant_create(actx *x)
         return fatal(x, rc);
     rb_str(&r, (herald_str){.ptr = (const char *)secret, .len = TOKEN_SECRET_LEN});
     rb_u32(&r, c->cap ? c->cap : CONV_CAP_GROUP_DEFAULT);
+    rb_u64(&r, c->win ? c->win : RECALL_WINDOW_DEFAULT);
     return put_rec(x, x->s->db.meta, &k, &r);
 }
 
@@ -562,11 +563,95 @@ static int op_read(actx *x)
     }
 }
 
+/* RECALL: the sender within the window, the owner or an admin any time.
+ * The message becomes a tombstone (RECALLED, body dropped) and a system
+ * message tells every member. Recalling a tombstone again is a no-op. */
+static int op_recall(actx *x)
+{
+    const cmd *c = x->c;
+    store_conv sc;
+    uint32_t role;
+    kbuf k;
+    MDB_val kv, v;
+    rcur r;
+    herald_str from, cmid, body;
+    uint64_t ts, window_ms;
+    uint32_t flags;
+    uint8_t mk;
+    rbuf nr = {0};
+    char seqtxt[24];
+    int rc = load_conv(x, &sc, &role);
+
+    if (rc)
+        return rc;
+    if (role == UINT32_MAX && !c->admin)
+        return reject(x, HERALD_ENOT_MEMBER, "not a member of the conversation");
+    if (c->seq == 0 || c->seq > sc.max_seq)
+        return reject(x, HERALD_ENOT_FOUND, "no such message");
+    key_msg(&k, c->tenant, c->conv, c->seq);
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.msg, &kv, &v);
+    if (rc)
+        return fatal(x, rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
+    r = rc_of(v);
+    from = rc_str(&r);
+    ts = rc_u64(&r);
+    cmid = rc_str(&r);
+    flags = rc_u32(&r);
+    mk = rc_u8(&r);
+    body = rc_str(&r);
+    if (r.bad)
+        return fatal(x, MDB_CORRUPTED);
+    (void)body;
+    if (mk != HERALD_MK_TEXT)
+        return reject(x, HERALD_EINVAL, "system messages cannot be recalled");
+    if (flags & HERALD_MSGF_RECALLED) {
+        x->r->seq = 0; /* already a tombstone: nothing to announce */
+        return 0;
+    }
+    window_ms = (c->win ? c->win : RECALL_WINDOW_DEFAULT) * 1000u;
+    if (role != ROLE_OWNER && !c->admin) {
+        bool own = from.len == c->user.len && memcmp(from.ptr, c->user.ptr, from.len) == 0;
+        if (!own)
+            return reject(x, HERALD_EFORBIDDEN, "only the sender, the owner or an admin recalls");
+        if (c->ts > ts && c->ts - ts > window_ms)
+            return reject(x, HERALD_EFORBIDDEN, "the recall window has passed");
+    }
+    /* Rewrite as a tombstone; the strings point into the old record, so the
+     * new one is built before it is replaced. */
+    rb_str(&nr, from);
+    rb_u64(&nr, ts);
+    rb_str(&nr, cmid);
+    rb_u32(&nr, flags | HERALD_MSGF_RECALLED);
+    rb_u8(&nr, mk);
+    rb_str(&nr, (herald_str){0});
+    rc = put_rec(x, x->s->db.msg, &k, &nr);
+    if (rc)
+        return rc;
+    snprintf(seqtxt, sizeof seqtxt, "%llu", (unsigned long long)c->seq);
+    {
+        herald_buf b = {0};
+        char *p;
+        int ok = herald_buf_append(&b, "{\"event\":\"recall\",\"by\":\"", 24) == 0 &&
+                 herald_buf_append(&b, c->user.ptr, c->user.len) == 0 &&
+                 herald_buf_append(&b, "\",\"seq\":", 8) == 0 &&
+                 herald_buf_append(&b, seqtxt, strlen(seqtxt)) == 0 &&
+                 herald_buf_append(&b, "}", 1) == 0;
+        p = ok ? arena_dup(x->a, b.data, b.len) : NULL;
+        body = (herald_str){.ptr = p, .len = (uint32_t)b.len};
+        herald_buf_free(&b);
+        if (!p)
+            return HERALD_ENOMEM;
+    }
+    return append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
+}
+
 typedef int (*op_fn)(actx *x);
 static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_TENANT_CREATE] = op_tenant_create, [CMD_CONV_CREATE] = op_conv_create,
     [CMD_CONV_ADD] = op_conv_add,           [CMD_CONV_REMOVE] = op_conv_remove,
     [CMD_SEND] = op_send,                   [CMD_READ] = op_read,
+    [CMD_RECALL] = op_recall,
 };
 
 void apply_result_free(apply_result *r)

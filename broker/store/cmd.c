@@ -10,23 +10,25 @@
 
 #define CMD_DEPTH_MAX 3u
 
-#define F(k, kind, member) {k, kind, offsetof(cmd, member), 0, NULL, 0, 0}
-static const mpt_field cmd_fields[] = {
-    F("op", MPT_U32, op),          F("ten", MPT_STR, tenant),
-    F("user", MPT_STR, user),      F("admin", MPT_BOOL, admin),
-    F("conv", MPT_STR, conv),      F("cmid", MPT_STR, cmid),
-    F("body", MPT_BODY, body),     F("kind", MPT_STR, kind),
-    F("secret", MPT_STR, secret),  F("flags", MPT_U32, flags),
-    F("cap", MPT_U32, cap),        F("seq", MPT_U64, seq),
-    F("ts", MPT_U64, ts),
-    {"mem", MPT_STRS, offsetof(cmd, members), offsetof(cmd, n_members), NULL, 0, 0},
+/* Table indexes; the table is indexed by them (designated initializers), so
+ * the required masks cannot drift from the table. */
+enum { C_OP, C_TEN, C_USER, C_ADMIN, C_CONV, C_CMID, C_BODY, C_KIND, C_SECRET, C_FLAGS,
+       C_CAP, C_SEQ, C_TS, C_WIN, C_MEM, C_COUNT_ };
+
+#define F(i, k, kind, member) [i] = {k, kind, offsetof(cmd, member), 0, NULL, 0, 0}
+static const mpt_field cmd_fields[C_COUNT_] = {
+    F(C_OP, "op", MPT_U32, op),             F(C_TEN, "ten", MPT_STR, tenant),
+    F(C_USER, "user", MPT_STR, user),       F(C_ADMIN, "admin", MPT_BOOL, admin),
+    F(C_CONV, "conv", MPT_STR, conv),       F(C_CMID, "cmid", MPT_STR, cmid),
+    F(C_BODY, "body", MPT_BODY, body),      F(C_KIND, "kind", MPT_STR, kind),
+    F(C_SECRET, "secret", MPT_STR, secret), F(C_FLAGS, "flags", MPT_U32, flags),
+    F(C_CAP, "cap", MPT_U32, cap),          F(C_SEQ, "seq", MPT_U64, seq),
+    F(C_TS, "ts", MPT_U64, ts),             F(C_WIN, "win", MPT_U64, win),
+    [C_MEM] = {"mem", MPT_STRS, offsetof(cmd, members), offsetof(cmd, n_members), NULL, 0, 0},
 };
 #undef F
-#define NFIELDS (sizeof cmd_fields / sizeof cmd_fields[0])
+#define NFIELDS ((size_t)C_COUNT_)
 
-/* Table indexes, same order as cmd_fields. */
-enum { C_OP, C_TEN, C_USER, C_ADMIN, C_CONV, C_CMID, C_BODY, C_KIND, C_SECRET, C_FLAGS,
-       C_CAP, C_SEQ, C_TS, C_MEM };
 #define B(k) (1ull << (k))
 static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_TENANT_CREATE] = B(C_TEN) | B(C_SECRET),
@@ -35,6 +37,7 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_CONV_REMOVE] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_MEM) | B(C_TS),
     [CMD_SEND] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_TS),
     [CMD_READ] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
+    [CMD_RECALL] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
 };
 
 const char *cmd_op_name(uint32_t op)

@@ -8,7 +8,7 @@
  *
  * Keys: "op" uint, "ten" str, "user" str (actor), "admin" bool, "conv" str,
  * "cmid" str, "body" bin, "kind" str, "flags" uint, "seq" uint, "ts" uint,
- * "cap" uint, "secret" str (hex), "mem" array of str.
+ * "cap" uint, "win" uint, "secret" str (hex), "mem" array of str.
  *
  * Thread safety: reentrant.
  */
@@ -26,7 +26,8 @@
     X(CONV_ADD, 3)      /* tenant, user, admin, conv, mem, ts             */  \
     X(CONV_REMOVE, 4)   /* tenant, user, admin, conv, mem, ts             */  \
     X(SEND, 5)          /* tenant, user, conv, cmid, body, flags, ts      */  \
-    X(READ, 6)          /* tenant, user, conv, seq, ts                    */
+    X(READ, 6)          /* tenant, user, conv, seq, ts                    */  \
+    X(RECALL, 7)        /* tenant, user, admin, conv, seq, win, ts        */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,
@@ -50,7 +51,9 @@ typedef struct cmd {
                              that cap, copied by the gateway from the tenant
                              record (tenants live in the meta group, not in
                              every shard); 0 = 200 */
-    uint64_t seq;         /* READ: cursor */
+    uint64_t seq;         /* READ: cursor; RECALL: the message */
+    uint64_t win;         /* RECALL: the tenant's recall window, seconds,
+                             copied by the gateway from the tenant record */
     uint64_t ts;          /* proposer's clock, ms since the Unix epoch */
     uint32_t n_members;   /* CONV_*: members */
     herald_str *members;  /* owned by the cmd after decode */

@@ -326,6 +326,7 @@ int store_tenant_get(store *s, herald_str tenant, store_tenant *out)
         c = rc_of(v);
         sec = rc_str(&c);
         out->group_cap = rc_u32(&c);
+        out->recall_window = c.left >= 8 ? rc_u64(&c) : RECALL_WINDOW_DEFAULT;
         if (c.bad || sec.len != sizeof out->secret)
             rc = HERALD_ESTORAGE;
         else

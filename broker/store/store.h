@@ -54,6 +54,7 @@ typedef enum conv_kind {
 #define CONV_CAP_CUSTOMER_GROUP 500u
 #define CONV_CAP_ANNOUNCE 100000u
 #define CONV_POINTER_MAX 500u  /* above this many members: read diffusion */
+#define RECALL_WINDOW_DEFAULT 86400u /* seconds */
 
 /* "single" → CONV_SINGLE …; 0 when unknown. */
 int conv_kind_parse(herald_str s);
@@ -74,6 +75,7 @@ uint64_t store_applied(store *s);
 typedef struct store_tenant {
     uint8_t secret[32];     /* HMAC key */
     uint32_t group_cap;     /* default cap of new groups */
+    uint64_t recall_window; /* seconds a sender may recall a message */
 } store_tenant;
 
 /* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */

@@ -509,6 +509,18 @@ int herald_client_read(herald_client *c, const char *conv, uint64_t seq, uint64_
     return 0;
 }
 
+int herald_client_recall(herald_client *c, const char *conv, uint64_t seq, uint64_t *event_seq)
+{
+    herald_frame f = {.type = HERALD_FT_RECALL, .conv = herald_str_z(conv), .seq = seq}, r;
+    int rc = request(c, &f, HERALD_FT_OK, &r);
+    if (rc)
+        return rc;
+    if (event_seq)
+        *event_seq = r.seq;
+    herald_frame_release(&r);
+    return 0;
+}
+
 void herald_strlist_free(herald_strlist *l)
 {
     if (!l)

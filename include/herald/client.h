@@ -108,6 +108,14 @@ typedef struct herald_strlist {
 } herald_strlist;
 void herald_strlist_free(herald_strlist *l);
 
+/* Recalls message seq of conv (its sender within the tenant's window, the
+ * owner or an admin any time). *event_seq (may be NULL) gets the seq of the
+ * system message announcing it (0 when it was recalled already). Server
+ * errors: NOT_FOUND, FORBIDDEN (not allowed or the window has passed),
+ * INVAL (a system message), NOT_MEMBER. */
+int herald_client_recall(herald_client *c, const char *conv, uint64_t seq,
+                         uint64_t *event_seq);
+
 /* Who has read message seq of conv (the sender counts as having read it). */
 int herald_client_receipts(herald_client *c, const char *conv, uint64_t seq,
                            herald_strlist *read, herald_strlist *unread);

@@ -61,6 +61,12 @@
  *   → CONV       rid, op*, conv, kind, mem   op: create | add | remove | info
  *   ← CONV_RESULT rid, conv, kind, owner, mem, seq (max seq), cap, cnt, ts (created)
  *   → PING       rid               ← PONG rid
+ *   → RECALL     rid, conv*, seq*     take message seq back: its sender within
+ *                the tenant's recall window (default 24 h), the owner or an
+ *                admin any time; the stored message becomes a tombstone (flag
+ *                RECALLED, no body) and a system message {"event":"recall",
+ *                "by":USER,"seq":N} is pushed and synced like any other
+ *   ← OK         rid, seq             (seq = the system message's seq)
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -107,7 +113,8 @@ extern "C" {
     X(CONV, 16)                                                               \
     X(CONV_RESULT, 17)                                                        \
     X(PING, 18)                                                               \
-    X(PONG, 19)
+    X(PONG, 19)                                                               \
+    X(RECALL, 20)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,
@@ -120,6 +127,7 @@ typedef enum herald_frame_type {
  * HERALD_MSGF_CLIENT_MASK; the broker clears every other bit it receives. */
 #define HERALD_MSGF_SILENT 0x1u  /* deliver without an alert */
 #define HERALD_MSGF_URGENT 0x2u  /* must-reach (DING) */
+#define HERALD_MSGF_RECALLED 0x4u /* set by the broker: a tombstone, body removed */
 #define HERALD_MSGF_CLIENT_MASK (HERALD_MSGF_SILENT)
 
 /* Message kinds ("mk"). */

@@ -94,6 +94,19 @@ grep -q "\"type\":\"receipt\".*\"user\":\"bob\"" "$dir/rcpt.out" && ok "receipt 
 expect "receipts" 0 '"read":\[[^]]*"bob"[^]]*\].*"unread":\[[^]]*"carol"' -- "$HERALD" --as alice receipts g1 "$seq1"
 expect "read beyond max" 1 'INVAL' -- "$HERALD" --as bob read g1 999999
 
+# --- recall -------------------------------------------------------------------
+out=$(timeout 10 "$HERALD" --as bob send g1 "oops, wrong group"); rseq=$(field seq <<<"$out")
+expect "recall by another member" 1 'FORBIDDEN' -- "$HERALD" --as carol recall g1 "$rseq"
+expect "recall by the sender" 0 '"conv":"g1","seq":[0-9]+' -- "$HERALD" --as bob recall g1 "$rseq"
+out=$(timeout 10 "$HERALD" --as carol history g1 --after $((rseq - 1)))
+grep -q "\"seq\":$rseq,.*\"recalled\":true" <<<"$out" && ! grep -q 'oops' <<<"$out" && ok "tombstone in history" || bad "tombstone: $out"
+grep -q '"kind":"system"' <<<"$(tail -n 1 <<<"$out")" && grep -q 'event\\":\\"recall' <<<"$out" && ok "recall event" || bad "recall event: $out"
+expect "recall twice is a no-op" 0 '"seq":0' -- "$HERALD" --as bob recall g1 "$rseq"
+out=$(timeout 10 "$HERALD" --as carol send g1 "carol's"); cseq=$(field seq <<<"$out")
+expect "owner recalls anyone's" 0 '"conv":"g1"' -- "$HERALD" --as alice recall g1 "$cseq"
+expect "system messages stay" 1 'INVAL' -- "$HERALD" --as alice recall g1 1
+expect "recall unknown seq" 1 'NOT_FOUND' -- "$HERALD" --as alice recall g1 999999
+
 # --- usage and connection errors -------------------------------------------
 expect "usage error" 2 'usage|unknown' -- "$HERALD" --as bob frobnicate
 expect "bad number" 2 '' -- "$HERALD" --as bob read g1 12x

@@ -358,6 +358,48 @@ static void test_announce_read_diffusion(void **state)
     store_sync_free(&so);
 }
 
+/* Recall: sender within the window, owner any time, tombstone + event. */
+static void test_recall(void **state)
+{
+    fx *f = *state;
+    const char *mem[] = {"own", "s", "o"};
+    uint64_t s1, s2, ev;
+    store_msgs m;
+    tenant(f, 0);
+    assert_int_equal(create(f, "own", false, "g", "group", mem, 3), 0);
+    {
+        cmd k = {.op = CMD_SEND, .user = herald_str_z("s"), .conv = herald_str_z("g"),
+                 .body = herald_str_z("secret"), .ts = 1000};
+        assert_int_equal(run(f, &k, &s1, NULL), 0);
+        k.ts = 2000;
+        assert_int_equal(run(f, &k, &s2, NULL), 0);
+    }
+    {
+        cmd r = {.op = CMD_RECALL, .user = herald_str_z("o"), .conv = herald_str_z("g"), .seq = s1,
+                 .ts = 1500};
+        assert_int_equal(run(f, &r, NULL, NULL), HERALD_EFORBIDDEN); /* not the sender */
+        r.user = herald_str_z("s");
+        r.ts = 1000 + 86400u * 1000u + 1;
+        assert_int_equal(run(f, &r, NULL, NULL), HERALD_EFORBIDDEN); /* window passed */
+        r.win = 7 * 86400;                                          /* tenant allows a week */
+        assert_int_equal(run(f, &r, &ev, NULL), 0);
+        assert_int_equal(ev, s2 + 1);
+        r.seq = s2;
+        r.user = herald_str_z("own");
+        r.win = 0;
+        r.ts = 99999999;
+        assert_int_equal(run(f, &r, NULL, NULL), 0); /* the owner, any time */
+        r.seq = 1;
+        assert_int_equal(run(f, &r, NULL, NULL), HERALD_EINVAL); /* system message */
+    }
+    assert_int_equal(store_history(f->st, herald_str_z(TEN), herald_str_z("g"), s1 - 1, 10, 0, &m), 0);
+    assert_int_equal(m.v[0].seq, s1);
+    assert_true(m.v[0].flags & HERALD_MSGF_RECALLED);
+    assert_int_equal(m.v[0].body.len, 0);
+    assert_int_equal(m.v[2].kind, HERALD_MK_SYSTEM);
+    store_msgs_free(&m);
+}
+
 /* Reopen: everything committed is there and indexes continue. */
 static void test_reopen(void **state)
 {
@@ -419,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_sync_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_announce_read_diffusion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recall, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
     };
