@@ -162,6 +162,7 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_RECEIPT] = BIT(K_CONV) | BIT(K_USER) | BIT(K_SEQ),
     [HERALD_FT_RECEIPTS] = BIT(K_CONV) | BIT(K_SEQ),
     [HERALD_FT_RECALL] = BIT(K_CONV) | BIT(K_SEQ),
+    [HERALD_FT_DND] = BIT(K_OP),
     [HERALD_FT_CONV] = BIT(K_OP),
 };
 

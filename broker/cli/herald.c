@@ -649,6 +649,91 @@ static int v_recall(const globals *g, int argc, char **argv)
     return run_conv_seq(g, argc, argv, "recall CONV SEQ", herald_client_recall);
 }
 
+/* TIME for --until: "+30s" / "+15m" / "+2h" / "+1d" from now, Unix seconds,
+ * or "YYYY-MM-DDTHH:MM[:SS]Z". Returns ms since the epoch, 0 when invalid. */
+static uint64_t parse_time(const char *s)
+{
+    uint64_t v;
+    if (s[0] == '+') {
+        char unit;
+        size_t n = strlen(s);
+        static const struct {
+            char u;         /* suffix */
+            uint64_t secs;  /* seconds per unit */
+        } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+        char digits[32];
+        if (n < 3 || n - 2 >= sizeof digits)
+            return 0;
+        unit = s[n - 1];
+        memcpy(digits, s + 1, n - 2);
+        digits[n - 2] = '\0';
+        if (!parse_u64(digits, &v))
+            return 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (units[i].u == unit && v <= UINT32_MAX)
+                return ((uint64_t)time(NULL) + v * units[i].secs) * 1000u;
+        return 0;
+    }
+    if (parse_u64(s, &v))
+        return v <= UINT32_MAX * 4ull ? v * 1000u : 0;
+    {
+        struct tm tm = {0};
+        const char *end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+        if (end && *end == ':')
+            end = strptime(end, ":%S", &tm);
+        if (!end || strcmp(end, "Z") != 0)
+            return 0;
+        return (uint64_t)timegm(&tm) * 1000u;
+    }
+}
+
+static int v_dnd(const globals *g, int argc, char **argv)
+{
+    static const char line[] = "dnd on [--until TIME] | off | status   (TIME: +30m, +2h, "
+                               "+1d, Unix seconds, or 2026-12-01T09:00Z)";
+    const char *until_s = NULL, *pos[1];
+    opt opts[] = {{"--until", false, &until_s}, {0}};
+    uint64_t until = 0, state;
+    herald_client *c = NULL;
+    herald_buf b = {0};
+    json_w w;
+    int npos, rc = parse_opts(argc, argv, opts, pos, 1, &npos, line);
+
+    if (rc)
+        return rc;
+    if (npos != 1 || (strcmp(pos[0], "on") && strcmp(pos[0], "off") && strcmp(pos[0], "status")))
+        return usage("dnd needs on, off or status", line);
+    if (until_s) {
+        if (strcmp(pos[0], "on") != 0)
+            return usage("--until goes with dnd on", line);
+        until = parse_time(until_s);
+        if (!until)
+            return usage("--until: not a time", line);
+    }
+    rc = open_client(g, NULL, 0, &c);
+    if (rc)
+        return rc;
+    rc = herald_client_dnd(c, pos[0], until, &state);
+    if (rc) {
+        rc = fail(c, rc, NULL);
+        goto out;
+    }
+    json_init(&w, &b);
+    json_obj(&w);
+    json_key(&w, "dnd");
+    json_bool(&w, state != 0);
+    if (state && state != UINT64_MAX) {
+        json_key(&w, "until");
+        json_u64(&w, state);
+    }
+    json_obj_end(&w);
+    emit(&b);
+out:
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 static int v_receipts(const globals *g, int argc, char **argv)
 {
     static const char line[] = "receipts CONV SEQ";
@@ -726,6 +811,7 @@ static const verb verbs[] = {
     {"history", v_history, "history CONV [--after SEQ] [--limit N]"},
     {"read", v_read, "read CONV SEQ"},
     {"recall", v_recall, "recall CONV SEQ"},
+    {"dnd", v_dnd, "dnd on [--until TIME] | off | status"},
     {"receipts", v_receipts, "receipts CONV SEQ"},
     {"ping", v_ping, "ping"},
 };

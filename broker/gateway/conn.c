@@ -67,6 +67,11 @@ void conn_accept(gw *g, int fd, const char *peer)
 
 void conn_ref(conn *c) { c->refs++; }
 
+bool conn_silenced(const conn *c, uint32_t msg_flags, uint64_t now_ms)
+{
+    return c->dnd_until > now_ms && !(msg_flags & HERALD_MSGF_URGENT);
+}
+
 void conn_authed(conn *c)
 {
     /* The hello deadline is over: from now on the idle timeout applies. */

@@ -13,6 +13,13 @@
 void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
                    herald_buf *cmdbuf, const char *conv)
 {
+    fanout_submit_to(c, req, op, cmdbuf, conv,
+                     gw_shard(c->g, herald_str_z(c->tenant), herald_str_z(conv)));
+}
+
+void fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf *cmdbuf,
+                      const char *conv, shard *sh)
+{
     pending *p = calloc(1, sizeof *p);
     int rc;
 
@@ -27,8 +34,7 @@ void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
     p->op = op;
     snprintf(p->conv, sizeof p->conv, "%s", conv);
     conn_ref(c);
-    rc = writer_submit(gw_shard(c->g, herald_str_z(c->tenant), herald_str_z(conv))->wr, cmdbuf,
-                       p);
+    rc = writer_submit(sh->wr, cmdbuf, p);
     if (rc) {
         herald_buf_free(cmdbuf);
         conn_send_error(c, rc, NULL, req->rid);
@@ -83,6 +89,7 @@ static void push_message(gw *g, const char *tenant, const char *conv,
     store_msgs m = {0};
     herald_frame d = {.type = HERALD_FT_DELIVER};
     size_t tlen = strlen(tenant);
+    uint64_t now = gw_now_ms();
     int rc = res->group < g->nshards
                  ? store_history(g->shards[res->group].st, ten, herald_str_z(conv), res->seq - 1,
                                  1, 0, &m)
@@ -102,6 +109,9 @@ static void push_message(gw *g, const char *tenant, const char *conv,
         d.msg.useq = t->useq;
         while (c) {
             conn *next = c->u_next; /* conn_send may close c */
+            d.msg.flags = m.v[0].flags;
+            if (conn_silenced(c, d.msg.flags, now))
+                d.msg.flags |= HERALD_MSGF_SILENT;
             conn_send(c, &d);
             c = next;
         }
@@ -164,6 +174,18 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
             conn_send(c, &ok);
         if (res->seq) /* 0: it was a tombstone already */
             push_message(g, c->tenant, p->conv, res);
+        break;
+    }
+    case CMD_DND: {
+        /* Every session of the user switches at once. */
+        herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .ts = res->seq,
+                           .flags = res->seq ? 1u : 0u};
+        conn *s = gw_presence_first(g, c->tenant, strlen(c->tenant), c->user, strlen(c->user));
+        for (; s; s = s->u_next)
+            s->dnd_until = res->seq;
+        c->dnd_until = res->seq;
+        if (open)
+            conn_send(c, &ok);
         break;
     }
     case CMD_CONV_CREATE:

@@ -60,6 +60,7 @@ struct conn {
     double tokens;         /* rate-limit bucket */
     ev_tstamp refill_at;   /* last bucket refill */
     bool authed;           /* HELLO verified */
+    uint64_t dnd_until;    /* do-not-disturb ends (ms since epoch; 0 off) */
     bool admin;            /* token has the tenant-admin role */
     bool closing;          /* close once output is flushed */
     bool in_flush;         /* on g->flush_head list */
@@ -117,9 +118,16 @@ void fanout_done(void *arg, void *cookie, apply_result *res);
  * fanout_done. On failure replies with an ERROR itself. */
 void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
                    herald_buf *cmdbuf, const char *conv);
+/* The same for a command that belongs to a given shard (user state: 0). */
+void fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf *cmdbuf,
+                      const char *conv, shard *sh);
 /* Replies CONV_RESULT for conv or an ERROR. check: only members and admins
  * may see it (false right after c changed the membership, e.g. left). */
 void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check);
+
+/* True when a message with msg_flags should reach c silently (its user is
+ * in do-not-disturb and the message is not urgent). */
+bool conn_silenced(const conn *c, uint32_t msg_flags, uint64_t now_ms);
 
 /* Milliseconds since the Unix epoch (real time, for commit timestamps). */
 uint64_t gw_now_ms(void);

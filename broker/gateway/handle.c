@@ -129,8 +129,12 @@ static int sync_all(conn *c, const herald_frame *key, uint32_t limit, multi_sync
 /* Fills a reply's msgs / sg / sc / more from ms and sends it. */
 static void send_multi(conn *c, herald_frame *reply, const multi_sync *ms)
 {
+    uint64_t now = gw_now_ms();
     reply->n_msgs = (uint32_t)(ms->msgs.len / sizeof(herald_msg));
     reply->msgs = (herald_msg *)ms->msgs.data;
+    for (uint32_t i = 0; i < reply->n_msgs; i++)
+        if (conn_silenced(c, reply->msgs[i].flags, now))
+            reply->msgs[i].flags |= HERALD_MSGF_SILENT;
     reply->n_sync_groups = (uint32_t)(ms->sg.len / sizeof(herald_sync_group));
     reply->sync_groups = (herald_sync_group *)ms->sg.data;
     reply->n_sync_convs = (uint32_t)(ms->sc.len / sizeof(herald_sync_conv));
@@ -179,7 +183,10 @@ static void on_hello(conn *c, herald_frame *f)
         return;
     }
     conn_authed(c);
-    rc = sync_all(c, NULL, 0, &pos);
+    rc = store_dnd_get(gw_meta(c->g), herald_str_z(c->tenant), herald_str_z(c->user),
+                       &c->dnd_until);
+    if (rc == 0)
+        rc = sync_all(c, NULL, 0, &pos);
     if (rc) {
         conn_fail(c, rc, "cannot read sync position");
         return;
@@ -244,6 +251,37 @@ static void on_recall(conn *c, herald_frame *f)
     k.seq = f->seq;
     k.win = t.recall_window;
     submit(c, f, &k);
+}
+
+static void on_dnd(conn *c, herald_frame *f)
+{
+    cmd k = cmd_for(c, CMD_DND);
+    herald_buf b = {0};
+    int rc;
+
+    if (herald_str_eq(f->op, "status")) {
+        herald_frame ok = {.type = HERALD_FT_OK, .rid = f->rid};
+        if (c->dnd_until > gw_now_ms()) {
+            ok.ts = c->dnd_until;
+            ok.flags = 1;
+        }
+        conn_send(c, &ok);
+        return;
+    }
+    if (herald_str_eq(f->op, "on")) {
+        k.flags = 1;
+        k.seq = f->ts;
+    } else if (!herald_str_eq(f->op, "off")) {
+        conn_send_error(c, HERALD_EINVAL, "op must be on, off or status", f->rid);
+        return;
+    }
+    /* User state lives with the tenants (group 0). */
+    rc = cmd_encode(&k, &b);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    fanout_submit_to(c, f, k.op, &b, "", &c->g->shards[0]);
 }
 
 static void on_conv(conn *c, herald_frame *f)
@@ -408,7 +446,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_SYNC] = on_sync,       [HERALD_FT_HISTORY] = on_history,
     [HERALD_FT_READ] = on_read,       [HERALD_FT_RECEIPTS] = on_receipts,
     [HERALD_FT_CONV] = on_conv,       [HERALD_FT_PING] = on_ping,
-    [HERALD_FT_RECALL] = on_recall,
+    [HERALD_FT_RECALL] = on_recall,   [HERALD_FT_DND] = on_dnd,
 };
 
 void handle_frame(conn *c, herald_frame *f)

@@ -646,12 +646,31 @@ static int op_recall(actx *x)
     return append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
 }
 
+/* DND: on until seq (ms; 0 = until turned off) or off. Kept with the
+ * tenants (meta role); the result's seq is the stored until (0 = off). */
+static int op_dnd(actx *x)
+{
+    const cmd *c = x->c;
+    kbuf k;
+    if (!id_ok(c->user))
+        return reject(x, HERALD_EINVAL, "invalid user id");
+    key_dnd(&k, c->tenant, c->user);
+    if (!(c->flags & 1)) {
+        x->r->seq = 0;
+        return del(x, x->s->db.meta, &k);
+    }
+    if (c->seq && c->seq <= c->ts)
+        return reject(x, HERALD_EINVAL, "until is in the past");
+    x->r->seq = c->seq ? c->seq : UINT64_MAX;
+    return put_u64(x, x->s->db.meta, &k, x->r->seq);
+}
+
 typedef int (*op_fn)(actx *x);
 static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_TENANT_CREATE] = op_tenant_create, [CMD_CONV_CREATE] = op_conv_create,
     [CMD_CONV_ADD] = op_conv_add,           [CMD_CONV_REMOVE] = op_conv_remove,
     [CMD_SEND] = op_send,                   [CMD_READ] = op_read,
-    [CMD_RECALL] = op_recall,
+    [CMD_RECALL] = op_recall,               [CMD_DND] = op_dnd,
 };
 
 void apply_result_free(apply_result *r)

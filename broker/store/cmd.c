@@ -38,6 +38,7 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_SEND] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_TS),
     [CMD_READ] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
     [CMD_RECALL] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
+    [CMD_DND] = B(C_TEN) | B(C_USER) | B(C_TS),
 };
 
 const char *cmd_op_name(uint32_t op)

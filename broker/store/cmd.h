@@ -27,7 +27,8 @@
     X(CONV_REMOVE, 4)   /* tenant, user, admin, conv, mem, ts             */  \
     X(SEND, 5)          /* tenant, user, conv, cmid, body, flags, ts      */  \
     X(READ, 6)          /* tenant, user, conv, seq, ts                    */  \
-    X(RECALL, 7)        /* tenant, user, admin, conv, seq, win, ts        */
+    X(RECALL, 7)        /* tenant, user, admin, conv, seq, win, ts        */  \
+    X(DND, 8)           /* tenant, user, flags (1 on), seq (until ms), ts */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,

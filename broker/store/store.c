@@ -200,6 +200,41 @@ void key_ustate(kbuf *k, herald_str ten, herald_str user, uint32_t group)
     kb_u32(k, group);
 }
 
+void key_dnd(kbuf *k, herald_str ten, herald_str user)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("d"));
+    kb_id(k, ten);
+    kb_id(k, user);
+}
+
+int store_dnd_get(store *s, herald_str tenant, herald_str user, uint64_t *until)
+{
+    MDB_txn *txn;
+    kbuf k;
+    MDB_val kv, v;
+    int rc;
+
+    *until = 0;
+    key_dnd(&k, tenant, user);
+    if (k.over)
+        return 0;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    kv = kb_val(&k);
+    rc = mdb_get(txn, s->db.meta, &kv, &v);
+    if (rc == 0 && v.mv_size == 8)
+        *until = be64(v.mv_data);
+    else if (rc == 0)
+        rc = HERALD_ESTORAGE;
+    else
+        rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+    store_rd_end(s, txn);
+    return rc;
+}
+
 int conv_kind_parse(herald_str s)
 {
     static const char *const names[] = {NULL, "single", "group", "customer_group",

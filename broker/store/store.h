@@ -145,6 +145,11 @@ int store_sync(store *s, herald_str tenant, herald_str user,
                uint32_t n_convs, uint32_t limit, size_t max_bytes,
                store_sync_out *out);
 
+/* A user's do-not-disturb state (kept where the tenants are): *until = ms
+ * since the epoch it ends, UINT64_MAX until turned off, 0 when off.
+ * 0 or HERALD_ESTORAGE. */
+int store_dnd_get(store *s, herald_str tenant, herald_str user, uint64_t *until);
+
 /* Who has read message seq of conv: members whose cursor ≥ seq (the sender
  * counts as having read), and the rest. 0, HERALD_ENOT_FOUND, HERALD_EINVAL
  * (seq beyond max), HERALD_ENOMEM, HERALD_ESTORAGE. */

@@ -69,6 +69,9 @@ typedef int (*member_fn)(herald_str user, MDB_val rec, void *arg);
 int store_each_member(MDB_txn *txn, store *s, herald_str ten, herald_str conv,
                       member_fn fn, void *arg);
 
+/* meta key of a user's do-not-disturb record. */
+void key_dnd(kbuf *k, herald_str ten, herald_str user);
+
 /* Decodes a message record into m (strings copied into a). */
 int msg_decode(MDB_val v, herald_str conv, uint64_t seq, arena *a, herald_msg *m);
 

@@ -521,6 +521,18 @@ int herald_client_recall(herald_client *c, const char *conv, uint64_t seq, uint6
     return 0;
 }
 
+int herald_client_dnd(herald_client *c, const char *op, uint64_t until_ms, uint64_t *until)
+{
+    herald_frame f = {.type = HERALD_FT_DND, .op = herald_str_z(op), .ts = until_ms}, r;
+    int rc = request(c, &f, HERALD_FT_OK, &r);
+    if (rc)
+        return rc;
+    if (until)
+        *until = r.flags & 1 ? r.ts : 0;
+    herald_frame_release(&r);
+    return 0;
+}
+
 void herald_strlist_free(herald_strlist *l)
 {
     if (!l)

@@ -116,6 +116,13 @@ void herald_strlist_free(herald_strlist *l);
 int herald_client_recall(herald_client *c, const char *conv, uint64_t seq,
                          uint64_t *event_seq);
 
+/* Do-not-disturb ("take a break"). op: "on" (until_ms: when it ends, ms
+ * since the epoch; 0 = until turned off), "off", or "status". *until (may
+ * be NULL) gets the state after the call: 0 = off, UINT64_MAX = on until
+ * turned off, else the end time. While on, pushed and synced messages carry
+ * HERALD_MSGF_SILENT unless they are urgent. Server errors: INVAL. */
+int herald_client_dnd(herald_client *c, const char *op, uint64_t until_ms, uint64_t *until);
+
 /* Who has read message seq of conv (the sender counts as having read it). */
 int herald_client_receipts(herald_client *c, const char *conv, uint64_t seq,
                            herald_strlist *read, herald_strlist *unread);

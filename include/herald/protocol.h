@@ -67,6 +67,11 @@
  *                RECALLED, no body) and a system message {"event":"recall",
  *                "by":USER,"seq":N} is pushed and synced like any other
  *   ← OK         rid, seq             (seq = the system message's seq)
+ *   → DND        rid, op*, ts         do-not-disturb ("take a break"): op on
+ *                (until ts, ms since the epoch; 0 = until turned off) | off |
+ *                status. While on, DELIVER and SYNC_RESULT messages carry
+ *                SILENT (no alert) unless URGENT; they are still delivered.
+ *   ← OK         rid, flags, ts       flags 1 = on, ts = until (0 = off)
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -114,7 +119,8 @@ extern "C" {
     X(CONV_RESULT, 17)                                                        \
     X(PING, 18)                                                               \
     X(PONG, 19)                                                               \
-    X(RECALL, 20)
+    X(RECALL, 20)                                                             \
+    X(DND, 21)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,

@@ -107,6 +107,25 @@ expect "owner recalls anyone's" 0 '"conv":"g1"' -- "$HERALD" --as alice recall g
 expect "system messages stay" 1 'INVAL' -- "$HERALD" --as alice recall g1 1
 expect "recall unknown seq" 1 'NOT_FOUND' -- "$HERALD" --as alice recall g1 999999
 
+# --- do-not-disturb ------------------------------------------------------------
+expect "dnd status off" 0 '^\{"dnd":false\}$' -- "$HERALD" --as carol dnd status
+expect "dnd on for 1h" 0 '"dnd":true,"until":[0-9]+' -- "$HERALD" --as carol dnd on --until +1h
+expect "dnd until in the past" 1 'INVAL' -- "$HERALD" --as carol dnd on --until 1000
+expect "dnd bad time" 2 'not a time' -- "$HERALD" --as carol dnd on --until tomorrow
+expect "dnd on until turned off" 0 '^\{"dnd":true\}$' -- "$HERALD" --as carol dnd on
+timeout 15 "$HERALD" --as carol sub --count 1 --timeout 10 >"$dir/dnd.out" 2>&1 &
+sp=$!
+sleep 0.5
+"$HERALD" --as alice send g1 "quiet please" >/dev/null
+wait $sp
+grep -q '"text":"quiet please".*"silent":true' "$dir/dnd.out" && ok "delivered silently under dnd" || bad "dnd delivery: $(cat "$dir/dnd.out")"
+timeout 15 "$HERALD" --as bob sub --count 1 --timeout 10 >"$dir/nodnd.out" 2>&1 &
+sp=$!
+sleep 0.5
+"$HERALD" --as alice send g1 "hello bob" >/dev/null
+wait $sp
+grep -q '"text":"hello bob".*"silent":false' "$dir/nodnd.out" && ok "others still alerted" || bad "non-dnd delivery: $(cat "$dir/nodnd.out")"
+
 # --- usage and connection errors -------------------------------------------
 expect "usage error" 2 'usage|unknown' -- "$HERALD" --as bob frobnicate
 expect "bad number" 2 '' -- "$HERALD" --as bob read g1 12x
@@ -123,6 +142,8 @@ for i in 1 2 3; do "$HERALD" --as alice send g1 "missed $i" >/dev/null; done
 stop && ok "clean SIGTERM exit" || bad "heraldd exit status on SIGTERM"
 start
 expect "history survives restart" 0 '"text":"missed 3"' -- "$HERALD" --as bob history g1
+expect "dnd survives restart" 0 '^\{"dnd":true\}$' -- "$HERALD" --as carol dnd status
+expect "dnd off" 0 '^\{"dnd":false\}$' -- "$HERALD" --as carol dnd off
 out=$(timeout 15 "$HERALD" --as bob sub --count 3 --timeout 10 --state "$state" 2>&1)
 got=$(grep -o '"text":"missed [0-9]"' <<<"$out" | paste -sd' ')
 [ "$got" = '"text":"missed 1" "text":"missed 2" "text":"missed 3"' ] && ok "catch-up in order, once" || bad "catch-up: $out"
