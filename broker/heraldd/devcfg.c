@@ -28,6 +28,9 @@ const cfg_key devcfg_keys[] = {
       "close a connection silent this long; clients ping every third of it (--idle-ms)"),
     K("gateway.max_conns", CFG_U32, max_conns, 1, 1000000, "10000",
       "connection cap; more are refused with BUSY"),
+    K("dev.tenants", CFG_STR, tenants, 1, 0, "demo",
+      "tenants created on first start, comma-separated (up to 16); each gets "
+      "DIR/tenant-NAME.env, the first also DIR/dev.env (--tenants)"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error (--log-level)"),
 };
 #undef K

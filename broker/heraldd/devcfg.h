@@ -25,6 +25,7 @@ typedef struct dev_config {
     uint32_t idle_ms;      /* gateway.idle_ms */
     uint32_t max_conns;    /* gateway.max_conns */
     char log_level[16];    /* log.level */
+    char tenants[512];     /* dev.tenants: tenants to create, first = dev.env */
 } dev_config;
 
 extern const cfg_key devcfg_keys[];

@@ -30,12 +30,12 @@
 #include "store.h"
 #include "token.h"
 
-#define DEV_TENANT "demo"
+#define DEV_TENANTS_MAX 16
 
 static const char usage_text[] =
     "usage: heraldd dev --data DIR [--config FILE] [--listen HOST:PORT] [--max-frame BYTES]\n"
     "                   [--out-cap BYTES] [--rate REQ_PER_S] [--idle-ms MS]\n"
-    "                   [--log-level debug|info|warn|error] [--no-sync]\n"
+    "                   [--log-level debug|info|warn|error] [--no-sync] [--tenants a,b]\n"
     "       heraldd sample-config      print every configuration key with its default\n"
     "       heraldd --version | --help\n";
 
@@ -47,7 +47,7 @@ static const struct {
     {"--data", "store.data"},           {"--listen", "gateway.listen"},
     {"--max-frame", "gateway.max_frame"}, {"--out-cap", "gateway.out_cap"},
     {"--rate", "gateway.rate"},         {"--idle-ms", "gateway.idle_ms"},
-    {"--log-level", "log.level"},
+    {"--log-level", "log.level"},       {"--tenants", "dev.tenants"},
 };
 
 /* Defaults, then --config FILE, then flags (flags win). */
@@ -102,8 +102,26 @@ static int parse_dev(int argc, char **argv, dev_config *o)
     return 0;
 }
 
-/* Creates tenant "demo" with a fresh secret unless it exists; fills secret. */
-static int ensure_dev_tenant(store *st, uint8_t secret[TOKEN_SECRET_LEN])
+/* Splits dev.tenants ("demo,acme") into ids; 0 when any id is invalid. */
+static int split_tenants(const char *list, char out[][TOKEN_ID_MAX + 1])
+{
+    int n = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (n == DEV_TENANTS_MAX || !token_id_valid(p, len))
+            return 0;
+        memcpy(out[n], p, len);
+        out[n++][len] = '\0';
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n;
+}
+
+/* Creates tenant `name` with a fresh secret unless it exists; fills secret. */
+static int ensure_tenant(store *st, const char *name, uint8_t secret[TOKEN_SECRET_LEN])
 {
     store_tenant t;
     char hex[TOKEN_SECRET_HEX + 1];
@@ -111,7 +129,7 @@ static int ensure_dev_tenant(store *st, uint8_t secret[TOKEN_SECRET_LEN])
     apply_result res = {0};
     const uint8_t *cmdp;
     size_t len;
-    int rc = store_tenant_get(st, herald_str_z(DEV_TENANT), &t);
+    int rc = store_tenant_get(st, herald_str_z(name), &t);
 
     if (rc == 0) {
         memcpy(secret, t.secret, TOKEN_SECRET_LEN);
@@ -121,7 +139,7 @@ static int ensure_dev_tenant(store *st, uint8_t secret[TOKEN_SECRET_LEN])
         return rc;
     token_secret_generate(secret);
     token_secret_to_hex(secret, hex);
-    cmd k = {.op = CMD_TENANT_CREATE, .tenant = herald_str_z(DEV_TENANT),
+    cmd k = {.op = CMD_TENANT_CREATE, .tenant = herald_str_z(name),
              .secret = herald_str_z(hex)};
     rc = cmd_encode(&k, &b);
     if (rc)
@@ -134,7 +152,7 @@ static int ensure_dev_tenant(store *st, uint8_t secret[TOKEN_SECRET_LEN])
     apply_result_free(&res);
     herald_buf_free(&b);
     if (rc == 0)
-        log_info("dev.tenant", "created tenant %s", DEV_TENANT);
+        log_info("dev.tenant", "created tenant %s", name);
     return rc;
 }
 
@@ -174,17 +192,17 @@ static int check_layout(const char *dir, uint32_t groups)
     return 0;
 }
 
-/* Writes DIR/dev.env atomically (0600: it holds the tenant secret). */
-static int write_env(const char *dir, const char *host, uint16_t port,
-                     const uint8_t secret[TOKEN_SECRET_LEN])
+/* Writes DIR/NAME atomically (0600: it holds the tenant secret). */
+static int write_env(const char *dir, const char *name, const char *host, uint16_t port,
+                     const char *tenant, const uint8_t secret[TOKEN_SECRET_LEN])
 {
     char path[PATH_MAX], tmp[PATH_MAX], hex[TOKEN_SECRET_HEX + 1];
     FILE *f;
     int fd;
 
     token_secret_to_hex(secret, hex);
-    if (snprintf(path, sizeof path, "%s/dev.env", dir) >= (int)sizeof path ||
-        snprintf(tmp, sizeof tmp, "%s/.dev.env.tmp", dir) >= (int)sizeof tmp)
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path ||
+        snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= (int)sizeof tmp)
         return HERALD_EINVAL;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || !(f = fdopen(fd, "w"))) {
@@ -193,7 +211,7 @@ static int write_env(const char *dir, const char *host, uint16_t port,
         return HERALD_EIO;
     }
     fprintf(f, "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n", host,
-            port, DEV_TENANT, hex);
+            port, tenant, hex);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fclose(f);
         return HERALD_EIO;
@@ -219,7 +237,9 @@ static int run_dev(int argc, char **argv)
     gw *g = NULL;
     struct ev_loop *loop = EV_DEFAULT;
     ev_signal sigterm, sigint;
-    uint8_t secret[TOKEN_SECRET_LEN];
+    char tenants[DEV_TENANTS_MAX][TOKEN_ID_MAX + 1];
+    uint8_t secrets[DEV_TENANTS_MAX][TOKEN_SECRET_LEN];
+    int n_tenants;
     char host[256];
     const char *colon;
     int rc = parse_dev(argc, argv, &o);
@@ -251,10 +271,19 @@ static int run_dev(int argc, char **argv)
             goto close_store;
         }
     }
-    rc = ensure_dev_tenant(stores[0], secret);
-    if (rc) {
-        fprintf(stderr, "heraldd: cannot create tenant: %s\n", herald_strerror(rc));
+    n_tenants = split_tenants(o.tenants, tenants);
+    if (n_tenants == 0) {
+        fprintf(stderr, "heraldd: dev.tenants: a comma-separated list of tenant ids\n");
+        rc = HERALD_EINVAL;
         goto close_store;
+    }
+    for (int i = 0; i < n_tenants; i++) {
+        rc = ensure_tenant(stores[0], tenants[i], secrets[i]);
+        if (rc) {
+            fprintf(stderr, "heraldd: cannot create tenant %s: %s\n", tenants[i],
+                    herald_strerror(rc));
+            goto close_store;
+        }
     }
     rc = gw_create(&gc, loop, stores, o.groups, &g);
     if (rc) {
@@ -264,9 +293,17 @@ static int run_dev(int argc, char **argv)
     }
     colon = strrchr(gc.listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - gc.listen), gc.listen);
-    rc = write_env(o.data, host, gw_port(g), secret);
+    /* One env file per tenant, then dev.env (the first tenant) last: its
+     * appearance tells scripts the server is ready. */
+    for (int i = 0; i < n_tenants && rc == 0; i++) {
+        char name[TOKEN_ID_MAX + 16];
+        snprintf(name, sizeof name, "tenant-%s.env", tenants[i]);
+        rc = write_env(o.data, name, host, gw_port(g), tenants[i], secrets[i]);
+    }
+    if (rc == 0)
+        rc = write_env(o.data, "dev.env", host, gw_port(g), tenants[0], secrets[0]);
     if (rc) {
-        fprintf(stderr, "heraldd: cannot write %s/dev.env\n", o.data);
+        fprintf(stderr, "heraldd: cannot write the env files in %s\n", o.data);
         goto destroy_gw;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -282,8 +319,8 @@ static int run_dev(int argc, char **argv)
     ev_signal_init(&sigint, on_signal, SIGINT);
     ev_signal_start(loop, &sigterm);
     ev_signal_start(loop, &sigint);
-    log_info("dev.ready", "heraldd dev ready: gateway %s:%u, data %s, tenant %s", host,
-             gw_port(g), o.data, DEV_TENANT);
+    log_info("dev.ready", "heraldd dev ready: gateway %s:%u, data %s, tenants %s", host,
+             gw_port(g), o.data, o.tenants);
     ev_run(loop, 0);
     ev_signal_stop(loop, &sigterm);
     ev_signal_stop(loop, &sigint);

@@ -36,14 +36,14 @@ static void sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-/* Reads DIR/dev.env into s; false until it exists and is complete. */
-static bool read_env(it_server *s)
+/* Reads DIR/NAME into s; false until it exists and is complete. */
+static bool read_env_file(it_server *s, const char *name)
 {
-    char path[300], line[256];
+    char path[400], line[256];
     bool gw = false, ten = false, sec = false;
     FILE *f;
 
-    snprintf(path, sizeof path, "%s/dev.env", s->dir);
+    snprintf(path, sizeof path, "%s/%s", s->dir, name);
     f = fopen(path, "r");
     if (!f)
         return false;
@@ -62,6 +62,17 @@ static bool read_env(it_server *s)
     }
     fclose(f);
     return gw && ten && sec;
+}
+
+static bool read_env(it_server *s) { return read_env_file(s, "dev.env"); }
+
+void it_server_as_tenant(const it_server *s, const char *tenant, it_server *out)
+{
+    char name[200];
+    *out = *s;
+    snprintf(name, sizeof name, "tenant-%s.env", tenant);
+    assert_true(read_env_file(out, name));
+    out->pid = 0; /* a view: destroying it must not stop the server */
 }
 
 static void spawn(it_server *s)

@@ -37,6 +37,10 @@ void it_server_kill9(it_server *s);
  * data dir. */
 void it_server_destroy(it_server *s);
 
+/* Loads another tenant's credentials (DIR/tenant-NAME.env, written by
+ * heraldd dev --tenants …) into *out: a copy of s acting for that tenant. */
+void it_server_as_tenant(const it_server *s, const char *tenant, it_server *out);
+
 /* Mints a token for user (admin role if admin) valid for ttl seconds (may be
  * negative for an expired token). Returns a static-per-call buffer copy in out. */
 void it_token(const it_server *s, const char *user, bool admin, long ttl,

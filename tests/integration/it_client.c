@@ -445,6 +445,70 @@ static void test_many_groups_catch_up(void **state)
     herald_client_close(hal);
 }
 
+/* Tenant isolation: the same user and conversation ids in two tenants are
+ * two different things; a user of A can never read, send to, receive from
+ * or query B's conversations, and a token signed by A's secret claiming B
+ * is rejected. */
+static void test_tenant_isolation(void **state)
+{
+    it_server b;
+    char tok[TOKEN_TEXT_MAX];
+    const char *mem[] = {"alice", "bob"};
+    herald_client *a_alice, *b_alice, *b_bob, *bad = NULL;
+    herald_msglist h;
+    herald_strlist rd, un;
+    herald_conv_info info;
+    herald_event *ev;
+    uint64_t seq;
+    (void)state;
+    it_server_destroy(&srv);
+    it_server_start(&srv, "--tenants demo,acme");
+    it_server_as_tenant(&srv, "acme", &b);
+    a_alice = connect_as("alice", false, NULL);
+    create(a_alice, "group", "secret-room", mem, 2);
+    seq = send_text(a_alice, "secret-room", "demo's plans");
+    {
+        /* acme's alice and bob: same ids, other tenant. */
+        herald_client_opts o = {.timeout_ms = 5000};
+        it_token(&b, "alice", false, 3600, tok, sizeof tok);
+        assert_int_equal(herald_client_connect(b.addr, tok, &o, &b_alice), 0);
+        it_token(&b, "bob", false, 3600, tok, sizeof tok);
+        assert_int_equal(herald_client_connect(b.addr, tok, &o, &b_bob), 0);
+    }
+    assert_string_equal(herald_client_tenant(b_alice), "acme");
+    assert_int_equal(herald_client_history(b_alice, "secret-room", 0, 10, &h), HERALD_ENOT_FOUND);
+    assert_int_equal(herald_client_send(b_alice, "secret-room", NULL, "x", 1, 0, NULL),
+                     HERALD_ENOT_FOUND);
+    assert_int_equal(herald_client_receipts(b_alice, "secret-room", seq, &rd, &un),
+                     HERALD_ENOT_FOUND);
+    assert_int_equal(herald_client_conv_info(b_alice, "secret-room", &info), HERALD_ENOT_FOUND);
+    assert_int_equal(herald_client_read(b_alice, "secret-room", seq, NULL), HERALD_ENOT_FOUND);
+    /* acme may use the same conversation id: it is its own. */
+    create(b_alice, "group", "secret-room", mem, 2);
+    assert_int_equal(herald_client_history(b_alice, "secret-room", 0, 10, &h), 0);
+    assert_int_equal(h.n, 1); /* only acme's create message */
+    herald_msglist_free(&h);
+    /* demo's new messages never reach acme's bob. */
+    send_text(a_alice, "secret-room", "more plans");
+    while (herald_client_next_event(b_bob, 500, &ev) == 0) {
+        if (ev->type == HERALD_EV_MSG)
+            assert_false(ev->msg.body.len == 10 && memcmp(ev->msg.body.ptr, "more plans", 10) == 0);
+        herald_event_free(ev);
+    }
+    /* A token for acme signed with demo's secret. */
+    {
+        it_server forged = srv;
+        herald_client_opts o = {.timeout_ms = 5000};
+        snprintf(forged.tenant, sizeof forged.tenant, "acme");
+        it_token(&forged, "alice", true, 3600, tok, sizeof tok);
+        assert_int_equal(herald_client_connect(srv.addr, tok, &o, &bad), HERALD_EUNAUTHORIZED);
+        assert_null(bad);
+    }
+    herald_client_close(a_alice);
+    herald_client_close(b_alice);
+    herald_client_close(b_bob);
+}
+
 /* A client waiting for events keeps an idle-limited connection alive with
  * heartbeats (the server advertises idle/3). */
 static void test_heartbeat(void **state)
@@ -471,6 +535,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_membership_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_groups_catch_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
     };
     herald_token_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
