@@ -111,7 +111,7 @@ enum frame_key {
     K_T, K_RID, K_REF, K_TOK, K_V, K_USER, K_TEN, K_ADMIN, K_HB, K_MAXF,
     K_CONV, K_CMID, K_BODY, K_FLAGS, K_SEQ, K_TS, K_DUP, K_CODE, K_MSG, K_AFTER,
     K_LIMIT, K_MORE, K_OP, K_KIND, K_OWNER, K_CAP, K_CNT, K_M, K_MEM, K_READ,
-    K_UNREAD, K_MSGS, K_SG, K_SC, K_COUNT_
+    K_UNREAD, K_MSGS, K_SG, K_SC, K_NR, K_NU, K_AID, K_COUNT_
 };
 _Static_assert(K_COUNT_ <= 64, "the seen/required masks are 64-bit");
 
@@ -142,6 +142,8 @@ static const mpt_field frame_fields[K_COUNT_] = {
                 msg_fields, NFIELDS(msg_fields), sizeof(herald_msg)},
     FA(K_SG, "sg", MPT_SG, sync_groups, n_sync_groups),
     FA(K_SC, "sc", MPT_SC, sync_convs, n_sync_convs),
+    F(K_NR, "nr", MPT_U32, n_read_total),   F(K_NU, "nu", MPT_U32, n_unread_total),
+    F(K_AID, "aid", MPT_STR, after_id),
 };
 #undef F
 #undef FA

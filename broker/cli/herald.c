@@ -736,14 +736,15 @@ out:
 
 static int v_receipts(const globals *g, int argc, char **argv)
 {
-    static const char line[] = "receipts CONV SEQ";
-    const char *pos[2];
-    uint64_t seq;
+    static const char line[] = "receipts CONV SEQ [--after ID] [--limit N]";
+    const char *after = NULL, *limit_s = NULL, *pos[2];
+    opt opts[] = {{"--after", false, &after}, {"--limit", false, &limit_s}, {0}};
+    uint64_t seq, limit = 0;
     herald_client *c = NULL;
-    herald_strlist rd = {0}, un = {0};
+    herald_receipts r = {0};
     herald_buf b = {0};
     json_w w;
-    int npos, rc = parse_opts(argc, argv, NULL, pos, 2, &npos, line);
+    int npos, rc = parse_opts(argc, argv, opts, pos, 2, &npos, line);
 
     if (rc)
         return rc;
@@ -751,10 +752,14 @@ static int v_receipts(const globals *g, int argc, char **argv)
         return usage("receipts needs CONV and SEQ", line);
     if ((rc = num("SEQ", pos[1], &seq, line)) != 0)
         return rc;
+    if (limit_s && ((rc = num("--limit", limit_s, &limit, line)) != 0))
+        return rc;
+    if (limit > 1000)
+        return usage("--limit is at most 1000", line);
     rc = open_client(g, NULL, 0, &c);
     if (rc)
         return rc;
-    rc = herald_client_receipts(c, pos[0], seq, &rd, &un);
+    rc = herald_client_receipts_page(c, pos[0], seq, after, (uint32_t)limit, &r);
     if (rc) {
         rc = fail(c, rc, NULL);
         goto out;
@@ -762,14 +767,21 @@ static int v_receipts(const globals *g, int argc, char **argv)
     json_init(&w, &b);
     json_obj(&w);
     json_key(&w, "read");
-    json_strlist(&w, &rd);
+    json_strlist(&w, &r.read);
     json_key(&w, "unread");
-    json_strlist(&w, &un);
+    json_strlist(&w, &r.unread);
+    json_key(&w, "read_count");
+    json_u64(&w, r.n_read);
+    json_key(&w, "unread_count");
+    json_u64(&w, r.n_unread);
+    if (r.more) {
+        json_key(&w, "next");
+        json_strz(&w, r.next);
+    }
     json_obj_end(&w);
     emit(&b);
 out:
-    herald_strlist_free(&rd);
-    herald_strlist_free(&un);
+    herald_receipts_free(&r);
     herald_buf_free(&b);
     herald_client_close(c);
     return rc;
@@ -812,7 +824,7 @@ static const verb verbs[] = {
     {"read", v_read, "read CONV SEQ"},
     {"recall", v_recall, "recall CONV SEQ"},
     {"dnd", v_dnd, "dnd on [--until TIME] | off | status"},
-    {"receipts", v_receipts, "receipts CONV SEQ"},
+    {"receipts", v_receipts, "receipts CONV SEQ [--after ID] [--limit N]"},
     {"ping", v_ping, "ping"},
 };
 

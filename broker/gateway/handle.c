@@ -386,7 +386,7 @@ static void on_history(conn *c, herald_frame *f)
 
 static void on_receipts(conn *c, herald_frame *f)
 {
-    store_strs rd = {0}, un = {0};
+    store_receipts_out o;
     herald_frame r = {.type = HERALD_FT_RECEIPTS_RESULT, .rid = f->rid,
                       .conv = f->conv, .seq = f->seq};
     herald_str *sv = NULL;
@@ -395,29 +395,32 @@ static void on_receipts(conn *c, herald_frame *f)
     if (!may_read(c, f))
         return;
     rc = store_receipts(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
-                        herald_str_z(c->tenant), f->conv, f->seq, &rd, &un);
+                        herald_str_z(c->tenant), f->conv, f->seq, f->after_id, f->limit, &o);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;
     }
-    sv = calloc((size_t)rd.n + un.n + 1, sizeof *sv);
+    sv = calloc((size_t)o.read.n + o.unread.n + 1, sizeof *sv);
     if (!sv) {
         conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
         goto out;
     }
-    for (uint32_t i = 0; i < rd.n; i++)
-        sv[i] = herald_str_z(rd.v[i]);
-    for (uint32_t i = 0; i < un.n; i++)
-        sv[rd.n + i] = herald_str_z(un.v[i]);
-    r.n_read = rd.n;
+    for (uint32_t i = 0; i < o.read.n; i++)
+        sv[i] = herald_str_z(o.read.v[i]);
+    for (uint32_t i = 0; i < o.unread.n; i++)
+        sv[o.read.n + i] = herald_str_z(o.unread.v[i]);
+    r.n_read = o.read.n;
     r.read = sv;
-    r.n_unread = un.n;
-    r.unread = sv + rd.n;
+    r.n_unread = o.unread.n;
+    r.unread = sv + o.read.n;
+    r.n_read_total = o.n_read;
+    r.n_unread_total = o.n_unread;
+    r.more = o.more;
+    r.after_id = herald_str_z(o.more ? o.next : NULL);
     conn_send(c, &r);
     free(sv);
 out:
-    store_strs_free(&rd);
-    store_strs_free(&un);
+    store_receipts_free(&o);
 }
 
 static void on_sync(conn *c, herald_frame *f)

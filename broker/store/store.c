@@ -964,9 +964,22 @@ typedef struct rcpt_ctx {
     herald_str conv;    /* conversation */
     herald_str sender;  /* the message's sender (counts as read) */
     uint64_t seq;       /* message */
+    bool lists;         /* complete lists (small conversation) */
+    herald_str after;   /* page: unread names after this id (key order) */
+    bool past_after;    /* the scan has passed `after` */
+    uint32_t limit;     /* page size */
+    store_receipts_out *out; /* counts, cursor */
     strs_builder rd;    /* have read */
     strs_builder un;    /* have not */
 } rcpt_ctx;
+
+/* Key order of ids: length first, then bytes (see keys.h). */
+static int id_order(herald_str a, herald_str b)
+{
+    if (a.len != b.len)
+        return a.len < b.len ? -1 : 1;
+    return memcmp(a.ptr, b.ptr, a.len);
+}
 
 static int classify(herald_str user, MDB_val rec, void *arg)
 {
@@ -981,13 +994,41 @@ static int classify(herald_str user, MDB_val rec, void *arg)
         if (mdb_get(x->txn, x->s->db.cursor, &kv, &v) == 0 && v.mv_size == 8)
             read = be64(v.mv_data) >= x->seq;
     }
-    return sb_add(read ? &x->rd : &x->un, user.ptr, user.len);
+    if (read)
+        x->out->n_read++;
+    else
+        x->out->n_unread++;
+    if (x->lists)
+        return sb_add(read ? &x->rd : &x->un, user.ptr, user.len);
+    if (read)
+        return 0;
+    if (!x->past_after) {
+        if (x->after.len && id_order(user, x->after) <= 0)
+            return 0;
+        x->past_after = true;
+    }
+    if (x->un.n == x->limit) {
+        x->out->more = true;
+        return 0; /* keep counting */
+    }
+    memcpy(x->out->next, user.ptr, user.len);
+    x->out->next[user.len] = '\0';
+    return sb_add(&x->un, user.ptr, user.len);
+}
+
+void store_receipts_free(store_receipts_out *o)
+{
+    if (!o)
+        return;
+    store_strs_free(&o->read);
+    store_strs_free(&o->unread);
+    memset(o, 0, sizeof *o);
 }
 
 int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
-                   store_strs *read, store_strs *unread)
+                   herald_str after, uint32_t limit, store_receipts_out *out)
 {
-    rcpt_ctx x = {.s = s, .ten = tenant, .conv = conv, .seq = seq};
+    rcpt_ctx x = {.s = s, .ten = tenant, .conv = conv, .seq = seq, .after = after, .out = out};
     store_conv sc;
     kbuf k;
     MDB_val kv, v;
@@ -995,8 +1036,10 @@ int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
     herald_msg m;
     int rc;
 
-    *read = (store_strs){0};
-    *unread = (store_strs){0};
+    memset(out, 0, sizeof *out);
+    x.limit = limit == 0 || limit > RECEIPTS_PAGE_MAX ? RECEIPTS_PAGE_MAX : limit;
+    if (after.len > TOKEN_ID_MAX_STORE)
+        return HERALD_EINVAL;
     rc = store_rd_begin(s, &x.txn);
     if (rc)
         return rc;
@@ -1011,21 +1054,22 @@ int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
     }
     if (rc == 0) {
         x.sender = m.from;
+        x.lists = sc.count <= RECEIPTS_LIST_MAX;
         rc = store_each_member(x.txn, s, tenant, conv, classify, &x);
     }
     store_rd_end(s, x.txn);
     arena_free(&a);
     if (rc == 0)
-        rc = sb_finish(&x.rd, read);
+        rc = sb_finish(&x.rd, &out->read);
     else
         sb_drop(&x.rd);
     if (rc == 0)
-        rc = sb_finish(&x.un, unread);
+        rc = sb_finish(&x.un, &out->unread);
     else
         sb_drop(&x.un);
-    if (rc) {
-        store_strs_free(read);
-        store_strs_free(unread);
-    }
+    if (rc)
+        store_receipts_free(out);
+    if (rc == 0 && !out->more)
+        out->next[0] = '\0';
     return rc;
 }

@@ -55,6 +55,7 @@ typedef enum conv_kind {
 #define CONV_CAP_ANNOUNCE 100000u
 #define CONV_POINTER_MAX 500u  /* above this many members: read diffusion */
 #define RECALL_WINDOW_DEFAULT 86400u /* seconds */
+#define TOKEN_ID_MAX_STORE 128u      /* longest id (= TOKEN_ID_MAX) */
 
 /* "single" → CONV_SINGLE …; 0 when unknown. */
 int conv_kind_parse(herald_str s);
@@ -150,10 +151,26 @@ int store_sync(store *s, herald_str tenant, herald_str user,
  * 0 or HERALD_ESTORAGE. */
 int store_dnd_get(store *s, herald_str tenant, herald_str user, uint64_t *until);
 
+/* Receipts of one message. */
+#define RECEIPTS_LIST_MAX 2000u /* up to this many members: complete lists */
+#define RECEIPTS_PAGE_MAX 1000u /* larger: one page of the unread list */
+
+typedef struct store_receipts_out {
+    store_strs read;      /* names (complete only up to RECEIPTS_LIST_MAX members) */
+    store_strs unread;    /* names (one page beyond RECEIPTS_LIST_MAX members) */
+    uint32_t n_read;      /* members who have read (all of them) */
+    uint32_t n_unread;    /* members who have not */
+    bool more;            /* the unread page was cut; continue after `next` */
+    char next[TOKEN_ID_MAX_STORE + 1]; /* cursor: the last id of this page */
+} store_receipts_out;
+void store_receipts_free(store_receipts_out *o);
+
 /* Who has read message seq of conv: members whose cursor ≥ seq (the sender
- * counts as having read), and the rest. 0, HERALD_ENOT_FOUND, HERALD_EINVAL
- * (seq beyond max), HERALD_ENOMEM, HERALD_ESTORAGE. */
+ * counts as having read). after (may be absent) and limit (0 = 1000) page
+ * the unread list of conversations above RECEIPTS_LIST_MAX members.
+ * 0, HERALD_ENOT_FOUND, HERALD_EINVAL (seq 0 or beyond max), HERALD_ENOMEM,
+ * HERALD_ESTORAGE. */
 int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
-                   store_strs *read, store_strs *unread);
+                   herald_str after, uint32_t limit, store_receipts_out *out);
 
 #endif

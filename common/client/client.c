@@ -557,22 +557,53 @@ static int copy_strs(const herald_str *src, uint32_t n, herald_strlist *out)
     return 0;
 }
 
+void herald_receipts_free(herald_receipts *r)
+{
+    if (!r)
+        return;
+    herald_strlist_free(&r->read);
+    herald_strlist_free(&r->unread);
+    free(r->next);
+    memset(r, 0, sizeof *r);
+}
+
+int herald_client_receipts_page(herald_client *c, const char *conv, uint64_t seq,
+                                const char *after, uint32_t limit, herald_receipts *out)
+{
+    herald_frame f = {.type = HERALD_FT_RECEIPTS, .conv = herald_str_z(conv), .seq = seq,
+                      .after_id = herald_str_z(after), .limit = limit}, r;
+    int rc = request(c, &f, HERALD_FT_RECEIPTS_RESULT, &r);
+    memset(out, 0, sizeof *out);
+    if (rc)
+        return rc;
+    out->n_read = r.n_read_total;
+    out->n_unread = r.n_unread_total;
+    out->more = r.more;
+    rc = copy_strs(r.read, r.n_read, &out->read);
+    if (rc == 0)
+        rc = copy_strs(r.unread, r.n_unread, &out->unread);
+    if (rc == 0 && r.more && !(out->next = strndup(r.after_id.ptr ? r.after_id.ptr : "",
+                                                   r.after_id.len)))
+        rc = HERALD_ENOMEM;
+    if (rc)
+        herald_receipts_free(out);
+    herald_frame_release(&r);
+    return rc;
+}
+
 int herald_client_receipts(herald_client *c, const char *conv, uint64_t seq,
                            herald_strlist *read, herald_strlist *unread)
 {
-    herald_frame f = {.type = HERALD_FT_RECEIPTS, .conv = herald_str_z(conv), .seq = seq}, r;
-    int rc = request(c, &f, HERALD_FT_RECEIPTS_RESULT, &r);
+    herald_receipts r;
+    int rc = herald_client_receipts_page(c, conv, seq, NULL, 0, &r);
     memset(read, 0, sizeof *read);
     memset(unread, 0, sizeof *unread);
     if (rc)
         return rc;
-    rc = copy_strs(r.read, r.n_read, read);
-    if (rc == 0)
-        rc = copy_strs(r.unread, r.n_unread, unread);
-    if (rc)
-        herald_strlist_free(read);
-    herald_frame_release(&r);
-    return rc;
+    *read = r.read;
+    *unread = r.unread;
+    free(r.next);
+    return 0;
 }
 
 void herald_conv_info_free(herald_conv_info *i)

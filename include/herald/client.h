@@ -123,9 +123,26 @@ int herald_client_recall(herald_client *c, const char *conv, uint64_t seq,
  * HERALD_MSGF_SILENT unless they are urgent. Server errors: INVAL. */
 int herald_client_dnd(herald_client *c, const char *op, uint64_t until_ms, uint64_t *until);
 
-/* Who has read message seq of conv (the sender counts as having read it). */
+/* Who has read message seq of conv (the sender counts as having read it).
+ * Complete lists for conversations up to 2,000 members; for larger ones use
+ * herald_client_receipts_page. */
 int herald_client_receipts(herald_client *c, const char *conv, uint64_t seq,
                            herald_strlist *read, herald_strlist *unread);
+
+/* Receipts with counts and paging. Free with herald_receipts_free. */
+typedef struct herald_receipts {
+    herald_strlist read;   /* who has read (complete up to 2,000 members, else empty) */
+    herald_strlist unread; /* who has not (beyond 2,000 members: one page) */
+    uint32_t n_read;       /* how many members have read */
+    uint32_t n_unread;     /* how many have not */
+    bool more;             /* the unread page was cut: ask again with after = next */
+    char *next;            /* cursor for the next page (NULL when !more) */
+} herald_receipts;
+void herald_receipts_free(herald_receipts *r);
+
+/* after: NULL or the previous page's next; limit: names per page (0 = 1000). */
+int herald_client_receipts_page(herald_client *c, const char *conv, uint64_t seq,
+                                const char *after, uint32_t limit, herald_receipts *out);
 
 /* A conversation's description. Free with herald_conv_info_free. */
 typedef struct herald_conv_info {

@@ -34,6 +34,7 @@
  *   m: msg (map, one message)                         msgs: msgs (array of message maps)
  *   sg: sync groups, flat array [group, useq, group, useq, …] (uints)
  *   sc: sync convs, flat array [conv, seq, conv, seq, …] (str, uint)
+ *   nr: n_read_total (uint)  nu: n_unread_total (uint)  aid: after_id (str)
  *
  * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
  *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
@@ -56,8 +57,13 @@
  *   → READ       rid, conv*, seq*     read cursor: all messages ≤ seq are read
  *   ← OK         rid, seq             (seq = the cursor now stored)
  *   ← RECEIPT    conv*, user*, seq*   event: user's read cursor advanced to seq
- *   → RECEIPTS   rid, conv*, seq*     who has / has not read message seq
- *   ← RECEIPTS_RESULT rid, conv, seq, read, unread
+ *   → RECEIPTS   rid, conv*, seq*, aid, limit   who has / has not read message seq
+ *   ← RECEIPTS_RESULT rid, conv, seq, read, unread, nr, nu, more, aid
+ *                nr/nu count every member. Up to 2,000 members both lists
+ *                are complete. Larger conversations (announcements) get the
+ *                counts and one page of the unread list (limit names, default
+ *                and max 1,000, after member id aid); more + aid = the next
+ *                page's cursor.
  *   → CONV       rid, op*, conv, kind, mem   op: create | add | remove | info
  *   ← CONV_RESULT rid, conv, kind, owner, mem, seq (max seq), cap, cnt, ts (created)
  *   → PING       rid               ← PONG rid
@@ -217,6 +223,9 @@ typedef struct herald_frame {
     herald_sync_group *sync_groups;
     uint32_t n_sync_convs;  /* HELLO/SYNC/SYNC_RESULT: sync key, conv part */
     herald_sync_conv *sync_convs;
+    uint32_t n_read_total;  /* RECEIPTS_RESULT: members who have read */
+    uint32_t n_unread_total;/* RECEIPTS_RESULT: members who have not */
+    herald_str after_id;    /* RECEIPTS: page after this member id; RESULT: next cursor */
 } herald_frame;
 
 /* Decoder limits. Zero fields take the defaults. */

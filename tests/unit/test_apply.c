@@ -258,7 +258,7 @@ static void test_history_sync_receipts(void **state)
     const char *mem[] = {"a", "b", "c"};
     store_msgs m;
     store_sync_out so;
-    store_strs rd, un;
+    store_receipts_out ro;
     uint64_t seq;
     char body[16];
     tenant(f, 0);
@@ -314,15 +314,19 @@ static void test_history_sync_receipts(void **state)
         k.seq = 99;
         assert_int_equal(run(f, &k, NULL, NULL), HERALD_EINVAL);
     }
-    assert_int_equal(store_receipts(f->st, herald_str_z(TEN), herald_str_z("g"), 10, &rd, &un), 0);
-    assert_int_equal(rd.n, 2);
-    assert_string_equal(rd.v[0], "a"); /* the sender */
-    assert_string_equal(rd.v[1], "b");
-    assert_int_equal(un.n, 1);
-    assert_string_equal(un.v[0], "c");
-    store_strs_free(&rd);
-    store_strs_free(&un);
-    assert_int_equal(store_receipts(f->st, herald_str_z(TEN), herald_str_z("g"), 0, &rd, &un),
+    assert_int_equal(store_receipts(f->st, herald_str_z(TEN), herald_str_z("g"), 10,
+                                    (herald_str){0}, 0, &ro), 0);
+    assert_int_equal(ro.read.n, 2);
+    assert_string_equal(ro.read.v[0], "a"); /* the sender */
+    assert_string_equal(ro.read.v[1], "b");
+    assert_int_equal(ro.unread.n, 1);
+    assert_string_equal(ro.unread.v[0], "c");
+    assert_int_equal(ro.n_read, 2);
+    assert_int_equal(ro.n_unread, 1);
+    assert_false(ro.more);
+    store_receipts_free(&ro);
+    assert_int_equal(store_receipts(f->st, herald_str_z(TEN), herald_str_z("g"), 0,
+                                    (herald_str){0}, 0, &ro),
                      HERALD_EINVAL);
 }
 
@@ -356,6 +360,64 @@ static void test_announce_read_diffusion(void **state)
     assert_int_equal(so.msgs.n, 1);
     assert_int_equal(so.msgs.v[0].seq, 2);
     store_sync_free(&so);
+}
+
+/* An announcement of 5,000: counts over everyone, unread names in pages
+ * that cover every unread member exactly once. */
+static void test_receipts_paged(void **state)
+{
+    fx *f = *state;
+    enum { N = 5000 };
+    static char names[N][16];
+    static const char *mem[N];
+    static herald_str mv[N];
+    static unsigned char seen[N];
+    store_receipts_out ro;
+    char after[200] = "";
+    uint32_t pages = 0, unread = 0;
+    uint64_t seq;
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "e%d", i);
+        mem[i] = names[i];
+        mv[i] = herald_str_z(names[i]);
+    }
+    tenant(f, 0);
+    {
+        cmd k = {.op = CMD_CONV_CREATE, .user = herald_str_z("boss"), .admin = true,
+                 .conv = herald_str_z("all"), .kind = herald_str_z("announce"),
+                 .members = mv, .n_members = N};
+        assert_int_equal(run(f, &k, NULL, NULL), 0);
+    }
+    {
+        cmd k = {.op = CMD_SEND, .user = herald_str_z("boss"), .admin = true,
+                 .conv = herald_str_z("all"), .body = herald_str_z("news")};
+        assert_int_equal(run(f, &k, &seq, NULL), 0);
+    }
+    for (int i = 0; i < N; i += 10) { /* every tenth reads */
+        cmd k = {.op = CMD_READ, .user = herald_str_z(mem[i]), .conv = herald_str_z("all"),
+                 .seq = seq};
+        assert_int_equal(run(f, &k, NULL, NULL), 0);
+    }
+    do {
+        assert_int_equal(store_receipts(f->st, herald_str_z(TEN), herald_str_z("all"), seq,
+                                        herald_str_z(after[0] ? after : NULL), 700, &ro), 0);
+        assert_int_equal(ro.n_read, N / 10);
+        assert_int_equal(ro.n_unread, N - N / 10);
+        assert_int_equal(ro.read.n, 0); /* large: counts only */
+        assert_true(ro.unread.n <= 700);
+        for (uint32_t i = 0; i < ro.unread.n; i++) {
+            int id = atoi(ro.unread.v[i] + 1);
+            assert_int_not_equal(id % 10, 0);
+            assert_int_equal(seen[id], 0);
+            seen[id] = 1;
+            unread++;
+        }
+        snprintf(after, sizeof after, "%s", ro.more ? ro.next : "");
+        pages++;
+        store_receipts_free(&ro);
+    } while (after[0] && pages < 100);
+    assert_int_equal(unread, N - N / 10);
+    assert_int_equal(pages, (N - N / 10 + 699) / 700);
 }
 
 /* Recall: sender within the window, owner any time, tombstone + event. */
@@ -462,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_sync_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_announce_read_diffusion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recall, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipts_paged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
     };
