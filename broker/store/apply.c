@@ -381,23 +381,31 @@ static int load_conv(actx *x, store_conv *sc, uint32_t *role)
     return rc ? fatal(x, MDB_CORRUPTED) : 0;
 }
 
+/* Common start of CONV_ADD / CONV_REMOVE: the conversation (not single),
+ * the actor's role and the command's members, sorted and unique. */
+static int membership_change(actx *x, store_conv *sc, uint32_t *role, herald_str **mem,
+                             uint32_t *n)
+{
+    int rc = load_conv(x, sc, role);
+    if (rc)
+        return rc;
+    if (sc->kind == CONV_SINGLE)
+        return reject(x, HERALD_EINVAL, "members of a single conversation cannot change");
+    return unique_members(x, (herald_str){0}, mem, n);
+}
+
 static int op_conv_add(actx *x)
 {
     const cmd *c = x->c;
     store_conv sc;
     herald_str *mem, body;
     uint32_t n, role, fresh = 0;
-    int rc = load_conv(x, &sc, &role);
+    int rc = membership_change(x, &sc, &role, &mem, &n);
 
     if (rc)
         return rc;
-    if (sc.kind == CONV_SINGLE)
-        return reject(x, HERALD_EINVAL, "members of a single conversation cannot change");
     if (role != ROLE_OWNER && !c->admin)
         return reject(x, HERALD_EFORBIDDEN, "only the owner or an admin adds members");
-    rc = unique_members(x, (herald_str){0}, &mem, &n);
-    if (rc)
-        return rc;
     /* Keep only those not yet members. */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r2;
@@ -430,13 +438,8 @@ static int op_conv_remove(actx *x)
     store_conv sc;
     herald_str *mem, body;
     uint32_t n, role, gone = 0;
-    int rc = load_conv(x, &sc, &role);
+    int rc = membership_change(x, &sc, &role, &mem, &n);
 
-    if (rc)
-        return rc;
-    if (sc.kind == CONV_SINGLE)
-        return reject(x, HERALD_EINVAL, "members of a single conversation cannot change");
-    rc = unique_members(x, (herald_str){0}, &mem, &n);
     if (rc)
         return rc;
     /* Anyone may leave; removing others takes the owner or an admin. */
