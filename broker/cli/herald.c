@@ -376,9 +376,10 @@ out:
 
 static int v_send(const globals *g, int argc, char **argv)
 {
-    static const char line[] = "send CONV TEXT [--cmid ID] [--silent]";
-    const char *cmid = NULL, *silent = NULL, *pos[2];
-    opt opts[] = {{"--cmid", false, &cmid}, {"--silent", true, &silent}, {0}};
+    static const char line[] = "send CONV TEXT [--cmid ID] [--silent] [--urgent]";
+    const char *cmid = NULL, *silent = NULL, *urgent = NULL, *pos[2];
+    opt opts[] = {{"--cmid", false, &cmid}, {"--silent", true, &silent},
+                  {"--urgent", true, &urgent}, {0}};
     herald_client *c = NULL;
     herald_ack ack;
     herald_buf b = {0};
@@ -393,7 +394,8 @@ static int v_send(const globals *g, int argc, char **argv)
     if (rc)
         return rc;
     rc = herald_client_send(c, pos[0], cmid, pos[1], strlen(pos[1]),
-                            silent ? HERALD_MSGF_SILENT : 0, &ack);
+                            (silent ? HERALD_MSGF_SILENT : 0) | (urgent ? HERALD_MSGF_URGENT : 0),
+                            &ack);
     if (rc) {
         rc = fail(c, rc, NULL);
         goto out;
@@ -518,6 +520,21 @@ static int v_sub(const globals *g, int argc, char **argv)
         json_init(&w, &b);
         if (ev->type == HERALD_EV_MSG) {
             json_msg(&w, &ev->msg, true);
+        } else if (ev->type == HERALD_EV_REMIND || ev->type == HERALD_EV_ESCALATE) {
+            json_obj(&w);
+            json_key(&w, "type");
+            json_strz(&w, ev->type == HERALD_EV_REMIND ? "remind" : "escalate");
+            json_key(&w, "conv");
+            json_strz(&w, ev->conv);
+            json_key(&w, "seq");
+            json_u64(&w, ev->seq);
+            json_key(&w, "count");
+            json_u64(&w, ev->count);
+            if (ev->type == HERALD_EV_ESCALATE) {
+                json_key(&w, "pending");
+                json_strz(&w, ev->user);
+            }
+            json_obj_end(&w);
         } else {
             json_obj(&w);
             json_key(&w, "type");
@@ -734,6 +751,52 @@ out:
     return rc;
 }
 
+static int v_confirm(const globals *g, int argc, char **argv)
+{
+    return run_conv_seq(g, argc, argv, "confirm CONV SEQ", herald_client_confirm);
+}
+
+static int v_urgent_status(const globals *g, int argc, char **argv)
+{
+    static const char line[] = "urgent-status CONV SEQ";
+    const char *pos[2];
+    uint64_t seq;
+    herald_client *c = NULL;
+    herald_strlist ok = {0}, pend = {0};
+    herald_buf b = {0};
+    json_w w;
+    int npos, rc = parse_opts(argc, argv, NULL, pos, 2, &npos, line);
+
+    if (rc)
+        return rc;
+    if (npos != 2)
+        return usage("urgent-status needs CONV and SEQ", line);
+    if ((rc = num("SEQ", pos[1], &seq, line)) != 0)
+        return rc;
+    rc = open_client(g, NULL, 0, &c);
+    if (rc)
+        return rc;
+    rc = herald_client_urgent_status(c, pos[0], seq, &ok, &pend);
+    if (rc) {
+        rc = fail(c, rc, NULL);
+        goto out;
+    }
+    json_init(&w, &b);
+    json_obj(&w);
+    json_key(&w, "confirmed");
+    json_strlist(&w, &ok);
+    json_key(&w, "pending");
+    json_strlist(&w, &pend);
+    json_obj_end(&w);
+    emit(&b);
+out:
+    herald_strlist_free(&ok);
+    herald_strlist_free(&pend);
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 static int v_receipts(const globals *g, int argc, char **argv)
 {
     static const char line[] = "receipts CONV SEQ [--after ID] [--limit N]";
@@ -818,7 +881,9 @@ static const verb verbs[] = {
     {"token", v_token, "token --user U [--ttl SECONDS]"},
     {"conv", v_conv, "conv create --kind KIND --members u1,u2,… [--id ID] | add|remove CONV "
                      "--members … | info CONV"},
-    {"send", v_send, "send CONV TEXT [--cmid ID] [--silent]"},
+    {"send", v_send, "send CONV TEXT [--cmid ID] [--silent] [--urgent]"},
+    {"confirm", v_confirm, "confirm CONV SEQ"},
+    {"urgent-status", v_urgent_status, "urgent-status CONV SEQ"},
     {"sub", v_sub, "sub [--count N] [--timeout SECONDS] [--state FILE]"},
     {"history", v_history, "history CONV [--after SEQ] [--limit N]"},
     {"read", v_read, "read CONV SEQ"},

@@ -138,12 +138,82 @@ static void push_receipt(gw *g, const char *tenant, const char *conv,
     }
 }
 
+void fanout_remind_tick(gw *g)
+{
+    uint64_t now = gw_now_ms();
+    for (uint32_t i = 0; i < g->nshards; i++) {
+        shard *sh = &g->shards[i];
+        uint64_t due;
+        cmd k = {.op = CMD_REMIND, .ts = now};
+        herald_buf b = {0};
+        pending *p;
+        if (sh->remind_busy || g->stopping)
+            continue;
+        due = store_remind_next(sh->st);
+        if (!due || due > now)
+            continue;
+        p = calloc(1, sizeof *p);
+        if (!p || cmd_encode(&k, &b) != 0) {
+            free(p);
+            herald_buf_free(&b);
+            continue;
+        }
+        p->op = CMD_REMIND;
+        p->shard = i;
+        if (writer_submit(sh->wr, &b, p) != 0) {
+            herald_buf_free(&b);
+            free(p);
+            continue;
+        }
+        sh->remind_busy = true;
+    }
+}
+
+/* Sends REMIND / escalation events produced by CMD_REMIND. */
+static void push_reminders(gw *g, const apply_result *res)
+{
+    for (uint32_t i = 0; i < res->n_reminders; i++) {
+        const apply_remind *r = &res->reminders[i];
+        herald_frame f = {.type = HERALD_FT_REMIND, .conv = herald_str_z(r->conv),
+                          .seq = r->seq, .count = r->count,
+                          .op = herald_str_z(r->escalate ? "escalate" : "remind")};
+        conn *c = gw_presence_first(g, r->tenant, strlen(r->tenant), r->user, strlen(r->user));
+        if (r->escalate) {
+            /* The hook point for SMS / phone escalation. */
+            log_warn("urgent.escalate", "tenant=%s conv=%s seq=%llu sender=%s pending=%s",
+                     r->tenant, r->conv, (unsigned long long)r->seq, r->user,
+                     r->pending ? r->pending : "");
+            f.user = herald_str_z(r->pending);
+        } else {
+            f.user = herald_str_z(r->user);
+        }
+        while (c) {
+            conn *next = c->u_next;
+            conn_send(c, &f);
+            c = next;
+        }
+    }
+}
+
 void fanout_done(void *arg, void *cookie, apply_result *res)
 {
     gw *g = arg;
     pending *p = cookie;
     conn *c = p->c;
-    bool open = c->fd >= 0;
+    bool open;
+
+    if (!c) {
+        /* The gateway's own command (reminders). */
+        if (res->err == 0)
+            push_reminders(g, res);
+        else
+            log_error("urgent.remind", "REMIND failed on shard %u: %s", p->shard,
+                      herald_err_name(res->err));
+        g->shards[p->shard].remind_busy = false;
+        free(p);
+        return;
+    }
+    open = c->fd >= 0;
 
     if (res->err) {
         if (open)
@@ -184,6 +254,12 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         for (; s; s = s->u_next)
             s->dnd_until = res->seq;
         c->dnd_until = res->seq;
+        if (open)
+            conn_send(c, &ok);
+        break;
+    }
+    case CMD_CONFIRM: {
+        herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .seq = res->seq};
         if (open)
             conn_send(c, &ok);
         break;

@@ -137,6 +137,13 @@ static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &g->accept_w);
 }
 
+static void on_remind(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    fanout_remind_tick(w->data);
+}
+
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
@@ -214,6 +221,9 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
     ev_prepare_init(&g->flush_w, on_prepare);
     g->flush_w.data = g;
     ev_prepare_start(loop, &g->flush_w);
+    ev_timer_init(&g->remind_w, on_remind, 1.0, 1.0);
+    g->remind_w.data = g;
+    ev_timer_start(loop, &g->remind_w);
     log_info("gw.listen", "listening on %s (port %u), %u shard groups", cfg->listen, g->port,
              n);
     *out = g;
@@ -238,6 +248,7 @@ void gw_destroy(gw *g)
     g->stopping = true;
     ev_io_stop(g->loop, &g->accept_w);
     ev_timer_stop(g->loop, &g->accept_pause);
+    ev_timer_stop(g->loop, &g->remind_w);
     close(g->lfd);
     /* Commit what is queued; acks go out through fanout_done. */
     stop_writers(g);

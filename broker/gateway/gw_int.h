@@ -23,6 +23,7 @@ typedef struct conn conn;
 typedef struct shard {
     store *st;             /* the group's LMDB store (borrowed) */
     writer *wr;            /* its writer thread (owned) */
+    bool remind_busy;      /* a REMIND command is in flight */
 } shard;
 
 struct gw {
@@ -36,6 +37,7 @@ struct gw {
     ev_io accept_w;        /* readable on lfd */
     ev_timer accept_pause; /* resumes accepting after EMFILE and the like */
     ev_prepare flush_w;    /* flushes pending output once per loop iteration */
+    ev_timer remind_w;     /* proposes due urgent reminders, every second */
     conn *flush_head;      /* connections with output to flush */
     conn *all_head;        /* every open connection */
     hmap *presence;        /* "tenant\0user" → first conn of that user */
@@ -73,7 +75,8 @@ struct conn {
 
 /* A request waiting for the writer. */
 typedef struct pending {
-    conn *c;               /* requester (ref held) */
+    conn *c;               /* requester (ref held); NULL for the gateway's own */
+    uint32_t shard;        /* gateway's own commands: the shard they went to */
     uint64_t rid;          /* request id to echo */
     uint32_t ftype;        /* request frame type */
     uint32_t op;           /* cmd op */
@@ -128,6 +131,9 @@ void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check);
 /* True when a message with msg_flags should reach c silently (its user is
  * in do-not-disturb and the message is not urgent). */
 bool conn_silenced(const conn *c, uint32_t msg_flags, uint64_t now_ms);
+
+/* fanout.c: proposes CMD_REMIND to every shard with reminders due. */
+void fanout_remind_tick(gw *g);
 
 /* Milliseconds since the Unix epoch (real time, for commit timestamps). */
 uint64_t gw_now_ms(void);

@@ -219,6 +219,17 @@ static void on_send(conn *c, herald_frame *f)
     k.cmid = f->cmid;
     k.body = f->body;
     k.flags = f->flags & HERALD_MSGF_CLIENT_MASK;
+    if (k.flags & HERALD_MSGF_URGENT) {
+        /* The reminder schedule follows the tenant's settings. */
+        store_tenant t;
+        int rc = store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t);
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
+            return;
+        }
+        k.ivl = t.urgent_interval;
+        k.max = t.urgent_max;
+    }
     submit(c, f, &k);
 }
 
@@ -282,6 +293,51 @@ static void on_dnd(conn *c, herald_frame *f)
         return;
     }
     fanout_submit_to(c, f, k.op, &b, "", &c->g->shards[0]);
+}
+
+static bool may_read(conn *c, const herald_frame *f);
+
+static void on_urgent(conn *c, herald_frame *f)
+{
+    if (!id_ok(c, f, f->conv, "conversation"))
+        return;
+    if (herald_str_eq(f->op, "confirm")) {
+        cmd k = cmd_for(c, CMD_CONFIRM);
+        k.conv = f->conv;
+        k.seq = f->seq;
+        submit(c, f, &k);
+    } else if (herald_str_eq(f->op, "status")) {
+        store_strs ok = {0}, pend = {0};
+        herald_frame r = {.type = HERALD_FT_URGENT_RESULT, .rid = f->rid, .conv = f->conv,
+                          .seq = f->seq};
+        herald_str *sv;
+        int rc;
+        if (!may_read(c, f))
+            return;
+        rc = store_urgent_status(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                                 herald_str_z(c->tenant), f->conv, f->seq, &ok, &pend);
+        sv = rc ? NULL : calloc((size_t)ok.n + pend.n + 1, sizeof *sv);
+        if (!rc && !sv)
+            rc = HERALD_ENOMEM;
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
+        } else {
+            for (uint32_t i = 0; i < ok.n; i++)
+                sv[i] = herald_str_z(ok.v[i]);
+            for (uint32_t i = 0; i < pend.n; i++)
+                sv[ok.n + i] = herald_str_z(pend.v[i]);
+            r.read = sv;
+            r.n_read = ok.n;
+            r.unread = sv + ok.n;
+            r.n_unread = pend.n;
+            conn_send(c, &r);
+        }
+        free(sv);
+        store_strs_free(&ok);
+        store_strs_free(&pend);
+    } else {
+        conn_send_error(c, HERALD_EINVAL, "op must be confirm or status", f->rid);
+    }
 }
 
 static void on_conv(conn *c, herald_frame *f)
@@ -450,6 +506,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_READ] = on_read,       [HERALD_FT_RECEIPTS] = on_receipts,
     [HERALD_FT_CONV] = on_conv,       [HERALD_FT_PING] = on_ping,
     [HERALD_FT_RECALL] = on_recall,   [HERALD_FT_DND] = on_dnd,
+    [HERALD_FT_URGENT] = on_urgent,
 };
 
 void handle_frame(conn *c, herald_frame *f)

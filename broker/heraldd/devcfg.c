@@ -31,6 +31,12 @@ const cfg_key devcfg_keys[] = {
     K("dev.tenants", CFG_STR, tenants, 1, 0, "demo",
       "tenants created on first start, comma-separated (up to 16); each gets "
       "DIR/tenant-NAME.env, the first also DIR/dev.env (--tenants)"),
+    K("tenant.recall_window_s", CFG_U64, recall_window, 1, 14u * 86400, "86400",
+      "how long a sender may recall a message (tenants created from now on)"),
+    K("tenant.urgent_interval_s", CFG_U32, urgent_interval, 1, 86400, "300",
+      "seconds between reminders of an unconfirmed urgent (DING) message"),
+    K("tenant.urgent_max_reminders", CFG_U32, urgent_max, 1, 100, "3",
+      "reminders before the sender is told to escalate (SMS / phone hook)"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error (--log-level)"),
 };
 #undef K

@@ -26,6 +26,9 @@ typedef struct dev_config {
     uint32_t max_conns;    /* gateway.max_conns */
     char log_level[16];    /* log.level */
     char tenants[512];     /* dev.tenants: tenants to create, first = dev.env */
+    uint64_t recall_window;  /* tenant.recall_window_s (new tenants) */
+    uint32_t urgent_interval; /* tenant.urgent_interval_s (new tenants) */
+    uint32_t urgent_max;    /* tenant.urgent_max_reminders (new tenants) */
 } dev_config;
 
 extern const cfg_key devcfg_keys[];

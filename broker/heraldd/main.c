@@ -121,7 +121,8 @@ static int split_tenants(const char *list, char out[][TOKEN_ID_MAX + 1])
 }
 
 /* Creates tenant `name` with a fresh secret unless it exists; fills secret. */
-static int ensure_tenant(store *st, const char *name, uint8_t secret[TOKEN_SECRET_LEN])
+static int ensure_tenant(store *st, const dev_config *o, const char *name,
+                         uint8_t secret[TOKEN_SECRET_LEN])
 {
     store_tenant t;
     char hex[TOKEN_SECRET_HEX + 1];
@@ -140,7 +141,8 @@ static int ensure_tenant(store *st, const char *name, uint8_t secret[TOKEN_SECRE
     token_secret_generate(secret);
     token_secret_to_hex(secret, hex);
     cmd k = {.op = CMD_TENANT_CREATE, .tenant = herald_str_z(name),
-             .secret = herald_str_z(hex)};
+             .secret = herald_str_z(hex), .win = o->recall_window,
+             .ivl = o->urgent_interval, .max = o->urgent_max};
     rc = cmd_encode(&k, &b);
     if (rc)
         return rc;
@@ -278,7 +280,7 @@ static int run_dev(int argc, char **argv)
         goto close_store;
     }
     for (int i = 0; i < n_tenants; i++) {
-        rc = ensure_tenant(stores[0], tenants[i], secrets[i]);
+        rc = ensure_tenant(stores[0], &o, tenants[i], secrets[i]);
         if (rc) {
             fprintf(stderr, "heraldd: cannot create tenant %s: %s\n", tenants[i],
                     herald_strerror(rc));

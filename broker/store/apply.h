@@ -39,6 +39,17 @@ typedef struct apply_target {
     uint64_t useq;    /* pointer-log sequence written for this user; 0 if read-diffused */
 } apply_target;
 
+/* One reminder (or escalation) produced by CMD_REMIND. */
+typedef struct apply_remind {
+    const char *tenant;    /* NUL-terminated, in the result's arena */
+    const char *conv;      /* conversation */
+    uint64_t seq;          /* the urgent message */
+    const char *user;      /* remind: the pending recipient; escalate: the sender */
+    const char *pending;   /* escalate: pending recipients, comma-separated */
+    uint32_t count;        /* reminder number */
+    bool escalate;         /* reminders ran out: tell the sender / the hook */
+} apply_remind;
+
 /* What one command did; drives the ack and the fan-out. */
 typedef struct apply_result {
     int err;               /* 0 applied; herald_err when rejected */
@@ -55,6 +66,8 @@ typedef struct apply_result {
     uint32_t n_targets;    /* SEND/CONV_*: members to push the message to;
                               READ: members to send a RECEIPT event to */
     apply_target *targets; /* in arena */
+    uint32_t n_reminders;  /* REMIND: reminders and escalations to send */
+    apply_remind *reminders; /* in arena */
     void *arena;           /* private */
 } apply_result;
 

@@ -13,7 +13,7 @@
 /* Table indexes; the table is indexed by them (designated initializers), so
  * the required masks cannot drift from the table. */
 enum { C_OP, C_TEN, C_USER, C_ADMIN, C_CONV, C_CMID, C_BODY, C_KIND, C_SECRET, C_FLAGS,
-       C_CAP, C_SEQ, C_TS, C_WIN, C_MEM, C_COUNT_ };
+       C_CAP, C_SEQ, C_TS, C_WIN, C_IVL, C_MAX, C_MEM, C_COUNT_ };
 
 #define F(i, k, kind, member) [i] = {k, kind, offsetof(cmd, member), 0, NULL, 0, 0}
 static const mpt_field cmd_fields[C_COUNT_] = {
@@ -24,6 +24,7 @@ static const mpt_field cmd_fields[C_COUNT_] = {
     F(C_SECRET, "secret", MPT_STR, secret), F(C_FLAGS, "flags", MPT_U32, flags),
     F(C_CAP, "cap", MPT_U32, cap),          F(C_SEQ, "seq", MPT_U64, seq),
     F(C_TS, "ts", MPT_U64, ts),             F(C_WIN, "win", MPT_U64, win),
+    F(C_IVL, "ivl", MPT_U32, ivl),          F(C_MAX, "max", MPT_U32, max),
     [C_MEM] = {"mem", MPT_STRS, offsetof(cmd, members), offsetof(cmd, n_members), NULL, 0, 0},
 };
 #undef F
@@ -39,6 +40,8 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_READ] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
     [CMD_RECALL] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
     [CMD_DND] = B(C_TEN) | B(C_USER) | B(C_TS),
+    [CMD_CONFIRM] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
+    [CMD_REMIND] = B(C_TS),
 };
 
 const char *cmd_op_name(uint32_t op)

@@ -8,7 +8,8 @@
  *
  * Keys: "op" uint, "ten" str, "user" str (actor), "admin" bool, "conv" str,
  * "cmid" str, "body" bin, "kind" str, "flags" uint, "seq" uint, "ts" uint,
- * "cap" uint, "win" uint, "secret" str (hex), "mem" array of str.
+ * "cap" uint, "win" uint, "ivl" uint, "max" uint, "secret" str (hex),
+ * "mem" array of str.
  *
  * Thread safety: reentrant.
  */
@@ -28,7 +29,9 @@
     X(SEND, 5)          /* tenant, user, conv, cmid, body, flags, ts      */  \
     X(READ, 6)          /* tenant, user, conv, seq, ts                    */  \
     X(RECALL, 7)        /* tenant, user, admin, conv, seq, win, ts        */  \
-    X(DND, 8)           /* tenant, user, flags (1 on), seq (until ms), ts */
+    X(DND, 8)           /* tenant, user, flags (1 on), seq (until ms), ts */  \
+    X(CONFIRM, 9)       /* tenant, user, conv, seq, ts                    */  \
+    X(REMIND, 10)       /* ts: every reminder of this shard due at ts     */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,
@@ -53,8 +56,12 @@ typedef struct cmd {
                              record (tenants live in the meta group, not in
                              every shard); 0 = 200 */
     uint64_t seq;         /* READ: cursor; RECALL: the message */
-    uint64_t win;         /* RECALL: the tenant's recall window, seconds,
-                             copied by the gateway from the tenant record */
+    uint64_t win;         /* RECALL: the tenant's recall window, seconds;
+                             TENANT_CREATE: that window for the tenant */
+    uint32_t ivl;         /* SEND (urgent) / TENANT_CREATE: seconds between
+                             reminders (the gateway copies the tenant's) */
+    uint32_t max;         /* SEND (urgent) / TENANT_CREATE: reminders before
+                             escalating */
     uint64_t ts;          /* proposer's clock, ms since the Unix epoch */
     uint32_t n_members;   /* CONV_*: members */
     herald_str *members;  /* owned by the cmd after decode */

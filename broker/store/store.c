@@ -41,7 +41,8 @@ static const struct {
     {"member", offsetof(store_dbs, member)},     {"memberof", offsetof(store_dbs, memberof)},
     {"msg", offsetof(store_dbs, msg)},           {"cursor", offsetof(store_dbs, cursor)},
     {"dedup", offsetof(store_dbs, dedup)},       {"uevt", offsetof(store_dbs, uevt)},
-    {"ustate", offsetof(store_dbs, ustate)},
+    {"ustate", offsetof(store_dbs, ustate)},     {"urgent", offsetof(store_dbs, urgent)},
+    {"remind", offsetof(store_dbs, remind)},
 };
 
 int store_open(const store_config *cfg, store **out)
@@ -362,6 +363,8 @@ int store_tenant_get(store *s, herald_str tenant, store_tenant *out)
         sec = rc_str(&c);
         out->group_cap = rc_u32(&c);
         out->recall_window = c.left >= 8 ? rc_u64(&c) : RECALL_WINDOW_DEFAULT;
+        out->urgent_interval = c.left >= 4 ? rc_u32(&c) : URGENT_INTERVAL_DEFAULT;
+        out->urgent_max = c.left >= 4 ? rc_u32(&c) : URGENT_MAX_DEFAULT;
         if (c.bad || sec.len != sizeof out->secret)
             rc = HERALD_ESTORAGE;
         else
@@ -1072,4 +1075,70 @@ int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
     if (rc == 0 && !out->more)
         out->next[0] = '\0';
     return rc;
+}
+
+/* Splits the recipients of an urgent message by confirmation. */
+typedef struct urgent_ctx {
+    strs_builder confirmed; /* have confirmed */
+    strs_builder pending;   /* have not */
+} urgent_ctx;
+
+static int urgent_split(herald_str user, MDB_val v, void *arg)
+{
+    urgent_ctx *u = arg;
+    if (v.mv_size != 8)
+        return HERALD_ESTORAGE;
+    return sb_add(be64(v.mv_data) ? &u->confirmed : &u->pending, user.ptr, user.len);
+}
+
+int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t seq,
+                        store_strs *confirmed, store_strs *pending)
+{
+    MDB_txn *txn;
+    urgent_ctx u = {0};
+    kbuf k;
+    int rc;
+
+    *confirmed = (store_strs){0};
+    *pending = (store_strs){0};
+    key_msg(&k, tenant, conv, seq);
+    if (k.over)
+        return HERALD_ENOT_FOUND;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = scan_ids(txn, s->db.urgent, &k, urgent_split, &u);
+    store_rd_end(s, txn);
+    if (rc == 0 && u.confirmed.n + u.pending.n == 0)
+        rc = HERALD_ENOT_FOUND;
+    if (rc == 0)
+        rc = sb_finish(&u.confirmed, confirmed);
+    else
+        sb_drop(&u.confirmed);
+    if (rc == 0)
+        rc = sb_finish(&u.pending, pending);
+    else
+        sb_drop(&u.pending);
+    if (rc) {
+        store_strs_free(confirmed);
+        store_strs_free(pending);
+    }
+    return rc;
+}
+
+uint64_t store_remind_next(store *s)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val kv, v;
+    uint64_t due = 0;
+    if (store_rd_begin(s, &txn) != 0)
+        return 0;
+    if (mdb_cursor_open(txn, s->db.remind, &cur) == 0) {
+        if (mdb_cursor_get(cur, &kv, &v, MDB_FIRST) == 0 && kv.mv_size >= 8)
+            due = be64(kv.mv_data);
+        mdb_cursor_close(cur);
+    }
+    store_rd_end(s, txn);
+    return due;
 }

@@ -56,6 +56,8 @@ typedef enum conv_kind {
 #define CONV_POINTER_MAX 500u  /* above this many members: read diffusion */
 #define RECALL_WINDOW_DEFAULT 86400u /* seconds */
 #define TOKEN_ID_MAX_STORE 128u      /* longest id (= TOKEN_ID_MAX) */
+#define URGENT_INTERVAL_DEFAULT 300u /* seconds between reminders */
+#define URGENT_MAX_DEFAULT 3u        /* reminders, then escalation */
 
 /* "single" → CONV_SINGLE …; 0 when unknown. */
 int conv_kind_parse(herald_str s);
@@ -77,6 +79,8 @@ typedef struct store_tenant {
     uint8_t secret[32];     /* HMAC key */
     uint32_t group_cap;     /* default cap of new groups */
     uint64_t recall_window; /* seconds a sender may recall a message */
+    uint32_t urgent_interval; /* seconds between reminders of an urgent message */
+    uint32_t urgent_max;    /* reminders before escalating */
 } store_tenant;
 
 /* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
@@ -145,6 +149,14 @@ int store_sync(store *s, herald_str tenant, herald_str user,
                uint64_t after_useq, const herald_sync_conv *convs,
                uint32_t n_convs, uint32_t limit, size_t max_bytes,
                store_sync_out *out);
+
+/* Urgent (DING) message status: confirmed and pending recipients.
+ * 0, HERALD_ENOT_FOUND (not an urgent message), HERALD_ENOMEM, HERALD_ESTORAGE. */
+int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t seq,
+                        store_strs *confirmed, store_strs *pending);
+
+/* Due time (ms) of the earliest pending reminder, 0 when none. */
+uint64_t store_remind_next(store *s);
 
 /* A user's do-not-disturb state (kept where the tenants are): *until = ms
  * since the epoch it ends, UINT64_MAX until turned off, 0 when off.

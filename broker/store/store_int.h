@@ -22,6 +22,8 @@ typedef struct store_dbs {
     MDB_dbi dedup;    /* ten conv user cmid → seq */
     MDB_dbi uevt;     /* ten user group useq → pointer */
     MDB_dbi ustate;   /* ten user group → last useq */
+    MDB_dbi urgent;   /* ten conv seq(8) user → confirmed ts (0 = pending) */
+    MDB_dbi remind;   /* due(8) ten conv seq(8) → reminders sent (1) interval s (4) max (1) */
 } store_dbs;
 
 struct store {

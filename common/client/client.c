@@ -145,9 +145,21 @@ static int accept_msg(herald_client *c, const herald_msg *m, bool in_sync)
 
 static int on_push(herald_client *c, const herald_frame *f)
 {
+    herald_event *ev;
     if (f->type == HERALD_FT_DELIVER)
         return accept_msg(c, &f->msg, false);
-    return enqueue(c, event_receipt(f));
+    ev = event_receipt(f);
+    if (ev && f->type == HERALD_FT_REMIND) {
+        ev->type = herald_str_eq(f->op, "escalate") ? HERALD_EV_ESCALATE : HERALD_EV_REMIND;
+        ev->count = f->count;
+    }
+    return enqueue(c, ev);
+}
+
+/* Frames pushed by the server without a request. */
+static bool is_push(uint32_t type)
+{
+    return type == HERALD_FT_DELIVER || type == HERALD_FT_RECEIPT || type == HERALD_FT_REMIND;
 }
 
 /* ---- socket I/O -------------------------------------------------------------- */
@@ -274,7 +286,7 @@ static int request(herald_client *c, herald_frame *req, uint32_t want, herald_fr
         rc = recv_frame(c, deadline, true, resp);
         if (rc)
             return rc == HERALD_ETIMEOUT ? broken(c, rc) : rc;
-        if (resp->type == HERALD_FT_DELIVER || resp->type == HERALD_FT_RECEIPT) {
+        if (is_push(resp->type)) {
             rc = on_push(c, resp);
             herald_frame_release(resp);
             if (rc)
@@ -794,7 +806,7 @@ int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev
             continue; /* time to ping */
         if (rc)
             return rc;
-        if (f.type == HERALD_FT_DELIVER || f.type == HERALD_FT_RECEIPT) {
+        if (is_push(f.type)) {
             rc = on_push(c, &f);
         } else if (f.type == HERALD_FT_ERROR) {
             keep_error(c, &f);
@@ -809,3 +821,35 @@ int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev
 }
 
 int herald_client_sync_key(herald_client *c, herald_buf *out) { return sk_save(&c->out, out); }
+
+int herald_client_confirm(herald_client *c, const char *conv, uint64_t seq, uint64_t *seq_out)
+{
+    herald_frame f = {.type = HERALD_FT_URGENT, .op = herald_str_z("confirm"),
+                      .conv = herald_str_z(conv), .seq = seq}, r;
+    int rc = request(c, &f, HERALD_FT_OK, &r);
+    if (rc)
+        return rc;
+    if (seq_out)
+        *seq_out = r.seq;
+    herald_frame_release(&r);
+    return 0;
+}
+
+int herald_client_urgent_status(herald_client *c, const char *conv, uint64_t seq,
+                                herald_strlist *confirmed, herald_strlist *pending)
+{
+    herald_frame f = {.type = HERALD_FT_URGENT, .op = herald_str_z("status"),
+                      .conv = herald_str_z(conv), .seq = seq}, r;
+    int rc = request(c, &f, HERALD_FT_URGENT_RESULT, &r);
+    memset(confirmed, 0, sizeof *confirmed);
+    memset(pending, 0, sizeof *pending);
+    if (rc)
+        return rc;
+    rc = copy_strs(r.read, r.n_read, confirmed);
+    if (rc == 0)
+        rc = copy_strs(r.unread, r.n_unread, pending);
+    if (rc)
+        herald_strlist_free(confirmed);
+    herald_frame_release(&r);
+    return rc;
+}

@@ -78,7 +78,9 @@ typedef struct herald_ack {
 /* Sends body (len bytes, copied) to conv and waits until it is stored.
  * cmid NULL: the library makes a random one (retrying with the SAME cmid after
  * an error keeps the send exactly-once; pass your own to control that).
- * flags: HERALD_MSGF_CLIENT_MASK bits. Server errors: NOT_FOUND, NOT_MEMBER,
+ * flags: HERALD_MSGF_CLIENT_MASK bits (SILENT; URGENT = DING: every
+ * recipient must confirm, the unconfirmed are reminded on the tenant's
+ * schedule, then the sender gets an ESCALATE event). Server errors: NOT_FOUND, NOT_MEMBER,
  * FORBIDDEN, INVAL, RATE_LIMITED, STORAGE. */
 int herald_client_send(herald_client *c, const char *conv, const char *cmid,
                        const void *body, size_t len, uint32_t flags, herald_ack *ack);
@@ -115,6 +117,15 @@ void herald_strlist_free(herald_strlist *l);
  * INVAL (a system message), NOT_MEMBER. */
 int herald_client_recall(herald_client *c, const char *conv, uint64_t seq,
                          uint64_t *event_seq);
+
+/* Confirms an urgent (DING) message received in conv (stops its
+ * reminders for this user). *seq_out (may be NULL) gets seq. Server errors:
+ * NOT_FOUND (not an urgent message for this user). */
+int herald_client_confirm(herald_client *c, const char *conv, uint64_t seq, uint64_t *seq_out);
+
+/* Who has / has not confirmed urgent message seq of conv. */
+int herald_client_urgent_status(herald_client *c, const char *conv, uint64_t seq,
+                                herald_strlist *confirmed, herald_strlist *pending);
 
 /* Do-not-disturb ("take a break"). op: "on" (until_ms: when it ends, ms
  * since the epoch; 0 = until turned off), "off", or "status". *until (may
@@ -179,6 +190,10 @@ int herald_client_ping(herald_client *c, uint64_t *rtt_us);
 typedef enum herald_event_type {
     HERALD_EV_MSG = 1,     /* a message (ev->msg) */
     HERALD_EV_RECEIPT = 2, /* ev->conv's reader ev->user read up to ev->seq */
+    HERALD_EV_REMIND = 3,  /* urgent message ev->conv/ev->seq still unconfirmed:
+                              reminder number ev->count (confirm it) */
+    HERALD_EV_ESCALATE = 4,/* your urgent message ev->conv/ev->seq: reminders
+                              ran out; ev->user lists who never confirmed */
 } herald_event_type;
 
 /* A pushed (or synced) event; owns its strings. Free with herald_event_free. */
@@ -187,7 +202,8 @@ typedef struct herald_event {
     herald_msg msg;    /* HERALD_EV_MSG */
     const char *conv;  /* HERALD_EV_RECEIPT: conversation */
     const char *user;  /* HERALD_EV_RECEIPT: reader */
-    uint64_t seq;      /* HERALD_EV_RECEIPT: cursor */
+    uint64_t seq;      /* HERALD_EV_RECEIPT: cursor; REMIND/ESCALATE: the message */
+    uint32_t count;    /* HERALD_EV_REMIND / ESCALATE: reminders so far */
 } herald_event;
 void herald_event_free(herald_event *ev);
 

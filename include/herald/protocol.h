@@ -78,6 +78,15 @@
  *                status. While on, DELIVER and SYNC_RESULT messages carry
  *                SILENT (no alert) unless URGENT; they are still delivered.
  *   ← OK         rid, flags, ts       flags 1 = on, ts = until (0 = off)
+ *   → URGENT     rid, op*, conv*, seq*   urgent (DING) messages, sent with
+ *                flags URGENT: op confirm (a recipient confirms) → OK, or
+ *                status → URGENT_RESULT
+ *   ← URGENT_RESULT rid, conv, seq, read (confirmed), unread (pending)
+ *   ← REMIND     op*, conv*, seq*, user, cnt   event: op "remind" to a
+ *                recipient who has not confirmed (cnt = reminder number,
+ *                every tenant interval, default 5 min), op "escalate" to the
+ *                sender when the reminders ran out (default 3) — the hook
+ *                for SMS/phone; also logged as urgent.escalate
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -126,7 +135,10 @@ extern "C" {
     X(PING, 18)                                                               \
     X(PONG, 19)                                                               \
     X(RECALL, 20)                                                             \
-    X(DND, 21)
+    X(DND, 21)                                                                \
+    X(URGENT, 22)                                                             \
+    X(URGENT_RESULT, 23)                                                      \
+    X(REMIND, 24)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,
@@ -140,7 +152,7 @@ typedef enum herald_frame_type {
 #define HERALD_MSGF_SILENT 0x1u  /* deliver without an alert */
 #define HERALD_MSGF_URGENT 0x2u  /* must-reach (DING) */
 #define HERALD_MSGF_RECALLED 0x4u /* set by the broker: a tombstone, body removed */
-#define HERALD_MSGF_CLIENT_MASK (HERALD_MSGF_SILENT)
+#define HERALD_MSGF_CLIENT_MASK (HERALD_MSGF_SILENT | HERALD_MSGF_URGENT)
 
 /* Message kinds ("mk"). */
 #define HERALD_MK_TEXT 0u    /* a user's message */
