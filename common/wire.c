@@ -99,6 +99,7 @@ static const mpt_field msg_fields[] = {
     M("conv", MPT_STR, conv), M("seq", MPT_U64, seq),     M("from", MPT_STR, from),
     M("ts", MPT_U64, ts),     M("body", MPT_BODY, body),  M("flags", MPT_U32, flags),
     M("mk", MPT_U32, kind),   M("g", MPT_U32, group),     M("useq", MPT_U64, useq),
+    M("idc", MPT_STR, id_corp), M("idt", MPT_STR, id_title),
 };
 #undef M
 
@@ -111,7 +112,8 @@ enum frame_key {
     K_T, K_RID, K_REF, K_TOK, K_V, K_USER, K_TEN, K_ADMIN, K_HB, K_MAXF,
     K_CONV, K_CMID, K_BODY, K_FLAGS, K_SEQ, K_TS, K_DUP, K_CODE, K_MSG, K_AFTER,
     K_LIMIT, K_MORE, K_OP, K_KIND, K_OWNER, K_CAP, K_CNT, K_M, K_MEM, K_READ,
-    K_UNREAD, K_MSGS, K_SG, K_SC, K_NR, K_NU, K_AID, K_COUNT_
+    K_UNREAD, K_MSGS, K_SG, K_SC, K_NR, K_NU, K_AID, K_NAME, K_TITLE, K_DEPT, K_PARENT,
+    K_COUNT_
 };
 _Static_assert(K_COUNT_ <= 64, "the seen/required masks are 64-bit");
 
@@ -144,6 +146,8 @@ static const mpt_field frame_fields[K_COUNT_] = {
     FA(K_SC, "sc", MPT_SC, sync_convs, n_sync_convs),
     F(K_NR, "nr", MPT_U32, n_read_total),   F(K_NU, "nu", MPT_U32, n_unread_total),
     F(K_AID, "aid", MPT_STR, after_id),
+    F(K_NAME, "name", MPT_STR, name),       F(K_TITLE, "title", MPT_STR, title),
+    F(K_DEPT, "dept", MPT_STR, dept),       F(K_PARENT, "parent", MPT_STR, parent),
 };
 #undef F
 #undef FA
@@ -167,6 +171,7 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_DND] = BIT(K_OP),
     [HERALD_FT_URGENT] = BIT(K_OP) | BIT(K_CONV) | BIT(K_SEQ),
     [HERALD_FT_REMIND] = BIT(K_OP) | BIT(K_CONV) | BIT(K_SEQ),
+    [HERALD_FT_DIR] = BIT(K_OP),
     [HERALD_FT_CONV] = BIT(K_OP),
 };
 

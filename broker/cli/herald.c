@@ -227,6 +227,16 @@ static void json_msg(json_w *w, const herald_msg *m, bool typed)
     json_u64(w, m->ts);
     json_key(w, "kind");
     json_strz(w, m->kind == HERALD_MK_SYSTEM ? "system" : "text");
+    if (m->id_corp.len) {
+        /* Certified by the broker: the sender's enterprise and title. */
+        json_key(w, "identity");
+        json_obj(w);
+        json_key(w, "corp");
+        json_str(w, m->id_corp.ptr, m->id_corp.len);
+        json_key(w, "title");
+        json_str(w, m->id_title.ptr, m->id_title.len);
+        json_obj_end(w);
+    }
     json_key(w, "silent");
     json_bool(w, (m->flags & HERALD_MSGF_SILENT) != 0);
     json_obj_end(w);
@@ -797,6 +807,76 @@ out:
     return rc;
 }
 
+static int v_dir(const globals *g, int argc, char **argv)
+{
+    static const char line[] =
+        "dir user add USER --kind internal|external [--dept D] [--title T] [--name N] | "
+        "dir user show USER | dir dept add DEPT [--name N] [--parent P] | dir dept show DEPT";
+    const char *kind = NULL, *dept = NULL, *title = NULL, *name = NULL, *parent = NULL, *pos[3];
+    opt opts[] = {{"--kind", false, &kind},   {"--dept", false, &dept},
+                  {"--title", false, &title}, {"--name", false, &name},
+                  {"--parent", false, &parent}, {0}};
+    herald_dir_entry in = {0}, out = {0};
+    herald_client *c = NULL;
+    herald_buf b = {0};
+    char op[16];
+    bool user;
+    json_w w;
+    int npos, rc = parse_opts(argc, argv, opts, pos, 3, &npos, line);
+
+    if (rc)
+        return rc;
+    if (npos != 3 || (strcmp(pos[0], "user") && strcmp(pos[0], "dept")) ||
+        (strcmp(pos[1], "add") && strcmp(pos[1], "show")))
+        return usage("dir needs user|dept add|show ID", line);
+    user = strcmp(pos[0], "user") == 0;
+    if (user && strcmp(pos[1], "add") == 0 && !kind)
+        return usage("dir user add needs --kind internal|external", line);
+    if ((!user && (kind || title)) || (user && parent))
+        return usage("that option does not apply here", line);
+    snprintf(op, sizeof op, "%s.%s", pos[0], pos[1]);
+    in = (herald_dir_entry){.user = user ? (char *)pos[2] : NULL,
+                            .dept = user ? (char *)dept : (char *)pos[2],
+                            .kind = (char *)kind, .name = (char *)name,
+                            .title = (char *)title, .parent = (char *)parent};
+    rc = open_client(g, NULL, 0, &c);
+    if (rc)
+        return rc;
+    rc = herald_client_dir(c, op, &in, &out);
+    if (rc) {
+        rc = fail(c, rc, NULL);
+        goto out;
+    }
+    json_init(&w, &b);
+    json_obj(&w);
+    if (user) {
+        json_key(&w, "user");
+        json_strz(&w, out.user);
+        json_key(&w, "kind");
+        json_strz(&w, out.kind);
+        json_key(&w, "name");
+        json_strz(&w, out.name);
+        json_key(&w, "title");
+        json_strz(&w, out.title);
+        json_key(&w, "dept");
+        json_strz(&w, out.dept);
+    } else {
+        json_key(&w, "dept");
+        json_strz(&w, out.dept);
+        json_key(&w, "name");
+        json_strz(&w, out.name);
+        json_key(&w, "parent");
+        json_strz(&w, out.parent);
+    }
+    json_obj_end(&w);
+    emit(&b);
+out:
+    herald_dir_entry_free(&out);
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 static int v_receipts(const globals *g, int argc, char **argv)
 {
     static const char line[] = "receipts CONV SEQ [--after ID] [--limit N]";
@@ -889,6 +969,9 @@ static const verb verbs[] = {
     {"read", v_read, "read CONV SEQ"},
     {"recall", v_recall, "recall CONV SEQ"},
     {"dnd", v_dnd, "dnd on [--until TIME] | off | status"},
+    {"dir", v_dir, "dir user add USER --kind internal|external [--dept D] [--title T] "
+                   "[--name N] | user show USER | dept add DEPT [--name N] [--parent P] | "
+                   "dept show DEPT"},
     {"receipts", v_receipts, "receipts CONV SEQ [--after ID] [--limit N]"},
     {"ping", v_ping, "ping"},
 };

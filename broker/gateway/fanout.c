@@ -258,6 +258,11 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
             conn_send(c, &ok);
         break;
     }
+    case CMD_DIR_USER:
+    case CMD_DIR_DEPT:
+        if (open)
+            handle_dir_done(c, p->rid, p->op, p->conv);
+        break;
     case CMD_CONFIRM: {
         herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .seq = res->seq};
         if (open)

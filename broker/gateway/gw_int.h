@@ -114,6 +114,9 @@ conn *gw_presence_first(gw *g, const char *tenant, size_t tlen,
 
 /* handle.c: dispatches one decoded frame from c. */
 void handle_frame(conn *c, herald_frame *f);
+/* handle.c: answers a committed directory change with the entry (id = the
+ * user or department). */
+void handle_dir_done(conn *c, uint64_t rid, uint32_t op, const char *id);
 
 /* fanout.c: writer callback. */
 void fanout_done(void *arg, void *cookie, apply_result *res);

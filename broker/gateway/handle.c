@@ -219,18 +219,34 @@ static void on_send(conn *c, herald_frame *f)
     k.cmid = f->cmid;
     k.body = f->body;
     k.flags = f->flags & HERALD_MSGF_CLIENT_MASK;
-    if (k.flags & HERALD_MSGF_URGENT) {
-        /* The reminder schedule follows the tenant's settings. */
+    {
+        /* Tenant settings (reminder schedule) and the certified identity
+         * come from the broker's own records, never from the client. */
         store_tenant t;
+        store_dir_user d;
         int rc = store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t);
+        if (rc == 0) {
+            rc = store_dir_user_get(gw_meta(c->g), herald_str_z(c->tenant),
+                                    herald_str_z(c->user), &d);
+            if (rc == HERALD_ENOT_FOUND) {
+                d = (store_dir_user){.kind = DIR_INTERNAL};
+                rc = 0;
+            }
+        }
         if (rc) {
             conn_send_error(c, rc, NULL, f->rid);
             return;
         }
-        k.ivl = t.urgent_interval;
-        k.max = t.urgent_max;
+        if (k.flags & HERALD_MSGF_URGENT) {
+            k.ivl = t.urgent_interval;
+            k.max = t.urgent_max;
+        }
+        if (d.kind == DIR_INTERNAL) {
+            k.corp = herald_str_z(t.corp);
+            k.title = herald_str_z(d.title);
+        }
+        submit(c, f, &k);
     }
-    submit(c, f, &k);
 }
 
 static void on_read(conn *c, herald_frame *f)
@@ -340,6 +356,92 @@ static void on_urgent(conn *c, herald_frame *f)
     }
 }
 
+/* Replies DIR_RESULT with the user's directory entry (or the default: an
+ * internal user named by its id). */
+static void send_dir_user(conn *c, uint64_t rid, herald_str user)
+{
+    store_dir_user d;
+    herald_frame r = {.type = HERALD_FT_DIR_RESULT, .rid = rid, .user = user};
+    int rc = store_dir_user_get(gw_meta(c->g), herald_str_z(c->tenant), user, &d);
+    if (rc == HERALD_ENOT_FOUND) {
+        d = (store_dir_user){.kind = DIR_INTERNAL};
+        snprintf(d.name, sizeof d.name, "%.*s", (int)user.len, user.ptr);
+        rc = 0;
+    }
+    if (rc) {
+        conn_send_error(c, rc, NULL, rid);
+        return;
+    }
+    r.kind = herald_str_z(d.kind == DIR_EXTERNAL ? "external" : "internal");
+    r.name = herald_str_z(d.name);
+    r.title = herald_str_z(d.title);
+    r.dept = herald_str_z(d.dept);
+    conn_send(c, &r);
+}
+
+static void send_dir_dept(conn *c, uint64_t rid, herald_str dept)
+{
+    store_dir_dept d;
+    herald_frame r = {.type = HERALD_FT_DIR_RESULT, .rid = rid, .dept = dept};
+    int rc = store_dir_dept_get(gw_meta(c->g), herald_str_z(c->tenant), dept, &d);
+    if (rc) {
+        conn_send_error(c, rc, rc == HERALD_ENOT_FOUND ? "no such department" : NULL, rid);
+        return;
+    }
+    r.name = herald_str_z(d.name);
+    r.parent = herald_str_z(d.parent);
+    conn_send(c, &r);
+}
+
+void handle_dir_done(conn *c, uint64_t rid, uint32_t op, const char *id)
+{
+    if (op == CMD_DIR_USER)
+        send_dir_user(c, rid, herald_str_z(id));
+    else
+        send_dir_dept(c, rid, herald_str_z(id));
+}
+
+static void on_dir(conn *c, herald_frame *f)
+{
+    bool user_op = herald_str_eq(f->op, "user.add") || herald_str_eq(f->op, "user.show");
+    herald_str id = user_op ? f->user : f->dept;
+    cmd k;
+    herald_buf b = {0};
+    char idz[TOKEN_ID_MAX + 1];
+    int rc;
+
+    if (!user_op && !herald_str_eq(f->op, "dept.add") && !herald_str_eq(f->op, "dept.show")) {
+        conn_send_error(c, HERALD_EINVAL, "op must be user.add, user.show, dept.add or dept.show",
+                        f->rid);
+        return;
+    }
+    if (!id_ok(c, f, id, user_op ? "user" : "department"))
+        return;
+    if (herald_str_eq(f->op, "user.show")) {
+        send_dir_user(c, f->rid, id);
+        return;
+    }
+    if (herald_str_eq(f->op, "dept.show")) {
+        send_dir_dept(c, f->rid, id);
+        return;
+    }
+    k = cmd_for(c, user_op ? CMD_DIR_USER : CMD_DIR_DEPT);
+    k.target = f->user;
+    k.kind = f->kind;
+    k.name = f->name;
+    k.title = f->title;
+    k.dept = f->dept;
+    k.parent = f->parent;
+    rc = cmd_encode(&k, &b);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    snprintf(idz, sizeof idz, "%.*s", (int)id.len, id.ptr);
+    /* The directory lives with the tenants (group 0). */
+    fanout_submit_to(c, f, k.op, &b, idz, &c->g->shards[0]);
+}
+
 static void on_conv(conn *c, herald_frame *f)
 {
     static const struct {
@@ -395,6 +497,25 @@ static void on_conv(conn *c, herald_frame *f)
     k.kind = f->kind;
     k.n_members = f->n_members;
     k.members = f->members;
+    if (ops[i].op != CMD_CONV_REMOVE) {
+        /* Which members are customers, from the directory. */
+        herald_str *ext = calloc(f->n_members + 1, sizeof *ext);
+        if (!ext) {
+            conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+            return;
+        }
+        for (uint32_t m = 0; m < f->n_members; m++) {
+            store_dir_user d;
+            if (store_dir_user_get(gw_meta(c->g), herald_str_z(c->tenant), f->members[m], &d) ==
+                    0 &&
+                d.kind == DIR_EXTERNAL)
+                ext[k.n_external++] = f->members[m];
+        }
+        k.external = ext;
+        submit(c, f, &k);
+        free(ext);
+        return;
+    }
     submit(c, f, &k);
 }
 
@@ -450,6 +571,17 @@ static void on_receipts(conn *c, herald_frame *f)
 
     if (!may_read(c, f))
         return;
+    {
+        store_conv sc;
+        rc = store_conv_get(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                            herald_str_z(c->tenant), f->conv, &sc);
+        if (rc == 0 && sc.n_external) {
+            conn_send_error(c, HERALD_EFORBIDDEN,
+                            "receipts are not shown in conversations with external members",
+                            f->rid);
+            return;
+        }
+    }
     rc = store_receipts(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
                         herald_str_z(c->tenant), f->conv, f->seq, f->after_id, f->limit, &o);
     if (rc) {
@@ -506,7 +638,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_READ] = on_read,       [HERALD_FT_RECEIPTS] = on_receipts,
     [HERALD_FT_CONV] = on_conv,       [HERALD_FT_PING] = on_ping,
     [HERALD_FT_RECALL] = on_recall,   [HERALD_FT_DND] = on_dnd,
-    [HERALD_FT_URGENT] = on_urgent,
+    [HERALD_FT_URGENT] = on_urgent,   [HERALD_FT_DIR] = on_dir,
 };
 
 void handle_frame(conn *c, herald_frame *f)

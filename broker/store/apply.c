@@ -103,6 +103,7 @@ static int write_conv(actx *x, herald_str conv, const store_conv *sc)
     rb_u64(&r, sc->created);
     rb_u32(&r, sc->cap);
     rb_u32(&r, sc->count);
+    rb_u32(&r, sc->n_external);
     return put_rec(x, x->s->db.conv, &k, &r);
 }
 
@@ -174,6 +175,11 @@ static int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uin
     rb_u32(&r, flags);
     rb_u8(&r, (uint8_t)mk);
     rb_str(&r, body);
+    /* Certified identity: an employee's message where customers listen. */
+    if (mk == HERALD_MK_TEXT && sc->n_external && c->corp.len) {
+        rb_str(&r, c->corp);
+        rb_str(&r, c->title);
+    }
     rc = put_rec(x, x->s->db.msg, &k, &r);
     if (rc)
         return rc;
@@ -227,6 +233,15 @@ static bool contains(const herald_str *v, uint32_t n, herald_str s)
     return bsearch(&s, v, n, sizeof *v, str_cmp) != NULL;
 }
 
+/* True when the command marks user as external (directory, via the gateway). */
+static bool is_external(const cmd *c, herald_str user)
+{
+    for (uint32_t i = 0; i < c->n_external; i++)
+        if (str_cmp(&c->external[i], &user) == 0)
+            return true;
+    return false;
+}
+
 static int write_member(actx *x, herald_str conv, herald_str user, uint32_t role,
                         uint64_t joined, int kind)
 {
@@ -237,6 +252,7 @@ static int write_member(actx *x, herald_str conv, herald_str user, uint32_t role
     key_member(&k, x->c->tenant, conv, user);
     rb_u8(&r, (uint8_t)role);
     rb_u64(&r, joined);
+    rb_u8(&r, is_external(x->c, user) ? 1 : 0);
     rc = put_rec(x, x->s->db.member, &k, &r);
     if (rc)
         return rc;
@@ -311,6 +327,7 @@ static int op_tenant_create(actx *x)
     rb_u64(&r, c->win ? c->win : RECALL_WINDOW_DEFAULT);
     rb_u32(&r, c->ivl ? c->ivl : URGENT_INTERVAL_DEFAULT);
     rb_u32(&r, c->max ? c->max : URGENT_MAX_DEFAULT);
+    rb_str(&r, c->corp);
     return put_rec(x, x->s->db.meta, &k, &r);
 }
 
@@ -357,6 +374,7 @@ static int op_conv_create(actx *x)
         rc = write_member(x, c->conv, mem[i], role, 1, sc.kind);
         if (rc)
             return rc;
+        sc.n_external += is_external(c, mem[i]);
     }
     rc = system_body(x, "create", mem, n, &body);
     if (rc)
@@ -376,7 +394,7 @@ static int load_conv(actx *x, store_conv *sc, uint32_t *role)
         return reject(x, rc, "no such conversation");
     if (rc)
         return fatal(x, MDB_CORRUPTED);
-    rc = member_read(x->txn, x->s, x->c->tenant, x->c->conv, x->c->user, role, &joined);
+    rc = member_read(x->txn, x->s, x->c->tenant, x->c->conv, x->c->user, role, &joined, NULL);
     if (rc == HERALD_ENOT_MEMBER) {
         *role = UINT32_MAX; /* not a member */
         return 0;
@@ -413,7 +431,7 @@ static int op_conv_add(actx *x)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r2;
         uint64_t j;
-        rc = member_read(x->txn, x->s, c->tenant, c->conv, mem[i], &r2, &j);
+        rc = member_read(x->txn, x->s, c->tenant, c->conv, mem[i], &r2, &j, NULL);
         if (rc == HERALD_ENOT_MEMBER)
             mem[fresh++] = mem[i];
         else if (rc)
@@ -427,6 +445,7 @@ static int op_conv_add(actx *x)
         rc = write_member(x, c->conv, mem[i], ROLE_MEMBER, sc.max_seq + 1, sc.kind);
         if (rc)
             return rc;
+        sc.n_external += is_external(c, mem[i]);
     }
     sc.count += fresh;
     rc = system_body(x, "add", mem, fresh, &body);
@@ -440,7 +459,7 @@ static int op_conv_remove(actx *x)
     const cmd *c = x->c;
     store_conv sc;
     herald_str *mem, body;
-    uint32_t n, role, gone = 0;
+    uint32_t n, role, gone = 0, ext_gone = 0;
     int rc = membership_change(x, &sc, &role, &mem, &n);
 
     if (rc)
@@ -451,13 +470,15 @@ static int op_conv_remove(actx *x)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r2;
         uint64_t j;
-        rc = member_read(x->txn, x->s, c->tenant, c->conv, mem[i], &r2, &j);
+        bool ext;
+        rc = member_read(x->txn, x->s, c->tenant, c->conv, mem[i], &r2, &j, &ext);
         if (rc == HERALD_ENOT_MEMBER)
             continue;
         if (rc)
             return fatal(x, MDB_CORRUPTED);
         if (r2 == ROLE_OWNER && !c->admin)
             return reject(x, HERALD_EINVAL, "the owner cannot be removed");
+        ext_gone += ext;
         mem[gone++] = mem[i];
     }
     if (gone == 0)
@@ -486,6 +507,7 @@ static int op_conv_remove(actx *x)
             return rc;
     }
     sc.count -= gone;
+    sc.n_external -= ext_gone <= sc.n_external ? ext_gone : sc.n_external;
     return write_conv(x, c->conv, &sc);
 }
 
@@ -818,8 +840,9 @@ static int op_read(actx *x)
     if (cur >= c->seq)
         return 0; /* cursors only move forward; nothing to announce */
     rc = put_u64(x, x->s->db.cursor, &k, c->seq);
-    if (rc || sc.kind == CONV_ANNOUNCE)
-        return rc; /* announcements: counts come from cursors, no events */
+    if (rc || sc.kind == CONV_ANNOUNCE || sc.n_external)
+        return rc; /* announcements: counts from cursors; with customers:
+                      receipts are internal-only data, no events */
     {
         fan f = {.x = x, .conv = c->conv, .skip = c->user};
         return store_each_member(x->txn, x->s, c->tenant, c->conv, fan_one, &f);
@@ -928,6 +951,121 @@ static int op_dnd(actx *x)
     return put_u64(x, x->s->db.meta, &k, x->r->seq);
 }
 
+/* Directory changes are the tenant admin's. */
+static int admin_only(actx *x)
+{
+    return x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "directory changes need the admin role");
+}
+
+static bool short_text(herald_str s) { return s.len <= 128; }
+
+static int dept_exists(actx *x, herald_str dept, bool *found)
+{
+    kbuf k;
+    MDB_val kv, v;
+    int rc;
+    key_dir_dept(&k, x->c->tenant, dept);
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+    *found = rc == 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : fatal(x, rc);
+}
+
+static int op_dir_user(actx *x)
+{
+    const cmd *c = x->c;
+    uint8_t kind = herald_str_eq(c->kind, "internal") ? DIR_INTERNAL
+                   : herald_str_eq(c->kind, "external") ? DIR_EXTERNAL
+                                                        : 0;
+    kbuf k;
+    rbuf r = {0};
+    bool found = true;
+    int rc = admin_only(x);
+
+    if (rc)
+        return rc;
+    if (!id_ok(c->target))
+        return reject(x, HERALD_EINVAL, "invalid user id");
+    if (!kind)
+        return reject(x, HERALD_EINVAL, "kind must be internal or external");
+    if (!short_text(c->name) || !short_text(c->title))
+        return reject(x, HERALD_EINVAL, "name and title are at most 128 bytes");
+    if (c->dept.len) {
+        if (!id_ok(c->dept))
+            return reject(x, HERALD_EINVAL, "invalid department id");
+        rc = dept_exists(x, c->dept, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            return reject(x, HERALD_ENOT_FOUND, "no such department");
+    }
+    key_dir_user(&k, c->tenant, c->target);
+    rb_u8(&r, kind);
+    rb_str(&r, c->name);
+    rb_str(&r, c->title);
+    rb_str(&r, c->dept);
+    return put_rec(x, x->s->db.meta, &k, &r);
+}
+
+/* Moving a department under one of its own descendants would make a cycle:
+ * walk up from the new parent (depth-bounded). */
+static int no_cycle(actx *x)
+{
+    const cmd *c = x->c;
+    char at[TOKEN_ID_MAX + 1];
+    snprintf(at, sizeof at, "%.*s", (int)c->parent.len, c->parent.ptr);
+    for (int depth = 0; depth < 64 && at[0]; depth++) {
+        kbuf k;
+        MDB_val kv, v;
+        store_dir_dept d;
+        int rc;
+        if (herald_str_eq(c->dept, at))
+            return reject(x, HERALD_EINVAL, "a department cannot be moved under itself");
+        key_dir_dept(&k, c->tenant, herald_str_z(at));
+        kv = kb_val(&k);
+        rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc || dir_dept_decode(v, &d) != 0)
+            return fatal(x, rc ? rc : MDB_CORRUPTED);
+        snprintf(at, sizeof at, "%s", d.parent);
+    }
+    return at[0] ? reject(x, HERALD_EINVAL, "department tree deeper than 64") : 0;
+}
+
+static int op_dir_dept(actx *x)
+{
+    const cmd *c = x->c;
+    kbuf k;
+    rbuf r = {0};
+    bool found;
+    int rc = admin_only(x);
+
+    if (rc)
+        return rc;
+    if (!id_ok(c->dept))
+        return reject(x, HERALD_EINVAL, "invalid department id");
+    if (!short_text(c->name))
+        return reject(x, HERALD_EINVAL, "name is at most 128 bytes");
+    if (c->parent.len) {
+        /* The parent must exist already, so the tree has no cycles. */
+        if (!id_ok(c->parent) || str_cmp(&c->parent, &c->dept) == 0)
+            return reject(x, HERALD_EINVAL, "invalid parent department");
+        rc = dept_exists(x, c->parent, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            return reject(x, HERALD_ENOT_FOUND, "no such parent department");
+        rc = no_cycle(x);
+        if (rc)
+            return rc;
+    }
+    key_dir_dept(&k, c->tenant, c->dept);
+    rb_str(&r, c->name);
+    rb_str(&r, c->parent);
+    return put_rec(x, x->s->db.meta, &k, &r);
+}
+
 typedef int (*op_fn)(actx *x);
 static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_TENANT_CREATE] = op_tenant_create, [CMD_CONV_CREATE] = op_conv_create,
@@ -935,6 +1073,7 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_SEND] = op_send,                   [CMD_READ] = op_read,
     [CMD_RECALL] = op_recall,               [CMD_DND] = op_dnd,
     [CMD_CONFIRM] = op_confirm,             [CMD_REMIND] = op_remind,
+    [CMD_DIR_USER] = op_dir_user,           [CMD_DIR_DEPT] = op_dir_dept,
 };
 
 void apply_result_free(apply_result *r)

@@ -13,7 +13,8 @@
 /* Table indexes; the table is indexed by them (designated initializers), so
  * the required masks cannot drift from the table. */
 enum { C_OP, C_TEN, C_USER, C_ADMIN, C_CONV, C_CMID, C_BODY, C_KIND, C_SECRET, C_FLAGS,
-       C_CAP, C_SEQ, C_TS, C_WIN, C_IVL, C_MAX, C_MEM, C_COUNT_ };
+       C_CAP, C_SEQ, C_TS, C_WIN, C_IVL, C_MAX, C_MEM, C_EXT, C_TARGET, C_NAME, C_TITLE,
+       C_DEPT, C_PARENT, C_CORP, C_COUNT_ };
 
 #define F(i, k, kind, member) [i] = {k, kind, offsetof(cmd, member), 0, NULL, 0, 0}
 static const mpt_field cmd_fields[C_COUNT_] = {
@@ -26,6 +27,10 @@ static const mpt_field cmd_fields[C_COUNT_] = {
     F(C_TS, "ts", MPT_U64, ts),             F(C_WIN, "win", MPT_U64, win),
     F(C_IVL, "ivl", MPT_U32, ivl),          F(C_MAX, "max", MPT_U32, max),
     [C_MEM] = {"mem", MPT_STRS, offsetof(cmd, members), offsetof(cmd, n_members), NULL, 0, 0},
+    [C_EXT] = {"ext", MPT_STRS, offsetof(cmd, external), offsetof(cmd, n_external), NULL, 0, 0},
+    F(C_TARGET, "tgt", MPT_STR, target),    F(C_NAME, "name", MPT_STR, name),
+    F(C_TITLE, "title", MPT_STR, title),    F(C_DEPT, "dept", MPT_STR, dept),
+    F(C_PARENT, "parent", MPT_STR, parent), F(C_CORP, "corp", MPT_STR, corp),
 };
 #undef F
 #define NFIELDS ((size_t)C_COUNT_)
@@ -42,6 +47,8 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_DND] = B(C_TEN) | B(C_USER) | B(C_TS),
     [CMD_CONFIRM] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_SEQ) | B(C_TS),
     [CMD_REMIND] = B(C_TS),
+    [CMD_DIR_USER] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_KIND) | B(C_TS),
+    [CMD_DIR_DEPT] = B(C_TEN) | B(C_USER) | B(C_DEPT) | B(C_TS),
 };
 
 const char *cmd_op_name(uint32_t op)

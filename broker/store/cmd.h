@@ -31,7 +31,9 @@
     X(RECALL, 7)        /* tenant, user, admin, conv, seq, win, ts        */  \
     X(DND, 8)           /* tenant, user, flags (1 on), seq (until ms), ts */  \
     X(CONFIRM, 9)       /* tenant, user, conv, seq, ts                    */  \
-    X(REMIND, 10)       /* ts: every reminder of this shard due at ts     */
+    X(REMIND, 10)       /* ts: every reminder of this shard due at ts     */  \
+    X(DIR_USER, 11)     /* tenant, user, admin, target, kind, name, title, dept, ts */ \
+    X(DIR_DEPT, 12)     /* tenant, user, admin, dept, name, parent, ts    */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,
@@ -65,6 +67,17 @@ typedef struct cmd {
     uint64_t ts;          /* proposer's clock, ms since the Unix epoch */
     uint32_t n_members;   /* CONV_*: members */
     herald_str *members;  /* owned by the cmd after decode */
+    uint32_t n_external;  /* CONV_CREATE/ADD: which members are external
+                             (from the directory, filled by the gateway) */
+    herald_str *external; /* owned by the cmd after decode */
+    herald_str target;    /* DIR_USER: the user described */
+    herald_str name;      /* DIR_*: display name */
+    herald_str title;     /* DIR_USER: job title; SEND: the sender's certified
+                             title (filled by the gateway for employees) */
+    herald_str dept;      /* DIR_*: department id */
+    herald_str parent;    /* DIR_DEPT: parent department */
+    herald_str corp;      /* SEND: certified corp name (gateway, employees);
+                             TENANT_CREATE: the corp's display name */
 } cmd;
 
 /* Appends the msgpack encoding of *c to out. 0, HERALD_EINVAL, HERALD_ENOMEM. */

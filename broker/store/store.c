@@ -201,6 +201,91 @@ void key_ustate(kbuf *k, herald_str ten, herald_str user, uint32_t group)
     kb_u32(k, group);
 }
 
+void key_dir_user(kbuf *k, herald_str ten, herald_str user)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("u"));
+    kb_id(k, ten);
+    kb_id(k, user);
+}
+
+void key_dir_dept(kbuf *k, herald_str ten, herald_str dept)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("dp"));
+    kb_id(k, ten);
+    kb_id(k, dept);
+}
+
+/* Copies a record string into a fixed buffer; false when it does not fit. */
+static bool take_str(rcur *c, char *dst, size_t cap)
+{
+    herald_str v = rc_str(c);
+    if (c->bad || v.len >= cap)
+        return false;
+    memcpy(dst, v.ptr, v.len);
+    dst[v.len] = '\0';
+    return true;
+}
+
+int dir_user_decode(MDB_val v, store_dir_user *out)
+{
+    rcur c = rc_of(v);
+    out->kind = rc_u8(&c);
+    if (!take_str(&c, out->name, sizeof out->name) ||
+        !take_str(&c, out->title, sizeof out->title) ||
+        !take_str(&c, out->dept, sizeof out->dept) || c.left ||
+        (out->kind != DIR_INTERNAL && out->kind != DIR_EXTERNAL))
+        return HERALD_ESTORAGE;
+    return 0;
+}
+
+int dir_dept_decode(MDB_val v, store_dir_dept *out)
+{
+    rcur c = rc_of(v);
+    if (!take_str(&c, out->name, sizeof out->name) ||
+        !take_str(&c, out->parent, sizeof out->parent) || c.left)
+        return HERALD_ESTORAGE;
+    return 0;
+}
+
+/* Reads one meta record and decodes it. */
+static int meta_get(store *s, kbuf *k, int (*decode)(MDB_val, void *), void *out)
+{
+    MDB_txn *txn;
+    MDB_val kv, v;
+    int rc;
+    if (k->over)
+        return HERALD_ENOT_FOUND;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    kv = kb_val(k);
+    rc = mdb_get(txn, s->db.meta, &kv, &v);
+    rc = rc ? store_err(rc) : decode(v, out);
+    store_rd_end(s, txn);
+    return rc;
+}
+
+static int dec_user(MDB_val v, void *out) { return dir_user_decode(v, out); }
+static int dec_dept(MDB_val v, void *out) { return dir_dept_decode(v, out); }
+
+int store_dir_user_get(store *s, herald_str tenant, herald_str user, store_dir_user *out)
+{
+    kbuf k;
+    key_dir_user(&k, tenant, user);
+    return meta_get(s, &k, dec_user, out);
+}
+
+int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_dept *out)
+{
+    kbuf k;
+    key_dir_dept(&k, tenant, dept);
+    return meta_get(s, &k, dec_dept, out);
+}
+
 void key_dnd(kbuf *k, herald_str ten, herald_str user)
 {
     k->n = 0;
@@ -267,6 +352,7 @@ int conv_decode(MDB_val v, store_conv *out)
     out->created = rc_u64(&c);
     out->cap = rc_u32(&c);
     out->count = rc_u32(&c);
+    out->n_external = c.left >= 4 ? rc_u32(&c) : 0;
     if (c.bad || c.left || owner.len >= sizeof out->owner || out->kind < CONV_SINGLE ||
         out->kind > CONV_ANNOUNCE)
         return HERALD_ESTORAGE;
@@ -290,7 +376,7 @@ int conv_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, store_con
 }
 
 int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_str user,
-                uint32_t *role, uint64_t *joined)
+                uint32_t *role, uint64_t *joined, bool *external)
 {
     kbuf k;
     MDB_val kv, v;
@@ -309,6 +395,8 @@ int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_
     c = rc_of(v);
     *role = rc_u8(&c);
     *joined = rc_u64(&c);
+    if (external)
+        *external = c.left ? rc_u8(&c) != 0 : false;
     return c.bad ? HERALD_ESTORAGE : 0;
 }
 
@@ -324,6 +412,17 @@ int msg_decode(MDB_val v, herald_str conv, uint64_t seq, arena *a, herald_msg *m
     m->kind = rc_u8(&c);
     body = rc_str(&c);
     (void)cmid;
+    if (c.left) {
+        herald_str corp = rc_str(&c), title = rc_str(&c);
+        if (!c.bad && corp.len) {
+            m->id_corp.ptr = arena_dup(a, corp.ptr, corp.len);
+            m->id_corp.len = corp.len;
+            m->id_title.ptr = arena_dup(a, title.ptr, title.len);
+            m->id_title.len = title.len;
+            if (!m->id_corp.ptr || !m->id_title.ptr)
+                return HERALD_ENOMEM;
+        }
+    }
     if (c.bad || c.left || m->kind > HERALD_MK_SYSTEM)
         return HERALD_ESTORAGE;
     m->seq = seq;
@@ -365,6 +464,16 @@ int store_tenant_get(store *s, herald_str tenant, store_tenant *out)
         out->recall_window = c.left >= 8 ? rc_u64(&c) : RECALL_WINDOW_DEFAULT;
         out->urgent_interval = c.left >= 4 ? rc_u32(&c) : URGENT_INTERVAL_DEFAULT;
         out->urgent_max = c.left >= 4 ? rc_u32(&c) : URGENT_MAX_DEFAULT;
+        out->corp[0] = '\0';
+        if (c.left) {
+            herald_str corp = rc_str(&c);
+            if (!c.bad && corp.len < sizeof out->corp) {
+                memcpy(out->corp, corp.ptr, corp.len);
+                out->corp[corp.len] = '\0';
+            }
+        }
+        if (!out->corp[0])
+            snprintf(out->corp, sizeof out->corp, "%.*s", (int)tenant.len, tenant.ptr);
         if (c.bad || sec.len != sizeof out->secret)
             rc = HERALD_ESTORAGE;
         else
@@ -398,7 +507,7 @@ int store_member_check(store *s, herald_str tenant, herald_str conv, herald_str 
         return rc;
     rc = conv_read(txn, s, tenant, conv, &sc);
     if (rc == 0)
-        rc = member_read(txn, s, tenant, conv, user, &role, &joined);
+        rc = member_read(txn, s, tenant, conv, user, &role, &joined, NULL);
     store_rd_end(s, txn);
     return rc;
 }
@@ -792,7 +901,7 @@ static int sync_announce(herald_str conv, void *arg)
         }
         if (!known) {
             uint32_t role;
-            rc = member_read(x->txn, x->s, x->ten, conv, x->user, &role, &after);
+            rc = member_read(x->txn, x->s, x->ten, conv, x->user, &role, &after, NULL);
             if (rc)
                 return rc;
             /* Messages from the one that added the member onward. */

@@ -81,6 +81,7 @@ typedef struct store_tenant {
     uint64_t recall_window; /* seconds a sender may recall a message */
     uint32_t urgent_interval; /* seconds between reminders of an urgent message */
     uint32_t urgent_max;    /* reminders before escalating */
+    char corp[129];         /* the enterprise's display name (certified identity) */
 } store_tenant;
 
 /* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
@@ -93,6 +94,7 @@ typedef struct store_conv {
     uint64_t created;       /* ms since epoch */
     uint32_t cap;           /* member cap */
     uint32_t count;         /* member count */
+    uint32_t n_external;    /* external members (customers) among them */
 } store_conv;
 
 /* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
@@ -157,6 +159,24 @@ int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t s
 
 /* Due time (ms) of the earliest pending reminder, 0 when none. */
 uint64_t store_remind_next(store *s);
+
+/* Directory entries (kept with the tenants, group 0). */
+#define DIR_INTERNAL 1u
+#define DIR_EXTERNAL 2u
+typedef struct store_dir_user {
+    uint32_t kind;          /* DIR_INTERNAL | DIR_EXTERNAL */
+    char name[129];         /* display name */
+    char title[129];        /* job title */
+    char dept[129];         /* department id */
+} store_dir_user;
+typedef struct store_dir_dept {
+    char name[129];         /* display name */
+    char parent[129];       /* parent department id ("" = top) */
+} store_dir_dept;
+
+/* 0, HERALD_ENOT_FOUND (not in the directory), HERALD_ESTORAGE. */
+int store_dir_user_get(store *s, herald_str tenant, herald_str user, store_dir_user *out);
+int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_dept *out);
 
 /* A user's do-not-disturb state (kept where the tenants are): *until = ms
  * since the epoch it ends, UINT64_MAX until turned off, 0 when off.

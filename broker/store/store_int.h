@@ -55,9 +55,9 @@ int store_grow(store *s);
 int conv_decode(MDB_val v, store_conv *out);
 /* Decoded conversation record. */
 int conv_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, store_conv *out);
-/* Member record: role and joined seq. 0, HERALD_ENOT_MEMBER, HERALD_ESTORAGE. */
+/* Member record: role, joined seq and (optional out) whether external. 0, HERALD_ENOT_MEMBER, HERALD_ESTORAGE. */
 int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_str user,
-                uint32_t *role, uint64_t *joined);
+                uint32_t *role, uint64_t *joined, bool *external);
 
 /* Key builders used by several files. */
 void key_conv(kbuf *k, herald_str ten, herald_str conv);
@@ -70,6 +70,13 @@ void key_ustate(kbuf *k, herald_str ten, herald_str user, uint32_t group);
 typedef int (*member_fn)(herald_str user, MDB_val rec, void *arg);
 int store_each_member(MDB_txn *txn, store *s, herald_str ten, herald_str conv,
                       member_fn fn, void *arg);
+
+/* meta keys of directory entries. */
+void key_dir_user(kbuf *k, herald_str ten, herald_str user);
+void key_dir_dept(kbuf *k, herald_str ten, herald_str dept);
+/* Decoders of directory records (bytes from disk). 0 or HERALD_ESTORAGE. */
+int dir_user_decode(MDB_val v, store_dir_user *out);
+int dir_dept_decode(MDB_val v, store_dir_dept *out);
 
 /* meta key of a user's do-not-disturb record. */
 void key_dnd(kbuf *k, herald_str ten, herald_str user);

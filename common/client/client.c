@@ -69,19 +69,32 @@ static const char *put_bytes(char **at, const char *p, size_t n)
 }
 
 /* One allocation holding the event and its strings. */
+/* Bytes needed to copy a message's strings (each NUL-terminated). */
+static size_t msg_strings_len(const herald_msg *m)
+{
+    return (size_t)m->conv.len + m->from.len + m->body.len + m->id_corp.len + m->id_title.len + 5;
+}
+
+/* Copies m's strings to *at; dst gets m with pointers into the copy. */
+static void copy_msg_strings(herald_msg *dst, const herald_msg *m, char **at)
+{
+    *dst = *m;
+    dst->conv.ptr = put_bytes(at, m->conv.ptr, m->conv.len);
+    dst->from.ptr = put_bytes(at, m->from.ptr, m->from.len);
+    dst->body.ptr = put_bytes(at, m->body.ptr, m->body.len);
+    dst->id_corp.ptr = put_bytes(at, m->id_corp.ptr, m->id_corp.len);
+    dst->id_title.ptr = put_bytes(at, m->id_title.ptr, m->id_title.len);
+}
+
 static herald_event *event_msg(const herald_msg *m)
 {
-    size_t need = sizeof(herald_event) + m->conv.len + m->from.len + m->body.len + 3;
-    herald_event *ev = calloc(1, need);
+    herald_event *ev = calloc(1, sizeof(herald_event) + msg_strings_len(m));
     char *at;
     if (!ev)
         return NULL;
     at = (char *)(ev + 1);
     ev->type = HERALD_EV_MSG;
-    ev->msg = *m;
-    ev->msg.conv.ptr = put_bytes(&at, m->conv.ptr, m->conv.len);
-    ev->msg.from.ptr = put_bytes(&at, m->from.ptr, m->from.len);
-    ev->msg.body.ptr = put_bytes(&at, m->body.ptr, m->body.len);
+    copy_msg_strings(&ev->msg, m, &at);
     return ev;
 }
 
@@ -479,18 +492,14 @@ static int copy_msgs(const herald_msg *src, uint32_t n, herald_msglist *out)
     size_t need = (size_t)n * sizeof(herald_msg);
     char *at;
     for (uint32_t i = 0; i < n; i++)
-        need += src[i].conv.len + src[i].from.len + src[i].body.len + 3;
+        need += msg_strings_len(&src[i]);
     out->v = malloc(need ? need : 1);
     if (!out->v)
         return HERALD_ENOMEM;
     out->n = n;
     at = (char *)(out->v + n);
-    for (uint32_t i = 0; i < n; i++) {
-        out->v[i] = src[i];
-        out->v[i].conv.ptr = put_bytes(&at, src[i].conv.ptr, src[i].conv.len);
-        out->v[i].from.ptr = put_bytes(&at, src[i].from.ptr, src[i].from.len);
-        out->v[i].body.ptr = put_bytes(&at, src[i].body.ptr, src[i].body.len);
-    }
+    for (uint32_t i = 0; i < n; i++)
+        copy_msg_strings(&out->v[i], &src[i], &at);
     return 0;
 }
 
@@ -850,6 +859,44 @@ int herald_client_urgent_status(herald_client *c, const char *conv, uint64_t seq
         rc = copy_strs(r.unread, r.n_unread, pending);
     if (rc)
         herald_strlist_free(confirmed);
+    herald_frame_release(&r);
+    return rc;
+}
+
+void herald_dir_entry_free(herald_dir_entry *e)
+{
+    if (!e)
+        return;
+    free(e->user);
+    free(e->dept);
+    free(e->kind);
+    free(e->name);
+    free(e->title);
+    free(e->parent);
+    memset(e, 0, sizeof *e);
+}
+
+int herald_client_dir(herald_client *c, const char *op, const herald_dir_entry *in,
+                      herald_dir_entry *out)
+{
+    herald_frame f = {.type = HERALD_FT_DIR, .op = herald_str_z(op),
+                      .user = herald_str_z(in->user), .dept = herald_str_z(in->dept),
+                      .kind = herald_str_z(in->kind), .name = herald_str_z(in->name),
+                      .title = herald_str_z(in->title), .parent = herald_str_z(in->parent)}, r;
+    int rc = request(c, &f, HERALD_FT_DIR_RESULT, &r);
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (rc)
+        return rc;
+    if (out) {
+        herald_str *fields[] = {&r.user, &r.dept, &r.kind, &r.name, &r.title, &r.parent};
+        char **dst[] = {&out->user, &out->dept, &out->kind, &out->name, &out->title, &out->parent};
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc == 0; i++)
+            if (!(*dst[i] = dup_str(*fields[i])))
+                rc = HERALD_ENOMEM;
+        if (rc)
+            herald_dir_entry_free(out);
+    }
     herald_frame_release(&r);
     return rc;
 }

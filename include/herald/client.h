@@ -127,6 +127,26 @@ int herald_client_confirm(herald_client *c, const char *conv, uint64_t seq, uint
 int herald_client_urgent_status(herald_client *c, const char *conv, uint64_t seq,
                                 herald_strlist *confirmed, herald_strlist *pending);
 
+/* A directory entry (all strings owned; "" when unset). */
+typedef struct herald_dir_entry {
+    char *user;    /* user id (user.* ops) */
+    char *dept;    /* department id (dept.* ops; a user's department) */
+    char *kind;    /* "internal" | "external" (users) */
+    char *name;    /* display name */
+    char *title;   /* job title (users) */
+    char *parent;  /* parent department (departments) */
+} herald_dir_entry;
+void herald_dir_entry_free(herald_dir_entry *e);
+
+/* The directory. op: "user.add" (admin: in->user, kind, name, title, dept),
+ * "user.show" (in->user; a user not in the directory shows as internal,
+ * named by its id), "dept.add" (admin: in->dept, name, parent — the parent
+ * must exist), "dept.show" (in->dept). Unused fields of *in may be NULL.
+ * *out (may be NULL) gets the entry as stored. Server errors: FORBIDDEN (not
+ * an admin), INVAL, NOT_FOUND (department). */
+int herald_client_dir(herald_client *c, const char *op, const herald_dir_entry *in,
+                      herald_dir_entry *out);
+
 /* Do-not-disturb ("take a break"). op: "on" (until_ms: when it ends, ms
  * since the epoch; 0 = until turned off), "off", or "status". *until (may
  * be NULL) gets the state after the call: 0 = off, UINT64_MAX = on until

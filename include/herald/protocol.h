@@ -35,11 +35,16 @@
  *   sg: sync groups, flat array [group, useq, group, useq, …] (uints)
  *   sc: sync convs, flat array [conv, seq, conv, seq, …] (str, uint)
  *   nr: n_read_total (uint)  nu: n_unread_total (uint)  aid: after_id (str)
+ *   name: name (str)         title: title (str)       dept: dept (str)
+ *   parent: parent (str)
  *
  * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
  *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
  *   shard group), useq (uint per-user sequence in that group; 0 for
- *   messages of read-diffused conversations).
+ *   messages of read-diffused conversations), idc / idt (str: certified
+ *   identity — corp name and title — stamped by the broker, never by a
+ *   client, on an employee's message to a conversation with external
+ *   members).
  *
  * FRAMES (→ client to server, ← server to client; * = required)
  *   → HELLO      tok*, v, sg, sc      first frame on a connection
@@ -87,6 +92,11 @@
  *                every tenant interval, default 5 min), op "escalate" to the
  *                sender when the reminders ran out (default 3) — the hook
  *                for SMS/phone; also logged as urgent.escalate
+ *   → DIR        rid, op*, user, kind, name, title, dept, parent   the
+ *                directory: op user.add (admin; kind internal | external) |
+ *                user.show | dept.add (admin; dept, name, parent) | dept.show
+ *   ← DIR_RESULT rid, user, kind, name, title, dept, parent
+ *                A user missing from the directory is internal, named by id.
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -138,7 +148,9 @@ extern "C" {
     X(DND, 21)                                                                \
     X(URGENT, 22)                                                             \
     X(URGENT_RESULT, 23)                                                      \
-    X(REMIND, 24)
+    X(REMIND, 24)                                                             \
+    X(DIR, 25)                                                                \
+    X(DIR_RESULT, 26)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,
@@ -176,6 +188,10 @@ typedef struct herald_msg {
     uint32_t kind;    /* HERALD_MK_* */
     uint32_t group;   /* shard group holding the conversation */
     uint64_t useq;    /* per-user sequence in `group`; 0 if read-diffused */
+    herald_str id_corp;  /* certified identity, stamped by the broker on an
+                            employee's message to a conversation with external
+                            members: the enterprise's name ("idc") */
+    herald_str id_title; /* ... and the employee's title ("idt") */
 } herald_msg;
 
 /* One entry of the group part of a sync key. */
@@ -238,6 +254,10 @@ typedef struct herald_frame {
     uint32_t n_read_total;  /* RECEIPTS_RESULT: members who have read */
     uint32_t n_unread_total;/* RECEIPTS_RESULT: members who have not */
     herald_str after_id;    /* RECEIPTS: page after this member id; RESULT: next cursor */
+    herald_str name;        /* DIR: display name */
+    herald_str title;       /* DIR: job title */
+    herald_str dept;        /* DIR: department id */
+    herald_str parent;      /* DIR: parent department id */
 } herald_frame;
 
 /* Decoder limits. Zero fields take the defaults. */

@@ -98,9 +98,10 @@ static herald_str unread[] = {{"dave", 4}};
 static herald_sync_group groups[] = {{1, 10}, {7, UINT64_MAX}, {UINT32_MAX, 1}};
 static herald_sync_conv convs[] = {{{"ann", 3}, 5}, {{"news", 4}, 1ull << 40}};
 static herald_msg msgs[] = {
-    {{"c1", 2}, 1, {"alice", 5}, 1700000000000ull, {body_bytes, 5}, 1, 0, 3, 99},
-    {{"c1", 2}, 2, {"bob", 3}, 1700000000001ull, {"x", 1}, 0, 1, 3, 100},
-    {{0}, 0, {0}, 0, {0}, 0, 0, 0, 0}, /* an empty message map */
+    {{"c1", 2}, 1, {"alice", 5}, 1700000000000ull, {body_bytes, 5}, 1, 0, 3, 99,
+     {"Acme", 4}, {"Sales lead", 10}},
+    {{"c1", 2}, 2, {"bob", 3}, 1700000000001ull, {"x", 1}, 0, 1, 3, 100, {0}, {0}},
+    {{0}, 0, {0}, 0, {0}, 0, 0, 0, 0, {0}, {0}}, /* an empty message map */
 };
 
 /* A frame of `type` with every field set to a non-default value. */

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# it_directory.sh HERALDD HERALD — the directory (departments, internal and
+# external users, admin-only changes), the broker-stamped certified identity
+# on employees' messages to conversations with customers, and receipts kept
+# internal. Every wait is bounded.
+set -uo pipefail
+HERALDD=$1
+HERALD=$2
+dir=$(mktemp -d /tmp/herald-dir-XXXXXX)
+pid=
+fails=0
+cleanup() {
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+ok()  { echo "ok   - $1"; }
+bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
+expect() {
+  local name=$1 want=$2 pat=$3; shift 4
+  local out rc
+  out=$(timeout 20 "$@" 2>&1); rc=$?
+  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"
+  else bad "$name (rc=$rc, want $want, /$pat/): $out"; fi
+}
+"$HERALDD" dev --data "$dir" --listen 127.0.0.1:0 --log-level warn 2>>"$dir/heraldd.log" &
+pid=$!
+for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done
+set -a; . "$dir/dev.env"; set +a
+
+expect "dept add" 0 '"dept":"sales","name":"Sales","parent":""' -- "$HERALD" --admin dir dept add sales --name Sales
+expect "sub-dept" 0 '"parent":"sales"' -- "$HERALD" --admin dir dept add east --name "East region" --parent sales
+expect "unknown parent" 1 'NOT_FOUND' -- "$HERALD" --admin dir dept add west --parent nowhere
+expect "no cycles" 1 'INVAL' -- "$HERALD" --admin dir dept add sales --parent east
+expect "admins only" 1 'FORBIDDEN' -- "$HERALD" --as bob dir dept add ops
+expect "employee" 0 '"user":"alice","kind":"internal","name":"Alice Li","title":"Account Manager","dept":"east"' -- \
+  "$HERALD" --admin dir user add alice --kind internal --dept east --title "Account Manager" --name "Alice Li"
+expect "customer" 0 '"kind":"external"' -- "$HERALD" --admin dir user add cust1 --kind external --name "Customer One"
+expect "bad kind" 1 'INVAL' -- "$HERALD" --admin dir user add x --kind contractor
+expect "unknown dept" 1 'NOT_FOUND' -- "$HERALD" --admin dir user add y --kind internal --dept nope
+expect "show" 0 '"title":"Account Manager"' -- "$HERALD" --as bob dir user show alice
+expect "not in the directory: internal, named by id" 0 '"user":"zed","kind":"internal","name":"zed"' -- "$HERALD" --as bob dir user show zed
+expect "dept show" 0 '"name":"East region"' -- "$HERALD" --as bob dir dept show east
+
+"$HERALD" --as alice conv create --kind customer_group --members alice,bob,cust1 --id cg >/dev/null
+"$HERALD" --as alice conv create --kind group --members alice,bob --id team >/dev/null
+"$HERALD" --as alice send cg "Welcome! I am your account manager." >/dev/null
+"$HERALD" --as cust1 send cg "Thanks" >/dev/null
+"$HERALD" --as alice send team "internal note" >/dev/null
+h=$("$HERALD" --as cust1 history cg)
+grep -q '"from":"alice","text":"Welcome! I am your account manager.".*"identity":{"corp":"demo","title":"Account Manager"}' <<<"$h" && ok "certified identity on the employee's message" || bad "identity: $h"
+grep '"from":"cust1"' <<<"$h" | grep -q identity && bad "a customer got an identity" || ok "customers are not certified"
+"$HERALD" --as bob history team | grep -q identity && bad "identity in an internal group" || ok "no identity among employees"
+seq=$("$HERALD" --as alice history cg | tail -n 1 | sed -n 's/.*"seq":\([0-9]*\).*/\1/p')
+expect "receipts stay internal where customers are" 1 'FORBIDDEN' -- "$HERALD" --as alice receipts cg "$seq"
+expect "receipts among employees" 0 '"read"' -- "$HERALD" --as alice receipts team 1
+kill -TERM "$pid"; wait "$pid" && ok "clean exit" || bad "exit status"; pid=
+echo "$fails failure(s)"
+[ "$fails" = 0 ]
