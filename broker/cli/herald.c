@@ -877,6 +877,52 @@ out:
     return rc;
 }
 
+static int v_contact(const globals *g, int argc, char **argv)
+{
+    static const char line[] = "contact add EMPLOYEE CUSTOMER | contact list CUSTOMER";
+    const char *pos[3];
+    herald_client *c = NULL;
+    herald_strlist owners = {0};
+    herald_buf b = {0};
+    char conv[64];
+    json_w w;
+    bool add;
+    int npos, rc = parse_opts(argc, argv, NULL, pos, 3, &npos, line);
+
+    if (rc)
+        return rc;
+    add = npos == 3 && strcmp(pos[0], "add") == 0;
+    if (!add && !(npos == 2 && strcmp(pos[0], "list") == 0))
+        return usage("contact needs add EMPLOYEE CUSTOMER or list CUSTOMER", line);
+    rc = open_client(g, NULL, 0, &c);
+    if (rc)
+        return rc;
+    rc = add ? herald_client_contact_add(c, pos[1], pos[2], conv, sizeof conv)
+             : herald_client_contact_list(c, pos[1], &owners);
+    if (rc) {
+        rc = fail(c, rc, NULL);
+        goto out;
+    }
+    json_init(&w, &b);
+    json_obj(&w);
+    if (add) {
+        json_key(&w, "conv");
+        json_strz(&w, conv);
+    } else {
+        json_key(&w, "customer");
+        json_strz(&w, pos[1]);
+        json_key(&w, "owners");
+        json_strlist(&w, &owners);
+    }
+    json_obj_end(&w);
+    emit(&b);
+out:
+    herald_strlist_free(&owners);
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 static int v_receipts(const globals *g, int argc, char **argv)
 {
     static const char line[] = "receipts CONV SEQ [--after ID] [--limit N]";
@@ -969,6 +1015,7 @@ static const verb verbs[] = {
     {"read", v_read, "read CONV SEQ"},
     {"recall", v_recall, "recall CONV SEQ"},
     {"dnd", v_dnd, "dnd on [--until TIME] | off | status"},
+    {"contact", v_contact, "contact add EMPLOYEE CUSTOMER | contact list CUSTOMER"},
     {"dir", v_dir, "dir user add USER --kind internal|external [--dept D] [--title T] "
                    "[--name N] | user show USER | dept add DEPT [--name N] [--parent P] | "
                    "dept show DEPT"},

@@ -17,8 +17,8 @@ void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
                      gw_shard(c->g, herald_str_z(c->tenant), herald_str_z(conv)));
 }
 
-void fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf *cmdbuf,
-                      const char *conv, shard *sh)
+pending *fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf *cmdbuf,
+                          const char *conv, shard *sh)
 {
     pending *p = calloc(1, sizeof *p);
     int rc;
@@ -26,7 +26,7 @@ void fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf 
     if (!p) {
         herald_buf_free(cmdbuf);
         conn_send_error(c, HERALD_ENOMEM, NULL, req->rid);
-        return;
+        return NULL;
     }
     p->c = c;
     p->rid = req->rid;
@@ -40,7 +40,9 @@ void fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf 
         conn_send_error(c, rc, NULL, req->rid);
         conn_unref(c);
         free(p);
+        return NULL;
     }
+    return p;
 }
 
 void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check)
@@ -214,6 +216,22 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         return;
     }
     open = c->fd >= 0;
+    if (p->then == CMD_CONTACT_ADD && (res->err == 0 || res->err == HERALD_EEXISTS)) {
+        /* Step 2 of a contact: record the relationship with the tenants. */
+        cmd k = {.op = CMD_CONTACT_ADD, .tenant = herald_str_z(c->tenant),
+                 .user = herald_str_z(c->user), .admin = c->admin, .ts = gw_now_ms(),
+                 .target = herald_str_z(p->a), .name = herald_str_z(p->b),
+                 .conv = herald_str_z(p->conv)};
+        herald_buf b = {0};
+        herald_frame req = {.type = HERALD_FT_CONTACT, .rid = p->rid};
+        if (res->err == 0 && res->seq)
+            push_message(g, c->tenant, p->conv, res);
+        if (cmd_encode(&k, &b) == 0)
+            fanout_submit_to(c, &req, CMD_CONTACT_ADD, &b, p->conv, &g->shards[0]);
+        else if (open)
+            conn_send_error(c, HERALD_ENOMEM, NULL, p->rid);
+        goto out;
+    }
 
     if (res->err) {
         if (open)
@@ -256,6 +274,13 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         c->dnd_until = res->seq;
         if (open)
             conn_send(c, &ok);
+        break;
+    }
+    case CMD_CONTACT_ADD: {
+        herald_frame r = {.type = HERALD_FT_CONTACT_RESULT, .rid = p->rid,
+                          .conv = herald_str_z(p->conv)};
+        if (open)
+            conn_send(c, &r);
         break;
     }
     case CMD_DIR_USER:

@@ -81,6 +81,9 @@ typedef struct pending {
     uint32_t ftype;        /* request frame type */
     uint32_t op;           /* cmd op */
     char conv[TOKEN_ID_MAX + 1]; /* conversation id */
+    uint32_t then;         /* a command to submit once this one applied (CONTACT_ADD) */
+    char a[TOKEN_ID_MAX + 1]; /* then's first id (employee) */
+    char b[TOKEN_ID_MAX + 1]; /* then's second id (customer) */
 } pending;
 
 /* gw.c: the shard holding (tenant, conv) and the one holding tenants. */
@@ -124,9 +127,10 @@ void fanout_done(void *arg, void *cookie, apply_result *res);
  * fanout_done. On failure replies with an ERROR itself. */
 void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
                    herald_buf *cmdbuf, const char *conv);
-/* The same for a command that belongs to a given shard (user state: 0). */
-void fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf *cmdbuf,
-                      const char *conv, shard *sh);
+/* The same for a command that belongs to a given shard (user state: 0).
+ * Returns the pending request (NULL when it failed and ERROR was sent). */
+pending *fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_buf *cmdbuf,
+                          const char *conv, shard *sh);
 /* Replies CONV_RESULT for conv or an ERROR. check: only members and admins
  * may see it (false right after c changed the membership, e.g. left). */
 void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check);

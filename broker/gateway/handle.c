@@ -442,6 +442,98 @@ static void on_dir(conn *c, herald_frame *f)
     fanout_submit_to(c, f, k.op, &b, idz, &c->g->shards[0]);
 }
 
+/* External contacts. add (admin): employee user, customer conv → their 1:1
+ * conversation (created in its shard, then recorded with the tenants).
+ * list: the customer's owners. */
+static void on_contact(conn *c, herald_frame *f)
+{
+    herald_str ten = herald_str_z(c->tenant);
+    store_dir_user d;
+    int rc;
+
+    if (!id_ok(c, f, f->conv, "customer"))
+        return;
+    if (herald_str_eq(f->op, "list")) {
+        store_strs owners = {0}, convs = {0};
+        herald_str *sv;
+        herald_frame r = {.type = HERALD_FT_CONTACT_RESULT, .rid = f->rid};
+        rc = store_contacts(gw_meta(c->g), ten, f->conv, &owners, &convs);
+        sv = rc ? NULL : calloc(owners.n + 1, sizeof *sv);
+        if (!rc && !sv)
+            rc = HERALD_ENOMEM;
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
+        } else {
+            for (uint32_t i = 0; i < owners.n; i++)
+                sv[i] = herald_str_z(owners.v[i]);
+            r.members = sv;
+            r.n_members = owners.n;
+            conn_send(c, &r);
+        }
+        free(sv);
+        store_strs_free(&owners);
+        store_strs_free(&convs);
+        return;
+    }
+    if (!herald_str_eq(f->op, "add")) {
+        conn_send_error(c, HERALD_EINVAL, "op must be add or list", f->rid);
+        return;
+    }
+    if (!c->admin) {
+        conn_send_error(c, HERALD_EFORBIDDEN, "contacts are managed by an admin", f->rid);
+        return;
+    }
+    if (!id_ok(c, f, f->user, "employee"))
+        return;
+    rc = store_dir_user_get(gw_meta(c->g), ten, f->conv, &d);
+    if (rc || d.kind != DIR_EXTERNAL) {
+        conn_send_error(c, rc && rc != HERALD_ENOT_FOUND ? rc : HERALD_EINVAL,
+                        "the customer must be an external user in the directory", f->rid);
+        return;
+    }
+    rc = store_dir_user_get(gw_meta(c->g), ten, f->user, &d);
+    if (rc == 0 && d.kind == DIR_EXTERNAL) {
+        conn_send_error(c, HERALD_EINVAL, "the owner must be an employee", f->rid);
+        return;
+    }
+    {
+        /* The 1:1 conversation's id is derived from the pair: adding the
+         * same contact again finds it. */
+        uint8_t h[8];
+        char id[20] = "ec-";
+        herald_str mem[2] = {f->user, f->conv};
+        herald_str ext = f->conv;
+        crypto_generichash_state st;
+        cmd k = cmd_for(c, CMD_CONV_CREATE);
+        herald_buf b = {0};
+        pending *p;
+        crypto_generichash_init(&st, NULL, 0, sizeof h);
+        crypto_generichash_update(&st, (const uint8_t *)f->user.ptr, f->user.len);
+        crypto_generichash_update(&st, (const uint8_t *)"", 1);
+        crypto_generichash_update(&st, (const uint8_t *)f->conv.ptr, f->conv.len);
+        crypto_generichash_final(&st, h, sizeof h);
+        sodium_bin2hex(id + 3, sizeof id - 3, h, sizeof h);
+        k.conv = herald_str_z(id);
+        k.kind = herald_str_z("single");
+        k.members = mem;
+        k.n_members = 2;
+        k.external = &ext;
+        k.n_external = 1;
+        rc = cmd_encode(&k, &b);
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
+            return;
+        }
+        p = fanout_submit_to(c, f, CMD_CONV_CREATE, &b, id,
+                             gw_shard(c->g, ten, herald_str_z(id)));
+        if (p) {
+            p->then = CMD_CONTACT_ADD;
+            snprintf(p->a, sizeof p->a, "%.*s", (int)f->user.len, f->user.ptr);
+            snprintf(p->b, sizeof p->b, "%.*s", (int)f->conv.len, f->conv.ptr);
+        }
+    }
+}
+
 static void on_conv(conn *c, herald_frame *f)
 {
     static const struct {
@@ -639,6 +731,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_CONV] = on_conv,       [HERALD_FT_PING] = on_ping,
     [HERALD_FT_RECALL] = on_recall,   [HERALD_FT_DND] = on_dnd,
     [HERALD_FT_URGENT] = on_urgent,   [HERALD_FT_DIR] = on_dir,
+    [HERALD_FT_CONTACT] = on_contact,
 };
 
 void handle_frame(conn *c, herald_frame *f)

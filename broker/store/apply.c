@@ -1066,6 +1066,23 @@ static int op_dir_dept(actx *x)
     return put_rec(x, x->s->db.meta, &k, &r);
 }
 
+/* CONTACT_ADD: the enterprise records that `target` (an employee) owns the
+ * relationship with customer `name`; `conv` is their 1:1 conversation
+ * (created in its own shard by the gateway first). Idempotent. */
+static int op_contact_add(actx *x)
+{
+    const cmd *c = x->c;
+    kbuf k;
+    int rc = x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "contacts are managed by an admin");
+    if (rc)
+        return rc;
+    if (!id_ok(c->target) || !id_ok(c->name) || !id_ok(c->conv))
+        return reject(x, HERALD_EINVAL, "invalid id");
+    key_contact(&k, c->tenant, c->name);
+    kb_id(&k, c->target);
+    return put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
+}
+
 typedef int (*op_fn)(actx *x);
 static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_TENANT_CREATE] = op_tenant_create, [CMD_CONV_CREATE] = op_conv_create,
@@ -1074,6 +1091,7 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_RECALL] = op_recall,               [CMD_DND] = op_dnd,
     [CMD_CONFIRM] = op_confirm,             [CMD_REMIND] = op_remind,
     [CMD_DIR_USER] = op_dir_user,           [CMD_DIR_DEPT] = op_dir_dept,
+    [CMD_CONTACT_ADD] = op_contact_add,
 };
 
 void apply_result_free(apply_result *r)

@@ -33,7 +33,9 @@
     X(CONFIRM, 9)       /* tenant, user, conv, seq, ts                    */  \
     X(REMIND, 10)       /* ts: every reminder of this shard due at ts     */  \
     X(DIR_USER, 11)     /* tenant, user, admin, target, kind, name, title, dept, ts */ \
-    X(DIR_DEPT, 12)     /* tenant, user, admin, dept, name, parent, ts    */
+    X(DIR_DEPT, 12)     /* tenant, user, admin, dept, name, parent, ts    */  \
+    X(CONTACT_ADD, 13)  /* tenant, user, admin, target (employee), name
+                           (customer), conv (their 1:1), ts               */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,

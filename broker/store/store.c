@@ -286,6 +286,15 @@ int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_d
     return meta_get(s, &k, dec_dept, out);
 }
 
+void key_contact(kbuf *k, herald_str ten, herald_str customer)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("ct"));
+    kb_id(k, ten);
+    kb_id(k, customer);
+}
+
 void key_dnd(kbuf *k, herald_str ten, herald_str user)
 {
     k->n = 0;
@@ -547,8 +556,8 @@ static int cmp_strp(const void *a, const void *b)
 }
 
 /* Moves the builder into one allocation: n pointers followed by the bytes,
- * sorted in byte order. */
-static int sb_finish(strs_builder *b, store_strs *out)
+ * sorted in byte order unless `keep_order`. */
+static int sb_finish_as(strs_builder *b, store_strs *out, bool keep_order)
 {
     size_t head = (size_t)b->n * sizeof(char *);
     char **v = malloc(head + b->bytes.len + 1);
@@ -566,13 +575,21 @@ static int sb_finish(strs_builder *b, store_strs *out)
         memcpy(&off, b->ptrs.data + i * sizeof off, sizeof off);
         v[i] = base + off;
     }
-    qsort(v, b->n, sizeof *v, cmp_strp);
+    if (!keep_order)
+        qsort(v, b->n, sizeof *v, cmp_strp);
     out->v = v;
     out->n = b->n;
 out:
     herald_buf_free(&b->ptrs);
     herald_buf_free(&b->bytes);
     return rc;
+}
+
+static int sb_finish(strs_builder *b, store_strs *out) { return sb_finish_as(b, out, false); }
+
+static int sb_finish_unsorted(strs_builder *b, store_strs *out)
+{
+    return sb_finish_as(b, out, true);
 }
 
 static void sb_drop(strs_builder *b)
@@ -1250,4 +1267,51 @@ uint64_t store_remind_next(store *s)
     }
     store_rd_end(s, txn);
     return due;
+}
+
+/* Collects (owner, conv) pairs of one customer. */
+typedef struct contact_ctx {
+    strs_builder owners; /* employees */
+    strs_builder convs;  /* their conversations */
+} contact_ctx;
+
+static int contact_one(herald_str owner, MDB_val v, void *arg)
+{
+    contact_ctx *x = arg;
+    int rc = sb_add(&x->owners, owner.ptr, owner.len);
+    return rc ? rc : sb_add(&x->convs, v.mv_data, v.mv_size);
+}
+
+int store_contacts(store *s, herald_str tenant, herald_str customer, store_strs *owners,
+                   store_strs *convs)
+{
+    MDB_txn *txn;
+    contact_ctx x = {0};
+    kbuf k;
+    int rc;
+
+    *owners = (store_strs){0};
+    *convs = (store_strs){0};
+    key_contact(&k, tenant, customer);
+    if (k.over)
+        return 0;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = scan_ids(txn, s->db.meta, &k, contact_one, &x);
+    store_rd_end(s, txn);
+    /* Owners and their conversations were added pairwise: keep that order. */
+    if (rc == 0)
+        rc = sb_finish_unsorted(&x.owners, owners);
+    else
+        sb_drop(&x.owners);
+    if (rc == 0)
+        rc = sb_finish_unsorted(&x.convs, convs);
+    else
+        sb_drop(&x.convs);
+    if (rc) {
+        store_strs_free(owners);
+        store_strs_free(convs);
+    }
+    return rc;
 }

@@ -178,6 +178,12 @@ typedef struct store_dir_dept {
 int store_dir_user_get(store *s, herald_str tenant, herald_str user, store_dir_user *out);
 int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_dept *out);
 
+/* External contacts: the employees owning a customer relationship, in id
+ * order (the conversation of each in convs, same order). 0, HERALD_ENOMEM,
+ * HERALD_ESTORAGE; no contact gives empty lists. */
+int store_contacts(store *s, herald_str tenant, herald_str customer, store_strs *owners,
+                   store_strs *convs);
+
 /* A user's do-not-disturb state (kept where the tenants are): *until = ms
  * since the epoch it ends, UINT64_MAX until turned off, 0 when off.
  * 0 or HERALD_ESTORAGE. */

@@ -78,6 +78,9 @@ void key_dir_dept(kbuf *k, herald_str ten, herald_str dept);
 int dir_user_decode(MDB_val v, store_dir_user *out);
 int dir_dept_decode(MDB_val v, store_dir_dept *out);
 
+/* meta key of a contact: customer → owning employee → their conversation. */
+void key_contact(kbuf *k, herald_str ten, herald_str customer);
+
 /* meta key of a user's do-not-disturb record. */
 void key_dnd(kbuf *k, herald_str ten, herald_str user);
 

@@ -900,3 +900,30 @@ int herald_client_dir(herald_client *c, const char *op, const herald_dir_entry *
     herald_frame_release(&r);
     return rc;
 }
+
+int herald_client_contact_add(herald_client *c, const char *employee, const char *customer,
+                              char *conv_out, size_t conv_len)
+{
+    herald_frame f = {.type = HERALD_FT_CONTACT, .op = herald_str_z("add"),
+                      .user = herald_str_z(employee), .conv = herald_str_z(customer)}, r;
+    int rc = request(c, &f, HERALD_FT_CONTACT_RESULT, &r);
+    if (rc)
+        return rc;
+    if (conv_out && conv_len)
+        snprintf(conv_out, conv_len, "%.*s", (int)r.conv.len, r.conv.ptr ? r.conv.ptr : "");
+    herald_frame_release(&r);
+    return 0;
+}
+
+int herald_client_contact_list(herald_client *c, const char *customer, herald_strlist *owners)
+{
+    herald_frame f = {.type = HERALD_FT_CONTACT, .op = herald_str_z("list"),
+                      .conv = herald_str_z(customer)}, r;
+    int rc = request(c, &f, HERALD_FT_CONTACT_RESULT, &r);
+    memset(owners, 0, sizeof *owners);
+    if (rc)
+        return rc;
+    rc = copy_strs(r.members, r.n_members, owners);
+    herald_frame_release(&r);
+    return rc;
+}

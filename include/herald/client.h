@@ -147,6 +147,17 @@ void herald_dir_entry_free(herald_dir_entry *e);
 int herald_client_dir(herald_client *c, const char *op, const herald_dir_entry *in,
                       herald_dir_entry *out);
 
+/* External contacts (admin): records that employee owns the relationship
+ * with customer (an external user in the directory) and returns their 1:1
+ * conversation in conv_out (at least 20 bytes; may be NULL). Adding the
+ * same pair again returns the same conversation. Server errors: FORBIDDEN,
+ * INVAL (not an employee / not an external user). */
+int herald_client_contact_add(herald_client *c, const char *employee, const char *customer,
+                              char *conv_out, size_t conv_len);
+
+/* The employees who own the relationship with customer. */
+int herald_client_contact_list(herald_client *c, const char *customer, herald_strlist *owners);
+
 /* Do-not-disturb ("take a break"). op: "on" (until_ms: when it ends, ms
  * since the epoch; 0 = until turned off), "off", or "status". *until (may
  * be NULL) gets the state after the call: 0 = off, UINT64_MAX = on until

@@ -97,6 +97,11 @@
  *                user.show | dept.add (admin; dept, name, parent) | dept.show
  *   ← DIR_RESULT rid, user, kind, name, title, dept, parent
  *                A user missing from the directory is internal, named by id.
+ *   → CONTACT    rid, op*, user, conv    external contacts, owned by the
+ *                enterprise: op add (admin; user = employee, conv = customer)
+ *                creates or returns their 1:1 conversation | list (conv =
+ *                customer): the employees who own the relationship
+ *   ← CONTACT_RESULT rid, conv (the 1:1 conversation, add), mem (owners, list)
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -150,7 +155,9 @@ extern "C" {
     X(URGENT_RESULT, 23)                                                      \
     X(REMIND, 24)                                                             \
     X(DIR, 25)                                                                \
-    X(DIR_RESULT, 26)
+    X(DIR_RESULT, 26)                                                         \
+    X(CONTACT, 27)                                                            \
+    X(CONTACT_RESULT, 28)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,

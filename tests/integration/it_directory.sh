@@ -54,6 +54,19 @@ grep '"from":"cust1"' <<<"$h" | grep -q identity && bad "a customer got an ident
 seq=$("$HERALD" --as alice history cg | tail -n 1 | sed -n 's/.*"seq":\([0-9]*\).*/\1/p')
 expect "receipts stay internal where customers are" 1 'FORBIDDEN' -- "$HERALD" --as alice receipts cg "$seq"
 expect "receipts among employees" 0 '"read"' -- "$HERALD" --as alice receipts team 1
+# --- external contacts -----------------------------------------------------------
+out=$("$HERALD" --admin contact add alice cust1); conv=$(sed -n 's/.*"conv":"\([^"]*\)".*/\1/p' <<<"$out")
+[ -n "$conv" ] && ok "contact add prints the 1:1 conversation" || bad "contact add: $out"
+expect "adding again finds it" 0 "\"conv\":\"$conv\"" -- "$HERALD" --admin contact add alice cust1
+expect "owners" 0 '"customer":"cust1","owners":\["alice"\]' -- "$HERALD" --as alice contact list cust1
+expect "customer must be external" 1 'INVAL' -- "$HERALD" --admin contact add alice bob
+expect "owner must be an employee" 1 'INVAL' -- "$HERALD" --admin contact add cust1 cust1
+expect "admins only" 1 'FORBIDDEN' -- "$HERALD" --as alice contact add alice cust1
+expect "conversation of two" 0 '"kind":"single".*"members":\["alice","cust1"\]' -- "$HERALD" --as alice conv info "$conv"
+"$HERALD" --as alice send "$conv" "Hello from Acme" >/dev/null
+h=$("$HERALD" --as cust1 history "$conv")
+grep -q '"text":"Hello from Acme".*"identity":{"corp":"demo","title":"Account Manager"}' <<<"$h" && ok "the customer sees the certified identity" || bad "contact identity: $h"
+
 kill -TERM "$pid"; wait "$pid" && ok "clean exit" || bad "exit status"; pid=
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
