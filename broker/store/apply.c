@@ -7,41 +7,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "apply_int.h"
 #include "log.h"
-#include "store_int.h"
 #include "token.h"
 
 #define APPLY_GROW_RETRIES 40
 #define CMID_MAX 128u
 
-/* State of one command's application. */
-typedef struct actx {
-    store *s;          /* store */
-    MDB_txn *txn;      /* the command's nested transaction */
-    const cmd *c;      /* the command */
-    apply_result *r;   /* its result */
-    arena *a;          /* the result's arena */
-    herald_buf tg;     /* apply_target array being built */
-    herald_buf rem;    /* apply_remind array being built (REMIND) */
-    int mdb_fail;      /* raw LMDB error that must fail the whole batch */
-} actx;
 
 /* Records a rejection (deterministic, per command). */
-static int reject(actx *x, int code, const char *msg)
+int reject(actx *x, int code, const char *msg)
 {
     snprintf(x->r->errmsg, sizeof x->r->errmsg, "%s", msg);
     return code;
 }
 
 /* An LMDB write/read failure: fails the batch (MAP_FULL: grow and retry). */
-static int fatal(actx *x, int mdb_rc)
+int fatal(actx *x, int mdb_rc)
 {
     x->mdb_fail = mdb_rc;
     return HERALD_ESTORAGE;
 }
 
-static int put(actx *x, MDB_dbi dbi, kbuf *k, const void *p, size_t n)
+int put(actx *x, MDB_dbi dbi, kbuf *k, const void *p, size_t n)
 {
     MDB_val kv = kb_val(k), v = {.mv_size = n, .mv_data = (void *)p};
     int rc;
@@ -51,21 +39,21 @@ static int put(actx *x, MDB_dbi dbi, kbuf *k, const void *p, size_t n)
     return rc ? fatal(x, rc) : 0;
 }
 
-static int put_rec(actx *x, MDB_dbi dbi, kbuf *k, rbuf *r)
+int put_rec(actx *x, MDB_dbi dbi, kbuf *k, rbuf *r)
 {
     int rc = r->failed ? HERALD_ENOMEM : put(x, dbi, k, r->b.data, r->b.len);
     rb_free(r);
     return rc;
 }
 
-static int put_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t v)
+int put_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t v)
 {
     uint8_t b[8];
     put_be64(b, v);
     return put(x, dbi, k, b, 8);
 }
 
-static int del(actx *x, MDB_dbi dbi, kbuf *k)
+int del(actx *x, MDB_dbi dbi, kbuf *k)
 {
     MDB_val kv = kb_val(k);
     int rc = mdb_del(x->txn, dbi, &kv, NULL);
@@ -73,7 +61,7 @@ static int del(actx *x, MDB_dbi dbi, kbuf *k)
 }
 
 /* Reads a u64 value; *found tells whether it existed. */
-static int get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found)
+int get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found)
 {
     MDB_val kv = kb_val(k), val;
     int rc = mdb_get(x->txn, dbi, &kv, &val);
@@ -90,7 +78,7 @@ static int get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found)
     return 0;
 }
 
-static bool id_ok(herald_str s) { return s.ptr && token_id_valid(s.ptr, s.len); }
+bool id_ok(herald_str s) { return s.ptr && token_id_valid(s.ptr, s.len); }
 
 static int write_conv(actx *x, herald_str conv, const store_conv *sc)
 {
@@ -158,7 +146,7 @@ static int fan_one(herald_str user, MDB_val rec, void *arg)
 
 /* Appends a message (seq = max+1) and fans it out to the current members.
  * Updates sc (max_seq) and writes the conv record. */
-static int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t flags,
+int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t flags,
                       herald_str body)
 {
     const cmd *c = x->c;
@@ -197,7 +185,7 @@ static int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uin
 }
 
 /* Sorted, de-duplicated copy of the command's members (+ extra if set). */
-static int str_cmp(const void *a, const void *b)
+int str_cmp(const void *a, const void *b)
 {
     const herald_str *x = a, *y = b;
     uint32_t n = x->len < y->len ? x->len : y->len;
@@ -383,7 +371,7 @@ static int op_conv_create(actx *x)
 }
 
 /* Loads the conversation and the actor's role; admins count as owners. */
-static int load_conv(actx *x, store_conv *sc, uint32_t *role)
+int load_conv(actx *x, store_conv *sc, uint32_t *role)
 {
     uint64_t joined;
     int rc;
@@ -509,261 +497,6 @@ static int op_conv_remove(actx *x)
     sc.count -= gone;
     sc.n_external -= ext_gone <= sc.n_external ? ext_gone : sc.n_external;
     return write_conv(x, c->conv, &sc);
-}
-
-/* Key of a recipient's confirmation of an urgent message. */
-static void key_urgent(kbuf *k, herald_str ten, herald_str conv, uint64_t seq)
-{
-    key_msg(k, ten, conv, seq);
-}
-
-/* Key of a reminder in the schedule: due time first, so a cursor from the
- * start finds what is due. */
-static void key_remind(kbuf *k, uint64_t due, herald_str ten, herald_str conv, uint64_t seq)
-{
-    k->n = 0;
-    k->over = false;
-    kb_u64(k, due);
-    kb_id(k, ten);
-    kb_id(k, conv);
-    kb_u64(k, seq);
-}
-
-static int put_remind(actx *x, uint64_t due, herald_str ten, herald_str conv, uint64_t seq,
-                      uint8_t count, uint32_t ivl, uint8_t max)
-{
-    kbuf k;
-    rbuf r = {0};
-    key_remind(&k, due, ten, conv, seq);
-    rb_u8(&r, count);
-    rb_u32(&r, ivl);
-    rb_u8(&r, max);
-    return put_rec(x, x->s->db.remind, &k, &r);
-}
-
-/* An urgent message: every recipient but the sender must confirm; the first
- * reminder is scheduled one interval from now. */
-static int urgent_track(actx *x, uint64_t seq)
-{
-    const cmd *c = x->c;
-    uint32_t ivl = c->ivl ? c->ivl : URGENT_INTERVAL_DEFAULT;
-    uint32_t max = c->max ? c->max : URGENT_MAX_DEFAULT;
-    const apply_target *t = (const apply_target *)x->tg.data;
-    size_t n = x->tg.len / sizeof *t;
-    int rc;
-
-    for (size_t i = 0; i < n; i++) {
-        kbuf k;
-        herald_str u = herald_str_z(t[i].user);
-        if (u.len == c->user.len && memcmp(u.ptr, c->user.ptr, u.len) == 0)
-            continue;
-        key_urgent(&k, c->tenant, c->conv, seq);
-        kb_id(&k, u);
-        rc = put_u64(x, x->s->db.urgent, &k, 0);
-        if (rc)
-            return rc;
-    }
-    return put_remind(x, c->ts + (uint64_t)ivl * 1000u, c->tenant, c->conv, seq, 0, ivl,
-                      (uint8_t)(max > 255 ? 255 : max));
-}
-
-static int op_confirm(actx *x)
-{
-    const cmd *c = x->c;
-    kbuf k;
-    uint64_t at;
-    bool found;
-    int rc;
-
-    if (!id_ok(c->conv) || !id_ok(c->user))
-        return reject(x, HERALD_EINVAL, "invalid id");
-    key_urgent(&k, c->tenant, c->conv, c->seq);
-    kb_id(&k, c->user);
-    rc = get_u64(x, x->s->db.urgent, &k, &at, &found);
-    if (rc)
-        return rc;
-    if (!found)
-        return reject(x, HERALD_ENOT_FOUND, "not an urgent message for this user");
-    x->r->seq = c->seq;
-    return at ? 0 : put_u64(x, x->s->db.urgent, &k, c->ts ? c->ts : 1);
-}
-
-/* Pending recipients of one urgent message, appended to reminders. */
-typedef struct due_entry {
-    uint64_t due;        /* schedule key parts */
-    char ten[130];
-    char conv[130];
-    uint64_t seq;
-    uint8_t count;       /* reminders sent so far */
-    uint32_t ivl;        /* interval, seconds */
-    uint8_t max;         /* reminders before escalation */
-} due_entry;
-
-#define REMIND_BATCH 256u /* schedule entries handled per REMIND command */
-
-static int push_reminder(actx *x, const due_entry *e, const char *user, const char *pending,
-                         uint32_t count, bool escalate)
-{
-    apply_remind r = {.seq = e->seq, .count = count, .escalate = escalate};
-    r.tenant = arena_dup(x->a, e->ten, strlen(e->ten));
-    r.conv = arena_dup(x->a, e->conv, strlen(e->conv));
-    r.user = arena_dup(x->a, user, strlen(user));
-    r.pending = pending ? arena_dup(x->a, pending, strlen(pending)) : NULL;
-    if (!r.tenant || !r.conv || !r.user || (pending && !r.pending) ||
-        herald_buf_append(&x->rem, &r, sizeof r) != 0)
-        return HERALD_ENOMEM;
-    return 0;
-}
-
-/* Collects pending users of e into a comma list and reminds each. */
-typedef struct pend_ctx {
-    actx *x;            /* context */
-    const due_entry *e; /* the message */
-    herald_buf list;    /* "u1,u2" */
-    uint32_t n;         /* pending users */
-    bool escalate;      /* reminders ran out */
-} pend_ctx;
-
-static int remind_pending(actx *x, const due_entry *e, pend_ctx *p)
-{
-    MDB_cursor *cur;
-    kbuf k;
-    MDB_val kv, v;
-    size_t plen;
-    int rc = 0, mrc;
-
-    key_urgent(&k, herald_str_z(e->ten), herald_str_z(e->conv), e->seq);
-    plen = k.n;
-    mrc = mdb_cursor_open(x->txn, x->s->db.urgent, &cur);
-    if (mrc)
-        return fatal(x, mrc);
-    kv = kb_val(&k);
-    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        const uint8_t *kp = kv.mv_data;
-        char user[130];
-        uint32_t ul;
-        if (kv.mv_size <= plen + 1 || memcmp(kp, k.b, plen) != 0)
-            break;
-        ul = kp[plen];
-        if (plen + 1 + ul != kv.mv_size || v.mv_size != 8 || ul >= sizeof user) {
-            rc = fatal(x, MDB_CORRUPTED);
-            break;
-        }
-        if (be64(v.mv_data) != 0)
-            continue; /* confirmed */
-        memcpy(user, kp + plen + 1, ul);
-        user[ul] = '\0';
-        if ((p->n && herald_buf_append(&p->list, ",", 1) != 0) ||
-            herald_buf_append(&p->list, user, ul) != 0) {
-            rc = HERALD_ENOMEM;
-            break;
-        }
-        p->n++;
-        if (!p->escalate) {
-            rc = push_reminder(x, e, user, NULL, (uint32_t)e->count + 1, false);
-            if (rc)
-                break;
-        }
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
-        rc = fatal(x, mrc);
-    mdb_cursor_close(cur);
-    return rc;
-}
-
-/* REMIND: every schedule entry due at ts (up to REMIND_BATCH): remind the
- * pending recipients and reschedule, or — when the reminders ran out —
- * escalate to the sender once and drop the entry. Entries with nobody
- * pending are dropped. The schedule is state like any other: a new leader
- * continues it. */
-static int op_remind(actx *x)
-{
-    const cmd *c = x->c;
-    due_entry *due = arena_alloc(x->a, REMIND_BATCH * sizeof *due);
-    MDB_cursor *cur;
-    MDB_val kv, v;
-    uint32_t n = 0;
-    int rc = 0, mrc;
-
-    if (!due)
-        return HERALD_ENOMEM;
-    mrc = mdb_cursor_open(x->txn, x->s->db.remind, &cur);
-    if (mrc)
-        return fatal(x, mrc);
-    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_FIRST); mrc == 0 && n < REMIND_BATCH;
-         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        const uint8_t *kp = kv.mv_data;
-        due_entry *e = &due[n];
-        size_t off = 8, tl, cl;
-        rcur r = rc_of(v);
-        if (kv.mv_size < 8 + 1 + 1 + 8)
-            break;
-        e->due = be64(kp);
-        if (e->due > c->ts)
-            break;
-        tl = kp[off];
-        if (off + 1 + tl + 1 > kv.mv_size || tl >= sizeof e->ten)
-            break;
-        memcpy(e->ten, kp + off + 1, tl);
-        e->ten[tl] = '\0';
-        off += 1 + tl;
-        cl = kp[off];
-        if (off + 1 + cl + 8 != kv.mv_size || cl >= sizeof e->conv)
-            break;
-        memcpy(e->conv, kp + off + 1, cl);
-        e->conv[cl] = '\0';
-        e->seq = be64(kp + off + 1 + cl);
-        e->count = rc_u8(&r);
-        e->ivl = rc_u32(&r);
-        e->max = rc_u8(&r);
-        if (r.bad)
-            break;
-        n++;
-    }
-    mdb_cursor_close(cur);
-    if (mrc != 0 && mrc != MDB_NOTFOUND)
-        return fatal(x, mrc);
-    for (uint32_t i = 0; i < n && rc == 0; i++) {
-        const due_entry *e = &due[i];
-        pend_ctx p = {.x = x, .e = e, .escalate = e->count >= e->max};
-        kbuf k;
-        key_remind(&k, e->due, herald_str_z(e->ten), herald_str_z(e->conv), e->seq);
-        rc = del(x, x->s->db.remind, &k);
-        if (rc == 0)
-            rc = remind_pending(x, e, &p);
-        if (rc == 0 && p.n && p.escalate) {
-            /* Tell the sender (read from the message) with the list. */
-            kbuf mk;
-            MDB_val mkv, mv;
-            rcur r;
-            herald_str from;
-            char sender[130];
-            key_msg(&mk, herald_str_z(e->ten), herald_str_z(e->conv), e->seq);
-            mkv = kb_val(&mk);
-            if (mdb_get(x->txn, x->s->db.msg, &mkv, &mv) != 0) {
-                herald_buf_free(&p.list);
-                return fatal(x, MDB_CORRUPTED);
-            }
-            r = rc_of(mv);
-            from = rc_str(&r);
-            if (r.bad || from.len >= sizeof sender) {
-                herald_buf_free(&p.list);
-                return fatal(x, MDB_CORRUPTED);
-            }
-            memcpy(sender, from.ptr, from.len);
-            sender[from.len] = '\0';
-            rc = herald_buf_append(&p.list, "", 1) == 0
-                     ? push_reminder(x, e, sender, (const char *)p.list.data, e->count, true)
-                     : HERALD_ENOMEM;
-        } else if (rc == 0 && p.n) {
-            rc = put_remind(x, c->ts + (uint64_t)e->ivl * 1000u, herald_str_z(e->ten),
-                            herald_str_z(e->conv), e->seq, (uint8_t)(e->count + 1), e->ivl,
-                            e->max);
-        }
-        herald_buf_free(&p.list);
-    }
-    return rc;
 }
 
 static int op_send(actx *x)
@@ -930,157 +663,6 @@ static int op_recall(actx *x)
             return HERALD_ENOMEM;
     }
     return append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
-}
-
-/* DND: on until seq (ms; 0 = until turned off) or off. Kept with the
- * tenants (meta role); the result's seq is the stored until (0 = off). */
-static int op_dnd(actx *x)
-{
-    const cmd *c = x->c;
-    kbuf k;
-    if (!id_ok(c->user))
-        return reject(x, HERALD_EINVAL, "invalid user id");
-    key_dnd(&k, c->tenant, c->user);
-    if (!(c->flags & 1)) {
-        x->r->seq = 0;
-        return del(x, x->s->db.meta, &k);
-    }
-    if (c->seq && c->seq <= c->ts)
-        return reject(x, HERALD_EINVAL, "until is in the past");
-    x->r->seq = c->seq ? c->seq : UINT64_MAX;
-    return put_u64(x, x->s->db.meta, &k, x->r->seq);
-}
-
-/* Directory changes are the tenant admin's. */
-static int admin_only(actx *x)
-{
-    return x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "directory changes need the admin role");
-}
-
-static bool short_text(herald_str s) { return s.len <= 128; }
-
-static int dept_exists(actx *x, herald_str dept, bool *found)
-{
-    kbuf k;
-    MDB_val kv, v;
-    int rc;
-    key_dir_dept(&k, x->c->tenant, dept);
-    kv = kb_val(&k);
-    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
-    *found = rc == 0;
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : fatal(x, rc);
-}
-
-static int op_dir_user(actx *x)
-{
-    const cmd *c = x->c;
-    uint8_t kind = herald_str_eq(c->kind, "internal") ? DIR_INTERNAL
-                   : herald_str_eq(c->kind, "external") ? DIR_EXTERNAL
-                                                        : 0;
-    kbuf k;
-    rbuf r = {0};
-    bool found = true;
-    int rc = admin_only(x);
-
-    if (rc)
-        return rc;
-    if (!id_ok(c->target))
-        return reject(x, HERALD_EINVAL, "invalid user id");
-    if (!kind)
-        return reject(x, HERALD_EINVAL, "kind must be internal or external");
-    if (!short_text(c->name) || !short_text(c->title))
-        return reject(x, HERALD_EINVAL, "name and title are at most 128 bytes");
-    if (c->dept.len) {
-        if (!id_ok(c->dept))
-            return reject(x, HERALD_EINVAL, "invalid department id");
-        rc = dept_exists(x, c->dept, &found);
-        if (rc)
-            return rc;
-        if (!found)
-            return reject(x, HERALD_ENOT_FOUND, "no such department");
-    }
-    key_dir_user(&k, c->tenant, c->target);
-    rb_u8(&r, kind);
-    rb_str(&r, c->name);
-    rb_str(&r, c->title);
-    rb_str(&r, c->dept);
-    return put_rec(x, x->s->db.meta, &k, &r);
-}
-
-/* Moving a department under one of its own descendants would make a cycle:
- * walk up from the new parent (depth-bounded). */
-static int no_cycle(actx *x)
-{
-    const cmd *c = x->c;
-    char at[TOKEN_ID_MAX + 1];
-    snprintf(at, sizeof at, "%.*s", (int)c->parent.len, c->parent.ptr);
-    for (int depth = 0; depth < 64 && at[0]; depth++) {
-        kbuf k;
-        MDB_val kv, v;
-        store_dir_dept d;
-        int rc;
-        if (herald_str_eq(c->dept, at))
-            return reject(x, HERALD_EINVAL, "a department cannot be moved under itself");
-        key_dir_dept(&k, c->tenant, herald_str_z(at));
-        kv = kb_val(&k);
-        rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
-        if (rc == MDB_NOTFOUND)
-            return 0;
-        if (rc || dir_dept_decode(v, &d) != 0)
-            return fatal(x, rc ? rc : MDB_CORRUPTED);
-        snprintf(at, sizeof at, "%s", d.parent);
-    }
-    return at[0] ? reject(x, HERALD_EINVAL, "department tree deeper than 64") : 0;
-}
-
-static int op_dir_dept(actx *x)
-{
-    const cmd *c = x->c;
-    kbuf k;
-    rbuf r = {0};
-    bool found;
-    int rc = admin_only(x);
-
-    if (rc)
-        return rc;
-    if (!id_ok(c->dept))
-        return reject(x, HERALD_EINVAL, "invalid department id");
-    if (!short_text(c->name))
-        return reject(x, HERALD_EINVAL, "name is at most 128 bytes");
-    if (c->parent.len) {
-        /* The parent must exist already, so the tree has no cycles. */
-        if (!id_ok(c->parent) || str_cmp(&c->parent, &c->dept) == 0)
-            return reject(x, HERALD_EINVAL, "invalid parent department");
-        rc = dept_exists(x, c->parent, &found);
-        if (rc)
-            return rc;
-        if (!found)
-            return reject(x, HERALD_ENOT_FOUND, "no such parent department");
-        rc = no_cycle(x);
-        if (rc)
-            return rc;
-    }
-    key_dir_dept(&k, c->tenant, c->dept);
-    rb_str(&r, c->name);
-    rb_str(&r, c->parent);
-    return put_rec(x, x->s->db.meta, &k, &r);
-}
-
-/* CONTACT_ADD: the enterprise records that `target` (an employee) owns the
- * relationship with customer `name`; `conv` is their 1:1 conversation
- * (created in its own shard by the gateway first). Idempotent. */
-static int op_contact_add(actx *x)
-{
-    const cmd *c = x->c;
-    kbuf k;
-    int rc = x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "contacts are managed by an admin");
-    if (rc)
-        return rc;
-    if (!id_ok(c->target) || !id_ok(c->name) || !id_ok(c->conv))
-        return reject(x, HERALD_EINVAL, "invalid id");
-    key_contact(&k, c->tenant, c->name);
-    kb_id(&k, c->target);
-    return put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
 }
 
 typedef int (*op_fn)(actx *x);

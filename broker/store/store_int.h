@@ -84,6 +84,22 @@ void key_contact(kbuf *k, herald_str ten, herald_str customer);
 /* meta key of a user's do-not-disturb record. */
 void key_dnd(kbuf *k, herald_str ten, herald_str user);
 
+/* A list of strings being collected (then moved into a store_strs). */
+typedef struct strs_builder {
+    herald_buf ptrs;  /* offsets (size_t) */
+    herald_buf bytes; /* NUL-terminated strings */
+    uint32_t n;       /* strings */
+} strs_builder;
+int sb_add(strs_builder *b, const char *p, size_t n);
+/* Moves into out sorted by byte order / in insertion order; frees b. */
+int sb_finish(strs_builder *b, store_strs *out);
+int sb_finish_unsorted(strs_builder *b, store_strs *out);
+void sb_drop(strs_builder *b);
+
+/* Calls fn(id, value) for each key "prefix, len(id), id" of dbi in key
+ * order until fn returns non-zero (returned). A malformed key is ESTORAGE. */
+int scan_ids(MDB_txn *txn, MDB_dbi dbi, const kbuf *prefix, member_fn fn, void *arg);
+
 /* Decodes a message record into m (strings copied into a). */
 int msg_decode(MDB_val v, herald_str conv, uint64_t seq, arena *a, herald_msg *m);
 

@@ -1,0 +1,49 @@
+/*
+ * apply_int.h — internals of the state machine, shared by apply.c (batch,
+ * conversations, messages), apply_urgent.c and apply_tenant.c.
+ */
+#ifndef HERALD_STORE_APPLY_INT_H
+#define HERALD_STORE_APPLY_INT_H
+
+#include "apply.h"
+#include "cmd.h"
+#include "store_int.h"
+
+/* State of one command's application. */
+typedef struct actx {
+    store *s;          /* store */
+    MDB_txn *txn;      /* the command's nested transaction */
+    const cmd *c;      /* the command */
+    apply_result *r;   /* its result */
+    arena *a;          /* the result's arena */
+    herald_buf tg;     /* apply_target array being built */
+    herald_buf rem;    /* apply_remind array being built (REMIND) */
+    int mdb_fail;      /* raw LMDB error that must fail the whole batch */
+} actx;
+
+/* Helpers shared by the apply_*.c files (apply.c). */
+int reject(actx *x, int code, const char *msg);
+int fatal(actx *x, int mdb_rc);
+int put(actx *x, MDB_dbi dbi, kbuf *k, const void *p, size_t n);
+int put_rec(actx *x, MDB_dbi dbi, kbuf *k, rbuf *r);
+int put_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t v);
+int del(actx *x, MDB_dbi dbi, kbuf *k);
+int get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found);
+bool id_ok(herald_str s);
+int str_cmp(const void *a, const void *b);
+int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t flags,
+               herald_str body);
+int load_conv(actx *x, store_conv *sc, uint32_t *role);
+
+/* apply_urgent.c: urgent (DING) messages. */
+int urgent_track(actx *x, uint64_t seq);
+int op_confirm(actx *x);
+int op_remind(actx *x);
+
+/* apply_tenant.c: tenant-level state (kept in group 0). */
+int op_dnd(actx *x);
+int op_dir_user(actx *x);
+int op_dir_dept(actx *x);
+int op_contact_add(actx *x);
+
+#endif

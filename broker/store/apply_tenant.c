@@ -1,0 +1,161 @@
+/* apply_tenant.c — tenant-level state in the state machine (kept in group
+ * 0 with the tenants): do-not-disturb, the directory, external contacts.
+ * See apply.h. */
+#include <herald/error.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "apply_int.h"
+#include "token.h"
+
+/* DND: on until seq (ms; 0 = until turned off) or off. Kept with the
+ * tenants (meta role); the result's seq is the stored until (0 = off). */
+int op_dnd(actx *x)
+{
+    const cmd *c = x->c;
+    kbuf k;
+    if (!id_ok(c->user))
+        return reject(x, HERALD_EINVAL, "invalid user id");
+    key_dnd(&k, c->tenant, c->user);
+    if (!(c->flags & 1)) {
+        x->r->seq = 0;
+        return del(x, x->s->db.meta, &k);
+    }
+    if (c->seq && c->seq <= c->ts)
+        return reject(x, HERALD_EINVAL, "until is in the past");
+    x->r->seq = c->seq ? c->seq : UINT64_MAX;
+    return put_u64(x, x->s->db.meta, &k, x->r->seq);
+}
+
+/* Directory changes are the tenant admin's. */
+static int admin_only(actx *x)
+{
+    return x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "directory changes need the admin role");
+}
+
+static bool short_text(herald_str s) { return s.len <= 128; }
+
+static int dept_exists(actx *x, herald_str dept, bool *found)
+{
+    kbuf k;
+    MDB_val kv, v;
+    int rc;
+    key_dir_dept(&k, x->c->tenant, dept);
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+    *found = rc == 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : fatal(x, rc);
+}
+
+int op_dir_user(actx *x)
+{
+    const cmd *c = x->c;
+    uint8_t kind = herald_str_eq(c->kind, "internal") ? DIR_INTERNAL
+                   : herald_str_eq(c->kind, "external") ? DIR_EXTERNAL
+                                                        : 0;
+    kbuf k;
+    rbuf r = {0};
+    bool found = true;
+    int rc = admin_only(x);
+
+    if (rc)
+        return rc;
+    if (!id_ok(c->target))
+        return reject(x, HERALD_EINVAL, "invalid user id");
+    if (!kind)
+        return reject(x, HERALD_EINVAL, "kind must be internal or external");
+    if (!short_text(c->name) || !short_text(c->title))
+        return reject(x, HERALD_EINVAL, "name and title are at most 128 bytes");
+    if (c->dept.len) {
+        if (!id_ok(c->dept))
+            return reject(x, HERALD_EINVAL, "invalid department id");
+        rc = dept_exists(x, c->dept, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            return reject(x, HERALD_ENOT_FOUND, "no such department");
+    }
+    key_dir_user(&k, c->tenant, c->target);
+    rb_u8(&r, kind);
+    rb_str(&r, c->name);
+    rb_str(&r, c->title);
+    rb_str(&r, c->dept);
+    return put_rec(x, x->s->db.meta, &k, &r);
+}
+
+/* Moving a department under one of its own descendants would make a cycle:
+ * walk up from the new parent (depth-bounded). */
+static int no_cycle(actx *x)
+{
+    const cmd *c = x->c;
+    char at[TOKEN_ID_MAX + 1];
+    snprintf(at, sizeof at, "%.*s", (int)c->parent.len, c->parent.ptr);
+    for (int depth = 0; depth < 64 && at[0]; depth++) {
+        kbuf k;
+        MDB_val kv, v;
+        store_dir_dept d;
+        int rc;
+        if (herald_str_eq(c->dept, at))
+            return reject(x, HERALD_EINVAL, "a department cannot be moved under itself");
+        key_dir_dept(&k, c->tenant, herald_str_z(at));
+        kv = kb_val(&k);
+        rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc || dir_dept_decode(v, &d) != 0)
+            return fatal(x, rc ? rc : MDB_CORRUPTED);
+        snprintf(at, sizeof at, "%s", d.parent);
+    }
+    return at[0] ? reject(x, HERALD_EINVAL, "department tree deeper than 64") : 0;
+}
+
+int op_dir_dept(actx *x)
+{
+    const cmd *c = x->c;
+    kbuf k;
+    rbuf r = {0};
+    bool found;
+    int rc = admin_only(x);
+
+    if (rc)
+        return rc;
+    if (!id_ok(c->dept))
+        return reject(x, HERALD_EINVAL, "invalid department id");
+    if (!short_text(c->name))
+        return reject(x, HERALD_EINVAL, "name is at most 128 bytes");
+    if (c->parent.len) {
+        /* The parent must exist already, so the tree has no cycles. */
+        if (!id_ok(c->parent) || str_cmp(&c->parent, &c->dept) == 0)
+            return reject(x, HERALD_EINVAL, "invalid parent department");
+        rc = dept_exists(x, c->parent, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            return reject(x, HERALD_ENOT_FOUND, "no such parent department");
+        rc = no_cycle(x);
+        if (rc)
+            return rc;
+    }
+    key_dir_dept(&k, c->tenant, c->dept);
+    rb_str(&r, c->name);
+    rb_str(&r, c->parent);
+    return put_rec(x, x->s->db.meta, &k, &r);
+}
+
+/* CONTACT_ADD: the enterprise records that `target` (an employee) owns the
+ * relationship with customer `name`; `conv` is their 1:1 conversation
+ * (created in its own shard by the gateway first). Idempotent. */
+int op_contact_add(actx *x)
+{
+    const cmd *c = x->c;
+    kbuf k;
+    int rc = x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "contacts are managed by an admin");
+    if (rc)
+        return rc;
+    if (!id_ok(c->target) || !id_ok(c->name) || !id_ok(c->conv))
+        return reject(x, HERALD_EINVAL, "invalid id");
+    key_contact(&k, c->tenant, c->name);
+    kb_id(&k, c->target);
+    return put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
+}
+

@@ -1,0 +1,251 @@
+/* store_meta.c — tenant-level records read outside the write path: the
+ * directory, do-not-disturb, external contacts, urgent-message status and
+ * the reminder schedule's next due time. See store.h. */
+#include "store_int.h"
+
+#include <herald/error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void key_dir_user(kbuf *k, herald_str ten, herald_str user)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("u"));
+    kb_id(k, ten);
+    kb_id(k, user);
+}
+
+void key_dir_dept(kbuf *k, herald_str ten, herald_str dept)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("dp"));
+    kb_id(k, ten);
+    kb_id(k, dept);
+}
+
+/* Copies a record string into a fixed buffer; false when it does not fit. */
+static bool take_str(rcur *c, char *dst, size_t cap)
+{
+    herald_str v = rc_str(c);
+    if (c->bad || v.len >= cap)
+        return false;
+    memcpy(dst, v.ptr, v.len);
+    dst[v.len] = '\0';
+    return true;
+}
+
+int dir_user_decode(MDB_val v, store_dir_user *out)
+{
+    rcur c = rc_of(v);
+    out->kind = rc_u8(&c);
+    if (!take_str(&c, out->name, sizeof out->name) ||
+        !take_str(&c, out->title, sizeof out->title) ||
+        !take_str(&c, out->dept, sizeof out->dept) || c.left ||
+        (out->kind != DIR_INTERNAL && out->kind != DIR_EXTERNAL))
+        return HERALD_ESTORAGE;
+    return 0;
+}
+
+int dir_dept_decode(MDB_val v, store_dir_dept *out)
+{
+    rcur c = rc_of(v);
+    if (!take_str(&c, out->name, sizeof out->name) ||
+        !take_str(&c, out->parent, sizeof out->parent) || c.left)
+        return HERALD_ESTORAGE;
+    return 0;
+}
+
+/* Reads one meta record and decodes it. */
+static int meta_get(store *s, kbuf *k, int (*decode)(MDB_val, void *), void *out)
+{
+    MDB_txn *txn;
+    MDB_val kv, v;
+    int rc;
+    if (k->over)
+        return HERALD_ENOT_FOUND;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    kv = kb_val(k);
+    rc = mdb_get(txn, s->db.meta, &kv, &v);
+    rc = rc ? store_err(rc) : decode(v, out);
+    store_rd_end(s, txn);
+    return rc;
+}
+
+static int dec_user(MDB_val v, void *out) { return dir_user_decode(v, out); }
+static int dec_dept(MDB_val v, void *out) { return dir_dept_decode(v, out); }
+
+int store_dir_user_get(store *s, herald_str tenant, herald_str user, store_dir_user *out)
+{
+    kbuf k;
+    key_dir_user(&k, tenant, user);
+    return meta_get(s, &k, dec_user, out);
+}
+
+int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_dept *out)
+{
+    kbuf k;
+    key_dir_dept(&k, tenant, dept);
+    return meta_get(s, &k, dec_dept, out);
+}
+
+void key_contact(kbuf *k, herald_str ten, herald_str customer)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("ct"));
+    kb_id(k, ten);
+    kb_id(k, customer);
+}
+
+void key_dnd(kbuf *k, herald_str ten, herald_str user)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("d"));
+    kb_id(k, ten);
+    kb_id(k, user);
+}
+
+int store_dnd_get(store *s, herald_str tenant, herald_str user, uint64_t *until)
+{
+    MDB_txn *txn;
+    kbuf k;
+    MDB_val kv, v;
+    int rc;
+
+    *until = 0;
+    key_dnd(&k, tenant, user);
+    if (k.over)
+        return 0;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    kv = kb_val(&k);
+    rc = mdb_get(txn, s->db.meta, &kv, &v);
+    if (rc == 0 && v.mv_size == 8)
+        *until = be64(v.mv_data);
+    else if (rc == 0)
+        rc = HERALD_ESTORAGE;
+    else
+        rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+    store_rd_end(s, txn);
+    return rc;
+}
+
+/* Splits the recipients of an urgent message by confirmation. */
+typedef struct urgent_ctx {
+    strs_builder confirmed; /* have confirmed */
+    strs_builder pending;   /* have not */
+} urgent_ctx;
+
+static int urgent_split(herald_str user, MDB_val v, void *arg)
+{
+    urgent_ctx *u = arg;
+    if (v.mv_size != 8)
+        return HERALD_ESTORAGE;
+    return sb_add(be64(v.mv_data) ? &u->confirmed : &u->pending, user.ptr, user.len);
+}
+
+int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t seq,
+                        store_strs *confirmed, store_strs *pending)
+{
+    MDB_txn *txn;
+    urgent_ctx u = {0};
+    kbuf k;
+    int rc;
+
+    *confirmed = (store_strs){0};
+    *pending = (store_strs){0};
+    key_msg(&k, tenant, conv, seq);
+    if (k.over)
+        return HERALD_ENOT_FOUND;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = scan_ids(txn, s->db.urgent, &k, urgent_split, &u);
+    store_rd_end(s, txn);
+    if (rc == 0 && u.confirmed.n + u.pending.n == 0)
+        rc = HERALD_ENOT_FOUND;
+    if (rc == 0)
+        rc = sb_finish(&u.confirmed, confirmed);
+    else
+        sb_drop(&u.confirmed);
+    if (rc == 0)
+        rc = sb_finish(&u.pending, pending);
+    else
+        sb_drop(&u.pending);
+    if (rc) {
+        store_strs_free(confirmed);
+        store_strs_free(pending);
+    }
+    return rc;
+}
+
+uint64_t store_remind_next(store *s)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val kv, v;
+    uint64_t due = 0;
+    if (store_rd_begin(s, &txn) != 0)
+        return 0;
+    if (mdb_cursor_open(txn, s->db.remind, &cur) == 0) {
+        if (mdb_cursor_get(cur, &kv, &v, MDB_FIRST) == 0 && kv.mv_size >= 8)
+            due = be64(kv.mv_data);
+        mdb_cursor_close(cur);
+    }
+    store_rd_end(s, txn);
+    return due;
+}
+
+/* Collects (owner, conv) pairs of one customer. */
+typedef struct contact_ctx {
+    strs_builder owners; /* employees */
+    strs_builder convs;  /* their conversations */
+} contact_ctx;
+
+static int contact_one(herald_str owner, MDB_val v, void *arg)
+{
+    contact_ctx *x = arg;
+    int rc = sb_add(&x->owners, owner.ptr, owner.len);
+    return rc ? rc : sb_add(&x->convs, v.mv_data, v.mv_size);
+}
+
+int store_contacts(store *s, herald_str tenant, herald_str customer, store_strs *owners,
+                   store_strs *convs)
+{
+    MDB_txn *txn;
+    contact_ctx x = {0};
+    kbuf k;
+    int rc;
+
+    *owners = (store_strs){0};
+    *convs = (store_strs){0};
+    key_contact(&k, tenant, customer);
+    if (k.over)
+        return 0;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = scan_ids(txn, s->db.meta, &k, contact_one, &x);
+    store_rd_end(s, txn);
+    /* Owners and their conversations were added pairwise: keep that order. */
+    if (rc == 0)
+        rc = sb_finish_unsorted(&x.owners, owners);
+    else
+        sb_drop(&x.owners);
+    if (rc == 0)
+        rc = sb_finish_unsorted(&x.convs, convs);
+    else
+        sb_drop(&x.convs);
+    if (rc) {
+        store_strs_free(owners);
+        store_strs_free(convs);
+    }
+    return rc;
+}
