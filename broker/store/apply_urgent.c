@@ -193,20 +193,22 @@ int op_remind(actx *x)
         due_entry *e = &due[n];
         size_t off = 8, tl, cl;
         rcur r = rc_of(v);
-        if (kv.mv_size < 8 + 1 + 1 + 8)
-            break;
+        if (kv.mv_size < 8)
+            goto drop;
         e->due = be64(kp);
         if (e->due > c->ts)
             break;
+        if (kv.mv_size < 8 + 1 + 1 + 8)
+            goto drop;
         tl = kp[off];
         if (off + 1 + tl + 1 > kv.mv_size || tl >= sizeof e->ten)
-            break;
+            goto drop;
         memcpy(e->ten, kp + off + 1, tl);
         e->ten[tl] = '\0';
         off += 1 + tl;
         cl = kp[off];
         if (off + 1 + cl + 8 != kv.mv_size || cl >= sizeof e->conv)
-            break;
+            goto drop;
         memcpy(e->conv, kp + off + 1, cl);
         e->conv[cl] = '\0';
         e->seq = be64(kp + off + 1 + cl);
@@ -214,7 +216,17 @@ int op_remind(actx *x)
         e->ivl = rc_u32(&r);
         e->max = rc_u8(&r);
         if (r.bad)
-            break;
+            goto drop;
+        n++;
+        continue;
+    drop:
+        /* A malformed entry would be due forever: drop it (every replica
+         * sees the same bytes and drops the same entry). */
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc) {
+            mdb_cursor_close(cur);
+            return fatal(x, mrc);
+        }
         n++;
     }
     mdb_cursor_close(cur);
