@@ -158,6 +158,7 @@ static int decode_field(const mpt_field *fd, const msgpack_object *o, void *base
 int mpt_decode(const msgpack_object *o, const mpt_field *tab, size_t ntab, void *base,
                uint64_t *seen)
 {
+    uint64_t appeared = 0; /* table entries whose key occurred */
     if (o->type != MSGPACK_OBJECT_MAP)
         return HERALD_EPROTOCOL;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
@@ -175,12 +176,16 @@ int mpt_decode(const msgpack_object *o, const mpt_field *tab, size_t ntab, void 
         rc = decode_field(&tab[j], &kv->val, base);
         if (rc)
             return rc;
-        /* Zero, false and empty mean absent (they are never encoded), so a
-         * present zero does not satisfy a required key: decode(encode(x))
-         * accepts exactly what decode accepted. */
-        if (seen && j < 64 && present(&tab[j], base))
-            *seen |= 1ull << j;
+        if (j < 64)
+            appeared |= 1ull << j;
     }
+    /* Zero, false and empty mean absent (they are never encoded), so what
+     * counts is each field's final value — a repeated key may overwrite a
+     * value with zero — and a nested map counts when its key appeared:
+     * decode(encode(x)) accepts exactly what decode accepted. */
+    for (size_t j = 0; seen && j < ntab && j < 64; j++)
+        if (tab[j].kind == MPT_MAP ? (appeared >> j) & 1 : present(&tab[j], base))
+            *seen |= 1ull << j;
     return 0;
 }
 
