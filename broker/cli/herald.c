@@ -923,6 +923,31 @@ out:
     return rc;
 }
 
+static int v_admin(const globals *g, int argc, char **argv)
+{
+    static const char line[] = "admin status";
+    const char *pos[1];
+    herald_client *c = NULL;
+    herald_buf b = {0};
+    int npos, rc = parse_opts(argc, argv, NULL, pos, 1, &npos, line);
+
+    if (rc)
+        return rc;
+    if (npos != 1 || strcmp(pos[0], "status") != 0)
+        return usage("admin needs status", line);
+    rc = open_client(g, NULL, 0, &c);
+    if (rc)
+        return rc;
+    rc = herald_client_status(c, &b);
+    if (rc)
+        rc = fail(c, rc, NULL);
+    else
+        emit(&b);
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 static int v_receipts(const globals *g, int argc, char **argv)
 {
     static const char line[] = "receipts CONV SEQ [--after ID] [--limit N]";
@@ -1020,6 +1045,7 @@ static const verb verbs[] = {
                    "[--name N] | user show USER | dept add DEPT [--name N] [--parent P] | "
                    "dept show DEPT"},
     {"receipts", v_receipts, "receipts CONV SEQ [--after ID] [--limit N]"},
+    {"admin", v_admin, "admin status"},
     {"ping", v_ping, "ping"},
 };
 

@@ -191,6 +191,7 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
         g->cfg.hb_ms = g->cfg.idle_ms / 3 ? g->cfg.idle_ms / 3 : 1;
     g->loop = loop;
     g->lfd = -1;
+    g->started = ev_now(loop);
     g->shards = calloc(n, sizeof *g->shards);
     if (!g->shards) {
         rc = HERALD_ENOMEM;

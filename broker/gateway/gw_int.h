@@ -44,6 +44,7 @@ struct gw {
     uint32_t nconns;       /* open connections */
     uint64_t next_conn_id; /* connection ids, for logs */
     bool stopping;         /* gw_destroy in progress */
+    ev_tstamp started;     /* loop time at gw_create, for uptime */
 };
 
 struct conn {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "log.h"
 
 typedef void (*handler_fn)(conn *c, herald_frame *f);
@@ -717,6 +718,57 @@ static void on_sync(conn *c, herald_frame *f)
     ms_free(&ms, c->g->nshards);
 }
 
+/* STATUS (tenant admin): the broker's state as one JSON document. */
+static void on_status(conn *c, herald_frame *f)
+{
+    gw *g = c->g;
+    herald_buf b = {0};
+    herald_frame r = {.type = HERALD_FT_STATUS_RESULT, .rid = f->rid};
+    json_w w;
+
+    if (!c->admin) {
+        conn_send_error(c, HERALD_EFORBIDDEN, "status needs the admin role", f->rid);
+        return;
+    }
+    json_init(&w, &b);
+    json_obj(&w);
+    json_key(&w, "mode");
+    json_strz(&w, "dev");
+    json_key(&w, "version");
+    json_strz(&w, HERALD_VERSION);
+    json_key(&w, "uptime_s");
+    json_u64(&w, (uint64_t)(ev_now(g->loop) - g->started));
+    json_key(&w, "connections");
+    json_u64(&w, g->nconns);
+    json_key(&w, "users_online");
+    json_u64(&w, hmap_count(g->presence));
+    json_key(&w, "groups");
+    json_arr(&w);
+    for (uint32_t i = 0; i < g->nshards; i++) {
+        json_obj(&w);
+        json_key(&w, "group");
+        json_u64(&w, i);
+        json_key(&w, "applied");
+        json_u64(&w, store_applied(g->shards[i].st));
+        json_key(&w, "map_bytes");
+        json_u64(&w, store_map_size(g->shards[i].st));
+        json_key(&w, "pending");
+        json_u64(&w, writer_pending(g->shards[i].wr));
+        json_key(&w, "batches");
+        json_u64(&w, writer_batches(g->shards[i].wr));
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    json_obj_end(&w);
+    if (json_done(&w) != 0) {
+        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+    } else {
+        r.body = (herald_str){.ptr = (const char *)b.data, .len = (uint32_t)b.len};
+        conn_send(c, &r);
+    }
+    herald_buf_free(&b);
+}
+
 static void on_ping(conn *c, herald_frame *f)
 {
     herald_frame r = {.type = HERALD_FT_PONG, .rid = f->rid};
@@ -731,7 +783,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_CONV] = on_conv,       [HERALD_FT_PING] = on_ping,
     [HERALD_FT_RECALL] = on_recall,   [HERALD_FT_DND] = on_dnd,
     [HERALD_FT_URGENT] = on_urgent,   [HERALD_FT_DIR] = on_dir,
-    [HERALD_FT_CONTACT] = on_contact,
+    [HERALD_FT_CONTACT] = on_contact, [HERALD_FT_STATUS] = on_status,
 };
 
 void handle_frame(conn *c, herald_frame *f)

@@ -115,6 +115,15 @@ void store_close(store *s)
 
 uint32_t store_group(const store *s) { return s->group; }
 
+size_t store_map_size(store *s)
+{
+    size_t n;
+    pthread_rwlock_rdlock(&s->grow); /* the writer changes it under wrlock */
+    n = s->map_size;
+    pthread_rwlock_unlock(&s->grow);
+    return n;
+}
+
 int store_rd_begin(store *s, MDB_txn **txn)
 {
     int rc;
@@ -143,13 +152,15 @@ int store_grow(store *s)
         next = s->map_max;
     pthread_rwlock_wrlock(&s->grow);
     rc = mdb_env_set_mapsize(s->env, next);
+    if (rc == 0) {
+        log_info("store.grow", "map grown from %zu to %zu bytes", s->map_size, next);
+        s->map_size = next;
+    }
     pthread_rwlock_unlock(&s->grow);
     if (rc) {
         log_error("store.grow", "mdb_env_set_mapsize %zu: %s", next, mdb_strerror(rc));
         return store_err(rc);
     }
-    log_info("store.grow", "map grown from %zu to %zu bytes", s->map_size, next);
-    s->map_size = next;
     return 0;
 }
 

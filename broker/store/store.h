@@ -70,6 +70,9 @@ void store_close(store *s);
 
 /* The shard group this store holds (store_config.group). */
 uint32_t store_group(const store *s);
+/* Current LMDB map size in bytes. */
+size_t store_map_size(store *s);
+
 /* Last applied command index. */
 uint64_t store_applied(store *s);
 

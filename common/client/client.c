@@ -927,3 +927,14 @@ int herald_client_contact_list(herald_client *c, const char *customer, herald_st
     herald_frame_release(&r);
     return rc;
 }
+
+int herald_client_status(herald_client *c, herald_buf *out)
+{
+    herald_frame f = {.type = HERALD_FT_STATUS}, r;
+    int rc = request(c, &f, HERALD_FT_STATUS_RESULT, &r);
+    if (rc)
+        return rc;
+    rc = herald_buf_append(out, r.body.ptr, r.body.len);
+    herald_frame_release(&r);
+    return rc;
+}

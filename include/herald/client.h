@@ -214,6 +214,10 @@ int herald_client_conv_remove(herald_client *c, const char *conv,
 /* Describes conv (members and admins). */
 int herald_client_conv_info(herald_client *c, const char *conv, herald_conv_info *out);
 
+/* The broker's state (tenant admin) as a JSON document, appended to out
+ * (NUL not included). Server errors: FORBIDDEN. */
+int herald_client_status(herald_client *c, herald_buf *out);
+
 /* Round trip; *rtt_us (may be NULL) gets the time in microseconds. */
 int herald_client_ping(herald_client *c, uint64_t *rtt_us);
 

@@ -102,6 +102,10 @@
  *                creates or returns their 1:1 conversation | list (conv =
  *                customer): the employees who own the relationship
  *   ← CONTACT_RESULT rid, conv (the 1:1 conversation, add), mem (owners, list)
+ *   → STATUS     rid                  (tenant admin) the broker's state
+ *   ← STATUS_RESULT rid, body         a JSON document: mode, version,
+ *                uptime_s, connections, users_online, groups [{group,
+ *                applied, map_bytes, pending, batches}]
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -157,7 +161,9 @@ extern "C" {
     X(DIR, 25)                                                                \
     X(DIR_RESULT, 26)                                                         \
     X(CONTACT, 27)                                                            \
-    X(CONTACT_RESULT, 28)
+    X(CONTACT_RESULT, 28)                                                     \
+    X(STATUS, 29)                                                             \
+    X(STATUS_RESULT, 30)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,

@@ -126,6 +126,10 @@ sleep 0.5
 wait $sp
 grep -q '"text":"hello bob".*"silent":false' "$dir/nodnd.out" && ok "others still alerted" || bad "non-dnd delivery: $(cat "$dir/nodnd.out")"
 
+# --- operator status ---------------------------------------------------------
+expect "admin status" 0 '^\{"mode":"dev","version":"[0-9.]+","uptime_s":[0-9]+,"connections":[0-9]+,"users_online":[0-9]+,"groups":\[\{"group":0,"applied":[1-9][0-9]*' -- "$HERALD" --admin admin status
+expect "status needs admin" 1 'FORBIDDEN' -- "$HERALD" --as bob admin status
+
 # --- usage and connection errors -------------------------------------------
 expect "usage error" 2 'usage|unknown' -- "$HERALD" --as bob frobnicate
 expect "bad number" 2 '' -- "$HERALD" --as bob read g1 12x
