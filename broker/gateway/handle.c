@@ -253,9 +253,13 @@ static void on_send(conn *c, herald_frame *f)
 static void on_read(conn *c, herald_frame *f)
 {
     cmd k = cmd_for(c, CMD_READ);
+    store_tenant t;
 
     if (!id_ok(c, f, f->conv, "conversation"))
         return;
+    /* Cursors move either way; the tenant's switch decides about events. */
+    if (store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t) == 0 && t.no_receipts)
+        k.flags = CMD_TENANT_NO_RECEIPTS;
     k.conv = f->conv;
     k.seq = f->seq;
     submit(c, f, &k);
@@ -664,6 +668,15 @@ static void on_receipts(conn *c, herald_frame *f)
 
     if (!may_read(c, f))
         return;
+    {
+        store_tenant t;
+        if (store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t) == 0 &&
+            t.no_receipts) {
+            conn_send_error(c, HERALD_EFORBIDDEN, "read receipts are switched off for this tenant",
+                            f->rid);
+            return;
+        }
+    }
     {
         store_conv sc;
         rc = store_conv_get(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,

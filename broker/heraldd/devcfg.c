@@ -37,6 +37,8 @@ const cfg_key devcfg_keys[] = {
       "seconds between reminders of an unconfirmed urgent (DING) message"),
     K("tenant.urgent_max_reminders", CFG_U32, urgent_max, 1, 100, "3",
       "reminders before the sender is told to escalate (SMS / phone hook)"),
+    K("tenant.receipts", CFG_BOOL, receipts, 0, 0, "true",
+      "read receipts (who has read) for tenants created from now on"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error (--log-level)"),
 };
 #undef K

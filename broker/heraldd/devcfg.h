@@ -29,6 +29,7 @@ typedef struct dev_config {
     uint64_t recall_window;  /* tenant.recall_window_s (new tenants) */
     uint32_t urgent_interval; /* tenant.urgent_interval_s (new tenants) */
     uint32_t urgent_max;    /* tenant.urgent_max_reminders (new tenants) */
+    bool receipts;          /* tenant.receipts (new tenants) */
 } dev_config;
 
 extern const cfg_key devcfg_keys[];

@@ -142,7 +142,8 @@ static int ensure_tenant(store *st, const dev_config *o, const char *name,
     token_secret_to_hex(secret, hex);
     cmd k = {.op = CMD_TENANT_CREATE, .tenant = herald_str_z(name),
              .secret = herald_str_z(hex), .win = o->recall_window,
-             .ivl = o->urgent_interval, .max = o->urgent_max};
+             .ivl = o->urgent_interval, .max = o->urgent_max,
+             .flags = o->receipts ? 0 : CMD_TENANT_NO_RECEIPTS};
     rc = cmd_encode(&k, &b);
     if (rc)
         return rc;

@@ -316,6 +316,7 @@ static int op_tenant_create(actx *x)
     rb_u32(&r, c->ivl ? c->ivl : URGENT_INTERVAL_DEFAULT);
     rb_u32(&r, c->max ? c->max : URGENT_MAX_DEFAULT);
     rb_str(&r, c->corp);
+    rb_u8(&r, (c->flags & CMD_TENANT_NO_RECEIPTS) ? 1 : 0);
     return put_rec(x, x->s->db.meta, &k, &r);
 }
 
@@ -573,7 +574,7 @@ static int op_read(actx *x)
     if (cur >= c->seq)
         return 0; /* cursors only move forward; nothing to announce */
     rc = put_u64(x, x->s->db.cursor, &k, c->seq);
-    if (rc || sc.kind == CONV_ANNOUNCE || sc.n_external)
+    if (rc || sc.kind == CONV_ANNOUNCE || sc.n_external || (c->flags & CMD_TENANT_NO_RECEIPTS))
         return rc; /* announcements: counts from cursors; with customers:
                       receipts are internal-only data, no events */
     {

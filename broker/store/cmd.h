@@ -44,6 +44,10 @@ typedef enum cmd_op {
     CMD_OP_COUNT_
 } cmd_op;
 
+/* The tenant has switched read receipts off (TENANT_CREATE stores it; the
+ * gateway copies it into READ so no receipt events are produced). */
+#define CMD_TENANT_NO_RECEIPTS 0x1u
+
 typedef struct cmd {
     uint32_t op;          /* cmd_op */
     herald_str tenant;    /* tenant id (always) */
@@ -54,7 +58,8 @@ typedef struct cmd {
     herald_str body;      /* SEND: payload */
     herald_str kind;      /* CONV_CREATE: conversation kind name */
     herald_str secret;    /* TENANT_CREATE: 64 hex chars */
-    uint32_t flags;       /* SEND: HERALD_MSGF_* already masked */
+    uint32_t flags;       /* SEND: HERALD_MSGF_* already masked;
+                             TENANT_CREATE / READ: CMD_TENANT_NO_RECEIPTS */
     uint32_t cap;         /* TENANT_CREATE: the tenant's group cap; CONV_CREATE:
                              that cap, copied by the gateway from the tenant
                              record (tenants live in the meta group, not in

@@ -359,6 +359,7 @@ int store_tenant_get(store *s, herald_str tenant, store_tenant *out)
                 out->corp[corp.len] = '\0';
             }
         }
+        out->no_receipts = c.left ? rc_u8(&c) != 0 : false;
         if (!out->corp[0])
             snprintf(out->corp, sizeof out->corp, "%.*s", (int)tenant.len, tenant.ptr);
         if (c.bad || sec.len != sizeof out->secret)

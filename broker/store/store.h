@@ -85,6 +85,7 @@ typedef struct store_tenant {
     uint32_t urgent_interval; /* seconds between reminders of an urgent message */
     uint32_t urgent_max;    /* reminders before escalating */
     char corp[129];         /* the enterprise's display name (certified identity) */
+    bool no_receipts;       /* the tenant switched read receipts off */
 } store_tenant;
 
 /* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# it_urgent.sh HERALDD HERALD — urgent (DING) messages end to end: every
+# it_urgent.sh HERALDD HERALD — tenant settings (reminder schedule, the
+# receipts switch) and urgent (DING) messages end to end: every
 # recipient must confirm; the unconfirmed are reminded on the tenant's
 # schedule (1 s here), the schedule survives kill -9, and when the reminders
 # run out the sender gets an escalation. Every wait is bounded.
@@ -25,7 +26,7 @@ start() {
   [ -f "$dir/dev.env" ] || { echo "heraldd did not start"; cat "$dir/heraldd.log"; exit 1; }
   set -a; . "$dir/dev.env"; set +a
 }
-printf 'tenant.urgent_interval_s = 1\ntenant.urgent_max_reminders = 3\n' >"$dir/h.conf"
+printf 'tenant.urgent_interval_s = 1\ntenant.urgent_max_reminders = 3\ntenant.receipts = false\n' >"$dir/h.conf"
 start
 
 "$HERALD" --as alice conv create --kind group --members alice,bob,carol --id war-room >/dev/null
@@ -55,6 +56,9 @@ grep -q '"id":"urgent.escalate"' "$dir/heraldd.log" && ok "escalation logged for
 "$HERALD" --as carol confirm war-room "$seq" >/dev/null && ok "late confirmation still recorded" || bad "late confirm"
 st=$("$HERALD" --as alice urgent-status war-room "$seq")
 [ "$st" = '{"confirmed":["bob","carol"],"pending":[]}' ] && ok "all confirmed" || bad "status: $st"
+# This tenant switched read receipts off: cursors still move, nobody sees who read.
+"$HERALD" --as bob read war-room "$seq" >/dev/null && ok "read still moves the cursor" || bad "read"
+"$HERALD" --as alice receipts war-room "$seq" >/dev/null 2>&1; [ $? = 1 ] && ok "receipts switched off for the tenant" || bad "receipts visible"
 kill -TERM "$pid"; wait "$pid" && ok "clean exit" || bad "exit status"; pid=
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
