@@ -25,6 +25,7 @@
 #define EXIT_CONN 3
 #define TOKEN_TTL_DEFAULT 3600
 #define MEMBERS_MAX 100000
+#define TAGS_MAX 100
 
 /* Global options. */
 typedef struct globals {
@@ -923,6 +924,60 @@ out:
     return rc;
 }
 
+static int v_tag(const globals *g, int argc, char **argv)
+{
+    static const char line[] = "tag add|remove CUSTOMER t1,t2,… | tag list CUSTOMER";
+    const char *pos[3];
+    static const char *tv[TAGS_MAX];
+    char *copy = NULL;
+    uint32_t n = 0;
+    herald_client *c = NULL;
+    herald_strlist tags = {0};
+    herald_buf b = {0};
+    json_w w;
+    int npos, rc = parse_opts(argc, argv, NULL, pos, 3, &npos, line);
+
+    if (rc)
+        return rc;
+    if (!(npos == 2 && strcmp(pos[0], "list") == 0) &&
+        !(npos == 3 && (strcmp(pos[0], "add") == 0 || strcmp(pos[0], "remove") == 0)))
+        return usage("tag needs add|remove CUSTOMER TAGS or list CUSTOMER", line);
+    if (npos == 3) {
+        copy = strdup(pos[2]);
+        if (!copy)
+            return EXIT_OP;
+        for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
+            if (n == TAGS_MAX) {
+                free(copy);
+                return usage("at most 100 tags per call", line);
+            }
+            tv[n++] = t;
+        }
+    }
+    rc = open_client(g, NULL, 0, &c);
+    if (rc)
+        goto out;
+    rc = herald_client_tags(c, pos[0], pos[1], tv, n, &tags);
+    if (rc) {
+        rc = fail(c, rc, NULL);
+        goto out;
+    }
+    json_init(&w, &b);
+    json_obj(&w);
+    json_key(&w, "customer");
+    json_strz(&w, pos[1]);
+    json_key(&w, "tags");
+    json_strlist(&w, &tags);
+    json_obj_end(&w);
+    emit(&b);
+out:
+    free(copy);
+    herald_strlist_free(&tags);
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 static int v_admin(const globals *g, int argc, char **argv)
 {
     static const char line[] = "admin status";
@@ -1045,6 +1100,7 @@ static const verb verbs[] = {
                    "[--name N] | user show USER | dept add DEPT [--name N] [--parent P] | "
                    "dept show DEPT"},
     {"receipts", v_receipts, "receipts CONV SEQ [--after ID] [--limit N]"},
+    {"tag", v_tag, "tag add|remove CUSTOMER t1,t2,… | tag list CUSTOMER"},
     {"admin", v_admin, "admin status"},
     {"ping", v_ping, "ping"},
 };

@@ -283,6 +283,10 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
             conn_send(c, &r);
         break;
     }
+    case CMD_TAG:
+        if (open)
+            handle_tags_of(c, p->rid, herald_str_z(p->conv));
+        break;
     case CMD_DIR_USER:
     case CMD_DIR_DEPT:
         if (open)

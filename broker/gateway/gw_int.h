@@ -121,6 +121,8 @@ void handle_frame(conn *c, herald_frame *f);
 /* handle.c: answers a committed directory change with the entry (id = the
  * user or department). */
 void handle_dir_done(conn *c, uint64_t rid, uint32_t op, const char *id);
+/* handle.c: replies TAG_RESULT with the customer's tags. */
+void handle_tags_of(conn *c, uint64_t rid, herald_str customer);
 
 /* fanout.c: writer callback. */
 void fanout_done(void *arg, void *cookie, apply_result *res);

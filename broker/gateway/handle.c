@@ -731,6 +731,72 @@ static void on_sync(conn *c, herald_frame *f)
     ms_free(&ms, c->g->nshards);
 }
 
+/* Replies TAG_RESULT: the customer's tags now. */
+void handle_tags_of(conn *c, uint64_t rid, herald_str customer)
+{
+    store_strs tags = {0};
+    herald_str *sv = NULL;
+    herald_frame r = {.type = HERALD_FT_TAG_RESULT, .rid = rid, .user = customer};
+    int rc = store_tags(gw_meta(c->g), herald_str_z(c->tenant), customer, &tags);
+    if (rc == 0 && !(sv = calloc(tags.n + 1, sizeof *sv)))
+        rc = HERALD_ENOMEM;
+    if (rc) {
+        conn_send_error(c, rc, NULL, rid);
+    } else {
+        for (uint32_t i = 0; i < tags.n; i++)
+            sv[i] = herald_str_z(tags.v[i]);
+        r.members = sv;
+        r.n_members = tags.n;
+        conn_send(c, &r);
+    }
+    free(sv);
+    store_strs_free(&tags);
+}
+
+/* TAG: add / remove (admin, external users only) or list a customer's tags. */
+static void on_tag(conn *c, herald_frame *f)
+{
+    bool add = herald_str_eq(f->op, "add");
+    char idz[TOKEN_ID_MAX + 1];
+    store_dir_user d;
+    herald_buf b = {0};
+    cmd k;
+    int rc;
+
+    if (!id_ok(c, f, f->user, "customer"))
+        return;
+    if (herald_str_eq(f->op, "list")) {
+        handle_tags_of(c, f->rid, f->user);
+        return;
+    }
+    if (!add && !herald_str_eq(f->op, "remove")) {
+        conn_send_error(c, HERALD_EINVAL, "op must be add, remove or list", f->rid);
+        return;
+    }
+    if (!c->admin) {
+        conn_send_error(c, HERALD_EFORBIDDEN, "tags are managed by an admin", f->rid);
+        return;
+    }
+    rc = store_dir_user_get(gw_meta(c->g), herald_str_z(c->tenant), f->user, &d);
+    if (add && (rc || d.kind != DIR_EXTERNAL)) {
+        conn_send_error(c, rc && rc != HERALD_ENOT_FOUND ? rc : HERALD_EINVAL,
+                        "tags go on external users in the directory", f->rid);
+        return;
+    }
+    k = cmd_for(c, CMD_TAG);
+    k.target = f->user;
+    k.kind = f->op;
+    k.members = f->members;
+    k.n_members = f->n_members;
+    rc = cmd_encode(&k, &b);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    snprintf(idz, sizeof idz, "%.*s", (int)f->user.len, f->user.ptr);
+    fanout_submit_to(c, f, CMD_TAG, &b, idz, &c->g->shards[0]);
+}
+
 /* STATUS (tenant admin): the broker's state as one JSON document. */
 static void on_status(conn *c, herald_frame *f)
 {
@@ -797,6 +863,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_RECALL] = on_recall,   [HERALD_FT_DND] = on_dnd,
     [HERALD_FT_URGENT] = on_urgent,   [HERALD_FT_DIR] = on_dir,
     [HERALD_FT_CONTACT] = on_contact, [HERALD_FT_STATUS] = on_status,
+    [HERALD_FT_TAG] = on_tag,
 };
 
 void handle_frame(conn *c, herald_frame *f)

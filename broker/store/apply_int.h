@@ -45,5 +45,6 @@ int op_dnd(actx *x);
 int op_dir_user(actx *x);
 int op_dir_dept(actx *x);
 int op_contact_add(actx *x);
+int op_tag(actx *x);
 
 #endif

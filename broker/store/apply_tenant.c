@@ -159,3 +159,40 @@ int op_contact_add(actx *x)
     return put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
 }
 
+/* TAG: add or remove tags on a customer; both indexes move together. */
+int op_tag(actx *x)
+{
+    const cmd *c = x->c;
+    bool add = herald_str_eq(c->kind, "add");
+    static const uint8_t one = 1;
+    int rc = x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "tags are managed by an admin");
+
+    if (rc)
+        return rc;
+    if (!add && !herald_str_eq(c->kind, "remove"))
+        return reject(x, HERALD_EINVAL, "kind must be add or remove");
+    if (!id_ok(c->target))
+        return reject(x, HERALD_EINVAL, "invalid customer id");
+    if (c->n_members == 0 || c->n_members > TAGS_PER_CALL_MAX)
+        return reject(x, HERALD_EINVAL, "1 to 100 tags per call");
+    for (uint32_t i = 0; i < c->n_members; i++)
+        if (!id_ok(c->members[i]))
+            return reject(x, HERALD_EINVAL, "invalid tag id");
+    for (uint32_t i = 0; i < c->n_members && rc == 0; i++) {
+        kbuf by_customer, by_tag;
+        key_tags_of(&by_customer, c->tenant, c->target);
+        kb_id(&by_customer, c->members[i]);
+        key_tagged(&by_tag, c->tenant, c->members[i]);
+        kb_id(&by_tag, c->target);
+        if (add) {
+            rc = put(x, x->s->db.meta, &by_customer, &one, 1);
+            if (rc == 0)
+                rc = put(x, x->s->db.meta, &by_tag, &one, 1);
+        } else {
+            rc = del(x, x->s->db.meta, &by_customer);
+            if (rc == 0)
+                rc = del(x, x->s->db.meta, &by_tag);
+        }
+    }
+    return rc;
+}

@@ -35,7 +35,9 @@
     X(DIR_USER, 11)     /* tenant, user, admin, target, kind, name, title, dept, ts */ \
     X(DIR_DEPT, 12)     /* tenant, user, admin, dept, name, parent, ts    */  \
     X(CONTACT_ADD, 13)  /* tenant, user, admin, target (employee), name
-                           (customer), conv (their 1:1), ts               */
+                           (customer), conv (their 1:1), ts               */  \
+    X(TAG, 14)          /* tenant, user, admin, target (customer), kind
+                           ("add" | "remove"), mem (tags), ts             */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,

@@ -188,6 +188,12 @@ int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_d
 int store_contacts(store *s, herald_str tenant, herald_str customer, store_strs *owners,
                    store_strs *convs);
 
+/* Customer tags (kept with the tenants): a customer's tags / a tag's
+ * customers, sorted. 0, HERALD_ENOMEM, HERALD_ESTORAGE. */
+#define TAGS_PER_CALL_MAX 100u
+int store_tags(store *s, herald_str tenant, herald_str customer, store_strs *tags);
+int store_tagged(store *s, herald_str tenant, herald_str tag, store_strs *customers);
+
 /* A user's do-not-disturb state (kept where the tenants are): *until = ms
  * since the epoch it ends, UINT64_MAX until turned off, 0 when off.
  * 0 or HERALD_ESTORAGE. */

@@ -78,6 +78,10 @@ void key_dir_dept(kbuf *k, herald_str ten, herald_str dept);
 int dir_user_decode(MDB_val v, store_dir_user *out);
 int dir_dept_decode(MDB_val v, store_dir_dept *out);
 
+/* meta keys of customer tags: by customer ("tc") and by tag ("tg"). */
+void key_tags_of(kbuf *k, herald_str ten, herald_str customer);
+void key_tagged(kbuf *k, herald_str ten, herald_str tag);
+
 /* meta key of a contact: customer → owning employee → their conversation. */
 void key_contact(kbuf *k, herald_str ten, herald_str customer);
 

@@ -249,3 +249,62 @@ int store_contacts(store *s, herald_str tenant, herald_str customer, store_strs 
     }
     return rc;
 }
+
+void key_tags_of(kbuf *k, herald_str ten, herald_str customer)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("tc"));
+    kb_id(k, ten);
+    kb_id(k, customer);
+}
+
+void key_tagged(kbuf *k, herald_str ten, herald_str tag)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("tg"));
+    kb_id(k, ten);
+    kb_id(k, tag);
+}
+
+static int add_id(herald_str id, MDB_val v, void *arg)
+{
+    (void)v;
+    return sb_add(arg, id.ptr, id.len);
+}
+
+/* Every id under a meta prefix, sorted. */
+static int ids_under(store *s, kbuf *k, store_strs *out)
+{
+    MDB_txn *txn;
+    strs_builder b = {0};
+    int rc;
+    *out = (store_strs){0};
+    if (k->over)
+        return 0;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = scan_ids(txn, s->db.meta, k, add_id, &b);
+    store_rd_end(s, txn);
+    if (rc) {
+        sb_drop(&b);
+        return rc;
+    }
+    return sb_finish(&b, out);
+}
+
+int store_tags(store *s, herald_str tenant, herald_str customer, store_strs *tags)
+{
+    kbuf k;
+    key_tags_of(&k, tenant, customer);
+    return ids_under(s, &k, tags);
+}
+
+int store_tagged(store *s, herald_str tenant, herald_str tag, store_strs *customers)
+{
+    kbuf k;
+    key_tagged(&k, tenant, tag);
+    return ids_under(s, &k, customers);
+}

@@ -938,3 +938,28 @@ int herald_client_status(herald_client *c, herald_buf *out)
     herald_frame_release(&r);
     return rc;
 }
+
+int herald_client_tags(herald_client *c, const char *op, const char *customer,
+                       const char *const *tags, uint32_t n, herald_strlist *out)
+{
+    herald_frame f = {.type = HERALD_FT_TAG, .op = herald_str_z(op),
+                      .user = herald_str_z(customer)}, r;
+    herald_str *tv = n ? calloc(n, sizeof *tv) : NULL;
+    int rc;
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (n && !tv)
+        return HERALD_ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        tv[i] = herald_str_z(tags[i]);
+    f.members = tv;
+    f.n_members = n;
+    rc = request(c, &f, HERALD_FT_TAG_RESULT, &r);
+    free(tv);
+    if (rc)
+        return rc;
+    if (out)
+        rc = copy_strs(r.members, r.n_members, out);
+    herald_frame_release(&r);
+    return rc;
+}

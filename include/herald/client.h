@@ -158,6 +158,12 @@ int herald_client_contact_add(herald_client *c, const char *employee, const char
 /* The employees who own the relationship with customer. */
 int herald_client_contact_list(herald_client *c, const char *customer, herald_strlist *owners);
 
+/* Customer tags. op "add" / "remove" (admin; tags on an external user, up
+ * to 100 per call) or "list" (tags may be NULL, n 0). *out (may be NULL)
+ * gets the customer's tags afterwards. Server errors: FORBIDDEN, INVAL. */
+int herald_client_tags(herald_client *c, const char *op, const char *customer,
+                       const char *const *tags, uint32_t n, herald_strlist *out);
+
 /* Do-not-disturb ("take a break"). op: "on" (until_ms: when it ends, ms
  * since the epoch; 0 = until turned off), "off", or "status". *until (may
  * be NULL) gets the state after the call: 0 = off, UINT64_MAX = on until

@@ -102,6 +102,9 @@
  *                creates or returns their 1:1 conversation | list (conv =
  *                customer): the employees who own the relationship
  *   ← CONTACT_RESULT rid, conv (the 1:1 conversation, add), mem (owners, list)
+ *   → TAG        rid, op*, user*, mem   customer tags: op add | remove (admin;
+ *                user = an external user, mem = up to 100 tag ids) | list
+ *   ← TAG_RESULT rid, user, mem        the customer's tags after the call
  *   → STATUS     rid                  (tenant admin) the broker's state
  *   ← STATUS_RESULT rid, body         a JSON document: mode, version,
  *                uptime_s, connections, users_online, groups [{group,
@@ -163,7 +166,9 @@ extern "C" {
     X(CONTACT, 27)                                                            \
     X(CONTACT_RESULT, 28)                                                     \
     X(STATUS, 29)                                                             \
-    X(STATUS_RESULT, 30)
+    X(STATUS_RESULT, 30)                                                      \
+    X(TAG, 31)                                                                \
+    X(TAG_RESULT, 32)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,

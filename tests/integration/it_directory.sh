@@ -67,6 +67,14 @@ expect "conversation of two" 0 '"kind":"single".*"members":\["alice","cust1"\]' 
 h=$("$HERALD" --as cust1 history "$conv")
 grep -q '"text":"Hello from Acme".*"identity":{"corp":"demo","title":"Account Manager"}' <<<"$h" && ok "the customer sees the certified identity" || bad "contact identity: $h"
 
+# --- customer tags -------------------------------------------------------------
+expect "tag add" 0 '"customer":"cust1","tags":\["gold","vip"\]' -- "$HERALD" --admin tag add cust1 vip,gold
+expect "tag remove" 0 '"tags":\["vip"\]' -- "$HERALD" --admin tag remove cust1 gold
+expect "tag list" 0 '"tags":\["vip"\]' -- "$HERALD" --as alice tag list cust1
+expect "tags only on customers" 1 'INVAL' -- "$HERALD" --admin tag add alice vip
+expect "tags need admin" 1 'FORBIDDEN' -- "$HERALD" --as alice tag add cust1 vip
+expect "bad tag id" 1 'INVAL' -- "$HERALD" --admin tag add cust1 "no spaces"
+
 kill -TERM "$pid"; wait "$pid" && ok "clean exit" || bad "exit status"; pid=
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
