@@ -174,6 +174,7 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_DIR] = BIT(K_OP),
     [HERALD_FT_CONTACT] = BIT(K_OP) | BIT(K_CONV),
     [HERALD_FT_TAG] = BIT(K_OP) | BIT(K_USER),
+    [HERALD_FT_MASS] = BIT(K_OP),
     [HERALD_FT_CONV] = BIT(K_OP),
 };
 

@@ -978,6 +978,73 @@ out:
     return rc;
 }
 
+static int v_mass(const globals *g, int argc, char **argv)
+{
+    static const char line[] = "mass send --tags t1,t2,… [--id ID] TEXT | mass status ID";
+    const char *tags_s = NULL, *id = NULL, *pos[2];
+    opt opts[] = {{"--tags", false, &tags_s}, {"--id", false, &id}, {0}};
+    static const char *tv[TAGS_MAX];
+    char *copy = NULL;
+    uint32_t n = 0;
+    herald_client *c = NULL;
+    herald_mass m = {0};
+    herald_buf b = {0};
+    json_w w;
+    bool send;
+    int npos, rc = parse_opts(argc, argv, opts, pos, 2, &npos, line);
+
+    if (rc)
+        return rc;
+    send = npos == 2 && strcmp(pos[0], "send") == 0;
+    if (!send && !(npos == 2 && strcmp(pos[0], "status") == 0))
+        return usage("mass needs send TEXT or status ID", line);
+    if (send) {
+        if (!tags_s)
+            return usage("mass send needs --tags", line);
+        copy = strdup(tags_s);
+        if (!copy)
+            return EXIT_OP;
+        for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
+            if (n == TAGS_MAX) {
+                free(copy);
+                return usage("at most 100 tags", line);
+            }
+            tv[n++] = t;
+        }
+    }
+    rc = open_client(g, NULL, 0, &c);
+    if (rc)
+        goto out;
+    rc = send ? herald_client_mass_send(c, id, tv, n, pos[1], &m)
+              : herald_client_mass_status(c, pos[1], &m);
+    if (rc) {
+        rc = fail(c, rc, NULL);
+        goto out;
+    }
+    json_init(&w, &b);
+    json_obj(&w);
+    json_key(&w, "id");
+    json_strz(&w, m.id);
+    if (send) {
+        json_key(&w, "sent");
+        json_u64(&w, m.sent);
+    }
+    json_key(&w, "reached");
+    json_strlist(&w, &m.reached);
+    json_key(&w, "limited");
+    json_strlist(&w, &m.limited);
+    json_key(&w, "missed");
+    json_strlist(&w, &m.missed);
+    json_obj_end(&w);
+    emit(&b);
+out:
+    free(copy);
+    herald_mass_free(&m);
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 static int v_admin(const globals *g, int argc, char **argv)
 {
     static const char line[] = "admin status";
@@ -1101,6 +1168,7 @@ static const verb verbs[] = {
                    "dept show DEPT"},
     {"receipts", v_receipts, "receipts CONV SEQ [--after ID] [--limit N]"},
     {"tag", v_tag, "tag add|remove CUSTOMER t1,t2,… | tag list CUSTOMER"},
+    {"mass", v_mass, "mass send --tags t1,t2,… [--id ID] TEXT | mass status ID"},
     {"admin", v_admin, "admin status"},
     {"ping", v_ping, "ping"},
 };

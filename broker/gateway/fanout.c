@@ -84,8 +84,7 @@ out:
 /* Pushes message seq of conv to every online session of every target. The
  * message is read back from the store once (one short read transaction), so
  * user messages and system messages take the same path. */
-static void push_message(gw *g, const char *tenant, const char *conv,
-                         const apply_result *res)
+void fanout_push_message(gw *g, const char *tenant, const char *conv, const apply_result *res)
 {
     herald_str ten = herald_str_z(tenant);
     store_msgs m = {0};
@@ -216,6 +215,20 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         return;
     }
     open = c->fd >= 0;
+    if (p->quiet) {
+        if (res->err)
+            log_warn("gw.bookkeeping", "%s failed: %s", cmd_op_name(p->op),
+                     herald_err_name(res->err));
+        goto out;
+    }
+    if (p->job) {
+        /* Steps of a mass message; mass.c owns the job. */
+        if (p->op == CMD_MASS_MARK)
+            mass_marked(g, p, res);
+        else
+            mass_sent(g, p, res);
+        goto out;
+    }
     if (p->then == CMD_CONTACT_ADD && (res->err == 0 || res->err == HERALD_EEXISTS)) {
         /* Step 2 of a contact: record the relationship with the tenants. */
         cmd k = {.op = CMD_CONTACT_ADD, .tenant = herald_str_z(c->tenant),
@@ -225,7 +238,7 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         herald_buf b = {0};
         herald_frame req = {.type = HERALD_FT_CONTACT, .rid = p->rid};
         if (res->err == 0 && res->seq)
-            push_message(g, c->tenant, p->conv, res);
+            fanout_push_message(g, c->tenant, p->conv, res);
         if (cmd_encode(&k, &b) == 0)
             fanout_submit_to(c, &req, CMD_CONTACT_ADD, &b, p->conv, &g->shards[0]);
         else if (open)
@@ -246,7 +259,7 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         if (open)
             conn_send(c, &a);
         if (!res->dup)
-            push_message(g, c->tenant, p->conv, res);
+            fanout_push_message(g, c->tenant, p->conv, res);
         break;
     }
     case CMD_READ: {
@@ -261,7 +274,7 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         if (open)
             conn_send(c, &ok);
         if (res->seq) /* 0: it was a tombstone already */
-            push_message(g, c->tenant, p->conv, res);
+            fanout_push_message(g, c->tenant, p->conv, res);
         break;
     }
     case CMD_DND: {
@@ -304,7 +317,7 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
         if (open)
             fanout_conv_info(c, p->rid, herald_str_z(p->conv), false);
         if (res->seq)
-            push_message(g, c->tenant, p->conv, res);
+            fanout_push_message(g, c->tenant, p->conv, res);
         break;
     default:
         log_error("gw.done", "unexpected op %u", p->op);

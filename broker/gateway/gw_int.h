@@ -74,6 +74,8 @@ struct conn {
     conn *f_next;          /* g->flush_head list */
 };
 
+typedef struct mass_job mass_job;
+
 /* A request waiting for the writer. */
 typedef struct pending {
     conn *c;               /* requester (ref held); NULL for the gateway's own */
@@ -85,7 +87,17 @@ typedef struct pending {
     uint32_t then;         /* a command to submit once this one applied (CONTACT_ADD) */
     char a[TOKEN_ID_MAX + 1]; /* then's first id (employee) */
     char b[TOKEN_ID_MAX + 1]; /* then's second id (customer) */
+    mass_job *job;         /* a mass message this command belongs to */
+    bool quiet;            /* bookkeeping: no reply to the requester */
+    uint32_t job_slot;     /* its customer in the job */
 } pending;
+
+/* mass.c: a mass message in flight (MASS send). */
+void mass_start(conn *c, herald_frame *f);
+void mass_status(conn *c, herald_frame *f);
+/* fanout.c hands these over: the MASS_MARK outcome, then each send's. */
+void mass_marked(gw *g, pending *p, apply_result *res);
+void mass_sent(gw *g, pending *p, apply_result *res);
 
 /* gw.c: the shard holding (tenant, conv) and the one holding tenants. */
 shard *gw_shard(gw *g, herald_str tenant, herald_str conv);
@@ -141,6 +153,9 @@ void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check);
 /* True when a message with msg_flags should reach c silently (its user is
  * in do-not-disturb and the message is not urgent). */
 bool conn_silenced(const conn *c, uint32_t msg_flags, uint64_t now_ms);
+
+/* fanout.c: pushes a committed message to its members' sessions. */
+void fanout_push_message(gw *g, const char *tenant, const char *conv, const apply_result *res);
 
 /* fanout.c: proposes CMD_REMIND to every shard with reminders due. */
 void fanout_remind_tick(gw *g);

@@ -797,6 +797,16 @@ static void on_tag(conn *c, herald_frame *f)
     fanout_submit_to(c, f, CMD_TAG, &b, idz, &c->g->shards[0]);
 }
 
+static void on_mass(conn *c, herald_frame *f)
+{
+    if (herald_str_eq(f->op, "send"))
+        mass_start(c, f);
+    else if (herald_str_eq(f->op, "status"))
+        mass_status(c, f);
+    else
+        conn_send_error(c, HERALD_EINVAL, "op must be send or status", f->rid);
+}
+
 /* STATUS (tenant admin): the broker's state as one JSON document. */
 static void on_status(conn *c, herald_frame *f)
 {
@@ -863,7 +873,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_RECALL] = on_recall,   [HERALD_FT_DND] = on_dnd,
     [HERALD_FT_URGENT] = on_urgent,   [HERALD_FT_DIR] = on_dir,
     [HERALD_FT_CONTACT] = on_contact, [HERALD_FT_STATUS] = on_status,
-    [HERALD_FT_TAG] = on_tag,
+    [HERALD_FT_TAG] = on_tag,         [HERALD_FT_MASS] = on_mass,
 };
 
 void handle_frame(conn *c, herald_frame *f)

@@ -675,6 +675,7 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_CONFIRM] = op_confirm,             [CMD_REMIND] = op_remind,
     [CMD_DIR_USER] = op_dir_user,           [CMD_DIR_DEPT] = op_dir_dept,
     [CMD_CONTACT_ADD] = op_contact_add,     [CMD_TAG] = op_tag,
+    [CMD_MASS_MARK] = op_mass_mark,
 };
 
 void apply_result_free(apply_result *r)
@@ -728,6 +729,7 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
         r->dup = false;
         herald_buf_free(&x.tg);
         herald_buf_free(&x.rem);
+        herald_buf_free(&x.mass);
         rc = 0;
         goto out_cmd;
     }
@@ -752,9 +754,19 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
         memcpy(r->reminders, x.rem.data, x.rem.len);
         r->n_reminders = (uint32_t)(x.rem.len / sizeof(apply_remind));
     }
+    if (x.mass.len) {
+        r->mass = arena_alloc(x.a, x.mass.len);
+        if (!r->mass) {
+            rc = ENOMEM;
+            goto out_cmd;
+        }
+        memcpy(r->mass, x.mass.data, x.mass.len);
+        r->n_mass = (uint32_t)(x.mass.len / sizeof(apply_mass));
+    }
 out_cmd:
     herald_buf_free(&x.tg);
     herald_buf_free(&x.rem);
+    herald_buf_free(&x.mass);
     cmd_release(&c);
     return rc;
 }

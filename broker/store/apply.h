@@ -50,6 +50,17 @@ typedef struct apply_remind {
     bool escalate;         /* reminders ran out: tell the sender / the hook */
 } apply_remind;
 
+/* One outcome of MASS_MARK: a message to send, or why a customer gets none. */
+#define MASS_SENT 1u      /* send through owner's conversation */
+#define MASS_LIMITED 2u   /* already had a mass message today */
+#define MASS_NO_OWNER 3u  /* no employee owns the relationship */
+typedef struct apply_mass {
+    const char *customer;  /* in the result's arena */
+    const char *owner;     /* MASS_SENT: the employee sending */
+    const char *conv;      /* MASS_SENT: their 1:1 conversation */
+    uint32_t status;       /* MASS_* */
+} apply_mass;
+
 /* What one command did; drives the ack and the fan-out. */
 typedef struct apply_result {
     int err;               /* 0 applied; herald_err when rejected */
@@ -68,6 +79,8 @@ typedef struct apply_result {
     apply_target *targets; /* in arena */
     uint32_t n_reminders;  /* REMIND: reminders and escalations to send */
     apply_remind *reminders; /* in arena */
+    uint32_t n_mass;       /* MASS_MARK: outcomes, customer by customer */
+    apply_mass *mass;      /* in arena */
     void *arena;           /* private */
 } apply_result;
 

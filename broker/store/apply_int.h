@@ -18,6 +18,7 @@ typedef struct actx {
     arena *a;          /* the result's arena */
     herald_buf tg;     /* apply_target array being built */
     herald_buf rem;    /* apply_remind array being built (REMIND) */
+    herald_buf mass;   /* apply_mass array being built (MASS_MARK) */
     int mdb_fail;      /* raw LMDB error that must fail the whole batch */
 } actx;
 
@@ -46,5 +47,6 @@ int op_dir_user(actx *x);
 int op_dir_dept(actx *x);
 int op_contact_add(actx *x);
 int op_tag(actx *x);
+int op_mass_mark(actx *x);
 
 #endif

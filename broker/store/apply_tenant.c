@@ -196,3 +196,108 @@ int op_tag(actx *x)
     }
     return rc;
 }
+
+static int mass_outcome(actx *x, herald_str customer, const char *owner, size_t olen,
+                        const char *conv, size_t clen, uint32_t status)
+{
+    apply_mass m = {.status = status};
+    m.customer = arena_dup(x->a, customer.ptr, customer.len);
+    m.owner = owner ? arena_dup(x->a, owner, olen) : NULL;
+    m.conv = conv ? arena_dup(x->a, conv, clen) : NULL;
+    if (!m.customer || (owner && !m.owner) || (conv && !m.conv) ||
+        herald_buf_append(&x->mass, &m, sizeof m) != 0)
+        return HERALD_ENOMEM;
+    return 0;
+}
+
+/* Owners of one customer (contacts), each an outcome MASS_SENT. */
+typedef struct owners_ctx {
+    actx *x;            /* context */
+    herald_str customer;/* whose owners */
+    uint32_t n;         /* owners found */
+} owners_ctx;
+
+static int owner_one(herald_str owner, MDB_val conv, void *arg)
+{
+    owners_ctx *o = arg;
+    o->n++;
+    return mass_outcome(o->x, o->customer, owner.ptr, owner.len, conv.mv_data, conv.mv_size,
+                        MASS_SENT);
+}
+
+/* MASS_MARK: for mass message cmid, decides customer by customer: limited
+ * (already had a mass message this UTC day), no owner, or one message per
+ * owning employee; records the outcome and the day. With kind "missed" it
+ * only records customers whose sends failed as not reached. */
+int op_mass_mark(actx *x)
+{
+    const cmd *c = x->c;
+    uint64_t day = c->ts / 86400000u + 1; /* +1: 0 means never */
+    bool missed = herald_str_eq(c->kind, "missed");
+    uint8_t st;
+    int rc = x->c->admin ? 0 : reject(x, HERALD_EFORBIDDEN, "mass messages need the admin role");
+
+    if (rc)
+        return rc;
+    if (!id_ok(c->cmid))
+        return reject(x, HERALD_EINVAL, "invalid mass message id");
+    if (c->n_members > MASS_CUSTOMERS_MAX)
+        return reject(x, HERALD_EINVAL, "more than 10,000 customers");
+    for (uint32_t i = 0; i < c->n_members && rc == 0; i++) {
+        herald_str cust = c->members[i];
+        kbuf k;
+        uint64_t last;
+        bool found;
+        if (!id_ok(cust))
+            return reject(x, HERALD_EINVAL, "invalid customer id");
+        if (missed) {
+            st = MASS_NO_OWNER;
+        } else {
+            kbuf prev;
+            uint64_t seen_st = 0;
+            MDB_val pk, pv;
+            /* A retry of the same mass id repeats its decision (the sends
+             * carry the id as cmid, so they are not duplicated). */
+            key_mass_result(&prev, c->tenant, c->cmid);
+            kb_id(&prev, cust);
+            pk = kb_val(&prev);
+            if (mdb_get(x->txn, x->s->db.meta, &pk, &pv) == 0 && pv.mv_size == 1)
+                seen_st = *(const uint8_t *)pv.mv_data;
+            key_mass_day(&k, c->tenant, cust);
+            rc = get_u64(x, x->s->db.meta, &k, &last, &found);
+            if (rc)
+                return rc;
+            if (seen_st == MASS_LIMITED || seen_st == MASS_NO_OWNER) {
+                st = (uint8_t)seen_st;
+                rc = mass_outcome(x, cust, NULL, 0, NULL, 0, st);
+                continue;
+            }
+            if (found && last == day && seen_st != MASS_SENT) {
+                st = MASS_LIMITED;
+                rc = mass_outcome(x, cust, NULL, 0, NULL, 0, st);
+            } else {
+                owners_ctx o = {.x = x, .customer = cust};
+                kbuf ck;
+                key_contact(&ck, c->tenant, cust);
+                rc = scan_ids(x->txn, x->s->db.meta, &ck, owner_one, &o);
+                if (rc == HERALD_ESTORAGE)
+                    return fatal(x, MDB_CORRUPTED);
+                if (rc)
+                    return rc;
+                st = o.n ? MASS_SENT : MASS_NO_OWNER;
+                if (!o.n)
+                    rc = mass_outcome(x, cust, NULL, 0, NULL, 0, st);
+                else
+                    rc = put_u64(x, x->s->db.meta, &k, day);
+            }
+        }
+        if (rc == 0) {
+            kbuf rk;
+            uint8_t v = (uint8_t)st;
+            key_mass_result(&rk, c->tenant, c->cmid);
+            kb_id(&rk, cust);
+            rc = put(x, x->s->db.meta, &rk, &v, 1);
+        }
+    }
+    return rc;
+}

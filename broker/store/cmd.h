@@ -37,7 +37,9 @@
     X(CONTACT_ADD, 13)  /* tenant, user, admin, target (employee), name
                            (customer), conv (their 1:1), ts               */  \
     X(TAG, 14)          /* tenant, user, admin, target (customer), kind
-                           ("add" | "remove"), mem (tags), ts             */
+                           ("add" | "remove"), mem (tags), ts             */  \
+    X(MASS_MARK, 15)    /* tenant, user, admin, cmid (mass id), mem
+                           (customers), ts: who may get it today          */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,

@@ -194,6 +194,15 @@ int store_contacts(store *s, herald_str tenant, herald_str customer, store_strs 
 int store_tags(store *s, herald_str tenant, herald_str customer, store_strs *tags);
 int store_tagged(store *s, herald_str tenant, herald_str tag, store_strs *customers);
 
+/* The recorded outcome of mass message mass_id: customers reached, limited
+ * (already had one that day) and not reached. Stored values 1..3. 0,
+ * HERALD_ENOT_FOUND, HERALD_ENOMEM, HERALD_ESTORAGE. */
+#define MASS_SENT_STORED 1u
+#define MASS_NO_OWNER_STORED 3u
+#define MASS_CUSTOMERS_MAX 10000u
+int store_mass_results(store *s, herald_str tenant, herald_str mass_id, store_strs *reached,
+                       store_strs *limited, store_strs *missed);
+
 /* A user's do-not-disturb state (kept where the tenants are): *until = ms
  * since the epoch it ends, UINT64_MAX until turned off, 0 when off.
  * 0 or HERALD_ESTORAGE. */

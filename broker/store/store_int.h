@@ -82,6 +82,11 @@ int dir_dept_decode(MDB_val v, store_dir_dept *out);
 void key_tags_of(kbuf *k, herald_str ten, herald_str customer);
 void key_tagged(kbuf *k, herald_str ten, herald_str tag);
 
+/* meta keys of mass messages: a customer's last mass day ("mm"), one
+ * mass message's outcome per customer ("mr"). */
+void key_mass_day(kbuf *k, herald_str ten, herald_str customer);
+void key_mass_result(kbuf *k, herald_str ten, herald_str mass_id);
+
 /* meta key of a contact: customer → owning employee → their conversation. */
 void key_contact(kbuf *k, herald_str ten, herald_str customer);
 

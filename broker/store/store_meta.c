@@ -308,3 +308,69 @@ int store_tagged(store *s, herald_str tenant, herald_str tag, store_strs *custom
     key_tagged(&k, tenant, tag);
     return ids_under(s, &k, customers);
 }
+
+void key_mass_day(kbuf *k, herald_str ten, herald_str customer)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("mm"));
+    kb_id(k, ten);
+    kb_id(k, customer);
+}
+
+void key_mass_result(kbuf *k, herald_str ten, herald_str mass_id)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, herald_str_z("mr"));
+    kb_id(k, ten);
+    kb_id(k, mass_id);
+}
+
+/* Sorts the outcomes of one mass message into three lists. */
+typedef struct mass_ctx {
+    strs_builder by[3]; /* reached, limited, not reached */
+} mass_ctx;
+
+static int mass_one(herald_str customer, MDB_val v, void *arg)
+{
+    mass_ctx *x = arg;
+    uint8_t st = v.mv_size == 1 ? *(const uint8_t *)v.mv_data : 0;
+    if (st < MASS_SENT_STORED || st > MASS_NO_OWNER_STORED)
+        return HERALD_ESTORAGE;
+    return sb_add(&x->by[st - 1], customer.ptr, customer.len);
+}
+
+int store_mass_results(store *s, herald_str tenant, herald_str mass_id, store_strs *reached,
+                       store_strs *limited, store_strs *missed)
+{
+    MDB_txn *txn;
+    mass_ctx x;
+    store_strs *out[3] = {reached, limited, missed};
+    kbuf k;
+    int rc;
+
+    memset(&x, 0, sizeof x);
+    for (int i = 0; i < 3; i++)
+        *out[i] = (store_strs){0};
+    key_mass_result(&k, tenant, mass_id);
+    if (k.over)
+        return HERALD_ENOT_FOUND;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    rc = scan_ids(txn, s->db.meta, &k, mass_one, &x);
+    store_rd_end(s, txn);
+    if (rc == 0 && x.by[0].n + x.by[1].n + x.by[2].n == 0)
+        rc = HERALD_ENOT_FOUND;
+    for (int i = 0; i < 3; i++) {
+        if (rc == 0)
+            rc = sb_finish(&x.by[i], out[i]);
+        else
+            sb_drop(&x.by[i]);
+    }
+    if (rc)
+        for (int i = 0; i < 3; i++)
+            store_strs_free(out[i]);
+    return rc;
+}

@@ -963,3 +963,63 @@ int herald_client_tags(herald_client *c, const char *op, const char *customer,
     herald_frame_release(&r);
     return rc;
 }
+
+void herald_mass_free(herald_mass *m)
+{
+    if (!m)
+        return;
+    free(m->id);
+    herald_strlist_free(&m->reached);
+    herald_strlist_free(&m->limited);
+    herald_strlist_free(&m->missed);
+    memset(m, 0, sizeof *m);
+}
+
+static int mass_request(herald_client *c, herald_frame *f, herald_mass *out)
+{
+    herald_frame r;
+    int rc;
+    memset(out, 0, sizeof *out);
+    c->timeout_ms = c->timeout_ms < 60000 ? 60000 : c->timeout_ms; /* fan-out takes a while */
+    rc = request(c, f, HERALD_FT_MASS_RESULT, &r);
+    if (rc)
+        return rc;
+    out->sent = r.count;
+    out->id = dup_str(r.conv);
+    rc = out->id ? 0 : HERALD_ENOMEM;
+    if (rc == 0)
+        rc = copy_strs(r.read, r.n_read, &out->reached);
+    if (rc == 0)
+        rc = copy_strs(r.unread, r.n_unread, &out->limited);
+    if (rc == 0)
+        rc = copy_strs(r.members, r.n_members, &out->missed);
+    if (rc)
+        herald_mass_free(out);
+    herald_frame_release(&r);
+    return rc;
+}
+
+int herald_client_mass_send(herald_client *c, const char *id, const char *const *tags,
+                            uint32_t n_tags, const char *text, herald_mass *out)
+{
+    herald_frame f = {.type = HERALD_FT_MASS, .op = herald_str_z("send"),
+                      .conv = herald_str_z(id), .body = herald_str_z(text)};
+    herald_str *tv = n_tags ? calloc(n_tags, sizeof *tv) : NULL;
+    int rc;
+    if (n_tags && !tv)
+        return HERALD_ENOMEM;
+    for (uint32_t i = 0; i < n_tags; i++)
+        tv[i] = herald_str_z(tags[i]);
+    f.members = tv;
+    f.n_members = n_tags;
+    rc = mass_request(c, &f, out);
+    free(tv);
+    return rc;
+}
+
+int herald_client_mass_status(herald_client *c, const char *id, herald_mass *out)
+{
+    herald_frame f = {.type = HERALD_FT_MASS, .op = herald_str_z("status"),
+                      .conv = herald_str_z(id)};
+    return mass_request(c, &f, out);
+}

@@ -164,6 +164,25 @@ int herald_client_contact_list(herald_client *c, const char *customer, herald_st
 int herald_client_tags(herald_client *c, const char *op, const char *customer,
                        const char *const *tags, uint32_t n, herald_strlist *out);
 
+/* Result of a mass message. Free with herald_mass_free. */
+typedef struct herald_mass {
+    char *id;                /* mass message id */
+    herald_strlist reached;  /* customers who got it */
+    herald_strlist limited;  /* had a mass message already that day */
+    herald_strlist missed;   /* no owning employee, or the send failed */
+    uint32_t sent;           /* messages sent (one per owning employee) */
+} herald_mass;
+void herald_mass_free(herald_mass *m);
+
+/* Mass message (admin) to the customers carrying any of tags, sent by each
+ * owning employee in their 1:1 conversation, at most one per customer per
+ * UTC day. id NULL: the server picks one (pass your own to retry
+ * exactly-once). Waits until every message is stored. */
+int herald_client_mass_send(herald_client *c, const char *id, const char *const *tags,
+                            uint32_t n_tags, const char *text, herald_mass *out);
+/* The recorded outcome of mass message id. */
+int herald_client_mass_status(herald_client *c, const char *id, herald_mass *out);
+
 /* Do-not-disturb ("take a break"). op: "on" (until_ms: when it ends, ms
  * since the epoch; 0 = until turned off), "off", or "status". *until (may
  * be NULL) gets the state after the call: 0 = off, UINT64_MAX = on until

@@ -105,6 +105,14 @@
  *   → TAG        rid, op*, user*, mem   customer tags: op add | remove (admin;
  *                user = an external user, mem = up to 100 tag ids) | list
  *   ← TAG_RESULT rid, user, mem        the customer's tags after the call
+ *   → MASS       rid, op*, conv, mem, body   mass message to customers: op send
+ *                (admin; mem = tags, any-of; body = text; conv = mass id,
+ *                optional) sends body to every tagged customer through each
+ *                owning employee's 1:1 conversation, at most one mass message
+ *                per customer per day (UTC); op status (conv = mass id)
+ *   ← MASS_RESULT rid, conv (mass id), read (customers reached), unread
+ *                (limited: already had one today), mem (not reached: no
+ *                owner or the send failed), cnt (messages sent)
  *   → STATUS     rid                  (tenant admin) the broker's state
  *   ← STATUS_RESULT rid, body         a JSON document: mode, version,
  *                uptime_s, connections, users_online, groups [{group,
@@ -168,7 +176,9 @@ extern "C" {
     X(STATUS, 29)                                                             \
     X(STATUS_RESULT, 30)                                                      \
     X(TAG, 31)                                                                \
-    X(TAG_RESULT, 32)
+    X(TAG_RESULT, 32)                                                         \
+    X(MASS, 33)                                                               \
+    X(MASS_RESULT, 34)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,

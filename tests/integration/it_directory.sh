@@ -75,6 +75,26 @@ expect "tags only on customers" 1 'INVAL' -- "$HERALD" --admin tag add alice vip
 expect "tags need admin" 1 'FORBIDDEN' -- "$HERALD" --as alice tag add cust1 vip
 expect "bad tag id" 1 'INVAL' -- "$HERALD" --admin tag add cust1 "no spaces"
 
+# --- mass messages by tag: through the owners, once a day ----------------------
+"$HERALD" --admin dir user add cust2 --kind external >/dev/null
+"$HERALD" --admin dir user add cust3 --kind external >/dev/null
+"$HERALD" --admin contact add bob cust2 >/dev/null
+"$HERALD" --admin tag add cust2 vip >/dev/null
+"$HERALD" --admin tag add cust3 vip,gold >/dev/null
+expect "mass send" 0 '"id":"spring","sent":2,"reached":\["cust1","cust2"\],"limited":\[\],"missed":\["cust3"\]' -- \
+  "$HERALD" --admin mass send --tags vip,gold --id spring "Spring offer: 20% off"
+h=$("$HERALD" --as cust1 history "$conv")
+grep -q '"from":"alice","text":"Spring offer: 20% off".*"identity":{"corp":"demo"' <<<"$h" && ok "mass message arrives through the owner, certified" || bad "mass delivery: $h"
+expect "retrying the same id is exactly-once" 0 '"id":"spring","sent":2,"reached":\["cust1","cust2"\]' -- \
+  "$HERALD" --admin mass send --tags vip --id spring "Spring offer: 20% off"
+n=$("$HERALD" --as cust1 history "$conv" | grep -c 'Spring offer')
+[ "$n" = 1 ] && ok "no duplicate after the retry" || bad "$n copies after retry"
+expect "one mass message per customer per day" 0 '"reached":\[\],"limited":\["cust1","cust2"\],"missed":\["cust3"\]' -- \
+  "$HERALD" --admin mass send --tags vip --id summer "Summer offer"
+expect "mass status" 0 '"id":"spring","reached":\["cust1","cust2"\],"limited":\[\],"missed":\["cust3"\]' -- "$HERALD" --admin mass status spring
+expect "mass needs admin" 1 'FORBIDDEN' -- "$HERALD" --as alice mass send --tags vip "x"
+expect "unknown mass id" 1 'NOT_FOUND' -- "$HERALD" --admin mass status nope
+
 kill -TERM "$pid"; wait "$pid" && ok "clean exit" || bad "exit status"; pid=
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

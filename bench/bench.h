@@ -1,0 +1,116 @@
+/*
+ * bench.h — the herald-bench core and its driver interface.
+ *
+ * The core (bench.c) owns the run: it paces sends at a fixed rate (open loop:
+ * latency counts from each message's *scheduled* send time), stamps every
+ * body with that time and the message index, records every delivery in
+ * log-linear histograms, counts losses (expected vs delivered) and prints one
+ * JSON object. A driver (drv_*.c) only moves bytes: it connects the members
+ * of a group to one system, subscribes the receivers, publishes a body when
+ * asked, and hands every received body back with bench_deliver().
+ *
+ * Group shape, the same for every system: `members` connections in all;
+ * member 0 publishes, members 1..members-1 receive (herald: the sender is a
+ * member of the conversation and its own echo is not counted; peers: one
+ * publisher connection plus members-1 subscriber connections). So
+ * expected = sent × (members − 1) everywhere.
+ *
+ * Threads: the core and every driver callback run on the loop thread
+ * (cfg->loop). A driver whose library delivers on its own threads (libnats)
+ * may call bench_deliver() from any thread: recording takes a mutex. Every
+ * other bench_* call is loop-thread only.
+ */
+#ifndef HERALD_BENCH_H
+#define HERALD_BENCH_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Body header written by the core: scheduled send time in ns (8, big endian)
+ * then the message index (8, big endian). Bodies are at least this long. */
+#define BENCH_BODY_HDR 16u
+/* Message index of a readiness probe (see bench_subscribed()). */
+#define BENCH_PROBE_IDX UINT64_MAX
+
+typedef struct bench bench;
+
+/* What a run is asked to do; parsed by main.c, read-only for drivers. */
+typedef struct bench_config {
+    struct ev_loop *loop;   /* the one event loop */
+    const char *system;     /* --system: driver name */
+    const char *label;      /* --label: "system" in the JSON (default: driver name) */
+    const char *scenario;   /* fanout | throughput */
+    const char *env;        /* --env FILE (herald) */
+    char host[256];         /* --url HOST part (peers) */
+    uint16_t port;          /* --url PORT part (peers) */
+    char group[64];         /* unique group / conversation / topic name of this run */
+    int members;            /* connections in the group (1 sender + members-1 receivers) */
+    double rate;            /* fanout: messages/s */
+    uint32_t payload;       /* body bytes (≥ BENCH_BODY_HDR) */
+    double duration;        /* seconds of sending */
+    double drain;           /* seconds to wait for stragglers after the last send */
+    uint32_t window;        /* throughput: requests in flight */
+    double setup_timeout;   /* seconds allowed for set-up */
+} bench_config;
+
+/* One system under test. Every callback runs on the loop thread. */
+typedef struct bench_driver {
+    const char *name;       /* --system value */
+    bool throughput;        /* supports the throughput scenario (acks) */
+    /* Starts connecting cfg->members connections and subscribing the
+     * receivers; returns 0 and the driver state in *out, or -1 (message on
+     * stderr). Later, on the loop thread, the driver calls bench_ready() or
+     * bench_subscribed() exactly once. */
+    int (*setup)(bench *b, const bench_config *cfg, void **out);
+    /* Sends one body (owned by the caller, valid for the call only) from
+     * member 0. idx is the message index (herald uses it as request id - 1).
+     * Returns 0, or -1 when the message could not even be queued (counted as
+     * a send error; the run goes on). */
+    int (*publish)(void *drv, const uint8_t *body, size_t len, uint64_t idx);
+    /* Writes a one-line set-up progress note (for the set-up deadline). */
+    void (*status)(void *drv, char *buf, size_t size);
+    /* Disconnects everything and frees drv; no bench_deliver() call may
+     * happen after it returns. NULL-safe. */
+    void (*close)(void *drv);
+} bench_driver;
+
+/* Every member is connected and subscribed (the driver saw the system
+ * confirm it): sending starts now. */
+void bench_ready(bench *b);
+
+/* Subscriptions were sent but the system does not confirm them on this path:
+ * the core publishes readiness probes (index BENCH_PROBE_IDX) every 20 ms
+ * until every receiver has seen one, then starts sending. */
+void bench_subscribed(bench *b);
+
+/* A receiver got a body. member in 1..members-1; body/len as received (not
+ * kept after the call). Thread-safe. Bodies that are not ours are ignored. */
+void bench_deliver(bench *b, int member, const void *body, size_t len);
+
+/* Acknowledgement of the send with index idx (herald). */
+void bench_ack(bench *b, uint64_t idx);
+
+/* An error reply to a send; returns true while set-up is still running (the
+ * caller treats that as fatal). */
+bool bench_error(bench *b);
+
+/* Number of error replies so far. */
+uint64_t bench_errors(const bench *b);
+
+/* Fatal: prints "herald-bench: what" and exits 1. */
+void bench_die(const char *what) __attribute__((noreturn));
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t bench_now_ns(void);
+
+/* Runs one benchmark with drv and prints the JSON object on stdout; returns
+ * the process exit code (0 ok, 1 nothing was sent). */
+int bench_run(const bench_config *cfg, const bench_driver *drv);
+
+/* The compiled-in drivers (NULL-terminated) and a lookup by name. */
+extern const bench_driver *const bench_drivers[];
+const bench_driver *bench_driver_find(const char *name);
+
+#endif
