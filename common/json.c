@@ -12,9 +12,18 @@ void json_init(json_w *w, herald_buf *b)
     w->first[0] = true;
 }
 
+void json_init_file(json_w *w, FILE *f)
+{
+    memset(w, 0, sizeof *w);
+    w->f = f;
+    w->first[0] = true;
+}
+
 static void raw(json_w *w, const char *p, size_t n)
 {
-    if (!w->failed && herald_buf_append(w->b, p, n) != 0)
+    if (w->failed || n == 0)
+        return;
+    if (w->b ? herald_buf_append(w->b, p, n) != 0 : fwrite(p, 1, n, w->f) != n)
         w->failed = true;
 }
 
@@ -45,6 +54,8 @@ static void close_c(json_w *w, char c)
 {
     if (w->depth > 0)
         w->depth--;
+    else
+        w->failed = true; /* a close without an open: the caller's bug */
     raw(w, &c, 1);
 }
 
@@ -134,10 +145,22 @@ void json_u64(json_w *w, uint64_t v)
     raw(w, t, (size_t)snprintf(t, sizeof t, "%llu", (unsigned long long)v));
 }
 
+void json_i64(json_w *w, int64_t v)
+{
+    char t[24];
+    sep(w);
+    raw(w, t, (size_t)snprintf(t, sizeof t, "%lld", (long long)v));
+}
+
 void json_bool(json_w *w, bool v)
 {
     sep(w);
     raw(w, v ? "true" : "false", v ? 4 : 5);
 }
 
-int json_done(const json_w *w) { return w->failed ? HERALD_ENOMEM : 0; }
+int json_done(const json_w *w)
+{
+    if (!w->failed)
+        return 0;
+    return w->b ? HERALD_ENOMEM : HERALD_EIO;
+}

@@ -175,7 +175,10 @@ int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t f
     if (rc)
         return rc;
     f.seq = sc->max_seq;
-    f.pointers = sc->kind != CONV_ANNOUNCE && sc->count <= CONV_POINTER_MAX;
+    /* By the cap, not the count: the mode of a conversation never changes,
+     * so every message is either in its members' pointer logs or found
+     * through memberof (see store_sync). */
+    f.pointers = !conv_read_diffused(sc);
     rc = store_each_member(x->txn, x->s, c->tenant, conv, fan_one, &f);
     if (rc)
         return rc;
@@ -231,12 +234,14 @@ static bool is_external(const cmd *c, herald_str user)
 }
 
 static int write_member(actx *x, herald_str conv, herald_str user, uint32_t role,
-                        uint64_t joined, int kind)
+                        uint64_t joined, const store_conv *sc)
 {
     kbuf k = {0};
     rbuf r = {0};
-    uint8_t kb = (uint8_t)kind;
+    uint8_t kb = (uint8_t)((unsigned)sc->kind & MEMBEROF_KIND_MASK);
     int rc;
+    if (conv_read_diffused(sc))
+        kb |= MEMBEROF_READ_DIFFUSED;
     key_member(&k, x->c->tenant, conv, user);
     rb_u8(&r, (uint8_t)role);
     rb_u64(&r, joined);
@@ -360,7 +365,7 @@ static int op_conv_create(actx *x)
     sc.count = n;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t role = creator_in && str_cmp(&mem[i], &c->user) == 0 ? ROLE_OWNER : ROLE_MEMBER;
-        rc = write_member(x, c->conv, mem[i], role, 1, sc.kind);
+        rc = write_member(x, c->conv, mem[i], role, 1, &sc);
         if (rc)
             return rc;
         sc.n_external += is_external(c, mem[i]);
@@ -431,7 +436,7 @@ static int op_conv_add(actx *x)
     if (sc.count + fresh > sc.cap)
         return reject(x, HERALD_ECAP_EXCEEDED, "member cap exceeded");
     for (uint32_t i = 0; i < fresh; i++) {
-        rc = write_member(x, c->conv, mem[i], ROLE_MEMBER, sc.max_seq + 1, sc.kind);
+        rc = write_member(x, c->conv, mem[i], ROLE_MEMBER, sc.max_seq + 1, &sc);
         if (rc)
             return rc;
         sc.n_external += is_external(c, mem[i]);
@@ -523,6 +528,8 @@ static int op_send(actx *x)
         bool found;
         key_member(&dk, c->tenant, c->conv, c->user);
         kb_id(&dk, c->cmid);
+        if (dk.over)
+            return reject(x, HERALD_EINVAL, "ids too long for a dedup key");
         rc = get_u64(x, x->s->db.dedup, &dk, &seq, &found);
         if (rc)
             return rc;
@@ -705,6 +712,8 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
         return ENOMEM;
     x.a = r->arena;
     rc = cmd_decode(p, len, &c);
+    if (rc == HERALD_ENOMEM)
+        return ENOMEM; /* not the command's fault: fail the batch */
     if (rc) {
         r->err = rc;
         snprintf(r->errmsg, sizeof r->errmsg, "undecodable command");
@@ -777,6 +786,8 @@ int apply_batch(store *s, const uint8_t *const *cmds, const size_t *lens, size_t
     MDB_val ak = {.mv_size = 7, .mv_data = "applied"}, av;
     uint8_t ab[8];
 
+    if (n == 0)
+        return 0;
     for (int attempt = 0; attempt < APPLY_GROW_RETRIES; attempt++) {
         MDB_txn *txn;
         uint64_t applied = 0;
@@ -785,8 +796,13 @@ int apply_batch(store *s, const uint8_t *const *cmds, const size_t *lens, size_t
         memset(results, 0, n * sizeof *results);
         if (rc)
             return store_err(rc);
-        if (mdb_get(txn, s->db.meta, &ak, &av) == 0 && av.mv_size == 8)
+        rc = mdb_get(txn, s->db.meta, &ak, &av);
+        if (rc == 0 && av.mv_size != 8)
+            rc = MDB_CORRUPTED; /* never guess: 0 would re-apply everything */
+        if (rc == 0)
             applied = be64(av.mv_data);
+        else if (rc == MDB_NOTFOUND)
+            rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++) {
             uint64_t index = first_index + i;
             if (index <= applied) {

@@ -24,6 +24,12 @@
  *  - SEND: actor is a member (NOT_MEMBER; admins too); announce: only owner or
  *    admin (FORBIDDEN); a cmid seen before in this conv from this user gives
  *    the original seq with dup=true and writes nothing.
+ *  - Every message (SEND and system messages) goes to all current members:
+ *    a conversation whose cap is at most CONV_POINTER_MAX (single, customer
+ *    groups, groups of a tenant cap ≤ 500) gets a pointer in every member's
+ *    log, the sender's included (targets carry the useq); announcements and
+ *    groups created with a larger cap are read-diffused (no per-member
+ *    writes, targets with useq 0). The mode is fixed at creation.
  *  - READ: member; seq ≤ max seq (INVALID); cursor only moves forward.
  *
  * Thread: the single writer thread (or the raft loop thread in cluster mode).

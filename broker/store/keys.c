@@ -2,6 +2,7 @@
 #include "keys.h"
 
 #include <herald/error.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,7 +138,7 @@ void *arena_alloc(arena *a, size_t n)
     arena_chunk *c = a->head;
     size_t need = (n + 15) & ~(size_t)15;
     void *p;
-    if (need < n)
+    if (need < n || need > SIZE_MAX - sizeof *c)
         return NULL;
     if (!c || c->cap - c->used < need) {
         size_t cap = need > 16384 ? need : 16384;

@@ -57,16 +57,30 @@ int store_open(const store_config *cfg, store **out)
     s->group = cfg->group;
     s->map_size = cfg->map_size ? cfg->map_size : MAP_DEFAULT;
     s->map_max = cfg->map_max ? cfg->map_max : MAP_MAX_DEFAULT;
-    if (pthread_rwlock_init(&s->grow, NULL) != 0) {
-        free(s);
-        return HERALD_ENOMEM;
+    {
+        /* Prefer the writer: under a steady stream of short reads a
+         * reader-preferring lock could keep map growth (and so every
+         * commit) waiting forever. No reader takes the lock recursively. */
+        pthread_rwlockattr_t attr;
+        int lrc = pthread_rwlockattr_init(&attr);
+        if (lrc == 0) {
+            pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+            lrc = pthread_rwlock_init(&s->grow, &attr);
+            pthread_rwlockattr_destroy(&attr);
+        }
+        if (lrc != 0) {
+            free(s);
+            return HERALD_ENOMEM;
+        }
     }
     rc = mdb_env_create(&s->env);
     if (rc)
         goto fail_lock;
-    mdb_env_set_maxdbs(s->env, 16);
-    mdb_env_set_maxreaders(s->env, 256);
-    rc = mdb_env_set_mapsize(s->env, s->map_size);
+    rc = mdb_env_set_maxdbs(s->env, 16);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(s->env, 256);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, s->map_size);
     if (rc == 0)
         rc = mdb_env_open(s->env, cfg->dir, flags, 0600);
     if (rc) {
@@ -598,6 +612,8 @@ static int classify(herald_str user, MDB_val rec, void *arg)
         x->out->more = true;
         return 0; /* keep counting */
     }
+    if (user.len >= sizeof x->out->next)
+        return HERALD_ESTORAGE; /* ids are validated on the way in */
     memcpy(x->out->next, user.ptr, user.len);
     x->out->next[user.len] = '\0';
     return sb_add(&x->un, user.ptr, user.len);

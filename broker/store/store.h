@@ -8,7 +8,8 @@
  *            "t" ten                         → tenant record (secret, caps)
  *   conv     ten conv                        → conv record (kind, owner, max seq, cap, created, count)
  *   member   ten conv user                   → member record (role, joined seq)
- *   memberof ten user conv                   → kind (a user's conversations)
+ *   memberof ten user conv                   → kind | 0x80 when read-diffused
+ *                                              (a user's conversations)
  *   msg      ten conv seq(8, big-endian)     → message record (from, ts, cmid, flags, kind, body)
  *   cursor   ten conv user                   → u64 read seq
  *   dedup    ten conv user cmid              → u64 seq
@@ -53,7 +54,8 @@ typedef enum conv_kind {
 #define CONV_CAP_GROUP_MAX 2000u
 #define CONV_CAP_CUSTOMER_GROUP 500u
 #define CONV_CAP_ANNOUNCE 100000u
-#define CONV_POINTER_MAX 500u  /* above this many members: read diffusion */
+#define CONV_POINTER_MAX 500u  /* conversations whose cap exceeds this (and
+                                  announcements) are read-diffused */
 #define RECALL_WINDOW_DEFAULT 86400u /* seconds */
 #define TOKEN_ID_MAX_STORE 128u      /* longest id (= TOKEN_ID_MAX) */
 #define URGENT_INTERVAL_DEFAULT 300u /* seconds between reminders */

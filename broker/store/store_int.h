@@ -35,6 +35,22 @@ struct store {
     uint32_t group;         /* shard group held (0 in dev mode) */
 };
 
+/* memberof value: the conversation kind in the low bits, and this bit when
+ * the conversation is read-diffused although its kind is not announce (a
+ * group created with a cap above CONV_POINTER_MAX). Sync finds a user's
+ * read-diffused conversations from these values alone. */
+#define MEMBEROF_KIND_MASK 0x7fu
+#define MEMBEROF_READ_DIFFUSED 0x80u
+
+/* True when messages of the conversation are read-diffused (no pointer
+ * writes): announcements, and conversations whose cap allows more than
+ * CONV_POINTER_MAX members. The cap is fixed at creation, so a conversation
+ * never changes mode (sync keys stay valid). */
+static inline bool conv_read_diffused(const store_conv *sc)
+{
+    return sc->kind == CONV_ANNOUNCE || sc->cap > CONV_POINTER_MAX;
+}
+
 /* Member roles. */
 #define ROLE_MEMBER 0u
 #define ROLE_OWNER 1u

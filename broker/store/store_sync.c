@@ -207,9 +207,13 @@ typedef struct announce_filter {
 static int only_announce(herald_str conv, MDB_val kind, void *arg)
 {
     announce_filter *f = arg;
+    uint8_t v;
     if (kind.mv_size != 1)
         return HERALD_ESTORAGE;
-    return *(const uint8_t *)kind.mv_data == CONV_ANNOUNCE ? f->fn(conv, f->arg) : 0;
+    v = *(const uint8_t *)kind.mv_data;
+    return (v & MEMBEROF_READ_DIFFUSED) || (v & MEMBEROF_KIND_MASK) == CONV_ANNOUNCE
+               ? f->fn(conv, f->arg)
+               : 0;
 }
 
 static int each_announce(MDB_txn *txn, store *s, herald_str ten, herald_str user,

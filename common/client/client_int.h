@@ -3,7 +3,7 @@
  *   conn.c    the socket: dial, frame I/O, request/response matching
  *   events.c  the delivery path: sync-key filtering, the event queue, SYNC
  *   client.c  connect/close and the messaging requests
- *   admin.c   directory, contacts, tags, urgent status, broker status
+ *   admin.c   directory, contacts, tags, mass messages, urgent and broker status
  *   synckey.c the sync key itself (synckey.h)
  *
  * Threads: a handle belongs to one thread at a time; nothing here locks.
@@ -18,7 +18,7 @@
 #define CLIENT_TIMEOUT_DEFAULT 10000       /* ms per request when opts say 0 */
 #define CLIENT_FRAME_MAX_DEFAULT (16u << 20) /* largest frame accepted by default */
 #define CLIENT_READ_CHUNK 65536u           /* bytes asked of recv() at a time */
-#define CLIENT_HB_MIN_MS 1000u             /* never ping more often than this */
+#define CLIENT_HB_MIN_MS 50u               /* never ping more often than this (a busy-loop guard) */
 #define CLIENT_HB_DEFAULT_MS 30000u        /* when WELCOME names no interval */
 #define CLIENT_SYNC_ROUNDS_MAX 100000      /* SYNC pages per catch-up, a bound */
 #define CLIENT_ID_MAX 130                  /* bytes of a WELCOME id, NUL included */
@@ -34,6 +34,8 @@ struct herald_client {
     int fd;                   /* socket; -1 once broken or closed */
     int timeout_ms;           /* per-request deadline */
     uint32_t max_frame;       /* largest frame accepted from the server */
+    uint32_t srv_max_frame;   /* WELCOME: the server's cap (0 = unknown); larger
+                                 requests fail locally with HERALD_ETOO_BIG */
     herald_buf rx;            /* received bytes not yet consumed */
     size_t hold;              /* bytes of the frame last returned (consumed next) */
     uint64_t next_rid;        /* last request id used */
@@ -64,8 +66,8 @@ int client_dial(const char *addr, int timeout_ms, int *fd_out);
 int client_broken(herald_client *c, int rc);
 
 /* Encodes and sends f before deadline (monotonic ms). 0, HERALD_ETIMEOUT,
- * HERALD_ECLOSED, HERALD_EIO, HERALD_ENOMEM; any failure but ENOMEM leaves
- * the connection broken. */
+ * HERALD_ECLOSED, HERALD_EIO (connection broken), HERALD_ENOMEM,
+ * HERALD_ETOO_BIG (over the server's cap: nothing sent, still usable). */
 int client_send_frame(herald_client *c, const herald_frame *f, uint64_t deadline);
 
 /* Receives one frame into *f (strings point into c->rx: valid until the next
@@ -85,6 +87,9 @@ void client_keep_error(herald_client *c, const herald_frame *f);
  * returns its code (connection usable); a deadline breaks the connection
  * (HERALD_ETIMEOUT: a late answer could not be told apart). */
 int client_request(herald_client *c, herald_frame *req, uint32_t want, herald_frame *resp);
+/* The same with its own deadline (ms), for requests that take long (MASS). */
+int client_request_within(herald_client *c, herald_frame *req, uint32_t want,
+                          herald_frame *resp, int timeout_ms);
 
 /* ---- events.c -------------------------------------------------------------- */
 

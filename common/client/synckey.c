@@ -127,8 +127,12 @@ int sk_load(synckey *k, const uint8_t *p, size_t n)
 {
     herald_frame f;
     size_t flen = 0;
-    int rc = herald_frame_peek(p, n, 0, &flen);
-    if (rc || flen != n)
+    int rc;
+
+    if (!p || n < HERALD_FRAME_HEADER)
+        return HERALD_EINVAL;
+    rc = herald_frame_peek(p, n, 0, &flen);
+    if (rc || flen == 0 || flen != n)
         return HERALD_EINVAL;
     rc = herald_frame_decode(p + HERALD_FRAME_HEADER, n - HERALD_FRAME_HEADER, NULL, &f);
     if (rc)

@@ -13,11 +13,13 @@ typedef struct sk_conv {
     uint64_t seq;  /* highest seq seen */
 } sk_conv;
 
+/* Zero-initialise; free with sk_free. Small (one entry per shard group and
+ * per read-diffused conversation), so lookups are linear. */
 typedef struct synckey {
-    herald_sync_group *groups; /* owned array */
-    uint32_t n_groups;
-    sk_conv *convs;            /* owned array */
-    uint32_t n_convs;
+    herald_sync_group *groups; /* owned array: group → highest useq */
+    uint32_t n_groups;         /* entries in groups */
+    sk_conv *convs;            /* owned array: read-diffused conv → highest seq */
+    uint32_t n_convs;          /* entries in convs */
 } synckey;
 
 void sk_free(synckey *k);
@@ -32,7 +34,13 @@ int sk_to_frame(const synckey *k, herald_frame *f);
 void sk_frame_release(herald_frame *f);
 /* Copies src into dst. */
 int sk_copy(synckey *dst, const synckey *src);
-/* Bytes ⇄ key. parse: 0, HERALD_EINVAL (not a key), HERALD_ENOMEM. */
+/* Bytes ⇄ key. The bytes are one encoded SYNC frame (4-byte length + map
+ * with sg/sc), read back by the fuzzed frame decoder, which runs mp_check
+ * (bounded counts, depth, no trailing bytes) before msgpack_unpack.
+ * sk_save appends to out: 0 or HERALD_ENOMEM. sk_load replaces *k only on
+ * success: 0, HERALD_EINVAL (not exactly one well-formed SYNC frame of at
+ * most HERALD_FRAME_MAX_DEFAULT bytes, or a bad conversation id),
+ * HERALD_ENOMEM. */
 int sk_save(const synckey *k, herald_buf *out);
 int sk_load(synckey *k, const uint8_t *p, size_t n);
 

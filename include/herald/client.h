@@ -13,12 +13,27 @@
  * it to the next connect: messages missed while offline come first, each
  * exactly once, in per-conversation order.
  *
- * Threads: a handle is used by one thread at a time; no callbacks.
- * Errors: every call returns 0 or a herald_err (include/herald/error.h);
- * HERALD_ECLOSED / HERALD_EIO / HERALD_ETIMEOUT / HERALD_ETOO_BIG /
- * HERALD_EPROTOCOL leave the connection unusable (close it); any other code
- * came from the server for this request and the connection stays usable;
- * herald_client_last_error gives the server's text.
+ * Threads: a handle is used by one thread at a time (one thread per
+ * handle; different handles are independent); there are no callbacks and
+ * no background threads. Every request blocks until its answer or its
+ * deadline (opts.timeout_ms).
+ *
+ * Errors: every call returns 0 or a herald_err (include/herald/error.h).
+ * Connection errors leave the handle unusable (every later request returns
+ * HERALD_ECLOSED; save the sync key, close, reconnect): HERALD_ECLOSED,
+ * HERALD_EIO, HERALD_ETIMEOUT (from a request; next_event's ETIMEOUT only
+ * means "nothing yet"), HERALD_EPROTOCOL, an incoming frame over max_frame
+ * (HERALD_ETOO_BIG), and a server ERROR not tied to a request (IDLE,
+ * SHUTDOWN, SLOW_CONSUMER, …). Every other code came from the server for
+ * this request, or from a local argument check (HERALD_EINVAL, an outgoing
+ * HERALD_ETOO_BIG, HERALD_ENOMEM), and the connection stays usable;
+ * herald_client_last_error gives the server's text. Tell them apart with
+ * herald_client_fd(c) < 0.
+ *
+ * Ownership: every input pointer is only read during the call; results
+ * come through out-parameters that the caller owns and frees with the
+ * matching *_free function (each NULL-safe); on error an out-parameter is
+ * left empty (nothing to free, though freeing it is harmless).
  */
 #ifndef HERALD_CLIENT_H
 #define HERALD_CLIENT_H
@@ -33,39 +48,59 @@
 extern "C" {
 #endif
 
+/* An opaque connection handle: herald_client_connect / herald_client_close. */
 typedef struct herald_client herald_client;
 
-/* Connection options; zero-initialise, then set what you need. */
+/* Connection options; zero-initialise, then set what you need. Read only
+ * during herald_client_connect; nothing is kept. */
 typedef struct herald_client_opts {
-    int timeout_ms;          /* per-request deadline (0 = 10000) */
-    uint32_t max_frame;      /* largest frame accepted from the server (0 = 16 MiB) */
-    const uint8_t *sync_key; /* a key saved by herald_client_sync_key, or NULL */
-    size_t sync_key_len;     /* its length */
+    int timeout_ms;          /* per-request deadline, also for connect (0 = 10000) */
+    uint32_t max_frame;      /* largest frame accepted from the server (0 = 16 MiB);
+                                a larger one fails with HERALD_ETOO_BIG */
+    const uint8_t *sync_key; /* a key saved by herald_client_sync_key, or NULL
+                                (start live at the server's current position) */
+    size_t sync_key_len;     /* its length in bytes */
+    char *errbuf;            /* NULL, or a buffer that gets the server's ERROR
+                                text when connect fails ("" when it sent none) */
+    size_t errbuf_len;       /* its size in bytes (the text is truncated, NUL-terminated) */
 } herald_client_opts;
 
-/* Connects to "host:port", sends HELLO with token and waits for WELCOME.
- * With opts->sync_key it then syncs from that key (the missed messages are
- * queued as events); without, it starts at the server's current position.
- * opts may be NULL. Returns 0 and *out; HERALD_EINVAL (bad address or key
- * bytes), HERALD_EIO (connect failed), HERALD_ETIMEOUT, HERALD_EUNAUTHORIZED,
- * HERALD_EEXPIRED, HERALD_ENOMEM. */
+/* Connects to addr ("host:port" or "[v6]:port"; getaddrinfo, TCP_NODELAY),
+ * sends HELLO with token and waits for WELCOME. With opts->sync_key it then
+ * SYNCs from that key, looping while the server says "more", and queues the
+ * missed messages as events (in order, before anything pushed later);
+ * without, it adopts the WELCOME position. opts may be NULL. Blocks up to
+ * opts->timeout_ms for the TCP connect and again for each request.
+ * Returns 0 and *out (close it with herald_client_close); on error *out is
+ * NULL and nothing is left open: HERALD_EINVAL (malformed address, unknown
+ * host, or key bytes that are not a saved key), HERALD_EIO (refused or
+ * unreachable), HERALD_ETIMEOUT, HERALD_ECLOSED, HERALD_EPROTOCOL /
+ * HERALD_ETOO_BIG (the peer is not a Herald gateway), HERALD_EUNAUTHORIZED
+ * (no token or a bad one), HERALD_EEXPIRED, HERALD_EBUSY / HERALD_ESHUTDOWN
+ * (server refusing connections), HERALD_ENOMEM. */
 int herald_client_connect(const char *addr, const char *token,
                           const herald_client_opts *opts, herald_client **out);
 
 /* Closes the connection and frees everything, queued events included.
- * NULL-safe. */
+ * Events already handed out stay valid (they are owned by the caller).
+ * NULL-safe. Never blocks. */
 void herald_client_close(herald_client *c);
 
-/* The identity from WELCOME; strings live as long as the handle. */
+/* "whoami": the identity from WELCOME. The strings live as long as the
+ * handle and never change. */
 const char *herald_client_user(const herald_client *c);
 const char *herald_client_tenant(const herald_client *c);
 bool herald_client_is_admin(const herald_client *c);
 
-/* The server's text for the last error it returned ("" if none); valid until
- * the next call on c. */
+/* The server's text for the last error it returned for a request (or a
+ * local explanation of a protocol violation); "" if none. Cleared when the
+ * next request starts; the pointer stays valid until herald_client_close. */
 const char *herald_client_last_error(const herald_client *c);
 
-/* The socket, for poll/epoll loops (readable = call next_event with 0). */
+/* The socket, for poll/epoll loops: when it is readable, call
+ * herald_client_next_event with timeout 0 (it may still return
+ * HERALD_ETIMEOUT: a partial frame, or a frame that was not an event).
+ * -1 once the connection is broken. Do not read, write or close it. */
 int herald_client_fd(const herald_client *c);
 
 /* Result of a SEND. */
@@ -75,9 +110,12 @@ typedef struct herald_ack {
     bool dup;     /* the cmid was seen before: nothing new was stored */
 } herald_ack;
 
-/* Sends body (len bytes, copied) to conv and waits until it is stored.
- * cmid NULL: the library makes a random one (retrying with the SAME cmid after
- * an error keeps the send exactly-once; pass your own to control that).
+/* Sends body (len bytes, copied before return) to conv and waits until it
+ * is stored; *ack (may be NULL) gets its seq. cmid NULL: the library makes
+ * a random one (128 bits, hex) — to retry exactly-once after a timeout or a
+ * reconnect, pass your own cmid and reuse it (a retry gets dup = true and the
+ * original seq). Local errors: HERALD_EINVAL (conv NULL/empty),
+ * HERALD_ETOO_BIG (the frame exceeds the server's cap; nothing was sent).
  * flags: HERALD_MSGF_CLIENT_MASK bits (SILENT; URGENT = DING: every
  * recipient must confirm, the unconfirmed are reminded on the tenant's
  * schedule, then the sender gets an ESCALATE event). Server errors: NOT_FOUND, NOT_MEMBER,
@@ -94,16 +132,20 @@ typedef struct herald_msglist {
 void herald_msglist_free(herald_msglist *l);
 
 /* Messages of conv with seq > after (ascending), at most limit (0 = server
- * default, 100). Members and admins only. */
+ * default, 100). Members and admins only. On 0 *out is an owned deep copy
+ * (free with herald_msglist_free); on error *out is empty. out->more: ask
+ * again with after = the last seq. Server errors: NOT_FOUND, NOT_MEMBER. */
 int herald_client_history(herald_client *c, const char *conv, uint64_t after,
                           uint32_t limit, herald_msglist *out);
 
-/* Marks everything up to seq read; *cursor (may be NULL) gets the stored
- * cursor (cursors never move back). */
+/* Marks everything up to seq (≥ 1) read; *cursor (may be NULL) gets the
+ * stored cursor (cursors never move back, so it may exceed seq). Server
+ * errors: NOT_FOUND, NOT_MEMBER, INVAL (seq beyond the last message). */
 int herald_client_read(herald_client *c, const char *conv, uint64_t seq,
                        uint64_t *cursor);
 
-/* An owned list of NUL-terminated strings. Free with herald_strlist_free. */
+/* An owned list of NUL-terminated strings (one allocation). Free with
+ * herald_strlist_free (NULL-safe, leaves it empty). */
 typedef struct herald_strlist {
     uint32_t n;  /* strings */
     char **v;    /* v[i] */
@@ -149,9 +191,10 @@ int herald_client_dir(herald_client *c, const char *op, const herald_dir_entry *
 
 /* External contacts (admin): records that employee owns the relationship
  * with customer (an external user in the directory) and returns their 1:1
- * conversation in conv_out (at least 20 bytes; may be NULL). Adding the
- * same pair again returns the same conversation. Server errors: FORBIDDEN,
- * INVAL (not an employee / not an external user). */
+ * conversation in conv_out (NUL-terminated; may be NULL; HERALD_ETOO_BIG when
+ * conv_len is too small — 64 bytes are enough). Adding the same pair again
+ * returns the same conversation. Server errors: FORBIDDEN, INVAL (not an
+ * employee / not an external user). */
 int herald_client_contact_add(herald_client *c, const char *employee, const char *customer,
                               char *conv_out, size_t conv_len);
 
@@ -191,8 +234,11 @@ int herald_client_mass_status(herald_client *c, const char *id, herald_mass *out
 int herald_client_dnd(herald_client *c, const char *op, uint64_t until_ms, uint64_t *until);
 
 /* Who has read message seq of conv (the sender counts as having read it).
- * Complete lists for conversations up to 2,000 members; for larger ones use
- * herald_client_receipts_page. */
+ * On 0 both lists are owned by the caller (free each with
+ * herald_strlist_free); on error both are empty. Complete lists for
+ * conversations up to 2,000 members; for larger ones use
+ * herald_client_receipts_page. Server errors: NOT_FOUND, NOT_MEMBER,
+ * FORBIDDEN (receipts switched off for the tenant). */
 int herald_client_receipts(herald_client *c, const char *conv, uint64_t seq,
                            herald_strlist *read, herald_strlist *unread);
 
@@ -224,26 +270,33 @@ typedef struct herald_conv_info {
 } herald_conv_info;
 void herald_conv_info_free(herald_conv_info *i);
 
-/* Creates a conversation (id NULL: the server picks one). The creator joins
- * unless it is an admin not listed. out may be NULL. Server errors: EXISTS,
+/* Creates a conversation of kind (single | group | customer_group |
+ * announce) with members[0..n) (id NULL: the server picks one). The creator
+ * joins unless it is an admin not listed. out may be NULL; on 0 *out is owned
+ * by the caller (herald_conv_info_free), on error it is zeroed. The members
+ * array and strings are only read during the call. Server errors: EXISTS,
  * INVAL (kind, ids, single needs 2), CAP_EXCEEDED. */
 int herald_client_conv_create(herald_client *c, const char *kind, const char *id,
                               const char *const *members, uint32_t n,
                               herald_conv_info *out);
-/* Adds / removes members (owner or admin; anyone may remove itself). */
+/* Adds / removes members (owner or admin; anyone may remove itself); *out
+ * (may be NULL) as for create. Server errors: NOT_FOUND, FORBIDDEN,
+ * CAP_EXCEEDED, INVAL. */
 int herald_client_conv_add(herald_client *c, const char *conv,
                            const char *const *members, uint32_t n, herald_conv_info *out);
 int herald_client_conv_remove(herald_client *c, const char *conv,
                               const char *const *members, uint32_t n,
                               herald_conv_info *out);
-/* Describes conv (members and admins). */
+/* Describes conv (members and admins); *out as for create. Server errors:
+ * NOT_FOUND, NOT_MEMBER. */
 int herald_client_conv_info(herald_client *c, const char *conv, herald_conv_info *out);
 
 /* The broker's state (tenant admin) as a JSON document, appended to out
  * (NUL not included). Server errors: FORBIDDEN. */
 int herald_client_status(herald_client *c, herald_buf *out);
 
-/* Round trip; *rtt_us (may be NULL) gets the time in microseconds. */
+/* PING → PONG; *rtt_us (may be NULL) gets the round trip in microseconds.
+ * Pushes arriving meanwhile are queued. */
 int herald_client_ping(herald_client *c, uint64_t *rtt_us);
 
 /* Event types. */
@@ -256,7 +309,9 @@ typedef enum herald_event_type {
                               ran out; ev->user lists who never confirmed */
 } herald_event_type;
 
-/* A pushed (or synced) event; owns its strings. Free with herald_event_free. */
+/* A pushed (or synced) event: one allocation holding its strings (msg's
+ * herald_str fields point inside it; body is also NUL-terminated). Owned by
+ * the caller; free with herald_event_free (NULL-safe). */
 typedef struct herald_event {
     int type;          /* herald_event_type */
     herald_msg msg;    /* HERALD_EV_MSG */
@@ -267,18 +322,30 @@ typedef struct herald_event {
 } herald_event;
 void herald_event_free(herald_event *ev);
 
-/* The next event, waiting up to timeout_ms (0: only what is already here or
- * readable now; -1: forever). Runs a SYNC first when a gap was seen.
- * Returns 0 and *ev (caller frees), HERALD_ETIMEOUT when none came, or a
- * connection error. */
+/* The next event, waiting up to timeout_ms (0: only what is already queued
+ * or readable now; -1: forever). Messages come exactly once and in
+ * per-conversation order: duplicates are dropped, and a gap (a pushed
+ * message beyond the next expected position) runs a SYNC first, which
+ * fetches the missing ones. While waiting it sends a heartbeat PING every
+ * interval the server advertised. Returns 0 and *ev (the caller frees it),
+ * HERALD_ETIMEOUT when none came (the connection stays usable), or a
+ * connection error (HERALD_ECLOSED, HERALD_EIO, HERALD_ETOO_BIG,
+ * HERALD_EPROTOCOL, or the code of the server's ERROR before it closed:
+ * IDLE, SHUTDOWN, SLOW_CONSUMER …); then *ev is NULL. */
 int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev);
 
-/* Fetches everything after the current sync key now (queued as events). */
+/* Catches up explicitly: SYNCs from the current key, looping while the
+ * server says "more", and queues what was missed as events (duplicates of
+ * queued ones are dropped). Blocks up to the request timeout per page.
+ * Errors as for any request. */
 int herald_client_sync(herald_client *c);
 
-/* Serialises the current sync key (everything handed out by next_event is
- * covered; queued events are not) into out (appended). Bytes are opaque
- * msgpack; pass them back in herald_client_opts.sync_key. 0 or HERALD_ENOMEM. */
+/* Serialises the current sync key — covering exactly the events handed out
+ * by next_event, not those still queued — by appending to out (the caller
+ * owns the buffer). The bytes are opaque (a msgpack SYNC frame; the loader
+ * rejects anything else with HERALD_EINVAL); store them and pass them back in
+ * herald_client_opts.sync_key to resume exactly once. Works on a broken
+ * connection too (save before closing). 0 or HERALD_ENOMEM. Never blocks. */
 int herald_client_sync_key(herald_client *c, herald_buf *out);
 
 #ifdef __cplusplus
