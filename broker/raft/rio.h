@@ -1,0 +1,146 @@
+/*
+ * rio.h — Herald's libraft 0.15 I/O backend for multi-raft: one hub per node
+ * process, many raft groups per hub.
+ *
+ * A hub owns
+ *   - one LMDB environment holding the raft state of every group (named dbs
+ *     `rlog`: group(4 BE)|index(8 BE) → term, type, payload; `rstate`:
+ *     group → term, vote; `rsnap`: group → snapshot metadata + data), written
+ *     by one writer thread that commits every append queued during a loop
+ *     iteration (from all groups) in ONE write transaction and one fsync;
+ *   - one nng transport: a PULL0 listener on the node's URL (which is also
+ *     the node's raft address) and one PUSH0 dialer per peer. All raft
+ *     messages produced for one peer in one loop iteration (all groups,
+ *     heartbeats included) travel in one nng message, each tagged with its
+ *     group id;
+ *   - one tick timer driving every started group, so heartbeats of all
+ *     groups fall due in the same iteration and share the per-peer message.
+ *
+ * Threads: every call here, and every callback (raft's and ours), runs on
+ * the thread running the ev_loop given to rio_hub_create. Internally the hub
+ * runs an LMDB writer thread and nng's threads; they only hand results back
+ * through ev_async.
+ *
+ * Errors: Herald codes (herald/error.h). raft_io methods return RAFT_* codes
+ * as libraft expects.
+ */
+#ifndef HERALD_RAFT_RIO_H
+#define HERALD_RAFT_RIO_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+typedef struct rio_hub rio_hub;
+typedef struct rio_group rio_group;
+
+/* Hub configuration; strings are copied by rio_hub_create. */
+typedef struct rio_hub_config {
+    uint64_t node_id;       /* this node's raft server id (> 0), same in every group */
+    const char *listen_url; /* nng URL to listen on, also this node's raft address */
+    const char *data_dir;   /* directory of the LMDB environment (created if missing) */
+    size_t map_size;        /* LMDB map size in bytes; 0 → 1 GiB */
+    size_t max_msg;         /* largest nng message accepted (RECVMAXSZ); 0 → 64 MiB */
+    unsigned tick_ms;       /* period of the hub tick driving all groups; 0 → 50 */
+} rio_hub_config;
+
+/* Counters, for tests and metrics (loop thread). */
+typedef struct rio_stats {
+    uint64_t txns;        /* LMDB write transactions committed by the writer (group commits) */
+    uint64_t appends;     /* append requests made durable */
+    uint64_t entries;     /* log entries made durable */
+    uint64_t sync_txns;   /* synchronous transactions (term, vote, bootstrap, recover) */
+    uint64_t store_errs;  /* writer batches that failed (their callbacks got an error) */
+    uint64_t frames_sent; /* nng messages handed to nng */
+    uint64_t msgs_sent;   /* raft messages in them (msgs/frames = batching factor) */
+    uint64_t send_fails;  /* raft messages that could not be handed to nng */
+    uint64_t frames_recv; /* nng messages received */
+    uint64_t msgs_recv;   /* raft messages delivered to a started group */
+    uint64_t frames_bad;  /* received nng messages rejected by the decoder */
+    uint64_t msgs_orphan; /* received messages for a group not started here */
+} rio_stats;
+
+/* Opens the LMDB env, starts the writer thread, listens. 0, HERALD_EINVAL,
+ * HERALD_ENOMEM, HERALD_ESTORAGE (LMDB), HERALD_EIO (nng listen). */
+int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **out);
+
+/* Closes every group (raft_close), waits for their callbacks by running the
+ * loop (EVRUN_ONCE) until all closed, then stops the transport and the
+ * writer and frees the hub. Must not be called from a callback of this hub.
+ * NULL-safe. Groups handed out by this hub are invalid afterwards. */
+void rio_hub_destroy(rio_hub *h);
+
+/* This node's id and address (valid as long as the hub). */
+uint64_t rio_hub_node_id(const rio_hub *h);
+const char *rio_hub_address(const rio_hub *h);
+void rio_hub_stats(const rio_hub *h, rio_stats *out);
+
+/* ------------------------------------------------------------------------
+ * The raw raft_io, for embedding in your own struct raft and for the
+ * conformance tests. rio_io_init fills `io` (version 2, all methods set) for
+ * group `gid` of hub `h`; io->impl is ours, io->data is left to raft.
+ * 0, HERALD_EEXISTS (gid already has an io on this hub), HERALD_ENOMEM.
+ * After io->close's callback has fired the io holds nothing; rio_io_fini
+ * releases an io that was initialized but never closed (NULL impl → no-op).
+ */
+int rio_io_init(struct raft_io *io, rio_hub *h, uint32_t gid);
+void rio_io_fini(struct raft_io *io);
+
+/* ------------------------------------------------------------------------
+ * The multi-raft driver: a struct raft per group over rio's raft_io. */
+
+/* Group configuration. */
+typedef struct rio_group_config {
+    uint32_t group_id;           /* group id, unique on the hub */
+    struct raft_fsm *fsm;        /* state machine (borrowed; must outlive the group) */
+    unsigned election_timeout;   /* ms; 0 → 1000 */
+    unsigned heartbeat_timeout;  /* ms; 0 → 100 */
+    unsigned snapshot_threshold; /* entries between snapshots; 0 → 1024 */
+    unsigned snapshot_trailing;  /* entries kept after a snapshot; 0 → 128 */
+} rio_group_config;
+
+/* A member of a group, for bootstrap. */
+typedef struct rio_peer {
+    uint64_t id;     /* raft server id (the node id) */
+    const char *url; /* the node's listen URL (its raft address) */
+} rio_peer;
+
+/* Creates the group (raft_init). The group belongs to the hub and is freed by
+ * rio_hub_destroy. 0, HERALD_EINVAL, HERALD_EEXISTS, HERALD_ENOMEM,
+ * HERALD_EINTERNAL (raft_init failed). */
+int rio_group_add(rio_hub *h, const rio_group_config *cfg, rio_group **out);
+
+/* Writes the initial configuration of a pristine group (before start).
+ * 0; HERALD_EEXISTS when the group already has state (normal on restart);
+ * HERALD_EINVAL, HERALD_ENOMEM, HERALD_ESTORAGE. */
+int rio_group_bootstrap(rio_group *g, const rio_peer *peers, unsigned n);
+
+/* Loads the group's state and starts it (raft_start). 0, HERALD_ESTORAGE,
+ * HERALD_EINTERNAL. */
+int rio_group_start(rio_group *g);
+
+/* Called once per rio_group_propose on the loop thread: status 0 when the
+ * entry is committed and applied (result is what fsm->apply returned, owned
+ * by the FSM's convention); else a HERALD code (HERALD_ENOT_LEADER when
+ * leadership was lost, HERALD_ESHUTDOWN on close, HERALD_ESTORAGE). */
+typedef void (*rio_apply_fn)(void *arg, int status, void *result);
+
+/* Proposes one command (copied). 0 (then cb runs exactly once, never from
+ * inside this call), HERALD_ENOT_LEADER, HERALD_ENOMEM, HERALD_ESHUTDOWN. */
+int rio_group_propose(rio_group *g, const void *data, size_t len, rio_apply_fn cb,
+                      void *arg);
+
+/* True when this node is the group's leader. */
+bool rio_group_is_leader(rio_group *g);
+
+/* The leader known to this node: id 0 and url NULL when none. url is valid
+ * until the next loop iteration. */
+void rio_group_leader(rio_group *g, uint64_t *id, const char **url);
+
+/* The group's raft instance (advanced use, tests); owned by the group. */
+struct raft *rio_group_raft(rio_group *g);
+uint32_t rio_group_id(const rio_group *g);
+
+#endif

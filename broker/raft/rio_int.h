@@ -1,0 +1,210 @@
+/*
+ * rio_int.h — internals of the raft I/O backend shared by its files:
+ * the wire codec (rio_msg.c), the LMDB store with its writer thread
+ * (rio_store.c), the nng transport (rio_net.c), the per-group raft_io
+ * (rio_io.c) and the hub (rio_hub.c). Not a public interface; the tests and
+ * the fuzz target use the codec and the store through it.
+ *
+ * Threads: everything here runs on the hub's loop thread unless a comment
+ * says otherwise.
+ */
+#ifndef HERALD_RAFT_RIO_INT_H
+#define HERALD_RAFT_RIO_INT_H
+
+#include <ev.h>
+#include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rio.h"
+
+/* ---- wire codec (rio_msg.c) --------------------------------------------
+ *
+ * frame  := magic u32 "HRF1" | sender_id u64 | addr_len u16 | addr | record*
+ * record := group u32 | type u8 | body_len u32 | body
+ * All integers big-endian. Bodies by type (u64 unless noted):
+ *   APPEND_ENTRIES      term prev_index prev_term commit n:u32 (term type:u8 len:u32 data)*n
+ *   APPEND_ENTRIES_RES  term rejected last_log_index
+ *   REQUEST_VOTE        term candidate last_index last_term flags:u8 (1 disrupt, 2 pre-vote)
+ *   REQUEST_VOTE_RES    term granted:u8 pre_vote:u8 (tribool)
+ *   INSTALL_SNAPSHOT    term last_index last_term conf_index conf data_len:u32 data
+ *   TIMEOUT_NOW         term last_index last_term
+ * conf := n:u32 (id:u64 role:u8 addr_len:u16 addr)*n — the same encoding is
+ * used for snapshot metadata in LMDB.
+ */
+#define RIO_MAGIC 0x48524631u      /* "HRF1" */
+#define RIO_ADDR_MAX 255u          /* longest server address */
+#define RIO_RECORDS_MAX 65536u     /* raft messages per frame */
+#define RIO_CONF_MAX 1024u         /* servers per configuration */
+#define RIO_FRAME_HDR_MIN 14u      /* magic + sender id + addr_len */
+
+/* A growable byte buffer (malloc). */
+typedef struct rio_buf {
+    uint8_t *data; /* bytes (owned) */
+    size_t len;    /* used */
+    size_t cap;    /* allocated */
+} rio_buf;
+
+int rio_buf_reserve(rio_buf *b, size_t extra);
+void rio_buf_free(rio_buf *b);
+
+/* Starts a frame in an empty buffer. 0, HERALD_EINVAL (address too long),
+ * HERALD_ENOMEM. */
+int rio_frame_begin(rio_buf *b, uint64_t sender_id, const char *sender_addr);
+
+/* Appends one record; on failure b->len is unchanged. 0, HERALD_EINVAL
+ * (unknown type, oversized field), HERALD_ENOMEM. */
+int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m);
+
+/* Encodes/decodes a configuration (conf production above). */
+int rio_conf_encode(rio_buf *b, const struct raft_configuration *c);
+/* Reads a conf from p[0..n), advancing *used; c must be initialized and is
+ * filled with raft_configuration_add. 0, HERALD_EPROTOCOL, HERALD_ENOMEM. */
+int rio_conf_decode(const uint8_t *p, size_t n, size_t *used, struct raft_configuration *c);
+
+/* One decoded record. */
+typedef struct rio_rec {
+    uint32_t gid;            /* group the message is for */
+    struct raft_message msg; /* decoded; raft_malloc'd parts owned until handed to raft */
+} rio_rec;
+
+/* A decoded frame. */
+typedef struct rio_frame {
+    raft_id sender_id;                 /* sending node */
+    char sender_addr[RIO_ADDR_MAX + 1]; /* its address, NUL-terminated */
+    rio_rec *recs;                     /* records (malloc) */
+    size_t n;                          /* number of records */
+} rio_frame;
+
+/* Decodes a whole frame; trusts nothing (every length and count is checked
+ * against the bytes left and the caps above). Nothing is returned unless the
+ * whole frame is valid. 0, HERALD_EPROTOCOL, HERALD_ENOMEM. On success the
+ * caller owns *out: hand records to raft (then set rec->msg.type = 0) or
+ * leave them, and call rio_frame_free. */
+int rio_frame_decode(const uint8_t *p, size_t n, rio_frame *out);
+/* Frees the raft-owned parts of one decoded message (entries, batch,
+ * snapshot conf and data) and sets its type to 0. */
+void rio_msg_release(struct raft_message *m);
+/* Releases every record still typed, then the array. */
+void rio_frame_free(rio_frame *f);
+
+/* ---- deferred calls (rio_hub.c) ---------------------------------------- */
+
+typedef void (*rio_defer_fn)(void *arg);
+/* Runs fn(arg) on the loop thread soon, never inside this call, in FIFO
+ * order. 0 or HERALD_ENOMEM. */
+int rio_defer(rio_hub *h, rio_defer_fn fn, void *arg);
+
+/* ---- LMDB store (rio_store.c) ------------------------------------------ */
+
+typedef struct rio_store rio_store;
+/* Completion of an asynchronous store request (loop thread, submission
+ * order); status is 0 or a RAFT_* code. */
+typedef void (*rio_store_cb)(void *arg, int status);
+
+int rio_store_open(struct ev_loop *loop, const char *dir, size_t map_size, rio_store **out);
+/* Hands over everything pending, waits for the writer, fires the remaining
+ * callbacks, frees. NULL-safe. */
+void rio_store_close(rio_store *s);
+
+/* Synchronous (loop thread; return RAFT_* codes). */
+int rio_store_load(rio_store *s, uint32_t gid, raft_term *term, raft_id *vote,
+                   struct raft_snapshot **snap, raft_index *start,
+                   struct raft_entry **ents, size_t *n);
+int rio_store_set_term(rio_store *s, uint32_t gid, raft_term term);
+int rio_store_set_vote(rio_store *s, uint32_t gid, raft_id vote);
+/* Entry 1 (term 1, RAFT_CHANGE) and term 1 on a pristine group, else
+ * RAFT_CANTBOOTSTRAP. */
+int rio_store_bootstrap(rio_store *s, uint32_t gid, const struct raft_configuration *c);
+/* Appends a RAFT_CHANGE entry after the last one, in the current term. */
+int rio_store_recover(rio_store *s, uint32_t gid, const struct raft_configuration *c);
+/* Reads the group's snapshot (raft_malloc'd, one buffer) or *out = NULL. */
+int rio_store_snapshot_get(rio_store *s, uint32_t gid, struct raft_snapshot **out);
+
+/* Asynchronous, ordered per store (a FIFO): queued now, handed to the writer
+ * at the end of the loop iteration, committed with everything else queued,
+ * cb fired afterwards. The entries' and snapshot's buffers are borrowed
+ * until cb. RAFT_NOMEM or 0. */
+int rio_store_append(rio_store *s, uint32_t gid, raft_index first,
+                     const struct raft_entry *ents, unsigned n, rio_store_cb cb, void *arg);
+/* Deletes entries ≥ index, after every earlier request (a barrier). */
+int rio_store_truncate(rio_store *s, uint32_t gid, raft_index index);
+/* Stores the snapshot; then deletes entries ≤ index − trailing, or all of
+ * the group's entries when trailing is 0 (an installed snapshot). */
+int rio_store_snapshot_put(rio_store *s, uint32_t gid, unsigned trailing,
+                           const struct raft_snapshot *snap, rio_store_cb cb, void *arg);
+/* Requests queued and not yet called back. */
+size_t rio_store_pending(const rio_store *s);
+void rio_store_stats(const rio_store *s, rio_stats *st);
+
+/* ---- nng transport (rio_net.c) ----------------------------------------- */
+
+typedef struct rio_net rio_net;
+/* A decoded frame for the hub; the callee owns f's contents (rio_frame_free). */
+typedef void (*rio_net_recv_fn)(void *arg, rio_frame *f);
+/* Send completion (loop thread, at the end of the iteration the message was
+ * queued in): 0 or RAFT_NOCONNECTION / RAFT_TOOBIG / RAFT_CANCELED. */
+typedef void (*rio_net_cb)(void *arg, int status);
+
+int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t max_msg,
+                 rio_net_recv_fn fn, void *arg, rio_net **out);
+/* Flushes queued messages (callbacks fire), stops nng, frees. NULL-safe. */
+void rio_net_close(rio_net *n);
+/* Encodes m now into the outbox of its destination (m->server_address);
+ * cb fires after the flush. 0, RAFT_NOMEM, RAFT_MALFORMED. */
+int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net_cb cb,
+                 void *arg);
+/* Our advertised address (the listen URL, with the bound port when it was :0). */
+const char *rio_net_url(const rio_net *n);
+void rio_net_stats(const rio_net *n, rio_stats *st);
+/* Counts a message delivered / orphaned (hub bookkeeping). */
+void rio_net_count(rio_net *n, uint64_t delivered, uint64_t orphaned);
+
+/* ---- per-group io (rio_io.c) ------------------------------------------- */
+
+typedef struct rio_gio rio_gio;
+/* Delivers a received message to the group's raft (which takes ownership of
+ * its raft-owned parts); false when the group is not started (the caller
+ * releases the message). */
+bool rio_gio_deliver(rio_gio *g, struct raft_message *m);
+/* Calls the group's tick callback when started. */
+void rio_gio_tick(rio_gio *g);
+
+/* ---- hub internals used by rio_io.c (rio_hub.c) ------------------------- */
+
+rio_store *rio_hub_store(rio_hub *h);
+rio_net *rio_hub_net(rio_hub *h);
+struct ev_loop *rio_hub_loop(rio_hub *h);
+int rio_hub_attach(rio_hub *h, uint32_t gid, rio_gio *g);
+void rio_hub_detach(rio_hub *h, uint32_t gid);
+/* Head of the hub's list of driver groups (rio_group.c links them). */
+struct rio_group **rio_hub_groups(rio_hub *h);
+/* Closes every driver group and runs the loop until all have closed, then
+ * frees them (rio_group.c). */
+void rio_groups_close_all(rio_hub *h);
+/* Milliseconds of a monotonic clock; a random int in [min, max]. */
+raft_time rio_hub_time(rio_hub *h);
+int rio_hub_random(rio_hub *h, int min, int max);
+
+/* Big-endian helpers. */
+static inline void rio_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
+}
+static inline void rio_put64(uint8_t *p, uint64_t v)
+{
+    rio_put32(p, (uint32_t)(v >> 32));
+    rio_put32(p + 4, (uint32_t)v);
+}
+static inline uint32_t rio_get32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t rio_get64(const uint8_t *p)
+{
+    return ((uint64_t)rio_get32(p) << 32) | rio_get32(p + 4);
+}
+
+#endif

@@ -1,0 +1,892 @@
+/*
+ * rio_store.c — raft state of every group in one LMDB environment, with
+ * group commit: requests queued on the loop thread during one iteration are
+ * handed to the writer thread in an ev_prepare watcher (end of iteration);
+ * the writer commits everything handed over since its last commit in ONE
+ * write transaction (one fsync) and returns the results through ev_async;
+ * callbacks then fire on the loop thread in submission order.
+ *
+ * Keys: rlog  group(4 BE)|index(8 BE) → term(8) type(1) payload
+ *       rstate group(4 BE)            → term(8) vote(8)
+ *       rsnap  group(4 BE)            → index(8) term(8) conf_index(8) conf data
+ */
+#include <errno.h>
+#include <herald/error.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "rio_int.h"
+
+#define LOG_VAL_HDR 9u   /* term + type */
+#define SNAP_HDR 24u     /* index + term + conf_index */
+#define STATE_LEN 16u    /* term + vote */
+
+typedef enum sop_kind { SOP_APPEND, SOP_TRUNCATE, SOP_SNAPSHOT } sop_kind;
+
+/* One queued request. */
+typedef struct sop {
+    struct sop *next;         /* queue link */
+    sop_kind kind;            /* what to do */
+    uint32_t gid;             /* group */
+    raft_index index;         /* append: first index; truncate: first deleted; snapshot: its index */
+    struct raft_entry *ents;  /* append: copy of the descriptors (buffers borrowed) */
+    unsigned n;               /* append: number of entries */
+    unsigned trailing;        /* snapshot: entries to keep below index */
+    raft_term term;           /* snapshot: term of index */
+    raft_index conf_index;    /* snapshot: index of its configuration */
+    rio_buf conf;             /* snapshot: encoded configuration (owned) */
+    struct raft_buffer *bufs; /* snapshot: copy of the data descriptors (bytes borrowed) */
+    unsigned n_bufs;          /* snapshot: number of data buffers */
+    rio_store_cb cb;          /* completion (NULL for truncate) */
+    void *arg;                /* its argument */
+    int status;               /* result, set by the writer */
+} sop;
+
+/* A FIFO of requests. */
+typedef struct sopq {
+    sop *head, *tail; /* ends */
+} sopq;
+
+struct rio_store {
+    struct ev_loop *loop;   /* the loop thread's loop */
+    MDB_env *env;           /* the environment */
+    MDB_dbi dlog;           /* rlog */
+    MDB_dbi dstate;         /* rstate */
+    MDB_dbi dsnap;          /* rsnap */
+    pthread_t thread;       /* the writer thread */
+    bool thread_started;    /* thread needs joining */
+    pthread_mutex_t mu;     /* guards in, out, stop, the writer counters */
+    pthread_cond_t cv;      /* wakes the writer */
+    sopq staged;            /* queued this iteration (loop thread only) */
+    sopq in;                /* handed to the writer (mu) */
+    sopq out;               /* committed or failed, not yet called back (mu) */
+    bool stop;              /* writer must exit once `in` is empty (mu) */
+    ev_prepare prep;        /* end of iteration: staged → in */
+    ev_async wake;          /* writer → loop: results in out */
+    ev_idle kick;           /* keeps the poll from blocking while requests are staged */
+    size_t pending;         /* submitted − called back (loop thread) */
+    uint64_t txns;          /* writer transactions committed (mu) */
+    uint64_t appends;       /* append requests committed (mu) */
+    uint64_t entries;       /* entries committed (mu) */
+    uint64_t errs;          /* failed writer batches (mu) */
+    uint64_t sync_txns;     /* synchronous transactions (loop thread) */
+};
+
+static void q_push(sopq *q, sop *o)
+{
+    o->next = NULL;
+    if (q->tail)
+        q->tail->next = o;
+    else
+        q->head = o;
+    q->tail = o;
+}
+
+/* Moves all of `from` to the end of `to`. */
+static void q_splice(sopq *to, sopq *from)
+{
+    if (!from->head)
+        return;
+    if (to->tail)
+        to->tail->next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    from->head = from->tail = NULL;
+}
+
+static void sop_free(sop *o)
+{
+    free(o->ents);
+    free(o->bufs);
+    rio_buf_free(&o->conf);
+    free(o);
+}
+
+static int lmdb_to_raft(int rc)
+{
+    if (rc == MDB_MAP_FULL)
+        return RAFT_NOSPACE;
+    if (rc == ENOMEM)
+        return RAFT_NOMEM;
+    return RAFT_IOERR;
+}
+
+static void log_key(uint8_t k[12], uint32_t gid, raft_index idx)
+{
+    rio_put32(k, gid);
+    rio_put64(k + 4, idx);
+}
+
+/* Deletes the group's entries with index in [from, to]. */
+static int del_range(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_index from, raft_index to)
+{
+    MDB_cursor *c;
+    uint8_t kb[12];
+    MDB_val k, v;
+    int rc;
+
+    if (from > to)
+        return 0;
+    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+        return rc;
+    log_key(kb, gid, from);
+    for (;;) {
+        k.mv_data = kb;
+        k.mv_size = sizeof kb;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc != 0)
+            break;
+        if (k.mv_size != 12 || rio_get32(k.mv_data) != gid ||
+            rio_get64((const uint8_t *)k.mv_data + 4) > to)
+            break;
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+static int apply_append(rio_store *s, MDB_txn *txn, const sop *o)
+{
+    uint8_t kb[12];
+    unsigned i;
+    int rc;
+
+    for (i = 0; i < o->n; i++) {
+        const struct raft_entry *e = &o->ents[i];
+        MDB_val k = {sizeof kb, kb}, v = {LOG_VAL_HDR + e->buf.len, NULL};
+        log_key(kb, o->gid, o->index + i);
+        if ((rc = mdb_put(txn, s->dlog, &k, &v, MDB_RESERVE)) != 0)
+            return rc;
+        rio_put64(v.mv_data, e->term);
+        ((uint8_t *)v.mv_data)[8] = (uint8_t)e->type;
+        if (e->buf.len)
+            memcpy((uint8_t *)v.mv_data + LOG_VAL_HDR, e->buf.base, e->buf.len);
+    }
+    return 0;
+}
+
+static int apply_snapshot(rio_store *s, MDB_txn *txn, const sop *o)
+{
+    uint8_t kb[4];
+    size_t total = SNAP_HDR + o->conf.len, off;
+    MDB_val k = {sizeof kb, kb}, v;
+    unsigned i;
+    int rc;
+
+    for (i = 0; i < o->n_bufs; i++)
+        total += o->bufs[i].len;
+    v.mv_size = total;
+    v.mv_data = NULL;
+    rio_put32(kb, o->gid);
+    if ((rc = mdb_put(txn, s->dsnap, &k, &v, MDB_RESERVE)) != 0)
+        return rc;
+    rio_put64(v.mv_data, o->index);
+    rio_put64((uint8_t *)v.mv_data + 8, o->term);
+    rio_put64((uint8_t *)v.mv_data + 16, o->conf_index);
+    memcpy((uint8_t *)v.mv_data + SNAP_HDR, o->conf.data, o->conf.len);
+    off = SNAP_HDR + o->conf.len;
+    for (i = 0; i < o->n_bufs; i++) {
+        if (o->bufs[i].len)
+            memcpy((uint8_t *)v.mv_data + off, o->bufs[i].base, o->bufs[i].len);
+        off += o->bufs[i].len;
+    }
+    /* An installed snapshot (trailing 0) replaces the whole log. */
+    if (o->trailing == 0)
+        return del_range(txn, s->dlog, o->gid, 0, UINT64_MAX);
+    if (o->index > o->trailing)
+        return del_range(txn, s->dlog, o->gid, 0, o->index - o->trailing);
+    return 0;
+}
+
+/* Writer thread: one transaction for the whole batch. */
+static void commit_batch(rio_store *s, sop *batch)
+{
+    MDB_txn *txn;
+    uint64_t appends = 0, entries = 0;
+    sop *o;
+    int rc;
+
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    for (o = batch; rc == 0 && o; o = o->next) {
+        switch (o->kind) {
+        case SOP_APPEND:
+            rc = apply_append(s, txn, o);
+            appends++;
+            entries += o->n;
+            break;
+        case SOP_TRUNCATE:
+            rc = del_range(txn, s->dlog, o->gid, o->index, UINT64_MAX);
+            break;
+        case SOP_SNAPSHOT:
+            rc = apply_snapshot(s, txn, o);
+            break;
+        }
+    }
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    for (o = batch; o; o = o->next)
+        o->status = rc == 0 ? 0 : lmdb_to_raft(rc);
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0) {
+        s->txns++;
+        s->appends += appends;
+        s->entries += entries;
+    } else {
+        s->errs++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0)
+        log_error("rio.store", "raft batch not committed: %s", mdb_strerror(rc));
+}
+
+static void *writer_main(void *arg)
+{
+    rio_store *s = arg;
+    sopq batch;
+
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->in.head && !s->stop)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->in.head) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        batch = s->in;
+        s->in.head = s->in.tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        commit_batch(s, batch.head);
+
+        pthread_mutex_lock(&s->mu);
+        q_splice(&s->out, &batch);
+        pthread_mutex_unlock(&s->mu);
+        ev_async_send(s->loop, &s->wake);
+    }
+    return NULL;
+}
+
+/* Loop thread: fires the callbacks of finished requests, in order. */
+static void drain_out(rio_store *s)
+{
+    sopq done;
+    sop *o, *next;
+
+    pthread_mutex_lock(&s->mu);
+    done = s->out;
+    s->out.head = s->out.tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    for (o = done.head; o; o = next) {
+        next = o->next;
+        s->pending--;
+        if (o->cb)
+            o->cb(o->arg, o->status);
+        sop_free(o);
+    }
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+    drain_out(w->data);
+}
+
+static void on_kick(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    ev_idle_stop(loop, w); /* only there so the prepare watcher runs again soon */
+}
+
+/* End of the loop iteration: hand this iteration's requests over at once. */
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    rio_store *s = w->data;
+
+    if (!s->staged.head)
+        return;
+    pthread_mutex_lock(&s->mu);
+    q_splice(&s->in, &s->staged);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int rio_store_open(struct ev_loop *loop, const char *dir, size_t map_size, rio_store **out)
+{
+    rio_store *s;
+    MDB_txn *txn;
+    int rc;
+
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return HERALD_ESTORAGE;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return HERALD_ENOMEM;
+    s->loop = loop;
+    if ((rc = mdb_env_create(&s->env)) != 0)
+        goto fail_alloc;
+    if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+        (rc = mdb_env_set_mapsize(s->env, map_size ? map_size : ((size_t)1 << 30))) != 0 ||
+        (rc = mdb_env_open(s->env, dir, 0, 0644)) != 0)
+        goto fail_env;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        goto fail_env;
+    if ((rc = mdb_dbi_open(txn, "rlog", MDB_CREATE, &s->dlog)) != 0 ||
+        (rc = mdb_dbi_open(txn, "rstate", MDB_CREATE, &s->dstate)) != 0 ||
+        (rc = mdb_dbi_open(txn, "rsnap", MDB_CREATE, &s->dsnap)) != 0) {
+        mdb_txn_abort(txn);
+        goto fail_env;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        goto fail_env;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    ev_async_init(&s->wake, on_wake);
+    s->wake.data = s;
+    ev_async_start(loop, &s->wake);
+    ev_prepare_init(&s->prep, on_prepare);
+    s->prep.data = s;
+    ev_prepare_start(loop, &s->prep);
+    ev_idle_init(&s->kick, on_kick);
+    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+        rc = -1;
+        goto fail_watchers;
+    }
+    s->thread_started = true;
+    *out = s;
+    return 0;
+
+fail_watchers:
+    ev_prepare_stop(loop, &s->prep);
+    ev_async_stop(loop, &s->wake);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+fail_env:
+    mdb_env_close(s->env);
+fail_alloc:
+    log_error("rio.open", "raft store %s: %s", dir, rc > 0 ? mdb_strerror(rc) : "thread");
+    free(s);
+    return rc == ENOMEM ? HERALD_ENOMEM : HERALD_ESTORAGE;
+}
+
+void rio_store_close(rio_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    q_splice(&s->in, &s->staged);
+    s->stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->thread_started)
+        pthread_join(s->thread, NULL);
+    drain_out(s);
+    ev_idle_stop(s->loop, &s->kick);
+    ev_prepare_stop(s->loop, &s->prep);
+    ev_async_stop(s->loop, &s->wake);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    mdb_env_close(s->env);
+    free(s);
+}
+
+/* ---- asynchronous requests ---------------------------------------------- */
+
+static sop *sop_new(sop_kind kind, uint32_t gid, raft_index index, rio_store_cb cb, void *arg)
+{
+    sop *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->kind = kind;
+    o->gid = gid;
+    o->index = index;
+    o->cb = cb;
+    o->arg = arg;
+    return o;
+}
+
+static void stage(rio_store *s, sop *o)
+{
+    q_push(&s->staged, o);
+    s->pending++;
+    ev_idle_start(s->loop, &s->kick);
+}
+
+int rio_store_append(rio_store *s, uint32_t gid, raft_index first,
+                     const struct raft_entry *ents, unsigned n, rio_store_cb cb, void *arg)
+{
+    sop *o = sop_new(SOP_APPEND, gid, first, cb, arg);
+
+    if (!o)
+        return RAFT_NOMEM;
+    if (n > 0) {
+        o->ents = malloc(n * sizeof *o->ents);
+        if (!o->ents) {
+            sop_free(o);
+            return RAFT_NOMEM;
+        }
+        memcpy(o->ents, ents, n * sizeof *o->ents);
+    }
+    o->n = n;
+    stage(s, o);
+    return 0;
+}
+
+int rio_store_truncate(rio_store *s, uint32_t gid, raft_index index)
+{
+    sop *o = sop_new(SOP_TRUNCATE, gid, index, NULL, NULL);
+    if (!o)
+        return RAFT_NOMEM;
+    stage(s, o);
+    return 0;
+}
+
+int rio_store_snapshot_put(rio_store *s, uint32_t gid, unsigned trailing,
+                           const struct raft_snapshot *snap, rio_store_cb cb, void *arg)
+{
+    sop *o = sop_new(SOP_SNAPSHOT, gid, snap->index, cb, arg);
+
+    if (!o)
+        return RAFT_NOMEM;
+    o->trailing = trailing;
+    o->term = snap->term;
+    o->conf_index = snap->configuration_index;
+    if (rio_conf_encode(&o->conf, &snap->configuration) != 0)
+        goto fail_op;
+    if (snap->n_bufs > 0) {
+        o->bufs = malloc(snap->n_bufs * sizeof *o->bufs);
+        if (!o->bufs)
+            goto fail_op;
+        memcpy(o->bufs, snap->bufs, snap->n_bufs * sizeof *o->bufs);
+    }
+    o->n_bufs = snap->n_bufs;
+    stage(s, o);
+    return 0;
+
+fail_op:
+    sop_free(o);
+    return RAFT_NOMEM;
+}
+
+size_t rio_store_pending(const rio_store *s)
+{
+    return s->pending;
+}
+
+void rio_store_stats(const rio_store *s, rio_stats *st)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+    st->txns = s->txns;
+    st->appends = s->appends;
+    st->entries = s->entries;
+    st->store_errs = s->errs;
+    pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+    st->sync_txns = s->sync_txns;
+}
+
+/* ---- synchronous requests (loop thread) ---------------------------------- */
+
+static int read_state(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_term *term, raft_id *vote)
+{
+    uint8_t kb[4];
+    MDB_val k = {sizeof kb, kb}, v;
+    int rc;
+
+    rio_put32(kb, gid);
+    *term = 0;
+    *vote = 0;
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != STATE_LEN)
+        return MDB_CORRUPTED;
+    *term = rio_get64(v.mv_data);
+    *vote = rio_get64((const uint8_t *)v.mv_data + 8);
+    return 0;
+}
+
+static int write_state(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_term term, raft_id vote)
+{
+    uint8_t kb[4], vb[STATE_LEN];
+    MDB_val k = {sizeof kb, kb}, v = {sizeof vb, vb};
+
+    rio_put32(kb, gid);
+    rio_put64(vb, term);
+    rio_put64(vb + 8, vote);
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Finds the group's last log entry: *last = 0 when the log is empty. */
+static int last_entry(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_index *last,
+                      raft_term *last_term)
+{
+    MDB_cursor *c;
+    uint8_t kb[12];
+    MDB_val k = {sizeof kb, kb}, v;
+    int rc;
+
+    *last = 0;
+    *last_term = 0;
+    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+        return rc;
+    /* The first key after the group, then one back. */
+    log_key(kb, gid, UINT64_MAX);
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == 12 && rio_get32(k.mv_data) == gid && v.mv_size >= LOG_VAL_HDR) {
+        *last = rio_get64((const uint8_t *)k.mv_data + 4);
+        *last_term = rio_get64(v.mv_data);
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int sync_txn_end(rio_store *s, MDB_txn *txn, int rc)
+{
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc == 0)
+        s->sync_txns++;
+    return rc;
+}
+
+int rio_store_set_term(rio_store *s, uint32_t gid, raft_term term)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        return lmdb_to_raft(rc);
+    rc = sync_txn_end(s, txn, write_state(txn, s->dstate, gid, term, 0));
+    return rc ? lmdb_to_raft(rc) : 0;
+}
+
+int rio_store_set_vote(rio_store *s, uint32_t gid, raft_id vote)
+{
+    MDB_txn *txn;
+    raft_term term;
+    raft_id old;
+    int rc;
+
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        return lmdb_to_raft(rc);
+    rc = read_state(txn, s->dstate, gid, &term, &old);
+    if (rc == 0)
+        rc = write_state(txn, s->dstate, gid, term, vote);
+    rc = sync_txn_end(s, txn, rc);
+    return rc ? lmdb_to_raft(rc) : 0;
+}
+
+/* Puts a RAFT_CHANGE entry holding c (raft's own encoding) at index. */
+static int put_conf_entry(rio_store *s, MDB_txn *txn, uint32_t gid, raft_index index,
+                          raft_term term, const struct raft_configuration *c)
+{
+    struct raft_buffer buf;
+    struct raft_entry e;
+    sop o;
+    int rc;
+
+    if ((rc = raft_configuration_encode(c, &buf)) != 0)
+        return rc == RAFT_NOMEM ? ENOMEM : EINVAL;
+    memset(&o, 0, sizeof o);
+    e.term = term;
+    e.type = RAFT_CHANGE;
+    e.buf = buf;
+    e.batch = NULL;
+    o.gid = gid;
+    o.index = index;
+    o.ents = &e;
+    o.n = 1;
+    rc = apply_append(s, txn, &o);
+    raft_free(buf.base);
+    return rc;
+}
+
+int rio_store_bootstrap(rio_store *s, uint32_t gid, const struct raft_configuration *c)
+{
+    MDB_txn *txn;
+    raft_term term, last_term;
+    raft_id vote;
+    raft_index last;
+    uint8_t kb[4];
+    MDB_val k = {sizeof kb, kb}, v;
+    int rc;
+
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        return lmdb_to_raft(rc);
+    rio_put32(kb, gid);
+    if ((rc = read_state(txn, s->dstate, gid, &term, &vote)) != 0 ||
+        (rc = last_entry(txn, s->dlog, gid, &last, &last_term)) != 0)
+        goto fail_txn;
+    rc = mdb_get(txn, s->dsnap, &k, &v);
+    if (rc != MDB_NOTFOUND && rc != 0)
+        goto fail_txn;
+    if (term != 0 || last != 0 || rc == 0) {
+        mdb_txn_abort(txn);
+        return RAFT_CANTBOOTSTRAP;
+    }
+    if ((rc = write_state(txn, s->dstate, gid, 1, 0)) != 0 ||
+        (rc = put_conf_entry(s, txn, gid, 1, 1, c)) != 0)
+        goto fail_txn;
+    rc = sync_txn_end(s, txn, 0);
+    return rc ? lmdb_to_raft(rc) : 0;
+
+fail_txn:
+    mdb_txn_abort(txn);
+    return lmdb_to_raft(rc);
+}
+
+int rio_store_recover(rio_store *s, uint32_t gid, const struct raft_configuration *c)
+{
+    MDB_txn *txn;
+    raft_term term, last_term;
+    raft_id vote;
+    raft_index last;
+    int rc;
+
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        return lmdb_to_raft(rc);
+    if ((rc = read_state(txn, s->dstate, gid, &term, &vote)) == 0 &&
+        (rc = last_entry(txn, s->dlog, gid, &last, &last_term)) == 0)
+        rc = put_conf_entry(s, txn, gid, last + 1, term ? term : 1, c);
+    rc = sync_txn_end(s, txn, rc);
+    return rc ? lmdb_to_raft(rc) : 0;
+}
+
+/* Decodes a stored snapshot value into a raft_malloc'd snapshot. */
+static int decode_snapshot(const MDB_val *v, struct raft_snapshot **out)
+{
+    const uint8_t *p = v->mv_data;
+    struct raft_snapshot *snap;
+    size_t used = 0, dlen;
+    int rc;
+
+    if (v->mv_size < SNAP_HDR)
+        return RAFT_CORRUPT;
+    snap = raft_calloc(1, sizeof *snap);
+    if (!snap)
+        return RAFT_NOMEM;
+    snap->index = rio_get64(p);
+    snap->term = rio_get64(p + 8);
+    snap->configuration_index = rio_get64(p + 16);
+    raft_configuration_init(&snap->configuration);
+    rc = rio_conf_decode(p + SNAP_HDR, v->mv_size - SNAP_HDR, &used, &snap->configuration);
+    if (rc != 0) {
+        rc = rc == HERALD_ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
+        goto fail_conf;
+    }
+    dlen = v->mv_size - SNAP_HDR - used;
+    rc = RAFT_NOMEM;
+    snap->bufs = raft_malloc(sizeof *snap->bufs);
+    if (!snap->bufs)
+        goto fail_conf;
+    snap->bufs[0].base = raft_malloc(dlen ? dlen : 1);
+    if (!snap->bufs[0].base)
+        goto fail_bufs;
+    if (dlen)
+        memcpy(snap->bufs[0].base, p + SNAP_HDR + used, dlen);
+    snap->bufs[0].len = dlen;
+    snap->n_bufs = 1;
+    *out = snap;
+    return 0;
+
+fail_bufs:
+    raft_free(snap->bufs);
+fail_conf:
+    raft_configuration_close(&snap->configuration);
+    raft_free(snap);
+    return rc;
+}
+
+static void snapshot_free(struct raft_snapshot *snap)
+{
+    unsigned i;
+    if (!snap)
+        return;
+    raft_configuration_close(&snap->configuration);
+    for (i = 0; i < snap->n_bufs; i++)
+        raft_free(snap->bufs[i].base);
+    raft_free(snap->bufs);
+    raft_free(snap);
+}
+
+static int get_snapshot(rio_store *s, MDB_txn *txn, uint32_t gid, struct raft_snapshot **out)
+{
+    uint8_t kb[4];
+    MDB_val k = {sizeof kb, kb}, v;
+    int rc;
+
+    *out = NULL;
+    rio_put32(kb, gid);
+    rc = mdb_get(txn, s->dsnap, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return lmdb_to_raft(rc);
+    return decode_snapshot(&v, out);
+}
+
+int rio_store_snapshot_get(rio_store *s, uint32_t gid, struct raft_snapshot **out)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return lmdb_to_raft(rc);
+    rc = get_snapshot(s, txn, gid, out);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Reads the group's log: two passes over a cursor (size, then copy into one
+ * raft_malloc'd batch). */
+static int load_entries(rio_store *s, MDB_txn *txn, uint32_t gid, raft_index *first,
+                        struct raft_entry **ents, size_t *n)
+{
+    MDB_cursor *c;
+    uint8_t kb[12];
+    MDB_val k, v;
+    size_t count = 0, bytes = 0, i;
+    raft_index expect = 0;
+    struct raft_entry *arr = NULL;
+    uint8_t *batch = NULL;
+    int pass, rc;
+
+    *first = 0;
+    *ents = NULL;
+    *n = 0;
+    if ((rc = mdb_cursor_open(txn, s->dlog, &c)) != 0)
+        return lmdb_to_raft(rc);
+    for (pass = 0; pass < 2; pass++) {
+        i = 0;
+        bytes = 0;
+        log_key(kb, gid, 0);
+        k.mv_data = kb;
+        k.mv_size = sizeof kb;
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            raft_index idx;
+            if (k.mv_size != 12 || rio_get32(k.mv_data) != gid)
+                break;
+            idx = rio_get64((const uint8_t *)k.mv_data + 4);
+            if (v.mv_size < LOG_VAL_HDR) {
+                rc = RAFT_CORRUPT;
+                goto fail_cursor;
+            }
+            if (pass == 0) {
+                if (count == 0)
+                    *first = idx;
+                else if (idx != expect) {
+                    log_error("rio.load", "group %u: log gap at %llu", gid, expect);
+                    rc = RAFT_CORRUPT;
+                    goto fail_cursor;
+                }
+                expect = idx + 1;
+                count++;
+            } else {
+                size_t len = v.mv_size - LOG_VAL_HDR;
+                arr[i].term = rio_get64(v.mv_data);
+                arr[i].type = ((const uint8_t *)v.mv_data)[8];
+                arr[i].buf.base = batch + bytes;
+                arr[i].buf.len = len;
+                arr[i].batch = batch;
+                if (len)
+                    memcpy(batch + bytes, (const uint8_t *)v.mv_data + LOG_VAL_HDR, len);
+                i++;
+            }
+            bytes += v.mv_size - LOG_VAL_HDR;
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            rc = lmdb_to_raft(rc);
+            goto fail_cursor;
+        }
+        if (pass == 0) {
+            if (count == 0)
+                break;
+            arr = raft_calloc(count, sizeof *arr);
+            batch = raft_malloc(bytes ? bytes : 1);
+            if (!arr || !batch) {
+                rc = RAFT_NOMEM;
+                goto fail_cursor;
+            }
+        } else if (i != count) {
+            rc = RAFT_CORRUPT; /* cannot happen inside one read txn */
+            goto fail_cursor;
+        }
+    }
+    mdb_cursor_close(c);
+    *ents = arr;
+    *n = count;
+    return 0;
+
+fail_cursor:
+    mdb_cursor_close(c);
+    raft_free(arr);
+    raft_free(batch);
+    return rc;
+}
+
+int rio_store_load(rio_store *s, uint32_t gid, raft_term *term, raft_id *vote,
+                   struct raft_snapshot **snap, raft_index *start,
+                   struct raft_entry **ents, size_t *n)
+{
+    MDB_txn *txn;
+    raft_index first;
+    int rc;
+
+    *snap = NULL;
+    *ents = NULL;
+    *n = 0;
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return lmdb_to_raft(rc);
+    if ((rc = read_state(txn, s->dstate, gid, term, vote)) != 0) {
+        rc = rc == MDB_CORRUPTED ? RAFT_CORRUPT : lmdb_to_raft(rc);
+        goto fail_txn;
+    }
+    if ((rc = get_snapshot(s, txn, gid, snap)) != 0)
+        goto fail_txn;
+    if ((rc = load_entries(s, txn, gid, &first, ents, n)) != 0)
+        goto fail_snapshot;
+    mdb_txn_abort(txn);
+    if (*n > 0)
+        *start = first;
+    else
+        *start = *snap ? (*snap)->index + 1 : 1;
+    /* The log must continue the snapshot, or start at 1 without one. */
+    if (*n > 0 && ((*snap && first > (*snap)->index + 1) || (!*snap && first != 1))) {
+        log_error("rio.load", "group %u: log starts at %llu, snapshot at %llu", gid, first,
+                  *snap ? (*snap)->index : 0ULL);
+        raft_free((*ents)[0].batch);
+        raft_free(*ents);
+        *ents = NULL;
+        *n = 0;
+        snapshot_free(*snap);
+        *snap = NULL;
+        return RAFT_CORRUPT;
+    }
+    return 0;
+
+fail_snapshot:
+    snapshot_free(*snap);
+    *snap = NULL;
+fail_txn:
+    mdb_txn_abort(txn);
+    return rc;
+}
