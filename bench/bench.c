@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench.h"
@@ -268,6 +269,8 @@ static void report(bench *b)
     uint64_t expected = b->sent * b->receivers;
     uint64_t complete = 0;
     uint64_t lost;
+    struct rusage ru = {0};
+    double cpu;
 
     pthread_mutex_lock(&b->mu);
     for (uint64_t i = 0; i < b->sent; i++) {
@@ -277,6 +280,9 @@ static void report(bench *b)
         }
     }
     lost = expected - (b->delivered < expected ? b->delivered : expected);
+    getrusage(RUSAGE_SELF, &ru); /* the whole process: set-up included */
+    cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     if (secs <= 0)
         secs = 1e-9;
     printf("{\"system\":\"%s\",\"scenario\":\"%s\",\"members\":%d,\"rate\":%.0f,"
@@ -288,7 +294,8 @@ static void report(bench *b)
            "\"delivered\":%llu,\"lost\":%llu,\"deliveries_per_s\":%.0f,"
            "\"acked_per_s\":%.0f,"
            "\"driver\":\"%s\",\"receivers\":%llu,\"complete_msgs\":%llu,"
-           "\"send_errors\":%llu,\"duplicates\":%llu,\"probes\":%llu,\"setup_s\":%.2f}\n",
+           "\"send_errors\":%llu,\"duplicates\":%llu,\"probes\":%llu,\"setup_s\":%.2f,"
+           "\"client_cpu_s\":%.2f}\n",
            b->cfg->label, b->cfg->scenario, b->cfg->members,
            b->fanout ? b->cfg->rate : 0.0, b->cfg->payload, secs,
            (unsigned long long)hist_quantile(&b->all, 0.5),
@@ -306,7 +313,7 @@ static void report(bench *b)
            (double)b->delivered / secs, (double)b->acked / secs,
            b->drv->name, (unsigned long long)b->receivers, (unsigned long long)complete,
            (unsigned long long)b->send_errors, (unsigned long long)b->duplicates,
-           (unsigned long long)b->probes, b->setup_s);
+           (unsigned long long)b->probes, b->setup_s, cpu);
     pthread_mutex_unlock(&b->mu);
     fflush(stdout);
 }

@@ -1,0 +1,325 @@
+/*
+ * drv_herald.c — herald-bench driver for Herald's gateway protocol.
+ *
+ * M member connections on the bench loop, each authenticated as its own user
+ * (bench-0 .. bench-M-1) with a token minted from the tenant secret of a
+ * dev.env file; bench-0 (admin) creates the conversation once every
+ * connection is WELCOMEd, and the run starts on CONV_RESULT. Sends are SEND
+ * frames from bench-0 (request id = index + 1, acked after the fsync'd group
+ * commit); deliveries are DELIVER frames (bench-0's own echo is not counted).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <herald/error.h>
+#include <herald/protocol.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "token.h"
+
+typedef struct hdrv hdrv;
+
+/* One client connection. */
+typedef struct hconn {
+    hdrv *d;           /* owner */
+    int fd;            /* socket */
+    int idx;           /* member index; 0 = sender */
+    ev_io rio;         /* readable */
+    ev_io wio;         /* writable while tx is stuck */
+    herald_buf rx;     /* received bytes */
+    herald_buf tx;     /* bytes to send */
+    size_t tx_off;     /* bytes of tx already sent */
+    bool welcomed;     /* WELCOME received */
+} hconn;
+
+/* The driver state. */
+struct hdrv {
+    bench *b;               /* the run */
+    const bench_config *cfg; /* its parameters */
+    struct ev_loop *loop;   /* cfg->loop */
+    char host[256];         /* gateway host */
+    uint16_t port;          /* gateway port */
+    char tenant[256];       /* tenant */
+    uint8_t secret[TOKEN_SECRET_LEN]; /* tenant secret */
+    hconn *conns;           /* members[] connections */
+    int welcomed;           /* connections past WELCOME */
+    bool conv_ready;        /* CONV_RESULT received */
+};
+
+static int fcntl_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void conn_flush(hconn *c)
+{
+    while (c->tx_off < c->tx.len) {
+        ssize_t n = send(c->fd, c->tx.data + c->tx_off, c->tx.len - c->tx_off,
+                         MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            bench_die("send failed");
+        }
+        c->tx_off += (size_t)n;
+    }
+    if (c->tx_off == c->tx.len) {
+        c->tx.len = c->tx_off = 0;
+        ev_io_stop(c->d->loop, &c->wio);
+    } else {
+        ev_io_start(c->d->loop, &c->wio);
+    }
+}
+
+static void conn_send(hconn *c, const herald_frame *f)
+{
+    if (herald_frame_encode(f, &c->tx) != 0)
+        bench_die("encode failed");
+    conn_flush(c);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_flush(w->data);
+}
+
+static void create_conv(hdrv *d)
+{
+    int members = d->cfg->members;
+    herald_str *mv = calloc((size_t)members, sizeof *mv);
+    char **names = calloc((size_t)members, sizeof *names);
+    herald_frame f = {.type = HERALD_FT_CONV, .rid = 1, .op = herald_str_z("create"),
+                      .conv = herald_str_z(d->cfg->group)};
+    if (!mv || !names)
+        bench_die("out of memory");
+    for (int i = 0; i < members; i++) {
+        names[i] = malloc(32);
+        if (!names[i])
+            bench_die("out of memory");
+        snprintf(names[i], 32, "bench-%d", i);
+        mv[i] = herald_str_z(names[i]);
+    }
+    f.kind = herald_str_z(members > 200 ? "customer_group" : "group");
+    f.members = mv;
+    f.n_members = (uint32_t)members;
+    conn_send(&d->conns[0], &f);
+    for (int i = 0; i < members; i++)
+        free(names[i]);
+    free(names);
+    free(mv);
+}
+
+static int hdrv_publish(void *drv, const uint8_t *body, size_t len, uint64_t idx)
+{
+    hdrv *d = drv;
+    herald_frame f = {.type = HERALD_FT_SEND, .rid = idx + 1,
+                      .conv = herald_str_z(d->cfg->group),
+                      .body = {.ptr = (const char *)body, .len = len}};
+    conn_send(&d->conns[0], &f);
+    return 0;
+}
+
+static void on_frame(hconn *c, herald_frame *f)
+{
+    hdrv *d = c->d;
+    switch (f->type) {
+    case HERALD_FT_WELCOME:
+        c->welcomed = true;
+        if (++d->welcomed == d->cfg->members)
+            create_conv(d);
+        break;
+    case HERALD_FT_CONV_RESULT:
+        d->conv_ready = true;
+        bench_ready(d->b);
+        break;
+    case HERALD_FT_ACK:
+        bench_ack(d->b, f->rid - 1); /* rid 0 wraps to an index the core ignores */
+        break;
+    case HERALD_FT_DELIVER: {
+        const herald_msg *m = &f->msg;
+        if (c->idx == 0 || m->kind != HERALD_MK_TEXT || m->body.len < BENCH_BODY_HDR)
+            break;
+        bench_deliver(d->b, c->idx, m->body.ptr, m->body.len);
+        break;
+    }
+    case HERALD_FT_ERROR: {
+        bool fatal = bench_error(d->b);
+        if (fatal || bench_errors(d->b) < 5)
+            fprintf(stderr, "herald-bench: conn %d: ERROR %s: %.*s\n", c->idx,
+                    herald_err_name((int)f->code), (int)f->text.len, f->text.ptr);
+        if (fatal)
+            exit(1);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    hconn *c = w->data;
+    size_t off = 0;
+    ssize_t n;
+    (void)loop;
+    (void)revents;
+
+    if (herald_buf_reserve(&c->rx, 1 << 16) != 0)
+        bench_die("out of memory");
+    n = recv(c->fd, c->rx.data + c->rx.len, 1 << 16, 0);
+    if (n == 0)
+        bench_die("gateway closed a connection");
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        bench_die("recv failed");
+    }
+    c->rx.len += (size_t)n;
+    for (;;) {
+        size_t flen = 0;
+        herald_frame f;
+        if (herald_frame_peek(c->rx.data + off, c->rx.len - off, 0, &flen) != 0)
+            bench_die("bad frame from gateway");
+        if (!flen)
+            break;
+        if (herald_frame_decode(c->rx.data + off + HERALD_FRAME_HEADER,
+                                flen - HERALD_FRAME_HEADER, NULL, &f) != 0)
+            bench_die("undecodable frame from gateway");
+        on_frame(c, &f);
+        herald_frame_release(&f);
+        off += flen;
+    }
+    herald_buf_consume(&c->rx, off);
+}
+
+static void open_conn(hdrv *d, int idx)
+{
+    hconn *c = &d->conns[idx];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(d->port)};
+    char user[32], tok[TOKEN_TEXT_MAX];
+    token_claims cl = {.expires = (uint64_t)time(NULL) + 86400, .admin = true};
+    herald_frame f = {.type = HERALD_FT_HELLO, .version = HERALD_PROTOCOL_VERSION};
+    int one = 1;
+
+    c->d = d;
+    c->idx = idx;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0 || inet_pton(AF_INET, d->host, &a.sin_addr) != 1)
+        bench_die("socket / address");
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
+        bench_die("connect failed (is the gateway running?)");
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (fcntl_nonblock(c->fd) != 0)
+        bench_die("fcntl");
+    snprintf(user, sizeof user, "bench-%d", idx);
+    snprintf(cl.tenant, sizeof cl.tenant, "%.128s", d->tenant);
+    snprintf(cl.user, sizeof cl.user, "%s", user);
+    cl.admin = idx == 0; /* the sender creates the conversation */
+    if (token_mint(d->secret, &cl, tok, sizeof tok) != 0)
+        bench_die("token_mint");
+    f.token = herald_str_z(tok);
+    ev_io_init(&c->rio, on_read, c->fd, EV_READ);
+    ev_io_init(&c->wio, on_write, c->fd, EV_WRITE);
+    c->rio.data = c->wio.data = c;
+    ev_io_start(d->loop, &c->rio);
+    conn_send(c, &f);
+}
+
+/* Reads HERALD_GATEWAY / HERALD_TENANT / HERALD_SECRET from a dev.env file. */
+static void load_env(hdrv *d, const char *path)
+{
+    char line[256];
+    FILE *f = fopen(path, "r");
+    bool gw = false, ten = false, sec = false;
+    if (!f)
+        bench_die("cannot open --env file");
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "HERALD_GATEWAY=", 15) == 0) {
+            char *colon = strrchr(line + 15, ':');
+            if (!colon)
+                bench_die("HERALD_GATEWAY needs HOST:PORT");
+            *colon = '\0';
+            snprintf(d->host, sizeof d->host, "%s", line + 15);
+            d->port = (uint16_t)atoi(colon + 1);
+            gw = true;
+        } else if (strncmp(line, "HERALD_TENANT=", 14) == 0) {
+            snprintf(d->tenant, sizeof d->tenant, "%s", line + 14);
+            ten = true;
+        } else if (strncmp(line, "HERALD_SECRET=", 14) == 0) {
+            sec = token_secret_from_hex(line + 14, d->secret) == 0;
+        }
+    }
+    fclose(f);
+    if (!gw || !ten || !sec)
+        bench_die("--env file lacks HERALD_GATEWAY, HERALD_TENANT or HERALD_SECRET");
+}
+
+static int hdrv_setup(bench *b, const bench_config *cfg, void **out)
+{
+    hdrv *d = calloc(1, sizeof *d);
+
+    if (!d)
+        return -1;
+    d->b = b;
+    d->cfg = cfg;
+    d->loop = cfg->loop;
+    if (herald_token_init() != 0)
+        bench_die("libsodium init");
+    load_env(d, cfg->env);
+    d->conns = calloc((size_t)cfg->members, sizeof *d->conns);
+    if (!d->conns) {
+        free(d);
+        return -1;
+    }
+    for (int i = 0; i < cfg->members; i++)
+        open_conn(d, i);
+    *out = d;
+    return 0;
+}
+
+static void hdrv_status(void *drv, char *buf, size_t size)
+{
+    hdrv *d = drv;
+    snprintf(buf, size, "%d/%d welcomed, conv %s", d->welcomed, d->cfg->members,
+             d->conv_ready ? "ready" : "not ready");
+}
+
+static void hdrv_close(void *drv)
+{
+    hdrv *d = drv;
+    if (!d)
+        return;
+    for (int i = 0; i < d->cfg->members; i++) {
+        hconn *c = &d->conns[i];
+        ev_io_stop(d->loop, &c->rio);
+        ev_io_stop(d->loop, &c->wio);
+        close(c->fd);
+        herald_buf_free(&c->rx);
+        herald_buf_free(&c->tx);
+    }
+    free(d->conns);
+    free(d);
+}
+
+const bench_driver bench_drv_herald = {
+    .name = "herald",
+    .throughput = true,
+    .setup = hdrv_setup,
+    .publish = hdrv_publish,
+    .status = hdrv_status,
+    .close = hdrv_close,
+};

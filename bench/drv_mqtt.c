@@ -1,0 +1,277 @@
+/*
+ * drv_mqtt.c — herald-bench driver for MQTT 3.1.1 brokers (libmosquitto 2.0),
+ * QoS 0: Mosquitto, or NATS's MQTT listener.
+ *
+ * One mosquitto client per member (clean session, TCP_NODELAY): member 0
+ * publishes on topic cfg->group, members 1..M-1 subscribe to it. All clients
+ * are driven from the bench's libev loop (mosquitto_socket + loop_read /
+ * loop_write / loop_misc; no libmosquitto threads), so every callback and
+ * bench_deliver() runs on the loop thread. The run starts once the publisher
+ * has its CONNACK and every subscriber its SUBACK.
+ */
+#include <errno.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bench.h"
+
+typedef struct mdrv mdrv;
+
+/* One member client. */
+typedef struct mmember {
+    mdrv *d;                 /* owner */
+    int idx;                 /* member index; 0 = publisher */
+    struct mosquitto *mosq;  /* the client */
+    ev_io rio;               /* readable */
+    ev_io wio;               /* writable while libmosquitto has queued output */
+    bool connected;          /* CONNACK accepted */
+    bool subscribed;         /* receivers: SUBACK received */
+    bool dead;               /* connection lost; watchers stopped */
+} mmember;
+
+/* The driver state. */
+struct mdrv {
+    bench *b;                /* the run */
+    const bench_config *cfg; /* its parameters */
+    struct ev_loop *loop;    /* cfg->loop */
+    mmember *m;              /* members[] */
+    int created;             /* clients created (for cleanup) */
+    int connected;           /* CONNACKs received */
+    int subscribed;          /* SUBACKs received */
+    int lost;                /* connections lost */
+    bool ready;              /* bench_ready() called */
+    ev_timer misc;           /* keepalive housekeeping, every second */
+};
+
+static void mm_lost(mmember *m, int rc)
+{
+    if (m->dead)
+        return;
+    m->dead = true;
+    m->d->lost++;
+    ev_io_stop(m->d->loop, &m->rio);
+    ev_io_stop(m->d->loop, &m->wio);
+    if (m->d->lost <= 5)
+        fprintf(stderr, "herald-bench: mqtt: member %d lost its connection: %s\n", m->idx,
+                mosquitto_strerror(rc));
+}
+
+/* Starts or stops write interest after libmosquitto queued or wrote output. */
+static void mm_sync_write(mmember *m)
+{
+    if (m->dead)
+        return;
+    if (mosquitto_want_write(m->mosq))
+        ev_io_start(m->d->loop, &m->wio);
+    else
+        ev_io_stop(m->d->loop, &m->wio);
+}
+
+static void mm_on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    mmember *m = w->data;
+    (void)loop;
+    (void)revents;
+    /* loop_read handles one packet per call: read until the socket is dry
+     * (bounded, the loop is level-triggered and comes back). */
+    for (int i = 0; i < 64 && !m->dead; i++) {
+        int rc;
+        errno = 0;
+        rc = mosquitto_loop_read(m->mosq, 1);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            mm_lost(m, rc);
+            return;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+    }
+    mm_sync_write(m);
+}
+
+static void mm_on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    mmember *m = w->data;
+    int rc = mosquitto_loop_write(m->mosq, 1);
+    (void)loop;
+    (void)revents;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        mm_lost(m, rc);
+        return;
+    }
+    mm_sync_write(m);
+}
+
+static void on_misc(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    mdrv *d = w->data;
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < d->created; i++) {
+        if (d->m[i].dead)
+            continue;
+        mosquitto_loop_misc(d->m[i].mosq);
+        mm_sync_write(&d->m[i]);
+    }
+}
+
+static void maybe_ready(mdrv *d)
+{
+    if (d->ready || !d->m[0].connected || d->subscribed < d->cfg->members - 1)
+        return;
+    d->ready = true;
+    bench_ready(d->b);
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+    mmember *m = obj;
+    int src;
+
+    if (rc != 0) {
+        fprintf(stderr, "herald-bench: mqtt: member %d: CONNACK refused: %s\n", m->idx,
+                mosquitto_connack_string(rc));
+        exit(1);
+    }
+    m->connected = true;
+    m->d->connected++;
+    if (m->idx == 0) {
+        maybe_ready(m->d);
+        return;
+    }
+    src = mosquitto_subscribe(mosq, NULL, m->d->cfg->group, 0);
+    if (src != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "herald-bench: mqtt: subscribe: %s\n", mosquitto_strerror(src));
+        exit(1);
+    }
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *granted)
+{
+    mmember *m = obj;
+    (void)mosq;
+    (void)mid;
+    if (n < 1 || granted[0] > 2) {
+        fprintf(stderr, "herald-bench: mqtt: member %d: subscription refused\n", m->idx);
+        exit(1);
+    }
+    if (!m->subscribed) {
+        m->subscribed = true;
+        m->d->subscribed++;
+        maybe_ready(m->d);
+    }
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    mmember *m = obj;
+    (void)mosq;
+    bench_deliver(m->d->b, m->idx, msg->payload, (size_t)msg->payloadlen);
+}
+
+static void mdrv_close(void *drv);
+
+static int mdrv_setup(bench *b, const bench_config *cfg, void **out)
+{
+    mdrv *d = calloc(1, sizeof *d);
+    char id[96];
+
+    if (!d)
+        return -1;
+    d->b = b;
+    d->cfg = cfg;
+    d->loop = cfg->loop;
+    mosquitto_lib_init();
+    d->m = calloc((size_t)cfg->members, sizeof *d->m);
+    if (!d->m)
+        goto fail;
+    for (int i = 0; i < cfg->members; i++) {
+        mmember *m = &d->m[i];
+        int rc;
+        m->d = d;
+        m->idx = i;
+        snprintf(id, sizeof id, "%s-%d", cfg->group, i);
+        m->mosq = mosquitto_new(id, true, m);
+        if (!m->mosq) {
+            fprintf(stderr, "herald-bench: mqtt: mosquitto_new failed\n");
+            goto fail;
+        }
+        d->created++;
+        mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+        mosquitto_connect_callback_set(m->mosq, on_connect);
+        mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
+        mosquitto_message_callback_set(m->mosq, on_message);
+        /* Blocking TCP connect; the CONNECT packet is written here too. */
+        rc = mosquitto_connect(m->mosq, cfg->host, cfg->port, 60);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            fprintf(stderr, "herald-bench: mqtt: connect %s:%u: %s\n", cfg->host, cfg->port,
+                    mosquitto_strerror(rc));
+            goto fail;
+        }
+        ev_io_init(&m->rio, mm_on_read, mosquitto_socket(m->mosq), EV_READ);
+        ev_io_init(&m->wio, mm_on_write, mosquitto_socket(m->mosq), EV_WRITE);
+        m->rio.data = m->wio.data = m;
+        ev_io_start(d->loop, &m->rio);
+        mm_sync_write(m);
+    }
+    ev_timer_init(&d->misc, on_misc, 1.0, 1.0);
+    d->misc.data = d;
+    ev_timer_start(d->loop, &d->misc);
+    *out = d;
+    return 0;
+fail:
+    mdrv_close(d);
+    return -1;
+}
+
+static int mdrv_publish(void *drv, const uint8_t *body, size_t len, uint64_t idx)
+{
+    mdrv *d = drv;
+    mmember *m = &d->m[0];
+    int rc;
+    (void)idx;
+
+    if (m->dead)
+        return -1;
+    /* Outside a callback, libmosquitto writes the packet right away. */
+    rc = mosquitto_publish(m->mosq, NULL, d->cfg->group, (int)len, body, 0, false);
+    mm_sync_write(m);
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+static void mdrv_status(void *drv, char *buf, size_t size)
+{
+    mdrv *d = drv;
+    snprintf(buf, size, "%d/%d connected, %d/%d subscribed, %d lost", d->connected,
+             d->cfg->members, d->subscribed, d->cfg->members - 1, d->lost);
+}
+
+static void mdrv_close(void *drv)
+{
+    mdrv *d = drv;
+    if (!d)
+        return;
+    ev_timer_stop(d->loop, &d->misc);
+    for (int i = 0; i < d->created; i++) {
+        mmember *m = &d->m[i];
+        ev_io_stop(d->loop, &m->rio);
+        ev_io_stop(d->loop, &m->wio);
+        if (!m->dead)
+            mosquitto_disconnect(m->mosq);
+        mosquitto_destroy(m->mosq);
+    }
+    if (d->lost)
+        fprintf(stderr, "herald-bench: mqtt: %d connections were lost during the run\n", d->lost);
+    mosquitto_lib_cleanup();
+    free(d->m);
+    free(d);
+}
+
+const bench_driver bench_drv_mqtt = {
+    .name = "mqtt",
+    .throughput = false,
+    .setup = mdrv_setup,
+    .publish = mdrv_publish,
+    .status = mdrv_status,
+    .close = mdrv_close,
+};
