@@ -87,6 +87,11 @@ typedef int (*member_fn)(herald_str user, MDB_val rec, void *arg);
 int store_each_member(MDB_txn *txn, store *s, herald_str ten, herald_str conv,
                       member_fn fn, void *arg);
 
+/* A tenant-level record in the meta db: kind ("u", "dp", "ct", "d", "tc",
+ * "tg", "mm", "mr"), tenant, id — each length-prefixed, so kinds never
+ * collide. The key_* helpers below name the kinds. */
+void key_meta(kbuf *k, const char *kind, herald_str ten, herald_str id);
+
 /* meta keys of directory entries. */
 void key_dir_user(kbuf *k, herald_str ten, herald_str user);
 void key_dir_dept(kbuf *k, herald_str ten, herald_str dept);

@@ -8,22 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-void key_dir_user(kbuf *k, herald_str ten, herald_str user)
+void key_meta(kbuf *k, const char *kind, herald_str ten, herald_str id)
 {
     k->n = 0;
     k->over = false;
-    kb_id(k, herald_str_z("u"));
+    kb_id(k, herald_str_z(kind));
     kb_id(k, ten);
-    kb_id(k, user);
+    kb_id(k, id);
+}
+
+void key_dir_user(kbuf *k, herald_str ten, herald_str user)
+{
+    key_meta(k, "u", ten, user);
 }
 
 void key_dir_dept(kbuf *k, herald_str ten, herald_str dept)
 {
-    k->n = 0;
-    k->over = false;
-    kb_id(k, herald_str_z("dp"));
-    kb_id(k, ten);
-    kb_id(k, dept);
+    key_meta(k, "dp", ten, dept);
 }
 
 /* Copies a record string into a fixed buffer; false when it does not fit. */
@@ -95,20 +96,12 @@ int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_d
 
 void key_contact(kbuf *k, herald_str ten, herald_str customer)
 {
-    k->n = 0;
-    k->over = false;
-    kb_id(k, herald_str_z("ct"));
-    kb_id(k, ten);
-    kb_id(k, customer);
+    key_meta(k, "ct", ten, customer);
 }
 
 void key_dnd(kbuf *k, herald_str ten, herald_str user)
 {
-    k->n = 0;
-    k->over = false;
-    kb_id(k, herald_str_z("d"));
-    kb_id(k, ten);
-    kb_id(k, user);
+    key_meta(k, "d", ten, user);
 }
 
 int store_dnd_get(store *s, herald_str tenant, herald_str user, uint64_t *until)
@@ -252,20 +245,12 @@ int store_contacts(store *s, herald_str tenant, herald_str customer, store_strs 
 
 void key_tags_of(kbuf *k, herald_str ten, herald_str customer)
 {
-    k->n = 0;
-    k->over = false;
-    kb_id(k, herald_str_z("tc"));
-    kb_id(k, ten);
-    kb_id(k, customer);
+    key_meta(k, "tc", ten, customer);
 }
 
 void key_tagged(kbuf *k, herald_str ten, herald_str tag)
 {
-    k->n = 0;
-    k->over = false;
-    kb_id(k, herald_str_z("tg"));
-    kb_id(k, ten);
-    kb_id(k, tag);
+    key_meta(k, "tg", ten, tag);
 }
 
 static int add_id(herald_str id, MDB_val v, void *arg)
@@ -311,20 +296,12 @@ int store_tagged(store *s, herald_str tenant, herald_str tag, store_strs *custom
 
 void key_mass_day(kbuf *k, herald_str ten, herald_str customer)
 {
-    k->n = 0;
-    k->over = false;
-    kb_id(k, herald_str_z("mm"));
-    kb_id(k, ten);
-    kb_id(k, customer);
+    key_meta(k, "mm", ten, customer);
 }
 
 void key_mass_result(kbuf *k, herald_str ten, herald_str mass_id)
 {
-    k->n = 0;
-    k->over = false;
-    kb_id(k, herald_str_z("mr"));
-    kb_id(k, ten);
-    kb_id(k, mass_id);
+    key_meta(k, "mr", ten, mass_id);
 }
 
 /* Sorts the outcomes of one mass message into three lists. */
