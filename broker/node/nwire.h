@@ -1,0 +1,116 @@
+/*
+ * nwire.h — the messages between gateways and nodes, and between nodes
+ * (never seen by clients). Each is one msgpack map in one nng message;
+ * decoders trust nothing (mpt_decode_bytes: bounded walk, types checked,
+ * unknown keys skipped) and are fuzzed (tests/fuzz/fuzz_nwire.c).
+ *
+ * Request (nng REQ → a node's REP), kind:
+ *   NW_CLIENT   a client frame forwarded by a gateway: the frame's msgpack
+ *               map (no length header) plus the session it came from
+ *               (tenant, user, admin, do-not-disturb end; all empty/0 before
+ *               HELLO). The node runs it and answers with the frames to send.
+ *   NW_PROPOSE  an encoded command for group `group`, proposed by the leader
+ *               and answered with its apply_result once applied.
+ *   NW_STATUS   the node's view of the cluster (JSON in `json`).
+ * Reply: status (0 or a HERALD code; HERALD_ENOT_LEADER comes with the
+ * leader hint when known), the frames for the client, an encoded
+ * apply_result, the authenticated session after HELLO, `close` (the client
+ * is to be disconnected after the frames), and the node's leader table
+ * (leaders[g] = node id leading group g as this node knows it, 0 unknown).
+ *
+ * Event (a node's PUB → gateways' SUB): what a gateway needs to push to its
+ * own sessions. NW_EV_FRAME: `frame` (one encoded client frame: DELIVER,
+ * RECEIPT, REMIND) goes to every session of each user in `users`; for a
+ * DELIVER, useqs[i] is the pointer-log seq of users[i] (set into the frame's
+ * msg.useq) and the gateway adds the SILENT flag for sessions in
+ * do-not-disturb unless the message is urgent. NW_EV_DND: users[0] of
+ * tenant switched do-not-disturb; `until` is the new end (0 off).
+ * `pubseq` counts events per publishing node (gap detection).
+ *
+ * Thread safety: reentrant.
+ */
+#ifndef HERALD_NODE_NWIRE_H
+#define HERALD_NODE_NWIRE_H
+
+#include <herald/protocol.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apply.h"
+
+#define NW_MAX_GROUPS 65u      /* meta group + up to 64 shard groups */
+#define NW_MAX_FRAMES 4096u    /* frames in one reply */
+#define NW_MAX_USERS 100000u   /* users in one event */
+
+enum nw_kind { NW_CLIENT = 1, NW_PROPOSE = 2, NW_STATUS = 3 };
+enum nw_ev_kind { NW_EV_FRAME = 1, NW_EV_DND = 2 };
+
+typedef struct nw_request {
+    uint32_t kind;       /* nw_kind */
+    uint32_t from;       /* sender: gateway id (NW_CLIENT) or node id (NW_PROPOSE) */
+    herald_str tenant;   /* NW_CLIENT: session's tenant ("" before HELLO) */
+    herald_str user;     /* NW_CLIENT: session's user */
+    bool admin;          /* NW_CLIENT: tenant-admin role */
+    uint64_t dnd_until;  /* NW_CLIENT: session's do-not-disturb end, ms */
+    herald_str frame;    /* NW_CLIENT: the client's frame payload (the msgpack map
+                            after the length header) */
+    uint32_t group;      /* NW_PROPOSE: target group */
+    herald_str cmd;      /* NW_PROPOSE: encoded command */
+} nw_request;
+
+typedef struct nw_reply {
+    int32_t status;        /* 0 or a HERALD code (as int; negative on the wire is fine) */
+    uint32_t hint;         /* NOT_LEADER: leader's node id, 0 unknown */
+    uint32_t n_frames;     /* NW_CLIENT: complete wire frames as herald_frame_encode
+                              writes them (length header included), to be
+                              appended verbatim to the client's output */
+    herald_str *frames;    /* owned array after decode; strings point into the input */
+    herald_str result;     /* NW_PROPOSE: encoded apply_result */
+    bool authed;           /* NW_CLIENT HELLO accepted: the session below */
+    herald_str tenant;
+    herald_str user;
+    bool admin;
+    uint64_t dnd_until;
+    bool close;            /* close the client connection after the frames */
+    uint32_t n_leaders;    /* entries in leaders (≤ NW_MAX_GROUPS) */
+    uint32_t leaders[NW_MAX_GROUPS]; /* leaders[g]: node id, 0 unknown */
+    herald_str json;       /* NW_STATUS: the node's status document */
+} nw_reply;
+
+typedef struct nw_event {
+    uint32_t kind;         /* nw_ev_kind */
+    uint32_t node;         /* publishing node id */
+    uint64_t pubseq;       /* per publisher, from 1, +1 per event */
+    herald_str tenant;
+    uint32_t n_users;      /* ≤ NW_MAX_USERS */
+    herald_str *users;     /* owned array after decode */
+    uint32_t n_useqs;      /* 0, or n_users for a DELIVER */
+    uint64_t *useqs;       /* owned array after decode */
+    herald_str frame;      /* NW_EV_FRAME: one complete wire frame (length header
+                              included, as herald_frame_encode writes it) */
+    uint64_t until;        /* NW_EV_DND */
+} nw_event;
+
+/* Encoders append to out: 0, HERALD_EINVAL (counts over the caps above),
+ * HERALD_ENOMEM. Decoders: strings point into p (keep it alive); 0,
+ * HERALD_EPROTOCOL (malformed, wrong types, counts over caps or over the
+ * bytes left, missing kind), HERALD_ENOMEM; on error nothing to free. */
+int nw_request_encode(const nw_request *r, herald_buf *out);
+int nw_request_decode(const uint8_t *p, size_t n, nw_request *out);
+void nw_request_release(nw_request *r);
+
+int nw_reply_encode(const nw_reply *r, herald_buf *out);
+int nw_reply_decode(const uint8_t *p, size_t n, nw_reply *out);
+void nw_reply_release(nw_reply *r);
+
+int nw_event_encode(const nw_event *e, herald_buf *out);
+int nw_event_decode(const uint8_t *p, size_t n, nw_event *out);
+void nw_event_release(nw_event *e);
+
+/* apply_result over the wire (NW_PROPOSE replies): every field including
+ * errmsg, targets, reminders and mass outcomes. The decoded result owns an
+ * arena like apply_batch's (free with apply_result_free). */
+int nw_result_encode(const apply_result *r, herald_buf *out);
+int nw_result_decode(const uint8_t *p, size_t n, apply_result *out);
+
+#endif
