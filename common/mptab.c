@@ -60,13 +60,35 @@ static int decode_array(const mpt_field *fd, const msgpack_object *o, void *base
     uint64_t u;
 
     switch (fd->kind) {
-    case MPT_STRS: {
+    case MPT_STRS:
+    case MPT_BINS: {
         herald_str *v = alloc_array(fd, base, n, sizeof *v);
         if (!v)
             return HERALD_ENOMEM;
         for (uint32_t i = 0; i < n; i++)
-            if (!get_str(&e[i], &v[i], false))
+            if (!get_str(&e[i], &v[i], fd->kind == MPT_BINS))
                 return HERALD_EPROTOCOL;
+        return 0;
+    }
+    case MPT_U64S: {
+        uint64_t *v = alloc_array(fd, base, n, sizeof *v);
+        if (!v)
+            return HERALD_ENOMEM;
+        for (uint32_t i = 0; i < n; i++)
+            if (!get_uint(&e[i], &v[i]))
+                return HERALD_EPROTOCOL;
+        return 0;
+    }
+    case MPT_U32A: {
+        uint32_t *v = (uint32_t *)((char *)base + fd->off);
+        if (n > fd->esize)
+            return HERALD_EPROTOCOL;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!get_uint(&e[i], &u) || u > UINT32_MAX)
+                return HERALD_EPROTOCOL;
+            v[i] = (uint32_t)u;
+        }
+        *(uint32_t *)((char *)base + fd->cnt) = n;
         return 0;
     }
     case MPT_MAPS: {
@@ -135,6 +157,17 @@ static int decode_field(const mpt_field *fd, const msgpack_object *o, void *base
         memcpy(at, &v, sizeof v);
         return 0;
     }
+    case MPT_I32: {
+        int32_t v;
+        if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT32_MAX)
+            v = (int32_t)o->via.u64;
+        else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 >= INT32_MIN)
+            v = (int32_t)o->via.i64;
+        else
+            return HERALD_EPROTOCOL;
+        memcpy(at, &v, sizeof v);
+        return 0;
+    }
     case MPT_BOOL:
         if (o->type != MSGPACK_OBJECT_BOOLEAN)
             return HERALD_EPROTOCOL;
@@ -149,7 +182,9 @@ static int decode_field(const mpt_field *fd, const msgpack_object *o, void *base
         return mpt_decode(o, fd->sub, fd->nsub, at, NULL);
     default:
         /* Arrays: the key may appear once; empty arrays stay absent. */
-        if (o->type != MSGPACK_OBJECT_ARRAY || *(void **)at)
+        if (o->type != MSGPACK_OBJECT_ARRAY ||
+            (fd->kind == MPT_U32A ? *(uint32_t *)((char *)base + fd->cnt) != 0
+                                  : *(void **)at != NULL))
             return HERALD_EPROTOCOL;
         return o->via.array.size ? decode_array(fd, o, base) : 0;
     }
@@ -230,6 +265,8 @@ void mpt_free(const mpt_field *tab, size_t ntab, void *base)
             }
             /* fall through */
         case MPT_STRS:
+        case MPT_BINS:
+        case MPT_U64S:
         case MPT_SG:
         case MPT_SC:
             free(*arr);
@@ -267,6 +304,11 @@ static bool present(const mpt_field *fd, const void *base)
         memcpy(&v, at, sizeof v);
         return v != 0;
     }
+    case MPT_I32: {
+        int32_t v;
+        memcpy(&v, at, sizeof v);
+        return v != 0;
+    }
     case MPT_BOOL:
         return *(const bool *)at;
     case MPT_STR:
@@ -282,7 +324,7 @@ static bool present(const mpt_field *fd, const void *base)
 static void encode_field(msgpack_packer *pk, const mpt_field *fd, const void *base)
 {
     const char *at = (const char *)base + fd->off;
-    const void *arr = fd->cnt ? *(void *const *)at : NULL;
+    const void *arr = fd->cnt && fd->kind != MPT_U32A ? *(void *const *)at : NULL;
     uint32_t n = fd->cnt ? *(const uint32_t *)((const char *)base + fd->cnt) : 0;
 
     pack_str(pk, fd->key, strlen(fd->key));
@@ -297,6 +339,12 @@ static void encode_field(msgpack_packer *pk, const mpt_field *fd, const void *ba
         uint32_t v;
         memcpy(&v, at, sizeof v);
         msgpack_pack_uint32(pk, v);
+        break;
+    }
+    case MPT_I32: {
+        int32_t v;
+        memcpy(&v, at, sizeof v);
+        msgpack_pack_int32(pk, v);
         break;
     }
     case MPT_BOOL:
@@ -316,6 +364,27 @@ static void encode_field(msgpack_packer *pk, const mpt_field *fd, const void *ba
         msgpack_pack_array(pk, n);
         for (uint32_t i = 0; i < n; i++)
             pack_str(pk, ((const herald_str *)arr)[i].ptr, ((const herald_str *)arr)[i].len);
+        break;
+    case MPT_BINS:
+        msgpack_pack_array(pk, n);
+        for (uint32_t i = 0; i < n; i++) {
+            const herald_str *b = &((const herald_str *)arr)[i];
+            msgpack_pack_bin(pk, b->ptr ? b->len : 0);
+            msgpack_pack_bin_body(pk, b->ptr ? b->ptr : "", b->ptr ? b->len : 0);
+        }
+        break;
+    case MPT_U64S:
+        msgpack_pack_array(pk, n);
+        for (uint32_t i = 0; i < n; i++)
+            msgpack_pack_uint64(pk, ((const uint64_t *)arr)[i]);
+        break;
+    case MPT_U32A:
+        /* The owner keeps n ≤ capacity; never read past the array. */
+        if (n > fd->esize)
+            n = (uint32_t)fd->esize;
+        msgpack_pack_array(pk, n);
+        for (uint32_t i = 0; i < n; i++)
+            msgpack_pack_uint32(pk, ((const uint32_t *)at)[i]);
         break;
     case MPT_MAPS:
         msgpack_pack_array(pk, n);

@@ -30,6 +30,11 @@ typedef enum mpt_kind {
     MPT_MAPS,  /* array of nested maps: element array + count */
     MPT_SG,    /* flat [group, useq, …]: herald_sync_group* + count */
     MPT_SC,    /* flat [conv, seq, …]: herald_sync_conv* + count */
+    MPT_I32,   /* int32_t (or a 32-bit int); values outside int32 rejected */
+    MPT_BINS,  /* array of bin (str accepted): herald_str* + count */
+    MPT_U64S,  /* array of uint: uint64_t* + count */
+    MPT_U32A,  /* array of uint into an inline uint32_t[esize] (not malloc'd)
+                  + count; longer arrays and values above UINT32_MAX rejected */
 } mpt_kind;
 
 typedef struct mpt_field {
@@ -39,7 +44,7 @@ typedef struct mpt_field {
     size_t cnt;                  /* offset of the uint32_t count (arrays) */
     const struct mpt_field *sub; /* MAP/MAPS: nested table */
     size_t nsub;                 /* MAP/MAPS: nested table length */
-    size_t esize;                /* MAPS: element size */
+    size_t esize;                /* MAPS: element size; U32A: capacity */
 } mpt_field;
 
 /* Maps the keys of map o onto base; unknown keys skipped; *seen (optional)
