@@ -76,6 +76,8 @@ void conn_authed(conn *c)
 {
     /* The hello deadline is over: from now on the idle timeout applies. */
     c->authed = true;
+    if (c->virt)
+        return;
     ev_timer_stop(c->g->loop, &c->timer);
     ev_timer_set(&c->timer, c->g->cfg.idle_ms / 1000.0, 0.0);
     ev_timer_start(c->g->loop, &c->timer);
@@ -85,6 +87,8 @@ void conn_unref(conn *c)
 {
     if (--c->refs > 0)
         return;
+    if (c->virt && c->vdone)
+        c->vdone(c->varg, c);
     herald_buf_free(&c->in);
     herald_buf_free(&c->out);
     free(c);
@@ -94,6 +98,10 @@ void conn_close(conn *c, const char *why)
 {
     gw *g = c->g;
 
+    if (c->virt) {
+        c->closing = true; /* the gateway closes the client after the reply */
+        return;
+    }
     if (c->fd < 0)
         return;
     log_info("gw.close", "conn %llu %s user=%s: %s", (unsigned long long)c->id,
@@ -185,12 +193,14 @@ int conn_send(conn *c, const herald_frame *f)
     size_t backlog;
     int rc;
 
-    if (c->fd < 0 || c->closing)
+    if (!conn_open(c) || c->closing)
         return HERALD_ECLOSED; /* closing: only the reason goes out */
     backlog = c->out.len - c->out_off;
     rc = herald_frame_encode(f, &c->out);
     if (rc)
         return rc;
+    if (c->virt)
+        return 0; /* collected for the reply to the gateway */
     /* The cap bounds the backlog: one frame larger than the cap still goes
      * out when nothing else is queued. */
     if (backlog > 0 && c->out.len - c->out_off > c->g->cfg.out_cap) {
@@ -225,8 +235,14 @@ void conn_fail(conn *c, int code, const char *text)
 {
     herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
                       .text = herald_str_z(text)};
-    if (c->fd < 0 || c->closing)
+    if (!conn_open(c) || c->closing)
         return;
+    if (c->virt) {
+        /* The gateway sends the reason, then closes the client. */
+        herald_frame_encode(&f, &c->out);
+        c->closing = true;
+        return;
+    }
     log_info("gw.fail", "conn %llu %s: %s: %s", (unsigned long long)c->id,
              c->peer, herald_err_name(code), text);
     c->closing = true;
@@ -285,6 +301,14 @@ static void conn_process(conn *c)
         if (c->authed && f.type != HERALD_FT_PING && !rate_take(c)) {
             conn_send_error(c, HERALD_ERATE_LIMITED, "request rate limit exceeded",
                             f.rid);
+        } else if (c->g->be.forward && f.type != HERALD_FT_PING) {
+            /* Front end: the nodes serve it (pings are answered here). */
+            if (!c->authed && f.type != HERALD_FT_HELLO)
+                conn_fail(c, HERALD_EUNAUTHORIZED, "HELLO required first");
+            else
+                c->g->be.forward(c->g->be.ctx, c, &f,
+                                 c->in.data + off - flen + HERALD_FRAME_HEADER,
+                                 flen - HERALD_FRAME_HEADER);
         } else {
             handle_frame(c, &f);
         }
@@ -354,4 +378,53 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
     ev_timer_set(w, left, 0.0);
     ev_timer_start(loop, w);
+}
+
+/* ------------------------------------------------------------------------
+ * Virtual connections (node mode). */
+
+conn *gw_vconn_open(gw *g, const char *tenant, const char *user, bool admin,
+                    uint64_t dnd_until, void (*done)(void *arg, conn *c), void *arg)
+{
+    conn *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return NULL;
+    c->g = g;
+    c->fd = -1;
+    c->virt = true;
+    c->refs = 1;
+    c->id = ++g->next_conn_id;
+    c->vdone = done;
+    c->varg = arg;
+    snprintf(c->peer, sizeof c->peer, "gateway");
+    if (tenant && tenant[0] && user && user[0] && strlen(tenant) <= TOKEN_ID_MAX &&
+        strlen(user) <= TOKEN_ID_MAX) {
+        strcpy(c->tenant, tenant);
+        strcpy(c->user, user);
+        c->admin = admin;
+        c->dnd_until = dnd_until;
+        c->authed = true;
+    }
+    return c;
+}
+
+void gw_vconn_run(conn *c, herald_frame *f)
+{
+    handle_frame(c, f);
+    conn_unref(c);
+}
+
+const herald_buf *gw_vconn_output(const conn *c) { return &c->out; }
+
+bool gw_vconn_closed(const conn *c) { return c->closing; }
+
+bool gw_vconn_session(const conn *c, const char **tenant, const char **user, bool *admin,
+                      uint64_t *dnd_until)
+{
+    *tenant = c->tenant;
+    *user = c->user;
+    *admin = c->admin;
+    *dnd_until = c->dnd_until;
+    return c->authed;
 }

@@ -34,7 +34,7 @@ pending *fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_
     p->op = op;
     snprintf(p->conv, sizeof p->conv, "%s", conv);
     conn_ref(c);
-    rc = writer_submit(sh->wr, cmdbuf, p);
+    rc = gw_submit(c->g, (uint32_t)(sh - c->g->shards), cmdbuf, p);
     if (rc) {
         herald_buf_free(cmdbuf);
         conn_send_error(c, rc, NULL, req->rid);
@@ -81,16 +81,76 @@ out:
     store_strs_free(&mem);
 }
 
-/* Pushes message seq of conv to every online session of every target. The
- * message is read back from the store once (one short read transaction), so
- * user messages and system messages take the same path. */
-void fanout_push_message(gw *g, const char *tenant, const char *conv, const apply_result *res)
+/* Hands a frame for users of tenant to the sessions: published to the
+ * gateways in cluster mode, delivered here otherwise. */
+static void push(gw *g, const char *tenant, const char *const *users, const uint64_t *useqs,
+                 uint32_t n, const herald_frame *f)
+{
+    if (g->be.push)
+        g->be.push(g->be.ctx, tenant, users, useqs, n, f);
+    else
+        gw_deliver(g, tenant, users, useqs, n, f);
+}
+
+void gw_deliver(gw *g, const char *tenant, const char *const *users, const uint64_t *useqs,
+                uint32_t n, const herald_frame *f)
+{
+    size_t tlen = strlen(tenant);
+    uint64_t now = gw_now_ms();
+    bool deliver = f->type == HERALD_FT_DELIVER;
+    herald_frame d = *f;
+
+    for (uint32_t i = 0; i < n; i++) {
+        conn *c = gw_presence_first(g, tenant, tlen, users[i], strlen(users[i]));
+        if (deliver && useqs)
+            d.msg.useq = useqs[i];
+        while (c) {
+            conn *next = c->u_next; /* conn_send may close c */
+            if (deliver) {
+                d.msg.flags = f->msg.flags;
+                if (conn_silenced(c, d.msg.flags, now))
+                    d.msg.flags |= HERALD_MSGF_SILENT;
+            }
+            conn_send(c, &d);
+            c = next;
+        }
+    }
+}
+
+void gw_dnd_local(gw *g, const char *tenant, const char *user, uint64_t until)
+{
+    conn *s = gw_presence_first(g, tenant, strlen(tenant), user, strlen(user));
+    for (; s; s = s->u_next)
+        s->dnd_until = until;
+}
+
+/* Splits targets into the parallel arrays push() takes (owned by caller). */
+static int split_targets(const apply_result *res, const char ***users, uint64_t **useqs)
+{
+    *users = malloc((res->n_targets + 1) * sizeof **users);
+    *useqs = malloc((res->n_targets + 1) * sizeof **useqs);
+    if (!*users || !*useqs) {
+        free(*users);
+        free(*useqs);
+        return HERALD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < res->n_targets; i++) {
+        (*users)[i] = res->targets[i].user;
+        (*useqs)[i] = res->targets[i].useq;
+    }
+    return 0;
+}
+
+/* Pushes message seq of conv to every target. The message is read back
+ * from the store once (one short read transaction), so user messages and
+ * system messages take the same path. */
+static void push_message(gw *g, const char *tenant, const char *conv, const apply_result *res)
 {
     herald_str ten = herald_str_z(tenant);
     store_msgs m = {0};
     herald_frame d = {.type = HERALD_FT_DELIVER};
-    size_t tlen = strlen(tenant);
-    uint64_t now = gw_now_ms();
+    const char **users = NULL;
+    uint64_t *useqs = NULL;
     int rc = res->group < g->nshards
                  ? store_history(g->shards[res->group].st, ten, herald_str_z(conv), res->seq - 1,
                                  1, 0, &m)
@@ -102,41 +162,29 @@ void fanout_push_message(gw *g, const char *tenant, const char *conv, const appl
                   (unsigned long long)res->seq, herald_err_name(rc));
         goto out;
     }
+    if (split_targets(res, &users, &useqs) != 0)
+        goto out;
     d.msg = m.v[0];
     d.msg.group = res->group;
-    for (uint32_t i = 0; i < res->n_targets; i++) {
-        const apply_target *t = &res->targets[i];
-        conn *c = gw_presence_first(g, tenant, tlen, t->user, strlen(t->user));
-        d.msg.useq = t->useq;
-        while (c) {
-            conn *next = c->u_next; /* conn_send may close c */
-            d.msg.flags = m.v[0].flags;
-            if (conn_silenced(c, d.msg.flags, now))
-                d.msg.flags |= HERALD_MSGF_SILENT;
-            conn_send(c, &d);
-            c = next;
-        }
-    }
+    push(g, tenant, users, useqs, res->n_targets, &d);
 out:
+    free(users);
+    free(useqs);
     store_msgs_free(&m);
 }
 
-/* Sends RECEIPT (reader's cursor) to the online sessions of each target. */
-static void push_receipt(gw *g, const char *tenant, const char *conv,
-                         const char *reader, const apply_result *res)
+/* Sends RECEIPT (reader's cursor) to each target. */
+static void push_receipt(gw *g, const char *tenant, const char *conv, const char *reader,
+                         const apply_result *res)
 {
     herald_frame r = {.type = HERALD_FT_RECEIPT, .conv = herald_str_z(conv),
                       .user = herald_str_z(reader), .seq = res->seq};
-    size_t tlen = strlen(tenant);
-    for (uint32_t i = 0; i < res->n_targets; i++) {
-        const char *u = res->targets[i].user;
-        conn *c = gw_presence_first(g, tenant, tlen, u, strlen(u));
-        while (c) {
-            conn *next = c->u_next;
-            conn_send(c, &r);
-            c = next;
-        }
-    }
+    const char **users = NULL;
+    uint64_t *useqs = NULL;
+    if (split_targets(res, &users, &useqs) == 0)
+        push(g, tenant, users, NULL, res->n_targets, &r);
+    free(users);
+    free(useqs);
 }
 
 void fanout_remind_tick(gw *g)
@@ -148,7 +196,7 @@ void fanout_remind_tick(gw *g)
         cmd k = {.op = CMD_REMIND, .ts = now};
         herald_buf b = {0};
         pending *p;
-        if (sh->remind_busy || g->stopping)
+        if (sh->remind_busy || g->stopping || (g->be.leads && !g->be.leads(g->be.ctx, i)))
             continue;
         due = store_remind_next(sh->st);
         if (!due || due > now)
@@ -161,7 +209,7 @@ void fanout_remind_tick(gw *g)
         }
         p->op = CMD_REMIND;
         p->shard = i;
-        if (writer_submit(sh->wr, &b, p) != 0) {
+        if (gw_submit(g, i, &b, p) != 0) {
             herald_buf_free(&b);
             free(p);
             continue;
@@ -178,7 +226,7 @@ static void push_reminders(gw *g, const apply_result *res)
         herald_frame f = {.type = HERALD_FT_REMIND, .conv = herald_str_z(r->conv),
                           .seq = r->seq, .count = r->count,
                           .op = herald_str_z(r->escalate ? "escalate" : "remind")};
-        conn *c = gw_presence_first(g, r->tenant, strlen(r->tenant), r->user, strlen(r->user));
+        const char *to = r->user;
         if (r->escalate) {
             /* The hook point for SMS / phone escalation. */
             log_warn("urgent.escalate", "tenant=%s conv=%s seq=%llu sender=%s pending=%s",
@@ -188,33 +236,70 @@ static void push_reminders(gw *g, const apply_result *res)
         } else {
             f.user = herald_str_z(r->user);
         }
-        while (c) {
-            conn *next = c->u_next;
-            conn_send(c, &f);
-            c = next;
-        }
+        push(g, r->tenant, &to, NULL, 1, &f);
     }
 }
 
-void fanout_done(void *arg, void *cookie, apply_result *res)
+void gw_events(gw *g, const uint8_t *cmdp, size_t len, const apply_result *res)
 {
-    gw *g = arg;
+    cmd k;
+    char tenant[TOKEN_ID_MAX + 1], conv[TOKEN_ID_MAX + 1], user[TOKEN_ID_MAX + 1];
+
+    if (res->err || res->skipped)
+        return;
+    if (res->op == CMD_REMIND) {
+        push_reminders(g, res);
+        return;
+    }
+    if (cmd_decode(cmdp, len, &k) != 0)
+        return;
+    snprintf(tenant, sizeof tenant, "%.*s", (int)k.tenant.len, k.tenant.ptr ? k.tenant.ptr : "");
+    snprintf(conv, sizeof conv, "%.*s", (int)k.conv.len, k.conv.ptr ? k.conv.ptr : "");
+    snprintf(user, sizeof user, "%.*s", (int)k.user.len, k.user.ptr ? k.user.ptr : "");
+    switch (k.op) {
+    case CMD_SEND:
+        if (!res->dup)
+            push_message(g, tenant, conv, res);
+        break;
+    case CMD_RECALL: /* seq 0: it was a tombstone already */
+    case CMD_CONV_CREATE:
+    case CMD_CONV_ADD:
+    case CMD_CONV_REMOVE:
+        if (res->seq)
+            push_message(g, tenant, conv, res);
+        break;
+    case CMD_READ:
+        push_receipt(g, tenant, conv, user, res);
+        break;
+    case CMD_DND:
+        /* Every session of the user switches at once. */
+        if (g->be.dnd)
+            g->be.dnd(g->be.ctx, tenant, user, res->seq);
+        else
+            gw_dnd_local(g, tenant, user, res->seq);
+        break;
+    default:
+        break;
+    }
+    cmd_release(&k);
+}
+
+void fanout_done(gw *g, void *cookie, apply_result *res)
+{
     pending *p = cookie;
     conn *c = p->c;
     bool open;
 
     if (!c) {
-        /* The gateway's own command (reminders). */
-        if (res->err == 0)
-            push_reminders(g, res);
-        else
+        /* The gateway's own command (reminders; gw_events pushes them). */
+        if (res->err)
             log_error("urgent.remind", "REMIND failed on shard %u: %s", p->shard,
                       herald_err_name(res->err));
         g->shards[p->shard].remind_busy = false;
         free(p);
         return;
     }
-    open = c->fd >= 0;
+    open = conn_open(c);
     if (p->quiet) {
         if (res->err)
             log_warn("gw.bookkeeping", "%s failed: %s", cmd_op_name(p->op),
@@ -237,8 +322,6 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
                  .conv = herald_str_z(p->conv)};
         herald_buf b = {0};
         herald_frame req = {.type = HERALD_FT_CONTACT, .rid = p->rid};
-        if (res->err == 0 && res->seq)
-            fanout_push_message(g, c->tenant, p->conv, res);
         if (cmd_encode(&k, &b) == 0)
             fanout_submit_to(c, &req, CMD_CONTACT_ADD, &b, p->conv, &g->shards[0]);
         else if (open)
@@ -258,33 +341,25 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
                           .ts = res->ts, .dup = res->dup};
         if (open)
             conn_send(c, &a);
-        if (!res->dup)
-            fanout_push_message(g, c->tenant, p->conv, res);
         break;
     }
     case CMD_READ: {
         herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .seq = res->seq};
         if (open)
             conn_send(c, &ok);
-        push_receipt(g, c->tenant, p->conv, c->user, res);
         break;
     }
     case CMD_RECALL: {
         herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .seq = res->seq};
         if (open)
             conn_send(c, &ok);
-        if (res->seq) /* 0: it was a tombstone already */
-            fanout_push_message(g, c->tenant, p->conv, res);
         break;
     }
     case CMD_DND: {
         /* Every session of the user switches at once. */
         herald_frame ok = {.type = HERALD_FT_OK, .rid = p->rid, .ts = res->seq,
                            .flags = res->seq ? 1u : 0u};
-        conn *s = gw_presence_first(g, c->tenant, strlen(c->tenant), c->user, strlen(c->user));
-        for (; s; s = s->u_next)
-            s->dnd_until = res->seq;
-        c->dnd_until = res->seq;
+        c->dnd_until = res->seq; /* the sessions switch through gw_events */
         if (open)
             conn_send(c, &ok);
         break;
@@ -316,8 +391,6 @@ void fanout_done(void *arg, void *cookie, apply_result *res)
     case CMD_CONV_REMOVE:
         if (open)
             fanout_conv_info(c, p->rid, herald_str_z(p->conv), false);
-        if (res->seq)
-            fanout_push_message(g, c->tenant, p->conv, res);
         break;
     default:
         log_error("gw.done", "unexpected op %u", p->op);

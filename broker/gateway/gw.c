@@ -151,9 +151,32 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     conn_flush_all(w->data);
 }
 
+uint32_t gw_group_of(herald_str tenant, herald_str conv, uint32_t n)
+{
+    return n <= 1 ? 0 : 1 + herald_slot(tenant, conv) % (n - 1);
+}
+
 shard *gw_shard(gw *g, herald_str tenant, herald_str conv)
 {
-    return &g->shards[herald_slot(tenant, conv) % g->nshards];
+    return &g->shards[gw_group_of(tenant, conv, g->nshards)];
+}
+
+int gw_submit(gw *g, uint32_t i, herald_buf *cmd, void *cookie)
+{
+    if (g->be.submit)
+        return g->be.submit(g->be.ctx, i, cmd, cookie);
+    return writer_submit(g->shards[i].wr, cmd, cookie);
+}
+
+void gw_applied(gw *g, void *cookie, apply_result *res) { fanout_done(g, cookie, res); }
+
+/* Dev mode: the writer reports a durable command: reply, then push. */
+static void on_written(void *arg, void *cookie, const uint8_t *cmd, size_t len,
+                       apply_result *res)
+{
+    gw *g = arg;
+    fanout_done(g, cookie, res);
+    gw_events(g, cmd, len, res);
 }
 
 store *gw_meta(gw *g) { return g->shards[0].st; }
@@ -169,21 +192,32 @@ static void stop_writers(gw *g)
 int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
               gw **out)
 {
+    return gw_create_ex(cfg, loop, stores, n, NULL, out);
+}
+
+int gw_create_ex(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
+                 const gw_backend *backend, gw **out)
+{
     gw *g = calloc(1, sizeof *g);
+    bool listening = cfg->listen && cfg->listen[0];
     int rc;
 
     if (!g)
         return HERALD_ENOMEM;
-    if (n == 0) {
+    if (backend)
+        g->be = *backend;
+    if (n == 0 && !g->be.forward) {
         free(g);
         return HERALD_EINVAL;
     }
     g->cfg = *cfg;
-    if (!cfg->listen || strlen(cfg->listen) >= sizeof g->listen_addr) {
+    if (!cfg->listen)
+        g->cfg.listen = "";
+    if (strlen(g->cfg.listen) >= sizeof g->listen_addr) {
         rc = HERALD_EINVAL;
         goto fail_alloc;
     }
-    strcpy(g->listen_addr, cfg->listen);
+    strcpy(g->listen_addr, g->cfg.listen);
     g->cfg.listen = g->listen_addr;
     /* Clients send at least every heartbeat; leave room for three before
      * the idle timeout closes them. */
@@ -192,7 +226,7 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
     g->loop = loop;
     g->lfd = -1;
     g->started = ev_now(loop);
-    g->shards = calloc(n, sizeof *g->shards);
+    g->shards = calloc(n ? n : 1, sizeof *g->shards);
     if (!g->shards) {
         rc = HERALD_ENOMEM;
         goto fail_alloc;
@@ -207,16 +241,20 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
             goto fail_writer;
         }
         g->shards[i].st = stores[i];
-        rc = writer_create(stores[i], loop, fanout_done, g, &g->shards[i].wr);
+        if (g->be.submit)
+            continue; /* replicated: the backend applies */
+        rc = writer_create(stores[i], loop, on_written, g, &g->shards[i].wr);
         if (rc)
             goto fail_writer;
     }
-    rc = listen_on(cfg->listen, &g->lfd, &g->port);
-    if (rc)
-        goto fail_writer;
-    ev_io_init(&g->accept_w, on_accept, g->lfd, EV_READ);
-    g->accept_w.data = g;
-    ev_io_start(loop, &g->accept_w);
+    if (listening) {
+        rc = listen_on(g->cfg.listen, &g->lfd, &g->port);
+        if (rc)
+            goto fail_writer;
+        ev_io_init(&g->accept_w, on_accept, g->lfd, EV_READ);
+        g->accept_w.data = g;
+        ev_io_start(loop, &g->accept_w);
+    }
     ev_timer_init(&g->accept_pause, on_accept_resume, 0.1, 0.0);
     g->accept_pause.data = g;
     ev_prepare_init(&g->flush_w, on_prepare);
@@ -224,9 +262,11 @@ int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
     ev_prepare_start(loop, &g->flush_w);
     ev_timer_init(&g->remind_w, on_remind, 1.0, 1.0);
     g->remind_w.data = g;
-    ev_timer_start(loop, &g->remind_w);
-    log_info("gw.listen", "listening on %s (port %u), %u shard groups", cfg->listen, g->port,
-             n);
+    if (n)
+        ev_timer_start(loop, &g->remind_w);
+    if (listening)
+        log_info("gw.listen", "listening on %s (port %u), %u shard groups", g->cfg.listen,
+                 g->port, n);
     *out = g;
     return 0;
 
@@ -250,7 +290,8 @@ void gw_destroy(gw *g)
     ev_io_stop(g->loop, &g->accept_w);
     ev_timer_stop(g->loop, &g->accept_pause);
     ev_timer_stop(g->loop, &g->remind_w);
-    close(g->lfd);
+    if (g->lfd >= 0)
+        close(g->lfd);
     /* Commit what is queued; acks go out through fanout_done. */
     stop_writers(g);
     conn_flush_all(g);
@@ -285,10 +326,15 @@ conn *gw_presence_first(gw *g, const char *tenant, size_t tlen,
 int gw_presence_add(gw *g, conn *c)
 {
     char key[2 * TOKEN_ID_MAX + 2];
-    size_t kl = presence_key(key, c->tenant, strlen(c->tenant), c->user,
-                             strlen(c->user));
-    conn *head = hmap_get(g->presence, key, kl);
-    int rc = hmap_put(g->presence, key, kl, c);
+    size_t kl;
+    conn *head;
+    int rc;
+
+    if (c->virt)
+        return 0; /* a request from a gateway, not a session */
+    kl = presence_key(key, c->tenant, strlen(c->tenant), c->user, strlen(c->user));
+    head = hmap_get(g->presence, key, kl);
+    rc = hmap_put(g->presence, key, kl, c);
     if (rc)
         return rc;
     c->u_prev = NULL;
@@ -303,6 +349,8 @@ void gw_presence_del(gw *g, conn *c)
     char key[2 * TOKEN_ID_MAX + 2];
     size_t kl;
 
+    if (c->virt)
+        return;
     if (c->u_prev) {
         c->u_prev->u_next = c->u_next;
         if (c->u_next)

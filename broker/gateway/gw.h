@@ -19,9 +19,11 @@
 #ifndef HERALD_GW_H
 #define HERALD_GW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apply.h"
 #include "store.h"
 
 struct ev_loop;
@@ -43,6 +45,41 @@ typedef struct gw_config {
  * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns. */
 void gw_config_defaults(gw_config *cfg);
 
+struct json_w;
+typedef struct conn conn;
+
+/* Cluster mode: how the gateway core reaches state machines and sessions
+ * that live in other processes. All hooks run on the loop thread; any may be
+ * NULL (then the dev-mode behaviour applies). The same core runs
+ *   - in `heraldd dev`: no backend; stores with writer threads, local
+ *     sessions;
+ *   - in `heraldd node`: stores replicated by raft (submit/leads), pushes
+ *     published to gateways (push/dnd), no client listener (listen "");
+ *     requests arrive from gateways as virtual connections (gw_vconn_*);
+ *   - in `heraldd gateway`: no stores (n = 0); every client frame goes to
+ *     `forward`, events come back through gw_deliver / gw_dnd_local. */
+typedef struct gw_backend {
+    void *ctx;
+    /* Takes *cmd on success (0) and later calls gw_applied(g, cookie, res)
+     * exactly once; on error *cmd is untouched. */
+    int (*submit)(void *ctx, uint32_t group, herald_buf *cmd, void *cookie);
+    /* True when this process leads the group (it runs its periodic
+     * commands, e.g. urgent reminders). */
+    bool (*leads)(void *ctx, uint32_t group);
+    /* Hands a frame for users of tenant (useqs: DELIVER only, else NULL) to
+     * the gateways instead of local sessions. */
+    void (*push)(void *ctx, const char *tenant, const char *const *users,
+                 const uint64_t *useqs, uint32_t n, const herald_frame *f);
+    /* A user's do-not-disturb changed (until 0: off). */
+    void (*dnd)(void *ctx, const char *tenant, const char *user, uint64_t until);
+    /* Front-end mode: an authenticated-or-HELLO client frame (payload =
+     * the frame's bytes after the length header) to be served elsewhere. */
+    void (*forward)(void *ctx, conn *c, const herald_frame *f, const uint8_t *payload,
+                    size_t len);
+    /* Writes the STATUS document (admin status) instead of the dev one. */
+    void (*status)(void *ctx, struct json_w *w);
+} gw_backend;
+
 /* Creates the gateway over n open stores, one per shard group (stores[i]
  * holds group i; stores[0] also holds the tenants), starts a writer thread
  * per store, binds and listens. Conversations are routed by
@@ -51,6 +88,44 @@ void gw_config_defaults(gw_config *cfg);
  * HERALD_ENOMEM. */
 int gw_create(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
               gw **out);
+
+/* gw_create with a backend (copied; NULL = dev mode). cfg->listen "" (or
+ * NULL) opens no client listener (node mode); n may be 0 when
+ * backend->forward is set (front-end mode). */
+int gw_create_ex(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
+                 const gw_backend *backend, gw **out);
+
+/* Backends report a submitted command's outcome (replies to the requester). */
+void gw_applied(gw *g, void *cookie, apply_result *res);
+/* A command was applied (and this process is the one to tell clients):
+ * produces its push events (messages, receipts, reminders, DND). */
+void gw_events(gw *g, const uint8_t *cmd, size_t len, const apply_result *res);
+/* Delivers a frame to this process's sessions of each user (DELIVER: msg.useq
+ * from useqs[i], SILENT added for sessions in do-not-disturb). */
+void gw_deliver(gw *g, const char *tenant, const char *const *users, const uint64_t *useqs,
+                uint32_t n, const herald_frame *f);
+/* Sets the do-not-disturb end of this process's sessions of a user. */
+void gw_dnd_local(gw *g, const char *tenant, const char *user, uint64_t until);
+
+/* The shard group of (tenant, conv) among n groups: group 0 holds tenants
+ * and user state (the meta group); conversations go to groups 1..n-1 by
+ * slot (all to 0 when n is 1). */
+uint32_t gw_group_of(herald_str tenant, herald_str conv, uint32_t n);
+
+/* Virtual connections (node mode): a request from a gateway, run through
+ * the same handlers as a socket client. Frames the handlers send collect in
+ * the connection's output; when the request and everything it submitted
+ * are done, done(arg, c) runs once with c still valid (read c's output and
+ * session), then c is freed. */
+conn *gw_vconn_open(gw *g, const char *tenant, const char *user, bool admin,
+                    uint64_t dnd_until, void (*done)(void *arg, conn *c), void *arg);
+/* Runs one decoded frame on c, then releases the opener's reference. */
+void gw_vconn_run(conn *c, herald_frame *f);
+/* Output and session of a finished virtual connection (inside done). */
+const herald_buf *gw_vconn_output(const conn *c);
+bool gw_vconn_closed(const conn *c);
+bool gw_vconn_session(const conn *c, const char **tenant, const char **user, bool *admin,
+                      uint64_t *dnd_until);
 
 /* The bound TCP port (useful with port 0). */
 uint16_t gw_port(const gw *g);

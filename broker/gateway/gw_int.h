@@ -17,8 +17,6 @@
 #include "token.h"
 #include "writer.h"
 
-typedef struct conn conn;
-
 /* One shard group held by this process: its store and group-commit writer. */
 typedef struct shard {
     store *st;             /* the group's LMDB store (borrowed) */
@@ -30,6 +28,7 @@ struct gw {
     gw_config cfg;         /* copy of the configuration */
     char listen_addr[272]; /* owned copy of cfg.listen */
     struct ev_loop *loop;  /* the loop everything runs on */
+    gw_backend be;         /* cluster hooks (all NULL in dev mode) */
     shard *shards;         /* shard groups, index = group id (owned array) */
     uint32_t nshards;      /* number of groups */
     int lfd;               /* listening socket */
@@ -72,7 +71,13 @@ struct conn {
     conn *u_next, *u_prev; /* sessions of the same user (presence list) */
     conn *a_next, *a_prev; /* g->all_head list */
     conn *f_next;          /* g->flush_head list */
+    bool virt;             /* a virtual connection (node mode): no socket */
+    void (*vdone)(void *arg, conn *c); /* virtual: runs when refs reach 0 */
+    void *varg;            /* for vdone */
 };
+
+/* True while replies to c can still be queued. */
+static inline bool conn_open(const conn *c) { return c->virt ? !c->closing : c->fd >= 0; }
 
 typedef struct mass_job mass_job;
 
@@ -136,8 +141,11 @@ void handle_dir_done(conn *c, uint64_t rid, uint32_t op, const char *id);
 /* handle.c: replies TAG_RESULT with the customer's tags. */
 void handle_tags_of(conn *c, uint64_t rid, herald_str customer);
 
-/* fanout.c: writer callback. */
-void fanout_done(void *arg, void *cookie, apply_result *res);
+/* fanout.c: a submitted command's outcome: the reply to its requester. */
+void fanout_done(gw *g, void *cookie, apply_result *res);
+/* gw.c: hands an encoded command (taken on success) to group i: its
+ * writer thread (dev) or the backend (cluster). */
+int gw_submit(gw *g, uint32_t i, herald_buf *cmd, void *cookie);
 /* Submits an encoded command (taken) on behalf of c; the reply comes from
  * fanout_done. On failure replies with an ERROR itself. */
 void fanout_submit(conn *c, const herald_frame *req, uint32_t op,
@@ -154,8 +162,6 @@ void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check);
  * in do-not-disturb and the message is not urgent). */
 bool conn_silenced(const conn *c, uint32_t msg_flags, uint64_t now_ms);
 
-/* fanout.c: pushes a committed message to its members' sessions. */
-void fanout_push_message(gw *g, const char *tenant, const char *conv, const apply_result *res);
 
 /* fanout.c: proposes CMD_REMIND to every shard with reminders due. */
 void fanout_remind_tick(gw *g);

@@ -820,6 +820,10 @@ static void on_status(conn *c, herald_frame *f)
         return;
     }
     json_init(&w, &b);
+    if (g->be.status) {
+        g->be.status(g->be.ctx, &w);
+        goto done;
+    }
     json_obj(&w);
     json_key(&w, "mode");
     json_strz(&w, "dev");
@@ -849,6 +853,7 @@ static void on_status(conn *c, herald_frame *f)
     }
     json_arr_end(&w);
     json_obj_end(&w);
+done:
     if (json_done(&w) != 0) {
         conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
     } else {

@@ -178,7 +178,7 @@ static void job_finish(gw *g, mass_job *j)
         uint32_t nf = 0;
         for (uint32_t i = 0; i < j->n_cust; i++)
             nf += j->cust[i].status == MASS_SENT && !j->cust[i].ok;
-        if (nf && j->c->fd >= 0) {
+        if (nf && conn_open(j->c)) {
             herald_frame req = {.type = HERALD_FT_MASS, .rid = j->rid};
             pending *mp;
             k = (cmd){.op = CMD_MASS_MARK, .tenant = herald_str_z(j->c->tenant),
@@ -263,9 +263,7 @@ void mass_sent(gw *g, pending *p, apply_result *res)
     mass_job *j = p->job;
     if (res->err == 0) {
         j->cust[p->job_slot].ok++;
-        j->sent++;
-        if (!res->dup)
-            fanout_push_message(g, j->c->tenant, p->conv, res);
+        j->sent++; /* the push comes from gw_events */
     } else {
         log_warn("mass.send", "mass %s to %s: %s", j->id, j->cust[p->job_slot].id,
                  herald_err_name(res->err));

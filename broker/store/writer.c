@@ -79,7 +79,6 @@ static void commit_batch(writer *w, witem *batch, size_t n)
             it->res.err = rc;
             strcpy(it->res.errmsg, "storage error; not committed");
         }
-        herald_buf_free(&it->cmd);
     }
     free(res);
 }
@@ -135,8 +134,9 @@ static void drain_out(writer *w)
     pthread_mutex_unlock(&w->mu);
     while (it) {
         witem *next = it->next;
-        w->done(w->arg, it->cookie, &it->res);
+        w->done(w->arg, it->cookie, it->cmd.data, it->cmd.len, &it->res);
         apply_result_free(&it->res);
+        herald_buf_free(&it->cmd);
         free(it);
         w->pending--;
         it = next;

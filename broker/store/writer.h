@@ -17,9 +17,11 @@
 struct ev_loop;
 typedef struct writer writer;
 
-/* Called on the loop thread for each submitted command, in order. `res` is
- * owned by the writer and freed after the callback returns. */
-typedef void (*writer_done_fn)(void *arg, void *cookie, apply_result *res);
+/* Called on the loop thread for each submitted command, in order, with the
+ * encoded command and its result; both are owned by the writer and freed
+ * after the callback returns. */
+typedef void (*writer_done_fn)(void *arg, void *cookie, const uint8_t *cmd, size_t len,
+                               apply_result *res);
 
 /* Starts the writer thread. 0, HERALD_ENOMEM, HERALD_EINTERNAL. */
 int writer_create(store *s, struct ev_loop *loop, writer_done_fn done,

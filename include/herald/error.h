@@ -40,7 +40,8 @@ extern "C" {
     X(UNSUPPORTED, 20, "unsupported frame or version")                        \
     X(SHUTDOWN, 21, "server is shutting down")                                \
     X(BUSY, 22, "server busy, retry later")                                   \
-    X(INTERNAL, 23, "internal error")
+    X(INTERNAL, 23, "internal error")                                         \
+    X(UNAVAILABLE, 24, "no leader reachable for this shard; retry later")
 
 typedef enum herald_err {
 #define HERALD_ERR_ENUM_(name, num, desc) HERALD_E##name = num,

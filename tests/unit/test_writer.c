@@ -32,8 +32,10 @@ typedef struct wfx {
     int errors;           /* unexpected results */
 } wfx;
 
-static void on_done(void *arg, void *cookie, apply_result *res)
+static void on_done(void *arg, void *cookie, const uint8_t *cmdp, size_t len, apply_result *res)
 {
+    (void)cmdp;
+    (void)len;
     wfx *f = arg;
     uint64_t id = (uint64_t)(uintptr_t)cookie;
     if (id != f->next_cookie)
