@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -721,6 +722,81 @@ static void test_unknown_keys(void **state)
     mk_free(&m);
 }
 
+/* ---- seed corpus ---------------------------------------------------------- */
+
+/* Writes buf to dir/name. */
+static void write_seed(const char *dir, const char *name, const uint8_t *p, size_t n)
+{
+    char path[1024];
+    FILE *f;
+    assert_true(snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* With HERALD_NWIRE_SEEDS=DIR, writes the fuzz seed corpus
+ * (tests/fuzz/corpus/nwire) from valid encodings; otherwise only checks
+ * that they encode. */
+static void test_seed_corpus(void **state)
+{
+    const char *dir = getenv("HERALD_NWIRE_SEEDS");
+    herald_buf b = {0};
+    nw_request rq;
+    nw_reply rp;
+    nw_event ev;
+    apply_result r;
+    (void)state;
+
+#define SEED(name, call)                                        \
+    do {                                                        \
+        b.len = 0;                                              \
+        assert_int_equal(call, 0);                              \
+        if (dir)                                                \
+            write_seed(dir, name, b.data, b.len);               \
+    } while (0)
+
+    rq = full_request();
+    SEED("seed-request-client", nw_request_encode(&rq, &b));
+    rq = (nw_request){.kind = NW_PROPOSE, .from = 2, .group = 3,
+                      .cmd = {.ptr = "\x82\xa2op\x05\xa3ten\xa1t", .len = 10}};
+    SEED("seed-request-propose", nw_request_encode(&rq, &b));
+    rq = (nw_request){.kind = NW_STATUS, .from = 9};
+    SEED("seed-request-status", nw_request_encode(&rq, &b));
+
+    full_reply(&rp, -7);
+    SEED("seed-reply-full", nw_reply_encode(&rp, &b));
+    rp = (nw_reply){.status = HERALD_ENOT_LEADER, .hint = 2, .n_leaders = 3,
+                    .leaders = {1, 2, 0}};
+    SEED("seed-reply-not-leader", nw_reply_encode(&rp, &b));
+    rp = (nw_reply){.json = S("{\"node\":1,\"groups\":[]}")};
+    SEED("seed-reply-status", nw_reply_encode(&rp, &b));
+
+    ev = full_event();
+    SEED("seed-event-deliver", nw_event_encode(&ev, &b));
+    ev = (nw_event){.kind = NW_EV_DND, .node = 1, .pubseq = 8, .tenant = S("acme"),
+                    .n_users = 1, .users = event_users, .until = 1700000000000ull};
+    SEED("seed-event-dnd", nw_event_encode(&ev, &b));
+    ev = (nw_event){.kind = NW_EV_FRAME, .node = 3, .pubseq = 1, .tenant = S("acme"),
+                    .n_users = 2, .users = event_users,
+                    .frame = {.ptr = (const char *)frame_bytes, .len = sizeof frame_bytes}};
+    SEED("seed-event-receipt", nw_event_encode(&ev, &b));
+
+    r = full_result();
+    SEED("seed-result-full", nw_result_encode(&r, &b));
+    r = (apply_result){.op = 5, .index = 12, .seq = 3, .ts = 1700000000000ull,
+                       .conv_kind = 1, .group = 1, .n_targets = 2, .targets = res_targets};
+    SEED("seed-result-send", nw_result_encode(&r, &b));
+    r = (apply_result){.err = HERALD_ENOT_MEMBER, .op = 5, .index = 13};
+    strcpy(r.errmsg, "not a member");
+    SEED("seed-result-error", nw_result_encode(&r, &b));
+    r = (apply_result){.op = 15, .index = 14, .n_mass = 2, .mass = res_mass};
+    SEED("seed-result-mass", nw_result_encode(&r, &b));
+#undef SEED
+    herald_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,7 +804,7 @@ int main(void)
         cmocka_unit_test(test_event_roundtrip),   cmocka_unit_test(test_result_roundtrip),
         cmocka_unit_test(test_defaults_omitted),  cmocka_unit_test(test_encode_caps),
         cmocka_unit_test(test_decode_caps),       cmocka_unit_test(test_wrong_types),
-        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_unknown_keys),      cmocka_unit_test(test_seed_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
