@@ -235,6 +235,17 @@ have_configs() {
   die "$data holds some configs but not ${missing[*]}: restore them or remove $data"
 }
 
+# The ports NAME listens on, from the configs.
+ports_of() {
+  local b
+  if [ "$1" = gateway ]; then
+    gateway_addr | sed 's/.*://'
+  else
+    b=$(conf_get "$data/$1.conf" cluster.members | tr ',' '\n' | sed -n "s/^ *${1#node} *=.*:\([0-9]*\) *$/\1/p")
+    [ -z "$b" ] || echo "$b $((b + 1)) $((b + 2))"
+  fi
+}
+
 gateway_addr() { conf_get "$data/gateway.conf" gateway.listen; }
 tenant_name() { conf_get "$data/node1.conf" cluster.tenants | cut -d, -f1 | tr -d '[:space:]'; }
 # HERALD_SECRET from node N's env file for the tenant (empty when not there).
@@ -253,12 +264,23 @@ mkdir_private() {
 }
 
 # ---- start -------------------------------------------------------------------
+# Dies when a port NAME (not running) needs has a listener.
+check_ports() {
+  local p
+  for p in $(ports_of "$1"); do
+    if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
+      die "$1: port $p is taken by another process (ss -tlnp | grep :$p)"
+    fi
+  done
+}
+
 # Starts NAME unless it runs and says so.
 start_proc() {
   local name=$1 mode=node pid
   if pid=$(pid_of "$name"); then echo "$name already running (pid $pid)"; return 0; fi
   [ "$name" = gateway ] && mode=gateway
   [ "$mode" = gateway ] || mkdir_private "$data/$name"
+  check_ports "$name"
   echo "== $(date '+%F %T') $prog: heraldd $mode --config $data/$name.conf" >>"$data/$name.log"
   nohup "$heraldd" "$mode" --config "$data/$name.conf" >>"$data/$name.log" 2>&1 </dev/null &
   pid=$!
@@ -354,6 +376,7 @@ cmd_up() {
     [ "$(gateway_addr)" != "$HOST:$HERALD_GATEWAY_PORT" ]; then
     echo "$prog: warning: HERALD_GATEWAY_PORT ignored: $data/gateway.conf says $(gateway_addr)" >&2
   fi
+  for name in $(all_names); do pid_of "$name" >/dev/null || check_ports "$name"; done
   for name in $(all_names); do start_proc "$name"; done
   # shellcheck disable=SC2046 # names have no blanks
   if ! wait_ready $(all_names); then
