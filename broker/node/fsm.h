@@ -38,8 +38,17 @@ typedef struct fsm_config {
     void *arg;              /* for the hook */
 } fsm_config;
 
-/* Fills fsm (version, methods, data). 0 or HERALD_ENOMEM. */
+/* Fills fsm (version, methods, data). 0, HERALD_EINVAL (no store) or
+ * HERALD_ENOMEM. */
 int fsm_init(struct raft_fsm *fsm, const fsm_config *cfg);
+
+/* Tells the FSM which raft instance it was given to (raft_init / the
+ * fixture / rio_group_add), before that instance is started. Needed
+ * because libraft's apply callback carries no index: the FSM reads the
+ * entry's index as raft_last_applied(r) + 1, which libraft 0.15 guarantees
+ * while it applies a command. Until bound, apply fails (RAFT_INVALID) and
+ * nothing is applied. r is borrowed and must outlive the FSM's use. */
+void fsm_bind(struct raft_fsm *fsm, struct raft *r);
 
 /* Releases what fsm_init allocated and the last result; NULL-safe on a
  * zeroed fsm. Call after the group is closed. */
