@@ -188,17 +188,10 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     conn_write_now(w->data);
 }
 
-int conn_send(conn *c, const herald_frame *f)
+/* After appending to c->out: enforces the output cap and schedules the
+ * flush. backlog = bytes pending before the append. */
+static int conn_queued(conn *c, size_t backlog)
 {
-    size_t backlog;
-    int rc;
-
-    if (!conn_open(c) || c->closing)
-        return HERALD_ECLOSED; /* closing: only the reason goes out */
-    backlog = c->out.len - c->out_off;
-    rc = herald_frame_encode(f, &c->out);
-    if (rc)
-        return rc;
     if (c->virt)
         return 0; /* collected for the reply to the gateway */
     /* The cap bounds the backlog: one frame larger than the cap still goes
@@ -221,6 +214,46 @@ int conn_send(conn *c, const herald_frame *f)
         c->g->flush_head = c;
     }
     return 0;
+}
+
+int conn_send(conn *c, const herald_frame *f)
+{
+    size_t backlog;
+    int rc;
+
+    if (!conn_open(c) || c->closing)
+        return HERALD_ECLOSED; /* closing: only the reason goes out */
+    backlog = c->out.len - c->out_off;
+    rc = herald_frame_encode(f, &c->out);
+    if (rc)
+        return rc;
+    return conn_queued(c, backlog);
+}
+
+int conn_send_raw(conn *c, const void *p, size_t n)
+{
+    size_t backlog;
+
+    if (!conn_open(c) || c->closing)
+        return HERALD_ECLOSED;
+    backlog = c->out.len - c->out_off;
+    if (herald_buf_append(&c->out, p, n) != 0)
+        return HERALD_ENOMEM;
+    return conn_queued(c, backlog);
+}
+
+void conn_close_after_flush(conn *c)
+{
+    if (!conn_open(c) || c->closing)
+        return;
+    c->closing = true;
+    if (c->virt)
+        return;
+    ev_io_stop(c->g->loop, &c->rio);
+    ev_timer_stop(c->g->loop, &c->timer);
+    ev_timer_set(&c->timer, CONN_LINGER_S, 0.0);
+    ev_timer_start(c->g->loop, &c->timer);
+    conn_write_now(c);
 }
 
 int conn_send_error(conn *c, int code, const char *text, uint64_t ref)

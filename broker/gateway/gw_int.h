@@ -117,6 +117,10 @@ void conn_unref(conn *c);
 /* Queues a frame; over the output cap the connection is closed with
  * SLOW_CONSUMER. Returns 0, or HERALD_ECLOSED when the conn is (now) closed. */
 int conn_send(conn *c, const herald_frame *f);
+/* Queues already-encoded frames (length headers included); same cap. */
+int conn_send_raw(conn *c, const void *p, size_t n);
+/* Closes once what is queued is written (bounded by a short linger). */
+void conn_close_after_flush(conn *c);
 /* Sends ERROR(code, text, ref). */
 int conn_send_error(conn *c, int code, const char *text, uint64_t ref);
 /* Sends ERROR and closes after flushing (best effort). */

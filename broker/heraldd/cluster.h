@@ -1,0 +1,31 @@
+/*
+ * cluster.h — the cluster processes of heraldd.
+ *
+ * node_run:  `heraldd node --config FILE` — one raft replica of the meta
+ *            group and every shard group (rio over nng + LMDB), the
+ *            gateway core serving requests forwarded by gateways (virtual
+ *            connections), committed events published to gateways.
+ * front_run: `heraldd gateway --config FILE` — client connections (the
+ *            gateway's socket layer and limits), each frame forwarded to the
+ *            leader of its group, pushes from the nodes' events.
+ * digest_run: `heraldd digest --data DIR` — applied index and SHA-256 of
+ *            every group store of a stopped node (replicas must match).
+ *
+ * Each returns a process exit code; runs on the default libev loop until
+ * SIGTERM/SIGINT.
+ */
+#ifndef HERALD_HERALDD_CLUSTER_H
+#define HERALD_HERALDD_CLUSTER_H
+
+#include "nodecfg.h"
+
+int node_run(node_config *cfg);
+int front_run(gateway_config *cfg);
+int digest_run(int argc, char **argv);
+
+/* Routing shared by the gateway and the node: the group a client frame
+ * belongs to (its conversation's shard group, else the meta group 0). */
+struct herald_frame;
+uint32_t cluster_frame_group(const struct herald_frame *f, const char *tenant, uint32_t ngroups);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * front.c — `heraldd gateway`: holds client connections and forwards each
+ * frame to the node leading the frame's group.
+ *
+ * The socket layer (framing, frame cap, rate limit, output cap, hello and
+ * idle timers, presence) is the gateway core's (conn.c, gw.c); this file
+ * is its `forward` backend plus the subscriber for the nodes' events.
+ *
+ * Routing: a cached leader per group, learned from every node reply (each
+ * carries the node's leader table) and from NOT_LEADER hints. A frame goes
+ * to its group's cached leader, else round-robin. NOT_LEADER → retry at the
+ * hint; no leader / node unreachable / request not sent → retry elsewhere
+ * after a short pause, within gateway.retry_ms. A timeout on a request that
+ * may have run is retried only when repeating it is harmless (reads, SEND
+ * with a cmid — the store answers a repeated cmid with the original seq —
+ * READ, DND, PING); otherwise the client gets UNAVAILABLE ("outcome
+ * unknown") and decides.
+ */
+#include <ev.h>
+#include <herald/error.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "gw_int.h"
+#include "log.h"
+#include "nwire.h"
+#include "pubsub.h"
+#include "rpc.h"
+
+#define FRONT_MAX_MSG (64u << 20)
+#define FRONT_PAUSE_S 0.05
+
+typedef struct front {
+    gateway_config *cfg;
+    struct ev_loop *loop;
+    gw *g;
+    ps_sub *sub;
+    rpc_client *rpc[NODECFG_MAX_MEMBERS];
+    uint32_t ngroups;
+    uint32_t leader[NW_MAX_GROUPS]; /* node id per group, 0 unknown */
+    uint32_t rr;                    /* round-robin cursor */
+    uint64_t pubseq[NODECFG_MAX_MEMBERS]; /* last event seq per node */
+    uint64_t gaps;                  /* events missed (clients repair with SYNC) */
+} front;
+
+typedef struct freq {
+    front *fr;
+    conn *c;             /* requester (ref held) */
+    herald_buf req;      /* encoded nw_request */
+    uint32_t group;
+    uint64_t rid;
+    uint32_t ftype;
+    bool repeatable;     /* harmless to run twice */
+    uint32_t target;     /* member index tried last */
+    ev_tstamp deadline;
+    ev_timer pause;
+} freq;
+
+static int member_index(const front *fr, uint32_t id)
+{
+    for (uint32_t i = 0; i < fr->cfg->n_members; i++)
+        if (fr->cfg->member[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+static void freq_free(freq *q)
+{
+    ev_timer_stop(q->fr->loop, &q->pause);
+    conn_unref(q->c);
+    herald_buf_free(&q->req);
+    free(q);
+}
+
+static void freq_fail(freq *q, int code, const char *why)
+{
+    if (conn_open(q->c))
+        conn_send_error(q->c, code, why, q->rid);
+    freq_free(q);
+}
+
+static void freq_send(freq *q);
+
+static void freq_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    freq_send(w->data);
+}
+
+/* Tries again after a pause (another node, or the same once it knows a
+ * leader), or gives up at the deadline. */
+static void freq_later(freq *q, const char *why)
+{
+    if (ev_now(q->fr->loop) >= q->deadline) {
+        freq_fail(q, HERALD_EUNAVAILABLE, why);
+        return;
+    }
+    ev_timer_set(&q->pause, FRONT_PAUSE_S, 0.0);
+    ev_timer_start(q->fr->loop, &q->pause);
+}
+
+static void learn_leaders(front *fr, const nw_reply *r)
+{
+    for (uint32_t i = 0; i < r->n_leaders && i < fr->ngroups; i++)
+        if (r->leaders[i])
+            fr->leader[i] = r->leaders[i];
+}
+
+/* The node's answer: its frames go to the client as they are. */
+static void deliver_reply(freq *q, const nw_reply *r)
+{
+    conn *c = q->c;
+    if (r->authed && !c->authed && r->tenant.len <= TOKEN_ID_MAX &&
+        r->user.len <= TOKEN_ID_MAX) {
+        /* HELLO accepted by the node: this connection is now that session. */
+        memcpy(c->tenant, r->tenant.ptr, r->tenant.len);
+        c->tenant[r->tenant.len] = '\0';
+        memcpy(c->user, r->user.ptr, r->user.len);
+        c->user[r->user.len] = '\0';
+        c->admin = r->admin;
+        c->dnd_until = r->dnd_until;
+        if (gw_presence_add(c->g, c) != 0) {
+            conn_fail(c, HERALD_ENOMEM, "out of memory");
+            return;
+        }
+        conn_authed(c);
+    }
+    for (uint32_t i = 0; i < r->n_frames; i++)
+        if (conn_send_raw(c, r->frames[i].ptr, r->frames[i].len) != 0)
+            return;
+    if (r->close)
+        conn_close_after_flush(c);
+}
+
+static void freq_done(void *arg, int status, const uint8_t *p, size_t len)
+{
+    freq *q = arg;
+    front *fr = q->fr;
+    nw_reply r;
+
+    if (!conn_open(q->c)) {
+        freq_free(q); /* the client left */
+        return;
+    }
+    if (status == HERALD_ESHUTDOWN) {
+        freq_fail(q, HERALD_ESHUTDOWN, "the gateway is shutting down");
+        return;
+    }
+    if (status) {
+        /* Not sent, or no answer: that node is no leader we can use now. */
+        fr->leader[q->group] = 0;
+        fr->rr = q->target + 1;
+        if (status == HERALD_ETIMEOUT && !q->repeatable) {
+            freq_fail(q, HERALD_EUNAVAILABLE,
+                      "the cluster did not answer in time; the outcome is unknown");
+            return;
+        }
+        freq_later(q, "no node of the cluster answered");
+        return;
+    }
+    if (nw_reply_decode(p, len, &r) != 0) {
+        freq_fail(q, HERALD_EINTERNAL, "malformed reply from a node");
+        return;
+    }
+    learn_leaders(fr, &r);
+    switch (r.status) {
+    case 0:
+        deliver_reply(q, &r);
+        freq_free(q);
+        break;
+    case HERALD_ENOT_LEADER:
+        if (r.hint && r.hint != fr->cfg->member[q->target].id && member_index(fr, r.hint) >= 0) {
+            fr->leader[q->group] = r.hint;
+            freq_send(q); /* straight to the hinted leader */
+        } else {
+            fr->leader[q->group] = 0;
+            fr->rr = q->target + 1;
+            freq_later(q, "no leader for this shard group");
+        }
+        break;
+    case HERALD_EUNAVAILABLE:
+    case HERALD_ESHUTDOWN:
+        /* Not run there (no leader yet, or that node is stopping). */
+        fr->leader[q->group] = 0;
+        fr->rr = q->target + 1;
+        freq_later(q, "no leader for this shard group");
+        break;
+    default:
+        freq_fail(q, r.status, NULL);
+        break;
+    }
+    nw_reply_release(&r);
+}
+
+static void freq_send(freq *q)
+{
+    front *fr = q->fr;
+    int idx = fr->leader[q->group] ? member_index(fr, fr->leader[q->group]) : -1;
+    int rc;
+
+    if (!conn_open(q->c)) {
+        freq_free(q);
+        return;
+    }
+    if (idx < 0)
+        idx = (int)(fr->rr++ % fr->cfg->n_members);
+    q->target = (uint32_t)idx;
+    rc = rpc_send(fr->rpc[idx], q->req.data, q->req.len, fr->cfg->request_timeout_ms, freq_done,
+                  q);
+    if (rc)
+        freq_fail(q, rc, NULL);
+}
+
+/* Frames whose repetition after an unknown outcome changes nothing. */
+static bool repeatable(const herald_frame *f)
+{
+    switch (f->type) {
+    case HERALD_FT_SEND:
+        return f->cmid.len > 0; /* the store answers a repeated cmid */
+    case HERALD_FT_HELLO:
+    case HERALD_FT_SYNC:
+    case HERALD_FT_HISTORY:
+    case HERALD_FT_READ:
+    case HERALD_FT_RECEIPTS:
+    case HERALD_FT_DND:
+    case HERALD_FT_STATUS:
+        return true;
+    case HERALD_FT_CONV:
+        return herald_str_eq(f->op, "info");
+    default:
+        return false;
+    }
+}
+
+static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payload, size_t len)
+{
+    front *fr = ctx;
+    freq *q = calloc(1, sizeof *q);
+    nw_request r = {.kind = NW_CLIENT, .from = fr->cfg->id,
+                    .frame = {.ptr = (const char *)payload, .len = (uint32_t)len}};
+
+    if (!q) {
+        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+        return;
+    }
+    if (c->authed) {
+        r.tenant = herald_str_z(c->tenant);
+        r.user = herald_str_z(c->user);
+        r.admin = c->admin;
+        r.dnd_until = c->dnd_until;
+    }
+    if (nw_request_encode(&r, &q->req) != 0) {
+        free(q);
+        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+        return;
+    }
+    q->fr = fr;
+    q->c = c;
+    conn_ref(c);
+    q->rid = f->rid;
+    q->ftype = f->type;
+    q->repeatable = repeatable(f);
+    q->group = cluster_frame_group(f, c->authed ? c->tenant : "", fr->ngroups);
+    q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
+    ev_timer_init(&q->pause, freq_pause_cb, FRONT_PAUSE_S, 0.0);
+    q->pause.data = q;
+    freq_send(q);
+}
+
+/* ------------------------------------------------------------------------
+ * Events from the nodes. */
+
+static void on_event(void *arg, const uint8_t *p, size_t len)
+{
+    front *fr = arg;
+    nw_event e;
+    char tenant[TOKEN_ID_MAX + 1];
+    char **users = NULL;
+    int mi;
+
+    if (nw_event_decode(p, len, &e) != 0) {
+        log_warn("front.event", "malformed event (%zu bytes) dropped", len);
+        return;
+    }
+    mi = member_index(fr, e.node);
+    if (mi >= 0) {
+        uint64_t want = fr->pubseq[mi] + 1;
+        if (fr->pubseq[mi] && e.pubseq > want) {
+            fr->gaps += e.pubseq - want;
+            log_warn("front.gap", "node %u: %llu events missed (clients repair with SYNC)",
+                     e.node, (unsigned long long)(e.pubseq - want));
+        }
+        fr->pubseq[mi] = e.pubseq;
+    }
+    if (e.tenant.len > TOKEN_ID_MAX || e.n_users == 0)
+        goto out;
+    memcpy(tenant, e.tenant.ptr, e.tenant.len);
+    tenant[e.tenant.len] = '\0';
+    users = calloc(e.n_users, sizeof *users);
+    if (!users)
+        goto out;
+    for (uint32_t i = 0; i < e.n_users; i++) {
+        if (e.users[i].len > TOKEN_ID_MAX || !(users[i] = malloc(e.users[i].len + 1)))
+            goto out;
+        memcpy(users[i], e.users[i].ptr, e.users[i].len);
+        users[i][e.users[i].len] = '\0';
+    }
+    if (e.kind == NW_EV_DND) {
+        gw_dnd_local(fr->g, tenant, users[0], e.until);
+    } else if (e.kind == NW_EV_FRAME && e.frame.len > HERALD_FRAME_HEADER) {
+        herald_limits lim = {.max_frame = fr->cfg->max_frame};
+        herald_frame f;
+        if (herald_frame_decode((const uint8_t *)e.frame.ptr + HERALD_FRAME_HEADER,
+                                e.frame.len - HERALD_FRAME_HEADER, &lim, &f) == 0) {
+            gw_deliver(fr->g, tenant, (const char *const *)users,
+                       e.n_useqs == e.n_users ? e.useqs : NULL, e.n_users, &f);
+            herald_frame_release(&f);
+        }
+    }
+out:
+    for (uint32_t i = 0; users && i < e.n_users; i++)
+        free(users[i]);
+    free(users);
+    nw_event_release(&e);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    log_info("front.signal", "signal %d: shutting down", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int front_run(gateway_config *cfg)
+{
+    front fr = {.cfg = cfg, .loop = EV_DEFAULT, .ngroups = cfg->groups + 1};
+    gw_backend be = {.ctx = &fr, .forward = fwd};
+    gw_config gc;
+    const char *urls[NODECFG_MAX_MEMBERS];
+    ev_signal sigterm, sigint;
+    int rc = 1;
+
+    gw_config_defaults(&gc);
+    gc.listen = cfg->listen;
+    gc.max_frame = cfg->max_frame;
+    gc.rate = cfg->rate;
+    gc.burst = cfg->rate * 2;
+    gc.out_cap = (size_t)cfg->out_cap;
+    gc.hello_ms = cfg->hello_ms;
+    gc.idle_ms = cfg->idle_ms;
+    gc.max_conns = cfg->max_conns;
+    for (uint32_t i = 0; i < cfg->n_members; i++) {
+        urls[i] = cfg->member[i].pub_url;
+        if (rpc_client_create(fr.loop, cfg->member[i].req_url, FRONT_MAX_MSG, &fr.rpc[i]) != 0) {
+            fprintf(stderr, "heraldd: cluster.members: cannot dial %s\n", cfg->member[i].req_url);
+            goto out;
+        }
+    }
+    if (ps_sub_create(fr.loop, urls, cfg->n_members, FRONT_MAX_MSG, on_event, &fr, &fr.sub) != 0) {
+        fprintf(stderr, "heraldd: cluster.members: cannot subscribe to the nodes' events\n");
+        goto out;
+    }
+    if (gw_create_ex(&gc, fr.loop, NULL, 0, &be, &fr.g) != 0) {
+        fprintf(stderr, "heraldd: gateway.listen: cannot listen on %s\n", cfg->listen);
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ev_signal_init(&sigterm, on_signal, SIGTERM);
+    ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_start(fr.loop, &sigterm);
+    ev_signal_start(fr.loop, &sigint);
+    log_info("front.ready", "gateway %u ready on %s (port %u), %u nodes, %u groups", cfg->id,
+             cfg->listen, gw_port(fr.g), cfg->n_members, fr.ngroups);
+    ev_run(fr.loop, 0);
+    ev_signal_stop(fr.loop, &sigterm);
+    ev_signal_stop(fr.loop, &sigint);
+    rc = 0;
+out:
+    /* Requests in flight finish with SHUTDOWN, then the sessions close. */
+    for (uint32_t i = 0; i < cfg->n_members; i++)
+        rpc_client_destroy(fr.rpc[i]);
+    ps_sub_destroy(fr.sub);
+    gw_destroy(fr.g);
+    log_info("front.stop", "gateway %u stopped (%llu event gaps seen)", cfg->id,
+             (unsigned long long)fr.gaps);
+    return rc;
+}
