@@ -113,7 +113,7 @@ enum frame_key {
     K_CONV, K_CMID, K_BODY, K_FLAGS, K_SEQ, K_TS, K_DUP, K_CODE, K_MSG, K_AFTER,
     K_LIMIT, K_MORE, K_OP, K_KIND, K_OWNER, K_CAP, K_CNT, K_M, K_MEM, K_READ,
     K_UNREAD, K_MSGS, K_SG, K_SC, K_NR, K_NU, K_AID, K_NAME, K_TITLE, K_DEPT, K_PARENT,
-    K_COUNT_
+    K_GRP, K_LDR, K_COUNT_
 };
 _Static_assert(K_COUNT_ <= 64, "the seen/required masks are 64-bit");
 
@@ -148,6 +148,7 @@ static const mpt_field frame_fields[K_COUNT_] = {
     F(K_AID, "aid", MPT_STR, after_id),
     F(K_NAME, "name", MPT_STR, name),       F(K_TITLE, "title", MPT_STR, title),
     F(K_DEPT, "dept", MPT_STR, dept),       F(K_PARENT, "parent", MPT_STR, parent),
+    F(K_GRP, "grp", MPT_U32, group),        F(K_LDR, "ldr", MPT_U32, leader),
 };
 #undef F
 #undef FA

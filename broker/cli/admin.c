@@ -50,6 +50,12 @@ static void json_conv_info(json_w *w, const herald_conv_info *i)
     json_u64(w, i->cap);
     json_key(w, "created");
     json_u64(w, i->created);
+    json_key(w, "group");
+    json_u64(w, i->group);
+    if (i->leader) {
+        json_key(w, "leader");
+        json_u64(w, i->leader);
+    }
     json_obj_end(w);
 }
 

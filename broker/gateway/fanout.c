@@ -48,7 +48,8 @@ pending *fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_
 void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check)
 {
     herald_str ten = herald_str_z(c->tenant);
-    store *st = gw_shard(c->g, ten, conv)->st;
+    uint32_t grp = gw_group_of(ten, conv, c->g->nshards);
+    store *st = c->g->shards[grp].st;
     store_conv sc;
     store_strs mem = {0};
     herald_str *mv = NULL;
@@ -73,6 +74,8 @@ void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check)
     r.ts = sc.created;
     r.cap = sc.cap;
     r.count = sc.count;
+    r.group = grp;
+    r.leader = c->g->be.leader ? c->g->be.leader(c->g->be.ctx, grp) : 0;
     r.n_members = mem.n;
     r.members = mv;
     conn_send(c, &r);

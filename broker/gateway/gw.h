@@ -76,6 +76,8 @@ typedef struct gw_backend {
      * the frame's bytes after the length header) to be served elsewhere. */
     void (*forward)(void *ctx, conn *c, const herald_frame *f, const uint8_t *payload,
                     size_t len);
+    /* The node id leading a group (0 unknown), for conversation info. */
+    uint32_t (*leader)(void *ctx, uint32_t group);
     /* Writes the STATUS document (admin status) instead of the dev one. */
     void (*status)(void *ctx, struct json_w *w);
 } gw_backend;

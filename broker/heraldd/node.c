@@ -110,6 +110,8 @@ static uint32_t leader_of(node *n, uint32_t group)
     return (uint32_t)id;
 }
 
+static uint32_t be_leader(void *ctx, uint32_t group) { return leader_of(ctx, group); }
+
 static bool be_leads(void *ctx, uint32_t group)
 {
     node *n = ctx;
@@ -821,7 +823,7 @@ int node_run(node_config *cfg)
     struct ev_loop *loop = EV_DEFAULT;
     gw_config gc;
     gw_backend be = {.ctx = n, .submit = be_submit, .leads = be_leads, .push = be_push,
-                     .dnd = be_dnd, .status = be_status};
+                     .dnd = be_dnd, .status = be_status, .leader = be_leader};
     rio_hub_config hc = {0};
     rio_peer rpeers[NODECFG_MAX_MEMBERS];
     const node_member *self = &cfg->member[cfg->self];

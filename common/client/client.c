@@ -310,6 +310,8 @@ static int conv_info_from(const herald_frame *r, herald_conv_info *out)
     out->created = r->ts;
     out->cap = r->cap;
     out->count = r->count;
+    out->group = r->group;
+    out->leader = r->leader;
     rc = client_copy_strs(r->members, r->n_members, &out->members);
     if (rc == 0 && (!out->id || !out->kind || !out->owner))
         rc = HERALD_ENOMEM;

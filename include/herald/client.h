@@ -267,6 +267,8 @@ typedef struct herald_conv_info {
     uint64_t created;      /* ms since the Unix epoch */
     uint32_t cap;          /* member cap */
     uint32_t count;        /* member count */
+    uint32_t group;        /* shard group holding it */
+    uint32_t leader;       /* node id leading that group (cluster; 0 unknown) */
 } herald_conv_info;
 void herald_conv_info_free(herald_conv_info *i);
 

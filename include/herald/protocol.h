@@ -70,7 +70,8 @@
  *                and max 1,000, after member id aid); more + aid = the next
  *                page's cursor.
  *   → CONV       rid, op*, conv, kind, mem   op: create | add | remove | info
- *   ← CONV_RESULT rid, conv, kind, owner, mem, seq (max seq), cap, cnt, ts (created)
+ *   ← CONV_RESULT rid, conv, kind, owner, mem, seq (max seq), cap, cnt, ts (created),
+ *                 grp (shard group), ldr (its leader node, cluster)
  *   → PING       rid               ← PONG rid
  *   → RECALL     rid, conv*, seq*     take message seq back: its sender within
  *                the tenant's recall window (default 24 h), the owner or an
@@ -286,6 +287,8 @@ typedef struct herald_frame {
     herald_str title;       /* DIR: job title */
     herald_str dept;        /* DIR: department id */
     herald_str parent;      /* DIR: parent department id */
+    uint32_t group;         /* CONV_RESULT: the conversation's shard group ("grp") */
+    uint32_t leader;        /* CONV_RESULT: node id leading that group, cluster only ("ldr") */
 } herald_frame;
 
 /* Decoder limits. Zero fields take the defaults. */
