@@ -722,6 +722,82 @@ static void test_unknown_keys(void **state)
     mk_free(&m);
 }
 
+/* ---- allocation failure --------------------------------------------------- */
+
+/* Linked with -Wl,--wrap=malloc,calloc,realloc (tests/CMakeLists.txt): our
+ * own allocations fail after fail_after successes; -1 never. (msgpack-c is a
+ * shared library and keeps its allocator.) */
+static long fail_after = -1;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+
+static int should_fail(void)
+{
+    if (fail_after < 0)
+        return 0;
+    if (fail_after == 0)
+        return 1;
+    fail_after--;
+    return 0;
+}
+
+void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t m) { return should_fail() ? NULL : __real_calloc(n, m); }
+void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
+
+/* Runs encode, then decode, failing the n-th allocation for n = 0, 1, …
+ * until each succeeds: every failure is ENOMEM, leaves the buffer as it was
+ * or the output zeroed, and leaks nothing (ASan). */
+#define ALLOC_FAIL(T, enc, dec, rel, src)                                      \
+    do {                                                                       \
+        static const T zero_;                                                  \
+        herald_buf e_ = {0};                                                   \
+        T d_;                                                                  \
+        int rc_;                                                               \
+        for (long n_ = 0;; n_++) {                                             \
+            assert_true(n_ < 1000);                                            \
+            herald_buf_free(&e_);                                              \
+            fail_after = n_;                                                   \
+            rc_ = enc(src, &e_);                                               \
+            fail_after = -1;                                                   \
+            if (rc_ == 0) {                                                    \
+                assert_true(n_ > 0); /* the buffer did allocate: wrap works */ \
+                break;                                                         \
+            }                                                                  \
+            assert_int_equal(rc_, HERALD_ENOMEM);                              \
+            assert_int_equal(e_.len, 0);                                       \
+        }                                                                      \
+        for (long n_ = 0;; n_++) {                                             \
+            assert_true(n_ < 1000);                                            \
+            fail_after = n_;                                                   \
+            rc_ = dec(e_.data, e_.len, &d_);                                   \
+            fail_after = -1;                                                   \
+            if (rc_ == 0)                                                      \
+                break;                                                         \
+            assert_int_equal(rc_, HERALD_ENOMEM);                              \
+            assert_memory_equal(&d_, &zero_, sizeof d_);                       \
+        }                                                                      \
+        rel(&d_);                                                              \
+        herald_buf_free(&e_);                                                  \
+    } while (0)
+
+static void test_alloc_failures(void **state)
+{
+    nw_request rq = full_request();
+    nw_reply rp;
+    nw_event ev = full_event();
+    apply_result r = full_result();
+    (void)state;
+
+    full_reply(&rp, -3);
+    ALLOC_FAIL(nw_request, nw_request_encode, nw_request_decode, nw_request_release, &rq);
+    ALLOC_FAIL(nw_reply, nw_reply_encode, nw_reply_decode, nw_reply_release, &rp);
+    ALLOC_FAIL(nw_event, nw_event_encode, nw_event_decode, nw_event_release, &ev);
+    ALLOC_FAIL(apply_result, nw_result_encode, nw_result_decode, apply_result_free, &r);
+}
+
 /* ---- seed corpus ---------------------------------------------------------- */
 
 /* Writes buf to dir/name. */
@@ -804,7 +880,8 @@ int main(void)
         cmocka_unit_test(test_event_roundtrip),   cmocka_unit_test(test_result_roundtrip),
         cmocka_unit_test(test_defaults_omitted),  cmocka_unit_test(test_encode_caps),
         cmocka_unit_test(test_decode_caps),       cmocka_unit_test(test_wrong_types),
-        cmocka_unit_test(test_unknown_keys),      cmocka_unit_test(test_seed_corpus),
+        cmocka_unit_test(test_unknown_keys),      cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_seed_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
