@@ -54,6 +54,8 @@
 
 typedef struct node node;
 
+typedef struct nwait nwait;
+
 typedef struct ngroup {
     node *n;
     uint32_t id;
@@ -61,6 +63,7 @@ typedef struct ngroup {
     struct raft_fsm fsm;
     bool fsm_ready;
     rio_group *rg;
+    nwait *waiting;         /* forwarded results waiting for this replica */
 } ngroup;
 
 typedef struct npeer {
@@ -193,6 +196,51 @@ static void prop_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     prop_try(w->data);
 }
 
+/* A result the leader sent back is handed on once this node's replica has
+ * applied the entry too: the handlers read their answer (conversation
+ * info, tags, directory entries) from the local store right after. Bounded
+ * by the request deadline; then it goes on regardless. */
+struct nwait {
+    nwait *next;
+    nprop *p;
+    apply_result res;
+};
+
+static void wait_release(ngroup *ng, bool all)
+{
+    uint64_t applied = store_applied(ng->st);
+    ev_tstamp now = ev_now(ng->n->loop);
+    nwait **pp = &ng->waiting;
+    while (*pp) {
+        nwait *w = *pp;
+        if (all || w->res.index <= applied || now >= w->p->deadline) {
+            *pp = w->next;
+            gw_applied(ng->n->g, w->p->cookie, &w->res);
+            apply_result_free(&w->res);
+            prop_free(w->p);
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void wait_applied(nprop *p, apply_result *res)
+{
+    ngroup *ng = &p->n->groups[p->group];
+    nwait *w;
+    if (res->index <= store_applied(ng->st) || !(w = calloc(1, sizeof *w))) {
+        gw_applied(p->n->g, p->cookie, res);
+        apply_result_free(res);
+        prop_free(p);
+        return;
+    }
+    w->p = p;
+    w->res = *res;
+    w->next = ng->waiting;
+    ng->waiting = w;
+}
+
 static void prop_forward_done(void *arg, int status, const uint8_t *b, size_t len)
 {
     nprop *p = arg;
@@ -224,9 +272,7 @@ static void prop_forward_done(void *arg, int status, const uint8_t *b, size_t le
         return;
     }
     nw_reply_release(&r);
-    gw_applied(p->n->g, p->cookie, &res);
-    apply_result_free(&res);
-    prop_free(p);
+    wait_applied(p, &res);
 }
 
 static void prop_try(nprop *p)
@@ -350,6 +396,8 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
     (void)index;
     if (ng->n->g && ng->rg && rio_group_is_leader(ng->rg))
         gw_events(ng->n->g, cmdp, len, res);
+    if (ng->waiting)
+        wait_release(ng, false);
 }
 
 /* ------------------------------------------------------------------------
@@ -787,6 +835,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     tenants_tick(n);
+    for (uint32_t i = 0; i < n->ngroups; i++) /* deadlines of parked results */
+        if (n->groups[i].waiting)
+            wait_release(&n->groups[i], false);
     for (uint32_t i = 0; i < n->cfg->n_members; i++) {
         npeer *p = &n->peers[i];
         nw_request q = {.kind = NW_STATUS, .from = n->cfg->id};
@@ -950,6 +1001,8 @@ out:
     rio_hub_destroy(n->hub);
     for (uint32_t i = 0; i < cfg->n_members; i++)
         rpc_client_destroy(n->peers[i].rpc);
+    for (uint32_t i = 0; n->groups && i < n->ngroups; i++)
+        wait_release(&n->groups[i], true);
     while (n->props) /* waiting for a leader: tell their requesters */
         prop_finish_err(n->props, HERALD_ESHUTDOWN, "the node is shutting down");
     gw_destroy(n->g);
