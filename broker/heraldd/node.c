@@ -71,6 +71,8 @@ typedef struct npeer {
     rpc_client *rpc;        /* NULL for this node */
     ev_tstamp last_seen;    /* last status reply */
     bool ping_busy;
+    uint64_t *prog;         /* its last replica progress report (nw_reply.prog) */
+    uint32_t n_prog;
 } npeer;
 
 struct node {
@@ -403,9 +405,54 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
 /* ------------------------------------------------------------------------
  * Status. */
 
+/* (group, node, match, commit) for every replica of the groups led here;
+ * *out is malloc'd. */
+static uint32_t progress_of(node *n, uint64_t **out)
+{
+    uint32_t k = 0;
+    uint64_t *v = malloc(NW_MAX_PROG * sizeof *v);
+    *out = v;
+    if (!v)
+        return 0;
+    for (uint32_t gi = 0; gi < n->ngroups; gi++) {
+        struct raft *r = rio_group_raft(n->groups[gi].rg);
+        if (!rio_group_is_leader(n->groups[gi].rg))
+            continue;
+        for (unsigned i = 0; i < r->configuration.n && k + 4 <= NW_MAX_PROG; i++) {
+            uint64_t id = r->configuration.servers[i].id;
+            v[k++] = gi;
+            v[k++] = id;
+            v[k++] = id == n->cfg->id ? r->last_applied : r->leader_state.progress[i].match_index;
+            v[k++] = r->commit_index;
+        }
+    }
+    return k;
+}
+
+static void replicas_json(json_w *w, const uint64_t *v, uint32_t nv, uint32_t group)
+{
+    json_key(w, "replicas");
+    json_arr(w);
+    for (uint32_t i = 0; i + 4 <= nv; i += 4) {
+        if (v[i] != group)
+            continue;
+        json_obj(w);
+        json_key(w, "node");
+        json_u64(w, v[i + 1]);
+        json_key(w, "match");
+        json_u64(w, v[i + 2]);
+        json_key(w, "lag");
+        json_u64(w, v[i + 3] > v[i + 2] ? v[i + 3] - v[i + 2] : 0);
+        json_obj_end(w);
+    }
+    json_arr_end(w);
+}
+
 static void status_json(node *n, json_w *w)
 {
     ev_tstamp now = ev_now(n->loop);
+    uint64_t *own = NULL;
+    uint32_t n_own = progress_of(n, &own);
     json_obj(w);
     json_key(w, "mode");
     json_strz(w, "cluster");
@@ -458,22 +505,12 @@ static void status_json(node *n, json_w *w)
         json_u64(w, store_applied(n->groups[gi].st));
         if (lead) {
             /* The leader knows each replica's match index. */
-            json_key(w, "replicas");
-            json_arr(w);
-            for (unsigned k = 0; k < r->configuration.n; k++) {
-                const struct raft_progress *pg = &r->leader_state.progress[k];
-                uint64_t id = r->configuration.servers[k].id;
-                uint64_t match = id == n->cfg->id ? r->last_applied : pg->match_index;
-                json_obj(w);
-                json_key(w, "node");
-                json_u64(w, id);
-                json_key(w, "match");
-                json_u64(w, match);
-                json_key(w, "lag");
-                json_u64(w, r->commit_index > match ? r->commit_index - match : 0);
-                json_obj_end(w);
-            }
-            json_arr_end(w);
+            replicas_json(w, own, n_own, gi);
+        } else {
+            /* Else the leader's last report (pinged every second). */
+            npeer *lp = peer_by_id(n, leader_of(n, gi));
+            if (lp && lp->n_prog)
+                replicas_json(w, lp->prog, lp->n_prog, gi);
         }
         json_obj_end(w);
     }
@@ -503,6 +540,7 @@ static void status_json(node *n, json_w *w)
         json_obj_end(w);
     }
     json_obj_end(w);
+    free(own);
 }
 
 static void be_status(void *ctx, json_w *w) { status_json(ctx, w); }
@@ -681,11 +719,13 @@ static void serve_status(node *n, rpc_call *call)
     status_json(n, &w);
     if (json_done(&w) == 0)
         r.json = (herald_str){.ptr = (const char *)js.data, .len = (uint32_t)js.len};
+    r.n_prog = progress_of(n, &r.prog);
     fill_leaders(n, &r);
     if (nw_reply_encode(&r, &b) == 0)
         rpc_reply(call, b.data, b.len);
     else
         rpc_drop(call);
+    free(r.prog);
     herald_buf_free(&js);
     herald_buf_free(&b);
 }
@@ -822,11 +862,17 @@ static void tenants_tick(node *n)
 static void ping_done(void *arg, int status, const uint8_t *p, size_t len)
 {
     npeer *peer = arg;
-    (void)p;
-    (void)len;
+    nw_reply r;
     peer->ping_busy = false;
-    if (status == 0)
-        peer->last_seen = ev_time();
+    if (status != 0 || nw_reply_decode(p, len, &r) != 0)
+        return;
+    peer->last_seen = ev_time();
+    free(peer->prog);
+    peer->prog = r.prog; /* keep the array; the rest goes */
+    peer->n_prog = r.n_prog;
+    r.prog = NULL;
+    r.n_prog = 0;
+    nw_reply_release(&r);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -999,8 +1045,10 @@ out:
     /* Groups close first (pending proposals fail with SHUTDOWN and reach
      * the gateway core), then the core, then the peers. */
     rio_hub_destroy(n->hub);
-    for (uint32_t i = 0; i < cfg->n_members; i++)
+    for (uint32_t i = 0; i < cfg->n_members; i++) {
         rpc_client_destroy(n->peers[i].rpc);
+        free(n->peers[i].prog);
+    }
     for (uint32_t i = 0; n->groups && i < n->ngroups; i++)
         wait_release(&n->groups[i], true);
     while (n->props) /* waiting for a leader: tell their requesters */

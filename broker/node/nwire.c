@@ -115,12 +115,14 @@ static const mpt_field reply_fields[] = {
     {"ldr", MPT_U32A, offsetof(nw_reply, leaders), offsetof(nw_reply, n_leaders), NULL, 0,
      NW_MAX_GROUPS},
     F(nw_reply, "json", MPT_STR, json),
+    FA(nw_reply, "prog", MPT_U64S, prog, n_prog),
 };
 
 static bool reply_valid(const nw_reply *r)
 {
     return r->n_frames <= NW_MAX_FRAMES && (r->n_frames == 0 || r->frames) &&
-           r->n_leaders <= NW_MAX_GROUPS;
+           r->n_leaders <= NW_MAX_GROUPS && r->n_prog <= NW_MAX_PROG && r->n_prog % 4 == 0 &&
+           (r->n_prog == 0 || r->prog);
 }
 
 int nw_reply_encode(const nw_reply *r, herald_buf *out)

@@ -41,6 +41,7 @@
 #define NW_MAX_GROUPS 65u      /* meta group + up to 64 shard groups */
 #define NW_MAX_FRAMES 4096u    /* frames in one reply */
 #define NW_MAX_USERS 100000u   /* users in one event */
+#define NW_MAX_PROG (4u * NW_MAX_GROUPS * 16u) /* replica progress entries */
 
 enum nw_kind { NW_CLIENT = 1, NW_PROPOSE = 2, NW_STATUS = 3 };
 enum nw_ev_kind { NW_EV_FRAME = 1, NW_EV_DND = 2 };
@@ -75,6 +76,10 @@ typedef struct nw_reply {
     uint32_t n_leaders;    /* entries in leaders (≤ NW_MAX_GROUPS) */
     uint32_t leaders[NW_MAX_GROUPS]; /* leaders[g]: node id, 0 unknown */
     herald_str json;       /* NW_STATUS: the node's status document */
+    uint32_t n_prog;       /* NW_STATUS: multiple of 4, ≤ NW_MAX_PROG */
+    uint64_t *prog;        /* flat (group, node, match index, commit index) for each
+                              replica of each group the answering node leads;
+                              owned array after decode */
 } nw_reply;
 
 typedef struct nw_event {
