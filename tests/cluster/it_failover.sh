@@ -128,7 +128,7 @@ cli --admin admin status >"$dir/status0.json" 2>&1
 ok "every group has a leader"
 
 # --- the writer -------------------------------------------------------------------
-timeout -k 30 "$(left)" "$CHECKER" write --convs 16 --rate 100 --duration 3600 \
+timeout -k 30 "$(left)" "$CHECKER" write --convs 16 --rate 200 --duration 3600 \
   --grace 60 --timeout-ms 5000 --log "$dir/acks.log" --env "$dir/cluster.env" \
   >"$dir/write.out" 2>"$dir/write.err" &
 wpid=$!
@@ -140,9 +140,10 @@ conv=$(sed -n 's/^conv //p' "$dir/acks.log" | head -n 1)
 info=$(cli --as ck-w0 conv info "$conv" 2>&1)
 group=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("group",""))' "$info" 2>/dev/null)
 if [ -z "$group" ]; then
-  # Fall back to the first conversation group in the status.
-  group=$(status_py 'next((x["group"] for x in groups if int(x["group"]) != 0), "")')
-  note "conv info has no group ($info); using group $group"
+  # conv info names no group: take the shard group that committed the most
+  # (the writer's traffic is certainly there).
+  group=$(status_py 'max((x for x in groups if int(x["group"]) != 0), key=lambda x: int(x.get("commit") or 0))["group"]')
+  note "conv info names no group; using group $group, the busiest"
 fi
 [ -n "$group" ] || { bad "no group to fail over"; exit 1; }
 
@@ -158,9 +159,9 @@ if new=$(wait_leader "$group" "$leader"); then
 else
   bad "no new leader of group $group within 30 s"
 fi
-wait_progress 100 "with node $leader down"
+wait_progress 300 "with node $leader down"
 lc restart "$leader" >/dev/null && ok "node $leader restarted" || bad "restart node $leader"
-wait_progress 100 "after node $leader is back"
+wait_progress 300 "after node $leader is back"
 
 # --- 2. kill -9 a follower ------------------------------------------------------------
 check_budget "follower kill"
@@ -169,10 +170,9 @@ follower=1
 while [ "$follower" = "$cur" ]; do follower=$(( follower + 1 )); done
 lc kill "$follower" >/dev/null && ok "kill -9 follower node $follower (group $group led by $cur)" \
   || bad "local-cluster.sh kill $follower"
-wait_progress 100 "with follower $follower down"
-sleep 2
+wait_progress 300 "with follower $follower down"
 lc restart "$follower" >/dev/null && ok "node $follower restarted" || bad "restart node $follower"
-wait_progress 100 "after node $follower is back"
+wait_progress 300 "after node $follower is back"
 
 # --- 3. restart the whole cluster -----------------------------------------------------
 check_budget "full restart"
@@ -181,7 +181,7 @@ sleep 2
 if lc up >"$dir/up2.out" 2>&1; then ok "cluster up again"
 else cat "$dir/up2.out"; bad "local-cluster.sh up after down"; fi
 wait_for 60 "a leader in every group after the full restart" all_led
-wait_progress 200 "after the full restart"
+wait_progress 400 "after the full restart"
 
 # --- end the writer, verify ------------------------------------------------------------
 kill -TERM "$wpid"
@@ -228,6 +228,11 @@ case $("$HERALDD" digest --data "$dir/node1" 2>&1 | head -n 1) in
       paste "$dir/digest1" "$dir/digest2" "$dir/digest3"
     fi ;;
 esac
+
+# A sanitizer build reports into the logs (processes killed with -9 do not).
+if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$dir"/*.log 2>/dev/null; then
+  bad "sanitizer reports in the logs above"
+fi
 
 (( fails )) && logs
 echo "it_failover: $([ $fails = 0 ] && echo "all passed" || echo "$fails failed") in $(( SECONDS - t0 ))s"

@@ -101,7 +101,8 @@ out=$(timeout 10 "$CHECKER" verify --log "$dir/nonexistent.log" --env "$dir/chec
 
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 [ $rc = 0 ] && ok "clean SIGTERM exit" || bad "heraldd exit status $rc"
-grep -iE 'panic|assert|corrupt' "$dir/heraldd.log" && bad "heraldd log shows trouble"
+grep -iE 'panic|assert|corrupt|AddressSanitizer|LeakSanitizer|runtime error:' "$dir/heraldd.log" \
+  && bad "heraldd log shows trouble"
 
 [ $fails = 0 ] && echo "it_crash: all passed" || echo "it_crash: $fails failed"
 [ $fails = 0 ]
