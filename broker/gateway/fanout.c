@@ -48,7 +48,7 @@ pending *fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_
 void fanout_conv_info(conn *c, uint64_t rid, herald_str conv, bool check)
 {
     herald_str ten = herald_str_z(c->tenant);
-    uint32_t grp = gw_group_of(ten, conv, c->g->nshards);
+    uint32_t grp = gw_conv_group(c->g, ten, conv);
     store *st = c->g->shards[grp].st;
     store_conv sc;
     store_strs mem = {0};

@@ -151,14 +151,33 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     conn_flush_all(w->data);
 }
 
+uint32_t gw_slot_group(uint32_t slot, uint32_t n) { return n <= 1 ? 0 : 1 + slot % (n - 1); }
+
 uint32_t gw_group_of(herald_str tenant, herald_str conv, uint32_t n)
 {
-    return n <= 1 ? 0 : 1 + herald_slot(tenant, conv) % (n - 1);
+    return gw_slot_group(herald_slot(tenant, conv), n);
+}
+
+uint32_t gw_conv_group(gw *g, herald_str tenant, herald_str conv)
+{
+    if (g->has_slotmap)
+        return g->slotmap[herald_slot(tenant, conv)];
+    return gw_group_of(tenant, conv, g->nshards);
 }
 
 shard *gw_shard(gw *g, herald_str tenant, herald_str conv)
 {
-    return &g->shards[gw_group_of(tenant, conv, g->nshards)];
+    return &g->shards[gw_conv_group(g, tenant, conv)];
+}
+
+int gw_set_slotmap(gw *g, const uint8_t *map)
+{
+    for (uint32_t i = 0; i < HERALD_SLOTS; i++)
+        if (map[i] >= g->nshards)
+            return HERALD_EINVAL;
+    memcpy(g->slotmap, map, HERALD_SLOTS);
+    g->has_slotmap = true;
+    return 0;
 }
 
 int gw_submit(gw *g, uint32_t i, herald_buf *cmd, void *cookie)

@@ -113,6 +113,13 @@ void gw_dnd_local(gw *g, const char *tenant, const char *user, uint64_t until);
  * and user state (the meta group); conversations go to groups 1..n-1 by
  * slot (all to 0 when n is 1). */
 uint32_t gw_group_of(herald_str tenant, herald_str conv, uint32_t n);
+/* The same for a slot: the default slot → group map. */
+uint32_t gw_slot_group(uint32_t slot, uint32_t n);
+
+/* Node mode: the cluster's slot → group map (HERALD_SLOTS bytes, from the
+ * meta group) replaces the formula for this gateway core's routing. Every
+ * entry must be < the number of groups (else HERALD_EINVAL, map ignored). */
+int gw_set_slotmap(gw *g, const uint8_t *map);
 
 /* Virtual connections (node mode): a request from a gateway, run through
  * the same handlers as a socket client. Frames the handlers send collect in

@@ -29,6 +29,8 @@ struct gw {
     char listen_addr[272]; /* owned copy of cfg.listen */
     struct ev_loop *loop;  /* the loop everything runs on */
     gw_backend be;         /* cluster hooks (all NULL in dev mode) */
+    uint8_t slotmap[256];  /* slot → group when has_slotmap (cluster's meta record) */
+    bool has_slotmap;      /* else gw_group_of's formula */
     shard *shards;         /* shard groups, index = group id (owned array) */
     uint32_t nshards;      /* number of groups */
     int lfd;               /* listening socket */
@@ -105,6 +107,7 @@ void mass_marked(gw *g, pending *p, apply_result *res);
 void mass_sent(gw *g, pending *p, apply_result *res);
 
 /* gw.c: the shard holding (tenant, conv) and the one holding tenants. */
+uint32_t gw_conv_group(gw *g, herald_str tenant, herald_str conv);
 shard *gw_shard(gw *g, herald_str tenant, herald_str conv);
 store *gw_meta(gw *g);
 

@@ -264,7 +264,7 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
     q->rid = f->rid;
     q->ftype = f->type;
     q->repeatable = repeatable(f);
-    q->group = cluster_frame_group(f, c->authed ? c->tenant : "", fr->ngroups);
+    q->group = cluster_frame_group(f, c->authed ? c->tenant : "", fr->ngroups, NULL);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
     ev_timer_init(&q->pause, freq_pause_cb, FRONT_PAUSE_S, 0.0);
     q->pause.data = q;

@@ -45,6 +45,7 @@
 #include "pubsub.h"
 #include "rio.h"
 #include "rpc.h"
+#include "slots.h"
 #include "token.h"
 
 #define NODE_MAX_MSG (64u << 20)
@@ -88,8 +89,12 @@ struct node {
     uint64_t pubseq;
     npeer peers[NODECFG_MAX_MEMBERS];
     struct nprop *props;    /* proposals without an outcome yet */
-    ev_timer tick;          /* 1 s: tenants, env files, peer pings */
+    ev_timer tick;          /* 1 s: slot map, tenants, env files, peer pings */
     bool tenant_busy;
+    bool slot_busy;         /* SLOTMAP proposed */
+    bool slot_ok;           /* the slot map is loaded: requests are served */
+    bool slot_bad;          /* the stored map does not fit cluster.groups */
+    uint8_t slotmap[HERALD_SLOTS];
     bool stopping;
     ev_tstamp started;
 };
@@ -389,6 +394,8 @@ static void be_dnd(void *ctx, const char *tenant, const char *user, uint64_t unt
     publish(n, &e);
 }
 
+static void slotmap_tick(node *n);
+
 /* FSM hook: the leader tells the gateways about what it applied. */
 static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t *cmdp,
                        size_t len, const apply_result *res)
@@ -400,6 +407,8 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
         gw_events(ng->n->g, cmdp, len, res);
     if (ng->waiting)
         wait_release(ng, false);
+    if (ng->id == 0 && res->op == CMD_SLOTMAP && !res->err)
+        slotmap_tick(ng->n);
 }
 
 /* ------------------------------------------------------------------------
@@ -633,8 +642,14 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q)
         snprintf(tenant, sizeof tenant, "%.*s", (int)q->tenant.len, q->tenant.ptr ? q->tenant.ptr : "");
         snprintf(user, sizeof user, "%.*s", (int)q->user.len, q->user.ptr ? q->user.ptr : "");
     }
+    if (!n->slot_ok) {
+        /* Routing needs the meta group's slot map first. */
+        reply_status(n, call, HERALD_EUNAVAILABLE, 0);
+        herald_frame_release(&f);
+        return;
+    }
     /* Reads come from the leader's replica, writes start there. */
-    grp = cluster_frame_group(&f, tenant, n->ngroups);
+    grp = cluster_frame_group(&f, tenant, n->ngroups, n->slotmap);
     if (!be_leads(n, grp)) {
         lid = leader_of(n, grp);
         reply_status(n, call, lid && lid != n->cfg->id ? HERALD_ENOT_LEADER : HERALD_EUNAVAILABLE,
@@ -823,6 +838,52 @@ static void write_tenant_env(node *n, const char *name, const store_tenant *t)
     unlink(tmp);
 }
 
+static void slotmap_proposed(void *arg, int status, void *result)
+{
+    node *n = arg;
+    const apply_result *res = result;
+    n->slot_busy = false;
+    if (status || (res && res->err))
+        log_warn("node.slots", "writing the slot map failed: %s",
+                 herald_err_name(status ? status : res->err));
+}
+
+/* Loads the slot map from the meta group, or (meta leader, first start)
+ * writes it: slot s → group gw_group_of's formula for cluster.groups. */
+static void slotmap_tick(node *n)
+{
+    store *meta = n->groups[0].st;
+    int rc;
+
+    if (n->slot_ok || n->slot_bad)
+        return;
+    rc = store_slotmap_get(meta, n->slotmap);
+    if (rc == 0) {
+        if (gw_set_slotmap(n->g, n->slotmap) != 0) {
+            n->slot_bad = true;
+            log_error("node.slots", "cluster.groups: the cluster's slot map names groups beyond "
+                      "the %u configured; requests are refused (resharding is not supported)",
+                      n->cfg->groups);
+            return;
+        }
+        n->slot_ok = true;
+        log_info("node.slots", "slot map loaded: %u slots over %u shard groups", HERALD_SLOTS,
+                 n->cfg->groups);
+        return;
+    }
+    if (rc == HERALD_ENOT_FOUND && !n->slot_busy && be_leads(n, 0)) {
+        uint8_t map[HERALD_SLOTS];
+        herald_buf b = {0};
+        cmd c = {.op = CMD_SLOTMAP, .body = {.ptr = (const char *)map, .len = HERALD_SLOTS}};
+        for (uint32_t s = 0; s < HERALD_SLOTS; s++)
+            map[s] = (uint8_t)gw_slot_group(s, n->ngroups);
+        if (cmd_encode(&c, &b) == 0 &&
+            rio_group_propose(n->groups[0].rg, b.data, b.len, slotmap_proposed, n) == 0)
+            n->slot_busy = true;
+        herald_buf_free(&b);
+    }
+}
+
 static void tenants_tick(node *n)
 {
     char names[NODE_TENANTS_MAX][TOKEN_ID_MAX + 1];
@@ -880,6 +941,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     node *n = w->data;
     (void)loop;
     (void)revents;
+    slotmap_tick(n);
     tenants_tick(n);
     for (uint32_t i = 0; i < n->ngroups; i++) /* deadlines of parked results */
         if (n->groups[i].waiting)

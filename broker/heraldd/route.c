@@ -3,8 +3,10 @@
 
 #include "cluster.h"
 #include "gw.h"
+#include "slots.h"
 
-uint32_t cluster_frame_group(const herald_frame *f, const char *tenant, uint32_t ngroups)
+uint32_t cluster_frame_group(const herald_frame *f, const char *tenant, uint32_t ngroups,
+                             const uint8_t *slotmap)
 {
     switch (f->type) {
     case HERALD_FT_SEND:
@@ -18,7 +20,8 @@ uint32_t cluster_frame_group(const herald_frame *f, const char *tenant, uint32_t
          * from its own replica. A CONV create without an id gets one there
          * and is forwarded like any multi-group request. */
         if (f->conv.len && tenant && tenant[0])
-            return gw_group_of(herald_str_z(tenant), f->conv, ngroups);
+            return slotmap ? slotmap[herald_slot(herald_str_z(tenant), f->conv)]
+                           : gw_group_of(herald_str_z(tenant), f->conv, ngroups);
         return 0;
     default:
         return 0; /* tenants, users, directory, contacts, tags, sync: meta */

@@ -682,7 +682,7 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_CONFIRM] = op_confirm,             [CMD_REMIND] = op_remind,
     [CMD_DIR_USER] = op_dir_user,           [CMD_DIR_DEPT] = op_dir_dept,
     [CMD_CONTACT_ADD] = op_contact_add,     [CMD_TAG] = op_tag,
-    [CMD_MASS_MARK] = op_mass_mark,
+    [CMD_MASS_MARK] = op_mass_mark,         [CMD_SLOTMAP] = op_slotmap,
 };
 
 void apply_result_free(apply_result *r)

@@ -48,5 +48,6 @@ int op_dir_dept(actx *x);
 int op_contact_add(actx *x);
 int op_tag(actx *x);
 int op_mass_mark(actx *x);
+int op_slotmap(actx *x);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apply_int.h"
+#include "slots.h"
 #include "token.h"
 
 /* DND: on until seq (ms; 0 = until turned off) or off. Kept with the
@@ -300,4 +301,31 @@ int op_mass_mark(actx *x)
         }
     }
     return rc;
+}
+
+/* SLOTMAP: the slot → shard group map of the cluster, written once by the
+ * first meta leader. The same map again is a no-op; another is refused
+ * (moving conversations between groups is not supported). */
+int op_slotmap(actx *x)
+{
+    const cmd *c = x->c;
+    kbuf k = {0};
+    MDB_val kv, v;
+    int rc;
+
+    if (c->body.len != HERALD_SLOTS)
+        return reject(x, HERALD_EINVAL, "a slot map has one group per slot");
+    for (uint32_t i = 0; i < HERALD_SLOTS; i++)
+        if ((uint8_t)c->body.ptr[i] == 0)
+            return reject(x, HERALD_EINVAL, "slots map to shard groups 1..255");
+    kb_id(&k, herald_str_z("slots"));
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+    if (rc == 0)
+        return v.mv_size == HERALD_SLOTS && memcmp(v.mv_data, c->body.ptr, HERALD_SLOTS) == 0
+                   ? 0
+                   : reject(x, HERALD_EEXISTS, "the slot map is fixed once written");
+    if (rc != MDB_NOTFOUND)
+        return fatal(x, rc);
+    return put(x, x->s->db.meta, &k, c->body.ptr, HERALD_SLOTS);
 }

@@ -52,6 +52,7 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_CONTACT_ADD] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_NAME) | B(C_CONV) | B(C_TS),
     [CMD_TAG] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_KIND) | B(C_MEM) | B(C_TS),
     [CMD_MASS_MARK] = B(C_TEN) | B(C_USER) | B(C_CMID) | B(C_TS),
+    [CMD_SLOTMAP] = B(C_BODY),
 };
 
 const char *cmd_op_name(uint32_t op)

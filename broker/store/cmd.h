@@ -39,7 +39,9 @@
     X(TAG, 14)          /* tenant, user, admin, target (customer), kind
                            ("add" | "remove"), mem (tags), ts             */  \
     X(MASS_MARK, 15)    /* tenant, user, admin, cmid (mass id), mem
-                           (customers), ts: who may get it today          */
+                           (customers), ts: who may get it today          */ \
+    X(SLOTMAP, 16)      /* body: HERALD_SLOTS bytes, the shard group of
+                           each slot (meta group; written once)           */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,

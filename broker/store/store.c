@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "slots.h"
 
 #define MAP_DEFAULT ((size_t)1 << 30)
 #define MAP_MAX_DEFAULT ((size_t)64 << 30)
@@ -339,6 +340,27 @@ int msg_decode(MDB_val v, herald_str conv, uint64_t seq, arena *a, herald_msg *m
 }
 
 /* ---- reads ---------------------------------------------------------------- */
+
+int store_slotmap_get(store *s, uint8_t *map)
+{
+    MDB_txn *txn;
+    kbuf k = {0};
+    MDB_val kv, v;
+    int rc;
+
+    kb_id(&k, herald_str_z("slots"));
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    kv = kb_val(&k);
+    rc = mdb_get(txn, s->db.meta, &kv, &v);
+    if (rc == 0 && v.mv_size == HERALD_SLOTS)
+        memcpy(map, v.mv_data, HERALD_SLOTS);
+    store_rd_end(s, txn);
+    if (rc == MDB_NOTFOUND)
+        return HERALD_ENOT_FOUND;
+    return rc == 0 && v.mv_size == HERALD_SLOTS ? 0 : HERALD_ESTORAGE;
+}
 
 int store_tenant_get(store *s, herald_str tenant, store_tenant *out)
 {

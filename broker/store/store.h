@@ -93,6 +93,10 @@ typedef struct store_tenant {
 /* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
 int store_tenant_get(store *s, herald_str tenant, store_tenant *out);
 
+/* The cluster's slot → shard group map (meta group), HERALD_SLOTS bytes.
+ * 0, HERALD_ENOT_FOUND (not written yet), HERALD_ESTORAGE. */
+int store_slotmap_get(store *s, uint8_t *map);
+
 typedef struct store_conv {
     int kind;               /* conv_kind */
     char owner[129];        /* owner user id */

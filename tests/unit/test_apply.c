@@ -18,6 +18,7 @@
 #include "apply.h"
 #include "cmd.h"
 #include "position.h"
+#include "slots.h"
 #include "store.h"
 #include "token.h"
 
@@ -515,6 +516,32 @@ static void test_map_growth(void **state)
     assert_int_equal(got, 2001);
 }
 
+/* SLOTMAP: written once; the same map again is a no-op, another refused. */
+static void test_slotmap(void **state)
+{
+    fx *f = *state;
+    uint8_t map[HERALD_SLOTS], got[HERALD_SLOTS];
+    cmd k = {.op = CMD_SLOTMAP, .body = {.ptr = (const char *)map, .len = HERALD_SLOTS}};
+
+    assert_int_equal(store_slotmap_get(f->st, got), HERALD_ENOT_FOUND);
+    for (uint32_t i = 0; i < HERALD_SLOTS; i++)
+        map[i] = (uint8_t)(1 + i % 8);
+    k.body.len = HERALD_SLOTS - 1;
+    assert_int_equal(run(f, &k, NULL, NULL), HERALD_EINVAL);
+    k.body.len = HERALD_SLOTS;
+    map[7] = 0;
+    assert_int_equal(run(f, &k, NULL, NULL), HERALD_EINVAL);
+    map[7] = 8;
+    assert_int_equal(run(f, &k, NULL, NULL), 0);
+    assert_int_equal(store_slotmap_get(f->st, got), 0);
+    assert_memory_equal(got, map, HERALD_SLOTS);
+    assert_int_equal(run(f, &k, NULL, NULL), 0);
+    map[0] = 2;
+    assert_int_equal(run(f, &k, NULL, NULL), HERALD_EEXISTS);
+    assert_int_equal(store_slotmap_get(f->st, got), 0);
+    assert_int_equal(got[0], 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +554,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_receipts_paged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slotmap, setup, teardown),
     };
     herald_token_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
