@@ -33,6 +33,16 @@
 #define BENCH_BODY_HDR 16u
 /* Message index of a readiness probe (see bench_subscribed()). */
 #define BENCH_PROBE_IDX UINT64_MAX
+/* Index passed to bench_error() for a reply not tied to a send. */
+#define BENCH_NO_IDX (UINT64_MAX - 1)
+
+/* What a run measures (bench_config.mode). */
+typedef enum bench_mode {
+    BENCH_FANOUT = 1,     /* fixed rate to a group: delivery latency to every member */
+    BENCH_THROUGHPUT = 2, /* a window of sends in flight: acked sends/s */
+    BENCH_FAILOVER = 3,   /* fixed rate with exactly-once retries: the longest gap
+                             between consecutive acks, every send stored once */
+} bench_mode;
 
 typedef struct bench bench;
 
@@ -41,18 +51,25 @@ typedef struct bench_config {
     struct ev_loop *loop;   /* the one event loop */
     const char *system;     /* --system: driver name */
     const char *label;      /* --label: "system" in the JSON (default: driver name) */
-    const char *scenario;   /* fanout | throughput */
+    const char *scenario;   /* the name recorded in the JSON: fanout | throughput |
+                               durable | failover */
+    int mode;               /* bench_mode of the scenario */
+    bool need_cluster;      /* durable: the target must say "mode":"cluster" in STATUS */
+    const char *kind;       /* --kind: herald conversation kind (NULL: by size) */
     const char *env;        /* --env FILE (herald) */
     char host[256];         /* --url HOST part (peers) */
     uint16_t port;          /* --url PORT part (peers) */
-    char group[64];         /* unique group / conversation / topic name of this run */
+    char group[129];        /* group / conversation / topic name of this run
+                               (--conv, else a random one) */
     int members;            /* connections in the group (1 sender + members-1 receivers) */
     double rate;            /* fanout: messages/s */
     uint32_t payload;       /* body bytes (≥ BENCH_BODY_HDR) */
     double duration;        /* seconds of sending */
     double drain;           /* seconds to wait for stragglers after the last send */
     uint32_t window;        /* throughput: requests in flight */
-    double setup_timeout;   /* seconds allowed for set-up */
+    double setup_timeout;   /* seconds allowed for set-up (and for verify) */
+    double retry_after;     /* failover: seconds without an answer before a send is
+                               sent again (same message id) */
 } bench_config;
 
 /* One system under test. Every callback runs on the loop thread. */
@@ -69,8 +86,21 @@ typedef struct bench_driver {
      * Returns 0, or -1 when the message could not even be queued (counted as
      * a send error; the run goes on). */
     int (*publish)(void *drv, const uint8_t *body, size_t len, uint64_t idx);
+    /* Failover (NULL when the system has no exactly-once sends): sends body
+     * from member 0 with a client message id derived from the group and idx
+     * only, the same for every attempt, so that retries are stored at most
+     * once. The answer comes back as bench_ack() / bench_error() with idx and
+     * attempt. Returns as publish. */
+    int (*publish_once)(void *drv, const uint8_t *body, size_t len, uint64_t idx,
+                        uint32_t attempt);
+    /* Failover (may be NULL): reads back everything the system stored for the
+     * group, calls bench_stored() per message, then bench_verified() once. */
+    void (*verify)(void *drv);
     /* Writes a one-line set-up progress note (for the set-up deadline). */
     void (*status)(void *drv, char *buf, size_t size);
+    /* May be NULL: writes system-specific JSON members into buf, each one
+     * starting with ',' (e.g. ,"target":"cluster"). Called before close. */
+    void (*report)(void *drv, char *buf, size_t size);
     /* Disconnects everything and frees drv; no bench_deliver() call may
      * happen after it returns. NULL-safe. */
     void (*close)(void *drv);
@@ -89,12 +119,22 @@ void bench_subscribed(bench *b);
  * kept after the call). Thread-safe. Bodies that are not ours are ignored. */
 void bench_deliver(bench *b, int member, const void *body, size_t len);
 
-/* Acknowledgement of the send with index idx (herald). */
-void bench_ack(bench *b, uint64_t idx);
+/* Acknowledgement of attempt `attempt` (0 = the first send; more only in
+ * failover) of the send with index idx: the message is stored with seq;
+ * dup: the system had seen its message id before (nothing new stored). */
+void bench_ack(bench *b, uint64_t idx, uint32_t attempt, uint64_t seq, bool dup);
 
-/* An error reply to a send; returns true while set-up is still running (the
- * caller treats that as fatal). */
-bool bench_error(bench *b);
+/* An error reply to attempt `attempt` of the send with index idx, or to
+ * another request (idx = BENCH_NO_IDX); returns true while set-up is still
+ * running (the caller treats that as fatal). In failover the send is retried
+ * after a short backoff. */
+bool bench_error(bench *b, uint64_t idx, uint32_t attempt);
+
+/* Verify: one stored message of the group (body as sent). */
+void bench_stored(bench *b, const void *body, size_t len);
+
+/* Verify is over: complete = every stored message was read back. */
+void bench_verified(bench *b, bool complete);
 
 /* Number of error replies so far. */
 uint64_t bench_errors(const bench *b);

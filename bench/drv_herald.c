@@ -3,13 +3,27 @@
  *
  * M member connections on the bench loop, each authenticated as its own user
  * (bench-0 .. bench-M-1) with a token minted from the tenant secret of a
- * dev.env file; bench-0 (admin) creates the conversation once every
- * connection is WELCOMEd, and the run starts on CONV_RESULT. Sends are SEND
- * frames from bench-0 (request id = index + 1, acked after the fsync'd group
- * commit); deliveries are DELIVER frames (bench-0's own echo is not counted).
+ * dev.env or cluster.env file; bench-0 (admin) creates the conversation once
+ * every connection is WELCOMEd, and the run starts on CONV_RESULT. Sends are
+ * SEND frames from bench-0 (request id = attempt << 40 | index + 1, acked
+ * after the fsync'd group commit, or in a cluster after the raft commit on a
+ * majority); deliveries are DELIVER frames (bench-0's own echo is not
+ * counted).
+ *
+ * Announcements (read-diffused, any size) are created by bench-0 alone
+ * before the other members connect: the creation's system message lists
+ * every member, and pushing it to 10,000 online members would be 10,000 ×
+ * ~130 kB of set-up traffic. Members connecting later start live (no sync),
+ * so they see only the run's messages either way.
+ *
+ * Before connecting, set-up asks the gateway for STATUS (libherald, blocking)
+ * and records its "mode" (dev | cluster) as "target" in the JSON; the
+ * durable scenario refuses anything but a cluster. Verify (failover) pages
+ * through HISTORY of the conversation.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <herald/client.h>
 #include <herald/error.h>
 #include <herald/protocol.h>
 #include <netinet/in.h>
@@ -24,6 +38,16 @@
 
 #include "bench.h"
 #include "token.h"
+
+/* Request ids: sends carry attempt << RID_ATTEMPT_SHIFT | (index + 1); other
+ * requests have RID_OTHER set. */
+#define RID_ATTEMPT_SHIFT 40
+#define RID_INDEX_MASK ((1ull << RID_ATTEMPT_SHIFT) - 1)
+#define RID_OTHER (1ull << 63)
+#define RID_CONV (RID_OTHER | 1u)
+#define RID_HISTORY (RID_OTHER | 2u)
+/* Messages asked for per HISTORY page (the server's maximum). */
+#define HISTORY_PAGE 1000u
 
 typedef struct hdrv hdrv;
 
@@ -50,9 +74,20 @@ struct hdrv {
     char tenant[256];       /* tenant */
     uint8_t secret[TOKEN_SECRET_LEN]; /* tenant secret */
     hconn *conns;           /* members[] connections */
+    int opened;             /* connections opened so far */
     int welcomed;           /* connections past WELCOME */
     bool conv_ready;        /* CONV_RESULT received */
+    const char *kind;       /* conversation kind created */
+    bool create_first;      /* create with bench-0 alone, then connect the rest */
+    char target[16];        /* STATUS "mode": dev | cluster | unknown */
+    uint32_t conv_group;    /* CONV_RESULT: the conversation's shard group */
+    uint32_t conv_leader;   /* CONV_RESULT: its leader node at creation (cluster) */
+    uint64_t hist_after;    /* verify: next HISTORY page starts after this seq */
+    uint32_t hist_pages;    /* verify: pages read */
+    bool verifying;         /* verify: a HISTORY request is out */
 };
+
+static void open_conn(hdrv *d, int idx);
 
 static int fcntl_nonblock(int fd)
 {
@@ -112,7 +147,8 @@ static void create_conv(hdrv *d)
         snprintf(names[i], 32, "bench-%d", i);
         mv[i] = herald_str_z(names[i]);
     }
-    f.kind = herald_str_z(members > 200 ? "customer_group" : "group");
+    f.rid = RID_CONV;
+    f.kind = herald_str_z(d->kind);
     f.members = mv;
     f.n_members = (uint32_t)members;
     conn_send(&d->conns[0], &f);
@@ -125,11 +161,74 @@ static void create_conv(hdrv *d)
 static int hdrv_publish(void *drv, const uint8_t *body, size_t len, uint64_t idx)
 {
     hdrv *d = drv;
-    herald_frame f = {.type = HERALD_FT_SEND, .rid = idx + 1,
+    herald_frame f = {.type = HERALD_FT_SEND, .rid = (idx + 1) & RID_INDEX_MASK,
                       .conv = herald_str_z(d->cfg->group),
                       .body = {.ptr = (const char *)body, .len = len}};
     conn_send(&d->conns[0], &f);
     return 0;
+}
+
+/* A SEND with cmid "<conv>.<idx>": the same for every attempt, so the store
+ * keeps one copy and answers retries with dup = true. */
+static int hdrv_publish_once(void *drv, const uint8_t *body, size_t len, uint64_t idx,
+                             uint32_t attempt)
+{
+    hdrv *d = drv;
+    char cmid[160];
+    herald_frame f = {.type = HERALD_FT_SEND,
+                      .rid = (uint64_t)attempt << RID_ATTEMPT_SHIFT | ((idx + 1) & RID_INDEX_MASK),
+                      .conv = herald_str_z(d->cfg->group),
+                      .body = {.ptr = (const char *)body, .len = len}};
+    if (attempt >= (1u << (63 - RID_ATTEMPT_SHIFT)))
+        return -1;
+    snprintf(cmid, sizeof cmid, "%s.%llu", d->cfg->group, (unsigned long long)idx);
+    f.cmid = herald_str_z(cmid);
+    conn_send(&d->conns[0], &f);
+    return 0;
+}
+
+static void history_next(hdrv *d)
+{
+    herald_frame f = {.type = HERALD_FT_HISTORY, .rid = RID_HISTORY,
+                      .conv = herald_str_z(d->cfg->group), .after = d->hist_after,
+                      .limit = HISTORY_PAGE};
+    d->verifying = true;
+    conn_send(&d->conns[0], &f);
+}
+
+static void hdrv_verify(void *drv)
+{
+    hdrv *d = drv;
+    d->hist_after = 0;
+    history_next(d);
+}
+
+static void on_history(hdrv *d, const herald_frame *f)
+{
+    for (uint32_t i = 0; i < f->n_msgs; i++) {
+        const herald_msg *m = &f->msgs[i];
+        if (m->seq > d->hist_after)
+            d->hist_after = m->seq;
+        if (m->kind == HERALD_MK_TEXT && m->body.len >= BENCH_BODY_HDR)
+            bench_stored(d->b, m->body.ptr, m->body.len);
+    }
+    d->hist_pages++;
+    if (f->more && f->n_msgs > 0) {
+        history_next(d);
+        return;
+    }
+    d->verifying = false;
+    bench_verified(d->b, true);
+}
+
+/* Splits a send's request id into index and attempt; false for other ids. */
+static bool rid_send(uint64_t rid, uint64_t *idx, uint32_t *attempt)
+{
+    if (rid & RID_OTHER || (rid & RID_INDEX_MASK) == 0)
+        return false;
+    *idx = (rid & RID_INDEX_MASK) - 1;
+    *attempt = (uint32_t)(rid >> RID_ATTEMPT_SHIFT);
+    return true;
 }
 
 static void on_frame(hconn *c, herald_frame *f)
@@ -138,15 +237,40 @@ static void on_frame(hconn *c, herald_frame *f)
     switch (f->type) {
     case HERALD_FT_WELCOME:
         c->welcomed = true;
-        if (++d->welcomed == d->cfg->members)
+        d->welcomed++;
+        if (d->create_first) {
+            if (c->idx == 0)
+                create_conv(d);
+            else if (d->welcomed == d->cfg->members)
+                bench_ready(d->b);
+        } else if (d->welcomed == d->cfg->members) {
             create_conv(d);
+        }
         break;
     case HERALD_FT_CONV_RESULT:
+        if (f->rid != RID_CONV || d->conv_ready)
+            break;
         d->conv_ready = true;
-        bench_ready(d->b);
+        d->conv_group = f->group;
+        d->conv_leader = f->leader;
+        if (!d->create_first) {
+            bench_ready(d->b);
+            break;
+        }
+        /* The conversation exists: now the other members. */
+        for (int i = 1; i < d->cfg->members; i++)
+            open_conn(d, i);
         break;
-    case HERALD_FT_ACK:
-        bench_ack(d->b, f->rid - 1); /* rid 0 wraps to an index the core ignores */
+    case HERALD_FT_ACK: {
+        uint64_t idx;
+        uint32_t attempt;
+        if (rid_send(f->rid, &idx, &attempt))
+            bench_ack(d->b, idx, attempt, f->seq, f->dup);
+        break;
+    }
+    case HERALD_FT_HISTORY_RESULT:
+        if (f->rid == RID_HISTORY && d->verifying)
+            on_history(d, f);
         break;
     case HERALD_FT_DELIVER: {
         const herald_msg *m = &f->msg;
@@ -156,7 +280,18 @@ static void on_frame(hconn *c, herald_frame *f)
         break;
     }
     case HERALD_FT_ERROR: {
-        bool fatal = bench_error(d->b);
+        uint64_t idx = BENCH_NO_IDX;
+        uint32_t attempt = 0;
+        bool fatal;
+        if (f->ref == RID_HISTORY && d->verifying) {
+            fprintf(stderr, "herald-bench: HISTORY failed: %s: %.*s\n",
+                    herald_err_name((int)f->code), (int)f->text.len, f->text.ptr);
+            d->verifying = false;
+            bench_verified(d->b, false);
+            break;
+        }
+        rid_send(f->ref, &idx, &attempt);
+        fatal = bench_error(d->b, idx, attempt);
         if (fatal || bench_errors(d->b) < 5)
             fprintf(stderr, "herald-bench: conn %d: ERROR %s: %.*s\n", c->idx,
                     herald_err_name((int)f->code), (int)f->text.len, f->text.ptr);
@@ -177,9 +312,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
 
-    if (herald_buf_reserve(&c->rx, 1 << 16) != 0)
+    /* 16 KiB a read: 10,000 members must not each hold a 64 KiB buffer. */
+    if (herald_buf_reserve(&c->rx, 1 << 14) != 0)
         bench_die("out of memory");
-    n = recv(c->fd, c->rx.data + c->rx.len, 1 << 16, 0);
+    n = recv(c->fd, c->rx.data + c->rx.len, 1 << 14, 0);
     if (n == 0)
         bench_die("gateway closed a connection");
     if (n < 0) {
@@ -216,6 +352,7 @@ static void open_conn(hdrv *d, int idx)
 
     c->d = d;
     c->idx = idx;
+    d->opened++;
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     if (c->fd < 0 || inet_pton(AF_INET, d->host, &a.sin_addr) != 1)
         bench_die("socket / address");
@@ -236,6 +373,49 @@ static void open_conn(hdrv *d, int idx)
     c->rio.data = c->wio.data = c;
     ev_io_start(d->loop, &c->rio);
     conn_send(c, &f);
+}
+
+/* Asks the gateway for STATUS with an admin token and records its "mode"
+ * in d->target ("unknown" when the answer has none). Blocking: set-up only. */
+static void query_target(hdrv *d)
+{
+    char addr[300], tok[TOKEN_TEXT_MAX], err[200] = "";
+    token_claims cl = {.expires = (uint64_t)time(NULL) + 600, .admin = true};
+    herald_client_opts o = {.timeout_ms = 5000, .errbuf = err, .errbuf_len = sizeof err};
+    herald_client *hc = NULL;
+    herald_buf js = {0};
+    const char *p;
+    int rc;
+
+    snprintf(d->target, sizeof d->target, "unknown");
+    snprintf(addr, sizeof addr, "%s:%u", d->host, d->port);
+    snprintf(cl.tenant, sizeof cl.tenant, "%.128s", d->tenant);
+    snprintf(cl.user, sizeof cl.user, "bench-status");
+    if (token_mint(d->secret, &cl, tok, sizeof tok) != 0)
+        bench_die("token_mint");
+    rc = herald_client_connect(addr, tok, &o, &hc);
+    if (rc == 0)
+        rc = herald_client_status(hc, &js);
+    if (rc != 0) {
+        fprintf(stderr, "herald-bench: STATUS from %s failed: %s %s\n", addr, herald_err_name(rc),
+                hc ? herald_client_last_error(hc) : err);
+        goto close;
+    }
+    if (herald_buf_reserve(&js, 1) != 0)
+        bench_die("out of memory");
+    js.data[js.len] = '\0';
+    /* {"mode":"cluster",...}: the writer emits no blanks; allow them anyway. */
+    p = strstr((const char *)js.data, "\"mode\"");
+    if (p) {
+        p += 6;
+        while (*p == ' ' || *p == ':')
+            p++;
+        if (*p == '"')
+            snprintf(d->target, sizeof d->target, "%.*s", (int)strcspn(p + 1, "\""), p + 1);
+    }
+close:
+    herald_buf_free(&js);
+    herald_client_close(hc);
 }
 
 /* Reads HERALD_GATEWAY / HERALD_TENANT / HERALD_SECRET from a dev.env file. */
@@ -280,12 +460,23 @@ static int hdrv_setup(bench *b, const bench_config *cfg, void **out)
     if (herald_token_init() != 0)
         bench_die("libsodium init");
     load_env(d, cfg->env);
+    query_target(d);
+    if (cfg->need_cluster && strcmp(d->target, "cluster") != 0) {
+        fprintf(stderr, "herald-bench: the %s scenario needs a cluster, but %s:%u says mode \"%s\"\n",
+                cfg->scenario, d->host, d->port, d->target);
+        exit(1);
+    }
+    d->kind = cfg->kind ? cfg->kind
+              : cfg->members <= 200 ? "group"
+              : cfg->members <= 500 ? "customer_group"
+                                    : "announce";
+    d->create_first = strcmp(d->kind, "announce") == 0;
     d->conns = calloc((size_t)cfg->members, sizeof *d->conns);
     if (!d->conns) {
         free(d);
         return -1;
     }
-    for (int i = 0; i < cfg->members; i++)
+    for (int i = 0; i < (d->create_first ? 1 : cfg->members); i++)
         open_conn(d, i);
     *out = d;
     return 0;
@@ -298,12 +489,21 @@ static void hdrv_status(void *drv, char *buf, size_t size)
              d->conv_ready ? "ready" : "not ready");
 }
 
+static void hdrv_report(void *drv, char *buf, size_t size)
+{
+    hdrv *d = drv;
+    snprintf(buf, size,
+             ",\"target\":\"%s\",\"kind\":\"%s\",\"conv\":\"%s\",\"conv_group\":%u,"
+             "\"conv_leader_at_create\":%u",
+             d->target, d->kind, d->cfg->group, d->conv_group, d->conv_leader);
+}
+
 static void hdrv_close(void *drv)
 {
     hdrv *d = drv;
     if (!d)
         return;
-    for (int i = 0; i < d->cfg->members; i++) {
+    for (int i = 0; i < d->opened; i++) {
         hconn *c = &d->conns[i];
         ev_io_stop(d->loop, &c->rio);
         ev_io_stop(d->loop, &c->wio);
@@ -320,6 +520,9 @@ const bench_driver bench_drv_herald = {
     .throughput = true,
     .setup = hdrv_setup,
     .publish = hdrv_publish,
+    .publish_once = hdrv_publish_once,
+    .verify = hdrv_verify,
     .status = hdrv_status,
+    .report = hdrv_report,
     .close = hdrv_close,
 };

@@ -13,18 +13,37 @@
  *                [--drain 5]
  *   herald-bench --env var/dev.env --scenario throughput [--window 256]
  *                [--duration 10]
+ *   herald-bench --env DIR/cluster.env --scenario durable [--window 256]
+ *   herald-bench --env DIR/cluster.env --scenario fanout --members 10000
+ *                --kind announce --rate 5
+ *   herald-bench --env DIR/cluster.env --scenario failover --conv NAME
+ *                [--rate 100] [--duration 20] [--retry-after 5]
  *   herald-bench --system nats|mqtt|redis --url HOST:PORT [--label NAME]
  *                --scenario fanout [...]
  *
- * fanout: a group of M members (herald: a conversation, customer_group when
- *   M > 200; NATS: a subject; MQTT: a topic, QoS 0; Redis: a pub/sub
+ * fanout: a group of M members (herald: a conversation of --kind, by
+ *   default group up to 200 members, customer_group up to 500, announce
+ *   beyond; NATS: a subject; MQTT: a topic, QoS 0; Redis: a pub/sub
  *   channel); p50/p99/p999/max over every delivery, last_* over the latency
  *   to the last member of each message (the number a user of a big group
  *   feels). Every run reports expected, delivered and lost.
  * throughput (herald only): acked sends/s from one connection with W
  *   requests in flight to a 2-member conversation (acks come only after the
  *   group commit's fsync).
+ * durable (herald only): throughput against a cluster (acks only after the
+ *   raft entry is committed on a majority and applied); refuses a target
+ *   whose STATUS does not say "mode":"cluster".
+ * failover (herald only): a 2-member conversation, sends at a fixed rate,
+ *   each with a message id (cmid) from its index; a send with no ack after
+ *   --retry-after s or answered with an error is sent again with the same
+ *   cmid. Meant to run while a script kills the leader of the conversation's
+ *   shard group (--conv names it, so the script can find the group). Reports
+ *   max_ack_gap_us (longest time between two consecutive first acks: leader
+ *   gone → writes accepted again) and checks exactly-once from the acks and
+ *   from the stored history (exactly_once). expected/delivered/lost count
+ *   the pushes to the receiving member.
  */
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +66,9 @@ static double num_arg(const char *name, const char *v, double min, double max)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: herald-bench [--system herald] --env FILE [--scenario fanout|throughput]\n"
+            "usage: herald-bench [--system herald] --env FILE\n"
+            "         [--scenario fanout|throughput|durable|failover] [--kind KIND] [--conv NAME]\n"
+            "         [--retry-after S]\n"
             "       herald-bench --system nats|mqtt|redis --url HOST:PORT [--label NAME]\n"
             "         [--members M] [--rate R] [--payload BYTES] [--duration S]\n"
             "         [--drain S] [--window W] [--setup-timeout S]\n"
@@ -56,6 +77,25 @@ static void usage(void)
         fprintf(stderr, " %s", bench_drivers[i]->name);
     fprintf(stderr, "\n");
     exit(2);
+}
+
+/* One descriptor per member plus a margin: raise the soft limit up to the
+ * hard one when that is needed. */
+static void raise_fd_limit(int members)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)members + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+        fprintf(stderr, "herald-bench: %d members need %llu descriptors; the hard limit is %llu\n",
+                members, (unsigned long long)need, (unsigned long long)rl.rlim_max);
+        exit(2);
+    }
+    rl.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        bench_die("setrlimit(RLIMIT_NOFILE)");
 }
 
 /* Splits HOST:PORT into cfg->host / cfg->port. */
@@ -88,8 +128,10 @@ int main(int argc, char **argv)
         .drain = 5,
         .window = 256,
         .setup_timeout = 30,
+        .retry_after = 5,
     };
-    const char *url = NULL;
+    const char *url = NULL, *conv = NULL;
+    bool drain_set = false;
     const bench_driver *drv;
     uint8_t rnd[6];
 
@@ -105,8 +147,14 @@ int main(int argc, char **argv)
             url = v;
         else if (strcmp(a, "--scenario") == 0 && v)
             cfg.scenario = v;
+        else if (strcmp(a, "--kind") == 0 && v)
+            cfg.kind = v;
+        else if (strcmp(a, "--conv") == 0 && v)
+            conv = v;
+        else if (strcmp(a, "--retry-after") == 0)
+            cfg.retry_after = num_arg(a, v, 0.1, 600);
         else if (strcmp(a, "--members") == 0)
-            cfg.members = (int)num_arg(a, v, 2, 2000);
+            cfg.members = (int)num_arg(a, v, 2, 100000);
         else if (strcmp(a, "--rate") == 0)
             cfg.rate = num_arg(a, v, 1, 1e6);
         else if (strcmp(a, "--payload") == 0)
@@ -114,7 +162,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--duration") == 0)
             cfg.duration = num_arg(a, v, 0.1, 3600);
         else if (strcmp(a, "--drain") == 0)
-            cfg.drain = num_arg(a, v, 0.1, 600);
+            cfg.drain = num_arg(a, v, 0.1, 600), drain_set = true;
         else if (strcmp(a, "--window") == 0)
             cfg.window = (uint32_t)num_arg(a, v, 1, 65536);
         else if (strcmp(a, "--setup-timeout") == 0)
@@ -134,19 +182,40 @@ int main(int argc, char **argv)
         bench_die("--env FILE (a dev.env or cluster.env) is required");
     if (strcmp(drv->name, "herald") != 0 && (!url || parse_url(&cfg, url) != 0))
         bench_die("--url HOST:PORT is required for a peer system");
-    if (strcmp(cfg.scenario, "fanout") != 0 && strcmp(cfg.scenario, "throughput") != 0)
-        bench_die("--scenario must be fanout or throughput");
-    if (strcmp(cfg.scenario, "throughput") == 0) {
+    if (strcmp(cfg.scenario, "fanout") == 0) {
+        cfg.mode = BENCH_FANOUT;
+    } else if (strcmp(cfg.scenario, "throughput") == 0 ||
+               strcmp(cfg.scenario, "durable") == 0) {
         if (!drv->throughput)
-            bench_die("the throughput scenario needs acks: herald only");
+            bench_die("the throughput and durable scenarios need acks: herald only");
+        cfg.mode = BENCH_THROUGHPUT;
+        cfg.need_cluster = strcmp(cfg.scenario, "durable") == 0;
         cfg.members = 2;
         cfg.drain = cfg.drain > 2 ? 2 : cfg.drain;
+    } else if (strcmp(cfg.scenario, "failover") == 0) {
+        if (!drv->publish_once)
+            bench_die("the failover scenario needs exactly-once sends: herald only");
+        cfg.mode = BENCH_FAILOVER;
+        cfg.members = 2;
+        if (!drain_set) /* an upper bound: the run ends once every send is acked */
+            cfg.drain = 30;
+    } else {
+        bench_die("--scenario must be fanout, throughput, durable or failover");
     }
+    if (cfg.kind && strcmp(drv->name, "herald") != 0)
+        bench_die("--kind is for herald only");
+    raise_fd_limit(cfg.members);
     signal(SIGPIPE, SIG_IGN);
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        bench_die("getrandom");
-    snprintf(cfg.group, sizeof cfg.group, "bench-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-             rnd[2], rnd[3], rnd[4], rnd[5]);
+    if (conv) {
+        if (strlen(conv) >= sizeof cfg.group)
+            bench_die("--conv is too long");
+        snprintf(cfg.group, sizeof cfg.group, "%s", conv);
+    } else {
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+            bench_die("getrandom");
+        snprintf(cfg.group, sizeof cfg.group, "bench-%02x%02x%02x%02x%02x%02x", rnd[0],
+                 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    }
     cfg.loop = EV_DEFAULT;
     return bench_run(&cfg, drv);
 }
