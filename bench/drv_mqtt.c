@@ -174,7 +174,7 @@ static void mdrv_close(void *drv);
 static int mdrv_setup(bench *b, const bench_config *cfg, void **out)
 {
     mdrv *d = calloc(1, sizeof *d);
-    char id[96];
+    char id[160]; /* "<group>-<member>" */
 
     if (!d)
         return -1;
