@@ -41,8 +41,14 @@ typedef struct rio_hub_config {
     uint64_t node_id;       /* this node's raft server id (> 0), same in every group */
     const char *listen_url; /* nng URL to listen on, also this node's raft address */
     const char *data_dir;   /* directory of the LMDB environment (created if missing) */
-    size_t map_size;        /* LMDB map size in bytes; 0 → 1 GiB */
-    size_t max_msg;         /* largest nng message accepted (RECVMAXSZ); 0 → 64 MiB */
+    size_t map_size;        /* initial LMDB map size in bytes; 0 → 1 GiB. A write that
+                             * fills the map doubles it and is retried (its
+                             * callbacks fire only after the commit) */
+    size_t max_msg;         /* largest nng message accepted (RECVMAXSZ) and sent; a
+                             * raft message that alone exceeds it (a big
+                             * InstallSnapshot) is refused with RAFT_TOOBIG and
+                             * logged; raft retries it later. Same on every
+                             * node. 0 → 64 MiB */
     unsigned tick_ms;       /* period of the hub tick driving all groups; 0 → 50 */
 } rio_hub_config;
 
@@ -60,6 +66,9 @@ typedef struct rio_stats {
     uint64_t msgs_recv;   /* raft messages delivered to a started group */
     uint64_t frames_bad;  /* received nng messages rejected by the decoder */
     uint64_t msgs_orphan; /* received messages for a group not started here */
+    uint64_t map_grows;   /* times the LMDB map was grown after MDB_MAP_FULL */
+    uint64_t map_size;    /* current LMDB map size in bytes */
+    uint64_t msgs_toobig; /* raft messages refused because one would exceed max_msg */
 } rio_stats;
 
 /* Opens the LMDB env, starts the writer thread, listens. 0, HERALD_EINVAL,

@@ -6,6 +6,19 @@
  * write transaction (one fsync) and returns the results through ev_async;
  * callbacks then fire on the loop thread in submission order.
  *
+ * Map growth: every transaction (the writer's batches, the loop thread's
+ * synchronous writes and its reads) runs with `gate` held shared. A write
+ * that hits MDB_MAP_FULL is aborted (nothing of it is acknowledged), the map
+ * is doubled with mdb_env_set_mapsize while `gate` is held exclusively (so no
+ * transaction of this process is active, as LMDB requires), and the whole
+ * transaction is run again. No thread waits for `gate` while inside a
+ * transaction, so the two threads cannot deadlock on it.
+ *
+ * Failure is sticky: once a writer batch fails, every later batch fails with
+ * the same code without writing (like MDB_TXN_ERROR), so the log on disk
+ * never gets a hole behind a failed append; a restart loads what was
+ * committed.
+ *
  * Keys: rlog  group(4 BE)|index(8 BE) → term(8) type(1) payload
  *       rstate group(4 BE)            → term(8) vote(8)
  *       rsnap  group(4 BE)            → index(8) term(8) conf_index(8) conf data
@@ -24,6 +37,7 @@
 #define LOG_VAL_HDR 9u   /* term + type */
 #define SNAP_HDR 24u     /* index + term + conf_index */
 #define STATE_LEN 16u    /* term + vote */
+#define GROW_TRIES 24    /* doublings tried for one transaction */
 
 typedef enum sop_kind { SOP_APPEND, SOP_TRUNCATE, SOP_SNAPSHOT } sop_kind;
 
@@ -57,6 +71,11 @@ struct rio_store {
     MDB_dbi dlog;           /* rlog */
     MDB_dbi dstate;         /* rstate */
     MDB_dbi dsnap;          /* rsnap */
+    pthread_rwlock_t gate;  /* shared: a transaction is active; exclusive: growing the map */
+    size_t map_size;        /* current map size in bytes (written under gate exclusive) */
+    bool broken;            /* remapping failed: the env is unusable (gate) */
+    uint64_t grows;         /* times the map was grown (gate) */
+    int failed;             /* sticky writer failure: 0 or the LMDB code (writer thread) */
     pthread_t thread;       /* the writer thread */
     bool thread_started;    /* thread needs joining */
     pthread_mutex_t mu;     /* guards in, out, stop, the writer counters */
@@ -109,11 +128,103 @@ static void sop_free(sop *o)
 
 static int lmdb_to_raft(int rc)
 {
-    if (rc == MDB_MAP_FULL)
+    if (rc == MDB_MAP_FULL || rc == ENOSPC)
         return RAFT_NOSPACE;
+    if (rc == MDB_TXN_FULL)
+        return RAFT_TOOBIG;
     if (rc == ENOMEM)
         return RAFT_NOMEM;
     return RAFT_IOERR;
+}
+
+/* ---- transactions and map growth (any thread) ------------------------------ */
+
+/* Begins a transaction with `gate` held shared; txn_end releases both. */
+static int txn_begin(rio_store *s, unsigned flags, MDB_txn **txn, size_t *map_size)
+{
+    int rc;
+
+    pthread_rwlock_rdlock(&s->gate);
+    if (map_size)
+        *map_size = s->map_size;
+    rc = s->broken ? EIO : mdb_txn_begin(s->env, NULL, flags, txn);
+    if (rc != 0)
+        pthread_rwlock_unlock(&s->gate);
+    return rc;
+}
+
+/* Commits (rc 0) or aborts (rc != 0) and leaves the gate; returns the result. */
+static int txn_end(rio_store *s, MDB_txn *txn, int rc)
+{
+    if (rc == 0)
+        rc = mdb_txn_commit(txn); /* frees txn even when it fails */
+    else
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->gate);
+    return rc;
+}
+
+/* Ends a read transaction and leaves the gate. */
+static void read_end(rio_store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->gate);
+}
+
+/* Doubles the map, unless another thread grew it since `seen` was read.
+ * Waits until no transaction of this process is active. 0 or an LMDB/errno
+ * code; a failed remap leaves the env unusable (s->broken, sticky). */
+static int grow_map(rio_store *s, size_t seen)
+{
+    size_t now = 0;
+    bool grown = false;
+    int rc = 0;
+
+    pthread_rwlock_wrlock(&s->gate);
+    if (s->broken) {
+        rc = EIO;
+    } else if (s->map_size == seen) {
+        size_t want = seen > SIZE_MAX / 2 ? SIZE_MAX : seen * 2;
+        if (want == seen) {
+            rc = MDB_MAP_FULL;
+        } else if ((rc = mdb_env_set_mapsize(s->env, want)) == 0) {
+            MDB_envinfo info;
+            mdb_env_info(s->env, &info);
+            s->map_size = now = info.me_mapsize;
+            s->grows++;
+            grown = true;
+        } else {
+            s->broken = true; /* munmap'd, not remapped: nothing may touch the env */
+        }
+    }
+    pthread_rwlock_unlock(&s->gate);
+    if (grown)
+        log_info("rio.grow", "raft store map grown from %zu to %zu bytes", seen, now);
+    else if (rc != 0)
+        log_error("rio.grow", "raft store map cannot grow past %zu bytes: %s", seen,
+                  mdb_strerror(rc));
+    return rc;
+}
+
+/* Writes in one transaction: fn fills txn (and must be repeatable, writing
+ * only through txn); commit. On MDB_MAP_FULL (from fn or the commit) the
+ * transaction is aborted, the map grown and fn run again. 0 or an LMDB code. */
+typedef int (*txn_fn)(rio_store *s, MDB_txn *txn, void *arg);
+static int write_txn(rio_store *s, txn_fn fn, void *arg)
+{
+    MDB_txn *txn;
+    size_t seen;
+    int rc, tries;
+
+    for (tries = 0;; tries++) {
+        if ((rc = txn_begin(s, 0, &txn, &seen)) != 0)
+            return rc;
+        rc = txn_end(s, txn, fn(s, txn, arg));
+        if (rc != MDB_MAP_FULL || tries >= GROW_TRIES)
+            return rc;
+        if ((rc = grow_map(s, seen)) != 0)
+            return rc;
+    }
 }
 
 static void log_key(uint8_t k[12], uint32_t gid, raft_index idx)
@@ -208,21 +319,16 @@ static int apply_snapshot(rio_store *s, MDB_txn *txn, const sop *o)
     return 0;
 }
 
-/* Writer thread: one transaction for the whole batch. */
-static void commit_batch(rio_store *s, sop *batch)
+/* The writes of a whole batch (a txn_fn; arg is the first request). */
+static int batch_fill(rio_store *s, MDB_txn *txn, void *arg)
 {
-    MDB_txn *txn;
-    uint64_t appends = 0, entries = 0;
-    sop *o;
-    int rc;
+    const sop *o;
+    int rc = 0;
 
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    for (o = batch; rc == 0 && o; o = o->next) {
+    for (o = arg; rc == 0 && o; o = o->next) {
         switch (o->kind) {
         case SOP_APPEND:
             rc = apply_append(s, txn, o);
-            appends++;
-            entries += o->n;
             break;
         case SOP_TRUNCATE:
             rc = del_range(txn, s->dlog, o->gid, o->index, UINT64_MAX);
@@ -232,12 +338,27 @@ static void commit_batch(rio_store *s, sop *batch)
             break;
         }
     }
-    if (rc == 0)
-        rc = mdb_txn_commit(txn);
-    else if (txn)
-        mdb_txn_abort(txn);
-    for (o = batch; o; o = o->next)
+    return rc;
+}
+
+/* Writer thread: one transaction for the whole batch (grown and retried on
+ * MDB_MAP_FULL); after a failure every later batch fails too. */
+static void commit_batch(rio_store *s, sop *batch)
+{
+    uint64_t appends = 0, entries = 0;
+    bool log_ops = false;
+    sop *o;
+    int rc;
+
+    rc = s->failed ? s->failed : write_txn(s, batch_fill, batch);
+    for (o = batch; o; o = o->next) {
         o->status = rc == 0 ? 0 : lmdb_to_raft(rc);
+        log_ops |= o->kind != SOP_SNAPSHOT;
+        if (o->kind == SOP_APPEND) {
+            appends++;
+            entries += o->n;
+        }
+    }
     pthread_mutex_lock(&s->mu);
     if (rc == 0) {
         s->txns++;
@@ -247,8 +368,14 @@ static void commit_batch(rio_store *s, sop *batch)
         s->errs++;
     }
     pthread_mutex_unlock(&s->mu);
-    if (rc != 0)
-        log_error("rio.store", "raft batch not committed: %s", mdb_strerror(rc));
+    if (rc != 0 && !s->failed && log_ops) {
+        /* Later appends must not land behind a hole in the log. */
+        s->failed = rc;
+        log_error("rio.store", "raft batch not committed: %s; the raft store refuses every "
+                  "later write until restarted", mdb_strerror(rc));
+    } else if (rc != 0 && !s->failed) {
+        log_error("rio.store", "raft snapshot not stored: %s", mdb_strerror(rc));
+    }
 }
 
 static void *writer_main(void *arg)
@@ -348,6 +475,12 @@ int rio_store_open(struct ev_loop *loop, const char *dir, size_t map_size, rio_s
     }
     if ((rc = mdb_txn_commit(txn)) != 0)
         goto fail_env;
+    {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info); /* at least the data already in the file */
+        s->map_size = info.me_mapsize;
+    }
+    pthread_rwlock_init(&s->gate, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     ev_async_init(&s->wake, on_wake);
@@ -370,6 +503,7 @@ fail_watchers:
     ev_async_stop(loop, &s->wake);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
+    pthread_rwlock_destroy(&s->gate);
 fail_env:
     mdb_env_close(s->env);
 fail_alloc:
@@ -395,6 +529,7 @@ void rio_store_close(rio_store *s)
     ev_async_stop(s->loop, &s->wake);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
+    pthread_rwlock_destroy(&s->gate);
     mdb_env_close(s->env);
     free(s);
 }
@@ -491,6 +626,10 @@ void rio_store_stats(const rio_store *s, rio_stats *st)
     st->store_errs = s->errs;
     pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
     st->sync_txns = s->sync_txns;
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&s->gate);
+    st->map_grows = s->grows;
+    st->map_size = s->map_size;
+    pthread_rwlock_unlock((pthread_rwlock_t *)&s->gate);
 }
 
 /* ---- synchronous requests (loop thread) ---------------------------------- */
@@ -555,43 +694,51 @@ static int last_entry(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_index *last,
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int sync_txn_end(rio_store *s, MDB_txn *txn, int rc)
+/* Arguments of a synchronous write (the txn_fns below). */
+typedef struct sync_arg {
+    uint32_t gid;                         /* group */
+    raft_term term;                       /* set_term */
+    raft_id vote;                         /* set_vote */
+    const struct raft_configuration *conf; /* bootstrap, recover */
+    bool not_pristine;                    /* bootstrap: the group has state (out) */
+} sync_arg;
+
+/* Runs a synchronous write on the loop thread (grown and retried like the
+ * writer's); RAFT_* code. */
+static int sync_write(rio_store *s, txn_fn fn, sync_arg *a)
 {
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    rc = mdb_txn_commit(txn);
-    if (rc == 0)
-        s->sync_txns++;
-    return rc;
+    int rc = write_txn(s, fn, a);
+    if (rc != 0)
+        return lmdb_to_raft(rc);
+    s->sync_txns++;
+    return 0;
+}
+
+static int fill_term(rio_store *s, MDB_txn *txn, void *arg)
+{
+    sync_arg *a = arg;
+    return write_state(txn, s->dstate, a->gid, a->term, 0);
 }
 
 int rio_store_set_term(rio_store *s, uint32_t gid, raft_term term)
 {
-    MDB_txn *txn;
-    int rc;
+    sync_arg a = {.gid = gid, .term = term};
+    return sync_write(s, fill_term, &a);
+}
 
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-        return lmdb_to_raft(rc);
-    rc = sync_txn_end(s, txn, write_state(txn, s->dstate, gid, term, 0));
-    return rc ? lmdb_to_raft(rc) : 0;
+static int fill_vote(rio_store *s, MDB_txn *txn, void *arg)
+{
+    sync_arg *a = arg;
+    raft_term term;
+    raft_id old;
+    int rc = read_state(txn, s->dstate, a->gid, &term, &old);
+    return rc ? rc : write_state(txn, s->dstate, a->gid, term, a->vote);
 }
 
 int rio_store_set_vote(rio_store *s, uint32_t gid, raft_id vote)
 {
-    MDB_txn *txn;
-    raft_term term;
-    raft_id old;
-    int rc;
-
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-        return lmdb_to_raft(rc);
-    rc = read_state(txn, s->dstate, gid, &term, &old);
-    if (rc == 0)
-        rc = write_state(txn, s->dstate, gid, term, vote);
-    rc = sync_txn_end(s, txn, rc);
-    return rc ? lmdb_to_raft(rc) : 0;
+    sync_arg a = {.gid = gid, .vote = vote};
+    return sync_write(s, fill_vote, &a);
 }
 
 /* Puts a RAFT_CHANGE entry holding c (raft's own encoding) at index. */
@@ -619,9 +766,10 @@ static int put_conf_entry(rio_store *s, MDB_txn *txn, uint32_t gid, raft_index i
     return rc;
 }
 
-int rio_store_bootstrap(rio_store *s, uint32_t gid, const struct raft_configuration *c)
+/* Not pristine → a->not_pristine and an error so nothing is committed. */
+static int fill_bootstrap(rio_store *s, MDB_txn *txn, void *arg)
 {
-    MDB_txn *txn;
+    sync_arg *a = arg;
     raft_term term, last_term;
     raft_id vote;
     raft_index last;
@@ -629,45 +777,47 @@ int rio_store_bootstrap(rio_store *s, uint32_t gid, const struct raft_configurat
     MDB_val k = {sizeof kb, kb}, v;
     int rc;
 
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-        return lmdb_to_raft(rc);
-    rio_put32(kb, gid);
-    if ((rc = read_state(txn, s->dstate, gid, &term, &vote)) != 0 ||
-        (rc = last_entry(txn, s->dlog, gid, &last, &last_term)) != 0)
-        goto fail_txn;
+    rio_put32(kb, a->gid);
+    if ((rc = read_state(txn, s->dstate, a->gid, &term, &vote)) != 0 ||
+        (rc = last_entry(txn, s->dlog, a->gid, &last, &last_term)) != 0)
+        return rc;
     rc = mdb_get(txn, s->dsnap, &k, &v);
     if (rc != MDB_NOTFOUND && rc != 0)
-        goto fail_txn;
+        return rc;
     if (term != 0 || last != 0 || rc == 0) {
-        mdb_txn_abort(txn);
-        return RAFT_CANTBOOTSTRAP;
+        a->not_pristine = true;
+        return MDB_KEYEXIST;
     }
-    if ((rc = write_state(txn, s->dstate, gid, 1, 0)) != 0 ||
-        (rc = put_conf_entry(s, txn, gid, 1, 1, c)) != 0)
-        goto fail_txn;
-    rc = sync_txn_end(s, txn, 0);
-    return rc ? lmdb_to_raft(rc) : 0;
-
-fail_txn:
-    mdb_txn_abort(txn);
-    return lmdb_to_raft(rc);
+    if ((rc = write_state(txn, s->dstate, a->gid, 1, 0)) != 0)
+        return rc;
+    return put_conf_entry(s, txn, a->gid, 1, 1, a->conf);
 }
 
-int rio_store_recover(rio_store *s, uint32_t gid, const struct raft_configuration *c)
+int rio_store_bootstrap(rio_store *s, uint32_t gid, const struct raft_configuration *c)
 {
-    MDB_txn *txn;
+    sync_arg a = {.gid = gid, .conf = c};
+    int rc = sync_write(s, fill_bootstrap, &a);
+    return a.not_pristine ? RAFT_CANTBOOTSTRAP : rc;
+}
+
+static int fill_recover(rio_store *s, MDB_txn *txn, void *arg)
+{
+    sync_arg *a = arg;
     raft_term term, last_term;
     raft_id vote;
     raft_index last;
     int rc;
 
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-        return lmdb_to_raft(rc);
-    if ((rc = read_state(txn, s->dstate, gid, &term, &vote)) == 0 &&
-        (rc = last_entry(txn, s->dlog, gid, &last, &last_term)) == 0)
-        rc = put_conf_entry(s, txn, gid, last + 1, term ? term : 1, c);
-    rc = sync_txn_end(s, txn, rc);
-    return rc ? lmdb_to_raft(rc) : 0;
+    if ((rc = read_state(txn, s->dstate, a->gid, &term, &vote)) != 0 ||
+        (rc = last_entry(txn, s->dlog, a->gid, &last, &last_term)) != 0)
+        return rc;
+    return put_conf_entry(s, txn, a->gid, last + 1, term ? term : 1, a->conf);
+}
+
+int rio_store_recover(rio_store *s, uint32_t gid, const struct raft_configuration *c)
+{
+    sync_arg a = {.gid = gid, .conf = c};
+    return sync_write(s, fill_recover, &a);
 }
 
 /* Decodes a stored snapshot value into a raft_malloc'd snapshot. */
@@ -748,10 +898,10 @@ int rio_store_snapshot_get(rio_store *s, uint32_t gid, struct raft_snapshot **ou
     MDB_txn *txn;
     int rc;
 
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+    if ((rc = txn_begin(s, MDB_RDONLY, &txn, NULL)) != 0)
         return lmdb_to_raft(rc);
     rc = get_snapshot(s, txn, gid, out);
-    mdb_txn_abort(txn);
+    read_end(s, txn);
     return rc;
 }
 
@@ -854,7 +1004,7 @@ int rio_store_load(rio_store *s, uint32_t gid, raft_term *term, raft_id *vote,
     *snap = NULL;
     *ents = NULL;
     *n = 0;
-    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+    if ((rc = txn_begin(s, MDB_RDONLY, &txn, NULL)) != 0)
         return lmdb_to_raft(rc);
     if ((rc = read_state(txn, s->dstate, gid, term, vote)) != 0) {
         rc = rc == MDB_CORRUPTED ? RAFT_CORRUPT : lmdb_to_raft(rc);
@@ -864,7 +1014,7 @@ int rio_store_load(rio_store *s, uint32_t gid, raft_term *term, raft_id *vote,
         goto fail_txn;
     if ((rc = load_entries(s, txn, gid, &first, ents, n)) != 0)
         goto fail_snapshot;
-    mdb_txn_abort(txn);
+    read_end(s, txn);
     if (*n > 0)
         *start = first;
     else
@@ -887,6 +1037,6 @@ fail_snapshot:
     snapshot_free(*snap);
     *snap = NULL;
 fail_txn:
-    mdb_txn_abort(txn);
+    read_end(s, txn);
     return rc;
 }
