@@ -8,6 +8,10 @@
 #                               and 500 @ 400 msg/s (1 round of 10 s)
 #   bench/compare.sh --quick    one round of 3 s @ 100 msg/s (< 60 s in all)
 #   bench/compare.sh --rounds N --systems "herald nats redis"
+#   bench/compare.sh --herald dev    herald as the single-node `heraldd dev`
+#                               (default: --herald cluster, the replicated
+#                               cluster of deploy/local-cluster.sh: 3 nodes,
+#                               raft, replication 3, and one gateway)
 #
 # stdout: one JSON object per (system, scenario) — the run with the median
 #         p99, plus the range over runs and the losses summed over runs.
@@ -27,15 +31,18 @@ build=${HERALD_BUILD_DIR:-build}
 quick=0
 rounds=""
 systems="herald nats nats-mqtt mosquitto redis"
+hmode=cluster
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --rounds) rounds=$2; shift ;;
     --systems) systems=$2; shift ;;
-    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--systems \"herald nats nats-mqtt mosquitto redis\"]" >&2; exit 2 ;;
+    --herald) hmode=$2; shift ;;
+    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--herald cluster|dev] [--systems \"herald nats nats-mqtt mosquitto redis\"]" >&2; exit 2 ;;
   esac
   shift
 done
+case "$hmode" in cluster|dev) ;; *) echo "compare: --herald must be cluster or dev" >&2; exit 2 ;; esac
 log() { echo "compare: $*" >&2; }
 
 # --- dependencies ----------------------------------------------------------
@@ -60,10 +67,20 @@ PATH=$PATH:/usr/sbin
 if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q 'HERALD_BENCH_PEERS:BOOL=ON' "$build/CMakeCache.txt"; then
   cmake -S . -B "$build" -DHERALD_BENCH_PEERS=ON >&2
 fi
-cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target herald-bench heraldd >&2
 case "$build" in /*) ;; *) build=$root/$build ;; esac
+# Others may be editing the tree: when the incremental build fails but every
+# binary is there from an earlier build, go on with those (and say so).
+if ! cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target herald-bench heraldd herald_cli \
+     >"$build/compare-build.log" 2>&1; then
+  tail -n 20 "$build/compare-build.log" >&2
+  for f in bench/herald-bench broker/heraldd broker/herald; do
+    [ -x "$build/$f" ] || { log "build failed and $build/$f is missing"; exit 1; }
+  done
+  log "WARNING: the build failed (log: $build/compare-build.log); using the binaries of $(date -r "$build/broker/heraldd" '+%F %T')"
+fi
 bench_bin=$build/bench/herald-bench
 heraldd=$build/broker/heraldd
+export HERALD_BIN_DIR=$build/broker # deploy/local-cluster.sh
 compiled=$("$bench_bin" --help 2>&1 | sed -n "s/^systems compiled in://p" || true)
 for s in nats mqtt redis; do
   case " $compiled " in *" $s "*) ;; *) log "herald-bench lacks the $s driver (compiled in:$compiled)"; exit 1 ;; esac
@@ -73,21 +90,28 @@ done
 declare -A url spid
 tmp=$(mktemp -d /tmp/herald-compare.XXXXXX)
 pids=()
+hcluster=""
+lc() { "$root/deploy/local-cluster.sh" "$@" --data "$hcluster"; }
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "$hcluster" ] && [ -d "$hcluster" ]; then lc down >/dev/null 2>&1 || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 used_ports=" "
+# A port below the kernel's ephemeral range (so no outgoing connection can
+# hold it) with no socket on it in any state.
+eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$eph_lo" -gt 11000 ] || eph_lo=61000
 free_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (eph_lo - 10000)))
     case "$used_ports" in *" $p "*) continue ;; esac
-    if [ -z "$(ss -Htln "sport = :$p")" ]; then used_ports="$used_ports$p "; echo "$p"; return 0; fi
+    if [ -z "$(ss -Htan "sport = :$p")" ]; then used_ports="$used_ports$p "; echo "$p"; return 0; fi
   done
   log "no free port"; return 1
 }
@@ -127,13 +151,38 @@ mkdir -p "$tmp/redis"
 redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp/redis" \
   --protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
 pids+=($!); spid[redis]=$!; wait_port "$p" $! redis; url[redis]=127.0.0.1:$p
-# Herald: the single-node dev server (fsync'd LMDB group commit), restarted
-# on a fresh data dir before every herald run: its latency grows with the
-# data earlier runs left behind (measured: p50 6.0 -> 14 ms over 4 runs of
-# 500 msgs x 500 members on one data dir), and the runs must not depend on
-# their order. See bench/RESULTS.md.
+# Herald: the replicated cluster (--herald cluster) or the single-node dev
+# server (--herald dev, fsync'd LMDB group commit), restarted on a fresh data
+# dir before every herald run: its latency grows with the data earlier runs
+# left behind (measured: p50 6.0 -> 14 ms over 4 runs of 500 msgs x 500
+# members on one data dir), and the runs must not depend on their order. See
+# bench/RESULTS.md. henv is the env file herald-bench gets; spid[herald] is
+# the dev server's pid, or for the cluster the gateway's (hpids: all four).
 hrun=0
+hpids=""
+start_herald_cluster() {
+  if [ -n "$hcluster" ]; then
+    lc down >/dev/null 2>&1 || true
+    rm -rf "$hcluster"
+  fi
+  hrun=$((hrun + 1))
+  hcluster=$tmp/herald-cluster-$hrun
+  if ! lc up >"$tmp/herald.log" 2>&1; then
+    log "the cluster did not start:"; tail -n 30 "$tmp/herald.log" >&2; exit 1
+  fi
+  # The generated gateway.conf has the default 2,000 requests/s per
+  # connection; the dev server gets --rate 1000000. Same here (later keys
+  # win), then restart the gateway.
+  printf 'gateway.rate = 1000000\ngateway.max_conns = 20000\n' >>"$hcluster/gateway.conf"
+  if ! { lc kill gateway && lc restart gateway; } >>"$tmp/herald.log" 2>&1; then
+    log "the gateway did not restart:"; tail -n 30 "$tmp/herald.log" >&2; exit 1
+  fi
+  henv=$hcluster/cluster.env
+  hpids=$(cat "$hcluster"/node?.pid "$hcluster/gateway.pid")
+  spid[herald]=$(cat "$hcluster/gateway.pid")
+}
 start_herald() {
+  if [ "$hmode" = cluster ]; then start_herald_cluster; return; fi
   if [ -n "${spid[herald]:-}" ]; then
     kill "${spid[herald]}" 2>/dev/null || true
     wait "${spid[herald]}" 2>/dev/null || true
@@ -149,10 +198,16 @@ start_herald() {
   spid[herald]=$!; pids+=($!)
   for _ in $(seq 100); do [ -f "$hdata/dev.env" ] && break; sleep 0.1; done
   [ -f "$hdata/dev.env" ] || { log "heraldd did not start:"; tail -n 20 "$tmp/herald.log" >&2; exit 1; }
+  henv=$hdata/dev.env
+  hpids=${spid[herald]}
 }
 start_herald
-log "servers up: herald $(sed -n 's/^HERALD_GATEWAY=//p' "$hdata/dev.env"), nats ${url[nats]}, nats-mqtt ${url[nats-mqtt]}, mosquitto ${url[mosquitto]}, redis ${url[redis]}"
-log "note: herald runs as the single-node 'heraldd dev'; the replicated cluster arrives with a later issue"
+log "servers up: herald ($hmode) $(sed -n 's/^HERALD_GATEWAY=//p' "$henv"), nats ${url[nats]}, nats-mqtt ${url[nats-mqtt]}, mosquitto ${url[mosquitto]}, redis ${url[redis]}"
+if [ "$hmode" = cluster ]; then
+  log "note: herald runs as the replicated cluster (3 heraldd node, raft, replication 3, + heraldd gateway), fresh before every herald run"
+else
+  log "note: herald runs as the single-node 'heraldd dev' (--herald dev)"
+fi
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before the runs: $load0 (benchmark on a quiet machine)"
 
@@ -169,14 +224,20 @@ mkdir -p "$outdir"
 raw=$outdir/compare-$(date +%Y%m%dT%H%M%S).jsonl
 : >"$raw"
 
-# CPU time (user + system, clock ticks) a process has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time (user + system, clock ticks) the processes have used so far.
+cpu_ticks() {
+  local p t=0
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+# The server processes of a system: herald's are all of its processes.
+server_pids() { if [ "$1" = herald ]; then echo "$hpids"; else echo "${spid[$1]}"; fi; }
 clk_tck=$(getconf CLK_TCK)
 
 run_one() { # system scenario_name members rate duration drain round
   local sys=$1 args
   case "$sys" in
-    herald) start_herald; args=(--system herald --env "$hdata/dev.env") ;;
+    herald) start_herald; args=(--system herald --env "$henv") ;;
     nats) args=(--system nats --url "${url[nats]}") ;;
     nats-mqtt) args=(--system mqtt --label nats-mqtt --url "${url[nats-mqtt]}") ;;
     mosquitto) args=(--system mqtt --label mosquitto --url "${url[mosquitto]}") ;;
@@ -184,10 +245,12 @@ run_one() { # system scenario_name members rate duration drain round
     *) log "unknown system $sys"; return 1 ;;
   esac
   local out c0 c1
-  c0=$(cpu_ticks "${spid[$sys]}")
+  # shellcheck disable=SC2046 # pids have no blanks
+  c0=$(cpu_ticks $(server_pids "$sys"))
   if out=$("$bench_bin" "${args[@]}" --scenario fanout --members "$3" --rate "$4" \
              --payload 256 --duration "$5" --drain "$6" --setup-timeout 60 2>"$tmp/run.err"); then
-    c1=$(cpu_ticks "${spid[$sys]}")
+    # shellcheck disable=SC2046
+    c1=$(cpu_ticks $(server_pids "$sys"))
     out=$(echo "$out" | jq -c --arg sc "$2" --argjson r "$7" --argjson cpu "$(( c1 - c0 ))" --argjson hz "$clk_tck" \
       '. + {scenario_name: $sc, run: $r, server_cpu_s: ($cpu / $hz),
             server_cpu_us_per_delivery: (if .delivered > 0 then ($cpu / $hz * 1e6 / .delivered * 100 | round) / 100 else null end),
@@ -263,9 +326,17 @@ jq -s -c '
   done
   echo "CPU us/dlv: CPU time per delivery of the server process + of herald-bench (whole runs, set-up included)."
   echo
-  echo "Durability: herald acks a send only after its fsync'd LMDB commit (group commit) and keeps every message;"
+  if [ "$hmode" = cluster ]; then
+    echo "Durability: herald (cluster) acks a send only after the raft entry is committed on 2 of 3 nodes (fsync'd raft log) and applied, and keeps every message;"
+  else
+    echo "Durability: herald acks a send only after its fsync'd LMDB commit (group commit) and keeps every message;"
+  fi
   echo "NATS core and Redis pub/sub keep nothing (a subscriber that is away or slow loses messages);"
   echo "Mosquitto at QoS 0 keeps nothing; NATS MQTT at QoS 0 keeps nothing (JetStream only holds its session state)."
-  echo "Herald here is the single-node 'heraldd dev' (4 shard groups) on a fresh data dir per run; the replicated cluster arrives with a later issue."
+  if [ "$hmode" = cluster ]; then
+    echo "Herald here is the replicated cluster (deploy/local-cluster.sh: 3 heraldd node, 8 shard groups + meta, replication 3, + heraldd gateway), fresh per run; server CPU = all four processes."
+  else
+    echo "Herald here is the single-node 'heraldd dev' (4 shard groups) on a fresh data dir per run."
+  fi
   echo "Raw runs: $raw"
 } >&2
