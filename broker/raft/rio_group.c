@@ -156,10 +156,11 @@ int rio_group_propose(rio_group *g, const void *data, size_t len, rio_apply_fn c
     p->arg = arg;
     rc = raft_apply(&g->raft, &p->req, &buf, 1, on_applied);
     if (rc != 0) {
-        /* 0.15 frees the buffer itself only when it got as far as the log;
-         * NOTLEADER is refused before that. */
-        if (rc == RAFT_NOTLEADER)
-            raft_free(buf.base);
+        /* raft_apply takes the buffer only when it returns 0 (raft.h); on
+         * every error (NOTLEADER, NOMEM while appending to the in-memory
+         * log, an io->append failure, which 0.15 undoes with logDiscard
+         * without freeing) it is still ours. */
+        raft_free(buf.base);
         free(p);
         return raft_to_herald(rc);
     }

@@ -57,6 +57,10 @@ int rio_frame_begin(rio_buf *b, uint64_t sender_id, const char *sender_addr);
  * (unknown type, oversized field), HERALD_ENOMEM. */
 int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m);
 
+/* Bytes rio_msg_encode adds for m (record header included); SIZE_MAX when
+ * m cannot be encoded (unknown type, a field over 4 GiB). */
+size_t rio_msg_size(const struct raft_message *m);
+
 /* Encodes/decodes a configuration (conf production above). */
 int rio_conf_encode(rio_buf *b, const struct raft_configuration *c);
 /* Reads a conf from p[0..n), advancing *used; c must be initialized and is
@@ -134,6 +138,9 @@ int rio_store_truncate(rio_store *s, uint32_t gid, raft_index index);
  * the group's entries when trailing is 0 (an installed snapshot). */
 int rio_store_snapshot_put(rio_store *s, uint32_t gid, unsigned trailing,
                            const struct raft_snapshot *snap, rio_store_cb cb, void *arg);
+/* Fault injection (tests): the next n rio_store_append calls fail with
+ * RAFT_NOMEM as if out of memory. */
+void rio_store_inject_fail(rio_store *s, unsigned n);
 /* Requests queued and not yet called back. */
 size_t rio_store_pending(const rio_store *s);
 void rio_store_stats(const rio_store *s, rio_stats *st);

@@ -187,6 +187,42 @@ static int encode_body(rio_buf *b, const struct raft_message *m)
     }
 }
 
+size_t rio_msg_size(const struct raft_message *m)
+{
+    size_t n = RECORD_HDR, i;
+
+    switch (m->type) {
+    case RAFT_IO_APPEND_ENTRIES:
+        n += AE_HDR_LEN;
+        for (i = 0; i < m->append_entries.n_entries; i++) {
+            size_t len = m->append_entries.entries[i].buf.len;
+            if (len > UINT32_MAX || n > SIZE_MAX - AE_ENTRY_HDR - len)
+                return SIZE_MAX;
+            n += AE_ENTRY_HDR + len;
+        }
+        return n;
+    case RAFT_IO_APPEND_ENTRIES_RESULT:
+        return n + AER_LEN;
+    case RAFT_IO_REQUEST_VOTE:
+        return n + RV_LEN;
+    case RAFT_IO_REQUEST_VOTE_RESULT:
+        return n + RVR_LEN;
+    case RAFT_IO_INSTALL_SNAPSHOT: {
+        const struct raft_install_snapshot *is = &m->install_snapshot;
+        if (is->data.len > UINT32_MAX)
+            return SIZE_MAX;
+        n += IS_HDR_LEN + 4 + 4 + is->data.len;
+        for (i = 0; i < is->conf.n; i++)
+            n += CONF_SERVER_MIN + strlen(is->conf.servers[i].address);
+        return n;
+    }
+    case RAFT_IO_TIMEOUT_NOW:
+        return n + TN_LEN;
+    default:
+        return SIZE_MAX;
+    }
+}
+
 int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m)
 {
     size_t start = b->len, body;

@@ -83,6 +83,8 @@ struct rio_net {
     hmap *peers;            /* url → npeer */
     npeer *dirty;           /* peers with queued messages */
     unsigned bad_logged;    /* bad frames logged so far */
+    unsigned toobig_logged; /* oversized messages logged so far */
+    ev_tstamp toobig_last;  /* when the last one was logged */
     rio_stats st;           /* transport counters (loop thread) */
 };
 
@@ -187,21 +189,68 @@ static npeer *peer_get(rio_net *n, const char *url)
     return p;
 }
 
+static const char *msg_type_name(int type)
+{
+    switch (type) {
+    case RAFT_IO_APPEND_ENTRIES:
+        return "AppendEntries";
+    case RAFT_IO_INSTALL_SNAPSHOT:
+        return "InstallSnapshot";
+    default:
+        return "message";
+    }
+}
+
+/* Logs a refused oversized message: the first few, then one per 10 s (raft
+ * retries a snapshot send every install_snapshot_timeout). */
+static void log_toobig(rio_net *n, uint32_t gid, const struct raft_message *m, size_t need)
+{
+    ev_tstamp now = ev_now(n->loop);
+
+    if (n->toobig_logged >= RIO_BAD_LOG_MAX && now - n->toobig_last < 10.0)
+        return;
+    n->toobig_logged++;
+    n->toobig_last = now;
+    if (need == SIZE_MAX)
+        log_error("rio.toobig", "raft group %u: %s to %s cannot be encoded (a field over 4 GiB)",
+                  gid, msg_type_name(m->type), m->server_address);
+    else
+        log_error("rio.toobig",
+                  "raft group %u: %s to %s is %zu bytes, over the %zu-byte message limit "
+                  "(raft max_msg); not sent (%llu refused so far)",
+                  gid, msg_type_name(m->type), m->server_address, need, n->max_msg,
+                  (unsigned long long)n->st.msgs_toobig);
+}
+
 int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net_cb cb, void *arg)
 {
     npeer *p;
     nbatch *b;
-    nreq *r;
+    nreq *r = NULL;
+    size_t need, hdr;
     int rc;
 
     if (!m->server_address || strlen(m->server_address) > RIO_ADDR_MAX)
         return RAFT_MALFORMED;
+    /* Every frame must fit max_msg (the peers' RECVMAXSZ: nng drops the
+     * connection on a bigger one). A message that cannot fit even alone is
+     * refused here, loudly; raft gives up this send and retries later (a
+     * snapshot: after install_snapshot_timeout). */
+    need = rio_msg_size(m);
+    hdr = RIO_FRAME_HDR_MIN + strlen(n->url);
+    if (need > n->max_msg || hdr > n->max_msg - need) {
+        n->st.msgs_toobig++;
+        log_toobig(n, gid, m, need);
+        return RAFT_TOOBIG;
+    }
     p = peer_get(n, m->server_address);
     r = malloc(sizeof *r);
     if (!p || !r)
         goto fail_req;
     b = p->tail;
-    if (!b || b->buf.len >= RIO_BATCH_SOFT) {
+    /* A new frame past the soft size, or when m would push this one past
+     * max_msg (one big message must not fail the small ones with it). */
+    if (!b || b->buf.len >= RIO_BATCH_SOFT || b->buf.len > n->max_msg - need) {
         b = calloc(1, sizeof *b);
         if (!b)
             goto fail_req;
@@ -445,6 +494,7 @@ void rio_net_stats(const rio_net *n, rio_stats *st)
     st->msgs_recv = n->st.msgs_recv;
     st->frames_bad = n->st.frames_bad;
     st->msgs_orphan = n->st.msgs_orphan;
+    st->msgs_toobig = n->st.msgs_toobig;
 }
 
 void rio_net_count(rio_net *n, uint64_t delivered, uint64_t orphaned)

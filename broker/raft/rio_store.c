@@ -93,6 +93,7 @@ struct rio_store {
     uint64_t entries;       /* entries committed (mu) */
     uint64_t errs;          /* failed writer batches (mu) */
     uint64_t sync_txns;     /* synchronous transactions (loop thread) */
+    unsigned inject_fail;   /* tests: next submissions refused with RAFT_NOMEM (loop thread) */
 };
 
 static void q_push(sopq *q, sop *o)
@@ -556,11 +557,21 @@ static void stage(rio_store *s, sop *o)
     ev_idle_start(s->loop, &s->kick);
 }
 
+void rio_store_inject_fail(rio_store *s, unsigned n)
+{
+    s->inject_fail = n;
+}
+
 int rio_store_append(rio_store *s, uint32_t gid, raft_index first,
                      const struct raft_entry *ents, unsigned n, rio_store_cb cb, void *arg)
 {
-    sop *o = sop_new(SOP_APPEND, gid, first, cb, arg);
+    sop *o;
 
+    if (s->inject_fail > 0) {
+        s->inject_fail--;
+        return RAFT_NOMEM;
+    }
+    o = sop_new(SOP_APPEND, gid, first, cb, arg);
     if (!o)
         return RAFT_NOMEM;
     if (n > 0) {
