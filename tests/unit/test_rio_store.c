@@ -4,8 +4,11 @@
  * round trip, callbacks in order and never inside the call, term and vote
  * persisted, truncate as a barrier then append, restart loads exactly,
  * snapshot put with trailing deletion and install, snapshot get, group
- * isolation, bootstrap only on pristine groups, and group commit (appends
- * from many groups in one loop iteration → one LMDB transaction).
+ * isolation, bootstrap only on pristine groups, group commit (appends
+ * from many groups in one loop iteration → one LMDB transaction), a tiny
+ * map that must grow (MDB_MAP_FULL → grow → retry) while many groups append,
+ * and compaction: a snapshot's trailing deletion really removes the entries
+ * from LMDB, so a small map is enough for a long-running log.
  */
 #include <ev.h>
 #include <herald/error.h>
@@ -15,13 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "rio.h"
 
-enum { MAXG = 8, MAXREQ = 256 };
+enum { MAXG = 8, MAXREQ = 320 };
 
 /* Fixture: one hub, raw ios for groups. */
 typedef struct fx {
@@ -41,11 +46,16 @@ typedef struct fx {
 
 static fx *g_fx;
 
-static void hub_open(fx *f)
+static void hub_open_map(fx *f, size_t map_size)
 {
     rio_hub_config cfg = {.node_id = 1, .listen_url = "tcp://127.0.0.1:0", .data_dir = f->dir,
-                          .map_size = 64u << 20};
+                          .map_size = map_size};
     assert_int_equal(rio_hub_create(f->loop, &cfg, &f->hub), 0);
+}
+
+static void hub_open(fx *f)
+{
+    hub_open_map(f, 64u << 20);
 }
 
 static void io_open(fx *f, uint32_t gid)
@@ -62,11 +72,11 @@ static void on_close(struct raft_io *io)
 
 static void on_tmo(struct ev_loop *loop, ev_timer *w, int revents) {}
 
-/* Runs the loop until *flag ≥ want or 5 s pass. */
+/* Runs the loop until *flag ≥ want or 20 s pass. */
 static void run_until(fx *f, int *flag, int want)
 {
     ev_timer t;
-    ev_tstamp end = ev_time() + 5;
+    ev_tstamp end = ev_time() + 20;
     ev_timer_init(&t, on_tmo, 0.01, 0.01);
     ev_timer_start(f->loop, &t);
     while (*flag < want && ev_time() < end)
@@ -461,6 +471,178 @@ static void test_bootstrap_pristine_only(void **state)
     raft_configuration_close(&c);
 }
 
+
+/* Counts the group's entries in the rlog db and its first index, straight
+ * from LMDB (the hub must be closed: one env per process). */
+static void count_rlog(fx *f, uint32_t gid, size_t *count, uint64_t *first, size_t *map_size)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    MDB_envinfo info;
+    uint8_t kb[12] = {0};
+    int rc;
+
+    *count = 0;
+    *first = 0;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0644), 0);
+    mdb_env_info(env, &info);
+    *map_size = info.me_mapsize;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "rlog", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+    kb[0] = (uint8_t)(gid >> 24);
+    kb[1] = (uint8_t)(gid >> 16);
+    kb[2] = (uint8_t)(gid >> 8);
+    kb[3] = (uint8_t)gid;
+    k.mv_data = kb;
+    k.mv_size = sizeof kb;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = k.mv_data;
+        uint64_t idx = 0;
+        int i;
+        if (k.mv_size != 12 || memcmp(p, kb, 4) != 0)
+            break;
+        for (i = 4; i < 12; i++)
+            idx = idx << 8 | p[i];
+        if ((*count)++ == 0)
+            *first = idx;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+/* Appends from M groups into a 1 MiB map: the map must grow several times
+ * (MDB_MAP_FULL → abort → grow → retry) while the writer commits big
+ * batches and the loop thread writes terms; every callback fires in
+ * submission order with status 0, and all data is there after a restart
+ * with the same tiny map (which grows again for new appends). */
+static void test_tiny_map_grows(void **state)
+{
+    fx *f = *state;
+    enum { M = 6, ROUNDS = 50, N = 100 };
+    static struct raft_entry e[M * ROUNDS][N];
+    rio_stats st;
+    int g, r, i, want = 0;
+
+    hub_close(f);
+    hub_open_map(f, 1u << 20);
+    for (g = 1; g <= M; g++)
+        io_open(f, (uint32_t)g);
+    for (r = 0; r < ROUNDS; r++) {
+        for (g = 1; g <= M; g++) {
+            int q = r * M + (g - 1);
+            append_range(f, (uint32_t)g, q, (unsigned)(r * N + 1), (unsigned)((r + 1) * N),
+                         1, e[q]);
+            want++;
+        }
+        /* A synchronous write from the loop thread now and then, racing the
+         * writer's growth. */
+        if (r % 7 == 0)
+            assert_int_equal(f->io[1].set_term(&f->io[1], (raft_term)(r + 2)), 0);
+        /* Sometimes several rounds share one batch, sometimes not. */
+        if (r % 3 == 2)
+            run_until(f, &f->ndone, want - M);
+    }
+    run_until(f, &f->ndone, want);
+    assert_int_equal(f->cb_in_call, 0);
+    for (i = 0; i < want; i++) {
+        assert_int_equal(f->status[i], 0);
+        assert_int_equal(f->order[i], i); /* submission order */
+        free_entries(e[i], N);
+    }
+    rio_hub_stats(f->hub, &st);
+    printf("# tiny map: %llu grows, map now %llu bytes, %llu txns, %llu entries\n",
+           (unsigned long long)st.map_grows, (unsigned long long)st.map_size,
+           (unsigned long long)st.txns, (unsigned long long)st.entries);
+    assert_true(st.map_grows >= 2);
+    assert_true(st.map_size > (1u << 20));
+    assert_int_equal(st.store_errs, 0);
+    assert_int_equal(st.entries, (uint64_t)want * N);
+    for (g = 1; g <= M; g++)
+        check_load(f, (uint32_t)g, g == 1 ? (raft_term)(49 + 2) : 0, 0, 1, ROUNDS * N, 1, 0);
+
+    /* Restart with the same small map: everything is there; new appends
+     * grow it again. */
+    hub_close(f);
+    hub_open_map(f, 1u << 20);
+    for (g = 1; g <= M; g++) {
+        io_open(f, (uint32_t)g);
+        check_load(f, (uint32_t)g, g == 1 ? (raft_term)(49 + 2) : 0, 0, 1, ROUNDS * N, 1, 0);
+    }
+    f->ndone = 0;
+    for (g = 1; g <= M; g++)
+        append_range(f, (uint32_t)g, g - 1, ROUNDS * N + 1, ROUNDS * N + N, 1, e[g - 1]);
+    run_until(f, &f->ndone, M);
+    for (g = 1; g <= M; g++) {
+        assert_int_equal(f->status[g - 1], 0);
+        free_entries(e[g - 1], N);
+        check_load(f, (uint32_t)g, g == 1 ? (raft_term)(49 + 2) : 0, 0, 1, ROUNDS * N + N, 1, 0);
+    }
+}
+
+/* Snapshots with trailing entries compact the log in LMDB: after many
+ * rounds of append + snapshot, only the trailing entries and the ones after
+ * the snapshot are left in rlog, the map (1 MiB, far less than what was
+ * appended) did not have to grow much since freed pages are reused, and a
+ * restart loads snapshot + tail. */
+static void test_snapshot_compacts_log(void **state)
+{
+    fx *f = *state;
+    enum { ROUNDS = 60, N = 500, TRAIL = 50 };
+    static struct raft_entry e[N];
+    size_t count, map_size;
+    uint64_t first;
+    raft_index last = 0, snap = 0;
+    rio_stats st;
+    int r;
+
+    hub_close(f);
+    hub_open_map(f, 1u << 20);
+    io_open(f, 7);
+    for (r = 0; r < ROUNDS; r++) {
+        int before = f->ndone;
+        append_range(f, 7, 0, (unsigned)last + 1, (unsigned)(last + N), 1, e);
+        run_until(f, &f->ndone, before + 1);
+        assert_int_equal(f->status[0], 0);
+        free_entries(e, N);
+        last += N;
+        snap = last - 20; /* like raft: a snapshot a little behind the tail */
+        put_snapshot(f, 7, snap, TRAIL, "compacted state");
+    }
+    check_load(f, 7, 0, 0, snap - TRAIL + 1, last, 1, snap);
+    rio_hub_stats(f->hub, &st);
+    hub_close(f);
+    count_rlog(f, 7, &count, &first, &map_size);
+    (void)map_size;
+    printf("# compaction: %u entries appended, %zu left in rlog from %llu, map %llu bytes"
+           " (%llu grows)\n", ROUNDS * N, count, (unsigned long long)first,
+           (unsigned long long)st.map_size, (unsigned long long)st.map_grows);
+    assert_int_equal(first, snap - TRAIL + 1);
+    assert_int_equal(count, last - (snap - TRAIL));
+    /* ~4.5 MB of payload went through the 1 MiB map without growing it:
+     * deleted entries' pages are reused, and the file stays small. */
+    assert_int_equal(st.map_grows, 0);
+    assert_int_equal(st.map_size, 1u << 20);
+    {
+        char path[96];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+        assert_int_equal(stat(path, &sb), 0);
+        printf("# compaction: data.mdb is %lld bytes\n", (long long)sb.st_size);
+        assert_true(sb.st_size <= (1 << 20));
+    }
+    hub_open_map(f, 1u << 20);
+    io_open(f, 7);
+    check_load(f, 7, 0, 0, snap - TRAIL + 1, last, 1, snap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +653,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_pristine_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tiny_map_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_compacts_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
