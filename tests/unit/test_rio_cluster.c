@@ -5,6 +5,12 @@
  * replica applies the same sequence; close and reopen every hub: state is
  * restored (snapshots + log) and commits continue; close one hub: the other
  * two keep committing. Prints commits/s.
+ *
+ * Also: a snapshot bigger than max_msg is refused loudly (msgs_toobig, error
+ * log) without taking the heartbeats that share its frame down with it, and
+ * installs once max_msg allows it (frame bigger than the batching soft
+ * limit); rio_group_propose frees the command on a raft_apply error other
+ * than NOTLEADER (an io->append failure injected in the store).
  */
 #include <ev.h>
 #include <herald/error.h>
@@ -18,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "rio.h"
+#include "rio_int.h"
 
 enum { NN = 3, NG = 2, WINDOW = 64 };
 
@@ -32,6 +38,9 @@ typedef struct cfsm {
     uint64_t restores;   /* snapshots restored */
 } cfsm;
 
+static size_t g_snap_pad; /* bytes of padding in every snapshot */
+static size_t g_max_msg;  /* hubs' max_msg (0: default) */
+
 static uint64_t get64(const void *p)
 {
     uint64_t v;
@@ -43,7 +52,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
     cfsm *c = fsm->data;
     uint64_t v;
-    if (buf->len != 8)
+    if (buf->len < 8)
         return RAFT_MALFORMED;
     v = get64(buf->base);
     c->count++;
@@ -58,7 +67,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     cfsm *c = fsm->data;
     uint64_t *p;
     *bufs = raft_malloc(sizeof **bufs);
-    p = raft_malloc(24);
+    p = raft_calloc(1, 24 + g_snap_pad);
     if (!*bufs || !p) {
         raft_free(*bufs);
         raft_free(p);
@@ -68,7 +77,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     p[1] = c->sum;
     p[2] = c->hash;
     (*bufs)[0].base = p;
-    (*bufs)[0].len = 24;
+    (*bufs)[0].len = 24 + g_snap_pad;
     *n = 1;
     c->snapshots++;
     return 0;
@@ -77,7 +86,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     cfsm *c = fsm->data;
-    if (buf->len != 24)
+    if (buf->len < 24)
         return RAFT_MALFORMED;
     c->count = get64(buf->base);
     c->sum = get64((uint8_t *)buf->base + 8);
@@ -113,7 +122,7 @@ static void node_up(cl *c, int i, bool first)
 {
     node *n = &c->n[i];
     rio_hub_config cfg = {.node_id = (uint64_t)i + 1, .listen_url = n->url, .data_dir = n->dir,
-                          .map_size = 256u << 20, .tick_ms = 20};
+                          .map_size = 256u << 20, .tick_ms = 20, .max_msg = g_max_msg};
     int g;
 
     assert_int_equal(rio_hub_create(c->loop, &cfg, &n->hub), 0);
@@ -137,6 +146,14 @@ static void node_down(cl *c, int i)
 {
     rio_hub_destroy(c->n[i].hub);
     c->n[i].hub = NULL;
+}
+
+/* Starts the groups of node i (restarted, already bootstrapped). */
+static void start_node(cl *c, int i)
+{
+    int g;
+    for (g = 0; g < NG; g++)
+        assert_int_equal(rio_group_start(c->n[i].g[g]), 0);
 }
 
 static void start_all(cl *c, bool bootstrap)
@@ -294,6 +311,9 @@ static int teardown(void **state)
     }
     ev_loop_destroy(c->loop);
     free(c);
+    g_snap_pad = 0;
+    g_max_msg = 0;
+    raft_heap_set_default();
     return 0;
 }
 
@@ -379,10 +399,196 @@ static void test_cluster(void **state)
     print_stats(c, "after kill");
 }
 
+
+static uint64_t toobig_total(cl *c)
+{
+    uint64_t t = 0;
+    int i;
+    for (i = 0; i < NN; i++)
+        if (c->n[i].hub) {
+            rio_stats s;
+            rio_hub_stats(c->n[i].hub, &s);
+            t += s.msgs_toobig;
+        }
+    return t;
+}
+
+static bool node3_caught_up(cl *c)
+{
+    int g;
+    for (g = 0; g < NG; g++)
+        if (c->n[2].fsm[g].restores == 0)
+            return false;
+    return replicas_equal(c);
+}
+
+static bool node3_knows_leaders(cl *c)
+{
+    int g;
+    for (g = 0; g < NG; g++) {
+        uint64_t id;
+        const char *url;
+        rio_group_leader(c->n[2].g[g], &id, &url);
+        if (id == 0)
+            return false;
+    }
+    return true;
+}
+
+/* Node 3 misses enough entries that it needs a snapshot of 300 KiB (more
+ * than the 256 KiB batching soft limit). With max_msg 256 KiB the leader's
+ * InstallSnapshot is refused (RAFT_TOOBIG, counted, logged) again and again
+ * while everything else keeps working: the others commit, and node 3 still
+ * gets the heartbeats (it knows both leaders). With max_msg 2 MiB, the same
+ * snapshot is sent in one frame and installed. */
+static void test_snapshot_over_max_msg(void **state)
+{
+    cl *c = *state;
+    int i, g;
+
+    g_snap_pad = 300u << 10;
+    g_max_msg = 256u << 10;
+    for (i = 0; i < NN; i++)
+        node_up(c, i, true);
+    start_all(c, true);
+    assert_true(run_until(c, have_leaders, 20));
+    set_targets(c, 50);
+    assert_true(run_until(c, all_acked, 30));
+    assert_true(run_until(c, replicas_equal, 20));
+
+    node_down(c, 2);
+    set_targets(c, 700); /* > threshold + trailing: node 3's next entry is gone */
+    assert_true(run_until(c, all_acked, 60));
+    for (g = 0; g < NG; g++)
+        assert_true(c->n[0].fsm[g].snapshots + c->n[1].fsm[g].snapshots > 0);
+
+    node_up(c, 2, false);
+    start_node(c, 2);
+    set_targets(c, 100);
+    assert_true(run_until(c, all_acked, 30));
+    run_until(c, node3_caught_up, 3); /* it must not */
+    printf("# snapshot of %zu bytes, max_msg %zu: %llu InstallSnapshot refused\n",
+           24 + g_snap_pad, g_max_msg, (unsigned long long)toobig_total(c));
+    assert_true(toobig_total(c) >= 2); /* refused, and raft tried again */
+    assert_true(run_until(c, node3_knows_leaders, 10));
+    for (g = 0; g < NG; g++)
+        assert_int_equal(c->n[2].fsm[g].restores, 0);
+
+    /* Every node with a limit that fits the snapshot: node 3 catches up. */
+    for (i = 0; i < NN; i++)
+        node_down(c, i);
+    g_max_msg = 2u << 20;
+    for (i = 0; i < NN; i++)
+        node_up(c, i, false);
+    start_all(c, false);
+    assert_true(run_until(c, have_leaders, 20));
+    set_targets(c, 10);
+    assert_true(run_until(c, all_acked, 30));
+    assert_true(run_until(c, node3_caught_up, 30));
+    assert_int_equal(toobig_total(c), 0);
+}
+
+/* raft allocations of exactly PROPOSAL_LEN bytes still alive (the commands
+ * proposed through rio_group_propose). */
+enum { PROPOSAL_LEN = 777, TRACK_MAX = 4096 };
+static void *tracked[TRACK_MAX];
+static int n_tracked;
+
+static void track(void *p, size_t n)
+{
+    if (p && n == PROPOSAL_LEN && n_tracked < TRACK_MAX)
+        tracked[n_tracked++] = p;
+}
+static void untrack(void *p)
+{
+    int i;
+    for (i = 0; i < n_tracked; i++)
+        if (tracked[i] == p) {
+            tracked[i] = tracked[--n_tracked];
+            return;
+        }
+}
+static void *th_malloc(void *d, size_t n)
+{
+    void *p = malloc(n);
+    track(p, n);
+    return p;
+}
+static void th_free(void *d, void *p)
+{
+    untrack(p);
+    free(p);
+}
+static void *th_calloc(void *d, size_t m, size_t n)
+{
+    return calloc(m, n);
+}
+static void *th_realloc(void *d, void *p, size_t n)
+{
+    void *q;
+    untrack(p);
+    q = realloc(p, n);
+    track(q, n);
+    return q;
+}
+static void *th_aligned_alloc(void *d, size_t a, size_t n)
+{
+    return aligned_alloc(a, n);
+}
+static void th_aligned_free(void *d, size_t a, void *p)
+{
+    free(p);
+}
+
+/* A raft_apply error after the command reached raft's log (an io->append
+ * failure, injected) must not leak the command, and the group keeps
+ * working. */
+static void test_propose_error_frees(void **state)
+{
+    cl *c = *state;
+    struct raft_heap heap = {NULL, th_malloc, th_free, th_calloc, th_realloc,
+                             th_aligned_alloc, th_aligned_free};
+    uint8_t cmd[PROPOSAL_LEN];
+    rio_peer self;
+    int g, live;
+
+    raft_heap_set(&heap);
+    node_up(c, 0, true);
+    self.id = 1;
+    self.url = c->n[0].url;
+    for (g = 0; g < NG; g++) {
+        assert_int_equal(rio_group_bootstrap(c->n[0].g[g], &self, 1), 0);
+        assert_int_equal(rio_group_start(c->n[0].g[g]), 0);
+    }
+    assert_true(run_until(c, have_leaders, 10));
+    memset(cmd, 7, sizeof cmd);
+
+    c->inflight[0]++;
+    assert_int_equal(rio_group_propose(c->n[0].g[0], cmd, sizeof cmd, on_applied, (void *)0), 0);
+    c->target[0] = 1;
+    assert_true(run_until(c, all_acked, 10));
+
+    live = n_tracked;
+    rio_store_inject_fail(rio_hub_store(c->n[0].hub), 1);
+    assert_int_equal(rio_group_propose(c->n[0].g[0], cmd, sizeof cmd, on_applied, (void *)0),
+                     HERALD_ENOMEM);
+    assert_int_equal(n_tracked, live); /* the command was freed */
+
+    c->inflight[0]++;
+    assert_int_equal(rio_group_propose(c->n[0].g[0], cmd, sizeof cmd, on_applied, (void *)0), 0);
+    c->target[0] = 2;
+    assert_true(run_until(c, all_acked, 10));
+    assert_int_equal(c->n[0].fsm[0].count, 2);
+    node_down(c, 0);
+    raft_heap_set_default();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_over_max_msg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_propose_error_frees, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
