@@ -122,8 +122,13 @@ static int teardown(void **state)
 static void send_ab(fx *f, struct raft_message *m)
 {
     int before = f->sent;
+    rio_buf b = {0};
     m->server_id = 2;
     m->server_address = rio_hub_address(f->hub[1]);
+    /* rio_msg_size (used to keep frames under max_msg) is exact. */
+    assert_int_equal(rio_msg_encode(&b, 7, m), 0);
+    assert_int_equal(rio_msg_size(m), b.len);
+    rio_buf_free(&b);
     assert_int_equal(f->io[0].send(&f->io[0], &f->req[before], m, on_sent), 0);
     assert_int_equal(f->sent, before); /* never inside the call */
 }
