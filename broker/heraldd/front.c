@@ -27,6 +27,7 @@
 #include "gw_int.h"
 #include "log.h"
 #include "nwire.h"
+#include "evsub.h"
 #include "pubsub.h"
 #include "rpc.h"
 
@@ -42,8 +43,7 @@ typedef struct front {
     uint32_t ngroups;
     uint32_t leader[NW_MAX_GROUPS]; /* node id per group, 0 unknown */
     uint32_t rr;                    /* round-robin cursor */
-    uint64_t pubseq[NODECFG_MAX_MEMBERS]; /* last event seq per node */
-    uint64_t gaps;                  /* events missed (clients repair with SYNC) */
+    evsub *events;                  /* ordering and gap repair of the nodes' streams */
 } front;
 
 typedef struct freq {
@@ -274,58 +274,92 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
 /* ------------------------------------------------------------------------
  * Events from the nodes. */
 
-static void on_event(void *arg, const uint8_t *p, size_t len)
+/* An event, in order: to this gateway's sessions of its users. */
+static void on_event(void *arg, const nw_event *e)
 {
     front *fr = arg;
-    nw_event e;
     char tenant[TOKEN_ID_MAX + 1];
     char **users = NULL;
-    int mi;
 
-    if (nw_event_decode(p, len, &e) != 0) {
-        log_warn("front.event", "malformed event (%zu bytes) dropped", len);
+    if (e->tenant.len > TOKEN_ID_MAX || e->n_users == 0)
         return;
-    }
-    mi = member_index(fr, e.node);
-    if (mi >= 0) {
-        uint64_t want = fr->pubseq[mi] + 1;
-        if (fr->pubseq[mi] && e.pubseq > want) {
-            fr->gaps += e.pubseq - want;
-            log_warn("front.gap", "node %u: %llu events missed (clients repair with SYNC)",
-                     e.node, (unsigned long long)(e.pubseq - want));
-        }
-        fr->pubseq[mi] = e.pubseq;
-    }
-    if (e.tenant.len > TOKEN_ID_MAX || e.n_users == 0)
-        goto out;
-    memcpy(tenant, e.tenant.ptr, e.tenant.len);
-    tenant[e.tenant.len] = '\0';
-    users = calloc(e.n_users, sizeof *users);
+    memcpy(tenant, e->tenant.ptr, e->tenant.len);
+    tenant[e->tenant.len] = '\0';
+    users = calloc(e->n_users, sizeof *users);
     if (!users)
-        goto out;
-    for (uint32_t i = 0; i < e.n_users; i++) {
-        if (e.users[i].len > TOKEN_ID_MAX || !(users[i] = malloc(e.users[i].len + 1)))
+        return;
+    for (uint32_t i = 0; i < e->n_users; i++) {
+        if (e->users[i].len > TOKEN_ID_MAX || !(users[i] = malloc(e->users[i].len + 1)))
             goto out;
-        memcpy(users[i], e.users[i].ptr, e.users[i].len);
-        users[i][e.users[i].len] = '\0';
+        memcpy(users[i], e->users[i].ptr, e->users[i].len);
+        users[i][e->users[i].len] = '\0';
     }
-    if (e.kind == NW_EV_DND) {
-        gw_dnd_local(fr->g, tenant, users[0], e.until);
-    } else if (e.kind == NW_EV_FRAME && e.frame.len > HERALD_FRAME_HEADER) {
+    if (e->kind == NW_EV_DND) {
+        gw_dnd_local(fr->g, tenant, users[0], e->until);
+    } else if (e->kind == NW_EV_FRAME && e->frame.len > HERALD_FRAME_HEADER) {
         herald_limits lim = {.max_frame = fr->cfg->max_frame};
         herald_frame f;
-        if (herald_frame_decode((const uint8_t *)e.frame.ptr + HERALD_FRAME_HEADER,
-                                e.frame.len - HERALD_FRAME_HEADER, &lim, &f) == 0) {
+        if (herald_frame_decode((const uint8_t *)e->frame.ptr + HERALD_FRAME_HEADER,
+                                e->frame.len - HERALD_FRAME_HEADER, &lim, &f) == 0) {
             gw_deliver(fr->g, tenant, (const char *const *)users,
-                       e.n_useqs == e.n_users ? e.useqs : NULL, e.n_users, &f);
+                       e->n_useqs == e->n_users ? e->useqs : NULL, e->n_users, &f);
             herald_frame_release(&f);
         }
     }
 out:
-    for (uint32_t i = 0; users && i < e.n_users; i++)
+    for (uint32_t i = 0; i < e->n_users; i++)
         free(users[i]);
     free(users);
-    nw_event_release(&e);
+}
+
+/* One PUB message: a batch of events from one node. */
+static void on_batch(void *arg, const uint8_t *p, size_t len)
+{
+    front *fr = arg;
+    evsub_batch(fr->events, p, len);
+}
+
+/* Gap repair: pull the missed events from the node that published them. */
+typedef struct frepl {
+    front *fr;
+    uint32_t node;
+    uint64_t epoch;
+} frepl;
+
+static void replay_done(void *arg, int status, const uint8_t *p, size_t len)
+{
+    frepl *x = arg;
+    nw_reply r;
+    if (status == 0 && nw_reply_decode(p, len, &r) == 0) {
+        evsub_replayed(x->fr->events, x->node, x->epoch, r.status, r.frames, r.n_frames);
+        nw_reply_release(&r);
+    } else if (status != HERALD_ESHUTDOWN) {
+        evsub_replayed(x->fr->events, x->node, x->epoch, status ? status : HERALD_EPROTOCOL,
+                       NULL, 0);
+    }
+    free(x);
+}
+
+static int fetch_events(void *arg, uint32_t node, uint64_t epoch, uint64_t from, uint64_t to)
+{
+    front *fr = arg;
+    int mi = member_index(fr, node);
+    nw_request q = {.kind = NW_REPLAY, .from = fr->cfg->id, .epoch = epoch, .seq_from = from,
+                    .seq_to = to};
+    herald_buf b = {0};
+    frepl *x;
+    int rc;
+
+    if (mi < 0 || !(x = calloc(1, sizeof *x)))
+        return HERALD_EINVAL;
+    *x = (frepl){.fr = fr, .node = node, .epoch = epoch};
+    rc = nw_request_encode(&q, &b);
+    if (rc == 0)
+        rc = rpc_send(fr->rpc[mi], b.data, b.len, fr->cfg->request_timeout_ms, replay_done, x);
+    herald_buf_free(&b);
+    if (rc)
+        free(x);
+    return rc;
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -360,7 +394,13 @@ int front_run(gateway_config *cfg)
             goto out;
         }
     }
-    if (ps_sub_create(fr.loop, urls, cfg->n_members, FRONT_MAX_MSG, on_event, &fr, &fr.sub) != 0) {
+    {
+        evsub_config ec = {.repair_ms = cfg->events_repair_ms};
+        if (evsub_create(fr.loop, &ec, on_event, fetch_events, &fr, &fr.events) != 0)
+            goto out;
+    }
+    if (ps_sub_create(fr.loop, urls, cfg->n_members, FRONT_MAX_MSG, cfg->events_recvbuf,
+                      on_batch, &fr, &fr.sub) != 0) {
         fprintf(stderr, "heraldd: cluster.members: cannot subscribe to the nodes' events\n");
         goto out;
     }
@@ -385,7 +425,14 @@ out:
         rpc_client_destroy(fr.rpc[i]);
     ps_sub_destroy(fr.sub);
     gw_destroy(fr.g);
-    log_info("front.stop", "gateway %u stopped (%llu event gaps seen)", cfg->id,
-             (unsigned long long)fr.gaps);
+    if (fr.events) {
+        evsub_stats es;
+        evsub_stats_get(fr.events, &es);
+        log_info("front.stop",
+                 "gateway %u stopped: events %llu delivered, %llu gaps, %llu repaired, %llu lost",
+                 cfg->id, (unsigned long long)es.delivered, (unsigned long long)es.gaps,
+                 (unsigned long long)es.repaired, (unsigned long long)es.lost);
+    }
+    evsub_destroy(fr.events);
     return rc;
 }

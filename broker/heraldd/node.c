@@ -42,7 +42,7 @@
 #include "json.h"
 #include "log.h"
 #include "nwire.h"
-#include "pubsub.h"
+#include "evpub.h"
 #include "rio.h"
 #include "rpc.h"
 #include "slots.h"
@@ -85,8 +85,7 @@ struct node {
     store **stores;
     gw *g;
     rpc_server *srv;
-    ps_pub *pub;
-    uint64_t pubseq;
+    evpub *pub;             /* committed events to the gateways */
     npeer peers[NODECFG_MAX_MEMBERS];
     struct nprop *props;    /* proposals without an outcome yet */
     ev_timer tick;          /* 1 s: slot map, tenants, env files, peer pings */
@@ -353,13 +352,8 @@ static int be_submit(void *ctx, uint32_t group, herald_buf *cmdbuf, void *cookie
 
 static void publish(node *n, nw_event *e)
 {
-    herald_buf b = {0};
-    e->node = n->cfg->id;
-    e->pubseq = ++n->pubseq;
-    if (nw_event_encode(e, &b) != 0 || ps_publish(n->pub, b.data, b.len) != 0)
-        log_warn("node.publish", "event %llu not published (clients repair with SYNC)",
-                 (unsigned long long)e->pubseq);
-    herald_buf_free(&b);
+    if (evpub_add(n->pub, e) != 0)
+        log_warn("node.publish", "an event was not published (gateways see the gap)");
 }
 
 static void be_push(void *ctx, const char *tenant, const char *const *users,
@@ -526,9 +520,9 @@ static void status_json(node *n, json_w *w)
     json_arr_end(w);
     {
         rio_stats rs;
-        uint64_t sent, failed;
+        evpub_stats es;
         rio_hub_stats(n->hub, &rs);
-        ps_pub_stats(n->pub, &sent, &failed);
+        evpub_stats_get(n->pub, &es);
         json_key(w, "raft");
         json_obj(w);
         json_key(w, "txns");
@@ -543,9 +537,13 @@ static void status_json(node *n, json_w *w)
         json_key(w, "events");
         json_obj(w);
         json_key(w, "published");
-        json_u64(w, sent);
-        json_key(w, "dropped");
-        json_u64(w, failed);
+        json_u64(w, es.events);
+        json_key(w, "batches");
+        json_u64(w, es.batches);
+        json_key(w, "batches_refused");
+        json_u64(w, es.failed);
+        json_key(w, "replays");
+        json_u64(w, es.replays);
         json_obj_end(w);
     }
     json_obj_end(w);
@@ -745,6 +743,29 @@ static void serve_status(node *n, rpc_call *call)
     herald_buf_free(&b);
 }
 
+/* Gap repair: events a gateway missed, from the ring. */
+static void serve_replay(node *n, rpc_call *call, const nw_request *q)
+{
+    herald_str *fv = malloc(NW_MAX_FRAMES * sizeof *fv);
+    nw_reply r = {0};
+    herald_buf b = {0};
+    uint32_t nf = 0;
+
+    if (!fv) {
+        reply_status(n, call, HERALD_ENOMEM, 0);
+        return;
+    }
+    r.status = evpub_replay(n->pub, q->epoch, q->seq_from, q->seq_to, fv, NW_MAX_FRAMES, &nf);
+    r.frames = fv;
+    r.n_frames = nf;
+    if (nw_reply_encode(&r, &b) == 0)
+        rpc_reply(call, b.data, b.len);
+    else
+        rpc_drop(call);
+    herald_buf_free(&b);
+    free(fv);
+}
+
 static void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len)
 {
     node *n = arg;
@@ -768,6 +789,9 @@ static void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len)
         break;
     case NW_STATUS:
         serve_status(n, call);
+        break;
+    case NW_REPLAY:
+        serve_replay(n, call, &q);
         break;
     default:
         reply_status(n, call, HERALD_EUNSUPPORTED, 0);
@@ -984,6 +1008,7 @@ int node_run(node_config *cfg)
     gw_backend be = {.ctx = n, .submit = be_submit, .leads = be_leads, .push = be_push,
                      .dnd = be_dnd, .status = be_status, .leader = be_leader};
     rio_hub_config hc = {0};
+    evpub_config evc;
     rio_peer rpeers[NODECFG_MAX_MEMBERS];
     const node_member *self = &cfg->member[cfg->self];
     ev_signal sigterm, sigint;
@@ -1039,7 +1064,9 @@ int node_run(node_config *cfg)
         fprintf(stderr, "heraldd: cannot create the gateway core\n");
         goto out;
     }
-    if (ps_pub_create(self->pub_url, &n->pub) != 0) {
+    evc = (evpub_config){.url = self->pub_url, .node_id = cfg->id,
+                         .sendbuf = cfg->events_sendbuf, .ring = cfg->events_ring};
+    if (evpub_create(loop, &evc, &n->pub) != 0) {
         fprintf(stderr, "heraldd: cluster.members: cannot listen on %s (publish)\n",
                 self->pub_url);
         goto out;
@@ -1116,7 +1143,7 @@ out:
     while (n->props) /* waiting for a leader: tell their requesters */
         prop_finish_err(n->props, HERALD_ESHUTDOWN, "the node is shutting down");
     gw_destroy(n->g);
-    ps_pub_destroy(n->pub);
+    evpub_destroy(n->pub);
     for (uint32_t i = 0; n->groups && i < n->ngroups; i++)
         if (n->groups[i].fsm_ready)
             fsm_fini(&n->groups[i].fsm);

@@ -51,6 +51,11 @@ const cfg_key nodecfg_keys[] = {
       "how long a proposal forwarded to the group leader may take"),
     K("gateway.max_frame", CFG_U32, max_frame, 1024, 64u << 20, "1048576",
       "frame payload cap in bytes; use the gateways' value (answers are paged to fit)"),
+    K("events.sendbuf", CFG_U32, events_sendbuf, 1, 8192, "8192",
+      "nng queue per subscribed gateway, in event batches; when full nng drops the oldest "
+      "and gateways repair the gap from events.ring"),
+    K("events.ring", CFG_U32, events_ring, 16, 1u << 24, "65536",
+      "committed events kept (up to 64 MiB) so gateways can pull what they missed"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
     K("tenant.recall_window_s", CFG_U64, recall_window, 1, 14u * 86400, "86400",
       "how long a sender may recall a message (tenants created from now on)"),
@@ -93,6 +98,10 @@ const cfg_key gwcfg_keys[] = {
       "one try of a request at one node before the next node is asked"),
     K("gateway.retry_ms", CFG_U32, retry_ms, 100, 3600000, "10000",
       "total time a request may be retried (leader changes, node loss) before UNAVAILABLE"),
+    K("events.recvbuf", CFG_U32, events_recvbuf, 1, 8192, "8192",
+      "nng receive queue for the nodes' event batches; missed batches are pulled again"),
+    K("events.repair_ms", CFG_U32, events_repair_ms, 10, 600000, "2000",
+      "how long events behind a gap wait for the missing ones to be pulled from the node"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
 };
 #undef K

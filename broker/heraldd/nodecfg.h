@@ -54,6 +54,8 @@ typedef struct node_config {
     uint32_t urgent_interval;    /* tenant.urgent_interval_s (new tenants) */
     uint32_t urgent_max;         /* tenant.urgent_max_reminders (new tenants) */
     bool receipts;               /* tenant.receipts (new tenants) */
+    uint32_t events_sendbuf;     /* events.sendbuf: nng queue per gateway, messages */
+    uint32_t events_ring;        /* events.ring: events kept for gap repair */
     /* Filled by nodecfg_validate, not keys: */
     uint32_t n_members;
     node_member member[NODECFG_MAX_MEMBERS];
@@ -74,6 +76,8 @@ typedef struct gateway_config {
     uint32_t request_timeout_ms; /* gateway.request_timeout_ms: one try at one node */
     uint32_t retry_ms;           /* gateway.retry_ms: total time a request may be retried */
     char log_level[16];          /* log.level */
+    uint32_t events_recvbuf;     /* events.recvbuf: nng receive queue, messages */
+    uint32_t events_repair_ms;   /* events.repair_ms: wait for a missed event this long */
     /* Filled by nodecfg_gateway_validate: */
     uint32_t n_members;
     node_member member[NODECFG_MAX_MEMBERS];

@@ -63,12 +63,16 @@ static const mpt_field request_fields[] = {
     F(nw_request, "adm", MPT_BOOL, admin),  F(nw_request, "dnd", MPT_U64, dnd_until),
     F(nw_request, "fr", MPT_BODY, frame),   F(nw_request, "g", MPT_U32, group),
     F(nw_request, "cmd", MPT_BODY, cmd),
+    F(nw_request, "ep", MPT_U64, epoch),    F(nw_request, "sf", MPT_U64, seq_from),
+    F(nw_request, "sl", MPT_U64, seq_to),
 };
 
 /* A known kind, and a group that indexes a leader table. */
 static bool request_valid(const nw_request *r)
 {
-    return r->kind >= NW_CLIENT && r->kind <= NW_STATUS && r->group < NW_MAX_GROUPS;
+    if (r->kind < NW_CLIENT || r->kind > NW_REPLAY || r->group >= NW_MAX_GROUPS)
+        return false;
+    return r->kind != NW_REPLAY || (r->seq_from >= 1 && r->seq_to >= r->seq_from);
 }
 
 int nw_request_encode(const nw_request *r, herald_buf *out)
@@ -158,6 +162,7 @@ int nw_reply_decode(const uint8_t *p, size_t n, nw_reply *out)
 static const mpt_field event_fields[] = {
     F(nw_event, "k", MPT_U32, kind),
     F(nw_event, "node", MPT_U32, node),
+    F(nw_event, "ep", MPT_U64, epoch),
     F(nw_event, "ps", MPT_U64, pubseq),
     F(nw_event, "ten", MPT_STR, tenant),
     FA(nw_event, "us", MPT_STRS, users, n_users),
@@ -479,4 +484,38 @@ int nw_result_decode(const uint8_t *p, size_t n, apply_result *out)
 out_wire:
     mpt_free(result_fields, NFIELDS(result_fields), &w);
     return rc;
+}
+
+/* ---- event batches -------------------------------------------------------- */
+
+int nw_batch_add(herald_buf *batch, const void *ev, size_t len)
+{
+    uint8_t h[4];
+    if (len == 0 || len > UINT32_MAX)
+        return HERALD_EINVAL;
+    h[0] = (uint8_t)(len >> 24);
+    h[1] = (uint8_t)(len >> 16);
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)len;
+    if (herald_buf_reserve(batch, 4 + len) != 0)
+        return HERALD_ENOMEM;
+    herald_buf_append(batch, h, 4);
+    herald_buf_append(batch, ev, len);
+    return 0;
+}
+
+int nw_batch_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **ev, size_t *len)
+{
+    size_t o = *off, l;
+    if (o == n)
+        return 0;
+    if (o > n || n - o < 4)
+        return HERALD_EPROTOCOL;
+    l = ((size_t)p[o] << 24) | ((size_t)p[o + 1] << 16) | ((size_t)p[o + 2] << 8) | p[o + 3];
+    if (l == 0 || l > n - o - 4)
+        return HERALD_EPROTOCOL;
+    *ev = p + o + 4;
+    *len = l;
+    *off = o + 4 + l;
+    return 1;
 }

@@ -12,6 +12,10 @@
  *   NW_PROPOSE  an encoded command for group `group`, proposed by the leader
  *               and answered with its apply_result once applied.
  *   NW_STATUS   the node's view of the cluster (JSON in `json`).
+ *   NW_REPLAY   events [seq_from, seq_to] of the node's event stream `epoch`,
+ *               again (gap repair); the reply's `frames` hold the encoded
+ *               events still in the node's ring, in order (status
+ *               HERALD_ENOT_FOUND when the epoch is over or none is left).
  * Reply: status (0 or a HERALD code; HERALD_ENOT_LEADER comes with the
  * leader hint when known), the frames for the client, an encoded
  * apply_result, the authenticated session after HELLO, `close` (the client
@@ -43,7 +47,7 @@
 #define NW_MAX_USERS 100000u   /* users in one event */
 #define NW_MAX_PROG (4u * NW_MAX_GROUPS * 16u) /* replica progress entries */
 
-enum nw_kind { NW_CLIENT = 1, NW_PROPOSE = 2, NW_STATUS = 3 };
+enum nw_kind { NW_CLIENT = 1, NW_PROPOSE = 2, NW_STATUS = 3, NW_REPLAY = 4 };
 enum nw_ev_kind { NW_EV_FRAME = 1, NW_EV_DND = 2 };
 
 typedef struct nw_request {
@@ -57,6 +61,9 @@ typedef struct nw_request {
                             after the length header) */
     uint32_t group;      /* NW_PROPOSE: target group */
     herald_str cmd;      /* NW_PROPOSE: encoded command */
+    uint64_t epoch;      /* NW_REPLAY: the event stream */
+    uint64_t seq_from;   /* NW_REPLAY: first pubseq wanted (≥ 1) */
+    uint64_t seq_to;     /* NW_REPLAY: last pubseq wanted (≥ seq_from) */
 } nw_request;
 
 typedef struct nw_reply {
@@ -85,7 +92,8 @@ typedef struct nw_reply {
 typedef struct nw_event {
     uint32_t kind;         /* nw_ev_kind */
     uint32_t node;         /* publishing node id */
-    uint64_t pubseq;       /* per publisher, from 1, +1 per event */
+    uint64_t epoch;        /* the publisher's stream (a new one per process start) */
+    uint64_t pubseq;       /* per stream, from 1, +1 per event */
     herald_str tenant;
     uint32_t n_users;      /* ≤ NW_MAX_USERS */
     herald_str *users;     /* owned array after decode */
@@ -111,6 +119,15 @@ void nw_reply_release(nw_reply *r);
 int nw_event_encode(const nw_event *e, herald_buf *out);
 int nw_event_decode(const uint8_t *p, size_t n, nw_event *out);
 void nw_event_release(nw_event *e);
+
+/* Event batches: one PUB message carries every event a node produced in
+ * one loop iteration, each as [4-byte big-endian length][encoded event].
+ * nw_batch_add appends one encoded event; nw_batch_next walks a received
+ * batch from *off: 1 with the next event in (*ev, *len), 0 at the end,
+ * HERALD_EPROTOCOL when the framing is broken (lengths are checked against
+ * the bytes left; an empty event is malformed). */
+int nw_batch_add(herald_buf *batch, const void *ev, size_t len);
+int nw_batch_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **ev, size_t *len);
 
 /* apply_result over the wire (NW_PROPOSE replies): every field including
  * errmsg, targets, reminders and mass outcomes. The decoded result owns an

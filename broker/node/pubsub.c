@@ -18,7 +18,7 @@ struct ps_pub {
     uint64_t sent, failed;
 };
 
-int ps_pub_create(const char *url, ps_pub **out)
+int ps_pub_create(const char *url, uint32_t sendbuf, ps_pub **out)
 {
     ps_pub *p = calloc(1, sizeof *p);
     int rv;
@@ -30,7 +30,8 @@ int ps_pub_create(const char *url, ps_pub **out)
         free(p);
         return HERALD_EIO;
     }
-    nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, PS_SENDBUF);
+    nng_socket_set_int(p->sock, NNG_OPT_SENDBUF,
+                       sendbuf && sendbuf <= PS_SENDBUF ? (int)sendbuf : PS_SENDBUF);
     rv = nng_listen(p->sock, url, NULL, 0);
     if (rv != 0) {
         log_error("pubsub.listen", "%s: %s", url, nng_strerror(rv));
@@ -97,7 +98,7 @@ static void sub_readable(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int ps_sub_create(struct ev_loop *loop, const char *const *urls, unsigned n, size_t max_msg,
-                  ps_recv_fn fn, void *arg, ps_sub **out)
+                  uint32_t recvbuf, ps_recv_fn fn, void *arg, ps_sub **out)
 {
     ps_sub *s = calloc(1, sizeof *s);
     int fd, rv;
@@ -113,7 +114,8 @@ int ps_sub_create(struct ev_loop *loop, const char *const *urls, unsigned n, siz
         return HERALD_EIO;
     }
     nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, max_msg);
-    nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, PS_SENDBUF);
+    nng_socket_set_int(s->sock, NNG_OPT_RECVBUF,
+                       recvbuf && recvbuf <= PS_SENDBUF ? (int)recvbuf : PS_SENDBUF);
     nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 500);
     rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);

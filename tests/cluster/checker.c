@@ -23,6 +23,7 @@ static const char usage_text[] =
     "                            [--writers W] [--grace S] [--timeout-ms MS] [--env FILE]\n"
     "       herald-checker verify --log FILE [--settle N] [--deadline S] [--timeout-ms MS]\n"
     "                             [--env FILE]\n"
+    "       herald-checker flood --convs N --members M --msgs K [--env FILE] [--deadline S]\n"
     "Credentials: HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET from the environment, or\n"
     "from --env FILE (a dev.env / cluster.env, re-read before every connect).\n";
 
@@ -236,6 +237,8 @@ int main(int argc, char **argv)
         return ck_write_main(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "verify") == 0)
         return ck_verify_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "flood") == 0)
+        return ck_flood_main(argc - 2, argv + 2);
     fputs(usage_text, stderr);
     return 2;
 }

@@ -83,6 +83,7 @@ void ck_drain_events(herald_client *c, int max);
  * 2 usage or setup error. */
 int ck_write_main(int argc, char **argv);
 int ck_verify_main(int argc, char **argv);
+int ck_flood_main(int argc, char **argv);
 
 /* Option parsing shared by both modes: "--name VALUE" pairs only. */
 typedef struct ck_opt {
