@@ -113,7 +113,8 @@ enum frame_key {
     K_CONV, K_CMID, K_BODY, K_FLAGS, K_SEQ, K_TS, K_DUP, K_CODE, K_MSG, K_AFTER,
     K_LIMIT, K_MORE, K_OP, K_KIND, K_OWNER, K_CAP, K_CNT, K_M, K_MEM, K_READ,
     K_UNREAD, K_MSGS, K_SG, K_SC, K_NR, K_NU, K_AID, K_NAME, K_TITLE, K_DEPT, K_PARENT,
-    K_GRP, K_LDR, K_COUNT_
+    K_GRP, K_LDR, K_APP, K_WIN, K_DPS, K_TGS, K_LIM, K_IU, K_IP, K_ITG, K_CGS, K_STS, K_ATS,
+    K_COUNT_
 };
 _Static_assert(K_COUNT_ <= 64, "the seen/required masks are 64-bit");
 
@@ -149,6 +150,16 @@ static const mpt_field frame_fields[K_COUNT_] = {
     F(K_NAME, "name", MPT_STR, name),       F(K_TITLE, "title", MPT_STR, title),
     F(K_DEPT, "dept", MPT_STR, dept),       F(K_PARENT, "parent", MPT_STR, parent),
     F(K_GRP, "grp", MPT_U32, group),        F(K_LDR, "ldr", MPT_U32, leader),
+    F(K_APP, "app", MPT_STR, app),          F(K_WIN, "win", MPT_U32, window),
+    FA(K_DPS, "dps", MPT_STRS, depts, n_depts),
+    FA(K_TGS, "tgs", MPT_STRS, tags, n_tags),
+    FA(K_LIM, "lim", MPT_STRS, limited, n_limited),
+    FA(K_IU, "iu", MPT_STRS, bad_users, n_bad_users),
+    FA(K_IP, "ip", MPT_STRS, bad_depts, n_bad_depts),
+    FA(K_ITG, "itg", MPT_STRS, bad_tags, n_bad_tags),
+    FA(K_CGS, "cgs", MPT_STRS, groups, n_groups),
+    FA(K_STS, "sts", MPT_STRS, statuses, n_statuses),
+    FA(K_ATS, "ats", MPT_U64S, times, n_times),
 };
 #undef F
 #undef FA
@@ -177,6 +188,8 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_TAG] = BIT(K_OP) | BIT(K_USER),
     [HERALD_FT_MASS] = BIT(K_OP),
     [HERALD_FT_CONV] = BIT(K_OP),
+    [HERALD_FT_APP] = BIT(K_OP) | BIT(K_APP),
+    [HERALD_FT_TRANSFER] = BIT(K_OP),
 };
 
 /* True when key k of a decoded frame holds a non-default value; `seen` has

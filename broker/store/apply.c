@@ -80,7 +80,7 @@ int get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found)
 
 bool id_ok(herald_str s) { return s.ptr && token_id_valid(s.ptr, s.len); }
 
-static int write_conv(actx *x, herald_str conv, const store_conv *sc)
+int write_conv(actx *x, herald_str conv, const store_conv *sc)
 {
     kbuf k;
     rbuf r = {0};
@@ -233,7 +233,7 @@ static bool is_external(const cmd *c, herald_str user)
     return false;
 }
 
-static int write_member(actx *x, herald_str conv, herald_str user, uint32_t role,
+int write_member(actx *x, herald_str conv, herald_str user, uint32_t role,
                         uint64_t joined, const store_conv *sc)
 {
     kbuf k = {0};
@@ -257,8 +257,8 @@ static int write_member(actx *x, herald_str conv, herald_str user, uint32_t role
 }
 
 /* System message body: {"event":E,"by":U,"members":[…]} (ids need no escaping). */
-static int system_body(actx *x, const char *event, const herald_str *v, uint32_t n,
-                       herald_str *out)
+int system_body(actx *x, const char *event, const herald_str *v, uint32_t n,
+                herald_str *out)
 {
     herald_buf b = {0};
     char *p;
@@ -277,7 +277,7 @@ static int system_body(actx *x, const char *event, const herald_str *v, uint32_t
     return p ? 0 : HERALD_ENOMEM;
 }
 
-static uint32_t kind_cap(int kind, uint32_t group_cap)
+uint32_t kind_cap(int kind, uint32_t group_cap)
 {
     switch (kind) {
     case CONV_SINGLE: return 2;
@@ -322,6 +322,11 @@ static int op_tenant_create(actx *x)
     rb_u32(&r, c->max ? c->max : URGENT_MAX_DEFAULT);
     rb_str(&r, c->corp);
     rb_u8(&r, (c->flags & CMD_TENANT_NO_RECEIPTS) ? 1 : 0);
+    rb_u32(&r, c->dedup_s ? (c->dedup_s > APP_DEDUP_MAX ? APP_DEDUP_MAX : c->dedup_s)
+                          : APP_DEDUP_DEFAULT);
+    rb_u32(&r, c->freq ? c->freq : APP_FREQ_DEFAULT);
+    rb_u32(&r, c->climit ? c->climit : CUSTOMER_LIMIT_DEFAULT);
+    rb_u32(&r, c->xwait ? c->xwait : TRANSFER_WAIT_DEFAULT);
     return put_rec(x, x->s->db.meta, &k, &r);
 }
 
@@ -683,6 +688,9 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_DIR_USER] = op_dir_user,           [CMD_DIR_DEPT] = op_dir_dept,
     [CMD_CONTACT_ADD] = op_contact_add,     [CMD_TAG] = op_tag,
     [CMD_MASS_MARK] = op_mass_mark,         [CMD_SLOTMAP] = op_slotmap,
+    [CMD_APP_MARK] = op_app_mark,           [CMD_APP_DELIVER] = op_app_deliver,
+    [CMD_TRANSFER_MARK] = op_transfer_mark, [CMD_TRANSFER_DUE] = op_transfer_due,
+    [CMD_CONV_HANDOVER] = op_conv_handover, [CMD_TRANSFER_DONE] = op_transfer_done,
 };
 
 void apply_result_free(apply_result *r)
@@ -724,7 +732,7 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
     rc = mdb_txn_begin(s->env, parent, 0, &x.txn);
     if (rc)
         goto out_cmd;
-    rc = ops[c.op](&x);
+    rc = ops[c.op] ? ops[c.op](&x) : reject(&x, HERALD_EUNSUPPORTED, "command not supported");
     if (x.mdb_fail || rc == HERALD_ENOMEM) {
         /* Not the command's fault and not deterministic: fail the batch. */
         mdb_txn_abort(x.txn);
@@ -739,6 +747,7 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
         herald_buf_free(&x.tg);
         herald_buf_free(&x.rem);
         herald_buf_free(&x.mass);
+        herald_buf_free(&x.xfer);
         rc = 0;
         goto out_cmd;
     }
@@ -772,7 +781,16 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
         memcpy(r->mass, x.mass.data, x.mass.len);
         r->n_mass = (uint32_t)(x.mass.len / sizeof(apply_mass));
     }
+    if (x.xfer.len) {
+        r->xfer = arena_alloc(x.a, x.xfer.len);
+        if (!r->xfer) {
+            rc = ENOMEM;
+            goto out_cmd;
+        }
+        memcpy(r->xfer, x.xfer.data, x.xfer.len);
+    }
 out_cmd:
+    herald_buf_free(&x.xfer);
     herald_buf_free(&x.tg);
     herald_buf_free(&x.rem);
     herald_buf_free(&x.mass);

@@ -60,12 +60,41 @@ typedef struct apply_remind {
 #define MASS_SENT 1u      /* send through owner's conversation */
 #define MASS_LIMITED 2u   /* already had a mass message today */
 #define MASS_NO_OWNER 3u  /* no employee owns the relationship */
+/* APP_MARK outcomes: a recipient reached, limited, or an invalid id. */
+#define APP_SENT 1u       /* deliver to this user */
+#define APP_LIMITED 2u    /* over the per-member per-app frequency cap */
+#define APP_BAD_USER 3u   /* not a user in the directory (or malformed) */
+#define APP_BAD_DEPT 4u   /* no such department */
+#define APP_BAD_TAG 5u    /* nobody carries the tag */
+/* TRANSFER_* outcomes, one per customer (or customer group). */
+#define XFER_DONE 1u      /* the taker owns it now */
+#define XFER_WAITING 2u   /* in service: taken over at `at` unless it objects */
+#define XFER_REFUSED 3u   /* the customer objected, or is protected (two
+                             in-service transfers in 90 days), or another
+                             transfer of it is waiting */
+#define XFER_AT_LIMIT 4u  /* the taker has the tenant's customer limit */
+#define XFER_NO_RECORD 5u /* the from employee does not own it */
+#define XFER_MOVING 6u    /* taking over: hand the conversation over, then
+                             TRANSFER_DONE (gateway steps, idempotent) */
 typedef struct apply_mass {
-    const char *customer;  /* in the result's arena */
-    const char *owner;     /* MASS_SENT: the employee sending */
-    const char *conv;      /* MASS_SENT: their 1:1 conversation */
-    uint32_t status;       /* MASS_* */
+    const char *customer;  /* the subject (customer, recipient, id); in the
+                              result's arena */
+    const char *owner;     /* MASS_SENT: the employee sending; TRANSFER: the
+                              taker */
+    const char *conv;      /* MASS_SENT: their 1:1 conversation; TRANSFER:
+                              the customer's conversation */
+    uint32_t status;       /* MASS_* / APP_* / XFER_* */
 } apply_mass;
+
+/* What a TRANSFER_* outcome adds (same index as its apply_mass). Only in
+ * the process that applied the command: between nodes results carry the
+ * apply_mass part, so gateways read the takeover time back from the store
+ * (store_transfer_get); TRANSFER_DUE is proposed and answered locally. */
+typedef struct apply_xfer {
+    const char *tenant;    /* the customer's tenant (TRANSFER_DUE spans them) */
+    const char *from;      /* the employee giving it up */
+    uint64_t at;           /* WAITING: takeover time (ms); DONE: when */
+} apply_xfer;
 
 /* What one command did; drives the ack and the fan-out. */
 typedef struct apply_result {
@@ -85,8 +114,10 @@ typedef struct apply_result {
     apply_target *targets; /* in arena */
     uint32_t n_reminders;  /* REMIND: reminders and escalations to send */
     apply_remind *reminders; /* in arena */
-    uint32_t n_mass;       /* MASS_MARK: outcomes, customer by customer */
+    uint32_t n_mass;       /* MASS_MARK / APP_MARK / TRANSFER_*: outcomes,
+                              one per subject */
     apply_mass *mass;      /* in arena */
+    apply_xfer *xfer;      /* TRANSFER_*: n_mass entries, in arena (else NULL) */
     void *arena;           /* private */
 } apply_result;
 

@@ -157,7 +157,19 @@ int op_contact_add(actx *x)
         return reject(x, HERALD_EINVAL, "invalid id");
     key_contact(&k, c->tenant, c->name);
     kb_id(&k, c->target);
-    return put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
+    {
+        MDB_val kv = kb_val(&k), v;
+        rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+        if (rc == MDB_NOTFOUND) {
+            /* A new relationship counts towards the employee's customers. */
+            rc = transfer_count_contact(x, c->target);
+        } else if (rc) {
+            return fatal(x, rc);
+        } else {
+            return 0; /* recorded already (a transfer may have moved it here) */
+        }
+    }
+    return rc ? rc : put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
 }
 
 /* TAG: add or remove tags on a customer; both indexes move together. */
@@ -198,17 +210,26 @@ int op_tag(actx *x)
     return rc;
 }
 
-static int mass_outcome(actx *x, herald_str customer, const char *owner, size_t olen,
-                        const char *conv, size_t clen, uint32_t status)
+int add_outcome(actx *x, herald_str subject, herald_str owner, herald_str conv,
+                uint32_t status)
 {
     apply_mass m = {.status = status};
-    m.customer = arena_dup(x->a, customer.ptr, customer.len);
-    m.owner = owner ? arena_dup(x->a, owner, olen) : NULL;
-    m.conv = conv ? arena_dup(x->a, conv, clen) : NULL;
-    if (!m.customer || (owner && !m.owner) || (conv && !m.conv) ||
+    m.customer = arena_dup(x->a, subject.ptr, subject.len);
+    m.owner = owner.ptr ? arena_dup(x->a, owner.ptr, owner.len) : NULL;
+    m.conv = conv.ptr ? arena_dup(x->a, conv.ptr, conv.len) : NULL;
+    if (!m.customer || (owner.ptr && !m.owner) || (conv.ptr && !m.conv) ||
         herald_buf_append(&x->mass, &m, sizeof m) != 0)
         return HERALD_ENOMEM;
     return 0;
+}
+
+static int mass_outcome(actx *x, herald_str customer, const char *owner, size_t olen,
+                        const char *conv, size_t clen, uint32_t status)
+{
+    return add_outcome(x, customer,
+                       owner ? (herald_str){.ptr = owner, .len = (uint32_t)olen} : (herald_str){0},
+                       conv ? (herald_str){.ptr = conv, .len = (uint32_t)clen} : (herald_str){0},
+                       status);
 }
 
 /* Owners of one customer (contacts), each an outcome MASS_SENT. */

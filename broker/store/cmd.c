@@ -14,7 +14,7 @@
  * the required masks cannot drift from the table. */
 enum { C_OP, C_TEN, C_USER, C_ADMIN, C_CONV, C_CMID, C_BODY, C_KIND, C_SECRET, C_FLAGS,
        C_CAP, C_SEQ, C_TS, C_WIN, C_IVL, C_MAX, C_MEM, C_EXT, C_TARGET, C_NAME, C_TITLE,
-       C_DEPT, C_PARENT, C_CORP, C_COUNT_ };
+       C_DEPT, C_PARENT, C_CORP, C_DPS, C_TGS, C_DWIN, C_FREQ, C_CLIM, C_XWAIT, C_COUNT_ };
 
 #define F(i, k, kind, member) [i] = {k, kind, offsetof(cmd, member), 0, NULL, 0, 0}
 static const mpt_field cmd_fields[C_COUNT_] = {
@@ -31,6 +31,10 @@ static const mpt_field cmd_fields[C_COUNT_] = {
     F(C_TARGET, "tgt", MPT_STR, target),    F(C_NAME, "name", MPT_STR, name),
     F(C_TITLE, "title", MPT_STR, title),    F(C_DEPT, "dept", MPT_STR, dept),
     F(C_PARENT, "parent", MPT_STR, parent), F(C_CORP, "corp", MPT_STR, corp),
+    [C_DPS] = {"dps", MPT_STRS, offsetof(cmd, depts), offsetof(cmd, n_depts), NULL, 0, 0},
+    [C_TGS] = {"tgs", MPT_STRS, offsetof(cmd, tags), offsetof(cmd, n_tags), NULL, 0, 0},
+    F(C_DWIN, "dwin", MPT_U32, dedup_s),    F(C_FREQ, "freq", MPT_U32, freq),
+    F(C_CLIM, "clim", MPT_U32, climit),     F(C_XWAIT, "xwait", MPT_U32, xwait),
 };
 #undef F
 #define NFIELDS ((size_t)C_COUNT_)
@@ -53,6 +57,14 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_TAG] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_KIND) | B(C_MEM) | B(C_TS),
     [CMD_MASS_MARK] = B(C_TEN) | B(C_USER) | B(C_CMID) | B(C_TS),
     [CMD_SLOTMAP] = B(C_BODY),
+    [CMD_APP_MARK] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_CMID) | B(C_KIND) | B(C_TS),
+    [CMD_APP_DELIVER] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_KIND) | B(C_MEM) | B(C_CMID) |
+                        B(C_TS),
+    [CMD_TRANSFER_MARK] = B(C_TEN) | B(C_USER) | B(C_TS),
+    [CMD_TRANSFER_DUE] = B(C_TS),
+    [CMD_CONV_HANDOVER] = B(C_TEN) | B(C_USER) | B(C_CONV) | B(C_TARGET) | B(C_NAME) | B(C_TS),
+    [CMD_TRANSFER_DONE] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_NAME) | B(C_MEM) | B(C_CONV) |
+                          B(C_TS),
 };
 
 const char *cmd_op_name(uint32_t op)

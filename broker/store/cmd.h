@@ -9,7 +9,9 @@
  * Keys: "op" uint, "ten" str, "user" str (actor), "admin" bool, "conv" str,
  * "cmid" str, "body" bin, "kind" str, "flags" uint, "seq" uint, "ts" uint,
  * "cap" uint, "win" uint, "ivl" uint, "max" uint, "secret" str (hex),
- * "mem" array of str.
+ * "mem" array of str, "ext" array of str, "tgt" str, "name" str, "title" str,
+ * "dept" str, "parent" str, "corp" str, "dps" / "tgs" arrays of str, "dwin",
+ * "freq", "clim", "xwait" uint.
  *
  * Thread safety: reentrant.
  */
@@ -41,7 +43,28 @@
     X(MASS_MARK, 15)    /* tenant, user, admin, cmid (mass id), mem
                            (customers), ts: who may get it today          */ \
     X(SLOTMAP, 16)      /* body: HERALD_SLOTS bytes, the shard group of
-                           each slot (meta group; written once)           */
+                           each slot (meta group; written once)           */ \
+    X(APP_MARK, 17)     /* tenant, user, admin, target (app id), cmid
+                           (message id), kind ("send" | "announce"), mem
+                           (users, "@all"), depts, tags, win (duplicate
+                           window s), cap (per member per app per minute),
+                           ts: who gets it (meta group)                   */ \
+    X(APP_DELIVER, 18)  /* tenant, user (sender "app:ID"), admin, conv, kind
+                           ("single" | "announce"), mem (recipients), cmid,
+                           body, ts: creates the conversation if missing,
+                           then appends once per cmid (conv's group)      */ \
+    X(TRANSFER_MARK, 19) /* tenant, user, admin, target (from), name (to),
+                           mem (customers), flags (CMD_XFER_RESIGNED), cap
+                           (taker's customer limit), win (wait s), ts; kind
+                           "refuse": user (a customer) objects (meta)     */ \
+    X(TRANSFER_DUE, 20) /* ts: every transfer of this meta group whose
+                           takeover is due at ts starts moving            */ \
+    X(CONV_HANDOVER, 21) /* tenant, user, admin, conv, target (from), name
+                           (to), flags (CMD_XFER_RESIGNED), ts: the
+                           conversation passes from → to (conv's group)   */ \
+    X(TRANSFER_DONE, 22) /* tenant, user, admin, target (from), name (to),
+                           mem ([customer]), conv, ts: the contact moves
+                           (meta group)                                   */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,
@@ -53,6 +76,9 @@ typedef enum cmd_op {
 /* The tenant has switched read receipts off (TENANT_CREATE stores it; the
  * gateway copies it into READ so no receipt events are produced). */
 #define CMD_TENANT_NO_RECEIPTS 0x1u
+/* TRANSFER_MARK / CONV_HANDOVER: the owner has resigned (no wait; the old
+ * owner leaves customer groups). */
+#define CMD_XFER_RESIGNED 0x1u
 
 typedef struct cmd {
     uint32_t op;          /* cmd_op */
@@ -91,6 +117,15 @@ typedef struct cmd {
     herald_str parent;    /* DIR_DEPT: parent department */
     herald_str corp;      /* SEND: certified corp name (gateway, employees);
                              TENANT_CREATE: the corp's display name */
+    uint32_t n_depts;     /* APP_MARK: departments */
+    herald_str *depts;    /* owned by the cmd after decode */
+    uint32_t n_tags;      /* APP_MARK: tags */
+    herald_str *tags;     /* owned by the cmd after decode */
+    uint32_t dedup_s;     /* TENANT_CREATE: app-message duplicate window, s */
+    uint32_t freq;        /* TENANT_CREATE: app messages per member per app
+                             per minute */
+    uint32_t climit;      /* TENANT_CREATE: customers an employee may own */
+    uint32_t xwait;       /* TENANT_CREATE: in-service transfer wait, s */
 } cmd;
 
 /* Appends the msgpack encoding of *c to out. 0, HERALD_EINVAL, HERALD_ENOMEM. */

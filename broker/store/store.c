@@ -396,6 +396,11 @@ int store_tenant_get(store *s, herald_str tenant, store_tenant *out)
             }
         }
         out->no_receipts = c.left ? rc_u8(&c) != 0 : false;
+        /* Settings added later: records written before them take defaults. */
+        out->app_dedup = c.left >= 4 ? rc_u32(&c) : APP_DEDUP_DEFAULT;
+        out->app_freq = c.left >= 4 ? rc_u32(&c) : APP_FREQ_DEFAULT;
+        out->customer_limit = c.left >= 4 ? rc_u32(&c) : CUSTOMER_LIMIT_DEFAULT;
+        out->transfer_wait = c.left >= 4 ? rc_u32(&c) : TRANSFER_WAIT_DEFAULT;
         if (!out->corp[0])
             snprintf(out->corp, sizeof out->corp, "%.*s", (int)tenant.len, tenant.ptr);
         if (c.bad || sec.len != sizeof out->secret)

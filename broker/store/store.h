@@ -60,6 +60,14 @@ typedef enum conv_kind {
 #define TOKEN_ID_MAX_STORE 128u      /* longest id (= TOKEN_ID_MAX) */
 #define URGENT_INTERVAL_DEFAULT 300u /* seconds between reminders */
 #define URGENT_MAX_DEFAULT 3u        /* reminders, then escalation */
+#define APP_DEDUP_DEFAULT 1800u      /* seconds: app-message duplicate window */
+#define APP_DEDUP_MAX 14400u         /* seconds: its ceiling (4 h) */
+#define APP_FREQ_DEFAULT 30u         /* app messages per member per app per minute */
+#define CUSTOMER_LIMIT_DEFAULT 50000u /* customers one employee may own */
+#define TRANSFER_WAIT_DEFAULT 86400u /* seconds a customer may object to an
+                                        in-service transfer */
+#define TRANSFER_PROTECT_MS (90ull * 86400u * 1000u) /* two in-service
+                                        transfers in this long protect a customer */
 
 /* "single" → CONV_SINGLE …; 0 when unknown. */
 int conv_kind_parse(herald_str s);
@@ -88,6 +96,10 @@ typedef struct store_tenant {
     uint32_t urgent_max;    /* reminders before escalating */
     char corp[129];         /* the enterprise's display name (certified identity) */
     bool no_receipts;       /* the tenant switched read receipts off */
+    uint32_t app_dedup;     /* app-message duplicate window, seconds */
+    uint32_t app_freq;      /* app messages per member per app per minute */
+    uint32_t customer_limit;/* customers one employee may own (transfer taker) */
+    uint32_t transfer_wait; /* seconds before an in-service transfer takes over */
 } store_tenant;
 
 /* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
@@ -169,6 +181,25 @@ int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t s
 
 /* Due time (ms) of the earliest pending reminder, 0 when none. */
 uint64_t store_remind_next(store *s);
+
+/* A customer's latest transfer (kept with the tenants). */
+typedef struct store_transfer {
+    uint8_t state;          /* XFER_* (apply.h): waiting, moving, done, refused */
+    bool resigned;          /* the owner had resigned (no wait) */
+    char from[129];         /* the employee giving it up */
+    char to[129];           /* the taker */
+    char conv[129];         /* the customer's conversation */
+    uint64_t at;            /* waiting/moving: takeover time; done: when (ms) */
+    uint64_t due;           /* its schedule entry (0 = none) */
+} store_transfer;
+
+/* 0, HERALD_ENOT_FOUND (never transferred), HERALD_ESTORAGE. */
+int store_transfer_get(store *s, herald_str tenant, herald_str customer, store_transfer *out);
+
+/* Due time (ms) of the earliest customer-transfer step (a takeover after
+ * the waiting period, or a retry of an unfinished one), 0 when none. Meta
+ * group. */
+uint64_t store_transfer_next(store *s);
 
 /* Directory entries (kept with the tenants, group 0). */
 #define DIR_INTERNAL 1u

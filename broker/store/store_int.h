@@ -111,6 +111,11 @@ void key_mass_result(kbuf *k, herald_str ten, herald_str mass_id);
 /* meta key of a contact: customer → owning employee → their conversation. */
 void key_contact(kbuf *k, herald_str ten, herald_str customer);
 
+/* meta key of a customer's transfer record ("xr") and its decoder (bytes
+ * from disk: 0 or HERALD_ESTORAGE). */
+void key_transfer(kbuf *k, herald_str ten, herald_str customer);
+int transfer_decode(MDB_val v, store_transfer *out);
+
 /* meta key of a user's do-not-disturb record. */
 void key_dnd(kbuf *k, herald_str ten, herald_str user);
 

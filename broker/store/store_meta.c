@@ -196,6 +196,54 @@ uint64_t store_remind_next(store *s)
     return due;
 }
 
+void key_transfer(kbuf *k, herald_str ten, herald_str customer)
+{
+    key_meta(k, "xr", ten, customer);
+}
+
+int transfer_decode(MDB_val v, store_transfer *out)
+{
+    rcur c = rc_of(v);
+    out->state = rc_u8(&c);
+    out->resigned = rc_u8(&c) != 0;
+    if (!take_str(&c, out->from, sizeof out->from) || !take_str(&c, out->to, sizeof out->to) ||
+        !take_str(&c, out->conv, sizeof out->conv))
+        return HERALD_ESTORAGE;
+    out->at = rc_u64(&c);
+    out->due = rc_u64(&c);
+    return c.bad || c.left ? HERALD_ESTORAGE : 0;
+}
+
+static int dec_transfer(MDB_val v, void *out) { return transfer_decode(v, out); }
+
+int store_transfer_get(store *s, herald_str tenant, herald_str customer, store_transfer *out)
+{
+    kbuf k;
+    key_transfer(&k, tenant, customer);
+    return meta_get(s, &k, dec_transfer, out);
+}
+
+uint64_t store_transfer_next(store *s)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    kbuf k = {0};
+    MDB_val kv, v;
+    uint64_t due = 0;
+    kb_id(&k, herald_str_z("xq"));
+    if (store_rd_begin(s, &txn) != 0)
+        return 0;
+    if (mdb_cursor_open(txn, s->db.meta, &cur) == 0) {
+        kv = kb_val(&k);
+        if (mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE) == 0 && kv.mv_size >= k.n + 8 &&
+            memcmp(kv.mv_data, k.b, k.n) == 0)
+            due = be64((const uint8_t *)kv.mv_data + k.n);
+        mdb_cursor_close(cur);
+    }
+    store_rd_end(s, txn);
+    return due;
+}
+
 /* Collects (owner, conv) pairs of one customer. */
 typedef struct contact_ctx {
     strs_builder owners; /* employees */

@@ -37,6 +37,11 @@
  *   nr: n_read_total (uint)  nu: n_unread_total (uint)  aid: after_id (str)
  *   name: name (str)         title: title (str)       dept: dept (str)
  *   parent: parent (str)
+ *   app: app (str, app id)   dps: depts (array of str)  tgs: tags (array of str)
+ *   win: window (uint, seconds)                        lim: limited (array of str)
+ *   iu: bad_users (array of str)  ip: bad_depts (array of str)
+ *   itg: bad_tags (array of str)  cgs: groups (array of str)
+ *   sts: statuses (array of str)  ats: times (array of uint, ms since the epoch)
  *
  * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
  *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
@@ -118,6 +123,41 @@
  *   ← STATUS_RESULT rid, body         a JSON document: mode, version,
  *                uptime_s, connections, users_online, groups [{group,
  *                applied, map_bytes, pending, batches}]
+ *   → APP        rid, op*, app*, mem, dps, tgs, body, cmid, win   app
+ *                messages and announcements (admin; WeCom's message/send):
+ *                op send (one message to each recipient in the app's 1:1
+ *                conversation with them, "app:APP" ↔ user) | announce (one
+ *                read-diffused announce conversation holding every
+ *                recipient). Recipients: mem = users (≤1,000; "@all" = every
+ *                employee in the directory), dps = departments (≤100, with
+ *                their sub-departments), tgs = tags (≤100); only users in
+ *                the directory are reached, at most 10,000 in all. cmid =
+ *                message id: the same app + cmid again within the duplicate
+ *                window (win seconds, ≤14,400; 0 = the tenant's, default
+ *                1,800) is a duplicate: dup set, the original outcome, nothing
+ *                sent twice. A recipient who already got the tenant's cap of
+ *                messages from this app in the current minute (default 30) is
+ *                limited; when every recipient is limited the answer is ERROR
+ *                RATE_LIMITED
+ *   ← APP_RESULT rid, app, cmid (message id), conv (announce: its
+ *                conversation), dup, cnt (messages stored), mem (recipients
+ *                reached), lim (limited by the frequency cap), iu / ip / itg
+ *                (invalid users / departments / tags)
+ *   → TRANSFER   rid, op*, user, owner, mem, cgs, flags   customer transfer
+ *                (WeCom's transfer_customer / resigned transfer): op start
+ *                (admin; user = the current owner, owner = the taker, mem =
+ *                customers ≤100, cgs = customer groups ≤100, flags 1 =
+ *                resigned) | refuse (a customer objects to its waiting
+ *                transfer). In service a customer is taken over after the
+ *                tenant's wait (default 24 h) unless it objects; a resigned
+ *                employee's customers move at once. A customer transferred
+ *                twice in service within 90 days is refused; a taker with the
+ *                tenant's customer limit is at limit. Sending the same start
+ *                again reports the current state.
+ *   ← TRANSFER_RESULT rid, mem (customers, then groups), cnt (how many of
+ *                mem are customers), sts (status of each: done | waiting |
+ *                refused | taker_at_limit | no_record), ats (takeover time of
+ *                each, ms; 0 when not waiting)
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -179,7 +219,11 @@ extern "C" {
     X(TAG, 31)                                                                \
     X(TAG_RESULT, 32)                                                         \
     X(MASS, 33)                                                               \
-    X(MASS_RESULT, 34)
+    X(MASS_RESULT, 34)                                                        \
+    X(APP, 35)                                                                \
+    X(APP_RESULT, 36)                                                         \
+    X(TRANSFER, 37)                                                           \
+    X(TRANSFER_RESULT, 38)
 
 typedef enum herald_frame_type {
 #define HERALD_FT_ENUM_(name, num) HERALD_FT_##name = num,
@@ -289,6 +333,26 @@ typedef struct herald_frame {
     herald_str parent;      /* DIR: parent department id */
     uint32_t group;         /* CONV_RESULT: the conversation's shard group ("grp") */
     uint32_t leader;        /* CONV_RESULT: node id leading that group, cluster only ("ldr") */
+    herald_str app;         /* APP/APP_RESULT: app id */
+    uint32_t window;        /* APP: duplicate-check window, seconds ("win") */
+    uint32_t n_depts;       /* APP: departments ("dps") */
+    herald_str *depts;
+    uint32_t n_tags;        /* APP: tags ("tgs") */
+    herald_str *tags;
+    uint32_t n_limited;     /* APP_RESULT: recipients over the frequency cap ("lim") */
+    herald_str *limited;
+    uint32_t n_bad_users;   /* APP_RESULT: invalid users ("iu") */
+    herald_str *bad_users;
+    uint32_t n_bad_depts;   /* APP_RESULT: invalid departments ("ip") */
+    herald_str *bad_depts;
+    uint32_t n_bad_tags;    /* APP_RESULT: invalid tags ("itg") */
+    herald_str *bad_tags;
+    uint32_t n_groups;      /* TRANSFER: customer groups ("cgs") */
+    herald_str *groups;
+    uint32_t n_statuses;    /* TRANSFER_RESULT: one status per mem entry ("sts") */
+    herald_str *statuses;
+    uint32_t n_times;       /* TRANSFER_RESULT: takeover time per mem entry ("ats") */
+    uint64_t *times;
 } herald_frame;
 
 /* Decoder limits. Zero fields take the defaults. */

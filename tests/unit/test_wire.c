@@ -90,6 +90,19 @@ static void assert_frame(const herald_frame *a, const herald_frame *b)
         assert_str(a->sync_convs[i].conv, b->sync_convs[i].conv);
         assert_int_equal(a->sync_convs[i].seq, b->sync_convs[i].seq);
     }
+    assert_str(a->app, b->app);
+    assert_int_equal(a->window, b->window);
+    assert_strs(a->depts, a->n_depts, b->depts, b->n_depts);
+    assert_strs(a->tags, a->n_tags, b->tags, b->n_tags);
+    assert_strs(a->limited, a->n_limited, b->limited, b->n_limited);
+    assert_strs(a->bad_users, a->n_bad_users, b->bad_users, b->n_bad_users);
+    assert_strs(a->bad_depts, a->n_bad_depts, b->bad_depts, b->n_bad_depts);
+    assert_strs(a->bad_tags, a->n_bad_tags, b->bad_tags, b->n_bad_tags);
+    assert_strs(a->groups, a->n_groups, b->groups, b->n_groups);
+    assert_strs(a->statuses, a->n_statuses, b->statuses, b->n_statuses);
+    assert_int_equal(a->n_times, b->n_times);
+    for (uint32_t i = 0; i < a->n_times; i++)
+        assert_int_equal(a->times[i], b->times[i]);
 }
 
 static const char body_bytes[] = {'h', 'i', 0, (char)0xff, '\n'};
@@ -105,6 +118,8 @@ static herald_msg msgs[] = {
 };
 
 /* A frame of `type` with every field set to a non-default value. */
+static uint64_t times[] = {0, 1, UINT64_MAX};
+
 static herald_frame full_frame(uint32_t type)
 {
     herald_frame f = {
@@ -120,6 +135,11 @@ static herald_frame full_frame(uint32_t type)
         .n_members = 3, .members = members, .n_read = 2, .read = members,
         .n_unread = 1, .unread = unread, .n_msgs = 3, .msgs = msgs,
         .n_sync_groups = 3, .sync_groups = groups, .n_sync_convs = 2, .sync_convs = convs,
+        .app = {"hr", 2}, .window = 1800, .n_depts = 2, .depts = members, .n_tags = 1,
+        .tags = unread, .n_limited = 1, .limited = unread, .n_bad_users = 3,
+        .bad_users = members, .n_bad_depts = 2, .bad_depts = members, .n_bad_tags = 1,
+        .bad_tags = unread, .n_groups = 2, .groups = members, .n_statuses = 3,
+        .statuses = members, .n_times = 3, .times = times,
     };
     return f;
 }
@@ -289,6 +309,7 @@ static void test_round_trip_minimal(void **state)
         in.user = herald_str_z("u");
         in.seq = 1;
         in.op = herald_str_z("info");
+        in.app = herald_str_z("a");
         assert_int_equal(encode_decode(&in, &buf, &out), 0);
         assert_frame(&in, &out);
         assert_null(out.members);
