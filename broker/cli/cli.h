@@ -5,6 +5,7 @@
  *   msg.c    messaging verbs: send, sub, history, read, recall, receipts, ping,
  *            dnd, confirm, urgent-status
  *   admin.c  management verbs: token, conv, dir, contact, tag, mass, admin
+ *   app.c    app messages / announcements (app) and customer transfer (transfer)
  *
  * Contract (scripts rely on it): global options come before the verb; every
  * result is one JSON object per line on stdout; errors go to stderr as
@@ -94,6 +95,8 @@ int v_receipts(const cli_globals *g, const char *line, int argc, char **argv);
 int v_tag(const cli_globals *g, const char *line, int argc, char **argv);
 int v_mass(const cli_globals *g, const char *line, int argc, char **argv);
 int v_admin(const cli_globals *g, const char *line, int argc, char **argv);
+int v_app(const cli_globals *g, const char *line, int argc, char **argv);
+int v_transfer(const cli_globals *g, const char *line, int argc, char **argv);
 int v_ping(const cli_globals *g, const char *line, int argc, char **argv);
 
 #endif

@@ -36,6 +36,10 @@ static const verb verbs[] = {
     {"receipts", v_receipts, "receipts CONV SEQ [--after ID] [--limit N]"},
     {"tag", v_tag, "tag add|remove CUSTOMER t1,t2,… | tag list CUSTOMER"},
     {"mass", v_mass, "mass send --tags t1,t2,… [--id ID] TEXT | mass status ID"},
+    {"app", v_app, "app send|announce --app APP [--users u1,…|@all] [--depts d1,…] "
+                   "[--tags t1,…] [--id ID] [--window SECONDS] TEXT"},
+    {"transfer", v_transfer, "transfer --from E1 --to E2 [--customers c1,…] [--groups g1,…] "
+                             "[--resigned] | transfer --refuse"},
     {"admin", v_admin, "admin status"},
     {"ping", v_ping, "ping"},
 };

@@ -226,9 +226,11 @@ int cli_split_list(const char *s, uint32_t max, const char *what, const char *li
     *copy = strdup(s);
     for (const char *p = s; *p; p++)
         items += *p == ',';
-    if (*copy && items <= max)
+    /* Room for every item (empty ones are skipped, so the count below is
+     * what decides "too many"). */
+    if (*copy)
         *v = calloc(items, sizeof **v);
-    if (!*copy || (items <= max && !*v)) {
+    if (!*copy || !*v) {
         fprintf(stderr, "herald: NOMEM: %s\n", herald_strerror(HERALD_ENOMEM));
         goto free_copy;
     }

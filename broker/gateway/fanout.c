@@ -219,6 +219,7 @@ void fanout_remind_tick(gw *g)
         }
         sh->remind_busy = true;
     }
+    transfer_tick(g);
 }
 
 /* Sends REMIND / escalation events produced by CMD_REMIND. */
@@ -264,6 +265,11 @@ void gw_events(gw *g, const uint8_t *cmdp, size_t len, const apply_result *res)
         if (!res->dup)
             push_message(g, tenant, conv, res);
         break;
+    case CMD_APP_DELIVER:
+        if (!res->dup && res->seq)
+            push_message(g, tenant, conv, res);
+        break;
+    case CMD_CONV_HANDOVER:
     case CMD_RECALL: /* seq 0: it was a tombstone already */
     case CMD_CONV_CREATE:
     case CMD_CONV_ADD:
@@ -293,6 +299,12 @@ void fanout_done(gw *g, void *cookie, apply_result *res)
     conn *c = p->c;
     bool open;
 
+    if (!c && p->xfer) {
+        /* The gateway's own transfer steps (takeovers that came due). */
+        transfer_step(g, p, res);
+        free(p);
+        return;
+    }
     if (!c) {
         /* The gateway's own command (reminders; gw_events pushes them). */
         if (res->err)
@@ -307,6 +319,19 @@ void fanout_done(gw *g, void *cookie, apply_result *res)
         if (res->err)
             log_warn("gw.bookkeeping", "%s failed: %s", cmd_op_name(p->op),
                      herald_err_name(res->err));
+        goto out;
+    }
+    if (p->app) {
+        /* Steps of an app message; app.c owns the job. */
+        if (p->op == CMD_APP_MARK)
+            app_marked(g, p, res);
+        else
+            app_delivered(g, p, res);
+        goto out;
+    }
+    if (p->xfer) {
+        /* Steps of a customer transfer; transfer.c owns the job. */
+        transfer_step(g, p, res);
         goto out;
     }
     if (p->job) {

@@ -22,6 +22,7 @@ typedef struct shard {
     store *st;             /* the group's LMDB store (borrowed) */
     writer *wr;            /* its writer thread (owned) */
     bool remind_busy;      /* a REMIND command is in flight */
+    bool xfer_busy;        /* a TRANSFER_DUE command is in flight (group 0) */
 } shard;
 
 struct gw {
@@ -82,6 +83,8 @@ struct conn {
 static inline bool conn_open(const conn *c) { return c->virt ? !c->closing : c->fd >= 0; }
 
 typedef struct mass_job mass_job;
+typedef struct app_job app_job;
+typedef struct xfer_job xfer_job;
 
 /* A request waiting for the writer. */
 typedef struct pending {
@@ -95,8 +98,10 @@ typedef struct pending {
     char a[TOKEN_ID_MAX + 1]; /* then's first id (employee) */
     char b[TOKEN_ID_MAX + 1]; /* then's second id (customer) */
     mass_job *job;         /* a mass message this command belongs to */
+    app_job *app;          /* an app message this command belongs to */
+    xfer_job *xfer;        /* a customer transfer this command belongs to */
     bool quiet;            /* bookkeeping: no reply to the requester */
-    uint32_t job_slot;     /* its customer in the job */
+    uint32_t job_slot;     /* its customer / recipient in the job */
 } pending;
 
 /* mass.c: a mass message in flight (MASS send). */
@@ -105,6 +110,20 @@ void mass_status(conn *c, herald_frame *f);
 /* fanout.c hands these over: the MASS_MARK outcome, then each send's. */
 void mass_marked(gw *g, pending *p, apply_result *res);
 void mass_sent(gw *g, pending *p, apply_result *res);
+
+/* app.c: an app message or announcement in flight (APP). */
+void app_start(conn *c, herald_frame *f);
+/* fanout.c hands these over: the APP_MARK outcome, then each delivery's. */
+void app_marked(gw *g, pending *p, apply_result *res);
+void app_delivered(gw *g, pending *p, apply_result *res);
+
+/* transfer.c: customer transfer (TRANSFER). */
+void transfer_start(conn *c, herald_frame *f);
+/* fanout.c hands over the outcome of each step of a transfer job (also the
+ * gateway's own, without a requester); p is not freed. */
+void transfer_step(gw *g, pending *p, apply_result *res);
+/* Proposes TRANSFER_DUE to the meta group when a takeover is due (leader only). */
+void transfer_tick(gw *g);
 
 /* gw.c: the shard holding (tenant, conv) and the one holding tenants. */
 uint32_t gw_conv_group(gw *g, herald_str tenant, herald_str conv);

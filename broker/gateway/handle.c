@@ -502,6 +502,24 @@ static void on_contact(conn *c, herald_frame *f)
         return;
     }
     {
+        /* Recorded already (perhaps moved here by a customer transfer):
+         * their conversation is that one. */
+        store_strs owners = {0}, convs = {0};
+        bool found = false;
+        if (store_contacts(gw_meta(c->g), ten, f->conv, &owners, &convs) == 0)
+            for (uint32_t i = 0; i < owners.n && i < convs.n && !found; i++)
+                if (herald_str_eq(f->user, owners.v[i])) {
+                    herald_frame r = {.type = HERALD_FT_CONTACT_RESULT, .rid = f->rid,
+                                      .conv = herald_str_z(convs.v[i])};
+                    conn_send(c, &r);
+                    found = true;
+                }
+        store_strs_free(&owners);
+        store_strs_free(&convs);
+        if (found)
+            return;
+    }
+    {
         /* The 1:1 conversation's id is derived from the pair: adding the
          * same contact again finds it. */
         uint8_t h[8];
@@ -807,6 +825,10 @@ static void on_mass(conn *c, herald_frame *f)
         conn_send_error(c, HERALD_EINVAL, "op must be send or status", f->rid);
 }
 
+static void on_app(conn *c, herald_frame *f) { app_start(c, f); }
+
+static void on_transfer(conn *c, herald_frame *f) { transfer_start(c, f); }
+
 /* STATUS (tenant admin): the broker's state as one JSON document. */
 static void on_status(conn *c, herald_frame *f)
 {
@@ -879,6 +901,7 @@ static const handler_fn handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_URGENT] = on_urgent,   [HERALD_FT_DIR] = on_dir,
     [HERALD_FT_CONTACT] = on_contact, [HERALD_FT_STATUS] = on_status,
     [HERALD_FT_TAG] = on_tag,         [HERALD_FT_MASS] = on_mass,
+    [HERALD_FT_APP] = on_app,         [HERALD_FT_TRANSFER] = on_transfer,
 };
 
 void handle_frame(conn *c, herald_frame *f)

@@ -226,6 +226,75 @@ int herald_client_mass_send(herald_client *c, const char *id, const char *const 
 /* The recorded outcome of mass message id. */
 int herald_client_mass_status(herald_client *c, const char *id, herald_mass *out);
 
+/* An app message or announcement (admin), modelled on WeCom's
+ * message/send: touser / toparty / totag / @all, agentid = app. Unused
+ * lists may be NULL with n 0; everything is only read during the call. */
+typedef struct herald_app_msg {
+    const char *app;            /* app id (up to 100 id characters) */
+    bool announce;              /* one read-diffused announce conversation
+                                   holding every recipient, instead of one
+                                   message in the app's 1:1 conversation with
+                                   each */
+    const char *const *users;   /* users (≤1,000); "@all" = every employee */
+    uint32_t n_users;
+    const char *const *depts;   /* departments, with sub-departments (≤100) */
+    uint32_t n_depts;
+    const char *const *tags;    /* tags (≤100) */
+    uint32_t n_tags;
+    const char *text;           /* the message */
+    const char *id;             /* message id (NULL: the server picks one);
+                                   the same app + id within the window is a
+                                   duplicate, answered with the first outcome */
+    uint32_t window_s;          /* duplicate window, ≤14,400 (0 = the
+                                   tenant's, default 1,800) */
+} herald_app_msg;
+
+/* The outcome of an app message. Free with herald_app_result_free. */
+typedef struct herald_app_result {
+    char *id;                  /* message id */
+    char *conv;                /* announce: its conversation (else NULL) */
+    bool dup;                  /* a duplicate: the first outcome, nothing sent */
+    uint32_t stored;           /* messages stored */
+    herald_strlist reached;    /* recipients who got it */
+    herald_strlist limited;    /* over the per-member per-app frequency cap */
+    herald_strlist bad_users;  /* invalid users (not in the directory) */
+    herald_strlist bad_depts;  /* no such department */
+    herald_strlist bad_tags;   /* nobody carries the tag */
+} herald_app_result;
+void herald_app_result_free(herald_app_result *r);
+
+/* Sends an app message or announcement and waits until every message is
+ * stored. Server errors: FORBIDDEN (not an admin), INVAL (ids, counts, no
+ * valid recipient at all), RATE_LIMITED (every recipient is over the
+ * frequency cap; herald_client_last_error says so). */
+int herald_client_app_send(herald_client *c, const herald_app_msg *m, herald_app_result *out);
+
+/* One customer (or customer group) of a transfer. */
+typedef struct herald_transfer_item {
+    char *id;               /* customer or group id */
+    bool group;             /* a customer group */
+    char *status;           /* done | waiting | refused | taker_at_limit | no_record */
+    uint64_t takeover_ms;   /* waiting: when the taker takes over (ms since the epoch) */
+} herald_transfer_item;
+typedef struct herald_transfer_result {
+    uint32_t n;               /* items */
+    herald_transfer_item *v;  /* customers first, then groups */
+} herald_transfer_result;
+void herald_transfer_result_free(herald_transfer_result *r);
+
+/* Customer transfer (admin): customers (≤100) and customer groups (≤100)
+ * of employee `from` go to `to`. In service each customer waits the
+ * tenant's period (default 24 h) before the takeover; resigned moves them
+ * at once. Calling again with the same arguments reports the current
+ * state. Server errors: FORBIDDEN, INVAL. */
+int herald_client_transfer(herald_client *c, const char *from, const char *to,
+                           const char *const *customers, uint32_t n_customers,
+                           const char *const *groups, uint32_t n_groups, bool resigned,
+                           herald_transfer_result *out);
+/* The connected customer objects to its waiting transfer (status refused).
+ * Server errors: NOT_FOUND (nothing waiting). */
+int herald_client_transfer_refuse(herald_client *c, herald_transfer_result *out);
+
 /* Do-not-disturb ("take a break"). op: "on" (until_ms: when it ends, ms
  * since the epoch; 0 = until turned off), "off", or "status". *until (may
  * be NULL) gets the state after the call: 0 = off, UINT64_MAX = on until

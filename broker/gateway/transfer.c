@@ -1,0 +1,382 @@
+/* transfer.c — customer transfer (TRANSFER), WeCom-style: in service a
+ * customer waits for the tenant's period (default 24 h, it may object)
+ * before the taker takes over; a resigned employee's customers move at once.
+ *
+ * The steps are commands in their own groups, each idempotent (see
+ * apply_transfer.c): TRANSFER_MARK (meta) decides; for each customer that
+ * is taking over, CONV_HANDOVER (the conversation's group) passes the
+ * conversation on and TRANSFER_DONE (meta) moves the contact. Customer
+ * groups are handed over directly (CONV_HANDOVER). Takeovers that come due
+ * later are found by transfer_tick (meta-group leader only), which proposes
+ * TRANSFER_DUE and runs the same steps with no requester; unfinished steps
+ * come due again, so nothing depends on this process surviving. Loop thread. */
+#include "gw_int.h"
+
+#include <herald/error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+
+#define XFER_PER_CALL 100u /* customers (and groups) per call */
+
+/* One customer (or customer group) of a transfer. */
+typedef struct xfer_ent {
+    char tenant[TOKEN_ID_MAX + 1]; /* its tenant */
+    char id[TOKEN_ID_MAX + 1];     /* customer or group id */
+    char from[TOKEN_ID_MAX + 1];   /* giving it up */
+    char to[TOKEN_ID_MAX + 1];     /* taking over */
+    char conv[TOKEN_ID_MAX + 1];   /* customer: its conversation */
+    bool group;                    /* a customer group */
+    uint32_t status;               /* XFER_* */
+    uint64_t at;                   /* takeover time (waiting) */
+} xfer_ent;
+
+struct xfer_job {
+    conn *c;          /* the requester (ref held); NULL for the tick's */
+    uint64_t rid;     /* request to answer */
+    bool resigned;    /* no wait; the old owner leaves groups */
+    xfer_ent *e;      /* customers first, then groups */
+    uint32_t n;       /* entries */
+    uint32_t n_cust;  /* customers among them */
+    uint32_t outstanding; /* steps submitted, not yet applied */
+};
+
+static void job_free(xfer_job *j)
+{
+    if (!j)
+        return;
+    if (j->c)
+        conn_unref(j->c);
+    free(j->e);
+    free(j);
+}
+
+static const char *status_name(uint32_t st)
+{
+    switch (st) {
+    case XFER_DONE: return "done";
+    case XFER_REFUSED: return "refused";
+    case XFER_AT_LIMIT: return "taker_at_limit";
+    case XFER_NO_RECORD: return "no_record";
+    default: return "waiting"; /* WAITING, or MOVING with a step still to redo */
+    }
+}
+
+/* Submits one step of j (encoded from k) to group gi; slot = its entry. */
+static void step(gw *g, xfer_job *j, cmd *k, const char *id, uint32_t gi, uint32_t slot)
+{
+    herald_buf b = {0};
+    pending *p;
+
+    if (cmd_encode(k, &b) != 0)
+        return;
+    if (j->c) {
+        herald_frame req = {.type = HERALD_FT_TRANSFER, .rid = j->rid};
+        p = fanout_submit_to(j->c, &req, k->op, &b, id, &g->shards[gi]);
+        if (!p)
+            return;
+    } else {
+        p = calloc(1, sizeof *p);
+        if (!p || gw_submit(g, gi, &b, p) != 0) {
+            log_warn("transfer.step", "cannot submit %s: it is retried when due again",
+                     cmd_op_name(k->op));
+            herald_buf_free(&b);
+            free(p);
+            return;
+        }
+        p->op = k->op;
+        p->shard = gi;
+        snprintf(p->conv, sizeof p->conv, "%s", id);
+    }
+    p->xfer = j;
+    p->job_slot = slot;
+    j->outstanding++;
+}
+
+/* The actor of the steps: the requester, or the tenant's own bookkeeping. */
+static cmd step_cmd(const xfer_job *j, const xfer_ent *e, uint32_t op)
+{
+    return (cmd){.op = op, .tenant = herald_str_z(e->tenant),
+                 .user = herald_str_z(j->c ? j->c->user : "herald"), .admin = true,
+                 .target = herald_str_z(e->from), .name = herald_str_z(e->to),
+                 .flags = j->resigned ? CMD_XFER_RESIGNED : 0, .ts = gw_now_ms()};
+}
+
+/* Hands a conversation over (a customer's, or a group). */
+static void handover(gw *g, xfer_job *j, uint32_t slot)
+{
+    xfer_ent *e = &j->e[slot];
+    const char *conv = e->group ? e->id : e->conv;
+    cmd k = step_cmd(j, e, CMD_CONV_HANDOVER);
+    k.conv = herald_str_z(conv);
+    step(g, j, &k, conv, gw_conv_group(g, k.tenant, k.conv), slot);
+}
+
+static void finish(xfer_job *j)
+{
+    herald_frame r = {.type = HERALD_FT_TRANSFER_RESULT, .rid = j->rid, .count = j->n_cust};
+    herald_str *ids = calloc((size_t)j->n * 2 + 1, sizeof *ids);
+    uint64_t *at = calloc((size_t)j->n + 1, sizeof *at);
+
+    if (!j->c) {
+        free(ids);
+        free(at);
+        job_free(j);
+        return;
+    }
+    if (!ids || !at) {
+        conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
+    } else {
+        for (uint32_t i = 0; i < j->n; i++) {
+            ids[i] = herald_str_z(j->e[i].id);
+            ids[j->n + i] = herald_str_z(status_name(j->e[i].status));
+            at[i] = j->e[i].status == XFER_WAITING || j->e[i].status == XFER_MOVING
+                        ? j->e[i].at
+                        : 0;
+        }
+        r.members = ids;
+        r.n_members = j->n;
+        r.statuses = ids + j->n;
+        r.n_statuses = j->n;
+        r.times = at;
+        r.n_times = j->n;
+        conn_send(j->c, &r);
+    }
+    free(ids);
+    free(at);
+    job_free(j);
+}
+
+/* Copies the outcomes of TRANSFER_MARK / TRANSFER_DUE into the job and
+ * starts the takeover of those MOVING. */
+static void decided(gw *g, xfer_job *j, const apply_result *res)
+{
+    if (!j->e) {
+        /* TRANSFER_DUE: the job is the outcomes. */
+        j->e = calloc(res->n_mass + 1, sizeof *j->e);
+        if (!j->e)
+            return;
+        j->n = j->n_cust = res->n_mass;
+    }
+    for (uint32_t i = 0; i < res->n_mass && i < j->n_cust; i++) {
+        const apply_mass *m = &res->mass[i];
+        const apply_xfer *xf = res->xfer ? &res->xfer[i] : NULL;
+        xfer_ent *e = &j->e[i];
+        snprintf(e->id, sizeof e->id, "%s", m->customer);
+        if (xf && xf->tenant)
+            snprintf(e->tenant, sizeof e->tenant, "%s", xf->tenant);
+        if (xf && xf->from)
+            snprintf(e->from, sizeof e->from, "%s", xf->from);
+        snprintf(e->to, sizeof e->to, "%s", m->owner ? m->owner : e->to);
+        snprintf(e->conv, sizeof e->conv, "%s", m->conv ? m->conv : "");
+        e->status = m->status;
+        if (xf) {
+            e->at = xf->at;
+        } else if (m->status == XFER_WAITING || m->status == XFER_MOVING) {
+            /* Applied on another node: read the record back (the local
+             * replica has applied it before the result came). */
+            store_transfer t;
+            if (store_transfer_get(gw_meta(g), herald_str_z(e->tenant), herald_str_z(e->id),
+                                   &t) == 0)
+                e->at = t.at;
+        }
+        if (e->status == XFER_MOVING && e->conv[0])
+            handover(g, j, i);
+    }
+}
+
+void transfer_step(gw *g, pending *p, apply_result *res)
+{
+    xfer_job *j = p->xfer;
+    xfer_ent *e = p->job_slot < j->n ? &j->e[p->job_slot] : NULL;
+
+    switch (p->op) {
+    case CMD_TRANSFER_DUE:
+        g->shards[0].xfer_busy = false;
+        /* fall through */
+    case CMD_TRANSFER_MARK:
+        if (res->err) {
+            if (j->c)
+                conn_send_error(j->c, res->err, res->errmsg[0] ? res->errmsg : NULL, j->rid);
+            else
+                log_error("transfer.due", "TRANSFER_DUE failed: %s", herald_err_name(res->err));
+            j->outstanding--;
+            if (j->outstanding == 0)
+                job_free(j);
+            return;
+        }
+        decided(g, j, res);
+        break;
+    case CMD_CONV_HANDOVER:
+        if (e && e->group) {
+            e->status = res->err == 0                       ? XFER_DONE
+                        : res->err == HERALD_ENOT_FOUND     ? XFER_NO_RECORD
+                                                            : XFER_REFUSED;
+            if (res->err && res->err != HERALD_ENOT_FOUND)
+                log_warn("transfer.group", "group %s %s → %s: %s", e->id, e->from, e->to,
+                         res->errmsg);
+        } else if (e && res->err == 0) {
+            /* The conversation is the taker's: now the contact. */
+            cmd k = step_cmd(j, e, CMD_TRANSFER_DONE);
+            herald_str cust = herald_str_z(e->id);
+            k.members = &cust;
+            k.n_members = 1;
+            k.conv = herald_str_z(e->conv);
+            step(g, j, &k, e->id, 0, p->job_slot);
+        } else if (e) {
+            log_warn("transfer.handover", "%s/%s %s → %s: %s; retried when due", e->tenant,
+                     e->id, e->from, e->to, herald_err_name(res->err));
+        }
+        break;
+    case CMD_TRANSFER_DONE:
+        if (e && res->err == 0)
+            e->status = XFER_DONE;
+        else if (e)
+            log_warn("transfer.done", "%s/%s: %s; retried when due", e->tenant, e->id,
+                     herald_err_name(res->err));
+        if (e && res->err == 0)
+            log_info("transfer.done", "tenant=%s customer=%s from=%s to=%s", e->tenant, e->id,
+                     e->from, e->to);
+        break;
+    default:
+        break;
+    }
+    if (--j->outstanding == 0)
+        finish(j);
+}
+
+void transfer_start(conn *c, herald_frame *f)
+{
+    bool refuse = herald_str_eq(f->op, "refuse");
+    herald_str ten = herald_str_z(c->tenant);
+    store_tenant t;
+    xfer_job *j;
+    int rc;
+
+    if (!refuse && !herald_str_eq(f->op, "start")) {
+        conn_send_error(c, HERALD_EINVAL, "op must be start or refuse", f->rid);
+        return;
+    }
+    if (!refuse) {
+        store_dir_user d;
+        if (!c->admin) {
+            conn_send_error(c, HERALD_EFORBIDDEN, "customer transfers need the admin role",
+                            f->rid);
+            return;
+        }
+        if (!token_id_valid(f->user.ptr, f->user.len) ||
+            !token_id_valid(f->owner.ptr, f->owner.len)) {
+            conn_send_error(c, HERALD_EINVAL, "from and to must be employee ids", f->rid);
+            return;
+        }
+        if (f->n_members + f->n_groups == 0 || f->n_members > XFER_PER_CALL ||
+            f->n_groups > XFER_PER_CALL) {
+            conn_send_error(c, HERALD_EINVAL, "1 to 100 customers and up to 100 groups per call",
+                            f->rid);
+            return;
+        }
+        for (uint32_t i = 0; i < f->n_members; i++)
+            if (!token_id_valid(f->members[i].ptr, f->members[i].len)) {
+                conn_send_error(c, HERALD_EINVAL, "invalid customer id", f->rid);
+                return;
+            }
+        for (uint32_t i = 0; i < f->n_groups; i++)
+            if (!token_id_valid(f->groups[i].ptr, f->groups[i].len)) {
+                conn_send_error(c, HERALD_EINVAL, "invalid group id", f->rid);
+                return;
+            }
+        if (herald_str_eq(f->user, "") || (f->user.len == f->owner.len &&
+                                            memcmp(f->user.ptr, f->owner.ptr, f->user.len) == 0)) {
+            conn_send_error(c, HERALD_EINVAL, "from and to are the same employee", f->rid);
+            return;
+        }
+        rc = store_dir_user_get(gw_meta(c->g), ten, f->owner, &d);
+        if (rc == 0 && d.kind == DIR_EXTERNAL) {
+            conn_send_error(c, HERALD_EINVAL, "the taker must be an employee", f->rid);
+            return;
+        }
+    }
+    rc = store_tenant_get(gw_meta(c->g), ten, &t);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
+    j = calloc(1, sizeof *j);
+    if (j)
+        j->e = calloc(refuse ? 2 : (size_t)f->n_members + f->n_groups + 1, sizeof *j->e);
+    if (!j || !j->e) {
+        if (j)
+            free(j->e);
+        free(j);
+        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+        return;
+    }
+    conn_ref(c);
+    j->c = c;
+    j->rid = f->rid;
+    j->resigned = !refuse && (f->flags & CMD_XFER_RESIGNED);
+    j->n_cust = refuse ? 1 : f->n_members;
+    j->n = refuse ? 1 : f->n_members + f->n_groups;
+    for (uint32_t i = 0; i < j->n; i++) {
+        xfer_ent *e = &j->e[i];
+        herald_str id = refuse ? herald_str_z(c->user)
+                        : i < f->n_members ? f->members[i]
+                                           : f->groups[i - f->n_members];
+        snprintf(e->tenant, sizeof e->tenant, "%s", c->tenant);
+        snprintf(e->id, sizeof e->id, "%.*s", (int)id.len, id.ptr);
+        if (!refuse) {
+            snprintf(e->from, sizeof e->from, "%.*s", (int)f->user.len, f->user.ptr);
+            snprintf(e->to, sizeof e->to, "%.*s", (int)f->owner.len, f->owner.ptr);
+        }
+        e->group = i >= j->n_cust;
+        e->status = XFER_NO_RECORD;
+    }
+    /* Hold one step so the answer cannot go before everything is submitted. */
+    j->outstanding++;
+    if (j->n_cust) {
+        cmd k = {.op = CMD_TRANSFER_MARK, .tenant = ten, .user = herald_str_z(c->user),
+                 .admin = c->admin, .ts = gw_now_ms()};
+        if (refuse) {
+            k.kind = herald_str_z("refuse");
+        } else {
+            k.target = f->user;
+            k.name = f->owner;
+            k.members = f->members;
+            k.n_members = f->n_members;
+            k.flags = j->resigned ? CMD_XFER_RESIGNED : 0;
+            k.cap = t.customer_limit;
+            k.win = t.transfer_wait;
+        }
+        step(c->g, j, &k, refuse ? c->user : "", 0, UINT32_MAX);
+    }
+    for (uint32_t i = j->n_cust; i < j->n; i++)
+        handover(c->g, j, i);
+    if (--j->outstanding == 0)
+        finish(j);
+}
+
+void transfer_tick(gw *g)
+{
+    uint64_t now = gw_now_ms(), due;
+    xfer_job *j;
+    cmd k = {.op = CMD_TRANSFER_DUE, .ts = now};
+
+    if (g->nshards == 0 || g->stopping || g->shards[0].xfer_busy ||
+        (g->be.leads && !g->be.leads(g->be.ctx, 0)))
+        return;
+    due = store_transfer_next(g->shards[0].st);
+    if (!due || due > now)
+        return;
+    j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    step(g, j, &k, "", 0, UINT32_MAX);
+    if (j->outstanding == 0) {
+        free(j);
+        return;
+    }
+    g->shards[0].xfer_busy = true;
+}
