@@ -65,6 +65,15 @@ const cfg_key nodecfg_keys[] = {
       "reminders before the sender is told to escalate (SMS / phone hook)"),
     K("tenant.receipts", CFG_BOOL, receipts, 0, 0, "true",
       "read receipts (who has read) for tenants created from now on"),
+    K("tenant.app_dedup_s", CFG_U32, app_dedup, 1, 14400, "1800",
+      "app messages: the same app and message id again within this many seconds is a "
+      "duplicate (a request may ask for up to 14400)"),
+    K("tenant.app_freq_per_min", CFG_U32, app_freq, 1, 100000, "30",
+      "app messages one member may get from one app per minute; more are refused"),
+    K("tenant.customer_limit", CFG_U32, customer_limit, 1, 1000000, "50000",
+      "customers one employee may own; a transfer to an employee at it is refused"),
+    K("tenant.transfer_wait_s", CFG_U32, transfer_wait, 1, 30u * 86400, "86400",
+      "in-service customer transfer: seconds the customer may object before the takeover"),
 };
 #undef K
 

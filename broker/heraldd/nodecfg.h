@@ -54,6 +54,10 @@ typedef struct node_config {
     uint32_t urgent_interval;    /* tenant.urgent_interval_s (new tenants) */
     uint32_t urgent_max;         /* tenant.urgent_max_reminders (new tenants) */
     bool receipts;               /* tenant.receipts (new tenants) */
+    uint32_t app_dedup;          /* tenant.app_dedup_s (new tenants) */
+    uint32_t app_freq;           /* tenant.app_freq_per_min (new tenants) */
+    uint32_t customer_limit;     /* tenant.customer_limit (new tenants) */
+    uint32_t transfer_wait;      /* tenant.transfer_wait_s (new tenants) */
     uint32_t events_sendbuf;     /* events.sendbuf: nng queue per gateway, messages */
     uint32_t events_ring;        /* events.ring: events kept for gap repair */
     /* Filled by nodecfg_validate, not keys: */
