@@ -33,7 +33,10 @@ static int same_cmd(const cmd *a, const cmd *b)
            same(a->title, b->title) && same(a->dept, b->dept) &&
            same(a->parent, b->parent) && same(a->corp, b->corp) &&
            same_list(a->members, a->n_members, b->members, b->n_members) &&
-           same_list(a->external, a->n_external, b->external, b->n_external);
+           same_list(a->external, a->n_external, b->external, b->n_external) &&
+           same_list(a->depts, a->n_depts, b->depts, b->n_depts) &&
+           same_list(a->tags, a->n_tags, b->tags, b->n_tags) && a->dedup_s == b->dedup_s &&
+           a->freq == b->freq && a->climit == b->climit && a->xwait == b->xwait;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -73,6 +73,21 @@ static int frame_same(const herald_frame *a, const herald_frame *b)
         if (!str_same(a->sync_convs[i].conv, b->sync_convs[i].conv) ||
             a->sync_convs[i].seq != b->sync_convs[i].seq)
             return 0;
+    /* App messages and transfers (frames 35..38). */
+    if (!str_same(a->app, b->app) || a->window != b->window ||
+        !strs_same(a->depts, a->n_depts, b->depts, b->n_depts) ||
+        !strs_same(a->tags, a->n_tags, b->tags, b->n_tags) ||
+        !strs_same(a->limited, a->n_limited, b->limited, b->n_limited) ||
+        !strs_same(a->bad_users, a->n_bad_users, b->bad_users, b->n_bad_users) ||
+        !strs_same(a->bad_depts, a->n_bad_depts, b->bad_depts, b->n_bad_depts) ||
+        !strs_same(a->bad_tags, a->n_bad_tags, b->bad_tags, b->n_bad_tags) ||
+        !strs_same(a->groups, a->n_groups, b->groups, b->n_groups) ||
+        !strs_same(a->statuses, a->n_statuses, b->statuses, b->n_statuses) ||
+        a->n_times != b->n_times)
+        return 0;
+    for (uint32_t i = 0; i < a->n_times; i++)
+        if (a->times[i] != b->times[i])
+            return 0;
     return 1;
 }
 
