@@ -323,7 +323,7 @@ static void on_batch(void *arg, const uint8_t *p, size_t len)
 typedef struct frepl {
     front *fr;
     uint32_t node;
-    uint64_t epoch;
+    uint64_t epoch, from, to;
 } frepl;
 
 static void replay_done(void *arg, int status, const uint8_t *p, size_t len)
@@ -331,11 +331,12 @@ static void replay_done(void *arg, int status, const uint8_t *p, size_t len)
     frepl *x = arg;
     nw_reply r;
     if (status == 0 && nw_reply_decode(p, len, &r) == 0) {
-        evsub_replayed(x->fr->events, x->node, x->epoch, r.status, r.frames, r.n_frames);
+        evsub_replayed(x->fr->events, x->node, x->epoch, x->from, x->to, r.status, r.frames,
+                       r.n_frames);
         nw_reply_release(&r);
     } else if (status != HERALD_ESHUTDOWN) {
-        evsub_replayed(x->fr->events, x->node, x->epoch, status ? status : HERALD_EPROTOCOL,
-                       NULL, 0);
+        evsub_replayed(x->fr->events, x->node, x->epoch, x->from, x->to,
+                       status ? status : HERALD_EPROTOCOL, NULL, 0);
     }
     free(x);
 }
@@ -352,7 +353,7 @@ static int fetch_events(void *arg, uint32_t node, uint64_t epoch, uint64_t from,
 
     if (mi < 0 || !(x = calloc(1, sizeof *x)))
         return HERALD_EINVAL;
-    *x = (frepl){.fr = fr, .node = node, .epoch = epoch};
+    *x = (frepl){.fr = fr, .node = node, .epoch = epoch, .from = from, .to = to};
     rc = nw_request_encode(&q, &b);
     if (rc == 0)
         rc = rpc_send(fr->rpc[mi], b.data, b.len, fr->cfg->request_timeout_ms, replay_done, x);

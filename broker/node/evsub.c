@@ -279,21 +279,22 @@ void evsub_batch(evsub *s, const uint8_t *p, size_t n)
     size_t off = 0, len;
     const uint8_t *ev;
     int rc;
-    while ((rc = nw_batch_next(p, n, &off, &ev, &len)) == 1)
+    while ((rc = nw_batch_next(p, n, &off, &ev, &len)) == 0)
         process(s, ev, len, false);
-    if (rc < 0)
+    if (rc != HERALD_ENOT_FOUND)
         s->stats.bad++;
 }
 
-void evsub_replayed(evsub *s, uint32_t node, uint64_t epoch, int status,
-                    const herald_str *events, uint32_t n)
+void evsub_replayed(evsub *s, uint32_t node, uint64_t epoch, uint64_t from, uint64_t to,
+                    int status, const herald_str *events, uint32_t n)
 {
     stream *t = stream_of(s, node, false);
     bool current;
 
     if (!t || t->epoch != epoch)
         return;
-    current = t->fetching; /* else a late answer to a range already given up */
+    /* Else a late answer to a range already given up. */
+    current = t->fetching && from == t->ask_from && to == t->ask_to;
     if (current) {
         t->fetching = false;
         ev_timer_stop(s->loop, &t->repair);

@@ -54,10 +54,12 @@ int evsub_create(struct ev_loop *loop, const evsub_config *cfg, evsub_deliver_fn
 /* One received PUB message (an nw_batch of events). */
 void evsub_batch(evsub *s, const uint8_t *p, size_t n);
 
-/* The answer of a fetch: status 0 with the encoded events (in order), or
- * an error (then the gap is given up). */
-void evsub_replayed(evsub *s, uint32_t node, uint64_t epoch, int status,
-                    const herald_str *events, uint32_t n);
+/* The answer of the fetch of [from, to]: status 0 with the encoded events
+ * (in order), or an error (then that range is given up). An answer to a
+ * range no longer asked for (given up at the timeout) only fills what it
+ * can. */
+void evsub_replayed(evsub *s, uint32_t node, uint64_t epoch, uint64_t from, uint64_t to,
+                    int status, const herald_str *events, uint32_t n);
 
 void evsub_stats_get(const evsub *s, evsub_stats *out);
 void evsub_destroy(evsub *s);

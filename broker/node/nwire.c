@@ -508,7 +508,7 @@ int nw_batch_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **ev, s
 {
     size_t o = *off, l;
     if (o == n)
-        return 0;
+        return HERALD_ENOT_FOUND;
     if (o > n || n - o < 4)
         return HERALD_EPROTOCOL;
     l = ((size_t)p[o] << 24) | ((size_t)p[o + 1] << 16) | ((size_t)p[o + 2] << 8) | p[o + 3];
@@ -517,5 +517,5 @@ int nw_batch_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **ev, s
     *ev = p + o + 4;
     *len = l;
     *off = o + 4 + l;
-    return 1;
+    return 0;
 }

@@ -123,9 +123,9 @@ void nw_event_release(nw_event *e);
 /* Event batches: one PUB message carries every event a node produced in
  * one loop iteration, each as [4-byte big-endian length][encoded event].
  * nw_batch_add appends one encoded event; nw_batch_next walks a received
- * batch from *off: 1 with the next event in (*ev, *len), 0 at the end,
- * HERALD_EPROTOCOL when the framing is broken (lengths are checked against
- * the bytes left; an empty event is malformed). */
+ * batch from *off: 0 with the next event in (*ev, *len), HERALD_ENOT_FOUND
+ * at the end, HERALD_EPROTOCOL when the framing is broken (lengths are
+ * checked against the bytes left; an empty event is malformed). */
 int nw_batch_add(herald_buf *batch, const void *ev, size_t len);
 int nw_batch_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **ev, size_t *len);
 

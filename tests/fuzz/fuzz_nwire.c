@@ -2,6 +2,7 @@
  * process on the network): the input is decoded as each of the four
  * messages; every success must re-encode, decode again to the same values,
  * and re-encode to the same bytes. */
+#include <herald/error.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,5 +117,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ROUND_TRIP(nw_event, nw_event_encode, nw_event_decode, nw_event_release, same_event);
     ROUND_TRIP(apply_result, nw_result_encode, nw_result_decode, apply_result_free,
                same_result);
+    {
+        /* The input as an event batch: every framed event stays inside it,
+         * and a walk ends at the end or with EPROTOCOL, never past it. */
+        size_t off = 0, len = 0, walked = 0;
+        const uint8_t *ev = NULL;
+        int rc;
+        while ((rc = nw_batch_next(data, size, &off, &ev, &len)) == 0) {
+            if (ev < data || len == 0 || ev + len > data + size || off > size)
+                abort();
+            walked += 4 + len;
+        }
+        if (rc != HERALD_ENOT_FOUND && rc != HERALD_EPROTOCOL)
+            abort();
+        if (rc == HERALD_ENOT_FOUND && walked != size)
+            abort();
+    }
     return 0;
 }
