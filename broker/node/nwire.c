@@ -230,6 +230,9 @@ typedef struct nw_mass_w {
     herald_str owner;    /* .owner (absent: NULL) */
     herald_str conv;     /* .conv (absent: NULL) */
     uint32_t status;     /* .status */
+    herald_str xten;     /* apply_xfer.tenant (results with xfer) */
+    herald_str xfrom;    /* apply_xfer.from (absent: NULL) */
+    uint64_t xat;        /* apply_xfer.at */
 } nw_mass_w;
 
 typedef struct nw_res_w {
@@ -249,6 +252,7 @@ typedef struct nw_res_w {
     nw_remind_w *reminders;     /* malloc'd */
     uint32_t n_mass;            /* .n_mass */
     nw_mass_w *mass;            /* malloc'd */
+    bool xfer;                  /* .xfer present (TRANSFER_*): one per mass entry */
 } nw_res_w;
 
 static const mpt_field remind_fields[] = {
@@ -261,6 +265,8 @@ static const mpt_field remind_fields[] = {
 static const mpt_field mass_fields[] = {
     F(nw_mass_w, "cust", MPT_STR, customer), F(nw_mass_w, "own", MPT_STR, owner),
     F(nw_mass_w, "conv", MPT_STR, conv),     F(nw_mass_w, "st", MPT_U32, status),
+    F(nw_mass_w, "xt", MPT_STR, xten),       F(nw_mass_w, "xf", MPT_STR, xfrom),
+    F(nw_mass_w, "xa", MPT_U64, xat),
 };
 
 static const mpt_field result_fields[] = {
@@ -279,6 +285,7 @@ static const mpt_field result_fields[] = {
      remind_fields, NFIELDS(remind_fields), sizeof(nw_remind_w)},
     {"ms", MPT_MAPS, offsetof(nw_res_w, mass), offsetof(nw_res_w, n_mass), mass_fields,
      NFIELDS(mass_fields), sizeof(nw_mass_w)},
+    F(nw_res_w, "xfer", MPT_BOOL, xfer),
 };
 
 #undef F
@@ -341,11 +348,18 @@ int nw_result_encode(const apply_result *r, herald_buf *out)
         if (!w.mass)
             goto out;
         w.n_mass = r->n_mass;
-        for (uint32_t i = 0; i < r->n_mass; i++)
+        for (uint32_t i = 0; i < r->n_mass; i++) {
             w.mass[i] = (nw_mass_w){.customer = cstr(r->mass[i].customer),
                                     .owner = cstr(r->mass[i].owner),
                                     .conv = cstr(r->mass[i].conv),
                                     .status = r->mass[i].status};
+            if (r->xfer) {
+                w.mass[i].xten = cstr(r->xfer[i].tenant);
+                w.mass[i].xfrom = cstr(r->xfer[i].from);
+                w.mass[i].xat = r->xfer[i].at;
+            }
+        }
+        w.xfer = r->xfer != NULL;
     }
     rc = encode_map(result_fields, NFIELDS(result_fields), &w, out);
 out:
@@ -379,7 +393,8 @@ static bool result_valid(const nw_res_w *w)
     }
     for (uint32_t i = 0; i < w->n_mass; i++) {
         const nw_mass_w *m = &w->mass[i];
-        if (!cstr_ok(m->customer) || !cstr_ok(m->owner) || !cstr_ok(m->conv))
+        if (!cstr_ok(m->customer) || !cstr_ok(m->owner) || !cstr_ok(m->conv) ||
+            !cstr_ok(m->xten) || !cstr_ok(m->xfrom))
             return false;
     }
     return true;
@@ -455,6 +470,17 @@ static int result_fill(const nw_res_w *w, apply_result *out)
                 .conv = adup(a, w->mass[i].conv, true, &fail),
                 .status = w->mass[i].status,
             };
+        if (w->xfer) {
+            out->xfer = arena_alloc(a, (size_t)w->n_mass * sizeof *out->xfer);
+            if (!out->xfer)
+                return HERALD_ENOMEM;
+            for (uint32_t i = 0; i < w->n_mass; i++)
+                out->xfer[i] = (apply_xfer){
+                    .tenant = adup(a, w->mass[i].xten, false, &fail),
+                    .from = adup(a, w->mass[i].xfrom, true, &fail),
+                    .at = w->mass[i].xat,
+                };
+        }
     }
     return fail ? HERALD_ENOMEM : 0;
 }

@@ -87,9 +87,8 @@ typedef struct apply_mass {
 } apply_mass;
 
 /* What a TRANSFER_* outcome adds (same index as its apply_mass). Only in
- * the process that applied the command: between nodes results carry the
- * apply_mass part, so gateways read the takeover time back from the store
- * (store_transfer_get); TRANSFER_DUE is proposed and answered locally. */
+ * the process that applied the command and in results forwarded between
+ * nodes (nwire carries it with the apply_mass entries). */
 typedef struct apply_xfer {
     const char *tenant;    /* the customer's tenant (TRANSFER_DUE spans them) */
     const char *from;      /* the employee giving it up */

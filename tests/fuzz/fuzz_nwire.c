@@ -88,6 +88,12 @@ static int same_result(const apply_result *a, const apply_result *b)
             !same_z(x->conv, y->conv) || x->status != y->status)
             return 0;
     }
+    if ((a->xfer == NULL) != (b->xfer == NULL))
+        return 0;
+    for (uint32_t i = 0; a->xfer && i < a->n_mass; i++)
+        if (!same_z(a->xfer[i].tenant, b->xfer[i].tenant) ||
+            !same_z(a->xfer[i].from, b->xfer[i].from) || a->xfer[i].at != b->xfer[i].at)
+            return 0;
     return 1;
 }
 

@@ -239,6 +239,33 @@ static apply_result full_result(void)
 
 /* ---- round trips --------------------------------------------------------- */
 
+/* TRANSFER_* results carry apply_xfer with their mass entries. */
+static void test_result_xfer(void **state)
+{
+    static const apply_xfer xf[2] = {{.tenant = "t1", .from = "e1", .at = 1234},
+                                     {.tenant = "t1", .from = NULL, .at = 0}};
+    apply_result a = full_result(), b;
+    herald_buf buf = {0};
+    (void)state;
+
+    a.xfer = (apply_xfer *)xf;
+    assert_int_equal(nw_result_encode(&a, &buf), 0);
+    assert_int_equal(nw_result_decode(buf.data, buf.len, &b), 0);
+    assert_non_null(b.xfer);
+    assert_string_equal(b.xfer[0].tenant, "t1");
+    assert_string_equal(b.xfer[0].from, "e1");
+    assert_int_equal(b.xfer[0].at, 1234);
+    assert_null(b.xfer[1].from);
+    apply_result_free(&b);
+    a.xfer = NULL; /* without: none after decoding */
+    buf.len = 0;
+    assert_int_equal(nw_result_encode(&a, &buf), 0);
+    assert_int_equal(nw_result_decode(buf.data, buf.len, &b), 0);
+    assert_null(b.xfer);
+    apply_result_free(&b);
+    herald_buf_free(&buf);
+}
+
 static void test_request_roundtrip(void **state)
 {
     nw_request a = full_request(), b;
@@ -878,6 +905,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_roundtrip), cmocka_unit_test(test_reply_roundtrip),
         cmocka_unit_test(test_event_roundtrip),   cmocka_unit_test(test_result_roundtrip),
+        cmocka_unit_test(test_result_xfer),
         cmocka_unit_test(test_defaults_omitted),  cmocka_unit_test(test_encode_caps),
         cmocka_unit_test(test_decode_caps),       cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_unknown_keys),      cmocka_unit_test(test_alloc_failures),
