@@ -13,6 +13,8 @@
 #define EVPUB_RING_DEFAULT 65536u
 #define EVPUB_RING_BYTES_DEFAULT ((size_t)64 << 20)
 #define EVPUB_BATCH_DEFAULT ((size_t)256 << 10)
+#define EVPUB_HEAD_S 0.1      /* a HEAD marker after new events, this often */
+#define EVPUB_HEAD_IDLE_S 1.0 /* and this often when nothing happens */
 
 typedef struct ring_slot {
     uint64_t pubseq;       /* 0: empty */
@@ -33,6 +35,9 @@ struct evpub {
     size_t ring_bytes, ring_max;
     uint64_t oldest;       /* lowest pubseq still in the ring (0: none) */
     ev_prepare flush_w;
+    ev_timer head_w;       /* HEAD markers: the newest pubseq, repeated */
+    uint64_t head_sent;    /* pubseq of the last HEAD */
+    ev_tstamp head_at;     /* when it went out */
     evpub_stats st;
 };
 
@@ -41,6 +46,28 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop;
     (void)revents;
     evpub_flush(w->data);
+}
+
+/* A HEAD marker after new events, and now and then anyway: a gateway that
+ * lost the newest batch learns from it that events are missing. */
+static void on_head(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    evpub *p = w->data;
+    uint64_t last = p->next_seq - 1;
+    ev_tstamp now = ev_now(loop);
+    nw_event e = {.kind = NW_EV_HEAD, .node = p->node_id, .epoch = p->epoch, .pubseq = last};
+    herald_buf b = {0}, batch = {0};
+    (void)revents;
+    if (!last || (last == p->head_sent && now - p->head_at < EVPUB_HEAD_IDLE_S))
+        return;
+    evpub_flush(p); /* after the events it speaks of */
+    if (nw_event_encode(&e, &b) == 0 && nw_batch_add(&batch, b.data, b.len) == 0 &&
+        ps_publish(p->pub, batch.data, batch.len) == 0) {
+        p->head_sent = last;
+        p->head_at = now;
+    }
+    herald_buf_free(&b);
+    herald_buf_free(&batch);
 }
 
 int evpub_create(struct ev_loop *loop, const evpub_config *cfg, evpub **out)
@@ -77,6 +104,9 @@ int evpub_create(struct ev_loop *loop, const evpub_config *cfg, evpub **out)
     ev_prepare_init(&p->flush_w, on_prepare);
     p->flush_w.data = p;
     ev_prepare_start(loop, &p->flush_w);
+    ev_timer_init(&p->head_w, on_head, EVPUB_HEAD_S, EVPUB_HEAD_S);
+    p->head_w.data = p;
+    ev_timer_start(loop, &p->head_w);
     *out = p;
     return 0;
 }
@@ -174,6 +204,7 @@ void evpub_destroy(evpub *p)
         return;
     evpub_flush(p);
     ev_prepare_stop(p->loop, &p->flush_w);
+    ev_timer_stop(p->loop, &p->head_w);
     ps_pub_destroy(p->pub);
     for (uint32_t i = 0; i < p->cap; i++)
         free(p->ring[i].data);

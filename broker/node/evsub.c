@@ -106,13 +106,13 @@ static void hand_on_raw(evsub *s, const uint8_t *p, size_t n)
     nw_event_release(&e);
 }
 
-static void ask(stream *t)
+/* Asks for next..to (the hole before the first held event, or up to a
+ * HEAD marker's seq when nothing is held). */
+static void ask_upto(stream *t, uint64_t to)
 {
     evsub *s = t->s;
-    uint64_t to;
-    if (t->fetching || t->replaying || t->head == t->nh)
+    if (t->fetching || t->replaying || to < t->next)
         return;
-    to = t->h[t->head].seq - 1;
     s->stats.gaps++;
     t->fetching = true;
     t->ask_from = t->next;
@@ -125,6 +125,12 @@ static void ask(stream *t)
     if (s->fetch(s->arg, t->node, t->epoch, t->next, to) != 0)
         log_warn("evsub.fetch", "node %u: cannot ask for events %llu..%llu", t->node,
                  (unsigned long long)t->next, (unsigned long long)to);
+}
+
+static void ask(stream *t)
+{
+    if (t->head < t->nh)
+        ask_upto(t, t->h[t->head].seq - 1);
 }
 
 /* Hands on held events that are next in line; asks for the next hole. */
@@ -155,10 +161,10 @@ static void drain(stream *t)
 static void give_up_to(stream *t, uint64_t upto)
 {
     evsub *s = t->s;
-    if (t->head == t->nh)
-        return;
-    if (upto >= t->h[t->head].seq)
+    if (t->head < t->nh && upto >= t->h[t->head].seq)
         upto = t->h[t->head].seq - 1;
+    if (t->head == t->nh && upto == UINT64_MAX)
+        return; /* nothing held: no hole to give up */
     if (upto >= t->next) {
         s->stats.lost += upto - t->next + 1;
         log_warn("evsub.lost", "node %u: events %llu..%llu lost (clients repair with SYNC)",
@@ -233,6 +239,21 @@ static void process(evsub *s, const uint8_t *p, size_t n, bool replay)
         return;
     }
     t = e.node && e.epoch && e.pubseq ? stream_of(s, e.node, !replay) : NULL;
+    if (e.kind == NW_EV_HEAD) {
+        /* The newest pubseq of the stream: a tail we never got? */
+        if (!t || replay)
+            goto out;
+        if (t->epoch != e.epoch) {
+            held_clear(t);
+            t->fetching = false;
+            ev_timer_stop(s->loop, &t->repair);
+            t->epoch = e.epoch;
+            t->next = e.pubseq + 1; /* history before we listened is not ours */
+        } else if (t->head == t->nh) {
+            ask_upto(t, e.pubseq);
+        }
+        goto out;
+    }
     if (!t) {
         if (!replay)
             hand_on(s, &e); /* unsequenced or too many publishers: as it comes */

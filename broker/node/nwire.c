@@ -175,8 +175,10 @@ static const mpt_field event_fields[] = {
  * event names its user. */
 static bool event_valid(const nw_event *e)
 {
-    if (e->kind != NW_EV_FRAME && e->kind != NW_EV_DND)
+    if (e->kind != NW_EV_FRAME && e->kind != NW_EV_DND && e->kind != NW_EV_HEAD)
         return false;
+    if (e->kind == NW_EV_HEAD)
+        return e->n_users == 0 && e->n_useqs == 0;
     if (e->n_users > NW_MAX_USERS || (e->n_users && !e->users) ||
         (e->n_useqs && (e->n_useqs != e->n_users || !e->useqs)))
         return false;

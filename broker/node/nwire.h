@@ -29,6 +29,10 @@
  * msg.useq) and the gateway adds the SILENT flag for sessions in
  * do-not-disturb unless the message is urgent. NW_EV_DND: users[0] of
  * tenant switched do-not-disturb; `until` is the new end (0 off).
+ * NW_EV_HEAD: no event itself (no seq of its own, no users): `pubseq` is the
+ * last one the node published, repeated periodically so a gateway notices
+ * when the newest events of a stream were dropped (nothing after them would
+ * show the gap).
  * `pubseq` counts events per publishing node (gap detection).
  *
  * Thread safety: reentrant.
@@ -48,7 +52,7 @@
 #define NW_MAX_PROG (4u * NW_MAX_GROUPS * 16u) /* replica progress entries */
 
 enum nw_kind { NW_CLIENT = 1, NW_PROPOSE = 2, NW_STATUS = 3, NW_REPLAY = 4 };
-enum nw_ev_kind { NW_EV_FRAME = 1, NW_EV_DND = 2 };
+enum nw_ev_kind { NW_EV_FRAME = 1, NW_EV_DND = 2, NW_EV_HEAD = 3 };
 
 typedef struct nw_request {
     uint32_t kind;       /* nw_kind */

@@ -175,6 +175,34 @@ static void test_lost_and_new_epoch(void **state)
     free(t);
 }
 
+/* The newest events dropped: nothing after them shows the hole, the HEAD
+ * marker does. */
+static void test_head_finds_tail(void **state)
+{
+    tx *t = calloc(1, sizeof *t);
+    evsub *s;
+    herald_buf batch = {0}, b = {0};
+    nw_event h = {.kind = NW_EV_HEAD, .node = 7, .epoch = 5, .pubseq = 4};
+    (void)state;
+    assert_int_equal(evsub_create(EV_DEFAULT, &(evsub_config){0}, on_deliver, on_fetch, t, &s), 0);
+    feed(s, t, 5, (uint64_t[]){1, 2, 0});
+    assert_int_equal(nw_event_encode(&h, &b), 0);
+    assert_int_equal(nw_batch_add(&batch, b.data, b.len), 0);
+    evsub_batch(s, batch.data, batch.len);
+    assert_int_equal(t->fetches, 1);
+    assert_int_equal(t->f_from, 3);
+    assert_int_equal(t->f_to, 4);
+    answer(s, t, 5, 3, 4);
+    in_order(t, 1, 4);
+    evsub_batch(s, batch.data, batch.len);         /* nothing missing now */
+    assert_int_equal(t->fetches, 1);
+    evsub_destroy(s);
+    herald_buf_free(&b);
+    herald_buf_free(&batch);
+    tx_free(t);
+    free(t);
+}
+
 static void stop_loop(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)w;
@@ -269,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_stale_answer_keeps_new_hole),
         cmocka_unit_test(test_lost_and_new_epoch),
         cmocka_unit_test(test_repair_timeout),
+        cmocka_unit_test(test_head_finds_tail),
         cmocka_unit_test(test_bad_batches),
         cmocka_unit_test(test_ring_replay),
     };

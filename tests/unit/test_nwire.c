@@ -660,10 +660,18 @@ static void test_wrong_types(void **state)
     msgpack_pack_uint32(&m.pk, 1);
     expect_bad(&m, 'p');
 
-    /* Event: unknown kind; a useq that is a string; DND without a user. */
+    /* Event: unknown kind; a HEAD with users; a useq that is a string; DND
+     * without a user. */
     msgpack_pack_map(&m.pk, 1);
     mk_key(&m, "k");
-    msgpack_pack_uint32(&m.pk, 3);
+    msgpack_pack_uint32(&m.pk, NW_EV_HEAD + 1);
+    expect_bad(&m, 'e');
+    msgpack_pack_map(&m.pk, 2);
+    mk_key(&m, "k");
+    msgpack_pack_uint32(&m.pk, NW_EV_HEAD);
+    mk_key(&m, "us");
+    msgpack_pack_array(&m.pk, 1);
+    mk_key(&m, "a");
     expect_bad(&m, 'e');
     msgpack_pack_map(&m.pk, 3);
     mk_key(&m, "k");
