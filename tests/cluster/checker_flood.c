@@ -102,7 +102,7 @@ static void *sender_main(void *arg)
 {
     fl_thread *t = arg;
     fl_run *r = t->r;
-    char user[32], cmid[64], body[96];
+    char user[32], cmid[96], body[128];
     herald_client *c = NULL;
 
     snprintf(user, sizeof user, "fl-s%u", t->idx);
