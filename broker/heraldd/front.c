@@ -297,7 +297,7 @@ static void on_event(void *arg, const nw_event *e)
     if (e->kind == NW_EV_DND) {
         gw_dnd_local(fr->g, tenant, users[0], e->until);
     } else if (e->kind == NW_EV_FRAME && e->frame.len > HERALD_FRAME_HEADER) {
-        herald_limits lim = {.max_frame = fr->cfg->max_frame};
+        herald_limits lim = {.max_frame = fr->cfg->gw.max_frame};
         herald_frame f;
         if (herald_frame_decode((const uint8_t *)e->frame.ptr + HERALD_FRAME_HEADER,
                                 e->frame.len - HERALD_FRAME_HEADER, &lim, &f) == 0) {
@@ -379,15 +379,7 @@ int front_run(gateway_config *cfg)
     ev_signal sigterm, sigint;
     int rc = 1;
 
-    gw_config_defaults(&gc);
-    gc.listen = cfg->listen;
-    gc.max_frame = cfg->max_frame;
-    gc.rate = cfg->rate;
-    gc.burst = cfg->rate * 2;
-    gc.out_cap = (size_t)cfg->out_cap;
-    gc.hello_ms = cfg->hello_ms;
-    gc.idle_ms = cfg->idle_ms;
-    gc.max_conns = cfg->max_conns;
+    gwlimits_config(&cfg->gw, &gc);
     for (uint32_t i = 0; i < cfg->n_members; i++) {
         urls[i] = cfg->member[i].pub_url;
         if (rpc_client_create(fr.loop, cfg->member[i].req_url, FRONT_MAX_MSG, &fr.rpc[i]) != 0) {
@@ -406,7 +398,7 @@ int front_run(gateway_config *cfg)
         goto out;
     }
     if (gw_create_ex(&gc, fr.loop, NULL, 0, &be, &fr.g) != 0) {
-        fprintf(stderr, "heraldd: gateway.listen: cannot listen on %s\n", cfg->listen);
+        fprintf(stderr, "heraldd: gateway.listen: cannot listen on %s\n", cfg->gw.listen);
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -415,7 +407,7 @@ int front_run(gateway_config *cfg)
     ev_signal_start(fr.loop, &sigterm);
     ev_signal_start(fr.loop, &sigint);
     log_info("front.ready", "gateway %u ready on %s (port %u), %u nodes, %u groups", cfg->id,
-             cfg->listen, gw_port(fr.g), cfg->n_members, fr.ngroups);
+             cfg->gw.listen, gw_port(fr.g), cfg->n_members, fr.ngroups);
     ev_run(fr.loop, 0);
     ev_signal_stop(fr.loop, &sigterm);
     ev_signal_stop(fr.loop, &sigint);

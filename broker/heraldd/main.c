@@ -148,12 +148,7 @@ static int ensure_tenant(store *st, const dev_config *o, const char *name,
         return rc;
     token_secret_generate(secret);
     token_secret_to_hex(secret, hex);
-    cmd k = {.op = CMD_TENANT_CREATE, .tenant = herald_str_z(name),
-             .secret = herald_str_z(hex), .win = o->recall_window,
-             .ivl = o->urgent_interval, .max = o->urgent_max,
-             .flags = o->receipts ? 0 : CMD_TENANT_NO_RECEIPTS,
-             .dedup_s = o->app_dedup, .freq = o->app_freq,
-             .climit = o->customer_limit, .xwait = o->transfer_wait};
+    cmd k = tenantcfg_command(&o->tenant, name, hex);
     rc = cmd_encode(&k, &b);
     if (rc)
         return rc;

@@ -57,23 +57,7 @@ const cfg_key nodecfg_keys[] = {
     K("events.ring", CFG_U32, events_ring, 16, 1u << 24, "65536",
       "committed events kept (up to 64 MiB) so gateways can pull what they missed"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
-    K("tenant.recall_window_s", CFG_U64, recall_window, 1, 14u * 86400, "86400",
-      "how long a sender may recall a message (tenants created from now on)"),
-    K("tenant.urgent_interval_s", CFG_U32, urgent_interval, 1, 86400, "300",
-      "seconds between reminders of an unconfirmed urgent (DING) message"),
-    K("tenant.urgent_max_reminders", CFG_U32, urgent_max, 1, 100, "3",
-      "reminders before the sender is told to escalate (SMS / phone hook)"),
-    K("tenant.receipts", CFG_BOOL, receipts, 0, 0, "true",
-      "read receipts (who has read) for tenants created from now on"),
-    K("tenant.app_dedup_s", CFG_U32, app_dedup, 1, 14400, "1800",
-      "app messages: the same app and message id again within this many seconds is a "
-      "duplicate (a request may ask for up to 14400)"),
-    K("tenant.app_freq_per_min", CFG_U32, app_freq, 1, 100000, "30",
-      "app messages one member may get from one app per minute; more are refused"),
-    K("tenant.customer_limit", CFG_U32, customer_limit, 1, 1000000, "50000",
-      "customers one employee may own; a transfer to an employee at it is refused"),
-    K("tenant.transfer_wait_s", CFG_U32, transfer_wait, 1, 30u * 86400, "86400",
-      "in-service customer transfer: seconds the customer may object before the takeover"),
+    TENANTCFG_KEYS(node_config, tenant),
 };
 #undef K
 
@@ -85,24 +69,11 @@ const size_t nodecfg_nkeys = sizeof nodecfg_keys / sizeof nodecfg_keys[0];
 
 const cfg_key gwcfg_keys[] = {
     K("gateway.id", CFG_U32, id, 1, 1000000, "1", "this gateway's id in logs and status"),
-    K("gateway.listen", CFG_STR, listen, 1, 0, "127.0.0.1:7400",
-      "client TCP address HOST:PORT, port 0 picks a free one"),
     K("cluster.members", CFG_STR, members, 1, 0, "",
       "every node as ID=HOST:PORT, comma-separated; the same value as the nodes'"),
     K("cluster.groups", CFG_U32, groups, 1, 64, "8",
       "shard groups for conversations; the same value as the nodes'"),
-    K("gateway.max_frame", CFG_U32, max_frame, 1024, 64u << 20, "1048576",
-      "frame payload cap in bytes, checked before allocating"),
-    K("gateway.rate", CFG_U32, rate, 1, 10000000, "2000",
-      "sustained requests/s per connection, burst twice that"),
-    K("gateway.out_cap", CFG_U64, out_cap, 4096, 1ull << 32, "8M",
-      "output backlog per connection before SLOW_CONSUMER"),
-    K("gateway.hello_ms", CFG_U32, hello_ms, 100, 600000, "10000",
-      "time from accept to HELLO"),
-    K("gateway.idle_ms", CFG_U32, idle_ms, 100, 86400000, "90000",
-      "close a connection silent this long; clients ping every third of it"),
-    K("gateway.max_conns", CFG_U32, max_conns, 1, 1000000, "10000",
-      "connection cap; more are refused with BUSY"),
+    GWLIMITS_KEYS(gateway_config, gw, SHAREDCFG_NOFLAG),
     K("gateway.request_timeout_ms", CFG_U32, request_timeout_ms, 100, 600000, "2000",
       "one try of a request at one node before the next node is asked"),
     K("gateway.retry_ms", CFG_U32, retry_ms, 100, 3600000, "10000",
@@ -389,13 +360,13 @@ fail:
 
 int nodecfg_gateway_validate(gateway_config *c, char *err, size_t errlen)
 {
-    const char *colon = strrchr(c->listen, ':');
+    const char *colon = strrchr(c->gw.listen, ':');
     unsigned long port;
     int rc;
 
     c->n_members = 0;
-    if (!colon || colon == c->listen || !parse_uint(colon + 1, 0, 65535, &port)) {
-        snprintf(err, errlen, "gateway.listen: expected HOST:PORT, not '%s'", c->listen);
+    if (!colon || colon == c->gw.listen || !parse_uint(colon + 1, 0, 65535, &port)) {
+        snprintf(err, errlen, "gateway.listen: expected HOST:PORT, not '%s'", c->gw.listen);
         return HERALD_EINVAL;
     }
     rc = nodecfg_parse_members(c->members, c->member, &c->n_members, err, errlen);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sharedcfg.h"
 
 #define NODECFG_MAX_MEMBERS 9
 
@@ -50,14 +51,7 @@ typedef struct node_config {
     uint32_t request_timeout_ms; /* node.request_timeout_ms: forwarded proposals */
     uint32_t max_frame;          /* gateway.max_frame: same value as the gateways' */
     char log_level[16];          /* log.level */
-    uint64_t recall_window;      /* tenant.recall_window_s (new tenants) */
-    uint32_t urgent_interval;    /* tenant.urgent_interval_s (new tenants) */
-    uint32_t urgent_max;         /* tenant.urgent_max_reminders (new tenants) */
-    bool receipts;               /* tenant.receipts (new tenants) */
-    uint32_t app_dedup;          /* tenant.app_dedup_s (new tenants) */
-    uint32_t app_freq;           /* tenant.app_freq_per_min (new tenants) */
-    uint32_t customer_limit;     /* tenant.customer_limit (new tenants) */
-    uint32_t transfer_wait;      /* tenant.transfer_wait_s (new tenants) */
+    tenant_defaults tenant;      /* tenant.*: settings of the tenants it creates */
     uint32_t events_sendbuf;     /* events.sendbuf: nng queue per gateway, messages */
     uint32_t events_ring;        /* events.ring: events kept for gap repair */
     /* Filled by nodecfg_validate, not keys: */
@@ -68,15 +62,9 @@ typedef struct node_config {
 
 typedef struct gateway_config {
     uint32_t id;                 /* gateway.id: for logs and status */
-    char listen[256];            /* gateway.listen: client TCP HOST:PORT */
     char members[2048];          /* cluster.members: same value as the nodes' */
     uint32_t groups;             /* cluster.groups: same value as the nodes' */
-    uint32_t max_frame;          /* gateway.max_frame */
-    uint32_t rate;               /* gateway.rate */
-    uint64_t out_cap;            /* gateway.out_cap */
-    uint32_t hello_ms;           /* gateway.hello_ms */
-    uint32_t idle_ms;            /* gateway.idle_ms */
-    uint32_t max_conns;          /* gateway.max_conns */
+    gw_limits gw;                /* gateway.*: client limits */
     uint32_t request_timeout_ms; /* gateway.request_timeout_ms: one try at one node */
     uint32_t retry_ms;           /* gateway.retry_ms: total time a request may be retried */
     char log_level[16];          /* log.level */

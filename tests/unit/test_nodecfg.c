@@ -66,10 +66,10 @@ static void test_defaults(void **state)
     assert_int_equal(n.request_timeout_ms, 5000);
     assert_int_equal(n.max_frame, 1048576);
     assert_string_equal(n.log_level, "info");
-    assert_int_equal(n.recall_window, 86400);
-    assert_int_equal(n.urgent_interval, 300);
-    assert_int_equal(n.urgent_max, 3);
-    assert_true(n.receipts);
+    assert_int_equal(n.tenant.recall_window, 86400);
+    assert_int_equal(n.tenant.urgent_interval, 300);
+    assert_int_equal(n.tenant.urgent_max, 3);
+    assert_true(n.tenant.receipts);
     assert_int_equal(cfg_check_required(nodecfg_keys, nodecfg_nkeys, &n, err, sizeof err),
                      HERALD_EINVAL);
     assert_string_equal(err, "node.data: required");
@@ -77,15 +77,15 @@ static void test_defaults(void **state)
     memset(&g, 0x55, sizeof g);
     cfg_defaults(gwcfg_keys, gwcfg_nkeys, &g);
     assert_int_equal(g.id, 1);
-    assert_string_equal(g.listen, "127.0.0.1:7400");
+    assert_string_equal(g.gw.listen, "127.0.0.1:7400");
     assert_string_equal(g.members, "");
     assert_int_equal(g.groups, 8);
-    assert_int_equal(g.max_frame, 1048576);
-    assert_int_equal(g.rate, 2000);
-    assert_int_equal(g.out_cap, 8u << 20);
-    assert_int_equal(g.hello_ms, 10000);
-    assert_int_equal(g.idle_ms, 90000);
-    assert_int_equal(g.max_conns, 10000);
+    assert_int_equal(g.gw.max_frame, 1048576);
+    assert_int_equal(g.gw.rate, 2000);
+    assert_int_equal(g.gw.out_cap, 8u << 20);
+    assert_int_equal(g.gw.hello_ms, 10000);
+    assert_int_equal(g.gw.idle_ms, 90000);
+    assert_int_equal(g.gw.max_conns, 10000);
     assert_int_equal(g.request_timeout_ms, 2000);
     assert_int_equal(g.retry_ms, 10000);
     assert_string_equal(g.log_level, "info");

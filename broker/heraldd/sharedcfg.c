@@ -1,0 +1,25 @@
+/* sharedcfg.c — see sharedcfg.h. */
+#include "sharedcfg.h"
+
+cmd tenantcfg_command(const tenant_defaults *d, const char *name, const char *hex)
+{
+    return (cmd){.op = CMD_TENANT_CREATE, .tenant = herald_str_z(name),
+                 .secret = herald_str_z(hex), .win = d->recall_window,
+                 .ivl = d->urgent_interval, .max = d->urgent_max,
+                 .flags = d->receipts ? 0 : CMD_TENANT_NO_RECEIPTS,
+                 .dedup_s = d->app_dedup, .freq = d->app_freq,
+                 .climit = d->customer_limit, .xwait = d->transfer_wait};
+}
+
+void gwlimits_config(const gw_limits *l, gw_config *g)
+{
+    gw_config_defaults(g);
+    g->listen = l->listen;
+    g->max_frame = l->max_frame;
+    g->rate = l->rate;
+    g->burst = l->rate * 2;
+    g->out_cap = (size_t)l->out_cap;
+    g->hello_ms = l->hello_ms;
+    g->idle_ms = l->idle_ms;
+    g->max_conns = l->max_conns;
+}

@@ -1,0 +1,104 @@
+/*
+ * sharedcfg.h — configuration blocks that more than one process of heraldd
+ * reads: the settings of tenants a process creates (`tenant.*`, heraldd dev
+ * and heraldd node) and a gateway's client limits (`gateway.*`, heraldd dev
+ * and heraldd gateway). Each block is a struct embedded in the process's
+ * config struct, and a macro that expands to its config.h key entries for
+ * that struct, so both tables carry the same keys, bounds, defaults and help.
+ */
+#ifndef HERALD_HERALDD_SHAREDCFG_H
+#define HERALD_HERALDD_SHAREDCFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "gw.h"
+
+/* Settings of the tenants a process creates (TENANT_CREATE). */
+typedef struct tenant_defaults {
+    uint64_t recall_window;   /* tenant.recall_window_s */
+    uint32_t urgent_interval; /* tenant.urgent_interval_s */
+    uint32_t urgent_max;      /* tenant.urgent_max_reminders */
+    bool receipts;            /* tenant.receipts */
+    uint32_t app_dedup;       /* tenant.app_dedup_s */
+    uint32_t app_freq;        /* tenant.app_freq_per_min */
+    uint32_t customer_limit;  /* tenant.customer_limit */
+    uint32_t transfer_wait;   /* tenant.transfer_wait_s */
+} tenant_defaults;
+
+#define SHAREDCFG_K_(T, M, S, name, type, field, min, max, def, help)                     \
+    {name, type, offsetof(T, M) + offsetof(S, field), sizeof(((S *)0)->field), min, max, def, \
+     help}
+
+/* The tenant.* keys of config struct T whose tenant_defaults member is M. */
+#define TENANTCFG_KEYS(T, M)                                                                 \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.recall_window_s", CFG_U64, recall_window, 1, \
+                 14u * 86400, "86400",                                                       \
+                 "how long a sender may recall a message (tenants created from now on)"),    \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.urgent_interval_s", CFG_U32, urgent_interval, \
+                 1, 86400, "300",                                                            \
+                 "seconds between reminders of an unconfirmed urgent (DING) message"),      \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.urgent_max_reminders", CFG_U32, urgent_max, 1, \
+                 100, "3", "reminders before the sender is told to escalate (SMS / phone hook)"), \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.receipts", CFG_BOOL, receipts, 0, 0, "true",  \
+                 "read receipts (who has read) for tenants created from now on"),           \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.app_dedup_s", CFG_U32, app_dedup, 1, 14400,  \
+                 "1800",                                                                     \
+                 "app messages: the same app and message id again within this many seconds " \
+                 "is a duplicate (a request may ask for up to 14400)"),                       \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.app_freq_per_min", CFG_U32, app_freq, 1,     \
+                 100000, "30",                                                               \
+                 "app messages one member may get from one app per minute; more are refused"), \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.customer_limit", CFG_U32, customer_limit, 1, \
+                 1000000, "50000",                                                           \
+                 "customers one employee may own; a transfer to an employee at it is refused"), \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.transfer_wait_s", CFG_U32, transfer_wait, 1, \
+                 30u * 86400, "86400",                                                       \
+                 "in-service customer transfer: seconds the customer may object before the " \
+                 "takeover")
+
+/* The TENANT_CREATE command for tenant `name` with secret `hex` (64 hex
+ * characters); both strings are borrowed by the command. */
+cmd tenantcfg_command(const tenant_defaults *d, const char *name, const char *hex);
+
+/* A gateway's client-facing limits. */
+typedef struct gw_limits {
+    char listen[256];      /* gateway.listen */
+    uint32_t max_frame;    /* gateway.max_frame */
+    uint32_t rate;         /* gateway.rate: requests/s per connection */
+    uint64_t out_cap;      /* gateway.out_cap */
+    uint32_t hello_ms;     /* gateway.hello_ms */
+    uint32_t idle_ms;      /* gateway.idle_ms */
+    uint32_t max_conns;    /* gateway.max_conns */
+} gw_limits;
+
+/* The gateway.* client keys of config struct T whose gw_limits member is M;
+ * FLAG(x) appends the dev command-line flag to a help text (or nothing). */
+#define GWLIMITS_KEYS(T, M, FLAG)                                                            \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.listen", CFG_STR, listen, 1, 0, "127.0.0.1:7400",  \
+                 "client TCP address HOST:PORT, port 0 picks a free one" FLAG(" (--listen)")), \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.max_frame", CFG_U32, max_frame, 1024, 64u << 20,  \
+                 "1048576",                                                                  \
+                 "frame payload cap in bytes, checked before allocating" FLAG(" (--max-frame)")), \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.rate", CFG_U32, rate, 1, 10000000, "2000",        \
+                 "sustained requests/s per connection, burst twice that" FLAG(" (--rate)")), \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.out_cap", CFG_U64, out_cap, 4096, 1ull << 32, "8M", \
+                 "output backlog per connection before SLOW_CONSUMER" FLAG(" (--out-cap)")), \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.hello_ms", CFG_U32, hello_ms, 100, 600000, "10000", \
+                 "time from accept to HELLO"),                                               \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.idle_ms", CFG_U32, idle_ms, 100, 86400000, "90000", \
+                 "close a connection silent this long; clients ping every third of it"       \
+                 FLAG(" (--idle-ms)")),                                                      \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.max_conns", CFG_U32, max_conns, 1, 1000000,       \
+                 "10000", "connection cap; more are refused with BUSY")
+
+#define SHAREDCFG_FLAG(x) x
+#define SHAREDCFG_NOFLAG(x)
+
+/* A gw_config from the limits (listen points into l). */
+void gwlimits_config(const gw_limits *l, gw_config *g);
+
+#endif
