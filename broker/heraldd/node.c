@@ -930,12 +930,7 @@ static void tenants_tick(node *n)
             cmd c;
             token_secret_generate(secret);
             token_secret_to_hex(secret, hex);
-            c = (cmd){.op = CMD_TENANT_CREATE, .tenant = herald_str_z(names[i]),
-                      .secret = herald_str_z(hex), .win = n->cfg->recall_window,
-                      .ivl = n->cfg->urgent_interval, .max = n->cfg->urgent_max,
-                      .flags = n->cfg->receipts ? 0 : CMD_TENANT_NO_RECEIPTS,
-                      .dedup_s = n->cfg->app_dedup, .freq = n->cfg->app_freq,
-                      .climit = n->cfg->customer_limit, .xwait = n->cfg->transfer_wait};
+            c = tenantcfg_command(&n->cfg->tenant, names[i], hex);
             if (cmd_encode(&c, &b) == 0 &&
                 rio_group_propose(n->groups[0].rg, b.data, b.len, tenant_created, n) == 0) {
                 n->tenant_busy = true;
