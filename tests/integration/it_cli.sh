@@ -6,36 +6,11 @@
 set -uo pipefail
 HERALDD=$1
 HERALD=$2
-dir=$(mktemp -d /tmp/herald-cli-XXXXXX)
-pid=
-fails=0
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-start() {
-  rm -f "$dir/dev.env"
-  "$HERALDD" dev --data "$dir" --listen 127.0.0.1:0 --log-level warn 2>>"$dir/heraldd.log" &
-  pid=$!
-  for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done
-  [ -f "$dir/dev.env" ] || { echo "heraldd did not start"; cat "$dir/heraldd.log"; exit 1; }
-  set -a; . "$dir/dev.env"; set +a
-}
-stop() { kill -TERM "$pid"; wait "$pid"; local rc=$?; pid=; return $rc; }
-
-ok()   { echo "ok   - $1"; }
-bad()  { echo "FAIL - $1"; fails=$((fails + 1)); }
-# expect NAME EXPECTED_RC PATTERN -- command…   (PATTERN matched on stdout+stderr)
-expect() {
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$(timeout 20 "$@" 2>&1); rc=$?
-  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"
-  else bad "$name (rc=$rc, want $want, /$pat/): $out"; fi
-}
-field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
+. "$(dirname "$0")/lib.sh"
+it_init cli
+# The server stops cleanly at the end (a sanitizer report fails it).
+cli_cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$dir"; }
+trap cli_cleanup EXIT
 
 # --- configuration errors name the key; the server does not start ----------
 printf '[gateway]\nidle_ms = 5\n' >"$dir/bad.conf"

@@ -6,27 +6,9 @@
 set -uo pipefail
 HERALDD=$1
 HERALD=$2
-dir=$(mktemp -d /tmp/herald-dir-XXXXXX)
-pid=
-fails=0
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
-expect() {
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$(timeout 20 "$@" 2>&1); rc=$?
-  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"
-  else bad "$name (rc=$rc, want $want, /$pat/): $out"; fi
-}
-"$HERALDD" dev --data "$dir" --listen 127.0.0.1:0 --log-level warn 2>>"$dir/heraldd.log" &
-pid=$!
-for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done
-set -a; . "$dir/dev.env"; set +a
+. "$(dirname "$0")/lib.sh"
+it_init dir
+start
 
 expect "dept add" 0 '"dept":"sales","name":"Sales","parent":""' -- "$HERALD" --admin dir dept add sales --name Sales
 expect "sub-dept" 0 '"parent":"sales"' -- "$HERALD" --admin dir dept add east --name "East region" --parent sales

@@ -11,32 +11,8 @@
 set -uo pipefail
 HERALDD=$1
 HERALD=$2
-dir=$(mktemp -d /tmp/herald-xfer-XXXXXX)
-pid=
-fails=0
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  jobs -p | xargs -r kill 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
-expect() {
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$(timeout 20 "$@" 2>&1); rc=$?
-  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"
-  else bad "$name (rc=$rc, want $want, /$pat/): $out"; fi
-}
-start() {
-  rm -f "$dir/dev.env"
-  "$HERALDD" dev --data "$dir" --config "$dir/h.conf" --listen 127.0.0.1:0 --log-level warn 2>>"$dir/heraldd.log" &
-  pid=$!
-  for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done
-  [ -f "$dir/dev.env" ] || { echo "heraldd did not start"; cat "$dir/heraldd.log"; exit 1; }
-  set -a; . "$dir/dev.env"; set +a
-}
+. "$(dirname "$0")/lib.sh"
+it_init xfer
 # Polls `transfer …` until CUSTOMER's status is WANT (deadline 15 s).
 wait_status() {
   local cust=$1 want=$2; shift 2

@@ -7,25 +7,8 @@
 set -uo pipefail
 HERALDD=$1
 HERALD=$2
-dir=$(mktemp -d /tmp/herald-urgent-XXXXXX)
-pid=
-fails=0
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  jobs -p | xargs -r kill 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
-start() {
-  rm -f "$dir/dev.env"
-  "$HERALDD" dev --data "$dir" --config "$dir/h.conf" --listen 127.0.0.1:0 --log-level warn 2>>"$dir/heraldd.log" &
-  pid=$!
-  for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done
-  [ -f "$dir/dev.env" ] || { echo "heraldd did not start"; cat "$dir/heraldd.log"; exit 1; }
-  set -a; . "$dir/dev.env"; set +a
-}
+. "$(dirname "$0")/lib.sh"
+it_init urgent
 printf 'tenant.urgent_interval_s = 1\ntenant.urgent_max_reminders = 3\ntenant.receipts = false\n' >"$dir/h.conf"
 start
 
