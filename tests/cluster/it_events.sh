@@ -38,6 +38,26 @@ echo "$out" | sed 's/^/# /'
 line=$(echo "$out" | grep "expected,")
 [ $rc = 0 ] && ok "flood: $line" || bad "flood: ${line:-no summary} (exit $rc)"
 
+# A second gateway: a session there gets what is sent through the first.
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -e "s/^gateway.listen = .*/gateway.listen = 127.0.0.1:$port2/" -e 's/^gateway.id = .*/gateway.id = 2/' \
+  "$dir/gateway.conf" >"$dir/gateway2.conf"
+"$BIN_DIR/heraldd" gateway --config "$dir/gateway2.conf" 2>"$dir/gateway2.log" &
+gw2=$!
+set -a; . "$dir/cluster.env"; set +a
+"$BIN_DIR/herald" --as alice conv create --kind group --members alice,bob --id two-gateways >/dev/null
+sleep 0.5
+HERALD_GATEWAY=127.0.0.1:$port2 timeout 20 "$BIN_DIR/herald" --as bob sub --count 1 --timeout 10 \
+  >"$dir/bob.out" 2>&1 &
+sub=$!
+sleep 1
+"$BIN_DIR/herald" --as alice send two-gateways "through gateway 1" >/dev/null
+wait $sub
+grep -q '"text":"through gateway 1"' "$dir/bob.out" && ok "a push crosses gateways" \
+  || bad "no push through the second gateway: $(cat "$dir/bob.out")"
+kill -TERM $gw2 2>/dev/null
+wait $gw2 2>/dev/null
+
 timeout 60 bash "$LC" down --data "$dir" >/dev/null 2>&1
 stats=$(grep '"front.stop"' "$dir/gateway.log" | tail -n 1)
 echo "# $stats"
