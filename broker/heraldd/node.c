@@ -135,6 +135,58 @@ static void fill_leaders(node *n, nw_reply *r)
 }
 
 /* ------------------------------------------------------------------------
+ * Proposing to a local raft group. The FSM hands raft an entry's result
+ * before the batch holding it commits (fsm.h), and libraft runs the propose
+ * callback right then: the callback is deferred until the commit, so no
+ * reply and no store read ever sees an entry that is not committed. */
+
+typedef struct ncommit {
+    ngroup *ng;             /* the group proposed to */
+    rio_apply_fn cb;        /* the proposer's callback */
+    void *arg;              /* its argument */
+    void *result;           /* the FSM's result (valid until after done) */
+} ncommit;
+
+/* The batch holding the entry committed (or was lost: outcome unknown). */
+static void commit_done(void *arg, int status)
+{
+    ncommit *c = arg;
+    if (status == 0)
+        c->cb(c->arg, 0, c->result);
+    else
+        c->cb(c->arg, status == HERALD_ESHUTDOWN ? status : HERALD_EUNAVAILABLE, NULL);
+    free(c);
+}
+
+static void commit_wait(void *arg, int status, void *result)
+{
+    ncommit *c = arg;
+    if (status == 0 && result) {
+        c->result = result;
+        if (fsm_defer(&c->ng->fsm, commit_done, c) == 0)
+            return;
+        status = HERALD_EUNAVAILABLE; /* cannot wait for the commit */
+        result = NULL;
+    }
+    c->cb(c->arg, status, result);
+    free(c);
+}
+
+/* rio_group_propose whose cb runs after the entry's commit (same contract). */
+static int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn cb, void *arg)
+{
+    ncommit *c = calloc(1, sizeof *c);
+    int rc;
+    if (!c)
+        return HERALD_ENOMEM;
+    *c = (ncommit){.ng = ng, .cb = cb, .arg = arg};
+    rc = rio_group_propose(ng->rg, data, len, commit_wait, c);
+    if (rc)
+        free(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
  * Proposals: local when leading, forwarded otherwise. */
 
 typedef struct nprop {
@@ -293,7 +345,7 @@ static void prop_try(nprop *p)
         return;
     }
     if (rio_group_is_leader(ng->rg)) {
-        int rc = rio_group_propose(ng->rg, p->cmd.data, p->cmd.len, prop_local_done, p);
+        int rc = group_propose(ng, p->cmd.data, p->cmd.len, prop_local_done, p);
         if (rc == 0)
             return;
         if (rc != HERALD_ENOT_LEADER) {
@@ -390,7 +442,8 @@ static void be_dnd(void *ctx, const char *tenant, const char *user, uint64_t unt
 
 static void slotmap_tick(node *n);
 
-/* FSM hook: the leader tells the gateways about what it applied. */
+/* FSM hook, after the entry's commit: the leader tells the gateways about
+ * what it applied (push_message reads the message back from the store). */
 static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t *cmdp,
                        size_t len, const apply_result *res)
 {
@@ -715,7 +768,7 @@ static void serve_propose(node *n, rpc_call *call, const nw_request *q)
     }
     x->n = n;
     x->call = call;
-    rc = rio_group_propose(n->groups[q->group].rg, q->cmd.ptr, q->cmd.len, serve_propose_done, x);
+    rc = group_propose(&n->groups[q->group], q->cmd.ptr, q->cmd.len, serve_propose_done, x);
     if (rc) {
         free(x);
         reply_status(n, call, rc, leader_of(n, q->group));
@@ -902,7 +955,7 @@ static void slotmap_tick(node *n)
         for (uint32_t s = 0; s < HERALD_SLOTS; s++)
             map[s] = (uint8_t)gw_slot_group(s, n->ngroups);
         if (cmd_encode(&c, &b) == 0 &&
-            rio_group_propose(n->groups[0].rg, b.data, b.len, slotmap_proposed, n) == 0)
+            group_propose(&n->groups[0], b.data, b.len, slotmap_proposed, n) == 0)
             n->slot_busy = true;
         herald_buf_free(&b);
     }
@@ -932,7 +985,7 @@ static void tenants_tick(node *n)
             token_secret_to_hex(secret, hex);
             c = tenantcfg_command(&n->cfg->tenant, names[i], hex);
             if (cmd_encode(&c, &b) == 0 &&
-                rio_group_propose(n->groups[0].rg, b.data, b.len, tenant_created, n) == 0) {
+                group_propose(&n->groups[0], b.data, b.len, tenant_created, n) == 0) {
                 n->tenant_busy = true;
                 log_info("node.tenant", "creating tenant %s", names[i]);
             }
@@ -1079,7 +1132,8 @@ int node_run(node_config *cfg)
     }
     for (uint32_t i = 0; i < n->ngroups; i++) {
         ngroup *ng = &n->groups[i];
-        fsm_config fc = {.st = ng->st, .group = i, .applied = on_applied, .arg = ng};
+        fsm_config fc = {.st = ng->st, .group = i, .applied = on_applied, .arg = ng,
+                         .loop = loop};
         rio_group_config rc_ = {.group_id = i, .fsm = &ng->fsm,
                                 .election_timeout = cfg->election_ms,
                                 .heartbeat_timeout = cfg->heartbeat_ms,
@@ -1127,6 +1181,11 @@ int node_run(node_config *cfg)
     rc = 0;
 out:
     n->stopping = true;
+    /* What the last iteration applied: committed, hooks and deferred
+     * replies run while the groups and the core still exist. */
+    for (uint32_t i = 0; n->groups && i < n->ngroups; i++)
+        if (n->groups[i].fsm_ready)
+            fsm_flush(&n->groups[i].fsm);
     rpc_server_destroy(n->srv);
     /* Groups close first (pending proposals fail with SHUTDOWN and reach
      * the gateway core), then the core, then the peers. */

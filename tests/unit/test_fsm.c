@@ -6,7 +6,10 @@
  * (every truncation, bit flips, well-checksummed lies about lengths, names,
  * order and the applied index) rejected with the store unchanged; the FSM's
  * apply (index from the bound raft, result ownership, hook, skip on
- * re-apply, a storage failure returned as a raft error), restore (skip when
+ * re-apply, a storage failure returned as a raft error — or, when the
+ * commit fails, the replica failing for good), batching (nothing visible
+ * and no hook before the flush; hooks and fsm_defer callbacks in order
+ * after the commit; a snapshot commits the open batch), restore (skip when
  * the store is ahead, ownership of the buffer) and snapshot/finalize.
  *
  * Cluster layer: libraft 0.15's raft/fixture.h (simulated time, in-memory
@@ -16,6 +19,8 @@
  * taken under load, leader kill + re-election, partition of the leader,
  * one-way message loss, I/O faults on a follower and on the leader, and a
  * lagging follower catching up through InstallSnapshot (restore path).
+ * Replicas batch with different caps (64, 3, 1 entries) and are flushed
+ * after every fixture step, as heraldd's loop does once per iteration.
  * After each: every acked send present exactly once on every replica at
  * its acked seq, per-conversation seqs gap-free, and equal store digests at
  * equal applied indexes. Everything is bounded by simulated-time deadlines
@@ -394,6 +399,10 @@ static void test_fsm_apply_direct(void **state)
     assert_int_equal(ar->err, 0);
     assert_int_equal(ar->index, 5);
     assert_false(ar->skipped);
+    /* Not committed yet: nobody sees it, no hook. */
+    assert_int_equal(store_applied(st), 0);
+    assert_int_equal(h.calls, 0);
+    assert_int_equal(fsm_flush(&fsm), 0);
     assert_int_equal(store_applied(st), 5);
     assert_int_equal(h.calls, 1);
     assert_int_equal(h.last_index, 5);
@@ -413,12 +422,14 @@ static void test_fsm_apply_direct(void **state)
     assert_int_equal(ar->err, 0);
     assert_int_equal(ar->seq, 2);
     assert_int_equal(ar->n_targets, 4);
+    assert_int_equal(fsm_flush(&fsm), 0);
     /* Re-applied after a restart (raft replays from an older point):
      * skipped, no hook, result says so. */
     r.last_applied = 6;
     assert_int_equal(fsm.apply(&fsm, &rb, &res), 0);
     ar = res;
     assert_true(ar->skipped);
+    assert_int_equal(fsm_flush(&fsm), 0);
     assert_int_equal(h.calls, 3);
     herald_buf_free(&b);
     {
@@ -432,6 +443,7 @@ static void test_fsm_apply_direct(void **state)
     assert_int_equal(fsm.apply(&fsm, &rb, &res), 0);
     ar = res;
     assert_int_equal(ar->err, HERALD_ENOT_MEMBER);
+    assert_int_equal(fsm_flush(&fsm), 0);
     assert_int_equal(h.calls, 4); /* rejected commands are applied entries */
     assert_int_equal(h.last_err, HERALD_ENOT_MEMBER);
     assert_int_equal(store_applied(st), 8);
@@ -444,6 +456,7 @@ static void test_fsm_apply_direct(void **state)
         r.last_applied = 8;
         assert_int_equal(fsm.apply(&fsm, &jb, &res), 0);
         assert_int_not_equal(((apply_result *)res)->err, 0);
+        assert_int_equal(fsm_flush(&fsm), 0);
         assert_int_equal(store_applied(st), 9);
     }
     fsm_fini(&fsm);
@@ -452,9 +465,29 @@ static void test_fsm_apply_direct(void **state)
     store_del(d, st);
 }
 
-/* A store that cannot grow: the batch fails, apply returns a raft error and
- * raft must not advance; the store's applied index stays. */
-static void test_fsm_apply_storage_failure(void **state)
+typedef struct def_count {
+    unsigned ok;   /* deferred callbacks told "committed" */
+    unsigned lost; /* told HERALD_ESTORAGE */
+} def_count;
+
+static void count_def(void *arg, int status)
+{
+    def_count *c = arg;
+    if (status == 0)
+        c->ok++;
+    else {
+        assert_int_equal(status, HERALD_ESTORAGE);
+        c->lost++;
+    }
+}
+
+/* A store that cannot grow, flushed every `every` entries. Either an apply
+ * fails (the map is full while applying): apply returns a raft error, raft
+ * must not advance, what the batch held before is committed and the store's
+ * applied index is raft's. Or a commit fails (full at commit, after apply
+ * succeeded): fatal for the replica — the store holds a prefix, the lost
+ * entries' deferred callbacks are told so, and every later apply fails. */
+static void storage_failure(unsigned every)
 {
     char d[64];
     store *st = store_new(d, 256u << 10, 256u << 10);
@@ -465,9 +498,10 @@ static void test_fsm_apply_storage_failure(void **state)
     struct raft_buffer rb;
     char pad[3001];
     void *res;
-    int rc = 0;
-    uint32_t i;
-    (void)state;
+    int rc = 0, frc = 0;
+    uint32_t i, defers = 0;
+    uint64_t flushed = 0;
+    def_count dc = {0};
 
     memset(pad, 'x', sizeof pad - 1);
     pad[sizeof pad - 1] = '\0';
@@ -481,22 +515,226 @@ static void test_fsm_apply_storage_failure(void **state)
         r.last_applied++;
         herald_buf_free(&b);
     }
-    for (i = 0; i < 1000 && rc == 0; i++) {
+    for (i = 0; i < 1000 && rc == 0 && frc == 0; i++) {
         encode_send(i, pad, &b);
         rb = rbuf_of(&b);
         rc = fsm.apply(&fsm, &rb, &res);
         if (rc == 0) {
             assert_int_equal(((apply_result *)res)->err, 0);
             r.last_applied++;
+            assert_int_equal(fsm_defer(&fsm, count_def, &dc), 0);
+            defers++;
+            if ((i + 1) % every == 0) {
+                frc = fsm_flush(&fsm);
+                if (frc == 0)
+                    flushed = r.last_applied;
+            }
         }
         herald_buf_free(&b);
     }
-    assert_int_equal(rc, RAFT_IOERR);
-    assert_null(res);
-    assert_int_equal(store_applied(st), r.last_applied); /* the failed one is not there */
-    printf("# map ceiling reached after %u sends: apply returned RAFT_IOERR, applied index "
-           "stays %llu\n", i - 1, (unsigned long long)r.last_applied);
+    if (rc) {
+        assert_int_equal(rc, RAFT_IOERR);
+        assert_null(res);
+        frc = fsm_flush(&fsm); /* the batch before it was committed, or that failed */
+    }
+    if (frc == 0) {
+        assert_int_equal(rc, RAFT_IOERR);
+        assert_int_equal(store_applied(st), r.last_applied); /* the failed one is not there */
+        assert_int_equal(dc.ok, defers);
+        printf("# flush every %u: map ceiling reached while applying after %u sends: apply "
+               "returned RAFT_IOERR, applied index stays %llu\n", every, i - 1,
+               (unsigned long long)r.last_applied);
+    } else {
+        assert_int_equal(frc, HERALD_ESTORAGE);
+        assert_true(store_applied(st) >= flushed);
+        assert_true(store_applied(st) < r.last_applied);
+        assert_true(dc.lost > 0);
+        assert_int_equal(dc.ok + dc.lost, defers);
+        assert_int_equal(fsm_flush(&fsm), HERALD_ESTORAGE); /* sticky */
+        encode_send(i, pad, &b);
+        rb = rbuf_of(&b);
+        assert_int_equal(fsm.apply(&fsm, &rb, &res), RAFT_IOERR);
+        assert_null(res);
+        herald_buf_free(&b);
+        printf("# flush every %u: map ceiling reached while committing after %u sends: the "
+               "replica fails (store at %llu, raft at %llu, %u callbacks told ESTORAGE)\n",
+               every, i, (unsigned long long)store_applied(st),
+               (unsigned long long)r.last_applied, dc.lost);
+    }
     fsm_fini(&fsm);
+    store_del(d, st);
+}
+
+/* One command bigger than the map: its apply fails, the batch before it
+ * is committed, the replica goes on (the next command applies). */
+static void storage_failure_one(void)
+{
+    char d[64];
+    store *st = store_new(d, 256u << 10, 256u << 10);
+    struct raft_fsm fsm = {0};
+    struct raft r;
+    fsm_config cfg = {.st = st, .group = 1};
+    herald_buf b = {0};
+    struct raft_buffer rb;
+    char *pad = malloc(400u << 10);
+    void *res;
+
+    assert_non_null(pad);
+    memset(pad, 'x', (400u << 10) - 1);
+    pad[(400u << 10) - 1] = '\0';
+    assert_int_equal(fsm_init(&fsm, &cfg), 0);
+    memset(&r, 0, sizeof r);
+    fsm_bind(&fsm, &r);
+    for (uint32_t i = 0; i < SETUP_CMDS; i++) {
+        encode_setup(i, &b);
+        rb = rbuf_of(&b);
+        assert_int_equal(fsm.apply(&fsm, &rb, &res), 0);
+        r.last_applied++;
+        herald_buf_free(&b);
+    }
+    {
+        cmd k = {.op = CMD_SEND, .tenant = herald_str_z(TEN), .ts = 3000,
+                 .user = herald_str_z("u0"), .conv = herald_str_z("g0"),
+                 .cmid = herald_str_z("huge"), .body = herald_str_z(pad)};
+        assert_int_equal(cmd_encode(&k, &b), 0);
+    }
+    rb = rbuf_of(&b);
+    assert_int_equal(fsm.apply(&fsm, &rb, &res), RAFT_IOERR);
+    assert_null(res);
+    herald_buf_free(&b);
+    assert_int_equal(store_applied(st), SETUP_CMDS); /* committed at once */
+    assert_int_equal(fsm_flush(&fsm), 0);
+    encode_send(0, NULL, &b);
+    rb = rbuf_of(&b);
+    assert_int_equal(fsm.apply(&fsm, &rb, &res), 0); /* not fatal */
+    assert_int_equal(((apply_result *)res)->index, SETUP_CMDS + 1);
+    herald_buf_free(&b);
+    assert_int_equal(fsm_flush(&fsm), 0);
+    assert_int_equal(store_applied(st), SETUP_CMDS + 1);
+    free(pad);
+    fsm_fini(&fsm);
+    store_del(d, st);
+}
+
+static void test_fsm_apply_storage_failure(void **state)
+{
+    (void)state;
+    storage_failure(1);
+    storage_failure(8);
+    storage_failure(1000);
+    storage_failure_one();
+}
+
+/* Order of hooks and deferred callbacks: "h<index>" / "d<tag>:<status>". */
+typedef struct order_log {
+    char s[256];        /* the sequence, space-separated */
+    struct raft *r;     /* for the deferred callbacks' checks */
+    store *st;          /* the store they read */
+    uint64_t expect;    /* applied index a deferred callback must see */
+} order_log;
+
+static void order_hook(void *arg, uint32_t group, uint64_t index, const uint8_t *cmdp,
+                       size_t len, const apply_result *res)
+{
+    order_log *o = arg;
+    (void)group;
+    (void)cmdp;
+    (void)len;
+    (void)res;
+    /* After the commit: the store shows at least this entry. */
+    assert_true(store_applied(o->st) >= index);
+    snprintf(o->s + strlen(o->s), sizeof o->s - strlen(o->s), "h%llu ",
+             (unsigned long long)index);
+}
+
+static order_log *order_cur;
+
+static void order_def(void *arg, int status)
+{
+    order_log *o = order_cur;
+    snprintf(o->s + strlen(o->s), sizeof o->s - strlen(o->s), "d%s:%d ", (const char *)arg,
+             status);
+}
+
+/* Entries share one transaction: invisible and hook-less until the flush,
+ * which commits, then runs each entry's hook and the callbacks deferred
+ * after it, in order; a snapshot commits the open batch first. */
+static void test_fsm_batch_hooks(void **state)
+{
+    char d[64];
+    store *st = store_new(d, 0, 0);
+    struct raft_fsm fsm = {0};
+    struct raft r;
+    order_log o = {.st = st};
+    fsm_config cfg = {.st = st, .group = 3, .applied = order_hook, .arg = &o};
+    herald_buf b = {0};
+    struct raft_buffer rb, *bufs = NULL;
+    unsigned nb = 0;
+    void *res;
+    const apply_result *keep[3];
+    (void)state;
+
+    order_cur = &o;
+    assert_int_equal(fsm_init(&fsm, &cfg), 0);
+    memset(&r, 0, sizeof r);
+    fsm_bind(&fsm, &r);
+    assert_int_equal(fsm_defer(&fsm, order_def, "0"), 0); /* nothing pending: next flush */
+    for (uint32_t i = 0; i < 3; i++) {
+        if (i < 2)
+            encode_setup(i, &b);
+        else
+            encode_send(0, NULL, &b);
+        rb = rbuf_of(&b);
+        assert_int_equal(fsm.apply(&fsm, &rb, &res), 0);
+        herald_buf_free(&b); /* the FSM keeps its own copy */
+        keep[i] = res;
+        r.last_applied++;
+        if (i == 1)
+            assert_int_equal(fsm_defer(&fsm, order_def, "a"), 0);
+    }
+    assert_int_equal(fsm_defer(&fsm, order_def, "b"), 0);
+    assert_int_equal(fsm_defer(&fsm, order_def, "c"), 0);
+    assert_int_equal(store_applied(st), 0);
+    assert_string_equal(o.s, "");
+    /* Results stay valid (and final) until the flush. */
+    assert_int_equal(keep[0]->index, 1);
+    assert_int_equal(keep[1]->index, 2);
+    assert_int_equal(keep[2]->seq, 2);
+    assert_int_equal(keep[2]->n_targets, 4);
+    assert_int_equal(fsm_flush(&fsm), 0);
+    assert_string_equal(o.s, "d0:0 h1 h2 da:0 h3 db:0 dc:0 ");
+    assert_int_equal(store_applied(st), 3);
+
+    /* A snapshot includes the open batch; the hooks still wait. */
+    o.s[0] = '\0';
+    encode_send(1, NULL, &b);
+    rb = rbuf_of(&b);
+    assert_int_equal(fsm.apply(&fsm, &rb, &res), 0);
+    herald_buf_free(&b);
+    r.last_applied++;
+    assert_int_equal(store_applied(st), 3);
+    assert_int_equal(fsm.snapshot(&fsm, &bufs, &nb), 0);
+    {
+        uint64_t at;
+        assert_int_equal(store_snapshot_applied(bufs[0].base, bufs[0].len, &at), 0);
+        assert_int_equal(at, 4);
+    }
+    assert_int_equal(fsm.snapshot_finalize(&fsm, &bufs, &nb), 0);
+    assert_int_equal(store_applied(st), 4);
+    assert_string_equal(o.s, "");
+    assert_int_equal(fsm_defer(&fsm, order_def, "e"), 0);
+    assert_int_equal(fsm_flush(&fsm), 0);
+    assert_string_equal(o.s, "h4 de:0 ");
+
+    /* fini: pending deferred callbacks are told the FSM is gone. */
+    o.s[0] = '\0';
+    assert_int_equal(fsm_defer(&fsm, order_def, "f"), 0);
+    fsm_fini(&fsm);
+    {
+        char want[32];
+        snprintf(want, sizeof want, "df:%d ", HERALD_ESHUTDOWN);
+        assert_string_equal(o.s, want);
+    }
     store_del(d, st);
 }
 
@@ -644,7 +882,9 @@ static cl *cl_new(unsigned snap_threshold, unsigned snap_trailing)
     assert_int_equal(raft_fixture_initialize(&x->f), 0);
     for (unsigned i = 0; i < N_SRV; i++) {
         srv *s = &x->s[i];
-        fsm_config cfg = {.group = 7, .applied = cl_hook, .arg = &s->hook};
+        /* Different batch caps per replica: the same digests regardless. */
+        fsm_config cfg = {.group = 7, .applied = cl_hook, .arg = &s->hook,
+                          .max_batch = i == 0 ? 0 : i == 1 ? 3 : 1};
         s->st = store_new(s->dir, 0, 0);
         cfg.st = s->st;
         assert_int_equal(fsm_init(&s->fsm, &cfg), 0);
@@ -658,6 +898,14 @@ static cl *cl_new(unsigned snap_threshold, unsigned snap_trailing)
     raft_configuration_close(&conf);
     assert_int_equal(raft_fixture_start(&x->f), 0);
     return x;
+}
+
+/* What a loop iteration's prepare watcher does in heraldd: commit each
+ * replica's batch and run its hooks. */
+static void flush_all(cl *x)
+{
+    for (unsigned i = 0; i < N_SRV; i++)
+        assert_int_equal(fsm_flush(&x->s[i].fsm), 0);
 }
 
 static void cl_free(cl *x)
@@ -817,6 +1065,7 @@ static bool drive(cl *x, unsigned max_ms)
             }
         }
         raft_fixture_step(&x->f);
+        flush_all(x);
     }
     if (getenv("FSM_DEBUG"))
         dump(x, "drive timeout");
@@ -859,6 +1108,7 @@ static void settle(cl *x)
     assert_true(raft_fixture_step_until(&x->f, has_leader, x, 20000));
     a.index = raft_last_index(raft_fixture_get(&x->f, leader_guess(x)));
     assert_true(raft_fixture_step_until(&x->f, all_applied, &a, 20000));
+    flush_all(x);
 }
 
 /* The invariants on every replica; prints the tally. */
@@ -868,6 +1118,8 @@ static void check(cl *x, const char *scenario)
     uint8_t h0[32], h[32];
     uint64_t a0, a;
     static uint8_t seen[MAX_PROPS];
+
+    flush_all(x);
 
     for (uint32_t k = 0; k < x->n_props; k++)
         acked += x->props[k].acked && x->props[k].id >= SETUP_CMDS;
@@ -1128,6 +1380,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_malformed),
         cmocka_unit_test(test_fsm_apply_direct),
         cmocka_unit_test(test_fsm_apply_storage_failure),
+        cmocka_unit_test(test_fsm_batch_hooks),
         cmocka_unit_test(test_fsm_snapshot_restore_direct),
         cmocka_unit_test(test_cluster_snapshots),
         cmocka_unit_test(test_cluster_leader_kill),
