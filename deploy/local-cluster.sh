@@ -284,6 +284,13 @@ start_proc() {
   echo "== $(date '+%F %T') $prog: heraldd $mode --config $data/$name.conf" >>"$data/$name.log"
   nohup "$heraldd" "$mode" --config "$data/$name.conf" >>"$data/$name.log" 2>&1 </dev/null &
   pid=$!
+  # Until the child has exec'd heraldd its command line is this shell's, and
+  # pid_of would take it for a recycled pid: wait for the exec (2 s at most).
+  for _ in $(seq 40); do
+    kill -0 "$pid" 2>/dev/null || break
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config $data/$name.conf" && break
+    sleep 0.05
+  done
   echo "$pid" >"$data/$name.pid"
   echo "$name started (pid $pid)"
 }
