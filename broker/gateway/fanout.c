@@ -109,6 +109,14 @@ void gw_deliver(gw *g, const char *tenant, const char *const *users, const uint6
             d.msg.useq = useqs[i];
         while (c) {
             conn *next = c->u_next; /* conn_send may close c */
+            if (deliver && d.msg.useq && d.msg.group < GW_MAX_GROUPS) {
+                /* Pointer-log seqs only grow: an older one was pushed already. */
+                if (d.msg.useq <= c->last_useq[d.msg.group]) {
+                    c = next;
+                    continue;
+                }
+                c->last_useq[d.msg.group] = d.msg.useq;
+            }
             if (deliver) {
                 d.msg.flags = f->msg.flags;
                 if (conn_silenced(c, d.msg.flags, now))

@@ -17,6 +17,8 @@
 #include "token.h"
 #include "writer.h"
 
+#define GW_MAX_GROUPS 65u /* meta group + up to 64 shard groups */
+
 /* One shard group held by this process: its store and group-commit writer. */
 typedef struct shard {
     store *st;             /* the group's LMDB store (borrowed) */
@@ -66,6 +68,9 @@ struct conn {
     ev_tstamp refill_at;   /* last bucket refill */
     bool authed;           /* HELLO verified */
     uint64_t dnd_until;    /* do-not-disturb ends (ms since epoch; 0 off) */
+    uint64_t last_useq[GW_MAX_GROUPS]; /* per group: the pointer-log seq last pushed
+                                          (a deposed leader that has not noticed
+                                          may publish what its successor does too) */
     bool admin;            /* token has the tenant-admin role */
     bool closing;          /* close once output is flushed */
     bool in_flush;         /* on g->flush_head list */
