@@ -19,6 +19,9 @@
 #               killed with SIGKILL mid-run and restarted later; reports the
 #               longest gap between two consecutive acks and exactly-once
 #               (acks and the stored history)
+#   throughput-lossless  cluster: fan-out to 500 at rising rates (100 … 500
+#               msg/s) until a run misses a delivery; the last lossless run
+#               (highest lossless deliveries/s, whatever its latency)
 #
 # stdout: one JSON object per run (herald-bench's, plus scenario_name,
 #         server_cpu_s, and for failover killed_node, kill_unix_ms,
@@ -67,9 +70,11 @@ herald=$HERALD_BIN_DIR/herald
 if [ "$quick" = 1 ]; then
   tput_s=3; fan_s=3; fan_drain=2; ann_rate=2; ann_s=3; ann_drain=3
   fo_runs=1; fo_s=8; fo_kill_at=2.5; fo_down_s=3
+  sweep_rates="100 200"; sweep_s=2
 else
   tput_s=10; fan_s=10; fan_drain=5; ann_rate=5; ann_s=10; ann_drain=5
   fo_runs=3; fo_s=20; fo_kill_at=5; fo_down_s=7
+  sweep_rates="100 150 200 250 300 350 400 500"; sweep_s=5
 fi
 ann_members=10000
 
@@ -205,6 +210,26 @@ for r in $(seq "$fo_runs"); do
   # Let the restarted node catch up before the next run.
   [ "$r" = "$fo_runs" ] || sleep 2
 done
+
+# Highest lossless deliveries/s: fan-out to 500 at rising rates until a run
+# misses a delivery; the last lossless run is reported (latency aside). Last,
+# because overload starves raft heartbeats and moves leaders.
+log "throughput-lossless: fan-out 500 at ${sweep_rates// /, } msg/s, ${sweep_s} s each, until a loss"
+best=""
+for r in $sweep_rates; do
+  out=$(run_bench "sweep-500x$r" --env "$envf" --scenario fanout --members 500 --rate "$r" \
+    --duration "$sweep_s" --drain 5 --setup-timeout 60)
+  lost=$(echo "$out" | jq -r '.lost // 1')
+  log "  $r msg/s: $(echo "$out" | jq -r '"\(.deliveries_per_s // 0 | floor) deliveries/s, lost \(.lost // "?"), p99 \((.p99_us // 0) / 1000 | floor) ms"')"
+  [ "$lost" = 0 ] || break
+  best=$out
+done
+if [ -n "$best" ]; then
+  echo "$best" | jq -c '. + {scenario_name: "throughput-lossless"}' | tee -a "$raw" "$tmp/results.jsonl"
+else
+  jq -nc '{system: "herald", scenario_name: "throughput-lossless", failed: true}' | tee -a "$raw" "$tmp/results.jsonl"
+fi
+
 
 # --- report --------------------------------------------------------------------------
 {
