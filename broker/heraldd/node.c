@@ -23,85 +23,18 @@
  * and retries with the same cmid; the store's dedup table answers a second
  * SEND of it with the original seq.
  */
+#include "node_int.h"
+
 #include <errno.h>
-#include <ev.h>
 #include <fcntl.h>
-#include <herald/error.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "cluster.h"
-#include "cmd.h"
-#include "fsm.h"
-#include "gw_int.h"
-#include "json.h"
-#include "log.h"
-#include "nwire.h"
-#include "evpub.h"
-#include "rio.h"
-#include "rpc.h"
-#include "slots.h"
-#include "token.h"
-
-#define NODE_MAX_MSG (64u << 20)
-#define NODE_RETRY_S 0.05   /* between tries while no leader is known */
-#define NODE_PEER_UP_S 3.0  /* a peer answered a ping this recently: up */
-#define NODE_TENANTS_MAX 16
-
-typedef struct node node;
-
-typedef struct nwait nwait;
-
-typedef struct ngroup {
-    node *n;
-    uint32_t id;
-    store *st;
-    struct raft_fsm fsm;
-    bool fsm_ready;
-    rio_group *rg;
-    nwait *waiting;         /* forwarded results waiting for this replica */
-} ngroup;
-
-typedef struct npeer {
-    const node_member *m;   /* cfg.member[i] */
-    rpc_client *rpc;        /* NULL for this node */
-    ev_tstamp last_seen;    /* last status reply */
-    bool ping_busy;
-    uint64_t *prog;         /* its last replica progress report (nw_reply.prog) */
-    uint32_t n_prog;
-} npeer;
-
-struct node {
-    node_config *cfg;
-    struct ev_loop *loop;
-    rio_hub *hub;
-    uint32_t ngroups;       /* meta + shard groups */
-    ngroup *groups;
-    store **stores;
-    gw *g;
-    rpc_server *srv;
-    evpub *pub;             /* committed events to the gateways */
-    npeer peers[NODECFG_MAX_MEMBERS];
-    struct nprop *props;    /* proposals without an outcome yet */
-    ev_timer tick;          /* 1 s: slot map, tenants, env files, peer pings */
-    bool tenant_busy;
-    bool slot_busy;         /* SLOTMAP proposed */
-    bool slot_ok;           /* the slot map is loaded: requests are served */
-    bool slot_bad;          /* the stored map does not fit cluster.groups */
-    uint8_t slotmap[HERALD_SLOTS];
-    bool stopping;
-    ev_tstamp started;
-};
 
 /* ------------------------------------------------------------------------
  * Leadership and peers. */
 
-static npeer *peer_by_id(node *n, uint64_t id)
+npeer *peer_by_id(node *n, uint64_t id)
 {
     for (uint32_t i = 0; i < n->cfg->n_members; i++)
         if (n->peers[i].m->id == id)
@@ -109,7 +42,7 @@ static npeer *peer_by_id(node *n, uint64_t id)
     return NULL;
 }
 
-static uint32_t leader_of(node *n, uint32_t group)
+uint32_t leader_of(node *n, uint32_t group)
 {
     uint64_t id = 0;
     const char *url = NULL;
@@ -119,15 +52,15 @@ static uint32_t leader_of(node *n, uint32_t group)
     return (uint32_t)id;
 }
 
-static uint32_t be_leader(void *ctx, uint32_t group) { return leader_of(ctx, group); }
+uint32_t be_leader(void *ctx, uint32_t group) { return leader_of(ctx, group); }
 
-static bool be_leads(void *ctx, uint32_t group)
+bool be_leads(void *ctx, uint32_t group)
 {
     node *n = ctx;
     return group < n->ngroups && rio_group_is_leader(n->groups[group].rg);
 }
 
-static void fill_leaders(node *n, nw_reply *r)
+void fill_leaders(node *n, nw_reply *r)
 {
     r->n_leaders = n->ngroups < NW_MAX_GROUPS ? n->ngroups : NW_MAX_GROUPS;
     for (uint32_t i = 0; i < r->n_leaders; i++)
@@ -173,7 +106,7 @@ static void commit_wait(void *arg, int status, void *result)
 }
 
 /* rio_group_propose whose cb runs after the entry's commit (same contract). */
-static int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn cb, void *arg)
+int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn cb, void *arg)
 {
     ncommit *c = calloc(1, sizeof *c);
     int rc;
@@ -184,219 +117,6 @@ static int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn 
     if (rc)
         free(c);
     return rc;
-}
-
-/* ------------------------------------------------------------------------
- * Proposals: local when leading, forwarded otherwise. */
-
-typedef struct nprop {
-    node *n;
-    struct nprop *next, *prev; /* n->props */
-    uint32_t group;
-    void *cookie;           /* gw's pending request */
-    herald_buf cmd;         /* owned */
-    ev_timer retry;         /* next try while no leader is known */
-    ev_tstamp deadline;
-} nprop;
-
-static void prop_try(nprop *p);
-
-/* Unlinks and frees p (its outcome has been reported). */
-static void prop_free(nprop *p)
-{
-    node *n = p->n;
-    ev_timer_stop(n->loop, &p->retry);
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        n->props = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    herald_buf_free(&p->cmd);
-    free(p);
-}
-
-static void prop_finish_err(nprop *p, int code, const char *why)
-{
-    apply_result res = {.err = code};
-    snprintf(res.errmsg, sizeof res.errmsg, "%s", why);
-    gw_applied(p->n->g, p->cookie, &res);
-    prop_free(p);
-}
-
-static void prop_local_done(void *arg, int status, void *result)
-{
-    nprop *p = arg;
-    if (status == 0 && result) {
-        gw_applied(p->n->g, p->cookie, result);
-        prop_free(p);
-        return;
-    }
-    /* Proposed, then leadership was lost: the entry may still commit. */
-    prop_finish_err(p, status == HERALD_ESHUTDOWN ? HERALD_ESHUTDOWN : HERALD_EUNAVAILABLE,
-                    "leadership changed while committing; the outcome is unknown, retry");
-}
-
-static void prop_later(nprop *p)
-{
-    if (ev_now(p->n->loop) >= p->deadline || p->n->stopping) {
-        prop_finish_err(p, HERALD_EUNAVAILABLE, "no leader reachable for this shard group");
-        return;
-    }
-    ev_timer_set(&p->retry, NODE_RETRY_S, 0.0);
-    ev_timer_start(p->n->loop, &p->retry);
-}
-
-static void prop_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    prop_try(w->data);
-}
-
-/* A result the leader sent back is handed on once this node's replica has
- * applied the entry too: the handlers read their answer (conversation
- * info, tags, directory entries) from the local store right after. Bounded
- * by the request deadline; then it goes on regardless. */
-struct nwait {
-    nwait *next;
-    nprop *p;
-    apply_result res;
-};
-
-static void wait_release(ngroup *ng, bool all)
-{
-    uint64_t applied = store_applied(ng->st);
-    ev_tstamp now = ev_now(ng->n->loop);
-    nwait **pp = &ng->waiting;
-    while (*pp) {
-        nwait *w = *pp;
-        if (all || w->res.index <= applied || now >= w->p->deadline) {
-            *pp = w->next;
-            gw_applied(ng->n->g, w->p->cookie, &w->res);
-            apply_result_free(&w->res);
-            prop_free(w->p);
-            free(w);
-        } else {
-            pp = &w->next;
-        }
-    }
-}
-
-static void wait_applied(nprop *p, apply_result *res)
-{
-    ngroup *ng = &p->n->groups[p->group];
-    nwait *w;
-    if (res->index <= store_applied(ng->st) || !(w = calloc(1, sizeof *w))) {
-        gw_applied(p->n->g, p->cookie, res);
-        apply_result_free(res);
-        prop_free(p);
-        return;
-    }
-    w->p = p;
-    w->res = *res;
-    w->next = ng->waiting;
-    ng->waiting = w;
-}
-
-static void prop_forward_done(void *arg, int status, const uint8_t *b, size_t len)
-{
-    nprop *p = arg;
-    nw_reply r;
-    apply_result res;
-
-    if (status == HERALD_EIO) { /* not sent: safe to try again */
-        prop_later(p);
-        return;
-    }
-    if (status) {
-        prop_finish_err(p, HERALD_EUNAVAILABLE,
-                        "the leader did not answer in time; the outcome is unknown, retry");
-        return;
-    }
-    if (nw_reply_decode(b, len, &r) != 0) {
-        prop_finish_err(p, HERALD_EINTERNAL, "malformed reply from the leader");
-        return;
-    }
-    if (r.status == HERALD_ENOT_LEADER || r.status == HERALD_EUNAVAILABLE) {
-        nw_reply_release(&r); /* not proposed there: try again */
-        prop_later(p);
-        return;
-    }
-    if (r.status != 0 || nw_result_decode((const uint8_t *)r.result.ptr, r.result.len, &res)) {
-        int code = r.status ? r.status : HERALD_EINTERNAL;
-        nw_reply_release(&r);
-        prop_finish_err(p, code, code == HERALD_EINTERNAL ? "undecodable result" : "");
-        return;
-    }
-    nw_reply_release(&r);
-    wait_applied(p, &res);
-}
-
-static void prop_try(nprop *p)
-{
-    node *n = p->n;
-    ngroup *ng = &n->groups[p->group];
-    uint32_t lid;
-    npeer *peer;
-
-    if (n->stopping) {
-        prop_finish_err(p, HERALD_ESHUTDOWN, "the node is shutting down");
-        return;
-    }
-    if (rio_group_is_leader(ng->rg)) {
-        int rc = group_propose(ng, p->cmd.data, p->cmd.len, prop_local_done, p);
-        if (rc == 0)
-            return;
-        if (rc != HERALD_ENOT_LEADER) {
-            prop_finish_err(p, rc, "");
-            return;
-        }
-    }
-    lid = leader_of(n, p->group);
-    peer = lid && lid != n->cfg->id ? peer_by_id(n, lid) : NULL;
-    if (peer && peer->rpc) {
-        nw_request q = {.kind = NW_PROPOSE, .from = n->cfg->id, .group = p->group,
-                        .cmd = {.ptr = (const char *)p->cmd.data, .len = (uint32_t)p->cmd.len}};
-        herald_buf b = {0};
-        unsigned left = (unsigned)((p->deadline - ev_now(n->loop)) * 1000.0);
-        int rc = nw_request_encode(&q, &b);
-        if (rc == 0)
-            rc = rpc_send(peer->rpc, b.data, b.len, left ? left : 1, prop_forward_done, p);
-        herald_buf_free(&b);
-        if (rc == 0)
-            return;
-    }
-    prop_later(p);
-}
-
-/* gw backend: submit. */
-static int be_submit(void *ctx, uint32_t group, herald_buf *cmdbuf, void *cookie)
-{
-    node *n = ctx;
-    nprop *p;
-
-    if (group >= n->ngroups)
-        return HERALD_EINVAL;
-    if (n->stopping)
-        return HERALD_ESHUTDOWN;
-    p = calloc(1, sizeof *p);
-    if (!p)
-        return HERALD_ENOMEM;
-    p->n = n;
-    p->group = group;
-    p->cookie = cookie;
-    p->cmd = *cmdbuf;
-    *cmdbuf = (herald_buf){0};
-    p->deadline = ev_now(n->loop) + n->cfg->request_timeout_ms / 1000.0;
-    ev_timer_init(&p->retry, prop_retry_cb, NODE_RETRY_S, 0.0);
-    p->retry.data = p;
-    p->next = n->props;
-    if (n->props)
-        n->props->prev = p;
-    n->props = p;
-    prop_try(p);
-    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -440,7 +160,6 @@ static void be_dnd(void *ctx, const char *tenant, const char *user, uint64_t unt
     publish(n, &e);
 }
 
-static void slotmap_tick(node *n);
 
 /* FSM hook, after the entry's commit: the leader tells the gateways about
  * what it applied (push_message reads the message back from the store). */
@@ -456,401 +175,6 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
         wait_release(ng, false);
     if (ng->id == 0 && res->op == CMD_SLOTMAP && !res->err)
         slotmap_tick(ng->n);
-}
-
-/* ------------------------------------------------------------------------
- * Status. */
-
-/* (group, node, match, commit) for every replica of the groups led here;
- * *out is malloc'd. */
-static uint32_t progress_of(node *n, uint64_t **out)
-{
-    uint32_t k = 0;
-    uint64_t *v = malloc(NW_MAX_PROG * sizeof *v);
-    *out = v;
-    if (!v)
-        return 0;
-    for (uint32_t gi = 0; gi < n->ngroups; gi++) {
-        struct raft *r = rio_group_raft(n->groups[gi].rg);
-        if (!rio_group_is_leader(n->groups[gi].rg))
-            continue;
-        for (unsigned i = 0; i < r->configuration.n && k + 4 <= NW_MAX_PROG; i++) {
-            uint64_t id = r->configuration.servers[i].id;
-            v[k++] = gi;
-            v[k++] = id;
-            v[k++] = id == n->cfg->id ? r->last_applied : r->leader_state.progress[i].match_index;
-            v[k++] = r->commit_index;
-        }
-    }
-    return k;
-}
-
-static void replicas_json(json_w *w, const uint64_t *v, uint32_t nv, uint32_t group)
-{
-    json_key(w, "replicas");
-    json_arr(w);
-    for (uint32_t i = 0; i + 4 <= nv; i += 4) {
-        if (v[i] != group)
-            continue;
-        json_obj(w);
-        json_key(w, "node");
-        json_u64(w, v[i + 1]);
-        json_key(w, "match");
-        json_u64(w, v[i + 2]);
-        json_key(w, "lag");
-        json_u64(w, v[i + 3] > v[i + 2] ? v[i + 3] - v[i + 2] : 0);
-        json_obj_end(w);
-    }
-    json_arr_end(w);
-}
-
-static void status_json(node *n, json_w *w)
-{
-    ev_tstamp now = ev_now(n->loop);
-    uint64_t *own = NULL;
-    uint32_t n_own = progress_of(n, &own);
-    json_obj(w);
-    json_key(w, "mode");
-    json_strz(w, "cluster");
-    json_key(w, "version");
-    json_strz(w, HERALD_VERSION);
-    json_key(w, "node");
-    json_u64(w, n->cfg->id);
-    json_key(w, "uptime_s");
-    json_u64(w, (uint64_t)(now - n->started));
-    json_key(w, "nodes");
-    json_arr(w);
-    for (uint32_t i = 0; i < n->cfg->n_members; i++) {
-        npeer *p = &n->peers[i];
-        bool self = p->rpc == NULL;
-        char addr[200];
-        snprintf(addr, sizeof addr, "%s:%u", p->m->host, p->m->port);
-        json_obj(w);
-        json_key(w, "id");
-        json_u64(w, p->m->id);
-        json_key(w, "address");
-        json_strz(w, addr);
-        json_key(w, "up");
-        json_bool(w, self || (p->last_seen > 0 && now - p->last_seen < NODE_PEER_UP_S));
-        if (!self && p->last_seen > 0) {
-            json_key(w, "last_seen_ms_ago");
-            json_u64(w, (uint64_t)((now - p->last_seen) * 1000.0));
-        }
-        json_obj_end(w);
-    }
-    json_arr_end(w);
-    json_key(w, "groups");
-    json_arr(w);
-    for (uint32_t gi = 0; gi < n->ngroups; gi++) {
-        struct raft *r = rio_group_raft(n->groups[gi].rg);
-        bool lead = rio_group_is_leader(n->groups[gi].rg);
-        json_obj(w);
-        json_key(w, "group");
-        json_u64(w, gi);
-        json_key(w, "role");
-        json_strz(w, gi == 0 ? "meta" : "shard");
-        json_key(w, "leader");
-        json_u64(w, leader_of(n, gi));
-        json_key(w, "term");
-        json_u64(w, r->current_term);
-        json_key(w, "commit");
-        json_u64(w, r->commit_index);
-        json_key(w, "applied");
-        json_u64(w, r->last_applied);
-        json_key(w, "store_applied");
-        json_u64(w, store_applied(n->groups[gi].st));
-        if (lead) {
-            /* The leader knows each replica's match index. */
-            replicas_json(w, own, n_own, gi);
-        } else {
-            /* Else the leader's last report (pinged every second). */
-            npeer *lp = peer_by_id(n, leader_of(n, gi));
-            if (lp && lp->n_prog)
-                replicas_json(w, lp->prog, lp->n_prog, gi);
-        }
-        json_obj_end(w);
-    }
-    json_arr_end(w);
-    {
-        rio_stats rs;
-        evpub_stats es;
-        rio_hub_stats(n->hub, &rs);
-        evpub_stats_get(n->pub, &es);
-        json_key(w, "raft");
-        json_obj(w);
-        json_key(w, "txns");
-        json_u64(w, rs.txns);
-        json_key(w, "entries");
-        json_u64(w, rs.entries);
-        json_key(w, "frames_sent");
-        json_u64(w, rs.frames_sent);
-        json_key(w, "msgs_sent");
-        json_u64(w, rs.msgs_sent);
-        json_obj_end(w);
-        json_key(w, "events");
-        json_obj(w);
-        json_key(w, "published");
-        json_u64(w, es.events);
-        json_key(w, "batches");
-        json_u64(w, es.batches);
-        json_key(w, "batches_refused");
-        json_u64(w, es.failed);
-        json_key(w, "replays");
-        json_u64(w, es.replays);
-        json_obj_end(w);
-    }
-    json_obj_end(w);
-    free(own);
-}
-
-static void be_status(void *ctx, json_w *w) { status_json(ctx, w); }
-
-/* ------------------------------------------------------------------------
- * Requests from gateways and nodes. */
-
-typedef struct nreq {
-    node *n;
-    rpc_call *call;
-} nreq;
-
-static void reply_status(node *n, rpc_call *call, int status, uint32_t hint)
-{
-    nw_reply r = {.status = status, .hint = hint};
-    herald_buf b = {0};
-    fill_leaders(n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(call, b.data, b.len);
-    else
-        rpc_drop(call);
-    herald_buf_free(&b);
-}
-
-/* A virtual connection finished: every frame it produced goes back. */
-static void vconn_done(void *arg, conn *c)
-{
-    nreq *q = arg;
-    const herald_buf *out = gw_vconn_output(c);
-    nw_reply r = {0};
-    herald_buf b = {0};
-    herald_str *fv = NULL;
-    uint32_t nf = 0;
-    size_t off = 0;
-
-    /* Split the output into frames (4-byte big-endian length + payload). */
-    while (off + HERALD_FRAME_HEADER <= out->len) {
-        const uint8_t *h = out->data + off;
-        size_t fl = HERALD_FRAME_HEADER + (((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
-                                           ((size_t)h[2] << 8) | h[3]);
-        herald_str *nv;
-        if (off + fl > out->len || nf >= NW_MAX_FRAMES)
-            break;
-        nv = realloc(fv, (nf + 1) * sizeof *fv);
-        if (!nv)
-            break;
-        fv = nv;
-        fv[nf++] = (herald_str){.ptr = (const char *)h, .len = (uint32_t)fl};
-        off += fl;
-    }
-    r.frames = fv;
-    r.n_frames = nf;
-    r.close = gw_vconn_closed(c);
-    {
-        const char *t, *u;
-        bool admin;
-        uint64_t dnd;
-        if (gw_vconn_session(c, &t, &u, &admin, &dnd)) {
-            r.authed = true;
-            r.tenant = herald_str_z(t);
-            r.user = herald_str_z(u);
-            r.admin = admin;
-            r.dnd_until = dnd;
-        }
-    }
-    fill_leaders(q->n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(q->call, b.data, b.len);
-    else
-        rpc_drop(q->call);
-    herald_buf_free(&b);
-    free(fv);
-    free(q);
-}
-
-static void serve_client(node *n, rpc_call *call, const nw_request *q)
-{
-    herald_limits lim = {.max_frame = n->cfg->max_frame};
-    herald_frame f;
-    char tenant[TOKEN_ID_MAX + 1] = "", user[TOKEN_ID_MAX + 1] = "";
-    uint32_t grp, lid;
-    nreq *r;
-    conn *c;
-
-    if (herald_frame_decode((const uint8_t *)q->frame.ptr, q->frame.len, &lim, &f) != 0) {
-        reply_status(n, call, HERALD_EPROTOCOL, 0);
-        return;
-    }
-    if (q->tenant.len <= TOKEN_ID_MAX && q->user.len <= TOKEN_ID_MAX) {
-        snprintf(tenant, sizeof tenant, "%.*s", (int)q->tenant.len, q->tenant.ptr ? q->tenant.ptr : "");
-        snprintf(user, sizeof user, "%.*s", (int)q->user.len, q->user.ptr ? q->user.ptr : "");
-    }
-    if (!n->slot_ok) {
-        /* Routing needs the meta group's slot map first. */
-        reply_status(n, call, HERALD_EUNAVAILABLE, 0);
-        herald_frame_release(&f);
-        return;
-    }
-    /* Reads come from the leader's replica, writes start there. */
-    grp = cluster_frame_group(&f, tenant, n->ngroups, n->slotmap);
-    if (!be_leads(n, grp)) {
-        lid = leader_of(n, grp);
-        reply_status(n, call, lid && lid != n->cfg->id ? HERALD_ENOT_LEADER : HERALD_EUNAVAILABLE,
-                     lid);
-        herald_frame_release(&f);
-        return;
-    }
-    r = calloc(1, sizeof *r);
-    c = r ? gw_vconn_open(n->g, tenant, user, q->admin, q->dnd_until, vconn_done, r) : NULL;
-    if (!c) {
-        free(r);
-        reply_status(n, call, HERALD_ENOMEM, 0);
-        herald_frame_release(&f);
-        return;
-    }
-    r->n = n;
-    r->call = call;
-    gw_vconn_run(c, &f); /* may reply right away (vconn_done) */
-    herald_frame_release(&f);
-}
-
-typedef struct nfwd {
-    node *n;
-    rpc_call *call;
-} nfwd;
-
-static void serve_propose_done(void *arg, int status, void *result)
-{
-    nfwd *x = arg;
-    nw_reply r = {.status = status};
-    herald_buf rb = {0}, b = {0};
-
-    if (status == 0 && result && nw_result_encode(result, &rb) != 0)
-        r.status = HERALD_ENOMEM;
-    else if (status == HERALD_ENOT_LEADER)
-        r.status = HERALD_EUNAVAILABLE; /* proposed, then lost: outcome unknown */
-    r.result = (herald_str){.ptr = (const char *)rb.data, .len = (uint32_t)rb.len};
-    fill_leaders(x->n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(x->call, b.data, b.len);
-    else
-        rpc_drop(x->call);
-    herald_buf_free(&rb);
-    herald_buf_free(&b);
-    free(x);
-}
-
-static void serve_propose(node *n, rpc_call *call, const nw_request *q)
-{
-    nfwd *x;
-    int rc;
-
-    if (q->group >= n->ngroups) {
-        reply_status(n, call, HERALD_EINVAL, 0);
-        return;
-    }
-    if (!be_leads(n, q->group)) {
-        reply_status(n, call, HERALD_ENOT_LEADER, leader_of(n, q->group));
-        return;
-    }
-    x = calloc(1, sizeof *x);
-    if (!x) {
-        reply_status(n, call, HERALD_ENOMEM, 0);
-        return;
-    }
-    x->n = n;
-    x->call = call;
-    rc = group_propose(&n->groups[q->group], q->cmd.ptr, q->cmd.len, serve_propose_done, x);
-    if (rc) {
-        free(x);
-        reply_status(n, call, rc, leader_of(n, q->group));
-    }
-}
-
-static void serve_status(node *n, rpc_call *call)
-{
-    herald_buf js = {0}, b = {0};
-    json_w w;
-    nw_reply r = {0};
-
-    json_init(&w, &js);
-    status_json(n, &w);
-    if (json_done(&w) == 0)
-        r.json = (herald_str){.ptr = (const char *)js.data, .len = (uint32_t)js.len};
-    r.n_prog = progress_of(n, &r.prog);
-    fill_leaders(n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(call, b.data, b.len);
-    else
-        rpc_drop(call);
-    free(r.prog);
-    herald_buf_free(&js);
-    herald_buf_free(&b);
-}
-
-/* Gap repair: events a gateway missed, from the ring. */
-static void serve_replay(node *n, rpc_call *call, const nw_request *q)
-{
-    herald_str *fv = malloc(NW_MAX_FRAMES * sizeof *fv);
-    nw_reply r = {0};
-    herald_buf b = {0};
-    uint32_t nf = 0;
-
-    if (!fv) {
-        reply_status(n, call, HERALD_ENOMEM, 0);
-        return;
-    }
-    r.status = evpub_replay(n->pub, q->epoch, q->seq_from, q->seq_to, fv, NW_MAX_FRAMES, &nf);
-    r.frames = fv;
-    r.n_frames = nf;
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(call, b.data, b.len);
-    else
-        rpc_drop(call);
-    herald_buf_free(&b);
-    free(fv);
-}
-
-static void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len)
-{
-    node *n = arg;
-    nw_request q;
-
-    if (n->stopping) {
-        reply_status(n, call, HERALD_ESHUTDOWN, 0);
-        return;
-    }
-    if (nw_request_decode(p, len, &q) != 0) {
-        log_warn("node.request", "malformed request (%zu bytes) dropped", len);
-        reply_status(n, call, HERALD_EPROTOCOL, 0);
-        return;
-    }
-    switch (q.kind) {
-    case NW_CLIENT:
-        serve_client(n, call, &q);
-        break;
-    case NW_PROPOSE:
-        serve_propose(n, call, &q);
-        break;
-    case NW_STATUS:
-        serve_status(n, call);
-        break;
-    case NW_REPLAY:
-        serve_replay(n, call, &q);
-        break;
-    default:
-        reply_status(n, call, HERALD_EUNSUPPORTED, 0);
-        break;
-    }
-    nw_request_release(&q);
 }
 
 /* ------------------------------------------------------------------------
@@ -927,7 +251,7 @@ static void slotmap_proposed(void *arg, int status, void *result)
 
 /* Loads the slot map from the meta group, or (meta leader, first start)
  * writes it: slot s → group gw_group_of's formula for cluster.groups. */
-static void slotmap_tick(node *n)
+void slotmap_tick(node *n)
 {
     store *meta = n->groups[0].st;
     int rc;
@@ -1210,3 +534,4 @@ out:
     log_info("node.stop", "node %u stopped", cfg->id);
     return rc;
 }
+

@@ -1,0 +1,120 @@
+/*
+ * node_int.h — internals of `heraldd node`, shared by node.c (process,
+ * leadership, commit-deferred proposals, events, housekeeping),
+ * node_prop.c (proposals: local or forwarded to the leader), node_serve.c
+ * (requests from gateways and nodes) and node_status.c (admin status).
+ * Loop thread only.
+ */
+#ifndef HERALD_HERALDD_NODE_INT_H
+#define HERALD_HERALDD_NODE_INT_H
+
+#include <ev.h>
+#include <herald/error.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "cmd.h"
+#include "fsm.h"
+#include "gw_int.h"
+#include "json.h"
+#include "log.h"
+#include "evpub.h"
+#include "nwire.h"
+#include "rio.h"
+#include "rpc.h"
+#include "slots.h"
+#include "token.h"
+
+#define NODE_MAX_MSG (64u << 20)
+#define NODE_RETRY_S 0.05   /* between tries while no leader is known */
+#define NODE_PEER_UP_S 3.0  /* a peer answered a ping this recently: up */
+#define NODE_TENANTS_MAX 16
+
+typedef struct node node;
+
+typedef struct nwait nwait;
+
+typedef struct ngroup {
+    node *n;
+    uint32_t id;
+    store *st;
+    struct raft_fsm fsm;
+    bool fsm_ready;
+    rio_group *rg;
+    nwait *waiting;         /* forwarded results waiting for this replica */
+} ngroup;
+
+typedef struct npeer {
+    const node_member *m;   /* cfg.member[i] */
+    rpc_client *rpc;        /* NULL for this node */
+    ev_tstamp last_seen;    /* last status reply */
+    bool ping_busy;
+    uint64_t *prog;         /* its last replica progress report (nw_reply.prog) */
+    uint32_t n_prog;
+} npeer;
+
+struct node {
+    node_config *cfg;
+    struct ev_loop *loop;
+    rio_hub *hub;
+    uint32_t ngroups;       /* meta + shard groups */
+    ngroup *groups;
+    store **stores;
+    gw *g;
+    rpc_server *srv;
+    evpub *pub;             /* committed events to the gateways */
+    npeer peers[NODECFG_MAX_MEMBERS];
+    struct nprop *props;    /* proposals without an outcome yet */
+    ev_timer tick;          /* 1 s: slot map, tenants, env files, peer pings */
+    bool tenant_busy;
+    bool slot_busy;         /* SLOTMAP proposed */
+    bool slot_ok;           /* the slot map is loaded: requests are served */
+    bool slot_bad;          /* the stored map does not fit cluster.groups */
+    uint8_t slotmap[HERALD_SLOTS];
+    bool stopping;
+    ev_tstamp started;
+};
+
+typedef struct nprop {
+    node *n;
+    struct nprop *next, *prev; /* n->props */
+    uint32_t group;
+    void *cookie;           /* gw's pending request */
+    herald_buf cmd;         /* owned */
+    ev_timer retry;         /* next try while no leader is known */
+    ev_tstamp deadline;
+} nprop;
+
+/* node.c */
+npeer *peer_by_id(node *n, uint64_t id);
+/* The node id leading group (0 unknown). */
+uint32_t leader_of(node *n, uint32_t group);
+uint32_t be_leader(void *ctx, uint32_t group);
+bool be_leads(void *ctx, uint32_t group);
+/* Every group's leader as this node knows it, into a reply. */
+void fill_leaders(node *n, nw_reply *r);
+/* rio_group_propose whose cb runs after the entry's LMDB commit. */
+int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn cb, void *arg);
+/* Loads (or, as meta leader, writes) the slot map. */
+void slotmap_tick(node *n);
+
+/* node_prop.c */
+/* gw backend: submit a command to a group (here or at its leader). */
+int be_submit(void *ctx, uint32_t group, herald_buf *cmdbuf, void *cookie);
+/* Hands on forwarded results this replica has applied (all: regardless). */
+void wait_release(ngroup *ng, bool all);
+/* Reports an error outcome for p and frees it. */
+void prop_finish_err(nprop *p, int code, const char *why);
+
+/* node_status.c */
+uint32_t progress_of(node *n, uint64_t **out);
+void status_json(node *n, json_w *w);
+void be_status(void *ctx, json_w *w);
+
+/* node_serve.c: the rpc server's handler. */
+void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len);
+
+#endif

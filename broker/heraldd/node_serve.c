@@ -1,0 +1,253 @@
+/* node_serve.c — requests to `heraldd node` from gateways (client frames
+ * on virtual connections) and from nodes (forwarded proposals, status,
+ * event replays). See node.c. */
+#include "node_int.h"
+
+/* ------------------------------------------------------------------------
+ * Requests from gateways and nodes. */
+
+typedef struct nreq {
+    node *n;
+    rpc_call *call;
+} nreq;
+
+static void reply_status(node *n, rpc_call *call, int status, uint32_t hint)
+{
+    nw_reply r = {.status = status, .hint = hint};
+    herald_buf b = {0};
+    fill_leaders(n, &r);
+    if (nw_reply_encode(&r, &b) == 0)
+        rpc_reply(call, b.data, b.len);
+    else
+        rpc_drop(call);
+    herald_buf_free(&b);
+}
+
+/* A virtual connection finished: every frame it produced goes back. */
+static void vconn_done(void *arg, conn *c)
+{
+    nreq *q = arg;
+    const herald_buf *out = gw_vconn_output(c);
+    nw_reply r = {0};
+    herald_buf b = {0};
+    herald_str *fv = NULL;
+    uint32_t nf = 0;
+    size_t off = 0;
+
+    /* Split the output into frames (4-byte big-endian length + payload). */
+    while (off + HERALD_FRAME_HEADER <= out->len) {
+        const uint8_t *h = out->data + off;
+        size_t fl = HERALD_FRAME_HEADER + (((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
+                                           ((size_t)h[2] << 8) | h[3]);
+        herald_str *nv;
+        if (off + fl > out->len || nf >= NW_MAX_FRAMES)
+            break;
+        nv = realloc(fv, (nf + 1) * sizeof *fv);
+        if (!nv)
+            break;
+        fv = nv;
+        fv[nf++] = (herald_str){.ptr = (const char *)h, .len = (uint32_t)fl};
+        off += fl;
+    }
+    r.frames = fv;
+    r.n_frames = nf;
+    r.close = gw_vconn_closed(c);
+    {
+        const char *t, *u;
+        bool admin;
+        uint64_t dnd;
+        if (gw_vconn_session(c, &t, &u, &admin, &dnd)) {
+            r.authed = true;
+            r.tenant = herald_str_z(t);
+            r.user = herald_str_z(u);
+            r.admin = admin;
+            r.dnd_until = dnd;
+        }
+    }
+    fill_leaders(q->n, &r);
+    if (nw_reply_encode(&r, &b) == 0)
+        rpc_reply(q->call, b.data, b.len);
+    else
+        rpc_drop(q->call);
+    herald_buf_free(&b);
+    free(fv);
+    free(q);
+}
+
+static void serve_client(node *n, rpc_call *call, const nw_request *q)
+{
+    herald_limits lim = {.max_frame = n->cfg->max_frame};
+    herald_frame f;
+    char tenant[TOKEN_ID_MAX + 1] = "", user[TOKEN_ID_MAX + 1] = "";
+    uint32_t grp, lid;
+    nreq *r;
+    conn *c;
+
+    if (herald_frame_decode((const uint8_t *)q->frame.ptr, q->frame.len, &lim, &f) != 0) {
+        reply_status(n, call, HERALD_EPROTOCOL, 0);
+        return;
+    }
+    if (q->tenant.len <= TOKEN_ID_MAX && q->user.len <= TOKEN_ID_MAX) {
+        snprintf(tenant, sizeof tenant, "%.*s", (int)q->tenant.len, q->tenant.ptr ? q->tenant.ptr : "");
+        snprintf(user, sizeof user, "%.*s", (int)q->user.len, q->user.ptr ? q->user.ptr : "");
+    }
+    if (!n->slot_ok) {
+        /* Routing needs the meta group's slot map first. */
+        reply_status(n, call, HERALD_EUNAVAILABLE, 0);
+        herald_frame_release(&f);
+        return;
+    }
+    /* Reads come from the leader's replica, writes start there. */
+    grp = cluster_frame_group(&f, tenant, n->ngroups, n->slotmap);
+    if (!be_leads(n, grp)) {
+        lid = leader_of(n, grp);
+        reply_status(n, call, lid && lid != n->cfg->id ? HERALD_ENOT_LEADER : HERALD_EUNAVAILABLE,
+                     lid);
+        herald_frame_release(&f);
+        return;
+    }
+    r = calloc(1, sizeof *r);
+    c = r ? gw_vconn_open(n->g, tenant, user, q->admin, q->dnd_until, vconn_done, r) : NULL;
+    if (!c) {
+        free(r);
+        reply_status(n, call, HERALD_ENOMEM, 0);
+        herald_frame_release(&f);
+        return;
+    }
+    r->n = n;
+    r->call = call;
+    gw_vconn_run(c, &f); /* may reply right away (vconn_done) */
+    herald_frame_release(&f);
+}
+
+typedef struct nfwd {
+    node *n;
+    rpc_call *call;
+} nfwd;
+
+static void serve_propose_done(void *arg, int status, void *result)
+{
+    nfwd *x = arg;
+    nw_reply r = {.status = status};
+    herald_buf rb = {0}, b = {0};
+
+    if (status == 0 && result && nw_result_encode(result, &rb) != 0)
+        r.status = HERALD_ENOMEM;
+    else if (status == HERALD_ENOT_LEADER)
+        r.status = HERALD_EUNAVAILABLE; /* proposed, then lost: outcome unknown */
+    r.result = (herald_str){.ptr = (const char *)rb.data, .len = (uint32_t)rb.len};
+    fill_leaders(x->n, &r);
+    if (nw_reply_encode(&r, &b) == 0)
+        rpc_reply(x->call, b.data, b.len);
+    else
+        rpc_drop(x->call);
+    herald_buf_free(&rb);
+    herald_buf_free(&b);
+    free(x);
+}
+
+static void serve_propose(node *n, rpc_call *call, const nw_request *q)
+{
+    nfwd *x;
+    int rc;
+
+    if (q->group >= n->ngroups) {
+        reply_status(n, call, HERALD_EINVAL, 0);
+        return;
+    }
+    if (!be_leads(n, q->group)) {
+        reply_status(n, call, HERALD_ENOT_LEADER, leader_of(n, q->group));
+        return;
+    }
+    x = calloc(1, sizeof *x);
+    if (!x) {
+        reply_status(n, call, HERALD_ENOMEM, 0);
+        return;
+    }
+    x->n = n;
+    x->call = call;
+    rc = group_propose(&n->groups[q->group], q->cmd.ptr, q->cmd.len, serve_propose_done, x);
+    if (rc) {
+        free(x);
+        reply_status(n, call, rc, leader_of(n, q->group));
+    }
+}
+
+static void serve_status(node *n, rpc_call *call)
+{
+    herald_buf js = {0}, b = {0};
+    json_w w;
+    nw_reply r = {0};
+
+    json_init(&w, &js);
+    status_json(n, &w);
+    if (json_done(&w) == 0)
+        r.json = (herald_str){.ptr = (const char *)js.data, .len = (uint32_t)js.len};
+    r.n_prog = progress_of(n, &r.prog);
+    fill_leaders(n, &r);
+    if (nw_reply_encode(&r, &b) == 0)
+        rpc_reply(call, b.data, b.len);
+    else
+        rpc_drop(call);
+    free(r.prog);
+    herald_buf_free(&js);
+    herald_buf_free(&b);
+}
+
+/* Gap repair: events a gateway missed, from the ring. */
+static void serve_replay(node *n, rpc_call *call, const nw_request *q)
+{
+    herald_str *fv = malloc(NW_MAX_FRAMES * sizeof *fv);
+    nw_reply r = {0};
+    herald_buf b = {0};
+    uint32_t nf = 0;
+
+    if (!fv) {
+        reply_status(n, call, HERALD_ENOMEM, 0);
+        return;
+    }
+    r.status = evpub_replay(n->pub, q->epoch, q->seq_from, q->seq_to, fv, NW_MAX_FRAMES, &nf);
+    r.frames = fv;
+    r.n_frames = nf;
+    if (nw_reply_encode(&r, &b) == 0)
+        rpc_reply(call, b.data, b.len);
+    else
+        rpc_drop(call);
+    herald_buf_free(&b);
+    free(fv);
+}
+
+void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len)
+{
+    node *n = arg;
+    nw_request q;
+
+    if (n->stopping) {
+        reply_status(n, call, HERALD_ESHUTDOWN, 0);
+        return;
+    }
+    if (nw_request_decode(p, len, &q) != 0) {
+        log_warn("node.request", "malformed request (%zu bytes) dropped", len);
+        reply_status(n, call, HERALD_EPROTOCOL, 0);
+        return;
+    }
+    switch (q.kind) {
+    case NW_CLIENT:
+        serve_client(n, call, &q);
+        break;
+    case NW_PROPOSE:
+        serve_propose(n, call, &q);
+        break;
+    case NW_STATUS:
+        serve_status(n, call);
+        break;
+    case NW_REPLAY:
+        serve_replay(n, call, &q);
+        break;
+    default:
+        reply_status(n, call, HERALD_EUNSUPPORTED, 0);
+        break;
+    }
+    nw_request_release(&q);
+}
+
