@@ -30,12 +30,12 @@
 #include "cluster.h"
 #include "cmd.h"
 #include "devcfg.h"
+#include "envfile.h"
 #include "gw.h"
 #include "log.h"
 #include "store.h"
 #include "token.h"
 
-#define DEV_TENANTS_MAX 16
 
 static const char usage_text[] =
     "usage: heraldd dev --data DIR [--config FILE] [--listen HOST:PORT] [--max-frame BYTES]\n"
@@ -110,23 +110,6 @@ static int parse_dev(int argc, char **argv, dev_config *o)
     return 0;
 }
 
-/* Splits dev.tenants ("demo,acme") into ids; 0 when any id is invalid. */
-static int split_tenants(const char *list, char out[][TOKEN_ID_MAX + 1])
-{
-    int n = 0;
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        if (n == DEV_TENANTS_MAX || !token_id_valid(p, len))
-            return 0;
-        memcpy(out[n], p, len);
-        out[n++][len] = '\0';
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return n;
-}
 
 /* Creates tenant `name` with a fresh secret unless it exists; fills secret. */
 static int ensure_tenant(store *st, const dev_config *o, const char *name,
@@ -200,32 +183,17 @@ static int check_layout(const char *dir, uint32_t groups)
     return 0;
 }
 
-/* Writes DIR/NAME atomically (0600: it holds the tenant secret). */
+/* Writes DIR/NAME with the variables a client needs (envfile.h). */
 static int write_env(const char *dir, const char *name, const char *host, uint16_t port,
                      const char *tenant, const uint8_t secret[TOKEN_SECRET_LEN])
 {
-    char path[PATH_MAX], tmp[PATH_MAX], hex[TOKEN_SECRET_HEX + 1];
-    FILE *f;
-    int fd;
+    char hex[TOKEN_SECRET_HEX + 1], text[1024];
 
     token_secret_to_hex(secret, hex);
-    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path ||
-        snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= (int)sizeof tmp)
+    if (snprintf(text, sizeof text, "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n",
+                 host, port, (int)TOKEN_ID_MAX, tenant, hex) >= (int)sizeof text)
         return HERALD_EINVAL;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        if (fd >= 0)
-            close(fd);
-        return HERALD_EIO;
-    }
-    fprintf(f, "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n", host,
-            port, tenant, hex);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        fclose(f);
-        return HERALD_EIO;
-    }
-    fclose(f);
-    return rename(tmp, path) == 0 ? 0 : HERALD_EIO;
+    return envfile_write(dir, name, text);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -245,8 +213,8 @@ static int run_dev(int argc, char **argv)
     gw *g = NULL;
     struct ev_loop *loop = EV_DEFAULT;
     ev_signal sigterm, sigint;
-    char tenants[DEV_TENANTS_MAX][TOKEN_ID_MAX + 1];
-    uint8_t secrets[DEV_TENANTS_MAX][TOKEN_SECRET_LEN];
+    char tenants[TENANTCFG_MAX][TOKEN_ID_MAX + 1];
+    uint8_t secrets[TENANTCFG_MAX][TOKEN_SECRET_LEN];
     int n_tenants;
     char host[256];
     const char *colon;
@@ -279,7 +247,7 @@ static int run_dev(int argc, char **argv)
             goto close_store;
         }
     }
-    n_tenants = split_tenants(o.tenants, tenants);
+    n_tenants = tenantcfg_split(o.tenants, tenants);
     if (n_tenants == 0) {
         fprintf(stderr, "heraldd: dev.tenants: a comma-separated list of tenant ids\n");
         rc = HERALD_EINVAL;
@@ -305,7 +273,7 @@ static int run_dev(int argc, char **argv)
      * appearance tells scripts the server is ready. */
     for (int i = 0; i < n_tenants && rc == 0; i++) {
         char name[TOKEN_ID_MAX + 16];
-        snprintf(name, sizeof name, "tenant-%s.env", tenants[i]);
+        snprintf(name, sizeof name, "tenant-%.*s.env", (int)TOKEN_ID_MAX, tenants[i]);
         rc = write_env(o.data, name, host, gw_port(g), tenants[i], secrets[i]);
     }
     if (rc == 0)

@@ -24,6 +24,7 @@
  * SEND of it with the original seq.
  */
 #include "node_int.h"
+#include "envfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,22 +181,6 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
 /* ------------------------------------------------------------------------
  * Housekeeping: tenants, env files, peer liveness. */
 
-static int split_tenants(const char *list, char out[][TOKEN_ID_MAX + 1])
-{
-    int k = 0;
-    const char *p = list;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        if (len && k < NODE_TENANTS_MAX && token_id_valid(p, len)) {
-            memcpy(out[k], p, len);
-            out[k++][len] = '\0';
-        }
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return k;
-}
 
 static void tenant_created(void *arg, int status, void *result)
 {
@@ -207,36 +192,21 @@ static void tenant_created(void *arg, int status, void *result)
                  herald_err_name(status ? status : res->err));
 }
 
-/* Writes DATA/tenant-NAME.env (0600, atomically) unless it exists. */
+/* Writes DATA/tenant-NAME.env (envfile.h) unless it exists. */
 static void write_tenant_env(node *n, const char *name, const store_tenant *t)
 {
-    char path[PATH_MAX], tmp[PATH_MAX], hex[TOKEN_SECRET_HEX + 1];
+    char file[TOKEN_ID_MAX + 16], path[PATH_MAX], hex[TOKEN_SECRET_HEX + 1], text[256];
     struct stat sb;
-    FILE *f;
-    int fd;
 
-    if (snprintf(path, sizeof path, "%s/tenant-%s.env", n->cfg->data, name) >= (int)sizeof path ||
-        snprintf(tmp, sizeof tmp, "%s/.tenant-%s.tmp", n->cfg->data, name) >= (int)sizeof tmp ||
+    snprintf(file, sizeof file, "tenant-%.*s.env", (int)TOKEN_ID_MAX, name);
+    if (snprintf(path, sizeof path, "%s/%s", n->cfg->data, file) >= (int)sizeof path ||
         stat(path, &sb) == 0)
         return;
     token_secret_to_hex(t->secret, hex);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    fprintf(f, "HERALD_TENANT=%s\nHERALD_SECRET=%s\n", name, hex);
-    if (fflush(f) == 0 && fsync(fileno(f)) == 0) {
-        fclose(f);
-        if (rename(tmp, path) != 0)
-            unlink(tmp);
-        else
-            log_info("node.tenant", "tenant %s ready (%s)", name, path);
-        return;
-    }
-    fclose(f);
-    unlink(tmp);
+    snprintf(text, sizeof text, "HERALD_TENANT=%.*s\nHERALD_SECRET=%s\n", (int)TOKEN_ID_MAX, name,
+             hex);
+    if (envfile_write(n->cfg->data, file, text) == 0)
+        log_info("node.tenant", "tenant %s ready (%s)", name, path);
 }
 
 static void slotmap_proposed(void *arg, int status, void *result)
@@ -287,8 +257,8 @@ void slotmap_tick(node *n)
 
 static void tenants_tick(node *n)
 {
-    char names[NODE_TENANTS_MAX][TOKEN_ID_MAX + 1];
-    int k = split_tenants(n->cfg->tenants, names);
+    char names[TENANTCFG_MAX][TOKEN_ID_MAX + 1];
+    int k = tenantcfg_split(n->cfg->tenants, names);
     store *meta = n->groups[0].st;
 
     for (int i = 0; i < k; i++) {

@@ -31,7 +31,6 @@
 #define NODE_MAX_MSG (64u << 20)
 #define NODE_RETRY_S 0.05   /* between tries while no leader is known */
 #define NODE_PEER_UP_S 3.0  /* a peer answered a ping this recently: up */
-#define NODE_TENANTS_MAX 16
 
 typedef struct node node;
 

@@ -1,6 +1,8 @@
 /* sharedcfg.c — see sharedcfg.h. */
 #include "sharedcfg.h"
 
+#include <string.h>
+
 cmd tenantcfg_command(const tenant_defaults *d, const char *name, const char *hex)
 {
     return (cmd){.op = CMD_TENANT_CREATE, .tenant = herald_str_z(name),
@@ -22,4 +24,21 @@ void gwlimits_config(const gw_limits *l, gw_config *g)
     g->hello_ms = l->hello_ms;
     g->idle_ms = l->idle_ms;
     g->max_conns = l->max_conns;
+}
+
+int tenantcfg_split(const char *list, char out[][TOKEN_ID_MAX + 1])
+{
+    int n = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (n == TENANTCFG_MAX || !token_id_valid(p, len))
+            return 0;
+        memcpy(out[n], p, len);
+        out[n++][len] = '\0';
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n;
 }

@@ -16,6 +16,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "gw.h"
+#include "token.h"
 
 /* Settings of the tenants a process creates (TENANT_CREATE). */
 typedef struct tenant_defaults {
@@ -59,6 +60,12 @@ typedef struct tenant_defaults {
                  30u * 86400, "86400",                                                       \
                  "in-service customer transfer: seconds the customer may object before the " \
                  "takeover")
+
+#define TENANTCFG_MAX 16 /* tenants in dev.tenants / cluster.tenants */
+
+/* Splits a tenant list ("demo,acme") into ids: the count, or 0 when an id
+ * is invalid or there are more than TENANTCFG_MAX. */
+int tenantcfg_split(const char *list, char out[][TOKEN_ID_MAX + 1]);
 
 /* The TENANT_CREATE command for tenant `name` with secret `hex` (64 hex
  * characters); both strings are borrowed by the command. */
