@@ -84,6 +84,14 @@ static void freq_fail(freq *q, int code, const char *why)
 
 static void freq_send(freq *q);
 
+/* The node tried last is no leader this request can use: forget the group's
+ * leader and try the next node. */
+static void forget_leader(freq *q)
+{
+    q->fr->leader[q->group] = 0;
+    q->fr->rr = q->target + 1;
+}
+
 static void freq_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -152,8 +160,7 @@ static void freq_done(void *arg, int status, const uint8_t *p, size_t len)
     }
     if (status) {
         /* Not sent, or no answer: that node is no leader we can use now. */
-        fr->leader[q->group] = 0;
-        fr->rr = q->target + 1;
+        forget_leader(q);
         if (status == HERALD_ETIMEOUT && !q->repeatable) {
             freq_fail(q, HERALD_EUNAVAILABLE,
                       "the cluster did not answer in time; the outcome is unknown");
@@ -177,16 +184,14 @@ static void freq_done(void *arg, int status, const uint8_t *p, size_t len)
             fr->leader[q->group] = r.hint;
             freq_send(q); /* straight to the hinted leader */
         } else {
-            fr->leader[q->group] = 0;
-            fr->rr = q->target + 1;
+            forget_leader(q);
             freq_later(q, "no leader for this shard group");
         }
         break;
     case HERALD_EUNAVAILABLE:
     case HERALD_ESHUTDOWN:
         /* Not run there (no leader yet, or that node is stopping). */
-        fr->leader[q->group] = 0;
-        fr->rr = q->target + 1;
+        forget_leader(q);
         freq_later(q, "no leader for this shard group");
         break;
     default:

@@ -11,16 +11,23 @@ typedef struct nreq {
     rpc_call *call;
 } nreq;
 
-static void reply_status(node *n, rpc_call *call, int status, uint32_t hint)
+/* Encodes r and answers call with it (dropped when it cannot be encoded:
+ * the caller's deadline covers that). */
+static void send_reply(rpc_call *call, const nw_reply *r)
 {
-    nw_reply r = {.status = status, .hint = hint};
     herald_buf b = {0};
-    fill_leaders(n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
+    if (nw_reply_encode(r, &b) == 0)
         rpc_reply(call, b.data, b.len);
     else
         rpc_drop(call);
     herald_buf_free(&b);
+}
+
+static void reply_status(node *n, rpc_call *call, int status, uint32_t hint)
+{
+    nw_reply r = {.status = status, .hint = hint};
+    fill_leaders(n, &r);
+    send_reply(call, &r);
 }
 
 /* A virtual connection finished: every frame it produced goes back. */
@@ -29,7 +36,6 @@ static void vconn_done(void *arg, conn *c)
     nreq *q = arg;
     const herald_buf *out = gw_vconn_output(c);
     nw_reply r = {0};
-    herald_buf b = {0};
     herald_str *fv = NULL;
     uint32_t nf = 0;
     size_t off = 0;
@@ -65,11 +71,7 @@ static void vconn_done(void *arg, conn *c)
         }
     }
     fill_leaders(q->n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(q->call, b.data, b.len);
-    else
-        rpc_drop(q->call);
-    herald_buf_free(&b);
+    send_reply(q->call, &r);
     free(fv);
     free(q);
 }
@@ -129,7 +131,7 @@ static void serve_propose_done(void *arg, int status, void *result)
 {
     nfwd *x = arg;
     nw_reply r = {.status = status};
-    herald_buf rb = {0}, b = {0};
+    herald_buf rb = {0};
 
     if (status == 0 && result && nw_result_encode(result, &rb) != 0)
         r.status = HERALD_ENOMEM;
@@ -137,12 +139,8 @@ static void serve_propose_done(void *arg, int status, void *result)
         r.status = HERALD_EUNAVAILABLE; /* proposed, then lost: outcome unknown */
     r.result = (herald_str){.ptr = (const char *)rb.data, .len = (uint32_t)rb.len};
     fill_leaders(x->n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(x->call, b.data, b.len);
-    else
-        rpc_drop(x->call);
+    send_reply(x->call, &r);
     herald_buf_free(&rb);
-    herald_buf_free(&b);
     free(x);
 }
 
@@ -175,7 +173,7 @@ static void serve_propose(node *n, rpc_call *call, const nw_request *q)
 
 static void serve_status(node *n, rpc_call *call)
 {
-    herald_buf js = {0}, b = {0};
+    herald_buf js = {0};
     json_w w;
     nw_reply r = {0};
 
@@ -185,13 +183,9 @@ static void serve_status(node *n, rpc_call *call)
         r.json = (herald_str){.ptr = (const char *)js.data, .len = (uint32_t)js.len};
     r.n_prog = progress_of(n, &r.prog);
     fill_leaders(n, &r);
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(call, b.data, b.len);
-    else
-        rpc_drop(call);
+    send_reply(call, &r);
     free(r.prog);
     herald_buf_free(&js);
-    herald_buf_free(&b);
 }
 
 /* Gap repair: events a gateway missed, from the ring. */
@@ -199,7 +193,6 @@ static void serve_replay(node *n, rpc_call *call, const nw_request *q)
 {
     herald_str *fv = malloc(NW_MAX_FRAMES * sizeof *fv);
     nw_reply r = {0};
-    herald_buf b = {0};
     uint32_t nf = 0;
 
     if (!fv) {
@@ -209,11 +202,7 @@ static void serve_replay(node *n, rpc_call *call, const nw_request *q)
     r.status = evpub_replay(n->pub, q->epoch, q->seq_from, q->seq_to, fv, NW_MAX_FRAMES, &nf);
     r.frames = fv;
     r.n_frames = nf;
-    if (nw_reply_encode(&r, &b) == 0)
-        rpc_reply(call, b.data, b.len);
-    else
-        rpc_drop(call);
-    herald_buf_free(&b);
+    send_reply(call, &r);
     free(fv);
 }
 

@@ -228,6 +228,17 @@ static void hold(stream *t, const uint8_t *p, size_t n, uint64_t seq)
     t->h[t->nh++] = (held){.seq = seq, .data = copy, .len = n};
 }
 
+/* A new stream of this node (first contact, or it restarted): drop what was
+ * held for the old one and expect `next` first. */
+static void restart(stream *t, uint64_t epoch, uint64_t next)
+{
+    held_clear(t);
+    t->fetching = false;
+    ev_timer_stop(t->s->loop, &t->repair);
+    t->epoch = epoch;
+    t->next = next;
+}
+
 /* One event from the live stream or from a replay. */
 static void process(evsub *s, const uint8_t *p, size_t n, bool replay)
 {
@@ -243,13 +254,9 @@ static void process(evsub *s, const uint8_t *p, size_t n, bool replay)
         /* The newest pubseq of the stream: a tail we never got? */
         if (!t || replay)
             goto out;
-        if (t->epoch != e.epoch) {
-            held_clear(t);
-            t->fetching = false;
-            ev_timer_stop(s->loop, &t->repair);
-            t->epoch = e.epoch;
-            t->next = e.pubseq + 1; /* history before we listened is not ours */
-        } else if (t->head == t->nh) {
+        if (t->epoch != e.epoch)
+            restart(t, e.epoch, e.pubseq + 1); /* history before we listened is not ours */
+        else if (t->head == t->nh) {
             ask_upto(t, e.pubseq);
         }
         goto out;
@@ -263,11 +270,7 @@ static void process(evsub *s, const uint8_t *p, size_t n, bool replay)
         if (replay)
             goto out; /* an answer about a stream that is over */
         /* First event of this node, or it restarted: start over from here. */
-        held_clear(t);
-        t->fetching = false;
-        ev_timer_stop(s->loop, &t->repair);
-        t->epoch = e.epoch;
-        t->next = e.pubseq;
+        restart(t, e.epoch, e.pubseq);
     }
     if (e.pubseq < t->next) {
         s->stats.dups++;
