@@ -17,32 +17,15 @@
 
 #include <cmocka.h>
 
+#include "alloc_wrap.h"
+
 #include "apply.h"
 #include "cmd.h"
 #include "store.h"
 #include "synckey.h"
 #include "token.h"
 
-/* Allocations left before failing; -1 = never fail. */
-static long fail_after = -1;
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-
-static int should_fail(void)
-{
-    if (fail_after < 0)
-        return 0;
-    if (fail_after == 0)
-        return 1;
-    fail_after--;
-    return 0;
-}
-
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t m) { return should_fail() ? NULL : __real_calloc(n, m); }
-void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
+/* Allocation failures: alloc_wrap.h (alloc_fail_after). */
 
 #define MAX_STEPS 10000
 
@@ -69,9 +52,9 @@ static void test_frame_codec(void **state)
     for (long n = 0;; n++, steps++) {
         size_t before = enc.len;
         assert_true(steps < MAX_STEPS);
-        fail_after = n;
+        alloc_fail_after = n;
         rc = herald_frame_encode(&src, &enc);
-        fail_after = -1;
+        alloc_fail_after = -1;
         if (rc == 0)
             break;
         assert_int_equal(rc, HERALD_ENOMEM);
@@ -80,9 +63,9 @@ static void test_frame_codec(void **state)
     for (long n = 0;; n++, steps++) {
         herald_frame out;
         assert_true(steps < MAX_STEPS);
-        fail_after = n;
+        alloc_fail_after = n;
         rc = herald_frame_decode(enc.data + 4, enc.len - 4, NULL, &out);
-        fail_after = -1;
+        alloc_fail_after = -1;
         if (rc == 0) {
             assert_int_equal(out.n_msgs, 20);
             assert_int_equal(out.n_members, 40);
@@ -108,9 +91,9 @@ static void test_sync_key(void **state)
     assert_int_equal(sk_save(&k, &b), 0);
     for (long n = 0;; n++) {
         assert_true(n < MAX_STEPS);
-        fail_after = n;
+        alloc_fail_after = n;
         rc = sk_load(&back, b.data, b.len);
-        fail_after = -1;
+        alloc_fail_after = -1;
         if (rc == 0)
             break;
         assert_int_equal(rc, HERALD_ENOMEM);
@@ -176,9 +159,9 @@ static void test_apply(void **state)
         uint64_t applied = store_applied(st);
         int rc;
         assert_true(n < MAX_STEPS);
-        fail_after = n;
+        alloc_fail_after = n;
         rc = apply_batch(st, &p, &len, 1, index, &r);
-        fail_after = -1;
+        alloc_fail_after = -1;
         if (rc == 0) {
             assert_int_equal(r.err, 0);
             assert_int_equal(r.seq, expect_seq); /* no seq was burnt by failures */

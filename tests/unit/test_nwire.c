@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "alloc_wrap.h"
+
 #include <herald/error.h>
 #include <msgpack.h>
 
@@ -759,28 +761,7 @@ static void test_unknown_keys(void **state)
 
 /* ---- allocation failure --------------------------------------------------- */
 
-/* Linked with -Wl,--wrap=malloc,calloc,realloc (tests/CMakeLists.txt): our
- * own allocations fail after fail_after successes; -1 never. (msgpack-c is a
- * shared library and keeps its allocator.) */
-static long fail_after = -1;
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-
-static int should_fail(void)
-{
-    if (fail_after < 0)
-        return 0;
-    if (fail_after == 0)
-        return 1;
-    fail_after--;
-    return 0;
-}
-
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t m) { return should_fail() ? NULL : __real_calloc(n, m); }
-void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
+/* Allocation failures: alloc_wrap.h (alloc_fail_after). */
 
 /* Runs encode, then decode, failing the n-th allocation for n = 0, 1, …
  * until each succeeds: every failure is ENOMEM, leaves the buffer as it was
@@ -794,9 +775,9 @@ void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_r
         for (long n_ = 0;; n_++) {                                             \
             assert_true(n_ < 1000);                                            \
             herald_buf_free(&e_);                                              \
-            fail_after = n_;                                                   \
+            alloc_fail_after = n_;                                                   \
             rc_ = enc(src, &e_);                                               \
-            fail_after = -1;                                                   \
+            alloc_fail_after = -1;                                                   \
             if (rc_ == 0) {                                                    \
                 assert_true(n_ > 0); /* the buffer did allocate: wrap works */ \
                 break;                                                         \
@@ -806,9 +787,9 @@ void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_r
         }                                                                      \
         for (long n_ = 0;; n_++) {                                             \
             assert_true(n_ < 1000);                                            \
-            fail_after = n_;                                                   \
+            alloc_fail_after = n_;                                                   \
             rc_ = dec(e_.data, e_.len, &d_);                                   \
-            fail_after = -1;                                                   \
+            alloc_fail_after = -1;                                                   \
             if (rc_ == 0)                                                      \
                 break;                                                         \
             assert_int_equal(rc_, HERALD_ENOMEM);                              \
