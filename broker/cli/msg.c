@@ -188,6 +188,21 @@ int v_sub(const cli_globals *g, const char *line, int argc, char **argv)
                 json_strz(&w, ev->user);
             }
             json_obj_end(&w);
+        } else if (ev->type == HERALD_EV_GAP) {
+            /* Still being fetched; printed so an operator sees it. */
+            json_obj(&w);
+            json_key(&w, "type");
+            json_strz(&w, "gap");
+            if (ev->conv[0]) {
+                json_key(&w, "conv");
+                json_strz(&w, ev->conv);
+            } else {
+                json_key(&w, "group");
+                json_u64(&w, ev->group);
+            }
+            json_key(&w, "upto");
+            json_u64(&w, ev->seq);
+            json_obj_end(&w);
         } else {
             json_obj(&w);
             json_key(&w, "type");

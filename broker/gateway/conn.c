@@ -91,6 +91,7 @@ void conn_unref(conn *c)
         c->vdone(c->varg, c);
     herald_buf_free(&c->in);
     herald_buf_free(&c->out);
+    herald_buf_free(&c->held_out);
     free(c);
 }
 
@@ -111,8 +112,9 @@ void conn_close(conn *c, const char *why)
     ev_timer_stop(g->loop, &c->timer);
     close(c->fd);
     c->fd = -1;
-    if (c->authed)
+    if (c->authed || c->held)
         gw_presence_del(g, c);
+    c->held = false;
     if (c->a_prev)
         c->a_prev->a_next = c->a_next;
     else
@@ -240,6 +242,55 @@ int conn_send_raw(conn *c, const void *p, size_t n)
     if (herald_buf_append(&c->out, p, n) != 0)
         return HERALD_ENOMEM;
     return conn_queued(c, backlog);
+}
+
+int conn_hold_begin(conn *c, const char *tenant, const char *user)
+{
+    int rc;
+    snprintf(c->tenant, sizeof c->tenant, "%s", tenant);
+    snprintf(c->user, sizeof c->user, "%s", user);
+    rc = gw_presence_add(c->g, c);
+    if (rc) {
+        c->tenant[0] = c->user[0] = '\0';
+        return rc;
+    }
+    c->held = true;
+    c->held_over = false;
+    return 0;
+}
+
+void conn_hold_push(conn *c, const herald_frame *f)
+{
+    if (c->held_over)
+        return;
+    if (c->held_out.len > c->g->cfg.out_cap || herald_frame_encode(f, &c->held_out) != 0) {
+        c->held_over = true; /* SYNC from the session's key brings them back */
+        herald_buf_free(&c->held_out);
+    }
+}
+
+void conn_hold_end(conn *c, bool keep)
+{
+    bool over = c->held_over;
+    herald_buf kept = c->held_out;
+
+    if (!c->held)
+        return;
+    c->held = false;
+    c->held_over = false;
+    c->held_out = (herald_buf){0};
+    if (!keep) {
+        gw_presence_del(c->g, c);
+        c->tenant[0] = c->user[0] = '\0';
+    } else if (over) {
+        log_warn("gw.hold", "conn %llu %s user=%s: pushes during login over %zu bytes",
+                 (unsigned long long)c->id, c->peer, c->user, c->g->cfg.out_cap);
+        conn_fail(c, HERALD_EUNAVAILABLE,
+                  "too many messages arrived while logging in; reconnect with the sync key");
+    } else if (kept.len) {
+        conn_send_raw(c, kept.data, kept.len);
+    }
+    herald_buf_free(&kept);
 }
 
 void conn_close_after_flush(conn *c)

@@ -85,12 +85,13 @@ out:
 }
 
 /* Hands a frame for users of tenant to the sessions: published to the
- * gateways in cluster mode, delivered here otherwise. */
-static void push(gw *g, const char *tenant, const char *const *users, const uint64_t *useqs,
-                 uint32_t n, const herald_frame *f)
+ * gateways in cluster mode (named by res's group and index), delivered here
+ * otherwise. */
+static void push(gw *g, const apply_result *res, const char *tenant, const char *const *users,
+                 const uint64_t *useqs, uint32_t n, const herald_frame *f)
 {
     if (g->be.push)
-        g->be.push(g->be.ctx, tenant, users, useqs, n, f);
+        g->be.push(g->be.ctx, res->group, res->index, tenant, users, useqs, n, f);
     else
         gw_deliver(g, tenant, users, useqs, n, f);
 }
@@ -122,7 +123,10 @@ void gw_deliver(gw *g, const char *tenant, const char *const *users, const uint6
                 if (conn_silenced(c, d.msg.flags, now))
                     d.msg.flags |= HERALD_MSGF_SILENT;
             }
-            conn_send(c, &d);
+            if (c->held)
+                conn_hold_push(c, &d); /* its HELLO's answer is on the way */
+            else
+                conn_send(c, &d);
             c = next;
         }
     }
@@ -177,7 +181,7 @@ static void push_message(gw *g, const char *tenant, const char *conv, const appl
         goto out;
     d.msg = m.v[0];
     d.msg.group = res->group;
-    push(g, tenant, users, useqs, res->n_targets, &d);
+    push(g, res, tenant, users, useqs, res->n_targets, &d);
 out:
     free(users);
     free(useqs);
@@ -193,7 +197,7 @@ static void push_receipt(gw *g, const char *tenant, const char *conv, const char
     const char **users = NULL;
     uint64_t *useqs = NULL;
     if (split_targets(res, &users, &useqs) == 0)
-        push(g, tenant, users, NULL, res->n_targets, &r);
+        push(g, res, tenant, users, NULL, res->n_targets, &r);
     free(users);
     free(useqs);
 }
@@ -248,7 +252,7 @@ static void push_reminders(gw *g, const apply_result *res)
         } else {
             f.user = herald_str_z(r->user);
         }
-        push(g, r->tenant, &to, NULL, 1, &f);
+        push(g, res, r->tenant, &to, NULL, 1, &f);
     }
 }
 

@@ -67,9 +67,11 @@ typedef struct gw_backend {
      * commands, e.g. urgent reminders). */
     bool (*leads)(void *ctx, uint32_t group);
     /* Hands a frame for users of tenant (useqs: DELIVER only, else NULL) to
-     * the gateways instead of local sessions. */
-    void (*push)(void *ctx, const char *tenant, const char *const *users,
-                 const uint64_t *useqs, uint32_t n, const herald_frame *f);
+     * the gateways instead of local sessions; group and index name the
+     * applied entry that produced it. */
+    void (*push)(void *ctx, uint32_t group, uint64_t index, const char *tenant,
+                 const char *const *users, const uint64_t *useqs, uint32_t n,
+                 const herald_frame *f);
     /* A user's do-not-disturb changed (until 0: off). */
     void (*dnd)(void *ctx, const char *tenant, const char *user, uint64_t until);
     /* Front-end mode: an authenticated-or-HELLO client frame (payload =

@@ -79,6 +79,12 @@ struct conn {
     conn *u_next, *u_prev; /* sessions of the same user (presence list) */
     conn *a_next, *a_prev; /* g->all_head list */
     conn *f_next;          /* g->flush_head list */
+    bool held;             /* front end: HELLO forwarded, its answer not back yet;
+                              in presence under the token's claimed user so no
+                              push slips between the node reading the position
+                              and the session starting: pushes wait in held_out */
+    herald_buf held_out;   /* encoded pushes kept while held (≤ out_cap) */
+    bool held_over;        /* held_out hit the cap: the session must reconnect */
     bool virt;             /* a virtual connection (node mode): no socket */
     void (*vdone)(void *arg, conn *c); /* virtual: runs when refs reach 0 */
     void *varg;            /* for vdone */
@@ -146,6 +152,16 @@ void conn_unref(conn *c);
 int conn_send(conn *c, const herald_frame *f);
 /* Queues already-encoded frames (length headers included); same cap. */
 int conn_send_raw(conn *c, const void *p, size_t n);
+/* Front end, HELLO forwarded: puts c in presence as (tenant, user), the
+ * token's unverified claim, and keeps what is pushed to it until
+ * conn_hold_end. 0 or HERALD_ENOMEM. */
+int conn_hold_begin(conn *c, const char *tenant, const char *user);
+/* Keeps a push for a held connection. */
+void conn_hold_push(conn *c, const herald_frame *f);
+/* The HELLO's answer is in: keep (verified as the claimed user; the kept
+ * pushes follow what was just queued) or drop (not verified: out of
+ * presence, kept pushes discarded). */
+void conn_hold_end(conn *c, bool keep);
 /* Closes once what is queued is written (bounded by a short linger). */
 void conn_close_after_flush(conn *c);
 /* Sends ERROR(code, text, ref). */

@@ -30,6 +30,7 @@
 #include "evsub.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "token.h"
 
 #define FRONT_MAX_MSG (64u << 20)
 #define FRONT_PAUSE_S 0.05
@@ -44,6 +45,9 @@ typedef struct front {
     uint32_t leader[NW_MAX_GROUPS]; /* node id per group, 0 unknown */
     uint32_t rr;                    /* round-robin cursor */
     evsub *events;                  /* ordering and gap repair of the nodes' streams */
+    uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
+                                       handed to the sessions (what a HELLO or SYNC
+                                       asks the serving node's replicas to reach) */
 } front;
 
 typedef struct freq {
@@ -69,6 +73,8 @@ static int member_index(const front *fr, uint32_t id)
 
 static void freq_free(freq *q)
 {
+    if (q->ftype == HERALD_FT_HELLO && q->c->held)
+        conn_hold_end(q->c, false); /* no answer: not a session */
     ev_timer_stop(q->fr->loop, &q->pause);
     conn_unref(q->c);
     herald_buf_free(&q->req);
@@ -124,22 +130,31 @@ static void deliver_reply(freq *q, const nw_reply *r)
     conn *c = q->c;
     if (r->authed && !c->authed && r->tenant.len <= TOKEN_ID_MAX &&
         r->user.len <= TOKEN_ID_MAX) {
-        /* HELLO accepted by the node: this connection is now that session. */
-        memcpy(c->tenant, r->tenant.ptr, r->tenant.len);
-        c->tenant[r->tenant.len] = '\0';
-        memcpy(c->user, r->user.ptr, r->user.len);
-        c->user[r->user.len] = '\0';
+        /* HELLO accepted by the node: this connection is now that session.
+         * It is in presence already when the token's claim was this user. */
+        bool same = c->held && herald_str_eq(r->tenant, c->tenant) &&
+                    herald_str_eq(r->user, c->user);
+        if (!same) {
+            conn_hold_end(c, false);
+            memcpy(c->tenant, r->tenant.ptr, r->tenant.len);
+            c->tenant[r->tenant.len] = '\0';
+            memcpy(c->user, r->user.ptr, r->user.len);
+            c->user[r->user.len] = '\0';
+            if (gw_presence_add(c->g, c) != 0) {
+                conn_fail(c, HERALD_ENOMEM, "out of memory");
+                return;
+            }
+        }
         c->admin = r->admin;
         c->dnd_until = r->dnd_until;
-        if (gw_presence_add(c->g, c) != 0) {
-            conn_fail(c, HERALD_ENOMEM, "out of memory");
-            return;
-        }
         conn_authed(c);
     }
     for (uint32_t i = 0; i < r->n_frames; i++)
         if (conn_send_raw(c, r->frames[i].ptr, r->frames[i].len) != 0)
             return;
+    /* After the WELCOME: what was pushed meanwhile (the client drops what
+     * its position already covers). */
+    conn_hold_end(c, c->authed);
     if (r->close)
         conn_close_after_flush(c);
 }
@@ -258,7 +273,24 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
         r.admin = c->admin;
         r.dnd_until = c->dnd_until;
     }
+    if (f->type == HERALD_FT_HELLO || f->type == HERALD_FT_SYNC) {
+        /* What the sessions were pushed so far must be in what it reads. */
+        r.reach = fr->seen;
+        r.n_reach = fr->ngroups < NW_MAX_GROUPS ? fr->ngroups : NW_MAX_GROUPS;
+    }
+    if (f->type == HERALD_FT_HELLO && !c->authed && !c->held) {
+        /* Pushes from now on are kept for the session this HELLO may start
+         * (everything earlier is within the reach above). */
+        token_claims cl;
+        if (token_peek(f->token.ptr, f->token.len, &cl) == 0 &&
+            conn_hold_begin(c, cl.tenant, cl.user) != 0) {
+            free(q);
+            conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+            return;
+        }
+    }
     if (nw_request_encode(&r, &q->req) != 0) {
+        conn_hold_end(c, false);
         free(q);
         conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
         return;
@@ -286,6 +318,8 @@ static void on_event(void *arg, const nw_event *e)
     char tenant[TOKEN_ID_MAX + 1];
     char **users = NULL;
 
+    if (e->kind == NW_EV_FRAME && e->group < NW_MAX_GROUPS && e->index > fr->seen[e->group])
+        fr->seen[e->group] = e->index;
     if (e->tenant.len > TOKEN_ID_MAX || e->n_users == 0)
         return;
     memcpy(tenant, e->tenant.ptr, e->tenant.len);

@@ -129,14 +129,16 @@ static void publish(node *n, nw_event *e)
         log_warn("node.publish", "an event was not published (gateways see the gap)");
 }
 
-static void be_push(void *ctx, const char *tenant, const char *const *users,
-                    const uint64_t *useqs, uint32_t nu, const herald_frame *f)
+static void be_push(void *ctx, uint32_t group, uint64_t index, const char *tenant,
+                    const char *const *users, const uint64_t *useqs, uint32_t nu,
+                    const herald_frame *f)
 {
     node *n = ctx;
     herald_buf fb = {0};
     herald_str *uv = calloc(nu + 1, sizeof *uv);
     nw_event e = {.kind = NW_EV_FRAME, .tenant = herald_str_z(tenant), .n_users = nu,
-                  .n_useqs = useqs ? nu : 0, .useqs = (uint64_t *)useqs};
+                  .n_useqs = useqs ? nu : 0, .useqs = (uint64_t *)useqs, .group = group,
+                  .index = index};
 
     if (!uv || herald_frame_encode(f, &fb) != 0) {
         log_error("node.publish", "out of memory building an event");
@@ -174,6 +176,7 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
         gw_events(ng->n->g, cmdp, len, res);
     if (ng->waiting)
         wait_release(ng, false);
+    reach_applied(ng->n);
     if (ng->id == 0 && res->op == CMD_SLOTMAP && !res->err)
         slotmap_tick(ng->n);
 }
@@ -475,6 +478,7 @@ int node_run(node_config *cfg)
     rc = 0;
 out:
     n->stopping = true;
+    reach_stop(n);
     /* What the last iteration applied: committed, hooks and deferred
      * replies run while the groups and the core still exist. */
     for (uint32_t i = 0; n->groups && i < n->ngroups; i++)

@@ -35,6 +35,7 @@
 typedef struct node node;
 
 typedef struct nwait nwait;
+typedef struct nreach nreach;
 
 typedef struct ngroup {
     node *n;
@@ -75,6 +76,10 @@ struct node {
     uint8_t slotmap[HERALD_SLOTS];
     bool stopping;
     ev_tstamp started;
+    nreach *reach_head;     /* HELLO / SYNC waiting for this node's replicas */
+    ev_timer reach_kick;    /* re-checks them once an iteration applied entries */
+    uint64_t reach_waits;   /* requests that had to wait */
+    uint64_t reach_timeouts;/* … and were told to retry (replica behind too long) */
 };
 
 typedef struct nprop {
@@ -115,5 +120,10 @@ void be_status(void *ctx, json_w *w);
 
 /* node_serve.c: the rpc server's handler. */
 void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len);
+/* Entries were applied: requests waiting for them are looked at next
+ * iteration. */
+void reach_applied(node *n);
+/* Answers every waiting request with SHUTDOWN. */
+void reach_stop(node *n);
 
 #endif

@@ -76,12 +76,202 @@ static void vconn_done(void *arg, conn *c)
     free(q);
 }
 
-static void serve_client(node *n, rpc_call *call, const nw_request *q)
+/* ------------------------------------------------------------------------
+ * Reach: a HELLO or SYNC names, per group, the newest entry whose event the
+ * gateway has pushed. The position it reads (WELCOME) or the answer it
+ * gives (SYNC_RESULT) comes from this node's replicas, which may trail the
+ * group's leader: the frame waits until they applied that far, at most
+ * node.reach_wait_ms, then the client is told to retry. */
+
+struct nreach {
+    node *n;
+    nreach *next;           /* n->reach_head */
+    rpc_call *call;         /* answered when it runs or gives up */
+    herald_buf req;         /* the request (decoded again when it runs) */
+    ev_timer timer;         /* the wait's bound */
+};
+
+static void serve_client(node *n, rpc_call *call, const nw_request *q, const uint8_t *p,
+                         size_t len);
+
+/* The first group whose replica here has not applied q->reach yet (+1), or
+ * 0 when every one has; *applied / *want describe it. */
+static uint32_t reach_behind(node *n, const nw_request *q, uint64_t *applied, uint64_t *want)
+{
+    for (uint32_t g = 0; g < q->n_reach && g < n->ngroups; g++) {
+        uint64_t a = store_applied(n->groups[g].st);
+        if (a < q->reach[g]) {
+            *applied = a;
+            *want = q->reach[g];
+            return g + 1;
+        }
+    }
+    return 0;
+}
+
+static void reach_unlink(nreach *w)
+{
+    nreach **pp = &w->n->reach_head;
+    while (*pp && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = w->next;
+    ev_timer_stop(w->n->loop, &w->timer);
+}
+
+static void reach_free(nreach *w)
+{
+    herald_buf_free(&w->req);
+    free(w);
+}
+
+/* The bound passed: the client gets UNAVAILABLE for its frame (its
+ * connection stays; libherald retries with backoff). */
+static void reach_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    nreach *w = t->data;
+    node *n = w->n;
+    herald_limits lim = {.max_frame = n->cfg->max_frame};
+    nw_request q;
+    herald_frame f;
+    uint64_t applied = 0, want = 0;
+    uint32_t g = 0;
+    (void)loop;
+    (void)revents;
+
+    reach_unlink(w);
+    n->reach_timeouts++;
+    if (nw_request_decode(w->req.data, w->req.len, &q) != 0) {
+        reply_status(n, w->call, HERALD_EINTERNAL, 0);
+        reach_free(w);
+        return;
+    }
+    g = reach_behind(n, &q, &applied, &want);
+    if (g == 0) { /* caught up at the last moment */
+        serve_client(n, w->call, &q, w->req.data, w->req.len);
+    } else if (herald_frame_decode((const uint8_t *)q.frame.ptr, q.frame.len, &lim, &f) == 0) {
+        char text[160];
+        herald_frame e = {.type = HERALD_FT_ERROR, .code = HERALD_EUNAVAILABLE, .ref = f.rid};
+        herald_buf fb = {0};
+        herald_str fs;
+        nw_reply r = {0};
+        snprintf(text, sizeof text,
+                 "this node's replica of group %u is behind what was pushed (applied %llu of "
+                 "%llu); retry",
+                 g - 1, (unsigned long long)applied, (unsigned long long)want);
+        log_warn("node.reach", "%s for %s of %.*s/%.*s after %u ms (%llu so far)",
+                 text, herald_frame_type_name(f.type), (int)q.tenant.len,
+                 q.tenant.ptr ? q.tenant.ptr : "", (int)q.user.len, q.user.ptr ? q.user.ptr : "",
+                 n->cfg->reach_wait_ms, (unsigned long long)n->reach_timeouts);
+        e.text = herald_str_z(text);
+        if (herald_frame_encode(&e, &fb) == 0) {
+            fs = (herald_str){.ptr = (const char *)fb.data, .len = (uint32_t)fb.len};
+            r.frames = &fs;
+            r.n_frames = 1;
+        } else {
+            r.status = HERALD_ENOMEM;
+        }
+        fill_leaders(n, &r);
+        send_reply(w->call, &r);
+        herald_buf_free(&fb);
+        herald_frame_release(&f);
+    } else {
+        reply_status(n, w->call, HERALD_EPROTOCOL, 0);
+    }
+    nw_request_release(&q);
+    reach_free(w);
+}
+
+/* Parks call until the replicas reach what it names. */
+static void reach_park(node *n, rpc_call *call, const uint8_t *p, size_t len)
+{
+    nreach *w = calloc(1, sizeof *w);
+    if (!w || herald_buf_append(&w->req, p, len) != 0) {
+        free(w);
+        reply_status(n, call, HERALD_ENOMEM, 0);
+        return;
+    }
+    w->n = n;
+    w->call = call;
+    ev_timer_init(&w->timer, reach_timeout_cb, n->cfg->reach_wait_ms / 1000.0, 0.0);
+    w->timer.data = w;
+    ev_timer_start(n->loop, &w->timer);
+    w->next = n->reach_head;
+    n->reach_head = w;
+    n->reach_waits++;
+}
+
+/* Runs every parked request whose replicas caught up. */
+static void reach_kick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    node *n = t->data;
+    nreach *ready = NULL, **pp = &n->reach_head;
+    (void)loop;
+    (void)revents;
+
+    while (*pp) {
+        nreach *w = *pp;
+        nw_request q;
+        uint64_t a, b;
+        bool go = nw_request_decode(w->req.data, w->req.len, &q) != 0 ||
+                  reach_behind(n, &q, &a, &b) == 0;
+        nw_request_release(&q);
+        if (go) {
+            *pp = w->next;
+            ev_timer_stop(n->loop, &w->timer);
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    while (ready) { /* serving may park nothing new: every group is reached */
+        nreach *w = ready;
+        nw_request q;
+        ready = w->next;
+        if (nw_request_decode(w->req.data, w->req.len, &q) == 0) {
+            serve_client(n, w->call, &q, w->req.data, w->req.len);
+            nw_request_release(&q);
+        } else {
+            reply_status(n, w->call, HERALD_EPROTOCOL, 0);
+        }
+        reach_free(w);
+    }
+}
+
+void reach_applied(node *n)
+{
+    if (!n->reach_head || ev_is_active(&n->reach_kick))
+        return;
+    if (!n->reach_kick.data) {
+        ev_timer_init(&n->reach_kick, reach_kick_cb, 0.0, 0.0);
+        n->reach_kick.data = n;
+    }
+    ev_timer_set(&n->reach_kick, 0.0, 0.0);
+    ev_timer_start(n->loop, &n->reach_kick);
+}
+
+void reach_stop(node *n)
+{
+    if (n->reach_kick.data)
+        ev_timer_stop(n->loop, &n->reach_kick);
+    while (n->reach_head) {
+        nreach *w = n->reach_head;
+        n->reach_head = w->next;
+        ev_timer_stop(n->loop, &w->timer);
+        reply_status(n, w->call, HERALD_ESHUTDOWN, 0);
+        reach_free(w);
+    }
+}
+
+static void serve_client(node *n, rpc_call *call, const nw_request *q, const uint8_t *p,
+                         size_t len)
 {
     herald_limits lim = {.max_frame = n->cfg->max_frame};
     herald_frame f;
     char tenant[TOKEN_ID_MAX + 1] = "", user[TOKEN_ID_MAX + 1] = "";
     uint32_t grp, lid;
+    uint64_t applied, want;
     nreq *r;
     conn *c;
 
@@ -106,6 +296,11 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q)
         reply_status(n, call, lid && lid != n->cfg->id ? HERALD_ENOT_LEADER : HERALD_EUNAVAILABLE,
                      lid);
         herald_frame_release(&f);
+        return;
+    }
+    if (reach_behind(n, q, &applied, &want)) {
+        herald_frame_release(&f);
+        reach_park(n, call, p, len);
         return;
     }
     r = calloc(1, sizeof *r);
@@ -222,7 +417,7 @@ void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len)
     }
     switch (q.kind) {
     case NW_CLIENT:
-        serve_client(n, call, &q);
+        serve_client(n, call, &q, p, len);
         break;
     case NW_PROPOSE:
         serve_propose(n, call, &q);

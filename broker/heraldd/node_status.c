@@ -142,6 +142,15 @@ void status_json(node *n, json_w *w)
         json_key(w, "replays");
         json_u64(w, es.replays);
         json_obj_end(w);
+        /* HELLO / SYNC that waited for a replica here to apply what a
+         * gateway had pushed, and those told to retry after the bound. */
+        json_key(w, "reach");
+        json_obj(w);
+        json_key(w, "waits");
+        json_u64(w, n->reach_waits);
+        json_key(w, "timeouts");
+        json_u64(w, n->reach_timeouts);
+        json_obj_end(w);
     }
     json_obj_end(w);
     free(own);

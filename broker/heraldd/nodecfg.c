@@ -49,6 +49,9 @@ const cfg_key nodecfg_keys[] = {
       "initial LMDB map size of each group store; grows by doubling when full"),
     K("node.request_timeout_ms", CFG_U32, request_timeout_ms, 100, 600000, "5000",
       "how long a proposal forwarded to the group leader may take"),
+    K("node.reach_wait_ms", CFG_U32, reach_wait_ms, 10, 60000, "1000",
+      "how long a HELLO or SYNC waits for this node's replicas to apply what a gateway has "
+      "already pushed; then the client is told to retry (UNAVAILABLE)"),
     K("gateway.max_frame", CFG_U32, max_frame, 1024, 64u << 20, "1048576",
       "frame payload cap in bytes; use the gateways' value (answers are paged to fit)"),
     K("events.sendbuf", CFG_U32, events_sendbuf, 1, 8192, "8192",

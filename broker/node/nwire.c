@@ -23,9 +23,8 @@
 #include "keys.h"
 #include "mptab.h"
 
-/* Nesting: a request is flat, a reply and an event hold arrays of scalars,
- * a result holds arrays of maps. */
-#define NW_DEPTH_FLAT 1u
+/* Nesting: requests, replies and events hold arrays of scalars, a result
+ * holds arrays of maps. */
 #define NW_DEPTH_ARRAYS 2u
 #define NW_DEPTH_RESULT 3u
 
@@ -65,12 +64,14 @@ static const mpt_field request_fields[] = {
     F(nw_request, "cmd", MPT_BODY, cmd),
     F(nw_request, "ep", MPT_U64, epoch),    F(nw_request, "sf", MPT_U64, seq_from),
     F(nw_request, "sl", MPT_U64, seq_to),
+    FA(nw_request, "rch", MPT_U64S, reach, n_reach),
 };
 
 /* A known kind, and a group that indexes a leader table. */
 static bool request_valid(const nw_request *r)
 {
-    if (r->kind < NW_CLIENT || r->kind > NW_REPLAY || r->group >= NW_MAX_GROUPS)
+    if (r->kind < NW_CLIENT || r->kind > NW_REPLAY || r->group >= NW_MAX_GROUPS ||
+        r->n_reach > NW_MAX_GROUPS || (r->n_reach && !r->reach))
         return false;
     return r->kind != NW_REPLAY || (r->seq_from >= 1 && r->seq_to >= r->seq_from);
 }
@@ -92,7 +93,7 @@ void nw_request_release(nw_request *r)
 
 int nw_request_decode(const uint8_t *p, size_t n, nw_request *out)
 {
-    int rc = mpt_decode_bytes(p, n, NW_DEPTH_FLAT, request_fields, NFIELDS(request_fields),
+    int rc = mpt_decode_bytes(p, n, NW_DEPTH_ARRAYS, request_fields, NFIELDS(request_fields),
                               out, sizeof *out, NULL);
     if (rc)
         return rc;
@@ -169,6 +170,8 @@ static const mpt_field event_fields[] = {
     FA(nw_event, "uq", MPT_U64S, useqs, n_useqs),
     F(nw_event, "fr", MPT_BODY, frame),
     F(nw_event, "until", MPT_U64, until),
+    F(nw_event, "g", MPT_U32, group),
+    F(nw_event, "ix", MPT_U64, index),
 };
 
 /* A known kind; users within the cap; useqs absent or one per user; a DND
@@ -179,6 +182,8 @@ static bool event_valid(const nw_event *e)
         return false;
     if (e->kind == NW_EV_HEAD)
         return e->n_users == 0 && e->n_useqs == 0;
+    if (e->group >= NW_MAX_GROUPS)
+        return false;
     if (e->n_users > NW_MAX_USERS || (e->n_users && !e->users) ||
         (e->n_useqs && (e->n_useqs != e->n_users || !e->useqs)))
         return false;

@@ -9,6 +9,10 @@
  *               map (no length header) plus the session it came from
  *               (tenant, user, admin, do-not-disturb end; all empty/0 before
  *               HELLO). The node runs it and answers with the frames to send.
+ *               `reach` (HELLO, SYNC) names, per group, the raft index of
+ *               the newest event the gateway has pushed: the node serves
+ *               the frame only once its replicas have applied that far, so
+ *               a sync never answers less than a push proved exists.
  *   NW_PROPOSE  an encoded command for group `group`, proposed by the leader
  *               and answered with its apply_result once applied.
  *   NW_STATUS   the node's view of the cluster (JSON in `json`).
@@ -33,7 +37,9 @@
  * last one the node published, repeated periodically so a gateway notices
  * when the newest events of a stream were dropped (nothing after them would
  * show the gap).
- * `pubseq` counts events per publishing node (gap detection).
+ * `pubseq` counts events per publishing node (gap detection). A FRAME event
+ * names the group and raft index of the entry that produced it (what a
+ * gateway asks a node's replicas to reach before a HELLO or SYNC).
  *
  * Thread safety: reentrant.
  */
@@ -68,6 +74,11 @@ typedef struct nw_request {
     uint64_t epoch;      /* NW_REPLAY: the event stream */
     uint64_t seq_from;   /* NW_REPLAY: first pubseq wanted (≥ 1) */
     uint64_t seq_to;     /* NW_REPLAY: last pubseq wanted (≥ seq_from) */
+    uint32_t n_reach;    /* NW_CLIENT: entries in reach (≤ NW_MAX_GROUPS) */
+    uint64_t *reach;     /* NW_CLIENT: reach[g] = the raft index of group g the
+                            serving node's replica must have applied before it
+                            runs the frame (the newest event of g the gateway
+                            has pushed; 0 none); owned array after decode */
 } nw_request;
 
 typedef struct nw_reply {
@@ -106,6 +117,8 @@ typedef struct nw_event {
     herald_str frame;      /* NW_EV_FRAME: one complete wire frame (length header
                               included, as herald_frame_encode writes it) */
     uint64_t until;        /* NW_EV_DND */
+    uint32_t group;        /* NW_EV_FRAME: the group whose entry produced it */
+    uint64_t index;        /* NW_EV_FRAME: that entry's raft index (0 unknown) */
 } nw_event;
 
 /* Encoders append to out: 0, HERALD_EINVAL (counts over the caps above),

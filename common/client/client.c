@@ -99,10 +99,12 @@ void herald_client_close(herald_client *c)
     herald_buf_free(&c->rx);
     sk_free(&c->recv);
     sk_free(&c->out);
+    sk_free(&c->want);
     free(c);
 }
 
 const char *herald_client_user(const herald_client *c) { return c->user; }
+void herald_client_stats_get(const herald_client *c, herald_client_stats *out) { *out = c->st; }
 const char *herald_client_tenant(const herald_client *c) { return c->tenant; }
 bool herald_client_is_admin(const herald_client *c) { return c->admin; }
 const char *herald_client_last_error(const herald_client *c) { return c->errtext; }

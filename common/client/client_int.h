@@ -23,6 +23,8 @@
 #define CLIENT_SYNC_ROUNDS_MAX 100000      /* SYNC pages per catch-up, a bound */
 #define CLIENT_ID_MAX 130                  /* bytes of a WELCOME id, NUL included */
 #define CLIENT_ERRTEXT_MAX 256             /* bytes of the kept server error text */
+#define CLIENT_RESYNC_MIN_MS 20u           /* first retry of a SYNC that came back short */
+#define CLIENT_RESYNC_MAX_MS 1000u         /* retries back off up to this */
 
 /* A queued event (FIFO link). */
 typedef struct client_qevent {
@@ -47,7 +49,14 @@ struct herald_client {
     synckey out;              /* position of everything handed out (saved) */
     client_qevent *qhead;     /* first event not yet handed out */
     client_qevent *qtail;     /* last one (append point) */
-    bool need_sync;           /* a gap was seen: SYNC before waiting again */
+    bool need_sync;           /* a gap is open: SYNC before waiting again */
+    synckey want;             /* per slot: the newest position a push proved
+                                 (a gap is open while recv is below it) */
+    uint64_t gap_since;       /* monotonic ms the open gap was first seen (0 none) */
+    uint64_t resync_at;       /* no SYNC retry before this (monotonic ms) */
+    uint32_t resync_ms;       /* the current retry backoff */
+    bool gap_reported;        /* HERALD_EV_GAP queued for the open gap */
+    herald_client_stats st;   /* counters (herald_client_stats_get) */
     uint32_t hb_ms;           /* send something at least this often (WELCOME) */
     uint64_t last_tx;         /* when we last sent a frame (monotonic ms) */
 };

@@ -113,6 +113,23 @@ static herald_event *event_notice(const herald_frame *f, int type)
     return ev;
 }
 
+/* GAP: the oldest open slot (group, or conv when conv is non-NULL). */
+static herald_event *event_gap(uint32_t group, const char *conv, uint64_t pos)
+{
+    size_t cl = conv ? strlen(conv) : 0;
+    herald_event *ev = calloc(1, sizeof *ev + cl + 2);
+    char *at;
+    if (!ev)
+        return NULL;
+    at = (char *)(ev + 1);
+    ev->type = HERALD_EV_GAP;
+    ev->conv = put_bytes(&at, conv ? conv : "", cl);
+    ev->user = put_bytes(&at, "", 0);
+    ev->group = group;
+    ev->seq = pos;
+    return ev;
+}
+
 /* Appends ev (taking it; NULL = its allocation failed). */
 static int enqueue(herald_client *c, herald_event *ev)
 {
@@ -174,7 +191,19 @@ static int accept_msg(herald_client *c, const herald_msg *m, bool in_sync)
     if (pos <= *slot)
         return 0; /* duplicate */
     if (pos != *slot + 1 && !in_sync) {
-        c->need_sync = true;
+        /* Dropped; the gap stays open until SYNC has returned up to pos. */
+        uint64_t *w = key_slot(&c->want, m);
+        if (!w)
+            return HERALD_ENOMEM;
+        if (pos > *w)
+            *w = pos;
+        c->st.gaps++;
+        if (!c->need_sync) {
+            c->need_sync = true;
+            c->resync_at = 0;
+            if (!c->gap_since)
+                c->gap_since = client_now_ms();
+        }
         return 0;
     }
     rc = enqueue(c, event_msg(m));
@@ -232,6 +261,81 @@ static int merge_key(synckey *k, const herald_frame *r)
     return rc;
 }
 
+/* The first slot where a push proved more than recv holds: true with its
+ * group (conv NULL) or conversation and the wanted position. */
+static bool gap_open(const herald_client *c, uint32_t *group, const char **conv, uint64_t *pos)
+{
+    const synckey *w = &c->want, *k = &c->recv;
+    for (uint32_t i = 0; i < w->n_groups; i++) {
+        uint64_t have = 0;
+        for (uint32_t j = 0; j < k->n_groups; j++)
+            if (k->groups[j].group == w->groups[i].group)
+                have = k->groups[j].useq;
+        if (w->groups[i].useq > have) {
+            *group = w->groups[i].group;
+            *conv = NULL;
+            *pos = w->groups[i].useq;
+            return true;
+        }
+    }
+    for (uint32_t i = 0; i < w->n_convs; i++) {
+        uint64_t have = 0;
+        for (uint32_t j = 0; j < k->n_convs; j++)
+            if (strcmp(k->convs[j].conv, w->convs[i].conv) == 0)
+                have = k->convs[j].seq;
+        if (w->convs[i].seq > have) {
+            *group = 0;
+            *conv = w->convs[i].conv;
+            *pos = w->convs[i].seq;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* After a SYNC (answered or refused): closes the gap when everything the
+ * pushes proved is in, else schedules the next try with backoff. */
+static void gap_after_sync(herald_client *c)
+{
+    uint32_t g;
+    const char *conv;
+    uint64_t pos;
+    if (!gap_open(c, &g, &conv, &pos)) {
+        c->need_sync = false;
+        c->gap_since = 0;
+        c->resync_at = 0;
+        c->resync_ms = 0;
+        c->gap_reported = false;
+        return;
+    }
+    c->need_sync = true;
+    if (!c->gap_since)
+        c->gap_since = client_now_ms();
+    c->resync_ms = c->resync_ms ? c->resync_ms * 2 : CLIENT_RESYNC_MIN_MS;
+    if (c->resync_ms > CLIENT_RESYNC_MAX_MS)
+        c->resync_ms = CLIENT_RESYNC_MAX_MS;
+    c->resync_at = client_now_ms() + c->resync_ms;
+    c->st.sync_retries++;
+}
+
+/* Queues HERALD_EV_GAP once when the open gap outlived the request timeout. */
+static int gap_report(herald_client *c)
+{
+    uint32_t g;
+    const char *conv;
+    uint64_t pos;
+    int rc;
+    if (!c->need_sync || c->gap_reported || !c->gap_since ||
+        client_now_ms() < c->gap_since + (uint64_t)c->timeout_ms || !gap_open(c, &g, &conv, &pos))
+        return 0;
+    rc = enqueue(c, event_gap(g, conv, pos));
+    if (rc == 0) {
+        c->gap_reported = true;
+        c->st.gaps_unfilled++;
+    }
+    return rc;
+}
+
 int herald_client_sync(herald_client *c)
 {
     for (int round = 0; round < CLIENT_SYNC_ROUNDS_MAX; round++) {
@@ -242,6 +346,7 @@ int herald_client_sync(herald_client *c)
             return rc;
         rc = client_request(c, &f, HERALD_FT_SYNC_RESULT, &r);
         sk_frame_release(&f);
+        c->st.syncs++;
         if (rc)
             return rc;
         for (uint32_t i = 0; i < r.n_msgs && rc == 0; i++)
@@ -253,7 +358,7 @@ int herald_client_sync(herald_client *c)
         if (rc)
             return rc;
         if (!more) {
-            c->need_sync = false;
+            gap_after_sync(c);
             return 0;
         }
     }
@@ -315,17 +420,24 @@ int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev
         herald_frame f;
         uint64_t wake;
         int rc;
-        if (c->need_sync && !c->qhead) {
+        if (c->need_sync && !c->qhead && client_now_ms() >= c->resync_at) {
             rc = herald_client_sync(c);
+            if (rc && c->fd < 0)
+                return rc; /* the connection broke */
             if (rc)
-                return rc;
+                gap_after_sync(c); /* refused (e.g. UNAVAILABLE): try again later */
         }
+        rc = gap_report(c);
+        if (rc)
+            return rc;
         if (c->qhead)
             return pop_event(c, ev);
         rc = heartbeat(c);
         if (rc)
             return rc;
         wake = c->last_tx + c->hb_ms;
+        if (c->need_sync && c->resync_at < wake)
+            wake = c->resync_at;
         rc = client_recv_frame(c, wake < deadline ? wake : deadline, timeout_ms != 0, &f);
         if (rc == HERALD_ETIMEOUT) {
             if (timeout_ms != 0 && client_now_ms() < deadline)

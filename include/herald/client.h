@@ -378,6 +378,13 @@ typedef enum herald_event_type {
                               reminder number ev->count (confirm it) */
     HERALD_EV_ESCALATE = 4,/* your urgent message ev->conv/ev->seq: reminders
                               ran out; ev->user lists who never confirmed */
+    HERALD_EV_GAP = 5,     /* a gap stayed open past the request timeout: a push
+                              proved that messages up to position ev->seq of
+                              shard group ev->group (or, read-diffused, seq
+                              ev->seq of conversation ev->conv) exist, and SYNC
+                              has not returned them yet. Nothing is skipped:
+                              libherald keeps retrying with backoff and hands
+                              them out in order once they come. */
 } herald_event_type;
 
 /* A pushed (or synced) event: one allocation holding its strings (msg's
@@ -390,6 +397,7 @@ typedef struct herald_event {
     const char *user;  /* HERALD_EV_RECEIPT: reader */
     uint64_t seq;      /* HERALD_EV_RECEIPT: cursor; REMIND/ESCALATE: the message */
     uint32_t count;    /* HERALD_EV_REMIND / ESCALATE: reminders so far */
+    uint32_t group;    /* HERALD_EV_GAP: the shard group (conv "" then) */
 } herald_event;
 void herald_event_free(herald_event *ev);
 
@@ -408,8 +416,23 @@ int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev
 /* Catches up explicitly: SYNCs from the current key, looping while the
  * server says "more", and queues what was missed as events (duplicates of
  * queued ones are dropped). Blocks up to the request timeout per page.
- * Errors as for any request. */
+ * Errors as for any request. A gap a push revealed stays open until a SYNC
+ * has returned everything up to that push: when this SYNC came back short
+ * (the server's replica was behind), next_event tries again with backoff
+ * (20 ms doubling to 1 s) and reports HERALD_EV_GAP once the gap is older
+ * than the request timeout. */
 int herald_client_sync(herald_client *c);
+
+/* Delivery counters of one handle (monotonic since connect). */
+typedef struct herald_client_stats {
+    uint64_t gaps;          /* pushes dropped because they were ahead of the key */
+    uint64_t syncs;         /* SYNC exchanges (pages) run */
+    uint64_t sync_retries;  /* SYNCs run again because a gap was still open */
+    uint64_t gaps_unfilled; /* gaps reported with HERALD_EV_GAP (open past the
+                               request timeout) */
+} herald_client_stats;
+/* Copies c's counters to *out. Never blocks. */
+void herald_client_stats_get(const herald_client *c, herald_client_stats *out);
 
 /* Serialises the current sync key — covering exactly the events handed out
  * by next_event, not those still queued — by appending to out (the caller

@@ -24,6 +24,8 @@ static const char usage_text[] =
     "       herald-checker verify --log FILE [--settle N] [--deadline S] [--timeout-ms MS]\n"
     "                             [--env FILE]\n"
     "       herald-checker flood --convs N --members M --msgs K [--env FILE] [--deadline S]\n"
+    "       herald-checker reach --users N --groups G --singles S --rate R --secs T\n"
+    "                            [--senders K] [--bound-ms B] [--env FILE]\n"
     "Credentials: HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET from the environment, or\n"
     "from --env FILE (a dev.env / cluster.env, re-read before every connect).\n";
 
@@ -111,10 +113,16 @@ keep_old:
 
 int ck_connect(ck_env *e, const char *user, herald_client **out, char *err, size_t errlen)
 {
+    return ck_connect_key(e, user, NULL, 0, out, err, errlen);
+}
+
+int ck_connect_key(ck_env *e, const char *user, const uint8_t *key, size_t keylen,
+                   herald_client **out, char *err, size_t errlen)
+{
     char tok[TOKEN_TEXT_MAX], text[256] = "";
     token_claims cl = {.admin = false};
     herald_client_opts o = {.timeout_ms = e->timeout_ms, .errbuf = text,
-                            .errbuf_len = sizeof text};
+                            .errbuf_len = sizeof text, .sync_key = key, .sync_key_len = keylen};
     int rc;
 
     *out = NULL;
@@ -239,6 +247,8 @@ int main(int argc, char **argv)
         return ck_verify_main(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "flood") == 0)
         return ck_flood_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "reach") == 0)
+        return ck_reach_main(argc - 2, argv + 2);
     fputs(usage_text, stderr);
     return 2;
 }

@@ -5,6 +5,9 @@
  *   checker.c        main, options, credentials, connecting with retries
  *   checker_write.c  `write`: paced sends with exactly-once retries, the ack log
  *   checker_verify.c `verify`: reads every logged conversation back and judges
+ *   checker_flood.c  `flood`: many senders and receivers, exactly once and in order
+ *   checker_reach.c  `reach`: every stored message reaches every online member
+ *                    promptly, through connects, creations and reconnects
  *
  * The ack log is a text file, one record per line, appended and flushed as
  * acks arrive (a crash of the checker loses at most the line being written):
@@ -62,6 +65,9 @@ int ck_env_load(ck_env *e, char *err, size_t errlen);
 /* One connection attempt as user: reloads the credentials, mints a token,
  * connects. Returns 0 and *out, or a herald_err with a message in err. */
 int ck_connect(ck_env *e, const char *user, herald_client **out, char *err, size_t errlen);
+/* The same resuming from a saved sync key (NULL: none). */
+int ck_connect_key(ck_env *e, const char *user, const uint8_t *key, size_t keylen,
+                   herald_client **out, char *err, size_t errlen);
 
 /* Connects as user, retrying with bounded backoff until deadline_ms
  * (monotonic). Prints the first error and every change of error to stderr,
@@ -84,6 +90,7 @@ void ck_drain_events(herald_client *c, int max);
 int ck_write_main(int argc, char **argv);
 int ck_verify_main(int argc, char **argv);
 int ck_flood_main(int argc, char **argv);
+int ck_reach_main(int argc, char **argv);
 
 /* Option parsing shared by both modes: "--name VALUE" pairs only. */
 typedef struct ck_opt {
