@@ -5,14 +5,14 @@
  *   herald-checker reach --users N --groups G --singles S --rate R --secs T
  *                        [--senders K] [--bound-ms B] [--env FILE]
  *
- * N receivers (rc-RUN-uJ), each holding one connection, served by two
- * poll threads. K sender accounts (rc-RUN-sK), one connection each, create
+ * N receivers (rc-RUN-uJ), each holding one connection, served by poll
+ * threads of 64 receivers each. K sender accounts (rc-RUN-sK), one connection each, create
  * G groups (the sender + 5 random receivers) and S one-to-one
  * conversations (the sender + 1 receiver), spread over the first 3 s,
  * while the receivers connect over the same 3 s and messages already flow
  * to the conversations that exist: R messages/s in all for T s. Halfway, a
  * quarter of the receivers save their sync key, close and reconnect with
- * it. Then silence: no more sends, only the receivers keep reading for 3 s.
+ * it (--wave W: W quarters, default 1). Then silence: no more sends, only the receivers keep reading for 3 s.
  *
  * Judged per receiver and conversation: messages arrive in seq order with
  * no duplicate and no hole (the first one seen may be any seq: a receiver
@@ -44,11 +44,12 @@
 #define RC_SEQ_MAX 4096u        /* messages per conversation the judge keeps */
 #define RC_SETUP_MS 3000u       /* creations and first connects spread over this */
 #define RC_SILENCE_MS 3000u     /* reading after the last send */
-#define RC_POLL_THREADS 2u
+#define RC_POLL_USERS 64u      /* receivers per poll thread (a connect blocks its thread) */
+#define RC_POLL_THREADS_MAX 64u
 
 static const char usage[] =
     "usage: herald-checker reach --users N --groups G --singles S --rate R --secs T\n"
-    "                            [--senders K] [--bound-ms B] [--env FILE]\n";
+    "                            [--senders K] [--bound-ms B] [--wave W] [--env FILE]\n";
 
 typedef struct rc_conv {
     char id[64];
@@ -86,6 +87,7 @@ typedef struct rc_run {
     char run[32];
     uint32_t n_users, n_groups, n_singles, n_convs, n_senders;
     uint64_t rate, secs, bound_ms;
+    uint64_t wave;              /* quarters of the receivers that reconnect halfway */
     uint64_t start;             /* absolute ms */
     _Atomic uint64_t send_end;  /* absolute ms: when sending stopped */
     rc_user *users;
@@ -398,7 +400,7 @@ static int setup(rc_run *r)
         rc_user *u = &r->users[j];
         snprintf(u->id, sizeof u->id, "rc-%s-u%u", r->run, j);
         u->connect_at = rnd() % RC_SETUP_MS;
-        if (j % 4 == 0) /* the reconnect wave: spread over 1 s halfway */
+        if (j % 4 < r->wave) /* the reconnect wave: spread over 1 s halfway */
             u->reconnect_at = RC_SETUP_MS + (r->secs * 1000 - RC_SETUP_MS) / 2 + rnd() % 1000;
     }
     for (uint32_t i = 0; i < r->n_convs; i++) {
@@ -510,13 +512,15 @@ static int judge(rc_run *r)
 int ck_reach_main(int argc, char **argv)
 {
     const char *users = NULL, *groups = NULL, *singles = NULL, *rate = NULL, *secs = NULL,
-               *senders = "8", *bound = "1000", *env = NULL;
+               *senders = "8", *bound = "1000", *env = NULL, *wave = "1";
     ck_opt opts[] = {{"--users", &users},     {"--groups", &groups}, {"--singles", &singles},
                      {"--rate", &rate},       {"--secs", &secs},     {"--senders", &senders},
-                     {"--bound-ms", &bound},  {"--env", &env},       {NULL, NULL}};
+                     {"--bound-ms", &bound},  {"--env", &env},       {"--wave", &wave},
+                     {NULL, NULL}};
     rc_run *r = calloc(1, sizeof *r);
     rc_sender snd[RC_SENDERS_MAX];
-    rc_poller pol[RC_POLL_THREADS];
+    rc_poller pol[RC_POLL_THREADS_MAX];
+    uint32_t npol;
     uint64_t v;
     char err[512];
     int rc = 2;
@@ -547,7 +551,8 @@ int ck_reach_main(int argc, char **argv)
     if (ck_parse_num("--rate", rate, 1, 100000, &r->rate) ||
         ck_parse_num("--secs", secs, 4, 3600, &r->secs) ||
         ck_parse_num("--senders", senders, 1, RC_SENDERS_MAX, &v) ||
-        ck_parse_num("--bound-ms", bound, 1, 600000, &r->bound_ms))
+        ck_parse_num("--bound-ms", bound, 1, 600000, &r->bound_ms) ||
+        ck_parse_num("--wave", wave, 0, 4, &r->wave))
         goto out;
     r->n_senders = (uint32_t)v;
     if (r->rate * r->secs / r->n_convs >= RC_SEQ_MAX) {
@@ -569,9 +574,12 @@ int ck_reach_main(int argc, char **argv)
     }
     r->start = ck_now_ms() + 500;
     atomic_store(&r->send_end, r->start + r->secs * 1000);
-    for (uint32_t t = 0; t < RC_POLL_THREADS; t++) {
-        pol[t] = (rc_poller){.r = r, .from = r->n_users * t / RC_POLL_THREADS,
-                             .to = r->n_users * (t + 1) / RC_POLL_THREADS};
+    npol = (r->n_users + RC_POLL_USERS - 1) / RC_POLL_USERS;
+    if (npol > RC_POLL_THREADS_MAX)
+        npol = RC_POLL_THREADS_MAX;
+    for (uint32_t t = 0; t < npol; t++) {
+        pol[t] = (rc_poller){.r = r, .from = r->n_users * t / npol,
+                             .to = r->n_users * (t + 1) / npol};
         pthread_create(&pol[t].tid, NULL, poller_main, &pol[t]);
     }
     for (uint32_t k = 0; k < r->n_senders; k++) {
@@ -584,7 +592,7 @@ int ck_reach_main(int argc, char **argv)
     atomic_store(&r->stop_send, 1);
     for (uint32_t k = 0; k < r->n_senders; k++)
         pthread_join(snd[k].tid, NULL);
-    for (uint32_t t = 0; t < RC_POLL_THREADS; t++)
+    for (uint32_t t = 0; t < npol; t++)
         pthread_join(pol[t].tid, NULL);
     rc = judge(r);
 out:

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -672,6 +673,139 @@ static void test_saved_key_exactly_once(void **state)
     herald_buf_free(&key);
 }
 
+/* The reconnect SYNC of a saved key is answered from a replica one entry
+ * behind what a push already proved (the push arrives while the SYNC is
+ * under way): the gap stays open and a second SYNC fetches the rest. */
+static void script_short_sync(fake *f)
+{
+    fk_welcome(f, 9);
+    {
+        herald_frame s;
+        /* Peek at the SYNC before answering: push 6 first. */
+        if (!fk_recv(f, &s) || s.type != HERALD_FT_SYNC) {
+            FK_CHECK(f, false);
+            return;
+        }
+        {
+            herald_frame r = {.type = HERALD_FT_SYNC_RESULT, .rid = s.rid};
+            herald_msg v[2] = {msg(14, 4), msg(15, 5)};
+            herald_sync_group g = {.group = 0, .useq = 5};
+            FK_CHECK(f, s.n_sync_groups == 1 && s.sync_groups[0].useq == 3);
+            herald_frame_release(&s);
+            fk_deliver(f, 16, 6);
+            r.msgs = v;
+            r.n_msgs = 2;
+            r.sync_groups = &g;
+            r.n_sync_groups = 1;
+            fk_send(f, &r);
+        }
+    }
+    fk_sync(f, 5, 6, 0, 0, false); /* the retry */
+    fk_drain(f);
+}
+
+static void test_short_sync_retried(void **state)
+{
+    fake f;
+    herald_client *c;
+    herald_buf key = {0};
+    synckey k = {0};
+    herald_client_stats st;
+    (void)state;
+    *sk_group(&k, 0) = 3;
+    assert_int_equal(sk_save(&k, &key), 0);
+    fk_start(&f, script_short_sync);
+    c = connect_fake(&f, &key);
+    expect_msg(c, "c", 14);
+    expect_msg(c, "c", 15);
+    expect_msg(c, "c", 16); /* never a silent clear of the gap */
+    expect_no_event(c);
+    herald_client_stats_get(c, &st);
+    assert_int_equal(st.gaps, 1);
+    assert_true(st.sync_retries >= 1);
+    assert_int_equal(st.gaps_unfilled, 0);
+    herald_client_close(c);
+    fk_join(&f);
+    sk_free(&k);
+    herald_buf_free(&key);
+}
+
+/* A gap the server cannot fill for longer than the request timeout: SYNCs
+ * refused (UNAVAILABLE) or short are retried with backoff, HERALD_EV_GAP is
+ * reported once, and the messages still come, in order, when it can. */
+static void script_gap_unfilled(fake *f)
+{
+    uint64_t t0 = 0;
+    struct timespec ts;
+    fk_welcome(f, 0);
+    fk_deliver(f, 13, 3); /* useq 1 and 2 missing */
+    for (int i = 0; i < 200; i++) {
+        herald_frame s;
+        uint64_t now;
+        if (!fk_recv(f, &s) || s.type != HERALD_FT_SYNC) {
+            FK_CHECK(f, false);
+            return;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (!t0)
+            t0 = now;
+        if (now - t0 >= 1500) { /* caught up at last */
+            herald_frame r = {.type = HERALD_FT_SYNC_RESULT, .rid = s.rid};
+            herald_msg v[3] = {msg(11, 1), msg(12, 2), msg(13, 3)};
+            herald_sync_group g = {.group = 0, .useq = 3};
+            r.msgs = v;
+            r.n_msgs = 3;
+            r.sync_groups = &g;
+            r.n_sync_groups = 1;
+            herald_frame_release(&s);
+            fk_send(f, &r);
+            break;
+        }
+        if (i % 2 == 0) {
+            herald_frame e = {.type = HERALD_FT_ERROR, .code = HERALD_EUNAVAILABLE,
+                              .text = herald_str_z("replica behind; retry"), .ref = s.rid};
+            fk_send(f, &e);
+        } else {
+            herald_frame r = {.type = HERALD_FT_SYNC_RESULT, .rid = s.rid};
+            herald_sync_group g = {.group = 0, .useq = 0};
+            r.sync_groups = &g;
+            r.n_sync_groups = 1;
+            fk_send(f, &r);
+        }
+        herald_frame_release(&s);
+    }
+    fk_drain(f);
+}
+
+static void test_gap_unfilled_reported(void **state)
+{
+    fake f;
+    herald_client *c = NULL;
+    herald_client_opts o = {.timeout_ms = 600};
+    herald_event *ev = NULL;
+    herald_client_stats st;
+    (void)state;
+    fk_start(&f, script_gap_unfilled);
+    assert_int_equal(herald_client_connect(f.addr, "tok", &o, &c), 0);
+    assert_int_equal(herald_client_next_event(c, 3000, &ev), 0);
+    assert_int_equal(ev->type, HERALD_EV_GAP);
+    assert_int_equal(ev->group, 0);
+    assert_int_equal(ev->seq, 3);
+    herald_event_free(ev);
+    expect_msg(c, "c", 11);
+    expect_msg(c, "c", 12);
+    expect_msg(c, "c", 13);
+    expect_no_event(c);
+    herald_client_stats_get(c, &st);
+    assert_int_equal(st.gaps_unfilled, 1);
+    assert_true(st.sync_retries >= 3);
+    /* Backoff: 1.5 s of retries took far fewer than one SYNC per millisecond. */
+    assert_true(st.syncs < 40);
+    herald_client_close(c);
+    fk_join(&f);
+}
+
 /* ---- broken connections ---------------------------------------------------------------- */
 
 static void script_silent(fake *f)
@@ -848,6 +982,8 @@ int main(void)
         cmocka_unit_test(test_push_during_request),
         cmocka_unit_test(test_conv_receipts_read),
         cmocka_unit_test(test_dup_and_gap),
+        cmocka_unit_test(test_short_sync_retried),
+        cmocka_unit_test(test_gap_unfilled_reported),
         cmocka_unit_test(test_saved_key_exactly_once),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_server_close),
