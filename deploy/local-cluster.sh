@@ -93,7 +93,17 @@ pid_of() {
   return 1
 }
 
-# Sends SIGTERM to each NAME given, waits up to 10 s, then SIGKILLs the rest.
+# True while pid runs: a zombie (exited, its parent has not reaped it yet)
+# has stopped.
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local st
+  st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null || true)
+  [ "$st" != Z ]
+}
+
+# Sends SIGTERM to each NAME given, waits up to 10 s (a node's own budget,
+# node.shutdown_s, is 5 s by default), then SIGKILLs the rest.
 stop_procs() {
   local name pid pids=() names=() i
   for name in "$@"; do
@@ -105,12 +115,12 @@ stop_procs() {
   ((${#pids[@]})) || return 0
   for _ in $(seq 100); do
     local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in "${pids[@]}"; do alive "$pid" && alive=1; done
     ((alive)) || break
     sleep 0.1
   done
   for i in "${!pids[@]}"; do
-    if kill -0 "${pids[$i]}" 2>/dev/null; then
+    if alive "${pids[$i]}"; then
       echo "${names[$i]} (pid ${pids[$i]}) ignored SIGTERM for 10 s: SIGKILL" >&2
       kill -KILL "${pids[$i]}" 2>/dev/null || true
     else

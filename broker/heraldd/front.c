@@ -30,6 +30,7 @@
 #include "evsub.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "shutdown.h"
 #include "token.h"
 
 #define FRONT_MAX_MSG (64u << 20)
@@ -404,8 +405,13 @@ static int fetch_events(void *arg, uint32_t node, uint64_t epoch, uint64_t from,
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    const front *fr = w->data;
+    char who[32];
     (void)revents;
-    log_info("front.signal", "signal %d: shutting down", w->signum);
+    snprintf(who, sizeof who, "gateway %u", fr->cfg->id);
+    log_info("front.signal", "signal %d: shutting down (budget %u s)", w->signum,
+             SHUTDOWN_BUDGET_S_DEFAULT);
+    shutdown_begin(SHUTDOWN_BUDGET_S_DEFAULT, who);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -443,6 +449,7 @@ int front_run(gateway_config *cfg)
     signal(SIGPIPE, SIG_IGN);
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
+    sigterm.data = sigint.data = &fr;
     ev_signal_start(fr.loop, &sigterm);
     ev_signal_start(fr.loop, &sigint);
     log_info("front.ready", "gateway %u ready on %s (port %u), %u nodes, %u groups", cfg->id,

@@ -31,6 +31,7 @@
 #include "cmd.h"
 #include "devcfg.h"
 #include "envfile.h"
+#include "shutdown.h"
 #include "gw.h"
 #include "log.h"
 #include "store.h"
@@ -199,7 +200,9 @@ static int write_env(const char *dir, const char *name, const char *host, uint16
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
-    log_info("dev.signal", "signal %d: shutting down", w->signum);
+    log_info("dev.signal", "signal %d: shutting down (budget %u s)", w->signum,
+             SHUTDOWN_BUDGET_S_DEFAULT);
+    shutdown_begin(SHUTDOWN_BUDGET_S_DEFAULT, "dev");
     ev_break(loop, EVBREAK_ALL);
 }
 

@@ -25,6 +25,7 @@
  */
 #include "node_int.h"
 #include "envfile.h"
+#include "shutdown.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -332,8 +333,13 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    node *n = w->data;
+    char who[32];
     (void)revents;
-    log_info("node.signal", "signal %d: shutting down", w->signum);
+    snprintf(who, sizeof who, "node %u", n->cfg->id);
+    log_info("node.signal", "signal %d: shutting down (budget %u s)", w->signum,
+             n->cfg->shutdown_s);
+    shutdown_begin(n->cfg->shutdown_s, who);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -467,6 +473,7 @@ int node_run(node_config *cfg)
     ev_timer_start(loop, &n->tick);
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
+    sigterm.data = sigint.data = n;
     ev_signal_start(loop, &sigterm);
     ev_signal_start(loop, &sigint);
     log_info("node.ready", "node %u ready: raft %s, requests %s, events %s, %u groups, data %s",
@@ -505,7 +512,8 @@ out:
         store_close(n->stores[i]);
     free(n->groups);
     free(n->stores);
-    log_info("node.stop", "node %u stopped", cfg->id);
+    log_info("node.stop", "node %u stopped (%lu ms after the signal)", cfg->id,
+             shutdown_elapsed_ms());
     return rc;
 }
 

@@ -80,6 +80,8 @@ struct node {
     ev_timer reach_kick;    /* re-checks them once an iteration applied entries */
     uint64_t reach_waits;   /* requests that had to wait */
     uint64_t reach_timeouts;/* … and were told to retry (replica behind too long) */
+    uint64_t reach_wait_ms_sum; /* time the served ones waited, in all */
+    uint64_t reach_wait_ms_max; /* … and the longest */
 };
 
 typedef struct nprop {

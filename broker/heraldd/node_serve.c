@@ -89,6 +89,7 @@ struct nreach {
     rpc_call *call;         /* answered when it runs or gives up */
     herald_buf req;         /* the request (decoded again when it runs) */
     ev_timer timer;         /* the wait's bound */
+    ev_tstamp since;        /* parked at */
 };
 
 static void serve_client(node *n, rpc_call *call, const nw_request *q, const uint8_t *p,
@@ -193,6 +194,7 @@ static void reach_park(node *n, rpc_call *call, const uint8_t *p, size_t len)
     }
     w->n = n;
     w->call = call;
+    w->since = ev_now(n->loop);
     ev_timer_init(&w->timer, reach_timeout_cb, n->cfg->reach_wait_ms / 1000.0, 0.0);
     w->timer.data = w;
     ev_timer_start(n->loop, &w->timer);
@@ -228,7 +230,11 @@ static void reach_kick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     while (ready) { /* serving may park nothing new: every group is reached */
         nreach *w = ready;
         nw_request q;
+        uint64_t waited = (uint64_t)((ev_now(n->loop) - w->since) * 1000.0);
         ready = w->next;
+        n->reach_wait_ms_sum += waited;
+        if (waited > n->reach_wait_ms_max)
+            n->reach_wait_ms_max = waited;
         if (nw_request_decode(w->req.data, w->req.len, &q) == 0) {
             serve_client(n, w->call, &q, w->req.data, w->req.len);
             nw_request_release(&q);

@@ -150,6 +150,10 @@ void status_json(node *n, json_w *w)
         json_u64(w, n->reach_waits);
         json_key(w, "timeouts");
         json_u64(w, n->reach_timeouts);
+        json_key(w, "wait_ms_total");
+        json_u64(w, n->reach_wait_ms_sum);
+        json_key(w, "wait_ms_max");
+        json_u64(w, n->reach_wait_ms_max);
         json_obj_end(w);
     }
     json_obj_end(w);

@@ -49,6 +49,9 @@ const cfg_key nodecfg_keys[] = {
       "initial LMDB map size of each group store; grows by doubling when full"),
     K("node.request_timeout_ms", CFG_U32, request_timeout_ms, 100, 600000, "5000",
       "how long a proposal forwarded to the group leader may take"),
+    K("node.shutdown_s", CFG_U32, shutdown_s, 1, 3600, "5",
+      "after SIGTERM the node closes its groups and stores; if that has not finished in this "
+      "many seconds it exits at once (as safe as kill -9)"),
     K("node.reach_wait_ms", CFG_U32, reach_wait_ms, 10, 60000, "1000",
       "how long a HELLO or SYNC waits for this node's replicas to apply what a gateway has "
       "already pushed; then the client is told to retry (UNAVAILABLE)"),

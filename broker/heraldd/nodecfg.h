@@ -50,6 +50,7 @@ typedef struct node_config {
     uint64_t map_size;           /* store.map_size: initial LMDB map of each group store */
     uint32_t request_timeout_ms; /* node.request_timeout_ms: forwarded proposals */
     uint32_t reach_wait_ms;      /* node.reach_wait_ms: HELLO/SYNC wait for replicas */
+    uint32_t shutdown_s;         /* node.shutdown_s: the shutdown budget */
     uint32_t max_frame;          /* gateway.max_frame: same value as the gateways' */
     char log_level[16];          /* log.level */
     tenant_defaults tenant;      /* tenant.*: settings of the tenants it creates */

@@ -311,10 +311,12 @@ static void gap_after_sync(herald_client *c)
     c->need_sync = true;
     if (!c->gap_since)
         c->gap_since = client_now_ms();
+    /* The first retry goes at once (most often the push simply overtook
+     * the answer); then 20 ms, doubling up to 1 s. */
+    c->resync_at = client_now_ms() + c->resync_ms;
     c->resync_ms = c->resync_ms ? c->resync_ms * 2 : CLIENT_RESYNC_MIN_MS;
     if (c->resync_ms > CLIENT_RESYNC_MAX_MS)
         c->resync_ms = CLIENT_RESYNC_MAX_MS;
-    c->resync_at = client_now_ms() + c->resync_ms;
     c->st.sync_retries++;
 }
 

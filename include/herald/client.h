@@ -418,9 +418,10 @@ int herald_client_next_event(herald_client *c, int timeout_ms, herald_event **ev
  * queued ones are dropped). Blocks up to the request timeout per page.
  * Errors as for any request. A gap a push revealed stays open until a SYNC
  * has returned everything up to that push: when this SYNC came back short
- * (the server's replica was behind), next_event tries again with backoff
- * (20 ms doubling to 1 s) and reports HERALD_EV_GAP once the gap is older
- * than the request timeout. */
+ * (the push overtook the answer, or the server's replica was behind),
+ * next_event tries again: at once, then after 20 ms doubling up to 1 s,
+ * and reports HERALD_EV_GAP once the gap is older than the request
+ * timeout. */
 int herald_client_sync(herald_client *c);
 
 /* Delivery counters of one handle (monotonic since connect). */

@@ -6,13 +6,15 @@
  *                        [--senders K] [--bound-ms B] [--env FILE]
  *
  * N receivers (rc-RUN-uJ), each holding one connection, served by poll
- * threads of 64 receivers each. K sender accounts (rc-RUN-sK), one connection each, create
+ * threads of 4 receivers each. K sender accounts (rc-RUN-sK), one connection each, create
  * G groups (the sender + 5 random receivers) and S one-to-one
  * conversations (the sender + 1 receiver), spread over the first 3 s,
  * while the receivers connect over the same 3 s and messages already flow
  * to the conversations that exist: R messages/s in all for T s. Halfway, a
  * quarter of the receivers save their sync key, close and reconnect with
- * it (--wave W: W quarters, default 1). Then silence: no more sends, only the receivers keep reading for 3 s.
+ * it (--wave W: W quarters, default 1; --offline-ms: away that long first,
+ * so the reconnect SYNC has something to fetch while pushes arrive). Then
+ * silence: no more sends, only the receivers keep reading for 3 s.
  *
  * Judged per receiver and conversation: messages arrive in seq order with
  * no duplicate and no hole (the first one seen may be any seq: a receiver
@@ -44,12 +46,13 @@
 #define RC_SEQ_MAX 4096u        /* messages per conversation the judge keeps */
 #define RC_SETUP_MS 3000u       /* creations and first connects spread over this */
 #define RC_SILENCE_MS 3000u     /* reading after the last send */
-#define RC_POLL_USERS 64u      /* receivers per poll thread (a connect blocks its thread) */
-#define RC_POLL_THREADS_MAX 64u
+#define RC_POLL_USERS 4u       /* receivers per poll thread (a connect blocks its thread) */
+#define RC_POLL_THREADS_MAX 1024u
 
 static const char usage[] =
     "usage: herald-checker reach --users N --groups G --singles S --rate R --secs T\n"
-    "                            [--senders K] [--bound-ms B] [--wave W] [--env FILE]\n";
+    "                            [--senders K] [--bound-ms B] [--wave W] [--offline-ms O]\n"
+    "                            [--env FILE]\n";
 
 typedef struct rc_conv {
     char id[64];
@@ -76,6 +79,7 @@ typedef struct rc_user {
     uint64_t online_ms;         /* first connect completed (absolute) */
     uint64_t reconnect_at;      /* scheduled reconnect (ms from start; 0 none) */
     uint64_t off_from, off_to;  /* offline during the reconnect (absolute) */
+    herald_buf key;             /* its sync key while away */
     uint32_t n_mem, cap_mem;
     rc_member *mem;
     herald_client_stats st;     /* counters summed over its connections */
@@ -88,6 +92,7 @@ typedef struct rc_run {
     uint32_t n_users, n_groups, n_singles, n_convs, n_senders;
     uint64_t rate, secs, bound_ms;
     uint64_t wave;              /* quarters of the receivers that reconnect halfway */
+    uint64_t offline_ms;        /* how long they stay away before reconnecting */
     uint64_t start;             /* absolute ms */
     _Atomic uint64_t send_end;  /* absolute ms: when sending stopped */
     rc_user *users;
@@ -218,6 +223,8 @@ static void *poller_main(void *arg)
 
     if (!pf)
         return NULL;
+    while (ck_now_ms() < r->start) /* the schedule counts from the start */
+        ck_sleep_ms(r->start - ck_now_ms());
     for (;;) {
         uint64_t now = ck_now_ms(), rel = now - r->start;
         end = atomic_load(&r->send_end) + RC_SILENCE_MS;
@@ -234,18 +241,20 @@ static void *poller_main(void *arg)
                 if (u->c)
                     u->online_ms = ck_now_ms();
             } else if (u->c && u->reconnect_at && !u->off_from && rel >= u->reconnect_at) {
-                herald_buf key = {0};
-                if (herald_client_sync_key(u->c, &key) != 0) {
+                /* Away: the key covers what was handed out. */
+                if (herald_client_sync_key(u->c, &u->key) != 0) {
                     u->failed = HERALD_ENOMEM;
                 } else {
                     add_stats(u);
                     herald_client_close(u->c);
                     u->c = NULL;
                     u->off_from = ck_now_ms();
-                    user_connect(r, u, &key);
-                    u->off_to = ck_now_ms();
                 }
-                herald_buf_free(&key);
+            } else if (!u->c && u->off_from && !u->off_to &&
+                       now >= u->off_from + r->offline_ms) {
+                user_connect(r, u, &u->key);
+                u->off_to = ck_now_ms();
+                herald_buf_free(&u->key);
             }
             pf[i].fd = u->c ? herald_client_fd(u->c) : -1;
             pf[i].events = POLLIN;
@@ -512,11 +521,11 @@ static int judge(rc_run *r)
 int ck_reach_main(int argc, char **argv)
 {
     const char *users = NULL, *groups = NULL, *singles = NULL, *rate = NULL, *secs = NULL,
-               *senders = "8", *bound = "1000", *env = NULL, *wave = "1";
+               *senders = "8", *bound = "1000", *env = NULL, *wave = "1", *offline = "0";
     ck_opt opts[] = {{"--users", &users},     {"--groups", &groups}, {"--singles", &singles},
                      {"--rate", &rate},       {"--secs", &secs},     {"--senders", &senders},
                      {"--bound-ms", &bound},  {"--env", &env},       {"--wave", &wave},
-                     {NULL, NULL}};
+                     {"--offline-ms", &offline}, {NULL, NULL}};
     rc_run *r = calloc(1, sizeof *r);
     rc_sender snd[RC_SENDERS_MAX];
     rc_poller pol[RC_POLL_THREADS_MAX];
@@ -552,7 +561,8 @@ int ck_reach_main(int argc, char **argv)
         ck_parse_num("--secs", secs, 4, 3600, &r->secs) ||
         ck_parse_num("--senders", senders, 1, RC_SENDERS_MAX, &v) ||
         ck_parse_num("--bound-ms", bound, 1, 600000, &r->bound_ms) ||
-        ck_parse_num("--wave", wave, 0, 4, &r->wave))
+        ck_parse_num("--wave", wave, 0, 4, &r->wave) ||
+        ck_parse_num("--offline-ms", offline, 0, 60000, &r->offline_ms))
         goto out;
     r->n_senders = (uint32_t)v;
     if (r->rate * r->secs / r->n_convs >= RC_SEQ_MAX) {
@@ -599,6 +609,7 @@ out:
     if (r->users) {
         for (uint32_t j = 0; j < r->n_users; j++) {
             herald_client_close(r->users[j].c);
+            herald_buf_free(&r->users[j].key);
             for (uint32_t k = 0; k < r->users[j].n_mem; k++)
                 free(r->users[j].mem[k].recv_ms);
             free(r->users[j].mem);

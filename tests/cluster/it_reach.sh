@@ -23,17 +23,37 @@ cleanup() {
 }
 trap cleanup EXIT
 ok()  { echo "ok   - $1"; }
+# Running (a zombie waiting for its parent to reap it has stopped).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
 timeout 90 bash "$LC" up --data "$dir" >/dev/null 2>&1 || { bad "cluster did not start"; exit 1; }
 ok "cluster up"
 
-out=$(timeout 120 "$CHECKER" reach --users "$USERS" --groups "$GROUPS_N" --singles "$SINGLES" \
+# A: many users across every shard group, connects racing creations and
+# pushes, a quarter reconnecting halfway.
+out=$(timeout 150 "$CHECKER" reach --users "$USERS" --groups "$GROUPS_N" --singles "$SINGLES" \
   --rate "$RATE" --secs "$SECS" --bound-ms 1000 --env "$dir/cluster.env" 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 line=$(echo "$out" | grep "deliveries expected")
 [ $rc = 0 ] && ok "reach: $line" || bad "reach: ${line:-no summary} (exit $rc)"
+
+# B: fewer users with more traffic each; every one goes away for 1 s and
+# comes back with its key, so reconnect SYNCs race pushes and the pushes
+# held during their HELLO.
+out=$(timeout 150 "$CHECKER" reach --users 100 --groups 60 --singles 40 --rate "$RATE" \
+  --secs "$SECS" --wave 4 --offline-ms 1000 --bound-ms 1000 --env "$dir/cluster.env" 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+line=$(echo "$out" | grep "deliveries expected")
+[ $rc = 0 ] && ok "reach with reconnects: $line" || bad "reach with reconnects: ${line:-no summary} (exit $rc)"
+gaps=$(echo "$out" | sed -n 's/^libherald: \([0-9]*\) gaps.*/\1/p')
+[ "${gaps:-0}" -gt 0 ] && ok "the reconnects opened $gaps gaps, all filled" \
+  || bad "no gap was opened: the repair paths were not exercised"
 echo "# $(grep -h '"node.reach"' "$dir"/node*.log | wc -l) reach timeouts logged by the nodes"
 
 # SIGTERM under load: a flood runs while each node in turn is told to stop.
@@ -47,11 +67,11 @@ for n in 1 2 3; do
   pid=$(cat "$dir/node$n.pid")
   t0=$(date +%s%N)
   kill -TERM "$pid"
-  while kill -0 "$pid" 2>/dev/null && [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt $((budget * 1000 + 5000)) ]; do
+  while alive "$pid" && [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt $((budget * 1000 + 5000)) ]; do
     sleep 0.05
   done
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     bad "node $n ignored SIGTERM for ${ms} ms under load"
     kill -KILL "$pid" 2>/dev/null
   elif [ "$ms" -le $((budget * 1000)) ]; then
