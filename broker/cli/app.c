@@ -125,6 +125,12 @@ static void print_transfer(const herald_transfer_result *r)
             json_key(&w, "takeover");
             json_strz(&w, when);
         }
+        if (it->reason && *it->reason) {
+            json_key(&w, "reason");
+            json_strz(&w, it->reason);
+            json_key(&w, "text");
+            json_strz(&w, it->text ? it->text : "");
+        }
         json_obj_end(&w);
         cli_emit(&b);
     }

@@ -275,6 +275,12 @@ typedef struct herald_transfer_item {
     bool group;             /* a customer group */
     char *status;           /* done | waiting | refused | taker_at_limit | no_record */
     uint64_t takeover_ms;   /* waiting: when the taker takes over (ms since the epoch) */
+    char *reason;           /* why (not done): customer_may_object, taking_over,
+                               customer_refused, transfer_pending, taker_serves,
+                               protected_90_days, taker_at_limit, not_owner,
+                               member_cap_exceeded, …; "" for done or from a
+                               server that sends none */
+    char *text;             /* the reason in words ("" likewise) */
 } herald_transfer_item;
 typedef struct herald_transfer_result {
     uint32_t n;               /* items */
