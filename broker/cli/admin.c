@@ -331,6 +331,10 @@ int v_mass(const cli_globals *g, const char *line, int argc, char **argv)
     cli_json_strlist(&w, &m.limited);
     json_key(&w, "missed");
     cli_json_strlist(&w, &m.missed);
+    if (send) {
+        json_key(&w, "invalidtag");
+        cli_json_strlist(&w, &m.bad_tags);
+    }
     json_obj_end(&w);
     cli_emit(&b);
 out:

@@ -213,6 +213,7 @@ typedef struct herald_mass {
     herald_strlist reached;  /* customers who got it */
     herald_strlist limited;  /* had a mass message already that day */
     herald_strlist missed;   /* no owning employee, or the send failed */
+    herald_strlist bad_tags; /* send: tags nobody carries (or no tag id) */
     uint32_t sent;           /* messages sent (one per owning employee) */
 } herald_mass;
 void herald_mass_free(herald_mass *m);
@@ -220,7 +221,8 @@ void herald_mass_free(herald_mass *m);
 /* Mass message (admin) to the customers carrying any of tags, sent by each
  * owning employee in their 1:1 conversation, at most one per customer per
  * UTC day. id NULL: the server picks one (pass your own to retry
- * exactly-once). Waits until every message is stored. */
+ * exactly-once). Waits until every message is stored. Server errors:
+ * FORBIDDEN, INVAL (no customer carries any of the tags: nothing valid). */
 int herald_client_mass_send(herald_client *c, const char *id, const char *const *tags,
                             uint32_t n_tags, const char *text, herald_mass *out);
 /* The recorded outcome of mass message id. */

@@ -119,7 +119,9 @@
  *                per customer per day (UTC); op status (conv = mass id)
  *   ← MASS_RESULT rid, conv (mass id), read (customers reached), unread
  *                (limited: already had one today), mem (not reached: no
- *                owner or the send failed), cnt (messages sent)
+ *                owner or the send failed), cnt (messages sent), itg (send:
+ *                tags nobody carries; with none valid the answer is ERROR
+ *                INVAL)
  *   → STATUS     rid                  (tenant admin) the broker's state
  *   ← STATUS_RESULT rid, body         a JSON document: mode, version,
  *                uptime_s, connections, users_online, groups [{group,
