@@ -706,8 +706,21 @@ static void on_receipts(conn *c, herald_frame *f)
             return;
         }
     }
+    if (f->after_id.len && !id_ok(c, f, f->after_id, "--after member"))
+        return;
     rc = store_receipts(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
                         herald_str_z(c->tenant), f->conv, f->seq, f->after_id, f->limit, &o);
+    if (rc == HERALD_EINVAL) {
+        /* The one condition left: no message seq (as READ says it). */
+        store_conv sc;
+        char m[128] = "";
+        int crc = store_conv_get(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                                 herald_str_z(c->tenant), f->conv, &sc);
+        if (crc == 0)
+            store_seq_beyond(m, sizeof m, f->seq, sc.max_seq);
+        conn_send_error(c, crc ? crc : rc, crc ? NULL : m, f->rid);
+        return;
+    }
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;

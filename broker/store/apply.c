@@ -588,7 +588,7 @@ static int op_read(actx *x)
     if (role == UINT32_MAX)
         return reject(x, HERALD_ENOT_MEMBER, "not a member of the conversation");
     if (c->seq == 0 || c->seq > sc.max_seq)
-        return reject(x, HERALD_EINVAL, "seq beyond the conversation");
+        return store_seq_beyond(x->r->errmsg, sizeof x->r->errmsg, c->seq, sc.max_seq);
     key_member(&k, c->tenant, c->conv, c->user);
     rc = get_u64(x, x->s->db.cursor, &k, &cur, &found);
     if (rc)

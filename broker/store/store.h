@@ -259,6 +259,11 @@ typedef struct store_receipts_out {
 } store_receipts_out;
 void store_receipts_free(store_receipts_out *o);
 
+/* The one wording for a seq that names no message of a conversation (0 or
+ * past its last, `last`): READ and RECEIPTS both say it. Writes it into
+ * buf (cap bytes) and returns HERALD_EINVAL. */
+int store_seq_beyond(char *buf, size_t cap, uint64_t seq, uint64_t last);
+
 /* Who has read message seq of conv: members whose cursor ≥ seq (the sender
  * counts as having read). after (may be absent) and limit (0 = 1000) page
  * the unread list of conversations above RECEIPTS_LIST_MAX members.

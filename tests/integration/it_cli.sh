@@ -33,9 +33,9 @@ expect "generated id" 0 '"id":"[0-9a-f]+"' -- "$HERALD" --as alice conv create -
 expect "conv info" 0 '"kind":"group".*"members":\["alice","bob","carol"\]' -- "$HERALD" --as bob conv info g1
 expect "info by stranger" 1 'NOT_MEMBER' -- "$HERALD" --as mallory conv info g1
 many=$(seq -f 'u%g' 1 201 | paste -sd,)
-expect "group cap 200" 1 'CAP_EXCEEDED' -- "$HERALD" --as u1 conv create --kind group --members "$many"
+expect "group cap 200" 1 'CAP_EXCEEDED: groups hold at most 200 members' -- "$HERALD" --as u1 conv create --kind group --members "$many"
 many500=$(seq -f 'c%g' 1 501 | paste -sd,)
-expect "customer_group cap 500" 1 'CAP_EXCEEDED' -- "$HERALD" --as c1 conv create --kind customer_group --members "$many500"
+expect "customer_group cap 500" 1 'CAP_EXCEEDED: customer groups hold at most 500 members' -- "$HERALD" --as c1 conv create --kind customer_group --members "$many500"
 expect "add by non-owner" 1 'FORBIDDEN' -- "$HERALD" --as bob conv add g1 --members dave
 expect "add by owner" 0 '"id":"g1"' -- "$HERALD" --as alice conv add g1 --members dave
 
@@ -67,7 +67,8 @@ expect "read" 0 "\"seq\":$seq1" -- "$HERALD" --as bob read g1 "$seq1"
 wait $sp
 grep -q "\"type\":\"receipt\".*\"user\":\"bob\"" "$dir/rcpt.out" && ok "receipt event" || bad "receipt event: $(cat "$dir/rcpt.out")"
 expect "receipts" 0 '"read":\[[^]]*"bob"[^]]*\].*"unread":\[[^]]*"carol"' -- "$HERALD" --as alice receipts g1 "$seq1"
-expect "read beyond max" 1 'INVAL' -- "$HERALD" --as bob read g1 999999
+expect "read beyond max" 1 'INVAL: seq 999999 is beyond the conversation \(last seq [0-9]+\)' -- "$HERALD" --as bob read g1 999999
+expect "receipts beyond max: the same words" 1 'INVAL: seq 999999 is beyond the conversation \(last seq [0-9]+\)' -- "$HERALD" --as alice receipts g1 999999
 
 # --- recall -------------------------------------------------------------------
 out=$(timeout 10 "$HERALD" --as bob send g1 "oops, wrong group"); rseq=$(field seq <<<"$out")
