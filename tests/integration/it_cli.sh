@@ -27,7 +27,17 @@ start
 # --- conversations -----------------------------------------------------------
 expect "create group" 0 '"id":"g1"' -- "$HERALD" --as alice conv create --kind group --members alice,bob,carol --id g1
 expect "duplicate id" 1 'EXISTS' -- "$HERALD" --as alice conv create --kind group --members alice,bob --id g1
-expect "unknown kind" 1 'INVAL' -- "$HERALD" --as alice conv create --kind party --members alice,bob
+expect "unknown kind: usage, the valid kinds listed" 2 "unknown --kind 'party' \(valid: single, group, customer_group, announce\)" -- "$HERALD" --as alice conv create --kind party --members alice,bob
+expect "unknown verb option: usage, the valid options listed" 2 "unknown option '--urgnet' \(valid: --cmid, --silent, --urgent\)" -- "$HERALD" --as alice send g1 hi --urgnet
+expect "an option where the verb takes none" 2 "unknown option '--x' \(valid: none" -- "$HERALD" --as alice read g1 1 --x
+expect "unknown conv operation" 2 "unknown conv operation 'list' \(valid: create, add, remove, info\)" -- "$HERALD" --as alice conv list
+expect "unknown dnd operation" 2 "unknown dnd operation 'maybe' \(valid: on, off, status\)" -- "$HERALD" --as alice dnd maybe
+expect "unknown user kind" 2 "unknown --kind 'robot' \(valid: internal, external\)" -- "$HERALD" --admin dir user add r1 --kind robot
+expect "bad conversation id" 2 "invalid conversation id 'a b': an id is 1 to 128 characters from a-z A-Z 0-9 \. _ @ : -" -- "$HERALD" --as alice send "a b" hi
+expect "bad id in a list" 2 "invalid id 'bo b' among the members" -- "$HERALD" --as alice conv create --kind group --members "alice,bo b"
+expect "bad --id" 2 "invalid conversation id 'x/y'" -- "$HERALD" --as alice conv create --kind group --members alice,bob --id x/y
+expect "bad id in history" 2 "invalid conversation id" -- "$HERALD" --as alice history 'g1;'
+expect "bad transfer employee" 2 "invalid employee id 'e 1'" -- "$HERALD" --admin transfer --from "e 1" --to e2 --customers c1
 expect "single needs 2" 1 'INVAL' -- "$HERALD" --as alice conv create --kind single --members alice,bob,carol
 expect "generated id" 0 '"id":"[0-9a-f]+"' -- "$HERALD" --as alice conv create --kind single --members alice,bob
 expect "conv info" 0 '"kind":"group".*"members":\["alice","bob","carol"\]' -- "$HERALD" --as bob conv info g1

@@ -18,7 +18,7 @@ expect "admins only" 1 'FORBIDDEN' -- "$HERALD" --as bob dir dept add ops
 expect "employee" 0 '"user":"alice","kind":"internal","name":"Alice Li","title":"Account Manager","dept":"east"' -- \
   "$HERALD" --admin dir user add alice --kind internal --dept east --title "Account Manager" --name "Alice Li"
 expect "customer" 0 '"kind":"external"' -- "$HERALD" --admin dir user add cust1 --kind external --name "Customer One"
-expect "bad kind" 1 'INVAL' -- "$HERALD" --admin dir user add x --kind contractor
+expect "bad kind" 2 "unknown --kind 'contractor' \(valid: internal, external\)" -- "$HERALD" --admin dir user add x --kind contractor
 expect "unknown dept" 1 'NOT_FOUND' -- "$HERALD" --admin dir user add y --kind internal --dept nope
 expect "show" 0 '"title":"Account Manager"' -- "$HERALD" --as bob dir user show alice
 expect "not in the directory: internal, named by id" 0 '"user":"zed","kind":"internal","name":"zed"' -- "$HERALD" --as bob dir user show zed
@@ -55,7 +55,7 @@ expect "tag remove" 0 '"tags":\["vip"\]' -- "$HERALD" --admin tag remove cust1 g
 expect "tag list" 0 '"tags":\["vip"\]' -- "$HERALD" --as alice tag list cust1
 expect "tags only on customers" 1 'INVAL' -- "$HERALD" --admin tag add alice vip
 expect "tags need admin" 1 'FORBIDDEN' -- "$HERALD" --as alice tag add cust1 vip
-expect "bad tag id" 1 'INVAL' -- "$HERALD" --admin tag add cust1 "no spaces"
+expect "bad tag id" 2 "invalid id 'no spaces' among the tags" -- "$HERALD" --admin tag add cust1 "no spaces"
 
 # --- mass messages by tag: through the owners, once a day ----------------------
 "$HERALD" --admin dir user add cust2 --kind external >/dev/null
