@@ -242,6 +242,13 @@ void cli_json_msg(json_w *w, const herald_msg *m, bool typed)
     }
     json_key(w, "silent");
     json_bool(w, (m->flags & HERALD_MSGF_SILENT) != 0);
+    if (m->flags & HERALD_MSGF_URGENT) {
+        /* DING: whether this reader confirmed it (a push is not yet). */
+        json_key(w, "urgent");
+        json_bool(w, true);
+        json_key(w, "confirmed");
+        json_bool(w, (m->flags & HERALD_MSGF_CONFIRMED) != 0);
+    }
     json_obj_end(w);
 }
 

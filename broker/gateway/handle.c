@@ -665,6 +665,11 @@ static void on_history(conn *c, herald_frame *f)
     rc = store_history(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
                        herald_str_z(c->tenant), f->conv, f->after,
                        f->limit, reply_budget(c), &m);
+    /* Urgent messages say whether this reader confirmed them. */
+    if (rc == 0 && (rc = store_urgent_mark(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                                           herald_str_z(c->tenant), herald_str_z(c->user), m.v,
+                                           m.n)) != 0)
+        store_msgs_free(&m);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;

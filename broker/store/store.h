@@ -178,6 +178,10 @@ int store_sync(store *s, herald_str tenant, herald_str user,
  * 0, HERALD_ENOT_FOUND (not an urgent message), HERALD_ENOMEM, HERALD_ESTORAGE. */
 int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t seq,
                         store_strs *confirmed, store_strs *pending);
+/* Sets HERALD_MSGF_CONFIRMED on each of the n messages (of this store)
+ * that is urgent and that `reader` sent or has confirmed; clears it on the
+ * others. 0 or HERALD_ESTORAGE. */
+int store_urgent_mark(store *s, herald_str tenant, herald_str reader, herald_msg *v, uint32_t n);
 
 /* Due time (ms) of the earliest pending reminder, 0 when none. */
 uint64_t store_remind_next(store *s);

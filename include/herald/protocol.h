@@ -245,6 +245,9 @@ typedef enum herald_frame_type {
 #define HERALD_MSGF_SILENT 0x1u  /* deliver without an alert */
 #define HERALD_MSGF_URGENT 0x2u  /* must-reach (DING) */
 #define HERALD_MSGF_RECALLED 0x4u /* set by the broker: a tombstone, body removed */
+#define HERALD_MSGF_CONFIRMED 0x8u /* set by the broker in HISTORY_RESULT and
+                                      SYNC_RESULT: an URGENT message the reader
+                                      has confirmed (or sent); never stored */
 #define HERALD_MSGF_CLIENT_MASK (HERALD_MSGF_SILENT | HERALD_MSGF_URGENT)
 
 /* Message kinds ("mk"). */
