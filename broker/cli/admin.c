@@ -10,7 +10,7 @@
 int v_token(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *user = NULL, *ttl_s = NULL, *pos[1];
-    cli_opt opts[] = {{"--user", false, &user}, {"--ttl", false, &ttl_s}, {0}};
+    cli_opt opts[] = {{"--user", false, &user, "user", NULL}, {"--ttl", false, &ttl_s, NULL, NULL}, {0}};
     char tok[TOKEN_TEXT_MAX];
     uint64_t ttl = TOKEN_TTL_DEFAULT;
     int npos, rc = cli_parse_opts(argc, argv, opts, pos, 0, &npos, line);
@@ -62,8 +62,11 @@ static void json_conv_info(json_w *w, const herald_conv_info *i)
 int v_conv(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *kind = NULL, *members = NULL, *id = NULL, *pos[2];
-    cli_opt opts[] = {{"--kind", false, &kind}, {"--members", false, &members}, {"--id", false, &id},
-                  {0}};
+    cli_opt opts[] = {{"--kind", false, &kind, NULL, cli_conv_kinds},
+                      {"--members", false, &members, NULL, NULL},
+                      {"--id", false, &id, "conversation", NULL},
+                      {0}};
+    static const char *const conv_ops[] = {"create", "add", "remove", "info", NULL};
     const char **mv = NULL;
     char *mcopy = NULL;
     uint32_t n = 0;
@@ -77,6 +80,10 @@ int v_conv(const cli_globals *g, const char *line, int argc, char **argv)
         return rc;
     if (npos < 1)
         return cli_usage("conv needs create, add, remove or info", line);
+    if ((rc = cli_choice("conv operation", pos[0], conv_ops, line)) != 0)
+        return rc;
+    if (npos == 2 && (rc = cli_id("conversation", pos[1], line)) != 0)
+        return rc;
     if (strcmp(pos[0], "create") == 0) {
         if (npos != 1 || !kind || !members)
             return cli_usage("conv create needs --kind and --members", line);
@@ -131,9 +138,15 @@ out:
 int v_dir(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *kind = NULL, *dept = NULL, *title = NULL, *name = NULL, *parent = NULL, *pos[3];
-    cli_opt opts[] = {{"--kind", false, &kind},   {"--dept", false, &dept},
-                  {"--title", false, &title}, {"--name", false, &name},
-                  {"--parent", false, &parent}, {0}};
+    static const char *const user_kinds[] = {"internal", "external", NULL};
+    static const char *const entries[] = {"user", "dept", NULL};
+    static const char *const dir_ops[] = {"add", "show", NULL};
+    cli_opt opts[] = {{"--kind", false, &kind, NULL, user_kinds},
+                      {"--dept", false, &dept, "department", NULL},
+                      {"--title", false, &title, NULL, NULL},
+                      {"--name", false, &name, NULL, NULL},
+                      {"--parent", false, &parent, "department", NULL},
+                      {0}};
     herald_dir_entry in = {0}, out = {0};
     herald_client *c = NULL;
     herald_buf b = {0};
@@ -144,9 +157,12 @@ int v_dir(const cli_globals *g, const char *line, int argc, char **argv)
 
     if (rc)
         return rc;
-    if (npos != 3 || (strcmp(pos[0], "user") && strcmp(pos[0], "dept")) ||
-        (strcmp(pos[1], "add") && strcmp(pos[1], "show")))
+    if (npos != 3)
         return cli_usage("dir needs user|dept add|show ID", line);
+    if ((rc = cli_choice("directory entry", pos[0], entries, line)) != 0 ||
+        (rc = cli_choice("dir operation", pos[1], dir_ops, line)) != 0 ||
+        (rc = cli_id(strcmp(pos[0], "user") == 0 ? "user" : "department", pos[2], line)) != 0)
+        return rc;
     user = strcmp(pos[0], "user") == 0;
     if (user && strcmp(pos[1], "add") == 0 && !kind)
         return cli_usage("dir user add needs --kind internal|external", line);
@@ -208,9 +224,15 @@ int v_contact(const cli_globals *g, const char *line, int argc, char **argv)
 
     if (rc)
         return rc;
+    static const char *const contact_ops[] = {"add", "list", NULL};
+    if (npos >= 1 && (rc = cli_choice("contact operation", pos[0], contact_ops, line)) != 0)
+        return rc;
     add = npos == 3 && strcmp(pos[0], "add") == 0;
     if (!add && !(npos == 2 && strcmp(pos[0], "list") == 0))
         return cli_usage("contact needs add EMPLOYEE CUSTOMER or list CUSTOMER", line);
+    if ((rc = cli_id(add ? "employee" : "customer", pos[1], line)) != 0 ||
+        (add && (rc = cli_id("customer", pos[2], line)) != 0))
+        return rc;
     rc = cli_open(g, NULL, 0, &c);
     if (rc)
         return rc;
@@ -254,9 +276,14 @@ int v_tag(const cli_globals *g, const char *line, int argc, char **argv)
 
     if (rc)
         return rc;
+    static const char *const tag_ops[] = {"add", "remove", "list", NULL};
+    if (npos >= 1 && (rc = cli_choice("tag operation", pos[0], tag_ops, line)) != 0)
+        return rc;
     if (!(npos == 2 && strcmp(pos[0], "list") == 0) &&
         !(npos == 3 && (strcmp(pos[0], "add") == 0 || strcmp(pos[0], "remove") == 0)))
         return cli_usage("tag needs add|remove CUSTOMER TAGS or list CUSTOMER", line);
+    if ((rc = cli_id("customer", pos[1], line)) != 0)
+        return rc;
     if (npos == 3 &&
         (rc = cli_split_list(pos[2], TAGS_MAX, "tags", line, &copy, &tv, &n)) != 0)
         return rc;
@@ -288,7 +315,8 @@ out:
 int v_mass(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *tags_s = NULL, *id = NULL, *pos[2];
-    cli_opt opts[] = {{"--tags", false, &tags_s}, {"--id", false, &id}, {0}};
+    cli_opt opts[] = {{"--tags", false, &tags_s, NULL, NULL}, {"--id", false, &id, "mass message", NULL}, {0}};
+    static const char *const mass_ops[] = {"send", "status", NULL};
     const char **tv = NULL;
     char *copy = NULL;
     uint32_t n = 0;
@@ -301,9 +329,13 @@ int v_mass(const cli_globals *g, const char *line, int argc, char **argv)
 
     if (rc)
         return rc;
+    if (npos >= 1 && (rc = cli_choice("mass operation", pos[0], mass_ops, line)) != 0)
+        return rc;
     send = npos == 2 && strcmp(pos[0], "send") == 0;
     if (!send && !(npos == 2 && strcmp(pos[0], "status") == 0))
         return cli_usage("mass needs send TEXT or status ID", line);
+    if (!send && (rc = cli_id("mass message", pos[1], line)) != 0)
+        return rc;
     if (send && !tags_s)
         return cli_usage("mass send needs --tags", line);
     if (send && (rc = cli_split_list(tags_s, TAGS_MAX, "tags", line, &copy, &tv, &n)) != 0)
@@ -331,6 +363,10 @@ int v_mass(const cli_globals *g, const char *line, int argc, char **argv)
     cli_json_strlist(&w, &m.limited);
     json_key(&w, "missed");
     cli_json_strlist(&w, &m.missed);
+    if (send) {
+        json_key(&w, "invalidtag");
+        cli_json_strlist(&w, &m.bad_tags);
+    }
     json_obj_end(&w);
     cli_emit(&b);
 out:

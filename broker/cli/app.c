@@ -14,10 +14,11 @@ int v_app(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *app = NULL, *users = NULL, *depts = NULL, *tags = NULL, *id = NULL,
                *window = NULL, *pos[2];
-    cli_opt opts[] = {{"--app", false, &app},   {"--users", false, &users},
-                      {"--depts", false, &depts}, {"--tags", false, &tags},
-                      {"--id", false, &id},     {"--window", false, &window},
+    cli_opt opts[] = {{"--app", false, &app, "app", NULL},   {"--users", false, &users, NULL, NULL},
+                      {"--depts", false, &depts, NULL, NULL}, {"--tags", false, &tags, NULL, NULL},
+                      {"--id", false, &id, "message", NULL}, {"--window", false, &window, NULL, NULL},
                       {0}};
+    static const char *const app_ops[] = {"send", "announce", NULL};
     char *copies[3] = {NULL, NULL, NULL};
     const char **lists[3] = {NULL, NULL, NULL};
     uint32_t counts[3] = {0, 0, 0};
@@ -31,7 +32,9 @@ int v_app(const cli_globals *g, const char *line, int argc, char **argv)
 
     if (rc)
         return rc;
-    if (npos != 2 || (strcmp(pos[0], "send") && strcmp(pos[0], "announce")))
+    if (npos >= 1 && (rc = cli_choice("app operation", pos[0], app_ops, line)) != 0)
+        return rc;
+    if (npos != 2)
         return cli_usage("app needs send|announce and a TEXT", line);
     if (!app)
         return cli_usage("app needs --app APP", line);
@@ -125,6 +128,12 @@ static void print_transfer(const herald_transfer_result *r)
             json_key(&w, "takeover");
             json_strz(&w, when);
         }
+        if (it->reason && *it->reason) {
+            json_key(&w, "reason");
+            json_strz(&w, it->reason);
+            json_key(&w, "text");
+            json_strz(&w, it->text ? it->text : "");
+        }
         json_obj_end(&w);
         cli_emit(&b);
     }
@@ -135,9 +144,9 @@ int v_transfer(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *from = NULL, *to = NULL, *customers = NULL, *groups = NULL, *resigned = NULL,
                *refuse = NULL, *pos[1];
-    cli_opt opts[] = {{"--from", false, &from},        {"--to", false, &to},
-                      {"--customers", false, &customers}, {"--groups", false, &groups},
-                      {"--resigned", true, &resigned},  {"--refuse", true, &refuse},
+    cli_opt opts[] = {{"--from", false, &from, "employee", NULL}, {"--to", false, &to, "employee", NULL},
+                      {"--customers", false, &customers, NULL, NULL}, {"--groups", false, &groups, NULL, NULL},
+                      {"--resigned", true, &resigned, NULL, NULL},  {"--refuse", true, &refuse, NULL, NULL},
                       {0}};
     char *ccopy = NULL, *gcopy = NULL;
     const char **cv = NULL, **gv = NULL;

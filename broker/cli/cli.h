@@ -43,7 +43,14 @@ typedef struct cli_opt {
     const char *name;   /* "--count" */
     bool flag;          /* takes no value */
     const char **val;   /* where the value goes ("1" for flags) */
+    const char *id;     /* the value is an id (token_id_valid) naming this
+                           ("conversation"), checked by the parser; NULL: any */
+    const char *const *choices; /* the value is one of these (NULL-terminated),
+                                   checked by the parser; NULL: any */
 } cli_opt;
+
+/* The kinds of conversation, for --kind. */
+extern const char *const cli_conv_kinds[];
 
 /* A verb: `line` is its usage line from the table. Returns the exit status. */
 typedef int (*cli_verb_fn)(const cli_globals *g, const char *line, int argc, char **argv);
@@ -56,11 +63,18 @@ bool cli_parse_u64(const char *s, uint64_t *out);
  * and at most max_pos positional arguments. 0 or EXIT_USAGE (printed). */
 int cli_parse_opts(int argc, char **argv, cli_opt *opts, const char **pos, int max_pos,
                    int *npos, const char *line);
+/* s is an id (1 to 128 of a-z A-Z 0-9 . _ @ : -); otherwise a usage error
+ * naming `what` and the rule. 0 or EXIT_USAGE. */
+int cli_id(const char *what, const char *s, const char *line);
+/* s is one of choices (NULL-terminated); otherwise a usage error naming
+ * `what` and listing them. 0 or EXIT_USAGE. */
+int cli_choice(const char *what, const char *s, const char *const *choices, const char *line);
 /* cli_parse_u64 with a usage error naming `what`. 0 or EXIT_USAGE. */
 int cli_num(const char *what, const char *s, uint64_t *out, const char *line);
-/* Splits "a,b,c" (empty items skipped) into *v (at most max items). *copy
- * and *v are owned by the caller (free both). 0, or EXIT_USAGE (too many,
- * printed) / EXIT_OP (out of memory). */
+/* Splits "a,b,c" (empty items skipped) into *v (at most max items), each
+ * an id (cli_id, named by `what`). *copy and *v are owned by the caller
+ * (free both). 0, or EXIT_USAGE (too many or a bad id, printed) / EXIT_OP
+ * (out of memory). */
 int cli_split_list(const char *s, uint32_t max, const char *what, const char *line,
                    char **copy, const char ***v, uint32_t *n);
 /* Reports a failed call ("herald: NAME: server text or description[ — what]")

@@ -12,8 +12,8 @@
 int v_send(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *cmid = NULL, *silent = NULL, *urgent = NULL, *pos[2];
-    cli_opt opts[] = {{"--cmid", false, &cmid}, {"--silent", true, &silent},
-                  {"--urgent", true, &urgent}, {0}};
+    cli_opt opts[] = {{"--cmid", false, &cmid, NULL, NULL}, {"--silent", true, &silent, NULL, NULL},
+                  {"--urgent", true, &urgent, NULL, NULL}, {0}};
     herald_client *c = NULL;
     herald_ack ack;
     herald_buf b = {0};
@@ -24,6 +24,8 @@ int v_send(const cli_globals *g, const char *line, int argc, char **argv)
         return rc;
     if (npos != 2)
         return cli_usage("send needs CONV and TEXT", line);
+    if ((rc = cli_id("conversation", pos[0], line)) != 0)
+        return rc;
     rc = cli_open(g, NULL, 0, &c);
     if (rc)
         return rc;
@@ -123,8 +125,8 @@ static void on_signal(int sig)
 int v_sub(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *count_s = NULL, *timeout_s = NULL, *state = NULL, *pos[1];
-    cli_opt opts[] = {{"--count", false, &count_s}, {"--timeout", false, &timeout_s},
-                  {"--state", false, &state}, {0}};
+    cli_opt opts[] = {{"--count", false, &count_s, NULL, NULL}, {"--timeout", false, &timeout_s, NULL, NULL},
+                  {"--state", false, &state, NULL, NULL}, {0}};
     uint64_t count = 0, timeout = 0, seen = 0, deadline = 0;
     herald_buf key = {0}, b = {0};
     herald_client *c = NULL;
@@ -184,8 +186,18 @@ int v_sub(const cli_globals *g, const char *line, int argc, char **argv)
             json_key(&w, "count");
             json_u64(&w, ev->count);
             if (ev->type == HERALD_EV_ESCALATE) {
+                /* An array, like urgent-status (the event names them
+                 * comma-separated; ids hold no comma). */
+                const char *p = ev->user ? ev->user : "";
                 json_key(&w, "pending");
-                json_strz(&w, ev->user);
+                json_arr(&w);
+                while (*p) {
+                    size_t len = strcspn(p, ",");
+                    if (len)
+                        json_str(&w, p, (uint32_t)len);
+                    p += len + (p[len] == ',');
+                }
+                json_arr_end(&w);
             }
             json_obj_end(&w);
         } else if (ev->type == HERALD_EV_GAP) {
@@ -244,7 +256,7 @@ out:
 int v_history(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *after_s = NULL, *limit_s = NULL, *pos[1];
-    cli_opt opts[] = {{"--after", false, &after_s}, {"--limit", false, &limit_s}, {0}};
+    cli_opt opts[] = {{"--after", false, &after_s, NULL, NULL}, {"--limit", false, &limit_s, NULL, NULL}, {0}};
     uint64_t after = 0, limit = UINT64_MAX, printed = 0;
     herald_client *c = NULL;
     herald_buf b = {0};
@@ -254,6 +266,8 @@ int v_history(const cli_globals *g, const char *line, int argc, char **argv)
         return rc;
     if (npos != 1)
         return cli_usage("history needs CONV", line);
+    if ((rc = cli_id("conversation", pos[0], line)) != 0)
+        return rc;
     if (after_s && (rc = cli_num("--after", after_s, &after, line)) != 0)
         return rc;
     if (limit_s && (rc = cli_num("--limit", limit_s, &limit, line)) != 0)
@@ -304,6 +318,8 @@ static int run_conv_seq(const cli_globals *g, int argc, char **argv, const char 
         return rc;
     if (npos != 2)
         return cli_usage("needs CONV and SEQ", line);
+    if ((rc = cli_id("conversation", pos[0], line)) != 0)
+        return rc;
     if ((rc = cli_num("SEQ", pos[1], &seq, line)) != 0)
         return rc;
     rc = cli_open(g, NULL, 0, &c);
@@ -342,7 +358,7 @@ int v_recall(const cli_globals *g, const char *line, int argc, char **argv)
 int v_receipts(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *after = NULL, *limit_s = NULL, *pos[2];
-    cli_opt opts[] = {{"--after", false, &after}, {"--limit", false, &limit_s}, {0}};
+    cli_opt opts[] = {{"--after", false, &after, "member", NULL}, {"--limit", false, &limit_s, NULL, NULL}, {0}};
     uint64_t seq, limit = 0;
     herald_client *c = NULL;
     herald_receipts r = {0};
@@ -354,6 +370,8 @@ int v_receipts(const cli_globals *g, const char *line, int argc, char **argv)
         return rc;
     if (npos != 2)
         return cli_usage("receipts needs CONV and SEQ", line);
+    if ((rc = cli_id("conversation", pos[0], line)) != 0)
+        return rc;
     if ((rc = cli_num("SEQ", pos[1], &seq, line)) != 0)
         return rc;
     if (limit_s && ((rc = cli_num("--limit", limit_s, &limit, line)) != 0))
@@ -452,7 +470,8 @@ static uint64_t parse_time(const char *s)
 int v_dnd(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *until_s = NULL, *pos[1];
-    cli_opt opts[] = {{"--until", false, &until_s}, {0}};
+    cli_opt opts[] = {{"--until", false, &until_s, NULL, NULL}, {0}};
+    static const char *const dnd_ops[] = {"on", "off", "status", NULL};
     uint64_t until = 0, state;
     herald_client *c = NULL;
     herald_buf b = {0};
@@ -461,8 +480,10 @@ int v_dnd(const cli_globals *g, const char *line, int argc, char **argv)
 
     if (rc)
         return rc;
-    if (npos != 1 || (strcmp(pos[0], "on") && strcmp(pos[0], "off") && strcmp(pos[0], "status")))
+    if (npos != 1)
         return cli_usage("dnd needs on, off or status", line);
+    if ((rc = cli_choice("dnd operation", pos[0], dnd_ops, line)) != 0)
+        return rc;
     if (until_s) {
         if (strcmp(pos[0], "on") != 0)
             return cli_usage("--until goes with dnd on", line);
@@ -513,6 +534,8 @@ int v_urgent_status(const cli_globals *g, const char *line, int argc, char **arg
         return rc;
     if (npos != 2)
         return cli_usage("urgent-status needs CONV and SEQ", line);
+    if ((rc = cli_id("conversation", pos[0], line)) != 0)
+        return rc;
     if ((rc = cli_num("SEQ", pos[1], &seq, line)) != 0)
         return rc;
     rc = cli_open(g, NULL, 0, &c);

@@ -32,6 +32,34 @@ bool cli_parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
+const char *const cli_conv_kinds[] = {"single", "group", "customer_group", "announce", NULL};
+
+int cli_id(const char *what, const char *s, const char *line)
+{
+    char m[320];
+    if (s && token_id_valid(s, strlen(s)))
+        return 0;
+    snprintf(m, sizeof m,
+             "invalid %s id '%.128s': an id is 1 to %u characters from a-z A-Z 0-9 . _ @ : -",
+             what, s ? s : "", TOKEN_ID_MAX);
+    return cli_usage(m, line);
+}
+
+int cli_choice(const char *what, const char *s, const char *const *choices, const char *line)
+{
+    char m[320];
+    int at;
+    for (const char *const *c = choices; *c; c++)
+        if (strcmp(*c, s) == 0)
+            return 0;
+    at = snprintf(m, sizeof m, "unknown %s '%.64s' (valid:", what, s);
+    for (const char *const *c = choices; *c && at > 0 && (size_t)at < sizeof m; c++)
+        at += snprintf(m + at, sizeof m - (size_t)at, "%s %s", c == choices ? "" : ",", *c);
+    if (at > 0 && (size_t)at < sizeof m)
+        snprintf(m + at, sizeof m - (size_t)at, ")");
+    return cli_usage(m, line);
+}
+
 /* ---- a small option parser shared by every verb ----------------------------- */
 
 /* Splits argv into options from `opts` and positional arguments. Returns 0
@@ -48,8 +76,14 @@ int cli_parse_opts(int argc, char **argv, cli_opt *opts, const char **pos, int m
                 if (strcmp(p->name, a) == 0)
                     o = p;
             if (!o) {
-                char m[160];
-                snprintf(m, sizeof m, "unknown option '%s'", a);
+                char m[400];
+                int at = snprintf(m, sizeof m, "unknown option '%.64s' (valid:", a);
+                for (cli_opt *p = opts; p && p->name && at > 0 && (size_t)at < sizeof m; p++)
+                    at += snprintf(m + at, sizeof m - (size_t)at, "%s %s", p == opts ? "" : ",",
+                                   p->name);
+                if (at > 0 && (size_t)at < sizeof m)
+                    snprintf(m + at, sizeof m - (size_t)at,
+                             opts && opts->name ? ")" : " none: this verb takes no options)");
                 return cli_usage(m, line);
             }
             if (o->flag) {
@@ -61,6 +95,10 @@ int cli_parse_opts(int argc, char **argv, cli_opt *opts, const char **pos, int m
                     return cli_usage(m, line);
                 }
                 *o->val = argv[++i];
+                if (o->id && cli_id(o->id, *o->val, line))
+                    return EXIT_USAGE;
+                if (o->choices && cli_choice(o->name, *o->val, o->choices, line))
+                    return EXIT_USAGE;
             }
         } else {
             if (*npos >= max_pos)
@@ -204,6 +242,13 @@ void cli_json_msg(json_w *w, const herald_msg *m, bool typed)
     }
     json_key(w, "silent");
     json_bool(w, (m->flags & HERALD_MSGF_SILENT) != 0);
+    if (m->flags & HERALD_MSGF_URGENT) {
+        /* DING: whether this reader confirmed it (a push is not yet). */
+        json_key(w, "urgent");
+        json_bool(w, true);
+        json_key(w, "confirmed");
+        json_bool(w, (m->flags & HERALD_MSGF_CONFIRMED) != 0);
+    }
     json_obj_end(w);
 }
 
@@ -238,6 +283,19 @@ int cli_split_list(const char *s, uint32_t max, const char *what, const char *li
         if (*n >= max) {
             char m[96];
             snprintf(m, sizeof m, "at most %u %s per call", max, what);
+            free(*v);
+            *v = NULL;
+            free(*copy);
+            *copy = NULL;
+            *n = 0;
+            return cli_usage(m, line);
+        }
+        if (!token_id_valid(t, strlen(t))) {
+            char m[320];
+            snprintf(m, sizeof m,
+                     "invalid id '%.128s' among the %s: an id is 1 to %u characters from "
+                     "a-z A-Z 0-9 . _ @ : -",
+                     t, what, TOKEN_ID_MAX);
             free(*v);
             *v = NULL;
             free(*copy);

@@ -665,6 +665,11 @@ static void on_history(conn *c, herald_frame *f)
     rc = store_history(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
                        herald_str_z(c->tenant), f->conv, f->after,
                        f->limit, reply_budget(c), &m);
+    /* Urgent messages say whether this reader confirmed them. */
+    if (rc == 0 && (rc = store_urgent_mark(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                                           herald_str_z(c->tenant), herald_str_z(c->user), m.v,
+                                           m.n)) != 0)
+        store_msgs_free(&m);
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;
@@ -706,8 +711,21 @@ static void on_receipts(conn *c, herald_frame *f)
             return;
         }
     }
+    if (f->after_id.len && !id_ok(c, f, f->after_id, "--after member"))
+        return;
     rc = store_receipts(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
                         herald_str_z(c->tenant), f->conv, f->seq, f->after_id, f->limit, &o);
+    if (rc == HERALD_EINVAL) {
+        /* The one condition left: no message seq (as READ says it). */
+        store_conv sc;
+        char m[128] = "";
+        int crc = store_conv_get(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
+                                 herald_str_z(c->tenant), f->conv, &sc);
+        if (crc == 0)
+            store_seq_beyond(m, sizeof m, f->seq, sc.max_seq);
+        conn_send_error(c, crc ? crc : rc, crc ? NULL : m, f->rid);
+        return;
+    }
     if (rc) {
         conn_send_error(c, rc, NULL, f->rid);
         return;

@@ -30,6 +30,9 @@ struct mass_job {
     uint32_t n_cust;
     uint32_t outstanding;      /* sends not yet applied */
     uint32_t sent;             /* sends stored */
+    herald_buf bad;            /* tags nobody carries (or malformed), each
+                                  NUL-terminated, in request order */
+    uint32_t n_bad;            /* how many */
 };
 
 static void job_free(mass_job *j)
@@ -38,6 +41,7 @@ static void job_free(mass_job *j)
         return;
     conn_unref(j->c);
     herald_buf_free(&j->text);
+    herald_buf_free(&j->bad);
     free(j->cust);
     free(j);
 }
@@ -58,7 +62,8 @@ void mass_start(conn *c, herald_frame *f)
     uint32_t n_lists = 0, n = 0, total = 0;
     char gen[TOKEN_ID_MAX + 1];
     mass_job *job = NULL;
-    herald_buf b = {0};
+    herald_buf b = {0}, bad = {0};
+    uint32_t n_bad = 0;
     pending *p;
     cmd k;
     int rc = 0;
@@ -85,8 +90,35 @@ void mass_start(conn *c, herald_frame *f)
     }
     /* Customers carrying any of the tags, each once. */
     for (; n_lists < f->n_members && rc == 0; n_lists++) {
-        rc = store_tagged(gw_meta(c->g), ten, f->members[n_lists], &lists[n_lists]);
-        total += rc ? 0 : lists[n_lists].n;
+        herald_str tag = f->members[n_lists];
+        lists[n_lists] = (store_strs){0};
+        if (token_id_valid(tag.ptr, tag.len))
+            rc = store_tagged(gw_meta(c->g), ten, tag, &lists[n_lists]);
+        if (rc)
+            break;
+        total += lists[n_lists].n;
+        if (lists[n_lists].n == 0) {
+            /* Nobody carries it (or it is no tag id): listed, like APP's. */
+            if (herald_buf_append(&bad, tag.ptr, tag.len) != 0 ||
+                herald_buf_append(&bad, "", 1) != 0)
+                rc = HERALD_ENOMEM;
+            n_bad++;
+        }
+    }
+    if (rc == 0 && total == 0) {
+        /* Nothing valid: say which tags were asked for. */
+        char m[256];
+        int at = snprintf(m, sizeof m, "no customer carries any of the tags:");
+        for (uint32_t i = 0, off = 0; i < n_bad && at > 0 && (size_t)at < sizeof m; i++) {
+            const char *t = (const char *)bad.data + off;
+            at += snprintf(m + at, sizeof m - (size_t)at, "%s%s", i ? "," : " ", t);
+            off += (uint32_t)strlen(t) + 1;
+        }
+        for (uint32_t i = 0; i < n_lists; i++)
+            store_strs_free(&lists[i]);
+        herald_buf_free(&bad);
+        conn_send_error(c, HERALD_EINVAL, m, f->rid);
+        return;
     }
     if (rc == 0 && total > MASS_CUSTOMERS_MAX * 4)
         rc = HERALD_EINVAL;
@@ -124,8 +156,11 @@ void mass_start(conn *c, herald_frame *f)
             herald_buf_free(&job->text);
         free(job);
         herald_buf_free(&b);
+        herald_buf_free(&bad);
         return;
     }
+    job->bad = bad;
+    job->n_bad = n_bad;
     conn_ref(c);
     job->c = c;
     job->rid = f->rid;
@@ -142,7 +177,7 @@ void mass_start(conn *c, herald_frame *f)
 /* Sends MASS_RESULT and frees the job. */
 static void job_finish(gw *g, mass_job *j)
 {
-    herald_str *sv = calloc(j->n_cust + 1, sizeof *sv);
+    herald_str *sv = calloc((size_t)j->n_cust + j->n_bad + 1, sizeof *sv);
     herald_frame r = {.type = HERALD_FT_MASS_RESULT, .rid = j->rid, .conv = herald_str_z(j->id),
                       .count = j->sent};
     uint32_t n[3] = {0, 0, 0}, at = 0;
@@ -172,6 +207,12 @@ static void job_finish(gw *g, mass_job *j)
     r.n_unread = n[1];
     r.members = lists[2];
     r.n_members = n[2];
+    r.bad_tags = sv + at;
+    r.n_bad_tags = j->n_bad;
+    for (uint32_t i = 0, off = 0; i < j->n_bad; i++) {
+        sv[at + i] = herald_str_z((const char *)j->bad.data + off);
+        off += sv[at + i].len + 1;
+    }
     conn_send(j->c, &r);
     /* Record the failed sends as not reached (MASS_MARK "missed"). */
     {

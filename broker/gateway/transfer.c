@@ -31,6 +31,9 @@ typedef struct xfer_ent {
     char conv[TOKEN_ID_MAX + 1];   /* customer: its conversation */
     bool group;                    /* a customer group */
     uint32_t status;               /* XFER_* */
+    uint32_t why;                  /* XFER_WHY_* from TRANSFER_MARK (0: none) */
+    int err;                       /* group: the handover's error (0: none) */
+    char errmsg[128];              /* group: its text */
     uint64_t at;                   /* takeover time (waiting) */
 } xfer_ent;
 
@@ -42,6 +45,7 @@ struct xfer_job {
     uint32_t n;       /* entries */
     uint32_t n_cust;  /* customers among them */
     uint32_t outstanding; /* steps submitted, not yet applied */
+    uint32_t limit;   /* the tenant's customer limit (for the at-limit text) */
 };
 
 static void job_free(xfer_job *j)
@@ -63,6 +67,66 @@ static const char *status_name(uint32_t st)
     case XFER_NO_RECORD: return "no_record";
     default: return "waiting"; /* WAITING, or MOVING with a step still to redo */
     }
+}
+
+/* Why e has its status: a machine-readable reason and the same in words
+ * (text, cap bytes). Both empty for done. */
+static void reason_of(const xfer_job *j, const xfer_ent *e, const char **reason, char *text,
+                      size_t cap)
+{
+    const char *r = "", *t = "";
+    text[0] = '\0';
+    switch (e->status) {
+    case XFER_DONE:
+        break;
+    case XFER_WAITING:
+        r = "customer_may_object";
+        t = "the customer may object until the takeover time";
+        break;
+    case XFER_MOVING:
+        r = "taking_over";
+        t = "the takeover is under way";
+        break;
+    case XFER_AT_LIMIT:
+        r = "taker_at_limit";
+        snprintf(text, cap, "%s owns the tenant's limit of %u customers", e->to, j->limit);
+        break;
+    case XFER_NO_RECORD:
+        r = "not_owner";
+        if (e->err)
+            t = e->errmsg[0] ? e->errmsg : herald_strerror(e->err);
+        else
+            snprintf(text, cap, "%s does not own %s %s", e->from, e->group ? "group" : "customer",
+                     e->id);
+        break;
+    case XFER_REFUSED:
+        if (e->err == HERALD_ECAP_EXCEEDED) {
+            r = "member_cap_exceeded";
+        } else if (e->err) {
+            r = herald_err_name(e->err);
+        } else {
+            static const char *const why[][2] = {
+                [XFER_WHY_OBJECTED] = {"customer_refused",
+                                       "the customer objected to the transfer"},
+                [XFER_WHY_PENDING] = {"transfer_pending",
+                                      "another transfer of the customer is waiting"},
+                [XFER_WHY_SERVED] = {"taker_serves", "the taker serves the customer already"},
+                [XFER_WHY_PROTECTED] = {"protected_90_days",
+                                        "transferred twice in service within 90 days"},
+            };
+            bool known = e->why < sizeof why / sizeof why[0] && why[e->why][0];
+            r = known ? why[e->why][0] : "refused";
+            t = known ? why[e->why][1] : "the transfer was refused";
+        }
+        if (e->err)
+            t = e->errmsg[0] ? e->errmsg : herald_strerror(e->err);
+        break;
+    default:
+        break;
+    }
+    if (t[0])
+        snprintf(text, cap, "%s", t);
+    *reason = r;
 }
 
 /* Submits one step of j (encoded from k) to group gi; slot = its entry. */
@@ -118,21 +182,27 @@ static void handover(gw *g, xfer_job *j, uint32_t slot)
 static void finish(xfer_job *j)
 {
     herald_frame r = {.type = HERALD_FT_TRANSFER_RESULT, .rid = j->rid, .count = j->n_cust};
-    herald_str *ids = calloc((size_t)j->n * 2 + 1, sizeof *ids);
-    uint64_t *at = calloc((size_t)j->n + 1, sizeof *at);
+    herald_str *ids = NULL;
+    uint64_t *at = NULL;
+    char (*texts)[320] = NULL; /* two ids and some words */
 
     if (!j->c) {
-        free(ids);
-        free(at);
         job_free(j);
         return;
     }
-    if (!ids || !at) {
+    ids = calloc((size_t)j->n * 4 + 1, sizeof *ids);
+    at = calloc((size_t)j->n + 1, sizeof *at);
+    texts = calloc((size_t)j->n + 1, sizeof *texts);
+    if (!ids || !at || !texts) {
         conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
     } else {
         for (uint32_t i = 0; i < j->n; i++) {
+            const char *reason;
+            reason_of(j, &j->e[i], &reason, texts[i], sizeof texts[i]);
             ids[i] = herald_str_z(j->e[i].id);
             ids[j->n + i] = herald_str_z(status_name(j->e[i].status));
+            ids[2 * j->n + i] = herald_str_z(reason);
+            ids[3 * j->n + i] = herald_str_z(texts[i]);
             at[i] = j->e[i].status == XFER_WAITING || j->e[i].status == XFER_MOVING
                         ? j->e[i].at
                         : 0;
@@ -141,12 +211,17 @@ static void finish(xfer_job *j)
         r.n_members = j->n;
         r.statuses = ids + j->n;
         r.n_statuses = j->n;
+        r.reasons = ids + 2 * j->n;
+        r.n_reasons = j->n;
+        r.texts = ids + 3 * j->n;
+        r.n_texts = j->n;
         r.times = at;
         r.n_times = j->n;
         conn_send(j->c, &r);
     }
     free(ids);
     free(at);
+    free(texts);
     job_free(j);
 }
 
@@ -170,12 +245,14 @@ static void decided(gw *g, xfer_job *j, const apply_result *res)
             snprintf(e->tenant, sizeof e->tenant, "%s", xf->tenant);
         if (xf && xf->from)
             snprintf(e->from, sizeof e->from, "%s", xf->from);
-        snprintf(e->to, sizeof e->to, "%s", m->owner ? m->owner : e->to);
+        if (m->owner) /* else the request's (never copied onto itself) */
+            snprintf(e->to, sizeof e->to, "%s", m->owner);
         snprintf(e->conv, sizeof e->conv, "%s", m->conv ? m->conv : "");
-        e->status = m->status;
+        e->status = XFER_STATUS(m->status);
+        e->why = XFER_WHY(m->status);
         if (xf) {
             e->at = xf->at;
-        } else if (m->status == XFER_WAITING || m->status == XFER_MOVING) {
+        } else if (e->status == XFER_WAITING || e->status == XFER_MOVING) {
             /* Applied on another node: read the record back (the local
              * replica has applied it before the result came). */
             store_transfer t;
@@ -215,6 +292,8 @@ void transfer_step(gw *g, pending *p, apply_result *res)
             e->status = res->err == 0                       ? XFER_DONE
                         : res->err == HERALD_ENOT_FOUND     ? XFER_NO_RECORD
                                                             : XFER_REFUSED;
+            e->err = res->err;
+            snprintf(e->errmsg, sizeof e->errmsg, "%s", res->errmsg);
             if (res->err && res->err != HERALD_ENOT_FOUND)
                 log_warn("transfer.group", "group %s %s → %s: %s", e->id, e->from, e->to,
                          res->errmsg);
@@ -293,9 +372,25 @@ void transfer_start(conn *c, herald_frame *f)
             conn_send_error(c, HERALD_EINVAL, "from and to are the same employee", f->rid);
             return;
         }
+        /* The taker must be an employee in the directory. */
         rc = store_dir_user_get(gw_meta(c->g), ten, f->owner, &d);
         if (rc == 0 && d.kind == DIR_EXTERNAL) {
-            conn_send_error(c, HERALD_EINVAL, "the taker must be an employee", f->rid);
+            char m[200];
+            snprintf(m, sizeof m, "the taker must be an employee: %.*s is an external user",
+                     (int)f->owner.len, f->owner.ptr);
+            conn_send_error(c, HERALD_EINVAL, m, f->rid);
+            return;
+        }
+        if (rc == HERALD_ENOT_FOUND) {
+            char m[200];
+            snprintf(m, sizeof m,
+                     "the taker must be an employee: no user %.*s in the directory",
+                     (int)f->owner.len, f->owner.ptr);
+            conn_send_error(c, HERALD_ENOT_FOUND, m, f->rid);
+            return;
+        }
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
             return;
         }
     }
@@ -317,6 +412,7 @@ void transfer_start(conn *c, herald_frame *f)
     conn_ref(c);
     j->c = c;
     j->rid = f->rid;
+    j->limit = t.customer_limit ? t.customer_limit : CUSTOMER_LIMIT_DEFAULT;
     j->resigned = !refuse && (f->flags & CMD_XFER_RESIGNED);
     j->n_cust = refuse ? 1 : f->n_members;
     j->n = refuse ? 1 : f->n_members + f->n_groups;

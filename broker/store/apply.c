@@ -22,6 +22,17 @@ int reject(actx *x, int code, const char *msg)
     return code;
 }
 
+int reject_cap(actx *x, int kind, uint32_t cap)
+{
+    static const char *const what[] = {[CONV_SINGLE] = "single conversations",
+                                       [CONV_GROUP] = "groups",
+                                       [CONV_CUSTOMER_GROUP] = "customer groups",
+                                       [CONV_ANNOUNCE] = "announcements"};
+    const char *w = kind > 0 && kind <= CONV_ANNOUNCE ? what[kind] : "conversations";
+    snprintf(x->r->errmsg, sizeof x->r->errmsg, "%s hold at most %u members", w, cap);
+    return HERALD_ECAP_EXCEEDED;
+}
+
 /* An LMDB write/read failure: fails the batch (MAP_FULL: grow and retry). */
 int fatal(actx *x, int mdb_rc)
 {
@@ -363,7 +374,7 @@ static int op_conv_create(actx *x)
         return reject(x, HERALD_EINVAL, "members required");
     sc.cap = kind_cap(sc.kind, group_cap);
     if (n > sc.cap)
-        return reject(x, HERALD_ECAP_EXCEEDED, "member cap exceeded");
+        return reject_cap(x, sc.kind, sc.cap);
     creator_in = contains(mem, n, c->user);
     snprintf(sc.owner, sizeof sc.owner, "%.*s", (int)c->user.len, c->user.ptr);
     sc.created = c->ts;
@@ -439,7 +450,7 @@ static int op_conv_add(actx *x)
     if (fresh == 0)
         return 0; /* already members: nothing to do */
     if (sc.count + fresh > sc.cap)
-        return reject(x, HERALD_ECAP_EXCEEDED, "member cap exceeded");
+        return reject_cap(x, sc.kind, sc.cap);
     for (uint32_t i = 0; i < fresh; i++) {
         rc = write_member(x, c->conv, mem[i], ROLE_MEMBER, sc.max_seq + 1, &sc);
         if (rc)
@@ -577,7 +588,7 @@ static int op_read(actx *x)
     if (role == UINT32_MAX)
         return reject(x, HERALD_ENOT_MEMBER, "not a member of the conversation");
     if (c->seq == 0 || c->seq > sc.max_seq)
-        return reject(x, HERALD_EINVAL, "seq beyond the conversation");
+        return store_seq_beyond(x->r->errmsg, sizeof x->r->errmsg, c->seq, sc.max_seq);
     key_member(&k, c->tenant, c->conv, c->user);
     rc = get_u64(x, x->s->db.cursor, &k, &cur, &found);
     if (rc)

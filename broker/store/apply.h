@@ -76,6 +76,17 @@ typedef struct apply_remind {
 #define XFER_NO_RECORD 5u /* the from employee does not own it */
 #define XFER_MOVING 6u    /* taking over: hand the conversation over, then
                              TRANSFER_DONE (gateway steps, idempotent) */
+/* Why a TRANSFER_MARK outcome is what it is: in the bits above the status
+ * (apply_mass.status = XFER_* | XFER_WHY_* << XFER_WHY_SHIFT), so a result
+ * forwarded between nodes carries it unchanged. Records keep the bare state. */
+#define XFER_WHY_SHIFT 8u
+#define XFER_STATUS(st) ((st) & 0xffu)        /* the XFER_* part */
+#define XFER_WHY(st) ((st) >> XFER_WHY_SHIFT) /* the XFER_WHY_* part (0: none) */
+#define XFER_WHY_OBJECTED 1u  /* refused: the customer objected (in service,
+                                 within 90 days of the objection) */
+#define XFER_WHY_PENDING 2u   /* refused: another transfer of it is waiting */
+#define XFER_WHY_SERVED 3u    /* refused: the taker serves it already */
+#define XFER_WHY_PROTECTED 4u /* refused: two in-service transfers in 90 days */
 typedef struct apply_mass {
     const char *customer;  /* the subject (customer, recipient, id); in the
                               result's arena */

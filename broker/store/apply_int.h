@@ -25,6 +25,8 @@ typedef struct actx {
 
 /* Helpers shared by the apply_*.c files (apply.c). */
 int reject(actx *x, int code, const char *msg);
+/* CAP_EXCEEDED naming the cap of a conversation of kind with cap members. */
+int reject_cap(actx *x, int kind, uint32_t cap);
 int fatal(actx *x, int mdb_rc);
 int put(actx *x, MDB_dbi dbi, kbuf *k, const void *p, size_t n);
 int put_rec(actx *x, MDB_dbi dbi, kbuf *k, rbuf *r);

@@ -29,6 +29,9 @@
 #define TRANSFER_RETRY_MS 60000u  /* a MOVING transfer's steps are redone this often */
 #define XFER_DUE_BATCH 256u       /* schedule entries per TRANSFER_DUE */
 
+/* A refused outcome with its reason (XFER_WHY_*). */
+#define REFUSED(why) (XFER_REFUSED | (why) << XFER_WHY_SHIFT)
+
 /* One customer's transfer record. */
 typedef store_transfer xrec;
 
@@ -195,16 +198,17 @@ static int refuse(actx *x)
     if (rc)
         return rc;
     if (found && r.state == XFER_REFUSED)
-        return outcome(x, c->user, &r, XFER_REFUSED); /* again: same answer */
+        return outcome(x, c->user, &r, REFUSED(XFER_WHY_OBJECTED)); /* again: same answer */
     if (!found || r.state != XFER_WAITING)
         return reject(x, HERALD_ENOT_FOUND, "no transfer of you is waiting");
     r.state = XFER_REFUSED;
+    r.at = c->ts; /* when it objected: the objection holds for 90 days */
     rc = reschedule(x, c->tenant, c->user, &r, 0);
     if (rc == 0)
         rc = count_add(x, herald_str_z(r.to), -1);
     if (rc == 0)
         rc = xrec_put(x, c->user, &r);
-    return rc ? rc : outcome(x, c->user, &r, XFER_REFUSED);
+    return rc ? rc : outcome(x, c->user, &r, REFUSED(XFER_WHY_OBJECTED));
 }
 
 /* Decides one customer of a TRANSFER_MARK. *taker = the taker's count so far. */
@@ -225,7 +229,14 @@ static int mark_one(actx *x, herald_str cust, uint32_t limit, uint64_t wait_ms, 
     if (found && (r.state == XFER_WAITING || r.state == XFER_MOVING)) {
         /* One transfer at a time; the same one again reports its state. */
         bool same = herald_str_eq(c->target, r.from) && herald_str_eq(c->name, r.to);
-        return outcome(x, cust, &r, same ? r.state : XFER_REFUSED);
+        return outcome(x, cust, &r, same ? r.state : REFUSED(XFER_WHY_PENDING));
+    }
+    if (found && r.state == XFER_REFUSED && !resigned && herald_str_eq(c->target, r.from) &&
+        (c->ts <= r.at || c->ts - r.at < TRANSFER_PROTECT_MS)) {
+        /* The customer objected to leaving this employee: that stands (a
+         * re-run reports it); a resigned transfer is not its choice. */
+        bool same = herald_str_eq(c->name, r.to);
+        return outcome(x, cust, same ? &r : NULL, REFUSED(XFER_WHY_OBJECTED));
     }
     rc = contact_get(x, cust, c->target, conv, sizeof conv, &owned);
     if (rc == 0)
@@ -236,17 +247,18 @@ static int mark_one(actx *x, herald_str cust, uint32_t limit, uint64_t wait_ms, 
         /* Done (or refused) already: a retry reports it. */
         if (found && herald_str_eq(c->target, r.from) && herald_str_eq(c->name, r.to) &&
             (r.state == XFER_DONE || r.state == XFER_REFUSED))
-            return outcome(x, cust, &r, r.state);
+            return outcome(x, cust, &r,
+                           r.state == XFER_DONE ? XFER_DONE : REFUSED(XFER_WHY_OBJECTED));
         return outcome(x, cust, NULL, XFER_NO_RECORD);
     }
     if (taken)
-        return outcome(x, cust, NULL, XFER_REFUSED); /* the taker serves it already */
+        return outcome(x, cust, NULL, REFUSED(XFER_WHY_SERVED));
     if (!resigned) {
         rc = recent_transfers(x, cust, &recent);
         if (rc)
             return rc;
         if (recent >= 2)
-            return outcome(x, cust, NULL, XFER_REFUSED); /* protected for 90 days */
+            return outcome(x, cust, NULL, REFUSED(XFER_WHY_PROTECTED));
     }
     if (*taker + 1 > limit)
         return outcome(x, cust, NULL, XFER_AT_LIMIT);
@@ -434,7 +446,7 @@ int op_conv_handover(actx *x)
         if (!to_owns && !herald_str_eq(c->target, sc.owner))
             return reject(x, HERALD_ENOT_FOUND, "the employee does not own the group");
         if (!to_in && sc.count + 1 > sc.cap)
-            return reject(x, HERALD_ECAP_EXCEEDED, "member cap exceeded");
+            return reject_cap(x, sc.kind, sc.cap);
     }
     /* The taker joins (or becomes owner) first, so it gets the message. */
     rc = write_member(x, c->conv, c->name, ROLE_OWNER, to_in ? joined : 1, &sc);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <herald/error.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -704,3 +705,10 @@ int store_receipts(store *s, herald_str tenant, herald_str conv, uint64_t seq,
     return rc;
 }
 
+
+int store_seq_beyond(char *buf, size_t cap, uint64_t seq, uint64_t last)
+{
+    snprintf(buf, cap, "seq %llu is beyond the conversation (last seq %llu)",
+             (unsigned long long)seq, (unsigned long long)last);
+    return HERALD_EINVAL;
+}

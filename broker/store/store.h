@@ -178,6 +178,10 @@ int store_sync(store *s, herald_str tenant, herald_str user,
  * 0, HERALD_ENOT_FOUND (not an urgent message), HERALD_ENOMEM, HERALD_ESTORAGE. */
 int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t seq,
                         store_strs *confirmed, store_strs *pending);
+/* Sets HERALD_MSGF_CONFIRMED on each of the n messages (of this store)
+ * that is urgent and that `reader` sent or has confirmed; clears it on the
+ * others. 0 or HERALD_ESTORAGE. */
+int store_urgent_mark(store *s, herald_str tenant, herald_str reader, herald_msg *v, uint32_t n);
 
 /* Due time (ms) of the earliest pending reminder, 0 when none. */
 uint64_t store_remind_next(store *s);
@@ -258,6 +262,11 @@ typedef struct store_receipts_out {
     char next[TOKEN_ID_MAX_STORE + 1]; /* cursor: the last id of this page */
 } store_receipts_out;
 void store_receipts_free(store_receipts_out *o);
+
+/* The one wording for a seq that names no message of a conversation (0 or
+ * past its last, `last`): READ and RECEIPTS both say it. Writes it into
+ * buf (cap bytes) and returns HERALD_EINVAL. */
+int store_seq_beyond(char *buf, size_t cap, uint64_t seq, uint64_t last);
 
 /* Who has read message seq of conv: members whose cursor ≥ seq (the sender
  * counts as having read). after (may be absent) and limit (0 = 1000) page

@@ -179,6 +179,41 @@ int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t s
     return rc;
 }
 
+int store_urgent_mark(store *s, herald_str tenant, herald_str reader, herald_msg *v, uint32_t n)
+{
+    MDB_txn *txn = NULL;
+    int rc = 0;
+
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        herald_msg *m = &v[i];
+        kbuf k;
+        MDB_val kv, val;
+        int mrc;
+        m->flags &= ~HERALD_MSGF_CONFIRMED;
+        if (!(m->flags & HERALD_MSGF_URGENT))
+            continue;
+        if (m->from.len == reader.len && memcmp(m->from.ptr, reader.ptr, reader.len) == 0) {
+            m->flags |= HERALD_MSGF_CONFIRMED; /* the sender has nothing to confirm */
+            continue;
+        }
+        if (!txn && (rc = store_rd_begin(s, &txn)) != 0)
+            break;
+        key_msg(&k, tenant, m->conv, m->seq);
+        kb_id(&k, reader);
+        if (k.over)
+            continue;
+        kv = kb_val(&k);
+        mrc = mdb_get(txn, s->db.urgent, &kv, &val);
+        if (mrc == 0 && val.mv_size == 8 && be64(val.mv_data))
+            m->flags |= HERALD_MSGF_CONFIRMED;
+        else if (mrc != 0 && mrc != MDB_NOTFOUND)
+            rc = store_err(mrc);
+    }
+    if (txn)
+        store_rd_end(s, txn);
+    return rc;
+}
+
 uint64_t store_remind_next(store *s)
 {
     MDB_txn *txn;

@@ -426,7 +426,11 @@ int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after_useq
                const herald_sync_conv *convs, uint32_t n_convs, uint32_t limit,
                size_t max_bytes, store_sync_out *out)
 {
-    return sync_run(s, tenant, user, after_useq, convs, n_convs, limit, max_bytes, false, out);
+    int rc = sync_run(s, tenant, user, after_useq, convs, n_convs, limit, max_bytes, false, out);
+    /* Urgent messages say whether this reader confirmed them. */
+    if (rc == 0 && (rc = store_urgent_mark(s, tenant, user, out->msgs.v, out->msgs.n)) != 0)
+        store_sync_free(out);
+    return rc;
 }
 
 int store_position(store *s, herald_str tenant, herald_str user, store_sync_out *out)

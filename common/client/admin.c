@@ -166,6 +166,7 @@ void herald_mass_free(herald_mass *m)
     herald_strlist_free(&m->reached);
     herald_strlist_free(&m->limited);
     herald_strlist_free(&m->missed);
+    herald_strlist_free(&m->bad_tags);
     memset(m, 0, sizeof *m);
 }
 
@@ -188,6 +189,8 @@ static int mass_request(herald_client *c, herald_frame *f, herald_mass *out)
         rc = client_copy_strs(r.unread, r.n_unread, &out->limited);
     if (rc == 0)
         rc = client_copy_strs(r.members, r.n_members, &out->missed);
+    if (rc == 0)
+        rc = client_copy_strs(r.bad_tags, r.n_bad_tags, &out->bad_tags);
     if (rc)
         herald_mass_free(out);
     herald_frame_release(&r);

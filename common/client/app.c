@@ -107,6 +107,8 @@ void herald_transfer_result_free(herald_transfer_result *r)
     for (uint32_t i = 0; r->v && i < r->n; i++) {
         free(r->v[i].id);
         free(r->v[i].status);
+        free(r->v[i].reason);
+        free(r->v[i].text);
     }
     free(r->v);
     memset(r, 0, sizeof *r);
@@ -122,7 +124,8 @@ static int transfer_request(herald_client *c, herald_frame *f, herald_transfer_r
     if (rc)
         return rc;
     if (r.n_statuses != r.n_members || (r.n_times && r.n_times != r.n_members) ||
-        r.count > r.n_members) {
+        (r.n_reasons && r.n_reasons != r.n_members) ||
+        (r.n_texts && r.n_texts != r.n_members) || r.count > r.n_members) {
         herald_frame_release(&r);
         return HERALD_EPROTOCOL;
     }
@@ -135,7 +138,9 @@ static int transfer_request(herald_client *c, herald_frame *f, herald_transfer_r
         it->status = client_dup_str(r.statuses[i]);
         it->group = i >= r.count;
         it->takeover_ms = r.n_times ? r.times[i] : 0;
-        if (!it->id || !it->status)
+        it->reason = client_dup_str(r.n_reasons ? r.reasons[i] : (herald_str){"", 0});
+        it->text = client_dup_str(r.n_texts ? r.texts[i] : (herald_str){"", 0});
+        if (!it->id || !it->status || !it->reason || !it->text)
             rc = HERALD_ENOMEM;
     }
     if (rc)

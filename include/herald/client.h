@@ -213,6 +213,7 @@ typedef struct herald_mass {
     herald_strlist reached;  /* customers who got it */
     herald_strlist limited;  /* had a mass message already that day */
     herald_strlist missed;   /* no owning employee, or the send failed */
+    herald_strlist bad_tags; /* send: tags nobody carries (or no tag id) */
     uint32_t sent;           /* messages sent (one per owning employee) */
 } herald_mass;
 void herald_mass_free(herald_mass *m);
@@ -220,7 +221,8 @@ void herald_mass_free(herald_mass *m);
 /* Mass message (admin) to the customers carrying any of tags, sent by each
  * owning employee in their 1:1 conversation, at most one per customer per
  * UTC day. id NULL: the server picks one (pass your own to retry
- * exactly-once). Waits until every message is stored. */
+ * exactly-once). Waits until every message is stored. Server errors:
+ * FORBIDDEN, INVAL (no customer carries any of the tags: nothing valid). */
 int herald_client_mass_send(herald_client *c, const char *id, const char *const *tags,
                             uint32_t n_tags, const char *text, herald_mass *out);
 /* The recorded outcome of mass message id. */
@@ -275,6 +277,12 @@ typedef struct herald_transfer_item {
     bool group;             /* a customer group */
     char *status;           /* done | waiting | refused | taker_at_limit | no_record */
     uint64_t takeover_ms;   /* waiting: when the taker takes over (ms since the epoch) */
+    char *reason;           /* why (not done): customer_may_object, taking_over,
+                               customer_refused, transfer_pending, taker_serves,
+                               protected_90_days, taker_at_limit, not_owner,
+                               member_cap_exceeded, …; "" for done or from a
+                               server that sends none */
+    char *text;             /* the reason in words ("" likewise) */
 } herald_transfer_item;
 typedef struct herald_transfer_result {
     uint32_t n;               /* items */

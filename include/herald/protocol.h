@@ -42,6 +42,7 @@
  *   iu: bad_users (array of str)  ip: bad_depts (array of str)
  *   itg: bad_tags (array of str)  cgs: groups (array of str)
  *   sts: statuses (array of str)  ats: times (array of uint, ms since the epoch)
+ *   rsn: reasons (array of str)   rtx: texts (array of str)
  *
  * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
  *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
@@ -118,7 +119,9 @@
  *                per customer per day (UTC); op status (conv = mass id)
  *   ← MASS_RESULT rid, conv (mass id), read (customers reached), unread
  *                (limited: already had one today), mem (not reached: no
- *                owner or the send failed), cnt (messages sent)
+ *                owner or the send failed), cnt (messages sent), itg (send:
+ *                tags nobody carries; with none valid the answer is ERROR
+ *                INVAL)
  *   → STATUS     rid                  (tenant admin) the broker's state
  *   ← STATUS_RESULT rid, body         a JSON document: mode, version,
  *                uptime_s, connections, users_online, groups [{group,
@@ -157,7 +160,12 @@
  *   ← TRANSFER_RESULT rid, mem (customers, then groups), cnt (how many of
  *                mem are customers), sts (status of each: done | waiting |
  *                refused | taker_at_limit | no_record), ats (takeover time of
- *                each, ms; 0 when not waiting)
+ *                each, ms; 0 when not waiting), rsn (why, for every status
+ *                but done: customer_may_object, taking_over,
+ *                customer_refused, transfer_pending, taker_serves,
+ *                protected_90_days, taker_at_limit, not_owner,
+ *                member_cap_exceeded, …; "" for done) and rtx (the same in
+ *                words), one per mem entry
  *
  * SYNC KEYS. A client's position is a small vector: for every shard group g
  * the highest per-user sequence useq it has seen (pointer log, used for
@@ -237,6 +245,9 @@ typedef enum herald_frame_type {
 #define HERALD_MSGF_SILENT 0x1u  /* deliver without an alert */
 #define HERALD_MSGF_URGENT 0x2u  /* must-reach (DING) */
 #define HERALD_MSGF_RECALLED 0x4u /* set by the broker: a tombstone, body removed */
+#define HERALD_MSGF_CONFIRMED 0x8u /* set by the broker in HISTORY_RESULT and
+                                      SYNC_RESULT: an URGENT message the reader
+                                      has confirmed (or sent); never stored */
 #define HERALD_MSGF_CLIENT_MASK (HERALD_MSGF_SILENT | HERALD_MSGF_URGENT)
 
 /* Message kinds ("mk"). */
@@ -353,6 +364,10 @@ typedef struct herald_frame {
     herald_str *statuses;
     uint32_t n_times;       /* TRANSFER_RESULT: takeover time per mem entry ("ats") */
     uint64_t *times;
+    uint32_t n_reasons;     /* TRANSFER_RESULT: machine-readable reason per mem entry ("rsn") */
+    herald_str *reasons;
+    uint32_t n_texts;       /* TRANSFER_RESULT: the reason in words per mem entry ("rtx") */
+    herald_str *texts;
 } herald_frame;
 
 /* Decoder limits. Zero fields take the defaults. */

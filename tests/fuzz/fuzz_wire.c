@@ -83,6 +83,8 @@ static int frame_same(const herald_frame *a, const herald_frame *b)
         !strs_same(a->bad_tags, a->n_bad_tags, b->bad_tags, b->n_bad_tags) ||
         !strs_same(a->groups, a->n_groups, b->groups, b->n_groups) ||
         !strs_same(a->statuses, a->n_statuses, b->statuses, b->n_statuses) ||
+        !strs_same(a->reasons, a->n_reasons, b->reasons, b->n_reasons) ||
+        !strs_same(a->texts, a->n_texts, b->texts, b->n_texts) ||
         a->n_times != b->n_times)
         return 0;
     for (uint32_t i = 0; i < a->n_times; i++)

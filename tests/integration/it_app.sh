@@ -27,8 +27,10 @@ sub=$!
 sleep 0.5
 
 # --- recipients and per-recipient results ----------------------------------------
-expect "users, with the invalid listed" 0 '"id":"m1","app":"hr","dup":false,"stored":2,"reached":\["alice","carol"\],"limited":\[\],"invaliduser":\["ghost","bad id"\]' -- \
-  "$HERALD" --admin app send --app hr --users alice,carol,ghost,"bad id" --id m1 "Payday is Friday"
+expect "users, with the invalid listed" 0 '"id":"m1","app":"hr","dup":false,"stored":2,"reached":\["alice","carol"\],"limited":\[\],"invaliduser":\["ghost"\]' -- \
+  "$HERALD" --admin app send --app hr --users alice,carol,ghost --id m1 "Payday is Friday"
+expect "a malformed user id is a usage error" 2 "invalid id 'bad id' among the users" -- \
+  "$HERALD" --admin app send --app hr --users alice,"bad id" --id m0 "Payday is Friday"
 expect "departments include sub-departments" 0 '"reached":\["alice","bob"\],"limited":\[\],"invaliduser":\[\],"invalidparty":\["nowhere"\]' -- \
   "$HERALD" --admin app send --app hr --depts eng,nowhere "Eng all-hands at 3"
 expect "tags" 0 '"reached":\["cust1"\],.*"invalidtag":\["nobody-has-it"\]' -- \
@@ -42,7 +44,7 @@ expect "at most 1,000 users" 2 'at most 1000 users' -- \
   "$HERALD" --admin app send --app hr --users "$(seq -s, 1001)" "x"
 expect "window at most 4 h" 2 'at most 14400' -- \
   "$HERALD" --admin app send --app hr --users bob --window 14401 "x"
-expect "bad app id" 1 'INVAL: invalid app id' -- "$HERALD" --admin app send --app "h r" --users bob "x"
+expect "bad app id" 2 "invalid app id 'h r'" -- "$HERALD" --admin app send --app "h r" --users bob "x"
 wait $sub
 grep -q '"from":"app:hr","text":"Payday is Friday"' "$dir/alice.sub" && ok "pushed to the user from the app" || bad "push: $(cat "$dir/alice.sub")"
 
@@ -54,7 +56,7 @@ expect "others cannot read it" 1 'NOT_MEMBER' -- "$HERALD" --as bob history "$co
 
 # --- duplicate check by message id (window 3 s here) ------------------------------
 expect "a retry within the window is a duplicate" 0 '"id":"m1","app":"hr","dup":true,"stored":2,"reached":\["alice","carol"\]' -- \
-  "$HERALD" --admin app send --app hr --users alice,carol,ghost,"bad id" --id m1 "Payday is Friday"
+  "$HERALD" --admin app send --app hr --users alice,carol,ghost --id m1 "Payday is Friday"
 n=$("$HERALD" --as alice history "$conv" | grep -c 'Payday is Friday')
 [ "$n" = 1 ] && ok "no second copy" || bad "$n copies"
 expect "the same id in another app is another message" 0 '"dup":false' -- \

@@ -27,15 +27,25 @@ start
 # --- conversations -----------------------------------------------------------
 expect "create group" 0 '"id":"g1"' -- "$HERALD" --as alice conv create --kind group --members alice,bob,carol --id g1
 expect "duplicate id" 1 'EXISTS' -- "$HERALD" --as alice conv create --kind group --members alice,bob --id g1
-expect "unknown kind" 1 'INVAL' -- "$HERALD" --as alice conv create --kind party --members alice,bob
+expect "unknown kind: usage, the valid kinds listed" 2 "unknown --kind 'party' \(valid: single, group, customer_group, announce\)" -- "$HERALD" --as alice conv create --kind party --members alice,bob
+expect "unknown verb option: usage, the valid options listed" 2 "unknown option '--urgnet' \(valid: --cmid, --silent, --urgent\)" -- "$HERALD" --as alice send g1 hi --urgnet
+expect "an option where the verb takes none" 2 "unknown option '--x' \(valid: none" -- "$HERALD" --as alice read g1 1 --x
+expect "unknown conv operation" 2 "unknown conv operation 'list' \(valid: create, add, remove, info\)" -- "$HERALD" --as alice conv list
+expect "unknown dnd operation" 2 "unknown dnd operation 'maybe' \(valid: on, off, status\)" -- "$HERALD" --as alice dnd maybe
+expect "unknown user kind" 2 "unknown --kind 'robot' \(valid: internal, external\)" -- "$HERALD" --admin dir user add r1 --kind robot
+expect "bad conversation id" 2 "invalid conversation id 'a b': an id is 1 to 128 characters from a-z A-Z 0-9 \. _ @ : -" -- "$HERALD" --as alice send "a b" hi
+expect "bad id in a list" 2 "invalid id 'bo b' among the members" -- "$HERALD" --as alice conv create --kind group --members "alice,bo b"
+expect "bad --id" 2 "invalid conversation id 'x/y'" -- "$HERALD" --as alice conv create --kind group --members alice,bob --id x/y
+expect "bad id in history" 2 "invalid conversation id" -- "$HERALD" --as alice history 'g1;'
+expect "bad transfer employee" 2 "invalid employee id 'e 1'" -- "$HERALD" --admin transfer --from "e 1" --to e2 --customers c1
 expect "single needs 2" 1 'INVAL' -- "$HERALD" --as alice conv create --kind single --members alice,bob,carol
 expect "generated id" 0 '"id":"[0-9a-f]+"' -- "$HERALD" --as alice conv create --kind single --members alice,bob
 expect "conv info" 0 '"kind":"group".*"members":\["alice","bob","carol"\]' -- "$HERALD" --as bob conv info g1
 expect "info by stranger" 1 'NOT_MEMBER' -- "$HERALD" --as mallory conv info g1
 many=$(seq -f 'u%g' 1 201 | paste -sd,)
-expect "group cap 200" 1 'CAP_EXCEEDED' -- "$HERALD" --as u1 conv create --kind group --members "$many"
+expect "group cap 200" 1 'CAP_EXCEEDED: groups hold at most 200 members' -- "$HERALD" --as u1 conv create --kind group --members "$many"
 many500=$(seq -f 'c%g' 1 501 | paste -sd,)
-expect "customer_group cap 500" 1 'CAP_EXCEEDED' -- "$HERALD" --as c1 conv create --kind customer_group --members "$many500"
+expect "customer_group cap 500" 1 'CAP_EXCEEDED: customer groups hold at most 500 members' -- "$HERALD" --as c1 conv create --kind customer_group --members "$many500"
 expect "add by non-owner" 1 'FORBIDDEN' -- "$HERALD" --as bob conv add g1 --members dave
 expect "add by owner" 0 '"id":"g1"' -- "$HERALD" --as alice conv add g1 --members dave
 
@@ -67,7 +77,8 @@ expect "read" 0 "\"seq\":$seq1" -- "$HERALD" --as bob read g1 "$seq1"
 wait $sp
 grep -q "\"type\":\"receipt\".*\"user\":\"bob\"" "$dir/rcpt.out" && ok "receipt event" || bad "receipt event: $(cat "$dir/rcpt.out")"
 expect "receipts" 0 '"read":\[[^]]*"bob"[^]]*\].*"unread":\[[^]]*"carol"' -- "$HERALD" --as alice receipts g1 "$seq1"
-expect "read beyond max" 1 'INVAL' -- "$HERALD" --as bob read g1 999999
+expect "read beyond max" 1 'INVAL: seq 999999 is beyond the conversation \(last seq [0-9]+\)' -- "$HERALD" --as bob read g1 999999
+expect "receipts beyond max: the same words" 1 'INVAL: seq 999999 is beyond the conversation \(last seq [0-9]+\)' -- "$HERALD" --as alice receipts g1 999999
 
 # --- recall -------------------------------------------------------------------
 out=$(timeout 10 "$HERALD" --as bob send g1 "oops, wrong group"); rseq=$(field seq <<<"$out")

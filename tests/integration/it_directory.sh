@@ -18,7 +18,7 @@ expect "admins only" 1 'FORBIDDEN' -- "$HERALD" --as bob dir dept add ops
 expect "employee" 0 '"user":"alice","kind":"internal","name":"Alice Li","title":"Account Manager","dept":"east"' -- \
   "$HERALD" --admin dir user add alice --kind internal --dept east --title "Account Manager" --name "Alice Li"
 expect "customer" 0 '"kind":"external"' -- "$HERALD" --admin dir user add cust1 --kind external --name "Customer One"
-expect "bad kind" 1 'INVAL' -- "$HERALD" --admin dir user add x --kind contractor
+expect "bad kind" 2 "unknown --kind 'contractor' \(valid: internal, external\)" -- "$HERALD" --admin dir user add x --kind contractor
 expect "unknown dept" 1 'NOT_FOUND' -- "$HERALD" --admin dir user add y --kind internal --dept nope
 expect "show" 0 '"title":"Account Manager"' -- "$HERALD" --as bob dir user show alice
 expect "not in the directory: internal, named by id" 0 '"user":"zed","kind":"internal","name":"zed"' -- "$HERALD" --as bob dir user show zed
@@ -55,7 +55,7 @@ expect "tag remove" 0 '"tags":\["vip"\]' -- "$HERALD" --admin tag remove cust1 g
 expect "tag list" 0 '"tags":\["vip"\]' -- "$HERALD" --as alice tag list cust1
 expect "tags only on customers" 1 'INVAL' -- "$HERALD" --admin tag add alice vip
 expect "tags need admin" 1 'FORBIDDEN' -- "$HERALD" --as alice tag add cust1 vip
-expect "bad tag id" 1 'INVAL' -- "$HERALD" --admin tag add cust1 "no spaces"
+expect "bad tag id" 2 "invalid id 'no spaces' among the tags" -- "$HERALD" --admin tag add cust1 "no spaces"
 
 # --- mass messages by tag: through the owners, once a day ----------------------
 "$HERALD" --admin dir user add cust2 --kind external >/dev/null
@@ -63,7 +63,7 @@ expect "bad tag id" 1 'INVAL' -- "$HERALD" --admin tag add cust1 "no spaces"
 "$HERALD" --admin contact add bob cust2 >/dev/null
 "$HERALD" --admin tag add cust2 vip >/dev/null
 "$HERALD" --admin tag add cust3 vip,gold >/dev/null
-expect "mass send" 0 '"id":"spring","sent":2,"reached":\["cust1","cust2"\],"limited":\[\],"missed":\["cust3"\]' -- \
+expect "mass send" 0 '"id":"spring","sent":2,"reached":\["cust1","cust2"\],"limited":\[\],"missed":\["cust3"\],"invalidtag":\[\]' -- \
   "$HERALD" --admin mass send --tags vip,gold --id spring "Spring offer: 20% off"
 h=$("$HERALD" --as cust1 history "$conv")
 grep -q '"from":"alice","text":"Spring offer: 20% off".*"identity":{"corp":"demo"' <<<"$h" && ok "mass message arrives through the owner, certified" || bad "mass delivery: $h"
@@ -75,6 +75,10 @@ expect "one mass message per customer per day" 0 '"reached":\[\],"limited":\["cu
   "$HERALD" --admin mass send --tags vip --id summer "Summer offer"
 expect "mass status" 0 '"id":"spring","reached":\["cust1","cust2"\],"limited":\[\],"missed":\["cust3"\]' -- "$HERALD" --admin mass status spring
 expect "mass needs admin" 1 'FORBIDDEN' -- "$HERALD" --as alice mass send --tags vip "x"
+expect "mass: unknown tags are listed" 0 '"reached":\[\],"limited":\["cust1","cust2"\],"missed":\["cust3"\],"invalidtag":\["nosuch","bronze"\]' -- \
+  "$HERALD" --admin mass send --tags nosuch,vip,bronze --id autumn "Autumn offer"
+expect "mass: no valid tag is INVAL" 1 'INVAL: no customer carries any of the tags: nosuch,bronze' -- \
+  "$HERALD" --admin mass send --tags nosuch,bronze "Nobody"
 expect "unknown mass id" 1 'NOT_FOUND' -- "$HERALD" --admin mass status nope
 
 kill -TERM "$pid"; wait "$pid" && ok "clean exit" || bad "exit status"; pid=

@@ -58,6 +58,9 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The text of the last result run() saw. */
+static char last_errmsg[sizeof(((apply_result *)0)->errmsg)];
+
 /* Applies one command; returns its result code, fills *seq if given. */
 static int run(fx *f, cmd *k, uint64_t *seq, apply_result *keep)
 {
@@ -75,6 +78,7 @@ static int run(fx *f, cmd *k, uint64_t *seq, apply_result *keep)
     assert_int_equal(apply_batch(f->st, &p, &len, 1, f->next++, &r), 0);
     herald_buf_free(&b);
     rc = r.err;
+    memcpy(last_errmsg, r.errmsg, sizeof last_errmsg);
     if (seq)
         *seq = r.seq;
     if (keep)
@@ -133,8 +137,10 @@ static void test_caps_and_kinds(void **state)
     assert_int_equal(create(f, "u0", false, "x", "party", mem, 2), HERALD_EINVAL);
     assert_int_equal(create(f, "u0", false, "g200", "group", mem, 200), 0);
     assert_int_equal(create(f, "u0", false, "g201", "group", mem, 201), HERALD_ECAP_EXCEEDED);
+    assert_string_equal(last_errmsg, "groups hold at most 200 members"); /* the cap, named */
     assert_int_equal(create(f, "u0", false, "c500", "customer_group", mem, 500), 0);
     assert_int_equal(create(f, "u0", false, "c501", "customer_group", mem, 501), HERALD_ECAP_EXCEEDED);
+    assert_string_equal(last_errmsg, "customer groups hold at most 500 members");
     assert_int_equal(create(f, "admin", true, "a600", "announce", mem, 600), 0);
     {
         store_conv sc;
@@ -153,6 +159,7 @@ static void test_caps_and_kinds(void **state)
         assert_int_equal(run(f, &k, NULL, NULL), HERALD_EFORBIDDEN);
         k.user = herald_str_z("u0");
         assert_int_equal(run(f, &k, NULL, NULL), HERALD_ECAP_EXCEEDED);
+        assert_string_equal(last_errmsg, "groups hold at most 200 members");
         k.conv = herald_str_z("s1");
         assert_int_equal(run(f, &k, NULL, NULL), HERALD_EINVAL);
     }

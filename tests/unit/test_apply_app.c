@@ -415,7 +415,7 @@ static void test_transfer_in_service(void **state)
     apply_result_free(&r);
     k = mark("e1", "e3", c1, 1, T0 + 1000);
     assert_int_equal(run(f, &k, &r), 0);
-    assert_int_equal(r.mass[0].status, XFER_REFUSED);
+    assert_int_equal(r.mass[0].status, XFER_REFUSED | XFER_WHY_PENDING << XFER_WHY_SHIFT);
     apply_result_free(&r);
     assert_int_equal(store_transfer_next(f->st), T0 + DAY);
     /* Not due yet: nothing moves. Due: it starts moving. */
@@ -470,7 +470,7 @@ static void test_transfer_in_service(void **state)
     owners_are(f, "cust1", "e1");
     k = mark("e1", "e2", c1, 1, T0 + 4 * DAY);
     assert_int_equal(run(f, &k, &r), 0);
-    assert_int_equal(r.mass[0].status, XFER_REFUSED);
+    assert_int_equal(r.mass[0].status, XFER_REFUSED | XFER_WHY_PROTECTED << XFER_WHY_SHIFT);
     apply_result_free(&r);
     /* A resigned transfer is not an in-service one. */
     k = mark("e1", "e2", c1, 1, T0 + 4 * DAY);
@@ -516,10 +516,10 @@ static void test_transfer_limit_refuse(void **state)
     assert_int_equal(run(f, &k, NULL), HERALD_ENOT_FOUND);
     k = (cmd){.op = CMD_TRANSFER_MARK, .user = herald_str_z("cust2"), .kind = herald_str_z("refuse")};
     assert_int_equal(run(f, &k, &r), 0);
-    assert_int_equal(r.mass[0].status, XFER_REFUSED);
+    assert_int_equal(r.mass[0].status, XFER_REFUSED | XFER_WHY_OBJECTED << XFER_WHY_SHIFT);
     apply_result_free(&r);
     assert_int_equal(run(f, &k, &r), 0); /* again: the same answer */
-    assert_int_equal(r.mass[0].status, XFER_REFUSED);
+    assert_int_equal(r.mass[0].status, XFER_REFUSED | XFER_WHY_OBJECTED << XFER_WHY_SHIFT);
     apply_result_free(&r);
     assert_int_equal(store_transfer_next(f->st), 0);
     k = (cmd){.op = CMD_TRANSFER_DUE, .ts = T0 + 2 * DAY};
@@ -538,6 +538,53 @@ static void test_transfer_limit_refuse(void **state)
               .n_members = 1, .conv = herald_str_z("ec3")};
     assert_int_equal(run(f, &k, NULL), HERALD_EINVAL);
     owners_are(f, "cust3", "e1");
+
+    /* A refused transfer stays refused: running it again (or to another
+     * taker) reports the objection and schedules nothing. */
+    k = mark("e1", "e2", &c2, 1, T0 + 2 * DAY);
+    assert_int_equal(run(f, &k, &r), 0);
+    assert_int_equal(XFER_STATUS(r.mass[0].status), XFER_REFUSED);
+    assert_int_equal(XFER_WHY(r.mass[0].status), XFER_WHY_OBJECTED);
+    apply_result_free(&r);
+    k = mark("e1", "e3", &c2, 1, T0 + 3 * DAY);
+    assert_int_equal(run(f, &k, &r), 0);
+    assert_int_equal(r.mass[0].status, XFER_REFUSED | XFER_WHY_OBJECTED << XFER_WHY_SHIFT);
+    apply_result_free(&r);
+    assert_int_equal(store_transfer_next(f->st), T0 + 1 + DAY); /* cust3's only */
+    owners_are(f, "cust2", "e1");
+    /* 90 days after the objection a new transfer may be proposed. */
+    k = mark("e1", "e3", &c2, 1, T0 + 91 * DAY);
+    assert_int_equal(run(f, &k, &r), 0);
+    assert_int_equal(r.mass[0].status, XFER_WAITING);
+    apply_result_free(&r);
+}
+
+/* A refused transfer does not stop a resigned one (the customer has no say
+ * there). */
+static void test_transfer_refused_resigned(void **state)
+{
+    fx *f = *state;
+    herald_str c2 = herald_str_z("cust2");
+    apply_result r;
+    cmd k;
+
+    tenant(f);
+    contact(f, "e1", "cust2", "ec2");
+    k = mark("e1", "e2", &c2, 1, T0);
+    assert_int_equal(run(f, &k, NULL), 0);
+    k = (cmd){.op = CMD_TRANSFER_MARK, .user = herald_str_z("cust2"), .kind = herald_str_z("refuse")};
+    assert_int_equal(run(f, &k, NULL), 0);
+    k = mark("e1", "e2", &c2, 1, T0 + 5);
+    assert_int_equal(run(f, &k, &r), 0);
+    assert_int_equal(XFER_STATUS(r.mass[0].status), XFER_REFUSED);
+    apply_result_free(&r);
+    k = mark("e1", "e2", &c2, 1, T0 + 6);
+    k.flags = CMD_XFER_RESIGNED;
+    assert_int_equal(run(f, &k, &r), 0);
+    assert_int_equal(r.mass[0].status, XFER_MOVING);
+    apply_result_free(&r);
+    take_over(f, "e1", "e2", "cust2", "ec2", T0 + 7);
+    owners_are(f, "cust2", "e2");
 }
 
 static void test_group_handover(void **state)
@@ -654,6 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_app_deliver, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transfer_in_service, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transfer_limit_refuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transfer_refused_resigned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_handover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
     };

@@ -100,6 +100,8 @@ static void assert_frame(const herald_frame *a, const herald_frame *b)
     assert_strs(a->bad_tags, a->n_bad_tags, b->bad_tags, b->n_bad_tags);
     assert_strs(a->groups, a->n_groups, b->groups, b->n_groups);
     assert_strs(a->statuses, a->n_statuses, b->statuses, b->n_statuses);
+    assert_strs(a->reasons, a->n_reasons, b->reasons, b->n_reasons);
+    assert_strs(a->texts, a->n_texts, b->texts, b->n_texts);
     assert_int_equal(a->n_times, b->n_times);
     for (uint32_t i = 0; i < a->n_times; i++)
         assert_int_equal(a->times[i], b->times[i]);
@@ -139,7 +141,8 @@ static herald_frame full_frame(uint32_t type)
         .tags = unread, .n_limited = 1, .limited = unread, .n_bad_users = 3,
         .bad_users = members, .n_bad_depts = 2, .bad_depts = members, .n_bad_tags = 1,
         .bad_tags = unread, .n_groups = 2, .groups = members, .n_statuses = 3,
-        .statuses = members, .n_times = 3, .times = times,
+        .statuses = members, .n_times = 3, .times = times, .n_reasons = 3, .reasons = members,
+        .n_texts = 1, .texts = unread,
     };
     return f;
 }
