@@ -186,17 +186,11 @@ int v_sub(const cli_globals *g, const char *line, int argc, char **argv)
             json_key(&w, "count");
             json_u64(&w, ev->count);
             if (ev->type == HERALD_EV_ESCALATE) {
-                /* An array, like urgent-status (the event names them
-                 * comma-separated; ids hold no comma). */
-                const char *p = ev->user ? ev->user : "";
+                /* An array, like urgent-status. */
                 json_key(&w, "pending");
                 json_arr(&w);
-                while (*p) {
-                    size_t len = strcspn(p, ",");
-                    if (len)
-                        json_str(&w, p, (uint32_t)len);
-                    p += len + (p[len] == ',');
-                }
+                for (uint32_t i = 0; i < ev->n_pending; i++)
+                    json_strz(&w, ev->pending[i]);
                 json_arr_end(&w);
             }
             json_obj_end(&w);

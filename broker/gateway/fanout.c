@@ -234,6 +234,20 @@ void fanout_remind_tick(gw *g)
     transfer_tick(g);
 }
 
+/* Splits a comma list of ids (ids hold no comma) into v (≤ cap). */
+static uint32_t split_ids(const char *list, herald_str *v, uint32_t cap)
+{
+    uint32_t n = 0;
+    const char *p = list ? list : "";
+    while (*p && n < cap) {
+        size_t len = strcspn(p, ",");
+        if (len)
+            v[n++] = (herald_str){.ptr = p, .len = (uint32_t)len};
+        p += len + (p[len] == ',');
+    }
+    return n;
+}
+
 /* Sends REMIND / escalation events produced by CMD_REMIND. */
 static void push_reminders(gw *g, const apply_result *res)
 {
@@ -241,18 +255,29 @@ static void push_reminders(gw *g, const apply_result *res)
         const apply_remind *r = &res->reminders[i];
         herald_frame f = {.type = HERALD_FT_REMIND, .conv = herald_str_z(r->conv),
                           .seq = r->seq, .count = r->count,
-                          .op = herald_str_z(r->escalate ? "escalate" : "remind")};
+                          .op = herald_str_z(r->escalate ? "escalate" : "remind"),
+                          .user = herald_str_z(r->user)};
         const char *to = r->user;
+        herald_str *pv = NULL;
         if (r->escalate) {
             /* The hook point for SMS / phone escalation. */
+            size_t commas = 1;
+            for (const char *q = r->pending ? r->pending : ""; *q; q++)
+                commas += *q == ',';
             log_warn("urgent.escalate", "tenant=%s conv=%s seq=%llu sender=%s pending=%s",
                      r->tenant, r->conv, (unsigned long long)r->seq, r->user,
                      r->pending ? r->pending : "");
-            f.user = herald_str_z(r->pending);
-        } else {
-            f.user = herald_str_z(r->user);
+            pv = calloc(commas, sizeof *pv);
+            if (!pv) {
+                log_error("urgent.escalate", "out of memory: escalation of %s/%llu not pushed",
+                          r->conv, (unsigned long long)r->seq);
+                continue;
+            }
+            f.members = pv;
+            f.n_members = split_ids(r->pending, pv, (uint32_t)commas);
         }
         push(g, res, r->tenant, &to, NULL, 1, &f);
+        free(pv);
     }
 }
 

@@ -97,17 +97,31 @@ static herald_event *event_msg(const herald_msg *m)
     return ev;
 }
 
-/* RECEIPT / REMIND: conv, user, seq (and count). */
+/* RECEIPT / REMIND / ESCALATE: conv, user, seq, count (and the pending
+ * members of an escalation). */
 static herald_event *event_notice(const herald_frame *f, int type)
 {
-    herald_event *ev = calloc(1, sizeof *ev + (size_t)f->conv.len + f->user.len + 2);
+    size_t need = sizeof(herald_event) + (size_t)f->conv.len + f->user.len + 2;
+    uint32_t np = type == HERALD_EV_ESCALATE ? f->n_members : 0;
+    herald_event *ev;
+    const char **pv;
     char *at;
+
+    need += np * sizeof(char *);
+    for (uint32_t i = 0; i < np; i++)
+        need += f->members[i].len + 1;
+    ev = calloc(1, need);
     if (!ev)
         return NULL;
-    at = (char *)(ev + 1);
+    pv = (const char **)(ev + 1);
+    at = (char *)(pv + np);
     ev->type = type;
     ev->conv = put_bytes(&at, f->conv.ptr, f->conv.len);
     ev->user = put_bytes(&at, f->user.ptr, f->user.len);
+    for (uint32_t i = 0; i < np; i++)
+        pv[i] = put_bytes(&at, f->members[i].ptr, f->members[i].len);
+    ev->pending = pv;
+    ev->n_pending = np;
     ev->seq = f->seq;
     ev->count = f->count;
     return ev;

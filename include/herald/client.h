@@ -385,7 +385,8 @@ typedef enum herald_event_type {
     HERALD_EV_REMIND = 3,  /* urgent message ev->conv/ev->seq still unconfirmed:
                               reminder number ev->count (confirm it) */
     HERALD_EV_ESCALATE = 4,/* your urgent message ev->conv/ev->seq: reminders
-                              ran out; ev->user lists who never confirmed */
+                              ran out; ev->pending[0..n_pending) never
+                              confirmed */
     HERALD_EV_GAP = 5,     /* a gap stayed open past the request timeout: a push
                               proved that messages up to position ev->seq of
                               shard group ev->group (or, read-diffused, seq
@@ -402,10 +403,13 @@ typedef struct herald_event {
     int type;          /* herald_event_type */
     herald_msg msg;    /* HERALD_EV_MSG */
     const char *conv;  /* HERALD_EV_RECEIPT: conversation */
-    const char *user;  /* HERALD_EV_RECEIPT: reader */
+    const char *user;  /* HERALD_EV_RECEIPT: reader; REMIND: you; ESCALATE: the
+                          sender (you) */
     uint64_t seq;      /* HERALD_EV_RECEIPT: cursor; REMIND/ESCALATE: the message */
     uint32_t count;    /* HERALD_EV_REMIND / ESCALATE: reminders so far */
     uint32_t group;    /* HERALD_EV_GAP: the shard group (conv "" then) */
+    const char *const *pending; /* HERALD_EV_ESCALATE: who never confirmed */
+    uint32_t n_pending;         /* entries in pending */
 } herald_event;
 void herald_event_free(herald_event *ev);
 

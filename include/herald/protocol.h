@@ -94,11 +94,13 @@
  *                flags URGENT: op confirm (a recipient confirms) → OK, or
  *                status → URGENT_RESULT
  *   ← URGENT_RESULT rid, conv, seq, read (confirmed), unread (pending)
- *   ← REMIND     op*, conv*, seq*, user, cnt   event: op "remind" to a
- *                recipient who has not confirmed (cnt = reminder number,
- *                every tenant interval, default 5 min), op "escalate" to the
- *                sender when the reminders ran out (default 3) — the hook
- *                for SMS/phone; also logged as urgent.escalate
+ *   ← REMIND     op*, conv*, seq*, user, cnt, mem   event: op "remind" to
+ *                a recipient who has not confirmed (user = that recipient,
+ *                cnt = reminder number, every tenant interval, default
+ *                5 min), op "escalate" to the sender when the reminders ran
+ *                out (default 3; user = the sender, mem = the members who
+ *                never confirmed, an array like URGENT_RESULT's unread) —
+ *                the hook for SMS/phone; also logged as urgent.escalate
  *   → DIR        rid, op*, user, kind, name, title, dept, parent   the
  *                directory: op user.add (admin; kind internal | external) |
  *                user.show | dept.add (admin; dept, name, parent) | dept.show
@@ -323,7 +325,8 @@ typedef struct herald_frame {
     uint32_t cap;         /* CONV_RESULT: member cap */
     uint32_t count;       /* CONV_RESULT: member count */
     herald_msg msg;       /* DELIVER: the message ("m") */
-    uint32_t n_members;   /* CONV/CONV_RESULT: members */
+    uint32_t n_members;   /* CONV/CONV_RESULT: members; REMIND escalate: who never
+                             confirmed */
     herald_str *members;
     uint32_t n_read;      /* RECEIPTS_RESULT: users who have read */
     herald_str *read;

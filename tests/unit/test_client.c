@@ -806,6 +806,39 @@ static void test_gap_unfilled_reported(void **state)
     fk_join(&f);
 }
 
+/* An escalation names the members who never confirmed as an array. */
+static void script_escalate(fake *f)
+{
+    herald_str who[2] = {herald_str_z("bob"), herald_str_z("carol")};
+    herald_frame e = {.type = HERALD_FT_REMIND, .op = herald_str_z("escalate"),
+                      .conv = herald_str_z("war"), .seq = 7, .count = 3,
+                      .user = herald_str_z("al"), .members = who, .n_members = 2};
+    fk_welcome(f, 0);
+    fk_send(f, &e);
+    fk_drain(f);
+}
+
+static void test_escalate_pending(void **state)
+{
+    fake f;
+    herald_client *c;
+    herald_event *ev = NULL;
+    (void)state;
+    fk_start(&f, script_escalate);
+    c = connect_fake(&f, NULL);
+    assert_int_equal(herald_client_next_event(c, 3000, &ev), 0);
+    assert_int_equal(ev->type, HERALD_EV_ESCALATE);
+    assert_string_equal(ev->conv, "war");
+    assert_int_equal(ev->seq, 7);
+    assert_int_equal(ev->count, 3);
+    assert_int_equal(ev->n_pending, 2);
+    assert_string_equal(ev->pending[0], "bob");
+    assert_string_equal(ev->pending[1], "carol");
+    herald_event_free(ev);
+    herald_client_close(c);
+    fk_join(&f);
+}
+
 /* ---- broken connections ---------------------------------------------------------------- */
 
 static void script_silent(fake *f)
@@ -983,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_conv_receipts_read),
         cmocka_unit_test(test_dup_and_gap),
         cmocka_unit_test(test_short_sync_retried),
+        cmocka_unit_test(test_escalate_pending),
         cmocka_unit_test(test_gap_unfilled_reported),
         cmocka_unit_test(test_saved_key_exactly_once),
         cmocka_unit_test(test_timeout),
