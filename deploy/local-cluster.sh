@@ -13,8 +13,12 @@
 # process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET; the
 # same variables as dev.env):  set -a; . DIR/cluster.env; set +a
 #
+# The links between the processes use mutual TLS: the first up makes a
+# cluster CA and a certificate per process in DIR/tls (deploy/cluster-certs.sh).
+#
 # Environment: HERALD_BIN_DIR (heraldd and herald; default build/broker, built
-# when missing), HERALD_GATEWAY_PORT (first up only; default 7400 when free,
+# when missing), HERALD_CLUSTER_PLAINTEXT=1 (first up only: no TLS on the
+# links, loopback only), HERALD_GATEWAY_PORT (first up only; default 7400 when free,
 # else a free port), HERALD_UP_TIMEOUT (seconds to wait for readiness, 20).
 # Exit status: 0 done (status: everything up), 1 failure (status: something
 # down), 2 usage.
@@ -209,7 +213,22 @@ write_configs() {
     members+="${members:+,}$n=$HOST:$b"
     b=$((b + 10))
   done
+  # The links' mutual TLS: a cluster CA and a certificate per process
+  # (HERALD_CLUSTER_PLAINTEXT=1: none, loopback only).
+  local links_node links_gw
+  if [ "${HERALD_CLUSTER_PLAINTEXT:-0}" = 1 ]; then
+    links_node="cluster.plaintext = true" links_gw="cluster.plaintext = true"
+  else
+    rm -rf "$data/tls"
+    "$root/deploy/cluster-certs.sh" init "$data/tls" >/dev/null
+    for n in "${NODES[@]}"; do "$root/deploy/cluster-certs.sh" issue "$data/tls" "node-$n" >/dev/null; done
+    "$root/deploy/cluster-certs.sh" issue "$data/tls" gateway-1 >/dev/null
+    links_node="cluster.tls_ca = $data/tls/ca.pem" links_gw="cluster.tls_ca = $data/tls/ca.pem
+cluster.tls_cert = $data/tls/gateway-1.pem"
+  fi
   for n in "${NODES[@]}"; do
+    local links=$links_node
+    [ "${HERALD_CLUSTER_PLAINTEXT:-0}" = 1 ] || links+=$'\n'"cluster.tls_cert = $data/tls/node-$n.pem"
     cat >"$data/node$n.conf" <<EOT
 # Node $n of the local cluster, written by $prog on the first up.
 # All keys and defaults: deploy/node.conf (heraldd sample-config node).
@@ -219,6 +238,7 @@ cluster.members = $members
 cluster.replication = ${#NODES[@]}
 cluster.groups = 8
 cluster.tenants = demo
+$links
 log.level = info
 EOT
   done
@@ -229,6 +249,7 @@ gateway.id = 1
 gateway.listen = $HOST:$gport
 cluster.members = $members
 cluster.groups = 8
+$links_gw
 log.level = info
 EOT
   echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport"

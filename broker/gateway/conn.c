@@ -92,6 +92,7 @@ void conn_unref(conn *c)
     herald_buf_free(&c->in);
     herald_buf_free(&c->out);
     herald_buf_free(&c->held_out);
+    free(c->token);
     free(c);
 }
 

@@ -79,6 +79,8 @@ struct conn {
     conn *u_next, *u_prev; /* sessions of the same user (presence list) */
     conn *a_next, *a_prev; /* g->all_head list */
     conn *f_next;          /* g->flush_head list */
+    char *token;           /* front end: the session's token (forwarded with every
+                              request; the node verifies it) */
     bool held;             /* front end: HELLO forwarded, its answer not back yet;
                               in presence under the token's claimed user so no
                               push slips between the node reading the position

@@ -46,6 +46,7 @@ typedef struct front {
     uint32_t leader[NW_MAX_GROUPS]; /* node id per group, 0 unknown */
     uint32_t rr;                    /* round-robin cursor */
     evsub *events;                  /* ordering and gap repair of the nodes' streams */
+    clink *tls;                     /* the links' TLS (NULL: cluster.plaintext) */
     uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
                                        handed to the sessions (what a HELLO or SYNC
                                        asks the serving node's replicas to reach) */
@@ -273,6 +274,17 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
         r.user = herald_str_z(c->user);
         r.admin = c->admin;
         r.dnd_until = c->dnd_until;
+        r.token = herald_str_z(c->token);
+    } else if (f->type == HERALD_FT_HELLO && f->token.len && f->token.len <= TOKEN_TEXT_MAX) {
+        /* Kept for the session this HELLO may start. */
+        char *t = strndup(f->token.ptr, f->token.len);
+        if (!t) {
+            free(q);
+            conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+            return;
+        }
+        free(c->token);
+        c->token = t;
     }
     if (f->type == HERALD_FT_HELLO || f->type == HERALD_FT_SYNC) {
         /* What the sessions were pushed so far must be in what it reads. */
@@ -420,14 +432,25 @@ int front_run(gateway_config *cfg)
     front fr = {.cfg = cfg, .loop = EV_DEFAULT, .ngroups = cfg->groups + 1};
     gw_backend be = {.ctx = &fr, .forward = fwd};
     gw_config gc;
-    const char *urls[NODECFG_MAX_MEMBERS];
+    const char *urls[NODECFG_MAX_MEMBERS], *peers[NODECFG_MAX_MEMBERS];
+    char peer_buf[NODECFG_MAX_MEMBERS][32];
     ev_signal sigterm, sigint;
     int rc = 1;
 
     gwlimits_config(&cfg->gw, &gc);
+    if (!cfg->plaintext) {
+        char err[512];
+        if (clink_create(cfg->tls_ca, cfg->tls_cert, &fr.tls, err, sizeof err) != 0) {
+            fprintf(stderr, "heraldd: cluster.tls_ca / cluster.tls_cert: %s\n", err);
+            goto out;
+        }
+    }
     for (uint32_t i = 0; i < cfg->n_members; i++) {
         urls[i] = cfg->member[i].pub_url;
-        if (rpc_client_create(fr.loop, cfg->member[i].req_url, FRONT_MAX_MSG, &fr.rpc[i]) != 0) {
+        snprintf(peer_buf[i], sizeof peer_buf[i], "node-%u", cfg->member[i].id);
+        peers[i] = peer_buf[i];
+        if (rpc_client_create(fr.loop, cfg->member[i].req_url, FRONT_MAX_MSG, fr.tls, peers[i],
+                              &fr.rpc[i]) != 0) {
             fprintf(stderr, "heraldd: cluster.members: cannot dial %s\n", cfg->member[i].req_url);
             goto out;
         }
@@ -437,8 +460,8 @@ int front_run(gateway_config *cfg)
         if (evsub_create(fr.loop, &ec, on_event, fetch_events, &fr, &fr.events) != 0)
             goto out;
     }
-    if (ps_sub_create(fr.loop, urls, cfg->n_members, FRONT_MAX_MSG, cfg->events_recvbuf,
-                      on_batch, &fr, &fr.sub) != 0) {
+    if (ps_sub_create(fr.loop, urls, peers, cfg->n_members, FRONT_MAX_MSG, cfg->events_recvbuf,
+                      fr.tls, on_batch, &fr, &fr.sub) != 0) {
         fprintf(stderr, "heraldd: cluster.members: cannot subscribe to the nodes' events\n");
         goto out;
     }
@@ -473,5 +496,6 @@ out:
                  (unsigned long long)es.repaired, (unsigned long long)es.lost);
     }
     evsub_destroy(fr.events);
+    clink_destroy(fr.tls);
     return rc;
 }

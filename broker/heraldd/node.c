@@ -398,12 +398,21 @@ int node_run(node_config *cfg)
         n->groups[opened].id = opened;
         n->groups[opened].st = n->stores[opened];
     }
+    if (!cfg->plaintext) {
+        char err[512];
+        if (clink_create(cfg->tls_ca, cfg->tls_cert, &n->tls, err, sizeof err) != 0) {
+            fprintf(stderr, "heraldd: cluster.tls_ca / cluster.tls_cert: %s\n", err);
+            goto out;
+        }
+    }
     /* Peers: rpc clients for forwarding and liveness. */
     for (uint32_t i = 0; i < cfg->n_members; i++) {
+        char peer[32];
         n->peers[i].m = &cfg->member[i];
         rpeers[i] = (rio_peer){.id = cfg->member[i].id, .url = cfg->member[i].raft_url};
-        if (i != cfg->self &&
-            rpc_client_create(loop, cfg->member[i].req_url, NODE_MAX_MSG, &n->peers[i].rpc)) {
+        snprintf(peer, sizeof peer, "node-%u", cfg->member[i].id);
+        if (i != cfg->self && rpc_client_create(loop, cfg->member[i].req_url, NODE_MAX_MSG,
+                                                n->tls, peer, &n->peers[i].rpc)) {
             fprintf(stderr, "heraldd: cluster.members: cannot dial %s\n", cfg->member[i].req_url);
             goto out;
         }
@@ -418,7 +427,8 @@ int node_run(node_config *cfg)
         goto out;
     }
     evc = (evpub_config){.url = self->pub_url, .node_id = cfg->id,
-                         .sendbuf = cfg->events_sendbuf, .ring = cfg->events_ring};
+                         .sendbuf = cfg->events_sendbuf, .ring = cfg->events_ring,
+                         .tls = n->tls};
     if (evpub_create(loop, &evc, &n->pub) != 0) {
         fprintf(stderr, "heraldd: cluster.members: cannot listen on %s (publish)\n",
                 self->pub_url);
@@ -429,6 +439,7 @@ int node_run(node_config *cfg)
     hc.listen_url = self->raft_url;
     hc.data_dir = path;
     hc.map_size = (size_t)cfg->raft_map_size;
+    hc.tls = n->tls;
     if (rio_hub_create(loop, &hc, &n->hub) != 0) {
         fprintf(stderr, "heraldd: cannot start raft on %s (data %s)\n", self->raft_url, path);
         goto out;
@@ -462,7 +473,8 @@ int node_run(node_config *cfg)
             goto out;
         }
     }
-    if (rpc_server_create(loop, self->req_url, NODE_MAX_MSG, on_request, n, &n->srv) != 0) {
+    if (rpc_server_create(loop, self->req_url, NODE_MAX_MSG, n->tls, on_request, n, &n->srv) !=
+        0) {
         fprintf(stderr, "heraldd: cluster.members: cannot listen on %s (requests)\n",
                 self->req_url);
         goto out;
@@ -476,8 +488,10 @@ int node_run(node_config *cfg)
     sigterm.data = sigint.data = n;
     ev_signal_start(loop, &sigterm);
     ev_signal_start(loop, &sigint);
-    log_info("node.ready", "node %u ready: raft %s, requests %s, events %s, %u groups, data %s",
-             cfg->id, self->raft_url, self->req_url, self->pub_url, n->ngroups, cfg->data);
+    log_info("node.ready",
+             "node %u ready: raft %s, requests %s, events %s (%s), %u groups, data %s", cfg->id,
+             self->raft_url, self->req_url, self->pub_url,
+             n->tls ? "mutual TLS" : "plaintext", n->ngroups, cfg->data);
     ev_run(loop, 0);
     ev_signal_stop(loop, &sigterm);
     ev_signal_stop(loop, &sigint);
@@ -512,6 +526,7 @@ out:
         store_close(n->stores[i]);
     free(n->groups);
     free(n->stores);
+    clink_destroy(n->tls);
     log_info("node.stop", "node %u stopped (%lu ms after the signal)", cfg->id,
              shutdown_elapsed_ms());
     return rc;

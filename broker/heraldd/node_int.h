@@ -65,6 +65,7 @@ struct node {
     store **stores;
     gw *g;
     rpc_server *srv;
+    clink *tls;             /* the links' TLS (NULL: cluster.plaintext) */
     evpub *pub;             /* committed events to the gateways */
     npeer peers[NODECFG_MAX_MEMBERS];
     struct nprop *props;    /* proposals without an outcome yet */

@@ -278,6 +278,7 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
     char tenant[TOKEN_ID_MAX + 1] = "", user[TOKEN_ID_MAX + 1] = "";
     uint32_t grp, lid;
     uint64_t applied, want;
+    bool admin = false;
     nreq *r;
     conn *c;
 
@@ -285,9 +286,29 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
         reply_status(n, call, HERALD_EPROTOCOL, 0);
         return;
     }
-    if (q->tenant.len <= TOKEN_ID_MAX && q->user.len <= TOKEN_ID_MAX) {
-        snprintf(tenant, sizeof tenant, "%.*s", (int)q->tenant.len, q->tenant.ptr ? q->tenant.ptr : "");
-        snprintf(user, sizeof user, "%.*s", (int)q->user.len, q->user.ptr ? q->user.ptr : "");
+    if (q->tenant.len || q->user.len || q->token.len) {
+        /* A session: who it is comes from its token, verified here with the
+         * tenant's secret — the gateway's word for it is not enough. */
+        token_claims cl;
+        store_tenant t;
+        int rc = token_peek(q->token.ptr, q->token.len, &cl);
+        if (rc == 0)
+            rc = store_tenant_get(n->groups[0].st, herald_str_z(cl.tenant), &t);
+        if (rc == 0) /* expiry was checked at HELLO; the session outlives it */
+            rc = token_verify(t.secret, q->token.ptr, q->token.len, 0, &cl);
+        if (rc || !herald_str_eq(q->tenant, cl.tenant) || !herald_str_eq(q->user, cl.user)) {
+            log_warn("node.auth",
+                     "request from gateway %u for %.*s/%.*s without a valid token: refused",
+                     q->from, (int)(q->tenant.len < 64 ? q->tenant.len : 64),
+                     q->tenant.ptr ? q->tenant.ptr : "",
+                     (int)(q->user.len < 64 ? q->user.len : 64), q->user.ptr ? q->user.ptr : "");
+            reply_status(n, call, HERALD_EUNAUTHORIZED, 0);
+            herald_frame_release(&f);
+            return;
+        }
+        snprintf(tenant, sizeof tenant, "%s", cl.tenant);
+        snprintf(user, sizeof user, "%s", cl.user);
+        admin = cl.admin;
     }
     if (!n->slot_ok) {
         /* Routing needs the meta group's slot map first. */
@@ -310,7 +331,7 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
         return;
     }
     r = calloc(1, sizeof *r);
-    c = r ? gw_vconn_open(n->g, tenant, user, q->admin, q->dnd_until, vconn_done, r) : NULL;
+    c = r ? gw_vconn_open(n->g, tenant, user, admin, q->dnd_until, vconn_done, r) : NULL;
     if (!c) {
         free(r);
         reply_status(n, call, HERALD_ENOMEM, 0);

@@ -62,6 +62,14 @@ const cfg_key nodecfg_keys[] = {
       "and gateways repair the gap from events.ring"),
     K("events.ring", CFG_U32, events_ring, 16, 1u << 24, "65536",
       "committed events kept (up to 64 MiB) so gateways can pull what they missed"),
+    K("cluster.tls_ca", CFG_STR, tls_ca, 0, 0, "",
+      "the cluster CA (PEM file) every link's peer must be signed by; make one with "
+      "deploy/cluster-certs.sh init DIR"),
+    K("cluster.tls_cert", CFG_STR, tls_cert, 0, 0, "",
+      "this process's certificate followed by its private key (PEM file; CN node-N or "
+      "gateway-N): deploy/cluster-certs.sh issue DIR NAME"),
+    K("cluster.plaintext", CFG_BOOL, plaintext, 0, 1, "false",
+      "links without TLS: refused unless every cluster.members address is loopback"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
     TENANTCFG_KEYS(node_config, tenant),
 };
@@ -88,6 +96,14 @@ const cfg_key gwcfg_keys[] = {
       "nng receive queue for the nodes' event batches; missed batches are pulled again"),
     K("events.repair_ms", CFG_U32, events_repair_ms, 10, 600000, "2000",
       "how long events behind a gap wait for the missing ones to be pulled from the node"),
+    K("cluster.tls_ca", CFG_STR, tls_ca, 0, 0, "",
+      "the cluster CA (PEM file) every link's peer must be signed by; make one with "
+      "deploy/cluster-certs.sh init DIR"),
+    K("cluster.tls_cert", CFG_STR, tls_cert, 0, 0, "",
+      "this process's certificate followed by its private key (PEM file; CN node-N or "
+      "gateway-N): deploy/cluster-certs.sh issue DIR NAME"),
+    K("cluster.plaintext", CFG_BOOL, plaintext, 0, 1, "false",
+      "links without TLS: refused unless every cluster.members address is loopback"),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
 };
 #undef K
@@ -304,6 +320,43 @@ static int check_tenants(const char *list, char *err, size_t errlen)
     return 0;
 }
 
+/* True for a loopback host: localhost, 127.0.0.0/8, ::1. */
+static bool loopback_host(const char *h)
+{
+    return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 ||
+           strcmp(h, "[::1]") == 0;
+}
+
+/* The links' security: TLS files given, or plaintext on loopback only. */
+static int check_links(const node_member *m, uint32_t n, const char *ca, const char *cert,
+                       bool plaintext, char *err, size_t errlen)
+{
+    if (plaintext) {
+        for (uint32_t i = 0; i < n; i++)
+            if (!loopback_host(m[i].host)) {
+                snprintf(err, errlen,
+                         "cluster.plaintext: links without TLS are only for loopback clusters, "
+                         "and member %u is %s: set cluster.tls_ca and cluster.tls_cert instead",
+                         m[i].id, m[i].host);
+                return HERALD_EINVAL;
+            }
+        if (ca[0] || cert[0]) {
+            snprintf(err, errlen, "cluster.plaintext: true, but cluster.tls_ca / cluster.tls_cert "
+                     "are set: choose one");
+            return HERALD_EINVAL;
+        }
+        return 0;
+    }
+    if (!ca[0] || !cert[0]) {
+        snprintf(err, errlen,
+                 "%s: required: the cluster's links use mutual TLS (make a CA and certificates "
+                 "with deploy/cluster-certs.sh), or set cluster.plaintext = true on a "
+                 "loopback-only cluster", !ca[0] ? "cluster.tls_ca" : "cluster.tls_cert");
+        return HERALD_EINVAL;
+    }
+    return 0;
+}
+
 int nodecfg_validate(node_config *c, char *err, size_t errlen)
 {
     int rc;
@@ -357,6 +410,9 @@ int nodecfg_validate(node_config *c, char *err, size_t errlen)
     rc = check_log_level(c->log_level, err, errlen);
     if (rc)
         goto fail;
+    rc = check_links(c->member, c->n_members, c->tls_ca, c->tls_cert, c->plaintext, err, errlen);
+    if (rc)
+        goto fail;
     return 0;
 fail:
     c->n_members = 0;
@@ -389,6 +445,9 @@ int nodecfg_gateway_validate(gateway_config *c, char *err, size_t errlen)
         goto fail;
     }
     rc = check_log_level(c->log_level, err, errlen);
+    if (rc)
+        goto fail;
+    rc = check_links(c->member, c->n_members, c->tls_ca, c->tls_cert, c->plaintext, err, errlen);
     if (rc)
         goto fail;
     return 0;

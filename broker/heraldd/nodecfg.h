@@ -56,6 +56,9 @@ typedef struct node_config {
     tenant_defaults tenant;      /* tenant.*: settings of the tenants it creates */
     uint32_t events_sendbuf;     /* events.sendbuf: nng queue per gateway, messages */
     uint32_t events_ring;        /* events.ring: events kept for gap repair */
+    char tls_ca[1024];           /* cluster.tls_ca: the cluster CA (PEM) */
+    char tls_cert[1024];         /* cluster.tls_cert: this process's certificate + key (PEM) */
+    bool plaintext;              /* cluster.plaintext: no TLS (loopback clusters only) */
     /* Filled by nodecfg_validate, not keys: */
     uint32_t n_members;
     node_member member[NODECFG_MAX_MEMBERS];
@@ -72,6 +75,9 @@ typedef struct gateway_config {
     char log_level[16];          /* log.level */
     uint32_t events_recvbuf;     /* events.recvbuf: nng receive queue, messages */
     uint32_t events_repair_ms;   /* events.repair_ms: wait for a missed event this long */
+    char tls_ca[1024];           /* cluster.tls_ca: the cluster CA (PEM) */
+    char tls_cert[1024];         /* cluster.tls_cert: this process's certificate + key (PEM) */
+    bool plaintext;              /* cluster.plaintext: no TLS (loopback clusters only) */
     /* Filled by nodecfg_gateway_validate: */
     uint32_t n_members;
     node_member member[NODECFG_MAX_MEMBERS];

@@ -95,7 +95,7 @@ int evpub_create(struct ev_loop *loop, const evpub_config *cfg, evpub **out)
     while (p->epoch == 0);
     p->next_seq = 1;
     p->st.epoch = p->epoch;
-    rc = ps_pub_create(cfg->url, cfg->sendbuf, &p->pub);
+    rc = ps_pub_create(cfg->url, cfg->sendbuf, cfg->tls, &p->pub);
     if (rc) {
         free(p->ring);
         free(p);

@@ -18,6 +18,7 @@
 #include <herald/protocol.h>
 #include <stdint.h>
 
+#include "clink.h"
 #include "nwire.h"
 
 struct ev_loop;
@@ -30,6 +31,7 @@ typedef struct evpub_config {
     uint32_t ring;         /* events kept for replay (0 → 65536) */
     size_t ring_bytes;     /* bytes kept for replay (0 → 64 MiB) */
     size_t batch_bytes;    /* flush a batch at this size (0 → 256 KiB) */
+    const clink *tls;      /* the links' TLS (NULL: plaintext) */
 } evpub_config;
 
 typedef struct evpub_stats {

@@ -61,7 +61,7 @@ static const mpt_field request_fields[] = {
     F(nw_request, "ten", MPT_STR, tenant),  F(nw_request, "user", MPT_STR, user),
     F(nw_request, "adm", MPT_BOOL, admin),  F(nw_request, "dnd", MPT_U64, dnd_until),
     F(nw_request, "fr", MPT_BODY, frame),   F(nw_request, "g", MPT_U32, group),
-    F(nw_request, "cmd", MPT_BODY, cmd),
+    F(nw_request, "cmd", MPT_BODY, cmd),    F(nw_request, "tok", MPT_STR, token),
     F(nw_request, "ep", MPT_U64, epoch),    F(nw_request, "sf", MPT_U64, seq_from),
     F(nw_request, "sl", MPT_U64, seq_to),
     FA(nw_request, "rch", MPT_U64S, reach, n_reach),

@@ -67,6 +67,9 @@ typedef struct nw_request {
     herald_str user;     /* NW_CLIENT: session's user */
     bool admin;          /* NW_CLIENT: tenant-admin role */
     uint64_t dnd_until;  /* NW_CLIENT: session's do-not-disturb end, ms */
+    herald_str token;    /* NW_CLIENT after HELLO: the session's token; the node
+                            takes tenant, user and admin from it (verified with
+                            the tenant's secret), never from the fields above */
     herald_str frame;    /* NW_CLIENT: the client's frame payload (the msgpack map
                             after the length header) */
     uint32_t group;      /* NW_PROPOSE: target group */

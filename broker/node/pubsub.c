@@ -18,7 +18,7 @@ struct ps_pub {
     uint64_t sent, failed;
 };
 
-int ps_pub_create(const char *url, uint32_t sendbuf, ps_pub **out)
+int ps_pub_create(const char *url, uint32_t sendbuf, const clink *tls, ps_pub **out)
 {
     ps_pub *p = calloc(1, sizeof *p);
     int rv;
@@ -32,7 +32,7 @@ int ps_pub_create(const char *url, uint32_t sendbuf, ps_pub **out)
     }
     nng_socket_set_int(p->sock, NNG_OPT_SENDBUF,
                        sendbuf && sendbuf <= PS_SENDBUF ? (int)sendbuf : PS_SENDBUF);
-    rv = nng_listen(p->sock, url, NULL, 0);
+    rv = clink_listen(p->sock, url, tls, NULL);
     if (rv != 0) {
         log_error("pubsub.listen", "%s: %s", url, nng_strerror(rv));
         nng_close(p->sock);
@@ -97,8 +97,9 @@ static void sub_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-int ps_sub_create(struct ev_loop *loop, const char *const *urls, unsigned n, size_t max_msg,
-                  uint32_t recvbuf, ps_recv_fn fn, void *arg, ps_sub **out)
+int ps_sub_create(struct ev_loop *loop, const char *const *urls, const char *const *peers,
+                  unsigned n, size_t max_msg, uint32_t recvbuf, const clink *tls, ps_recv_fn fn,
+                  void *arg, ps_sub **out)
 {
     ps_sub *s = calloc(1, sizeof *s);
     int fd, rv;
@@ -120,7 +121,7 @@ int ps_sub_create(struct ev_loop *loop, const char *const *urls, unsigned n, siz
     nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 500);
     rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
     for (unsigned i = 0; rv == 0 && i < n; i++)
-        rv = nng_dial(s->sock, urls[i], NULL, NNG_FLAG_NONBLOCK);
+        rv = clink_dial(s->sock, urls[i], tls, peers ? peers[i] : NULL);
     if (rv == 0)
         rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd);
     if (rv != 0) {

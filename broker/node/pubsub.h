@@ -17,13 +17,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clink.h"
+
 struct ev_loop;
 typedef struct ps_pub ps_pub;
 typedef struct ps_sub ps_sub;
 
-/* Listens on url; sendbuf = nng's per-subscriber queue in messages
- * (1..8192, 0 → 8192). 0, HERALD_EIO, HERALD_ENOMEM. */
-int ps_pub_create(const char *url, uint32_t sendbuf, ps_pub **out);
+/* Listens on url (with tls: subscribers need a certificate of the cluster
+ * CA, clink.h); sendbuf = nng's per-subscriber queue in messages (1..8192,
+ * 0 → 8192). 0, HERALD_EIO, HERALD_ENOMEM. */
+int ps_pub_create(const char *url, uint32_t sendbuf, const clink *tls, ps_pub **out);
 /* Queues one message to every subscriber (non-blocking). 0, HERALD_ENOMEM,
  * HERALD_EIO (nng refused it; the event is lost to all subscribers). */
 int ps_publish(ps_pub *p, const void *data, size_t n);
@@ -34,11 +37,13 @@ void ps_pub_destroy(ps_pub *p);
 /* One received message, p[0..n) valid during the call. */
 typedef void (*ps_recv_fn)(void *arg, const uint8_t *p, size_t n);
 
-/* Dials every url in the background and subscribes to everything; recvbuf
- * = nng's receive queue in messages (1..8192, 0 → 8192). 0, HERALD_EINVAL
- * (bad url), HERALD_EIO, HERALD_ENOMEM. */
-int ps_sub_create(struct ev_loop *loop, const char *const *urls, unsigned n, size_t max_msg,
-                  uint32_t recvbuf, ps_recv_fn fn, void *arg, ps_sub **out);
+/* Dials every url in the background and subscribes to everything (with
+ * tls, the publisher at urls[i] must hold the certificate of peers[i]);
+ * recvbuf = nng's receive queue in messages (1..8192, 0 → 8192). 0,
+ * HERALD_EINVAL (bad url), HERALD_EIO, HERALD_ENOMEM. */
+int ps_sub_create(struct ev_loop *loop, const char *const *urls, const char *const *peers,
+                  unsigned n, size_t max_msg, uint32_t recvbuf, const clink *tls, ps_recv_fn fn,
+                  void *arg, ps_sub **out);
 void ps_sub_destroy(ps_sub *s);
 
 #endif

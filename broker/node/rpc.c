@@ -50,8 +50,8 @@ static void server_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-int rpc_server_create(struct ev_loop *loop, const char *url, size_t max_msg, rpc_serve_fn fn,
-                      void *arg, rpc_server **out)
+int rpc_server_create(struct ev_loop *loop, const char *url, size_t max_msg, const clink *tls,
+                      rpc_serve_fn fn, void *arg, rpc_server **out)
 {
     rpc_server *s = calloc(1, sizeof *s);
     int fd, rv;
@@ -69,7 +69,7 @@ int rpc_server_create(struct ev_loop *loop, const char *url, size_t max_msg, rpc
     nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, max_msg);
     nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024);
     nng_socket_set_int(s->sock, NNG_OPT_SENDBUF, 1024);
-    rv = nng_listen(s->sock, url, NULL, 0);
+    rv = clink_listen(s->sock, url, tls, NULL);
     if (rv == 0)
         rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd);
     if (rv != 0) {
@@ -166,7 +166,8 @@ static void client_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, rpc_client **out)
+int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, const clink *tls,
+                      const char *peer, rpc_client **out)
 {
     rpc_client *c = calloc(1, sizeof *c);
     int fd, rv;
@@ -189,7 +190,7 @@ int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, rpc
     nng_socket_set_int(c->sock, NNG_OPT_RECVBUF, 1024);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
-    rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    rv = clink_dial(c->sock, url, tls, peer);
     if (rv == 0)
         rv = nng_socket_get_int(c->sock, NNG_OPT_RECVFD, &fd);
     if (rv != 0) {

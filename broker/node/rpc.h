@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clink.h"
+
 struct ev_loop;
 typedef struct rpc_server rpc_server;
 typedef struct rpc_call rpc_call;
@@ -28,10 +30,12 @@ typedef struct rpc_client rpc_client;
  * must eventually answer it exactly once with rpc_reply or rpc_drop. */
 typedef void (*rpc_serve_fn)(void *arg, rpc_call *call, const uint8_t *p, size_t n);
 
-/* Listens on url (e.g. tcp://127.0.0.1:7411). max_msg caps received
- * messages. 0, HERALD_EIO (listen failed), HERALD_ENOMEM. */
-int rpc_server_create(struct ev_loop *loop, const char *url, size_t max_msg, rpc_serve_fn fn,
-                      void *arg, rpc_server **out);
+/* Listens on url (e.g. tcp://127.0.0.1:7411; with tls, its tls+tcp form:
+ * only peers with a certificate of the cluster CA get through, clink.h).
+ * max_msg caps received messages. 0, HERALD_EIO (listen failed),
+ * HERALD_ENOMEM. */
+int rpc_server_create(struct ev_loop *loop, const char *url, size_t max_msg, const clink *tls,
+                      rpc_serve_fn fn, void *arg, rpc_server **out);
 
 /* Answers and frees call. A reply that cannot be sent (the client went
  * away, the server is closed) is dropped: the client's deadline covers it. */
@@ -48,9 +52,11 @@ void rpc_server_destroy(rpc_server *s);
  * not be sent), HERALD_ESHUTDOWN (client destroyed). */
 typedef void (*rpc_done_fn)(void *arg, int status, const uint8_t *p, size_t n);
 
-/* Dials url in the background (reconnecting as needed). 0, HERALD_EINVAL,
+/* Dials url in the background (reconnecting as needed); with tls the
+ * server's certificate must name `peer` ("node-N"). 0, HERALD_EINVAL,
  * HERALD_ENOMEM, HERALD_EIO. */
-int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, rpc_client **out);
+int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, const clink *tls,
+                      const char *peer, rpc_client **out);
 
 /* Sends p[0..n) with a deadline. 0: done runs exactly once, later, never
  * from inside this call. Otherwise HERALD_ENOMEM or HERALD_ESHUTDOWN

@@ -50,6 +50,9 @@ typedef struct rio_hub_config {
                              * logged; raft retries it later. Same on every
                              * node. 0 → 64 MiB */
     unsigned tick_ms;       /* period of the hub tick driving all groups; 0 → 50 */
+    const struct clink *tls;/* the links' TLS (clink.h): the listener takes only peers
+                             * with a certificate of the cluster CA, and dials check
+                             * the peer's; NULL: plaintext */
 } rio_hub_config;
 
 /* Counters, for tests and metrics (loop thread). */

@@ -182,8 +182,8 @@ int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **ou
     if ((rc = rio_store_open(loop, cfg->data_dir, cfg->map_size, &h->store)) != 0)
         goto fail_gios;
     if ((rc = rio_net_open(loop, cfg->listen_url, cfg->node_id,
-                           cfg->max_msg ? cfg->max_msg : ((size_t)64 << 20), on_frame, h,
-                           &h->net)) != 0)
+                           cfg->max_msg ? cfg->max_msg : ((size_t)64 << 20), cfg->tls, on_frame,
+                           h, &h->net)) != 0)
         goto fail_store;
     ev_async_init(&h->defer_wake, on_defer);
     h->defer_wake.data = h;

@@ -154,8 +154,9 @@ typedef void (*rio_net_recv_fn)(void *arg, rio_frame *f);
  * queued in): 0 or RAFT_NOCONNECTION / RAFT_TOOBIG / RAFT_CANCELED. */
 typedef void (*rio_net_cb)(void *arg, int status);
 
+/* tls: the links' TLS (clink.h), NULL for plaintext. */
 int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t max_msg,
-                 rio_net_recv_fn fn, void *arg, rio_net **out);
+                 const struct clink *tls, rio_net_recv_fn fn, void *arg, rio_net **out);
 /* Flushes queued messages (callbacks fire), stops nng, frees. NULL-safe. */
 void rio_net_close(rio_net *n);
 /* Encodes m now into the outbox of its destination (m->server_address);

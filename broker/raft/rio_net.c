@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clink.h"
 #include "hmap.h"
 #include "log.h"
 #include "rio_int.h"
@@ -71,6 +72,7 @@ struct rio_net {
     uint64_t self_id;       /* sender id written in every frame */
     char *url;              /* our address written in every frame (owned) */
     size_t max_msg;         /* RECVMAXSZ, and the largest frame we send */
+    const clink *tls;       /* the links' TLS (NULL: plaintext) */
     rio_net_recv_fn fn;     /* frame consumer (the hub) */
     void *fn_arg;           /* its argument */
     nng_socket pull;        /* listener */
@@ -180,7 +182,7 @@ static npeer *peer_get(rio_net *n, const char *url)
         nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 20);
         nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 500);
         nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, 64);
-        rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK);
+        rv = clink_dial(p->sock, url, n->tls, NULL); /* any cluster certificate */
     }
     if (rv != 0) {
         log_warn("rio.dial", "raft transport: cannot dial %s: %s", url, nng_strerror(rv));
@@ -368,19 +370,15 @@ static void on_kick(struct ev_loop *loop, ev_idle *w, int revents)
  * port so it can be advertised. */
 static int listen_on(rio_net *n, const char *url)
 {
-    nng_listener l;
     size_t len = strlen(url);
-    int rv, port;
+    int rv, port = 0;
 
-    rv = nng_listener_create(&l, n->pull, url);
-    if (rv == 0)
-        rv = nng_listener_start(l, 0);
+    rv = clink_listen(n->pull, url, n->tls, &port);
     if (rv != 0) {
         log_error("rio.listen", "raft transport: listen %s: %s", url, nng_strerror(rv));
         return HERALD_EIO;
     }
-    if (len >= 2 && strcmp(url + len - 2, ":0") == 0 &&
-        nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+    if (len >= 2 && strcmp(url + len - 2, ":0") == 0 && port > 0) {
         char *u = malloc(len + 8);
         if (!u)
             return HERALD_ENOMEM;
@@ -395,7 +393,7 @@ static int listen_on(rio_net *n, const char *url)
 }
 
 int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t max_msg,
-                 rio_net_recv_fn fn, void *arg, rio_net **out)
+                 const struct clink *tls, rio_net_recv_fn fn, void *arg, rio_net **out)
 {
     rio_net *n;
     int rc = HERALD_ENOMEM;
@@ -408,6 +406,7 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
     n->loop = loop;
     n->self_id = self_id;
     n->max_msg = max_msg;
+    n->tls = tls;
     n->fn = fn;
     n->fn_arg = arg;
     if (hmap_create(&n->peers) != 0)

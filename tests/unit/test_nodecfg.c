@@ -35,12 +35,14 @@ static void good_node(node_config *c)
     strcpy(c->data, "/tmp/n2");
     strcpy(c->members, "1=127.0.0.1:7410,2=127.0.0.1:7420,3=127.0.0.1:7430");
     c->id = 2;
+    c->plaintext = true; /* loopback */
 }
 
 static void good_gateway(gateway_config *c)
 {
     cfg_defaults(gwcfg_keys, gwcfg_nkeys, c);
     strcpy(c->members, "1=127.0.0.1:7410,2=127.0.0.1:7420,3=127.0.0.1:7430");
+    c->plaintext = true; /* loopback */
 }
 
 static void test_defaults(void **state)
@@ -106,6 +108,8 @@ static void test_good_files(void **state)
                                "members = \" 1 = 10.0.0.1:7410 , 2=10.0.0.2:7410,3=[::1]:9000 \"\n"
                                "groups = 16\n"
                                "tenants = demo,acme\n"
+                               "tls_ca = /etc/herald/ca.pem\n"
+                               "tls_cert = /etc/herald/node-3.pem\n"
                                "[raft]\n"
                                "election_ms = 2000\n"
                                "snapshot_trailing = 0\n"
@@ -137,6 +141,7 @@ static void test_good_files(void **state)
                    "gateway.listen = 0.0.0.0:0\n"
                    "cluster.members = 1=127.0.0.1:7410\n"
                    "cluster.groups = 4\n"
+                   "cluster.plaintext = true\n"
                    "gateway.retry_ms = 2000\n");
     cfg_defaults(gwcfg_keys, gwcfg_nkeys, &g);
     assert_int_equal(cfg_load(gwcfg_keys, gwcfg_nkeys, &g, p, err, sizeof err), 0);
@@ -146,6 +151,36 @@ static void test_good_files(void **state)
     assert_int_equal(g.groups, 4);
     assert_int_equal(g.n_members, 1);
     assert_string_equal(g.member[0].req_url, "tcp://127.0.0.1:7411");
+
+    assert_string_equal(n.tls_ca, "/etc/herald/ca.pem");
+    assert_false(n.plaintext);
+
+    /* The links: TLS files, or plaintext on loopback only. */
+    good_node(&n);
+    n.plaintext = false;
+    assert_int_equal(nodecfg_validate(&n, err, sizeof err), HERALD_EINVAL);
+    assert_string_equal(err, "cluster.tls_ca: required: the cluster's links use mutual TLS (make "
+                             "a CA and certificates with deploy/cluster-certs.sh), or set "
+                             "cluster.plaintext = true on a loopback-only cluster");
+    strcpy(n.tls_ca, "/ca.pem");
+    assert_int_equal(nodecfg_validate(&n, err, sizeof err), HERALD_EINVAL);
+    assert_string_equal(err, "cluster.tls_cert: required: the cluster's links use mutual TLS "
+                             "(make a CA and certificates with deploy/cluster-certs.sh), or set "
+                             "cluster.plaintext = true on a loopback-only cluster");
+    good_node(&n);
+    strcpy(n.members, "1=127.0.0.1:7410,2=10.1.2.3:7420,3=[::1]:7430");
+    assert_int_equal(nodecfg_validate(&n, err, sizeof err), HERALD_EINVAL);
+    assert_string_equal(err, "cluster.plaintext: links without TLS are only for loopback "
+                             "clusters, and member 2 is 10.1.2.3: set cluster.tls_ca and "
+                             "cluster.tls_cert instead");
+    good_gateway(&g);
+    strcpy(g.members, "1=herald-1.example:7410");
+    assert_int_equal(nodecfg_gateway_validate(&g, err, sizeof err), HERALD_EINVAL);
+    good_gateway(&g);
+    strcpy(g.tls_ca, "/ca.pem");
+    assert_int_equal(nodecfg_gateway_validate(&g, err, sizeof err), HERALD_EINVAL);
+    assert_string_equal(err, "cluster.plaintext: true, but cluster.tls_ca / cluster.tls_cert are "
+                             "set: choose one");
 
     /* A single-node cluster is valid with replication 1. */
     good_node(&n);
@@ -429,9 +464,16 @@ static void test_samples(void **state)
     strcpy(nc.data, "/tmp/x");
     strcpy(nc.members, "1=127.0.0.1:7410,2=127.0.0.1:7420,3=127.0.0.1:7430");
     nc.id = 1;
+    /* The links need their TLS files (or, on loopback, plaintext said out loud). */
+    assert_int_equal(nodecfg_validate(&nc, err, sizeof err), HERALD_EINVAL);
+    strcpy(nc.members, "1=127.0.0.1:7410,2=127.0.0.1:7420,3=127.0.0.1:7430");
+    strcpy(nc.tls_ca, "/etc/herald/ca.pem");
+    strcpy(nc.tls_cert, "/etc/herald/node-1.pem");
     assert_int_equal(nodecfg_validate(&nc, err, sizeof err), 0);
     check_sample("gateway.conf", gwcfg_keys, gwcfg_nkeys, &gc);
     strcpy(gc.members, "1=127.0.0.1:7410");
+    strcpy(gc.tls_ca, "/etc/herald/ca.pem");
+    strcpy(gc.tls_cert, "/etc/herald/gateway-1.pem");
     assert_int_equal(nodecfg_gateway_validate(&gc, err, sizeof err), 0);
     /* Every key has help; no two keys share a name. */
     for (size_t i = 0; i < nodecfg_nkeys; i++) {
