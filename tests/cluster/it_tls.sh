@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# it_tls.sh BIN_DIR PROBE — the cluster's links refuse outsiders: on a
+# 3-node cluster with mutual TLS (what local-cluster.sh sets up), linkprobe
+# plays a process that is not the cluster's: plaintext, a certificate of
+# another CA, no certificate, or the wrong node's name get no answer at
+# all (refused in the handshake, before any frame is read); the events port
+# gives them nothing; a certificate of the cluster CA with a forged
+# identity and no token is refused by the node (UNAUTHORIZED). A plaintext
+# config on non-loopback addresses, or one without its TLS files, does not
+# start.
+set -uo pipefail
+BIN_DIR=$(cd "${1:?usage: it_tls.sh BIN_DIR PROBE}" && pwd)
+PROBE=${2:?usage: it_tls.sh BIN_DIR PROBE}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+LC=$root/deploy/local-cluster.sh
+CERTS=$root/deploy/cluster-certs.sh
+export HERALD_BIN_DIR=$BIN_DIR HERALD_UP_TIMEOUT=${HERALD_UP_TIMEOUT:-60}
+unset HERALD_CLUSTER_PLAINTEXT
+
+dir=$(mktemp -d /tmp/herald-tls-XXXXXX)
+fails=0
+cleanup() {
+  [ -n "${traffic:-}" ] && kill "$traffic" 2>/dev/null
+  timeout 60 bash "$LC" down --data "$dir" >/dev/null 2>&1
+  if [ $fails = 0 ]; then rm -rf "$dir"; else echo "logs kept in $dir"; fi
+}
+trap cleanup EXIT
+ok()  { echo "ok   - $1"; }
+bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
+expect() { # expect WHAT WANT OUTPUT
+  if [ "$3" = "$2" ]; then ok "$1: $3"; else bad "$1: wanted '$2', got '$3'"; fi
+}
+
+timeout 90 bash "$LC" up --data "$dir" >/dev/null 2>&1 || { bad "cluster did not start"; exit 1; }
+grep -q '(mutual TLS)' "$dir/node1.log" && ok "the nodes' links use mutual TLS" \
+  || bad "node 1 does not say it uses mutual TLS"
+base=$(sed -n 's/^cluster.members = 1=127.0.0.1:\([0-9]*\),.*/\1/p' "$dir/node1.conf")
+req=tcp://127.0.0.1:$((base + 1)) pub=tcp://127.0.0.1:$((base + 2))
+ca=$dir/tls/ca.pem gwcert=$dir/tls/gateway-1.pem
+bash "$CERTS" init "$dir/evil" >/dev/null && bash "$CERTS" issue "$dir/evil" gateway-1 >/dev/null
+
+# Traffic, so the events port has something to give.
+set -a; . "$dir/cluster.env"; set +a
+"$BIN_DIR/herald" --as alice conv create --kind group --members alice,bob --id tls-c >/dev/null
+( for i in $(seq 1 400); do "$BIN_DIR/herald" --as alice send tls-c "m$i" >/dev/null 2>&1; sleep 0.05; done ) &
+traffic=$!
+
+expect "plaintext request" "no reply" "$("$PROBE" req "$req" --timeout 1500)"
+expect "another CA's certificate" "no reply" \
+  "$("$PROBE" req "$req" --ca "$ca" --cert "$dir/evil/gateway-1.pem" --peer node-1 --timeout 1500)"
+expect "no client certificate" "no reply" "$("$PROBE" req "$req" --ca "$ca" --peer node-1 --timeout 1500)"
+expect "the wrong node's name" "no reply" \
+  "$("$PROBE" req "$req" --ca "$ca" --cert "$gwcert" --peer node-2 --timeout 1500)"
+expect "a cluster certificate, a forged identity, no token" "status UNAUTHORIZED" \
+  "$("$PROBE" req "$req" --ca "$ca" --cert "$gwcert" --peer node-1 --tenant demo --user alice --timeout 3000)"
+expect "plaintext subscriber" "no reply" "$("$PROBE" sub "$pub" --timeout 1500)"
+expect "subscriber with another CA's certificate" "no reply" \
+  "$("$PROBE" sub "$pub" --ca "$ca" --cert "$dir/evil/gateway-1.pem" --peer node-1 --timeout 1500)"
+out=$("$PROBE" sub "$pub" --ca "$ca" --cert "$gwcert" --peer node-1 --timeout 5000)
+case $out in received*) ok "a cluster certificate gets the events ($out)" ;;
+  *) bad "a cluster certificate got no events: $out" ;; esac
+grep -q '"node.auth"' "$dir"/node1.log && ok "node 1 logged the refused request" \
+  || bad "no node.auth line in node 1's log"
+
+# Configurations that must not start.
+sed -e 's/^cluster.members = .*/cluster.members = 1=10.9.9.1:7410,2=10.9.9.2:7410,3=10.9.9.3:7410/' \
+  -e '/^cluster.tls_/d' "$dir/node1.conf" >"$dir/bad1.conf"
+echo "cluster.plaintext = true" >>"$dir/bad1.conf"
+err=$(timeout 10 "$BIN_DIR/heraldd" node --config "$dir/bad1.conf" 2>&1); rc=$?
+[ $rc != 0 ] && echo "$err" | grep -q "only for loopback clusters" && ok "plaintext on non-loopback addresses refused: $(echo "$err" | tail -1)" \
+  || bad "plaintext on non-loopback addresses: exit $rc: $err"
+sed -e '/^cluster.tls_/d' "$dir/node1.conf" >"$dir/bad2.conf"
+err=$(timeout 10 "$BIN_DIR/heraldd" node --config "$dir/bad2.conf" 2>&1); rc=$?
+[ $rc != 0 ] && echo "$err" | grep -q "cluster.tls_ca: required" && ok "no TLS files and no plaintext: refused" \
+  || bad "no TLS files: exit $rc: $err"
+sed -e "s|^cluster.tls_cert = .*|cluster.tls_cert = $dir/missing.pem|" "$dir/node1.conf" >"$dir/bad3.conf"
+err=$(timeout 10 "$BIN_DIR/heraldd" node --config "$dir/bad3.conf" 2>&1); rc=$?
+[ $rc != 0 ] && echo "$err" | grep -q "missing.pem" && ok "a missing certificate file is named" \
+  || bad "missing certificate: exit $rc: $err"
+
+# And the cluster still works over TLS.
+kill "$traffic" 2>/dev/null; wait "$traffic" 2>/dev/null; traffic=
+n=$("$BIN_DIR/herald" --as bob history tls-c --limit 1000 | grep -c '"text":"m')
+[ "$n" -gt 0 ] && ok "messages went through the TLS links ($n stored)" || bad "nothing stored"
+exit $((fails > 0))
