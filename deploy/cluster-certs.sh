@@ -6,6 +6,10 @@
 #                                            every process), DIR/ca.key (keep it safe)
 #   deploy/cluster-certs.sh issue DIR NAME   DIR/NAME.pem: a certificate for NAME signed
 #                                            by the CA, followed by its private key
+#   deploy/cluster-certs.sh server DIR HOST  DIR/HOST.pem: a certificate for the
+#                                            gateways' client port (gateway.tls_cert)
+#                                            naming HOST, as clients dial it
+#                                            (tls://HOST:PORT; HERALD_CA=DIR/ca.pem)
 #
 # NAME is what the process is: node-N for node N (cluster.members id N),
 # gateway-N for gateway N (gateway.id). Dialers check that a node's
@@ -17,7 +21,7 @@
 # Files holding keys are mode 0600. Exit 0 done, 1 failure, 2 usage.
 set -euo pipefail
 prog=deploy/cluster-certs.sh
-usage() { echo "usage: $prog init DIR | issue DIR NAME   (NAME: node-N or gateway-N)" >&2; exit 2; }
+usage() { echo "usage: $prog init DIR | issue DIR NAME (NAME: node-N or gateway-N) | server DIR HOST" >&2; exit 2; }
 die() { echo "$prog: $*" >&2; exit 1; }
 command -v openssl >/dev/null || die "openssl is needed (apt-get install openssl)"
 (($# >= 2)) || usage
@@ -34,10 +38,14 @@ case $verb in
     chmod 0644 "$dir/ca.pem"
     echo "$dir/ca.pem (the cluster CA) and $dir/ca.key (its key) written"
     ;;
-  issue)
+  issue|server)
     (($# == 3)) || usage
     name=$3
-    [[ $name =~ ^(node|gateway)-[0-9]+$ ]] || die "NAME must be node-N or gateway-N, not '$name'"
+    if [ "$verb" = issue ]; then
+      [[ $name =~ ^(node|gateway)-[0-9]+$ ]] || die "NAME must be node-N or gateway-N, not '$name'"
+    else
+      [[ $name =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] || die "HOST must be a host name, not '$name'"
+    fi
     [ -f "$dir/ca.key" ] && [ -f "$dir/ca.pem" ] || die "no CA in $dir: run '$prog init $dir' first"
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT

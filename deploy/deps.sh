@@ -4,7 +4,8 @@
 set -euo pipefail
 
 HERALD_DEPS=(build-essential cmake pkg-config libnng-dev liblmdb-dev lmdb-utils
-  libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev)
+  libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev
+  libmbedtls-dev openssl)
 
 missing=()
 for p in "${HERALD_DEPS[@]}"; do

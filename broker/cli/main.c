@@ -50,8 +50,9 @@ static void help(FILE *f)
                "[--timeout S] VERB …\n");
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         fprintf(f, "  herald %s\n", verbs[i].help);
-    fprintf(f, "env: HERALD_GATEWAY (default 127.0.0.1:7400), HERALD_TOKEN; HERALD_SECRET and "
-               "HERALD_TENANT let --as/--admin mint tokens\n");
+    fprintf(f, "env: HERALD_GATEWAY (default 127.0.0.1:7400; tls://HOST:PORT for TLS, the "
+               "server's certificate checked against HERALD_CA or the system's CAs), "
+               "HERALD_TOKEN; HERALD_SECRET and HERALD_TENANT let --as/--admin mint tokens\n");
 }
 
 int main(int argc, char **argv)

@@ -171,7 +171,8 @@ int cli_open(const cli_globals *g, const uint8_t *key, size_t keylen, herald_cli
     const char *tok = g->token;
     char text[256];
     herald_client_opts o = {.timeout_ms = g->timeout_ms, .sync_key = key,
-                            .sync_key_len = keylen, .errbuf = text, .errbuf_len = sizeof text};
+                            .sync_key_len = keylen, .errbuf = text, .errbuf_len = sizeof text,
+                            .ca_file = getenv("HERALD_CA")};
     int rc;
 
     if (!tok && (g->as || g->admin)) {

@@ -26,11 +26,12 @@ void conn_accept(gw *g, int fd, const char *peer)
     int one = 1;
 
     if (g->stopping || g->nconns >= g->cfg.max_conns) {
-        /* Refuse politely: one ERROR frame, then close. */
+        /* Refuse politely: one ERROR frame (plain TCP only: a TLS client
+         * would read it as garbage), then close. */
         herald_buf b = {0};
         herald_frame f = {.type = HERALD_FT_ERROR, .code = HERALD_EBUSY,
                           .text = herald_str_z("too many connections")};
-        if (herald_frame_encode(&f, &b) == 0 && write(fd, b.data, b.len) < 0)
+        if (!g->tls && herald_frame_encode(&f, &b) == 0 && write(fd, b.data, b.len) < 0)
             log_debug("gw.refuse", "write to %s failed", peer);
         herald_buf_free(&b);
         close(fd);
@@ -43,6 +44,11 @@ void conn_accept(gw *g, int fd, const char *peer)
         return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (g->tls && gw_tls_session_new(g->tls, fd, &c->tls) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
     c->g = g;
     c->fd = fd;
     c->refs = 1;
@@ -111,6 +117,8 @@ void conn_close(conn *c, const char *why)
     ev_io_stop(g->loop, &c->rio);
     ev_io_stop(g->loop, &c->wio);
     ev_timer_stop(g->loop, &c->timer);
+    gw_tls_session_free(c->tls);
+    c->tls = NULL;
     close(c->fd);
     c->fd = -1;
     if (c->authed || c->held)
@@ -141,9 +149,25 @@ void conn_close(conn *c, const char *why)
  * connection was closed. */
 static bool conn_write_now(conn *c)
 {
+    if (c->tls_read_wants_write) {
+        /* The handshake stalled on a full socket inside a read: go on there. */
+        c->tls_read_wants_write = false;
+        ev_feed_event(c->g->loop, &c->rio, EV_READ);
+    }
     while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
-                         MSG_NOSIGNAL);
+        ssize_t n;
+        if (c->tls) {
+            n = gw_tls_write(c->tls, c->out.data + c->out_off, c->out.len - c->out_off);
+            if (n == GW_TLS_AGAIN)
+                break;
+            if (n < 0) {
+                conn_close(c, "TLS write error");
+                return false;
+            }
+            c->out_off += (size_t)n;
+            continue;
+        }
+        n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -421,7 +445,24 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
             conn_close(c, "out of memory");
             break;
         }
-        n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
+        if (c->tls) {
+            n = gw_tls_read(c->tls, c->in.data + c->in.len, CONN_READ_CHUNK);
+            if (n == GW_TLS_AGAIN)
+                break;
+            if (n == GW_TLS_WANT_WRITE) {
+                c->tls_read_wants_write = true;
+                ev_io_start(c->g->loop, &c->wio);
+                break;
+            }
+            if (n == GW_TLS_ERROR) {
+                char why[128];
+                snprintf(why, sizeof why, "TLS: %s", gw_tls_last_error(c->tls));
+                conn_close(c, why);
+                break;
+            }
+        } else {
+            n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
+        }
         if (n == 0) {
             conn_close(c, "peer closed");
             break;
@@ -435,9 +476,12 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         }
         c->in.len += (size_t)n;
         conn_process(c);
-        if ((size_t)n < CONN_READ_CHUNK)
+        if ((size_t)n < CONN_READ_CHUNK && !(c->tls && gw_tls_pending(c->tls)))
             break;
     }
+    /* Decrypted bytes left in the TLS session: the socket will not say so. */
+    if (c->fd >= 0 && !c->closing && c->tls && gw_tls_pending(c->tls))
+        ev_feed_event(c->g->loop, &c->rio, EV_READ);
     conn_unref(c);
 }
 

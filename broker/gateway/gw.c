@@ -238,6 +238,14 @@ int gw_create_ex(const gw_config *cfg, struct ev_loop *loop, store *const *store
     }
     strcpy(g->listen_addr, g->cfg.listen);
     g->cfg.listen = g->listen_addr;
+    if (listening && cfg->tls_cert && cfg->tls_cert[0]) {
+        char err[512];
+        if (gw_tls_create(cfg->tls_cert, &g->tls, err, sizeof err) != 0) {
+            log_error("gw.tls", "gateway.tls_cert: %s", err);
+            rc = HERALD_EINVAL;
+            goto fail_alloc;
+        }
+    }
     /* Clients send at least every heartbeat; leave room for three before
      * the idle timeout closes them. */
     if (g->cfg.hb_ms > g->cfg.idle_ms / 3)
@@ -284,8 +292,8 @@ int gw_create_ex(const gw_config *cfg, struct ev_loop *loop, store *const *store
     if (n)
         ev_timer_start(loop, &g->remind_w);
     if (listening)
-        log_info("gw.listen", "listening on %s (port %u), %u shard groups", g->cfg.listen,
-                 g->port, n);
+        log_info("gw.listen", "listening on %s (port %u, %s), %u shard groups", g->cfg.listen,
+                 g->port, g->tls ? "TLS" : "plain TCP", n);
     *out = g;
     return 0;
 
@@ -295,6 +303,7 @@ fail_writer:
 fail_shards:
     free(g->shards);
 fail_alloc:
+    gw_tls_destroy(g->tls);
     free(g);
     return rc;
 }
@@ -318,6 +327,7 @@ void gw_destroy(gw *g)
         conn_close(g->all_head, "shutdown");
     ev_prepare_stop(g->loop, &g->flush_w);
     hmap_destroy(g->presence);
+    gw_tls_destroy(g->tls);
     free(g->shards);
     free(g);
 }

@@ -39,6 +39,8 @@ typedef struct gw_config {
     uint32_t idle_ms;      /* close after this long without a frame */
     uint32_t hb_ms;        /* heartbeat interval advertised in WELCOME */
     uint32_t max_conns;    /* connection cap; more are refused with BUSY */
+    const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: the client
+                              port speaks TLS only (gw_tls.h). NULL/"": plain TCP */
 } gw_config;
 
 /* Fills the defaults: 127.0.0.1:7400, 1 MiB frames, 2000 req/s burst 4000,

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "gw.h"
+#include "gw_tls.h"
 #include "hmap.h"
 #include "position.h"
 #include "store.h"
@@ -45,6 +46,7 @@ struct gw {
     conn *flush_head;      /* connections with output to flush */
     conn *all_head;        /* every open connection */
     hmap *presence;        /* "tenant\0user" → first conn of that user */
+    gw_tls *tls;           /* TLS on the client port (NULL: plain TCP) */
     uint32_t nconns;       /* open connections */
     uint64_t next_conn_id; /* connection ids, for logs */
     bool stopping;         /* gw_destroy in progress */
@@ -79,6 +81,8 @@ struct conn {
     conn *u_next, *u_prev; /* sessions of the same user (presence list) */
     conn *a_next, *a_prev; /* g->all_head list */
     conn *f_next;          /* g->flush_head list */
+    gw_tls_session *tls;   /* TLS session (NULL: plain TCP) */
+    bool tls_read_wants_write; /* the handshake inside a read must write first */
     char *token;           /* front end: the session's token (forwarded with every
                               request; the node verifies it) */
     bool held;             /* front end: HELLO forwarded, its answer not back yet;

@@ -80,6 +80,7 @@ typedef struct gw_limits {
     uint32_t hello_ms;     /* gateway.hello_ms */
     uint32_t idle_ms;      /* gateway.idle_ms */
     uint32_t max_conns;    /* gateway.max_conns */
+    char tls_cert[1024];   /* gateway.tls_cert: the client port's certificate + key */
 } gw_limits;
 
 /* The gateway.* client keys of config struct T whose gw_limits member is M;
@@ -100,7 +101,10 @@ typedef struct gw_limits {
                  "close a connection silent this long; clients ping every third of it"       \
                  FLAG(" (--idle-ms)")),                                                      \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.max_conns", CFG_U32, max_conns, 1, 1000000,       \
-                 "10000", "connection cap; more are refused with BUSY")
+                 "10000", "connection cap; more are refused with BUSY"),                      \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.tls_cert", CFG_STR, tls_cert, 0, 0, "",            \
+                 "PEM file with the client port's certificate (and chain) followed by its "  \
+                 "private key; set, the port speaks TLS only (clients dial tls://HOST:PORT)")
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)

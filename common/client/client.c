@@ -70,7 +70,7 @@ int herald_client_connect(const char *addr, const char *token, const herald_clie
         if (rc)
             goto close_client;
     }
-    rc = client_dial(addr, c->timeout_ms, &c->fd);
+    rc = client_open(c, addr, opts ? opts->ca_file : NULL, c->timeout_ms);
     if (rc)
         goto close_client;
     rc = handshake(c, token, have_key);

@@ -14,6 +14,7 @@
 #include <herald/client.h>
 
 #include "synckey.h"
+#include "tls.h"
 
 #define CLIENT_TIMEOUT_DEFAULT 10000       /* ms per request when opts say 0 */
 #define CLIENT_FRAME_MAX_DEFAULT (16u << 20) /* largest frame accepted by default */
@@ -34,6 +35,7 @@ typedef struct client_qevent {
 
 struct herald_client {
     int fd;                   /* socket; -1 once broken or closed */
+    client_tls *tls;          /* TLS session on fd (tls:// addresses), else NULL */
     int timeout_ms;           /* per-request deadline */
     uint32_t max_frame;       /* largest frame accepted from the server */
     uint32_t srv_max_frame;   /* WELCOME: the server's cap (0 = unknown); larger
@@ -70,6 +72,10 @@ uint64_t client_now_ms(void);
  * within timeout_ms. 0 and *fd_out (non-blocking); HERALD_EINVAL (malformed
  * address or unknown host), HERALD_ETIMEOUT, HERALD_EIO (refused, …). */
 int client_dial(const char *addr, int timeout_ms, int *fd_out);
+/* client_dial into c->fd, then for "tls://host:port" the TLS handshake
+ * (ca_file as in herald_client_opts) into c->tls, all within timeout_ms.
+ * Errors as for client_dial and client_tls_open (text in c->errtext). */
+int client_open(herald_client *c, const char *addr, const char *ca_file, int timeout_ms);
 
 /* Closes the socket (the connection is unusable from now on) and returns rc. */
 int client_broken(herald_client *c, int rc);

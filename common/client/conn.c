@@ -119,8 +119,33 @@ int client_dial(const char *addr, int timeout_ms, int *fd_out)
     return rc;
 }
 
+int client_open(herald_client *c, const char *addr, const char *ca_file, int timeout_ms)
+{
+    uint64_t deadline = client_now_ms() + (uint64_t)timeout_ms;
+    bool tls = addr && strncmp(addr, "tls://", 6) == 0;
+    char host[DIAL_HOST_MAX];
+    const char *port;
+    int rc;
+
+    if (addr && strncmp(addr, "tcp://", 6) == 0)
+        addr += 6;
+    if (tls)
+        addr += 6;
+    rc = client_dial(addr, timeout_ms, &c->fd);
+    if (rc || !tls)
+        return rc;
+    if (split_addr(addr, host, &port) != 0)
+        return client_broken(c, HERALD_EINVAL);
+    rc = client_tls_open(c->fd, host, ca_file, deadline, &c->tls, c->errtext, sizeof c->errtext);
+    if (rc)
+        client_broken(c, rc);
+    return rc;
+}
+
 int client_broken(herald_client *c, int rc)
 {
+    client_tls_close(c->tls);
+    c->tls = NULL;
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -134,6 +159,24 @@ static int send_all(herald_client *c, const uint8_t *p, size_t n, uint64_t deadl
         ssize_t w;
         if (c->fd < 0)
             return HERALD_ECLOSED;
+        if (c->tls) {
+            w = client_tls_send(c->tls, p, n);
+            if (w > 0) {
+                p += w;
+                n -= (size_t)w;
+                continue;
+            }
+            if (w == CLIENT_TLS_WANT_READ || w == CLIENT_TLS_WANT_WRITE) {
+                struct pollfd pf = {.fd = c->fd,
+                                    .events = w == CLIENT_TLS_WANT_READ ? POLLIN : POLLOUT};
+                int left = ms_left(deadline);
+                if (left == 0)
+                    return client_broken(c, HERALD_ETIMEOUT);
+                (void)poll(&pf, 1, left);
+                continue;
+            }
+            return client_broken(c, HERALD_EIO);
+        }
         w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             p += w;
@@ -180,6 +223,7 @@ int client_recv_frame(herald_client *c, uint64_t deadline, bool block, herald_fr
         herald_buf_consume(&c->rx, c->hold);
         c->hold = 0;
     }
+    short want = POLLIN;
     for (;;) {
         size_t flen = 0;
         ssize_t n;
@@ -199,17 +243,30 @@ int client_recv_frame(herald_client *c, uint64_t deadline, bool block, herald_fr
             c->hold = flen;
             return 0;
         }
-        {
-            struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+        if (!(c->tls && client_tls_pending(c->tls))) {
+            struct pollfd pf = {.fd = c->fd, .events = want};
             rc = poll(&pf, 1, block ? ms_left(deadline) : 0);
             if (rc < 0 && errno == EINTR)
                 continue;
             if (rc == 0)
                 return HERALD_ETIMEOUT;
         }
+        want = POLLIN;
         if (herald_buf_reserve(&c->rx, CLIENT_READ_CHUNK) != 0)
             return client_broken(c, HERALD_ENOMEM);
-        n = recv(c->fd, c->rx.data + c->rx.len, CLIENT_READ_CHUNK, 0);
+        if (c->tls) {
+            n = client_tls_recv(c->tls, c->rx.data + c->rx.len, CLIENT_READ_CHUNK);
+            if (n == CLIENT_TLS_WANT_READ)
+                continue;
+            if (n == CLIENT_TLS_WANT_WRITE) {
+                want = POLLOUT;
+                continue;
+            }
+            if (n == CLIENT_TLS_ERROR)
+                return client_broken(c, HERALD_EIO);
+        } else {
+            n = recv(c->fd, c->rx.data + c->rx.len, CLIENT_READ_CHUNK, 0);
+        }
         if (n == 0)
             return client_broken(c, HERALD_ECLOSED);
         if (n < 0) {

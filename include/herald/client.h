@@ -63,9 +63,15 @@ typedef struct herald_client_opts {
     char *errbuf;            /* NULL, or a buffer that gets the server's ERROR
                                 text when connect fails ("" when it sent none) */
     size_t errbuf_len;       /* its size in bytes (the text is truncated, NUL-terminated) */
+    const char *ca_file;     /* tls://HOST:PORT addresses: PEM file of the CA the
+                                gateway's certificate must chain to (NULL: the
+                                system's bundle, /etc/ssl/certs/ca-certificates.crt) */
 } herald_client_opts;
 
-/* Connects to addr ("host:port" or "[v6]:port"; getaddrinfo, TCP_NODELAY),
+/* Connects to addr ("host:port" or "[v6]:port"; getaddrinfo, TCP_NODELAY;
+ * "tls://host:port": TLS 1.2, the gateway's certificate must chain to
+ * opts->ca_file and name host — a certificate that does not verify fails
+ * with HERALD_EUNAUTHORIZED and the reason in opts->errbuf),
  * sends HELLO with token and waits for WELCOME. With opts->sync_key it then
  * SYNCs from that key, looping while the server says "more", and queues the
  * missed messages as events (in order, before anything pushed later);

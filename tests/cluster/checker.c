@@ -121,7 +121,8 @@ int ck_connect_key(ck_env *e, const char *user, const uint8_t *key, size_t keyle
 {
     char tok[TOKEN_TEXT_MAX], text[256] = "";
     token_claims cl = {.admin = false};
-    herald_client_opts o = {.timeout_ms = e->timeout_ms, .errbuf = text,
+    herald_client_opts o = {.timeout_ms = e->timeout_ms, .ca_file = getenv("HERALD_CA"),
+                            .errbuf = text,
                             .errbuf_len = sizeof text, .sync_key = key, .sync_key_len = keylen};
     int rc;
 
