@@ -35,7 +35,9 @@ static int same_request(const nw_request *a, const nw_request *b)
 {
     return a->kind == b->kind && a->from == b->from && same(a->tenant, b->tenant) &&
            same(a->user, b->user) && a->admin == b->admin && a->dnd_until == b->dnd_until &&
-           same(a->frame, b->frame) && a->group == b->group && same(a->cmd, b->cmd);
+           same(a->frame, b->frame) && a->group == b->group && same(a->cmd, b->cmd) &&
+           same(a->token, b->token) && a->n_reach == b->n_reach &&
+           (a->n_reach == 0 || memcmp(a->reach, b->reach, a->n_reach * sizeof *a->reach) == 0);
 }
 
 static int same_reply(const nw_reply *a, const nw_reply *b)
@@ -55,7 +57,8 @@ static int same_event(const nw_event *a, const nw_event *b)
 {
     if (a->kind != b->kind || a->node != b->node || a->pubseq != b->pubseq ||
         !same(a->tenant, b->tenant) || a->n_users != b->n_users || a->n_useqs != b->n_useqs ||
-        !same(a->frame, b->frame) || a->until != b->until)
+        !same(a->frame, b->frame) || a->until != b->until || a->group != b->group ||
+        a->index != b->index)
         return 0;
     for (uint32_t i = 0; i < a->n_users; i++)
         if (!same(a->users[i], b->users[i]))
