@@ -17,6 +17,13 @@
 #define CONN_LINGER_S 2.0 /* seconds a failed conn may take to drain */
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
+
+/* Depth of the byte bucket: twice the rate, and room for two whole frames. */
+static double byte_burst(const gw *g)
+{
+    double b = 2.0 * (double)g->cfg.byte_rate, f = 2.0 * (g->cfg.max_frame + HERALD_FRAME_HEADER);
+    return b > f ? b : f;
+}
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -55,6 +62,7 @@ void conn_accept(gw *g, int fd, const char *peer)
     c->id = ++g->next_conn_id;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->tokens = g->cfg.burst;
+    c->btokens = byte_burst(g);
     c->refill_at = ev_now(g->loop);
     c->last_rx = ev_now(g->loop);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
@@ -367,17 +375,26 @@ void conn_fail(conn *c, int code, const char *text)
     conn_write_now(c);
 }
 
-/* Token bucket; true when one more request is allowed. */
-static bool rate_take(conn *c)
+/* Token buckets (requests and bytes); true when a request of `bytes` is
+ * allowed. A refused one takes nothing. */
+static bool rate_take(conn *c, size_t bytes)
 {
     ev_tstamp now = ev_now(c->g->loop);
+    double bmax = byte_burst(c->g);
     c->tokens += (now - c->refill_at) * c->g->cfg.rate;
     if (c->tokens > c->g->cfg.burst)
         c->tokens = c->g->cfg.burst;
+    if (c->g->cfg.byte_rate) {
+        c->btokens += (now - c->refill_at) * (double)c->g->cfg.byte_rate;
+        if (c->btokens > bmax)
+            c->btokens = bmax;
+    }
     c->refill_at = now;
-    if (c->tokens < 1.0)
+    if (c->tokens < 1.0 || (c->g->cfg.byte_rate && c->btokens < (double)bytes))
         return false;
     c->tokens -= 1.0;
+    if (c->g->cfg.byte_rate)
+        c->btokens -= (double)bytes;
     return true;
 }
 
@@ -407,8 +424,10 @@ static void conn_process(conn *c)
             break;
         }
         c->last_rx = ev_now(c->g->loop);
-        if (c->authed && f.type != HERALD_FT_PING && !rate_take(c)) {
-            conn_send_error(c, HERALD_ERATE_LIMITED, "request rate limit exceeded",
+        if (c->authed && f.type != HERALD_FT_PING && !rate_take(c, flen)) {
+            conn_send_error(c, HERALD_ERATE_LIMITED,
+                            c->tokens < 1.0 ? "request rate limit exceeded; not applied"
+                                            : "byte rate limit exceeded; not applied",
                             f.rid);
         } else if (c->g->be.forward && f.type != HERALD_FT_PING) {
             /* Front end: the nodes serve it (pings are answered here). */

@@ -37,7 +37,11 @@ pending *fanout_submit_to(conn *c, const herald_frame *req, uint32_t op, herald_
     rc = gw_submit(c->g, (uint32_t)(sh - c->g->shards), cmdbuf, p);
     if (rc) {
         herald_buf_free(cmdbuf);
-        conn_send_error(c, rc, NULL, req->rid);
+        conn_send_error(c, rc,
+                        rc == HERALD_EBUSY
+                            ? "not applied: this group's write queue is full; retry later"
+                            : NULL,
+                        req->rid);
         conn_unref(c);
         free(p);
         return NULL;

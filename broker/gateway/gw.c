@@ -29,6 +29,8 @@ void gw_config_defaults(gw_config *cfg)
         .idle_ms = 90000,
         .hb_ms = 30000,
         .max_conns = 10000,
+        .queue_bytes = 64u << 20,
+        .byte_rate = 16u << 20,
     };
 }
 
@@ -271,6 +273,8 @@ int gw_create_ex(const gw_config *cfg, struct ev_loop *loop, store *const *store
         if (g->be.submit)
             continue; /* replicated: the backend applies */
         rc = writer_create(stores[i], loop, on_written, g, &g->shards[i].wr);
+        if (rc == 0)
+            writer_set_budget(g->shards[i].wr, g->cfg.queue_bytes);
         if (rc)
             goto fail_writer;
     }

@@ -39,6 +39,9 @@ typedef struct gw_config {
     uint32_t idle_ms;      /* close after this long without a frame */
     uint32_t hb_ms;        /* heartbeat interval advertised in WELCOME */
     uint32_t max_conns;    /* connection cap; more are refused with BUSY */
+    size_t queue_bytes;    /* dev mode: bytes one group's writer may have queued (0 none) */
+    uint64_t byte_rate;    /* sustained frame bytes/s per connection (burst 2× or two
+                              frame caps); excess gets RATE_LIMITED */
     const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: the client
                               port speaks TLS only (gw_tls.h). NULL/"": plain TCP */
 } gw_config;

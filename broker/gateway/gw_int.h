@@ -67,6 +67,7 @@ struct conn {
     herald_buf out;        /* encoded frames not yet written */
     size_t out_off;        /* bytes of out already written */
     double tokens;         /* rate-limit bucket */
+    double btokens;        /* byte-rate bucket */
     ev_tstamp refill_at;   /* last bucket refill */
     bool authed;           /* HELLO verified */
     uint64_t dnd_until;    /* do-not-disturb ends (ms since epoch; 0 off) */

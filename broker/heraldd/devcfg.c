@@ -11,6 +11,9 @@ const cfg_key devcfg_keys[] = {
       "initial LMDB map size; grows by doubling when full"),
     K("store.no_sync", CFG_BOOL, no_sync, 0, 0, "false",
       "skip fsync: acks are no longer durable (benchmarks of the CPU path only)"),
+    K("store.queue_bytes", CFG_U64, queue_bytes, 1u << 20, 1ull << 36, "64M",
+      "bytes of commands one group's writer may have queued; past it requests are refused "
+      "with BUSY (not applied, retry later)"),
     K("store.groups", CFG_U32, groups, 1, 64, "4",
       "shard groups, each its own LMDB env and group-commit writer thread; fixed once "
       "data exists"),
@@ -25,4 +28,8 @@ const cfg_key devcfg_keys[] = {
 
 const size_t devcfg_nkeys = sizeof devcfg_keys / sizeof devcfg_keys[0];
 
-void devcfg_gateway(const dev_config *d, gw_config *g) { gwlimits_config(&d->gw, g); }
+void devcfg_gateway(const dev_config *d, gw_config *g)
+{
+    gwlimits_config(&d->gw, g);
+    g->queue_bytes = (size_t)d->queue_bytes;
+}

@@ -16,6 +16,7 @@
 typedef struct dev_config {
     char data[1024];       /* store.data: LMDB data directory */
     uint64_t map_size;     /* store.map_size: initial LMDB map size */
+    uint64_t queue_bytes;  /* store.queue_bytes: bound of each writer's queue */
     bool no_sync;          /* store.no_sync: skip fsync (benchmarks only) */
     uint32_t groups;       /* store.groups: shard groups (one LMDB env + writer each) */
     gw_limits gw;          /* gateway.*: client limits */

@@ -77,6 +77,7 @@ void fill_leaders(node *n, nw_reply *r)
 
 typedef struct ncommit {
     ngroup *ng;             /* the group proposed to */
+    size_t bytes;           /* the command's size (ng->inflight_bytes) */
     rio_apply_fn cb;        /* the proposer's callback */
     void *arg;              /* its argument */
     void *result;           /* the FSM's result (valid until after done) */
@@ -86,6 +87,7 @@ typedef struct ncommit {
 static void commit_done(void *arg, int status)
 {
     ncommit *c = arg;
+    c->ng->inflight_bytes -= c->bytes;
     if (status == 0)
         c->cb(c->arg, 0, c->result);
     else
@@ -103,21 +105,35 @@ static void commit_wait(void *arg, int status, void *result)
         status = HERALD_EUNAVAILABLE; /* cannot wait for the commit */
         result = NULL;
     }
+    c->ng->inflight_bytes -= c->bytes;
     c->cb(c->arg, status, result);
     free(c);
 }
 
-/* rio_group_propose whose cb runs after the entry's commit (same contract). */
+/* rio_group_propose whose cb runs after the entry's commit (same contract).
+ * Bounded in bytes per group (node.queue_bytes): past it HERALD_EBUSY and
+ * nothing is proposed — the client hears "not applied, retry later", never
+ * "outcome unknown" for load alone. */
 int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn cb, void *arg)
 {
-    ncommit *c = calloc(1, sizeof *c);
+    ncommit *c;
     int rc;
+    if (ng->inflight_bytes && ng->inflight_bytes + len > ng->n->cfg->queue_bytes) {
+        if (ng->busy++ % 1000 == 0)
+            log_warn("node.busy", "group %u: %zu bytes proposed and not committed yet: "
+                     "refusing with BUSY (%llu so far)", ng->id, ng->inflight_bytes,
+                     (unsigned long long)ng->busy);
+        return HERALD_EBUSY;
+    }
+    c = calloc(1, sizeof *c);
     if (!c)
         return HERALD_ENOMEM;
-    *c = (ncommit){.ng = ng, .cb = cb, .arg = arg};
+    *c = (ncommit){.ng = ng, .cb = cb, .arg = arg, .bytes = len};
     rc = rio_group_propose(ng->rg, data, len, commit_wait, c);
     if (rc)
         free(c);
+    else
+        ng->inflight_bytes += len;
     return rc;
 }
 
@@ -447,7 +463,9 @@ int node_run(node_config *cfg)
     for (uint32_t i = 0; i < n->ngroups; i++) {
         ngroup *ng = &n->groups[i];
         fsm_config fc = {.st = ng->st, .group = i, .applied = on_applied, .arg = ng,
-                         .loop = loop};
+                         .loop = loop, .log_bytes = (size_t)cfg->raft_log_bytes,
+                         .snapshot_threshold = cfg->snapshot_threshold,
+                         .snapshot_trailing = cfg->snapshot_trailing};
         rio_group_config rc_ = {.group_id = i, .fsm = &ng->fsm,
                                 .election_timeout = cfg->election_ms,
                                 .heartbeat_timeout = cfg->heartbeat_ms,

@@ -45,6 +45,8 @@ typedef struct ngroup {
     bool fsm_ready;
     rio_group *rg;
     nwait *waiting;         /* forwarded results waiting for this replica */
+    size_t inflight_bytes;  /* proposed here, not committed yet (node.queue_bytes) */
+    uint64_t busy;          /* proposals refused for it (BUSY) */
 } ngroup;
 
 typedef struct npeer {

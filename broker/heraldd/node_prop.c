@@ -134,7 +134,11 @@ static void prop_forward_done(void *arg, int status, const uint8_t *b, size_t le
     if (r.status != 0 || nw_result_decode((const uint8_t *)r.result.ptr, r.result.len, &res)) {
         int code = r.status ? r.status : HERALD_EINTERNAL;
         nw_reply_release(&r);
-        prop_finish_err(p, code, code == HERALD_EINTERNAL ? "undecodable result" : "");
+        prop_finish_err(p, code,
+                        code == HERALD_EINTERNAL ? "undecodable result"
+                        : code == HERALD_EBUSY
+                            ? "not applied: the group leader's proposal queue is full; retry later"
+                            : "");
         return;
     }
     nw_reply_release(&r);
@@ -157,7 +161,10 @@ static void prop_try(nprop *p)
         if (rc == 0)
             return;
         if (rc != HERALD_ENOT_LEADER) {
-            prop_finish_err(p, rc, "");
+            prop_finish_err(p, rc,
+                            rc == HERALD_EBUSY
+                                ? "not applied: this group's proposal queue is full; retry later"
+                                : "");
             return;
         }
     }

@@ -43,6 +43,9 @@ const cfg_key nodecfg_keys[] = {
     K("raft.snapshot_trailing", CFG_U32, snapshot_trailing, 0, 1u << 30, "1024",
       "log entries kept after a snapshot for lagging followers; below "
       "raft.snapshot_threshold"),
+    K("raft.log_bytes", CFG_U64, raft_log_bytes, 1u << 20, 1ull << 40, "256M",
+      "about this many bytes of a group's recent log entries stay in memory: with big "
+      "entries, snapshots come sooner than raft.snapshot_threshold entries"),
     K("raft.map_size", CFG_U64, raft_map_size, 1u << 20, 1ull << 40, "1G",
       "LMDB map size of the raft log (all groups)"),
     K("store.map_size", CFG_U64, map_size, 1u << 20, 1ull << 40, "1G",
@@ -52,6 +55,9 @@ const cfg_key nodecfg_keys[] = {
     K("node.shutdown_s", CFG_U32, shutdown_s, 1, 3600, "5",
       "after SIGTERM the node closes its groups and stores; if that has not finished in this "
       "many seconds it exits at once (as safe as kill -9)"),
+    K("node.queue_bytes", CFG_U64, queue_bytes, 1u << 20, 1ull << 36, "32M",
+      "bytes of commands a group may have proposed on this node and not committed yet; past it "
+      "requests are refused with BUSY (not applied, retry later)"),
     K("node.reach_wait_ms", CFG_U32, reach_wait_ms, 10, 60000, "1000",
       "how long a HELLO or SYNC waits for this node's replicas to apply what a gateway has "
       "already pushed; then the client is told to retry (UNAVAILABLE)"),

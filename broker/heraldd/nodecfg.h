@@ -47,9 +47,11 @@ typedef struct node_config {
     uint32_t snapshot_threshold; /* raft.snapshot_threshold: entries between snapshots */
     uint32_t snapshot_trailing;  /* raft.snapshot_trailing: entries kept after one */
     uint64_t raft_map_size;      /* raft.map_size: LMDB map of the raft log */
+    uint64_t raft_log_bytes;     /* raft.log_bytes: in-memory log budget per group */
     uint64_t map_size;           /* store.map_size: initial LMDB map of each group store */
     uint32_t request_timeout_ms; /* node.request_timeout_ms: forwarded proposals */
     uint32_t reach_wait_ms;      /* node.reach_wait_ms: HELLO/SYNC wait for replicas */
+    uint64_t queue_bytes;        /* node.queue_bytes: proposal bytes in flight per group */
     uint32_t shutdown_s;         /* node.shutdown_s: the shutdown budget */
     uint32_t max_frame;          /* gateway.max_frame: same value as the gateways' */
     char log_level[16];          /* log.level */

@@ -25,6 +25,7 @@ void gwlimits_config(const gw_limits *l, gw_config *g)
     g->idle_ms = l->idle_ms;
     g->max_conns = l->max_conns;
     g->tls_cert = l->tls_cert;
+    g->byte_rate = l->byte_rate;
 }
 
 int tenantcfg_split(const char *list, char out[][TOKEN_ID_MAX + 1])

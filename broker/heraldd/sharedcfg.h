@@ -81,6 +81,7 @@ typedef struct gw_limits {
     uint32_t idle_ms;      /* gateway.idle_ms */
     uint32_t max_conns;    /* gateway.max_conns */
     char tls_cert[1024];   /* gateway.tls_cert: the client port's certificate + key */
+    uint64_t byte_rate;    /* gateway.byte_rate: frame bytes/s per connection */
 } gw_limits;
 
 /* The gateway.* client keys of config struct T whose gw_limits member is M;
@@ -102,6 +103,9 @@ typedef struct gw_limits {
                  FLAG(" (--idle-ms)")),                                                      \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.max_conns", CFG_U32, max_conns, 1, 1000000,       \
                  "10000", "connection cap; more are refused with BUSY"),                      \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.byte_rate", CFG_U64, byte_rate, 1024, 1ull << 34,  \
+                 "16M", "frame bytes/s per connection (burst twice that, at least two "      \
+                 "frames); excess gets RATE_LIMITED"),                                        \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.tls_cert", CFG_STR, tls_cert, 0, 0, "",            \
                  "PEM file with the client port's certificate (and chain) followed by its "  \
                  "private key; set, the port speaks TLS only (clients dial tls://HOST:PORT)")

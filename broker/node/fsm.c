@@ -55,6 +55,11 @@ typedef struct fsm_state {
     size_t n_defs;          /* how many */
     size_t cap_defs;        /* allocated slots of defs */
     int failed;             /* sticky storage failure (HERALD code), or 0 */
+    size_t log_bytes;       /* in-memory log budget (fsm_config), 0 none */
+    unsigned thr_cfg, trail_cfg; /* the configured snapshot threshold / trailing */
+    unsigned thr_now;       /* the threshold set last */
+    double entry_avg;       /* moving average of entry sizes, bytes */
+    uint64_t seen;          /* entries applied (for the adjustment's pace) */
     bool flushing;          /* hooks running: no nested flush */
 } fsm_state;
 
@@ -157,6 +162,32 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     flush(w->data);
 }
 
+/* Keeps libraft's in-memory log near f->log_bytes: threshold ≈ budget / mean
+ * entry size (64 ≤ it ≤ the configured one), trailing at most half of it. */
+static void log_budget(fsm_state *f, size_t len)
+{
+    unsigned thr, trail;
+    double avg;
+    f->entry_avg = f->seen++ ? f->entry_avg + ((double)len - f->entry_avg) / 32.0 : (double)len;
+    if (f->seen % 16 != 1)
+        return;
+    avg = f->entry_avg > 64.0 ? f->entry_avg : 64.0;
+    thr = (double)f->log_bytes / avg > (double)f->thr_cfg ? f->thr_cfg
+                                                          : (unsigned)((double)f->log_bytes / avg);
+    if (thr < 64)
+        thr = 64 < f->thr_cfg ? 64 : f->thr_cfg;
+    if (thr == f->thr_now)
+        return;
+    trail = f->trail_cfg < thr / 2 ? f->trail_cfg : thr / 2;
+    raft_set_snapshot_threshold(f->raft, thr);
+    raft_set_snapshot_trailing(f->raft, trail);
+    if (f->thr_now)
+        log_info("fsm.log", "group %u: entries of ~%.0f bytes: a snapshot every %u entries, "
+                 "%u kept after it (log budget %zu bytes)", f->group, f->entry_avg, thr, trail,
+                 f->log_bytes);
+    f->thr_now = thr;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     fsm_state *f = fsm->data;
@@ -171,6 +202,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     }
     if (f->failed)
         return raft_code(f->failed); /* logged when it failed */
+    if (f->log_bytes)
+        log_budget(f, buf->len);
     /* libraft applies entry last_applied + 1 and only then advances it. */
     index = raft_last_applied(f->raft) + 1;
     if (f->n_ents == f->cap_ents) {
@@ -337,6 +370,10 @@ int fsm_init(struct raft_fsm *fsm, const fsm_config *cfg)
     f->arg = cfg->arg;
     f->loop = cfg->loop;
     f->max_batch = cfg->max_batch ? cfg->max_batch : FSM_BATCH_DEFAULT;
+    f->log_bytes = cfg->log_bytes;
+    f->thr_cfg = cfg->snapshot_threshold;
+    f->trail_cfg = cfg->snapshot_trailing;
+    f->thr_now = cfg->snapshot_threshold;
     ev_prepare_init(&f->prep, on_prepare);
     f->prep.data = f;
     /* Before the watchers that flush raft messages and events, so what the

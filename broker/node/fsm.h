@@ -77,6 +77,14 @@ typedef struct fsm_config {
     struct ev_loop *loop;   /* commits once per iteration of this loop; NULL:
                                only at the caps and in fsm_flush */
     unsigned max_batch;     /* entries per transaction; 0 → FSM_BATCH_DEFAULT */
+    /* libraft keeps every entry since the last snapshot in memory: with a
+     * log budget (bytes, 0 none) the FSM lowers the group's snapshot
+     * threshold and trailing from the configured ones (entries) as entries
+     * grow, so about log_bytes of entries stay in memory (at least 64
+     * entries between snapshots). */
+    size_t log_bytes;
+    unsigned snapshot_threshold; /* configured threshold (entries) */
+    unsigned snapshot_trailing;  /* configured trailing (entries) */
 } fsm_config;
 
 /* Fills fsm (version, methods, data). 0, HERALD_EINVAL (no store) or

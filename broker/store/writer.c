@@ -40,6 +40,8 @@ struct writer {
     uint64_t next_index;    /* index of the next command (writer thread) */
     uint64_t batches;       /* transactions committed (guarded by mu) */
     size_t pending;         /* submitted − called back (loop thread) */
+    size_t queued_bytes;    /* their bytes (loop thread) */
+    size_t budget;          /* bound on queued_bytes (0 none; loop thread) */
 };
 
 static void q_push(wqueue *q, witem *it)
@@ -134,6 +136,7 @@ static void drain_out(writer *w)
     pthread_mutex_unlock(&w->mu);
     while (it) {
         witem *next = it->next;
+        w->queued_bytes -= it->cmd.len;
         w->done(w->arg, it->cookie, it->cmd.data, it->cmd.len, &it->res);
         apply_result_free(&it->res);
         herald_buf_free(&it->cmd);
@@ -187,6 +190,8 @@ int writer_submit(writer *w, herald_buf *cmd, void *cookie)
     witem *it;
     if (w->stop)
         return HERALD_ESHUTDOWN;
+    if (w->budget && w->pending && w->queued_bytes + cmd->len > w->budget)
+        return HERALD_EBUSY;
     it = calloc(1, sizeof *it);
     if (!it)
         return HERALD_ENOMEM;
@@ -198,8 +203,11 @@ int writer_submit(writer *w, herald_buf *cmd, void *cookie)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     w->pending++;
+    w->queued_bytes += it->cmd.len;
     return 0;
 }
+
+void writer_set_budget(writer *w, size_t bytes) { w->budget = bytes; }
 
 size_t writer_pending(const writer *w) { return w->pending; }
 

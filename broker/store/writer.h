@@ -29,8 +29,15 @@ int writer_create(store *s, struct ev_loop *loop, writer_done_fn done,
 
 /* Loop thread. On success takes ownership of the encoded command `cmd` (its
  * data is freed by the writer; *cmd is zeroed). 0, HERALD_ESHUTDOWN,
- * HERALD_ENOMEM (then *cmd is untouched and still the caller's). */
+ * HERALD_EBUSY (over the budget), HERALD_ENOMEM (then *cmd is untouched and
+ * still the caller's). */
 int writer_submit(writer *w, herald_buf *cmd, void *cookie);
+
+/* Bounds the bytes of commands submitted and not yet called back (0: no
+ * bound). Past it writer_submit answers HERALD_EBUSY: nothing queued, the
+ * caller says "not applied, retry later". A lone command larger than the
+ * bound is taken when nothing else is queued. Loop thread. */
+void writer_set_budget(writer *w, size_t bytes);
 
 /* Number of commands submitted and not yet called back. */
 size_t writer_pending(const writer *w);
