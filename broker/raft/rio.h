@@ -44,13 +44,31 @@ typedef struct rio_hub_config {
     size_t map_size;        /* initial LMDB map size in bytes; 0 → 1 GiB. A write that
                              * fills the map doubles it and is retried (its
                              * callbacks fire only after the commit) */
-    size_t max_msg;         /* largest nng message accepted (RECVMAXSZ) and sent; a
-                             * raft message that alone exceeds it (a big
-                             * InstallSnapshot) is refused with RAFT_TOOBIG and
-                             * logged; raft retries it later. Same on every
-                             * node. 0 → 64 MiB */
+    size_t max_msg;         /* largest nng message accepted (RECVMAXSZ) and sent. An
+                             * AppendEntries over it is sent cut to the entries
+                             * that fit (see "Large AppendEntries"); only a single
+                             * entry over it is refused (RAFT_TOOBIG, counted in
+                             * msgs_toobig, logged). Same on every node.
+                             * 0 → 64 MiB */
     unsigned tick_ms;       /* period of the hub tick driving all groups; 0 → 50 */
 } rio_hub_config;
+
+/* Large AppendEntries. libraft 0.15 hands io->send every entry from the
+ * follower's next index on (after a restart, the whole log since its match
+ * index), with no size limit. rio encodes only the leading entries whose
+ * record fits min(max_msg − frame header, 8 MiB) (at least one, if it fits
+ * max_msg) and completes the send with RAFT_TOOBIG. That is safe and keeps
+ * replication moving, as read from 0.15's replication.c:
+ *   - the follower sees an ordinary AppendEntries with fewer entries,
+ *     appends them and answers with its last stored index;
+ *   - the failed send status puts the follower's progress back to probe
+ *     (next = match + 1), undoing the optimistic next index raft set for
+ *     the whole batch in pipeline mode, so nothing is skipped;
+ *   - the success answer moves match to the last entry sent and, now in
+ *     pipeline mode, raft sends the next batch at once: one cap-sized batch
+ *     per round trip, not one per heartbeat.
+ * A heartbeat falling due before the answer re-sends the same batch (the
+ * follower ignores entries it already has). */
 
 /* Counters, for tests and metrics (loop thread). */
 typedef struct rio_stats {
@@ -69,6 +87,7 @@ typedef struct rio_stats {
     uint64_t map_grows;   /* times the LMDB map was grown after MDB_MAP_FULL */
     uint64_t map_size;    /* current LMDB map size in bytes */
     uint64_t msgs_toobig; /* raft messages refused because one would exceed max_msg */
+    uint64_t appends_cut; /* AppendEntries sent cut to the entries that fit (see below) */
 } rio_stats;
 
 /* Opens the LMDB env, starts the writer thread, listens. 0, HERALD_EINVAL,

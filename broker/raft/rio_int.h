@@ -38,6 +38,7 @@
 #define RIO_RECORDS_MAX 65536u     /* raft messages per frame */
 #define RIO_CONF_MAX 1024u         /* servers per configuration */
 #define RIO_FRAME_HDR_MIN 14u      /* magic + sender id + addr_len */
+#define RIO_APPEND_MAX ((size_t)8 << 20) /* bytes of one AppendEntries record (or max_msg) */
 
 /* A growable byte buffer (malloc). */
 typedef struct rio_buf {
@@ -60,6 +61,11 @@ int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m);
 /* Bytes rio_msg_encode adds for m (record header included); SIZE_MAX when
  * m cannot be encoded (unknown type, a field over 4 GiB). */
 size_t rio_msg_size(const struct raft_message *m);
+
+/* For an APPEND_ENTRIES m: how many of its leading entries fit in one
+ * record of at most `budget` bytes (rio_msg_size of the message cut to
+ * them ≤ budget). */
+unsigned rio_ae_fit(const struct raft_message *m, size_t budget);
 
 /* Encodes/decodes a configuration (conf production above). */
 int rio_conf_encode(rio_buf *b, const struct raft_configuration *c);
@@ -151,7 +157,8 @@ typedef struct rio_net rio_net;
 /* A decoded frame for the hub; the callee owns f's contents (rio_frame_free). */
 typedef void (*rio_net_recv_fn)(void *arg, rio_frame *f);
 /* Send completion (loop thread, at the end of the iteration the message was
- * queued in): 0 or RAFT_NOCONNECTION / RAFT_TOOBIG / RAFT_CANCELED. */
+ * queued in): 0 or RAFT_NOCONNECTION / RAFT_CANCELED, or RAFT_TOOBIG when
+ * an AppendEntries was sent cut to a prefix of its entries. */
 typedef void (*rio_net_cb)(void *arg, int status);
 
 int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t max_msg,

@@ -223,6 +223,23 @@ size_t rio_msg_size(const struct raft_message *m)
     }
 }
 
+unsigned rio_ae_fit(const struct raft_message *m, size_t budget)
+{
+    const struct raft_append_entries *ae = &m->append_entries;
+    size_t n = RECORD_HDR + AE_HDR_LEN;
+    unsigned i;
+
+    if (n > budget)
+        return 0;
+    for (i = 0; i < ae->n_entries; i++) {
+        size_t len = ae->entries[i].buf.len;
+        if (len > UINT32_MAX || len > budget - n || AE_ENTRY_HDR > budget - n - len)
+            break;
+        n += AE_ENTRY_HDR + len;
+    }
+    return i;
+}
+
 int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m)
 {
     size_t start = b->len, body;

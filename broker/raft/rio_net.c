@@ -40,6 +40,7 @@ typedef struct nreq {
     struct nreq *next; /* link */
     rio_net_cb cb;     /* completion */
     void *arg;         /* its argument */
+    int sent_status;   /* status reported when the frame went out (RAFT_TOOBIG: cut) */
 } nreq;
 
 /* One future nng message. */
@@ -222,23 +223,54 @@ static void log_toobig(rio_net *n, uint32_t gid, const struct raft_message *m, s
                   (unsigned long long)n->st.msgs_toobig);
 }
 
+/* An AppendEntries over the cap is cut to the entries that fit: raft's
+ * follower answers with its last stored index, and the leader continues
+ * from there (see rio.h, "Large AppendEntries"). Returns the message to
+ * encode (m, or *cut) and sets *need to its size. */
+static const struct raft_message *ae_cut(rio_net *n, const struct raft_message *m, size_t limit,
+                                         struct raft_message *cut, size_t *need)
+{
+    size_t budget = limit < RIO_APPEND_MAX ? limit : RIO_APPEND_MAX;
+    unsigned k;
+
+    if (m->type != RAFT_IO_APPEND_ENTRIES || *need <= budget)
+        return m;
+    k = rio_ae_fit(m, budget);
+    if (k == 0) /* a first entry over RIO_APPEND_MAX goes alone if the cap allows */
+        k = rio_ae_fit(m, limit);
+    if (k == 0)
+        return m; /* its first entry alone is over the cap: refused below */
+    *cut = *m;
+    cut->append_entries.n_entries = k;
+    *need = rio_msg_size(cut);
+    n->st.appends_cut++;
+    return cut;
+}
+
 int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net_cb cb, void *arg)
 {
+    struct raft_message cut;
     npeer *p;
     nbatch *b;
     nreq *r = NULL;
-    size_t need, hdr;
+    size_t need, hdr, limit;
+    int sent_status = 0;
     int rc;
 
     if (!m->server_address || strlen(m->server_address) > RIO_ADDR_MAX)
         return RAFT_MALFORMED;
     /* Every frame must fit max_msg (the peers' RECVMAXSZ: nng drops the
-     * connection on a bigger one). A message that cannot fit even alone is
-     * refused here, loudly; raft gives up this send and retries later (a
-     * snapshot: after install_snapshot_timeout). */
+     * connection on a bigger one). An AppendEntries is cut to what fits; a
+     * message that cannot fit even alone is refused here, loudly; raft
+     * gives up this send and retries later. */
     need = rio_msg_size(m);
     hdr = RIO_FRAME_HDR_MIN + strlen(n->url);
-    if (need > n->max_msg || hdr > n->max_msg - need) {
+    limit = n->max_msg > hdr ? n->max_msg - hdr : 0;
+    if (ae_cut(n, m, limit, &cut, &need) == &cut) {
+        m = &cut;
+        sent_status = RAFT_TOOBIG; /* the leader re-probes from the follower's answer */
+    }
+    if (need > limit) {
         n->st.msgs_toobig++;
         log_toobig(n, gid, m, need);
         return RAFT_TOOBIG;
@@ -272,6 +304,7 @@ int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net
     r->next = NULL;
     r->cb = cb;
     r->arg = arg;
+    r->sent_status = sent_status;
     if (b->tail)
         b->tail->next = r;
     else
@@ -340,7 +373,7 @@ static void flush(rio_net *n)
                 for (r = b->head; r; r = rnext) {
                     rnext = r->next;
                     if (r->cb)
-                        r->cb(r->arg, status);
+                        r->cb(r->arg, status ? status : r->sent_status);
                     free(r);
                 }
                 rio_buf_free(&b->buf);
@@ -495,6 +528,7 @@ void rio_net_stats(const rio_net *n, rio_stats *st)
     st->frames_bad = n->st.frames_bad;
     st->msgs_orphan = n->st.msgs_orphan;
     st->msgs_toobig = n->st.msgs_toobig;
+    st->appends_cut = n->st.appends_cut;
 }
 
 void rio_net_count(rio_net *n, uint64_t delivered, uint64_t orphaned)
