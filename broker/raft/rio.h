@@ -88,6 +88,12 @@ typedef struct rio_stats {
     uint64_t map_size;    /* current LMDB map size in bytes */
     uint64_t msgs_toobig; /* raft messages refused because one would exceed max_msg */
     uint64_t appends_cut; /* AppendEntries sent cut to the entries that fit (see below) */
+    uint64_t snap_streams;   /* InstallSnapshots sent as chunk streams */
+    uint64_t snap_resumed;   /* streams that resumed at an offset the receiver had */
+    uint64_t snap_chunks;    /* chunks sent (resends included) */
+    uint64_t snap_bytes;     /* snapshot data bytes sent in chunks */
+    uint64_t snap_installed; /* streamed snapshots received whole, verified, given to raft */
+    uint64_t snap_bad;       /* assemblies discarded (hash mismatch, out of memory, idle) */
 } rio_stats;
 
 /* Opens the LMDB env, starts the writer thread, listens. 0, HERALD_EINVAL,
