@@ -70,6 +70,39 @@ typedef struct rio_hub_config {
  * A heartbeat falling due before the answer re-sends the same batch (the
  * follower ignores entries it already has). */
 
+/* Large snapshots. libraft 0.15's InstallSnapshot is one message carrying
+ * the whole snapshot data. One whose record is over min(max_msg − frame
+ * header, 1 MiB) is streamed by the transport instead (rio_snap.c), in
+ * records of its own that raft never sees:
+ *   SNAP_CHUNK  the snapshot's identity (last index, last term, data size
+ *               and a 64-bit hash of the data), its metadata (term,
+ *               configuration index and configuration) and data bytes
+ *               [offset, offset + len), len ≤ 1 MiB and within max_msg;
+ *   SNAP_ACK    the receiver's answer: identity, bytes held contiguously
+ *               from 0 (`have`), REWIND (a gap, or a stream it does not
+ *               know: go back to `have`) or COMPLETE.
+ * Sender, one stream per peer and group: first an empty chunk at offset 0
+ * (a probe) whose ack tells it where the receiver stands, then chunks from
+ * there with at most 8 MiB unacknowledged; after 1 s without progress it
+ * resends from the acknowledged offset, after 15 s it fails the send
+ * (RAFT_NOCONNECTION; raft aborts the install and sends the snapshot again
+ * later). A new send to the same peer and group replaces the running one
+ * (RAFT_CANCELED), and closing the group cancels its streams. raft's send
+ * callback fires with 0 only on COMPLETE; raft's snapshot buffer stays
+ * borrowed until then.
+ * Receiver, one assembly per group: the bytes from offset 0 in one buffer
+ * grown as they arrive (never past the announced size, ≤ 1 TiB) — raft is
+ * handed the snapshot as one buffer anyway, so memory stays bounded by the
+ * snapshot being installed. A probe or chunk from offset 0 of another
+ * snapshot (newer, or another leader's) replaces the assembly; a chunk that
+ * does not continue it gets a REWIND. When the last byte arrives the size
+ * and hash are checked: a mismatch discards it (snap_bad, logged) and asks
+ * for it again from 0; a match hands raft one ordinary InstallSnapshot
+ * message and acks COMPLETE. An assembly idle for 60 s is dropped.
+ * Resumable: the assembly survives connection loss and the sender's
+ * retries (a new stream of the same snapshot continues at `have`); it does
+ * not survive a restart of the receiving process (kept in memory). */
+
 /* Counters, for tests and metrics (loop thread). */
 typedef struct rio_stats {
     uint64_t txns;        /* LMDB write transactions committed by the writer (group commits) */
