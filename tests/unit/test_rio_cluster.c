@@ -462,17 +462,20 @@ static bool node3_knows_leaders(cl *c)
  * (more than the 64 frames nng queues for a disconnected peer, so node 3
  * cannot catch up from stale queued traffic alone). Node 3 catches up, no
  * message is refused as too big, and the group keeps committing with all
- * three. */
+ * three. RIO_CATCHUP_ENTRY (bytes, ≤ 1 MiB) and RIO_CATCHUP_MAXMSG (0: the
+ * hub default, 64 MiB) rescale it by hand, e.g. to 250 x 1 MiB. */
 static void test_catchup_over_max_msg(void **state)
 {
     cl *c = *state;
     const unsigned n_behind = 250;
     uint64_t cut0;
     double t0, dt;
+    const char *ev_entry = getenv("RIO_CATCHUP_ENTRY"), *ev_max = getenv("RIO_CATCHUP_MAXMSG");
     int i, g;
 
-    g_max_msg = 256u << 10;
-    g_cmd_pad = (64u << 10) - 8;
+    g_max_msg = ev_max ? strtoul(ev_max, NULL, 0) : 256u << 10;
+    g_cmd_pad = (ev_entry ? strtoul(ev_entry, NULL, 0) : 64u << 10) - 8;
+    assert_true(g_cmd_pad <= 1u << 20);
     g_snap_threshold = 4096;
     for (i = 0; i < NN; i++)
         node_up(c, i, true);
@@ -484,7 +487,7 @@ static void test_catchup_over_max_msg(void **state)
 
     node_down(c, 2);
     set_targets(c, n_behind);
-    assert_true(run_until(c, all_acked, 60));
+    assert_true(run_until(c, all_acked, 100));
     for (g = 0; g < NG; g++)
         assert_int_equal(c->n[0].fsm[g].snapshots + c->n[1].fsm[g].snapshots, 0);
 
@@ -497,7 +500,7 @@ static void test_catchup_over_max_msg(void **state)
     printf("# catch-up: %d groups x %u entries of %zu bytes (%.1f MiB per group, max_msg %zu):"
            " %s in %.2f s; %llu AppendEntries cut to fit, %llu messages refused as too big\n",
            NG, n_behind, 8 + g_cmd_pad, n_behind * (8.0 + (double)g_cmd_pad) / 1048576.0,
-           g_max_msg, i ? "caught up" : "NOT caught up", dt,
+           g_max_msg ? g_max_msg : (size_t)64 << 20, i ? "caught up" : "NOT caught up", dt,
            (unsigned long long)(cut_total(c) - cut0), (unsigned long long)toobig_total(c));
     print_stats(c, "catch-up");
     assert_true(i);
@@ -531,16 +534,19 @@ static void snap_totals(cl *c, rio_stats *t)
  * (256 KiB): the leader streams it in chunks, node 3 reassembles and
  * verifies it, raft installs it, and node 3 applies the same state as the
  * others; nothing is refused as too big, and the heartbeats kept flowing
- * meanwhile (node 3 knows both leaders). */
+ * meanwhile (node 3 knows both leaders). RIO_SNAP_PAD (bytes) and
+ * RIO_SNAP_MAXMSG (0: the hub default, 64 MiB) rescale it by hand. */
 static void test_snapshot_over_max_msg(void **state)
 {
     cl *c = *state;
     rio_stats st;
     double t0, dt;
+    size_t cap;
+    const char *ev_pad = getenv("RIO_SNAP_PAD"), *ev_max = getenv("RIO_SNAP_MAXMSG");
     int i, g;
 
-    g_snap_pad = 8u << 20;
-    g_max_msg = 256u << 10;
+    g_snap_pad = ev_pad ? strtoul(ev_pad, NULL, 0) : 8u << 20;
+    g_max_msg = ev_max ? strtoul(ev_max, NULL, 0) : 256u << 10;
     for (i = 0; i < NN; i++)
         node_up(c, i, true);
     start_all(c, true);
@@ -569,9 +575,10 @@ static void test_snapshot_over_max_msg(void **state)
     i = run_until(c, node3_caught_up, 60);
     dt = ev_time() - t0;
     snap_totals(c, &st);
-    printf("# snapshot of %zu bytes (%.0f x max_msg %zu): %s in %.2f s; %llu streams, %llu"
+    cap = g_max_msg ? g_max_msg : (size_t)64 << 20;
+    printf("# snapshot of %zu bytes (%.1f x max_msg %zu): %s in %.2f s; %llu streams, %llu"
            " chunks, %.1f MiB sent, %llu installed, %llu discarded; %llu refused as too big\n",
-           24 + g_snap_pad, (24.0 + (double)g_snap_pad) / (double)g_max_msg, g_max_msg,
+           24 + g_snap_pad, (24.0 + (double)g_snap_pad) / (double)cap, cap,
            i ? "installed" : "NOT installed", dt, (unsigned long long)st.snap_streams,
            (unsigned long long)st.snap_chunks, (double)st.snap_bytes / 1048576.0,
            (unsigned long long)st.snap_installed, (unsigned long long)st.snap_bad,
