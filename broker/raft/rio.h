@@ -94,8 +94,9 @@ typedef struct rio_hub_config {
  * grown as they arrive (never past the announced size, ≤ 1 TiB) — raft is
  * handed the snapshot as one buffer anyway, so memory stays bounded by the
  * snapshot being installed. A probe or chunk from offset 0 of another
- * snapshot (newer, or another leader's) replaces the assembly; a chunk that
- * does not continue it gets a REWIND. When the last byte arrives the size
+ * snapshot (newer, or another leader's with a term at least as high)
+ * replaces the assembly; a lower term's chunks are ignored (that stream
+ * stalls and fails); a chunk that does not continue it gets a REWIND. When the last byte arrives the size
  * and hash are checked: a mismatch discards it (snap_bad, logged) and asks
  * for it again from 0; a match hands raft one ordinary InstallSnapshot
  * message and acks COMPLETE. An assembly idle for 60 s is dropped.

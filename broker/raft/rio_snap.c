@@ -58,6 +58,7 @@ typedef struct rasm {
     raft_id sender;         /* identity: sending node, */
     raft_index last_index;  /* snapshot index and term, */
     raft_term last_term;
+    raft_term term;         /* the sender's term (a lower one never replaces it) */
     uint64_t total;         /* data size */
     uint64_t hash;          /* and hash */
     uint8_t *buf;           /* bytes [0, have) (raft_malloc) */
@@ -416,6 +417,8 @@ void rio_snaps_on_chunk(rio_snaps *s, raft_id from, const char *from_url, rio_re
         k.flags = RIO_ACK_COMPLETE;
         goto reply;
     }
+    if (!same && a->active && c->term < a->term)
+        return; /* a deposed leader's stream: let it stall, do not thrash the new one */
     if (!same) {
         if (c->offset != 0) { /* not the start of a stream we know: from 0, please */
             k.flags = RIO_ACK_REWIND;
@@ -428,7 +431,10 @@ void rio_snaps_on_chunk(rio_snaps *s, raft_id from, const char *from_url, rio_re
         a->last_term = c->last_term;
         a->total = c->total;
         a->hash = c->hash;
+        a->term = c->term;
     }
+    if (c->term > a->term)
+        a->term = c->term;
     a->last = ev_now(s->loop);
     timer_on(s);
     if (c->offset > a->have) {

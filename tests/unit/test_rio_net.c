@@ -566,6 +566,63 @@ static void test_snapshot_chunk_verified(void **state)
     nng_close(s);
 }
 
+/* Sends one chunk record from node `from` (address tcp://127.0.0.1:1) to B. */
+static void push_chunk(nng_socket s, raft_id from, const rio_chunk *c)
+{
+    rio_buf b = {0};
+    assert_int_equal(rio_frame_begin(&b, from, "tcp://127.0.0.1:1"), 0);
+    assert_int_equal(rio_chunk_encode(&b, GID, c), 0);
+    assert_int_equal(nng_send(s, b.data, b.len, 0), 0);
+    rio_buf_free(&b);
+}
+
+/* A deposed leader (lower term) cannot replace the assembly of the current
+ * one: its complete, valid stream is ignored, the current one completes. */
+static void test_snapshot_lower_term_ignored(void **state)
+{
+    fx *f = *state;
+    static uint8_t data[3000];
+    nng_socket s;
+    rio_chunk c;
+    rio_stats st;
+    int k;
+
+    memset(&c, 0, sizeof c);
+    for (k = 0; k < (int)sizeof data; k++)
+        data[k] = (uint8_t)(k * 7);
+    c.last_index = 99;
+    c.last_term = 2;
+    c.conf_index = 1;
+    raft_configuration_init(&c.conf);
+    assert_int_equal(raft_configuration_add(&c.conf, 9, "tcp://127.0.0.1:1", RAFT_VOTER), 0);
+    c.total = sizeof data;
+    c.hash = rio_hash64(data, sizeof data);
+    assert_int_equal(nng_push0_open(&s), 0);
+    assert_int_equal(nng_dial(s, rio_hub_address(f->hub[1]), NULL, 0), 0);
+    c.term = 5; /* the current leader, node 9: the first 1000 bytes */
+    c.data = data;
+    c.len = 1000;
+    push_chunk(s, 9, &c);
+    c.term = 4; /* the old leader, node 8: everything */
+    c.len = sizeof data;
+    push_chunk(s, 8, &c);
+    run_until(f, &f->ngot, 1, 0.3);
+    assert_int_equal(f->ngot, 0);
+    c.term = 5; /* node 9 goes on */
+    c.offset = 1000;
+    c.data = data + 1000;
+    c.len = sizeof data - 1000;
+    push_chunk(s, 9, &c);
+    assert_true(run_until(f, &f->ngot, 1, 5));
+    assert_int_equal(f->got[0].server_id, 9);
+    assert_int_equal(f->got[0].install_snapshot.term, 5);
+    assert_memory_equal(f->got[0].install_snapshot.data.base, data, sizeof data);
+    rio_hub_stats(f->hub[1], &st);
+    assert_int_equal(st.snap_installed, 1);
+    raft_configuration_close(&c.conf);
+    nng_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_streamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_stream_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_chunk_verified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_lower_term_ignored, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
