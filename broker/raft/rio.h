@@ -44,16 +44,68 @@ typedef struct rio_hub_config {
     size_t map_size;        /* initial LMDB map size in bytes; 0 → 1 GiB. A write that
                              * fills the map doubles it and is retried (its
                              * callbacks fire only after the commit) */
-    size_t max_msg;         /* largest nng message accepted (RECVMAXSZ) and sent; a
-                             * raft message that alone exceeds it (a big
-                             * InstallSnapshot) is refused with RAFT_TOOBIG and
-                             * logged; raft retries it later. Same on every
-                             * node. 0 → 64 MiB */
+    size_t max_msg;         /* largest nng message accepted (RECVMAXSZ) and sent. An
+                             * AppendEntries over it is sent cut to the entries
+                             * that fit (see "Large AppendEntries"); only a single
+                             * entry over it is refused (RAFT_TOOBIG, counted in
+                             * msgs_toobig, logged). Same on every node.
+                             * 0 → 64 MiB */
     unsigned tick_ms;       /* period of the hub tick driving all groups; 0 → 50 */
     const struct clink *tls;/* the links' TLS (clink.h): the listener takes only peers
                              * with a certificate of the cluster CA, and dials check
                              * the peer's; NULL: plaintext */
 } rio_hub_config;
+
+/* Large AppendEntries. libraft 0.15 hands io->send every entry from the
+ * follower's next index on (after a restart, the whole log since its match
+ * index), with no size limit. rio encodes only the leading entries whose
+ * record fits min(max_msg − frame header, 8 MiB) (at least one, if it fits
+ * max_msg) and completes the send with RAFT_TOOBIG. That is safe and keeps
+ * replication moving, as read from 0.15's replication.c:
+ *   - the follower sees an ordinary AppendEntries with fewer entries,
+ *     appends them and answers with its last stored index;
+ *   - the failed send status puts the follower's progress back to probe
+ *     (next = match + 1), undoing the optimistic next index raft set for
+ *     the whole batch in pipeline mode, so nothing is skipped;
+ *   - the success answer moves match to the last entry sent and, now in
+ *     pipeline mode, raft sends the next batch at once: one cap-sized batch
+ *     per round trip, not one per heartbeat.
+ * A heartbeat falling due before the answer re-sends the same batch (the
+ * follower ignores entries it already has). */
+
+/* Large snapshots. libraft 0.15's InstallSnapshot is one message carrying
+ * the whole snapshot data. One whose record is over min(max_msg − frame
+ * header, 1 MiB) is streamed by the transport instead (rio_snap.c), in
+ * records of its own that raft never sees:
+ *   SNAP_CHUNK  the snapshot's identity (last index, last term, data size
+ *               and a 64-bit hash of the data), its metadata (term,
+ *               configuration index and configuration) and data bytes
+ *               [offset, offset + len), len ≤ 1 MiB and within max_msg;
+ *   SNAP_ACK    the receiver's answer: identity, bytes held contiguously
+ *               from 0 (`have`), REWIND (a gap, or a stream it does not
+ *               know: go back to `have`) or COMPLETE.
+ * Sender, one stream per peer and group: first an empty chunk at offset 0
+ * (a probe) whose ack tells it where the receiver stands, then chunks from
+ * there with at most 8 MiB unacknowledged; after 1 s without progress it
+ * resends from the acknowledged offset, after 15 s it fails the send
+ * (RAFT_NOCONNECTION; raft aborts the install and sends the snapshot again
+ * later). A new send to the same peer and group replaces the running one
+ * (RAFT_CANCELED), and closing the group cancels its streams. raft's send
+ * callback fires with 0 only on COMPLETE; raft's snapshot buffer stays
+ * borrowed until then.
+ * Receiver, one assembly per group: the bytes from offset 0 in one buffer
+ * grown as they arrive (never past the announced size, ≤ 1 TiB) — raft is
+ * handed the snapshot as one buffer anyway, so memory stays bounded by the
+ * snapshot being installed. A probe or chunk from offset 0 of another
+ * snapshot (newer, or another leader's with a term at least as high)
+ * replaces the assembly; a lower term's chunks are ignored (that stream
+ * stalls and fails); a chunk that does not continue it gets a REWIND. When the last byte arrives the size
+ * and hash are checked: a mismatch discards it (snap_bad, logged) and asks
+ * for it again from 0; a match hands raft one ordinary InstallSnapshot
+ * message and acks COMPLETE. An assembly idle for 60 s is dropped.
+ * Resumable: the assembly survives connection loss and the sender's
+ * retries (a new stream of the same snapshot continues at `have`); it does
+ * not survive a restart of the receiving process (kept in memory). */
 
 /* Counters, for tests and metrics (loop thread). */
 typedef struct rio_stats {
@@ -72,6 +124,13 @@ typedef struct rio_stats {
     uint64_t map_grows;   /* times the LMDB map was grown after MDB_MAP_FULL */
     uint64_t map_size;    /* current LMDB map size in bytes */
     uint64_t msgs_toobig; /* raft messages refused because one would exceed max_msg */
+    uint64_t appends_cut; /* AppendEntries sent cut to the entries that fit (see below) */
+    uint64_t snap_streams;   /* InstallSnapshots sent as chunk streams */
+    uint64_t snap_resumed;   /* streams that resumed at an offset the receiver had */
+    uint64_t snap_chunks;    /* chunks sent (resends included) */
+    uint64_t snap_bytes;     /* snapshot data bytes sent in chunks */
+    uint64_t snap_installed; /* streamed snapshots received whole, verified, given to raft */
+    uint64_t snap_bad;       /* assemblies discarded (hash mismatch, out of memory, idle) */
 } rio_stats;
 
 /* Opens the LMDB env, starts the writer thread, listens. 0, HERALD_EINVAL,

@@ -146,6 +146,8 @@ static void on_frame(void *arg, rio_frame *f)
         rio_rec *r = &f->recs[i];
         uint8_t k[4];
         rio_gio *g;
+        if (r->msg.type == 0) /* a transport record the net consumed */
+            continue;
         rio_put32(k, r->gid);
         g = hmap_get(h->gios, k, sizeof k);
         r->msg.server_address = f->sender_addr;

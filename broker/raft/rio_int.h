@@ -32,12 +32,18 @@
  *   TIMEOUT_NOW         term last_index last_term
  * conf := n:u32 (id:u64 role:u8 addr_len:u16 addr)*n — the same encoding is
  * used for snapshot metadata in LMDB.
+ * Two record types belong to the transport itself (not raft messages): the
+ * pieces of a streamed InstallSnapshot (rio_snap.c, see rio.h):
+ *   SNAP_CHUNK (0x40)   term last_index last_term conf_index total hash offset
+ *                       conf data_len:u32 data      (offset + data_len ≤ total)
+ *   SNAP_ACK   (0x41)   last_index last_term hash have flags:u8
  */
 #define RIO_MAGIC 0x48524631u      /* "HRF1" */
 #define RIO_ADDR_MAX 255u          /* longest server address */
 #define RIO_RECORDS_MAX 65536u     /* raft messages per frame */
 #define RIO_CONF_MAX 1024u         /* servers per configuration */
 #define RIO_FRAME_HDR_MIN 14u      /* magic + sender id + addr_len */
+#define RIO_APPEND_MAX ((size_t)8 << 20) /* bytes of one AppendEntries record (or max_msg) */
 
 /* A growable byte buffer (malloc). */
 typedef struct rio_buf {
@@ -61,17 +67,66 @@ int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m);
  * m cannot be encoded (unknown type, a field over 4 GiB). */
 size_t rio_msg_size(const struct raft_message *m);
 
+/* For an APPEND_ENTRIES m: how many of its leading entries fit in one
+ * record of at most `budget` bytes (rio_msg_size of the message cut to
+ * them ≤ budget). */
+unsigned rio_ae_fit(const struct raft_message *m, size_t budget);
+
 /* Encodes/decodes a configuration (conf production above). */
 int rio_conf_encode(rio_buf *b, const struct raft_configuration *c);
 /* Reads a conf from p[0..n), advancing *used; c must be initialized and is
  * filled with raft_configuration_add. 0, HERALD_EPROTOCOL, HERALD_ENOMEM. */
 int rio_conf_decode(const uint8_t *p, size_t n, size_t *used, struct raft_configuration *c);
 
+#define RIO_REC_SNAP_CHUNK 0x40u /* record type of a snapshot chunk */
+#define RIO_REC_SNAP_ACK 0x41u   /* record type of a snapshot acknowledgement */
+#define RIO_SNAP_TOTAL_MAX ((uint64_t)1 << 40) /* largest streamed snapshot */
+
+/* A piece of a streamed snapshot: the snapshot's identity and metadata,
+ * and bytes [offset, offset + len) of its data. */
+typedef struct rio_chunk {
+    raft_term term;                /* sender's term (of the InstallSnapshot) */
+    raft_index last_index;         /* snapshot's last index */
+    raft_term last_term;           /* and term */
+    raft_index conf_index;         /* index of its configuration */
+    struct raft_configuration conf; /* its configuration (decoded: raft_malloc'd, owned) */
+    uint64_t total;                /* bytes of the whole data */
+    uint64_t hash;                 /* rio_hash64 of the whole data */
+    uint64_t offset;               /* where these bytes go */
+    const uint8_t *data;           /* the bytes (decoded: point into the frame buffer) */
+    uint32_t len;                  /* how many (0: a probe asking for the receiver's offset) */
+} rio_chunk;
+
+/* The receiver's answer to a chunk. */
+#define RIO_ACK_REWIND 1u   /* a gap or an unknown stream: resend from `have` */
+#define RIO_ACK_COMPLETE 2u /* all bytes arrived, verified, handed to raft */
+typedef struct rio_sack {
+    raft_index last_index; /* the snapshot acknowledged (identity) */
+    raft_term last_term;   /* … */
+    uint64_t hash;         /* … */
+    uint64_t have;         /* bytes received contiguously from offset 0 */
+    uint8_t flags;         /* RIO_ACK_* */
+} rio_sack;
+
 /* One decoded record. */
 typedef struct rio_rec {
     uint32_t gid;            /* group the message is for */
+    uint8_t xtype;           /* 0: a raft message (msg); else RIO_REC_SNAP_* */
     struct raft_message msg; /* decoded; raft_malloc'd parts owned until handed to raft */
+    rio_chunk chunk;         /* xtype RIO_REC_SNAP_CHUNK */
+    rio_sack ack;            /* xtype RIO_REC_SNAP_ACK */
 } rio_rec;
+
+/* Record of a chunk / an ack. 0, HERALD_EINVAL, HERALD_ENOMEM; b->len
+ * unchanged on failure. */
+int rio_chunk_encode(rio_buf *b, uint32_t gid, const rio_chunk *c);
+int rio_ack_encode(rio_buf *b, uint32_t gid, const rio_sack *a);
+/* Bytes rio_chunk_encode adds (record header included). */
+size_t rio_chunk_size(const rio_chunk *c);
+size_t rio_ack_size(void);
+/* A 64-bit hash of p[0..n) (not cryptographic: catches corruption and
+ * mixed-up streams). */
+uint64_t rio_hash64(const void *p, size_t n);
 
 /* A decoded frame. */
 typedef struct rio_frame {
@@ -90,6 +145,9 @@ int rio_frame_decode(const uint8_t *p, size_t n, rio_frame *out);
 /* Frees the raft-owned parts of one decoded message (entries, batch,
  * snapshot conf and data) and sets its type to 0. */
 void rio_msg_release(struct raft_message *m);
+/* Frees a decoded record's owned parts (a raft message's, a chunk's conf)
+ * and marks it consumed (msg.type = 0, xtype = 0). */
+void rio_rec_release(rio_rec *r);
 /* Releases every record still typed, then the array. */
 void rio_frame_free(rio_frame *f);
 
@@ -151,7 +209,8 @@ typedef struct rio_net rio_net;
 /* A decoded frame for the hub; the callee owns f's contents (rio_frame_free). */
 typedef void (*rio_net_recv_fn)(void *arg, rio_frame *f);
 /* Send completion (loop thread, at the end of the iteration the message was
- * queued in): 0 or RAFT_NOCONNECTION / RAFT_TOOBIG / RAFT_CANCELED. */
+ * queued in): 0 or RAFT_NOCONNECTION / RAFT_CANCELED, or RAFT_TOOBIG when
+ * an AppendEntries was sent cut to a prefix of its entries. */
 typedef void (*rio_net_cb)(void *arg, int status);
 
 /* tls: the links' TLS (clink.h), NULL for plaintext. */
@@ -163,11 +222,50 @@ void rio_net_close(rio_net *n);
  * cb fires after the flush. 0, RAFT_NOMEM, RAFT_MALFORMED. */
 int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net_cb cb,
                  void *arg);
+/* Transport records for the snapshot streams (rio_snap.c): encoded into
+ * url's outbox now, sent with the next flush, no completion. 0,
+ * HERALD_ENOMEM, HERALD_EINVAL. */
+int rio_net_put_chunk(rio_net *n, const char *url, uint32_t gid, const rio_chunk *c);
+int rio_net_put_ack(rio_net *n, const char *url, uint32_t gid, const rio_sack *a);
+/* Fails the group's running snapshot streams (RAFT_CANCELED, at the next
+ * flush) and drops its partial assemblies: io->close. */
+void rio_net_cancel(rio_net *n, uint32_t gid);
 /* Our advertised address (the listen URL, with the bound port when it was :0). */
 const char *rio_net_url(const rio_net *n);
 void rio_net_stats(const rio_net *n, rio_stats *st);
 /* Counts a message delivered / orphaned (hub bookkeeping). */
 void rio_net_count(rio_net *n, uint64_t delivered, uint64_t orphaned);
+
+/* ---- streamed snapshots (rio_snap.c) ----------------------------------- *
+ * See rio.h, "Large snapshots". One rio_snaps per rio_net: the streams
+ * this node sends and the assemblies it receives. */
+
+#define RIO_SNAP_SINGLE_MAX ((size_t)1 << 20) /* larger InstallSnapshots are streamed */
+
+typedef struct rio_snaps rio_snaps;
+int rio_snaps_create(struct ev_loop *loop, rio_net *net, rio_snaps **out);
+/* Fails every running stream and fires its callback now (RAFT_CANCELED),
+ * frees every assembly. NULL-safe. */
+void rio_snaps_destroy(rio_snaps *s);
+/* Starts streaming InstallSnapshot m (its conf and data borrowed until cb)
+ * to m->server_address in chunks whose records fit `limit` bytes; cb fires
+ * once, from rio_snaps_flush: 0 when the receiver has verified the whole
+ * data and handed it to raft, RAFT_NOCONNECTION when it made no progress
+ * for a while, RAFT_CANCELED when replaced by a newer send to the same
+ * peer and group or cancelled. 0, RAFT_NOMEM, RAFT_TOOBIG (the metadata
+ * alone does not fit a chunk). */
+int rio_snaps_send(rio_snaps *s, uint32_t gid, const struct raft_message *m, size_t limit,
+                   rio_net_cb cb, void *arg);
+void rio_snaps_cancel(rio_snaps *s, uint32_t gid);
+/* Fires the callbacks of finished streams (end of loop iteration). NULL-safe. */
+void rio_snaps_flush(rio_snaps *s);
+/* A received ack / chunk from node `from` at `from_url`. A chunk that
+ * completes and verifies an assembly turns rec into an INSTALL_SNAPSHOT raft
+ * message (rec->xtype 0, owned parts in rec->msg); otherwise rec is left for
+ * the caller to release. */
+void rio_snaps_on_ack(rio_snaps *s, const char *from_url, uint32_t gid, const rio_sack *a);
+void rio_snaps_on_chunk(rio_snaps *s, raft_id from, const char *from_url, rio_rec *rec);
+void rio_snaps_stats(const rio_snaps *s, rio_stats *st);
 
 /* ---- per-group io (rio_io.c) ------------------------------------------- */
 

@@ -108,6 +108,7 @@ static void io_close(struct raft_io *io, raft_io_close_cb cb)
     g->closing = true;
     g->close_cb = cb;
     rio_hub_detach(g->hub, g->gid);
+    rio_net_cancel(rio_hub_net(g->hub), g->gid); /* snapshot streams call back soon */
     maybe_closed(g);
 }
 

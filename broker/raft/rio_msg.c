@@ -15,6 +15,8 @@
 #define IS_HDR_LEN 32u
 #define CONF_SERVER_MIN 11u /* id + role + addr_len */
 #define RECORD_HDR 9u       /* group + type + body_len */
+#define CHUNK_HDR_LEN 56u   /* term … offset: 7 × u64 */
+#define ACK_LEN 33u         /* 4 × u64 + flags */
 
 int rio_buf_reserve(rio_buf *b, size_t extra)
 {
@@ -223,6 +225,23 @@ size_t rio_msg_size(const struct raft_message *m)
     }
 }
 
+unsigned rio_ae_fit(const struct raft_message *m, size_t budget)
+{
+    const struct raft_append_entries *ae = &m->append_entries;
+    size_t n = RECORD_HDR + AE_HDR_LEN;
+    unsigned i;
+
+    if (n > budget)
+        return 0;
+    for (i = 0; i < ae->n_entries; i++) {
+        size_t len = ae->entries[i].buf.len;
+        if (len > UINT32_MAX || len > budget - n || AE_ENTRY_HDR > budget - n - len)
+            break;
+        n += AE_ENTRY_HDR + len;
+    }
+    return i;
+}
+
 int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m)
 {
     size_t start = b->len, body;
@@ -240,6 +259,107 @@ int rio_msg_encode(rio_buf *b, uint32_t gid, const struct raft_message *m)
     }
     rio_put32(b->data + body - 4, (uint32_t)(b->len - body));
     return 0;
+}
+
+uint64_t rio_hash64(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ull ^ n, w;
+
+    /* FNV-style over 8-byte words, then the tail; a final avalanche. */
+    for (; n >= 8; n -= 8, b += 8) {
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    for (; n > 0; n--, b++)
+        h = (h ^ *b) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+size_t rio_chunk_size(const rio_chunk *c)
+{
+    size_t n = RECORD_HDR + CHUNK_HDR_LEN + 4 + 4 + c->len;
+    unsigned i;
+    for (i = 0; i < c->conf.n; i++)
+        n += CONF_SERVER_MIN + strlen(c->conf.servers[i].address);
+    return n;
+}
+
+size_t rio_ack_size(void)
+{
+    return RECORD_HDR + ACK_LEN;
+}
+
+/* Writes a record header; returns the body start (for the length patch). */
+static int record_begin(rio_buf *b, uint32_t gid, uint8_t type, size_t *body)
+{
+    int rc;
+    if ((rc = rio_buf_reserve(b, RECORD_HDR)) != 0)
+        return rc;
+    w32(b, gid);
+    w8(b, type);
+    w32(b, 0);
+    *body = b->len;
+    return 0;
+}
+
+static int record_end(rio_buf *b, size_t start, size_t body, int rc)
+{
+    if (rc != 0 || b->len - body > UINT32_MAX) {
+        b->len = start;
+        return rc ? rc : HERALD_EINVAL;
+    }
+    rio_put32(b->data + body - 4, (uint32_t)(b->len - body));
+    return 0;
+}
+
+int rio_chunk_encode(rio_buf *b, uint32_t gid, const rio_chunk *c)
+{
+    size_t start = b->len, body;
+    int rc;
+
+    if (c->total > RIO_SNAP_TOTAL_MAX || c->offset > c->total || c->len > c->total - c->offset)
+        return HERALD_EINVAL;
+    if ((rc = record_begin(b, gid, RIO_REC_SNAP_CHUNK, &body)) != 0)
+        return rc;
+    rc = rio_buf_reserve(b, CHUNK_HDR_LEN);
+    if (rc == 0) {
+        w64(b, c->term);
+        w64(b, c->last_index);
+        w64(b, c->last_term);
+        w64(b, c->conf_index);
+        w64(b, c->total);
+        w64(b, c->hash);
+        w64(b, c->offset);
+        rc = rio_conf_encode(b, &c->conf);
+    }
+    if (rc == 0 && (rc = rio_buf_reserve(b, 4 + (size_t)c->len)) == 0) {
+        w32(b, c->len);
+        wbytes(b, c->data, c->len);
+    }
+    return record_end(b, start, body, rc);
+}
+
+int rio_ack_encode(rio_buf *b, uint32_t gid, const rio_sack *a)
+{
+    size_t start = b->len, body;
+    int rc;
+
+    if ((rc = record_begin(b, gid, RIO_REC_SNAP_ACK, &body)) != 0)
+        return rc;
+    rc = rio_buf_reserve(b, ACK_LEN);
+    if (rc == 0) {
+        w64(b, a->last_index);
+        w64(b, a->last_term);
+        w64(b, a->hash);
+        w64(b, a->have);
+        w8(b, a->flags);
+    }
+    return record_end(b, start, body, rc);
 }
 
 /* ---- decoding ----------------------------------------------------------- */
@@ -275,6 +395,14 @@ static bool r32(rd *r, uint32_t *v)
     return true;
 }
 static bool r64(rd *r, unsigned long long *v)
+{
+    if (r->left < 8)
+        return false;
+    *v = rio_get64(r->p);
+    r->p += 8, r->left -= 8;
+    return true;
+}
+static bool r64u(rd *r, uint64_t *v)
 {
     if (r->left < 8)
         return false;
@@ -509,12 +637,64 @@ void rio_msg_release(struct raft_message *m)
     m->type = 0;
 }
 
+static int decode_chunk(const uint8_t *p, size_t len, rio_chunk *c)
+{
+    rd r = {p, len};
+    size_t used = 0;
+    uint32_t dlen;
+    const uint8_t *at;
+    int rc;
+
+    raft_configuration_init(&c->conf);
+    if (!r64(&r, &c->term) || !r64(&r, &c->last_index) || !r64(&r, &c->last_term) ||
+        !r64(&r, &c->conf_index) || !r64u(&r, &c->total) ||
+        !r64u(&r, &c->hash) || !r64u(&r, &c->offset))
+        return HERALD_EPROTOCOL;
+    if (c->total > RIO_SNAP_TOTAL_MAX || c->offset > c->total || c->last_index == 0)
+        return HERALD_EPROTOCOL;
+    if ((rc = rio_conf_decode(r.p, r.left, &used, &c->conf)) != 0)
+        goto fail;
+    r.p += used, r.left -= used;
+    rc = HERALD_EPROTOCOL;
+    if (!r32(&r, &dlen) || !rskip(&r, dlen, &at) || r.left != 0 || c->conf.n == 0 ||
+        dlen > c->total - c->offset)
+        goto fail;
+    c->data = at;
+    c->len = dlen;
+    return 0;
+
+fail:
+    raft_configuration_close(&c->conf);
+    raft_configuration_init(&c->conf);
+    return rc;
+}
+
+static int decode_ack(const uint8_t *p, size_t len, rio_sack *a)
+{
+    rd r = {p, len};
+    if (!r64(&r, &a->last_index) || !r64(&r, &a->last_term) ||
+        !r64u(&r, &a->hash) || !r64u(&r, &a->have) ||
+        !r8(&r, &a->flags) || r.left != 0 || (a->flags & ~3u) || a->have > RIO_SNAP_TOTAL_MAX)
+        return HERALD_EPROTOCOL;
+    return 0;
+}
+
+void rio_rec_release(rio_rec *r)
+{
+    if (r->xtype == RIO_REC_SNAP_CHUNK) {
+        raft_configuration_close(&r->chunk.conf);
+        raft_configuration_init(&r->chunk.conf);
+    }
+    r->xtype = 0;
+    if (r->msg.type)
+        rio_msg_release(&r->msg);
+}
+
 void rio_frame_free(rio_frame *f)
 {
     size_t i;
     for (i = 0; i < f->n; i++)
-        if (f->recs[i].msg.type)
-            rio_msg_release(&f->recs[i].msg);
+        rio_rec_release(&f->recs[i]);
     free(f->recs);
     f->recs = NULL;
     f->n = 0;
@@ -552,9 +732,18 @@ int rio_frame_decode(const uint8_t *p, size_t n, rio_frame *out)
         rio_rec *rec = &out->recs[i];
         (void)(r32(&r, &rec->gid) && r8(&r, &type) && r32(&r, &body_len) &&
                rskip(&r, body_len, &at));
-        rec->msg.type = type;
         rec->msg.server_id = out->sender_id;
         rec->msg.server_address = out->sender_addr;
+        if (type == RIO_REC_SNAP_CHUNK || type == RIO_REC_SNAP_ACK) {
+            rc = type == RIO_REC_SNAP_CHUNK ? decode_chunk(at, body_len, &rec->chunk)
+                                            : decode_ack(at, body_len, &rec->ack);
+            if (rc != 0)
+                goto fail_recs;
+            rec->xtype = type;
+            out->n = i + 1;
+            continue;
+        }
+        rec->msg.type = type;
         if ((rc = decode_body(at, body_len, &rec->msg)) != 0) {
             rec->msg.type = 0;
             goto fail_recs;

@@ -41,6 +41,7 @@ typedef struct nreq {
     struct nreq *next; /* link */
     rio_net_cb cb;     /* completion */
     void *arg;         /* its argument */
+    int sent_status;   /* status reported when the frame went out (RAFT_TOOBIG: cut) */
 } nreq;
 
 /* One future nng message. */
@@ -88,6 +89,7 @@ struct rio_net {
     unsigned toobig_logged; /* oversized messages logged so far */
     ev_tstamp toobig_last;  /* when the last one was logged */
     rio_stats st;           /* transport counters (loop thread) */
+    rio_snaps *snaps;       /* streamed snapshots, both directions (rio_snap.c) */
 };
 
 /* ---- receive ------------------------------------------------------------ */
@@ -143,7 +145,17 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
                          nng_msg_len(x->msg), herald_strerror(rc));
             }
         } else {
-            n->fn(n->fn_arg, &f);
+            size_t i;
+            for (i = 0; i < f.n; i++) {
+                rio_rec *r = &f.recs[i];
+                if (r->xtype == RIO_REC_SNAP_ACK)
+                    rio_snaps_on_ack(n->snaps, f.sender_addr, r->gid, &r->ack);
+                else if (r->xtype == RIO_REC_SNAP_CHUNK)
+                    rio_snaps_on_chunk(n->snaps, f.sender_id, f.sender_addr, r);
+                if (r->xtype) /* consumed here, or turned into an InstallSnapshot */
+                    rio_rec_release(r);
+            }
+            n->fn(n->fn_arg, &f); /* chunk data pointed into x->msg: freed only now */
         }
         nng_msg_free(x->msg);
         free(x);
@@ -224,41 +236,58 @@ static void log_toobig(rio_net *n, uint32_t gid, const struct raft_message *m, s
                   (unsigned long long)n->st.msgs_toobig);
 }
 
-int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net_cb cb, void *arg)
+/* An AppendEntries over the cap is cut to the entries that fit: raft's
+ * follower answers with its last stored index, and the leader continues
+ * from there (see rio.h, "Large AppendEntries"). Returns the message to
+ * encode (m, or *cut) and sets *need to its size. */
+static const struct raft_message *ae_cut(rio_net *n, const struct raft_message *m, size_t limit,
+                                         struct raft_message *cut, size_t *need)
 {
-    npeer *p;
+    size_t budget = limit < RIO_APPEND_MAX ? limit : RIO_APPEND_MAX;
+    unsigned k;
+
+    if (m->type != RAFT_IO_APPEND_ENTRIES || *need <= budget)
+        return m;
+    k = rio_ae_fit(m, budget);
+    if (k == 0) /* a first entry over RIO_APPEND_MAX goes alone if the cap allows */
+        k = rio_ae_fit(m, limit);
+    if (k == 0)
+        return m; /* its first entry alone is over the cap: refused below */
+    *cut = *m;
+    cut->append_entries.n_entries = k;
+    *need = rio_msg_size(cut);
+    n->st.appends_cut++;
+    return cut;
+}
+
+typedef int (*enc_fn)(rio_buf *b, uint32_t gid, const void *what);
+static int enc_msg(rio_buf *b, uint32_t gid, const void *w) { return rio_msg_encode(b, gid, w); }
+static int enc_chunk(rio_buf *b, uint32_t gid, const void *w) { return rio_chunk_encode(b, gid, w); }
+static int enc_ack(rio_buf *b, uint32_t gid, const void *w) { return rio_ack_encode(b, gid, w); }
+
+/* Encodes one record of `need` bytes (≤ max_msg − frame header) into the
+ * outbox of url; r (NULL: no completion) joins its batch. 0, HERALD_ENOMEM,
+ * HERALD_EINVAL. */
+static int enqueue(rio_net *n, const char *url, uint32_t gid, size_t need, enc_fn enc,
+                   const void *what, nreq *r)
+{
+    npeer *p = peer_get(n, url);
     nbatch *b;
-    nreq *r = NULL;
-    size_t need, hdr;
     int rc;
 
-    if (!m->server_address || strlen(m->server_address) > RIO_ADDR_MAX)
-        return RAFT_MALFORMED;
-    /* Every frame must fit max_msg (the peers' RECVMAXSZ: nng drops the
-     * connection on a bigger one). A message that cannot fit even alone is
-     * refused here, loudly; raft gives up this send and retries later (a
-     * snapshot: after install_snapshot_timeout). */
-    need = rio_msg_size(m);
-    hdr = RIO_FRAME_HDR_MIN + strlen(n->url);
-    if (need > n->max_msg || hdr > n->max_msg - need) {
-        n->st.msgs_toobig++;
-        log_toobig(n, gid, m, need);
-        return RAFT_TOOBIG;
-    }
-    p = peer_get(n, m->server_address);
-    r = malloc(sizeof *r);
-    if (!p || !r)
-        goto fail_req;
+    if (!p)
+        return HERALD_ENOMEM;
     b = p->tail;
-    /* A new frame past the soft size, or when m would push this one past
-     * max_msg (one big message must not fail the small ones with it). */
+    /* A new frame past the soft size, or when this record would push this
+     * one past max_msg (one big message must not fail the small ones with
+     * it). */
     if (!b || b->buf.len >= RIO_BATCH_SOFT || b->buf.len > n->max_msg - need) {
         b = calloc(1, sizeof *b);
         if (!b)
-            goto fail_req;
+            return HERALD_ENOMEM;
         if (rio_frame_begin(&b->buf, n->self_id, n->url) != 0) {
             free(b);
-            goto fail_req;
+            return HERALD_ENOMEM;
         }
         if (p->tail)
             p->tail->next = b;
@@ -266,19 +295,15 @@ int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net
             p->head = b;
         p->tail = b;
     }
-    rc = rio_msg_encode(&b->buf, gid, m);
-    if (rc != 0) {
-        free(r);
-        return rc == HERALD_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+    if ((rc = enc(&b->buf, gid, what)) != 0)
+        return rc;
+    if (r) {
+        if (b->tail)
+            b->tail->next = r;
+        else
+            b->head = r;
+        b->tail = r;
     }
-    r->next = NULL;
-    r->cb = cb;
-    r->arg = arg;
-    if (b->tail)
-        b->tail->next = r;
-    else
-        b->head = r;
-    b->tail = r;
     b->nmsgs++;
     if (!p->in_dirty) {
         p->in_dirty = true;
@@ -287,10 +312,66 @@ int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net
     }
     ev_idle_start(n->loop, &n->kick);
     return 0;
+}
 
-fail_req:
-    free(r);
-    return RAFT_NOMEM;
+int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net_cb cb, void *arg)
+{
+    struct raft_message cut;
+    nreq *r = NULL;
+    size_t need, hdr, limit;
+    int sent_status = 0;
+    int rc;
+
+    if (!m->server_address || strlen(m->server_address) > RIO_ADDR_MAX)
+        return RAFT_MALFORMED;
+    /* Every frame must fit max_msg (the peers' RECVMAXSZ: nng drops the
+     * connection on a bigger one). An AppendEntries is cut to what fits; a
+     * message that cannot fit even alone is refused here, loudly; raft
+     * gives up this send and retries later. */
+    need = rio_msg_size(m);
+    hdr = RIO_FRAME_HDR_MIN + strlen(n->url);
+    limit = n->max_msg > hdr ? n->max_msg - hdr : 0;
+    if (ae_cut(n, m, limit, &cut, &need) == &cut) {
+        m = &cut;
+        sent_status = RAFT_TOOBIG; /* the leader re-probes from the follower's answer */
+    }
+    if (m->type == RAFT_IO_INSTALL_SNAPSHOT && need > (limit < RIO_SNAP_SINGLE_MAX ? limit : RIO_SNAP_SINGLE_MAX))
+        return rio_snaps_send(n->snaps, gid, m, limit, cb, arg);
+    if (need > limit) {
+        n->st.msgs_toobig++;
+        log_toobig(n, gid, m, need);
+        return RAFT_TOOBIG;
+    }
+    r = malloc(sizeof *r);
+    if (!r)
+        return RAFT_NOMEM;
+    r->next = NULL;
+    r->cb = cb;
+    r->arg = arg;
+    r->sent_status = sent_status;
+    rc = enqueue(n, m->server_address, gid, need, enc_msg, m, r);
+    if (rc != 0) {
+        free(r);
+        return rc == HERALD_ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+    }
+    return 0;
+}
+
+int rio_net_put_chunk(rio_net *n, const char *url, uint32_t gid, const rio_chunk *c)
+{
+    n->st.snap_chunks++;
+    n->st.snap_bytes += c->len;
+    return enqueue(n, url, gid, rio_chunk_size(c), enc_chunk, c, NULL);
+}
+
+int rio_net_put_ack(rio_net *n, const char *url, uint32_t gid, const rio_sack *a)
+{
+    return enqueue(n, url, gid, rio_ack_size(), enc_ack, a, NULL);
+}
+
+void rio_net_cancel(rio_net *n, uint32_t gid)
+{
+    rio_snaps_cancel(n->snaps, gid);
 }
 
 /* Hands one batch to nng; returns the status for its requests. */
@@ -320,6 +401,7 @@ static void flush(rio_net *n)
 {
     int round;
 
+    rio_snaps_flush(n->snaps);
     for (round = 0; round < 4 && n->dirty; round++) {
         npeer *p = n->dirty;
         n->dirty = NULL;
@@ -342,7 +424,7 @@ static void flush(rio_net *n)
                 for (r = b->head; r; r = rnext) {
                     rnext = r->next;
                     if (r->cb)
-                        r->cb(r->arg, status);
+                        r->cb(r->arg, status ? status : r->sent_status);
                     free(r);
                 }
                 rio_buf_free(&b->buf);
@@ -411,6 +493,8 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
     n->fn_arg = arg;
     if (hmap_create(&n->peers) != 0)
         goto fail_alloc;
+    if (rio_snaps_create(loop, n, &n->snaps) != 0)
+        goto fail_hmap;
     rc = HERALD_EIO;
     if (nng_pull0_open(&n->pull) != 0)
         goto fail_peers;
@@ -438,6 +522,8 @@ fail_url:
 fail_pull:
     nng_close(n->pull);
 fail_peers:
+    rio_snaps_destroy(n->snaps);
+fail_hmap:
     hmap_destroy(n->peers);
 fail_alloc:
     free(n);
@@ -454,6 +540,8 @@ void rio_net_close(rio_net *n)
 
     if (!n)
         return;
+    rio_snaps_destroy(n->snaps); /* streams still running fail (RAFT_CANCELED) */
+    n->snaps = NULL;
     flush(n);
     nng_aio_stop(n->raio);
     nng_close(n->pull);
@@ -494,6 +582,10 @@ void rio_net_stats(const rio_net *n, rio_stats *st)
     st->frames_bad = n->st.frames_bad;
     st->msgs_orphan = n->st.msgs_orphan;
     st->msgs_toobig = n->st.msgs_toobig;
+    st->appends_cut = n->st.appends_cut;
+    st->snap_chunks = n->st.snap_chunks;
+    st->snap_bytes = n->st.snap_bytes;
+    rio_snaps_stats(n->snaps, st);
 }
 
 void rio_net_count(rio_net *n, uint64_t delivered, uint64_t orphaned)

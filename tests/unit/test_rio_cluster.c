@@ -6,10 +6,9 @@
  * restored (snapshots + log) and commits continue; close one hub: the other
  * two keep committing. Prints commits/s.
  *
- * Also: a snapshot bigger than max_msg is refused loudly (msgs_toobig, error
- * log) without taking the heartbeats that share its frame down with it, and
- * installs once max_msg allows it (frame bigger than the batching soft
- * limit); rio_group_propose frees the command on a raft_apply error other
+ * Also: a follower far behind catches up through AppendEntries cut under
+ * max_msg; a snapshot 32 times max_msg is streamed in chunks and installed
+ * on a replica that lost its disk; rio_group_propose frees the command on a raft_apply error other
  * than NOTLEADER (an io->append failure injected in the store).
  */
 #include <ev.h>
@@ -40,6 +39,8 @@ typedef struct cfsm {
 
 static size_t g_snap_pad; /* bytes of padding in every snapshot */
 static size_t g_max_msg;  /* hubs' max_msg (0: default) */
+static size_t g_cmd_pad;  /* bytes of padding in every proposed command */
+static unsigned g_snap_threshold; /* groups' snapshot_threshold (0: 256) */
 
 static uint64_t get64(const void *p)
 {
@@ -131,7 +132,8 @@ static void node_up(cl *c, int i, bool first)
     for (g = 0; g < NG; g++) {
         rio_group_config gc = {.group_id = 100 + (uint32_t)g, .fsm = &n->fsm[g].fsm,
                                .election_timeout = 800, .heartbeat_timeout = 80,
-                               .snapshot_threshold = 256, .snapshot_trailing = 64};
+                               .snapshot_threshold = g_snap_threshold ? g_snap_threshold : 256,
+                               .snapshot_trailing = 64};
         memset(&n->fsm[g], 0, sizeof n->fsm[g]);
         n->fsm[g].fsm.version = 1;
         n->fsm[g].fsm.data = &n->fsm[g];
@@ -196,6 +198,7 @@ static void on_applied(void *arg, int status, void *result)
 /* Keeps WINDOW proposals in flight per group until its target is acked. */
 static void pump(cl *c)
 {
+    static uint8_t cmd[8 + (1u << 20)]; /* value + padding (g_cmd_pad) */
     int g;
     for (g = 0; g < NG; g++) {
         rio_group *l = leader_of(c, g);
@@ -203,7 +206,9 @@ static void pump(cl *c)
             continue;
         while (c->inflight[g] < WINDOW && c->acked[g] + c->inflight[g] < c->target[g]) {
             uint64_t v = ++c->next_val[g];
-            if (rio_group_propose(l, &v, sizeof v, on_applied, (void *)(uintptr_t)g) != 0) {
+            memcpy(cmd, &v, sizeof v);
+            if (rio_group_propose(l, cmd, sizeof v + g_cmd_pad, on_applied,
+                                  (void *)(uintptr_t)g) != 0) {
                 c->next_val[g]--;
                 break;
             }
@@ -313,6 +318,8 @@ static int teardown(void **state)
     free(c);
     g_snap_pad = 0;
     g_max_msg = 0;
+    g_cmd_pad = 0;
+    g_snap_threshold = 0;
     raft_heap_set_default();
     return 0;
 }
@@ -413,6 +420,19 @@ static uint64_t toobig_total(cl *c)
     return t;
 }
 
+static uint64_t cut_total(cl *c)
+{
+    uint64_t t = 0;
+    int i;
+    for (i = 0; i < NN; i++)
+        if (c->n[i].hub) {
+            rio_stats s;
+            rio_hub_stats(c->n[i].hub, &s);
+            t += s.appends_cut;
+        }
+    return t;
+}
+
 static bool node3_caught_up(cl *c)
 {
     int g;
@@ -435,19 +455,98 @@ static bool node3_knows_leaders(cl *c)
     return true;
 }
 
-/* Node 3 loses its disk and needs a snapshot of 300 KiB (more
- * than the 256 KiB batching soft limit). With max_msg 256 KiB the leader's
- * InstallSnapshot is refused (RAFT_TOOBIG, counted, logged) again and again
- * while everything else keeps working: the others commit, and node 3 still
- * gets the heartbeats (it knows both leaders). With max_msg 2 MiB, the same
- * snapshot is sent in one frame and installed. */
+/* Catch-up far above the transport cap: node 3 is down while 250 entries
+ * of 64 KiB per group (16 MiB, 62 x max_msg 256 KiB) are committed by the
+ * other two; the log is kept (no snapshot), so the leader must replicate
+ * it to node 3 with AppendEntries whose entries together exceed max_msg
+ * (more than the 64 frames nng queues for a disconnected peer, so node 3
+ * cannot catch up from stale queued traffic alone). Node 3 catches up, no
+ * message is refused as too big, and the group keeps committing with all
+ * three. RIO_CATCHUP_ENTRY (bytes, ≤ 1 MiB) and RIO_CATCHUP_MAXMSG (0: the
+ * hub default, 64 MiB) rescale it by hand, e.g. to 250 x 1 MiB. */
+static void test_catchup_over_max_msg(void **state)
+{
+    cl *c = *state;
+    const unsigned n_behind = 250;
+    uint64_t cut0;
+    double t0, dt;
+    const char *ev_entry = getenv("RIO_CATCHUP_ENTRY"), *ev_max = getenv("RIO_CATCHUP_MAXMSG");
+    int i, g;
+
+    g_max_msg = ev_max ? strtoul(ev_max, NULL, 0) : 256u << 10;
+    g_cmd_pad = (ev_entry ? strtoul(ev_entry, NULL, 0) : 64u << 10) - 8;
+    assert_true(g_cmd_pad <= 1u << 20);
+    g_snap_threshold = 4096;
+    for (i = 0; i < NN; i++)
+        node_up(c, i, true);
+    start_all(c, true);
+    assert_true(run_until(c, have_leaders, 20));
+    set_targets(c, 10);
+    assert_true(run_until(c, all_acked, 30));
+    assert_true(run_until(c, replicas_equal, 20));
+
+    node_down(c, 2);
+    set_targets(c, n_behind);
+    assert_true(run_until(c, all_acked, 100));
+    for (g = 0; g < NG; g++)
+        assert_int_equal(c->n[0].fsm[g].snapshots + c->n[1].fsm[g].snapshots, 0);
+
+    cut0 = cut_total(c);
+    node_up(c, 2, false);
+    start_node(c, 2);
+    t0 = ev_time();
+    i = run_until(c, replicas_equal, 60);
+    dt = ev_time() - t0;
+    printf("# catch-up: %d groups x %u entries of %zu bytes (%.1f MiB per group, max_msg %zu):"
+           " %s in %.2f s; %llu AppendEntries cut to fit, %llu messages refused as too big\n",
+           NG, n_behind, 8 + g_cmd_pad, n_behind * (8.0 + (double)g_cmd_pad) / 1048576.0,
+           g_max_msg ? g_max_msg : (size_t)64 << 20, i ? "caught up" : "NOT caught up", dt,
+           (unsigned long long)(cut_total(c) - cut0), (unsigned long long)toobig_total(c));
+    print_stats(c, "catch-up");
+    assert_true(i);
+    assert_int_equal(toobig_total(c), 0);
+    assert_true(cut_total(c) > cut0); /* the catch-up went through cut batches */
+
+    /* And it keeps replicating with all three. */
+    set_targets(c, 50);
+    assert_true(run_until(c, all_acked, 30));
+    assert_true(run_until(c, replicas_equal, 20));
+}
+
+static void snap_totals(cl *c, rio_stats *t)
+{
+    int i;
+    memset(t, 0, sizeof *t);
+    for (i = 0; i < NN; i++)
+        if (c->n[i].hub) {
+            rio_stats s;
+            rio_hub_stats(c->n[i].hub, &s);
+            t->snap_streams += s.snap_streams;
+            t->snap_resumed += s.snap_resumed;
+            t->snap_chunks += s.snap_chunks;
+            t->snap_bytes += s.snap_bytes;
+            t->snap_installed += s.snap_installed;
+            t->snap_bad += s.snap_bad;
+        }
+}
+
+/* Node 3 loses its disk and needs a snapshot of 8 MiB, 32 times max_msg
+ * (256 KiB): the leader streams it in chunks, node 3 reassembles and
+ * verifies it, raft installs it, and node 3 applies the same state as the
+ * others; nothing is refused as too big, and the heartbeats kept flowing
+ * meanwhile (node 3 knows both leaders). RIO_SNAP_PAD (bytes) and
+ * RIO_SNAP_MAXMSG (0: the hub default, 64 MiB) rescale it by hand. */
 static void test_snapshot_over_max_msg(void **state)
 {
     cl *c = *state;
+    rio_stats st;
+    double t0, dt;
+    size_t cap;
+    const char *ev_pad = getenv("RIO_SNAP_PAD"), *ev_max = getenv("RIO_SNAP_MAXMSG");
     int i, g;
 
-    g_snap_pad = 300u << 10;
-    g_max_msg = 256u << 10;
+    g_snap_pad = ev_pad ? strtoul(ev_pad, NULL, 0) : 8u << 20;
+    g_max_msg = ev_max ? strtoul(ev_max, NULL, 0) : 256u << 10;
     for (i = 0; i < NN; i++)
         node_up(c, i, true);
     start_all(c, true);
@@ -472,28 +571,27 @@ static void test_snapshot_over_max_msg(void **state)
     }
     node_up(c, 2, false);
     start_node(c, 2);
-    set_targets(c, 100);
-    assert_true(run_until(c, all_acked, 30));
-    run_until(c, node3_caught_up, 3); /* it must not */
-    printf("# snapshot of %zu bytes, max_msg %zu: %llu InstallSnapshot refused\n",
-           24 + g_snap_pad, g_max_msg, (unsigned long long)toobig_total(c));
-    assert_true(toobig_total(c) >= 2); /* refused, and raft tried again */
-    assert_true(run_until(c, node3_knows_leaders, 10));
-    for (g = 0; g < NG; g++)
-        assert_int_equal(c->n[2].fsm[g].restores, 0);
-
-    /* Every node with a limit that fits the snapshot: node 3 catches up. */
-    for (i = 0; i < NN; i++)
-        node_down(c, i);
-    g_max_msg = 2u << 20;
-    for (i = 0; i < NN; i++)
-        node_up(c, i, false);
-    start_all(c, false);
-    assert_true(run_until(c, have_leaders, 20));
-    set_targets(c, 10);
-    assert_true(run_until(c, all_acked, 30));
-    assert_true(run_until(c, node3_caught_up, 30));
+    t0 = ev_time();
+    i = run_until(c, node3_caught_up, 60);
+    dt = ev_time() - t0;
+    snap_totals(c, &st);
+    cap = g_max_msg ? g_max_msg : (size_t)64 << 20;
+    printf("# snapshot of %zu bytes (%.1f x max_msg %zu): %s in %.2f s; %llu streams, %llu"
+           " chunks, %.1f MiB sent, %llu installed, %llu discarded; %llu refused as too big\n",
+           24 + g_snap_pad, (24.0 + (double)g_snap_pad) / (double)cap, cap,
+           i ? "installed" : "NOT installed", dt, (unsigned long long)st.snap_streams,
+           (unsigned long long)st.snap_chunks, (double)st.snap_bytes / 1048576.0,
+           (unsigned long long)st.snap_installed, (unsigned long long)st.snap_bad,
+           (unsigned long long)toobig_total(c));
+    assert_true(i);
     assert_int_equal(toobig_total(c), 0);
+    assert_true(st.snap_installed >= NG);
+    assert_true(run_until(c, node3_knows_leaders, 10));
+
+    /* It keeps up afterwards. */
+    set_targets(c, 20);
+    assert_true(run_until(c, all_acked, 30));
+    assert_true(run_until(c, replicas_equal, 20));
 }
 
 /* raft allocations of exactly PROPOSAL_LEN bytes still alive (the commands
@@ -595,6 +693,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catchup_over_max_msg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_over_max_msg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_propose_error_frees, setup, teardown),
     };

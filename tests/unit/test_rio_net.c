@@ -5,7 +5,9 @@
  * peer in one iteration share one nng message; malformed frames (garbage,
  * every truncation of a valid frame, lying counts) are rejected without
  * crashing and the hub keeps working; messages for unknown groups are
- * dropped.
+ * dropped. InstallSnapshots over max_msg are streamed in chunks and arrive
+ * whole and intact, exactly once; a cancelled stream resumes where the
+ * receiver stands; a chunk stream whose hash does not match is discarded.
  */
 #include <ev.h>
 #include <herald/error.h>
@@ -36,6 +38,7 @@ typedef struct fx {
     struct raft_io_send req[MAXMSG]; /* send requests on A */
     int sent;                        /* send callbacks */
     int send_status;                 /* OR of their statuses */
+    int last_status;                 /* status of the last one */
     int closed;                      /* close callbacks */
 } fx;
 
@@ -60,6 +63,7 @@ static void on_sent(struct raft_io_send *req, int status)
 {
     F->sent++;
     F->send_status |= status;
+    F->last_status = status;
 }
 
 static bool run_until(fx *f, int *flag, int want, double secs)
@@ -396,12 +400,239 @@ static void test_garbage_over_the_wire(void **state)
     nng_close(s);
 }
 
+/* An InstallSnapshot of `len` bytes of data from A to B. */
+static void make_snap(fx *f, struct raft_message *m, uint8_t *data, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 13);
+    memset(m, 0, sizeof *m);
+    m->type = RAFT_IO_INSTALL_SNAPSHOT;
+    m->server_id = 2;
+    m->server_address = rio_hub_address(f->hub[1]);
+    m->install_snapshot.term = 3;
+    m->install_snapshot.last_index = 4321;
+    m->install_snapshot.last_term = 2;
+    m->install_snapshot.conf_index = 17;
+    raft_configuration_init(&m->install_snapshot.conf);
+    assert_int_equal(raft_configuration_add(&m->install_snapshot.conf, 1, "tcp://a:1", RAFT_VOTER), 0);
+    assert_int_equal(raft_configuration_add(&m->install_snapshot.conf, 2, "tcp://b:2", RAFT_VOTER), 0);
+    m->install_snapshot.data.base = data;
+    m->install_snapshot.data.len = len;
+}
+
+static void check_snap(const struct raft_message *got, const struct raft_message *m)
+{
+    assert_int_equal(got->type, RAFT_IO_INSTALL_SNAPSHOT);
+    assert_int_equal(got->server_id, 1);
+    assert_int_equal(got->install_snapshot.term, 3);
+    assert_int_equal(got->install_snapshot.last_index, 4321);
+    assert_int_equal(got->install_snapshot.last_term, 2);
+    assert_int_equal(got->install_snapshot.conf_index, 17);
+    assert_int_equal(got->install_snapshot.conf.n, 2);
+    assert_string_equal(got->install_snapshot.conf.servers[1].address, "tcp://b:2");
+    assert_int_equal(got->install_snapshot.data.len, m->install_snapshot.data.len);
+    assert_memory_equal(got->install_snapshot.data.base, m->install_snapshot.data.base,
+                        m->install_snapshot.data.len);
+}
+
+/* 24 MiB (6 x max_msg): streamed, arrives once, intact; the send completes
+ * with 0 only after it was handed over, never inside the call. */
+static void test_snapshot_streamed(void **state)
+{
+    fx *f = *state;
+    const size_t len = 24u << 20;
+    uint8_t *data = malloc(len);
+    struct raft_message m;
+    rio_stats a, b;
+
+    make_snap(f, &m, data, len);
+    assert_int_equal(f->io[0].send(&f->io[0], &f->req[0], &m, on_sent), 0);
+    assert_int_equal(f->sent, 0);
+    assert_true(run_until(f, &f->sent, 1, 30));
+    assert_int_equal(f->last_status, 0);
+    assert_int_equal(f->ngot, 1); /* handed to raft before the sender hears COMPLETE */
+    check_snap(&f->got[0], &m);
+    run_until(f, &f->ngot, 2, 0.3); /* no second copy */
+    assert_int_equal(f->ngot, 1);
+    rio_hub_stats(f->hub[0], &a);
+    rio_hub_stats(f->hub[1], &b);
+    printf("# %zu-byte snapshot, max_msg 4 MiB: %llu chunks, %llu bytes sent\n", len,
+           (unsigned long long)a.snap_chunks, (unsigned long long)a.snap_bytes);
+    assert_int_equal(a.snap_streams, 1);
+    assert_int_equal(a.snap_resumed, 0);
+    assert_true(a.snap_chunks >= 24);
+    assert_true(a.snap_bytes >= len);
+    assert_int_equal(b.snap_installed, 1);
+    assert_int_equal(a.msgs_toobig, 0);
+    raft_configuration_close(&m.install_snapshot.conf);
+    free(data);
+}
+
+/* A stream cancelled half way (raft gave up, the group closed, …): the next
+ * send of the same snapshot asks the receiver where it stands and sends
+ * only the rest. */
+static void test_snapshot_stream_resumes(void **state)
+{
+    fx *f = *state;
+    const size_t len = 24u << 20;
+    uint8_t *data = malloc(len);
+    struct raft_message m;
+    rio_stats a;
+    uint64_t first;
+    int tries = 0;
+
+    make_snap(f, &m, data, len);
+    assert_int_equal(f->io[0].send(&f->io[0], &f->req[0], &m, on_sent), 0);
+    do {
+        int dummy = 0;
+        run_until(f, &dummy, 1, 0.001);
+        rio_hub_stats(f->hub[0], &a);
+    } while (a.snap_bytes < (12u << 20) && f->sent == 0 && tries++ < 20000);
+    assert_int_equal(f->sent, 0);
+    rio_net_cancel(rio_hub_net(f->hub[0]), GID);
+    assert_int_equal(f->sent, 0); /* not inside the call either */
+    assert_true(run_until(f, &f->sent, 1, 5));
+    assert_int_equal(f->last_status, RAFT_CANCELED);
+    rio_hub_stats(f->hub[0], &a);
+    first = a.snap_bytes;
+    assert_int_equal(f->ngot, 0);
+
+    assert_int_equal(f->io[0].send(&f->io[0], &f->req[1], &m, on_sent), 0);
+    assert_true(run_until(f, &f->sent, 2, 30));
+    assert_int_equal(f->last_status, 0);
+    assert_int_equal(f->ngot, 1);
+    check_snap(&f->got[0], &m);
+    rio_hub_stats(f->hub[0], &a);
+    printf("# resumed: %llu bytes before the cancel, %llu after (of %zu)\n",
+           (unsigned long long)first, (unsigned long long)(a.snap_bytes - first), len);
+    assert_int_equal(a.snap_streams, 2);
+    assert_int_equal(a.snap_resumed, 1);
+    assert_true(a.snap_bytes - first < len - (2u << 20)); /* not from the start */
+    raft_configuration_close(&m.install_snapshot.conf);
+    free(data);
+}
+
+/* A chunk stream whose bytes do not match its hash is discarded, not given
+ * to raft; the same bytes with the right hash are. */
+static void test_snapshot_chunk_verified(void **state)
+{
+    fx *f = *state;
+    static uint8_t data[3000];
+    nng_socket s;
+    rio_buf b = {0};
+    rio_chunk c;
+    rio_stats st;
+    int k, tries = 0;
+
+    memset(&c, 0, sizeof c);
+    for (k = 0; k < (int)sizeof data; k++)
+        data[k] = (uint8_t)k;
+    c.term = 3;
+    c.last_index = 99;
+    c.last_term = 2;
+    c.conf_index = 1;
+    raft_configuration_init(&c.conf);
+    assert_int_equal(raft_configuration_add(&c.conf, 9, "tcp://127.0.0.1:1", RAFT_VOTER), 0);
+    c.total = sizeof data;
+    c.data = data;
+    c.len = sizeof data;
+    assert_int_equal(nng_push0_open(&s), 0);
+    assert_int_equal(nng_dial(s, rio_hub_address(f->hub[1]), NULL, 0), 0);
+    for (k = 0; k < 2; k++) {
+        c.hash = rio_hash64(data, sizeof data) ^ (k == 0 ? 1u : 0u);
+        assert_int_equal(rio_frame_begin(&b, 9, "tcp://127.0.0.1:1"), 0);
+        assert_int_equal(rio_chunk_encode(&b, GID, &c), 0);
+        assert_int_equal(rio_chunk_size(&c), b.len - 14 - strlen("tcp://127.0.0.1:1"));
+        assert_int_equal(nng_send(s, b.data, b.len, 0), 0);
+        rio_buf_free(&b);
+        if (k == 0) {
+            do {
+                int dummy = 0;
+                run_until(f, &dummy, 1, 0.02);
+                rio_hub_stats(f->hub[1], &st);
+            } while (st.snap_bad == 0 && tries++ < 250);
+            assert_int_equal(st.snap_bad, 1);
+            assert_int_equal(f->ngot, 0);
+        }
+    }
+    assert_true(run_until(f, &f->ngot, 1, 5));
+    assert_int_equal(f->got[0].type, RAFT_IO_INSTALL_SNAPSHOT);
+    assert_int_equal(f->got[0].install_snapshot.data.len, sizeof data);
+    assert_memory_equal(f->got[0].install_snapshot.data.base, data, sizeof data);
+    rio_hub_stats(f->hub[1], &st);
+    assert_int_equal(st.snap_installed, 1);
+    raft_configuration_close(&c.conf);
+    nng_close(s);
+}
+
+/* Sends one chunk record from node `from` (address tcp://127.0.0.1:1) to B. */
+static void push_chunk(nng_socket s, raft_id from, const rio_chunk *c)
+{
+    rio_buf b = {0};
+    assert_int_equal(rio_frame_begin(&b, from, "tcp://127.0.0.1:1"), 0);
+    assert_int_equal(rio_chunk_encode(&b, GID, c), 0);
+    assert_int_equal(nng_send(s, b.data, b.len, 0), 0);
+    rio_buf_free(&b);
+}
+
+/* A deposed leader (lower term) cannot replace the assembly of the current
+ * one: its complete, valid stream is ignored, the current one completes. */
+static void test_snapshot_lower_term_ignored(void **state)
+{
+    fx *f = *state;
+    static uint8_t data[3000];
+    nng_socket s;
+    rio_chunk c;
+    rio_stats st;
+    int k;
+
+    memset(&c, 0, sizeof c);
+    for (k = 0; k < (int)sizeof data; k++)
+        data[k] = (uint8_t)(k * 7);
+    c.last_index = 99;
+    c.last_term = 2;
+    c.conf_index = 1;
+    raft_configuration_init(&c.conf);
+    assert_int_equal(raft_configuration_add(&c.conf, 9, "tcp://127.0.0.1:1", RAFT_VOTER), 0);
+    c.total = sizeof data;
+    c.hash = rio_hash64(data, sizeof data);
+    assert_int_equal(nng_push0_open(&s), 0);
+    assert_int_equal(nng_dial(s, rio_hub_address(f->hub[1]), NULL, 0), 0);
+    c.term = 5; /* the current leader, node 9: the first 1000 bytes */
+    c.data = data;
+    c.len = 1000;
+    push_chunk(s, 9, &c);
+    c.term = 4; /* the old leader, node 8: everything */
+    c.len = sizeof data;
+    push_chunk(s, 8, &c);
+    run_until(f, &f->ngot, 1, 0.3);
+    assert_int_equal(f->ngot, 0);
+    c.term = 5; /* node 9 goes on */
+    c.offset = 1000;
+    c.data = data + 1000;
+    c.len = sizeof data - 1000;
+    push_chunk(s, 9, &c);
+    assert_true(run_until(f, &f->ngot, 1, 5));
+    assert_int_equal(f->got[0].server_id, 9);
+    assert_int_equal(f->got[0].install_snapshot.term, 5);
+    assert_memory_equal(f->got[0].install_snapshot.data.base, data, sizeof data);
+    rio_hub_stats(f->hub[1], &st);
+    assert_int_equal(st.snap_installed, 1);
+    raft_configuration_close(&c.conf);
+    nng_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_every_type_roundtrip, setup, teardown),
         cmocka_unit_test(test_decoder_rejects_malformed),
         cmocka_unit_test_setup_teardown(test_garbage_over_the_wire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_streamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_stream_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_chunk_verified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_lower_term_ignored, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# it_catchup.sh BIN_DIR — replication never stalls on large messages, on the
+# 3-node cluster (deploy/local-cluster.sh):
+#   1. no fault: one client pipelines 1 MB SENDs (8 in flight); every
+#      replica of the conversation's group reaches the commit index;
+#   2. a follower of that group is killed -9 while 250 acked 1 MB messages
+#      go to the group (250 MB, about 4 x the 64 MiB raft message cap), then
+#      restarted: it catches up (lag 0) within the deadline;
+# and no node ever logged rio.toobig (a raft message refused as too big).
+# Prints the catch-up figures. Bounded waits; the cluster is always brought
+# down; DIR is kept on failure.
+# IT_CATCHUP_MSGS / IT_CATCHUP_BYTES change the shape of step 2.
+set -uo pipefail
+BIN_DIR=$(cd "${1:?usage: it_catchup.sh BIN_DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+LC=$root/deploy/local-cluster.sh
+H=$BIN_DIR/herald
+MSGS=${IT_CATCHUP_MSGS:-250}
+BYTES=${IT_CATCHUP_BYTES:-1000000}
+export HERALD_BIN_DIR=$BIN_DIR HERALD_UP_TIMEOUT=${HERALD_UP_TIMEOUT:-60}
+command -v python3 >/dev/null || { echo "FAIL - python3 is needed"; exit 1; }
+
+dir=$(mktemp -d /tmp/herald-catchup-XXXXXX)
+fails=0
+cleanup() {
+  timeout 60 bash "$LC" down --data "$dir" >/dev/null 2>&1
+  if [ $fails = 0 ] && [ -z "${IT_KEEP:-}" ]; then rm -rf "$dir"
+  else echo "data and logs kept in $dir"; fi
+}
+trap cleanup EXIT
+ok()  { echo "ok   - $1"; }
+bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
+note() { echo "# $*"; }
+lc() { timeout -k 5 150 bash "$LC" "$@" --data "$dir"; }
+cli() { (set -a; . "$dir/cluster.env"; set +a; HERALD_TOKEN="" timeout 20 "$H" --timeout 10 "$@"); }
+
+# status_py EXPR [ARGS]: python over d = the admin status JSON, groups, grp(g).
+status_py() {
+  local expr=$1; shift
+  cli --admin admin status 2>/dev/null | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except Exception:
+    sys.exit(1)
+a = sys.argv[2:]
+groups = d.get("groups") or []
+def grp(g):
+    for x in groups:
+        if int(x.get("group", -1)) == int(g):
+            return x
+    return {}
+def lag(g, n):
+    for r in grp(g).get("replicas") or []:
+        if int(r.get("node", 0)) == int(n):
+            return int(r.get("lag", -1))
+    return -1
+r = eval(sys.argv[1])
+if r is not None:
+    print(r)
+' "$expr" "$@"
+}
+all_led() { [ "$(status_py '1 if groups and all(int(x.get("leader") or 0) > 0 for x in groups) else 0')" = 1 ]; }
+# every replica of group $1 has lag 0 (and the leader reports all three)
+all_caught_up() {
+  [ "$(status_py '1 if len(grp(a[0]).get("replicas") or []) == 3 and all(int(r.get("lag", 1)) == 0 for r in grp(a[0])["replicas"]) else 0' "$1")" = 1 ]
+}
+wait_for() { # SECONDS CMD…: polls every 0.5 s
+  local end=$(( SECONDS + $1 )); shift
+  while (( SECONDS < end )); do "$@" && return 0; sleep 0.5; done
+  return 1
+}
+toobig() { grep -l '"rio.toobig"' "$dir"/*.log 2>/dev/null | wc -l; }
+
+note "local-cluster.sh up --data $dir"
+lc up >"$dir/up.out" 2>&1 || { cat "$dir/up.out"; bad "local-cluster.sh up"; exit 1; }
+wait_for 60 all_led || { bad "no leader in every group"; exit 1; }
+ok "cluster up, every group has a leader"
+
+out=$(cli --as alice conv create --kind group --members alice,bob --id big-room 2>&1)
+grep -q '"id":"big-room"' <<<"$out" || { bad "conv create: $out"; exit 1; }
+info=$(cli --as alice conv info big-room 2>&1)
+group=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("group",""))' "$info" 2>/dev/null)
+tok=$(cli token --user alice 2>&1 | tail -n 1)
+gw=$(sed -n 's/^HERALD_GATEWAY=//p' "$dir/cluster.env")
+
+# --- 1. no fault ------------------------------------------------------------------
+res=$(timeout 300 python3 "$here/bigsend.py" "$gw" "$tok" big-room 60 "$BYTES" 8 2>&1)
+if grep -q '^acked 60 of 60' <<<"$res"; then ok "no fault: $res"; else bad "no fault: $res"; fi
+if [ -z "$group" ]; then # conv info names no group: the shard group that committed the most
+  group=$(status_py 'max((x for x in groups if int(x["group"]) != 0), key=lambda x: int(x.get("commit") or 0))["group"]')
+fi
+[ -n "$group" ] || { bad "no group for big-room"; exit 1; }
+ok "big-room is in group $group"
+if wait_for 60 all_caught_up "$group"; then ok "no fault: every replica of group $group at lag 0"
+else bad "no fault: a replica of group $group lags: $(status_py 'grp(a[0]).get("replicas")' "$group")"; fi
+
+# --- 2. a follower down while MSGS x BYTES are acked ----------------------------------
+leader=$(status_py 'int(grp(a[0]).get("leader") or 0)' "$group")
+follower=1
+while [ "$follower" = "$leader" ]; do follower=$(( follower + 1 )); done
+lc kill "$follower" >/dev/null && ok "kill -9 follower node $follower (group $group led by $leader)" \
+  || bad "kill node $follower"
+res=$(timeout 600 python3 "$here/bigsend.py" "$gw" "$tok" big-room "$MSGS" "$BYTES" 8 2>&1)
+if grep -q "^acked $MSGS of $MSGS" <<<"$res"; then ok "follower down: $res"
+else bad "follower down: $res"; fi
+behind=$(status_py 'lag(a[0], a[1])' "$group" "$follower")
+note "node $follower is $behind entries behind in group $group"
+lc restart "$follower" >/dev/null && ok "node $follower restarted" || bad "restart node $follower"
+t0=$SECONDS
+if wait_for 180 all_caught_up "$group"; then
+  ok "node $follower caught up in group $group: $behind entries ($MSGS x $BYTES bytes) in $(( SECONDS - t0 )) s (status polled every 0.5 s)"
+else
+  bad "node $follower did not catch up within 180 s: $(status_py 'grp(a[0]).get("replicas")' "$group")"
+fi
+
+n=$(toobig)
+if [ "$n" = 0 ]; then ok "no raft message refused as too big (rio.toobig) in any log"
+else bad "rio.toobig in $n logs: $(grep -h '"rio.toobig"' "$dir"/*.log | tail -n 3)"; fi
+grep -h '"rio.snap' "$dir"/*.log | tail -n 5
+
+[ $fails = 0 ] && echo "PASS - it_catchup" || echo "FAIL - it_catchup ($fails)"
+exit $(( fails > 0 ))
