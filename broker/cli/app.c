@@ -91,6 +91,8 @@ int v_app(const cli_globals *g, const char *line, int argc, char **argv)
     cli_json_strlist(&w, &r.bad_depts);
     json_key(&w, "invalidtag");
     cli_json_strlist(&w, &r.bad_tags);
+    json_key(&w, "unreached");
+    cli_json_strlist(&w, &r.unreached);
     json_obj_end(&w);
     cli_emit(&b);
 out:
