@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authz.h"
 #include "cmd.h"
 #include "json.h"
 #include "log.h"
@@ -144,6 +145,61 @@ static void send_multi(conn *c, herald_frame *reply, const multi_sync *ms)
     conn_send(c, reply);
 }
 
+/* Conversations up to this many members have every member's kind read from
+ * the directory at each SEND / READ / RECEIPTS; larger ones (announcements)
+ * keep the join-time flags, so a message costs no O(members) lookups. */
+#define KINDS_SCAN_MAX 2000u
+
+/* Whether conv has an external member now. 0 and *ext (with *scanned true
+ * when the directory decided), or a store error. NOT_FOUND / not a member
+ * are left to the state machine: *scanned false. */
+static int external_now(conn *c, herald_str conv, bool *ext, bool *scanned)
+{
+    herald_str ten = herald_str_z(c->tenant);
+    store *st = gw_shard(c->g, ten, conv)->st;
+    store_conv sc;
+    store_strs mem = {0};
+    int rc;
+
+    *ext = false;
+    *scanned = false;
+    rc = store_conv_get(st, ten, conv, &sc);
+    if (rc == HERALD_ENOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    *ext = sc.n_external != 0;
+    if (sc.count > KINDS_SCAN_MAX)
+        return 0;
+    rc = store_members(st, ten, conv, &mem);
+    if (rc == HERALD_ENOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    *ext = false;
+    for (uint32_t i = 0; i < mem.n && !*ext && rc == 0; i++) {
+        store_dir_user d;
+        int r = store_dir_user_get(gw_meta(c->g), ten, herald_str_z(mem.v[i]), &d);
+        if (r == 0)
+            *ext = d.kind == DIR_EXTERNAL;
+        else if (r != HERALD_ENOT_FOUND)
+            rc = r;
+    }
+    store_strs_free(&mem);
+    *scanned = rc == 0;
+    return rc;
+}
+
+/* Sets CMD_KINDS_READ / CMD_EXTERNAL_NOW on a SEND or READ. */
+static int mark_kinds(conn *c, cmd *k)
+{
+    bool ext, scanned;
+    int rc = external_now(c, k->conv, &ext, &scanned);
+    if (rc == 0 && scanned)
+        k->flags |= CMD_KINDS_READ | (ext ? CMD_EXTERNAL_NOW : 0);
+    return rc;
+}
+
 static void on_hello(conn *c, herald_frame *f)
 {
     token_claims cl;
@@ -246,6 +302,12 @@ static void on_send(conn *c, herald_frame *f)
             k.corp = herald_str_z(t.corp);
             k.title = herald_str_z(d.title);
         }
+        /* Identity stamps follow the members' kinds now, not at join. */
+        rc = mark_kinds(c, &k);
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
+            return;
+        }
         submit(c, f, &k);
     }
 }
@@ -262,6 +324,11 @@ static void on_read(conn *c, herald_frame *f)
         k.flags = CMD_TENANT_NO_RECEIPTS;
     k.conv = f->conv;
     k.seq = f->seq;
+    /* Receipts follow the members' kinds now, not at join. */
+    if (mark_kinds(c, &k) != 0) {
+        conn_send_error(c, HERALD_ESTORAGE, NULL, f->rid);
+        return;
+    }
     submit(c, f, &k);
 }
 
@@ -366,6 +433,7 @@ static void on_urgent(conn *c, herald_frame *f)
 static void send_dir_user(conn *c, uint64_t rid, herald_str user)
 {
     store_dir_user d;
+    store_tenant t;
     herald_frame r = {.type = HERALD_FT_DIR_RESULT, .rid = rid, .user = user};
     int rc = store_dir_user_get(gw_meta(c->g), herald_str_z(c->tenant), user, &d);
     if (rc == HERALD_ENOT_FOUND) {
@@ -377,10 +445,20 @@ static void send_dir_user(conn *c, uint64_t rid, herald_str user)
         conn_send_error(c, rc, NULL, rid);
         return;
     }
+    rc = store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t);
+    if (rc) {
+        conn_send_error(c, rc, NULL, rid);
+        return;
+    }
     r.kind = herald_str_z(d.kind == DIR_EXTERNAL ? "external" : "internal");
     r.name = herald_str_z(d.name);
     r.title = herald_str_z(d.title);
-    r.dept = herald_str_z(d.dept);
+    /* An employee's card names the enterprise by its display name. */
+    r.corp = herald_str_z(d.kind == DIR_EXTERNAL ? NULL : t.corp);
+    /* A customer gets public cards only: no place in the department tree. */
+    if (authz_role_of(gw_meta(c->g), herald_str_z(c->tenant), herald_str_z(c->user),
+                      c->admin) != AUTHZ_EXTERNAL)
+        r.dept = herald_str_z(d.dept);
     conn_send(c, &r);
 }
 
@@ -542,6 +620,8 @@ static void on_contact(conn *c, herald_frame *f)
         k.n_members = 2;
         k.external = &ext;
         k.n_external = 1;
+        /* The id may exist already, but only as exactly this conversation. */
+        k.flags = CMD_CONV_EXPECT;
         rc = cmd_encode(&k, &b);
         if (rc) {
             conn_send_error(c, rc, NULL, f->rid);
@@ -573,6 +653,18 @@ static void on_conv(conn *c, herald_frame *f)
             break;
     if (i == sizeof ops / sizeof ops[0]) {
         conn_send_error(c, HERALD_EINVAL, "op must be create, add, remove or info",
+                        f->rid);
+        return;
+    }
+    if (ops[i].op == CMD_CONV_CREATE && !f->kind.len) {
+        conn_send_error(c, HERALD_EINVAL,
+                        "kind required: single, group, customer_group or announce", f->rid);
+        return;
+    }
+    if (ops[i].op != 0 && authz_reserved_conv(f->conv)) {
+        conn_send_error(c, HERALD_EINVAL,
+                        "conversation ids starting with ec- / ap- / an- are reserved "
+                        "(contacts and apps)",
                         f->rid);
         return;
     }
@@ -701,10 +793,9 @@ static void on_receipts(conn *c, herald_frame *f)
         }
     }
     {
-        store_conv sc;
-        rc = store_conv_get(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
-                            herald_str_z(c->tenant), f->conv, &sc);
-        if (rc == 0 && sc.n_external) {
+        bool ext, scanned;
+        rc = external_now(c, f->conv, &ext, &scanned);
+        if (rc == 0 && ext) {
             conn_send_error(c, HERALD_EFORBIDDEN,
                             "receipts are not shown in conversations with external members",
                             f->rid);
@@ -934,6 +1025,17 @@ void handle_frame(conn *c, herald_frame *f)
         conn_send_error(c, HERALD_EUNSUPPORTED, "frame type not accepted from clients",
                         f->rid);
         return;
+    }
+    if (f->type != HERALD_FT_HELLO) {
+        /* The one place that decides who may do what (authz.c). */
+        char why[256];
+        herald_str ten = herald_str_z(c->tenant), user = herald_str_z(c->user);
+        authz_role role = authz_role_of(gw_meta(c->g), ten, user, c->admin);
+        int rc = authz_check(gw_meta(c->g), ten, user, role, f, why, sizeof why);
+        if (rc) {
+            conn_send_error(c, rc, rc == HERALD_EFORBIDDEN ? why : NULL, f->rid);
+            return;
+        }
     }
     h(c, f);
 }
