@@ -60,6 +60,13 @@ static size_t reply_budget(const conn *c)
     return c->g->cfg.max_frame - c->g->cfg.max_frame / 8;
 }
 
+/* The largest SEND body whose deliveries fit the frame cap. */
+static uint32_t body_max(const conn *c)
+{
+    uint32_t cap = c->g->cfg.max_frame;
+    return cap > 2 * HERALD_ENVELOPE_RESERVE ? cap - HERALD_ENVELOPE_RESERVE : cap / 2;
+}
+
 /* A sync (or the current position) over every shard group. */
 typedef struct multi_sync {
     store_sync_out *outs;  /* one per shard (owned) */
@@ -270,6 +277,16 @@ static void on_send(conn *c, herald_frame *f)
         return;
     if (f->cmid.len > TOKEN_ID_MAX) {
         conn_send_error(c, HERALD_EINVAL, "cmid longer than 128 bytes", f->rid);
+        return;
+    }
+    if (f->body.len > body_max(c)) {
+        /* Its DELIVER, HISTORY_RESULT and SYNC_RESULT must fit the cap too. */
+        char m[160];
+        snprintf(m, sizeof m,
+                 "a message body may be at most %u bytes (the frame cap %u less %u for the "
+                 "envelope of its delivery), not %u",
+                 body_max(c), c->g->cfg.max_frame, HERALD_ENVELOPE_RESERVE, f->body.len);
+        conn_send_error(c, HERALD_ETOO_BIG, m, f->rid);
         return;
     }
     k.conv = f->conv;

@@ -196,6 +196,11 @@ extern "C" {
 #define HERALD_PROTOCOL_VERSION 1u
 #define HERALD_FRAME_HEADER 4u               /* bytes of length prefix */
 #define HERALD_FRAME_MAX_DEFAULT (1u << 20)  /* default frame cap, 1 MiB */
+/* Room a message body leaves for the envelope of the frames that carry it
+ * (DELIVER, HISTORY_RESULT, SYNC_RESULT: ids of up to 128 bytes, certified
+ * identity, sync key): a SEND body may be at most WELCOME's max_frame less
+ * this, else ERROR TOO_BIG. The server never sends a frame over max_frame. */
+#define HERALD_ENVELOPE_RESERVE 4096u
 #define HERALD_DEPTH_MAX_DEFAULT 8u          /* default msgpack nesting cap */
 
 /* X(NAME, number) */
