@@ -333,6 +333,7 @@ static void on_read(conn *c, herald_frame *f)
 {
     cmd k = cmd_for(c, CMD_READ);
     store_tenant t;
+    int rc;
 
     if (!id_ok(c, f, f->conv, "conversation"))
         return;
@@ -342,8 +343,9 @@ static void on_read(conn *c, herald_frame *f)
     k.conv = f->conv;
     k.seq = f->seq;
     /* Receipts follow the members' kinds now, not at join. */
-    if (mark_kinds(c, &k) != 0) {
-        conn_send_error(c, HERALD_ESTORAGE, NULL, f->rid);
+    rc = mark_kinds(c, &k);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
         return;
     }
     submit(c, f, &k);
