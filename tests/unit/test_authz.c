@@ -266,6 +266,26 @@ static void test_conv_expect(void **state)
     assert_int_equal(create(f, "ec-3", "single", pair, 2, "cust2", 0, NULL), HERALD_EEXISTS);
 }
 
+/* An app's 1:1 conversation whose id holds someone else than the
+ * recipient (made under the app's own user id before ids were reserved):
+ * delivery is refused with EXISTS, never stored where the recipient is not. */
+static void test_app_conv_expect(void **state)
+{
+    fx *f = *state;
+    herald_str bob = herald_str_z("bob"), alice = herald_str_z("alice");
+    cmd k = {.op = CMD_CONV_CREATE, .user = herald_str_z("app:hr"),
+             .conv = herald_str_z("ap-1"), .kind = herald_str_z("single"), .members = &alice,
+             .n_members = 1};
+    assert_int_equal(run(f, &k, NULL), 0); /* app:hr + alice */
+    k = (cmd){.op = CMD_APP_DELIVER, .user = herald_str_z("app:hr"), .admin = true,
+              .conv = herald_str_z("ap-1"), .kind = herald_str_z("single"), .members = &bob,
+              .n_members = 1, .cmid = herald_str_z("m1.1"), .body = herald_str_z("pay")};
+    assert_int_equal(run(f, &k, NULL), HERALD_EEXISTS);
+    assert_string_equal(last_errmsg, "the conversation belongs to something else");
+    k.members = &alice;
+    assert_int_equal(run(f, &k, NULL), 0); /* the right recipient: delivered */
+}
+
 /* SEND by alice into conv with the given flags; true when the stored
  * message carries a certified identity. */
 static bool certified(fx *f, const char *conv, uint32_t flags)
@@ -305,6 +325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reserved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conv_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kinds_now, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_conv_expect, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
