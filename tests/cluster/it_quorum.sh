@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# it_quorum.sh BIN_DIR — two of three nodes down: the gateway answers a
-# HELLO and a read promptly (within the request timeout, 2 s by default,
-# plus slack) with UNAVAILABLE saying there is no quorum, never UNAUTHORIZED
-# "no HELLO before the deadline"; once the nodes are back, requests succeed
-# again. Bounded waits; the cluster is always brought down.
+# it_quorum.sh BIN_DIR CHECKER — two of three nodes down: the gateway
+# answers a HELLO, and a read of a session connected before the loss, with
+# UNAVAILABLE saying there is no quorum — the first within two request
+# timeouts (2 s each by default: the dead nodes it tries), then at once —
+# never UNAUTHORIZED "no HELLO before the deadline"; once a majority is
+# back, the same session reads again. Bounded waits; the cluster is always
+# brought down.
 set -uo pipefail
-BIN_DIR=$(cd "${1:?usage: it_quorum.sh BIN_DIR}" && pwd)
+BIN_DIR=$(cd "${1:?usage: it_quorum.sh BIN_DIR CHECKER}" && pwd)
+CHECKER=${2:?usage: it_quorum.sh BIN_DIR CHECKER}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 LC=$root/deploy/local-cluster.sh
 H=$BIN_DIR/herald
@@ -14,6 +17,7 @@ export HERALD_BIN_DIR=$BIN_DIR HERALD_UP_TIMEOUT=${HERALD_UP_TIMEOUT:-60}
 dir=$(mktemp -d /tmp/herald-quorum-XXXXXX)
 fails=0
 cleanup() {
+  [ -n "${COPROC_PID:-}" ] && kill "$COPROC_PID" 2>/dev/null
   timeout 60 bash "$LC" down --data "$dir" >/dev/null 2>&1
   if [ $fails = 0 ]; then rm -rf "$dir"; else echo "logs kept in $dir"; fi
 }
@@ -39,6 +43,21 @@ ok "cluster up"
 "$H" --as alice conv create --kind group --members alice,bob --id q1 >/dev/null || bad "create"
 "$H" --as alice send q1 "before" >/dev/null || bad "send"
 
+# A session connected before the loss, reading on request.
+coproc "$CHECKER" quorum --user bob --conv q1 --env "$dir/cluster.env"
+read -r -t 40 ready <&"${COPROC[0]}"
+[ "${ready:-}" = ready ] && ok "a session is connected" || bad "checker quorum: ${ready:-nothing}"
+# session_read NAME MAX_MS PATTERN: one read by that session, its answer and time.
+session_read() {
+  local out ms
+  echo go >&"${COPROC[1]}"
+  read -r -t 30 out <&"${COPROC[0]}"
+  ms=$(sed -n 's/.*"ms":\([0-9]*\).*/\1/p' <<<"$out")
+  if grep -qE -- "$3" <<<"$out" && [ -n "$ms" ] && [ "$ms" -le "$2" ]; then ok "$1: $out"
+  else bad "$1 (/$3/, at most $2 ms): ${out:-no answer}"; fi
+}
+session_read "the session reads" 2000 '"err":"OK"'
+
 timeout 30 bash "$LC" kill 2 --data "$dir" >/dev/null
 timeout 30 bash "$LC" kill 3 --data "$dir" >/dev/null
 sleep 2 # the survivor's leases run out
@@ -52,6 +71,7 @@ for i in 1 2 3; do
 done
 timed "no quorum: HELLO for a ping" 1000 3 "$msg" -- "$H" --as bob ping
 timed "no quorum: HELLO for a write" 1000 3 "$msg" -- "$H" --as alice send q1 "lost?"
+session_read "no quorum: the connected session's read" 1000 '"err":"UNAVAILABLE","ms":[0-9]+,"text":"no quorum: 1 of 3 nodes reachable'
 
 timeout 90 bash "$LC" restart 2 --data "$dir" >/dev/null || bad "restart node 2"
 out=""
@@ -60,6 +80,7 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 grep -q '"text":"before"' <<<"$out" && ok "a majority again: reads work" || bad "after restart: $out"
+session_read "the session connected all along reads again" 3000 '"err":"OK"'
 timed "and writes" 10000 0 '"seq"' -- "$H" --as alice send q1 "after"
 
 echo "$fails failure(s)"
