@@ -194,6 +194,8 @@ int v_dir(const cli_globals *g, const char *line, int argc, char **argv)
         json_strz(&w, out.title);
         json_key(&w, "dept");
         json_strz(&w, out.dept);
+        json_key(&w, "corp");
+        json_strz(&w, out.corp);
     } else {
         json_key(&w, "dept");
         json_strz(&w, out.dept);

@@ -91,8 +91,16 @@ int v_app(const cli_globals *g, const char *line, int argc, char **argv)
     cli_json_strlist(&w, &r.bad_depts);
     json_key(&w, "invalidtag");
     cli_json_strlist(&w, &r.bad_tags);
+    json_key(&w, "unreached");
+    cli_json_strlist(&w, &r.unreached);
     json_obj_end(&w);
     cli_emit(&b);
+    if (r.stored == 0 && !r.dup && r.unreached.n) {
+        /* Nothing stored at all: the result says who and why; fail loudly. */
+        fprintf(stderr, "herald: the message reached nobody: %s%s\n", r.unreached.v[0],
+                r.unreached.n > 1 ? " (and more, see \"unreached\")" : "");
+        rc = 1;
+    }
 out:
     for (int i = 0; i < 3; i++) {
         free(copies[i]);

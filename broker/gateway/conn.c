@@ -515,6 +515,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         conn_close(c, "linger expired");
         return;
     }
+    if (!c->authed && c->held) {
+        /* The HELLO came; the cluster did not answer it. */
+        conn_fail(c, HERALD_EUNAVAILABLE, "the cluster did not answer the HELLO in time");
+        return;
+    }
     if (!c->authed) {
         conn_fail(c, HERALD_EUNAUTHORIZED, "no HELLO before the deadline");
         return;

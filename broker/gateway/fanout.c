@@ -383,7 +383,7 @@ void fanout_done(gw *g, void *cookie, apply_result *res)
             mass_sent(g, p, res);
         goto out;
     }
-    if (p->then == CMD_CONTACT_ADD && (res->err == 0 || res->err == HERALD_EEXISTS)) {
+    if (p->then == CMD_CONTACT_ADD && res->err == 0) {
         /* Step 2 of a contact: record the relationship with the tenants. */
         cmd k = {.op = CMD_CONTACT_ADD, .tenant = herald_str_z(c->tenant),
                  .user = herald_str_z(c->user), .admin = c->admin, .ts = gw_now_ms(),

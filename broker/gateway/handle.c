@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authz.h"
 #include "cmd.h"
 #include "json.h"
 #include "log.h"
@@ -57,6 +58,13 @@ static bool id_ok(conn *c, const herald_frame *f, herald_str id, const char *wha
 static size_t reply_budget(const conn *c)
 {
     return c->g->cfg.max_frame - c->g->cfg.max_frame / 8;
+}
+
+/* The largest SEND body whose deliveries fit the frame cap. */
+static uint32_t body_max(const conn *c)
+{
+    uint32_t cap = c->g->cfg.max_frame;
+    return cap > 2 * HERALD_ENVELOPE_RESERVE ? cap - HERALD_ENVELOPE_RESERVE : cap / 2;
 }
 
 /* A sync (or the current position) over every shard group. */
@@ -144,6 +152,61 @@ static void send_multi(conn *c, herald_frame *reply, const multi_sync *ms)
     conn_send(c, reply);
 }
 
+/* Conversations up to this many members have every member's kind read from
+ * the directory at each SEND / READ / RECEIPTS; larger ones (announcements)
+ * keep the join-time flags, so a message costs no O(members) lookups. */
+#define KINDS_SCAN_MAX 2000u
+
+/* Whether conv has an external member now. 0 and *ext (with *scanned true
+ * when the directory decided), or a store error. NOT_FOUND / not a member
+ * are left to the state machine: *scanned false. */
+static int external_now(conn *c, herald_str conv, bool *ext, bool *scanned)
+{
+    herald_str ten = herald_str_z(c->tenant);
+    store *st = gw_shard(c->g, ten, conv)->st;
+    store_conv sc;
+    store_strs mem = {0};
+    int rc;
+
+    *ext = false;
+    *scanned = false;
+    rc = store_conv_get(st, ten, conv, &sc);
+    if (rc == HERALD_ENOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    *ext = sc.n_external != 0;
+    if (sc.count > KINDS_SCAN_MAX)
+        return 0;
+    rc = store_members(st, ten, conv, &mem);
+    if (rc == HERALD_ENOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    *ext = false;
+    for (uint32_t i = 0; i < mem.n && !*ext && rc == 0; i++) {
+        store_dir_user d;
+        int r = store_dir_user_get(gw_meta(c->g), ten, herald_str_z(mem.v[i]), &d);
+        if (r == 0)
+            *ext = d.kind == DIR_EXTERNAL;
+        else if (r != HERALD_ENOT_FOUND)
+            rc = r;
+    }
+    store_strs_free(&mem);
+    *scanned = rc == 0;
+    return rc;
+}
+
+/* Sets CMD_KINDS_READ / CMD_EXTERNAL_NOW on a SEND or READ. */
+static int mark_kinds(conn *c, cmd *k)
+{
+    bool ext, scanned;
+    int rc = external_now(c, k->conv, &ext, &scanned);
+    if (rc == 0 && scanned)
+        k->flags |= CMD_KINDS_READ | (ext ? CMD_EXTERNAL_NOW : 0);
+    return rc;
+}
+
 static void on_hello(conn *c, herald_frame *f)
 {
     token_claims cl;
@@ -216,6 +279,16 @@ static void on_send(conn *c, herald_frame *f)
         conn_send_error(c, HERALD_EINVAL, "cmid longer than 128 bytes", f->rid);
         return;
     }
+    if (f->body.len > body_max(c)) {
+        /* Its DELIVER, HISTORY_RESULT and SYNC_RESULT must fit the cap too. */
+        char m[160];
+        snprintf(m, sizeof m,
+                 "a message body may be at most %u bytes (the frame cap %u less %u for the "
+                 "envelope of its delivery), not %u",
+                 body_max(c), c->g->cfg.max_frame, HERALD_ENVELOPE_RESERVE, f->body.len);
+        conn_send_error(c, HERALD_ETOO_BIG, m, f->rid);
+        return;
+    }
     k.conv = f->conv;
     k.cmid = f->cmid;
     k.body = f->body;
@@ -246,6 +319,12 @@ static void on_send(conn *c, herald_frame *f)
             k.corp = herald_str_z(t.corp);
             k.title = herald_str_z(d.title);
         }
+        /* Identity stamps follow the members' kinds now, not at join. */
+        rc = mark_kinds(c, &k);
+        if (rc) {
+            conn_send_error(c, rc, NULL, f->rid);
+            return;
+        }
         submit(c, f, &k);
     }
 }
@@ -254,6 +333,7 @@ static void on_read(conn *c, herald_frame *f)
 {
     cmd k = cmd_for(c, CMD_READ);
     store_tenant t;
+    int rc;
 
     if (!id_ok(c, f, f->conv, "conversation"))
         return;
@@ -262,6 +342,12 @@ static void on_read(conn *c, herald_frame *f)
         k.flags = CMD_TENANT_NO_RECEIPTS;
     k.conv = f->conv;
     k.seq = f->seq;
+    /* Receipts follow the members' kinds now, not at join. */
+    rc = mark_kinds(c, &k);
+    if (rc) {
+        conn_send_error(c, rc, NULL, f->rid);
+        return;
+    }
     submit(c, f, &k);
 }
 
@@ -366,6 +452,7 @@ static void on_urgent(conn *c, herald_frame *f)
 static void send_dir_user(conn *c, uint64_t rid, herald_str user)
 {
     store_dir_user d;
+    store_tenant t;
     herald_frame r = {.type = HERALD_FT_DIR_RESULT, .rid = rid, .user = user};
     int rc = store_dir_user_get(gw_meta(c->g), herald_str_z(c->tenant), user, &d);
     if (rc == HERALD_ENOT_FOUND) {
@@ -377,10 +464,20 @@ static void send_dir_user(conn *c, uint64_t rid, herald_str user)
         conn_send_error(c, rc, NULL, rid);
         return;
     }
+    rc = store_tenant_get(gw_meta(c->g), herald_str_z(c->tenant), &t);
+    if (rc) {
+        conn_send_error(c, rc, NULL, rid);
+        return;
+    }
     r.kind = herald_str_z(d.kind == DIR_EXTERNAL ? "external" : "internal");
     r.name = herald_str_z(d.name);
     r.title = herald_str_z(d.title);
-    r.dept = herald_str_z(d.dept);
+    /* An employee's card names the enterprise by its display name. */
+    r.corp = herald_str_z(d.kind == DIR_EXTERNAL ? NULL : t.corp);
+    /* A customer gets public cards only: no place in the department tree. */
+    if (authz_role_of(gw_meta(c->g), herald_str_z(c->tenant), herald_str_z(c->user),
+                      c->admin) != AUTHZ_EXTERNAL)
+        r.dept = herald_str_z(d.dept);
     conn_send(c, &r);
 }
 
@@ -484,10 +581,6 @@ static void on_contact(conn *c, herald_frame *f)
         conn_send_error(c, HERALD_EINVAL, "op must be add or list", f->rid);
         return;
     }
-    if (!c->admin) {
-        conn_send_error(c, HERALD_EFORBIDDEN, "contacts are managed by an admin", f->rid);
-        return;
-    }
     if (!id_ok(c, f, f->user, "employee"))
         return;
     rc = store_dir_user_get(gw_meta(c->g), ten, f->conv, &d);
@@ -542,6 +635,8 @@ static void on_contact(conn *c, herald_frame *f)
         k.n_members = 2;
         k.external = &ext;
         k.n_external = 1;
+        /* The id may exist already, but only as exactly this conversation. */
+        k.flags = CMD_CONV_EXPECT;
         rc = cmd_encode(&k, &b);
         if (rc) {
             conn_send_error(c, rc, NULL, f->rid);
@@ -573,6 +668,18 @@ static void on_conv(conn *c, herald_frame *f)
             break;
     if (i == sizeof ops / sizeof ops[0]) {
         conn_send_error(c, HERALD_EINVAL, "op must be create, add, remove or info",
+                        f->rid);
+        return;
+    }
+    if (ops[i].op == CMD_CONV_CREATE && !f->kind.len) {
+        conn_send_error(c, HERALD_EINVAL,
+                        "kind required: single, group, customer_group or announce", f->rid);
+        return;
+    }
+    if (ops[i].op != 0 && authz_reserved_conv(f->conv)) {
+        conn_send_error(c, HERALD_EINVAL,
+                        "conversation ids starting with ec- / ap- / an- are reserved "
+                        "(contacts and apps)",
                         f->rid);
         return;
     }
@@ -701,10 +808,9 @@ static void on_receipts(conn *c, herald_frame *f)
         }
     }
     {
-        store_conv sc;
-        rc = store_conv_get(gw_shard(c->g, herald_str_z(c->tenant), f->conv)->st,
-                            herald_str_z(c->tenant), f->conv, &sc);
-        if (rc == 0 && sc.n_external) {
+        bool ext, scanned;
+        rc = external_now(c, f->conv, &ext, &scanned);
+        if (rc == 0 && ext) {
             conn_send_error(c, HERALD_EFORBIDDEN,
                             "receipts are not shown in conversations with external members",
                             f->rid);
@@ -809,10 +915,6 @@ static void on_tag(conn *c, herald_frame *f)
         conn_send_error(c, HERALD_EINVAL, "op must be add, remove or list", f->rid);
         return;
     }
-    if (!c->admin) {
-        conn_send_error(c, HERALD_EFORBIDDEN, "tags are managed by an admin", f->rid);
-        return;
-    }
     rc = store_dir_user_get(gw_meta(c->g), herald_str_z(c->tenant), f->user, &d);
     if (add && (rc || d.kind != DIR_EXTERNAL)) {
         conn_send_error(c, rc && rc != HERALD_ENOT_FOUND ? rc : HERALD_EINVAL,
@@ -855,10 +957,6 @@ static void on_status(conn *c, herald_frame *f)
     herald_frame r = {.type = HERALD_FT_STATUS_RESULT, .rid = f->rid};
     json_w w;
 
-    if (!c->admin) {
-        conn_send_error(c, HERALD_EFORBIDDEN, "status needs the admin role", f->rid);
-        return;
-    }
     json_init(&w, &b);
     if (g->be.status) {
         g->be.status(g->be.ctx, &w);
@@ -934,6 +1032,17 @@ void handle_frame(conn *c, herald_frame *f)
         conn_send_error(c, HERALD_EUNSUPPORTED, "frame type not accepted from clients",
                         f->rid);
         return;
+    }
+    if (f->type != HERALD_FT_HELLO) {
+        /* The one place that decides who may do what (authz.c). */
+        char why[256];
+        herald_str ten = herald_str_z(c->tenant), user = herald_str_z(c->user);
+        authz_role role = authz_role_of(gw_meta(c->g), ten, user, c->admin);
+        int rc = authz_check(gw_meta(c->g), ten, user, role, f, why, sizeof why);
+        if (rc) {
+            conn_send_error(c, rc, rc == HERALD_EFORBIDDEN ? why : NULL, f->rid);
+            return;
+        }
     }
     h(c, f);
 }

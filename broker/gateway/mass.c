@@ -68,10 +68,6 @@ void mass_start(conn *c, herald_frame *f)
     cmd k;
     int rc = 0;
 
-    if (!c->admin) {
-        conn_send_error(c, HERALD_EFORBIDDEN, "mass messages need the admin role", f->rid);
-        return;
-    }
     if (f->n_members == 0 || f->n_members > TAGS_PER_CALL_MAX || f->body.len == 0) {
         conn_send_error(c, HERALD_EINVAL, "1 to 100 tags and a text are required", f->rid);
         return;

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "nwire.h"
 #include "evsub.h"
+#include "peers.h"
 #include "pubsub.h"
 #include "rpc.h"
 #include "shutdown.h"
@@ -47,6 +48,7 @@ typedef struct front {
     uint32_t rr;                    /* round-robin cursor */
     evsub *events;                  /* ordering and gap repair of the nodes' streams */
     clink *tls;                     /* the links' TLS (NULL: cluster.plaintext) */
+    peers *peers;                   /* which nodes answer; no majority = no quorum */
     uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
                                        handed to the sessions (what a HELLO or SYNC
                                        asks the serving node's replicas to reach) */
@@ -111,6 +113,17 @@ static void freq_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * leader), or gives up at the deadline. */
 static void freq_later(freq *q, const char *why)
 {
+    if (!peers_quorum(q->fr->peers)) {
+        /* Retrying cannot help until nodes come back: say so now. */
+        char text[160];
+        uint32_t n = q->fr->cfg->n_members;
+        snprintf(text, sizeof text,
+                 "no quorum: %u of %u nodes reachable, a majority (%u) is needed; not "
+                 "applied, retry later",
+                 peers_reachable(q->fr->peers), n, n / 2 + 1);
+        freq_fail(q, HERALD_EUNAVAILABLE, text);
+        return;
+    }
     if (ev_now(q->fr->loop) >= q->deadline) {
         freq_fail(q, HERALD_EUNAVAILABLE, why);
         return;
@@ -177,6 +190,7 @@ static void freq_done(void *arg, int status, const uint8_t *p, size_t len)
     }
     if (status) {
         /* Not sent, or no answer: that node is no leader we can use now. */
+        peers_failed(fr->peers, q->target);
         forget_leader(q);
         if (status == HERALD_ETIMEOUT && !q->repeatable) {
             freq_fail(q, HERALD_EUNAVAILABLE,
@@ -186,6 +200,7 @@ static void freq_done(void *arg, int status, const uint8_t *p, size_t len)
         freq_later(q, "no node of the cluster answered");
         return;
     }
+    peers_answered(fr->peers, q->target);
     if (nw_reply_decode(p, len, &r) != 0) {
         freq_fail(q, HERALD_EINTERNAL, "malformed reply from a node");
         return;
@@ -228,8 +243,13 @@ static void freq_send(freq *q)
         freq_free(q);
         return;
     }
-    if (idx < 0)
-        idx = (int)(fr->rr++ % fr->cfg->n_members);
+    if (idx >= 0 && !peers_up(fr->peers, (uint32_t)idx))
+        idx = -1; /* a cached leader that stopped answering */
+    for (uint32_t k = 0; idx < 0 && k < fr->cfg->n_members; k++) {
+        uint32_t i = fr->rr++ % fr->cfg->n_members;
+        if (peers_up(fr->peers, i) || k + 1 == fr->cfg->n_members)
+            idx = (int)i; /* reachable ones first */
+    }
     q->target = (uint32_t)idx;
     rc = rpc_send(fr->rpc[idx], q->req.data, q->req.len, fr->cfg->request_timeout_ms, freq_done,
                   q);
@@ -316,6 +336,12 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
     q->repeatable = repeatable(f);
     q->group = cluster_frame_group(f, c->authed ? c->tenant : "", fr->ngroups, NULL);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
+    if (f->type == HERALD_FT_HELLO) {
+        /* Answered before the connection's HELLO deadline closes it. */
+        ev_tstamp hello = ev_now(fr->loop) + fr->cfg->gw.hello_ms / 1000.0 - 0.5;
+        if (hello < q->deadline)
+            q->deadline = hello;
+    }
     ev_timer_init(&q->pause, freq_pause_cb, FRONT_PAUSE_S, 0.0);
     q->pause.data = q;
     freq_send(q);
@@ -432,7 +458,7 @@ int front_run(gateway_config *cfg)
     front fr = {.cfg = cfg, .loop = EV_DEFAULT, .ngroups = cfg->groups + 1};
     gw_backend be = {.ctx = &fr, .forward = fwd};
     gw_config gc;
-    const char *urls[NODECFG_MAX_MEMBERS], *peers[NODECFG_MAX_MEMBERS];
+    const char *urls[NODECFG_MAX_MEMBERS], *peer_names[NODECFG_MAX_MEMBERS];
     char peer_buf[NODECFG_MAX_MEMBERS][32];
     ev_signal sigterm, sigint;
     int rc = 1;
@@ -448,19 +474,21 @@ int front_run(gateway_config *cfg)
     for (uint32_t i = 0; i < cfg->n_members; i++) {
         urls[i] = cfg->member[i].pub_url;
         snprintf(peer_buf[i], sizeof peer_buf[i], "node-%u", cfg->member[i].id);
-        peers[i] = peer_buf[i];
-        if (rpc_client_create(fr.loop, cfg->member[i].req_url, FRONT_MAX_MSG, fr.tls, peers[i],
+        peer_names[i] = peer_buf[i];
+        if (rpc_client_create(fr.loop, cfg->member[i].req_url, FRONT_MAX_MSG, fr.tls, peer_names[i],
                               &fr.rpc[i]) != 0) {
             fprintf(stderr, "heraldd: cluster.members: cannot dial %s\n", cfg->member[i].req_url);
             goto out;
         }
     }
+    if (peers_create(fr.loop, fr.rpc, cfg->n_members, cfg->request_timeout_ms, &fr.peers) != 0)
+        goto out;
     {
         evsub_config ec = {.repair_ms = cfg->events_repair_ms};
         if (evsub_create(fr.loop, &ec, on_event, fetch_events, &fr, &fr.events) != 0)
             goto out;
     }
-    if (ps_sub_create(fr.loop, urls, peers, cfg->n_members, FRONT_MAX_MSG, cfg->events_recvbuf,
+    if (ps_sub_create(fr.loop, urls, peer_names, cfg->n_members, FRONT_MAX_MSG, cfg->events_recvbuf,
                       fr.tls, on_batch, &fr, &fr.sub) != 0) {
         fprintf(stderr, "heraldd: cluster.members: cannot subscribe to the nodes' events\n");
         goto out;
@@ -485,6 +513,7 @@ out:
     /* Requests in flight finish with SHUTDOWN, then the sessions close. */
     for (uint32_t i = 0; i < cfg->n_members; i++)
         rpc_client_destroy(fr.rpc[i]);
+    peers_destroy(fr.peers); /* after the clients: their probes have finished */
     ps_sub_destroy(fr.sub);
     gw_destroy(fr.g);
     if (fr.events) {

@@ -10,7 +10,8 @@ cmd tenantcfg_command(const tenant_defaults *d, const char *name, const char *he
                  .ivl = d->urgent_interval, .max = d->urgent_max,
                  .flags = d->receipts ? 0 : CMD_TENANT_NO_RECEIPTS,
                  .dedup_s = d->app_dedup, .freq = d->app_freq,
-                 .climit = d->customer_limit, .xwait = d->transfer_wait};
+                 .climit = d->customer_limit, .xwait = d->transfer_wait,
+                 .corp = herald_str_z(d->display_name[0] ? d->display_name : NULL)};
 }
 
 void gwlimits_config(const gw_limits *l, gw_config *g)

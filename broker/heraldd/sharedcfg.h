@@ -28,6 +28,7 @@ typedef struct tenant_defaults {
     uint32_t app_freq;        /* tenant.app_freq_per_min */
     uint32_t customer_limit;  /* tenant.customer_limit */
     uint32_t transfer_wait;   /* tenant.transfer_wait_s */
+    char display_name[129];   /* tenant.display_name ("" = the tenant id) */
 } tenant_defaults;
 
 #define SHAREDCFG_K_(T, M, S, name, type, field, min, max, def, help)                     \
@@ -59,7 +60,11 @@ typedef struct tenant_defaults {
     SHAREDCFG_K_(T, M, tenant_defaults, "tenant.transfer_wait_s", CFG_U32, transfer_wait, 1, \
                  30u * 86400, "86400",                                                       \
                  "in-service customer transfer: seconds the customer may object before the " \
-                 "takeover")
+                 "takeover"),                                                                \
+    SHAREDCFG_K_(T, M, tenant_defaults, "tenant.display_name", CFG_STR, display_name, 0, 0,  \
+                 "",                                                                         \
+                 "the enterprise's name in certified identities and employee cards of the "  \
+                 "tenants created from now on (empty: the tenant id)")
 
 #define TENANTCFG_MAX 16 /* tenants in dev.tenants / cluster.tenants */
 

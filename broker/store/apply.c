@@ -157,6 +157,15 @@ static int fan_one(herald_str user, MDB_val rec, void *arg)
 
 /* Appends a message (seq = max+1) and fans it out to the current members.
  * Updates sc (max_seq) and writes the conv record. */
+/* Whether the conversation counts as having external members for c: the
+ * members' kinds the gateway read at request time, else the join-time count. */
+static bool conv_external(const cmd *c, const store_conv *sc)
+{
+    if ((c->op == CMD_SEND || c->op == CMD_READ) && (c->flags & CMD_KINDS_READ))
+        return (c->flags & CMD_EXTERNAL_NOW) != 0;
+    return sc->n_external != 0;
+}
+
 int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t flags,
                       herald_str body)
 {
@@ -171,11 +180,12 @@ int append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t f
     rb_str(&r, c->user);
     rb_u64(&r, c->ts);
     rb_str(&r, c->cmid);
-    rb_u32(&r, flags);
+    rb_u32(&r, flags & ~CMD_KIND_BITS);
     rb_u8(&r, (uint8_t)mk);
     rb_str(&r, body);
-    /* Certified identity: an employee's message where customers listen. */
-    if (mk == HERALD_MK_TEXT && sc->n_external && c->corp.len) {
+    /* Certified identity: an employee's message where customers listen
+     * (now, when the gateway read the members' current kinds). */
+    if (mk == HERALD_MK_TEXT && conv_external(c, sc) && c->corp.len) {
         rb_str(&r, c->corp);
         rb_str(&r, c->title);
     }
@@ -341,6 +351,43 @@ static int op_tenant_create(actx *x)
     return put_rec(x, x->s->db.meta, &k, &r);
 }
 
+/* Counts the members of a conversation found in a sorted list. */
+typedef struct expect_walk {
+    const herald_str *mem; /* expected members, sorted */
+    uint32_t n;            /* their number */
+    uint32_t seen;         /* members found in the list */
+    uint32_t other;        /* members not in it */
+} expect_walk;
+
+static int expect_one(herald_str user, MDB_val rec, void *arg)
+{
+    expect_walk *w = arg;
+    (void)rec;
+    if (bsearch(&user, w->mem, w->n, sizeof *w->mem, str_cmp))
+        w->seen++;
+    else
+        w->other++;
+    return 0;
+}
+
+/* CONV_CREATE with CMD_CONV_EXPECT of an id that exists: a duplicate when it
+ * is exactly the conversation asked for (kind and members), else EXISTS. A
+ * server-derived id someone else took is never accepted as success. */
+static int expected_conv(actx *x, const store_conv *old, int kind, const herald_str *mem,
+                         uint32_t n)
+{
+    expect_walk w = {.mem = mem, .n = n};
+    int rc = store_each_member(x->txn, x->s, x->c->tenant, x->c->conv, expect_one, &w);
+    if (rc)
+        return fatal(x, MDB_CORRUPTED);
+    if (old->kind != kind || w.seen != n || w.other != 0)
+        return reject(x, HERALD_EEXISTS,
+                      "the conversation id is taken by a different conversation");
+    x->r->seq = old->max_seq;
+    x->r->dup = true;
+    return 0;
+}
+
 static int op_conv_create(actx *x)
 {
     const cmd *c = x->c;
@@ -355,19 +402,21 @@ static int op_conv_create(actx *x)
     sc.kind = conv_kind_parse(c->kind);
     if (!sc.kind)
         return reject(x, HERALD_EINVAL, "kind must be single, group, customer_group or announce");
+    /* The creator joins unless an admin creates a conversation for others. */
+    rc = unique_members(x, c->admin ? (herald_str){0} : c->user, &mem, &n);
+    if (rc)
+        return rc;
     {
         store_conv old;
         rc = conv_read(x->txn, x->s, c->tenant, c->conv, &old);
+        if (rc == 0 && (c->flags & CMD_CONV_EXPECT))
+            return expected_conv(x, &old, sc.kind, mem, n);
     }
     if (rc == 0)
         return reject(x, HERALD_EEXISTS, "conversation exists");
     if (rc != HERALD_ENOT_FOUND)
         return fatal(x, MDB_CORRUPTED);
     group_cap = c->cap ? c->cap : CONV_CAP_GROUP_DEFAULT;
-    /* The creator joins unless an admin creates a conversation for others. */
-    rc = unique_members(x, c->admin ? (herald_str){0} : c->user, &mem, &n);
-    if (rc)
-        return rc;
     if (sc.kind == CONV_SINGLE && n != 2)
         return reject(x, HERALD_EINVAL, "a single conversation has exactly 2 members");
     if (n == 0)
@@ -597,7 +646,8 @@ static int op_read(actx *x)
     if (cur >= c->seq)
         return 0; /* cursors only move forward; nothing to announce */
     rc = put_u64(x, x->s->db.cursor, &k, c->seq);
-    if (rc || sc.kind == CONV_ANNOUNCE || sc.n_external || (c->flags & CMD_TENANT_NO_RECEIPTS))
+    if (rc || sc.kind == CONV_ANNOUNCE || conv_external(c, &sc) ||
+        (c->flags & CMD_TENANT_NO_RECEIPTS))
         return rc; /* announcements: counts from cursors; with customers:
                       receipts are internal-only data, no events */
     {

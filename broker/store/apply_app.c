@@ -397,6 +397,13 @@ int op_app_deliver(actx *x)
         return fatal(x, MDB_CORRUPTED);
     } else if (sc.kind != kind || !herald_str_eq(c->user, sc.owner)) {
         return reject(x, HERALD_EEXISTS, "the conversation belongs to something else");
+    } else if (kind == CONV_SINGLE) {
+        /* The app's 1:1: exactly the app and this recipient. */
+        uint32_t role;
+        uint64_t joined;
+        if (sc.count != 2 || member_read(x->txn, x->s, c->tenant, c->conv, c->members[0], &role,
+                                         &joined, NULL) != 0)
+            return reject(x, HERALD_EEXISTS, "the conversation belongs to something else");
     }
     key_member(&dk, c->tenant, c->conv, c->user);
     kb_id(&dk, c->cmid);

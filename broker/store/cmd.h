@@ -79,6 +79,19 @@ typedef enum cmd_op {
 /* TRANSFER_MARK / CONV_HANDOVER: the owner has resigned (no wait; the old
  * owner leaves customer groups). */
 #define CMD_XFER_RESIGNED 0x1u
+/* CONV_CREATE of a server-derived id (contacts, apps): the conversation may
+ * exist already, but only as exactly this one (same kind and members); then
+ * the answer is a duplicate, anything else is EXISTS "taken". */
+#define CMD_CONV_EXPECT 0x2u
+/* SEND / READ: the gateway read every member's kind from the directory at
+ * the time of the request (CMD_KINDS_READ), and some member is external now
+ * (CMD_EXTERNAL_NOW): an employee's message gets its certified identity, a
+ * read produces no receipt events. Without CMD_KINDS_READ (commands written
+ * before it existed, re-applied) the member records' join-time flags decide.
+ * Both sit above every HERALD_MSGF_* bit and are never stored. */
+#define CMD_KINDS_READ 0x40000000u
+#define CMD_EXTERNAL_NOW 0x20000000u
+#define CMD_KIND_BITS (CMD_KINDS_READ | CMD_EXTERNAL_NOW)
 
 typedef struct cmd {
     uint32_t op;          /* cmd_op */
@@ -90,8 +103,9 @@ typedef struct cmd {
     herald_str body;      /* SEND: payload */
     herald_str kind;      /* CONV_CREATE: conversation kind name */
     herald_str secret;    /* TENANT_CREATE: 64 hex chars */
-    uint32_t flags;       /* SEND: HERALD_MSGF_* already masked;
-                             TENANT_CREATE / READ: CMD_TENANT_NO_RECEIPTS */
+    uint32_t flags;       /* SEND: HERALD_MSGF_* already masked, | CMD_EXTERNAL_NOW;
+                             TENANT_CREATE / READ: CMD_TENANT_NO_RECEIPTS;
+                             READ: CMD_EXTERNAL_NOW; CONV_CREATE: CMD_CONV_EXPECT */
     uint32_t cap;         /* TENANT_CREATE: the tenant's group cap; CONV_CREATE:
                              that cap, copied by the gateway from the tenant
                              record (tenants live in the meta group, not in

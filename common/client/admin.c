@@ -41,6 +41,7 @@ void herald_dir_entry_free(herald_dir_entry *e)
     free(e->name);
     free(e->title);
     free(e->parent);
+    free(e->corp);
     memset(e, 0, sizeof *e);
 }
 
@@ -64,9 +65,10 @@ int herald_client_dir(herald_client *c, const char *op, const herald_dir_entry *
     if (rc)
         return rc;
     if (out) {
-        const herald_str *src[] = {&r.user, &r.dept, &r.kind, &r.name, &r.title, &r.parent};
-        char **dst[] = {&out->user, &out->dept, &out->kind, &out->name, &out->title,
-                        &out->parent};
+        const herald_str *src[] = {&r.user,  &r.dept,   &r.kind, &r.name,
+                                   &r.title, &r.parent, &r.corp};
+        char **dst[] = {&out->user,  &out->dept,   &out->kind, &out->name,
+                        &out->title, &out->parent, &out->corp};
         for (size_t i = 0; i < sizeof src / sizeof src[0] && rc == 0; i++)
             if (!(*dst[i] = client_dup_str(*src[i])))
                 rc = HERALD_ENOMEM;

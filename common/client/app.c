@@ -40,6 +40,7 @@ void herald_app_result_free(herald_app_result *r)
     herald_strlist_free(&r->bad_users);
     herald_strlist_free(&r->bad_depts);
     herald_strlist_free(&r->bad_tags);
+    herald_strlist_free(&r->unreached);
     memset(r, 0, sizeof *r);
 }
 
@@ -90,6 +91,8 @@ int herald_client_app_send(herald_client *c, const herald_app_msg *m, herald_app
         rc = client_copy_strs(r.bad_depts, r.n_bad_depts, &out->bad_depts);
     if (rc == 0)
         rc = client_copy_strs(r.bad_tags, r.n_bad_tags, &out->bad_tags);
+    if (rc == 0)
+        rc = client_copy_strs(r.unreached, r.n_unreached, &out->unreached);
     if (rc)
         herald_app_result_free(out);
     herald_frame_release(&r);

@@ -183,6 +183,7 @@ typedef struct herald_dir_entry {
     char *name;    /* display name */
     char *title;   /* job title (users) */
     char *parent;  /* parent department (departments) */
+    char *corp;    /* the tenant's display name (users) */
 } herald_dir_entry;
 void herald_dir_entry_free(herald_dir_entry *e);
 
@@ -268,6 +269,7 @@ typedef struct herald_app_result {
     herald_strlist bad_users;  /* invalid users (not in the directory) */
     herald_strlist bad_depts;  /* no such department */
     herald_strlist bad_tags;   /* nobody carries the tag */
+    herald_strlist unreached;  /* "USER: CODE: why" per delivery that failed */
 } herald_app_result;
 void herald_app_result_free(herald_app_result *r);
 

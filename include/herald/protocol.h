@@ -43,6 +43,9 @@
  *   itg: bad_tags (array of str)  cgs: groups (array of str)
  *   sts: statuses (array of str)  ats: times (array of uint, ms since the epoch)
  *   rsn: reasons (array of str)   rtx: texts (array of str)
+ *   corp: corp (str, the tenant's display name on a DIR_RESULT user card)
+ *   unr: unreached (array of str, APP_RESULT: "USER: CODE: why" per recipient
+ *        the delivery failed for)
  *
  * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
  *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
@@ -104,8 +107,10 @@
  *   → DIR        rid, op*, user, kind, name, title, dept, parent   the
  *                directory: op user.add (admin; kind internal | external) |
  *                user.show | dept.add (admin; dept, name, parent) | dept.show
- *   ← DIR_RESULT rid, user, kind, name, title, dept, parent
+ *   ← DIR_RESULT rid, user, kind, name, title, dept, parent, corp
  *                A user missing from the directory is internal, named by id.
+ *                An external customer gets public cards only (itself and the
+ *                employees owning it: name, title, corp; no department).
  *   → CONTACT    rid, op*, user, conv    external contacts, owned by the
  *                enterprise: op add (admin; user = employee, conv = customer)
  *                creates or returns their 1:1 conversation | list (conv =
@@ -147,7 +152,8 @@
  *   ← APP_RESULT rid, app, cmid (message id), conv (announce: its
  *                conversation), dup, cnt (messages stored), mem (recipients
  *                reached), lim (limited by the frequency cap), iu / ip / itg
- *                (invalid users / departments / tags)
+ *                (invalid users / departments / tags), unr (deliveries that
+ *                failed: "USER: CODE: why")
  *   → TRANSFER   rid, op*, user, owner, mem, cgs, flags   customer transfer
  *                (WeCom's transfer_customer / resigned transfer): op start
  *                (admin; user = the current owner, owner = the taker, mem =
@@ -192,6 +198,11 @@ extern "C" {
 #define HERALD_PROTOCOL_VERSION 1u
 #define HERALD_FRAME_HEADER 4u               /* bytes of length prefix */
 #define HERALD_FRAME_MAX_DEFAULT (1u << 20)  /* default frame cap, 1 MiB */
+/* Room a message body leaves for the envelope of the frames that carry it
+ * (DELIVER, HISTORY_RESULT, SYNC_RESULT: ids of up to 128 bytes, certified
+ * identity, sync key): a SEND body may be at most WELCOME's max_frame less
+ * this, else ERROR TOO_BIG. The server never sends a frame over max_frame. */
+#define HERALD_ENVELOPE_RESERVE 4096u
 #define HERALD_DEPTH_MAX_DEFAULT 8u          /* default msgpack nesting cap */
 
 /* X(NAME, number) */
@@ -371,6 +382,9 @@ typedef struct herald_frame {
     herald_str *reasons;
     uint32_t n_texts;       /* TRANSFER_RESULT: the reason in words per mem entry ("rtx") */
     herald_str *texts;
+    herald_str corp;        /* DIR_RESULT (users): the tenant's display name ("corp") */
+    uint32_t n_unreached;   /* APP_RESULT: "USER: CODE: why" per failed delivery ("unr") */
+    herald_str *unreached;
 } herald_frame;
 
 /* Decoder limits. Zero fields take the defaults. */

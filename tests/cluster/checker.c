@@ -26,6 +26,7 @@ static const char usage_text[] =
     "       herald-checker flood --convs N --members M --msgs K [--env FILE] [--deadline S]\n"
     "       herald-checker reach --users N --groups G --singles S --rate R --secs T\n"
     "                            [--senders K] [--bound-ms B] [--env FILE]\n"
+    "       herald-checker quorum --user U --conv C [--env FILE]\n"
     "Credentials: HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET from the environment, or\n"
     "from --env FILE (a dev.env / cluster.env, re-read before every connect).\n";
 
@@ -250,6 +251,8 @@ int main(int argc, char **argv)
         return ck_flood_main(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "reach") == 0)
         return ck_reach_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "quorum") == 0)
+        return ck_quorum_main(argc - 2, argv + 2);
     fputs(usage_text, stderr);
     return 2;
 }

@@ -91,6 +91,7 @@ int ck_write_main(int argc, char **argv);
 int ck_verify_main(int argc, char **argv);
 int ck_flood_main(int argc, char **argv);
 int ck_reach_main(int argc, char **argv);
+int ck_quorum_main(int argc, char **argv);
 
 /* Option parsing shared by both modes: "--name VALUE" pairs only. */
 typedef struct ck_opt {

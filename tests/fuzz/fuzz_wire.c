@@ -85,6 +85,8 @@ static int frame_same(const herald_frame *a, const herald_frame *b)
         !strs_same(a->statuses, a->n_statuses, b->statuses, b->n_statuses) ||
         !strs_same(a->reasons, a->n_reasons, b->reasons, b->n_reasons) ||
         !strs_same(a->texts, a->n_texts, b->texts, b->n_texts) ||
+        !str_same(a->corp, b->corp) ||
+        !strs_same(a->unreached, a->n_unreached, b->unreached, b->n_unreached) ||
         a->n_times != b->n_times)
         return 0;
     for (uint32_t i = 0; i < a->n_times; i++)

@@ -219,6 +219,212 @@ static void make_conv(int fd, it_rx *rx, const char *id, const char *const *memb
     herald_frame_release(&r);
 }
 
+/* CONV create without a kind is INVAL naming the kinds (not PROTOCOL);
+ * reserved ids are INVAL; the connection stays usable. */
+static void test_conv_create_errors(void **state)
+{
+    it_rx rx = {0};
+    herald_frame f = {.type = HERALD_FT_CONV, .rid = 8, .op = herald_str_z("create")}, r;
+    herald_str mem[1] = {herald_str_z("bob")};
+    int fd = login("carol", false, &rx);
+    (void)state;
+    f.members = mem;
+    f.n_members = 1;
+    assert_true(it_raw_send_frame(fd, &f));
+    assert_int_equal(it_raw_recv_frame(fd, &rx, &r), 0);
+    assert_int_equal(r.type, HERALD_FT_ERROR);
+    assert_int_equal(r.code, HERALD_EINVAL);
+    assert_int_equal(r.ref, 8);
+    assert_true(herald_str_eq(r.text, "kind required: single, group, customer_group or announce"));
+    herald_frame_release(&r);
+    f.kind = herald_str_z("group");
+    f.conv = herald_str_z("ec-0123456789abcdef");
+    f.rid = 9;
+    assert_true(it_raw_send_frame(fd, &f));
+    assert_int_equal(it_raw_recv_frame(fd, &rx, &r), 0);
+    assert_int_equal(r.type, HERALD_FT_ERROR);
+    assert_int_equal(r.code, HERALD_EINVAL);
+    assert_non_null(memmem(r.text.ptr, r.text.len, "reserved", 8));
+    herald_frame_release(&r);
+    f.conv = herald_str_z("fine");
+    f.rid = 10;
+    assert_true(it_raw_send_frame(fd, &f));
+    recv_type(fd, &rx, HERALD_FT_CONV_RESULT, &r);
+    herald_frame_release(&r);
+    close(fd);
+    herald_buf_free(&rx.buf);
+}
+
+/* The shard group of a conversation (CONV info). */
+static uint32_t conv_group(int fd, it_rx *rx, const char *id)
+{
+    herald_frame f = {.type = HERALD_FT_CONV, .rid = 6, .op = herald_str_z("info"),
+                      .conv = herald_str_z(id)}, r;
+    uint32_t g;
+    assert_true(it_raw_send_frame(fd, &f));
+    recv_type(fd, rx, HERALD_FT_CONV_RESULT, &r);
+    g = r.group;
+    herald_frame_release(&r);
+    return g;
+}
+
+/* Receives the next frame and checks its length against the advertised cap
+ * (it_raw_recv_frame refuses frames over the default 1 MiB cap with TOO_BIG). */
+static void recv_under_cap(int fd, it_rx *rx, uint32_t type, herald_frame *r)
+{
+    for (int i = 0; i < 100; i++) {
+        int rc = it_raw_recv_frame(fd, rx, r);
+        if (rc)
+            fail_msg("frame type %u: receive failed with %s (over the 1 MiB cap?)", type,
+                     herald_err_name(rc));
+        assert_true(rx->last - HERALD_FRAME_HEADER <= HERALD_FRAME_MAX_DEFAULT);
+        if (r->type == type)
+            return;
+        if (r->type == HERALD_FT_ERROR)
+            fail_msg("unexpected ERROR %u: %.*s", r->code, (int)r->text.len, r->text.ptr);
+        herald_frame_release(r);
+    }
+    fail_msg("frame type %u never came", type);
+}
+
+/* The largest SEND frame the cap admits, with 128-byte ids everywhere: the
+ * server either refuses it (the body leaves no room for the delivery's
+ * envelope) or every frame carrying it (DELIVER, HISTORY_RESULT,
+ * SYNC_RESULT) stays under WELCOME's max_frame. */
+static void test_frames_under_cap(void **state)
+{
+    char a[129], b[129], conv[129];
+    it_rx rxa = {0}, rxb = {0};
+    herald_frame f = {.type = HERALD_FT_SEND, .rid = 20}, r;
+    herald_buf enc = {0};
+    char *body = malloc(HERALD_FRAME_MAX_DEFAULT);
+    uint32_t len = HERALD_FRAME_MAX_DEFAULT, refused_at = 0;
+    int fa, fb;
+    (void)state;
+    memset(a, 'a', 128);
+    memset(b, 'b', 128);
+    memset(conv, 'c', 128); /* its group must not be the first (see below) */
+    a[128] = b[128] = conv[128] = '\0';
+    assert_non_null(body);
+    memset(body, 'x', HERALD_FRAME_MAX_DEFAULT);
+    fa = login(a, false, &rxa);
+    fb = login(b, false, &rxb);
+    {
+        const char *const mem[] = {b};
+        /* A conversation whose group is not the lowest, so others sync first. */
+        for (char ch = 'c'; ch <= 'z'; ch++) {
+            memset(conv, ch, 128);
+            make_conv(fa, &rxa, conv, mem, 1);
+            if (conv_group(fa, &rxa, conv) > 1)
+                break;
+        }
+    }
+    f.conv = herald_str_z(conv);
+    f.cmid = herald_str_z(b); /* 128 bytes too */
+    /* Largest body whose SEND frame is within the cap. */
+    for (;; len--) {
+        f.body = (herald_str){.ptr = body, .len = len};
+        enc.len = 0;
+        assert_int_equal(herald_frame_encode(&f, &enc), 0);
+        if (enc.len - HERALD_FRAME_HEADER <= HERALD_FRAME_MAX_DEFAULT)
+            break;
+    }
+    /* Downwards until the server takes it; every refusal is a clear TOO_BIG. */
+    for (int tries = 0;; tries++) {
+        f.body.len = len;
+        f.rid = 100 + (uint64_t)tries;
+        assert_true(it_raw_send_frame(fa, &f));
+        for (;;) { /* the sender's own session gets the push too */
+            int rc = it_raw_recv_frame(fa, &rxa, &r);
+            if (rc)
+                fail_msg("sender: receive failed with %s (a frame over the cap?)",
+                         herald_err_name(rc));
+            if (r.type != HERALD_FT_DELIVER)
+                break;
+            herald_frame_release(&r);
+        }
+        if (r.type == HERALD_FT_ACK) {
+            herald_frame_release(&r);
+            break;
+        }
+        assert_int_equal(r.type, HERALD_FT_ERROR);
+        assert_int_equal(r.code, HERALD_ETOO_BIG);
+        assert_non_null(memmem(r.text.ptr, r.text.len, "envelope", 8));
+        herald_frame_release(&r);
+        if (!refused_at)
+            refused_at = len;
+        len -= 1024;
+        assert_true(tries < 64);
+    }
+    print_message("largest SEND frame body %u refused, %u taken\n", refused_at, len);
+    for (int i = 0;; i++) { /* the create message first */
+        recv_under_cap(fb, &rxb, HERALD_FT_DELIVER, &r);
+        if (r.msg.body.len == len)
+            break;
+        herald_frame_release(&r);
+        assert_true(i < 4);
+    }
+    herald_frame_release(&r);
+    {
+        herald_frame h = {.type = HERALD_FT_HISTORY, .rid = 30, .conv = herald_str_z(conv)};
+        assert_true(it_raw_send_frame(fb, &h));
+        recv_under_cap(fb, &rxb, HERALD_FT_HISTORY_RESULT, &r);
+        assert_true(r.n_msgs >= 1);
+        herald_frame_release(&r);
+    }
+    /* 100 kB messages in other conversations (other groups, before and
+     * after the big one's): a SYNC from scratch pages them around it. */
+    for (int i = 0, below = 0; below < 8; i++) {
+        char id[16];
+        const char *const mem[] = {b};
+        assert_true(i < 200);
+        herald_frame sm = {.type = HERALD_FT_SEND, .rid = 40 + (uint64_t)i,
+                           .body = {.ptr = body, .len = 100000}};
+        snprintf(id, sizeof id, "small%d", i);
+        make_conv(fa, &rxa, id, mem, 1);
+        sm.conv = herald_str_z(id);
+        assert_true(it_raw_send_frame(fa, &sm));
+        recv_under_cap(fa, &rxa, HERALD_FT_ACK, &r);
+        herald_frame_release(&r);
+        below += conv_group(fa, &rxa, id) < conv_group(fa, &rxa, conv);
+    }
+    {
+        herald_frame y = {.type = HERALD_FT_SYNC, .rid = 31};
+        uint32_t got = 0;
+        bool big = false;
+        for (int page = 0; page < 40; page++) {
+            herald_sync_group *sg;
+            bool more;
+            assert_true(it_raw_send_frame(fb, &y));
+            recv_under_cap(fb, &rxb, HERALD_FT_SYNC_RESULT, &r);
+            got += r.n_msgs;
+            print_message("sync page %d: %u messages, %zu bytes\n", page, r.n_msgs, rxb.last);
+            for (uint32_t m = 0; m < r.n_msgs; m++)
+                big |= r.msgs[m].body.len == len;
+            more = r.more;
+            /* The next page starts at the answer's key. */
+            sg = calloc(r.n_sync_groups + 1, sizeof *sg);
+            memcpy(sg, r.sync_groups, r.n_sync_groups * sizeof *sg);
+            free(y.sync_groups);
+            y.sync_groups = sg;
+            y.n_sync_groups = r.n_sync_groups;
+            herald_frame_release(&r);
+            if (!more)
+                break;
+        }
+        free(y.sync_groups);
+        assert_true(big);
+        assert_true(got >= 1 + 8 + 8); /* create messages, the 100 kB ones, the big one */
+    }
+    herald_buf_free(&enc);
+    free(body);
+    close(fa);
+    close(fb);
+    herald_buf_free(&rxa.buf);
+    herald_buf_free(&rxb.buf);
+    assert_serving();
+}
+
 static void test_rate_limit(void **state)
 {
     it_rx rx = {0};
@@ -360,6 +566,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_before_hello, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_frames, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_unsupported_frame, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_conv_create_errors, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_frames_under_cap, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup_rate, teardown),
         cmocka_unit_test_setup_teardown(test_slow_consumer, setup_slow, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_idle, teardown),

@@ -1,0 +1,70 @@
+/*
+ * authz.h — the one authorization table of the gateway core: for every
+ * request verb (frame type + op) and every role, whether it is refused,
+ * allowed, allowed where the actor is a member (the store checks the
+ * membership), or allowed on the actor's own things only (checked here).
+ * handle_frame asks authz_check before any handler runs; nothing else
+ * decides who may do what. Loop thread; no state of its own.
+ */
+#ifndef HERALD_GW_AUTHZ_H
+#define HERALD_GW_AUTHZ_H
+
+#include <herald/protocol.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Who the actor is, from the verified token and the directory now. */
+typedef enum authz_role {
+    AUTHZ_ADMIN,    /* token with the tenant-admin role */
+    AUTHZ_EMPLOYEE, /* internal user (not in the directory, or kind internal) */
+    AUTHZ_EXTERNAL, /* external customer (directory kind external) */
+    AUTHZ_APP,      /* an app's own user id, "app:APP" */
+    AUTHZ_ROLE_COUNT_
+} authz_role;
+
+typedef enum authz_rule {
+    AUTHZ_NO = 0, /* refused: FORBIDDEN */
+    AUTHZ_YES,    /* allowed */
+    AUTHZ_MEMBER, /* allowed in conversations the actor belongs to (store) */
+    AUTHZ_OWN,    /* allowed on the actor's own things only (see authz.c) */
+} authz_rule;
+
+/* One verb: a frame type and op (NULL: the frame has no op). */
+typedef struct authz_verb {
+    uint32_t type;                    /* HERALD_FT_* */
+    const char *op;                   /* "op" of the frame, or NULL */
+    uint8_t rule[AUTHZ_ROLE_COUNT_];  /* authz_rule per role */
+    const char *why;                  /* the refusal's text */
+} authz_verb;
+
+/* The table, and its length. */
+extern const authz_verb authz_table[];
+extern const size_t authz_table_len;
+
+/* The verb of a frame, or NULL when its (type, op) is not in the table (the
+ * handler then answers INVAL for the unknown op). */
+const authz_verb *authz_find(uint32_t type, herald_str op);
+
+/* Role names for logs and the README ("admin", "employee", ...). */
+const char *authz_role_name(authz_role r);
+
+/* The actor's role now: admin flag, "app:" ids, else the directory kind
+ * (meta may be NULL: no directory, employee). */
+authz_role authz_role_of(store *meta, herald_str tenant, herald_str user, bool admin);
+
+/* Whether role may run f: 0, or HERALD_EFORBIDDEN with the reason in msg
+ * (cap bytes, NUL-terminated). AUTHZ_OWN rules read the directory and the
+ * contact index in meta. A verb not in the table is allowed through (the
+ * handler rejects its op). HERALD_ESTORAGE when the store fails. */
+int authz_check(store *meta, herald_str tenant, herald_str user, authz_role role,
+                const herald_frame *f, char *msg, size_t cap);
+
+/* True for conversation ids the server derives (contacts "ec-", app
+ * conversations "ap-", app announcements "an-"): no client creates or
+ * changes them through CONV. */
+bool authz_reserved_conv(herald_str conv);
+
+#endif
