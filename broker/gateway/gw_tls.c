@@ -1,5 +1,6 @@
 /* gw_tls.c — see gw_tls.h. */
 #include "gw_tls.h"
+#include "tlsio.h"
 
 #include <errno.h>
 #include <herald/error.h>
@@ -95,29 +96,6 @@ void gw_tls_destroy(gw_tls *t)
     free(t);
 }
 
-/* BIO over the non-blocking socket. */
-static int bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-    gw_tls_session *s = ctx;
-    ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
-    if (n >= 0)
-        return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_WRITE;
-    return MBEDTLS_ERR_NET_SEND_FAILED;
-}
-
-static int bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-    gw_tls_session *s = ctx;
-    ssize_t n = recv(s->fd, buf, len, 0);
-    if (n >= 0)
-        return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    return MBEDTLS_ERR_NET_RECV_FAILED;
-}
-
 int gw_tls_session_new(gw_tls *t, int fd, gw_tls_session **out)
 {
     gw_tls_session *s = calloc(1, sizeof *s);
@@ -131,7 +109,7 @@ int gw_tls_session_new(gw_tls *t, int fd, gw_tls_session **out)
         return HERALD_ENOMEM;
     }
     s->fd = fd;
-    mbedtls_ssl_set_bio(&s->ssl, s, bio_send, bio_recv, NULL);
+    mbedtls_ssl_set_bio(&s->ssl, &s->fd, tlsio_send, tlsio_recv, NULL);
     *out = s;
     return 0;
 }

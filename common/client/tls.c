@@ -1,5 +1,6 @@
 /* tls.c — see tls.h. */
 #include "tls.h"
+#include "tlsio.h"
 
 #include <errno.h>
 #include <herald/error.h>
@@ -33,28 +34,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-    client_tls *t = ctx;
-    ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0)
-        return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_WRITE;
-    return MBEDTLS_ERR_NET_SEND_FAILED;
-}
-
-static int bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-    client_tls *t = ctx;
-    ssize_t n = recv(t->fd, buf, len, MSG_DONTWAIT);
-    if (n >= 0)
-        return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
 void client_tls_close(client_tls *t)
@@ -105,7 +84,7 @@ int client_tls_open(int fd, const char *host, const char *ca_file, uint64_t dead
                                  MBEDTLS_SSL_MINOR_VERSION_3);
     if (mbedtls_ssl_setup(&t->ssl, &t->conf) != 0 || mbedtls_ssl_set_hostname(&t->ssl, host) != 0)
         goto fail;
-    mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+    mbedtls_ssl_set_bio(&t->ssl, &t->fd, tlsio_send, tlsio_recv, NULL);
     while ((rv = mbedtls_ssl_handshake(&t->ssl)) != 0) {
         struct pollfd pf = {.fd = fd};
         uint64_t now = now_ms();
