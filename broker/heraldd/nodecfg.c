@@ -13,6 +13,18 @@
 #define NODECFG_TENANTS_MAX 16  /* cluster.tenants entries */
 #define NODECFG_ID_MAX 64       /* node ids are 1..64 */
 
+/* The links' keys, the same in the node and the gateway table (each
+ * expands it with its own K). */
+#define LINK_KEYS                                                                            \
+    K("cluster.tls_ca", CFG_STR, tls_ca, 0, 0, "",                                           \
+      "the cluster CA (PEM file) every link's peer must be signed by; make one with "        \
+      "deploy/cluster-certs.sh init DIR"),                                                   \
+    K("cluster.tls_cert", CFG_STR, tls_cert, 0, 0, "",                                       \
+      "this process's certificate followed by its private key (PEM file; CN node-N or "    \
+      "gateway-N): deploy/cluster-certs.sh issue DIR NAME"),                                 \
+    K("cluster.plaintext", CFG_BOOL, plaintext, 0, 1, "false",                              \
+      "links without TLS: refused unless every cluster.members address is loopback")
+
 #define K(name, type, member, min, max, def, help)                                     \
     {name, type, offsetof(node_config, member), sizeof(((node_config *)0)->member), min, \
      max, def, help}
@@ -68,14 +80,7 @@ const cfg_key nodecfg_keys[] = {
       "and gateways repair the gap from events.ring"),
     K("events.ring", CFG_U32, events_ring, 16, 1u << 24, "65536",
       "committed events kept (up to 64 MiB) so gateways can pull what they missed"),
-    K("cluster.tls_ca", CFG_STR, tls_ca, 0, 0, "",
-      "the cluster CA (PEM file) every link's peer must be signed by; make one with "
-      "deploy/cluster-certs.sh init DIR"),
-    K("cluster.tls_cert", CFG_STR, tls_cert, 0, 0, "",
-      "this process's certificate followed by its private key (PEM file; CN node-N or "
-      "gateway-N): deploy/cluster-certs.sh issue DIR NAME"),
-    K("cluster.plaintext", CFG_BOOL, plaintext, 0, 1, "false",
-      "links without TLS: refused unless every cluster.members address is loopback"),
+    LINK_KEYS,
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
     TENANTCFG_KEYS(node_config, tenant),
 };
@@ -102,14 +107,7 @@ const cfg_key gwcfg_keys[] = {
       "nng receive queue for the nodes' event batches; missed batches are pulled again"),
     K("events.repair_ms", CFG_U32, events_repair_ms, 10, 600000, "2000",
       "how long events behind a gap wait for the missing ones to be pulled from the node"),
-    K("cluster.tls_ca", CFG_STR, tls_ca, 0, 0, "",
-      "the cluster CA (PEM file) every link's peer must be signed by; make one with "
-      "deploy/cluster-certs.sh init DIR"),
-    K("cluster.tls_cert", CFG_STR, tls_cert, 0, 0, "",
-      "this process's certificate followed by its private key (PEM file; CN node-N or "
-      "gateway-N): deploy/cluster-certs.sh issue DIR NAME"),
-    K("cluster.plaintext", CFG_BOOL, plaintext, 0, 1, "false",
-      "links without TLS: refused unless every cluster.members address is loopback"),
+    LINK_KEYS,
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
 };
 #undef K
