@@ -11,6 +11,7 @@
 # down; DIR is kept on failure.
 # IT_CATCHUP_MSGS / IT_CATCHUP_BYTES change the shape of step 2.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_catchup.sh BIN_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -29,39 +30,10 @@ cleanup() {
   else echo "data and logs kept in $dir"; fi
 }
 trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 note() { echo "# $*"; }
 lc() { timeout -k 5 150 bash "$LC" "$@" --data "$dir"; }
 cli() { (set -a; . "$dir/cluster.env"; set +a; HERALD_TOKEN="" timeout 20 "$H" --timeout 10 "$@"); }
 
-# status_py EXPR [ARGS]: python over d = the admin status JSON, groups, grp(g).
-status_py() {
-  local expr=$1; shift
-  cli --admin admin status 2>/dev/null | python3 -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-except Exception:
-    sys.exit(1)
-a = sys.argv[2:]
-groups = d.get("groups") or []
-def grp(g):
-    for x in groups:
-        if int(x.get("group", -1)) == int(g):
-            return x
-    return {}
-def lag(g, n):
-    for r in grp(g).get("replicas") or []:
-        if int(r.get("node", 0)) == int(n):
-            return int(r.get("lag", -1))
-    return -1
-r = eval(sys.argv[1])
-if r is not None:
-    print(r)
-' "$expr" "$@"
-}
-all_led() { [ "$(status_py '1 if groups and all(int(x.get("leader") or 0) > 0 for x in groups) else 0')" = 1 ]; }
 # every replica of group $1 has lag 0 (and the leader reports all three)
 all_caught_up() {
   [ "$(status_py '1 if len(grp(a[0]).get("replicas") or []) == 3 and all(int(r.get("lag", 1)) == 0 for r in grp(a[0])["replicas"]) else 0' "$1")" = 1 ]

@@ -7,6 +7,7 @@
 # (NW_REPLAY), and herald-checker flood sees 0 duplicated, 0 out of order,
 # 0 missing. The gateway's log must show gaps that were repaired, none lost.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_events.sh BIN_DIR CHECKER}" && pwd)
 CHECKER=${2:?usage: it_events.sh BIN_DIR CHECKER}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,8 +21,6 @@ cleanup() {
   if [ $fails = 0 ]; then rm -rf "$dir"; else echo "logs kept in $dir"; fi
 }
 trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
 # Generate the configs, then cut the queues and start for real.
 timeout 90 bash "$LC" up --data "$dir" >/dev/null 2>&1 || { bad "cluster did not start"; exit 1; }

@@ -17,6 +17,7 @@
 # missing. Every wait is bounded; the cluster is always brought down on exit;
 # DIR is kept on failure (its path is printed) and removed on success.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_failover.sh BIN_DIR CHECKER}" && pwd)
 CHECKER=${2:?usage: it_failover.sh BIN_DIR CHECKER}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,8 +48,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'fails=$((fails + 1)); exit 1' INT TERM
 
-ok()   { echo "ok   - $1"; }
-bad()  { echo "FAIL - $1"; fails=$((fails + 1)); }
 note() { echo "# $(( SECONDS - t0 ))s: $*"; }
 # Gives up (and brings the cluster down) when the budget is spent.
 left() { echo $(( BUDGET - (SECONDS - t0) )); }
@@ -63,33 +62,7 @@ lc() {
 # The herald CLI with the cluster's credentials.
 cli() { (set -a; . "$dir/cluster.env"; set +a; HERALD_TOKEN="" timeout 10 "$HERALD" --timeout 5 "$@"); }
 
-# status_py EXPR [ARGS]: evaluates python over d = `herald --admin admin
-# status` JSON (prints nothing when the status is unavailable).
-status_py() {
-  local expr=$1; shift
-  cli --admin admin status 2>/dev/null | python3 -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-except Exception:
-    sys.exit(1)
-a = sys.argv[2:]
-groups = d.get("groups") or []
-def grp(g):
-    for x in groups:
-        if int(x.get("group", -1)) == int(g):
-            return x
-    return {}
-r = eval(sys.argv[1])
-if r is not None:
-    print(r)
-' "$expr" "$@"
-}
 leader_of() { local l; l=$(status_py 'int(grp(a[0]).get("leader") or 0)' "$1"); echo "${l:-0}"; }
-# True when every group has a leader.
-all_led() {
-  [ "$(status_py '1 if groups and all(int(x.get("leader") or 0) > 0 for x in groups) else 0')" = 1 ]
-}
 
 # wait_for SECONDS WHAT CMD…: polls CMD every 0.5 s.
 wait_for() {

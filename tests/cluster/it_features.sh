@@ -8,6 +8,7 @@
 # before a kill is read back after it from the new leader. Bounded waits;
 # the cluster is always brought down.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_features.sh BIN_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 LC=$root/deploy/local-cluster.sh
@@ -22,8 +23,6 @@ cleanup() {
   if [ $fails = 0 ]; then rm -rf "$dir"; else echo "logs kept in $dir"; fi
 }
 trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 expect() {
   local name=$1 want=$2 pat=$3; shift 4
   local out rc

@@ -7,6 +7,7 @@
 # back, the same session reads again. Bounded waits; the cluster is always
 # brought down.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_quorum.sh BIN_DIR CHECKER}" && pwd)
 CHECKER=${2:?usage: it_quorum.sh BIN_DIR CHECKER}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,8 +23,6 @@ cleanup() {
   if [ $fails = 0 ]; then rm -rf "$dir"; else echo "logs kept in $dir"; fi
 }
 trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 now_ms() { date +%s%3N; }
 # timed NAME MAX_MS RC PATTERN -- CMD…: exit status, output and how long it took.
 timed() {

@@ -7,6 +7,7 @@
 # duplicated, 0 out of order, 0 late). Then SIGTERM stops each node within
 # its shutdown budget (node.shutdown_s) while a flood is running.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_reach.sh BIN_DIR CHECKER}" && pwd)
 CHECKER=${2:?usage: it_reach.sh BIN_DIR CHECKER}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,13 +23,11 @@ cleanup() {
   if [ $fails = 0 ]; then rm -rf "$dir"; else echo "logs kept in $dir"; fi
 }
 trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
 # Running (a zombie waiting for its parent to reap it has stopped).
 alive() {
   kill -0 "$1" 2>/dev/null || return 1
   [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
 timeout 90 bash "$LC" up --data "$dir" >/dev/null 2>&1 || { bad "cluster did not start"; exit 1; }
 ok "cluster up"

@@ -9,6 +9,7 @@
 # config on non-loopback addresses, or one without its TLS files, does not
 # start.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_tls.sh BIN_DIR PROBE}" && pwd)
 PROBE=${2:?usage: it_tls.sh BIN_DIR PROBE}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,8 +26,6 @@ cleanup() {
   if [ $fails = 0 ]; then rm -rf "$dir"; else echo "logs kept in $dir"; fi
 }
 trap cleanup EXIT
-ok()  { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 expect() { # expect WHAT WANT OUTPUT
   if [ "$3" = "$2" ]; then ok "$1: $3"; else bad "$1: wanted '$2', got '$3'"; fi
 }
