@@ -90,6 +90,8 @@ struct nreach {
     herald_buf req;         /* the request (decoded again when it runs) */
     ev_timer timer;         /* the wait's bound */
     ev_tstamp since;        /* parked at */
+    uint32_t n_reach;       /* the request's reach, kept so each re-check is a */
+    uint64_t reach[NW_MAX_GROUPS]; /* comparison, not a decode */
 };
 
 static void serve_client(node *n, rpc_call *call, const nw_request *q, const uint8_t *p,
@@ -97,13 +99,14 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
 
 /* The first group whose replica here has not applied q->reach yet (+1), or
  * 0 when every one has; *applied / *want describe it. */
-static uint32_t reach_behind(node *n, const nw_request *q, uint64_t *applied, uint64_t *want)
+static uint32_t reach_behind(node *n, const uint64_t *reach, uint32_t n_reach,
+                             uint64_t *applied, uint64_t *want)
 {
-    for (uint32_t g = 0; g < q->n_reach && g < n->ngroups; g++) {
+    for (uint32_t g = 0; g < n_reach && g < n->ngroups; g++) {
         uint64_t a = store_applied(n->groups[g].st);
-        if (a < q->reach[g]) {
+        if (a < reach[g]) {
             *applied = a;
-            *want = q->reach[g];
+            *want = reach[g];
             return g + 1;
         }
     }
@@ -147,7 +150,7 @@ static void reach_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
         reach_free(w);
         return;
     }
-    g = reach_behind(n, &q, &applied, &want);
+    g = reach_behind(n, w->reach, w->n_reach, &applied, &want);
     if (g == 0) { /* caught up at the last moment */
         serve_client(n, w->call, &q, w->req.data, w->req.len);
     } else if (herald_frame_decode((const uint8_t *)q.frame.ptr, q.frame.len, &lim, &f) == 0) {
@@ -183,8 +186,9 @@ static void reach_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
     reach_free(w);
 }
 
-/* Parks call until the replicas reach what it names. */
-static void reach_park(node *n, rpc_call *call, const uint8_t *p, size_t len)
+/* Parks call until the replicas reach what q names (p, len: q's bytes). */
+static void reach_park(node *n, rpc_call *call, const nw_request *q, const uint8_t *p,
+                       size_t len)
 {
     nreach *w = calloc(1, sizeof *w);
     if (!w || herald_buf_append(&w->req, p, len) != 0) {
@@ -195,6 +199,8 @@ static void reach_park(node *n, rpc_call *call, const uint8_t *p, size_t len)
     w->n = n;
     w->call = call;
     w->since = ev_now(n->loop);
+    w->n_reach = q->n_reach; /* ≤ NW_MAX_GROUPS (the decoder checks) */
+    memcpy(w->reach, q->reach, q->n_reach * sizeof *w->reach);
     ev_timer_init(&w->timer, reach_timeout_cb, n->cfg->reach_wait_ms / 1000.0, 0.0);
     w->timer.data = w;
     ev_timer_start(n->loop, &w->timer);
@@ -213,12 +219,8 @@ static void reach_kick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
     while (*pp) {
         nreach *w = *pp;
-        nw_request q;
         uint64_t a, b;
-        bool go = nw_request_decode(w->req.data, w->req.len, &q) != 0 ||
-                  reach_behind(n, &q, &a, &b) == 0;
-        nw_request_release(&q);
-        if (go) {
+        if (reach_behind(n, w->reach, w->n_reach, &a, &b) == 0) {
             *pp = w->next;
             ev_timer_stop(n->loop, &w->timer);
             w->next = ready;
@@ -325,9 +327,9 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
         herald_frame_release(&f);
         return;
     }
-    if (reach_behind(n, q, &applied, &want)) {
+    if (reach_behind(n, q->reach, q->n_reach, &applied, &want)) {
         herald_frame_release(&f);
-        reach_park(n, call, p, len);
+        reach_park(n, call, q, p, len);
         return;
     }
     r = calloc(1, sizeof *r);
