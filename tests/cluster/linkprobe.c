@@ -99,13 +99,16 @@ int main(int argc, char **argv)
     if (strcmp(mode, "sub") == 0) {
         nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0);
         rv = nng_recvmsg(s, &m, 0);
-        if (rv) {
+        if (rv == 0)
+            printf("received %zu bytes\n", nng_msg_len(m));
+        else
             puts("no reply");
-            return 3;
-        }
-        printf("received %zu bytes\n", nng_msg_len(m));
-        nng_msg_free(m);
-        return 0;
+        if (m)
+            nng_msg_free(m);
+        nng_close(s);
+        if (tc)
+            nng_tls_config_free(tc);
+        return rv ? 3 : 0;
     }
     {
         herald_frame f = {.type = HERALD_FT_STATUS, .rid = 1};
@@ -113,22 +116,26 @@ int main(int argc, char **argv)
         nw_request q = {.kind = NW_CLIENT, .from = 1, .tenant = herald_str_z(tenant),
                         .user = herald_str_z(user), .admin = true};
         nw_reply r;
+        int out = 0;
         if (herald_frame_encode(&f, &fb) != 0)
             return 2;
         q.frame = (herald_str){.ptr = (const char *)fb.data + HERALD_FRAME_HEADER,
                                .len = (uint32_t)(fb.len - HERALD_FRAME_HEADER)};
-        if (nw_request_encode(&q, &rb) != 0)
-            return 2;
+        if (nw_request_encode(&q, &rb) != 0) {
+            out = 2;
+            goto done;
+        }
         rv = nng_send(s, rb.data, rb.len, 0);
         if (rv == 0)
             rv = nng_recvmsg(s, &m, 0);
         if (rv) {
             puts("no reply");
-            return 3;
+            out = 3;
+            goto done;
         }
         if (nw_reply_decode(nng_msg_body(m), nng_msg_len(m), &r) != 0) {
             puts("undecodable reply");
-            return 0;
+            goto done;
         }
         if (r.status == 0 && r.n_frames > 0) {
             herald_frame e;
@@ -143,9 +150,14 @@ int main(int argc, char **argv)
             printf("status %s\n", r.status ? herald_err_name(r.status) : "OK");
         }
         nw_reply_release(&r);
-        nng_msg_free(m);
+    done:
+        if (m)
+            nng_msg_free(m);
         herald_buf_free(&fb);
         herald_buf_free(&rb);
+        nng_close(s);
+        if (tc)
+            nng_tls_config_free(tc);
+        return out;
     }
-    return 0;
 }
