@@ -1,6 +1,6 @@
 /*
  * tlsio.h — mbedTLS's BIO callbacks over a non-blocking socket, for the
- * gateway's client port (broker/gateway/gw_tls.c) and libherald
+ * gateway's client port (broker/session/gw_tls.c) and libherald
  * (common/client/tls.c) alike.
  *
  * ctx points to the socket's int descriptor. A would-block (or EINTR)

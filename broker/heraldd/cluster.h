@@ -25,12 +25,4 @@ int node_run(node_config *cfg);
 int front_run(gateway_config *cfg);
 int digest_run(int argc, char **argv);
 
-/* Routing shared by the gateway and the node: the group a client frame
- * belongs to (its conversation's shard group, else the meta group 0), by
- * the cluster's slot map (HERALD_SLOTS bytes) or, NULL, by the formula the
- * first meta leader writes into that map (gw_group_of). */
-struct herald_frame;
-uint32_t cluster_frame_group(const struct herald_frame *f, const char *tenant, uint32_t ngroups,
-                             const uint8_t *slotmap);
-
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_apply_txn.c — the incremental batch (apply_begin / apply_next /
- * apply_commit / apply_abort, broker/store/apply.c).
+ * apply_commit / apply_abort, broker/state/apply.c).
  *
  * A scripted mix of commands (tenant, conversations of every fan-out mode,
  * sends with big bodies, a duplicate cmid, reads, a recall, membership

@@ -1,5 +1,5 @@
 /*
- * test_fsm.c — the store as a raft state machine (broker/node/fsm.c) and
+ * test_fsm.c — the store as a raft state machine (broker/replica/fsm.c) and
  * whole-store snapshots (broker/store/store_snap.c).
  *
  * Unit layer: snapshot → restore → digest round trips, malformed snapshots

@@ -240,7 +240,7 @@ static void slotmap_proposed(void *arg, int status, void *result)
 }
 
 /* Loads the slot map from the meta group, or (meta leader, first start)
- * writes it: slot s → group gw_group_of's formula for cluster.groups. */
+ * writes it: slot s → group route_slot_group's formula for cluster.groups. */
 void slotmap_tick(node *n)
 {
     store *meta = n->groups[0].st;
@@ -267,7 +267,7 @@ void slotmap_tick(node *n)
         herald_buf b = {0};
         cmd c = {.op = CMD_SLOTMAP, .body = {.ptr = (const char *)map, .len = HERALD_SLOTS}};
         for (uint32_t s = 0; s < HERALD_SLOTS; s++)
-            map[s] = (uint8_t)gw_slot_group(s, n->ngroups);
+            map[s] = (uint8_t)route_slot_group(s, n->ngroups);
         if (cmd_encode(&c, &b) == 0 &&
             group_propose(&n->groups[0], b.data, b.len, slotmap_proposed, n) == 0)
             n->slot_busy = true;

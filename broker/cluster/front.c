@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "route.h"
 #include "gw_int.h"
 #include "log.h"
 #include "nwire.h"
@@ -334,7 +335,7 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
     q->rid = f->rid;
     q->ftype = f->type;
     q->repeatable = repeatable(f);
-    q->group = cluster_frame_group(f, c->authed ? c->tenant : "", fr->ngroups, NULL);
+    q->group = route_frame_group(f, c->authed ? c->tenant : "", fr->ngroups, NULL);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
     if (f->type == HERALD_FT_HELLO) {
         /* Answered before the connection's HELLO deadline closes it. */

@@ -319,7 +319,7 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
         return;
     }
     /* Reads come from the leader's replica, writes start there. */
-    grp = cluster_frame_group(&f, tenant, n->ngroups, n->slotmap);
+    grp = route_frame_group(&f, tenant, n->ngroups, n->slotmap);
     if (!be_leads(n, grp)) {
         lid = leader_of(n, grp);
         reply_status(n, call, lid && lid != n->cfg->id ? HERALD_ENOT_LEADER : HERALD_EUNAVAILABLE,

@@ -34,7 +34,7 @@ struct gw {
     struct ev_loop *loop;  /* the loop everything runs on */
     gw_backend be;         /* cluster hooks (all NULL in dev mode) */
     uint8_t slotmap[256];  /* slot → group when has_slotmap (cluster's meta record) */
-    bool has_slotmap;      /* else gw_group_of's formula */
+    bool has_slotmap;      /* else route_conv_group's formula */
     shard *shards;         /* shard groups, index = group id (owned array) */
     uint32_t nshards;      /* number of groups */
     int lfd;               /* listening socket */

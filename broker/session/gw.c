@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "route.h"
 #include "slots.h"
 
 void gw_config_defaults(gw_config *cfg)
@@ -153,18 +154,9 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     conn_flush_all(w->data);
 }
 
-uint32_t gw_slot_group(uint32_t slot, uint32_t n) { return n <= 1 ? 0 : 1 + slot % (n - 1); }
-
-uint32_t gw_group_of(herald_str tenant, herald_str conv, uint32_t n)
-{
-    return gw_slot_group(herald_slot(tenant, conv), n);
-}
-
 uint32_t gw_conv_group(gw *g, herald_str tenant, herald_str conv)
 {
-    if (g->has_slotmap)
-        return g->slotmap[herald_slot(tenant, conv)];
-    return gw_group_of(tenant, conv, g->nshards);
+    return route_conv_group(tenant, conv, g->nshards, g->has_slotmap ? g->slotmap : NULL);
 }
 
 shard *gw_shard(gw *g, herald_str tenant, herald_str conv)

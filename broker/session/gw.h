@@ -116,13 +116,6 @@ void gw_deliver(gw *g, const char *tenant, const char *const *users, const uint6
 /* Sets the do-not-disturb end of this process's sessions of a user. */
 void gw_dnd_local(gw *g, const char *tenant, const char *user, uint64_t until);
 
-/* The shard group of (tenant, conv) among n groups: group 0 holds tenants
- * and user state (the meta group); conversations go to groups 1..n-1 by
- * slot (all to 0 when n is 1). */
-uint32_t gw_group_of(herald_str tenant, herald_str conv, uint32_t n);
-/* The same for a slot: the default slot → group map. */
-uint32_t gw_slot_group(uint32_t slot, uint32_t n);
-
 /* Node mode: the cluster's slot → group map (HERALD_SLOTS bytes, from the
  * meta group) replaces the formula for this gateway core's routing. Every
  * entry must be < the number of groups (else HERALD_EINVAL, map ignored). */

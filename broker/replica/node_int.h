@@ -25,6 +25,7 @@
 #include "nwire.h"
 #include "rio.h"
 #include "rpc.h"
+#include "route.h"
 #include "slots.h"
 #include "token.h"
 
