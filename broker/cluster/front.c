@@ -25,7 +25,7 @@
 
 #include "cluster.h"
 #include "route.h"
-#include "gw_int.h"
+#include "tier.h"
 #include "log.h"
 #include "nwire.h"
 #include "evsub.h"
@@ -41,7 +41,7 @@
 typedef struct front {
     gateway_config *cfg;
     struct ev_loop *loop;
-    gw *g;
+    tier *t;
     ps_sub *sub;
     rpc_client *rpc[NODECFG_MAX_MEMBERS];
     uint32_t ngroups;
@@ -78,7 +78,7 @@ static int member_index(const front *fr, uint32_t id)
 
 static void freq_free(freq *q)
 {
-    if (q->ftype == HERALD_FT_HELLO && q->c->held)
+    if (q->ftype == HERALD_FT_HELLO && conn_held(q->c))
         conn_hold_end(q->c, false); /* no answer: not a session */
     ev_timer_stop(q->fr->loop, &q->pause);
     conn_unref(q->c);
@@ -144,33 +144,33 @@ static void learn_leaders(front *fr, const nw_reply *r)
 static void deliver_reply(freq *q, const nw_reply *r)
 {
     conn *c = q->c;
-    if (r->authed && !c->authed && r->tenant.len <= TOKEN_ID_MAX &&
+    session *s = conn_session(c);
+    if (r->authed && !s->authed && r->tenant.len <= TOKEN_ID_MAX &&
         r->user.len <= TOKEN_ID_MAX) {
         /* HELLO accepted by the node: this connection is now that session.
          * It is in presence already when the token's claim was this user. */
-        bool same = c->held && herald_str_eq(r->tenant, c->tenant) &&
-                    herald_str_eq(r->user, c->user);
+        bool same = conn_held(c) && herald_str_eq(r->tenant, s->tenant) &&
+                    herald_str_eq(r->user, s->user);
         if (!same) {
             conn_hold_end(c, false);
-            memcpy(c->tenant, r->tenant.ptr, r->tenant.len);
-            c->tenant[r->tenant.len] = '\0';
-            memcpy(c->user, r->user.ptr, r->user.len);
-            c->user[r->user.len] = '\0';
-            if (gw_presence_add(c->g, c) != 0) {
-                conn_fail(c, HERALD_ENOMEM, "out of memory");
-                return;
-            }
+            memcpy(s->tenant, r->tenant.ptr, r->tenant.len);
+            s->tenant[r->tenant.len] = '\0';
+            memcpy(s->user, r->user.ptr, r->user.len);
+            s->user[r->user.len] = '\0';
         }
-        c->admin = r->admin;
-        c->dnd_until = r->dnd_until;
-        conn_authed(c);
+        s->admin = r->admin;
+        s->dnd_until = r->dnd_until;
+        if (conn_start(c) != 0) {
+            conn_fail(c, HERALD_ENOMEM, "out of memory");
+            return;
+        }
     }
     for (uint32_t i = 0; i < r->n_frames; i++)
         if (conn_send_raw(c, r->frames[i].ptr, r->frames[i].len) != 0)
             return;
     /* After the WELCOME: what was pushed meanwhile (the client drops what
      * its position already covers). */
-    conn_hold_end(c, c->authed);
+    conn_hold_end(c, s->authed);
     if (r->close)
         conn_close_after_flush(c);
 }
@@ -279,9 +279,10 @@ static bool repeatable(const herald_frame *f)
     }
 }
 
-static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payload, size_t len)
+static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len)
 {
     front *fr = ctx;
+    const session *s = conn_session(c);
     freq *q = calloc(1, sizeof *q);
     nw_request r = {.kind = NW_CLIENT, .from = fr->cfg->id,
                     .frame = {.ptr = (const char *)payload, .len = (uint32_t)len}};
@@ -290,29 +291,26 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
         conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
         return;
     }
-    if (c->authed) {
-        r.tenant = herald_str_z(c->tenant);
-        r.user = herald_str_z(c->user);
-        r.admin = c->admin;
-        r.dnd_until = c->dnd_until;
-        r.token = herald_str_z(c->token);
+    if (s->authed) {
+        r.tenant = herald_str_z(s->tenant);
+        r.user = herald_str_z(s->user);
+        r.admin = s->admin;
+        r.dnd_until = s->dnd_until;
+        r.token = herald_str_z(conn_token(c));
     } else if (f->type == HERALD_FT_HELLO && f->token.len && f->token.len <= TOKEN_TEXT_MAX) {
         /* Kept for the session this HELLO may start. */
-        char *t = strndup(f->token.ptr, f->token.len);
-        if (!t) {
+        if (conn_keep_token(c, f->token.ptr, f->token.len) != 0) {
             free(q);
             conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
             return;
         }
-        free(c->token);
-        c->token = t;
     }
     if (f->type == HERALD_FT_HELLO || f->type == HERALD_FT_SYNC) {
         /* What the sessions were pushed so far must be in what it reads. */
         r.reach = fr->seen;
         r.n_reach = fr->ngroups < NW_MAX_GROUPS ? fr->ngroups : NW_MAX_GROUPS;
     }
-    if (f->type == HERALD_FT_HELLO && !c->authed && !c->held) {
+    if (f->type == HERALD_FT_HELLO && !s->authed && !conn_held(c)) {
         /* Pushes from now on are kept for the session this HELLO may start
          * (everything earlier is within the reach above). */
         token_claims cl;
@@ -335,7 +333,7 @@ static void fwd(void *ctx, conn *c, const herald_frame *f, const uint8_t *payloa
     q->rid = f->rid;
     q->ftype = f->type;
     q->repeatable = repeatable(f);
-    q->group = route_frame_group(f, c->authed ? c->tenant : "", fr->ngroups, NULL);
+    q->group = route_frame_group(f, s->authed ? s->tenant : "", fr->ngroups, NULL);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
     if (f->type == HERALD_FT_HELLO) {
         /* Answered before the connection's HELLO deadline closes it. */
@@ -374,13 +372,13 @@ static void on_event(void *arg, const nw_event *e)
         users[i][e->users[i].len] = '\0';
     }
     if (e->kind == NW_EV_DND) {
-        gw_dnd_local(fr->g, tenant, users[0], e->until);
+        tier_dnd(fr->t, tenant, users[0], e->until);
     } else if (e->kind == NW_EV_FRAME && e->frame.len > HERALD_FRAME_HEADER) {
         herald_limits lim = {.max_frame = fr->cfg->gw.max_frame};
         herald_frame f;
         if (herald_frame_decode((const uint8_t *)e->frame.ptr + HERALD_FRAME_HEADER,
                                 e->frame.len - HERALD_FRAME_HEADER, &lim, &f) == 0) {
-            gw_deliver(fr->g, tenant, (const char *const *)users,
+            tier_deliver(fr->t, tenant, (const char *const *)users,
                        e->n_useqs == e->n_users ? e->useqs : NULL, e->n_users, &f);
             herald_frame_release(&f);
         }
@@ -457,7 +455,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 int front_run(gateway_config *cfg)
 {
     front fr = {.cfg = cfg, .loop = EV_DEFAULT, .ngroups = cfg->groups + 1};
-    gw_backend be = {.ctx = &fr, .forward = fwd};
+    tier_handler h = {.ctx = &fr, .frame = fwd};
     gw_config gc;
     const char *urls[NODECFG_MAX_MEMBERS], *peer_names[NODECFG_MAX_MEMBERS];
     char peer_buf[NODECFG_MAX_MEMBERS][32];
@@ -494,7 +492,7 @@ int front_run(gateway_config *cfg)
         fprintf(stderr, "heraldd: cluster.members: cannot subscribe to the nodes' events\n");
         goto out;
     }
-    if (gw_create_ex(&gc, fr.loop, NULL, 0, &be, &fr.g) != 0) {
+    if (tier_create(&gc, fr.loop, &h, &fr.t) != 0) {
         fprintf(stderr, "heraldd: gateway.listen: cannot listen on %s\n", cfg->gw.listen);
         goto out;
     }
@@ -505,7 +503,7 @@ int front_run(gateway_config *cfg)
     ev_signal_start(fr.loop, &sigterm);
     ev_signal_start(fr.loop, &sigint);
     log_info("front.ready", "gateway %u ready on %s (port %u), %u nodes, %u groups", cfg->id,
-             cfg->gw.listen, gw_port(fr.g), cfg->n_members, fr.ngroups);
+             cfg->gw.listen, tier_port(fr.t), cfg->n_members, fr.ngroups);
     ev_run(fr.loop, 0);
     ev_signal_stop(fr.loop, &sigterm);
     ev_signal_stop(fr.loop, &sigint);
@@ -516,7 +514,7 @@ out:
         rpc_client_destroy(fr.rpc[i]);
     peers_destroy(fr.peers); /* after the clients: their probes have finished */
     ps_sub_destroy(fr.sub);
-    gw_destroy(fr.g);
+    tier_destroy(fr.t);
     if (fr.events) {
         evsub_stats es;
         evsub_stats_get(fr.events, &es);

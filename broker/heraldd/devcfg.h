@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "gw.h"
+#include "tier.h"
 #include "sharedcfg.h"
 
 typedef struct dev_config {

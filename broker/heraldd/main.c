@@ -32,7 +32,7 @@
 #include "devcfg.h"
 #include "envfile.h"
 #include "shutdown.h"
-#include "gw.h"
+#include "dev.h"
 #include "log.h"
 #include "store.h"
 #include "token.h"
@@ -213,7 +213,7 @@ static int run_dev(int argc, char **argv)
     store_config sc = {0};
     store *stores[64] = {0};
     uint32_t opened = 0;
-    gw *g = NULL;
+    dev *g = NULL;
     struct ev_loop *loop = EV_DEFAULT;
     ev_signal sigterm, sigint;
     char tenants[TENANTCFG_MAX][TOKEN_ID_MAX + 1];
@@ -264,7 +264,7 @@ static int run_dev(int argc, char **argv)
             goto close_store;
         }
     }
-    rc = gw_create(&gc, loop, stores, o.groups, &g);
+    rc = dev_start(&gc, loop, stores, o.groups, &g);
     if (rc) {
         fprintf(stderr, "heraldd: cannot listen on %s: %s (%s)\n", gc.listen,
                 herald_strerror(rc), strerror(errno));
@@ -277,10 +277,10 @@ static int run_dev(int argc, char **argv)
     for (int i = 0; i < n_tenants && rc == 0; i++) {
         char name[TOKEN_ID_MAX + 16];
         snprintf(name, sizeof name, "tenant-%.*s.env", (int)TOKEN_ID_MAX, tenants[i]);
-        rc = write_env(o.data, name, host, gw_port(g), tenants[i], secrets[i]);
+        rc = write_env(o.data, name, host, dev_port(g), tenants[i], secrets[i]);
     }
     if (rc == 0)
-        rc = write_env(o.data, "dev.env", host, gw_port(g), tenants[0], secrets[0]);
+        rc = write_env(o.data, "dev.env", host, dev_port(g), tenants[0], secrets[0]);
     if (rc) {
         fprintf(stderr, "heraldd: cannot write the env files in %s\n", o.data);
         goto destroy_gw;
@@ -299,12 +299,12 @@ static int run_dev(int argc, char **argv)
     ev_signal_start(loop, &sigterm);
     ev_signal_start(loop, &sigint);
     log_info("dev.ready", "heraldd dev ready: gateway %s:%u, data %s, tenants %s", host,
-             gw_port(g), o.data, o.tenants);
+             dev_port(g), o.data, o.tenants);
     ev_run(loop, 0);
     ev_signal_stop(loop, &sigterm);
     ev_signal_stop(loop, &sigint);
 destroy_gw:
-    gw_destroy(g);
+    dev_stop(g);
 close_store:
     for (uint32_t i = 0; i < opened; i++)
         store_close(stores[i]);

@@ -15,7 +15,7 @@
 
 #include "cmd.h"
 #include "config.h"
-#include "gw.h"
+#include "tier.h"
 #include "token.h"
 
 /* Settings of the tenants a process creates (TENANT_CREATE). */

@@ -146,7 +146,7 @@ static void publish(node *n, nw_event *e)
         log_warn("node.publish", "an event was not published (gateways see the gap)");
 }
 
-static void be_push(void *ctx, uint32_t group, uint64_t index, const char *tenant,
+static void ev_push(void *ctx, uint32_t group, uint64_t index, const char *tenant,
                     const char *const *users, const uint64_t *useqs, uint32_t nu,
                     const herald_frame *f)
 {
@@ -171,7 +171,7 @@ out:
     herald_buf_free(&fb);
 }
 
-static void be_dnd(void *ctx, const char *tenant, const char *user, uint64_t until)
+static void ev_dnd(void *ctx, const char *tenant, const char *user, uint64_t until)
 {
     node *n = ctx;
     herald_str u = herald_str_z(user);
@@ -182,15 +182,17 @@ static void be_dnd(void *ctx, const char *tenant, const char *user, uint64_t unt
 
 
 /* FSM hook, after the entry's commit: the leader tells the gateways about
- * what it applied (push_message reads the message back from the store). */
+ * what it applied. */
 static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t *cmdp,
                        size_t len, const apply_result *res)
 {
     ngroup *ng = arg;
     (void)group;
     (void)index;
-    if (ng->n->g && ng->rg && rio_group_is_leader(ng->rg))
-        gw_events(ng->n->g, cmdp, len, res);
+    if (ng->n->s && ng->rg && rio_group_is_leader(ng->rg)) {
+        lev_sink sink = {.ctx = ng->n, .push = ev_push, .dnd = ev_dnd};
+        lev_emit(ng->st, cmdp, len, res, &sink);
+    }
     if (ng->waiting)
         wait_release(ng, false);
     reach_applied(ng->n);
@@ -250,7 +252,7 @@ void slotmap_tick(node *n)
         return;
     rc = store_slotmap_get(meta, n->slotmap);
     if (rc == 0) {
-        if (gw_set_slotmap(n->g, n->slotmap) != 0) {
+        if (svc_set_slotmap(n->s, n->slotmap) != 0) {
             n->slot_bad = true;
             log_error("node.slots", "cluster.groups: the cluster's slot map names groups beyond "
                       "the %u configured; requests are refused (resharding is not supported)",
@@ -373,9 +375,9 @@ int node_run(node_config *cfg)
 {
     node nd = {0}, *n = &nd;
     struct ev_loop *loop = EV_DEFAULT;
-    gw_config gc;
-    gw_backend be = {.ctx = n, .submit = be_submit, .leads = be_leads, .push = be_push,
-                     .dnd = be_dnd, .status = be_status, .leader = be_leader};
+    svc_config svcc = {.max_frame = cfg->max_frame, .hb_ms = SVC_HB_MS_DEFAULT};
+    svc_backend be = {.ctx = n, .submit = be_submit, .leads = be_leads, .status = be_status,
+                      .leader = be_leader};
     rio_hub_config hc = {0};
     evpub_config evc;
     rio_peer rpeers[NODECFG_MAX_MEMBERS];
@@ -433,13 +435,9 @@ int node_run(node_config *cfg)
             goto out;
         }
     }
-    /* The gateway core over the replicated stores (no client listener). */
-    gc = (gw_config){0};
-    gw_config_defaults(&gc);
-    gc.listen = "";
-    gc.max_frame = cfg->max_frame;
-    if (gw_create_ex(&gc, loop, n->stores, n->ngroups, &be, &n->g) != 0) {
-        fprintf(stderr, "heraldd: cannot create the gateway core\n");
+    /* The request service over the replicated stores. */
+    if (svc_create(&svcc, loop, n->stores, n->ngroups, &be, &n->s) != 0) {
+        fprintf(stderr, "heraldd: cannot create the request service\n");
         goto out;
     }
     evc = (evpub_config){.url = self->pub_url, .node_id = cfg->id,
@@ -535,7 +533,7 @@ out:
         wait_release(&n->groups[i], true);
     while (n->props) /* waiting for a leader: tell their requesters */
         prop_finish_err(n->props, HERALD_ESHUTDOWN, "the node is shutting down");
-    gw_destroy(n->g);
+    svc_destroy(n->s);
     evpub_destroy(n->pub);
     for (uint32_t i = 0; n->groups && i < n->ngroups; i++)
         if (n->groups[i].fsm_ready)

@@ -18,7 +18,8 @@
 #include "cluster.h"
 #include "cmd.h"
 #include "fsm.h"
-#include "gw_int.h"
+#include "legacy_events.h"
+#include "svc.h"
 #include "json.h"
 #include "log.h"
 #include "evpub.h"
@@ -66,7 +67,7 @@ struct node {
     uint32_t ngroups;       /* meta + shard groups */
     ngroup *groups;
     store **stores;
-    gw *g;
+    svc *s;                 /* the request service */
     rpc_server *srv;
     clink *tls;             /* the links' TLS (NULL: cluster.plaintext) */
     evpub *pub;             /* committed events to the gateways */
@@ -92,7 +93,7 @@ typedef struct nprop {
     node *n;
     struct nprop *next, *prev; /* n->props */
     uint32_t group;
-    void *cookie;           /* gw's pending request */
+    void *cookie;           /* the service's pending command */
     herald_buf cmd;         /* owned */
     ev_timer retry;         /* next try while no leader is known */
     ev_tstamp deadline;
@@ -112,7 +113,7 @@ int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn cb, voi
 void slotmap_tick(node *n);
 
 /* node_prop.c */
-/* gw backend: submit a command to a group (here or at its leader). */
+/* service backend: submit a command to a group (here or at its leader). */
 int be_submit(void *ctx, uint32_t group, herald_buf *cmdbuf, void *cookie);
 /* Hands on forwarded results this replica has applied (all: regardless). */
 void wait_release(ngroup *ng, bool all);

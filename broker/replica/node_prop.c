@@ -28,7 +28,7 @@ void prop_finish_err(nprop *p, int code, const char *why)
 {
     apply_result res = {.err = code};
     snprintf(res.errmsg, sizeof res.errmsg, "%s", why);
-    gw_applied(p->n->g, p->cookie, &res);
+    svc_applied(p->n->s, p->cookie, &res);
     prop_free(p);
 }
 
@@ -36,7 +36,7 @@ static void prop_local_done(void *arg, int status, void *result)
 {
     nprop *p = arg;
     if (status == 0 && result) {
-        gw_applied(p->n->g, p->cookie, result);
+        svc_applied(p->n->s, p->cookie, result);
         prop_free(p);
         return;
     }
@@ -81,7 +81,7 @@ void wait_release(ngroup *ng, bool all)
         nwait *w = *pp;
         if (all || w->res.index <= applied || now >= w->p->deadline) {
             *pp = w->next;
-            gw_applied(ng->n->g, w->p->cookie, &w->res);
+            svc_applied(ng->n->s, w->p->cookie, &w->res);
             apply_result_free(&w->res);
             prop_free(w->p);
             free(w);
@@ -96,7 +96,7 @@ static void wait_applied(nprop *p, apply_result *res)
     ngroup *ng = &p->n->groups[p->group];
     nwait *w;
     if (res->index <= store_applied(ng->st) || !(w = calloc(1, sizeof *w))) {
-        gw_applied(p->n->g, p->cookie, res);
+        svc_applied(p->n->s, p->cookie, res);
         apply_result_free(res);
         prop_free(p);
         return;

@@ -1,14 +1,23 @@
-/* node_serve.c — requests to `heraldd node` from gateways (client frames
- * on virtual connections) and from nodes (forwarded proposals, status,
+/* node_serve.c — requests to `heraldd node` from gateways (client frames,
+ * run by the request service) and from nodes (forwarded proposals, status,
  * event replays). See node.c. */
 #include "node_int.h"
 
 /* ------------------------------------------------------------------------
  * Requests from gateways and nodes. */
 
+/* A client frame forwarded by a gateway, run by the request service: the
+ * reply sink collects the frames it answers with, and the session as it is
+ * at the end (HELLO starts it, DND changes it) goes back with them. */
 typedef struct nreq {
     node *n;
     rpc_call *call;
+    session sess;               /* the gateway's session, verified here */
+    herald_buf out;             /* the reply frames, encoded back to back */
+    uint32_t off[NW_MAX_FRAMES + 1]; /* where each starts in out */
+    uint32_t nf;
+    bool close;                 /* the gateway closes the client after them */
+    char origin[32];            /* "gateway N", for logs */
 } nreq;
 
 /* Encodes r and answers call with it (dropped when it cannot be encoded:
@@ -30,49 +39,50 @@ static void reply_status(node *n, rpc_call *call, int status, uint32_t hint)
     send_reply(call, &r);
 }
 
-/* A virtual connection finished: every frame it produced goes back. */
-static void vconn_done(void *arg, conn *c)
+static int nreq_send(void *ctx, const herald_frame *f)
 {
-    nreq *q = arg;
-    const herald_buf *out = gw_vconn_output(c);
-    nw_reply r = {0};
-    herald_str *fv = NULL;
-    uint32_t nf = 0;
-    size_t off = 0;
+    nreq *q = ctx;
+    size_t at = q->out.len;
+    if (q->close || q->nf >= NW_MAX_FRAMES)
+        return HERALD_ECLOSED;
+    if (herald_frame_encode(f, &q->out) != 0)
+        return HERALD_ENOMEM;
+    q->off[q->nf++] = (uint32_t)at;
+    return 0;
+}
 
-    /* Split the output into frames (4-byte big-endian length + payload). */
-    while (off + HERALD_FRAME_HEADER <= out->len) {
-        const uint8_t *h = out->data + off;
-        size_t fl = HERALD_FRAME_HEADER + (((size_t)h[0] << 24) | ((size_t)h[1] << 16) |
-                                           ((size_t)h[2] << 8) | h[3]);
-        herald_str *nv;
-        if (off + fl > out->len || nf >= NW_MAX_FRAMES)
-            break;
-        nv = realloc(fv, (nf + 1) * sizeof *fv);
-        if (!nv)
-            break;
-        fv = nv;
-        fv[nf++] = (herald_str){.ptr = (const char *)h, .len = (uint32_t)fl};
-        off += fl;
-    }
-    r.frames = fv;
-    r.n_frames = nf;
-    r.close = gw_vconn_closed(c);
-    {
-        const char *t, *u;
-        bool admin;
-        uint64_t dnd;
-        if (gw_vconn_session(c, &t, &u, &admin, &dnd)) {
-            r.authed = true;
-            r.tenant = herald_str_z(t);
-            r.user = herald_str_z(u);
-            r.admin = admin;
-            r.dnd_until = dnd;
-        }
+static void nreq_fail(void *ctx, int code, const char *text)
+{
+    nreq *q = ctx;
+    herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
+                      .text = herald_str_z(text)};
+    nreq_send(q, &f);
+    q->close = true;
+}
+
+/* The request is over: its frames and session go back to the gateway. */
+static void nreq_done(void *ctx)
+{
+    nreq *q = ctx;
+    herald_str *fv = calloc(q->nf + 1, sizeof *fv);
+    nw_reply r = {.frames = fv, .n_frames = fv ? q->nf : 0, .close = q->close,
+                  .status = fv ? 0 : HERALD_ENOMEM};
+
+    q->off[q->nf] = (uint32_t)q->out.len;
+    for (uint32_t i = 0; fv && i < q->nf; i++)
+        fv[i] = (herald_str){.ptr = (const char *)q->out.data + q->off[i],
+                             .len = q->off[i + 1] - q->off[i]};
+    if (q->sess.authed) {
+        r.authed = true;
+        r.tenant = herald_str_z(q->sess.tenant);
+        r.user = herald_str_z(q->sess.user);
+        r.admin = q->sess.admin;
+        r.dnd_until = q->sess.dnd_until;
     }
     fill_leaders(q->n, &r);
     send_reply(q->call, &r);
     free(fv);
+    herald_buf_free(&q->out);
     free(q);
 }
 
@@ -282,7 +292,7 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
     uint64_t applied, want;
     bool admin = false;
     nreq *r;
-    conn *c;
+    svc_sink sink = {.send = nreq_send, .fail = nreq_fail, .done = nreq_done};
 
     if (herald_frame_decode((const uint8_t *)q->frame.ptr, q->frame.len, &lim, &f) != 0) {
         reply_status(n, call, HERALD_EPROTOCOL, 0);
@@ -333,16 +343,24 @@ static void serve_client(node *n, rpc_call *call, const nw_request *q, const uin
         return;
     }
     r = calloc(1, sizeof *r);
-    c = r ? gw_vconn_open(n->g, tenant, user, admin, q->dnd_until, vconn_done, r) : NULL;
-    if (!c) {
-        free(r);
+    if (!r) {
         reply_status(n, call, HERALD_ENOMEM, 0);
         herald_frame_release(&f);
         return;
     }
     r->n = n;
     r->call = call;
-    gw_vconn_run(c, &f); /* may reply right away (vconn_done) */
+    if (tenant[0] && user[0]) {
+        strcpy(r->sess.tenant, tenant);
+        strcpy(r->sess.user, user);
+        r->sess.admin = admin;
+        r->sess.dnd_until = q->dnd_until;
+        r->sess.authed = true;
+    }
+    snprintf(r->origin, sizeof r->origin, "gateway %u", q->from);
+    sink.ctx = r;
+    sink.origin = r->origin;
+    svc_request(n->s, &r->sess, &f, &sink); /* may reply right away (nreq_done) */
     herald_frame_release(&f);
 }
 

@@ -7,7 +7,7 @@
  * who was reached. Every step is idempotent: a retry of the same app and
  * message id within the window replays the decision and the deliveries
  * dedup by cmid. Loop thread. */
-#include "gw_int.h"
+#include "svc_int.h"
 
 #include <herald/error.h>
 #include <sodium.h>
@@ -30,8 +30,8 @@ typedef struct app_rcpt {
     char why[160];             /* APP_SENT, not stored: "CODE: text" of the failure */
 } app_rcpt;
 
-struct app_job {
-    conn *c;                   /* the admin who asked (ref held) */
+typedef struct app_job {
+    svc_req *rq;                   /* the admin who asked (ref held) */
     uint64_t rid;              /* request to answer */
     bool announce;             /* op announce */
     char app[APP_ID_MAX + 1];  /* app id */
@@ -43,13 +43,13 @@ struct app_job {
     bool dup;                  /* a duplicate within the window */
     uint32_t outstanding;      /* deliveries not yet applied */
     uint32_t stored;           /* deliveries stored */
-};
+} app_job;
 
 static void job_free(app_job *j)
 {
     if (!j)
         return;
-    conn_unref(j->c);
+    req_release(j->rq);
     herald_buf_free(&j->text);
     free(j->r);
     free(j);
@@ -70,44 +70,47 @@ static void derive_id(char *out, size_t outlen, const char *prefix, const char *
     snprintf(out, outlen, "%s%s", prefix, hex);
 }
 
-void app_start(conn *c, herald_frame *f)
+static void app_marked(step *st, apply_result *res);
+static void app_delivered(step *st, apply_result *res);
+
+void app_start(svc_req *rq, herald_frame *f)
 {
     bool announce = herald_str_eq(f->op, "announce");
-    herald_str ten = herald_str_z(c->tenant);
+    herald_str ten = herald_str_z(rq->sess->tenant);
     store_tenant t;
     char gen[TOKEN_ID_MAX + 1];
     app_job *job;
     herald_buf b = {0};
-    pending *p;
+    step *p;
     cmd k;
     int rc;
 
     if (!announce && !herald_str_eq(f->op, "send")) {
-        conn_send_error(c, HERALD_EINVAL, "op must be send or announce", f->rid);
+        req_error(rq, HERALD_EINVAL, "op must be send or announce", f->rid);
         return;
     }
     if (!token_id_valid(f->app.ptr, f->app.len) || f->app.len > APP_ID_MAX) {
-        conn_send_error(c, HERALD_EINVAL, "invalid app id (up to 100 of A-Z a-z 0-9 . _ @ : -)",
+        req_error(rq, HERALD_EINVAL, "invalid app id (up to 100 of A-Z a-z 0-9 . _ @ : -)",
                         f->rid);
         return;
     }
     if (f->body.len == 0) {
-        conn_send_error(c, HERALD_EINVAL, "a text is required", f->rid);
+        req_error(rq, HERALD_EINVAL, "a text is required", f->rid);
         return;
     }
     if (f->cmid.len && (!token_id_valid(f->cmid.ptr, f->cmid.len) ||
                         f->cmid.len > APP_MSG_ID_MAX)) {
-        conn_send_error(c, HERALD_EINVAL, "invalid message id (up to 100 id characters)",
+        req_error(rq, HERALD_EINVAL, "invalid message id (up to 100 id characters)",
                         f->rid);
         return;
     }
     if (f->window > APP_DEDUP_MAX) {
-        conn_send_error(c, HERALD_EINVAL, "the duplicate window is at most 14,400 s", f->rid);
+        req_error(rq, HERALD_EINVAL, "the duplicate window is at most 14,400 s", f->rid);
         return;
     }
-    rc = store_tenant_get(gw_meta(c->g), ten, &t);
+    rc = store_tenant_get(svc_meta(rq->s), ten, &t);
     if (rc) {
-        conn_send_error(c, rc, NULL, f->rid);
+        req_error(rq, rc, NULL, f->rid);
         return;
     }
     if (f->cmid.len) {
@@ -123,7 +126,7 @@ void app_start(conn *c, herald_frame *f)
         if (job)
             herald_buf_free(&job->text);
         free(job);
-        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+        req_error(rq, HERALD_ENOMEM, NULL, f->rid);
         return;
     }
     job->announce = announce;
@@ -132,28 +135,28 @@ void app_start(conn *c, herald_frame *f)
     snprintf(job->id, sizeof job->id, "%s", gen);
     /* The decision (recipients, duplicates, frequency) is the meta group's:
      * the directory, the tags and the counters live there. */
-    k = (cmd){.op = CMD_APP_MARK, .tenant = ten, .user = herald_str_z(c->user), .admin = true,
+    k = (cmd){.op = CMD_APP_MARK, .tenant = ten, .user = herald_str_z(rq->sess->user), .admin = true,
               .target = f->app, .cmid = herald_str_z(gen),
               .kind = herald_str_z(announce ? "announce" : "send"), .members = f->members,
               .n_members = f->n_members, .depts = f->depts, .n_depts = f->n_depts,
               .tags = f->tags, .n_tags = f->n_tags,
               .win = f->window ? f->window : t.app_dedup, .cap = t.app_freq,
-              .ts = gw_now_ms()};
+              .ts = session_now_ms()};
     rc = cmd_encode(&k, &b);
     if (rc) {
-        conn_send_error(c, rc, NULL, f->rid);
+        req_error(rq, rc, NULL, f->rid);
         herald_buf_free(&job->text);
         free(job);
         return;
     }
-    conn_ref(c);
-    job->c = c;
-    p = fanout_submit_to(c, f, CMD_APP_MARK, &b, gen, &c->g->shards[0]);
+    req_hold(rq);
+    job->rq = rq;
+    p = svc_step_buf(rq, f->rid, CMD_APP_MARK, &b, gen, 0, app_marked);
     if (!p) {
         job_free(job);
         return;
     }
-    p->app = job;
+    p->job = job;
 }
 
 /* Sends APP_RESULT (or the clear no) and frees the job. */
@@ -171,7 +174,7 @@ static void job_finish(app_job *j)
     herald_str *unrv = calloc((size_t)j->n + 1, sizeof *unrv);
 
     if (!sv || !unr || !unrv) {
-        conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
+        req_error(j->rq, HERALD_ENOMEM, NULL, j->rid);
         free(sv);
         free(unr);
         free(unrv);
@@ -205,7 +208,7 @@ static void job_finish(app_job *j)
     r.n_bad_depts = counts[3];
     r.bad_tags = lists[4];
     r.n_bad_tags = counts[4];
-    conn_send(j->c, &r);
+    req_send(j->rq, &r);
     free(sv);
     free(unr);
     free(unrv);
@@ -214,7 +217,7 @@ static void job_finish(app_job *j)
 
 /* The clear no when nobody can get it: everyone over the frequency cap
  * (RATE_LIMITED) or no valid recipient at all (INVAL). */
-static bool refuse(gw *g, app_job *j, uint32_t n_sent)
+static bool refuse(svc *s, app_job *j, uint32_t n_sent)
 {
     char msg[200];
     uint32_t limited = 0;
@@ -223,7 +226,7 @@ static bool refuse(gw *g, app_job *j, uint32_t n_sent)
         return false;
     for (uint32_t i = 0; i < j->n; i++)
         limited += j->r[i].status == APP_LIMITED;
-    (void)store_tenant_get(gw_meta(g), herald_str_z(j->c->tenant), &t);
+    (void)store_tenant_get(svc_meta(s), herald_str_z(j->rq->sess->tenant), &t);
     if (limited)
         snprintf(msg, sizeof msg,
                  "frequency cap: every recipient already got %u messages from app %s this "
@@ -232,56 +235,58 @@ static bool refuse(gw *g, app_job *j, uint32_t n_sent)
     else
         snprintf(msg, sizeof msg, "no valid recipient (users must be in the directory; "
                                   "departments must exist; tags must be on someone)");
-    conn_send_error(j->c, limited ? HERALD_ERATE_LIMITED : HERALD_EINVAL, msg, j->rid);
+    req_error(j->rq, limited ? HERALD_ERATE_LIMITED : HERALD_EINVAL, msg, j->rid);
     job_free(j);
     return true;
 }
 
 /* Submits one APP_DELIVER for the job. */
-static void deliver(gw *g, app_job *j, const char *conv, const herald_str *to, uint32_t n,
+static void deliver(svc *s, app_job *j, const char *conv, const herald_str *to, uint32_t n,
                     uint32_t slot, uint64_t generation)
 {
     char sender[TOKEN_ID_MAX + 1], dcmid[TOKEN_ID_MAX + 32];
-    herald_frame req = {.type = HERALD_FT_APP, .rid = j->rid};
     herald_buf b = {0};
-    pending *p;
+    step *p;
     cmd k;
 
     snprintf(sender, sizeof sender, "app:%s", j->app);
     /* Unique per generation: a message id reused after its window is a new
      * message, a retry within it is the same one. */
     snprintf(dcmid, sizeof dcmid, "%s.%llu", j->id, (unsigned long long)generation);
-    k = (cmd){.op = CMD_APP_DELIVER, .tenant = herald_str_z(j->c->tenant),
+    k = (cmd){.op = CMD_APP_DELIVER, .tenant = herald_str_z(j->rq->sess->tenant),
               .user = herald_str_z(sender), .admin = true, .conv = herald_str_z(conv),
               .kind = herald_str_z(j->announce ? "announce" : "single"),
               .members = (herald_str *)to, .n_members = n, .cmid = herald_str_z(dcmid),
               .body = {.ptr = (const char *)j->text.data, .len = (uint32_t)j->text.len},
-              .ts = gw_now_ms()};
+              .ts = session_now_ms()};
     if (cmd_encode(&k, &b) != 0)
         return;
-    p = fanout_submit_to(j->c, &req, CMD_APP_DELIVER, &b, conv,
-                         gw_shard(g, k.tenant, k.conv));
+    p = svc_step_buf(j->rq, j->rid, CMD_APP_DELIVER, &b, conv,
+                     svc_conv_group(s, k.tenant, k.conv), app_delivered);
     if (!p)
         return;
-    p->app = j;
-    p->job_slot = slot;
+    p->job = j;
+    p->slot = slot;
     j->outstanding++;
 }
 
-void app_marked(gw *g, pending *p, apply_result *res)
+/* APP_MARK applied: one APP_DELIVER per recipient it let through (one for
+ * all of an announcement). */
+static void app_marked(step *st, apply_result *res)
 {
-    app_job *j = p->app;
+    app_job *j = st->job;
+    svc *s = j->rq->s;
     uint32_t n_sent = 0;
 
     if (res->err) {
-        conn_send_error(j->c, res->err, res->errmsg[0] ? res->errmsg : NULL, j->rid);
+        req_error(j->rq, res->err, res->errmsg[0] ? res->errmsg : NULL, j->rid);
         job_free(j);
         return;
     }
     j->dup = res->dup;
     j->r = calloc(res->n_mass + 1, sizeof *j->r);
     if (!j->r) {
-        conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
+        req_error(j->rq, HERALD_ENOMEM, NULL, j->rid);
         job_free(j);
         return;
     }
@@ -291,9 +296,9 @@ void app_marked(gw *g, pending *p, apply_result *res)
         r->status = res->mass[i].status;
         n_sent += r->status == APP_SENT;
     }
-    if (refuse(g, j, n_sent))
+    if (refuse(s, j, n_sent))
         return;
-    if (!conn_open(j->c)) {
+    if (!req_open(j->rq)) {
         /* The asker is gone; a retry with the same id completes it. */
         job_free(j);
         return;
@@ -304,7 +309,7 @@ void app_marked(gw *g, pending *p, apply_result *res)
         herald_str *to = calloc(n_sent, sizeof *to);
         uint32_t n = 0;
         if (!to) {
-            conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
+            req_error(j->rq, HERALD_ENOMEM, NULL, j->rid);
             job_free(j);
             return;
         }
@@ -313,7 +318,7 @@ void app_marked(gw *g, pending *p, apply_result *res)
         for (uint32_t i = 0; i < j->n; i++)
             if (j->r[i].status == APP_SENT)
                 to[n++] = herald_str_z(j->r[i].id);
-        deliver(g, j, j->conv, to, n, APP_SLOT_ALL, res->ts);
+        deliver(s, j, j->conv, to, n, APP_SLOT_ALL, res->ts);
         free(to);
     } else {
         for (uint32_t i = 0; i < j->n; i++) {
@@ -323,33 +328,33 @@ void app_marked(gw *g, pending *p, apply_result *res)
             if (j->r[i].status != APP_SENT)
                 continue;
             derive_id(conv, sizeof conv, "ap-", parts, 2);
-            deliver(g, j, conv, &to, 1, i, res->ts);
+            deliver(s, j, conv, &to, 1, i, res->ts);
         }
     }
     if (j->outstanding == 0)
         job_finish(j);
 }
 
-void app_delivered(gw *g, pending *p, apply_result *res)
+/* One APP_DELIVER applied (its push is the replica layer's event). */
+static void app_delivered(step *st, apply_result *res)
 {
-    app_job *j = p->app;
-    (void)g;
+    app_job *j = st->job;
     if (res->err == 0) {
-        if (p->job_slot == APP_SLOT_ALL) {
+        if (st->slot == APP_SLOT_ALL) {
             for (uint32_t i = 0; i < j->n; i++)
                 j->r[i].ok = j->r[i].status == APP_SENT;
         } else {
-            j->r[p->job_slot].ok = true;
+            j->r[st->slot].ok = true;
         }
-        j->stored++; /* the push comes from gw_events */
+        j->stored++;
     } else {
         char why[sizeof j->r[0].why];
         snprintf(why, sizeof why, "%s: %s", herald_err_name(res->err),
                  res->errmsg[0] ? res->errmsg : herald_strerror(res->err));
         log_warn("app.deliver", "app %s message %s to %s: %s", j->app, j->id,
-                 p->job_slot == APP_SLOT_ALL ? j->conv : j->r[p->job_slot].id, why);
+                 st->slot == APP_SLOT_ALL ? j->conv : j->r[st->slot].id, why);
         for (uint32_t i = 0; i < j->n; i++)
-            if (p->job_slot == APP_SLOT_ALL ? j->r[i].status == APP_SENT : i == p->job_slot)
+            if (st->slot == APP_SLOT_ALL ? j->r[i].status == APP_SENT : i == st->slot)
                 snprintf(j->r[i].why, sizeof j->r[i].why, "%s", why);
     }
     if (--j->outstanding == 0)

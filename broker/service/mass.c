@@ -3,7 +3,7 @@
  * one a day, owners and their 1:1 conversations), send through each owning
  * employee as an ordinary SEND with the mass id as cmid (a retry is
  * exactly-once), then answer with who was reached. Loop thread. */
-#include "gw_int.h"
+#include "svc_int.h"
 
 #include <herald/error.h>
 #include <sodium.h>
@@ -21,8 +21,8 @@ typedef struct mass_cust {
     uint32_t ok;               /* messages stored */
 } mass_cust;
 
-struct mass_job {
-    conn *c;                   /* the admin who asked (ref held) */
+typedef struct mass_job {
+    svc_req *rq;                   /* the admin who asked (ref held) */
     uint64_t rid;              /* request to answer */
     char id[TOKEN_ID_MAX + 1]; /* mass id (cmid of every send) */
     herald_buf text;           /* the body */
@@ -33,13 +33,13 @@ struct mass_job {
     herald_buf bad;            /* tags nobody carries (or malformed), each
                                   NUL-terminated, in request order */
     uint32_t n_bad;            /* how many */
-};
+} mass_job;
 
 static void job_free(mass_job *j)
 {
     if (!j)
         return;
-    conn_unref(j->c);
+    req_release(j->rq);
     herald_buf_free(&j->text);
     herald_buf_free(&j->bad);
     free(j->cust);
@@ -54,9 +54,12 @@ static int cmp_str(const void *a, const void *b)
     return d ? d : (x->len > y->len) - (x->len < y->len);
 }
 
-void mass_start(conn *c, herald_frame *f)
+static void mass_marked(step *st, apply_result *res);
+static void mass_sent(step *st, apply_result *res);
+
+void mass_start(svc_req *rq, herald_frame *f)
 {
-    herald_str ten = herald_str_z(c->tenant);
+    herald_str ten = herald_str_z(rq->sess->tenant);
     store_strs lists[TAGS_PER_CALL_MAX];
     herald_str *all = NULL;
     uint32_t n_lists = 0, n = 0, total = 0;
@@ -64,16 +67,16 @@ void mass_start(conn *c, herald_frame *f)
     mass_job *job = NULL;
     herald_buf b = {0}, bad = {0};
     uint32_t n_bad = 0;
-    pending *p;
+    step *p;
     cmd k;
     int rc = 0;
 
     if (f->n_members == 0 || f->n_members > TAGS_PER_CALL_MAX || f->body.len == 0) {
-        conn_send_error(c, HERALD_EINVAL, "1 to 100 tags and a text are required", f->rid);
+        req_error(rq, HERALD_EINVAL, "1 to 100 tags and a text are required", f->rid);
         return;
     }
     if (f->conv.len && !token_id_valid(f->conv.ptr, f->conv.len)) {
-        conn_send_error(c, HERALD_EINVAL, "invalid mass message id", f->rid);
+        req_error(rq, HERALD_EINVAL, "invalid mass message id", f->rid);
         return;
     }
     if (f->conv.len) {
@@ -89,7 +92,7 @@ void mass_start(conn *c, herald_frame *f)
         herald_str tag = f->members[n_lists];
         lists[n_lists] = (store_strs){0};
         if (token_id_valid(tag.ptr, tag.len))
-            rc = store_tagged(gw_meta(c->g), ten, tag, &lists[n_lists]);
+            rc = store_tagged(svc_meta(rq->s), ten, tag, &lists[n_lists]);
         if (rc)
             break;
         total += lists[n_lists].n;
@@ -113,7 +116,7 @@ void mass_start(conn *c, herald_frame *f)
         for (uint32_t i = 0; i < n_lists; i++)
             store_strs_free(&lists[i]);
         herald_buf_free(&bad);
-        conn_send_error(c, HERALD_EINVAL, m, f->rid);
+        req_error(rq, HERALD_EINVAL, m, f->rid);
         return;
     }
     if (rc == 0 && total > MASS_CUSTOMERS_MAX * 4)
@@ -138,16 +141,16 @@ void mass_start(conn *c, herald_frame *f)
     if (rc == 0 && herald_buf_append(&job->text, f->body.ptr, f->body.len) != 0)
         rc = HERALD_ENOMEM;
     if (rc == 0) {
-        k = (cmd){.op = CMD_MASS_MARK, .tenant = ten, .user = herald_str_z(c->user),
+        k = (cmd){.op = CMD_MASS_MARK, .tenant = ten, .user = herald_str_z(rq->sess->user),
                   .admin = true, .cmid = herald_str_z(gen), .members = all, .n_members = n,
-                  .ts = gw_now_ms()};
+                  .ts = session_now_ms()};
         rc = cmd_encode(&k, &b);
     }
     for (uint32_t i = 0; i < n_lists; i++)
         store_strs_free(&lists[i]);
     free(all);
     if (rc) {
-        conn_send_error(c, rc, rc == HERALD_EINVAL ? "more than 10,000 customers" : NULL, f->rid);
+        req_error(rq, rc, rc == HERALD_EINVAL ? "more than 10,000 customers" : NULL, f->rid);
         if (job)
             herald_buf_free(&job->text);
         free(job);
@@ -157,12 +160,12 @@ void mass_start(conn *c, herald_frame *f)
     }
     job->bad = bad;
     job->n_bad = n_bad;
-    conn_ref(c);
-    job->c = c;
+    req_hold(rq);
+    job->rq = rq;
     job->rid = f->rid;
     snprintf(job->id, sizeof job->id, "%s", gen);
     /* Decisions and the once-a-day record live with the tenants. */
-    p = fanout_submit_to(c, f, CMD_MASS_MARK, &b, gen, &c->g->shards[0]);
+    p = svc_step_buf(rq, f->rid, CMD_MASS_MARK, &b, gen, 0, mass_marked);
     if (!p) {
         job_free(job);
         return;
@@ -170,8 +173,16 @@ void mass_start(conn *c, herald_frame *f)
     p->job = job;
 }
 
+/* The "missed" record of a finished mass message applied (nobody waits). */
+static void missed_marked(step *st, apply_result *res)
+{
+    if (res->err)
+        log_warn("gw.bookkeeping", "%s failed: %s", cmd_op_name(st->op),
+                 herald_err_name(res->err));
+}
+
 /* Sends MASS_RESULT and frees the job. */
-static void job_finish(gw *g, mass_job *j)
+static void job_finish(mass_job *j)
 {
     herald_str *sv = calloc((size_t)j->n_cust + j->n_bad + 1, sizeof *sv);
     herald_frame r = {.type = HERALD_FT_MASS_RESULT, .rid = j->rid, .conv = herald_str_z(j->id),
@@ -182,7 +193,7 @@ static void job_finish(gw *g, mass_job *j)
     cmd k;
 
     if (!sv) {
-        conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
+        req_error(j->rq, HERALD_ENOMEM, NULL, j->rid);
         job_free(j);
         return;
     }
@@ -209,23 +220,20 @@ static void job_finish(gw *g, mass_job *j)
         sv[at + i] = herald_str_z((const char *)j->bad.data + off);
         off += sv[at + i].len + 1;
     }
-    conn_send(j->c, &r);
+    req_send(j->rq, &r);
     /* Record the failed sends as not reached (MASS_MARK "missed"). */
     {
         uint32_t nf = 0;
         for (uint32_t i = 0; i < j->n_cust; i++)
             nf += j->cust[i].status == MASS_SENT && !j->cust[i].ok;
-        if (nf && conn_open(j->c)) {
-            herald_frame req = {.type = HERALD_FT_MASS, .rid = j->rid};
-            pending *mp;
-            k = (cmd){.op = CMD_MASS_MARK, .tenant = herald_str_z(j->c->tenant),
-                      .user = herald_str_z(j->c->user), .admin = true,
+        if (nf && req_open(j->rq)) {
+            k = (cmd){.op = CMD_MASS_MARK, .tenant = herald_str_z(j->rq->sess->tenant),
+                      .user = herald_str_z(j->rq->sess->user), .admin = true,
                       .cmid = herald_str_z(j->id), .kind = herald_str_z("missed"),
-                      .members = lists[2], .n_members = n[2], .ts = gw_now_ms()};
-            if (cmd_encode(&k, &missed) == 0 &&
-                (mp = fanout_submit_to(j->c, &req, CMD_MASS_MARK, &missed, j->id,
-                                       &g->shards[0])) != NULL)
-                mp->quiet = true; /* bookkeeping: the answer went out above */
+                      .members = lists[2], .n_members = n[2], .ts = session_now_ms()};
+            /* Bookkeeping: the answer went out above. */
+            if (cmd_encode(&k, &missed) == 0)
+                svc_step_buf(j->rq, j->rid, CMD_MASS_MARK, &missed, j->id, 0, missed_marked);
             herald_buf_free(&missed);
         }
     }
@@ -233,19 +241,21 @@ static void job_finish(gw *g, mass_job *j)
     job_free(j);
 }
 
-void mass_marked(gw *g, pending *p, apply_result *res)
+/* MASS_MARK applied: one SEND per customer it let through. */
+static void mass_marked(step *st, apply_result *res)
 {
-    mass_job *j = p->job;
-    conn *c = j->c;
+    mass_job *j = st->job;
+    svc_req *rq = j->rq;
+    svc *s = rq->s;
 
     if (res->err) {
-        conn_send_error(c, res->err, res->errmsg[0] ? res->errmsg : NULL, j->rid);
+        req_error(rq, res->err, res->errmsg[0] ? res->errmsg : NULL, j->rid);
         job_free(j);
         return;
     }
     j->cust = calloc(res->n_mass + 1, sizeof *j->cust);
     if (!j->cust) {
-        conn_send_error(c, HERALD_ENOMEM, NULL, j->rid);
+        req_error(rq, HERALD_ENOMEM, NULL, j->rid);
         job_free(j);
         return;
     }
@@ -256,8 +266,7 @@ void mass_marked(gw *g, pending *p, apply_result *res)
         store_dir_user d;
         cmd k;
         herald_buf b = {0};
-        herald_frame req = {.type = HERALD_FT_SEND, .rid = j->rid};
-        pending *sp;
+        step *sp;
         /* Outcomes of one customer are consecutive. */
         if (j->n_cust == 0 || strcmp(j->cust[j->n_cust - 1].id, m->customer) != 0) {
             mc = &j->cust[j->n_cust++];
@@ -268,13 +277,13 @@ void mass_marked(gw *g, pending *p, apply_result *res)
         if (m->status != MASS_SENT)
             continue;
         /* An ordinary SEND by the owning employee, certified like any. */
-        k = (cmd){.op = CMD_SEND, .tenant = herald_str_z(c->tenant), .user = herald_str_z(m->owner),
+        k = (cmd){.op = CMD_SEND, .tenant = herald_str_z(rq->sess->tenant), .user = herald_str_z(m->owner),
                   .conv = herald_str_z(m->conv), .cmid = herald_str_z(j->id),
                   .body = {.ptr = (const char *)j->text.data, .len = (uint32_t)j->text.len},
-                  .ts = gw_now_ms()};
+                  .ts = session_now_ms()};
         {
-            int drc = store_dir_user_get(gw_meta(g), k.tenant, k.user, &d);
-            if (store_tenant_get(gw_meta(g), k.tenant, &t) == 0 &&
+            int drc = store_dir_user_get(svc_meta(s), k.tenant, k.user, &d);
+            if (store_tenant_get(svc_meta(s), k.tenant, &t) == 0 &&
                 (drc != 0 || d.kind == DIR_INTERNAL)) {
                 k.corp = herald_str_z(t.corp);
                 k.title = herald_str_z(drc == 0 ? d.title : "");
@@ -282,34 +291,35 @@ void mass_marked(gw *g, pending *p, apply_result *res)
         }
         if (cmd_encode(&k, &b) != 0)
             continue;
-        sp = fanout_submit_to(c, &req, CMD_SEND, &b, m->conv,
-                              gw_shard(g, k.tenant, k.conv));
+        sp = svc_step_buf(rq, j->rid, CMD_SEND, &b, m->conv, svc_conv_group(s, k.tenant, k.conv),
+                          mass_sent);
         if (!sp)
             continue;
         sp->job = j;
-        sp->job_slot = j->n_cust - 1;
+        sp->slot = j->n_cust - 1;
         mc->sends++;
         j->outstanding++;
     }
     if (j->outstanding == 0)
-        job_finish(g, j);
+        job_finish(j);
 }
 
-void mass_sent(gw *g, pending *p, apply_result *res)
+/* One customer's SEND applied (its push is the replica layer's event). */
+static void mass_sent(step *st, apply_result *res)
 {
-    mass_job *j = p->job;
+    mass_job *j = st->job;
     if (res->err == 0) {
-        j->cust[p->job_slot].ok++;
-        j->sent++; /* the push comes from gw_events */
+        j->cust[st->slot].ok++;
+        j->sent++;
     } else {
-        log_warn("mass.send", "mass %s to %s: %s", j->id, j->cust[p->job_slot].id,
+        log_warn("mass.send", "mass %s to %s: %s", j->id, j->cust[st->slot].id,
                  herald_err_name(res->err));
     }
     if (--j->outstanding == 0)
-        job_finish(g, j);
+        job_finish(j);
 }
 
-void mass_status(conn *c, herald_frame *f)
+void mass_status(svc_req *rq, herald_frame *f)
 {
     store_strs by[3];
     herald_str *sv = NULL;
@@ -318,18 +328,18 @@ void mass_status(conn *c, herald_frame *f)
     int rc;
 
     if (!f->conv.len || !token_id_valid(f->conv.ptr, f->conv.len)) {
-        conn_send_error(c, HERALD_EINVAL, "invalid mass message id", f->rid);
+        req_error(rq, HERALD_EINVAL, "invalid mass message id", f->rid);
         return;
     }
-    rc = store_mass_results(gw_meta(c->g), herald_str_z(c->tenant), f->conv, &by[0], &by[1],
+    rc = store_mass_results(svc_meta(rq->s), herald_str_z(rq->sess->tenant), f->conv, &by[0], &by[1],
                             &by[2]);
     if (rc) {
-        conn_send_error(c, rc, rc == HERALD_ENOT_FOUND ? "no such mass message" : NULL, f->rid);
+        req_error(rq, rc, rc == HERALD_ENOT_FOUND ? "no such mass message" : NULL, f->rid);
         return;
     }
     sv = calloc(by[0].n + by[1].n + by[2].n + 1, sizeof *sv);
     if (!sv) {
-        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+        req_error(rq, HERALD_ENOMEM, NULL, f->rid);
         goto out;
     }
     for (int i = 0; i < 3; i++)
@@ -341,7 +351,7 @@ void mass_status(conn *c, herald_frame *f)
     r.n_unread = by[1].n;
     r.members = sv + by[0].n + by[1].n;
     r.n_members = by[2].n;
-    conn_send(c, &r);
+    req_send(rq, &r);
 out:
     free(sv);
     for (int i = 0; i < 3; i++)

@@ -10,7 +10,7 @@
  * later are found by transfer_tick (meta-group leader only), which proposes
  * TRANSFER_DUE and runs the same steps with no requester; unfinished steps
  * come due again, so nothing depends on this process surviving. Loop thread. */
-#include "gw_int.h"
+#include "svc_int.h"
 
 #include <herald/error.h>
 #include <stdio.h>
@@ -37,8 +37,9 @@ typedef struct xfer_ent {
     uint64_t at;                   /* takeover time (waiting) */
 } xfer_ent;
 
-struct xfer_job {
-    conn *c;          /* the requester (ref held); NULL for the tick's */
+typedef struct xfer_job {
+    svc *s;               /* the service */
+    svc_req *rq;          /* the requester (ref held); NULL for the tick's */
     uint64_t rid;     /* request to answer */
     bool resigned;    /* no wait; the old owner leaves groups */
     xfer_ent *e;      /* customers first, then groups */
@@ -46,14 +47,14 @@ struct xfer_job {
     uint32_t n_cust;  /* customers among them */
     uint32_t outstanding; /* steps submitted, not yet applied */
     uint32_t limit;   /* the tenant's customer limit (for the at-limit text) */
-};
+} xfer_job;
 
 static void job_free(xfer_job *j)
 {
     if (!j)
         return;
-    if (j->c)
-        conn_unref(j->c);
+    if (j->rq)
+        req_release(j->rq);
     free(j->e);
     free(j);
 }
@@ -129,34 +130,21 @@ static void reason_of(const xfer_job *j, const xfer_ent *e, const char **reason,
     *reason = r;
 }
 
-/* Submits one step of j (encoded from k) to group gi; slot = its entry. */
-static void step(gw *g, xfer_job *j, cmd *k, const char *id, uint32_t gi, uint32_t slot)
-{
-    herald_buf b = {0};
-    pending *p;
+static void xfer_applied(step *st, apply_result *res);
 
-    if (cmd_encode(k, &b) != 0)
-        return;
-    if (j->c) {
-        herald_frame req = {.type = HERALD_FT_TRANSFER, .rid = j->rid};
-        p = fanout_submit_to(j->c, &req, k->op, &b, id, &g->shards[gi]);
-        if (!p)
-            return;
-    } else {
-        p = calloc(1, sizeof *p);
-        if (!p || gw_submit(g, gi, &b, p) != 0) {
+/* Submits one step of j (k) to group gi; slot = its entry. */
+static void xfer_submit(xfer_job *j, const cmd *k, uint32_t gi, uint32_t slot)
+{
+    step *p = j->rq ? svc_step(j->rq, j->rid, k, gi, xfer_applied)
+                    : svc_own_step(j->s, k, gi, xfer_applied);
+    if (!p) {
+        if (!j->rq)
             log_warn("transfer.step", "cannot submit %s: it is retried when due again",
                      cmd_op_name(k->op));
-            herald_buf_free(&b);
-            free(p);
-            return;
-        }
-        p->op = k->op;
-        p->shard = gi;
-        snprintf(p->conv, sizeof p->conv, "%s", id);
+        return;
     }
-    p->xfer = j;
-    p->job_slot = slot;
+    p->job = j;
+    p->slot = slot;
     j->outstanding++;
 }
 
@@ -164,19 +152,19 @@ static void step(gw *g, xfer_job *j, cmd *k, const char *id, uint32_t gi, uint32
 static cmd step_cmd(const xfer_job *j, const xfer_ent *e, uint32_t op)
 {
     return (cmd){.op = op, .tenant = herald_str_z(e->tenant),
-                 .user = herald_str_z(j->c ? j->c->user : "herald"), .admin = true,
+                 .user = herald_str_z(j->rq ? j->rq->sess->user : "herald"), .admin = true,
                  .target = herald_str_z(e->from), .name = herald_str_z(e->to),
-                 .flags = j->resigned ? CMD_XFER_RESIGNED : 0, .ts = gw_now_ms()};
+                 .flags = j->resigned ? CMD_XFER_RESIGNED : 0, .ts = session_now_ms()};
 }
 
 /* Hands a conversation over (a customer's, or a group). */
-static void handover(gw *g, xfer_job *j, uint32_t slot)
+static void handover(svc *s, xfer_job *j, uint32_t slot)
 {
     xfer_ent *e = &j->e[slot];
     const char *conv = e->group ? e->id : e->conv;
     cmd k = step_cmd(j, e, CMD_CONV_HANDOVER);
     k.conv = herald_str_z(conv);
-    step(g, j, &k, conv, gw_conv_group(g, k.tenant, k.conv), slot);
+    xfer_submit(j, &k, svc_conv_group(s, k.tenant, k.conv), slot);
 }
 
 static void finish(xfer_job *j)
@@ -186,7 +174,7 @@ static void finish(xfer_job *j)
     uint64_t *at = NULL;
     char (*texts)[320] = NULL; /* two ids and some words */
 
-    if (!j->c) {
+    if (!j->rq) {
         job_free(j);
         return;
     }
@@ -194,7 +182,7 @@ static void finish(xfer_job *j)
     at = calloc((size_t)j->n + 1, sizeof *at);
     texts = calloc((size_t)j->n + 1, sizeof *texts);
     if (!ids || !at || !texts) {
-        conn_send_error(j->c, HERALD_ENOMEM, NULL, j->rid);
+        req_error(j->rq, HERALD_ENOMEM, NULL, j->rid);
     } else {
         for (uint32_t i = 0; i < j->n; i++) {
             const char *reason;
@@ -217,7 +205,7 @@ static void finish(xfer_job *j)
         r.n_texts = j->n;
         r.times = at;
         r.n_times = j->n;
-        conn_send(j->c, &r);
+        req_send(j->rq, &r);
     }
     free(ids);
     free(at);
@@ -227,7 +215,7 @@ static void finish(xfer_job *j)
 
 /* Copies the outcomes of TRANSFER_MARK / TRANSFER_DUE into the job and
  * starts the takeover of those MOVING. */
-static void decided(gw *g, xfer_job *j, const apply_result *res)
+static void decided(svc *s, xfer_job *j, const apply_result *res)
 {
     if (!j->e) {
         /* TRANSFER_DUE: the job is the outcomes. */
@@ -256,28 +244,30 @@ static void decided(gw *g, xfer_job *j, const apply_result *res)
             /* Applied on another node: read the record back (the local
              * replica has applied it before the result came). */
             store_transfer t;
-            if (store_transfer_get(gw_meta(g), herald_str_z(e->tenant), herald_str_z(e->id),
+            if (store_transfer_get(svc_meta(s), herald_str_z(e->tenant), herald_str_z(e->id),
                                    &t) == 0)
                 e->at = t.at;
         }
         if (e->status == XFER_MOVING && e->conv[0])
-            handover(g, j, i);
+            handover(s, j, i);
     }
 }
 
-void transfer_step(gw *g, pending *p, apply_result *res)
+/* One step of a transfer applied: the next step, or the outcome. */
+static void xfer_applied(step *st, apply_result *res)
 {
-    xfer_job *j = p->xfer;
-    xfer_ent *e = p->job_slot < j->n ? &j->e[p->job_slot] : NULL;
+    xfer_job *j = st->job;
+    svc *s = j->s;
+    xfer_ent *e = st->slot < j->n ? &j->e[st->slot] : NULL;
 
-    switch (p->op) {
+    switch (st->op) {
     case CMD_TRANSFER_DUE:
-        g->shards[0].xfer_busy = false;
+        s->shards[0].xfer_busy = false;
         /* fall through */
     case CMD_TRANSFER_MARK:
         if (res->err) {
-            if (j->c)
-                conn_send_error(j->c, res->err, res->errmsg[0] ? res->errmsg : NULL, j->rid);
+            if (j->rq)
+                req_error(j->rq, res->err, res->errmsg[0] ? res->errmsg : NULL, j->rid);
             else
                 log_error("transfer.due", "TRANSFER_DUE failed: %s", herald_err_name(res->err));
             j->outstanding--;
@@ -285,7 +275,7 @@ void transfer_step(gw *g, pending *p, apply_result *res)
                 job_free(j);
             return;
         }
-        decided(g, j, res);
+        decided(s, j, res);
         break;
     case CMD_CONV_HANDOVER:
         if (e && e->group) {
@@ -304,7 +294,7 @@ void transfer_step(gw *g, pending *p, apply_result *res)
             k.members = &cust;
             k.n_members = 1;
             k.conv = herald_str_z(e->conv);
-            step(g, j, &k, e->id, 0, p->job_slot);
+            xfer_submit(j, &k, 0, st->slot);
         } else if (e) {
             log_warn("transfer.handover", "%s/%s %s → %s: %s; retried when due", e->tenant,
                      e->id, e->from, e->to, herald_err_name(res->err));
@@ -327,53 +317,53 @@ void transfer_step(gw *g, pending *p, apply_result *res)
         finish(j);
 }
 
-void transfer_start(conn *c, herald_frame *f)
+void transfer_start(svc_req *rq, herald_frame *f)
 {
     bool refuse = herald_str_eq(f->op, "refuse");
-    herald_str ten = herald_str_z(c->tenant);
+    herald_str ten = herald_str_z(rq->sess->tenant);
     store_tenant t;
     xfer_job *j;
     int rc;
 
     if (!refuse && !herald_str_eq(f->op, "start")) {
-        conn_send_error(c, HERALD_EINVAL, "op must be start or refuse", f->rid);
+        req_error(rq, HERALD_EINVAL, "op must be start or refuse", f->rid);
         return;
     }
     if (!refuse) {
         store_dir_user d;
         if (!token_id_valid(f->user.ptr, f->user.len) ||
             !token_id_valid(f->owner.ptr, f->owner.len)) {
-            conn_send_error(c, HERALD_EINVAL, "from and to must be employee ids", f->rid);
+            req_error(rq, HERALD_EINVAL, "from and to must be employee ids", f->rid);
             return;
         }
         if (f->n_members + f->n_groups == 0 || f->n_members > XFER_PER_CALL ||
             f->n_groups > XFER_PER_CALL) {
-            conn_send_error(c, HERALD_EINVAL, "1 to 100 customers and up to 100 groups per call",
+            req_error(rq, HERALD_EINVAL, "1 to 100 customers and up to 100 groups per call",
                             f->rid);
             return;
         }
         for (uint32_t i = 0; i < f->n_members; i++)
             if (!token_id_valid(f->members[i].ptr, f->members[i].len)) {
-                conn_send_error(c, HERALD_EINVAL, "invalid customer id", f->rid);
+                req_error(rq, HERALD_EINVAL, "invalid customer id", f->rid);
                 return;
             }
         for (uint32_t i = 0; i < f->n_groups; i++)
             if (!token_id_valid(f->groups[i].ptr, f->groups[i].len)) {
-                conn_send_error(c, HERALD_EINVAL, "invalid group id", f->rid);
+                req_error(rq, HERALD_EINVAL, "invalid group id", f->rid);
                 return;
             }
         if (herald_str_eq(f->user, "") || (f->user.len == f->owner.len &&
                                             memcmp(f->user.ptr, f->owner.ptr, f->user.len) == 0)) {
-            conn_send_error(c, HERALD_EINVAL, "from and to are the same employee", f->rid);
+            req_error(rq, HERALD_EINVAL, "from and to are the same employee", f->rid);
             return;
         }
         /* The taker must be an employee in the directory. */
-        rc = store_dir_user_get(gw_meta(c->g), ten, f->owner, &d);
+        rc = store_dir_user_get(svc_meta(rq->s), ten, f->owner, &d);
         if (rc == 0 && d.kind == DIR_EXTERNAL) {
             char m[200];
             snprintf(m, sizeof m, "the taker must be an employee: %.*s is an external user",
                      (int)f->owner.len, f->owner.ptr);
-            conn_send_error(c, HERALD_EINVAL, m, f->rid);
+            req_error(rq, HERALD_EINVAL, m, f->rid);
             return;
         }
         if (rc == HERALD_ENOT_FOUND) {
@@ -381,17 +371,17 @@ void transfer_start(conn *c, herald_frame *f)
             snprintf(m, sizeof m,
                      "the taker must be an employee: no user %.*s in the directory",
                      (int)f->owner.len, f->owner.ptr);
-            conn_send_error(c, HERALD_ENOT_FOUND, m, f->rid);
+            req_error(rq, HERALD_ENOT_FOUND, m, f->rid);
             return;
         }
         if (rc) {
-            conn_send_error(c, rc, NULL, f->rid);
+            req_error(rq, rc, NULL, f->rid);
             return;
         }
     }
-    rc = store_tenant_get(gw_meta(c->g), ten, &t);
+    rc = store_tenant_get(svc_meta(rq->s), ten, &t);
     if (rc) {
-        conn_send_error(c, rc, NULL, f->rid);
+        req_error(rq, rc, NULL, f->rid);
         return;
     }
     j = calloc(1, sizeof *j);
@@ -401,11 +391,12 @@ void transfer_start(conn *c, herald_frame *f)
         if (j)
             free(j->e);
         free(j);
-        conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
+        req_error(rq, HERALD_ENOMEM, NULL, f->rid);
         return;
     }
-    conn_ref(c);
-    j->c = c;
+    req_hold(rq);
+    j->s = rq->s;
+    j->rq = rq;
     j->rid = f->rid;
     j->limit = t.customer_limit ? t.customer_limit : CUSTOMER_LIMIT_DEFAULT;
     j->resigned = !refuse && (f->flags & CMD_XFER_RESIGNED);
@@ -413,10 +404,10 @@ void transfer_start(conn *c, herald_frame *f)
     j->n = refuse ? 1 : f->n_members + f->n_groups;
     for (uint32_t i = 0; i < j->n; i++) {
         xfer_ent *e = &j->e[i];
-        herald_str id = refuse ? herald_str_z(c->user)
+        herald_str id = refuse ? herald_str_z(rq->sess->user)
                         : i < f->n_members ? f->members[i]
                                            : f->groups[i - f->n_members];
-        snprintf(e->tenant, sizeof e->tenant, "%s", c->tenant);
+        snprintf(e->tenant, sizeof e->tenant, "%s", rq->sess->tenant);
         snprintf(e->id, sizeof e->id, "%.*s", (int)id.len, id.ptr);
         if (!refuse) {
             snprintf(e->from, sizeof e->from, "%.*s", (int)f->user.len, f->user.ptr);
@@ -428,8 +419,8 @@ void transfer_start(conn *c, herald_frame *f)
     /* Hold one step so the answer cannot go before everything is submitted. */
     j->outstanding++;
     if (j->n_cust) {
-        cmd k = {.op = CMD_TRANSFER_MARK, .tenant = ten, .user = herald_str_z(c->user),
-                 .admin = c->admin, .ts = gw_now_ms()};
+        cmd k = {.op = CMD_TRANSFER_MARK, .tenant = ten, .user = herald_str_z(rq->sess->user),
+                 .admin = rq->sess->admin, .ts = session_now_ms()};
         if (refuse) {
             k.kind = herald_str_z("refuse");
         } else {
@@ -441,33 +432,34 @@ void transfer_start(conn *c, herald_frame *f)
             k.cap = t.customer_limit;
             k.win = t.transfer_wait;
         }
-        step(c->g, j, &k, refuse ? c->user : "", 0, UINT32_MAX);
+        xfer_submit(j, &k, 0, UINT32_MAX);
     }
     for (uint32_t i = j->n_cust; i < j->n; i++)
-        handover(c->g, j, i);
+        handover(rq->s, j, i);
     if (--j->outstanding == 0)
         finish(j);
 }
 
-void transfer_tick(gw *g)
+void transfer_tick(svc *s)
 {
-    uint64_t now = gw_now_ms(), due;
+    uint64_t now = session_now_ms(), due;
     xfer_job *j;
     cmd k = {.op = CMD_TRANSFER_DUE, .ts = now};
 
-    if (g->nshards == 0 || g->stopping || g->shards[0].xfer_busy ||
-        (g->be.leads && !g->be.leads(g->be.ctx, 0)))
+    if (s->nshards == 0 || s->stopping || s->shards[0].xfer_busy ||
+        (s->be.leads && !s->be.leads(s->be.ctx, 0)))
         return;
-    due = store_transfer_next(g->shards[0].st);
+    due = store_transfer_next(s->shards[0].st);
     if (!due || due > now)
         return;
     j = calloc(1, sizeof *j);
     if (!j)
         return;
-    step(g, j, &k, "", 0, UINT32_MAX);
+    j->s = s;
+    xfer_submit(j, &k, 0, UINT32_MAX);
     if (j->outstanding == 0) {
         free(j);
         return;
     }
-    g->shards[0].xfer_busy = true;
+    s->shards[0].xfer_busy = true;
 }

@@ -1,5 +1,5 @@
 /* conn.c — one client connection: socket I/O, framing, limits, timers. */
-#include "gw_int.h"
+#include "tier_int.h"
 
 #include <errno.h>
 #include <herald/error.h>
@@ -19,30 +19,30 @@
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 
 /* Depth of the byte bucket: twice the rate, and room for two whole frames. */
-static double byte_burst(const gw *g)
+static double byte_burst(const tier *t)
 {
-    double b = 2.0 * (double)g->cfg.byte_rate, f = 2.0 * (g->cfg.max_frame + HERALD_FRAME_HEADER);
+    double b = 2.0 * (double)t->cfg.byte_rate, f = 2.0 * (t->cfg.max_frame + HERALD_FRAME_HEADER);
     return b > f ? b : f;
 }
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-void conn_accept(gw *g, int fd, const char *peer)
+void conn_accept(tier *t, int fd, const char *peer)
 {
     conn *c;
     int one = 1;
 
-    if (g->stopping || g->nconns >= g->cfg.max_conns) {
+    if (t->stopping || t->nconns >= t->cfg.max_conns) {
         /* Refuse politely: one ERROR frame (plain TCP only: a TLS client
          * would read it as garbage), then close. */
         herald_buf b = {0};
         herald_frame f = {.type = HERALD_FT_ERROR, .code = HERALD_EBUSY,
                           .text = herald_str_z("too many connections")};
-        if (!g->tls && herald_frame_encode(&f, &b) == 0 && write(fd, b.data, b.len) < 0)
+        if (!t->tls && herald_frame_encode(&f, &b) == 0 && write(fd, b.data, b.len) < 0)
             log_debug("gw.refuse", "write to %s failed", peer);
         herald_buf_free(&b);
         close(fd);
-        log_warn("gw.refuse", "refused %s: connection cap %u", peer, g->cfg.max_conns);
+        log_warn("gw.refuse", "refused %s: connection cap %u", peer, t->cfg.max_conns);
         return;
     }
     c = calloc(1, sizeof *c);
@@ -51,58 +51,76 @@ void conn_accept(gw *g, int fd, const char *peer)
         return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (g->tls && gw_tls_session_new(g->tls, fd, &c->tls) != 0) {
+    if (t->tls && gw_tls_session_new(t->tls, fd, &c->tls) != 0) {
         free(c);
         close(fd);
         return;
     }
-    c->g = g;
+    c->t = t;
     c->fd = fd;
     c->refs = 1;
-    c->id = ++g->next_conn_id;
+    c->id = ++t->next_conn_id;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    c->tokens = g->cfg.burst;
-    c->btokens = byte_burst(g);
-    c->refill_at = ev_now(g->loop);
-    c->last_rx = ev_now(g->loop);
+    snprintf(c->label, sizeof c->label, "conn %llu %s", (unsigned long long)c->id, peer);
+    c->tokens = t->cfg.burst;
+    c->btokens = byte_burst(t);
+    c->refill_at = ev_now(t->loop);
+    c->last_rx = ev_now(t->loop);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
-    ev_timer_init(&c->timer, on_timer, g->cfg.hello_ms / 1000.0, 0.0);
+    ev_timer_init(&c->timer, on_timer, t->cfg.hello_ms / 1000.0, 0.0);
     c->rio.data = c->wio.data = c->timer.data = c;
-    ev_io_start(g->loop, &c->rio);
-    ev_timer_start(g->loop, &c->timer);
-    c->a_next = g->all_head;
-    if (g->all_head)
-        g->all_head->a_prev = c;
-    g->all_head = c;
-    g->nconns++;
+    ev_io_start(t->loop, &c->rio);
+    ev_timer_start(t->loop, &c->timer);
+    c->a_next = t->all_head;
+    if (t->all_head)
+        t->all_head->a_prev = c;
+    t->all_head = c;
+    t->nconns++;
     log_debug("gw.accept", "conn %llu from %s", (unsigned long long)c->id, peer);
 }
 
 void conn_ref(conn *c) { c->refs++; }
 
-bool conn_silenced(const conn *c, uint32_t msg_flags, uint64_t now_ms)
+bool conn_open(const conn *c) { return c->fd >= 0; }
+
+const char *conn_label(const conn *c) { return c->label; }
+
+session *conn_session(conn *c) { return &c->sess; }
+
+bool conn_held(const conn *c) { return c->held; }
+
+const char *conn_token(const conn *c) { return c->token; }
+
+int conn_keep_token(conn *c, const char *token, size_t len)
 {
-    return c->dnd_until > now_ms && !(msg_flags & HERALD_MSGF_URGENT);
+    char *k = strndup(token, len);
+    if (!k)
+        return HERALD_ENOMEM;
+    free(c->token);
+    c->token = k;
+    return 0;
 }
 
-void conn_authed(conn *c)
+int conn_start(conn *c)
 {
+    if (!c->in_presence) {
+        int rc = tier_presence_add(c->t, c);
+        if (rc)
+            return rc;
+    }
     /* The hello deadline is over: from now on the idle timeout applies. */
-    c->authed = true;
-    if (c->virt)
-        return;
-    ev_timer_stop(c->g->loop, &c->timer);
-    ev_timer_set(&c->timer, c->g->cfg.idle_ms / 1000.0, 0.0);
-    ev_timer_start(c->g->loop, &c->timer);
+    c->sess.authed = true;
+    ev_timer_stop(c->t->loop, &c->timer);
+    ev_timer_set(&c->timer, c->t->cfg.idle_ms / 1000.0, 0.0);
+    ev_timer_start(c->t->loop, &c->timer);
+    return 0;
 }
 
 void conn_unref(conn *c)
 {
     if (--c->refs > 0)
         return;
-    if (c->virt && c->vdone)
-        c->vdone(c->varg, c);
     herald_buf_free(&c->in);
     herald_buf_free(&c->out);
     herald_buf_free(&c->held_out);
@@ -112,42 +130,38 @@ void conn_unref(conn *c)
 
 void conn_close(conn *c, const char *why)
 {
-    gw *g = c->g;
+    tier *t = c->t;
 
-    if (c->virt) {
-        c->closing = true; /* the gateway closes the client after the reply */
-        return;
-    }
     if (c->fd < 0)
         return;
     log_info("gw.close", "conn %llu %s user=%s: %s", (unsigned long long)c->id,
-             c->peer, c->authed ? c->user : "-", why);
-    ev_io_stop(g->loop, &c->rio);
-    ev_io_stop(g->loop, &c->wio);
-    ev_timer_stop(g->loop, &c->timer);
+             c->peer, c->sess.authed ? c->sess.user : "-", why);
+    ev_io_stop(t->loop, &c->rio);
+    ev_io_stop(t->loop, &c->wio);
+    ev_timer_stop(t->loop, &c->timer);
     gw_tls_session_free(c->tls);
     c->tls = NULL;
     close(c->fd);
     c->fd = -1;
-    if (c->authed || c->held)
-        gw_presence_del(g, c);
+    if (c->in_presence)
+        tier_presence_del(t, c);
     c->held = false;
     if (c->a_prev)
         c->a_prev->a_next = c->a_next;
     else
-        g->all_head = c->a_next;
+        t->all_head = c->a_next;
     if (c->a_next)
         c->a_next->a_prev = c->a_prev;
     /* Unlink from the flush list (singly linked; rare path). */
     if (c->in_flush) {
-        conn **pp = &g->flush_head;
+        conn **pp = &t->flush_head;
         while (*pp && *pp != c)
             pp = &(*pp)->f_next;
         if (*pp)
             *pp = c->f_next;
         c->in_flush = false;
     }
-    g->nconns--;
+    t->nconns--;
     /* Buffers stay until the last reference: a handler on the stack may
      * still read a frame that points into c->in. */
     conn_unref(c);
@@ -160,7 +174,7 @@ static bool conn_write_now(conn *c)
     if (c->tls_read_wants_write) {
         /* The handshake stalled on a full socket inside a read: go on there. */
         c->tls_read_wants_write = false;
-        ev_feed_event(c->g->loop, &c->rio, EV_READ);
+        ev_feed_event(c->t->loop, &c->rio, EV_READ);
     }
     while (c->out_off < c->out.len) {
         ssize_t n;
@@ -189,7 +203,7 @@ static bool conn_write_now(conn *c)
     if (c->out_off == c->out.len) {
         c->out.len = 0;
         c->out_off = 0;
-        ev_io_stop(c->g->loop, &c->wio);
+        ev_io_stop(c->t->loop, &c->wio);
         if (c->closing) {
             conn_close(c, "closed after error");
             return false;
@@ -200,16 +214,16 @@ static bool conn_write_now(conn *c)
             herald_buf_consume(&c->out, c->out_off);
             c->out_off = 0;
         }
-        ev_io_start(c->g->loop, &c->wio);
+        ev_io_start(c->t->loop, &c->wio);
     }
     return true;
 }
 
-void conn_flush_all(gw *g)
+void conn_flush_all(tier *t)
 {
-    while (g->flush_head) {
-        conn *c = g->flush_head;
-        g->flush_head = c->f_next;
+    while (t->flush_head) {
+        conn *c = t->flush_head;
+        t->flush_head = c->f_next;
         c->in_flush = false;
         if (c->fd >= 0)
             conn_write_now(c);
@@ -227,26 +241,24 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
  * flush. backlog = bytes pending before the append. */
 static int conn_queued(conn *c, size_t backlog)
 {
-    if (c->virt)
-        return 0; /* collected for the reply to the gateway */
     /* The cap bounds the backlog: one frame larger than the cap still goes
      * out when nothing else is queued. */
-    if (backlog > 0 && c->out.len - c->out_off > c->g->cfg.out_cap) {
+    if (backlog > 0 && c->out.len - c->out_off > c->t->cfg.out_cap) {
         /* The client is not reading. Nothing more is queued for it (memory
          * stays bounded by the cap plus one frame); the reason follows what
          * is already queued and the socket closes after a short linger.
          * Nothing acknowledged is lost: the messages are stored and come
          * back with SYNC on the next connection. */
         log_warn("gw.slow", "conn %llu %s user=%s: %zu bytes queued > cap %zu",
-                 (unsigned long long)c->id, c->peer, c->user,
-                 c->out.len - c->out_off, c->g->cfg.out_cap);
+                 (unsigned long long)c->id, c->peer, c->sess.user,
+                 c->out.len - c->out_off, c->t->cfg.out_cap);
         conn_fail(c, HERALD_ESLOW_CONSUMER, "output buffer limit exceeded");
         return HERALD_ECLOSED;
     }
     if (!c->in_flush) {
         c->in_flush = true;
-        c->f_next = c->g->flush_head;
-        c->g->flush_head = c;
+        c->f_next = c->t->flush_head;
+        c->t->flush_head = c;
     }
     return 0;
 }
@@ -280,11 +292,11 @@ int conn_send_raw(conn *c, const void *p, size_t n)
 int conn_hold_begin(conn *c, const char *tenant, const char *user)
 {
     int rc;
-    snprintf(c->tenant, sizeof c->tenant, "%s", tenant);
-    snprintf(c->user, sizeof c->user, "%s", user);
-    rc = gw_presence_add(c->g, c);
+    snprintf(c->sess.tenant, sizeof c->sess.tenant, "%s", tenant);
+    snprintf(c->sess.user, sizeof c->sess.user, "%s", user);
+    rc = tier_presence_add(c->t, c);
     if (rc) {
-        c->tenant[0] = c->user[0] = '\0';
+        c->sess.tenant[0] = c->sess.user[0] = '\0';
         return rc;
     }
     c->held = true;
@@ -296,7 +308,7 @@ void conn_hold_push(conn *c, const herald_frame *f)
 {
     if (c->held_over)
         return;
-    if (c->held_out.len > c->g->cfg.out_cap || herald_frame_encode(f, &c->held_out) != 0) {
+    if (c->held_out.len > c->t->cfg.out_cap || herald_frame_encode(f, &c->held_out) != 0) {
         c->held_over = true; /* SYNC from the session's key brings them back */
         herald_buf_free(&c->held_out);
     }
@@ -313,11 +325,11 @@ void conn_hold_end(conn *c, bool keep)
     c->held_over = false;
     c->held_out = (herald_buf){0};
     if (!keep) {
-        gw_presence_del(c->g, c);
-        c->tenant[0] = c->user[0] = '\0';
+        tier_presence_del(c->t, c);
+        c->sess.tenant[0] = c->sess.user[0] = '\0';
     } else if (over) {
         log_warn("gw.hold", "conn %llu %s user=%s: pushes during login over %zu bytes",
-                 (unsigned long long)c->id, c->peer, c->user, c->g->cfg.out_cap);
+                 (unsigned long long)c->id, c->peer, c->sess.user, c->t->cfg.out_cap);
         conn_fail(c, HERALD_EUNAVAILABLE,
                   "too many messages arrived while logging in; reconnect with the sync key");
     } else if (kept.len) {
@@ -331,12 +343,10 @@ void conn_close_after_flush(conn *c)
     if (!conn_open(c) || c->closing)
         return;
     c->closing = true;
-    if (c->virt)
-        return;
-    ev_io_stop(c->g->loop, &c->rio);
-    ev_timer_stop(c->g->loop, &c->timer);
+    ev_io_stop(c->t->loop, &c->rio);
+    ev_timer_stop(c->t->loop, &c->timer);
     ev_timer_set(&c->timer, CONN_LINGER_S, 0.0);
-    ev_timer_start(c->g->loop, &c->timer);
+    ev_timer_start(c->t->loop, &c->timer);
     conn_write_now(c);
 }
 
@@ -354,20 +364,14 @@ void conn_fail(conn *c, int code, const char *text)
                       .text = herald_str_z(text)};
     if (!conn_open(c) || c->closing)
         return;
-    if (c->virt) {
-        /* The gateway sends the reason, then closes the client. */
-        herald_frame_encode(&f, &c->out);
-        c->closing = true;
-        return;
-    }
     log_info("gw.fail", "conn %llu %s: %s: %s", (unsigned long long)c->id,
              c->peer, herald_err_name(code), text);
     c->closing = true;
-    ev_io_stop(c->g->loop, &c->rio);
+    ev_io_stop(c->t->loop, &c->rio);
     /* A peer that never reads must not hold the socket: hard close soon. */
-    ev_timer_stop(c->g->loop, &c->timer);
+    ev_timer_stop(c->t->loop, &c->timer);
     ev_timer_set(&c->timer, CONN_LINGER_S, 0.0);
-    ev_timer_start(c->g->loop, &c->timer);
+    ev_timer_start(c->t->loop, &c->timer);
     if (herald_frame_encode(&f, &c->out) != 0) {
         conn_close(c, "out of memory");
         return;
@@ -379,21 +383,21 @@ void conn_fail(conn *c, int code, const char *text)
  * allowed. A refused one takes nothing. */
 static bool rate_take(conn *c, size_t bytes)
 {
-    ev_tstamp now = ev_now(c->g->loop);
-    double bmax = byte_burst(c->g);
-    c->tokens += (now - c->refill_at) * c->g->cfg.rate;
-    if (c->tokens > c->g->cfg.burst)
-        c->tokens = c->g->cfg.burst;
-    if (c->g->cfg.byte_rate) {
-        c->btokens += (now - c->refill_at) * (double)c->g->cfg.byte_rate;
+    ev_tstamp now = ev_now(c->t->loop);
+    double bmax = byte_burst(c->t);
+    c->tokens += (now - c->refill_at) * c->t->cfg.rate;
+    if (c->tokens > c->t->cfg.burst)
+        c->tokens = c->t->cfg.burst;
+    if (c->t->cfg.byte_rate) {
+        c->btokens += (now - c->refill_at) * (double)c->t->cfg.byte_rate;
         if (c->btokens > bmax)
             c->btokens = bmax;
     }
     c->refill_at = now;
-    if (c->tokens < 1.0 || (c->g->cfg.byte_rate && c->btokens < (double)bytes))
+    if (c->tokens < 1.0 || (c->t->cfg.byte_rate && c->btokens < (double)bytes))
         return false;
     c->tokens -= 1.0;
-    if (c->g->cfg.byte_rate)
+    if (c->t->cfg.byte_rate)
         c->btokens -= (double)bytes;
     return true;
 }
@@ -402,13 +406,13 @@ static bool rate_take(conn *c, size_t bytes)
 static void conn_process(conn *c)
 {
     size_t off = 0;
-    herald_limits lim = {.max_frame = c->g->cfg.max_frame};
+    herald_limits lim = {.max_frame = c->t->cfg.max_frame};
 
     while (c->fd >= 0 && !c->closing) {
         size_t flen = 0;
         herald_frame f;
         int rc = herald_frame_peek(c->in.data + off, c->in.len - off,
-                                   c->g->cfg.max_frame, &flen);
+                                   c->t->cfg.max_frame, &flen);
         if (rc) {
             conn_fail(c, rc, rc == HERALD_ETOO_BIG ? "frame exceeds the size limit"
                                                    : "empty frame");
@@ -423,22 +427,20 @@ static void conn_process(conn *c)
             conn_fail(c, rc, "malformed frame");
             break;
         }
-        c->last_rx = ev_now(c->g->loop);
-        if (c->authed && f.type != HERALD_FT_PING && !rate_take(c, flen)) {
+        c->last_rx = ev_now(c->t->loop);
+        if (c->sess.authed && f.type != HERALD_FT_PING && !rate_take(c, flen)) {
             conn_send_error(c, HERALD_ERATE_LIMITED,
                             c->tokens < 1.0 ? "request rate limit exceeded; not applied"
                                             : "byte rate limit exceeded; not applied",
                             f.rid);
-        } else if (c->g->be.forward && f.type != HERALD_FT_PING) {
-            /* Front end: the nodes serve it (pings are answered here). */
-            if (!c->authed && f.type != HERALD_FT_HELLO)
-                conn_fail(c, HERALD_EUNAUTHORIZED, "HELLO required first");
-            else
-                c->g->be.forward(c->g->be.ctx, c, &f,
-                                 c->in.data + off - flen + HERALD_FRAME_HEADER,
-                                 flen - HERALD_FRAME_HEADER);
+        } else if (f.type == HERALD_FT_PING) {
+            herald_frame pong = {.type = HERALD_FT_PONG, .rid = f.rid};
+            conn_send(c, &pong);
+        } else if (!c->sess.authed && f.type != HERALD_FT_HELLO) {
+            conn_fail(c, HERALD_EUNAUTHORIZED, "HELLO required first");
         } else {
-            handle_frame(c, &f);
+            c->t->h.frame(c->t->h.ctx, c, &f, c->in.data + off - flen + HERALD_FRAME_HEADER,
+                          flen - HERALD_FRAME_HEADER);
         }
         herald_frame_release(&f);
     }
@@ -456,7 +458,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     for (int round = 0; round < 4 && c->fd >= 0 && !c->closing; round++) {
         ssize_t n;
         /* Never buffer more than one frame cap plus a read chunk. */
-        if (c->in.len > (size_t)c->g->cfg.max_frame + HERALD_FRAME_HEADER + CONN_READ_CHUNK) {
+        if (c->in.len > (size_t)c->t->cfg.max_frame + HERALD_FRAME_HEADER + CONN_READ_CHUNK) {
             conn_fail(c, HERALD_ETOO_BIG, "input buffer limit exceeded");
             break;
         }
@@ -470,7 +472,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
                 break;
             if (n == GW_TLS_WANT_WRITE) {
                 c->tls_read_wants_write = true;
-                ev_io_start(c->g->loop, &c->wio);
+                ev_io_start(c->t->loop, &c->wio);
                 break;
             }
             if (n == GW_TLS_ERROR) {
@@ -500,14 +502,14 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     }
     /* Decrypted bytes left in the TLS session: the socket will not say so. */
     if (c->fd >= 0 && !c->closing && c->tls && gw_tls_pending(c->tls))
-        ev_feed_event(c->g->loop, &c->rio, EV_READ);
+        ev_feed_event(c->t->loop, &c->rio, EV_READ);
     conn_unref(c);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     conn *c = w->data;
-    ev_tstamp idle = c->g->cfg.idle_ms / 1000.0;
+    ev_tstamp idle = c->t->cfg.idle_ms / 1000.0;
     ev_tstamp left;
     (void)revents;
 
@@ -515,12 +517,12 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         conn_close(c, "linger expired");
         return;
     }
-    if (!c->authed && c->held) {
+    if (!c->sess.authed && c->held) {
         /* The HELLO came; the cluster did not answer it. */
         conn_fail(c, HERALD_EUNAVAILABLE, "the cluster did not answer the HELLO in time");
         return;
     }
-    if (!c->authed) {
+    if (!c->sess.authed) {
         conn_fail(c, HERALD_EUNAUTHORIZED, "no HELLO before the deadline");
         return;
     }
@@ -531,53 +533,4 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
     ev_timer_set(w, left, 0.0);
     ev_timer_start(loop, w);
-}
-
-/* ------------------------------------------------------------------------
- * Virtual connections (node mode). */
-
-conn *gw_vconn_open(gw *g, const char *tenant, const char *user, bool admin,
-                    uint64_t dnd_until, void (*done)(void *arg, conn *c), void *arg)
-{
-    conn *c = calloc(1, sizeof *c);
-
-    if (!c)
-        return NULL;
-    c->g = g;
-    c->fd = -1;
-    c->virt = true;
-    c->refs = 1;
-    c->id = ++g->next_conn_id;
-    c->vdone = done;
-    c->varg = arg;
-    snprintf(c->peer, sizeof c->peer, "gateway");
-    if (tenant && tenant[0] && user && user[0] && strlen(tenant) <= TOKEN_ID_MAX &&
-        strlen(user) <= TOKEN_ID_MAX) {
-        strcpy(c->tenant, tenant);
-        strcpy(c->user, user);
-        c->admin = admin;
-        c->dnd_until = dnd_until;
-        c->authed = true;
-    }
-    return c;
-}
-
-void gw_vconn_run(conn *c, herald_frame *f)
-{
-    handle_frame(c, f);
-    conn_unref(c);
-}
-
-const herald_buf *gw_vconn_output(const conn *c) { return &c->out; }
-
-bool gw_vconn_closed(const conn *c) { return c->closing; }
-
-bool gw_vconn_session(const conn *c, const char **tenant, const char **user, bool *admin,
-                      uint64_t *dnd_until)
-{
-    *tenant = c->tenant;
-    *user = c->user;
-    *admin = c->admin;
-    *dnd_until = c->dnd_until;
-    return c->authed;
 }

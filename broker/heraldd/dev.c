@@ -1,0 +1,178 @@
+/* dev.c — see dev.h. */
+#include "dev.h"
+
+#include <ev.h>
+#include <herald/error.h>
+#include <stdlib.h>
+
+#include "json.h"
+#include "legacy_events.h"
+#include "svc.h"
+#include "writer.h"
+
+#define DEV_MAX_GROUPS 64u
+
+struct dev {
+    struct ev_loop *loop;
+    tier *t;                     /* client connections */
+    svc *s;                      /* the request service */
+    store *st[DEV_MAX_GROUPS];   /* borrowed */
+    writer *wr[DEV_MAX_GROUPS];  /* one group-commit writer per store */
+    uint32_t n;
+    ev_tstamp started;           /* for uptime */
+};
+
+/* ---- the backend: writers ------------------------------------------------ */
+
+static int be_submit(void *ctx, uint32_t group, herald_buf *cmd, void *cookie)
+{
+    dev *d = ctx;
+    return group < d->n ? writer_submit(d->wr[group], cmd, cookie) : HERALD_EINVAL;
+}
+
+static void ev_push(void *ctx, uint32_t group, uint64_t index, const char *tenant,
+                    const char *const *users, const uint64_t *useqs, uint32_t n,
+                    const herald_frame *f)
+{
+    dev *d = ctx;
+    (void)group;
+    (void)index;
+    tier_deliver(d->t, tenant, users, useqs, n, f);
+}
+
+static void ev_dnd(void *ctx, const char *tenant, const char *user, uint64_t until)
+{
+    dev *d = ctx;
+    tier_dnd(d->t, tenant, user, until);
+}
+
+/* A batch is durable: the requester's answer, then the pushes. */
+static void on_written(void *arg, void *cookie, const uint8_t *cmd, size_t len,
+                       apply_result *res)
+{
+    dev *d = arg;
+    lev_sink sink = {.ctx = d, .push = ev_push, .dnd = ev_dnd};
+    svc_applied(d->s, cookie, res);
+    if (res->group < d->n)
+        lev_emit(d->st[res->group], cmd, len, res, &sink);
+}
+
+static void be_status(void *ctx, json_w *w)
+{
+    dev *d = ctx;
+    uint64_t conns, users;
+
+    tier_counts(d->t, &conns, &users);
+    json_obj(w);
+    json_key(w, "mode");
+    json_strz(w, "dev");
+    json_key(w, "version");
+    json_strz(w, HERALD_VERSION);
+    json_key(w, "uptime_s");
+    json_u64(w, (uint64_t)(ev_now(d->loop) - d->started));
+    json_key(w, "connections");
+    json_u64(w, conns);
+    json_key(w, "users_online");
+    json_u64(w, users);
+    json_key(w, "groups");
+    json_arr(w);
+    for (uint32_t i = 0; i < d->n; i++) {
+        json_obj(w);
+        json_key(w, "group");
+        json_u64(w, i);
+        json_key(w, "applied");
+        json_u64(w, store_applied(d->st[i]));
+        json_key(w, "map_bytes");
+        json_u64(w, store_map_size(d->st[i]));
+        json_key(w, "pending");
+        json_u64(w, writer_pending(d->wr[i]));
+        json_key(w, "batches");
+        json_u64(w, writer_batches(d->wr[i]));
+        json_obj_end(w);
+    }
+    json_arr_end(w);
+    json_obj_end(w);
+}
+
+/* ---- the transport: a connection is the reply sink ----------------------- */
+
+static int sink_send(void *ctx, const herald_frame *f) { return conn_send(ctx, f); }
+static void sink_fail(void *ctx, int code, const char *text) { conn_fail(ctx, code, text); }
+static int sink_started(void *ctx) { return conn_start(ctx); }
+static void sink_done(void *ctx) { conn_unref(ctx); }
+
+static void on_frame(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len)
+{
+    dev *d = ctx;
+    svc_sink sink = {.ctx = c, .send = sink_send, .fail = sink_fail, .started = sink_started,
+                     .done = sink_done, .origin = conn_label(c)};
+    (void)payload;
+    (void)len;
+    conn_ref(c); /* until sink_done */
+    svc_request(d->s, conn_session(c), f, &sink);
+}
+
+static void stop_writers(dev *d)
+{
+    for (uint32_t i = 0; i < d->n; i++) {
+        writer_destroy(d->wr[i]);
+        d->wr[i] = NULL;
+    }
+}
+
+int dev_start(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
+              dev **out)
+{
+    dev *d;
+    svc_config sc = {.max_frame = cfg->max_frame, .hb_ms = cfg->hb_ms};
+    svc_backend be;
+    tier_handler h;
+    int rc;
+
+    if (n == 0 || n > DEV_MAX_GROUPS)
+        return HERALD_EINVAL;
+    d = calloc(1, sizeof *d);
+    if (!d)
+        return HERALD_ENOMEM;
+    d->loop = loop;
+    d->n = n;
+    d->started = ev_now(loop);
+    be = (svc_backend){.ctx = d, .submit = be_submit, .status = be_status};
+    h = (tier_handler){.ctx = d, .frame = on_frame};
+    for (uint32_t i = 0; i < n; i++) {
+        d->st[i] = stores[i];
+        rc = writer_create(stores[i], loop, on_written, d, &d->wr[i]);
+        if (rc)
+            goto fail;
+        writer_set_budget(d->wr[i], cfg->queue_bytes);
+    }
+    rc = tier_create(cfg, loop, &h, &d->t);
+    if (rc)
+        goto fail;
+    /* WELCOME advertises the heartbeat the tier enforces. */
+    sc.hb_ms = tier_config(d->t)->hb_ms;
+    rc = svc_create(&sc, loop, stores, n, &be, &d->s);
+    if (rc)
+        goto fail;
+    *out = d;
+    return 0;
+
+fail:
+    tier_destroy(d->t);
+    stop_writers(d);
+    free(d);
+    return rc;
+}
+
+uint16_t dev_port(const dev *d) { return tier_port(d->t); }
+
+void dev_stop(dev *d)
+{
+    if (!d)
+        return;
+    /* Commit what is queued; the answers reach the connections still open. */
+    stop_writers(d);
+    svc_destroy(d->s);
+    tier_destroy(d->t);
+    free(d);
+}

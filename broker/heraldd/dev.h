@@ -1,0 +1,29 @@
+/*
+ * dev.h — `heraldd dev` in one process: the session tier, the request
+ * service, and a group-commit writer per store as its backend (a command is
+ * answered once its batch is synced); each applied command's events go to
+ * the sessions directly. Loop thread only.
+ */
+#ifndef HERALD_HERALDD_DEV_H
+#define HERALD_HERALDD_DEV_H
+
+#include <stdint.h>
+
+#include "store.h"
+#include "tier.h"
+
+struct ev_loop;
+typedef struct dev dev;
+
+/* Starts writers over the n open stores (borrowed; group i in stores[i]),
+ * the service, and the listener of cfg. 0, HERALD_EINVAL, HERALD_EIO (bind
+ * failed; errno kept), HERALD_ENOMEM. */
+int dev_start(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
+              dev **out);
+/* The bound client port. */
+uint16_t dev_port(const dev *d);
+/* Commits and answers what is queued, then closes every connection and
+ * frees. NULL-safe. */
+void dev_stop(dev *d);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * svc.h — the request service: every request handler and the multi-step
+ * jobs (mass messages, app messages, customer transfer, contacts), behind
+ * one entry point that any transport drives.
+ *
+ * A request is a verified session (or a HELLO that will verify one), a
+ * decoded frame and a reply sink. The service answers through the sink
+ * (frames, a close) and calls its done exactly once, when the request and
+ * every command it submitted are finished; the transport keeps the sink's
+ * context and the session alive until then. Who runs it:
+ *   - `heraldd dev`: the session tier's connections (the sink is the
+ *     connection); the backend is a group-commit writer per store;
+ *   - `heraldd node`: requests forwarded by gateways (the sink appends to
+ *     the nng reply); the backend is the node's raft groups.
+ * The service never publishes: pushes are events of the replica layer,
+ * made from each applied command wherever it is applied.
+ *
+ * Commands are answered only once durable (dev: the writer's batch is
+ * synced; node: the raft entry is committed and applied here). Reads come
+ * from short LMDB read transactions on this process's stores.
+ *
+ * Threads: the loop thread given to svc_create, for everything.
+ */
+#ifndef HERALD_SVC_H
+#define HERALD_SVC_H
+
+#include <herald/protocol.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apply.h"
+#include "session.h"
+#include "store.h"
+
+struct ev_loop;
+struct json_w;
+typedef struct svc svc;
+
+/* The heartbeat WELCOME advertises where no gateway.hb_ms is known (the
+ * gateway process enforces its own idle timeout). */
+#define SVC_HB_MS_DEFAULT 30000u
+
+typedef struct svc_config {
+    uint32_t max_frame;    /* the clients' frame cap: replies are cut to fit it */
+    uint32_t hb_ms;        /* heartbeat interval advertised in WELCOME */
+} svc_config;
+
+/* Where replies to one request go. All run on the loop thread. */
+typedef struct svc_sink {
+    void *ctx;
+    /* Queues a reply frame (encoded by the callee). 0, or HERALD_ECLOSED
+     * when the requester is gone (the service then sends nothing more). */
+    int (*send)(void *ctx, const herald_frame *f);
+    /* Sends ERROR(code, text) and ends the requester's connection. */
+    void (*fail)(void *ctx, int code, const char *text);
+    /* HELLO verified: the session handed with the request is filled and
+     * authed; the transport starts it (presence, timers). 0, or an error
+     * (the service then fails the connection with it). NULL: nothing to do. */
+    int (*started)(void *ctx);
+    /* The request is over: nothing more is sent through this sink. */
+    void (*done)(void *ctx);
+    /* For logs: who asked ("conn 7 127.0.0.1:5012", "gateway 1"). */
+    const char *origin;
+} svc_sink;
+
+/* How the service's commands are applied, and what it asks of the
+ * process. All hooks run on the loop thread. */
+typedef struct svc_backend {
+    void *ctx;
+    /* Required. Takes *cmd on success (0) and later calls
+     * svc_applied(s, cookie, res) exactly once, once the command is durable
+     * and applied to this process's store of that group; on error (BUSY: the
+     * group's queue is full, not applied) *cmd is untouched. */
+    int (*submit)(void *ctx, uint32_t group, herald_buf *cmd, void *cookie);
+    /* True when this process leads the group (it runs the periodic
+     * commands: urgent reminders, due takeovers). NULL: always. */
+    bool (*leads)(void *ctx, uint32_t group);
+    /* The node id leading a group (0 unknown), for conversation info.
+     * NULL: 0. */
+    uint32_t (*leader)(void *ctx, uint32_t group);
+    /* Required. Writes the STATUS document (admin status). */
+    void (*status)(void *ctx, struct json_w *w);
+} svc_backend;
+
+/* Creates the service over n open stores, one per shard group (stores[i]
+ * holds group i; stores[0] also holds the tenants; borrowed). be is copied.
+ * 0, HERALD_EINVAL (store groups not 0..n-1, n 0, a required hook
+ * missing), HERALD_ENOMEM. */
+int svc_create(const svc_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
+               const svc_backend *be, svc **out);
+
+/* Runs one request. sess (read; HELLO and DND write it) and the sink's
+ * context stay valid until sink->done; f is only read during the call. */
+void svc_request(svc *s, session *sess, herald_frame *f, const svc_sink *sink);
+
+/* A submitted command's outcome (see svc_backend.submit). */
+void svc_applied(svc *s, void *cookie, apply_result *res);
+
+/* The cluster's slot → group map (HERALD_SLOTS bytes, from the meta group)
+ * replaces the default formula for routing. Every entry must be < the
+ * number of groups (else HERALD_EINVAL, map ignored). */
+int svc_set_slotmap(svc *s, const uint8_t *map);
+
+/* Frees the service. Every submitted command must have been answered
+ * (svc_applied) before: the backend drains or fails them first. NULL-safe. */
+void svc_destroy(svc *s);
+
+#endif

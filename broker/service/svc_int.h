@@ -1,0 +1,150 @@
+/*
+ * svc_int.h — request service internals shared by its handler files
+ * (request.c, sync.c, message.c, conv.c, directory.c), its jobs
+ * (mass.c, app.c, transfer.c) and svc.c (stores, submission, ticks).
+ * Loop thread only.
+ */
+#ifndef HERALD_SVC_INT_H
+#define HERALD_SVC_INT_H
+
+#include <ev.h>
+#include <herald/protocol.h>
+#include <stdbool.h>
+
+#include "cmd.h"
+#include "position.h"
+#include "session.h"
+#include "store.h"
+#include "svc.h"
+#include "token.h"
+
+#define SVC_MAX_GROUPS 65u /* meta group + up to 64 shard groups */
+
+/* One shard group held by this process. */
+typedef struct shard {
+    store *st;             /* the group's LMDB store (borrowed) */
+    bool remind_busy;      /* a REMIND command is in flight */
+    bool xfer_busy;        /* a TRANSFER_DUE command is in flight (group 0) */
+} shard;
+
+struct svc {
+    svc_config cfg;        /* copy of the configuration */
+    struct ev_loop *loop;  /* the loop everything runs on */
+    svc_backend be;        /* how commands are applied (zeroed: dev mode) */
+    uint8_t slotmap[256];  /* slot → group when has_slotmap (cluster's meta record) */
+    bool has_slotmap;      /* else route_conv_group's formula */
+    shard *shards;         /* shard groups, index = group id (owned array) */
+    uint32_t nshards;      /* number of groups */
+    ev_timer tick_w;       /* proposes due reminders and takeovers, every second */
+    bool stopping;         /* svc_destroy in progress */
+};
+
+/* One request in the service: alive while its handler runs and while any
+ * step or job it started is pending. */
+typedef struct svc_req {
+    svc *s;
+    session *sess;         /* the requester's (borrowed until done) */
+    svc_sink sink;         /* copy */
+    int refs;              /* 1 for the handler + 1 per holder */
+    bool closed;           /* the requester is gone or was failed */
+} svc_req;
+
+/* request.c: replies go through the sink. */
+void req_hold(svc_req *rq);
+/* Drops a hold; the last one calls sink.done and frees rq. */
+void req_release(svc_req *rq);
+/* True while replies can still reach the requester. */
+bool req_open(const svc_req *rq);
+int req_send(svc_req *rq, const herald_frame *f);
+/* Sends ERROR(code, text or the code's text, ref). */
+int req_error(svc_req *rq, int code, const char *text, uint64_t ref);
+/* Sends ERROR and ends the requester's connection. */
+void req_fail(svc_req *rq, int code, const char *text);
+/* The common part of a command for the authenticated actor. */
+cmd req_cmd(const svc_req *rq, uint32_t op);
+/* Message bytes a HISTORY/SYNC answer may carry so the frame stays under
+ * the frame cap. */
+size_t req_reply_budget(const svc_req *rq);
+/* The group of conv in the requester's tenant. */
+uint32_t req_conv_group(const svc_req *rq, herald_str conv);
+/* Checks a client-supplied id before it reaches the store (INVAL
+ * "invalid <what> id" to the requester when not). */
+bool req_id_ok(svc_req *rq, const herald_frame *f, herald_str id, const char *what);
+
+/* A submitted command and what to do with its outcome. */
+typedef struct step step;
+typedef void (*step_fn)(step *st, apply_result *res);
+struct step {
+    svc_req *rq;           /* requester (held), or NULL for the service's own */
+    uint64_t rid;          /* request id to echo */
+    uint32_t op;           /* cmd op */
+    uint32_t group;        /* the group it went to */
+    char conv[TOKEN_ID_MAX + 1]; /* conversation (or subject) id */
+    step_fn done;          /* runs once with the outcome; then rq is released */
+    void *job;             /* the job it belongs to (mass, app, transfer) */
+    uint32_t slot;         /* its customer / recipient in the job */
+    char a[TOKEN_ID_MAX + 1], b[TOKEN_ID_MAX + 1]; /* two more ids a handler keeps */
+};
+
+/* Encodes k and submits it to group for rq; done(step, result) runs once
+ * it applied. Returns the step (to fill job/slot/a/b), or NULL when it could
+ * not be submitted: then rq got the ERROR. */
+step *svc_step(svc_req *rq, uint64_t rid, const cmd *k, uint32_t group, step_fn done);
+/* The same for the service's own commands (no requester): NULL on failure. */
+step *svc_own_step(svc *s, const cmd *k, uint32_t group, step_fn done);
+/* The same for an encoded command (taken, also on failure). */
+step *svc_step_buf(svc_req *rq, uint64_t rid, uint32_t op, herald_buf *cmdbuf, const char *conv,
+                   uint32_t group, step_fn done);
+/* A step's rejected outcome to its requester: ERROR(err, errmsg, rid). */
+void step_error(const step *st, const apply_result *res);
+
+/* svc.c: hands an encoded command (taken on success) to a group: its
+ * writer (dev) or the backend (replicated); done(arg, result) runs once
+ * it applied. 0, HERALD_EBUSY (the group's queue is full: not applied),
+ * HERALD_ENOMEM. */
+int svc_submit(svc *s, uint32_t group, herald_buf *cmdbuf,
+               void (*done)(void *arg, apply_result *res), void *arg);
+
+/* svc.c: routing and stores. */
+uint32_t svc_conv_group(const svc *s, herald_str tenant, herald_str conv);
+store *svc_conv_store(const svc *s, herald_str tenant, herald_str conv);
+store *svc_meta(const svc *s);
+
+/* Handlers: one per request frame type (the table is in request.c). */
+typedef void (*svc_handler)(svc_req *rq, herald_frame *f);
+void on_hello(svc_req *rq, herald_frame *f);      /* sync.c */
+void on_sync(svc_req *rq, herald_frame *f);       /* sync.c */
+void on_send(svc_req *rq, herald_frame *f);       /* message.c */
+void on_read(svc_req *rq, herald_frame *f);       /* message.c */
+void on_recall(svc_req *rq, herald_frame *f);     /* message.c */
+void on_dnd(svc_req *rq, herald_frame *f);        /* message.c */
+void on_urgent(svc_req *rq, herald_frame *f);     /* message.c */
+void on_conv(svc_req *rq, herald_frame *f);       /* conv.c */
+void on_history(svc_req *rq, herald_frame *f);    /* conv.c */
+void on_receipts(svc_req *rq, herald_frame *f);   /* conv.c */
+void on_dir(svc_req *rq, herald_frame *f);        /* directory.c */
+void on_contact(svc_req *rq, herald_frame *f);    /* directory.c */
+void on_tag(svc_req *rq, herald_frame *f);        /* directory.c */
+void mass_start(svc_req *rq, herald_frame *f);    /* mass.c (MASS send) */
+void mass_status(svc_req *rq, herald_frame *f);   /* mass.c (MASS status) */
+void app_start(svc_req *rq, herald_frame *f);     /* app.c (APP) */
+void transfer_start(svc_req *rq, herald_frame *f); /* transfer.c (TRANSFER) */
+
+/* conv.c: replies CONV_RESULT for conv or an ERROR. check: only members and
+ * admins may see it (false right after the requester changed the
+ * membership, e.g. left). */
+void conv_info_reply(svc_req *rq, uint64_t rid, herald_str conv, bool check);
+/* conv.c: whether the requester may read conv (member, or admin); sends the
+ * ERROR itself when not. */
+bool conv_may_read(svc_req *rq, const herald_frame *f);
+
+/* conv.c: whether conv has an external member now. 0 and *ext (with
+ * *scanned true when the directory decided), or a store error. */
+int conv_external_now(svc_req *rq, herald_str conv, bool *ext, bool *scanned);
+
+/* Periodic work (leader only): urgent reminders (message.c) and due
+ * customer takeovers (transfer.c). */
+void remind_tick(svc *s);
+void transfer_tick(svc *s);
+
+#endif

@@ -1,0 +1,331 @@
+/* tier.c — the session tier's lifecycle, listener, presence and delivery to
+ * sessions. See tier.h. */
+#include "tier_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <herald/error.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+void gw_config_defaults(gw_config *cfg)
+{
+    *cfg = (gw_config){
+        .listen = "127.0.0.1:7400",
+        .max_frame = HERALD_FRAME_MAX_DEFAULT,
+        .rate = 2000,
+        .burst = 4000,
+        .out_cap = 8u << 20,
+        .hello_ms = 10000,
+        .idle_ms = 90000,
+        .hb_ms = 30000,
+        .max_conns = 10000,
+        .queue_bytes = 64u << 20,
+        .byte_rate = 16u << 20,
+    };
+}
+
+/* Splits "host:port" (host may be [v6]) and binds a listening socket. */
+static int listen_on(const char *addr, int *fd_out, uint16_t *port_out)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    const char *port;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = -1, one = 1, rc;
+    size_t hl;
+
+    if (!colon || colon == addr)
+        return HERALD_EINVAL;
+    hl = (size_t)(colon - addr);
+    if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') {
+        addr++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host)
+        return HERALD_EINVAL;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    port = colon + 1;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
+        return HERALD_EINVAL;
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail_addr;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0)
+        goto fail_sock;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        goto fail_sock;
+    *port_out = ntohs(ss.ss_family == AF_INET6
+                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                          : ((struct sockaddr_in *)&ss)->sin_port);
+    freeaddrinfo(res);
+    *fd_out = fd;
+    return 0;
+
+fail_sock:
+    rc = errno;
+    close(fd);
+    errno = rc;
+fail_addr:
+    freeaddrinfo(res);
+    return HERALD_EIO;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    tier *t = w->data;
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char host[INET6_ADDRSTRLEN] = "?", peer[64];
+        int fd = accept4(t->lfd, (struct sockaddr *)&ss, &sl,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors or memory: the listener stays readable,
+                 * so pause accepting instead of spinning. */
+                log_warn("gw.accept", "accept failed: %s; pausing accepts for 100 ms",
+                         strerror(errno));
+                ev_io_stop(t->loop, &t->accept_w);
+                ev_timer_set(&t->accept_pause, 0.1, 0.0);
+                ev_timer_start(t->loop, &t->accept_pause);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                log_warn("gw.accept", "accept failed: %s", strerror(errno));
+            }
+            return;
+        }
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            snprintf(peer, sizeof peer, "%s:%u", host, ntohs(a->sin_port));
+        } else {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            snprintf(peer, sizeof peer, "[%s]:%u", host, ntohs(a->sin6_port));
+        }
+        conn_accept(t, fd, peer);
+    }
+}
+
+static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tier *t = w->data;
+    (void)revents;
+    if (!t->stopping)
+        ev_io_start(loop, &t->accept_w);
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_flush_all(w->data);
+}
+
+int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *h, tier **out)
+{
+    tier *t = calloc(1, sizeof *t);
+    int rc;
+
+    if (!t)
+        return HERALD_ENOMEM;
+    t->h = *h;
+    t->cfg = *cfg;
+    if (!cfg->listen || strlen(cfg->listen) >= sizeof t->listen_addr) {
+        rc = HERALD_EINVAL;
+        goto fail_alloc;
+    }
+    strcpy(t->listen_addr, cfg->listen);
+    t->cfg.listen = t->listen_addr;
+    if (cfg->tls_cert && cfg->tls_cert[0]) {
+        char err[512];
+        if (gw_tls_create(cfg->tls_cert, &t->tls, err, sizeof err) != 0) {
+            log_error("gw.tls", "gateway.tls_cert: %s", err);
+            rc = HERALD_EINVAL;
+            goto fail_alloc;
+        }
+    }
+    /* Clients send at least every heartbeat; leave room for three before
+     * the idle timeout closes them. */
+    if (t->cfg.hb_ms > t->cfg.idle_ms / 3)
+        t->cfg.hb_ms = t->cfg.idle_ms / 3 ? t->cfg.idle_ms / 3 : 1;
+    t->loop = loop;
+    t->lfd = -1;
+    rc = hmap_create(&t->presence);
+    if (rc)
+        goto fail_alloc;
+    rc = listen_on(t->cfg.listen, &t->lfd, &t->port);
+    if (rc)
+        goto fail_presence;
+    ev_io_init(&t->accept_w, on_accept, t->lfd, EV_READ);
+    t->accept_w.data = t;
+    ev_io_start(loop, &t->accept_w);
+    ev_timer_init(&t->accept_pause, on_accept_resume, 0.1, 0.0);
+    t->accept_pause.data = t;
+    ev_prepare_init(&t->flush_w, on_prepare);
+    t->flush_w.data = t;
+    ev_prepare_start(loop, &t->flush_w);
+    log_info("gw.listen", "listening on %s (port %u, %s)", t->cfg.listen, t->port,
+             t->tls ? "TLS" : "plain TCP");
+    *out = t;
+    return 0;
+
+fail_presence:
+    hmap_destroy(t->presence);
+fail_alloc:
+    gw_tls_destroy(t->tls);
+    free(t);
+    return rc;
+}
+
+const gw_config *tier_config(const tier *t) { return &t->cfg; }
+
+uint16_t tier_port(const tier *t) { return t->port; }
+
+void tier_counts(const tier *t, uint64_t *conns, uint64_t *users)
+{
+    *conns = t->nconns;
+    *users = hmap_count(t->presence);
+}
+
+void tier_destroy(tier *t)
+{
+    if (!t)
+        return;
+    t->stopping = true;
+    ev_io_stop(t->loop, &t->accept_w);
+    ev_timer_stop(t->loop, &t->accept_pause);
+    if (t->lfd >= 0)
+        close(t->lfd);
+    conn_flush_all(t);
+    while (t->all_head)
+        conn_close(t->all_head, "shutdown");
+    ev_prepare_stop(t->loop, &t->flush_w);
+    hmap_destroy(t->presence);
+    gw_tls_destroy(t->tls);
+    free(t);
+}
+
+/* Presence key: tenant, NUL, user. */
+static size_t presence_key(char *buf, const char *t, size_t tl, const char *u,
+                           size_t ul)
+{
+    memcpy(buf, t, tl);
+    buf[tl] = '\0';
+    memcpy(buf + tl + 1, u, ul);
+    return tl + 1 + ul;
+}
+
+static conn *presence_first(tier *t, const char *tenant, size_t tlen, const char *user,
+                            size_t ulen)
+{
+    char key[2 * TOKEN_ID_MAX + 2];
+    if (tlen > TOKEN_ID_MAX || ulen > TOKEN_ID_MAX)
+        return NULL;
+    return hmap_get(t->presence, key,
+                    presence_key(key, tenant, tlen, user, ulen));
+}
+
+int tier_presence_add(tier *t, conn *c)
+{
+    char key[2 * TOKEN_ID_MAX + 2];
+    size_t kl;
+    conn *head;
+    int rc;
+
+    kl = presence_key(key, c->sess.tenant, strlen(c->sess.tenant), c->sess.user, strlen(c->sess.user));
+    head = hmap_get(t->presence, key, kl);
+    rc = hmap_put(t->presence, key, kl, c);
+    if (rc)
+        return rc;
+    c->u_prev = NULL;
+    c->u_next = head;
+    if (head)
+        head->u_prev = c;
+    c->in_presence = true;
+    return 0;
+}
+
+void tier_presence_del(tier *t, conn *c)
+{
+    char key[2 * TOKEN_ID_MAX + 2];
+    size_t kl;
+
+    if (c->u_prev) {
+        c->u_prev->u_next = c->u_next;
+        if (c->u_next)
+            c->u_next->u_prev = c->u_prev;
+    } else {
+        kl = presence_key(key, c->sess.tenant, strlen(c->sess.tenant), c->sess.user,
+                          strlen(c->sess.user));
+        if (c->u_next) {
+            c->u_next->u_prev = NULL;
+            /* Replacing an existing key cannot fail. */
+            hmap_put(t->presence, key, kl, c->u_next);
+        } else {
+            hmap_del(t->presence, key, kl);
+        }
+    }
+    c->u_next = c->u_prev = NULL;
+    c->in_presence = false;
+}
+
+void tier_deliver(tier *t, const char *tenant, const char *const *users, const uint64_t *useqs,
+                  uint32_t n, const herald_frame *f)
+{
+    size_t tlen = strlen(tenant);
+    uint64_t now = session_now_ms();
+    bool deliver = f->type == HERALD_FT_DELIVER;
+    herald_frame d = *f;
+
+    for (uint32_t i = 0; i < n; i++) {
+        conn *c = presence_first(t, tenant, tlen, users[i], strlen(users[i]));
+        if (deliver && useqs)
+            d.msg.useq = useqs[i];
+        while (c) {
+            conn *next = c->u_next; /* conn_send may close c */
+            if (deliver && d.msg.useq && d.msg.group < TIER_MAX_GROUPS) {
+                /* Pointer-log seqs only grow: an older one was pushed already. */
+                if (d.msg.useq <= c->last_useq[d.msg.group]) {
+                    c = next;
+                    continue;
+                }
+                c->last_useq[d.msg.group] = d.msg.useq;
+            }
+            if (deliver) {
+                d.msg.flags = f->msg.flags;
+                if (session_silenced(&c->sess, d.msg.flags, now))
+                    d.msg.flags |= HERALD_MSGF_SILENT;
+            }
+            if (c->held)
+                conn_hold_push(c, &d); /* its HELLO's answer is on the way */
+            else
+                conn_send(c, &d);
+            c = next;
+        }
+    }
+}
+
+void tier_dnd(tier *t, const char *tenant, const char *user, uint64_t until)
+{
+    conn *s = presence_first(t, tenant, strlen(tenant), user, strlen(user));
+    for (; s; s = s->u_next)
+        s->sess.dnd_until = until;
+}

@@ -1,0 +1,88 @@
+/*
+ * tier_int.h — session tier internals shared by tier.c (listener, presence,
+ * delivery) and conn.c (socket I/O and limits). Loop thread only.
+ */
+#ifndef HERALD_TIER_INT_H
+#define HERALD_TIER_INT_H
+
+#include <ev.h>
+#include <herald/protocol.h>
+#include <stdbool.h>
+
+#include "gw_tls.h"
+#include "hmap.h"
+#include "tier.h"
+
+#define TIER_MAX_GROUPS 65u /* meta group + up to 64 shard groups */
+
+struct tier {
+    gw_config cfg;         /* copy of the configuration */
+    char listen_addr[272]; /* owned copy of cfg.listen */
+    struct ev_loop *loop;  /* the loop everything runs on */
+    tier_handler h;        /* where frames go */
+    int lfd;               /* listening socket */
+    uint16_t port;         /* bound port */
+    ev_io accept_w;        /* readable on lfd */
+    ev_timer accept_pause; /* resumes accepting after EMFILE and the like */
+    ev_prepare flush_w;    /* flushes pending output once per loop iteration */
+    conn *flush_head;      /* connections with output to flush */
+    conn *all_head;        /* every open connection */
+    hmap *presence;        /* "tenant\0user" → first conn of that user */
+    gw_tls *tls;           /* TLS on the client port (NULL: plain TCP) */
+    uint32_t nconns;       /* open connections */
+    uint64_t next_conn_id; /* connection ids, for logs */
+    bool stopping;         /* tier_destroy in progress */
+};
+
+struct conn {
+    tier *t;               /* owner */
+    int fd;                /* socket; -1 once closed */
+    uint64_t id;           /* for logs */
+    int refs;              /* 1 while open + 1 per holder (the handler's requests) */
+    char peer[64];         /* "ip:port" for logs */
+    char label[96];        /* "conn N ip:port" */
+    ev_io rio;             /* readable */
+    ev_io wio;             /* writable (only while output is stuck) */
+    ev_timer timer;        /* hello deadline, then idle timeout */
+    ev_tstamp last_rx;     /* time of the last frame received */
+    herald_buf in;         /* bytes received, not yet a whole frame */
+    herald_buf out;        /* encoded frames not yet written */
+    size_t out_off;        /* bytes of out already written */
+    double tokens;         /* rate-limit bucket */
+    double btokens;        /* byte-rate bucket */
+    ev_tstamp refill_at;   /* last bucket refill */
+    session sess;          /* who it is (authed once HELLO is verified) */
+    uint64_t last_useq[TIER_MAX_GROUPS]; /* per group: the pointer-log seq last pushed
+                                            (a deposed leader that has not noticed
+                                            may publish what its successor does too) */
+    bool closing;          /* close once output is flushed */
+    bool in_flush;         /* on t->flush_head list */
+    bool in_presence;      /* listed under sess.tenant/sess.user */
+    conn *u_next, *u_prev; /* sessions of the same user (presence list) */
+    conn *a_next, *a_prev; /* t->all_head list */
+    conn *f_next;          /* t->flush_head list */
+    gw_tls_session *tls;   /* TLS session (NULL: plain TCP) */
+    bool tls_read_wants_write; /* the handshake inside a read must write first */
+    char *token;           /* gateway process: the session's token */
+    bool held;             /* gateway process: HELLO forwarded, its answer not back
+                              yet; in presence under the token's claimed user so no
+                              push slips between the node reading the position and
+                              the session starting: pushes wait in held_out */
+    herald_buf held_out;   /* encoded pushes kept while held (≤ out_cap) */
+    bool held_over;        /* held_out hit the cap: the session must reconnect */
+};
+
+/* conn.c */
+void conn_accept(tier *t, int fd, const char *peer);
+/* Keeps a push for a held connection. */
+void conn_hold_push(conn *c, const herald_frame *f);
+/* Closes now; idempotent. */
+void conn_close(conn *c, const char *why);
+/* Writes queued output of every connection on the flush list. */
+void conn_flush_all(tier *t);
+
+/* tier.c: presence of sessions. */
+int tier_presence_add(tier *t, conn *c);
+void tier_presence_del(tier *t, conn *c);
+
+#endif
