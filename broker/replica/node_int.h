@@ -1,8 +1,12 @@
 /*
- * node_int.h — internals of `heraldd node`, shared by node.c (process,
- * leadership, commit-deferred proposals, events, housekeeping),
- * node_prop.c (proposals: local or forwarded to the leader), node_serve.c
- * (requests from gateways and nodes) and node_status.c (admin status).
+ * node_int.h — internals of `heraldd node`. Floors, each calling only down:
+ *   node.c         the process: groups, the fsm hook (events, waiters),
+ *                  housekeeping ticks, the slot map;
+ *   node_serve.c   requests from gateways (run by the request service) and
+ *                  from nodes (forwarded proposals, status, event replays);
+ *   node_prop.c    proposals: here, or forwarded to the group's leader;
+ *   node_status.c  the admin status document;
+ *   node_groups.c  peers, leaders, commit-deferred proposing.
  * Loop thread only.
  */
 #ifndef HERALD_HERALDD_NODE_INT_H
@@ -99,7 +103,7 @@ typedef struct nprop {
     ev_tstamp deadline;
 } nprop;
 
-/* node.c */
+/* node_groups.c */
 npeer *peer_by_id(node *n, uint64_t id);
 /* The node id leading group (0 unknown). */
 uint32_t leader_of(node *n, uint32_t group);
@@ -109,7 +113,8 @@ bool be_leads(void *ctx, uint32_t group);
 void fill_leaders(node *n, nw_reply *r);
 /* rio_group_propose whose cb runs after the entry's LMDB commit. */
 int group_propose(ngroup *ng, const void *data, size_t len, rio_apply_fn cb, void *arg);
-/* Loads (or, as meta leader, writes) the slot map. */
+
+/* node.c: loads (or, as meta leader, writes) the slot map. */
 void slotmap_tick(node *n);
 
 /* node_prop.c */

@@ -1,68 +1,107 @@
-/* svc.c — the request service's stores, command submission to the
- * backend, routing and the periodic ticks. See svc.h. */
+/* svc.c — the request service's entry point: one dispatch table and the
+ * authorization check in front of every handler; its lifecycle and the
+ * periodic ticks. See svc.h. */
 #include "svc_int.h"
 
 #include <herald/error.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
+#include "json.h"
 #include "log.h"
-#include "route.h"
-#include "slots.h"
 
-/* What travels with a submitted command until its outcome is known. */
-typedef struct pending {
-    void (*done)(void *arg, apply_result *res);
-    void *arg;
-} pending;
-
-uint32_t svc_conv_group(const svc *s, herald_str tenant, herald_str conv)
+/* STATUS (tenant admin): the broker's state as one JSON document, written
+ * by the backend (it knows the process). */
+static void on_status(svc_req *rq, herald_frame *f)
 {
-    return route_conv_group(tenant, conv, s->nshards, s->has_slotmap ? s->slotmap : NULL);
+    herald_buf b = {0};
+    herald_frame r = {.type = HERALD_FT_STATUS_RESULT, .rid = f->rid};
+    json_w w;
+
+    json_init(&w, &b);
+    rq->s->be.status(rq->s->be.ctx, &w);
+    if (json_done(&w) != 0) {
+        req_error(rq, HERALD_ENOMEM, NULL, f->rid);
+    } else {
+        r.body = (herald_str){.ptr = (const char *)b.data, .len = (uint32_t)b.len};
+        req_send(rq, &r);
+    }
+    herald_buf_free(&b);
 }
 
-store *svc_conv_store(const svc *s, herald_str tenant, herald_str conv)
+static void on_mass(svc_req *rq, herald_frame *f)
 {
-    return s->shards[svc_conv_group(s, tenant, conv)].st;
+    if (herald_str_eq(f->op, "send"))
+        mass_start(rq, f);
+    else if (herald_str_eq(f->op, "status"))
+        mass_status(rq, f);
+    else
+        req_error(rq, HERALD_EINVAL, "op must be send or status", f->rid);
 }
 
-store *svc_meta(const svc *s) { return s->shards[0].st; }
+/* Request frames a client may send, by type. PING is the transport's. */
+static const svc_handler handlers[HERALD_FT_COUNT_] = {
+    [HERALD_FT_HELLO] = on_hello,          [HERALD_FT_SEND] = on_send,
+    [HERALD_FT_SYNC] = on_sync,            [HERALD_FT_HISTORY] = on_history,
+    [HERALD_FT_READ] = on_read,            [HERALD_FT_RECEIPTS] = on_receipts,
+    [HERALD_FT_CONV] = on_conv,            [HERALD_FT_RECALL] = on_recall,
+    [HERALD_FT_DND] = on_dnd,              [HERALD_FT_URGENT] = on_urgent,
+    [HERALD_FT_DIR] = on_dir,              [HERALD_FT_CONTACT] = on_contact,
+    [HERALD_FT_STATUS] = on_status,        [HERALD_FT_TAG] = on_tag,
+    [HERALD_FT_MASS] = on_mass,            [HERALD_FT_APP] = app_start,
+    [HERALD_FT_TRANSFER] = transfer_start,
+};
 
-int svc_set_slotmap(svc *s, const uint8_t *map)
+static void dispatch(svc_req *rq, herald_frame *f)
 {
-    for (uint32_t i = 0; i < HERALD_SLOTS; i++)
-        if (map[i] >= s->nshards)
-            return HERALD_EINVAL;
-    memcpy(s->slotmap, map, HERALD_SLOTS);
-    s->has_slotmap = true;
-    return 0;
+    svc_handler h = f->type < HERALD_FT_COUNT_ ? handlers[f->type] : NULL;
+
+    if (f->type == HERALD_FT_PING) {
+        herald_frame r = {.type = HERALD_FT_PONG, .rid = f->rid};
+        req_send(rq, &r);
+        return;
+    }
+    if (!rq->sess->authed && f->type != HERALD_FT_HELLO) {
+        req_fail(rq, HERALD_EUNAUTHORIZED, "HELLO required first");
+        return;
+    }
+    if (!h) {
+        req_error(rq, HERALD_EUNSUPPORTED, "frame type not accepted from clients", f->rid);
+        return;
+    }
+    if (f->type != HERALD_FT_HELLO) {
+        /* The one place that decides who may do what (authz.c). */
+        char why[256];
+        herald_str ten = herald_str_z(rq->sess->tenant), user = herald_str_z(rq->sess->user);
+        authz_role role = authz_role_of(svc_meta(rq->s), ten, user, rq->sess->admin);
+        int rc = authz_check(svc_meta(rq->s), ten, user, role, f, why, sizeof why);
+        if (rc) {
+            req_error(rq, rc, rc == HERALD_EFORBIDDEN ? why : NULL, f->rid);
+            return;
+        }
+    }
+    h(rq, f);
 }
 
-int svc_submit(svc *s, uint32_t group, herald_buf *cmdbuf,
-               void (*done)(void *arg, apply_result *res), void *arg)
+void svc_request(svc *s, session *sess, herald_frame *f, const svc_sink *sink)
 {
-    pending *p;
-    int rc;
+    svc_req *rq = calloc(1, sizeof *rq);
 
-    if (group >= s->nshards)
-        return HERALD_EINVAL;
-    p = malloc(sizeof *p);
-    if (!p)
-        return HERALD_ENOMEM;
-    p->done = done;
-    p->arg = arg;
-    rc = s->be.submit(s->be.ctx, group, cmdbuf, p);
-    if (rc)
-        free(p);
-    return rc;
-}
-
-void svc_applied(svc *s, void *cookie, apply_result *res)
-{
-    pending *p = cookie;
-    (void)s;
-    p->done(p->arg, res);
-    free(p);
+    if (!rq) {
+        herald_frame e = {.type = HERALD_FT_ERROR, .code = HERALD_ENOMEM,
+                          .text = herald_str_z(herald_strerror(HERALD_ENOMEM)), .ref = f->rid};
+        sink->send(sink->ctx, &e);
+        if (sink->done)
+            sink->done(sink->ctx);
+        return;
+    }
+    rq->s = s;
+    rq->sess = sess;
+    rq->sink = *sink;
+    rq->refs = 1;
+    dispatch(rq, f);
+    req_release(rq);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)

@@ -1,7 +1,11 @@
 /*
- * svc_int.h — request service internals shared by its handler files
- * (request.c, sync.c, message.c, conv.c, directory.c), its jobs
- * (mass.c, app.c, transfer.c) and svc.c (stores, submission, ticks).
+ * svc_int.h — request service internals. Floors, each calling only down:
+ *   svc.c       the entry point: dispatch table, authorization, lifecycle,
+ *               ticks;
+ *   handlers    sync.c, message.c, conv.c, directory.c, and the jobs
+ *               mass.c, app.c, transfer.c (message.c uses conv.c's checks);
+ *   request.c   replies through the sink, steps (a submitted command and
+ *               its completion), routing to the stores.
  * Loop thread only.
  */
 #ifndef HERALD_SVC_INT_H
@@ -98,19 +102,19 @@ step *svc_step_buf(svc_req *rq, uint64_t rid, uint32_t op, herald_buf *cmdbuf, c
 /* A step's rejected outcome to its requester: ERROR(err, errmsg, rid). */
 void step_error(const step *st, const apply_result *res);
 
-/* svc.c: hands an encoded command (taken on success) to a group: its
+/* request.c: hands an encoded command (taken on success) to a group: its
  * writer (dev) or the backend (replicated); done(arg, result) runs once
  * it applied. 0, HERALD_EBUSY (the group's queue is full: not applied),
  * HERALD_ENOMEM. */
 int svc_submit(svc *s, uint32_t group, herald_buf *cmdbuf,
                void (*done)(void *arg, apply_result *res), void *arg);
 
-/* svc.c: routing and stores. */
+/* request.c: routing and stores. */
 uint32_t svc_conv_group(const svc *s, herald_str tenant, herald_str conv);
 store *svc_conv_store(const svc *s, herald_str tenant, herald_str conv);
 store *svc_meta(const svc *s);
 
-/* Handlers: one per request frame type (the table is in request.c). */
+/* Handlers: one per request frame type (the table is in svc.c). */
 typedef void (*svc_handler)(svc_req *rq, herald_frame *f);
 void on_hello(svc_req *rq, herald_frame *f);      /* sync.c */
 void on_sync(svc_req *rq, herald_frame *f);       /* sync.c */

@@ -223,70 +223,6 @@ void tier_destroy(tier *t)
     free(t);
 }
 
-/* Presence key: tenant, NUL, user. */
-static size_t presence_key(char *buf, const char *t, size_t tl, const char *u,
-                           size_t ul)
-{
-    memcpy(buf, t, tl);
-    buf[tl] = '\0';
-    memcpy(buf + tl + 1, u, ul);
-    return tl + 1 + ul;
-}
-
-static conn *presence_first(tier *t, const char *tenant, size_t tlen, const char *user,
-                            size_t ulen)
-{
-    char key[2 * TOKEN_ID_MAX + 2];
-    if (tlen > TOKEN_ID_MAX || ulen > TOKEN_ID_MAX)
-        return NULL;
-    return hmap_get(t->presence, key,
-                    presence_key(key, tenant, tlen, user, ulen));
-}
-
-int tier_presence_add(tier *t, conn *c)
-{
-    char key[2 * TOKEN_ID_MAX + 2];
-    size_t kl;
-    conn *head;
-    int rc;
-
-    kl = presence_key(key, c->sess.tenant, strlen(c->sess.tenant), c->sess.user, strlen(c->sess.user));
-    head = hmap_get(t->presence, key, kl);
-    rc = hmap_put(t->presence, key, kl, c);
-    if (rc)
-        return rc;
-    c->u_prev = NULL;
-    c->u_next = head;
-    if (head)
-        head->u_prev = c;
-    c->in_presence = true;
-    return 0;
-}
-
-void tier_presence_del(tier *t, conn *c)
-{
-    char key[2 * TOKEN_ID_MAX + 2];
-    size_t kl;
-
-    if (c->u_prev) {
-        c->u_prev->u_next = c->u_next;
-        if (c->u_next)
-            c->u_next->u_prev = c->u_prev;
-    } else {
-        kl = presence_key(key, c->sess.tenant, strlen(c->sess.tenant), c->sess.user,
-                          strlen(c->sess.user));
-        if (c->u_next) {
-            c->u_next->u_prev = NULL;
-            /* Replacing an existing key cannot fail. */
-            hmap_put(t->presence, key, kl, c->u_next);
-        } else {
-            hmap_del(t->presence, key, kl);
-        }
-    }
-    c->u_next = c->u_prev = NULL;
-    c->in_presence = false;
-}
-
 void tier_deliver(tier *t, const char *tenant, const char *const *users, const uint64_t *useqs,
                   uint32_t n, const herald_frame *f)
 {
@@ -296,7 +232,7 @@ void tier_deliver(tier *t, const char *tenant, const char *const *users, const u
     herald_frame d = *f;
 
     for (uint32_t i = 0; i < n; i++) {
-        conn *c = presence_first(t, tenant, tlen, users[i], strlen(users[i]));
+        conn *c = tier_presence_first(t, tenant, tlen, users[i], strlen(users[i]));
         if (deliver && useqs)
             d.msg.useq = useqs[i];
         while (c) {
@@ -325,7 +261,7 @@ void tier_deliver(tier *t, const char *tenant, const char *const *users, const u
 
 void tier_dnd(tier *t, const char *tenant, const char *user, uint64_t until)
 {
-    conn *s = presence_first(t, tenant, strlen(tenant), user, strlen(user));
+    conn *s = tier_presence_first(t, tenant, strlen(tenant), user, strlen(user));
     for (; s; s = s->u_next)
         s->sess.dnd_until = until;
 }

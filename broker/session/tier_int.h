@@ -1,6 +1,8 @@
 /*
- * tier_int.h — session tier internals shared by tier.c (listener, presence,
- * delivery) and conn.c (socket I/O and limits). Loop thread only.
+ * tier_int.h — session tier internals. Floors, each calling only down:
+ * tier.c (lifecycle, listener, delivery to sessions) → conn.c (one
+ * connection: socket I/O, framing, limits, timers) → presence.c (who is
+ * online). gw_tls.c is the TLS session under conn.c. Loop thread only.
  */
 #ifndef HERALD_TIER_INT_H
 #define HERALD_TIER_INT_H
@@ -81,8 +83,11 @@ void conn_close(conn *c, const char *why);
 /* Writes queued output of every connection on the flush list. */
 void conn_flush_all(tier *t);
 
-/* tier.c: presence of sessions. */
+/* presence.c: the sessions of each user (c->sess.tenant / user). */
 int tier_presence_add(tier *t, conn *c);
 void tier_presence_del(tier *t, conn *c);
+/* First session of (tenant, user) or NULL; follow u_next. */
+conn *tier_presence_first(tier *t, const char *tenant, size_t tlen, const char *user,
+                          size_t ulen);
 
 #endif
