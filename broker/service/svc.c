@@ -11,6 +11,26 @@
 #include "json.h"
 #include "log.h"
 
+/* The handlers, one per request frame type, each in its topic's file. */
+typedef void (*svc_handler)(svc_req *rq, herald_frame *f);
+void on_hello(svc_req *rq, herald_frame *f);      /* sync.c */
+void on_sync(svc_req *rq, herald_frame *f);       /* sync.c */
+void on_send(svc_req *rq, herald_frame *f);       /* message.c */
+void on_read(svc_req *rq, herald_frame *f);       /* message.c */
+void on_recall(svc_req *rq, herald_frame *f);     /* message.c */
+void on_dnd(svc_req *rq, herald_frame *f);        /* message.c */
+void on_urgent(svc_req *rq, herald_frame *f);     /* message.c */
+void on_conv(svc_req *rq, herald_frame *f);       /* conv.c */
+void on_history(svc_req *rq, herald_frame *f);    /* conv.c */
+void on_receipts(svc_req *rq, herald_frame *f);   /* conv.c */
+void on_dir(svc_req *rq, herald_frame *f);        /* directory.c */
+void on_contact(svc_req *rq, herald_frame *f);    /* directory.c */
+void on_tag(svc_req *rq, herald_frame *f);        /* directory.c */
+void mass_start(svc_req *rq, herald_frame *f);    /* mass.c (MASS send) */
+void mass_status(svc_req *rq, herald_frame *f);   /* mass.c (MASS status) */
+void app_start(svc_req *rq, herald_frame *f);     /* app.c (APP) */
+void transfer_start(svc_req *rq, herald_frame *f); /* transfer.c (TRANSFER) */
+
 /* STATUS (tenant admin): the broker's state as one JSON document, written
  * by the backend (it knows the process). */
 static void on_status(svc_req *rq, herald_frame *f)
@@ -40,7 +60,7 @@ static void on_mass(svc_req *rq, herald_frame *f)
         req_error(rq, HERALD_EINVAL, "op must be send or status", f->rid);
 }
 
-/* Request frames a client may send, by type. PING is the transport's. */
+/* Request frames a client may send, by type. */
 static const svc_handler handlers[HERALD_FT_COUNT_] = {
     [HERALD_FT_HELLO] = on_hello,          [HERALD_FT_SEND] = on_send,
     [HERALD_FT_SYNC] = on_sync,            [HERALD_FT_HISTORY] = on_history,

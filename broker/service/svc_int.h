@@ -114,26 +114,6 @@ uint32_t svc_conv_group(const svc *s, herald_str tenant, herald_str conv);
 store *svc_conv_store(const svc *s, herald_str tenant, herald_str conv);
 store *svc_meta(const svc *s);
 
-/* Handlers: one per request frame type (the table is in svc.c). */
-typedef void (*svc_handler)(svc_req *rq, herald_frame *f);
-void on_hello(svc_req *rq, herald_frame *f);      /* sync.c */
-void on_sync(svc_req *rq, herald_frame *f);       /* sync.c */
-void on_send(svc_req *rq, herald_frame *f);       /* message.c */
-void on_read(svc_req *rq, herald_frame *f);       /* message.c */
-void on_recall(svc_req *rq, herald_frame *f);     /* message.c */
-void on_dnd(svc_req *rq, herald_frame *f);        /* message.c */
-void on_urgent(svc_req *rq, herald_frame *f);     /* message.c */
-void on_conv(svc_req *rq, herald_frame *f);       /* conv.c */
-void on_history(svc_req *rq, herald_frame *f);    /* conv.c */
-void on_receipts(svc_req *rq, herald_frame *f);   /* conv.c */
-void on_dir(svc_req *rq, herald_frame *f);        /* directory.c */
-void on_contact(svc_req *rq, herald_frame *f);    /* directory.c */
-void on_tag(svc_req *rq, herald_frame *f);        /* directory.c */
-void mass_start(svc_req *rq, herald_frame *f);    /* mass.c (MASS send) */
-void mass_status(svc_req *rq, herald_frame *f);   /* mass.c (MASS status) */
-void app_start(svc_req *rq, herald_frame *f);     /* app.c (APP) */
-void transfer_start(svc_req *rq, herald_frame *f); /* transfer.c (TRANSFER) */
-
 /* conv.c: replies CONV_RESULT for conv or an ERROR. check: only members and
  * admins may see it (false right after the requester changed the
  * membership, e.g. left). */
