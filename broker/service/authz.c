@@ -142,8 +142,15 @@ int authz_check(store *meta, herald_str tenant, herald_str user, authz_role role
     const authz_verb *v = authz_find(f->type, f->op);
     int ok;
 
-    if (!v)
-        return 0;
+    if (!v) {
+        /* An op the table does not name is the handler's to refuse
+         * (INVAL); a frame type it does not name at all is nobody's. */
+        for (size_t i = 0; i < authz_table_len; i++)
+            if (authz_table[i].type == f->type)
+                return 0;
+        snprintf(msg, cap, "%s has no authorization rule", herald_frame_type_name(f->type));
+        return HERALD_EFORBIDDEN;
+    }
     switch (v->rule[role]) {
     case AUTHZ_YES:
     case AUTHZ_MEMBER:

@@ -1,9 +1,9 @@
 /*
- * authz.h — the one authorization table of the gateway core: for every
+ * authz.h — the one authorization table of the request service: for every
  * request verb (frame type + op) and every role, whether it is refused,
  * allowed, allowed where the actor is a member (the store checks the
  * membership), or allowed on the actor's own things only (checked here).
- * handle_frame asks authz_check before any handler runs; nothing else
+ * svc.c's dispatch asks authz_check before any handler runs; nothing else
  * decides who may do what. Loop thread; no state of its own.
  */
 #ifndef HERALD_GW_AUTHZ_H
@@ -57,8 +57,9 @@ authz_role authz_role_of(store *meta, herald_str tenant, herald_str user, bool a
 
 /* Whether role may run f: 0, or HERALD_EFORBIDDEN with the reason in msg
  * (cap bytes, NUL-terminated). AUTHZ_OWN rules read the directory and the
- * contact index in meta. A verb not in the table is allowed through (the
- * handler rejects its op). HERALD_ESTORAGE when the store fails. */
+ * contact index in meta. An op the table does not name, of a frame type it
+ * does, is allowed through (the handler rejects the op); a frame type with
+ * no row at all is refused. HERALD_ESTORAGE when the store fails. */
 int authz_check(store *meta, herald_str tenant, herald_str user, authz_role role,
                 const herald_frame *f, char *msg, size_t cap);
 
