@@ -2,9 +2,10 @@
  * front.c — `heraldd gateway`: holds client connections and forwards each
  * frame to the node leading the frame's group.
  *
- * The socket layer (framing, frame cap, rate limit, output cap, hello and
- * idle timers, presence) is the gateway core's (conn.c, gw.c); this file
- * is its `forward` backend plus the subscriber for the nodes' events.
+ * The connections (framing, frame cap, rate limit, output cap, hello and
+ * idle timers, presence) are the session tier's (session/tier.h); this
+ * file is the tier's frame handler — a transport to the request service on
+ * the nodes — plus the subscriber for the nodes' events.
  *
  * Routing: a cached leader per group, learned from every node reply (each
  * carries the node's leader table) and from NOT_LEADER hints. A frame goes

@@ -3,10 +3,10 @@
  *
  * node_run:  `heraldd node --config FILE` — one raft replica of the meta
  *            group and every shard group (rio over nng + LMDB), the
- *            gateway core serving requests forwarded by gateways (virtual
- *            connections), committed events published to gateways.
+ *            request service running what gateways forward, committed
+ *            events published to gateways.
  * front_run: `heraldd gateway --config FILE` — client connections (the
- *            gateway's socket layer and limits), each frame forwarded to the
+ *            session tier and its limits), each frame forwarded to the
  *            leader of its group, pushes from the nodes' events.
  * digest_run: `heraldd digest --data DIR` — applied index and SHA-256 of
  *            every group store of a stopped node (replicas must match).

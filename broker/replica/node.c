@@ -419,7 +419,7 @@ out:
             fsm_flush(&n->groups[i].fsm);
     rpc_server_destroy(n->srv);
     /* Groups close first (pending proposals fail with SHUTDOWN and reach
-     * the gateway core), then the core, then the peers. */
+     * the request service), then the service, then the peers. */
     rio_hub_destroy(n->hub);
     for (uint32_t i = 0; i < cfg->n_members; i++) {
         rpc_client_destroy(n->peers[i].rpc);
