@@ -1331,6 +1331,17 @@ static void test_dnd(void **state)
         ok = only(run(x, &a, &f), HERALD_FT_OK);
         assert_int_equal(ok->flags, 0);
     }
+    /* on without an end: until turned off (the OK says UINT64_MAX). */
+    {
+        herald_frame f = {.type = HERALD_FT_DND, .op = hs("on")};
+        ok = only(run(x, &a, &f), HERALD_FT_OK);
+        assert_int_equal(ok->flags, 1);
+        assert_int_equal(ok->ts, UINT64_MAX);
+        assert_int_equal(a.dnd_until, UINT64_MAX);
+        f = (herald_frame){.type = HERALD_FT_DND, .op = hs("off")};
+        only(run(x, &a, &f), HERALD_FT_OK);
+        assert_int_equal(a.dnd_until, 0);
+    }
     /* Bad: an unknown op, an end in the past, a refused submit. */
     {
         herald_frame f = {.type = HERALD_FT_DND, .op = hs("maybe")};
@@ -1897,11 +1908,16 @@ static void test_transfer(void **state)
         herald_frame f = {.type = HERALD_FT_TRANSFER, .op = hs("refuse")};
         text = only_error(run(x, &p.e1, &f), HERALD_EFORBIDDEN);
         assert_non_null(strstr(text, "only the customer"));
+        /* A customer with no waiting transfer. */
+        f = (herald_frame){.type = HERALD_FT_TRANSFER, .op = hs("refuse")};
+        text = only_error(run(x, &p.c2, &f), HERALD_ENOT_FOUND);
+        assert_non_null(strstr(text, "no transfer"));
         f = (herald_frame){.type = HERALD_FT_TRANSFER, .op = hs("undo")};
         text = only_error(run(x, &p.boss, &f), HERALD_EINVAL);
         assert_string_equal(text, "op must be start or refuse");
     }
-    assert_int_equal(x->n_log, 0);
+    assert_int_equal(x->n_log, 1); /* only the refuse the state machine answered */
+    assert_int_equal(x->log_op[0], CMD_TRANSFER_MARK);
 }
 
 /* ==== STATUS, PING, unknown types ==================================================== */
@@ -2304,6 +2320,60 @@ static void test_closed_jobs(void **state)
     }
 }
 
+/* The requester goes away while its command is in flight (the transport's
+ * send starts answering ECLOSED): the command still applies, the answer is
+ * dropped, done comes once. */
+static void test_closed_while_pending(void **state)
+{
+    fx *x = *state;
+    people p;
+    uint64_t until = session_now_ms() + 60000;
+    rec *r;
+
+    cast(x, &p);
+    conv_create(x, &p.a, "room", "group", LIST("b"));
+    {
+        herald_frame f = {.type = HERALD_FT_SEND, .conv = hs("room"), .cmid = hs("m1"),
+                          .body = hs("in flight")};
+        r = call(x, &p.a, &f);
+        assert_int_equal(r->done, 0);
+        r->closed_sink = true;
+        assert_int_equal(pump(x), 1);
+        finished(r);
+        assert_int_equal(r->n, 0);
+        assert_int_equal(r->refused_sends, 1);
+    }
+    {
+        herald_frame f = {.type = HERALD_FT_DND, .op = hs("on"), .ts = until};
+        r = call(x, &p.a, &f);
+        r->closed_sink = true;
+        pump(x);
+        finished(r);
+        assert_int_equal(r->refused_sends, 1);
+        assert_int_equal(p.a.dnd_until, until); /* the session still switched */
+    }
+    {
+        herald_frame f = {.type = HERALD_FT_APP, .op = hs("send"), .app = hs("crm"),
+                          .cmid = hs("w1"), .members = (herald_str[]){hs("e1")}, .n_members = 1,
+                          .body = hs("late")};
+        r = call(x, &p.boss, &f);
+        r->closed_sink = true;
+        pump(x);
+        finished(r);
+        assert_int_equal(r->refused_sends, 1);
+    }
+    {
+        herald_frame f = {.type = HERALD_FT_HISTORY, .conv = hs("room"), .after = 1};
+        herald_frame *h = only(run(x, &p.b, &f), HERALD_FT_HISTORY_RESULT);
+        assert_int_equal(h->n_msgs, 1);
+        str_is(h->msgs[0].body, "in flight");
+        f = (herald_frame){.type = HERALD_FT_SYNC};
+        h = only(run(x, &p.e1, &f), HERALD_FT_SYNC_RESULT);
+        assert_int_equal(h->n_msgs, 1);
+        str_is(h->msgs[0].body, "late");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2334,6 +2404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_busy_job_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_mass_sends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_while_pending, setup, teardown),
     };
     herald_token_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
