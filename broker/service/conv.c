@@ -106,8 +106,10 @@ static void conv_done(step *st, apply_result *res)
         conv_info_reply(st->rq, st->rid, herald_str_z(st->conv), false);
 }
 
-void on_conv(svc_req *rq, herald_frame *f)
+void on_conv(svc_req *rq, herald_frame *in)
 {
+    herald_frame copy = *in; /* a generated id goes here, not into the caller's frame */
+    herald_frame *f = &copy;
     static const struct {
         const char *name; /* CONV "op" */
         uint32_t op;      /* command, 0 = read-only */

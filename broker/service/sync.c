@@ -135,8 +135,8 @@ void on_hello(svc_req *rq, herald_frame *f)
     /* Start the session before reading the position: anything committed
      * after the read is pushed, anything before is covered by it. */
     if (rq->sink.started && (rc = rq->sink.started(rq->sink.ctx)) != 0) {
-        rq->sess->authed = false;
-        req_fail(rq, rc, "out of memory");
+        *rq->sess = (session){0};
+        req_fail(rq, rc, herald_strerror(rc));
         return;
     }
     rc = store_dnd_get(svc_meta(rq->s), herald_str_z(rq->sess->tenant), herald_str_z(rq->sess->user),
