@@ -41,6 +41,16 @@ void apply_result_free(apply_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Copies the command's ids into the result (apply_result.h: for the
+ * events). 0 or ENOMEM. */
+static int keep_ids(apply_result *r, arena *a, const cmd *c)
+{
+    r->tenant = arena_dup(a, c->tenant.ptr, c->tenant.len);
+    r->conv = arena_dup(a, c->conv.ptr, c->conv.len);
+    r->user = arena_dup(a, c->user.ptr, c->user.len);
+    return r->tenant && r->conv && r->user ? 0 : ENOMEM;
+}
+
 /* Applies one command inside a nested transaction of parent. Returns 0 (the
  * result says applied or rejected) or the raw LMDB error failing the batch. */
 static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, uint64_t index,
@@ -66,6 +76,9 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
     }
     x.c = &c;
     r->op = c.op;
+    rc = keep_ids(r, x.a, &c);
+    if (rc)
+        goto out_cmd;
     rc = mdb_txn_begin(s->env, parent, 0, &x.txn);
     if (rc)
         goto out_cmd;
@@ -81,6 +94,7 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
         r->err = rc;
         r->seq = 0;
         r->dup = false;
+        r->msg = NULL;
         herald_buf_free(&x.tg);
         herald_buf_free(&x.rem);
         herald_buf_free(&x.mass);

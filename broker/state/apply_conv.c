@@ -74,7 +74,8 @@ static int expected_conv(actx *x, const store_conv *old, int kind, const herald_
                       "the conversation id is taken by a different conversation");
     x->r->seq = old->max_seq;
     x->r->dup = true;
-    return 0;
+    /* Its event pushes the conversation's last message again. */
+    return old->max_seq ? aw_load_msg(x, x->c->conv, old->max_seq) : 0;
 }
 
 int op_conv_create(actx *x)

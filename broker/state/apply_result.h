@@ -103,6 +103,25 @@ typedef struct apply_result {
                               one per subject */
     apply_mass *mass;      /* in arena */
     apply_xfer *xfer;      /* TRANSFER_*: n_mass entries, in arena (else NULL) */
+    /* What the push events need (events.h), so nobody decodes the command
+     * again or reads the message back. NULL when the command was skipped
+     * or could not be decoded; otherwise set even when it was rejected.
+     * Only in the process that applied the command (nwire does not carry
+     * them). */
+    const char *tenant;    /* the command's tenant; NUL-terminated, in arena
+                              ("" when the command has none) */
+    const char *conv;      /* its conversation ("" when none) */
+    const char *user;      /* its acting user: READ's reader, DND's user
+                              ("" when none) */
+    const herald_msg *msg; /* the message at `seq` when the command stored
+                              one (SEND unless dup; APP_DELIVER, RECALL,
+                              CONV_CREATE/ADD/REMOVE, CONV_HANDOVER when seq
+                              is set) — and for a duplicate CONV_CREATE the
+                              conversation's last message, which its event
+                              pushes. Fields as store_history returns them
+                              (group = the store's, useq 0) as of this
+                              command; strings in arena. NULL otherwise, and
+                              whenever err != 0 */
     void *arena;           /* private */
 } apply_result;
 

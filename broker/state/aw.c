@@ -250,6 +250,26 @@ static int fan_one(herald_str user, MDB_val rec, void *arg)
     return add_target(x, user, useq);
 }
 
+/* Decodes message record rec (len bytes) of conv at seq into the arena, as
+ * store_history would return it; *out NULL when it does not decode. */
+static int decode_msg(actx *x, const void *rec, size_t len, herald_str conv, uint64_t seq,
+                      const herald_msg **out)
+{
+    herald_msg *m = arena_alloc(x->a, sizeof *m);
+    int rc;
+    *out = NULL;
+    if (!m)
+        return HERALD_ENOMEM;
+    rc = msg_decode((MDB_val){.mv_size = len, .mv_data = (void *)rec}, conv, seq, x->a, m);
+    if (rc == HERALD_ENOMEM)
+        return rc;
+    if (rc == 0) {
+        m->group = x->s->group;
+        *out = m;
+    }
+    return 0;
+}
+
 int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t flags,
                   herald_str body)
 {
@@ -257,6 +277,7 @@ int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_
     kbuf k;
     rbuf r = {0};
     fan f = {.x = x, .conv = conv};
+    const herald_msg *m = NULL;
     int rc;
 
     sc->max_seq++;
@@ -272,6 +293,14 @@ int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_
     if (mk == HERALD_MK_TEXT && aw_conv_external(c, sc) && c->corp.len) {
         rb_str(&r, c->corp);
         rb_str(&r, c->title);
+    }
+    /* The result's copy is the record itself, decoded as readers will. */
+    if (!r.failed) {
+        rc = decode_msg(x, r.b.data, r.b.len, conv, sc->max_seq, &m);
+        if (rc) {
+            rb_free(&r);
+            return rc;
+        }
     }
     rc = aw_put_rec(x, x->s->db.msg, &k, &r);
     if (rc)
@@ -289,7 +318,29 @@ int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_
         return rc;
     x->r->seq = sc->max_seq;
     x->r->ts = c->ts;
+    x->r->msg = m;
     return 0;
+}
+
+int aw_load_msg(actx *x, herald_str conv, uint64_t seq)
+{
+    kbuf k;
+    MDB_val kv, v;
+    const herald_msg *m;
+    int rc;
+
+    x->r->msg = NULL;
+    key_msg(&k, x->c->tenant, conv, seq);
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.msg, &kv, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return aw_fatal(x, rc);
+    rc = decode_msg(x, v.mv_data, v.mv_size, conv, seq, &m);
+    if (rc == 0)
+        x->r->msg = m;
+    return rc;
 }
 
 int aw_receipt_targets(actx *x, herald_str conv, herald_str reader)

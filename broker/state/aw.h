@@ -97,9 +97,12 @@ int aw_system_body(actx *x, const char *event, const herald_str *v, uint32_t n, 
  * command) and fans it out to the current members: a pointer in each
  * member's log unless the conversation is read-diffused, and a target each
  * in the result. Updates sc (max_seq), writes the conversation record, and
- * sets the result's seq and ts. */
+ * sets the result's seq, ts and msg. */
 int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_t flags,
                   herald_str body);
+/* Sets the result's msg to the stored message seq of conv, as it is now
+ * (left NULL when there is no such record or it does not decode). */
+int aw_load_msg(actx *x, herald_str conv, uint64_t seq);
 /* READ: every member of conv but reader becomes a target (useq 0): they
  * get a RECEIPT event. */
 int aw_receipt_targets(actx *x, herald_str conv, herald_str reader);
