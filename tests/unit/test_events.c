@@ -16,25 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "apply.h"
 #include "cmd.h"
 #include "events.h"
+#include "fixture.h"
 #include "log.h"
 #include "store.h"
 #include "token.h"
 
 #define TEN "acme"
 #define MAXU 8
-
-typedef struct fx {
-    char dir[64];  /* data dir */
-    store *st;     /* open store */
-    uint64_t next; /* next command index */
-} fx;
 
 /* One recorded event: a push (frame copied) or a dnd change. */
 typedef struct rec_ev {
@@ -132,44 +126,23 @@ static void on_dnd(void *ctx, const char *tenant, const char *user, uint64_t unt
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    store_config cfg = {.no_sync = true};
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/herald-events-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    cfg.dir = f->dir;
-    assert_int_equal(store_open(&cfg, &f->st), 0);
-    f->next = store_applied(f->st) + 1;
-    *state = f;
+    *state = fx_new("events");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    char rm[128];
-    store_close(f->st);
-    snprintf(rm, sizeof rm, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(rm), 0);
-    free(f);
+    fx_free(*state);
     return 0;
 }
 
-/* Applies k at index (tenant and ts filled in) into *r (caller frees). */
-static void apply_at(fx *f, cmd *k, uint64_t index, apply_result *r)
+/* Fills in the tenant and ts when k has none. */
+static void defaults(cmd *k)
 {
-    herald_buf b = {0};
-    const uint8_t *p;
-    size_t len;
     if (!k->tenant.len)
         k->tenant = herald_str_z(TEN);
     if (!k->ts)
         k->ts = 1000;
-    assert_int_equal(cmd_encode(k, &b), 0);
-    p = b.data;
-    len = b.len;
-    assert_int_equal(apply_batch(f->st, &p, &len, 1, index, r), 0);
-    herald_buf_free(&b);
 }
 
 /* Applies k (the next index), emits its events into *ev (reset first);
@@ -179,7 +152,8 @@ static int run(fx *f, cmd *k, rec *ev, apply_result *keep)
     apply_result r;
     events_sink sink = {.ctx = ev, .push = on_push, .dnd = on_dnd};
     int rc;
-    apply_at(f, k, f->next++, &r);
+    defaults(k);
+    fx_apply(f, k, &r);
     ev->n = 0;
     events_emit(&r, &sink);
     rc = r.err;
@@ -193,11 +167,9 @@ static int run(fx *f, cmd *k, rec *ev, apply_result *keep)
 static void tenant(fx *f)
 {
     char hex[TOKEN_SECRET_HEX + 1];
-    uint8_t sec[TOKEN_SECRET_LEN];
     cmd k = {.op = CMD_TENANT_CREATE};
     rec ev;
-    token_secret_generate(sec);
-    token_secret_to_hex(sec, hex);
+    fx_secret_hex(hex);
     k.secret = herald_str_z(hex);
     assert_int_equal(run(f, &k, &ev, NULL), 0);
     assert_int_equal(ev.n, 0);
@@ -314,9 +286,13 @@ static void test_send(void **state)
     /* Neither does a skipped one (an index applied already). */
     {
         events_sink sink = {.ctx = &ev, .push = on_push, .dnd = on_dnd};
+        uint64_t next = f->next;
         k = (cmd){.op = CMD_SEND, .user = herald_str_z("bob"), .conv = herald_str_z("g1"),
                   .body = herald_str_z("again")};
-        apply_at(f, &k, 2, &r);
+        defaults(&k);
+        f->next = 2;
+        fx_apply(f, &k, &r);
+        f->next = next;
         assert_true(r.skipped);
         ev.n = 0;
         events_emit(&r, &sink);
