@@ -1,6 +1,7 @@
 /* apply_tenant.c — tenant-level state in the state machine (kept in group
- * 0 with the tenants): do-not-disturb, the directory, external contacts.
- * See apply.h. */
+ * 0 with the tenants): the tenants themselves, do-not-disturb, the
+ * directory, external contacts and tags, mass-message decisions, the slot
+ * map. See apply.h. */
 #include <herald/error.h>
 #include <stdio.h>
 #include <string.h>
