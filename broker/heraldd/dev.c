@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "json.h"
-#include "legacy_events.h"
+#include "events.h"
 #include "svc.h"
 #include "writer.h"
 
@@ -51,10 +51,11 @@ static void on_written(void *arg, void *cookie, const uint8_t *cmd, size_t len,
                        apply_result *res)
 {
     dev *d = arg;
-    lev_sink sink = {.ctx = d, .push = ev_push, .dnd = ev_dnd};
+    events_sink sink = {.ctx = d, .push = ev_push, .dnd = ev_dnd};
+    (void)cmd;
+    (void)len;
     svc_applied(d->s, cookie, res);
-    if (res->group < d->n)
-        lev_emit(d->st[res->group], cmd, len, res, &sink);
+    events_emit(res, &sink);
 }
 
 static void be_status(void *ctx, json_w *w)

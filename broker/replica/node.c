@@ -86,8 +86,8 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
     (void)group;
     (void)index;
     if (ng->n->s && ng->rg && rio_group_is_leader(ng->rg)) {
-        lev_sink sink = {.ctx = ng->n, .push = ev_push, .dnd = ev_dnd};
-        lev_emit(ng->st, cmdp, len, res, &sink);
+        events_sink sink = {.ctx = ng->n, .push = ev_push, .dnd = ev_dnd};
+        events_emit(res, &sink);
     }
     if (ng->waiting)
         wait_release(ng, false);

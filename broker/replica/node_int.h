@@ -22,7 +22,7 @@
 #include "cluster.h"
 #include "cmd.h"
 #include "fsm.h"
-#include "legacy_events.h"
+#include "events.h"
 #include "svc.h"
 #include "json.h"
 #include "log.h"

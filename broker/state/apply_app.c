@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apply_int.h"
+#include "apply_ops.h"
 
 #define APP_USERS_MAX 1000u       /* users named in one call */
 #define APP_DEPTS_MAX 100u        /* departments in one call */
@@ -66,7 +66,7 @@ static int dept_wanted(actx *x, const rcpt *r, herald_str dept, bool *hit)
         MDB_val kv, v;
         store_dir_dept d;
         int rc;
-        if (bsearch(&cur, r->want, r->n_want, sizeof *r->want, str_cmp)) {
+        if (bsearch(&cur, r->want, r->n_want, sizeof *r->want, aw_str_cmp)) {
             *hit = true;
             return 0;
         }
@@ -76,7 +76,7 @@ static int dept_wanted(actx *x, const rcpt *r, herald_str dept, bool *hit)
         if (rc == MDB_NOTFOUND)
             return 0;
         if (rc || dir_dept_decode(v, &d) != 0)
-            return fatal(x, rc ? rc : MDB_CORRUPTED);
+            return aw_fatal(x, rc ? rc : MDB_CORRUPTED);
         memcpy(at, d.parent, strlen(d.parent) + 1);
     }
     return 0;
@@ -115,7 +115,7 @@ static int scan_dir_users(actx *x, rcpt *r)
     kb_id(&k, herald_str_z("u"));
     kb_id(&k, x->c->tenant);
     rc = scan_ids(x->txn, x->s->db.meta, &k, dir_user_one, r);
-    return rc == HERALD_ESTORAGE ? fatal(x, MDB_CORRUPTED) : rc;
+    return rc == HERALD_ESTORAGE ? aw_fatal(x, MDB_CORRUPTED) : rc;
 }
 
 static int meta_exists(actx *x, kbuf *k, bool *found)
@@ -123,7 +123,7 @@ static int meta_exists(actx *x, kbuf *k, bool *found)
     MDB_val kv = kb_val(k), v;
     int rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
     *found = rc == 0;
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : fatal(x, rc);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : aw_fatal(x, rc);
 }
 
 /* Outcome of an invalid id, kept for the record too. */
@@ -132,7 +132,7 @@ static int bad(actx *x, rbuf *rec, uint32_t *n, herald_str id, uint32_t status)
     rb_u8(rec, (uint8_t)status);
     rb_str(rec, id);
     (*n)++;
-    return add_outcome(x, id, (herald_str){0}, (herald_str){0}, status);
+    return aw_add_outcome(x, id, (herald_str){0}, (herald_str){0}, status);
 }
 
 /* Resolves the command's users, departments and tags into r (sorted,
@@ -151,7 +151,7 @@ static int resolve(actx *x, rcpt *r, rbuf *rec, uint32_t *n_rec)
             all = true;
             continue;
         }
-        if (id_ok(u)) {
+        if (aw_id_ok(u)) {
             key_dir_user(&k, c->tenant, u);
             rc = meta_exists(x, &k, &found);
         }
@@ -170,7 +170,7 @@ static int resolve(actx *x, rcpt *r, rbuf *rec, uint32_t *n_rec)
         for (uint32_t i = 0; i < c->n_depts && rc == 0; i++) {
             kbuf k;
             bool found = false;
-            if (id_ok(c->depts[i])) {
+            if (aw_id_ok(c->depts[i])) {
                 key_dir_dept(&k, c->tenant, c->depts[i]);
                 rc = meta_exists(x, &k, &found);
             }
@@ -180,7 +180,7 @@ static int resolve(actx *x, rcpt *r, rbuf *rec, uint32_t *n_rec)
                 rc = bad(x, rec, n_rec, c->depts[i], APP_BAD_DEPT);
         }
         if (rc == 0 && r->n_want) {
-            qsort(want, r->n_want, sizeof *want, str_cmp);
+            qsort(want, r->n_want, sizeof *want, aw_str_cmp);
             r->want = want;
             rc = scan_dir_users(x, r);
             r->n_want = 0;
@@ -189,11 +189,11 @@ static int resolve(actx *x, rcpt *r, rbuf *rec, uint32_t *n_rec)
     for (uint32_t i = 0; i < c->n_tags && rc == 0; i++) {
         size_t before = r->ids.len;
         kbuf k;
-        if (id_ok(c->tags[i])) {
+        if (aw_id_ok(c->tags[i])) {
             key_tagged(&k, c->tenant, c->tags[i]);
             rc = scan_ids(x->txn, x->s->db.meta, &k, tagged_one, r);
             if (rc == HERALD_ESTORAGE)
-                return fatal(x, MDB_CORRUPTED);
+                return aw_fatal(x, MDB_CORRUPTED);
         }
         if (rc == 0 && r->ids.len == before)
             rc = bad(x, rec, n_rec, c->tags[i], APP_BAD_TAG);
@@ -201,9 +201,9 @@ static int resolve(actx *x, rcpt *r, rbuf *rec, uint32_t *n_rec)
     if (rc == 0 && r->ids.len) {
         herald_str *v = (herald_str *)r->ids.data;
         size_t n = r->ids.len / sizeof *v, u = 0;
-        qsort(v, n, sizeof *v, str_cmp);
+        qsort(v, n, sizeof *v, aw_str_cmp);
         for (size_t i = 0; i < n; i++)
-            if (u == 0 || str_cmp(&v[u - 1], &v[i]) != 0)
+            if (u == 0 || aw_str_cmp(&v[u - 1], &v[i]) != 0)
                 v[u++] = v[i];
         r->ids.len = u * sizeof *v;
     }
@@ -224,7 +224,7 @@ static int charge(actx *x, herald_str user, uint32_t cap, bool *limited)
 
     key_app_freq(&k, c->tenant, c->target, user);
     if (k.over)
-        return reject(x, HERALD_EINVAL, "ids too long");
+        return aw_reject(x, HERALD_EINVAL, "ids too long");
     kv = kb_val(&k);
     rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
     if (rc == 0) {
@@ -232,9 +232,9 @@ static int charge(actx *x, herald_str user, uint32_t cap, bool *limited)
         at = rc_u64(&rc2);
         n = rc_u32(&rc2);
         if (rc2.bad)
-            return fatal(x, MDB_CORRUPTED);
+            return aw_fatal(x, MDB_CORRUPTED);
     } else if (rc != MDB_NOTFOUND) {
-        return fatal(x, rc);
+        return aw_fatal(x, rc);
     }
     if (at != minute)
         n = 0;
@@ -243,7 +243,7 @@ static int charge(actx *x, herald_str user, uint32_t cap, bool *limited)
         return 0;
     rb_u64(&r, minute);
     rb_u32(&r, n + 1);
-    return put_rec(x, x->s->db.meta, &k, &r);
+    return aw_put_rec(x, x->s->db.meta, &k, &r);
 }
 
 /* A duplicate: the recorded outcome again (dup set, nothing charged). */
@@ -259,10 +259,10 @@ static int replay(actx *x, MDB_val v)
         uint8_t st = rc_u8(&r);
         herald_str id = rc_str(&r);
         if (!r.bad)
-            rc = add_outcome(x, id, (herald_str){0}, (herald_str){0}, st);
+            rc = aw_add_outcome(x, id, (herald_str){0}, (herald_str){0}, st);
     }
     if (rc == 0 && r.bad)
-        return fatal(x, MDB_CORRUPTED);
+        return aw_fatal(x, MDB_CORRUPTED);
     return rc;
 }
 
@@ -283,38 +283,38 @@ int op_app_mark(actx *x)
     int rc;
 
     if (!c->admin)
-        return reject(x, HERALD_EFORBIDDEN, "app messages need the admin role");
-    if (!id_ok(c->target))
-        return reject(x, HERALD_EINVAL, "invalid app id");
-    if (!id_ok(c->cmid))
-        return reject(x, HERALD_EINVAL, "invalid message id");
+        return aw_reject(x, HERALD_EFORBIDDEN, "app messages need the admin role");
+    if (!aw_id_ok(c->target))
+        return aw_reject(x, HERALD_EINVAL, "invalid app id");
+    if (!aw_id_ok(c->cmid))
+        return aw_reject(x, HERALD_EINVAL, "invalid message id");
     if (!herald_str_eq(c->kind, "send") && !herald_str_eq(c->kind, "announce"))
-        return reject(x, HERALD_EINVAL, "kind must be send or announce");
+        return aw_reject(x, HERALD_EINVAL, "kind must be send or announce");
     if (c->n_members > APP_USERS_MAX)
-        return reject(x, HERALD_EINVAL, "at most 1,000 users per message");
+        return aw_reject(x, HERALD_EINVAL, "at most 1,000 users per message");
     if (c->n_depts > APP_DEPTS_MAX)
-        return reject(x, HERALD_EINVAL, "at most 100 departments per message");
+        return aw_reject(x, HERALD_EINVAL, "at most 100 departments per message");
     if (c->n_tags > APP_TAGS_MAX)
-        return reject(x, HERALD_EINVAL, "at most 100 tags per message");
+        return aw_reject(x, HERALD_EINVAL, "at most 100 tags per message");
     if (c->n_members + c->n_depts + c->n_tags == 0)
-        return reject(x, HERALD_EINVAL, "no recipients: users, departments, tags or @all");
+        return aw_reject(x, HERALD_EINVAL, "no recipients: users, departments, tags or @all");
     if (win > APP_DEDUP_MAX)
-        return reject(x, HERALD_EINVAL, "the duplicate window is at most 14,400 s");
+        return aw_reject(x, HERALD_EINVAL, "the duplicate window is at most 14,400 s");
     key_app_msg(&k, c->tenant, c->target, c->cmid);
     if (k.over)
-        return reject(x, HERALD_EINVAL, "ids too long");
+        return aw_reject(x, HERALD_EINVAL, "ids too long");
     kv = kb_val(&k);
     rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
     if (rc == 0) {
         uint64_t gen;
         if (v.mv_size < 12)
-            return fatal(x, MDB_CORRUPTED);
+            return aw_fatal(x, MDB_CORRUPTED);
         gen = be64(v.mv_data);
         /* Within the window (or a proposer clock behind the first one's). */
         if (c->ts <= gen || c->ts - gen < win * 1000u)
             return replay(x, v);
     } else if (rc != MDB_NOTFOUND) {
-        return fatal(x, rc);
+        return aw_fatal(x, rc);
     }
     /* A new message (or the window has passed): its generation is now. */
     rb_u64(&rec, c->ts);
@@ -322,7 +322,7 @@ int op_app_mark(actx *x)
     rb_u32(&rec, 0);
     rc = resolve(x, &r, &rec, &n_rec);
     if (rc == 0 && r.ids.len / sizeof(herald_str) > APP_RECIPIENTS_MAX)
-        rc = reject(x, HERALD_EINVAL, "more than 10,000 recipients");
+        rc = aw_reject(x, HERALD_EINVAL, "more than 10,000 recipients");
     for (size_t i = 0; rc == 0 && i < r.ids.len / sizeof(herald_str); i++) {
         herald_str u = ((herald_str *)r.ids.data)[i];
         bool limited;
@@ -332,7 +332,7 @@ int op_app_mark(actx *x)
             rb_u8(&rec, (uint8_t)st);
             rb_str(&rec, u);
             n_rec++;
-            rc = add_outcome(x, u, (herald_str){0}, (herald_str){0}, st);
+            rc = aw_add_outcome(x, u, (herald_str){0}, (herald_str){0}, st);
         }
     }
     herald_buf_free(&r.ids);
@@ -348,7 +348,7 @@ int op_app_mark(actx *x)
         p[3] = (uint8_t)n_rec;
     }
     x->r->ts = c->ts;
-    return put_rec(x, x->s->db.meta, &k, &rec);
+    return aw_put_rec(x, x->s->db.meta, &k, &rec);
 }
 
 /* APP_DELIVER: see cmd.h. The conversation is created on first use (the
@@ -365,51 +365,51 @@ int op_app_deliver(actx *x)
     int rc;
 
     if (!c->admin)
-        return reject(x, HERALD_EFORBIDDEN, "app messages need the admin role");
+        return aw_reject(x, HERALD_EFORBIDDEN, "app messages need the admin role");
     if (kind != CONV_SINGLE && kind != CONV_ANNOUNCE)
-        return reject(x, HERALD_EINVAL, "kind must be single or announce");
-    if (!id_ok(c->conv) || !id_ok(c->user) || !id_ok(c->cmid))
-        return reject(x, HERALD_EINVAL, "invalid id");
+        return aw_reject(x, HERALD_EINVAL, "kind must be single or announce");
+    if (!aw_id_ok(c->conv) || !aw_id_ok(c->user) || !aw_id_ok(c->cmid))
+        return aw_reject(x, HERALD_EINVAL, "invalid id");
     if (c->n_members == 0 || (kind == CONV_SINGLE && c->n_members != 1) ||
         c->n_members > CONV_CAP_ANNOUNCE - 1)
-        return reject(x, HERALD_EINVAL, "single: one recipient; announce: 1 to 99,999");
+        return aw_reject(x, HERALD_EINVAL, "single: one recipient; announce: 1 to 99,999");
     for (uint32_t i = 0; i < c->n_members; i++)
-        if (!id_ok(c->members[i]) || str_cmp(&c->members[i], &c->user) == 0)
-            return reject(x, HERALD_EINVAL, "invalid recipient");
+        if (!aw_id_ok(c->members[i]) || aw_str_cmp(&c->members[i], &c->user) == 0)
+            return aw_reject(x, HERALD_EINVAL, "invalid recipient");
     rc = conv_read(x->txn, x->s, c->tenant, c->conv, &sc);
     if (rc == HERALD_ENOT_FOUND) {
-        sc = (store_conv){.kind = kind, .created = c->ts, .cap = kind_cap(kind, 0)};
+        sc = (store_conv){.kind = kind, .created = c->ts, .cap = aw_kind_cap(kind, 0)};
         snprintf(sc.owner, sizeof sc.owner, "%.*s", (int)c->user.len, c->user.ptr);
-        rc = write_member(x, c->conv, c->user, ROLE_OWNER, 1, &sc);
+        rc = aw_write_member(x, c->conv, c->user, ROLE_OWNER, 1, &sc);
         for (uint32_t i = 0; i < c->n_members && rc == 0; i++) {
             uint32_t role;
             uint64_t joined;
             if (member_read(x->txn, x->s, c->tenant, c->conv, c->members[i], &role, &joined,
                             NULL) == 0)
                 continue; /* listed twice */
-            rc = write_member(x, c->conv, c->members[i], ROLE_MEMBER, 1, &sc);
+            rc = aw_write_member(x, c->conv, c->members[i], ROLE_MEMBER, 1, &sc);
             sc.count++;
         }
         sc.count++;
         if (rc)
             return rc;
     } else if (rc) {
-        return fatal(x, MDB_CORRUPTED);
+        return aw_fatal(x, MDB_CORRUPTED);
     } else if (sc.kind != kind || !herald_str_eq(c->user, sc.owner)) {
-        return reject(x, HERALD_EEXISTS, "the conversation belongs to something else");
+        return aw_reject(x, HERALD_EEXISTS, "the conversation belongs to something else");
     } else if (kind == CONV_SINGLE) {
         /* The app's 1:1: exactly the app and this recipient. */
         uint32_t role;
         uint64_t joined;
         if (sc.count != 2 || member_read(x->txn, x->s, c->tenant, c->conv, c->members[0], &role,
                                          &joined, NULL) != 0)
-            return reject(x, HERALD_EEXISTS, "the conversation belongs to something else");
+            return aw_reject(x, HERALD_EEXISTS, "the conversation belongs to something else");
     }
     key_member(&dk, c->tenant, c->conv, c->user);
     kb_id(&dk, c->cmid);
     if (dk.over)
-        return reject(x, HERALD_EINVAL, "ids too long for a dedup key");
-    rc = get_u64(x, x->s->db.dedup, &dk, &seq, &found);
+        return aw_reject(x, HERALD_EINVAL, "ids too long for a dedup key");
+    rc = aw_get_u64(x, x->s->db.dedup, &dk, &seq, &found);
     if (rc)
         return rc;
     if (found) {
@@ -417,6 +417,6 @@ int op_app_deliver(actx *x)
         x->r->dup = true;
         return 0;
     }
-    rc = append_msg(x, c->conv, &sc, HERALD_MK_TEXT, 0, c->body);
-    return rc ? rc : put_u64(x, x->s->db.dedup, &dk, sc.max_seq);
+    rc = aw_append_msg(x, c->conv, &sc, HERALD_MK_TEXT, 0, c->body);
+    return rc ? rc : aw_put_u64(x, x->s->db.dedup, &dk, sc.max_seq);
 }

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "apply_int.h"
+#include "apply_ops.h"
 
 #define XFER_CUSTOMERS_MAX 100u   /* customers per call */
 #define TRANSFER_RETRY_MS 60000u  /* a MOVING transfer's steps are redone this often */
@@ -48,8 +48,8 @@ static int xrec_get(actx *x, herald_str customer, xrec *r, bool *found)
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
-        return fatal(x, rc);
-    return transfer_decode(v, r) ? fatal(x, MDB_CORRUPTED) : 0;
+        return aw_fatal(x, rc);
+    return transfer_decode(v, r) ? aw_fatal(x, MDB_CORRUPTED) : 0;
 }
 
 static int xrec_put(actx *x, herald_str customer, const xrec *r)
@@ -64,7 +64,7 @@ static int xrec_put(actx *x, herald_str customer, const xrec *r)
     rb_str(&b, herald_str_z(r->conv));
     rb_u64(&b, r->at);
     rb_u64(&b, r->due);
-    return put_rec(x, x->s->db.meta, &k, &b);
+    return aw_put_rec(x, x->s->db.meta, &k, &b);
 }
 
 /* Schedule entry: due first, so a cursor from "xq" finds what is due. */
@@ -85,41 +85,15 @@ static int reschedule(actx *x, herald_str ten, herald_str customer, xrec *r, uin
     int rc = 0;
     if (r->due) {
         key_sched(&k, r->due, ten, customer);
-        rc = del(x, x->s->db.meta, &k);
+        rc = aw_del(x, x->s->db.meta, &k);
     }
     r->due = due;
     if (rc == 0 && due) {
         key_sched(&k, due, ten, customer);
-        rc = put(x, x->s->db.meta, &k, "", 0);
+        rc = aw_put(x, x->s->db.meta, &k, "", 0);
     }
     return rc;
 }
-
-/* Customers an employee owns (plus accepted incoming transfers). */
-static int count_get(actx *x, herald_str employee, uint64_t *n)
-{
-    kbuf k;
-    bool found;
-    key_meta(&k, "cn", x->c->tenant, employee);
-    return get_u64(x, x->s->db.meta, &k, n, &found);
-}
-
-static int count_add(actx *x, herald_str employee, int delta)
-{
-    kbuf k;
-    uint64_t n;
-    bool found;
-    int rc;
-    key_meta(&k, "cn", x->c->tenant, employee);
-    rc = get_u64(x, x->s->db.meta, &k, &n, &found);
-    if (rc)
-        return rc;
-    n = delta < 0 ? (n ? n - 1 : 0) : n + 1;
-    return put_u64(x, x->s->db.meta, &k, n);
-}
-
-/* contact_add's hook: a new relationship counts for the employee. */
-int transfer_count_contact(actx *x, herald_str employee) { return count_add(x, employee, +1); }
 
 /* The contact (customer, employee) → conversation; *found false when none. */
 static int contact_get(actx *x, herald_str customer, herald_str employee, char *conv,
@@ -136,9 +110,9 @@ static int contact_get(actx *x, herald_str customer, herald_str employee, char *
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
-        return fatal(x, rc);
+        return aw_fatal(x, rc);
     if (v.mv_size >= cap)
-        return fatal(x, MDB_CORRUPTED);
+        return aw_fatal(x, MDB_CORRUPTED);
     memcpy(conv, v.mv_data, v.mv_size);
     conv[v.mv_size] = '\0';
     return 0;
@@ -147,7 +121,7 @@ static int contact_get(actx *x, herald_str customer, herald_str employee, char *
 static int outcome(actx *x, herald_str customer, const xrec *r, uint32_t status)
 {
     apply_xfer e = {0};
-    int rc = add_outcome(x, customer, herald_str_z(r ? r->to : NULL),
+    int rc = aw_add_outcome(x, customer, herald_str_z(r ? r->to : NULL),
                          herald_str_z(r ? r->conv : NULL), status);
     if (rc)
         return rc;
@@ -178,9 +152,9 @@ static int recent_transfers(actx *x, herald_str customer, uint32_t *n)
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
-        return fatal(x, rc);
+        return aw_fatal(x, rc);
     if (v.mv_size != 16)
-        return fatal(x, MDB_CORRUPTED);
+        return aw_fatal(x, MDB_CORRUPTED);
     for (int i = 0; i < 2; i++) {
         uint64_t t = be64((const uint8_t *)v.mv_data + 8 * i);
         *n += t && (x->c->ts <= t || x->c->ts - t < TRANSFER_PROTECT_MS);
@@ -200,12 +174,12 @@ static int refuse(actx *x)
     if (found && r.state == XFER_REFUSED)
         return outcome(x, c->user, &r, REFUSED(XFER_WHY_OBJECTED)); /* again: same answer */
     if (!found || r.state != XFER_WAITING)
-        return reject(x, HERALD_ENOT_FOUND, "no transfer of you is waiting");
+        return aw_reject(x, HERALD_ENOT_FOUND, "no transfer of you is waiting");
     r.state = XFER_REFUSED;
     r.at = c->ts; /* when it objected: the objection holds for 90 days */
     rc = reschedule(x, c->tenant, c->user, &r, 0);
     if (rc == 0)
-        rc = count_add(x, herald_str_z(r.to), -1);
+        rc = aw_customers_add(x, herald_str_z(r.to), -1);
     if (rc == 0)
         rc = xrec_put(x, c->user, &r);
     return rc ? rc : outcome(x, c->user, &r, REFUSED(XFER_WHY_OBJECTED));
@@ -221,8 +195,8 @@ static int mark_one(actx *x, herald_str cust, uint32_t limit, uint64_t wait_ms, 
     xrec r = {0};
     int rc;
 
-    if (!id_ok(cust))
-        return reject(x, HERALD_EINVAL, "invalid customer id");
+    if (!aw_id_ok(cust))
+        return aw_reject(x, HERALD_EINVAL, "invalid customer id");
     rc = xrec_get(x, cust, &r, &found);
     if (rc)
         return rc;
@@ -271,7 +245,7 @@ static int mark_one(actx *x, herald_str cust, uint32_t limit, uint64_t wait_ms, 
      * they get lost. In service: the takeover time. */
     rc = reschedule(x, c->tenant, cust, &r, resigned ? c->ts + TRANSFER_RETRY_MS : r.at);
     if (rc == 0)
-        rc = count_add(x, c->name, +1);
+        rc = aw_customers_add(x, c->name, +1);
     if (rc == 0)
         rc = xrec_put(x, cust, &r);
     if (rc)
@@ -291,16 +265,16 @@ int op_transfer_mark(actx *x)
     if (herald_str_eq(c->kind, "refuse"))
         return refuse(x);
     if (c->kind.len)
-        return reject(x, HERALD_EINVAL, "kind must be empty or refuse");
+        return aw_reject(x, HERALD_EINVAL, "kind must be empty or refuse");
     if (!c->admin)
-        return reject(x, HERALD_EFORBIDDEN, "customer transfers need the admin role");
-    if (!id_ok(c->target) || !id_ok(c->name))
-        return reject(x, HERALD_EINVAL, "invalid employee id");
-    if (str_cmp(&c->target, &c->name) == 0)
-        return reject(x, HERALD_EINVAL, "from and to are the same employee");
+        return aw_reject(x, HERALD_EFORBIDDEN, "customer transfers need the admin role");
+    if (!aw_id_ok(c->target) || !aw_id_ok(c->name))
+        return aw_reject(x, HERALD_EINVAL, "invalid employee id");
+    if (aw_str_cmp(&c->target, &c->name) == 0)
+        return aw_reject(x, HERALD_EINVAL, "from and to are the same employee");
     if (c->n_members == 0 || c->n_members > XFER_CUSTOMERS_MAX)
-        return reject(x, HERALD_EINVAL, "1 to 100 customers per call");
-    rc = count_get(x, c->name, &taker);
+        return aw_reject(x, HERALD_EINVAL, "1 to 100 customers per call");
+    rc = aw_customers_get(x, c->name, &taker);
     for (uint32_t i = 0; i < c->n_members && rc == 0; i++)
         rc = mark_one(x, c->members[i], limit, wait_ms, &taker);
     return rc;
@@ -332,7 +306,7 @@ int op_transfer_due(actx *x)
         kv = kb_val(&k);
         mrc = mdb_cursor_open(x->txn, x->s->db.meta, &cur);
         if (mrc)
-            return fatal(x, mrc);
+            return aw_fatal(x, mrc);
         for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
              mrc == 0 && n < sizeof due / sizeof due[0];
              mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
@@ -363,7 +337,7 @@ int op_transfer_due(actx *x)
         }
         mdb_cursor_close(cur);
         if (mrc == MDB_CORRUPTED)
-            return fatal(x, mrc);
+            return aw_fatal(x, mrc);
         if (n == 0)
             break;
         for (uint32_t i = 0; i < n && rc == 0; i++) {
@@ -378,7 +352,7 @@ int op_transfer_due(actx *x)
             x->c = &sub;
             /* The entry read goes; a live transfer gets a new one. */
             key_sched(&sk, due[i].when, sub.tenant, cust);
-            rc = del(x, x->s->db.meta, &sk);
+            rc = aw_del(x, x->s->db.meta, &sk);
             if (rc == 0)
                 rc = xrec_get(x, cust, &r, &found);
             if (rc == 0 && found && (r.state == XFER_WAITING || r.state == XFER_MOVING)) {
@@ -416,72 +390,72 @@ int op_conv_handover(actx *x)
     int rc;
 
     if (!c->admin)
-        return reject(x, HERALD_EFORBIDDEN, "transfers need the admin role");
-    if (!id_ok(c->target) || !id_ok(c->name) || str_cmp(&c->target, &c->name) == 0)
-        return reject(x, HERALD_EINVAL, "invalid employees");
-    rc = load_conv(x, &sc, &role);
+        return aw_reject(x, HERALD_EFORBIDDEN, "transfers need the admin role");
+    if (!aw_id_ok(c->target) || !aw_id_ok(c->name) || aw_str_cmp(&c->target, &c->name) == 0)
+        return aw_reject(x, HERALD_EINVAL, "invalid employees");
+    rc = aw_load_conv(x, &sc, &role);
     if (rc)
         return rc;
     if (sc.kind != CONV_SINGLE && sc.kind != CONV_CUSTOMER_GROUP)
-        return reject(x, HERALD_EINVAL, "only customer conversations and groups are transferred");
+        return aw_reject(x, HERALD_EINVAL, "only customer conversations and groups are transferred");
     rc = member_read(x->txn, x->s, c->tenant, c->conv, c->target, &from_role, &from_joined, &ext);
     if (rc && rc != HERALD_ENOT_MEMBER)
-        return fatal(x, MDB_CORRUPTED);
+        return aw_fatal(x, MDB_CORRUPTED);
     from_in = rc == 0;
     rc = member_read(x->txn, x->s, c->tenant, c->conv, c->name, &to_role, &joined, &ext);
     if (rc && rc != HERALD_ENOT_MEMBER)
-        return fatal(x, MDB_CORRUPTED);
+        return aw_fatal(x, MDB_CORRUPTED);
     to_in = rc == 0;
     if (sc.kind == CONV_SINGLE) {
         if (!from_in && to_in)
             return 0; /* handed over already */
         if (!from_in)
-            return reject(x, HERALD_ENOT_FOUND, "the employee is not in the conversation");
+            return aw_reject(x, HERALD_ENOT_FOUND, "the employee is not in the conversation");
         if (to_in)
-            return reject(x, HERALD_EINVAL, "the taker is in the conversation already");
+            return aw_reject(x, HERALD_EINVAL, "the taker is in the conversation already");
     } else {
         bool to_owns = herald_str_eq(c->name, sc.owner);
         if (to_owns && (!(c->flags & CMD_XFER_RESIGNED) || !from_in))
             return 0; /* handed over already */
         if (!to_owns && !herald_str_eq(c->target, sc.owner))
-            return reject(x, HERALD_ENOT_FOUND, "the employee does not own the group");
+            return aw_reject(x, HERALD_ENOT_FOUND, "the employee does not own the group");
         if (!to_in && sc.count + 1 > sc.cap)
-            return reject_cap(x, sc.kind, sc.cap);
+            return aw_reject_cap(x, sc.kind, sc.cap);
     }
     /* The taker joins (or becomes owner) first, so it gets the message. */
-    rc = write_member(x, c->conv, c->name, ROLE_OWNER, to_in ? joined : 1, &sc);
+    rc = aw_write_member(x, c->conv, c->name, ROLE_OWNER, to_in ? joined : 1, &sc);
     if (rc)
         return rc;
     sc.count += to_in ? 0 : 1;
     snprintf(sc.owner, sizeof sc.owner, "%.*s", (int)c->name.len, c->name.ptr);
     if (from_in && sc.kind == CONV_CUSTOMER_GROUP) {
-        rc = write_member(x, c->conv, c->target, ROLE_MEMBER, from_joined, &sc);
+        rc = aw_write_member(x, c->conv, c->target, ROLE_MEMBER, from_joined, &sc);
         if (rc)
             return rc;
     }
-    rc = system_body(x, "transfer", pair, 2, &body);
+    rc = aw_system_body(x, "transfer", pair, 2, &body);
     if (rc == 0)
-        rc = append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
+        rc = aw_append_msg(x, c->conv, &sc, HERALD_MK_SYSTEM, 0, body);
     if (rc)
         return rc;
     if (from_in && (sc.kind == CONV_SINGLE || (c->flags & CMD_XFER_RESIGNED))) {
         /* The old owner leaves: it can no longer send. */
         kbuf k;
         key_member(&k, c->tenant, c->conv, c->target);
-        rc = del(x, x->s->db.member, &k);
+        rc = aw_del(x, x->s->db.member, &k);
         if (rc == 0)
-            rc = del(x, x->s->db.cursor, &k);
+            rc = aw_del(x, x->s->db.cursor, &k);
         if (rc)
             return rc;
         k.n = 0;
         kb_id(&k, c->tenant);
         kb_id(&k, c->target);
         kb_id(&k, c->conv);
-        rc = del(x, x->s->db.memberof, &k);
+        rc = aw_del(x, x->s->db.memberof, &k);
         if (rc)
             return rc;
         sc.count--;
-        rc = write_conv(x, c->conv, &sc);
+        rc = aw_write_conv(x, c->conv, &sc);
     }
     return rc;
 }
@@ -497,30 +471,30 @@ int op_transfer_done(actx *x)
     int rc;
 
     if (!c->admin)
-        return reject(x, HERALD_EFORBIDDEN, "transfers need the admin role");
-    if (c->n_members != 1 || !id_ok(c->members[0]) || !id_ok(c->conv))
-        return reject(x, HERALD_EINVAL, "one customer and its conversation");
+        return aw_reject(x, HERALD_EFORBIDDEN, "transfers need the admin role");
+    if (c->n_members != 1 || !aw_id_ok(c->members[0]) || !aw_id_ok(c->conv))
+        return aw_reject(x, HERALD_EINVAL, "one customer and its conversation");
     cust = c->members[0];
     rc = xrec_get(x, cust, &r, &found);
     if (rc)
         return rc;
     if (!found || !herald_str_eq(c->target, r.from) || !herald_str_eq(c->name, r.to) ||
         !herald_str_eq(c->conv, r.conv))
-        return reject(x, HERALD_ENOT_FOUND, "no such transfer");
+        return aw_reject(x, HERALD_ENOT_FOUND, "no such transfer");
     if (r.state == XFER_DONE)
         return outcome(x, cust, &r, XFER_DONE); /* again: nothing to do */
     if (r.state != XFER_MOVING)
-        return reject(x, HERALD_EINVAL, "the transfer is not taking over");
+        return aw_reject(x, HERALD_EINVAL, "the transfer is not taking over");
     key_contact(&k, c->tenant, cust);
     kb_id(&k, c->target);
-    rc = del(x, x->s->db.meta, &k);
+    rc = aw_del(x, x->s->db.meta, &k);
     if (rc == 0) {
         key_contact(&k, c->tenant, cust);
         kb_id(&k, c->name);
-        rc = put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
+        rc = aw_put(x, x->s->db.meta, &k, c->conv.ptr, c->conv.len);
     }
     if (rc == 0)
-        rc = count_add(x, c->target, -1);
+        rc = aw_customers_add(x, c->target, -1);
     if (rc == 0 && !r.resigned) {
         /* The in-service history: the last two takeovers. */
         MDB_val kv, v;
@@ -531,9 +505,9 @@ int op_transfer_done(actx *x)
         if (rc == 0 && v.mv_size == 16)
             memcpy(h + 8, v.mv_data, 8);
         else if (rc == 0 || rc != MDB_NOTFOUND)
-            return fatal(x, rc ? rc : MDB_CORRUPTED);
+            return aw_fatal(x, rc ? rc : MDB_CORRUPTED);
         put_be64(h, c->ts);
-        rc = put(x, x->s->db.meta, &k, h, sizeof h);
+        rc = aw_put(x, x->s->db.meta, &k, h, sizeof h);
     }
     if (rc == 0)
         rc = reschedule(x, c->tenant, cust, &r, 0);

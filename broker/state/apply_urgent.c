@@ -5,62 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "apply_int.h"
+#include "apply_ops.h"
 
 /* Key of a recipient's confirmation of an urgent message. */
 static void key_urgent(kbuf *k, herald_str ten, herald_str conv, uint64_t seq)
 {
     key_msg(k, ten, conv, seq);
-}
-
-/* Key of a reminder in the schedule: due time first, so a cursor from the
- * start finds what is due. */
-static void key_remind(kbuf *k, uint64_t due, herald_str ten, herald_str conv, uint64_t seq)
-{
-    k->n = 0;
-    k->over = false;
-    kb_u64(k, due);
-    kb_id(k, ten);
-    kb_id(k, conv);
-    kb_u64(k, seq);
-}
-
-static int put_remind(actx *x, uint64_t due, herald_str ten, herald_str conv, uint64_t seq,
-                      uint8_t count, uint32_t ivl, uint8_t max)
-{
-    kbuf k;
-    rbuf r = {0};
-    key_remind(&k, due, ten, conv, seq);
-    rb_u8(&r, count);
-    rb_u32(&r, ivl);
-    rb_u8(&r, max);
-    return put_rec(x, x->s->db.remind, &k, &r);
-}
-
-/* An urgent message: every recipient but the sender must confirm; the first
- * reminder is scheduled one interval from now. */
-int urgent_track(actx *x, uint64_t seq)
-{
-    const cmd *c = x->c;
-    uint32_t ivl = c->ivl ? c->ivl : URGENT_INTERVAL_DEFAULT;
-    uint32_t max = c->max ? c->max : URGENT_MAX_DEFAULT;
-    const apply_target *t = (const apply_target *)x->tg.data;
-    size_t n = x->tg.len / sizeof *t;
-    int rc;
-
-    for (size_t i = 0; i < n; i++) {
-        kbuf k;
-        herald_str u = herald_str_z(t[i].user);
-        if (u.len == c->user.len && memcmp(u.ptr, c->user.ptr, u.len) == 0)
-            continue;
-        key_urgent(&k, c->tenant, c->conv, seq);
-        kb_id(&k, u);
-        rc = put_u64(x, x->s->db.urgent, &k, 0);
-        if (rc)
-            return rc;
-    }
-    return put_remind(x, c->ts + (uint64_t)ivl * 1000u, c->tenant, c->conv, seq, 0, ivl,
-                      (uint8_t)(max > 255 ? 255 : max));
 }
 
 int op_confirm(actx *x)
@@ -71,17 +21,17 @@ int op_confirm(actx *x)
     bool found;
     int rc;
 
-    if (!id_ok(c->conv) || !id_ok(c->user))
-        return reject(x, HERALD_EINVAL, "invalid id");
+    if (!aw_id_ok(c->conv) || !aw_id_ok(c->user))
+        return aw_reject(x, HERALD_EINVAL, "invalid id");
     key_urgent(&k, c->tenant, c->conv, c->seq);
     kb_id(&k, c->user);
-    rc = get_u64(x, x->s->db.urgent, &k, &at, &found);
+    rc = aw_get_u64(x, x->s->db.urgent, &k, &at, &found);
     if (rc)
         return rc;
     if (!found)
-        return reject(x, HERALD_ENOT_FOUND, "not an urgent message for this user");
+        return aw_reject(x, HERALD_ENOT_FOUND, "not an urgent message for this user");
     x->r->seq = c->seq;
-    return at ? 0 : put_u64(x, x->s->db.urgent, &k, c->ts ? c->ts : 1);
+    return at ? 0 : aw_put_u64(x, x->s->db.urgent, &k, c->ts ? c->ts : 1);
 }
 
 /* Pending recipients of one urgent message, appended to reminders. */
@@ -132,7 +82,7 @@ static int remind_pending(actx *x, const due_entry *e, pend_ctx *p)
     plen = k.n;
     mrc = mdb_cursor_open(x->txn, x->s->db.urgent, &cur);
     if (mrc)
-        return fatal(x, mrc);
+        return aw_fatal(x, mrc);
     kv = kb_val(&k);
     for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
          mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
@@ -143,7 +93,7 @@ static int remind_pending(actx *x, const due_entry *e, pend_ctx *p)
             break;
         ul = kp[plen];
         if (plen + 1 + ul != kv.mv_size || v.mv_size != 8 || ul >= sizeof user) {
-            rc = fatal(x, MDB_CORRUPTED);
+            rc = aw_fatal(x, MDB_CORRUPTED);
             break;
         }
         if (be64(v.mv_data) != 0)
@@ -163,7 +113,7 @@ static int remind_pending(actx *x, const due_entry *e, pend_ctx *p)
         }
     }
     if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
-        rc = fatal(x, mrc);
+        rc = aw_fatal(x, mrc);
     mdb_cursor_close(cur);
     return rc;
 }
@@ -186,7 +136,7 @@ int op_remind(actx *x)
         return HERALD_ENOMEM;
     mrc = mdb_cursor_open(x->txn, x->s->db.remind, &cur);
     if (mrc)
-        return fatal(x, mrc);
+        return aw_fatal(x, mrc);
     for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_FIRST); mrc == 0 && n < REMIND_BATCH;
          mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
         const uint8_t *kp = kv.mv_data;
@@ -225,19 +175,19 @@ int op_remind(actx *x)
         mrc = mdb_cursor_del(cur, 0);
         if (mrc) {
             mdb_cursor_close(cur);
-            return fatal(x, mrc);
+            return aw_fatal(x, mrc);
         }
         n++;
     }
     mdb_cursor_close(cur);
     if (mrc != 0 && mrc != MDB_NOTFOUND)
-        return fatal(x, mrc);
+        return aw_fatal(x, mrc);
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         const due_entry *e = &due[i];
         pend_ctx p = {.x = x, .e = e, .escalate = e->count >= e->max};
         kbuf k;
-        key_remind(&k, e->due, herald_str_z(e->ten), herald_str_z(e->conv), e->seq);
-        rc = del(x, x->s->db.remind, &k);
+        aw_key_remind(&k, e->due, herald_str_z(e->ten), herald_str_z(e->conv), e->seq);
+        rc = aw_del(x, x->s->db.remind, &k);
         if (rc == 0)
             rc = remind_pending(x, e, &p);
         if (rc == 0 && p.n && p.escalate) {
@@ -251,13 +201,13 @@ int op_remind(actx *x)
             mkv = kb_val(&mk);
             if (mdb_get(x->txn, x->s->db.msg, &mkv, &mv) != 0) {
                 herald_buf_free(&p.list);
-                return fatal(x, MDB_CORRUPTED);
+                return aw_fatal(x, MDB_CORRUPTED);
             }
             r = rc_of(mv);
             from = rc_str(&r);
             if (r.bad || from.len >= sizeof sender) {
                 herald_buf_free(&p.list);
-                return fatal(x, MDB_CORRUPTED);
+                return aw_fatal(x, MDB_CORRUPTED);
             }
             memcpy(sender, from.ptr, from.len);
             sender[from.len] = '\0';
@@ -265,7 +215,7 @@ int op_remind(actx *x)
                      ? push_reminder(x, e, sender, (const char *)p.list.data, e->count, true)
                      : HERALD_ENOMEM;
         } else if (rc == 0 && p.n) {
-            rc = put_remind(x, c->ts + (uint64_t)e->ivl * 1000u, herald_str_z(e->ten),
+            rc = aw_put_remind(x, c->ts + (uint64_t)e->ivl * 1000u, herald_str_z(e->ten),
                             herald_str_z(e->conv), e->seq, (uint8_t)(e->count + 1), e->ivl,
                             e->max);
         }

@@ -17,6 +17,7 @@
 
 #include "apply.h"
 #include "cmd.h"
+#include "fixture.h"
 #include "position.h"
 #include "slots.h"
 #include "store.h"
@@ -24,37 +25,15 @@
 
 #define TEN "acme"
 
-typedef struct fx {
-    char dir[64];      /* data dir */
-    store *st;         /* open store */
-    uint64_t next;     /* next command index */
-} fx;
-
-static void fx_open(fx *f, size_t map_size)
-{
-    store_config cfg = {.dir = f->dir, .map_size = map_size, .no_sync = true};
-    assert_int_equal(store_open(&cfg, &f->st), 0);
-    f->next = store_applied(f->st) + 1;
-}
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/herald-apply-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    fx_open(f, 0);
-    *state = f;
+    *state = fx_new("apply");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    char rm[128];
-    store_close(f->st);
-    snprintf(rm, sizeof rm, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(rm), 0);
-    free(f);
+    fx_free(*state);
     return 0;
 }
 
@@ -64,19 +43,12 @@ static char last_errmsg[sizeof(((apply_result *)0)->errmsg)];
 /* Applies one command; returns its result code, fills *seq if given. */
 static int run(fx *f, cmd *k, uint64_t *seq, apply_result *keep)
 {
-    herald_buf b = {0};
     apply_result r;
-    const uint8_t *p;
-    size_t len;
     int rc;
     k->tenant = herald_str_z(TEN);
     if (!k->ts)
         k->ts = 1000;
-    assert_int_equal(cmd_encode(k, &b), 0);
-    p = b.data;
-    len = b.len;
-    assert_int_equal(apply_batch(f->st, &p, &len, 1, f->next++, &r), 0);
-    herald_buf_free(&b);
+    fx_apply(f, k, &r);
     rc = r.err;
     memcpy(last_errmsg, r.errmsg, sizeof last_errmsg);
     if (seq)
@@ -91,10 +63,8 @@ static int run(fx *f, cmd *k, uint64_t *seq, apply_result *keep)
 static void tenant(fx *f, uint32_t cap)
 {
     char hex[TOKEN_SECRET_HEX + 1];
-    uint8_t sec[TOKEN_SECRET_LEN];
     cmd k = {.op = CMD_TENANT_CREATE, .cap = cap};
-    token_secret_generate(sec);
-    token_secret_to_hex(sec, hex);
+    fx_secret_hex(hex);
     k.secret = herald_str_z(hex);
     assert_int_equal(run(f, &k, NULL, NULL), 0);
 }
@@ -482,7 +452,7 @@ static void test_reopen(void **state)
     assert_int_equal(send_msg(f, "a", "c", "k", "v", &seq), 0);
     applied = store_applied(f->st);
     store_close(f->st);
-    fx_open(f, 0);
+    fx_open(f, 0, 0);
     assert_int_equal(store_applied(f->st), applied);
     assert_int_equal(store_conv_get(f->st, herald_str_z(TEN), herald_str_z("c"), &sc), 0);
     assert_int_equal(sc.max_seq, seq);
@@ -501,7 +471,7 @@ static void test_map_growth(void **state)
     store_msgs m;
     uint64_t got = 0, after = 0;
     store_close(f->st);
-    fx_open(f, 256 * 1024);
+    fx_open(f, 256 * 1024, 0);
     memset(body, 'x', sizeof body - 1);
     tenant(f, 0);
     assert_int_equal(create(f, "a", false, "c", "group", mem, 2), 0);
@@ -509,7 +479,7 @@ static void test_map_growth(void **state)
         assert_int_equal(send_msg(f, "a", "c", NULL, body, &seq), 0);
     assert_int_equal(seq, 2001);
     store_close(f->st);
-    fx_open(f, 256 * 1024);
+    fx_open(f, 256 * 1024, 0);
     do {
         assert_int_equal(store_history(f->st, herald_str_z(TEN), herald_str_z("c"), after, 1000, 0, &m), 0);
         for (uint32_t i = 0; i < m.n; i++)

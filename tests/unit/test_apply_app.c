@@ -20,6 +20,7 @@
 
 #include "apply.h"
 #include "cmd.h"
+#include "fixture.h"
 #include "store.h"
 #include "store_snap.h"
 #include "token.h"
@@ -28,37 +29,18 @@
 #define T0 1800000000000ull /* ms: some day in 2027 */
 #define DAY 86400000ull
 
-typedef struct fx {
-    char dir[64];  /* data dir */
-    store *st;     /* open store */
-    uint64_t next; /* next command index */
-    herald_buf log[400]; /* every command applied, to replay elsewhere */
-    uint32_t n_log;
-} fx;
-
+/* Every test keeps its command log, to replay it elsewhere. */
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    store_config cfg = {.no_sync = true};
-    snprintf(f->dir, sizeof f->dir, "/tmp/herald-app-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    cfg.dir = f->dir;
-    assert_int_equal(store_open(&cfg, &f->st), 0);
-    f->next = 1;
+    fx *f = fx_new("app");
+    f->keep_log = true;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    char rm[128];
-    store_close(f->st);
-    snprintf(rm, sizeof rm, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(rm), 0);
-    for (uint32_t i = 0; i < f->n_log; i++)
-        herald_buf_free(&f->log[i]);
-    free(f);
+    fx_free(*state);
     return 0;
 }
 
@@ -66,21 +48,13 @@ static int teardown(void **state)
  * (caller frees) or frees it. Returns the result code. */
 static int run(fx *f, cmd *k, apply_result *keep)
 {
-    herald_buf b = {0};
     apply_result r;
-    const uint8_t *p;
-    size_t len;
     int rc;
     if (!k->tenant.len)
         k->tenant = herald_str_z(TEN);
     if (!k->ts)
         k->ts = T0;
-    assert_int_equal(cmd_encode(k, &b), 0);
-    p = b.data;
-    len = b.len;
-    assert_int_equal(apply_batch(f->st, &p, &len, 1, f->next++, &r), 0);
-    assert_true(f->n_log < sizeof f->log / sizeof f->log[0]);
-    f->log[f->n_log++] = b;
+    fx_apply(f, k, &r);
     rc = r.err;
     if (keep)
         *keep = r;
@@ -92,11 +66,9 @@ static int run(fx *f, cmd *k, apply_result *keep)
 static void tenant(fx *f)
 {
     char hex[TOKEN_SECRET_HEX + 1];
-    uint8_t sec[TOKEN_SECRET_LEN];
     cmd k = {.op = CMD_TENANT_CREATE, .freq = 2, .dedup_s = 60};
     store_tenant t;
-    token_secret_generate(sec);
-    token_secret_to_hex(sec, hex);
+    fx_secret_hex(hex);
     k.secret = herald_str_z(hex);
     assert_int_equal(run(f, &k, NULL), 0);
     assert_int_equal(store_tenant_get(f->st, herald_str_z(TEN), &t), 0);

@@ -20,35 +20,23 @@
 #include "apply.h"
 #include "authz.h"
 #include "cmd.h"
+#include "fixture.h"
 #include "store.h"
 #include "token.h"
 
 #define TEN "acme"
-
-typedef struct fx {
-    char dir[64];  /* data dir */
-    store *st;     /* open store (directory, contacts and conversations) */
-    uint64_t next; /* next command index */
-} fx;
 
 static char last_errmsg[sizeof(((apply_result *)0)->errmsg)];
 
 /* Applies one command; its result code, *dup if given. */
 static int run(fx *f, cmd *k, bool *dup)
 {
-    herald_buf b = {0};
     apply_result r;
-    const uint8_t *p;
-    size_t len;
     int rc;
     k->tenant = herald_str_z(TEN);
     if (!k->ts)
         k->ts = 1000;
-    assert_int_equal(cmd_encode(k, &b), 0);
-    p = b.data;
-    len = b.len;
-    assert_int_equal(apply_batch(f->st, &p, &len, 1, f->next++, &r), 0);
-    herald_buf_free(&b);
+    fx_apply(f, k, &r);
     memcpy(last_errmsg, r.errmsg, sizeof last_errmsg);
     if (dup)
         *dup = r.dup;
@@ -78,21 +66,15 @@ static int create(fx *f, const char *conv, const char *kind, const char *const *
     return run(f, &k, dup);
 }
 
+/* The store (f->st): the tenant, a directory and a contact. */
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    store_config cfg = {.dir = f->dir, .no_sync = true};
+    fx *f = fx_new("authz");
     char hex[TOKEN_SECRET_HEX + 1];
-    uint8_t sec[TOKEN_SECRET_LEN];
     cmd k = {.op = CMD_TENANT_CREATE};
     static const char *const pair[] = {"alice", "cust1"};
 
-    snprintf(f->dir, sizeof f->dir, "/tmp/herald-authz-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(store_open(&cfg, &f->st), 0);
-    f->next = store_applied(f->st) + 1;
-    token_secret_generate(sec);
-    token_secret_to_hex(sec, hex);
+    fx_secret_hex(hex);
     k.secret = herald_str_z(hex);
     assert_int_equal(run(f, &k, NULL), 0);
     user(f, "alice", "internal");
@@ -111,12 +93,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    char rm[128];
-    store_close(f->st);
-    snprintf(rm, sizeof rm, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(rm), 0);
-    free(f);
+    fx_free(*state);
     return 0;
 }
 

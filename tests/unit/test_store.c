@@ -20,6 +20,7 @@
 
 #include "apply.h"
 #include "cmd.h"
+#include "fixture.h"
 #include "position.h"
 #include "store.h"
 #include "store_int.h"
@@ -27,39 +28,15 @@
 
 #define TEN "acme"
 
-typedef struct fx {
-    char dir[64];  /* data dir */
-    store *st;     /* open store */
-    uint64_t next; /* next command index */
-} fx;
-
-static void fx_open(fx *f, size_t map_size, size_t map_max)
-{
-    store_config cfg = {.dir = f->dir, .map_size = map_size, .map_max = map_max,
-                        .no_sync = true};
-    assert_int_equal(store_open(&cfg, &f->st), 0);
-    f->next = store_applied(f->st) + 1;
-}
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/herald-store-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    fx_open(f, 0, 0);
-    *state = f;
+    *state = fx_new("store");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    char rm[128];
-    store_close(f->st);
-    snprintf(rm, sizeof rm, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(rm), 0);
-    free(f);
+    fx_free(*state);
     return 0;
 }
 
@@ -67,20 +44,13 @@ static int teardown(void **state)
  * keep (optional) receives the result, to be freed by the caller. */
 static int run(fx *f, cmd *k, uint64_t *seq, apply_result *keep)
 {
-    herald_buf b = {0};
     apply_result r;
-    const uint8_t *p;
-    size_t len;
     int rc;
     if (!k->tenant.ptr)
         k->tenant = herald_str_z(TEN);
     if (!k->ts)
         k->ts = 1000;
-    assert_int_equal(cmd_encode(k, &b), 0);
-    p = b.data;
-    len = b.len;
-    assert_int_equal(apply_batch(f->st, &p, &len, 1, f->next++, &r), 0);
-    herald_buf_free(&b);
+    fx_apply(f, k, &r);
     rc = r.err;
     if (seq)
         *seq = r.seq;
@@ -94,10 +64,8 @@ static int run(fx *f, cmd *k, uint64_t *seq, apply_result *keep)
 static int tenant_named(fx *f, const char *ten, uint32_t cap, const char *hex_in)
 {
     char hex[TOKEN_SECRET_HEX + 1];
-    uint8_t sec[TOKEN_SECRET_LEN];
     cmd k = {.op = CMD_TENANT_CREATE, .cap = cap, .tenant = herald_str_z(ten)};
-    token_secret_generate(sec);
-    token_secret_to_hex(sec, hex);
+    fx_secret_hex(hex);
     k.secret = herald_str_z(hex_in ? hex_in : hex);
     return run(f, &k, NULL, NULL);
 }

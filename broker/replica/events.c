@@ -1,5 +1,6 @@
-/* legacy_events.c — see legacy_events.h. */
-#include "legacy_events.h"
+/* events.c — the push events of an applied command, from its result; see
+ * events.h. */
+#include "events.h"
 
 #include <herald/error.h>
 #include <stdio.h>
@@ -10,6 +11,21 @@
 #include "log.h"
 #include "token.h"
 
+/* An id of the result as the events name it: at most TOKEN_ID_MAX bytes
+ * (longer ones are never valid ids). Returns false when s was cut. */
+static bool id_copy(char dst[TOKEN_ID_MAX + 1], const char *s)
+{
+    return snprintf(dst, TOKEN_ID_MAX + 1, "%s", s ? s : "") <= (int)TOKEN_ID_MAX;
+}
+
+static void push(const events_sink *sink, const apply_result *res, const char *tenant,
+                 const char *const *users, const uint64_t *useqs, uint32_t n,
+                 const herald_frame *f)
+{
+    if (sink->push)
+        sink->push(sink->ctx, res->group, res->index, tenant, users, useqs, n, f);
+}
+
 /* Splits targets into the parallel arrays push() takes (owned by caller). */
 static int split_targets(const apply_result *res, const char ***users, uint64_t **useqs)
 {
@@ -18,6 +34,8 @@ static int split_targets(const apply_result *res, const char ***users, uint64_t 
     if (!*users || !*useqs) {
         free(*users);
         free(*useqs);
+        *users = NULL;
+        *useqs = NULL;
         return HERALD_ENOMEM;
     }
     for (uint32_t i = 0; i < res->n_targets; i++) {
@@ -27,46 +45,41 @@ static int split_targets(const apply_result *res, const char ***users, uint64_t 
     return 0;
 }
 
-/* Pushes message seq of conv to every target. The message is read back
- * from the store once (one short read transaction), so user messages and
- * system messages take the same path. */
-static void push_message(store *st, const lev_sink *k, const char *tenant, const char *conv,
+/* DELIVER of the stored message to every target. A message id that was not
+ * a valid id (cut) names no message the events could carry. */
+static void push_message(const events_sink *sink, const char *tenant, bool ids_whole,
                          const apply_result *res)
 {
-    herald_str ten = herald_str_z(tenant);
-    store_msgs m = {0};
     herald_frame d = {.type = HERALD_FT_DELIVER};
     const char **users = NULL;
     uint64_t *useqs = NULL;
-    int rc = store_history(st, ten, herald_str_z(conv), res->seq - 1, 1, 0, &m);
 
-    if (rc || m.n != 1) {
-        /* Committed but unreadable now: clients get it through SYNC. */
-        log_error("gw.push", "cannot read back %s/%s seq %llu: %s", tenant, conv,
-                  (unsigned long long)res->seq, herald_err_name(rc));
-        goto out;
+    if (!res->msg || !ids_whole) {
+        /* Committed, but not pushed: clients get it through SYNC. */
+        log_error("events.push", "%s/%s seq %llu not pushed: %s", tenant,
+                  res->conv ? res->conv : "", (unsigned long long)res->seq,
+                  ids_whole ? "no message in the result" : "an id longer than an id can be");
+        return;
     }
     if (split_targets(res, &users, &useqs) != 0)
-        goto out;
-    d.msg = m.v[0];
+        return;
+    d.msg = *res->msg;
     d.msg.group = res->group;
-    k->push(k->ctx, res->group, res->index, tenant, users, useqs, res->n_targets, &d);
-out:
+    push(sink, res, tenant, users, useqs, res->n_targets, &d);
     free(users);
     free(useqs);
-    store_msgs_free(&m);
 }
 
-/* Sends RECEIPT (reader's cursor) to each target. */
-static void push_receipt(const lev_sink *k, const char *tenant, const char *conv, const char *reader,
-                         const apply_result *res)
+/* RECEIPT (the reader's cursor) to each target. */
+static void push_receipt(const events_sink *sink, const char *tenant, const char *conv,
+                         const char *reader, const apply_result *res)
 {
     herald_frame r = {.type = HERALD_FT_RECEIPT, .conv = herald_str_z(conv),
                       .user = herald_str_z(reader), .seq = res->seq};
     const char **users = NULL;
     uint64_t *useqs = NULL;
     if (split_targets(res, &users, &useqs) == 0)
-        k->push(k->ctx, res->group, res->index, tenant, users, NULL, res->n_targets, &r);
+        push(sink, res, tenant, users, NULL, res->n_targets, &r);
     free(users);
     free(useqs);
 }
@@ -85,8 +98,8 @@ static uint32_t split_ids(const char *list, herald_str *v, uint32_t cap)
     return n;
 }
 
-/* Sends REMIND / escalation events produced by CMD_REMIND. */
-static void push_reminders(const lev_sink *k, const apply_result *res)
+/* REMIND / escalation events produced by CMD_REMIND. */
+static void push_reminders(const events_sink *sink, const apply_result *res)
 {
     for (uint32_t i = 0; i < res->n_reminders; i++) {
         const apply_remind *r = &res->reminders[i];
@@ -113,16 +126,15 @@ static void push_reminders(const lev_sink *k, const apply_result *res)
             f.members = pv;
             f.n_members = split_ids(r->pending, pv, (uint32_t)commas);
         }
-        k->push(k->ctx, res->group, res->index, r->tenant, &to, NULL, 1, &f);
+        push(sink, res, r->tenant, &to, NULL, 1, &f);
         free(pv);
     }
 }
 
-void lev_emit(store *st, const uint8_t *cmdp, size_t len, const apply_result *res,
-              const lev_sink *sink)
+void events_emit(const apply_result *res, const events_sink *sink)
 {
-    cmd k;
     char tenant[TOKEN_ID_MAX + 1], conv[TOKEN_ID_MAX + 1], user[TOKEN_ID_MAX + 1];
+    bool whole;
 
     if (res->err || res->skipped)
         return;
@@ -130,19 +142,17 @@ void lev_emit(store *st, const uint8_t *cmdp, size_t len, const apply_result *re
         push_reminders(sink, res);
         return;
     }
-    if (cmd_decode(cmdp, len, &k) != 0)
-        return;
-    snprintf(tenant, sizeof tenant, "%.*s", (int)k.tenant.len, k.tenant.ptr ? k.tenant.ptr : "");
-    snprintf(conv, sizeof conv, "%.*s", (int)k.conv.len, k.conv.ptr ? k.conv.ptr : "");
-    snprintf(user, sizeof user, "%.*s", (int)k.user.len, k.user.ptr ? k.user.ptr : "");
-    switch (k.op) {
+    whole = id_copy(tenant, res->tenant);
+    whole = id_copy(conv, res->conv) && whole;
+    id_copy(user, res->user);
+    switch (res->op) {
     case CMD_SEND:
         if (!res->dup)
-            push_message(st, sink, tenant, conv, res);
+            push_message(sink, tenant, whole, res);
         break;
     case CMD_APP_DELIVER:
         if (!res->dup && res->seq)
-            push_message(st, sink, tenant, conv, res);
+            push_message(sink, tenant, whole, res);
         break;
     case CMD_CONV_HANDOVER:
     case CMD_RECALL: /* seq 0: it was a tombstone already */
@@ -150,18 +160,17 @@ void lev_emit(store *st, const uint8_t *cmdp, size_t len, const apply_result *re
     case CMD_CONV_ADD:
     case CMD_CONV_REMOVE:
         if (res->seq)
-            push_message(st, sink, tenant, conv, res);
+            push_message(sink, tenant, whole, res);
         break;
     case CMD_READ:
         push_receipt(sink, tenant, conv, user, res);
         break;
     case CMD_DND:
         /* Every session of the user switches at once. */
-        sink->dnd(sink->ctx, tenant, user, res->seq);
+        if (sink->dnd)
+            sink->dnd(sink->ctx, tenant, user, res->seq);
         break;
     default:
         break;
     }
-    cmd_release(&k);
 }
-
