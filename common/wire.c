@@ -17,6 +17,12 @@
 #include "mpcheck.h"
 #include "mptab.h"
 
+herald_frame herald_frame_error(int code, const char *text, uint64_t ref)
+{
+    return (herald_frame){.type = HERALD_FT_ERROR, .code = (uint32_t)code,
+                          .text = herald_str_z(text ? text : herald_strerror(code)), .ref = ref};
+}
+
 bool herald_str_eq(herald_str s, const char *z)
 {
     size_t n = z ? strlen(z) : 0;

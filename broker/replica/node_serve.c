@@ -54,8 +54,7 @@ static int nreq_send(void *ctx, const herald_frame *f)
 static void nreq_fail(void *ctx, int code, const char *text)
 {
     nreq *q = ctx;
-    herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
-                      .text = herald_str_z(text)};
+    herald_frame f = herald_frame_error(code, text, 0);
     nreq_send(q, &f);
     q->close = true;
 }

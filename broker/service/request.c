@@ -38,9 +38,7 @@ int req_send(svc_req *rq, const herald_frame *f)
 
 int req_error(svc_req *rq, int code, const char *text, uint64_t ref)
 {
-    herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
-                      .text = herald_str_z(text ? text : herald_strerror(code)),
-                      .ref = ref};
+    herald_frame f = herald_frame_error(code, text, ref);
     return req_send(rq, &f);
 }
 

@@ -109,8 +109,7 @@ void svc_request(svc *s, session *sess, herald_frame *f, const svc_sink *sink)
     svc_req *rq = calloc(1, sizeof *rq);
 
     if (!rq) {
-        herald_frame e = {.type = HERALD_FT_ERROR, .code = HERALD_ENOMEM,
-                          .text = herald_str_z(herald_strerror(HERALD_ENOMEM)), .ref = f->rid};
+        herald_frame e = herald_frame_error(HERALD_ENOMEM, NULL, f->rid);
         sink->send(sink->ctx, &e);
         if (sink->done)
             sink->done(sink->ctx);

@@ -36,8 +36,7 @@ void conn_accept(tier *t, int fd, const char *peer)
         /* Refuse politely: one ERROR frame (plain TCP only: a TLS client
          * would read it as garbage), then close. */
         herald_buf b = {0};
-        herald_frame f = {.type = HERALD_FT_ERROR, .code = HERALD_EBUSY,
-                          .text = herald_str_z("too many connections")};
+        herald_frame f = herald_frame_error(HERALD_EBUSY, "too many connections", 0);
         if (!t->tls && herald_frame_encode(&f, &b) == 0 && write(fd, b.data, b.len) < 0)
             log_debug("gw.refuse", "write to %s failed", peer);
         herald_buf_free(&b);
@@ -352,16 +351,13 @@ void conn_close_after_flush(conn *c)
 
 int conn_send_error(conn *c, int code, const char *text, uint64_t ref)
 {
-    herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
-                      .text = herald_str_z(text ? text : herald_strerror(code)),
-                      .ref = ref};
+    herald_frame f = herald_frame_error(code, text, ref);
     return conn_send(c, &f);
 }
 
 void conn_fail(conn *c, int code, const char *text)
 {
-    herald_frame f = {.type = HERALD_FT_ERROR, .code = (uint32_t)code,
-                      .text = herald_str_z(text)};
+    herald_frame f = herald_frame_error(code, text, 0);
     if (!conn_open(c) || c->closing)
         return;
     log_info("gw.fail", "conn %llu %s: %s: %s", (unsigned long long)c->id,

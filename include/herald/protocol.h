@@ -435,6 +435,10 @@ void herald_frame_release(herald_frame *f);
  * HERALD_ENOMEM; on error `out` keeps its previous length. */
 int herald_frame_encode(const herald_frame *f, herald_buf *out);
 
+/* An ERROR frame: code, text (NULL: the code's own text, herald_strerror),
+ * ref = the request id it answers (0: none). text is borrowed. */
+herald_frame herald_frame_error(int code, const char *text, uint64_t ref);
+
 /* "HELLO", "SEND", … or "UNKNOWN". Static storage. */
 const char *herald_frame_type_name(uint32_t type);
 
