@@ -128,12 +128,16 @@ if "$CC" "${extra[@]}" "$hello" $(pkg-config --cflags herald) $static_libs \
 else
   bad "building hello against libherald.a: $(cat "$dir/cc.log")"
 fi
-if LD_LIBRARY_PATH=$libdir ldd "$dir/hello" 2>&1 | grep -q "libherald.so.* => $libdir/"; then
+# (ldd's output in a variable: grep -q closing the pipe early would fail
+# the pipeline under pipefail.)
+libs=$(LD_LIBRARY_PATH=$libdir ldd "$dir/hello" 2>&1)
+if grep -q "libherald.so.* => $libdir/" <<<"$libs"; then
   ok "hello loads libherald.so from the prefix"
 else
-  bad "hello's libraries: $(LD_LIBRARY_PATH=$libdir ldd "$dir/hello" 2>&1)"
+  bad "hello's libraries: $libs"
 fi
-ldd "$dir/hello_static" 2>&1 | grep -q libherald && bad "hello_static needs libherald.so"
+libs=$(ldd "$dir/hello_static" 2>&1)
+grep -q libherald <<<"$libs" && bad "hello_static needs libherald.so: $libs"
 
 # --- run them against heraldd dev ------------------------------------------------
 mkdir -p "$dir/data"
