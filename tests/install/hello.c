@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int fail(const char *what, int rc, herald_client *c)
 {
@@ -37,6 +38,7 @@ int main(void)
     if (rc == 0)
         rc = herald_token_mint(secret, sizeof secret, tenant, "alice", 3600, false,
                                token, sizeof token);
+    explicit_bzero(secret, sizeof secret);
     if (rc)
         return fail("token", rc, NULL);
 
