@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # run.sh CMAKE BUILD_DIR HERALDD SOURCE_DIR CC SANITIZE — libherald as an
-# outside program sees it: `cmake --install` into a temp prefix; the
-# library's soname, exports (exactly the functions of include/herald/*.h)
+# outside program sees it. `cmake --install` into a temp prefix; the
+# library's soname, its exports (exactly the functions of include/herald/*.h)
 # and herald.pc; tests/install/hello.c (the README's example, checked to be
 # the same text) built with nothing but
 # `$CC hello.c $(pkg-config --cflags --libs herald)`, once against
-# libherald.so and once against libherald.a; both run against a `heraldd dev`
-# on a free loopback port: mint a token, connect, create a conversation, send,
-# check the ACK and the push. A wrong secret must be refused. Every wait is
-# bounded; the temp dir and the server go away on exit.
+# libherald.so and once against libherald.a, both run against a `heraldd dev`
+# on a free loopback port: mint a token, connect, create a conversation,
+# send, check the ACK and the push. A wrong secret must be refused;
+# token_errors.c checks the token API's error codes. Every wait is bounded;
+# the temp dir and the server go away on exit.
 set -uo pipefail
 CMAKE=$1
 BUILD=$2
@@ -138,6 +139,16 @@ else
 fi
 libs=$(ldd "$dir/hello_static" 2>&1)
 grep -q libherald <<<"$libs" && bad "hello_static needs libherald.so: $libs"
+
+# The token API's error contract (no server needed).
+# shellcheck disable=SC2086
+if "$CC" "${extra[@]}" "$SRC/tests/install/token_errors.c" $flags -o "$dir/token_errors" \
+  2>"$dir/cc.log"; then
+  out=$(LD_LIBRARY_PATH=$libdir timeout 20 "$dir/token_errors" 2>&1) &&
+    ok "herald/token.h: errors, \"\" after an error, sizes" || bad "token_errors: $out"
+else
+  bad "building token_errors: $(cat "$dir/cc.log")"
+fi
 
 # --- run them against heraldd dev ------------------------------------------------
 mkdir -p "$dir/data"
