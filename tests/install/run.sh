@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2086 # pkg-config output and $static_libs are meant to split into words
 # run.sh CMAKE BUILD_DIR HERALDD SOURCE_DIR CC SANITIZE — libherald as an
 # outside program sees it. `cmake --install` into a temp prefix; the
 # library's soname, its exports (exactly the functions of include/herald/*.h)
@@ -11,6 +12,7 @@
 # token_errors.c checks the token API's error codes. Every wait is bounded;
 # the temp dir and the server go away on exit.
 set -uo pipefail
+# pkg-config's output is meant to be split into words:
 CMAKE=$1
 BUILD=$2
 HERALDD=$3
@@ -19,7 +21,7 @@ CC=${5:-cc}
 SANITIZE=${6:-OFF}
 # A sanitized libherald needs the sanitizer runtime in the program.
 extra=()
-case "$SANITIZE" in ON | on | 1 | TRUE | true) extra=(-fsanitize=address,undefined) ;; esac
+case "$SANITIZE" in ON | on | 1 | TRUE | true) extra=("-fsanitize=address,undefined") ;; esac
 
 dir=$(mktemp -d /tmp/herald-install-XXXXXX)
 pid=
@@ -48,6 +50,7 @@ pc=$(find "$prefix" -name herald.pc -path '*/pkgconfig/*' | head -n 1)
 [ -n "$pc" ] || { bad "no herald.pc under $prefix"; exit 1; }
 libdir=$(dirname "$(dirname "$pc")")
 export PKG_CONFIG_PATH=$libdir/pkgconfig
+cflags=$(pkg-config --cflags herald) || bad "pkg-config --cflags herald"
 for h in client.h error.h protocol.h token.h; do
   [ -f "$prefix/include/herald/$h" ] || bad "include/herald/$h not installed"
 done
@@ -89,14 +92,14 @@ hello=$SRC/tests/install/hello.c
 for h in client.h error.h protocol.h token.h; do
   printf '#include <herald/%s>\n' "$h" >"$dir/h_$h.c"
   "$CC" -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only \
-    $(pkg-config --cflags herald) "$dir/h_$h.c" 2>"$dir/h.log" ||
+    $cflags "$dir/h_$h.c" 2>"$dir/h.log" ||
     bad "herald/$h alone, -std=c99 -Wpedantic: $(cat "$dir/h.log")"
   if command -v c++ >/dev/null; then
-    c++ -x c++ -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags herald) \
+    c++ -x c++ -Wall -Wextra -Werror -fsyntax-only $cflags \
       "$dir/h_$h.c" 2>"$dir/h.log" || bad "herald/$h from C++: $(cat "$dir/h.log")"
   fi
 done
-"$CC" -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags herald) "$hello" 2>"$dir/h.log" &&
+"$CC" -Wall -Wextra -Werror -fsyntax-only $cflags "$hello" 2>"$dir/h.log" &&
   ok "headers and hello.c compile warning-free (C99 pedantic, C++)" ||
   bad "hello.c -Wall -Wextra: $(cat "$dir/h.log")"
 
@@ -114,7 +117,6 @@ fi
 flags=$(pkg-config --cflags --libs herald) || bad "pkg-config --cflags --libs herald"
 echo "# pkg-config --cflags --libs herald: $flags"
 echo "# pkg-config --static --libs herald: $(pkg-config --static --libs herald)"
-# shellcheck disable=SC2086
 if "$CC" "${extra[@]}" "$hello" $flags -o "$dir/hello" 2>"$dir/cc.log"; then
   ok "$CC hello.c \$(pkg-config --cflags --libs herald)"
 else
@@ -122,8 +124,7 @@ else
 fi
 # Static: libherald.a, its private dependencies from herald.pc (--static).
 static_libs=$(pkg-config --static --libs herald | sed 's/-lherald\b/-Wl,-Bstatic -lherald -Wl,-Bdynamic/')
-# shellcheck disable=SC2086
-if "$CC" "${extra[@]}" "$hello" $(pkg-config --cflags herald) $static_libs \
+if "$CC" "${extra[@]}" "$hello" $cflags $static_libs \
   -o "$dir/hello_static" 2>"$dir/cc.log"; then
   ok "static link: \$(pkg-config --static --libs herald) with libherald.a"
 else
@@ -141,7 +142,6 @@ libs=$(ldd "$dir/hello_static" 2>&1)
 grep -q libherald <<<"$libs" && bad "hello_static needs libherald.so: $libs"
 
 # The token API's error contract (no server needed).
-# shellcheck disable=SC2086
 if "$CC" "${extra[@]}" "$SRC/tests/install/token_errors.c" $flags -o "$dir/token_errors" \
   2>"$dir/cc.log"; then
   out=$(LD_LIBRARY_PATH=$libdir timeout 20 "$dir/token_errors" 2>&1) &&
