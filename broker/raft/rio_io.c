@@ -6,6 +6,9 @@
  * (submission order), sends after the end-of-iteration flush, snapshot gets
  * and async work through the hub's deferred queue. close waits until every
  * request of the group has called back, then fires its callback last.
+ *
+ * The hub reaches the group through the rio_port attached at init
+ * (received messages, ticks); this file calls the hub, never the other way.
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -14,7 +17,7 @@
 #include "log.h"
 #include "rio_int.h"
 
-struct rio_gio {
+typedef struct rio_gio {
     rio_hub *hub;             /* owning hub */
     uint32_t gid;             /* group id */
     struct raft_io *io;       /* the io we implement */
@@ -28,7 +31,8 @@ struct rio_gio {
     raft_index next_index;    /* index the next appended entry gets */
     unsigned inflight;        /* requests not yet called back */
     raft_io_close_cb close_cb; /* from close */
-};
+    rio_port port;            /* what the hub calls (arg: this); attached while open */
+} rio_gio;
 
 /* A request waiting for its completion. */
 typedef struct greq {
@@ -342,18 +346,22 @@ static int io_async_work(struct raft_io *io, struct raft_io_async_work *req,
     return 0;
 }
 
-/* ---- hub side ------------------------------------------------------------- */
+/* ---- hub side (rio_port) ---------------------------------------------------- */
 
-bool rio_gio_deliver(rio_gio *g, struct raft_message *m)
+static bool gio_deliver(void *arg, struct raft_message *m)
 {
+    rio_gio *g = arg;
+
     if (!g->started || !g->recv)
         return false;
     g->recv(g->io, m);
     return true;
 }
 
-void rio_gio_tick(rio_gio *g)
+static void gio_tick(void *arg)
 {
+    rio_gio *g = arg;
+
     if (g->started && g->tick)
         g->tick(g->io);
 }
@@ -369,7 +377,10 @@ int rio_io_init(struct raft_io *io, rio_hub *h, uint32_t gid)
     g->gid = gid;
     g->io = io;
     g->next_index = 1;
-    if ((rc = rio_hub_attach(h, gid, g)) != 0) {
+    g->port.deliver = gio_deliver;
+    g->port.tick = gio_tick;
+    g->port.arg = g;
+    if ((rc = rio_hub_attach(h, gid, &g->port)) != 0) {
         free(g);
         return rc;
     }
