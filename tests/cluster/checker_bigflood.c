@@ -33,7 +33,7 @@
  * marker twice; nothing foreign. Unknown ones may be either way: how many
  * were stored is reported. What was proposed before its answer may still
  * commit afterwards, and a replica may lag the ack: the read is repeated
- * every 2 s until two reads agree and nothing acked is missing (8 reads at
+ * every 2 s until two reads agree and nothing acked is missing (5 reads at
  * most), and the last one counts. Prints
  *   "bigflood: sent N, acked A (stored S), refused R (stored X), unknown U
  *    (stored K), lost L, bad B, duplicated D"
@@ -63,7 +63,7 @@
 #define BF_IN_CAP (16u << 20)     /* largest frame accepted from the server */
 #define BF_READ_CHUNK (256u << 10)
 #define BF_HELLO_MS 15000u        /* connect + HELLO → WELCOME */
-#define BF_VERIFY_TRIES 8         /* read-backs at most */
+#define BF_VERIFY_TRIES 5         /* read-backs at most */
 #define BF_SETTLE_MS 2000u        /* between two read-backs */
 
 static const char usage[] =
@@ -826,13 +826,14 @@ int ck_bigflood_main(int argc, char **argv)
         uint32_t groups[BF_CONNS_MAX], ng = 0;
         printf("{\"run\":\"%s\",\"conns\":%u,\"window\":%u,\"secs\":%" PRIu64
                ",\"body_bytes\":%u,\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
-               ",\"acked_bytes\":%" PRIu64 ",\"stored_acked\":%" PRIu64 ",\"refused\":%" PRIu64
+               ",\"acked_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64 ",\"stored_acked\":%" PRIu64 ",\"refused\":%" PRIu64
                ",\"stored_refused\":%" PRIu64 ",\"unknown\":%" PRIu64 ",\"stored_unknown\":%" PRIu64
                ",\"unanswered\":%" PRIu64 ",\"unsent\":%" PRIu64 ",\"lost\":%" PRIu64
                ",\"bad\":%" PRIu64 ",\"duplicated\":%" PRIu64 ",\"foreign\":%" PRIu64
                ",\"dup_acks\":%" PRIu64 ",\"pushes\":%" PRIu64 ",\"closes\":%" PRIu64
                ",\"verify_tries\":%d,\"codes\":{",
                r->runid, r->n_conns, r->window, r->secs, r->body_len, sent, acked, acked_bytes,
+               (t.stored_acked + t.stored_refused + t.stored_unknown) * r->body_len,
                t.stored_acked, refused, t.stored_refused, unknown, t.stored_unknown, unanswered,
                unsent, t.lost, t.bad, t.dups, t.foreign, dup_acks, delivers, closes,
                tries > BF_VERIFY_TRIES ? BF_VERIFY_TRIES : tries);
