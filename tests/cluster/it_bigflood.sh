@@ -46,11 +46,11 @@
 #     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 the gateway went
 #     back to 2 MiB after the flood; by default it stays near its peak).
 # Measured 2026-12-02 on the 2-core VM, defaults (Q 32M, out_cap 8M,
-# byte_rate 16M, max_frame 1M), 6 connections x 32 in flight, 10 runs:
+# byte_rate 16M, max_frame 1M), 6 connections x 32 in flight, 11 runs:
 # S 135-290 MiB over 6 groups; node peak VmRSS 262-828 MiB (RssAnon
-# 222-709, RssFile 16-231) in 9 runs and once 1,370 (RssAnon 1,334, with
+# 222-709, RssFile 16-231) in 10 runs and once 1,370 (RssAnon 1,334, with
 # S 183: over its budget of ~1,000, not explained); gateway peak VmRSS
-# 309-605 MiB (RssAnon 305-601; budget 860). In every run nearly every
+# 278-605 MiB (RssAnon 274-601; budget 860). In every run nearly every
 # SEND (all but 0-24) was answered UNAVAILABLE "no quorum: …; not applied,
 # retry later" and 133-288 of those were stored: the gateway marks nodes
 # whose 1 MiB requests time out (gateway.request_timeout_ms) as
