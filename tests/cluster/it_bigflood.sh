@@ -44,7 +44,8 @@
 #   - 64 / 32 MiB baseline: idle processes measured 5-6 MiB; the rest is
 #     room for glibc arenas keeping freed 1 MiB buffers (with
 #     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 the gateway went
-#     back to 2 MiB after the flood; by default it stays near its peak).
+#     back to 2 MiB after the flood; by default it kept 116-188 MiB of
+#     peaks of 311-519).
 # Measured 2026-12-02 on the 2-core VM, defaults (Q 32M, out_cap 8M,
 # byte_rate 16M, max_frame 1M), 6 connections x 32 in flight, 11 runs:
 # S 135-290 MiB over 6 groups; node peak VmRSS 262-828 MiB (RssAnon
