@@ -61,7 +61,9 @@
 #
 # Env: IT_BIGFLOOD_CONNS (6), IT_BIGFLOOD_SECS (8), IT_BIGFLOOD_WINDOW (32),
 # IT_BIGFLOOD_BUDGET_PCT (100: scales every budget; 5 shows the RSS check
-# failing), IT_KEEP (keep the data dir).
+# failing), IT_BIGFLOOD_RSS_CHECK (1; 0: the peaks are reported, not judged
+# — ctest sets it in the sanitizer tree, where ASan inflates RSS), IT_KEEP
+# (keep the data dir).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_bigflood.sh BIN_DIR CHECKER}" && pwd)
@@ -71,6 +73,7 @@ root=$(cd "$here/../.." && pwd)
 LC=$root/deploy/local-cluster.sh
 CONNS=${IT_BIGFLOOD_CONNS:-6} SECS=${IT_BIGFLOOD_SECS:-8} WINDOW=${IT_BIGFLOOD_WINDOW:-32}
 PCT=${IT_BIGFLOOD_BUDGET_PCT:-100}
+RSS_CHECK=${IT_BIGFLOOD_RSS_CHECK:-1}
 export HERALD_BIN_DIR=$BIN_DIR HERALD_UP_TIMEOUT=${HERALD_UP_TIMEOUT:-60}
 command -v python3 >/dev/null || { echo "FAIL - python3 is needed"; exit 1; }
 
@@ -124,10 +127,10 @@ json=$(grep '^{' "$dir/flood.out" | tail -n 1)
 [ -n "$json" ] || { bad "herald-checker bigflood gave no summary (exit $rc)"; exit 1; }
 [ -s "$dir/rss.json" ] || { bad "no RSS samples"; exit 1; }
 
-python3 - "$json" "$dir/rss.json" "$Q" "$MAXF" "$OUTCAP" "$BRATE" "$RETRY" "$RTMO" "$PCT" "$rc" <<'EOF'
+python3 - "$json" "$dir/rss.json" "$Q" "$MAXF" "$OUTCAP" "$BRATE" "$RETRY" "$RTMO" "$PCT" "$rc" "$RSS_CHECK" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1]); m = json.load(open(sys.argv[2]))
-Q, MAXF, OUTCAP, BRATE, RETRY, RTMO, PCT, RC = (int(x) for x in sys.argv[3:11])
+Q, MAXF, OUTCAP, BRATE, RETRY, RTMO, PCT, RC, CHECK = (int(x) for x in sys.argv[3:12])
 MiB = 1 << 20
 def ok(s): print("ok   - " + s)
 def bad(s): print("FAIL - " + s)
@@ -170,7 +173,9 @@ for name in sorted(m["peak"]):
     line = "%s peak VmRSS %.0f MiB (budget %.0f), RssAnon %.0f MiB (budget %.0f), RssFile %.0f MiB; idle at start %.0f MiB" % (
         name, p["VmRSS"] / 1024, bv, p["RssAnon"] / 1024, ba, p["RssFile"] / 1024,
         m["first"].get(name, {}).get("VmRSS", 0) / 1024)
-    if p["VmRSS"] / 1024 <= bv and p["RssAnon"] / 1024 <= ba:
+    if not CHECK:
+        print("# " + line + " (not judged: IT_BIGFLOOD_RSS_CHECK=0)")
+    elif p["VmRSS"] / 1024 <= bv and p["RssAnon"] / 1024 <= ba:
         ok(line)
     else:
         bad(line); n_bad += 1

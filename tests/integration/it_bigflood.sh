@@ -17,13 +17,15 @@
 # connection's input buffer, its output cap and one frame over it; the
 # file-backed LMDB pages of what was written and read back (S) count in
 # VmRSS, not in RssAnon (no raft log: nothing stays in memory after its
-# commit). Measured 2026-12-02 on the 2-core VM: VmRSS 959 MiB = RssAnon
-# 185 + RssFile 824, with S 815 MiB over 3 groups (budgets 476 / 1,323);
+# commit). Measured 2026-12-02 on the 2-core VM, 4 runs: VmRSS 923-1,054
+# MiB (RssAnon 185-271, RssFile 781-837), S 775-830 MiB over 2-3 groups
+# (anon budgets 348-476). The first (the same checker run by hand):
 # 809 acked (all stored), 2,035 refused (1,870 RATE_LIMITED, 164 BUSY,
 # none stored), 17 unanswered when the gateway closed a sender as a slow
 # consumer (12 of them stored).
 # Env: IT_BIGFLOOD_BUDGET_PCT (100: scales the budgets), IT_BIGFLOOD_CONNS,
-# IT_BIGFLOOD_SECS, IT_BIGFLOOD_WINDOW.
+# IT_BIGFLOOD_SECS, IT_BIGFLOOD_WINDOW, IT_BIGFLOOD_RSS_CHECK (1; 0: the
+# peak is reported, not judged — ctest sets it in the sanitizer tree).
 set -uo pipefail
 HERALDD=$1
 HERALD=$2
@@ -32,6 +34,7 @@ CHECKER=${HERALD_CHECKER:-$(dirname "$HERALD")/../tests/cluster/herald-checker}
 RSSPEAK=$here/../cluster/rsspeak.py
 CONNS=${IT_BIGFLOOD_CONNS:-6} SECS=${IT_BIGFLOOD_SECS:-8} WINDOW=${IT_BIGFLOOD_WINDOW:-32}
 PCT=${IT_BIGFLOOD_BUDGET_PCT:-100}
+RSS_CHECK=${IT_BIGFLOOD_RSS_CHECK:-1}
 . "$here/lib.sh"
 [ -x "$CHECKER" ] || { echo "FAIL - herald-checker not found at $CHECKER"; exit 1; }
 command -v python3 >/dev/null || { echo "FAIL - python3 is needed"; exit 1; }
@@ -59,10 +62,10 @@ json=$(grep '^{' "$dir/flood.out" | tail -n 1)
 [ -n "$json" ] || { bad "herald-checker bigflood gave no summary (exit $rc)"; exit 1; }
 [ -s "$dir/rss.json" ] || { bad "no RSS samples"; exit 1; }
 
-python3 - "$json" "$dir/rss.json" "$QS" "$MAXF" "$OUTCAP" "$PCT" <<'EOF'
+python3 - "$json" "$dir/rss.json" "$QS" "$MAXF" "$OUTCAP" "$PCT" "$RSS_CHECK" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1]); m = json.load(open(sys.argv[2]))
-QS, MAXF, OUTCAP, PCT = (int(x) for x in sys.argv[3:7])
+QS, MAXF, OUTCAP, PCT, CHECK = (int(x) for x in sys.argv[3:8])
 MiB = 1 << 20
 def ok(s): print("ok   - " + s)
 def bad(s): print("FAIL - " + s)
@@ -96,7 +99,9 @@ print("# S %.0f MiB stored, G %d groups %s, C %.0f MiB; %d samples every %.1f s;
       % (S, G, r["groups"], C, m["samples"], m["interval_s"], PCT))
 line = "heraldd dev peak VmRSS %.0f MiB (budget %.0f), RssAnon %.0f MiB (budget %.0f), RssFile %.0f MiB" % (
     p["VmRSS"] / 1024, bv, p["RssAnon"] / 1024, ba, p["RssFile"] / 1024)
-if p["VmRSS"] / 1024 <= bv and p["RssAnon"] / 1024 <= ba:
+if not CHECK:
+    print("# " + line + " (not judged: IT_BIGFLOOD_RSS_CHECK=0)")
+elif p["VmRSS"] / 1024 <= bv and p["RssAnon"] / 1024 <= ba:
     ok(line)
 else:
     bad(line); n_bad += 1
