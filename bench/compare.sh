@@ -12,6 +12,13 @@
 #                               (default: --herald cluster, the replicated
 #                               cluster of deploy/local-cluster.sh: 3 nodes,
 #                               raft, replication 3, and one gateway)
+#   bench/compare.sh --systems "herald herald-plain mosquitto"
+#                               herald-plain: the same cluster with plaintext
+#                               links (HERALD_CLUSTER_PLAINTEXT=1), next to
+#                               herald (mutual TLS on every link, the
+#                               default); the table's herald/peer column then
+#                               gives the TLS cost as herald / herald-plain.
+#                               Cluster only; not in the default list.
 #
 # stdout: one JSON object per (system, scenario) — the run with the median
 #         p99, plus the range over runs and the losses summed over runs.
@@ -38,11 +45,15 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift ;;
     --systems) systems=$2; shift ;;
     --herald) hmode=$2; shift ;;
-    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--herald cluster|dev] [--systems \"herald nats nats-mqtt mosquitto redis\"]" >&2; exit 2 ;;
+    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--herald cluster|dev] [--systems \"herald nats nats-mqtt mosquitto redis\" (also herald-plain)]" >&2; exit 2 ;;
   esac
   shift
 done
 case "$hmode" in cluster|dev) ;; *) echo "compare: --herald must be cluster or dev" >&2; exit 2 ;; esac
+case " $systems " in
+  *" herald-plain "*)
+    [ "$hmode" = cluster ] || { echo "compare: herald-plain needs --herald cluster (dev has no cluster links)" >&2; exit 2; } ;;
+esac
 log() { echo "compare: $*" >&2; }
 
 # --- dependencies ----------------------------------------------------------
@@ -158,16 +169,21 @@ pids+=($!); spid[redis]=$!; wait_port "$p" $! redis; url[redis]=127.0.0.1:$p
 # members on one data dir), and the runs must not depend on their order. See
 # bench/RESULTS.md. henv is the env file herald-bench gets; spid[herald] is
 # the dev server's pid, or for the cluster the gateway's (hpids: all four).
+# start_herald [plain]: the cluster's links on mutual TLS (the default, set
+# explicitly whatever the caller's environment says), or plaintext
+# (herald-plain).
 hrun=0
 hpids=""
 start_herald_cluster() {
+  local plain=0
+  [ "${1:-}" = plain ] && plain=1
   if [ -n "$hcluster" ]; then
     lc down >/dev/null 2>&1 || true
     rm -rf "$hcluster"
   fi
   hrun=$((hrun + 1))
   hcluster=$tmp/herald-cluster-$hrun
-  if ! lc up >"$tmp/herald.log" 2>&1; then
+  if ! HERALD_CLUSTER_PLAINTEXT=$plain lc up >"$tmp/herald.log" 2>&1; then
     log "the cluster did not start:"; tail -n 30 "$tmp/herald.log" >&2; exit 1
   fi
   # The generated gateway.conf has the default 2,000 requests/s per
@@ -177,12 +193,17 @@ start_herald_cluster() {
   if ! { lc kill gateway && lc restart gateway; } >>"$tmp/herald.log" 2>&1; then
     log "the gateway did not restart:"; tail -n 30 "$tmp/herald.log" >&2; exit 1
   fi
+  if grep -q '^cluster.plaintext = true' "$hcluster/node1.conf"; then
+    log "  herald cluster $hrun: links plaintext"
+  else
+    log "  herald cluster $hrun: links on mutual TLS ($(grep -c '^cluster.tls_cert' "$hcluster"/node?.conf "$hcluster/gateway.conf" | grep -c ':1$') of 4 configs with a certificate)"
+  fi
   henv=$hcluster/cluster.env
   hpids=$(cat "$hcluster"/node?.pid "$hcluster/gateway.pid")
   spid[herald]=$(cat "$hcluster/gateway.pid")
 }
 start_herald() {
-  if [ "$hmode" = cluster ]; then start_herald_cluster; return; fi
+  if [ "$hmode" = cluster ]; then start_herald_cluster "${1:-}"; return; fi
   if [ -n "${spid[herald]:-}" ]; then
     kill "${spid[herald]}" 2>/dev/null || true
     wait "${spid[herald]}" 2>/dev/null || true
@@ -231,13 +252,14 @@ cpu_ticks() {
   echo "$t"
 }
 # The server processes of a system: herald's are all of its processes.
-server_pids() { if [ "$1" = herald ]; then echo "$hpids"; else echo "${spid[$1]}"; fi; }
+server_pids() { case "$1" in herald|herald-plain) echo "$hpids" ;; *) echo "${spid[$1]}" ;; esac; }
 clk_tck=$(getconf CLK_TCK)
 
 run_one() { # system scenario_name members rate duration drain round
   local sys=$1 args
   case "$sys" in
     herald) start_herald; args=(--system herald --env "$henv") ;;
+    herald-plain) start_herald plain; args=(--system herald --label herald-plain --env "$henv") ;;
     nats) args=(--system nats --url "${url[nats]}") ;;
     nats-mqtt) args=(--system mqtt --label nats-mqtt --url "${url[nats-mqtt]}") ;;
     mosquitto) args=(--system mqtt --label mosquitto --url "${url[mosquitto]}") ;;
@@ -308,7 +330,7 @@ jq -s -c '
     def rng(a): if a[0] == a[1] then (a[0] | ms) else "\(a[0] | ms)-\(a[1] | ms)" end;
     group_by(.scenario_name)[] as $sc
     | ($sc | map(select(.system == "herald" and (.failed | not))) | first) as $h
-    | $sc | sort_by(if .system == "herald" then 0 else 1 end)[]
+    | $sc | sort_by(if .system == "herald" then 0 elif .system == "herald-plain" then 1 else 2 end)[]
     | if .failed and (.p50_us | not) then [.scenario_name, .system, (.runs | tostring), "FAILED", "", "", "", "", "", ""]
       else [.scenario_name, .system, (.runs | tostring),
             "\(.p50_us | ms) (\(rng(.p50_us_range)))",
@@ -335,6 +357,7 @@ jq -s -c '
   echo "Mosquitto at QoS 0 keeps nothing; NATS MQTT at QoS 0 keeps nothing (JetStream only holds its session state)."
   if [ "$hmode" = cluster ]; then
     echo "Herald here is the replicated cluster (deploy/local-cluster.sh: 3 heraldd node, 8 shard groups + meta, replication 3, + heraldd gateway), fresh per run; server CPU = all four processes."
+    echo "herald: links between the processes on mutual TLS; herald-plain (when listed): the same cluster with plaintext links (its herald/peer column = TLS / plaintext)."
   else
     echo "Herald here is the single-node 'heraldd dev' (4 shard groups) on a fresh data dir per run."
   fi

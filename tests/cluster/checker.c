@@ -27,6 +27,8 @@ static const char usage_text[] =
     "       herald-checker reach --users N --groups G --singles S --rate R --secs T\n"
     "                            [--senders K] [--bound-ms B] [--env FILE]\n"
     "       herald-checker quorum --user U --conv C [--env FILE]\n"
+    "       herald-checker bigflood [--conns N] [--secs S] [--bytes B] [--window W] [--grace S]\n"
+    "                               [--env FILE]\n"
     "Credentials: HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET from the environment, or\n"
     "from --env FILE (a dev.env / cluster.env, re-read before every connect).\n";
 
@@ -121,7 +123,7 @@ int ck_connect_key(ck_env *e, const char *user, const uint8_t *key, size_t keyle
                    herald_client **out, char *err, size_t errlen)
 {
     char tok[TOKEN_TEXT_MAX], text[256] = "";
-    token_claims cl = {.admin = false};
+    token_claims cl = {.admin = e->admin};
     herald_client_opts o = {.timeout_ms = e->timeout_ms, .ca_file = getenv("HERALD_CA"),
                             .errbuf = text,
                             .errbuf_len = sizeof text, .sync_key = key, .sync_key_len = keylen};
@@ -253,6 +255,8 @@ int main(int argc, char **argv)
         return ck_reach_main(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "quorum") == 0)
         return ck_quorum_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "bigflood") == 0)
+        return ck_bigflood_main(argc - 2, argv + 2);
     fputs(usage_text, stderr);
     return 2;
 }

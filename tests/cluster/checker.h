@@ -8,6 +8,9 @@
  *   checker_flood.c  `flood`: many senders and receivers, exactly once and in order
  *   checker_reach.c  `reach`: every stored message reaches every online member
  *                    promptly, through connects, creations and reconnects
+ *   checker_quorum.c `quorum`: timed reads while the cluster loses its majority
+ *   checker_bigflood.c `bigflood`: pipelined ~1 MiB SENDs from several
+ *                    connections; acked = stored, refused = not stored
  *
  * The ack log is a text file, one record per line, appended and flushed as
  * acks arrive (a crash of the checker loses at most the line being written):
@@ -47,6 +50,7 @@ typedef struct ck_env {
     uint8_t secret[TOKEN_SECRET_LEN]; /* HERALD_SECRET, raw */
     bool loaded;               /* the fields above hold a complete set */
     int timeout_ms;            /* per-request deadline (libherald opts.timeout_ms) */
+    bool admin;                /* mint tenant-admin tokens */
 } ck_env;
 
 /* Monotonic milliseconds. */
@@ -92,6 +96,7 @@ int ck_verify_main(int argc, char **argv);
 int ck_flood_main(int argc, char **argv);
 int ck_reach_main(int argc, char **argv);
 int ck_quorum_main(int argc, char **argv);
+int ck_bigflood_main(int argc, char **argv);
 
 /* Option parsing shared by both modes: "--name VALUE" pairs only. */
 typedef struct ck_opt {
