@@ -51,6 +51,8 @@ typedef struct front {
     evsub *events;                  /* ordering and gap repair of the nodes' streams */
     clink *tls;                     /* the links' TLS (NULL: cluster.plaintext) */
     peers *peers;                   /* which nodes answer; no majority = no quorum */
+    uint64_t inflight;              /* bytes of writes forwarded, not answered yet */
+    uint64_t busy;                  /* writes refused for gateway.forward_bytes */
     uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
                                        handed to the sessions (what a HELLO or SYNC
                                        asks the serving node's replicas to reach) */
@@ -64,6 +66,8 @@ typedef struct freq {
     uint64_t rid;
     uint32_t ftype;
     bool repeatable;     /* harmless to run twice */
+    bool read_only;      /* changes nothing wherever it runs */
+    bool maybe_ran;      /* a write reached a node and got no answer: it may have run */
     uint32_t target;     /* member index tried last */
     ev_tstamp deadline;
     ev_timer pause;
@@ -82,6 +86,8 @@ static void freq_free(freq *q)
     if (q->ftype == HERALD_FT_HELLO && conn_held(q->c))
         conn_hold_end(q->c, false); /* no answer: not a session */
     ev_timer_stop(q->fr->loop, &q->pause);
+    if (!q->read_only)
+        q->fr->inflight -= q->req.len;
     conn_unref(q->c);
     herald_buf_free(&q->req);
     free(q);
@@ -116,18 +122,24 @@ static void freq_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void freq_later(freq *q, const char *why)
 {
     if (!peers_quorum(q->fr->peers)) {
-        /* Retrying cannot help until nodes come back: say so now. */
-        char text[160];
+        /* Retrying cannot help until nodes come back: say so now — and
+         * "not applied" only when no try can have run. */
+        char text[200];
         uint32_t n = q->fr->cfg->n_members;
         snprintf(text, sizeof text,
-                 "no quorum: %u of %u nodes reachable, a majority (%u) is needed; not "
-                 "applied, retry later",
-                 peers_reachable(q->fr->peers), n, n / 2 + 1);
+                 "no quorum: %u of %u nodes reachable, a majority (%u) is needed; %s",
+                 peers_reachable(q->fr->peers), n, n / 2 + 1,
+                 q->maybe_ran ? "the outcome is unknown (retry with the same cmid)"
+                              : "not applied, retry later");
         freq_fail(q, HERALD_EUNAVAILABLE, text);
         return;
     }
     if (ev_now(q->fr->loop) >= q->deadline) {
-        freq_fail(q, HERALD_EUNAVAILABLE, why);
+        char text[200];
+        snprintf(text, sizeof text, "%s; %s", why,
+                 q->maybe_ran ? "the outcome is unknown (retry with the same cmid)"
+                              : "not applied");
+        freq_fail(q, HERALD_EUNAVAILABLE, text);
         return;
     }
     ev_timer_set(&q->pause, FRONT_PAUSE_S, 0.0);
@@ -194,6 +206,8 @@ static void freq_done(void *arg, int status, const uint8_t *p, size_t len)
         /* Not sent, or no answer: that node is no leader we can use now. */
         peers_failed(fr->peers, q->target);
         forget_leader(q);
+        if (status == HERALD_ETIMEOUT && !q->read_only)
+            q->maybe_ran = true; /* sent; it may run there yet */
         if (status == HERALD_ETIMEOUT && !q->repeatable) {
             freq_fail(q, HERALD_EUNAVAILABLE,
                       "the cluster did not answer in time; the outcome is unknown");
@@ -280,6 +294,33 @@ static bool repeatable(const herald_frame *f)
     }
 }
 
+/* Frames that change nothing (their outcome is never "unknown"). */
+static bool read_only(const herald_frame *f)
+{
+    switch (f->type) {
+    case HERALD_FT_HELLO:
+    case HERALD_FT_SYNC:
+    case HERALD_FT_HISTORY:
+    case HERALD_FT_RECEIPTS:
+    case HERALD_FT_STATUS:
+    case HERALD_FT_PING:
+        return true;
+    case HERALD_FT_CONV:
+        return herald_str_eq(f->op, "info");
+    case HERALD_FT_DIR:
+        return herald_str_eq(f->op, "user.show") || herald_str_eq(f->op, "dept.show");
+    case HERALD_FT_TAG:
+    case HERALD_FT_CONTACT:
+        return herald_str_eq(f->op, "list");
+    case HERALD_FT_MASS:
+    case HERALD_FT_URGENT:
+    case HERALD_FT_DND:
+        return herald_str_eq(f->op, "status");
+    default:
+        return false;
+    }
+}
+
 static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len)
 {
     front *fr = ctx;
@@ -328,12 +369,33 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
         conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
         return;
     }
+    if (!read_only(f)) {
+        /* Backpressure: the nodes answer what is in flight within the
+         * request timeout only while it stays bounded; beyond the budget a
+         * write is refused before it goes anywhere. */
+        if (fr->inflight && fr->inflight + q->req.len > fr->cfg->forward_bytes) {
+            if (fr->busy++ % 1000 == 0)
+                log_warn("front.busy", "%llu bytes of writes in flight (gateway.forward_bytes "
+                         "%u): refusing with BUSY (%llu so far)",
+                         (unsigned long long)fr->inflight, fr->cfg->forward_bytes,
+                         (unsigned long long)fr->busy);
+            herald_buf_free(&q->req);
+            free(q);
+            conn_send_error(c, HERALD_EBUSY,
+                            "not applied: the gateway has too much in flight to the cluster; "
+                            "retry later",
+                            f->rid);
+            return;
+        }
+        fr->inflight += q->req.len;
+    }
     q->fr = fr;
     q->c = c;
     conn_ref(c);
     q->rid = f->rid;
     q->ftype = f->type;
     q->repeatable = repeatable(f);
+    q->read_only = read_only(f);
     q->group = route_frame_group(f, s->authed ? s->tenant : "", fr->ngroups, NULL);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
     if (f->type == HERALD_FT_HELLO) {

@@ -103,6 +103,9 @@ const cfg_key gwcfg_keys[] = {
       "one try of a request at one node before the next node is asked"),
     K("gateway.retry_ms", CFG_U32, retry_ms, 100, 3600000, "10000",
       "total time a request may be retried (leader changes, node loss) before UNAVAILABLE"),
+    K("gateway.forward_bytes", CFG_U32, forward_bytes, 1048576, 4294967295u, "16777216",
+      "bytes of writes this gateway may have forwarded and not answered yet; more get BUSY "
+      "(not applied)"),
     K("events.recvbuf", CFG_U32, events_recvbuf, 1, 8192, "8192",
       "nng receive queue for the nodes' event batches; missed batches are pulled again"),
     K("events.repair_ms", CFG_U32, events_repair_ms, 10, 600000, "2000",

@@ -74,6 +74,7 @@ typedef struct gateway_config {
     gw_limits gw;                /* gateway.*: client limits */
     uint32_t request_timeout_ms; /* gateway.request_timeout_ms: one try at one node */
     uint32_t retry_ms;           /* gateway.retry_ms: total time a request may be retried */
+    uint32_t forward_bytes;      /* gateway.forward_bytes: writes in flight to the nodes */
     char log_level[16];          /* log.level */
     uint32_t events_recvbuf;     /* events.recvbuf: nng receive queue, messages */
     uint32_t events_repair_ms;   /* events.repair_ms: wait for a missed event this long */
