@@ -62,33 +62,15 @@ json=$(grep '^{' "$dir/flood.out" | tail -n 1)
 [ -n "$json" ] || { bad "herald-checker bigflood gave no summary (exit $rc)"; exit 1; }
 [ -s "$dir/rss.json" ] || { bad "no RSS samples"; exit 1; }
 
-python3 - "$json" "$dir/rss.json" "$QS" "$MAXF" "$OUTCAP" "$PCT" "$RSS_CHECK" <<'EOF'
+python3 - "$json" "$dir/rss.json" "$QS" "$MAXF" "$OUTCAP" "$PCT" "$RSS_CHECK" "$(dirname "$0")/../cluster" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1]); m = json.load(open(sys.argv[2]))
 QS, MAXF, OUTCAP, PCT, CHECK = (int(x) for x in sys.argv[3:8])
 MiB = 1 << 20
-def ok(s): print("ok   - " + s)
-def bad(s): print("FAIL - " + s)
-n_bad = 0
-if r["acked"] > 0 and r["stored_acked"] == r["acked"] and r["lost"] == 0 and r["bad"] == 0:
-    ok("%d acked, all stored at their seq with the same length and hash" % r["acked"])
-else:
-    bad("%d acked, %d stored as acked, %d lost, %d with other bytes or seq"
-        % (r["acked"], r["stored_acked"], r["lost"], r["bad"])); n_bad += 1
-if r["refused"] > 0 and r["stored_refused"] == 0:
-    ok("%d refused (%s), none stored" % (r["refused"], ", ".join(
-        "%s %d" % kv for kv in r["codes"].items())))
-elif r["refused"] == 0 and r["unknown"] == 0:
-    bad("nothing was refused: the flood reached no budget"); n_bad += 1
-else:
-    bad("%d of %d refused SENDs are stored" % (r["stored_refused"], r["refused"])); n_bad += 1
-for a in r["answers"]:
-    print("#   %s answered %s x%d, %d of them stored: %s"
-          % (a["as"], a["code"], a["n"], a["stored"], a["text"]))
-print("# outcome unknown: %d (UNAVAILABLE etc. %d, unanswered when a connection closed %d), %d of them stored"
-      % (r["unknown"], r["unknown"] - r["unanswered"], r["unanswered"], r["stored_unknown"]))
-if r["duplicated"] or r["foreign"]:
-    bad("%d stored twice, %d not ours" % (r["duplicated"], r["foreign"])); n_bad += 1
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[-1])
+from bigflood_verdict import ok, bad, stored_as_answered
+n_bad = stored_as_answered(r)
 S = r["stored_bytes"] / MiB
 G = len(r["groups"])
 C = r["conns"] * (2 * MAXF + 65536 + OUTCAP) / MiB
