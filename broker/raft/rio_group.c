@@ -1,10 +1,6 @@
 /*
  * rio_group.c — the multi-raft driver: one struct raft per group over the
  * hub's raft_io, with propose/leader helpers. See rio.h.
- *
- * The groups of a hub are linked in the hub's list (rio_hub_groups); each
- * one added sets the hub's destroy hook to close_all, so the hub closes
- * them without calling up into this file.
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -59,36 +55,6 @@ static int raft_to_herald(int rc)
     }
 }
 
-static void on_raft_closed(struct raft *r)
-{
-    rio_group *g = r->data;
-    g->closed = true;
-}
-
-/* The hub's destroy hook: closes every driver group, runs the loop until
- * all have closed, then frees them. */
-static void close_all(void *arg)
-{
-    rio_hub *h = arg;
-    rio_group **head = rio_hub_groups(h), *g, *next;
-    bool waiting;
-
-    for (g = *head; g; g = g->next)
-        raft_close(&g->raft, on_raft_closed);
-    do {
-        waiting = false;
-        for (g = *head; g; g = g->next)
-            waiting |= !g->closed;
-        if (waiting)
-            ev_run(rio_hub_loop(h), EVRUN_ONCE);
-    } while (waiting);
-    for (g = *head; g; g = next) {
-        next = g->next;
-        free(g);
-    }
-    *head = NULL;
-}
-
 int rio_group_add(rio_hub *h, const rio_group_config *cfg, rio_group **out)
 {
     rio_group *g;
@@ -116,7 +82,6 @@ int rio_group_add(rio_hub *h, const rio_group_config *cfg, rio_group **out)
                                 cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
     raft_set_snapshot_trailing(&g->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
     raft_set_pre_vote(&g->raft, true);
-    rio_hub_on_destroy(h, close_all, h);
     g->next = *rio_hub_groups(h);
     *rio_hub_groups(h) = g;
     *out = g;
@@ -226,4 +191,31 @@ struct raft *rio_group_raft(rio_group *g)
 uint32_t rio_group_id(const rio_group *g)
 {
     return g->gid;
+}
+
+static void on_raft_closed(struct raft *r)
+{
+    rio_group *g = r->data;
+    g->closed = true;
+}
+
+void rio_groups_close_all(rio_hub *h)
+{
+    rio_group **head = rio_hub_groups(h), *g, *next;
+    bool waiting;
+
+    for (g = *head; g; g = g->next)
+        raft_close(&g->raft, on_raft_closed);
+    do {
+        waiting = false;
+        for (g = *head; g; g = g->next)
+            waiting |= !g->closed;
+        if (waiting)
+            ev_run(rio_hub_loop(h), EVRUN_ONCE);
+    } while (waiting);
+    for (g = *head; g; g = next) {
+        next = g->next;
+        free(g);
+    }
+    *head = NULL;
 }

@@ -2,10 +2,6 @@
  * rio_hub.c — the node-level hub: owns the store, the transport, the tick
  * timer, the deferred-call queue and the gid → group io table; dispatches
  * received frames to groups. See rio.h.
- *
- * The hub calls nothing above it: it reaches a group's io through the
- * rio_port that rio_io.c attached, and the driver groups through the hook
- * rio_group.c set (rio_hub_on_destroy).
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -28,25 +24,17 @@ struct rio_hub {
     uint64_t node_id;         /* our raft server id */
     rio_store *store;         /* LMDB + writer */
     rio_net *net;             /* nng transport */
-    hmap *ports;              /* gid (4 bytes BE) → rio_port (the group io's) */
+    hmap *gios;               /* gid (4 bytes BE) → rio_gio */
     ev_timer tick;            /* drives every started group */
     ev_async defer_wake;      /* runs the deferred queue */
     dcall *dq_head, *dq_tail; /* deferred calls (FIFO) */
     uint64_t rng;             /* xorshift state for io->random */
-    rio_group *groups;        /* driver groups (rio_group.c links them) */
-    rio_defer_fn on_destroy;  /* run first by rio_hub_destroy (rio_group.c), or NULL */
-    void *on_destroy_arg;     /* its argument */
+    struct rio_group *groups; /* driver groups (rio_group.c) */
 };
 
-rio_group **rio_hub_groups(rio_hub *h)
+struct rio_group **rio_hub_groups(rio_hub *h)
 {
     return &h->groups;
-}
-
-void rio_hub_on_destroy(rio_hub *h, rio_defer_fn fn, void *arg)
-{
-    h->on_destroy = fn;
-    h->on_destroy_arg = arg;
 }
 
 rio_store *rio_hub_store(rio_hub *h) { return h->store; }
@@ -75,20 +63,20 @@ int rio_hub_random(rio_hub *h, int min, int max)
     return min + (int)(x % (uint64_t)((int64_t)max - min + 1));
 }
 
-int rio_hub_attach(rio_hub *h, uint32_t gid, rio_port *port)
+int rio_hub_attach(rio_hub *h, uint32_t gid, rio_gio *g)
 {
     uint8_t k[4];
     rio_put32(k, gid);
-    if (hmap_get(h->ports, k, sizeof k))
+    if (hmap_get(h->gios, k, sizeof k))
         return HERALD_EEXISTS;
-    return hmap_put(h->ports, k, sizeof k, port);
+    return hmap_put(h->gios, k, sizeof k, g);
 }
 
 void rio_hub_detach(rio_hub *h, uint32_t gid)
 {
     uint8_t k[4];
     rio_put32(k, gid);
-    hmap_del(h->ports, k, sizeof k);
+    hmap_del(h->gios, k, sizeof k);
 }
 
 /* ---- deferred calls --------------------------------------------------------- */
@@ -129,8 +117,8 @@ static void on_defer(struct ev_loop *loop, ev_async *w, int revents)
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     rio_hub *h = w->data;
-    size_t i = 0, n = hmap_count(h->ports), k = 0;
-    const rio_port *stack[64], **list = stack;
+    size_t i = 0, n = hmap_count(h->gios), k = 0;
+    rio_gio *stack[64], **list = stack;
     const void *key;
     size_t kl;
     void *v;
@@ -138,12 +126,12 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     /* Snapshot the table: a tick may close a group (raft on fatal error). */
     if (n > 64 && !(list = malloc(n * sizeof *list)))
         return;
-    while (k < n && (i = hmap_next(h->ports, i, &key, &kl, &v)) != (size_t)-1) {
+    while (k < n && (i = hmap_next(h->gios, i, &key, &kl, &v)) != (size_t)-1) {
         list[k++] = v;
         i++;
     }
     for (i = 0; i < k; i++)
-        list[i]->tick(list[i]->arg);
+        rio_gio_tick(list[i]);
     if (list != stack)
         free(list);
 }
@@ -157,13 +145,13 @@ static void on_frame(void *arg, rio_frame *f)
     for (i = 0; i < f->n; i++) {
         rio_rec *r = &f->recs[i];
         uint8_t k[4];
-        const rio_port *p;
+        rio_gio *g;
         if (r->msg.type == 0) /* a transport record the net consumed */
             continue;
         rio_put32(k, r->gid);
-        p = hmap_get(h->ports, k, sizeof k);
+        g = hmap_get(h->gios, k, sizeof k);
         r->msg.server_address = f->sender_addr;
-        if (p && p->deliver(p->arg, &r->msg)) {
+        if (g && rio_gio_deliver(g, &r->msg)) {
             r->msg.type = 0; /* raft owns its parts now */
             delivered++;
         } else {
@@ -191,10 +179,10 @@ int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **ou
     h->rng = (cfg->node_id * 0x9E3779B97F4A7C15ull) ^ rio_hub_time(h) ^ (uintptr_t)h;
     if (h->rng == 0)
         h->rng = 1;
-    if ((rc = hmap_create(&h->ports)) != 0)
+    if ((rc = hmap_create(&h->gios)) != 0)
         goto fail_alloc;
     if ((rc = rio_store_open(loop, cfg->data_dir, cfg->map_size, &h->store)) != 0)
-        goto fail_ports;
+        goto fail_gios;
     if ((rc = rio_net_open(loop, cfg->listen_url, cfg->node_id,
                            cfg->max_msg ? cfg->max_msg : ((size_t)64 << 20), cfg->tls, on_frame,
                            h, &h->net)) != 0)
@@ -210,8 +198,8 @@ int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **ou
 
 fail_store:
     rio_store_close(h->store);
-fail_ports:
-    hmap_destroy(h->ports);
+fail_gios:
+    hmap_destroy(h->gios);
 fail_alloc:
     free(h);
     return rc;
@@ -221,16 +209,15 @@ void rio_hub_destroy(rio_hub *h)
 {
     if (!h)
         return;
-    if (h->on_destroy)
-        h->on_destroy(h->on_destroy_arg); /* runs the loop until every group closed */
-    if (hmap_count(h->ports) > 0)
-        log_warn("rio.destroy", "%zu raw raft_io still open at hub destroy", hmap_count(h->ports));
+    rio_groups_close_all(h); /* runs the loop until every group closed */
+    if (hmap_count(h->gios) > 0)
+        log_warn("rio.destroy", "%zu raw raft_io still open at hub destroy", hmap_count(h->gios));
     rio_net_close(h->net);
     rio_store_close(h->store);
     on_defer(h->loop, &h->defer_wake, 0);
     ev_timer_stop(h->loop, &h->tick);
     ev_async_stop(h->loop, &h->defer_wake);
-    hmap_destroy(h->ports);
+    hmap_destroy(h->gios);
     free(h);
 }
 

@@ -6,9 +6,6 @@
  * (submission order), sends after the end-of-iteration flush, snapshot gets
  * and async work through the hub's deferred queue. close waits until every
  * request of the group has called back, then fires its callback last.
- *
- * The hub reaches the group through the rio_port attached at init
- * (received messages, ticks); this file calls the hub, never the other way.
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -17,7 +14,7 @@
 #include "log.h"
 #include "rio_int.h"
 
-typedef struct rio_gio {
+struct rio_gio {
     rio_hub *hub;             /* owning hub */
     uint32_t gid;             /* group id */
     struct raft_io *io;       /* the io we implement */
@@ -31,8 +28,7 @@ typedef struct rio_gio {
     raft_index next_index;    /* index the next appended entry gets */
     unsigned inflight;        /* requests not yet called back */
     raft_io_close_cb close_cb; /* from close */
-    rio_port port;            /* what the hub calls (arg: this); attached while open */
-} rio_gio;
+};
 
 /* A request waiting for its completion. */
 typedef struct greq {
@@ -346,22 +342,18 @@ static int io_async_work(struct raft_io *io, struct raft_io_async_work *req,
     return 0;
 }
 
-/* ---- hub side (rio_port) ---------------------------------------------------- */
+/* ---- hub side ------------------------------------------------------------- */
 
-static bool gio_deliver(void *arg, struct raft_message *m)
+bool rio_gio_deliver(rio_gio *g, struct raft_message *m)
 {
-    rio_gio *g = arg;
-
     if (!g->started || !g->recv)
         return false;
     g->recv(g->io, m);
     return true;
 }
 
-static void gio_tick(void *arg)
+void rio_gio_tick(rio_gio *g)
 {
-    rio_gio *g = arg;
-
     if (g->started && g->tick)
         g->tick(g->io);
 }
@@ -377,10 +369,7 @@ int rio_io_init(struct raft_io *io, rio_hub *h, uint32_t gid)
     g->gid = gid;
     g->io = io;
     g->next_index = 1;
-    g->port.deliver = gio_deliver;
-    g->port.tick = gio_tick;
-    g->port.arg = g;
-    if ((rc = rio_hub_attach(h, gid, &g->port)) != 0) {
+    if ((rc = rio_hub_attach(h, gid, g)) != 0) {
         free(g);
         return rc;
     }

@@ -357,21 +357,15 @@ int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net
     return 0;
 }
 
-/* The snapshot streams' records (rio_snap_out): into url's outbox, sent with
- * the next flush, no completion. */
-static int put_chunk(void *arg, const char *url, uint32_t gid, const rio_chunk *c)
+int rio_net_put_chunk(rio_net *n, const char *url, uint32_t gid, const rio_chunk *c)
 {
-    rio_net *n = arg;
-
     n->st.snap_chunks++;
     n->st.snap_bytes += c->len;
     return enqueue(n, url, gid, rio_chunk_size(c), enc_chunk, c, NULL);
 }
 
-static int put_ack(void *arg, const char *url, uint32_t gid, const rio_sack *a)
+int rio_net_put_ack(rio_net *n, const char *url, uint32_t gid, const rio_sack *a)
 {
-    rio_net *n = arg;
-
     return enqueue(n, url, gid, rio_ack_size(), enc_ack, a, NULL);
 }
 
@@ -484,7 +478,6 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
                  const struct clink *tls, rio_net_recv_fn fn, void *arg, rio_net **out)
 {
     rio_net *n;
-    rio_snap_out sink = {.chunk = put_chunk, .ack = put_ack};
     int rc = HERALD_ENOMEM;
 
     if (strlen(url) > RIO_ADDR_MAX - 8)
@@ -500,8 +493,7 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
     n->fn_arg = arg;
     if (hmap_create(&n->peers) != 0)
         goto fail_alloc;
-    sink.arg = n;
-    if (rio_snaps_create(loop, &sink, &n->snaps) != 0)
+    if (rio_snaps_create(loop, n, &n->snaps) != 0)
         goto fail_hmap;
     rc = HERALD_EIO;
     if (nng_pull0_open(&n->pull) != 0)

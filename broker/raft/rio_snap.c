@@ -14,9 +14,6 @@
  * raft is handed is one buffer anyway). A chunk that does not continue the
  * assembly is answered with a REWIND; the last chunk is verified (length,
  * hash) before the whole becomes a raft InstallSnapshot message.
- *
- * Chunks and acks leave through the rio_snap_out the transport handed to
- * rio_snaps_create; this file never calls the transport itself.
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -75,7 +72,7 @@ typedef struct rasm {
 
 struct rio_snaps {
     struct ev_loop *loop; /* loop thread's loop */
-    rio_snap_out out;     /* where the chunks and acks go (the transport's outboxes) */
+    rio_net *net;         /* transport the chunks and acks go through */
     sstream *streams;     /* streams, running and finished */
     rasm *asms;           /* assemblies, one per group that received a chunk */
     ev_timer timer;       /* resends and expiry, while anything runs */
@@ -87,16 +84,16 @@ struct rio_snaps {
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-int rio_snaps_create(struct ev_loop *loop, const rio_snap_out *out, rio_snaps **snaps)
+int rio_snaps_create(struct ev_loop *loop, rio_net *net, rio_snaps **out)
 {
     rio_snaps *s = calloc(1, sizeof *s);
     if (!s)
         return HERALD_ENOMEM;
     s->loop = loop;
-    s->out = *out;
+    s->net = net;
     ev_timer_init(&s->timer, on_timer, SNAP_TIMER, SNAP_TIMER);
     s->timer.data = s;
-    *snaps = s;
+    *out = s;
     return 0;
 }
 
@@ -182,7 +179,7 @@ static int send_chunk(rio_snaps *s, sstream *t, uint64_t off, size_t len)
     c.offset = off;
     c.data = (const uint8_t *)t->msg.install_snapshot.data.base + off;
     c.len = (uint32_t)len;
-    return s->out.chunk(s->out.arg, t->url, t->gid, &c);
+    return rio_net_put_chunk(s->net, t->url, t->gid, &c);
 }
 
 /* Sends what the window allows (only the probe until the receiver answered). */
@@ -482,7 +479,7 @@ void rio_snaps_on_chunk(rio_snaps *s, raft_id from, const char *from_url, rio_re
         k.flags = RIO_ACK_COMPLETE;
     }
 reply:
-    (void)s->out.ack(s->out.arg, from_url, rec->gid, &k); /* lost: the sender resends */
+    (void)rio_net_put_ack(s->net, from_url, rec->gid, &k); /* lost: the sender resends */
 }
 
 /* ---- timer -------------------------------------------------------------- */
