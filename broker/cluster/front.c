@@ -369,7 +369,8 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
         conn_send_error(c, HERALD_ENOMEM, NULL, f->rid);
         return;
     }
-    if (!read_only(f)) {
+    q->read_only = read_only(f);
+    if (!q->read_only) {
         /* Backpressure: the nodes answer what is in flight within the
          * request timeout only while it stays bounded; beyond the budget a
          * write is refused before it goes anywhere. */
@@ -395,7 +396,6 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
     q->rid = f->rid;
     q->ftype = f->type;
     q->repeatable = repeatable(f);
-    q->read_only = read_only(f);
     q->group = route_frame_group(f, s->authed ? s->tenant : "", fr->ngroups, NULL);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
     if (f->type == HERALD_FT_HELLO) {

@@ -164,7 +164,7 @@ static void reach_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
         serve_client(n, w->call, &q, w->req.data, w->req.len);
     } else if (herald_frame_decode((const uint8_t *)q.frame.ptr, q.frame.len, &lim, &f) == 0) {
         char text[160];
-        herald_frame e = {.type = HERALD_FT_ERROR, .code = HERALD_EUNAVAILABLE, .ref = f.rid};
+        herald_frame e;
         herald_buf fb = {0};
         herald_str fs;
         nw_reply r = {0};
@@ -176,7 +176,7 @@ static void reach_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
                  text, herald_frame_type_name(f.type), (int)q.tenant.len,
                  q.tenant.ptr ? q.tenant.ptr : "", (int)q.user.len, q.user.ptr ? q.user.ptr : "",
                  n->cfg->reach_wait_ms, (unsigned long long)n->reach_timeouts);
-        e.text = herald_str_z(text);
+        e = herald_frame_error(HERALD_EUNAVAILABLE, text, f.rid);
         if (herald_frame_encode(&e, &fb) == 0) {
             fs = (herald_str){.ptr = (const char *)fb.data, .len = (uint32_t)fb.len};
             r.frames = &fs;
