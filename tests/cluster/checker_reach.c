@@ -476,7 +476,11 @@ static int judge(rc_run *r)
                                 (unsigned long long)(a - r->start));
                     continue;
                 }
-                offline = u->off_from && a >= u->off_from && a <= u->off_to;
+                /* Excused: it reached the user only after an outage that
+                 * began before it was due (acked while away, or acked less
+                 * than the bound before leaving and not yet pushed). */
+                offline = u->off_from && got >= u->off_from && a <= u->off_to &&
+                          (a >= u->off_from || u->off_from - a <= r->bound_ms);
                 if (offline)
                     continue;
                 {
