@@ -114,7 +114,7 @@ static int decode_array(const mpt_field *fd, const msgpack_object *o, void *base
             return HERALD_ENOMEM;
         for (uint32_t i = 0; i < n / 2; i++) {
             if (!get_uint(&e[2 * i], &u) || u > UINT32_MAX ||
-                !get_uint(&e[2 * i + 1], &v[i].useq))
+                !get_uint(&e[2 * i + 1], &v[i].pos))
                 return HERALD_EPROTOCOL;
             v[i].group = (uint32_t)u;
         }
@@ -395,7 +395,7 @@ static void encode_field(msgpack_packer *pk, const mpt_field *fd, const void *ba
         msgpack_pack_array(pk, 2 * n);
         for (uint32_t i = 0; i < n; i++) {
             msgpack_pack_uint32(pk, ((const herald_sync_group *)arr)[i].group);
-            msgpack_pack_uint64(pk, ((const herald_sync_group *)arr)[i].useq);
+            msgpack_pack_uint64(pk, ((const herald_sync_group *)arr)[i].pos);
         }
         break;
     case MPT_SC:

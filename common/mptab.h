@@ -28,7 +28,7 @@ typedef enum mpt_kind {
     MPT_STRS,  /* array of str: herald_str* + uint32_t count */
     MPT_MAP,   /* one nested map described by `sub` */
     MPT_MAPS,  /* array of nested maps: element array + count */
-    MPT_SG,    /* flat [group, useq, …]: herald_sync_group* + count */
+    MPT_SG,    /* flat [group, pos, …]: herald_sync_group* + count */
     MPT_SC,    /* flat [conv, seq, …]: herald_sync_conv* + count */
     MPT_I32,   /* int32_t (or a 32-bit int); values outside int32 rejected */
     MPT_BINS,  /* array of bin (str accepted): herald_str* + count */

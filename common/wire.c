@@ -53,7 +53,7 @@ const char *herald_frame_type_name(uint32_t type)
 static const mpt_field msg_fields[] = {
     M("conv", MPT_STR, conv), M("seq", MPT_U64, seq),     M("from", MPT_STR, from),
     M("ts", MPT_U64, ts),     M("body", MPT_BODY, body),  M("flags", MPT_U32, flags),
-    M("mk", MPT_U32, kind),   M("g", MPT_U32, group),     M("useq", MPT_U64, useq),
+    M("mk", MPT_U32, kind),   M("g", MPT_U32, group),     M("pos", MPT_U64, pos),   M("pv", MPT_U64, prev),
     M("idc", MPT_STR, id_corp), M("idt", MPT_STR, id_title),
 };
 #undef M

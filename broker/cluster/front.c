@@ -442,7 +442,7 @@ static void on_event(void *arg, const nw_event *e)
         if (herald_frame_decode((const uint8_t *)e->frame.ptr + HERALD_FRAME_HEADER,
                                 e->frame.len - HERALD_FRAME_HEADER, &lim, &f) == 0) {
             tier_deliver(fr->t, tenant, (const char *const *)users,
-                       e->n_useqs == e->n_users ? e->useqs : NULL, e->n_users, &f);
+                       e->n_prevs == e->n_users ? e->prevs : NULL, e->n_users, &f);
             herald_frame_release(&f);
         }
     }

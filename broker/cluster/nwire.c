@@ -4,7 +4,7 @@
  * Each message is one msgpack map driven by a field table (mptab), like the
  * client frames (wire.c) and the commands (cmd.c): short keys, zero/empty
  * fields omitted, unknown keys skipped. What the tables cannot say (kinds,
- * caps, useqs matching users) is checked by one validator per message, run
+ * caps, prevs matching users) is checked by one validator per message, run
  * by the encoder (HERALD_EINVAL) and the decoder (HERALD_EPROTOCOL) alike,
  * so anything decoded re-encodes and anything encoded decodes.
  *
@@ -167,25 +167,25 @@ static const mpt_field event_fields[] = {
     F(nw_event, "ps", MPT_U64, pubseq),
     F(nw_event, "ten", MPT_STR, tenant),
     FA(nw_event, "us", MPT_STRS, users, n_users),
-    FA(nw_event, "uq", MPT_U64S, useqs, n_useqs),
+    FA(nw_event, "pv", MPT_U64S, prevs, n_prevs),
     F(nw_event, "fr", MPT_BODY, frame),
     F(nw_event, "until", MPT_U64, until),
     F(nw_event, "g", MPT_U32, group),
     F(nw_event, "ix", MPT_U64, index),
 };
 
-/* A known kind; users within the cap; useqs absent or one per user; a DND
+/* A known kind; users within the cap; prevs absent or one per user; a DND
  * event names its user. */
 static bool event_valid(const nw_event *e)
 {
     if (e->kind != NW_EV_FRAME && e->kind != NW_EV_DND && e->kind != NW_EV_HEAD)
         return false;
     if (e->kind == NW_EV_HEAD)
-        return e->n_users == 0 && e->n_useqs == 0;
+        return e->n_users == 0 && e->n_prevs == 0;
     if (e->group >= NW_MAX_GROUPS)
         return false;
     if (e->n_users > NW_MAX_USERS || (e->n_users && !e->users) ||
-        (e->n_useqs && (e->n_useqs != e->n_users || !e->useqs)))
+        (e->n_prevs && (e->n_prevs != e->n_users || !e->prevs)))
         return false;
     return e->kind != NW_EV_DND || e->n_users > 0;
 }
@@ -221,7 +221,8 @@ int nw_event_decode(const uint8_t *p, size_t n, nw_event *out)
 /* ---- apply_result -------------------------------------------------------- */
 
 /* Wire mirrors of apply_remind / apply_mass / apply_result. Targets travel
- * flat as [user, useq, …] (herald_sync_conv is the same {str, u64} pair). */
+ * flat as [user, 0, …] (herald_sync_conv's {str, u64} pair; the number is
+ * unused). */
 typedef struct nw_remind_w {
     herald_str tenant;  /* apply_remind.tenant */
     herald_str conv;    /* .conv */
@@ -254,7 +255,7 @@ typedef struct nw_res_w {
     int32_t conv_kind;          /* .conv_kind */
     uint32_t group;             /* .group */
     uint32_t n_targets;         /* .n_targets */
-    herald_sync_conv *targets;  /* {user, useq} pairs (malloc'd) */
+    herald_sync_conv *targets;  /* {user, 0} pairs (malloc'd) */
     uint32_t n_reminders;       /* .n_reminders */
     nw_remind_w *reminders;     /* malloc'd */
     uint32_t n_mass;            /* .n_mass */
@@ -333,8 +334,7 @@ int nw_result_encode(const apply_result *r, herald_buf *out)
             goto out;
         w.n_targets = r->n_targets;
         for (uint32_t i = 0; i < r->n_targets; i++)
-            w.targets[i] = (herald_sync_conv){.conv = cstr(r->targets[i].user),
-                                              .seq = r->targets[i].useq};
+            w.targets[i] = (herald_sync_conv){.conv = cstr(r->targets[i].user)};
     }
     if (r->n_reminders) {
         w.reminders = calloc(r->n_reminders, sizeof *w.reminders);
@@ -442,10 +442,8 @@ static int result_fill(const nw_res_w *w, apply_result *out)
         if (!out->targets)
             return HERALD_ENOMEM;
         out->n_targets = w->n_targets;
-        for (uint32_t i = 0; i < w->n_targets; i++) {
+        for (uint32_t i = 0; i < w->n_targets; i++)
             out->targets[i].user = adup(a, w->targets[i].conv, false, &fail);
-            out->targets[i].useq = w->targets[i].seq;
-        }
     }
     if (w->n_reminders) {
         out->reminders = arena_alloc(a, (size_t)w->n_reminders * sizeof *out->reminders);

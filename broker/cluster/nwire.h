@@ -29,8 +29,8 @@
  * Event (a node's PUB → gateways' SUB): what a gateway needs to push to its
  * own sessions. NW_EV_FRAME: `frame` (one encoded client frame: DELIVER,
  * RECEIPT, REMIND) goes to every session of each user in `users`; for a
- * DELIVER, useqs[i] is the pointer-log seq of users[i] (set into the frame's
- * msg.useq) and the gateway adds the SILENT flag for sessions in
+ * DELIVER, prevs[i] is users[i]'s previous position in the group (set
+ * into the frame's msg.prev; see events.h) and the gateway adds the SILENT flag for sessions in
  * do-not-disturb unless the message is urgent. NW_EV_DND: users[0] of
  * tenant switched do-not-disturb; `until` is the new end (0 off).
  * NW_EV_HEAD: no event itself (no seq of its own, no users): `pubseq` is the
@@ -115,8 +115,8 @@ typedef struct nw_event {
     herald_str tenant;
     uint32_t n_users;      /* ≤ NW_MAX_USERS */
     herald_str *users;     /* owned array after decode */
-    uint32_t n_useqs;      /* 0, or n_users for a DELIVER */
-    uint64_t *useqs;       /* owned array after decode */
+    uint32_t n_prevs;      /* 0, or n_users for a DELIVER */
+    uint64_t *prevs;       /* owned array after decode */
     herald_str frame;      /* NW_EV_FRAME: one complete wire frame (length header
                               included, as herald_frame_encode writes it) */
     uint64_t until;        /* NW_EV_DND */

@@ -18,6 +18,7 @@ struct dev {
     svc *s;                      /* the request service */
     store *st[DEV_MAX_GROUPS];   /* borrowed */
     writer *wr[DEV_MAX_GROUPS];  /* one group-commit writer per store */
+    events_chain *chain[DEV_MAX_GROUPS]; /* each group's push chain */
     uint32_t n;
     ev_tstamp started;           /* for uptime */
 };
@@ -31,13 +32,13 @@ static int be_submit(void *ctx, uint32_t group, herald_buf *cmd, void *cookie)
 }
 
 static void ev_push(void *ctx, uint32_t group, uint64_t index, const char *tenant,
-                    const char *const *users, const uint64_t *useqs, uint32_t n,
+                    const char *const *users, const uint64_t *prevs, uint32_t n,
                     const herald_frame *f)
 {
     dev *d = ctx;
     (void)group;
     (void)index;
-    tier_deliver(d->t, tenant, users, useqs, n, f);
+    tier_deliver(d->t, tenant, users, prevs, n, f);
 }
 
 static void ev_dnd(void *ctx, const char *tenant, const char *user, uint64_t until)
@@ -55,7 +56,7 @@ static void on_written(void *arg, void *cookie, const uint8_t *cmd, size_t len,
     (void)cmd;
     (void)len;
     svc_applied(d->s, cookie, res);
-    events_emit(res, &sink);
+    events_emit(res, res->group < d->n ? d->chain[res->group] : NULL, &sink);
 }
 
 static void be_status(void *ctx, json_w *w)
@@ -118,6 +119,8 @@ static void stop_writers(dev *d)
     for (uint32_t i = 0; i < d->n; i++) {
         writer_destroy(d->wr[i]);
         d->wr[i] = NULL;
+        events_chain_free(d->chain[i]);
+        d->chain[i] = NULL;
     }
 }
 
@@ -142,6 +145,9 @@ int dev_start(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
     h = (tier_handler){.ctx = d, .frame = on_frame};
     for (uint32_t i = 0; i < n; i++) {
         d->st[i] = stores[i];
+        rc = events_chain_new(0, &d->chain[i]);
+        if (rc)
+            goto fail;
         rc = writer_create(stores[i], loop, on_written, d, &d->wr[i]);
         if (rc)
             goto fail;

@@ -73,6 +73,9 @@ const cfg_key nodecfg_keys[] = {
     K("node.reach_wait_ms", CFG_U32, reach_wait_ms, 10, 60000, "1000",
       "how long a HELLO or SYNC waits for this node's replicas to apply what a gateway has "
       "already pushed; then the client is told to retry (UNAVAILABLE)"),
+    K("events.chain_users", CFG_U32, chain_users, 1000, 100000000, "1000000",
+      "recipients a group leader remembers the last push of (~60 bytes each); past it the "
+      "memory is cleared and each recipient's next push makes its client SYNC once"),
     K("gateway.max_frame", CFG_U32, max_frame, 1024, 64u << 20, "1048576",
       "frame payload cap in bytes; use the gateways' value (answers are paged to fit)"),
     K("events.sendbuf", CFG_U32, events_sendbuf, 1, 8192, "8192",

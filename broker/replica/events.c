@@ -8,8 +8,95 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "hmap.h"
 #include "log.h"
 #include "token.h"
+
+#define CHAIN_CAP_DEFAULT 1000000u
+
+struct events_chain {
+    hmap *m;        /* "tenant\0user" → (void *)(uintptr_t) last position */
+    uint32_t cap;   /* forget everything at this many */
+    uint64_t term;  /* leadership term the chain belongs to */
+};
+
+int events_chain_new(uint32_t cap, events_chain **out)
+{
+    events_chain *c = calloc(1, sizeof *c);
+    if (!c || hmap_create(&c->m) != 0) {
+        free(c);
+        return HERALD_ENOMEM;
+    }
+    c->cap = cap ? cap : CHAIN_CAP_DEFAULT;
+    *out = c;
+    return 0;
+}
+
+void events_chain_free(events_chain *c)
+{
+    if (!c)
+        return;
+    hmap_destroy(c->m);
+    free(c);
+}
+
+/* Forgets every recipient (a fresh map; on ENOMEM the old one is emptied
+ * key by key). */
+static void chain_forget(events_chain *c)
+{
+    hmap *n;
+    if (!c)
+        return;
+    if (hmap_create(&n) == 0) {
+        hmap_destroy(c->m);
+        c->m = n;
+        return;
+    }
+    for (;;) {
+        const void *k;
+        size_t kl;
+        void *v;
+        if (hmap_next(c->m, 0, &k, &kl, &v) == (size_t)-1)
+            break;
+        char key[2 * (TOKEN_ID_MAX + 1)];
+        memcpy(key, k, kl < sizeof key ? kl : sizeof key);
+        hmap_del(c->m, key, kl);
+    }
+}
+
+void events_chain_term(events_chain *c, uint64_t term)
+{
+    if (c && term != c->term) {
+        chain_forget(c);
+        c->term = term;
+    }
+}
+
+uint32_t events_chain_count(const events_chain *c) { return c ? (uint32_t)hmap_count(c->m) : 0; }
+
+/* The previous position of (tenant, user) and the chain advanced to pos.
+ * Without a chain, or a failure to remember, the answer is pos - 1. */
+static uint64_t chain_step(events_chain *c, const char *tenant, const char *user, uint64_t pos)
+{
+    char key[2 * (TOKEN_ID_MAX + 1)];
+    size_t tl = strlen(tenant), ul = strlen(user);
+    uint64_t prev = pos - 1;
+    void *v;
+
+    if (!c || tl + 1 + ul > sizeof key)
+        return prev;
+    memcpy(key, tenant, tl);
+    key[tl] = '\0';
+    memcpy(key + tl + 1, user, ul);
+    v = hmap_get(c->m, key, tl + 1 + ul);
+    if (v && (uint64_t)(uintptr_t)v < pos)
+        prev = (uint64_t)(uintptr_t)v;
+    if (!v && hmap_count(c->m) >= c->cap)
+        chain_forget(c);
+    if (hmap_put(c->m, key, tl + 1 + ul, (void *)(uintptr_t)pos) != 0)
+        hmap_del(c->m, key, tl + 1 + ul); /* unknown again: pos - 1 next time */
+    return prev;
+}
 
 /* An id of the result as the events name it: at most TOKEN_ID_MAX bytes
  * (longer ones are never valid ids). Returns false when s was cut. */
@@ -19,55 +106,65 @@ static bool id_copy(char dst[TOKEN_ID_MAX + 1], const char *s)
 }
 
 static void push(const events_sink *sink, const apply_result *res, const char *tenant,
-                 const char *const *users, const uint64_t *useqs, uint32_t n,
+                 const char *const *users, const uint64_t *prevs, uint32_t n,
                  const herald_frame *f)
 {
     if (sink->push)
-        sink->push(sink->ctx, res->group, res->index, tenant, users, useqs, n, f);
+        sink->push(sink->ctx, res->group, res->index, tenant, users, prevs, n, f);
 }
 
-/* Splits targets into the parallel arrays push() takes (owned by caller). */
-static int split_targets(const apply_result *res, const char ***users, uint64_t **useqs)
+/* Splits targets into the parallel arrays push() takes (owned by caller);
+ * prevs (DELIVER of a message at pos, with chain) from the chain. */
+static int split_targets(const apply_result *res, events_chain *chain, const char *tenant,
+                         uint64_t pos, const char ***users, uint64_t **prevs)
 {
     *users = malloc((res->n_targets + 1) * sizeof **users);
-    *useqs = malloc((res->n_targets + 1) * sizeof **useqs);
-    if (!*users || !*useqs) {
+    *prevs = malloc((res->n_targets + 1) * sizeof **prevs);
+    if (!*users || !*prevs) {
         free(*users);
-        free(*useqs);
+        free(*prevs);
         *users = NULL;
-        *useqs = NULL;
+        *prevs = NULL;
         return HERALD_ENOMEM;
     }
     for (uint32_t i = 0; i < res->n_targets; i++) {
         (*users)[i] = res->targets[i].user;
-        (*useqs)[i] = res->targets[i].useq;
+        (*prevs)[i] = pos ? chain_step(chain, tenant, res->targets[i].user, pos) : 0;
     }
     return 0;
 }
 
 /* DELIVER of the stored message to every target. A message id that was not
  * a valid id (cut) names no message the events could carry. */
-static void push_message(const events_sink *sink, const char *tenant, bool ids_whole,
-                         const apply_result *res)
+static void push_message(const events_sink *sink, events_chain *chain, const char *tenant,
+                         bool ids_whole, const apply_result *res)
 {
     herald_frame d = {.type = HERALD_FT_DELIVER};
     const char **users = NULL;
-    uint64_t *useqs = NULL;
+    uint64_t *prevs = NULL;
+    uint64_t pos = res->msg ? res->msg->pos : 0;
 
-    if (!res->msg || !ids_whole) {
+    if (!res->msg || !ids_whole || !pos) {
+        /* The chain still moves: the next push shows the gap. */
+        for (uint32_t i = 0; pos && i < res->n_targets; i++)
+            chain_step(chain, tenant, res->targets[i].user, pos);
         /* Committed, but not pushed: clients get it through SYNC. */
         log_error("events.push", "%s/%s seq %llu not pushed: %s", tenant,
                   res->conv ? res->conv : "", (unsigned long long)res->seq,
-                  ids_whole ? "no message in the result" : "an id longer than an id can be");
+                  !ids_whole ? "an id longer than an id can be"
+                  : res->msg ? "no group position" : "no message in the result");
         return;
     }
-    if (split_targets(res, &users, &useqs) != 0)
+    if (split_targets(res, chain, tenant, pos, &users, &prevs) != 0) {
+        /* Not pushed (out of memory): forget, so every next push says pos - 1. */
+        chain_forget(chain);
         return;
+    }
     d.msg = *res->msg;
     d.msg.group = res->group;
-    push(sink, res, tenant, users, useqs, res->n_targets, &d);
+    push(sink, res, tenant, users, prevs, res->n_targets, &d);
     free(users);
-    free(useqs);
+    free(prevs);
 }
 
 /* RECEIPT (the reader's cursor) to each target. */
@@ -77,11 +174,11 @@ static void push_receipt(const events_sink *sink, const char *tenant, const char
     herald_frame r = {.type = HERALD_FT_RECEIPT, .conv = herald_str_z(conv),
                       .user = herald_str_z(reader), .seq = res->seq};
     const char **users = NULL;
-    uint64_t *useqs = NULL;
-    if (split_targets(res, &users, &useqs) == 0)
+    uint64_t *prevs = NULL;
+    if (split_targets(res, NULL, tenant, 0, &users, &prevs) == 0)
         push(sink, res, tenant, users, NULL, res->n_targets, &r);
     free(users);
-    free(useqs);
+    free(prevs);
 }
 
 /* Splits a comma list of ids (ids hold no comma) into v (≤ cap). */
@@ -131,7 +228,7 @@ static void push_reminders(const events_sink *sink, const apply_result *res)
     }
 }
 
-void events_emit(const apply_result *res, const events_sink *sink)
+void events_emit(const apply_result *res, events_chain *chain, const events_sink *sink)
 {
     char tenant[TOKEN_ID_MAX + 1], conv[TOKEN_ID_MAX + 1], user[TOKEN_ID_MAX + 1];
     bool whole;
@@ -148,11 +245,11 @@ void events_emit(const apply_result *res, const events_sink *sink)
     switch (res->op) {
     case CMD_SEND:
         if (!res->dup)
-            push_message(sink, tenant, whole, res);
+            push_message(sink, chain, tenant, whole, res);
         break;
     case CMD_APP_DELIVER:
         if (!res->dup && res->seq)
-            push_message(sink, tenant, whole, res);
+            push_message(sink, chain, tenant, whole, res);
         break;
     case CMD_CONV_HANDOVER:
     case CMD_RECALL: /* seq 0: it was a tombstone already */
@@ -160,7 +257,7 @@ void events_emit(const apply_result *res, const events_sink *sink)
     case CMD_CONV_ADD:
     case CMD_CONV_REMOVE:
         if (res->seq)
-            push_message(sink, tenant, whole, res);
+            push_message(sink, chain, tenant, whole, res);
         break;
     case CMD_READ:
         push_receipt(sink, tenant, conv, user, res);

@@ -43,14 +43,14 @@ static void publish(node *n, nw_event *e)
 }
 
 static void ev_push(void *ctx, uint32_t group, uint64_t index, const char *tenant,
-                    const char *const *users, const uint64_t *useqs, uint32_t nu,
+                    const char *const *users, const uint64_t *prevs, uint32_t nu,
                     const herald_frame *f)
 {
     node *n = ctx;
     herald_buf fb = {0};
     herald_str *uv = calloc(nu + 1, sizeof *uv);
     nw_event e = {.kind = NW_EV_FRAME, .tenant = herald_str_z(tenant), .n_users = nu,
-                  .n_useqs = useqs ? nu : 0, .useqs = (uint64_t *)useqs, .group = group,
+                  .n_prevs = prevs ? nu : 0, .prevs = (uint64_t *)prevs, .group = group,
                   .index = index};
 
     if (!uv || herald_frame_encode(f, &fb) != 0) {
@@ -87,7 +87,9 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
     (void)index;
     if (ng->n->s && ng->rg && rio_group_is_leader(ng->rg)) {
         events_sink sink = {.ctx = ng->n, .push = ev_push, .dnd = ev_dnd};
-        events_emit(res, &sink);
+        /* Another leader may have pushed in between: a new term, a new chain. */
+        events_chain_term(ng->chain, rio_group_raft(ng->rg)->current_term);
+        events_emit(res, ng->chain, &sink);
     }
     if (ng->waiting)
         wait_release(ng, false);
@@ -366,7 +368,7 @@ int node_run(node_config *cfg)
                                 .snapshot_threshold = cfg->snapshot_threshold,
                                 .snapshot_trailing = cfg->snapshot_trailing};
         int r;
-        if (fsm_init(&ng->fsm, &fc) != 0)
+        if (events_chain_new(cfg->chain_users, &ng->chain) != 0 || fsm_init(&ng->fsm, &fc) != 0)
             goto out;
         ng->fsm_ready = true;
         if (rio_group_add(n->hub, &rc_, &ng->rg) != 0) {
@@ -431,9 +433,11 @@ out:
         prop_finish_err(n->props, HERALD_ESHUTDOWN, "the node is shutting down");
     svc_destroy(n->s);
     evpub_destroy(n->pub);
-    for (uint32_t i = 0; n->groups && i < n->ngroups; i++)
+    for (uint32_t i = 0; n->groups && i < n->ngroups; i++) {
         if (n->groups[i].fsm_ready)
             fsm_fini(&n->groups[i].fsm);
+        events_chain_free(n->groups[i].chain);
+    }
     for (uint32_t i = 0; i < opened; i++)
         store_close(n->stores[i]);
     free(n->groups);

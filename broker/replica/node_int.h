@@ -53,6 +53,7 @@ typedef struct ngroup {
     nwait *waiting;         /* forwarded results waiting for this replica */
     size_t inflight_bytes;  /* proposed here, not committed yet (node.queue_bytes) */
     uint64_t busy;          /* proposals refused for it (BUSY) */
+    events_chain *chain;    /* its push chain while this node leads it */
 } ngroup;
 
 typedef struct npeer {

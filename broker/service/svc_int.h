@@ -16,7 +16,6 @@
 #include <stdbool.h>
 
 #include "cmd.h"
-#include "position.h"
 #include "session.h"
 #include "store.h"
 #include "svc.h"

@@ -10,14 +10,11 @@
 
 #include "log.h"
 
-
-
 /* A sync (or the current position) over every shard group. */
 typedef struct multi_sync {
     store_sync_out *outs;  /* one per shard (owned) */
     herald_buf msgs;       /* herald_msg array, strings in outs[i] arenas */
     herald_buf sg;         /* herald_sync_group array */
-    herald_buf sc;         /* herald_sync_conv array, strings in outs[i] arenas */
     bool more;             /* a limit cut the answer */
 } multi_sync;
 
@@ -28,7 +25,6 @@ static void ms_free(multi_sync *ms, uint32_t n)
     free(ms->outs);
     herald_buf_free(&ms->msgs);
     herald_buf_free(&ms->sg);
-    herald_buf_free(&ms->sc);
 }
 
 /* key NULL: the user's current position (WELCOME). Otherwise everything
@@ -52,24 +48,27 @@ static int sync_all(svc_req *rq, const herald_frame *key, uint32_t limit, multi_
         herald_sync_group pos = {.group = i};
         for (uint32_t k = 0; key && k < key->n_sync_groups; k++)
             if (key->sync_groups[k].group == i)
-                pos.useq = key->sync_groups[k].useq;
+                pos.pos = key->sync_groups[k].pos;
         if (key && (limit == 0 || used >= budget)) {
             ms->more = true; /* not reached: the group keeps the client's position */
         } else {
-            rc = key ? store_sync(s->shards[i].st, ten, user, pos.useq, key->sync_convs,
-                                  key->n_sync_convs, limit, budget - used, o)
-                     : store_position(s->shards[i].st, ten, user, o);
+            if (!key) {
+                pos.pos = store_gpos(s->shards[i].st);
+                if (herald_buf_append(&ms->sg, &pos, sizeof pos) != 0)
+                    rc = HERALD_ENOMEM;
+                continue;
+            }
+            rc = store_sync(s->shards[i].st, ten, user, pos.pos, limit, budget - used, o);
             if (rc)
                 break;
-            pos.useq = o->useq;
+            pos.pos = o->pos;
             for (uint32_t m = 0; m < o->msgs.n; m++) {
                 const herald_msg *hm = &o->msgs.v[m];
                 used += hm->body.len + hm->conv.len + hm->from.len + 64;
             }
             limit -= o->msgs.n <= limit ? o->msgs.n : limit;
             ms->more |= o->msgs.more;
-            if (herald_buf_append(&ms->msgs, o->msgs.v, o->msgs.n * sizeof(herald_msg)) != 0 ||
-                herald_buf_append(&ms->sc, o->convs, o->n_convs * sizeof(herald_sync_conv)) != 0)
+            if (herald_buf_append(&ms->msgs, o->msgs.v, o->msgs.n * sizeof(herald_msg)) != 0)
                 rc = HERALD_ENOMEM;
         }
         if (rc == 0 && herald_buf_append(&ms->sg, &pos, sizeof pos) != 0)
@@ -80,7 +79,7 @@ static int sync_all(svc_req *rq, const herald_frame *key, uint32_t limit, multi_
     return rc;
 }
 
-/* Fills a reply's msgs / sg / sc / more from ms and sends it. */
+/* Fills a reply's msgs / sg / more from ms and sends it. */
 static void send_multi(svc_req *rq, herald_frame *reply, const multi_sync *ms)
 {
     uint64_t now = session_now_ms();
@@ -91,8 +90,6 @@ static void send_multi(svc_req *rq, herald_frame *reply, const multi_sync *ms)
             reply->msgs[i].flags |= HERALD_MSGF_SILENT;
     reply->n_sync_groups = (uint32_t)(ms->sg.len / sizeof(herald_sync_group));
     reply->sync_groups = (herald_sync_group *)ms->sg.data;
-    reply->n_sync_convs = (uint32_t)(ms->sc.len / sizeof(herald_sync_conv));
-    reply->sync_convs = (herald_sync_conv *)ms->sc.data;
     reply->more = ms->more;
     req_send(rq, reply);
 }

@@ -223,7 +223,7 @@ void tier_destroy(tier *t)
     free(t);
 }
 
-void tier_deliver(tier *t, const char *tenant, const char *const *users, const uint64_t *useqs,
+void tier_deliver(tier *t, const char *tenant, const char *const *users, const uint64_t *prevs,
                   uint32_t n, const herald_frame *f)
 {
     size_t tlen = strlen(tenant);
@@ -233,17 +233,19 @@ void tier_deliver(tier *t, const char *tenant, const char *const *users, const u
 
     for (uint32_t i = 0; i < n; i++) {
         conn *c = tier_presence_first(t, tenant, tlen, users[i], strlen(users[i]));
-        if (deliver && useqs)
-            d.msg.useq = useqs[i];
+        /* Without a chain the safe claim: anything before may be missing. */
+        if (deliver)
+            d.msg.prev = prevs ? prevs[i] : f->msg.pos ? f->msg.pos - 1 : 0;
         while (c) {
             conn *next = c->u_next; /* conn_send may close c */
-            if (deliver && d.msg.useq && d.msg.group < TIER_MAX_GROUPS) {
-                /* Pointer-log seqs only grow: an older one was pushed already. */
-                if (d.msg.useq <= c->last_useq[d.msg.group]) {
+            if (deliver && d.msg.pos && d.msg.group < TIER_MAX_GROUPS) {
+                /* A group's positions only grow: an older one (a deposed
+                 * leader's late push) was pushed already or comes by SYNC. */
+                if (d.msg.pos <= c->last_pos[d.msg.group]) {
                     c = next;
                     continue;
                 }
-                c->last_useq[d.msg.group] = d.msg.useq;
+                c->last_pos[d.msg.group] = d.msg.pos;
             }
             if (deliver) {
                 d.msg.flags = f->msg.flags;

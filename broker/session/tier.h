@@ -74,12 +74,12 @@ uint16_t tier_port(const tier *t);
 void tier_counts(const tier *t, uint64_t *conns, uint64_t *users);
 
 /* Hands a frame to this process's sessions of each user of tenant.
- * DELIVER: msg.useq from useqs[i] (NULL: as in f), a seq not newer than the
- * last one pushed to that session for that group is dropped (a deposed
+ * DELIVER: msg.prev from prevs[i] (NULL: pos - 1), a position not newer
+ * than the last one pushed to that session for that group is dropped (a deposed
  * leader may publish what its successor does too), and SILENT is added for
  * sessions in do-not-disturb. A connection whose HELLO is being answered
  * keeps its pushes until then (conn_hold_begin). */
-void tier_deliver(tier *t, const char *tenant, const char *const *users, const uint64_t *useqs,
+void tier_deliver(tier *t, const char *tenant, const char *const *users, const uint64_t *prevs,
                   uint32_t n, const herald_frame *f);
 /* Sets the do-not-disturb end of this process's sessions of a user. */
 void tier_dnd(tier *t, const char *tenant, const char *user, uint64_t until);

@@ -54,9 +54,9 @@ struct conn {
     double btokens;        /* byte-rate bucket */
     ev_tstamp refill_at;   /* last bucket refill */
     session sess;          /* who it is (authed once HELLO is verified) */
-    uint64_t last_useq[TIER_MAX_GROUPS]; /* per group: the pointer-log seq last pushed
-                                            (a deposed leader that has not noticed
-                                            may publish what its successor does too) */
+    uint64_t last_pos[TIER_MAX_GROUPS]; /* per group: the position last pushed
+                                           (a deposed leader that has not noticed
+                                           may publish what its successor does too) */
     bool closing;          /* close once output is flushed */
     bool in_flush;         /* on t->flush_head list */
     bool in_presence;      /* listed under sess.tenant/sess.user */

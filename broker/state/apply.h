@@ -24,12 +24,11 @@
  *  - SEND: actor is a member (NOT_MEMBER; admins too); announce: only owner or
  *    admin (FORBIDDEN); a cmid seen before in this conv from this user gives
  *    the original seq with dup=true and writes nothing.
- *  - Every message (SEND and system messages) goes to all current members:
- *    a conversation whose cap is at most CONV_POINTER_MAX (single, customer
- *    groups, groups of a tenant cap ≤ 500) gets a pointer in every member's
- *    log, the sender's included (targets carry the useq); announcements and
- *    groups created with a larger cap are read-diffused (no per-member
- *    writes, targets with useq 0). The mode is fixed at creation.
+ *  - Every message (SEND and system messages) takes the next position of
+ *    the shard group (meta "gpos", recorded in mpos beside the message) and
+ *    goes to all current members, the sender's included (the targets): the
+ *    same few records are written whatever the member count (read
+ *    diffusion; store_sync finds the messages through memberof).
  *  - READ: member; seq ≤ max seq (INVALID); cursor only moves forward.
  *
  * Thread: the single writer thread (or the raft loop thread in cluster mode).

@@ -188,6 +188,7 @@ int op_conv_remove(actx *x)
     const cmd *c = x->c;
     store_conv sc;
     herald_str *mem, body;
+    uint64_t *joined;
     uint32_t n, role, gone = 0, ext_gone = 0;
     int rc = membership_change(x, &sc, &role, &mem, &n);
 
@@ -196,6 +197,9 @@ int op_conv_remove(actx *x)
     /* Anyone may leave; removing others takes the owner or an admin. */
     if (role != ROLE_OWNER && !c->admin && !(n == 1 && aw_str_cmp(&mem[0], &c->user) == 0))
         return aw_reject(x, HERALD_EFORBIDDEN, "only the owner or an admin removes members");
+    joined = arena_alloc(x->a, (size_t)n * sizeof *joined);
+    if (!joined)
+        return HERALD_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r2;
         uint64_t j;
@@ -208,6 +212,7 @@ int op_conv_remove(actx *x)
         if (r2 == ROLE_OWNER && !c->admin)
             return aw_reject(x, HERALD_EINVAL, "the owner cannot be removed");
         ext_gone += ext;
+        joined[gone] = j;
         mem[gone++] = mem[i];
     }
     if (gone == 0)
@@ -220,18 +225,7 @@ int op_conv_remove(actx *x)
     if (rc)
         return rc;
     for (uint32_t i = 0; i < gone; i++) {
-        kbuf k;
-        key_member(&k, c->tenant, c->conv, mem[i]);
-        rc = aw_del(x, x->s->db.member, &k);
-        if (rc == 0)
-            rc = aw_del(x, x->s->db.cursor, &k);
-        if (rc)
-            return rc;
-        k.n = 0;
-        kb_id(&k, c->tenant);
-        kb_id(&k, mem[i]);
-        kb_id(&k, c->conv);
-        rc = aw_del(x, x->s->db.memberof, &k);
+        rc = aw_leave(x, c->conv, mem[i], joined[i], &sc);
         if (rc)
             return rc;
     }

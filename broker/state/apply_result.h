@@ -17,7 +17,6 @@
 /* One recipient of a fan-out. */
 typedef struct apply_target {
     const char *user; /* NUL-terminated, in the result's arena */
-    uint64_t useq;    /* pointer-log sequence written for this user; 0 if read-diffused */
 } apply_target;
 
 /* One reminder (or escalation) produced by CMD_REMIND. */
@@ -119,7 +118,7 @@ typedef struct apply_result {
                               is set) — and for a duplicate CONV_CREATE the
                               conversation's last message, which its event
                               pushes. Fields as store_history returns them
-                              (group = the store's, useq 0) as of this
+                              (group = the store's, pos = its group position) as of this
                               command; strings in arena. NULL otherwise, and
                               whenever err != 0 */
     void *arena;           /* private */

@@ -440,18 +440,7 @@ int op_conv_handover(actx *x)
         return rc;
     if (from_in && (sc.kind == CONV_SINGLE || (c->flags & CMD_XFER_RESIGNED))) {
         /* The old owner leaves: it can no longer send. */
-        kbuf k;
-        key_member(&k, c->tenant, c->conv, c->target);
-        rc = aw_del(x, x->s->db.member, &k);
-        if (rc == 0)
-            rc = aw_del(x, x->s->db.cursor, &k);
-        if (rc)
-            return rc;
-        k.n = 0;
-        kb_id(&k, c->tenant);
-        kb_id(&k, c->target);
-        kb_id(&k, c->conv);
-        rc = aw_del(x, x->s->db.memberof, &k);
+        rc = aw_leave(x, c->conv, c->target, from_joined, &sc);
         if (rc)
             return rc;
         sc.count--;

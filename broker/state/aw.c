@@ -153,10 +153,8 @@ int aw_write_member(actx *x, herald_str conv, herald_str user, uint32_t role, ui
 {
     kbuf k = {0};
     rbuf r = {0};
-    uint8_t kb = (uint8_t)((unsigned)sc->kind & MEMBEROF_KIND_MASK);
+    uint8_t kb = (uint8_t)sc->kind;
     int rc;
-    if (conv_read_diffused(sc))
-        kb |= MEMBEROF_READ_DIFFUSED;
     key_member(&k, x->c->tenant, conv, user);
     rb_u8(&r, (uint8_t)role);
     rb_u64(&r, joined);
@@ -169,6 +167,27 @@ int aw_write_member(actx *x, herald_str conv, herald_str user, uint32_t role, ui
     kb_id(&k, user);
     kb_id(&k, conv);
     return aw_put(x, x->s->db.memberof, &k, &kb, 1);
+}
+
+int aw_leave(actx *x, herald_str conv, herald_str user, uint64_t joined, const store_conv *sc)
+{
+    kbuf k;
+    uint8_t v[MEMBEROF_LEFT_LEN];
+    int rc;
+    key_member(&k, x->c->tenant, conv, user);
+    rc = aw_del(x, x->s->db.member, &k);
+    if (rc == 0)
+        rc = aw_del(x, x->s->db.cursor, &k);
+    if (rc)
+        return rc;
+    k.n = 0;
+    kb_id(&k, x->c->tenant);
+    kb_id(&k, user);
+    kb_id(&k, conv);
+    v[0] = (uint8_t)(((unsigned)sc->kind & MEMBEROF_KIND_MASK) | MEMBEROF_LEFT);
+    put_be64(v + 1, joined);
+    put_be64(v + 9, sc->max_seq);
+    return aw_put(x, x->s->db.memberof, &k, v, sizeof v);
 }
 
 bool aw_conv_external(const cmd *c, const store_conv *sc)
@@ -201,53 +220,27 @@ int aw_system_body(actx *x, const char *event, const herald_str *v, uint32_t n,
     return p ? 0 : HERALD_ENOMEM;
 }
 
-static int add_target(actx *x, herald_str user, uint64_t useq)
+static int add_target(actx *x, herald_str user)
 {
-    apply_target t = {.user = arena_dup(x->a, user.ptr, user.len), .useq = useq};
+    apply_target t = {.user = arena_dup(x->a, user.ptr, user.len)};
     if (!t.user || herald_buf_append(&x->tg, &t, sizeof t) != 0)
         return HERALD_ENOMEM;
     return 0;
 }
 
-/* Fan-out of one message: a pointer in each member's log (write diffusion,
- * conversations up to CONV_POINTER_MAX members) or nothing (read diffusion). */
+/* The recipients of one message or receipt: every member but `skip`. */
 typedef struct fan {
     actx *x;           /* context */
-    herald_str conv;   /* conversation */
-    uint64_t seq;      /* message */
-    bool pointers;     /* write pointers */
     herald_str skip;   /* READ: the reader gets no receipt */
 } fan;
 
 static int fan_one(herald_str user, MDB_val rec, void *arg)
 {
     fan *f = arg;
-    actx *x = f->x;
-    uint64_t useq = 0;
     (void)rec;
     if (f->skip.ptr && user.len == f->skip.len && memcmp(user.ptr, f->skip.ptr, user.len) == 0)
         return 0;
-    if (f->pointers) {
-        kbuf k;
-        bool found;
-        rbuf r = {0};
-        int rc;
-        key_ustate(&k, x->c->tenant, user, x->s->group);
-        rc = aw_get_u64(x, x->s->db.ustate, &k, &useq, &found);
-        if (rc)
-            return rc;
-        useq++;
-        rc = aw_put_u64(x, x->s->db.ustate, &k, useq);
-        if (rc)
-            return rc;
-        kb_u64(&k, useq);
-        rb_str(&r, f->conv);
-        rb_u64(&r, f->seq);
-        rc = aw_put_rec(x, x->s->db.uevt, &k, &r);
-        if (rc)
-            return rc;
-    }
-    return add_target(x, user, useq);
+    return add_target(f->x, user);
 }
 
 /* Decodes message record rec (len bytes) of conv at seq into the arena, as
@@ -276,10 +269,18 @@ int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_
     const cmd *c = x->c;
     kbuf k;
     rbuf r = {0};
-    fan f = {.x = x, .conv = conv};
+    fan f = {.x = x};
     const herald_msg *m = NULL;
+    kbuf gk = {.b = "gpos", .n = 4};
+    uint64_t pos = 0;
+    bool found;
     int rc;
 
+    /* The group's next position. */
+    rc = aw_get_u64(x, x->s->db.meta, &gk, &pos, &found);
+    if (rc)
+        return rc;
+    pos++;
     sc->max_seq++;
     key_msg(&k, c->tenant, conv, sc->max_seq);
     rb_str(&r, c->user);
@@ -305,14 +306,17 @@ int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_
     rc = aw_put_rec(x, x->s->db.msg, &k, &r);
     if (rc)
         return rc;
+    /* Its group position, beside it (same key) and as the group's newest. */
+    rc = aw_put_u64(x, x->s->db.mpos, &k, pos);
+    if (rc == 0)
+        rc = aw_put_u64(x, x->s->db.meta, &gk, pos);
+    if (rc)
+        return rc;
+    if (m)
+        ((herald_msg *)m)->pos = pos;
     rc = aw_write_conv(x, conv, sc);
     if (rc)
         return rc;
-    f.seq = sc->max_seq;
-    /* By the cap, not the count: the mode of a conversation never changes,
-     * so every message is either in its members' pointer logs or found
-     * through memberof (see store_sync). */
-    f.pointers = !conv_read_diffused(sc);
     rc = store_each_member(x->txn, x->s, c->tenant, conv, fan_one, &f);
     if (rc)
         return rc;
@@ -338,14 +342,21 @@ int aw_load_msg(actx *x, herald_str conv, uint64_t seq)
     if (rc)
         return aw_fatal(x, rc);
     rc = decode_msg(x, v.mv_data, v.mv_size, conv, seq, &m);
-    if (rc == 0)
+    if (rc == 0 && m) {
+        rc = mdb_get(x->txn, x->s->db.mpos, &kv, &v);
+        if (rc == 0 && v.mv_size == 8)
+            ((herald_msg *)m)->pos = be64(v.mv_data);
+        else if (rc != MDB_NOTFOUND)
+            return aw_fatal(x, rc ? rc : MDB_CORRUPTED);
         x->r->msg = m;
+        rc = 0;
+    }
     return rc;
 }
 
 int aw_receipt_targets(actx *x, herald_str conv, herald_str reader)
 {
-    fan f = {.x = x, .conv = conv, .skip = reader};
+    fan f = {.x = x, .skip = reader};
     return store_each_member(x->txn, x->s, x->c->tenant, conv, fan_one, &f);
 }
 

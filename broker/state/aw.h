@@ -84,6 +84,9 @@ int aw_write_conv(actx *x, herald_str conv, const store_conv *sc);
 /* Member record + memberof entry (external from the command's ext list). */
 int aw_write_member(actx *x, herald_str conv, herald_str user, uint32_t role, uint64_t joined,
                     const store_conv *sc);
+/* user leaves conv (joined at `joined`): its member record and cursor go;
+ * its memberof entry keeps the messages up to sc->max_seq for its sync. */
+int aw_leave(actx *x, herald_str conv, herald_str user, uint64_t joined, const store_conv *sc);
 /* Whether the conversation counts as having external members for the
  * command: the members' kinds the gateway read at request time, else the
  * join-time count. */
@@ -103,7 +106,7 @@ int aw_append_msg(actx *x, herald_str conv, store_conv *sc, uint32_t mk, uint32_
 /* Sets the result's msg to the stored message seq of conv, as it is now
  * (left NULL when there is no such record or it does not decode). */
 int aw_load_msg(actx *x, herald_str conv, uint64_t seq);
-/* READ: every member of conv but reader becomes a target (useq 0): they
+/* READ: every member of conv but reader becomes a target: they
  * get a RECEIPT event. */
 int aw_receipt_targets(actx *x, herald_str conv, herald_str reader);
 

@@ -31,17 +31,54 @@ int store_err(int rc)
     }
 }
 
-static const struct {
-    const char *name; /* LMDB database name */
-    size_t off;       /* offset in store_dbs */
-} db_names[] = {
+const store_db_name store_db_names[] = {
     {"meta", offsetof(store_dbs, meta)},         {"conv", offsetof(store_dbs, conv)},
     {"member", offsetof(store_dbs, member)},     {"memberof", offsetof(store_dbs, memberof)},
     {"msg", offsetof(store_dbs, msg)},           {"cursor", offsetof(store_dbs, cursor)},
-    {"dedup", offsetof(store_dbs, dedup)},       {"uevt", offsetof(store_dbs, uevt)},
-    {"ustate", offsetof(store_dbs, ustate)},     {"urgent", offsetof(store_dbs, urgent)},
-    {"remind", offsetof(store_dbs, remind)},
+    {"dedup", offsetof(store_dbs, dedup)},       {"mpos", offsetof(store_dbs, mpos)},
+    {"urgent", offsetof(store_dbs, urgent)},     {"remind", offsetof(store_dbs, remind)},
 };
+_Static_assert(sizeof store_db_names / sizeof store_db_names[0] == STORE_NDBS,
+               "a database was added to store_dbs: list it in store_db_names");
+
+/* Checks the on-disk format in txn: a new environment gets STORE_FORMAT;
+ * format 1 (per-user pointer logs) is refused with the upgrade step. */
+static int check_format(MDB_txn *txn, store *s, const char *dir)
+{
+    MDB_val k = {.mv_size = 6, .mv_data = "format"}, v;
+    MDB_dbi old;
+    MDB_stat st;
+    uint8_t b[4] = {0, 0, 0, STORE_FORMAT};
+    int rc = mdb_get(txn, s->db.meta, &k, &v);
+
+    if (rc == 0) {
+        uint32_t f = v.mv_size == 4 ? (uint32_t)((const uint8_t *)v.mv_data)[0] << 24 |
+                                          (uint32_t)((const uint8_t *)v.mv_data)[1] << 16 |
+                                          (uint32_t)((const uint8_t *)v.mv_data)[2] << 8 |
+                                          ((const uint8_t *)v.mv_data)[3]
+                                    : 0;
+        if (f == STORE_FORMAT)
+            return 0;
+        log_error("store.format", "%s: store format %u; this build reads format %u", dir, f,
+                  STORE_FORMAT);
+        return HERALD_ESTORAGE;
+    }
+    if (rc != MDB_NOTFOUND)
+        return store_err(rc);
+    /* No format yet: a new environment, or one written before formats
+     * were recorded (format 1). */
+    if (mdb_dbi_open(txn, "uevt", 0, &old) == 0 || mdb_stat(txn, s->db.msg, &st) != 0 ||
+        st.ms_entries != 0) {
+        log_error("store.format",
+                  "%s holds store format 1 (per-user pointer logs); this build keeps one "
+                  "position per shard group (format 2) and cannot read it in place. Upgrade: "
+                  "`heraldd upgrade-data --data %s` with every process of the cluster stopped, "
+                  "on every node (see README, Operations)",
+                  dir, dir);
+        return HERALD_ESTORAGE;
+    }
+    return store_err(mdb_put(txn, s->db.meta, &k, &(MDB_val){.mv_size = 4, .mv_data = b}, 0));
+}
 
 int store_open(const store_config *cfg, store **out)
 {
@@ -76,8 +113,10 @@ int store_open(const store_config *cfg, store **out)
         }
     }
     rc = mdb_env_create(&s->env);
-    if (rc)
+    if (rc) {
+        rc = store_err(rc);
         goto fail_lock;
+    }
     rc = mdb_env_set_maxdbs(s->env, 16);
     if (rc == 0)
         rc = mdb_env_set_maxreaders(s->env, 256);
@@ -98,13 +137,18 @@ int store_open(const store_config *cfg, store **out)
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
         goto fail_env;
-    for (size_t i = 0; i < sizeof db_names / sizeof db_names[0]; i++) {
-        rc = mdb_dbi_open(txn, db_names[i].name, MDB_CREATE,
-                          (MDB_dbi *)((char *)&s->db + db_names[i].off));
+    for (size_t i = 0; i < STORE_NDBS; i++) {
+        rc = mdb_dbi_open(txn, store_db_names[i].name, MDB_CREATE,
+                          (MDB_dbi *)((char *)&s->db + store_db_names[i].off));
         if (rc) {
             mdb_txn_abort(txn);
             goto fail_env;
         }
+    }
+    rc = check_format(txn, s, cfg->dir);
+    if (rc) {
+        mdb_txn_abort(txn);
+        goto fail_env_herald;
     }
     rc = mdb_txn_commit(txn);
     if (rc)
@@ -113,11 +157,13 @@ int store_open(const store_config *cfg, store **out)
     return 0;
 
 fail_env:
+    rc = store_err(rc);
+fail_env_herald:
     mdb_env_close(s->env);
 fail_lock:
     pthread_rwlock_destroy(&s->grow);
     free(s);
-    return store_err(rc);
+    return rc;
 }
 
 void store_close(store *s)
@@ -180,6 +226,12 @@ int store_grow(store *s)
     return 0;
 }
 
+uint64_t store_gpos_txn(MDB_txn *txn, store *s)
+{
+    MDB_val k = {.mv_size = 4, .mv_data = "gpos"}, v;
+    return mdb_get(txn, s->db.meta, &k, &v) == 0 && v.mv_size == 8 ? be64(v.mv_data) : 0;
+}
+
 uint64_t store_applied(store *s)
 {
     MDB_txn *txn;
@@ -215,14 +267,6 @@ void key_msg(kbuf *k, herald_str ten, herald_str conv, uint64_t seq)
     kb_u64(k, seq);
 }
 
-void key_ustate(kbuf *k, herald_str ten, herald_str user, uint32_t group)
-{
-    k->n = 0;
-    k->over = false;
-    kb_id(k, ten);
-    kb_id(k, user);
-    kb_u32(k, group);
-}
 
 int conv_kind_parse(herald_str s)
 {

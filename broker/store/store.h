@@ -1,20 +1,23 @@
 /*
  * store.h — the LMDB store: conversations, members, messages, cursors,
- * dedup, per-user pointer logs, tenants and the applied index.
+ * dedup, group positions, tenants and the applied index.
  *
  * Layout (one LMDB environment, named databases; every key starts with the
  * tenant, so nothing is reachable without it):
  *   meta     "applied"                      → u64 applied index
+ *            "format"                        → u32 store format (STORE_FORMAT)
+ *            "gpos"                          → u64 position of the group's newest message
  *            "t" ten                         → tenant record (secret, caps)
  *   conv     ten conv                        → conv record (kind, owner, max seq, cap, created, count)
  *   member   ten conv user                   → member record (role, joined seq)
- *   memberof ten user conv                   → kind | 0x80 when read-diffused
- *                                              (a user's conversations)
+ *   memberof ten user conv                   → kind; after leaving: kind|0x80,
+ *                                              joined seq, last seq (a user's
+ *                                              conversations, for sync)
  *   msg      ten conv seq(8, big-endian)     → message record (from, ts, cmid, flags, kind, body)
  *   cursor   ten conv user                   → u64 read seq
  *   dedup    ten conv user cmid              → u64 seq
- *   uevt     ten user group(4) useq(8)       → pointer (conv, seq)
- *   ustate   ten user group(4)               → u64 last useq
+ *   uevt     ten user group(4) pos(8)       → pointer (conv, seq)
+ *   ustate   ten user group(4)               → u64 last pos
  * Ids are length-prefixed (1 byte) inside keys so prefixes never collide.
  *
  * Threads: ONE writer thread (see writer.h / apply.h) runs write
@@ -153,26 +156,25 @@ int store_history(store *s, herald_str tenant, herald_str conv, uint64_t after,
 
 /* Sync position and answer for one shard group. */
 typedef struct store_sync_out {
-    store_msgs msgs;         /* messages to deliver, in order (group/useq set) */
-    uint64_t useq;           /* the user's new position in this group */
-    uint32_t n_convs;        /* new positions in read-diffused conversations */
-    herald_sync_conv *convs; /* conv strings live in msgs.arena */
+    store_msgs msgs;         /* messages to deliver, in position order (group/pos set) */
+    uint64_t pos;            /* the user's new position in this group */
 } store_sync_out;
 void store_sync_free(store_sync_out *o);
 
-/* Sync: the user's pointer-log entries of this store's group with useq >
- * after_useq (each message with group/useq set), then for every
- * read-diffused conversation (announce) the user belongs to, the messages
- * after the seq given in convs (or after the member's joined seq when the
- * conversation is absent from convs). At most limit messages in all
- * (0 = 500, capped at 1000); msgs.more tells that the limit cut it and the
- * client should sync again from the returned position. max_bytes bounds the
- * message data as for store_history.
+/* Sync: the messages of the user's conversations in this store's group
+ * whose group position is above `after` (each from the user's joined seq
+ * on), in position order, at most limit (0 = 500, capped at 1000) and
+ * max_bytes as for store_history. out->pos is the new position: the
+ * group's newest when the answer is whole, else the last message's (more
+ * set: sync again from there). Cost: one conversation record and one
+ * position read per conversation of the user in the group, plus two reads
+ * per message returned.
  * 0, HERALD_ENOMEM, HERALD_ESTORAGE. */
-int store_sync(store *s, herald_str tenant, herald_str user,
-               uint64_t after_useq, const herald_sync_conv *convs,
-               uint32_t n_convs, uint32_t limit, size_t max_bytes,
-               store_sync_out *out);
+int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after, uint32_t limit,
+               size_t max_bytes, store_sync_out *out);
+
+/* The group's newest position: what a client without a key starts from. */
+uint64_t store_gpos(store *s);
 
 /* Urgent (DING) message status: confirmed and pending recipients.
  * 0, HERALD_ENOT_FOUND (not an urgent message), HERALD_ENOMEM, HERALD_ESTORAGE. */

@@ -20,8 +20,7 @@ typedef struct store_dbs {
     MDB_dbi msg;      /* ten conv seq → message record */
     MDB_dbi cursor;   /* ten conv user → read seq */
     MDB_dbi dedup;    /* ten conv user cmid → seq */
-    MDB_dbi uevt;     /* ten user group useq → pointer */
-    MDB_dbi ustate;   /* ten user group → last useq */
+    MDB_dbi mpos;     /* ten conv seq → u64 group position of the message */
     MDB_dbi urgent;   /* ten conv seq(8) user → confirmed ts (0 = pending) */
     MDB_dbi remind;   /* due(8) ten conv seq(8) → reminders sent (1) interval s (4) max (1) */
 } store_dbs;
@@ -35,21 +34,31 @@ struct store {
     uint32_t group;         /* shard group held (0 in dev mode) */
 };
 
-/* memberof value: the conversation kind in the low bits, and this bit when
- * the conversation is read-diffused although its kind is not announce (a
- * group created with a cap above CONV_POINTER_MAX). Sync finds a user's
- * read-diffused conversations from these values alone. */
-#define MEMBEROF_KIND_MASK 0x7fu
-#define MEMBEROF_READ_DIFFUSED 0x80u
+/* Every named database, in the order store.c opens them and snapshots
+ * walk them (store.c; one entry per field of store_dbs). */
+typedef struct store_db_name {
+    const char *name; /* LMDB database name */
+    size_t off;       /* offset of its handle in store_dbs */
+} store_db_name;
+extern const store_db_name store_db_names[];
+#define STORE_NDBS (sizeof(store_dbs) / sizeof(MDB_dbi))
 
-/* True when messages of the conversation are read-diffused (no pointer
- * writes): announcements, and conversations whose cap allows more than
- * CONV_POINTER_MAX members. The cap is fixed at creation, so a conversation
- * never changes mode (sync keys stay valid). */
-static inline bool conv_read_diffused(const store_conv *sc)
-{
-    return sc->kind == CONV_ANNOUNCE || sc->cap > CONV_POINTER_MAX;
-}
+/* The store's on-disk format: 2 = group positions (mpos, meta "gpos").
+ * Format 1 (no meta "format", per-user pointer logs in "uevt") is refused
+ * at open with the upgrade step. */
+#define STORE_FORMAT 2u
+
+/* The group position of the newest message (meta "gpos"), in txn. */
+uint64_t store_gpos_txn(MDB_txn *txn, store *s);
+
+/* memberof value: the conversation kind (1 byte) while a member; after
+ * leaving (removed, or handed over), kind | MEMBEROF_LEFT then the joined
+ * seq and the last seq it may still sync (8 bytes each, big-endian): the
+ * messages up to its removal stay its to catch up on. Joining again
+ * rewrites it. */
+#define MEMBEROF_KIND_MASK 0x7fu
+#define MEMBEROF_LEFT 0x80u
+#define MEMBEROF_LEFT_LEN 17u
 
 /* Member roles. */
 #define ROLE_MEMBER 0u
@@ -79,7 +88,6 @@ int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_
 void key_conv(kbuf *k, herald_str ten, herald_str conv);
 void key_member(kbuf *k, herald_str ten, herald_str conv, herald_str user);
 void key_msg(kbuf *k, herald_str ten, herald_str conv, uint64_t seq);
-void key_ustate(kbuf *k, herald_str ten, herald_str user, uint32_t group);
 
 /* Calls fn for each member of (ten, conv) in id order (user points into the
  * txn's pages) until fn returns non-zero, which is returned. */

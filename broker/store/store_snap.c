@@ -9,33 +9,18 @@
 #include "log.h"
 #include "store_int.h"
 
-#define SNAP_MAGIC "HSNAP\0\0\1" /* magic + version 1 */
+#define SNAP_MAGIC "HSNAP\0\0\2" /* magic + version 2 (store format 2) */
 #define SNAP_MAGIC_LEN 8u
 #define SNAP_HEAD_LEN (SNAP_MAGIC_LEN + 8u + 4u)
 #define SNAP_ENTRY_MIN 8u         /* klen + vlen, empty key and value */
 #define RESTORE_GROW_RETRIES 40   /* as apply_batch: doubling from 1 GiB */
 
-/* Every named database of the store, in snapshot order. Must list each
- * field of store_dbs once (checked below at compile time by size). */
-static const struct {
-    const char *name; /* LMDB database name (as store.c opens it) */
-    size_t off;       /* offset of its handle in store_dbs */
-} snap_dbs[] = {
-    {"meta", offsetof(store_dbs, meta)},         {"conv", offsetof(store_dbs, conv)},
-    {"member", offsetof(store_dbs, member)},     {"memberof", offsetof(store_dbs, memberof)},
-    {"msg", offsetof(store_dbs, msg)},           {"cursor", offsetof(store_dbs, cursor)},
-    {"dedup", offsetof(store_dbs, dedup)},       {"uevt", offsetof(store_dbs, uevt)},
-    {"ustate", offsetof(store_dbs, ustate)},     {"urgent", offsetof(store_dbs, urgent)},
-    {"remind", offsetof(store_dbs, remind)},
-};
-#define SNAP_NDBS (sizeof snap_dbs / sizeof snap_dbs[0])
-_Static_assert(sizeof(store_dbs) == SNAP_NDBS * sizeof(MDB_dbi),
-               "a database was added to store_dbs: list it in snap_dbs");
+#define SNAP_NDBS STORE_NDBS
 
 static MDB_dbi snap_dbi(const store *s, size_t i)
 {
     MDB_dbi d;
-    memcpy(&d, (const char *)&s->db + snap_dbs[i].off, sizeof d);
+    memcpy(&d, (const char *)&s->db + store_db_names[i].off, sizeof d);
     return d;
 }
 
@@ -94,14 +79,14 @@ static int snap_walk(store *s, MDB_txn *txn, snap_sink *k, uint64_t *applied)
         MDB_stat st;
         MDB_cursor *cur;
         MDB_val kv, v;
-        uint8_t name_len = (uint8_t)strlen(snap_dbs[i].name), cnt[8], len[4];
+        uint8_t name_len = (uint8_t)strlen(store_db_names[i].name), cnt[8], len[4];
         uint64_t seen = 0;
 
         mrc = mdb_stat(txn, dbi, &st);
         if (mrc)
             return store_err(mrc);
         sink_put(k, &name_len, 1);
-        sink_put(k, snap_dbs[i].name, name_len);
+        sink_put(k, store_db_names[i].name, name_len);
         put_be64(cnt, st.ms_entries);
         sink_put(k, cnt, sizeof cnt);
         mrc = mdb_cursor_open(txn, dbi, &cur);
@@ -252,15 +237,15 @@ typedef struct snap_kv {
     MDB_val v; /* value (points into the input) */
 } snap_kv;
 
-/* Reads the next database header: checks its name against snap_dbs[i] and
+/* Reads the next database header: checks its name against store_db_names[i] and
  * bounds its entry count by the bytes left. */
 static int rd_db_head(snap_rd *r, size_t i, uint64_t *n_entries)
 {
-    size_t want = strlen(snap_dbs[i].name);
+    size_t want = strlen(store_db_names[i].name);
     uint8_t name_len = rd_u8(r);
     const uint8_t *name = rd_take(r, name_len);
     *n_entries = rd_u64(r);
-    if (r->bad || name_len != want || memcmp(name, snap_dbs[i].name, want) != 0 ||
+    if (r->bad || name_len != want || memcmp(name, store_db_names[i].name, want) != 0 ||
         *n_entries > r->left / SNAP_ENTRY_MIN)
         return HERALD_EPROTOCOL;
     return 0;

@@ -1,13 +1,12 @@
 /* store_sync.c — reading messages back: history pages, sync from a
- * position (pointer logs and read-diffused conversations), the current
- * position for WELCOME. See store.h. */
+ * position (a merge of the user's conversations by group position), the
+ * group's position for WELCOME. See store.h. */
 #include "store_int.h"
 
 #include <herald/error.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "position.h"
 
 #define HISTORY_DEFAULT 100u
 #define HISTORY_MAX 1000u
@@ -101,6 +100,8 @@ static int read_msgs(MDB_txn *txn, store *s, herald_str ten, herald_str conv, ui
         if (rc)
             break;
         m->group = s->group;
+        if (mdb_get(txn, s->db.mpos, &kv, &v) == 0 && v.mv_size == 8)
+            m->pos = be64(v.mv_data);
         *last = seq;
         got++;
     }
@@ -195,177 +196,212 @@ void store_sync_free(store_sync_out *o)
     *o = (store_sync_out){0};
 }
 
-/* Visits the user's read-diffused conversations: fn(conv, arg). */
-typedef int (*conv_fn)(herald_str conv, void *arg);
+/* ---- sync: a merge of the user's conversations by group position -------- */
 
-/* Filter of each_announce: only read-diffused conversations. */
-typedef struct announce_filter {
-    conv_fn fn; /* caller's */
-    void *arg;  /* its argument */
-} announce_filter;
+/* The next message of one conversation still to hand out. */
+typedef struct sync_head {
+    herald_str conv; /* in the list's arena */
+    uint64_t seq;    /* its seq */
+    uint64_t pos;    /* its group position */
+    uint64_t last;   /* the conversation's newest seq */
+} sync_head;
 
-static int only_announce(herald_str conv, MDB_val kind, void *arg)
-{
-    announce_filter *f = arg;
-    uint8_t v;
-    if (kind.mv_size != 1)
-        return HERALD_ESTORAGE;
-    v = *(const uint8_t *)kind.mv_data;
-    return (v & MEMBEROF_READ_DIFFUSED) || (v & MEMBEROF_KIND_MASK) == CONV_ANNOUNCE
-               ? f->fn(conv, f->arg)
-               : 0;
-}
-
-static int each_announce(MDB_txn *txn, store *s, herald_str ten, herald_str user,
-                         conv_fn fn, void *arg)
-{
-    kbuf k = {0};
-    announce_filter f = {.fn = fn, .arg = arg};
-    kb_id(&k, ten);
-    kb_id(&k, user);
-    if (k.over)
-        return 0;
-    return scan_ids(txn, s->db.memberof, &k, only_announce, &f);
-}
-
-/* State of one store_sync / store_position call. */
+/* State of one store_sync call. */
 typedef struct sync_ctx {
-    store *s;                        /* store */
-    MDB_txn *txn;                    /* read txn */
-    herald_str ten, user;            /* who */
-    const herald_sync_conv *convs;   /* client's conv positions */
-    uint32_t n_convs;
-    uint32_t room;                   /* messages still allowed */
-    bool only_position;              /* store_position: no messages */
-    msg_list l;                      /* messages */
-    herald_buf pos;                  /* herald_sync_conv array (new positions) */
-    bool cut;                        /* the limit cut the answer */
+    store *s;          /* store */
+    MDB_txn *txn;      /* read txn */
+    herald_str ten;    /* tenant */
+    herald_str user;   /* the reader */
+    uint64_t after;    /* the client's position */
+    msg_list l;        /* messages (and the arena for conv ids) */
+    herald_buf heap;   /* sync_head min-heap by pos */
 } sync_ctx;
 
-static int sync_announce(herald_str conv, void *arg)
-{
-    sync_ctx *x = arg;
-    herald_sync_conv p = {0};
-    uint64_t after = 0, last;
-    bool known = false;
-    int rc;
+static sync_head *heap_at(sync_ctx *x, size_t i) { return (sync_head *)x->heap.data + i; }
+static size_t heap_n(const sync_ctx *x) { return x->heap.len / sizeof(sync_head); }
 
-    if (x->only_position) {
-        store_conv sc;
-        rc = conv_read(x->txn, x->s, x->ten, conv, &sc);
-        if (rc)
-            return rc;
-        after = sc.max_seq;
-    } else {
-        for (uint32_t i = 0; i < x->n_convs; i++) {
-            if (x->convs[i].conv.len == conv.len &&
-                memcmp(x->convs[i].conv.ptr, conv.ptr, conv.len) == 0) {
-                after = x->convs[i].seq;
-                known = true;
-                break;
-            }
-        }
-        if (!known) {
-            uint32_t role;
-            rc = member_read(x->txn, x->s, x->ten, conv, x->user, &role, &after, NULL);
-            if (rc)
-                return rc;
-            /* Messages from the one that added the member onward. */
-            after = after ? after - 1 : 0;
-        }
-        uint32_t before = ml_count(&x->l);
-        last = after;
-        rc = read_msgs(x->txn, x->s, x->ten, conv, after, x->room, &x->l, &last, &x->cut);
-        if (rc)
-            return rc;
-        x->room -= ml_count(&x->l) - before;
-        after = last;
+static void heap_swap(sync_ctx *x, size_t a, size_t b)
+{
+    sync_head t = *heap_at(x, a);
+    *heap_at(x, a) = *heap_at(x, b);
+    *heap_at(x, b) = t;
+}
+
+static void heap_down(sync_ctx *x, size_t i)
+{
+    size_t n = heap_n(x);
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && heap_at(x, l)->pos < heap_at(x, m)->pos)
+            m = l;
+        if (l + 1 < n && heap_at(x, l + 1)->pos < heap_at(x, m)->pos)
+            m = l + 1;
+        if (m == i)
+            return;
+        heap_swap(x, i, m);
+        i = m;
     }
-    p.conv.ptr = arena_dup(x->l.a, conv.ptr, conv.len);
-    p.conv.len = conv.len;
-    p.seq = after;
-    if (!p.conv.ptr || herald_buf_append(&x->pos, &p, sizeof p) != 0)
+}
+
+static int heap_push(sync_ctx *x, const sync_head *h)
+{
+    size_t i;
+    if (herald_buf_append(&x->heap, h, sizeof *h) != 0)
         return HERALD_ENOMEM;
+    for (i = heap_n(x) - 1; i > 0 && heap_at(x, (i - 1) / 2)->pos > heap_at(x, i)->pos;
+         i = (i - 1) / 2)
+        heap_swap(x, i, (i - 1) / 2);
     return 0;
 }
 
-/* Pointer-log part of a sync. */
-static int sync_pointers(sync_ctx *x, uint64_t after, uint64_t *next)
+static void heap_pop(sync_ctx *x)
 {
-    MDB_cursor *cur;
-    kbuf k;
-    MDB_val kv, v;
-    size_t plen;
-    int rc = 0, mrc;
-
-    key_ustate(&k, x->ten, x->user, x->s->group);
-    plen = k.n;
-    kb_u64(&k, after + 1);
-    *next = after;
-    if (k.over || after == UINT64_MAX)
-        return 0;
-    mrc = mdb_cursor_open(x->txn, x->s->db.uevt, &cur);
-    if (mrc)
-        return store_err(mrc);
-    kv = kb_val(&k);
-    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        rcur c = rc_of(v);
-        herald_str conv;
-        uint64_t seq, useq;
-        kbuf mk;
-        MDB_val mkv, mv;
-        herald_msg *m;
-        if (kv.mv_size != plen + 8 || memcmp(kv.mv_data, k.b, plen) != 0)
-            break;
-        if (x->room == 0) {
-            x->cut = true;
-            break;
-        }
-        useq = be64((const uint8_t *)kv.mv_data + plen);
-        conv = rc_str(&c);
-        seq = rc_u64(&c);
-        if (c.bad) {
-            rc = HERALD_ESTORAGE;
-            break;
-        }
-        key_msg(&mk, x->ten, conv, seq);
-        mkv = kb_val(&mk);
-        rc = mdb_get(x->txn, x->s->db.msg, &mkv, &mv);
-        if (rc) {
-            rc = store_err(rc);
-            break;
-        }
-        if (ml_full(&x->l, mv.mv_size, conv.len)) {
-            x->cut = true;
-            break;
-        }
-        ml_account(&x->l, mv.mv_size, conv.len);
-        m = ml_push(&x->l);
-        if (!m) {
-            rc = HERALD_ENOMEM;
-            break;
-        }
-        rc = msg_decode(mv, conv, seq, x->l.a, m);
-        if (rc)
-            break;
-        m->group = x->s->group;
-        m->useq = useq;
-        *next = useq;
-        x->room--;
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND && !rc)
-        rc = store_err(mrc);
-    mdb_cursor_close(cur);
-    return rc;
+    size_t n = heap_n(x);
+    *heap_at(x, 0) = *heap_at(x, n - 1);
+    x->heap.len -= sizeof(sync_head);
+    heap_down(x, 0);
 }
 
-static int sync_run(store *s, herald_str tenant, herald_str user, uint64_t after_useq,
-                    const herald_sync_conv *convs, uint32_t n_convs, uint32_t limit,
-                    size_t max_bytes, bool only_position, store_sync_out *out)
+/* The group position of message seq of conv (0: none recorded). */
+static int msg_pos(sync_ctx *x, herald_str conv, uint64_t seq, uint64_t *pos)
 {
-    sync_ctx x = {.s = s, .ten = tenant, .user = user, .convs = convs, .n_convs = n_convs,
-                  .only_position = only_position};
+    kbuf k;
+    MDB_val kv, v;
+    int rc;
+    key_msg(&k, x->ten, conv, seq);
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.mpos, &kv, &v);
+    *pos = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store_err(rc);
+    if (v.mv_size != 8)
+        return HERALD_ESTORAGE;
+    *pos = be64(v.mv_data);
+    return 0;
+}
+
+/* One conversation of the user: when its newest message is past the
+ * client's position, the first such message from the joined seq on (a
+ * binary search: positions grow with seq) goes into the heap. */
+static int sync_conv(herald_str conv, MDB_val kind, void *arg)
+{
+    sync_ctx *x = arg;
+    store_conv sc;
+    uint32_t role;
+    uint64_t joined, lo, hi, pos;
+    sync_head h;
+    int rc;
+
+    rc = conv_read(x->txn, x->s, x->ten, conv, &sc);
+    if (rc == HERALD_ENOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (kind.mv_size == MEMBEROF_LEFT_LEN &&
+        (*(const uint8_t *)kind.mv_data & MEMBEROF_LEFT)) {
+        /* Left: what came up to its removal. */
+        uint64_t until = be64((const uint8_t *)kind.mv_data + 9);
+        joined = be64((const uint8_t *)kind.mv_data + 1);
+        if (until < sc.max_seq)
+            sc.max_seq = until;
+    } else if (kind.mv_size == 1) {
+        rc = member_read(x->txn, x->s, x->ten, conv, x->user, &role, &joined, NULL);
+        if (rc == HERALD_ENOT_MEMBER)
+            return 0;
+        if (rc)
+            return rc;
+    } else {
+        return HERALD_ESTORAGE;
+    }
+    if (joined == 0)
+        joined = 1;
+    if (sc.max_seq < joined)
+        return 0;
+    rc = msg_pos(x, conv, sc.max_seq, &pos);
+    if (rc || pos <= x->after)
+        return rc;
+    /* The first seq in [joined, max_seq] whose position is past `after`. */
+    lo = joined;
+    hi = sc.max_seq;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2, p;
+        rc = msg_pos(x, conv, mid, &p);
+        if (rc)
+            return rc;
+        if (p > x->after)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    rc = msg_pos(x, conv, lo, &pos);
+    if (rc)
+        return rc;
+    h = (sync_head){.seq = lo, .pos = pos, .last = sc.max_seq};
+    h.conv.ptr = arena_dup(x->l.a, conv.ptr, conv.len);
+    h.conv.len = conv.len;
+    if (!h.conv.ptr)
+        return HERALD_ENOMEM;
+    return heap_push(x, &h);
+}
+
+/* Hands out messages in position order until the heap is empty (whole:
+ * *pos untouched) or the limit cuts (*pos = the last position handed). */
+static int sync_merge(sync_ctx *x, uint32_t room, uint64_t *pos, bool *cut)
+{
+    while (heap_n(x)) {
+        sync_head *h = heap_at(x, 0);
+        kbuf k;
+        MDB_val kv, v;
+        herald_msg *m;
+        int rc;
+
+        if (ml_count(&x->l) == room) {
+            *cut = true;
+            return 0;
+        }
+        key_msg(&k, x->ten, h->conv, h->seq);
+        kv = kb_val(&k);
+        rc = mdb_get(x->txn, x->s->db.msg, &kv, &v);
+        if (rc)
+            return store_err(rc); /* a position without its message */
+        if (ml_full(&x->l, v.mv_size, h->conv.len)) {
+            *cut = true;
+            return 0;
+        }
+        ml_account(&x->l, v.mv_size, h->conv.len);
+        m = ml_push(&x->l);
+        if (!m)
+            return HERALD_ENOMEM;
+        rc = msg_decode(v, h->conv, h->seq, x->l.a, m);
+        if (rc)
+            return rc;
+        m->group = x->s->group;
+        m->pos = h->pos;
+        *pos = h->pos;
+        if (h->seq == h->last) {
+            heap_pop(x);
+            continue;
+        }
+        h->seq++;
+        rc = msg_pos(x, h->conv, h->seq, &h->pos);
+        if (rc)
+            return rc;
+        if (!h->pos)
+            return HERALD_ESTORAGE;
+        heap_down(x, 0);
+    }
+    return 0;
+}
+
+int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after, uint32_t limit,
+               size_t max_bytes, store_sync_out *out)
+{
+    sync_ctx x = {.s = s, .ten = tenant, .user = user, .after = after};
+    kbuf k = {0};
+    uint64_t gpos, last = after;
+    bool cut = false;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -373,7 +409,6 @@ static int sync_run(store *s, herald_str tenant, herald_str user, uint64_t after
         limit = SYNC_DEFAULT;
     if (limit > SYNC_MAX)
         limit = SYNC_MAX;
-    x.room = limit;
     rc = ml_init(&x.l);
     if (rc)
         return rc;
@@ -381,60 +416,46 @@ static int sync_run(store *s, herald_str tenant, herald_str user, uint64_t after
     rc = store_rd_begin(s, &x.txn);
     if (rc)
         goto fail;
-    if (only_position) {
-        kbuf k;
-        MDB_val kv, v;
-        key_ustate(&k, tenant, user, s->group);
-        kv = kb_val(&k);
-        out->useq = 0;
-        if (!k.over && mdb_get(x.txn, s->db.ustate, &kv, &v) == 0 && v.mv_size == 8)
-            out->useq = be64(v.mv_data);
-    } else {
-        rc = sync_pointers(&x, after_useq, &out->useq);
-    }
+    gpos = store_gpos_txn(x.txn, s);
+    kb_id(&k, tenant);
+    kb_id(&k, user);
+    if (!k.over && after < gpos)
+        rc = scan_ids(x.txn, s->db.memberof, &k, sync_conv, &x);
     if (rc == 0)
-        rc = each_announce(x.txn, s, tenant, user, sync_announce, &x);
+        rc = sync_merge(&x, limit, &last, &cut);
     store_rd_end(s, x.txn);
     if (rc)
         goto fail;
-    if (x.pos.len) {
-        out->convs = arena_alloc(x.l.a, x.pos.len);
-        if (!out->convs) {
-            rc = HERALD_ENOMEM;
-            goto fail;
-        }
-        memcpy(out->convs, x.pos.data, x.pos.len);
-        out->n_convs = (uint32_t)(x.pos.len / sizeof(herald_sync_conv));
-    }
-    herald_buf_free(&x.pos);
+    herald_buf_free(&x.heap);
     rc = ml_finish(&x.l, &out->msgs);
     if (rc) {
         memset(out, 0, sizeof *out);
         return rc;
     }
-    out->msgs.more = x.cut;
-    return 0;
+    out->msgs.more = cut;
+    /* Never behind the client: a key from the future (another data dir)
+     * stays as it is rather than move back. */
+    out->pos = cut ? last : gpos > after ? gpos : after;
+    /* Urgent messages say whether this reader confirmed them. */
+    rc = store_urgent_mark(s, tenant, user, out->msgs.v, out->msgs.n);
+    if (rc)
+        store_sync_free(out);
+    return rc;
 
 fail:
-    herald_buf_free(&x.pos);
+    herald_buf_free(&x.heap);
     ml_drop(&x.l);
     memset(out, 0, sizeof *out);
     return rc;
 }
 
-int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after_useq,
-               const herald_sync_conv *convs, uint32_t n_convs, uint32_t limit,
-               size_t max_bytes, store_sync_out *out)
+uint64_t store_gpos(store *s)
 {
-    int rc = sync_run(s, tenant, user, after_useq, convs, n_convs, limit, max_bytes, false, out);
-    /* Urgent messages say whether this reader confirmed them. */
-    if (rc == 0 && (rc = store_urgent_mark(s, tenant, user, out->msgs.v, out->msgs.n)) != 0)
-        store_sync_free(out);
-    return rc;
+    MDB_txn *txn;
+    uint64_t pos;
+    if (store_rd_begin(s, &txn) != 0)
+        return 0;
+    pos = store_gpos_txn(txn, s);
+    store_rd_end(s, txn);
+    return pos;
 }
-
-int store_position(store *s, herald_str tenant, herald_str user, store_sync_out *out)
-{
-    return sync_run(s, tenant, user, 0, NULL, 0, 0, 0, true, out);
-}
-

@@ -177,40 +177,31 @@ void client_queue_free(herald_client *c)
 
 /* ---- the sync key filter ------------------------------------------------------------ */
 
-/* A message's slot in a key: its group's useq, or (read-diffused, useq 0)
- * its conversation's seq. NULL on ENOMEM. */
-static uint64_t *key_slot(synckey *k, const herald_msg *m)
-{
-    return m->useq ? sk_group(k, m->group) : sk_conv_at(k, m->conv.ptr, m->conv.len);
-}
-
-/* The position a message stands for in its slot. */
-static uint64_t key_pos(const herald_msg *m) { return m->useq ? m->useq : m->seq; }
-
 /* Filters a message against the receive key: queue it (next in line), drop
  * it (seen), or note a gap (dropped; the SYNC that follows returns it with
- * the missing ones). in_sync: from a SYNC_RESULT, which answers from our own
- * key in order, so anything newer is next. */
+ * the missing ones). A push is next in line when its pv (the position of
+ * the user's previous message in its group, or a bound of it) is covered by
+ * the key. in_sync: from a SYNC_RESULT, which answers from our own key in
+ * position order, so anything newer is next. */
 static int accept_msg(herald_client *c, const herald_msg *m, bool in_sync)
 {
-    uint64_t pos = key_pos(m);
     uint64_t *slot;
     int rc;
 
-    if (!m->useq && (m->conv.len == 0 || memchr(m->conv.ptr, '\0', m->conv.len)))
-        return 0; /* no conversation to key it by: not deliverable exactly once */
-    slot = key_slot(&c->recv, m);
+    if (!m->pos || m->conv.len == 0 || memchr(m->conv.ptr, '\0', m->conv.len))
+        return 0; /* no position to key it by: not deliverable exactly once */
+    slot = sk_group(&c->recv, m->group);
     if (!slot)
         return HERALD_ENOMEM;
-    if (pos <= *slot)
+    if (m->pos <= *slot)
         return 0; /* duplicate */
-    if (pos != *slot + 1 && !in_sync) {
+    if (!in_sync && m->prev > *slot) {
         /* Dropped; the gap stays open until SYNC has returned up to pos. */
-        uint64_t *w = key_slot(&c->want, m);
+        uint64_t *w = sk_group(&c->want, m->group);
         if (!w)
             return HERALD_ENOMEM;
-        if (pos > *w)
-            *w = pos;
+        if (m->pos > *w)
+            *w = m->pos;
         c->st.gaps++;
         if (!c->need_sync) {
             c->need_sync = true;
@@ -222,7 +213,7 @@ static int accept_msg(herald_client *c, const herald_msg *m, bool in_sync)
     }
     rc = enqueue(c, event_msg(m));
     if (rc == 0)
-        *slot = pos; /* only once queued: a failed copy is fetched again */
+        *slot = m->pos; /* only once queued: a failed copy is fetched again */
     return rc;
 }
 
@@ -261,8 +252,8 @@ static int merge_key(synckey *k, const herald_frame *r)
         uint64_t *p = sk_group(k, next.groups[i].group);
         if (!p)
             rc = HERALD_ENOMEM;
-        else if (next.groups[i].useq > *p)
-            *p = next.groups[i].useq;
+        else if (next.groups[i].pos > *p)
+            *p = next.groups[i].pos;
     }
     for (uint32_t i = 0; rc == 0 && i < next.n_convs; i++) {
         uint64_t *p = sk_conv_at(k, next.convs[i].conv, strlen(next.convs[i].conv));
@@ -284,11 +275,11 @@ static bool gap_open(const herald_client *c, uint32_t *group, const char **conv,
         uint64_t have = 0;
         for (uint32_t j = 0; j < k->n_groups; j++)
             if (k->groups[j].group == w->groups[i].group)
-                have = k->groups[j].useq;
-        if (w->groups[i].useq > have) {
+                have = k->groups[j].pos;
+        if (w->groups[i].pos > have) {
             *group = w->groups[i].group;
             *conv = NULL;
-            *pos = w->groups[i].useq;
+            *pos = w->groups[i].pos;
             return true;
         }
     }
@@ -388,8 +379,8 @@ static int pop_event(herald_client *c, herald_event **ev)
 
     if (q->ev->type == HERALD_EV_MSG) {
         /* The slot first: on ENOMEM the event stays queued. */
-        uint64_t *slot = key_slot(&c->out, &q->ev->msg);
-        uint64_t pos = key_pos(&q->ev->msg);
+        uint64_t *slot = sk_group(&c->out, q->ev->msg.group);
+        uint64_t pos = q->ev->msg.pos;
         if (!slot)
             return HERALD_ENOMEM;
         if (pos > *slot)

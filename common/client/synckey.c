@@ -19,13 +19,13 @@ uint64_t *sk_group(synckey *k, uint32_t g)
     herald_sync_group *v;
     for (uint32_t i = 0; i < k->n_groups; i++)
         if (k->groups[i].group == g)
-            return &k->groups[i].useq;
+            return &k->groups[i].pos;
     v = realloc(k->groups, (k->n_groups + 1) * sizeof *v);
     if (!v)
         return NULL;
     k->groups = v;
     v[k->n_groups] = (herald_sync_group){.group = g};
-    return &v[k->n_groups++].useq;
+    return &v[k->n_groups++].pos;
 }
 
 uint64_t *sk_conv_at(synckey *k, const char *conv, size_t len)
@@ -53,7 +53,7 @@ int sk_from_frame(synckey *k, const herald_frame *f)
         uint64_t *p = sk_group(&n, f->sync_groups[i].group);
         if (!p)
             goto fail;
-        *p = f->sync_groups[i].useq;
+        *p = f->sync_groups[i].pos;
     }
     for (uint32_t i = 0; i < f->n_sync_convs; i++) {
         herald_str id = f->sync_convs[i].conv;

@@ -1,5 +1,5 @@
 /*
- * synckey.h — the client's sync position: {group → useq} and
+ * synckey.h — the client's sync position: {group → pos} and
  * {read-diffused conversation → seq}. Serialised as an encoded SYNC frame
  * (protocol.h), so the already fuzzed frame decoder reads saved keys back.
  */
@@ -16,7 +16,7 @@ typedef struct sk_conv {
 /* Zero-initialise; free with sk_free. Small (one entry per shard group and
  * per read-diffused conversation), so lookups are linear. */
 typedef struct synckey {
-    herald_sync_group *groups; /* owned array: group → highest useq */
+    herald_sync_group *groups; /* owned array: group → highest pos */
     uint32_t n_groups;         /* entries in groups */
     sk_conv *convs;            /* owned array: read-diffused conv → highest seq */
     uint32_t n_convs;          /* entries in convs */

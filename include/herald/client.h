@@ -6,7 +6,7 @@
  * for its response, pushed messages and receipts are queued in arrival order
  * and handed out by herald_client_next_event.
  *
- * Delivery guarantee: the client keeps a sync key ({group → useq} plus
+ * Delivery guarantee: the client keeps a sync key ({group → pos} plus
  * {read-diffused conversation → seq}, see protocol.h). Each pushed message
  * advances it; a duplicate is dropped; a gap triggers a SYNC that fetches the
  * missing messages in order. Save the key (herald_client_sync_key) and pass

@@ -32,7 +32,7 @@
  *   cnt: count (uint)        mem: members (array of str)
  *   read: read (array of str)                         unread: unread (array of str)
  *   m: msg (map, one message)                         msgs: msgs (array of message maps)
- *   sg: sync groups, flat array [group, useq, group, useq, …] (uints)
+ *   sg: sync groups, flat array [group, pos, group, pos, …] (uints)
  *   sc: sync convs, flat array [conv, seq, conv, seq, …] (str, uint)
  *   nr: n_read_total (uint)  nu: n_unread_total (uint)  aid: after_id (str)
  *   name: name (str)         title: title (str)       dept: dept (str)
@@ -49,8 +49,10 @@
  *
  * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
  *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
- *   shard group), useq (uint per-user sequence in that group; 0 for
- *   messages of read-diffused conversations), idc / idt (str: certified
+ *   shard group), pos (uint: the message's position in its group, 1, 2, 3,
+ *   … over every message the group stores), pv (uint, DELIVER only: the
+ *   position of the recipient's previous message in that group, or an
+ *   upper bound of it), idc / idt (str: certified
  *   identity — corp name and title — stamped by the broker, never by a
  *   client, on an employee's message to a conversation with external
  *   members).
@@ -175,12 +177,19 @@
  *                member_cap_exceeded, …; "" for done) and rtx (the same in
  *                words), one per mem entry
  *
- * SYNC KEYS. A client's position is a small vector: for every shard group g
- * the highest per-user sequence useq it has seen (pointer log, used for
- * conversations up to 500 members), plus for each read-diffused conversation
- * (announcements) the highest conversation seq seen. DELIVER carries g/useq
- * (or conv/seq) so the client advances its key as pushes arrive; a jump
- * (useq > key+1) means something was missed and the client SYNCs.
+ * SYNC KEYS. A client's position is a small vector: for every shard group
+ * the group position pos up to which it holds every message of its own
+ * conversations. Every conversation is read-diffused: storing a message
+ * writes the same few records whatever the member count, and gives it the
+ * next position of its group. SYNC from a key returns, in position order,
+ * the messages of the user's conversations in that group with a higher
+ * position (each from the user's joined seq on), and the new position.
+ * DELIVER carries pos and pv: when pv ≤ the key's position the client has
+ * everything before this message and advances to pos; when pv is higher
+ * something was missed and the client SYNCs. pv = pos - 1 is always a
+ * correct (if pessimistic) value: a server that does not know the chain
+ * sends it. The sc part of HELLO / SYNC / WELCOME / SYNC_RESULT is no
+ * longer produced and is ignored.
  *
  * Thread safety: the codec is reentrant; a herald_frame is not shared.
  */
@@ -284,17 +293,19 @@ typedef struct herald_msg {
     uint32_t flags;   /* HERALD_MSGF_* */
     uint32_t kind;    /* HERALD_MK_* */
     uint32_t group;   /* shard group holding the conversation */
-    uint64_t useq;    /* per-user sequence in `group`; 0 if read-diffused */
+    uint64_t pos;     /* position in `group` (0: not from a group) */
     herald_str id_corp;  /* certified identity, stamped by the broker on an
                             employee's message to a conversation with external
                             members: the enterprise's name ("idc") */
     herald_str id_title; /* ... and the employee's title ("idt") */
+    uint64_t prev;       /* DELIVER ("pv"): the recipient's previous position
+                            in `group`, or a bound of it (see SYNC KEYS) */
 } herald_msg;
 
 /* One entry of the group part of a sync key. */
 typedef struct herald_sync_group {
     uint32_t group; /* shard group id */
-    uint64_t useq;  /* highest per-user sequence seen in that group */
+    uint64_t pos;   /* group position up to which the client holds everything */
 } herald_sync_group;
 
 /* One entry of the conversation part of a sync key. */

@@ -56,14 +56,14 @@ static int same_reply(const nw_reply *a, const nw_reply *b)
 static int same_event(const nw_event *a, const nw_event *b)
 {
     if (a->kind != b->kind || a->node != b->node || a->pubseq != b->pubseq ||
-        !same(a->tenant, b->tenant) || a->n_users != b->n_users || a->n_useqs != b->n_useqs ||
+        !same(a->tenant, b->tenant) || a->n_users != b->n_users || a->n_prevs != b->n_prevs ||
         !same(a->frame, b->frame) || a->until != b->until || a->group != b->group ||
         a->index != b->index)
         return 0;
     for (uint32_t i = 0; i < a->n_users; i++)
         if (!same(a->users[i], b->users[i]))
             return 0;
-    return a->n_useqs == 0 || memcmp(a->useqs, b->useqs, a->n_useqs * sizeof a->useqs[0]) == 0;
+    return a->n_prevs == 0 || memcmp(a->prevs, b->prevs, a->n_prevs * sizeof a->prevs[0]) == 0;
 }
 
 static int same_result(const apply_result *a, const apply_result *b)
@@ -75,8 +75,7 @@ static int same_result(const apply_result *a, const apply_result *b)
         a->n_reminders != b->n_reminders || a->n_mass != b->n_mass)
         return 0;
     for (uint32_t i = 0; i < a->n_targets; i++)
-        if (!same_z(a->targets[i].user, b->targets[i].user) ||
-            a->targets[i].useq != b->targets[i].useq)
+        if (!same_z(a->targets[i].user, b->targets[i].user))
             return 0;
     for (uint32_t i = 0; i < a->n_reminders; i++) {
         const apply_remind *x = &a->reminders[i], *y = &b->reminders[i];

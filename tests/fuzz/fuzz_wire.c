@@ -25,7 +25,7 @@ static int msg_same(const herald_msg *a, const herald_msg *b)
 {
     return str_same(a->conv, b->conv) && a->seq == b->seq && str_same(a->from, b->from) &&
            a->ts == b->ts && str_same(a->body, b->body) && a->flags == b->flags &&
-           a->kind == b->kind && a->group == b->group && a->useq == b->useq;
+           a->kind == b->kind && a->group == b->group && a->pos == b->pos;
 }
 
 static int strs_same(const herald_str *a, uint32_t na, const herald_str *b, uint32_t nb)
@@ -67,7 +67,7 @@ static int frame_same(const herald_frame *a, const herald_frame *b)
             return 0;
     for (uint32_t i = 0; i < a->n_sync_groups; i++)
         if (a->sync_groups[i].group != b->sync_groups[i].group ||
-            a->sync_groups[i].useq != b->sync_groups[i].useq)
+            a->sync_groups[i].pos != b->sync_groups[i].pos)
             return 0;
     for (uint32_t i = 0; i < a->n_sync_convs; i++)
         if (!str_same(a->sync_convs[i].conv, b->sync_convs[i].conv) ||

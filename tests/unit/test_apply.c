@@ -18,7 +18,6 @@
 #include "apply.h"
 #include "cmd.h"
 #include "fixture.h"
-#include "position.h"
 #include "slots.h"
 #include "store.h"
 #include "token.h"
@@ -219,8 +218,8 @@ static void test_batch_rollback(void **state)
     assert_int_equal(r[2].err, 0);
     assert_int_equal(r[2].seq, 3);
     assert_int_equal(r[2].n_targets, 3);
-    for (uint32_t i = 0; i < r[2].n_targets; i++)
-        assert_int_equal(r[2].targets[i].useq, 3); /* create, msg 2, msg 3 */
+    assert_non_null(r[2].msg);
+    assert_int_equal(r[2].msg->pos, 3); /* create, msg 2, msg 3 */
     assert_int_equal(store_member_check(f->st, herald_str_z(TEN), herald_str_z("g"),
                                         herald_str_z("d")),
                      HERALD_ENOT_MEMBER);
@@ -264,20 +263,17 @@ static void test_history_sync_receipts(void **state)
     assert_true(m.more);
     store_msgs_free(&m);
     /* Sync from zero and from the middle. */
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 0, NULL, 0, 0, 0, &so), 0);
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 0, 0, 0, &so), 0);
     assert_int_equal(so.msgs.n, 31);
-    assert_int_equal(so.useq, 31);
-    assert_int_equal(so.msgs.v[30].useq, 31);
+    assert_int_equal(so.pos, 31);
+    assert_int_equal(so.msgs.v[30].pos, 31);
     store_sync_free(&so);
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 20, NULL, 0, 5, 0, &so), 0);
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 20, 5, 0, &so), 0);
     assert_int_equal(so.msgs.n, 5);
     assert_true(so.msgs.more);
-    assert_int_equal(so.useq, 25);
+    assert_int_equal(so.pos, 25);
     store_sync_free(&so);
-    assert_int_equal(store_position(f->st, herald_str_z(TEN), herald_str_z("c"), &so), 0);
-    assert_int_equal(so.useq, 31);
-    assert_int_equal(so.msgs.n, 0);
-    store_sync_free(&so);
+    assert_int_equal(store_gpos(f->st), 31);
     /* Cursors: forward only, bounded by max seq; receipts from cursors. */
     {
         cmd k = {.op = CMD_READ, .user = herald_str_z("b"), .conv = herald_str_z("g"), .seq = 10};
@@ -313,7 +309,6 @@ static void test_announce_read_diffusion(void **state)
     fx *f = *state;
     const char *mem[] = {"e1", "e2"};
     store_sync_out so;
-    herald_sync_conv pos;
     apply_result r;
     tenant(f, 0);
     assert_int_equal(create(f, "boss", true, "news", "announce", mem, 2), 0);
@@ -321,23 +316,94 @@ static void test_announce_read_diffusion(void **state)
         cmd k = {.op = CMD_SEND, .user = herald_str_z("boss"), .admin = true,
                  .conv = herald_str_z("news"), .body = herald_str_z("hello")};
         assert_int_equal(run(f, &k, NULL, &r), 0);
-        assert_int_equal(r.n_targets, 2);
-        assert_int_equal(r.targets[0].useq, 0); /* no per-user log write */
+        assert_int_equal(r.n_targets, 2); /* the members (boss is an admin) */
+        assert_int_equal(r.msg->pos, 2);
         apply_result_free(&r);
     }
     assert_int_equal(send_msg(f, "e1", "news", NULL, "x", NULL), HERALD_EFORBIDDEN);
-    /* Sync without a conv position starts at the join (the system message). */
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("e1"), 0, NULL, 0, 0, 0, &so), 0);
-    assert_int_equal(so.useq, 0);
+    /* From nothing: the join (the system message) and the message. */
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("e1"), 0, 0, 0, &so), 0);
+    assert_int_equal(so.pos, 2);
     assert_int_equal(so.msgs.n, 2);
-    assert_int_equal(so.n_convs, 1);
-    assert_int_equal(so.convs[0].seq, 2);
     store_sync_free(&so);
-    pos = (herald_sync_conv){.conv = herald_str_z("news"), .seq = 1};
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("e1"), 0, &pos, 1, 0, 0, &so), 0);
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("e1"), 1, 0, 0, &so), 0);
     assert_int_equal(so.msgs.n, 1);
     assert_int_equal(so.msgs.v[0].seq, 2);
+    assert_int_equal(so.msgs.v[0].pos, 2);
     store_sync_free(&so);
+}
+
+/* Sync merges the user's conversations of the group by position: pages
+ * of any size hand out every message once, in position order; a
+ * conversation joined later starts at the join; others' are not seen; a
+ * whole answer ends at the group's position. */
+static void test_sync_merge(void **state)
+{
+    fx *f = *state;
+    const char *m1[] = {"a", "b"}, *m2[] = {"a", "b", "c"}, *m3[] = {"a", "c"};
+    uint64_t pos, seen[64] = {0};
+    uint32_t got = 0;
+    tenant(f, 0);
+    assert_int_equal(create(f, "a", false, "g1", "group", m1, 2), 0); /* pos 1 */
+    assert_int_equal(create(f, "a", false, "g2", "group", m2, 3), 0); /* pos 2 */
+    assert_int_equal(create(f, "a", false, "g3", "group", m3, 2), 0); /* pos 3 */
+    for (int i = 0; i < 12; i++) /* g1, g2, g3 in turn: pos 4 … 15 */
+        assert_int_equal(send_msg(f, "a", i % 3 == 0 ? "g1" : i % 3 == 1 ? "g2" : "g3", NULL,
+                                  "x", NULL),
+                         0);
+    {
+        /* b joins g3 at pos 16 (its system message) and g3 goes on. */
+        const char *add[] = {"b"};
+        cmd k = {.op = CMD_CONV_ADD, .user = herald_str_z("a"), .conv = herald_str_z("g3"),
+                 .members = NULL, .n_members = 1};
+        herald_str hs[1] = {herald_str_z(add[0])};
+        k.members = hs;
+        assert_int_equal(run(f, &k, NULL, NULL), 0);
+    }
+    assert_int_equal(send_msg(f, "a", "g3", NULL, "y", NULL), 0); /* pos 17 */
+    assert_int_equal(store_gpos(f->st), 17);
+    for (uint32_t page = 1; page <= 5; page++) {
+        memset(seen, 0, sizeof seen);
+        got = 0;
+        pos = 0;
+        for (int round = 0; round < 40; round++) {
+            store_sync_out so;
+            assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), pos, page,
+                                        0, &so),
+                             0);
+            for (uint32_t i = 0; i < so.msgs.n; i++) {
+                uint64_t p = so.msgs.v[i].pos;
+                assert_true(p > pos && p < 64);
+                assert_int_equal(seen[p], 0);
+                seen[p] = 1;
+                if (i)
+                    assert_true(p > so.msgs.v[i - 1].pos);
+                assert_true(herald_str_eq(so.msgs.v[i].conv, "g1") ||
+                            herald_str_eq(so.msgs.v[i].conv, "g2") ||
+                            (herald_str_eq(so.msgs.v[i].conv, "g3") && p >= 16));
+                got++;
+            }
+            assert_true(so.pos >= pos);
+            pos = so.pos;
+            if (!so.msgs.more) {
+                store_sync_free(&so);
+                break;
+            }
+            store_sync_free(&so);
+        }
+        /* g1: 1 + 4, g2: 1 + 4, g3 from the join: 2. */
+        assert_int_equal(got, 12);
+        assert_int_equal(pos, 17);
+    }
+    {
+        /* Nothing new: nothing, and the position stays the group's. */
+        store_sync_out so;
+        assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 17, 0, 0, &so),
+                         0);
+        assert_int_equal(so.msgs.n, 0);
+        assert_int_equal(so.pos, 17);
+        store_sync_free(&so);
+    }
 }
 
 /* An announcement of 5,000: counts over everyone, unread names in pages
@@ -527,6 +593,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_sync_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_announce_read_diffusion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recall, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipts_paged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),

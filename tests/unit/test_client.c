@@ -140,14 +140,14 @@ static void fk_join(fake *f)
                  f->line);
 }
 
-/* HELLO → WELCOME at position {group 0: useq} (+ {conv "ann": ann_seq} when
+/* HELLO → WELCOME at position {group 0: pos} (+ {conv "ann": ann_seq} when
  * non-zero). */
-static void fk_welcome2(fake *f, uint64_t useq, uint64_t ann_seq)
+static void fk_welcome2(fake *f, uint64_t pos, uint64_t ann_seq)
 {
     herald_frame h, w = {.type = HERALD_FT_WELCOME, .user = herald_str_z("bob"),
                          .tenant = herald_str_z("acme"), .admin = true, .version = 1,
                          .hb_ms = 60000, .max_frame = 1u << 20};
-    herald_sync_group g = {.group = 0, .useq = useq};
+    herald_sync_group g = {.group = 0, .pos = pos};
     herald_sync_conv sc = {.conv = herald_str_z("ann"), .seq = ann_seq};
     if (!fk_expect(f, HERALD_FT_HELLO, &h))
         return;
@@ -163,57 +163,53 @@ static void fk_welcome2(fake *f, uint64_t useq, uint64_t ann_seq)
     fk_send(f, &w);
 }
 
-static void fk_welcome(fake *f, uint64_t useq) { fk_welcome2(f, useq, 0); }
+static void fk_welcome(fake *f, uint64_t pos) { fk_welcome2(f, pos, 0); }
 
-/* A message of conv "c" in group 0 (useq != 0) or of read-diffused "ann". */
-static herald_msg msg(uint64_t seq, uint64_t useq)
+/* A message of conv "c" in group 0 at pos; as pushed, its pv says the
+ * user's previous message was at pos - 1. */
+static herald_msg msg(uint64_t seq, uint64_t pos)
 {
-    return (herald_msg){.conv = herald_str_z(useq ? "c" : "ann"), .seq = seq,
-                        .from = herald_str_z("al"), .body = herald_str_z("x"), .ts = 1000 + seq,
-                        .useq = useq, .flags = HERALD_MSGF_SILENT};
+    return (herald_msg){.conv = herald_str_z("c"), .seq = seq, .from = herald_str_z("al"),
+                        .body = herald_str_z("x"), .ts = 1000 + seq, .pos = pos,
+                        .flags = HERALD_MSGF_SILENT, .prev = pos ? pos - 1 : 0};
 }
 
-static void fk_deliver(fake *f, uint64_t seq, uint64_t useq)
+/* A push whose chain says the user's previous message was at pv. */
+static void fk_deliver_pv(fake *f, uint64_t seq, uint64_t pos, uint64_t pv)
 {
-    herald_frame d = {.type = HERALD_FT_DELIVER, .msg = msg(seq, useq)};
+    herald_frame d = {.type = HERALD_FT_DELIVER, .msg = msg(seq, pos)};
+    d.msg.prev = pv;
     fk_send(f, &d);
 }
 
-/* Answers one SYNC that must carry {group 0: from} (and {ann: ann_from} when
- * non-zero) with group messages from+1..to (seq = useq + 10) and ann
- * messages ann_from+1..ann_to; more as given. */
-static void fk_sync(fake *f, uint64_t from, uint64_t to, uint64_t ann_from, uint64_t ann_to,
-                    bool more)
+static void fk_deliver(fake *f, uint64_t seq, uint64_t pos)
+{
+    fk_deliver_pv(f, seq, pos, pos - 1);
+}
+
+/* Answers one SYNC that must carry {group 0: from} with messages at
+ * positions from+1..to (seq = pos + 10); more as given. */
+static void fk_sync(fake *f, uint64_t from, uint64_t to, bool more)
 {
     herald_frame s, r = {.type = HERALD_FT_SYNC_RESULT, .more = more};
     herald_msg v[32];
     uint32_t n = 0;
-    herald_sync_group g = {.group = 0, .useq = to};
-    herald_sync_conv sc = {.conv = herald_str_z("ann"), .seq = ann_to};
-    bool key_ok;
+    herald_sync_group g = {.group = 0, .pos = to};
 
     if (!fk_expect(f, HERALD_FT_SYNC, &s))
         return;
-    key_ok = s.n_sync_groups == 1 && s.sync_groups[0].group == 0 &&
-             s.sync_groups[0].useq == from;
-    if (ann_from)
-        key_ok = key_ok && s.n_sync_convs == 1 && herald_str_eq(s.sync_convs[0].conv, "ann") &&
-                 s.sync_convs[0].seq == ann_from;
-    FK_CHECK(f, key_ok);
+    FK_CHECK(f, s.n_sync_groups == 1 && s.sync_groups[0].group == 0 &&
+                    s.sync_groups[0].pos == from);
     r.rid = s.rid;
     herald_frame_release(&s);
-    for (uint64_t u = from + 1; u <= to && n < 32; u++)
-        v[n++] = msg(u + 10, u);
-    for (uint64_t q = ann_from + 1; q <= ann_to && n < 32; q++)
-        v[n++] = msg(q, 0);
+    for (uint64_t u = from + 1; u <= to && n < 32; u++) {
+        v[n] = msg(u + 10, u);
+        v[n++].prev = 0; /* SYNC answers carry no chain */
+    }
     r.msgs = v;
     r.n_msgs = n;
     r.sync_groups = &g;
     r.n_sync_groups = 1;
-    if (ann_to) {
-        r.sync_convs = &sc;
-        r.n_sync_convs = 1;
-    }
     fk_send(f, &r);
 }
 
@@ -275,7 +271,7 @@ static void test_hello_welcome_whoami(void **state)
     assert_int_equal(herald_client_sync_key(c, &key), 0);
     assert_int_equal(sk_load(&k, key.data, key.len), 0);
     assert_int_equal(k.n_groups, 1);
-    assert_int_equal(k.groups[0].useq, 5);
+    assert_int_equal(k.groups[0].pos, 5);
     assert_int_equal(k.n_convs, 1);
     assert_string_equal(k.convs[0].conv, "ann");
     assert_int_equal(k.convs[0].seq, 7);
@@ -479,7 +475,7 @@ static void test_push_during_request(void **state)
     /* The pushes come out in arrival order, already read off the socket. */
     assert_int_equal(herald_client_next_event(c, 0, &ev), 0);
     assert_int_equal(ev->type, HERALD_EV_MSG);
-    assert_int_equal(ev->msg.useq, 1);
+    assert_int_equal(ev->msg.pos, 1);
     assert_int_equal(ev->msg.ts, 1011);
     assert_true(ev->msg.flags & HERALD_MSGF_SILENT);
     herald_event_free(ev);
@@ -490,7 +486,7 @@ static void test_push_during_request(void **state)
     assert_int_equal(ev->seq, 3);
     herald_event_free(ev);
     assert_int_equal(herald_client_next_event(c, 0, &ev), 0);
-    assert_int_equal(ev->msg.useq, 2);
+    assert_int_equal(ev->msg.pos, 2);
     herald_event_free(ev);
     assert_int_equal(herald_client_next_event(c, 0, &ev), HERALD_ETIMEOUT);
     herald_client_close(c);
@@ -574,20 +570,19 @@ static void test_conv_receipts_read(void **state)
 
 static void script_gap(fake *f)
 {
-    fk_welcome2(f, 0, 7);
+    fk_welcome(f, 0);
     fk_deliver(f, 11, 1);
-    fk_deliver(f, 11, 1); /* duplicate */
-    fk_deliver(f, 8, 0);  /* ann 8: next */
-    fk_deliver(f, 8, 0);  /* duplicate */
-    fk_deliver(f, 14, 4); /* gap: useq 2 and 3 missing */
-    fk_deliver(f, 11, 0); /* gap: ann 9 and 10 missing */
+    fk_deliver(f, 11, 1);         /* duplicate */
+    fk_deliver_pv(f, 13, 3, 1);   /* next: 2 was not this user's */
+    fk_deliver_pv(f, 16, 6, 5);   /* gap: 4 and 5 missing */
+    fk_deliver_pv(f, 17, 7, 6);   /* still behind: dropped too */
     /* Two pages: the first stops short, "more". */
-    fk_sync(f, 1, 3, 8, 9, true);
-    fk_sync(f, 3, 4, 9, 11, false);
-    fk_deliver(f, 14, 4); /* late duplicates */
-    fk_deliver(f, 11, 0);
-    fk_deliver(f, 15, 5);
-    fk_deliver(f, 12, 0);
+    fk_sync(f, 3, 5, true);
+    fk_sync(f, 5, 7, false);
+    fk_deliver(f, 16, 6);         /* late duplicates */
+    fk_deliver(f, 17, 7);
+    fk_deliver_pv(f, 19, 9, 7);   /* next again */
+    fk_deliver_pv(f, 19, 9, 7);   /* duplicate */
     fk_drain(f);
 }
 
@@ -597,25 +592,23 @@ static void test_dup_and_gap(void **state)
     herald_client *c;
     herald_buf key = {0};
     synckey k = {0};
+    herald_client_stats st;
     (void)state;
     fk_start(&f, script_gap);
     c = connect_fake(&f, NULL);
     expect_msg(c, "c", 11);
-    expect_msg(c, "ann", 8);
-    /* The SYNC answers come in page order: group messages, then ann's. */
-    expect_msg(c, "c", 12);
     expect_msg(c, "c", 13);
-    expect_msg(c, "ann", 9);
     expect_msg(c, "c", 14);
-    expect_msg(c, "ann", 10);
-    expect_msg(c, "ann", 11);
     expect_msg(c, "c", 15);
-    expect_msg(c, "ann", 12);
+    expect_msg(c, "c", 16);
+    expect_msg(c, "c", 17);
+    expect_msg(c, "c", 19);
     expect_no_event(c);
+    herald_client_stats_get(c, &st);
+    assert_int_equal(st.gaps, 2);
     assert_int_equal(herald_client_sync_key(c, &key), 0);
     assert_int_equal(sk_load(&k, key.data, key.len), 0);
-    assert_int_equal(k.groups[0].useq, 5);
-    assert_int_equal(k.convs[0].seq, 12);
+    assert_int_equal(k.groups[0].pos, 9);
     herald_client_close(c);
     fk_join(&f);
     sk_free(&k);
@@ -626,7 +619,7 @@ static void test_dup_and_gap(void **state)
 static void script_session2(fake *f)
 {
     fk_welcome(f, 9);
-    fk_sync(f, 4, 6, 0, 0, false);
+    fk_sync(f, 4, 6, false);
     fk_deliver(f, 16, 6); /* already synced */
     fk_deliver(f, 17, 7);
     fk_drain(f);
@@ -689,8 +682,8 @@ static void script_short_sync(fake *f)
         {
             herald_frame r = {.type = HERALD_FT_SYNC_RESULT, .rid = s.rid};
             herald_msg v[2] = {msg(14, 4), msg(15, 5)};
-            herald_sync_group g = {.group = 0, .useq = 5};
-            FK_CHECK(f, s.n_sync_groups == 1 && s.sync_groups[0].useq == 3);
+            herald_sync_group g = {.group = 0, .pos = 5};
+            FK_CHECK(f, s.n_sync_groups == 1 && s.sync_groups[0].pos == 3);
             herald_frame_release(&s);
             fk_deliver(f, 16, 6);
             r.msgs = v;
@@ -700,7 +693,7 @@ static void script_short_sync(fake *f)
             fk_send(f, &r);
         }
     }
-    fk_sync(f, 5, 6, 0, 0, false); /* the retry */
+    fk_sync(f, 5, 6, false); /* the retry */
     fk_drain(f);
 }
 
@@ -738,7 +731,7 @@ static void script_gap_unfilled(fake *f)
     uint64_t t0 = 0;
     struct timespec ts;
     fk_welcome(f, 0);
-    fk_deliver(f, 13, 3); /* useq 1 and 2 missing */
+    fk_deliver(f, 13, 3); /* pos 1 and 2 missing */
     for (int i = 0; i < 200; i++) {
         herald_frame s;
         uint64_t now;
@@ -753,7 +746,7 @@ static void script_gap_unfilled(fake *f)
         if (now - t0 >= 1500) { /* caught up at last */
             herald_frame r = {.type = HERALD_FT_SYNC_RESULT, .rid = s.rid};
             herald_msg v[3] = {msg(11, 1), msg(12, 2), msg(13, 3)};
-            herald_sync_group g = {.group = 0, .useq = 3};
+            herald_sync_group g = {.group = 0, .pos = 3};
             r.msgs = v;
             r.n_msgs = 3;
             r.sync_groups = &g;
@@ -768,7 +761,7 @@ static void script_gap_unfilled(fake *f)
             fk_send(f, &e);
         } else {
             herald_frame r = {.type = HERALD_FT_SYNC_RESULT, .rid = s.rid};
-            herald_sync_group g = {.group = 0, .useq = 0};
+            herald_sync_group g = {.group = 0, .pos = 0};
             r.sync_groups = &g;
             r.n_sync_groups = 1;
             fk_send(f, &r);

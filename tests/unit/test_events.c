@@ -41,8 +41,8 @@ typedef struct rec_ev {
     uint32_t type;             /* frame type */
     uint32_t n;                /* recipients */
     char users[MAXU][32];      /* their ids */
-    bool has_useqs;            /* useqs passed */
-    uint64_t useqs[MAXU];      /* their useqs */
+    bool has_prevs;            /* prevs passed */
+    uint64_t prevs[MAXU];      /* their prevs */
     char conv[64];             /* frame.conv */
     char op[16];               /* frame.op */
     char members[128];         /* frame.members, comma-joined */
@@ -73,7 +73,7 @@ static herald_str cps(char *dst, size_t cap, herald_str s)
 }
 
 static void on_push(void *ctx, uint32_t group, uint64_t index, const char *tenant,
-                    const char *const *users, const uint64_t *useqs, uint32_t n,
+                    const char *const *users, const uint64_t *prevs, uint32_t n,
                     const herald_frame *f)
 {
     rec *r = ctx;
@@ -89,10 +89,10 @@ static void on_push(void *ctx, uint32_t group, uint64_t index, const char *tenan
     e->n = n;
     for (uint32_t i = 0; i < n; i++) {
         cp(e->users[i], sizeof e->users[i], herald_str_z(users[i]));
-        if (useqs)
-            e->useqs[i] = useqs[i];
+        if (prevs)
+            e->prevs[i] = prevs[i];
     }
-    e->has_useqs = useqs != NULL;
+    e->has_prevs = prevs != NULL;
     cp(e->user, sizeof e->user, f->user);
     cp(e->conv, sizeof e->conv, f->conv);
     cp(e->op, sizeof e->op, f->op);
@@ -124,16 +124,55 @@ static void on_dnd(void *ctx, const char *tenant, const char *user, uint64_t unt
     e->until = until;
 }
 
+/* The push chain under test, and a model of it: per (tenant, user) the
+ * last position delivered (reset with the fixture). */
+static events_chain *chain;
+static struct {
+    char key[128];
+    uint64_t pos;
+} model[64];
+static uint32_t n_model;
+
 static int setup(void **state)
 {
     *state = fx_new("events");
-    return 0;
+    n_model = 0;
+    return events_chain_new(0, &chain);
 }
 
 static int teardown(void **state)
 {
     fx_free(*state);
+    events_chain_free(chain);
+    chain = NULL;
     return 0;
+}
+
+/* Every DELIVER of ev says, for each recipient, the position of the
+ * recipient's previous DELIVER in the group, or pos - 1 for its first. */
+static void check_chain(const rec *ev)
+{
+    for (uint32_t i = 0; i < ev->n; i++) {
+        const rec_ev *e = &ev->v[i];
+        if (e->dnd || e->type != HERALD_FT_DELIVER)
+            continue;
+        assert_true(e->has_prevs);
+        assert_true(e->msg.pos > 0);
+        for (uint32_t u = 0; u < e->n; u++) {
+            char key[128];
+            uint32_t k;
+            snprintf(key, sizeof key, "%s/%s", e->tenant, e->users[u]);
+            for (k = 0; k < n_model && strcmp(model[k].key, key) != 0; k++)
+                ;
+            if (k == n_model) {
+                assert_true(n_model < sizeof model / sizeof model[0]);
+                snprintf(model[n_model].key, sizeof model[0].key, "%s", key);
+                model[n_model++].pos = e->msg.pos - 1;
+            }
+            assert_int_equal(e->prevs[u], model[k].pos);
+            model[k].pos = e->msg.pos;
+        }
+    }
 }
 
 /* Fills in the tenant and ts when k has none. */
@@ -155,7 +194,8 @@ static int run(fx *f, cmd *k, rec *ev, apply_result *keep)
     defaults(k);
     fx_apply(f, k, &r);
     ev->n = 0;
-    events_emit(&r, &sink);
+    events_emit(&r, chain, &sink);
+    check_chain(ev);
     rc = r.err;
     if (keep)
         *keep = r;
@@ -193,7 +233,7 @@ static void str_eq(herald_str a, herald_str b)
 
 /* e is one DELIVER of message seq of conv: its msg is what store_history
  * returns for that seq, field by field, and it goes to res's targets with
- * their useqs. */
+ * their prevs. */
 static void expect_deliver(fx *f, const rec_ev *e, const apply_result *res, const char *conv,
                            uint64_t seq)
 {
@@ -218,16 +258,14 @@ static void expect_deliver(fx *f, const rec_ev *e, const apply_result *res, cons
     assert_int_equal(e->msg.flags, h->flags);
     assert_int_equal(e->msg.kind, h->kind);
     assert_int_equal(e->msg.group, h->group);
-    assert_int_equal(e->msg.useq, h->useq);
+    assert_int_equal(e->msg.pos, h->pos);
     str_eq(e->msg.id_corp, h->id_corp);
     str_eq(e->msg.id_title, h->id_title);
     store_msgs_free(&m);
-    assert_true(e->has_useqs);
+    assert_true(e->has_prevs);
     assert_int_equal(e->n, res->n_targets);
-    for (uint32_t i = 0; i < e->n; i++) {
+    for (uint32_t i = 0; i < e->n; i++)
         assert_string_equal(e->users[i], res->targets[i].user);
-        assert_int_equal(e->useqs[i], res->targets[i].useq);
-    }
 }
 
 static const char *const trio[] = {"alice", "bob", "carol"};
@@ -248,7 +286,8 @@ static void group_g1(fx *f, rec *ev)
     assert_string_equal(ev->v[0].users[0], "bob");
     assert_string_equal(ev->v[0].users[1], "alice");
     assert_string_equal(ev->v[0].users[2], "carol");
-    assert_int_equal(ev->v[0].useqs[0], 1); /* bob's first pointer */
+    assert_int_equal(ev->v[0].msg.pos, 1);
+    assert_int_equal(ev->v[0].prevs[0], 0); /* bob's first: pos - 1 */
     apply_result_free(&r);
 }
 
@@ -268,7 +307,8 @@ static void test_send(void **state)
     assert_string_equal(ev.v[0].m_from, "bob");
     assert_string_equal(ev.v[0].m_body, "hello");
     assert_int_equal(ev.v[0].msg.ts, 1500);
-    assert_int_equal(ev.v[0].useqs[0], 2); /* bob: create, then this */
+    assert_int_equal(ev.v[0].msg.pos, 2);
+    assert_int_equal(ev.v[0].prevs[0], 1); /* bob: the create */
     apply_result_free(&r);
 
     /* The same cmid again: a duplicate, no event. */
@@ -295,10 +335,51 @@ static void test_send(void **state)
         f->next = next;
         assert_true(r.skipped);
         ev.n = 0;
-        events_emit(&r, &sink);
+        events_emit(&r, chain, &sink);
         assert_int_equal(ev.n, 0);
         apply_result_free(&r);
     }
+}
+
+/* A new leadership term, or a chain at its cap, forgets: the next push
+ * to each recipient says pos - 1 (the client SYNCs once); the same term
+ * keeps the chain. */
+static void test_chain_forgets(void **state)
+{
+    fx *f = *state;
+    rec ev;
+    events_chain *small;
+    apply_result r;
+    cmd k = {.op = CMD_SEND, .user = herald_str_z("bob"), .conv = herald_str_z("g1"),
+             .body = herald_str_z("a")};
+    group_g1(f, &ev); /* pos 1 */
+    events_chain_term(chain, 0); /* the same term: kept */
+    assert_int_equal(run(f, &k, &ev, NULL), 0); /* pos 2, prev 1 */
+    assert_int_equal(ev.v[0].prevs[0], 1);
+    events_chain_term(chain, 2);
+    assert_int_equal(events_chain_count(chain), 0);
+    n_model = 0; /* the model forgets too */
+    assert_int_equal(run(f, &k, &ev, NULL), 0);
+    assert_int_equal(ev.v[0].msg.pos, 3);
+    assert_int_equal(ev.v[0].prevs[0], 2);
+    assert_int_equal(events_chain_count(chain), 3);
+    /* A chain of at most 2 for three recipients stays within 2; every
+     * message goes to all three, so the true previous is pos - 1 whether
+     * remembered or not. */
+    assert_int_equal(events_chain_new(2, &small), 0);
+    defaults(&k);
+    for (int i = 0; i < 3; i++) {
+        events_sink sink = {.ctx = &ev, .push = on_push, .dnd = on_dnd};
+        fx_apply(f, &k, &r);
+        ev.n = 0;
+        events_emit(&r, small, &sink);
+        assert_int_equal(ev.n, 1);
+        for (uint32_t u = 0; u < ev.v[0].n; u++)
+            assert_int_equal(ev.v[0].prevs[u], ev.v[0].msg.pos - 1);
+        assert_true(events_chain_count(small) <= 2);
+        apply_result_free(&r);
+    }
+    events_chain_free(small);
 }
 
 /* A text message where customers listen carries the certified identity. */
@@ -344,7 +425,7 @@ static void test_read_receipt(void **state)
     assert_string_equal(ev.v[0].conv, "g1");
     assert_string_equal(ev.v[0].user, "bob");
     assert_int_equal(ev.v[0].seq, 2);
-    assert_false(ev.v[0].has_useqs);
+    assert_false(ev.v[0].has_prevs);
     assert_int_equal(ev.v[0].group, r.group);
     assert_int_equal(ev.v[0].index, r.index);
     assert_int_equal(ev.v[0].n, r.n_targets);
@@ -547,7 +628,7 @@ static void test_remind_and_escalate(void **state)
         assert_int_equal(e->seq, 2);
         assert_int_equal(e->count, 1);
         assert_int_equal(e->n, 1);
-        assert_false(e->has_useqs);
+        assert_false(e->has_prevs);
         assert_string_equal(e->users[0], r.reminders[i].user);
         assert_string_equal(e->user, r.reminders[i].user);
         assert_string_equal(e->members, "");
@@ -600,6 +681,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_forgets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_receipt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recall_and_membership, setup, teardown),

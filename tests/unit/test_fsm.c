@@ -279,11 +279,11 @@ static void test_snapshot_malformed(void **state)
     /* Sealed lies. Layout: magic 8, applied 8, n_dbs 4, then "meta":
      * name_len 1 at 20, name 21..24, count 25..32, first klen at 33. */
     memcpy(m, snap.data, snap.len);
-    m[7] = 2; /* version */
+    m[7] = 1; /* version 1: store format 1 */
     reseal(m, snap.len);
     expect_reject(b, m, snap.len, HERALD_EPROTOCOL, before, ap);
     memcpy(m, snap.data, snap.len);
-    m[19] = 10; /* n_dbs */
+    m[19] = 11; /* n_dbs */
     reseal(m, snap.len);
     expect_reject(b, m, snap.len, HERALD_EPROTOCOL, before, ap);
     memcpy(m, snap.data, snap.len);

@@ -108,9 +108,9 @@ static void assert_event(const nw_event *a, const nw_event *b)
     assert_int_equal(a->n_users, b->n_users);
     for (uint32_t i = 0; i < a->n_users; i++)
         assert_str(a->users[i], b->users[i]);
-    assert_int_equal(a->n_useqs, b->n_useqs);
-    for (uint32_t i = 0; i < a->n_useqs; i++)
-        assert_int_equal(a->useqs[i], b->useqs[i]);
+    assert_int_equal(a->n_prevs, b->n_prevs);
+    for (uint32_t i = 0; i < a->n_prevs; i++)
+        assert_int_equal(a->prevs[i], b->prevs[i]);
     assert_str(a->frame, b->frame);
     assert_int_equal(a->until, b->until);
 }
@@ -130,7 +130,6 @@ static void assert_result(const apply_result *a, const apply_result *b)
     assert_int_equal(a->n_targets, b->n_targets);
     for (uint32_t i = 0; i < a->n_targets; i++) {
         assert_cstr(a->targets[i].user, b->targets[i].user);
-        assert_int_equal(a->targets[i].useq, b->targets[i].useq);
     }
     assert_int_equal(a->n_reminders, b->n_reminders);
     for (uint32_t i = 0; i < a->n_reminders; i++) {
@@ -211,13 +210,13 @@ static nw_event full_event(void)
 {
     return (nw_event){
         .kind = NW_EV_FRAME, .node = 2, .pubseq = 99, .tenant = S("acme"), .n_users = 3,
-        .users = event_users, .n_useqs = 3, .useqs = event_useqs,
+        .users = event_users, .n_prevs = 3, .prevs = event_useqs,
         .frame = {.ptr = (const char *)frame_bytes, .len = sizeof frame_bytes},
         .until = 12345,
     };
 }
 
-static apply_target res_targets[] = {{"alice", 10}, {"bob", 0}, {"", 7}};
+static apply_target res_targets[] = {{"alice"}, {"bob"}, {""}};
 static apply_remind res_reminders[] = {
     {"acme", "c1", 5, "bob", NULL, 1, false},
     {"acme", "c1", 5, "alice", "bob,carol", 3, true},
@@ -318,14 +317,14 @@ static void test_event_roundtrip(void **state)
     nw_event_release(&b);
     ASSERT_TRUNCATED(nw_event, nw_event_decode, buf);
 
-    /* A DND event: one user, no useqs. */
+    /* A DND event: one user, no prevs. */
     a = (nw_event){.kind = NW_EV_DND, .node = 1, .pubseq = 2, .tenant = S("t"),
                    .n_users = 1, .users = event_users, .until = 5};
     buf.len = 0;
     assert_int_equal(nw_event_encode(&a, &buf), 0);
     assert_int_equal(nw_event_decode(buf.data, buf.len, &b), 0);
     assert_event(&a, &b);
-    assert_null(b.useqs);
+    assert_null(b.prevs);
     nw_event_release(&b);
     herald_buf_free(&buf);
 }
@@ -460,7 +459,7 @@ static void test_encode_caps(void **state)
     ev.n_users = NW_MAX_USERS + 1;
     assert_int_equal(nw_event_encode(&ev, &buf), HERALD_EINVAL);
     ev = full_event();
-    ev.n_useqs = 2; /* neither 0 nor n_users */
+    ev.n_prevs = 2; /* neither 0 nor n_users */
     assert_int_equal(nw_event_encode(&ev, &buf), HERALD_EINVAL);
     ev = (nw_event){.kind = NW_EV_DND, .until = 1}; /* whose DND? */
     assert_int_equal(nw_event_encode(&ev, &buf), HERALD_EINVAL);
@@ -540,13 +539,13 @@ static void test_decode_caps(void **state)
     nw_event_release(&ev);
     mk_free(&m);
 
-    /* useqs without matching users. */
+    /* prevs without matching users. */
     mk_init(&m);
-    pack_array_msg(&m, "uq", 2, 'u');
+    pack_array_msg(&m, "pv", 2, 'u');
     assert_int_equal(nw_event_decode((uint8_t *)m.sb.data, m.sb.size, &ev), HERALD_EPROTOCOL);
     mk_free(&m);
 
-    /* Targets over the cap ([user, useq] pairs). */
+    /* Targets over the cap ([user, pos] pairs). */
     mk_init(&m);
     msgpack_pack_map(&m.pk, 1);
     mk_key(&m, "tg");
@@ -662,7 +661,7 @@ static void test_wrong_types(void **state)
     msgpack_pack_uint32(&m.pk, 1);
     expect_bad(&m, 'p');
 
-    /* Event: unknown kind; a HEAD with users; a useq that is a string; DND
+    /* Event: unknown kind; a HEAD with users; a pos that is a string; DND
      * without a user. */
     msgpack_pack_map(&m.pk, 1);
     mk_key(&m, "k");
@@ -681,7 +680,7 @@ static void test_wrong_types(void **state)
     mk_key(&m, "us");
     msgpack_pack_array(&m.pk, 1);
     mk_key(&m, "a");
-    mk_key(&m, "uq");
+    mk_key(&m, "pv");
     msgpack_pack_array(&m.pk, 1);
     mk_key(&m, "1");
     expect_bad(&m, 'e');

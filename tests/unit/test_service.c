@@ -630,7 +630,7 @@ static void test_hello(void **state)
     assert_int_equal(w->n_sync_groups, NG);
     for (uint32_t g = 0; g < NG; g++) {
         assert_int_equal(w->sync_groups[g].group, g);
-        assert_int_equal(w->sync_groups[g].useq, 0);
+        assert_int_equal(w->sync_groups[g].pos, 0);
     }
     assert_int_equal(w->n_msgs, 0);
     /* The session is filled and started before the WELCOME goes out. */
@@ -945,11 +945,11 @@ static void test_sync(void **state)
         str_is(sr->msgs[1].body, "one");
         str_is(sr->msgs[2].body, "two");
         assert_int_equal(sr->msgs[2].group, grp);
-        assert_int_equal(sr->msgs[2].useq, 3);
+        assert_int_equal(sr->msgs[2].pos, 3);
         assert_int_equal(sr->n_sync_groups, NG);
         for (uint32_t g = 0; g < NG; g++) {
             assert_int_equal(sr->sync_groups[g].group, g);
-            assert_int_equal(sr->sync_groups[g].useq, g == grp ? 3 : 0);
+            assert_int_equal(sr->sync_groups[g].pos, g == grp ? 3 : 0);
         }
         assert_false(sr->more);
     }
@@ -959,7 +959,7 @@ static void test_sync(void **state)
     w = only(r, HERALD_FT_WELCOME);
     assert_int_equal(w->n_sync_groups, NG);
     memcpy(key, w->sync_groups, sizeof key);
-    assert_int_equal(key[grp].useq, 3);
+    assert_int_equal(key[grp].pos, 3);
     {
         herald_frame f = {.type = HERALD_FT_SYNC, .sync_groups = key, .n_sync_groups = NG};
         sr = only(run(x, &b2, &f), HERALD_FT_SYNC_RESULT);

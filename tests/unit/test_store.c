@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,7 +22,6 @@
 #include "apply.h"
 #include "cmd.h"
 #include "fixture.h"
-#include "position.h"
 #include "store.h"
 #include "store_int.h"
 #include "token.h"
@@ -215,13 +215,13 @@ static void test_membership(void **state)
     store_strs_free(&l);
     assert_int_equal(store_members(f->st, herald_str_z(TEN), herald_str_z("x"), &l),
                      HERALD_ENOT_FOUND);
-    /* d's pointer log starts with the add; b's holds everything. */
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), d, 0, NULL, 0, 0, 0, &so), 0);
+    /* d's sync starts with the add. */
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), d, 0, 0, 0, &so), 0);
     assert_int_equal(so.msgs.n, 1);
     assert_int_equal(so.msgs.v[0].seq, 3);
     assert_int_equal(so.msgs.v[0].kind, HERALD_MK_SYSTEM);
     assert_non_null(strstr(so.msgs.v[0].body.ptr, "\"event\":\"add\""));
-    assert_int_equal(so.useq, 1);
+    assert_int_equal(so.pos, 3);
     store_sync_free(&so);
     /* ... but any current member may read the whole history. */
     {
@@ -254,7 +254,7 @@ static void test_membership(void **state)
                      HERALD_ENOT_MEMBER);
     assert_int_equal(send_msg(f, "b", "g", "after", NULL), HERALD_ENOT_MEMBER);
     assert_int_equal(send_msg(f, "c", "g", "after b", NULL), 0); /* seq 6 */
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), bm, 0, NULL, 0, 0, 0, &so), 0);
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), bm, 0, 0, 0, &so), 0);
     assert_int_equal(so.msgs.v[so.msgs.n - 1].seq, 4); /* the removal, nothing after */
     store_sync_free(&so);
     {
@@ -266,119 +266,116 @@ static void test_membership(void **state)
     }
 }
 
-/* Pointer writes are counted in the databases: one per member per message
- * (the sender included) for a group, none for an announcement. */
-static void test_pointer_counts(void **state)
+/* Entries in every database of the store. */
+static size_t all_entries(fx *f)
 {
-    fx *f = *state;
-    const char *mem[] = {"a", "b", "c", "d", "e"};
-    size_t uevt0, ustate0;
-    apply_result r;
-    assert_int_equal(tenant_named(f, TEN, 0, NULL), 0);
-    assert_int_equal(create(f, "a", false, "g", "group", mem, 5), 0);
-    assert_int_equal(create(f, "boss", true, "news", "announce", mem, 5), 0);
-    uevt0 = entries(f, f->st->db.uevt);
-    ustate0 = entries(f, f->st->db.ustate);
-    assert_int_equal(uevt0, 5);   /* the group's create message */
-    assert_int_equal(ustate0, 5); /* one log per user */
-    for (int i = 0; i < 10; i++) {
-        cmd k = {.op = CMD_SEND, .user = herald_str_z("boss"), .admin = true,
-                 .conv = herald_str_z("news"), .body = herald_str_z("n")};
-        assert_int_equal(run(f, &k, NULL, &r), 0);
-        assert_int_equal(r.n_targets, 5);
-        for (uint32_t t = 0; t < r.n_targets; t++)
-            assert_int_equal(r.targets[t].useq, 0);
-        apply_result_free(&r);
+    size_t n = 0;
+    for (size_t i = 0; i < STORE_NDBS; i++) {
+        MDB_dbi d;
+        memcpy(&d, (const char *)&f->st->db + store_db_names[i].off, sizeof d);
+        n += entries(f, d);
     }
-    assert_int_equal(entries(f, f->st->db.uevt), uevt0);
-    assert_int_equal(entries(f, f->st->db.msg), 1 + 11);
-    assert_int_equal(send_msg(f, "c", "g", "hi", &r), 0);
-    assert_int_equal(r.n_targets, 5);
-    for (uint32_t t = 0; t < r.n_targets; t++)
-        assert_int_equal(r.targets[t].useq, 2);
-    apply_result_free(&r);
-    assert_int_equal(entries(f, f->st->db.uevt), uevt0 + 5);
-    assert_int_equal(entries(f, f->st->db.ustate), ustate0);
-    /* READ in an announcement: the cursor moves, no receipt events. */
-    {
-        cmd k = {.op = CMD_READ, .user = herald_str_z("b"), .conv = herald_str_z("news"),
-                 .seq = 5};
-        uint64_t seq;
-        assert_int_equal(run(f, &k, &seq, &r), 0);
-        assert_int_equal(seq, 5);
-        assert_int_equal(r.n_targets, 0);
-        apply_result_free(&r);
-        k.seq = 12;
-        assert_int_equal(run(f, &k, NULL, NULL), HERALD_EINVAL); /* beyond max (11) */
-        k.seq = 3;
-        assert_int_equal(run(f, &k, &seq, NULL), 0);
-        assert_int_equal(seq, 5); /* never backwards */
-    }
+    return n;
 }
 
-/* A tenant whose group cap exceeds CONV_POINTER_MAX: its groups are read
- * diffused from creation on (no pointer writes however many join), and sync
- * finds their messages through the conversation part of the key. */
-static void test_big_group_read_diffused(void **state)
+/* A message costs the same records whatever the member count: its record
+ * and its position; the group's position and the conversation record are
+ * rewritten in place. */
+static void test_write_counts(void **state)
 {
     fx *f = *state;
-    enum { N = 700 };
+    enum { N = 500 };
     static char names[N][12];
     static const char *mem[N];
     store_sync_out so;
-    size_t uevt0;
+    size_t before;
     apply_result r;
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "m%03d", i);
         mem[i] = names[i];
     }
     assert_int_equal(tenant_named(f, TEN, 2000, NULL), 0);
-    {
-        cmd k = {.op = CMD_CONV_CREATE, .user = herald_str_z("m000"),
-                 .conv = herald_str_z("big"), .kind = herald_str_z("group"),
-                 .cap = 2000};
-        herald_str mv[N];
-        for (int i = 0; i < N; i++)
-            mv[i] = herald_str_z(mem[i]);
-        k.members = mv;
-        k.n_members = N;
-        assert_int_equal(run(f, &k, NULL, NULL), 0);
-    }
-    uevt0 = entries(f, f->st->db.uevt);
-    assert_int_equal(uevt0, 0);
-    assert_int_equal(send_msg(f, "m005", "big", "to all", &r), 0);
-    assert_int_equal(r.seq, 2);
-    assert_int_equal(r.n_targets, N);
-    assert_int_equal(r.targets[N - 1].useq, 0);
+    assert_int_equal(create(f, "m000", false, "two", "group", mem, 2), 0);
+    assert_int_equal(create(f, "m000", false, "big", "customer_group", mem, N), 0);
+    assert_int_equal(create(f, "boss", true, "news", "announce", mem, N), 0);
+    before = all_entries(f);
+    assert_int_equal(send_msg(f, "m001", "two", "c1", &r), 0);
+    assert_int_equal(r.n_targets, 2);
+    assert_int_equal(r.msg->pos, 4);
     apply_result_free(&r);
-    assert_int_equal(entries(f, f->st->db.uevt), 0);
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("m699"), 0, NULL, 0, 0,
-                                0, &so), 0);
-    assert_int_equal(so.msgs.n, 2);
-    assert_int_equal(so.msgs.v[1].seq, 2);
-    assert_int_equal(so.msgs.v[1].useq, 0);
-    assert_int_equal(so.n_convs, 1);
-    assert_memory_equal(so.convs[0].conv.ptr, "big", 3);
-    assert_int_equal(so.convs[0].seq, 2);
-    store_sync_free(&so);
-    assert_int_equal(store_position(f->st, herald_str_z(TEN), herald_str_z("m001"), &so), 0);
-    assert_int_equal(so.n_convs, 1);
-    assert_int_equal(so.convs[0].seq, 2);
-    store_sync_free(&so);
-    /* A group created with the default cap (200) writes pointers. */
+    assert_int_equal(all_entries(f), before + 2);
+    assert_int_equal(send_msg(f, "m005", "big", "c2", &r), 0);
+    assert_int_equal(r.n_targets, N);
+    assert_int_equal(r.msg->pos, 5);
+    apply_result_free(&r);
+    assert_int_equal(all_entries(f), before + 4);
     {
-        const char *few[] = {"x", "y"};
-        cmd k = {.op = CMD_CONV_CREATE, .user = herald_str_z("x"), .conv = herald_str_z("few"),
-                 .kind = herald_str_z("group")};
-        herald_str mv[2] = {herald_str_z(few[0]), herald_str_z(few[1])};
-        k.members = mv;
-        k.n_members = 2;
-        assert_int_equal(run(f, &k, NULL, NULL), 0);
-        assert_int_equal(entries(f, f->st->db.uevt), 2);
+        cmd k = {.op = CMD_SEND, .user = herald_str_z("boss"), .admin = true,
+                 .conv = herald_str_z("news"), .body = herald_str_z("n")};
+        assert_int_equal(run(f, &k, NULL, &r), 0);
+        assert_int_equal(r.n_targets, N);
+        apply_result_free(&r);
+    }
+    assert_int_equal(all_entries(f), before + 6);
+    /* The last member sees both of its conversations from their creation. */
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("m499"), 0, 0, 0, &so), 0);
+    assert_int_equal(so.msgs.n, 4); /* big: create + msg; news: create + msg */
+    assert_int_equal(so.msgs.v[0].pos, 2);
+    assert_int_equal(so.msgs.v[3].pos, 6);
+    assert_int_equal(so.pos, 6);
+    store_sync_free(&so);
+    assert_int_equal(store_gpos(f->st), 6);
+    /* READ in an announcement: the cursor moves, no receipt events. */
+    {
+        cmd k = {.op = CMD_READ, .user = herald_str_z("m002"), .conv = herald_str_z("news"),
+                 .seq = 2};
+        uint64_t seq;
+        assert_int_equal(run(f, &k, &seq, &r), 0);
+        assert_int_equal(seq, 2);
+        assert_int_equal(r.n_targets, 0);
+        apply_result_free(&r);
+        k.seq = 3;
+        assert_int_equal(run(f, &k, NULL, NULL), HERALD_EINVAL); /* beyond max (2) */
+        k.seq = 1;
+        assert_int_equal(run(f, &k, &seq, NULL), 0);
+        assert_int_equal(seq, 2); /* never backwards */
     }
 }
 
-/* Sync: a limit cuts the pointer part and the position stops there; a
+/* A data dir of store format 1 (per-user pointer logs, no format record)
+ * is refused at open; the fixture's new store is format 2. */
+static void test_format(void **state)
+{
+    fx *f = *state;
+    char dir[256];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi d;
+    store *s = NULL;
+    snprintf(dir, sizeof dir, "%s-v1", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "uevt", MDB_CREATE, &d), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_int_equal(store_open(&(store_config){.dir = dir, .no_sync = true}, &s),
+                     HERALD_ESTORAGE);
+    assert_null(s);
+    {
+        char cmdl[600];
+        snprintf(cmdl, sizeof cmdl, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmdl), 0);
+    }
+    assert_int_equal(store_gpos(f->st), 0);
+    store_close(f->st);
+    fx_open(f, 0, 0);
+    assert_int_equal(store_gpos(f->st), 0);
+}
+
+/* Sync: a limit cuts the answer and the position stops there; a
  * byte budget cuts too but never returns nothing. */
 static void test_sync_limits(void **state)
 {
@@ -392,13 +389,12 @@ static void test_sync_limits(void **state)
         assert_int_equal(send_msg(f, "a", "g", "0123456789012345678901234567890123456789",
                                   NULL), 0);
     do {
-        assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), pos, NULL, 0,
-                                    7, 0, &so), 0);
+        assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), pos, 7, 0, &so), 0);
         assert_true(so.msgs.n <= 7);
         for (uint32_t i = 0; i < so.msgs.n; i++)
-            assert_int_equal(so.msgs.v[i].useq, pos + 1 + i);
+            assert_int_equal(so.msgs.v[i].pos, pos + 1 + i);
         got += so.msgs.n;
-        pos = so.useq;
+        pos = so.pos;
         bool more = so.msgs.more;
         store_sync_free(&so);
         if (!more)
@@ -406,17 +402,17 @@ static void test_sync_limits(void **state)
     } while (got < 100);
     assert_int_equal(got, 26);
     assert_int_equal(pos, 26);
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 3, NULL, 0, 0, 1,
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 3, 0, 1,
                                 &so), 0);
     assert_int_equal(so.msgs.n, 1);
     assert_true(so.msgs.more);
-    assert_int_equal(so.useq, 4);
+    assert_int_equal(so.pos, 4);
     store_sync_free(&so);
-    /* A user with nothing: empty answer, position 0. */
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("zz"), 0, NULL, 0, 0, 0,
+    /* A user with nothing: empty answer, the group's position. */
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("zz"), 0, 0, 0,
                                 &so), 0);
     assert_int_equal(so.msgs.n, 0);
-    assert_int_equal(so.useq, 0);
+    assert_int_equal(so.pos, 26);
     assert_false(so.msgs.more);
     store_sync_free(&so);
 }
@@ -443,7 +439,7 @@ static void test_corrupt_records(void **state)
     poke(f, f->st->db.msg, &k, junk, sizeof junk);
     assert_int_equal(store_history(f->st, herald_str_z(TEN), herald_str_z("g"), 0, 0, 0, &m),
                      HERALD_ESTORAGE);
-    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 0, NULL, 0, 0, 0,
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 0, 0, 0,
                                 &so), HERALD_ESTORAGE);
     {
         store_receipts_out ro;
@@ -668,8 +664,8 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test_setup_teardown(test_tenant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_membership, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pointer_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_big_group_read_diffused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_ids, setup, teardown),

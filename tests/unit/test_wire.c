@@ -32,7 +32,8 @@ static void assert_msg(const herald_msg *a, const herald_msg *b)
     assert_int_equal(a->flags, b->flags);
     assert_int_equal(a->kind, b->kind);
     assert_int_equal(a->group, b->group);
-    assert_int_equal(a->useq, b->useq);
+    assert_int_equal(a->pos, b->pos);
+    assert_int_equal(a->prev, b->prev);
 }
 
 static void assert_strs(const herald_str *a, uint32_t na, const herald_str *b, uint32_t nb)
@@ -83,7 +84,7 @@ static void assert_frame(const herald_frame *a, const herald_frame *b)
     assert_int_equal(a->n_sync_groups, b->n_sync_groups);
     for (uint32_t i = 0; i < a->n_sync_groups; i++) {
         assert_int_equal(a->sync_groups[i].group, b->sync_groups[i].group);
-        assert_int_equal(a->sync_groups[i].useq, b->sync_groups[i].useq);
+        assert_int_equal(a->sync_groups[i].pos, b->sync_groups[i].pos);
     }
     assert_int_equal(a->n_sync_convs, b->n_sync_convs);
     for (uint32_t i = 0; i < a->n_sync_convs; i++) {
@@ -114,9 +115,9 @@ static herald_sync_group groups[] = {{1, 10}, {7, UINT64_MAX}, {UINT32_MAX, 1}};
 static herald_sync_conv convs[] = {{{"ann", 3}, 5}, {{"news", 4}, 1ull << 40}};
 static herald_msg msgs[] = {
     {{"c1", 2}, 1, {"alice", 5}, 1700000000000ull, {body_bytes, 5}, 1, 0, 3, 99,
-     {"Acme", 4}, {"Sales lead", 10}},
-    {{"c1", 2}, 2, {"bob", 3}, 1700000000001ull, {"x", 1}, 0, 1, 3, 100, {0}, {0}},
-    {{0}, 0, {0}, 0, {0}, 0, 0, 0, 0, {0}, {0}}, /* an empty message map */
+     {"Acme", 4}, {"Sales lead", 10}, 97},
+    {{"c1", 2}, 2, {"bob", 3}, 1700000000001ull, {"x", 1}, 0, 1, 3, 100, {0}, {0}, 0},
+    {{0}, 0, {0}, 0, {0}, 0, 0, 0, 0, {0}, {0}, 0}, /* an empty message map */
 };
 
 /* A frame of `type` with every field set to a non-default value. */
@@ -513,7 +514,7 @@ static void test_wrong_types(void **state)
     EXPECT(HERALD_EPROTOCOL, 0x82, 0xa1, 't', 0x08, 0xa4, 'm', 's', 'g', 's', 0x92, 0x80, 0x01);
     EXPECT(HERALD_EPROTOCOL, 0x82, 0xa1, 't', 0x06, 0xa1, 'm', 0x81, 0xa3, 's', 'e', 'q', 0xa1,
            '1');
-    /* sg odd length; sg group > u32; sg useq str; sc conv not str; sc seq str */
+    /* sg odd length; sg group > u32; sg pos str; sc conv not str; sc seq str */
     EXPECT(HERALD_EPROTOCOL, 0x82, 0xa1, 't', 0x07, 0xa2, 's', 'g', 0x93, 1, 2, 3);
     EXPECT(HERALD_EPROTOCOL, 0x82, 0xa1, 't', 0x07, 0xa2, 's', 'g', 0x92, 0xcf, 0, 0, 0, 1, 0, 0,
            0, 0, 1);
