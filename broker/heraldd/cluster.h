@@ -10,6 +10,8 @@
  *            leader of its group, pushes from the nodes' events.
  * digest_run: `heraldd digest --data DIR` — applied index and SHA-256 of
  *            every group store of a stopped node (replicas must match).
+ * upgrade_run: `heraldd upgrade-data --data DIR` — group stores of a
+ *            stopped dev or node data dir from store format 1 to 2.
  *
  * Each returns a process exit code; runs on the default libev loop until
  * SIGTERM/SIGINT.
@@ -24,5 +26,6 @@
 int node_run(node_config *cfg);
 int front_run(gateway_config *cfg);
 int digest_run(int argc, char **argv);
+int upgrade_run(int argc, char **argv);
 
 #endif

@@ -45,6 +45,7 @@ static const char usage_text[] =
     "       heraldd node --config FILE      a cluster node (raft replica of every group)\n"
     "       heraldd gateway --config FILE   a cluster gateway (client connections)\n"
     "       heraldd digest --data DIR       group store digests of a stopped node\n"
+    "       heraldd upgrade-data --data DIR store format 1 to 2 (stopped dev or node data)\n"
     "       heraldd sample-config [dev|node|gateway]   every key with its default\n"
     "       heraldd --version | --help\n";
 
@@ -376,6 +377,8 @@ int main(int argc, char **argv)
         return run_node(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "gateway") == 0)
         return run_gateway(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "upgrade-data") == 0)
+        return upgrade_run(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "digest") == 0)
         return digest_run(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "sample-config") == 0) {

@@ -173,6 +173,19 @@ void store_sync_free(store_sync_out *o);
 int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after, uint32_t limit,
                size_t max_bytes, store_sync_out *out);
 
+/* Upgrades a stopped store of format 1 (per-user pointer logs) in dir to
+ * format 2 in place: every message gets a group position in key order
+ * (tenant, conversation, seq), the pointer logs are dropped. Replicas of a
+ * group that applied the same index come out identical (check with
+ * `heraldd digest`). A store of format 2 is left alone (already set).
+ * 0 or HERALD_ESTORAGE / HERALD_EIO (nothing changed: one transaction). */
+typedef struct store_upgrade_report {
+    bool already;      /* it was format 2: untouched */
+    uint64_t applied;  /* its applied index */
+    uint64_t messages; /* messages given positions 1..messages */
+} store_upgrade_report;
+int store_upgrade(const char *dir, store_upgrade_report *out);
+
 /* The group's newest position: what a client without a key starts from. */
 uint64_t store_gpos(store *s);
 

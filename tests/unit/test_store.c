@@ -375,6 +375,80 @@ static void test_format(void **state)
     assert_int_equal(store_gpos(f->st), 0);
 }
 
+/* Turns the fixture's store back into what format 1 wrote: no format or
+ * group position, no positions, a pointer log, read-diffused memberships
+ * marked 0x80. */
+static void make_format1(fx *f)
+{
+    MDB_txn *txn;
+    MDB_dbi d;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_txn_begin(f->st->env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_del(txn, f->st->db.meta, &(MDB_val){6, "format"}, NULL), 0);
+    assert_int_equal(mdb_del(txn, f->st->db.meta, &(MDB_val){4, "gpos"}, NULL), 0);
+    assert_int_equal(mdb_drop(txn, f->st->db.mpos, 0), 0);
+    assert_int_equal(mdb_dbi_open(txn, "uevt", MDB_CREATE, &d), 0);
+    assert_int_equal(mdb_put(txn, d, &(MDB_val){3, "key"}, &(MDB_val){3, "ptr"}, 0), 0);
+    assert_int_equal(mdb_cursor_open(txn, f->st->db.memberof, &cur), 0);
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    {
+        uint8_t b = (uint8_t)(*(const uint8_t *)v.mv_data | 0x80u);
+        assert_int_equal(mdb_cursor_put(cur, &k, &(MDB_val){1, &b}, MDB_CURRENT), 0);
+    }
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    store_close(f->st);
+    f->st = NULL;
+}
+
+/* heraldd upgrade-data's step: format 1 is refused, upgraded in place
+ * (positions in key order, the pointer logs gone), then syncs as if
+ * written by format 2; a second run leaves it alone. */
+static void test_upgrade(void **state)
+{
+    fx *f = *state;
+    const char *mem[] = {"a", "b"};
+    store_upgrade_report rep;
+    store_sync_out so;
+    store *s = NULL;
+    assert_int_equal(tenant_named(f, TEN, 0, NULL), 0);
+    assert_int_equal(create(f, "a", false, "h", "group", mem, 2), 0);
+    assert_int_equal(create(f, "a", false, "g", "group", mem, 2), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(send_msg(f, "a", "h", "x", NULL), 0);
+        assert_int_equal(send_msg(f, "a", "g", "y", NULL), 0);
+    }
+    make_format1(f);
+    assert_int_equal(store_open(&(store_config){.dir = f->dir, .no_sync = true}, &s),
+                     HERALD_ESTORAGE);
+    assert_int_equal(store_upgrade(f->dir, &rep), 0);
+    assert_false(rep.already);
+    assert_int_equal(rep.messages, 8);
+    assert_true(rep.applied > 0);
+    fx_open(f, 0, 0);
+    assert_int_equal(store_gpos(f->st), 8);
+    /* Key order: all of g (1..4), then all of h (5..8). */
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("b"), 0, 0, 0, &so), 0);
+    assert_int_equal(so.msgs.n, 8);
+    assert_true(herald_str_eq(so.msgs.v[0].conv, "g"));
+    assert_int_equal(so.msgs.v[0].pos, 1);
+    assert_true(herald_str_eq(so.msgs.v[7].conv, "h"));
+    assert_int_equal(so.msgs.v[7].seq, 4);
+    assert_int_equal(so.pos, 8);
+    store_sync_free(&so);
+    assert_int_equal(send_msg(f, "b", "h", "z", NULL), 0);
+    assert_int_equal(store_sync(f->st, herald_str_z(TEN), herald_str_z("a"), 8, 0, 0, &so), 0);
+    assert_int_equal(so.msgs.n, 1);
+    assert_int_equal(so.msgs.v[0].pos, 9);
+    store_sync_free(&so);
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(store_upgrade(f->dir, &rep), 0);
+    assert_true(rep.already);
+    fx_open(f, 0, 0);
+}
+
 /* Sync: a limit cuts the answer and the position stops there; a
  * byte budget cuts too but never returns nothing. */
 static void test_sync_limits(void **state)
@@ -666,6 +740,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_membership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_ids, setup, teardown),
