@@ -52,9 +52,12 @@ const char *herald_frame_type_name(uint32_t type)
 #define M(k, kind, member) {k, kind, offsetof(herald_msg, member), 0, NULL, 0, 0}
 static const mpt_field msg_fields[] = {
     M("conv", MPT_STR, conv), M("seq", MPT_U64, seq),     M("from", MPT_STR, from),
-    M("ts", MPT_U64, ts),     M("body", MPT_BODY, body),  M("flags", MPT_U32, flags),
-    M("mk", MPT_U32, kind),   M("g", MPT_U32, group),     M("pos", MPT_U64, pos),   M("pv", MPT_U64, prev),
-    M("idc", MPT_STR, id_corp), M("idt", MPT_STR, id_title),
+    M("ts", MPT_U64, ts),     M("body", MPT_BODY, body),  M("mk", MPT_U32, kind),
+    M("g", MPT_U32, group),   M("pos", MPT_U64, pos),     M("idc", MPT_STR, id_corp),
+    M("idt", MPT_STR, id_title),
+    /* Last, and in this order: what differs per recipient of one DELIVER
+     * (deliver.h shares the bytes before them). */
+    M("flags", MPT_U32, flags), M("pv", MPT_U64, prev),
 };
 #undef M
 

@@ -276,6 +276,20 @@ int conn_send(conn *c, const herald_frame *f)
     return conn_queued(c, backlog);
 }
 
+int conn_send_deliver(conn *c, deliver_tpl *t, uint32_t flags, uint64_t prev)
+{
+    size_t backlog;
+    int rc;
+
+    if (!conn_open(c) || c->closing)
+        return HERALD_ECLOSED;
+    backlog = c->out.len - c->out_off;
+    rc = deliver_tpl_put(t, flags, prev, &c->out);
+    if (rc)
+        return rc;
+    return conn_queued(c, backlog);
+}
+
 int conn_send_raw(conn *c, const void *p, size_t n)
 {
     size_t backlog;

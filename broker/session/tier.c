@@ -229,36 +229,55 @@ void tier_deliver(tier *t, const char *tenant, const char *const *users, const u
     size_t tlen = strlen(tenant);
     uint64_t now = session_now_ms();
     bool deliver = f->type == HERALD_FT_DELIVER;
+    deliver_tpl tpl;
     herald_frame d = *f;
 
+    /* A DELIVER is encoded once; each session gets the shared bytes and
+     * its own flags and pv. */
+    if (deliver && deliver_tpl_init(&tpl, f) != 0) {
+        log_warn("gw.deliver", "out of memory encoding a push of %.*s/%llu: left to SYNC",
+                 (int)f->msg.conv.len, f->msg.conv.ptr ? f->msg.conv.ptr : "",
+                 (unsigned long long)f->msg.seq);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) {
         conn *c = tier_presence_first(t, tenant, tlen, users[i], strlen(users[i]));
         /* Without a chain the safe claim: anything before may be missing. */
-        if (deliver)
-            d.msg.prev = prevs ? prevs[i] : f->msg.pos ? f->msg.pos - 1 : 0;
+        uint64_t prev = prevs ? prevs[i] : f->msg.pos ? f->msg.pos - 1 : 0;
         while (c) {
             conn *next = c->u_next; /* conn_send may close c */
-            if (deliver && d.msg.pos && d.msg.group < TIER_MAX_GROUPS) {
+            uint32_t flags = f->msg.flags;
+            if (!deliver) {
+                if (c->held)
+                    conn_hold_push(c, f); /* its HELLO's answer is on the way */
+                else
+                    conn_send(c, f);
+                c = next;
+                continue;
+            }
+            if (f->msg.pos && f->msg.group < TIER_MAX_GROUPS) {
                 /* A group's positions only grow: an older one (a deposed
                  * leader's late push) was pushed already or comes by SYNC. */
-                if (d.msg.pos <= c->last_pos[d.msg.group]) {
+                if (f->msg.pos <= c->last_pos[f->msg.group]) {
                     c = next;
                     continue;
                 }
-                c->last_pos[d.msg.group] = d.msg.pos;
+                c->last_pos[f->msg.group] = f->msg.pos;
             }
-            if (deliver) {
-                d.msg.flags = f->msg.flags;
-                if (session_silenced(&c->sess, d.msg.flags, now))
-                    d.msg.flags |= HERALD_MSGF_SILENT;
+            if (session_silenced(&c->sess, flags, now))
+                flags |= HERALD_MSGF_SILENT;
+            if (c->held) {
+                d.msg.flags = flags;
+                d.msg.prev = prev;
+                conn_hold_push(c, &d);
+            } else {
+                conn_send_deliver(c, &tpl, flags, prev);
             }
-            if (c->held)
-                conn_hold_push(c, &d); /* its HELLO's answer is on the way */
-            else
-                conn_send(c, &d);
             c = next;
         }
     }
+    if (deliver)
+        deliver_tpl_free(&tpl);
 }
 
 void tier_dnd(tier *t, const char *tenant, const char *user, uint64_t until)

@@ -11,6 +11,7 @@
 #include <herald/protocol.h>
 #include <stdbool.h>
 
+#include "deliver.h"
 #include "gw_tls.h"
 #include "hmap.h"
 #include "tier.h"
@@ -89,5 +90,9 @@ void tier_presence_del(tier *t, conn *c);
 /* First session of (tenant, user) or NULL; follow u_next. */
 conn *tier_presence_first(tier *t, const char *tenant, size_t tlen, const char *user,
                           size_t ulen);
+
+/* Queues one recipient's copy of a DELIVER template (deliver.h); as
+ * conn_send. */
+int conn_send_deliver(conn *c, deliver_tpl *t, uint32_t flags, uint64_t prev);
 
 #endif

@@ -13,6 +13,8 @@
 #include <herald/protocol.h>
 #include <msgpack.h>
 
+#include "deliver.h"
+
 /* ---- helpers ------------------------------------------------------------- */
 
 static void assert_str(herald_str a, herald_str b)
@@ -609,10 +611,59 @@ static void test_foreign_encoder(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* One DELIVER encoded once: every recipient's frame decodes as the frame
+ * with its flags and pv, and is byte for byte herald_frame_encode's when
+ * both are set; the shared encoding is used (fast). */
+static void test_deliver_template(void **state)
+{
+    herald_frame f = {.type = HERALD_FT_DELIVER, .msg = msgs[0]};
+    deliver_tpl t;
+    static const struct {
+        uint32_t flags;
+        uint64_t prev;
+    } each[] = {{0, 0}, {HERALD_MSGF_SILENT, 96}, {7, UINT64_MAX}, {1, 1}};
+    (void)state;
+    assert_int_equal(deliver_tpl_init(&t, &f), 0);
+    assert_true(t.fast);
+    for (size_t i = 0; i < sizeof each / sizeof each[0]; i++) {
+        herald_buf got = {0}, want = {0};
+        herald_frame x = f, back;
+        x.msg.flags = each[i].flags;
+        x.msg.prev = each[i].prev;
+        assert_int_equal(deliver_tpl_put(&t, each[i].flags, each[i].prev, &got), 0);
+        assert_int_equal(herald_frame_encode(&x, &want), 0);
+        if (each[i].flags && each[i].prev) {
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.data, want.data, got.len);
+        }
+        assert_int_equal(decode_raw(got.data + HERALD_FRAME_HEADER, got.len - HERALD_FRAME_HEADER,
+                                    &back),
+                         0);
+        assert_int_equal(back.type, HERALD_FT_DELIVER);
+        assert_msg(&back.msg, &x.msg);
+        herald_frame_release(&back);
+        herald_buf_free(&got);
+        herald_buf_free(&want);
+    }
+    deliver_tpl_free(&t);
+    /* Another frame type has no template fast path, and stays right. */
+    {
+        herald_frame r = {.type = HERALD_FT_RECEIPT, .conv = herald_str_z("c1"), .seq = 3};
+        herald_buf got = {0};
+        assert_int_equal(deliver_tpl_init(&t, &r), 0);
+        assert_false(t.fast);
+        assert_int_equal(deliver_tpl_put(&t, 0, 0, &got), 0);
+        assert_true(got.len > HERALD_FRAME_HEADER);
+        herald_buf_free(&got);
+        deliver_tpl_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_deliver_template),
         cmocka_unit_test(test_str_helpers),
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_error_strings),
