@@ -72,7 +72,7 @@ enum frame_key {
     K_LIMIT, K_MORE, K_OP, K_KIND, K_OWNER, K_CAP, K_CNT, K_M, K_MEM, K_READ,
     K_UNREAD, K_MSGS, K_SG, K_SC, K_NR, K_NU, K_AID, K_NAME, K_TITLE, K_DEPT, K_PARENT,
     K_GRP, K_LDR, K_APP, K_WIN, K_DPS, K_TGS, K_LIM, K_IU, K_IP, K_ITG, K_CGS, K_STS, K_ATS,
-    K_RSN, K_RTX, K_CORP, K_UNR,
+    K_RSN, K_RTX, K_CORP, K_UNR, K_CVK, K_CVN, K_CVU,
     K_COUNT_
 };
 _Static_assert(K_COUNT_ <= 64, "the seen/required masks are 64-bit");
@@ -123,6 +123,9 @@ static const mpt_field frame_fields[K_COUNT_] = {
     FA(K_RTX, "rtx", MPT_STRS, texts, n_texts),
     F(K_CORP, "corp", MPT_STR, corp),
     FA(K_UNR, "unr", MPT_STRS, unreached, n_unreached),
+    FA(K_CVK, "cvk", MPT_STRS, conv_kinds, n_conv_kinds),
+    FA(K_CVN, "cvn", MPT_U64S, conv_counts, n_conv_counts),
+    FA(K_CVU, "cvu", MPT_U64S, conv_unread, n_conv_unread),
 };
 #undef F
 #undef FA

@@ -100,6 +100,7 @@ int v_confirm(const cli_globals *g, const char *line, int argc, char **argv);
 int v_urgent_status(const cli_globals *g, const char *line, int argc, char **argv);
 int v_sub(const cli_globals *g, const char *line, int argc, char **argv);
 int v_history(const cli_globals *g, const char *line, int argc, char **argv);
+int v_convs(const cli_globals *g, const char *line, int argc, char **argv);
 int v_read(const cli_globals *g, const char *line, int argc, char **argv);
 int v_recall(const cli_globals *g, const char *line, int argc, char **argv);
 int v_dnd(const cli_globals *g, const char *line, int argc, char **argv);

@@ -26,6 +26,7 @@ static const verb verbs[] = {
     {"urgent-status", v_urgent_status, "urgent-status CONV SEQ"},
     {"sub", v_sub, "sub [--count N] [--timeout SECONDS] [--state FILE]"},
     {"history", v_history, "history CONV [--after SEQ] [--limit N]"},
+    {"convs", v_convs, "convs [--limit N] [--after CURSOR]"},
     {"read", v_read, "read CONV SEQ"},
     {"recall", v_recall, "recall CONV SEQ"},
     {"dnd", v_dnd, "dnd on [--until TIME] | off | status"},

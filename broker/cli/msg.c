@@ -295,6 +295,85 @@ int v_history(const cli_globals *g, const char *line, int argc, char **argv)
     return rc;
 }
 
+/* convs: one JSON line per conversation, newest activity first; when more
+ * remain past --limit, a last line {"cursor": C} for --after C. */
+int v_convs(const cli_globals *g, const char *line, int argc, char **argv)
+{
+    const char *after_s = NULL, *limit_s = NULL, *pos[1];
+    cli_opt opts[] = {{"--after", false, &after_s, NULL, NULL}, {"--limit", false, &limit_s, NULL, NULL}, {0}};
+    uint64_t limit = 50, printed = 0;
+    herald_client *c = NULL;
+    herald_buf b = {0};
+    char *cursor = NULL;
+    int npos, rc = cli_parse_opts(argc, argv, opts, pos, 0, &npos, line);
+
+    if (rc)
+        return rc;
+    if (npos != 0)
+        return cli_usage("convs takes no CONV", line);
+    if (limit_s && (rc = cli_num("--limit", limit_s, &limit, line)) != 0)
+        return rc;
+    if (limit == 0)
+        return cli_usage("--limit must be at least 1", line);
+    if (after_s && !(cursor = strdup(after_s)))
+        return cli_fail(NULL, HERALD_ENOMEM, NULL);
+    rc = cli_open(g, NULL, 0, &c);
+    if (rc) {
+        free(cursor);
+        return rc;
+    }
+    while (printed < limit) {
+        herald_convlist l;
+        uint64_t want = limit - printed;
+        rc = herald_client_conv_list(c, cursor, want > 200 ? 200 : (uint32_t)want, &l);
+        if (rc) {
+            rc = cli_fail(c, rc, NULL);
+            break;
+        }
+        for (uint32_t i = 0; i < l.n; i++, printed++) {
+            const herald_msg *m = &l.last.v[i];
+            json_w w;
+            json_init(&w, &b);
+            json_obj(&w);
+            json_key(&w, "conv");
+            json_str(&w, m->conv.ptr, m->conv.len);
+            json_key(&w, "kind");
+            json_strz(&w, l.kinds[i]);
+            json_key(&w, "members");
+            json_u64(&w, l.counts[i]);
+            json_key(&w, "last_seq");
+            json_u64(&w, m->seq);
+            json_key(&w, "unread");
+            json_u64(&w, l.unread[i]);
+            if (m->seq) {
+                json_key(&w, "last");
+                cli_json_msg(&w, m, false);
+            }
+            json_obj_end(&w);
+            cli_emit(&b);
+        }
+        free(cursor);
+        cursor = l.cursor; /* taken */
+        l.cursor = NULL;
+        herald_convlist_free(&l);
+        if (!cursor)
+            break;
+    }
+    if (rc == 0 && cursor) {
+        json_w w;
+        json_init(&w, &b);
+        json_obj(&w);
+        json_key(&w, "cursor");
+        json_strz(&w, cursor);
+        json_obj_end(&w);
+        cli_emit(&b);
+    }
+    free(cursor);
+    herald_buf_free(&b);
+    herald_client_close(c);
+    return rc;
+}
+
 /* Verbs of the shape "VERB CONV SEQ" printing {"conv","seq"}: read, recall. */
 typedef int (*conv_seq_fn)(herald_client *c, const char *conv, uint64_t seq, uint64_t *out);
 

@@ -32,6 +32,7 @@ const authz_verb authz_table[] = {
     {HERALD_FT_CONV, "add", {Y, M, N, N}, "only employees and admins add members"},
     {HERALD_FT_CONV, "remove", {Y, M, O, N}, "a customer may only remove itself"},
     {HERALD_FT_CONV, "info", {Y, M, M, M}, NULL},
+    {HERALD_FT_CONV, "list", {Y, Y, Y, Y}, NULL},
     {HERALD_FT_DIR, "user.add", {Y, N, N, N}, "directory changes need the admin role"},
     {HERALD_FT_DIR, "dept.add", {Y, N, N, N}, "directory changes need the admin role"},
     {HERALD_FT_DIR, "user.show", {Y, Y, O, N},

@@ -119,12 +119,15 @@ void on_conv(svc_req *rq, herald_frame *in)
     cmd k;
     size_t i;
 
+    if (herald_str_eq(f->op, "list")) {
+        conv_list(rq, f);
+        return;
+    }
     for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (herald_str_eq(f->op, ops[i].name))
             break;
     if (i == sizeof ops / sizeof ops[0]) {
-        req_error(rq, HERALD_EINVAL, "op must be create, add, remove or info",
-                        f->rid);
+        req_error(rq, HERALD_EINVAL, "op must be create, add, remove, info or list", f->rid);
         return;
     }
     if (ops[i].op == CMD_CONV_CREATE && !f->kind.len) {

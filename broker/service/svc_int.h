@@ -2,7 +2,7 @@
  * svc_int.h — request service internals. Floors, each calling only down:
  *   svc.c       the entry point: dispatch table, authorization, lifecycle,
  *               ticks;
- *   handlers    sync.c, message.c, conv.c, directory.c, and the jobs
+ *   handlers    sync.c, message.c, conv.c (convlist.c), directory.c, and the jobs
  *               mass.c, app.c, transfer.c (message.c uses conv.c's checks);
  *   request.c   replies through the sink, steps (a submitted command and
  *               its completion), routing to the stores.
@@ -117,6 +117,9 @@ store *svc_meta(const svc *s);
  * admins may see it (false right after the requester changed the
  * membership, e.g. left). */
 void conv_info_reply(svc_req *rq, uint64_t rid, herald_str conv, bool check);
+/* convlist.c: CONV op "list": one page of the requester's conversations
+ * (CONV_RESULT) or an ERROR. */
+void conv_list(svc_req *rq, const herald_frame *f);
 /* conv.c: whether the requester may read conv (member, or admin); sends the
  * ERROR itself when not. */
 bool conv_may_read(svc_req *rq, const herald_frame *f);

@@ -189,6 +189,34 @@ int store_upgrade(const char *dir, store_upgrade_report *out);
 /* The group's newest position: what a client without a key starts from. */
 uint64_t store_gpos(store *s);
 
+/* A user's conversation list: one entry per conversation it is a member
+ * of in this store's group. */
+#define STORE_PREVIEW_MAX 120u /* bytes of the last message's body kept */
+typedef struct store_conv_entry {
+    herald_msg last;  /* the newest message: conv always set (the id); seq 0
+                         and ts = creation time when there is none yet; body
+                         cut to STORE_PREVIEW_MAX bytes; strings in arena */
+    int kind;         /* conv_kind */
+    uint32_t count;   /* members */
+    uint64_t unread;  /* messages after the user's read cursor (0 when the
+                         last one is its own) */
+} store_conv_entry;
+typedef struct store_convlist {
+    uint32_t n;             /* entries */
+    store_conv_entry *v;    /* in list order */
+    bool more;              /* entries past the limit */
+    void *arena;            /* private */
+} store_convlist;
+void store_convlist_free(store_convlist *l);
+/* List order: the newest last message first, then the id. <0, 0, >0. */
+int store_conv_entry_cmp(const store_conv_entry *a, const store_conv_entry *b);
+/* The user's conversations in this group that come after `after` (NULL:
+ * from the top) in list order, at most limit (0 = 50, capped at 200); more
+ * when there are others. Cost: O(the user's conversations in the group)
+ * reads and a sort. 0, HERALD_ENOMEM, HERALD_ESTORAGE. */
+int store_convs(store *s, herald_str tenant, herald_str user, const store_conv_entry *after,
+                uint32_t limit, store_convlist *out);
+
 /* Urgent (DING) message status: confirmed and pending recipients.
  * 0, HERALD_ENOT_FOUND (not an urgent message), HERALD_ENOMEM, HERALD_ESTORAGE. */
 int store_urgent_status(store *s, herald_str tenant, herald_str conv, uint64_t seq,

@@ -170,6 +170,60 @@ int herald_client_history(herald_client *c, const char *conv, uint64_t after, ui
     return rc;
 }
 
+void herald_convlist_free(herald_convlist *l)
+{
+    if (!l)
+        return;
+    herald_msglist_free(&l->last);
+    for (uint32_t i = 0; l->kinds && i < l->n; i++)
+        free(l->kinds[i]);
+    free(l->kinds);
+    free(l->counts);
+    free(l->unread);
+    free(l->cursor);
+    memset(l, 0, sizeof *l);
+}
+
+int herald_client_conv_list(herald_client *c, const char *cursor, uint32_t limit,
+                            herald_convlist *out)
+{
+    herald_frame f = {.type = HERALD_FT_CONV, .op = herald_str_z("list"),
+                      .after_id = herald_str_z(cursor), .limit = limit}, r;
+    uint32_t n;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = client_request(c, &f, HERALD_FT_CONV_RESULT, &r);
+    if (rc)
+        return rc;
+    n = r.n_msgs;
+    if (r.n_conv_kinds != n || r.n_conv_counts != n || r.n_conv_unread != n ||
+        (r.more && !r.after_id.len)) {
+        herald_frame_release(&r);
+        return HERALD_EPROTOCOL;
+    }
+    rc = client_copy_msgs(r.msgs, n, &out->last);
+    out->kinds = calloc(n + 1, sizeof *out->kinds);
+    out->counts = calloc(n + 1, sizeof *out->counts);
+    out->unread = calloc(n + 1, sizeof *out->unread);
+    if (rc == 0 && (!out->kinds || !out->counts || !out->unread))
+        rc = HERALD_ENOMEM;
+    out->n = n;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        out->kinds[i] = client_dup_str(r.conv_kinds[i]);
+        out->counts[i] = r.conv_counts[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)r.conv_counts[i];
+        out->unread[i] = r.conv_unread[i];
+        if (!out->kinds[i])
+            rc = HERALD_ENOMEM;
+    }
+    if (rc == 0 && r.more && !(out->cursor = client_dup_str(r.after_id)))
+        rc = HERALD_ENOMEM;
+    herald_frame_release(&r);
+    if (rc)
+        herald_convlist_free(out);
+    return rc;
+}
+
 /* A request answered by OK whose "seq" is the result: READ, RECALL, URGENT
  * confirm. op may be NULL. */
 static int seq_request(herald_client *c, uint32_t type, const char *op, const char *conv,

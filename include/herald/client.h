@@ -357,6 +357,27 @@ typedef struct herald_conv_info {
 } herald_conv_info;
 void herald_conv_info_free(herald_conv_info *i);
 
+/* One page of the user's conversation list (newest activity first). */
+typedef struct herald_convlist {
+    uint32_t n;         /* conversations */
+    herald_msglist last;/* last.v[i]: the last message of conversation i (conv =
+                           its id; seq 0 and ts = its creation time when it has
+                           none; body cut to 120 bytes) */
+    char **kinds;       /* kinds[i]: single | group | customer_group | announce */
+    uint32_t *counts;   /* counts[i]: members */
+    uint64_t *unread;   /* unread[i]: messages after the user's read cursor */
+    char *cursor;       /* the next page's cursor; NULL on the last page */
+} herald_convlist;
+void herald_convlist_free(herald_convlist *l);
+
+/* The user's conversations after cursor (NULL: from the top), at most
+ * limit (0 = 50, at most 200). A new device without a sync key lists them
+ * and pages each one's history (herald_client_history). On 0 *out is owned
+ * (herald_convlist_free); on error it is empty. Server errors: INVAL (a
+ * cursor not from an earlier page). */
+int herald_client_conv_list(herald_client *c, const char *cursor, uint32_t limit,
+                            herald_convlist *out);
+
 /* Creates a conversation of kind (single | group | customer_group |
  * announce) with members[0..n) (id NULL: the server picks one). The creator
  * joins unless it is an admin not listed. out may be NULL; on 0 *out is owned

@@ -46,6 +46,8 @@
  *   corp: corp (str, the tenant's display name on a DIR_RESULT user card)
  *   unr: unreached (array of str, APP_RESULT: "USER: CODE: why" per recipient
  *        the delivery failed for)
+ *   cvk: conv_kinds (array of str)  cvn: conv_counts (array of uint)
+ *   cvu: conv_unread (array of uint)
  *
  * MESSAGE MAP (in "m" and "msgs"): conv (str), seq (uint), from (str),
  *   ts (uint), body (bin), flags (uint), mk (uint message kind), g (uint
@@ -83,6 +85,14 @@
  *   → CONV       rid, op*, conv, kind, mem   op: create | add | remove | info
  *   ← CONV_RESULT rid, conv, kind, owner, mem, seq (max seq), cap, cnt, ts (created),
  *                 grp (shard group), ldr (its leader node, cluster)
+ *   → CONV       rid, op* = list, limit, aid   the user's conversations, the
+ *                newest activity first, limit per page (default 50, max 200),
+ *                after cursor aid (absent: from the top)
+ *   ← CONV_RESULT rid, msgs (the last message of each: conv = its id, seq =
+ *                its last seq, 0 with ts = creation time when none; body cut
+ *                to 120 bytes), cvk / cvn / cvu (its kind, member count,
+ *                messages after the user's read cursor: one per msgs entry),
+ *                more + aid = the next page's cursor
  *   → PING       rid               ← PONG rid
  *   → RECALL     rid, conv*, seq*     take message seq back: its sender within
  *                the tenant's recall window (default 24 h), the owner or an
@@ -396,6 +406,12 @@ typedef struct herald_frame {
     herald_str corp;        /* DIR_RESULT (users): the tenant's display name ("corp") */
     uint32_t n_unreached;   /* APP_RESULT: "USER: CODE: why" per failed delivery ("unr") */
     herald_str *unreached;
+    uint32_t n_conv_kinds;  /* CONV_RESULT (list): the kind of each msgs entry ("cvk") */
+    herald_str *conv_kinds;
+    uint32_t n_conv_counts; /* CONV_RESULT (list): its member count ("cvn") */
+    uint64_t *conv_counts;
+    uint32_t n_conv_unread; /* CONV_RESULT (list): its unread count ("cvu") */
+    uint64_t *conv_unread;
 } herald_frame;
 
 /* Decoder limits. Zero fields take the defaults. */

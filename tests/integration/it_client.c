@@ -523,6 +523,61 @@ static void test_heartbeat(void **state)
     herald_client_close(c);
 }
 
+/* A new device (no sync key) lists its conversations page by page and
+ * pages each one's history: every message, once; a bad cursor is INVAL. */
+static void test_new_device_lists(void **state)
+{
+    const char *mem[] = {"nd-a", "nd-b"};
+    herald_client *a = connect_as("nd-a", false, NULL), *b;
+    char id[16], *cursor = NULL;
+    uint32_t convs = 0, msgs = 0, pages = 0;
+    herald_convlist l;
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "nd-%d", i);
+        create(a, "group", id, mem, 2);
+        for (int k = 0; k < i; k++)
+            send_text(a, id, "m");
+    }
+    b = connect_as("nd-b", false, NULL);
+    do {
+        assert_int_equal(herald_client_conv_list(b, cursor, 2, &l), 0);
+        free(cursor);
+        cursor = l.cursor ? strdup(l.cursor) : NULL;
+        pages++;
+        for (uint32_t i = 0; i < l.n; i++) {
+            uint64_t after = 0;
+            bool more = true;
+            assert_string_equal(l.kinds[i], "group");
+            assert_int_equal(l.counts[i], 2);
+            assert_int_equal(l.unread[i], l.last.v[i].seq);
+            while (more) {
+                herald_msglist h;
+                char cid[64];
+                snprintf(cid, sizeof cid, "%.*s", (int)l.last.v[i].conv.len,
+                         l.last.v[i].conv.ptr);
+                assert_int_equal(herald_client_history(b, cid, after, 2, &h), 0);
+                for (uint32_t k = 0; k < h.n; k++) {
+                    assert_int_equal(h.v[k].seq, after + 1);
+                    after = h.v[k].seq;
+                    msgs++;
+                }
+                more = h.more && h.n;
+                herald_msglist_free(&h);
+            }
+            assert_int_equal(after, l.last.v[i].seq);
+            convs++;
+        }
+        herald_convlist_free(&l);
+    } while (cursor && pages < 10);
+    assert_int_equal(convs, 5);
+    assert_int_equal(pages, 3);
+    assert_int_equal(msgs, 5 + 0 + 1 + 2 + 3 + 4); /* a create each, and the sends */
+    assert_int_equal(herald_client_conv_list(b, "not a cursor", 2, &l), HERALD_EINVAL);
+    herald_client_close(a);
+    herald_client_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,6 +590,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_groups_catch_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_device_lists, setup, teardown),
     };
     herald_token_init();
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -449,6 +449,85 @@ static void test_upgrade(void **state)
     fx_open(f, 0, 0);
 }
 
+/* The conversation list: newest activity first (ties by id), pages that
+ * cover every conversation once, last message with a cut preview, member
+ * and unread counts, conversations left not listed. */
+static void test_conv_list(void **state)
+{
+    fx *f = *state;
+    const char *mem[] = {"a", "b"};
+    char id[8], big[300];
+    store_convlist l;
+    store_conv_entry cur;
+    uint32_t seen = 0;
+    assert_int_equal(tenant_named(f, TEN, 0, NULL), 0);
+    for (int i = 0; i < 7; i++) {
+        cmd k = {.op = CMD_CONV_CREATE, .user = herald_str_z("a"), .kind = herald_str_z("group"),
+                 .ts = 1000 + (uint64_t)i};
+        herald_str mv[2] = {herald_str_z(mem[0]), herald_str_z(mem[1])};
+        snprintf(id, sizeof id, "c%d", i);
+        k.conv = herald_str_z(id);
+        k.members = mv;
+        k.n_members = 2;
+        assert_int_equal(run(f, &k, NULL, NULL), 0);
+    }
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    {
+        cmd k = {.op = CMD_SEND, .user = herald_str_z("a"), .conv = herald_str_z("c2"),
+                 .body = herald_str_z(big), .ts = 5000};
+        assert_int_equal(run(f, &k, NULL, NULL), 0);
+        k.conv = herald_str_z("c5");
+        k.user = herald_str_z("b");
+        k.body = herald_str_z("mine");
+        k.ts = 4000;
+        assert_int_equal(run(f, &k, NULL, NULL), 0);
+    }
+    {
+        /* b leaves c6: not listed for b any more. */
+        herald_str bm = herald_str_z("b");
+        cmd k = {.op = CMD_CONV_REMOVE, .user = herald_str_z("b"), .conv = herald_str_z("c6"),
+                 .members = &bm, .n_members = 1, .ts = 6000};
+        assert_int_equal(run(f, &k, NULL, NULL), 0);
+    }
+    assert_int_equal(store_convs(f->st, herald_str_z(TEN), herald_str_z("b"), NULL, 0, &l), 0);
+    assert_int_equal(l.n, 6);
+    assert_false(l.more);
+    assert_true(herald_str_eq(l.v[0].last.conv, "c2"));
+    assert_int_equal(l.v[0].last.seq, 2);
+    assert_int_equal(l.v[0].last.body.len, STORE_PREVIEW_MAX);
+    assert_int_equal(l.v[0].unread, 2);
+    assert_int_equal(l.v[0].count, 2);
+    assert_int_equal(l.v[0].kind, CONV_GROUP);
+    assert_true(herald_str_eq(l.v[1].last.conv, "c5"));
+    assert_int_equal(l.v[1].unread, 0); /* b wrote the last one */
+    assert_true(herald_str_eq(l.v[2].last.conv, "c4"));
+    assert_true(herald_str_eq(l.v[5].last.conv, "c0"));
+    store_convlist_free(&l);
+    /* Pages of 2: c2 c5 | c4 c3 | c1 c0, each once. */
+    for (int page = 0; page < 5; page++) {
+        assert_int_equal(store_convs(f->st, herald_str_z(TEN), herald_str_z("b"),
+                                     page ? &cur : NULL, 2, &l),
+                         0);
+        seen += l.n;
+        if (!l.more) {
+            store_convlist_free(&l);
+            break;
+        }
+        assert_int_equal(l.n, 2);
+        cur = l.v[1];
+        snprintf(id, sizeof id, "%.*s", (int)cur.last.conv.len, cur.last.conv.ptr);
+        cur.last.conv = herald_str_z(id);
+        store_convlist_free(&l);
+    }
+    assert_int_equal(seen, 6);
+    /* a is still in c6. */
+    assert_int_equal(store_convs(f->st, herald_str_z(TEN), herald_str_z("a"), NULL, 0, &l), 0);
+    assert_int_equal(l.n, 7);
+    assert_true(herald_str_eq(l.v[0].last.conv, "c6")); /* the removal, at 6000 */
+    store_convlist_free(&l);
+}
+
 /* Sync: a limit cuts the answer and the position stops there; a
  * byte budget cuts too but never returns nothing. */
 static void test_sync_limits(void **state)
@@ -741,6 +820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conv_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_ids, setup, teardown),
