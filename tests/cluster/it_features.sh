@@ -120,5 +120,10 @@ eventually "the taker sends in the customer conversation" '"seq"' -- \
 expect "the old owner can no longer send" 1 'NOT_MEMBER|FORBIDDEN' -- \
   "$H" --as alice send "$ccv" "still here?"
 expect "history kept for the taker" 0 'hello from your account manager' -- "$H" --as dave history "$ccv"
+# A new device of the taker lists its conversations (over every shard
+# group): the customer's, newest first, with its last message.
+eventually "conversation list of the taker" "\"conv\":\"$ccv\".*I take over from Alice" -- \
+  "$H" --as dave convs
+expect "conversation list: a bad cursor" 1 'INVAL' -- "$H" --as carol convs --after nonsense
 
 exit $((fails > 0))
