@@ -111,31 +111,132 @@ void rpc_server_destroy(rpc_server *s)
 
 /* ------------------------------------------------------------------------ */
 
+/* A client talks to its server over RPC_LANES sockets, one pipe each, and
+ * keeps at most RPC_LANE_INFLIGHT requests on the wire per lane: nng's raw
+ * REP queues at most 64 replies per pipe and silently frees the rest, so a
+ * burst of answers (a group commit acknowledging hundreds of sends at once)
+ * must never find more than that waiting. Requests beyond the lanes' room
+ * wait here, in order, within RPC_WAIT_MAX; their deadline runs from
+ * rpc_send, and one that expires still waiting was never sent (HERALD_EIO:
+ * safe to retry). */
+#define RPC_LANES 4u
+#define RPC_LANE_INFLIGHT 48u
+#define RPC_WAIT_MAX 16384u
+
 typedef struct rpc_req {
     rpc_client *c;
     uint32_t id;
     ev_timer timer;   /* deadline, or 0 s to report a send failure */
     int fail;         /* status to report when the timer fires */
+    int lane;         /* the lane it went out on; -1 while waiting */
+    nng_msg *msg;     /* while waiting: the message to send */
+    struct rpc_req *wprev, *wnext; /* the wait queue */
     rpc_done_fn done;
     void *arg;
 } rpc_req;
 
+typedef struct rpc_lane {
+    rpc_client *c;
+    nng_socket sock;   /* raw REQ0 dialer: one pipe */
+    ev_io rw;
+    uint32_t inflight; /* requests sent on it and not finished */
+} rpc_lane;
+
 struct rpc_client {
     struct ev_loop *loop;
-    nng_socket sock; /* raw REQ0 dialer */
-    ev_io rw;
-    hmap *pending;   /* id (4 bytes) → rpc_req */
+    rpc_lane lane[RPC_LANES];
+    uint32_t nlanes;   /* lanes opened */
+    uint32_t rr;       /* next lane to try */
+    hmap *pending;     /* id (4 bytes) → rpc_req */
+    rpc_req *whead, *wtail; /* waiting for a lane */
+    uint32_t nwait;
     uint32_t next_id;
-    bool closing;    /* rpc_client_destroy in progress */
+    bool closing;      /* rpc_client_destroy in progress */
 };
+
+static void wait_unlink(rpc_client *c, rpc_req *r)
+{
+    if (r->wprev)
+        r->wprev->wnext = r->wnext;
+    else
+        c->whead = r->wnext;
+    if (r->wnext)
+        r->wnext->wprev = r->wprev;
+    else
+        c->wtail = r->wprev;
+    r->wprev = r->wnext = NULL;
+    c->nwait--;
+}
+
+/* A lane with room, or -1. */
+static int lane_free(rpc_client *c)
+{
+    for (uint32_t k = 0; k < c->nlanes; k++) {
+        uint32_t i = (c->rr + k) % c->nlanes;
+        if (c->lane[i].inflight < RPC_LANE_INFLIGHT) {
+            c->rr = i + 1;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Puts r's message on lane i (taken either way). false: not sent. */
+static bool lane_send(rpc_client *c, rpc_req *r, int i)
+{
+    nng_msg *m = r->msg;
+    r->msg = NULL;
+    if (nng_sendmsg(c->lane[i].sock, m, NNG_FLAG_NONBLOCK) != 0) {
+        nng_msg_free(m);
+        return false;
+    }
+    r->lane = i;
+    c->lane[i].inflight++;
+    return true;
+}
+
+/* Sends waiting requests while a lane has room. */
+static void pump(rpc_client *c)
+{
+    int i;
+    while (c->whead && !c->closing && (i = lane_free(c)) >= 0) {
+        rpc_req *r = c->whead;
+        wait_unlink(c, r);
+        if (ev_timer_remaining(c->loop, &r->timer) < 0.001) {
+            /* Due now: not worth sending; its timer says "not sent". */
+            nng_msg_free(r->msg);
+            r->msg = NULL;
+            r->fail = HERALD_EIO;
+            continue;
+        }
+        if (!lane_send(c, r, i)) {
+            r->fail = HERALD_EIO;
+            ev_timer_stop(c->loop, &r->timer);
+            ev_timer_set(&r->timer, 0.0, 0.0);
+            ev_timer_start(c->loop, &r->timer);
+        }
+    }
+}
 
 static void req_finish(rpc_req *r, int status, const uint8_t *p, size_t n)
 {
     rpc_client *c = r->c;
     ev_timer_stop(c->loop, &r->timer);
     hmap_del(c->pending, &r->id, sizeof r->id);
+    if (r->lane >= 0) {
+        c->lane[r->lane].inflight--;
+    } else {
+        if (r->msg) {
+            wait_unlink(c, r); /* never sent */
+            nng_msg_free(r->msg);
+            r->msg = NULL;
+        }
+        if (status == HERALD_ETIMEOUT)
+            status = HERALD_EIO;
+    }
     r->done(r->arg, status, p, n);
     free(r);
+    pump(c);
 }
 
 static void req_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -148,14 +249,15 @@ static void req_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void client_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
-    rpc_client *c = w->data;
+    rpc_lane *l = w->data;
+    rpc_client *c = l->c;
     (void)loop;
     (void)revents;
     for (int i = 0; i < RPC_RECV_BATCH; i++) {
         nng_msg *m;
         uint32_t id;
         rpc_req *r;
-        if (nng_recvmsg(c->sock, &m, NNG_FLAG_NONBLOCK) != 0)
+        if (nng_recvmsg(l->sock, &m, NNG_FLAG_NONBLOCK) != 0)
             return;
         /* Raw REQ: the header is the request id we put there. */
         if (nng_msg_header_len(m) == 4 && nng_msg_header_trim_u32(m, &id) == 0 &&
@@ -166,11 +268,20 @@ static void client_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+static void close_lanes(rpc_client *c)
+{
+    for (uint32_t i = 0; i < c->nlanes; i++) {
+        ev_io_stop(c->loop, &c->lane[i].rw);
+        nng_close(c->lane[i].sock);
+    }
+    c->nlanes = 0;
+}
+
 int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, const clink *tls,
                       const char *peer, rpc_client **out)
 {
     rpc_client *c = calloc(1, sizeof *c);
-    int fd, rv;
+    int fd, rv = 0;
 
     *out = NULL;
     if (!c)
@@ -180,30 +291,38 @@ int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, con
         free(c);
         return HERALD_ENOMEM;
     }
-    if (nng_req0_open_raw(&c->sock) != 0) {
-        hmap_destroy(c->pending);
-        free(c);
-        return HERALD_EIO;
+    for (uint32_t i = 0; i < RPC_LANES && rv == 0; i++) {
+        rpc_lane *l = &c->lane[i];
+        if (nng_req0_open_raw(&l->sock) != 0) {
+            rv = NNG_ENOMEM;
+            break;
+        }
+        c->nlanes++;
+        l->c = c;
+        nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, max_msg);
+        nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, 1024);
+        nng_socket_set_int(l->sock, NNG_OPT_RECVBUF, 1024);
+        nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 20);
+        nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 500);
+        rv = clink_dial(l->sock, url, tls, peer);
+        if (rv == 0)
+            rv = nng_socket_get_int(l->sock, NNG_OPT_RECVFD, &fd);
+        if (rv == 0) {
+            ev_io_init(&l->rw, client_readable, fd, EV_READ);
+            l->rw.data = l;
+            ev_io_start(loop, &l->rw);
+        }
     }
-    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, max_msg);
-    nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 1024);
-    nng_socket_set_int(c->sock, NNG_OPT_RECVBUF, 1024);
-    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
-    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
-    rv = clink_dial(c->sock, url, tls, peer);
-    if (rv == 0)
-        rv = nng_socket_get_int(c->sock, NNG_OPT_RECVFD, &fd);
     if (rv != 0) {
         log_error("rpc.dial", "%s: %s", url, nng_strerror(rv));
-        nng_close(c->sock);
+        close_lanes(c);
         hmap_destroy(c->pending);
         free(c);
-        return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? HERALD_EINVAL : HERALD_EIO;
+        return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? HERALD_EINVAL
+               : rv == NNG_ENOMEM                       ? HERALD_ENOMEM
+                                                        : HERALD_EIO;
     }
     c->next_id = (uint32_t)rand();
-    ev_io_init(&c->rw, client_readable, fd, EV_READ);
-    c->rw.data = c;
-    ev_io_start(loop, &c->rw);
     *out = c;
     return 0;
 }
@@ -213,9 +332,12 @@ int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_do
 {
     rpc_req *r;
     nng_msg *m = NULL;
+    int lane;
 
     if (c->closing)
         return HERALD_ESHUTDOWN;
+    if (c->nwait >= RPC_WAIT_MAX)
+        return HERALD_EBUSY;
     if (!(r = calloc(1, sizeof *r)))
         return HERALD_ENOMEM;
     do
@@ -224,20 +346,33 @@ int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_do
     r->c = c;
     r->done = done;
     r->arg = arg;
-    if (hmap_put(c->pending, &r->id, sizeof r->id, r) != 0) {
+    r->lane = -1;
+    if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, p, n) != 0 ||
+        nng_msg_header_append_u32(m, r->id) != 0 ||
+        hmap_put(c->pending, &r->id, sizeof r->id, r) != 0) {
+        if (m)
+            nng_msg_free(m);
         free(r);
         return HERALD_ENOMEM;
     }
+    r->msg = m;
     ev_timer_init(&r->timer, req_timeout, timeout_ms / 1000.0, 0.0);
     r->timer.data = r;
-    if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, p, n) != 0 ||
-        nng_msg_header_append_u32(m, r->id) != 0 ||
-        nng_sendmsg(c->sock, m, NNG_FLAG_NONBLOCK) != 0) {
-        /* Not sent (no peer yet, queue full): report it from the loop. */
-        if (m)
-            nng_msg_free(m);
-        r->fail = HERALD_EIO;
-        ev_timer_set(&r->timer, 0.0, 0.0);
+    lane = c->whead ? -1 : lane_free(c);
+    if (lane >= 0) {
+        if (!lane_send(c, r, lane)) {
+            /* Not sent (no peer yet): report it from the loop. */
+            r->fail = HERALD_EIO;
+            ev_timer_set(&r->timer, 0.0, 0.0);
+        }
+    } else {
+        r->wprev = c->wtail; /* in line behind the others */
+        if (c->wtail)
+            c->wtail->wnext = r;
+        else
+            c->whead = r;
+        c->wtail = r;
+        c->nwait++;
     }
     ev_timer_start(c->loop, &r->timer);
     return 0;
@@ -253,8 +388,7 @@ void rpc_client_destroy(rpc_client *c)
 
     if (!c)
         return;
-    ev_io_stop(c->loop, &c->rw);
-    nng_close(c->sock);
+    close_lanes(c);
     /* hmap_next walks slots; finishing removes, so restart from 0 each time. */
     c->closing = true;
     while ((i = hmap_next(c->pending, 0, &k, &kl, &v)) != (size_t)-1)

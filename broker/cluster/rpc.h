@@ -4,10 +4,14 @@
  *
  * Both ends use nng's raw REQ0/REP0 sockets and NNG_OPT_RECVFD in an ev_io
  * watcher, so every receive, send and callback happens on the loop thread
- * (nng's own threads never call back into us). A client is one REQ socket
- * per target (nng load-balances REQ across peers otherwise) with our own
- * request ids and per-call deadlines; raw mode never resends, so a request
- * reaches the server at most once — retrying is the caller's decision.
+ * (nng's own threads never call back into us). A client talks to one
+ * target over a few REQ sockets (lanes, one pipe each) with our own request
+ * ids and per-call deadlines; raw mode never resends, so a request reaches
+ * the server at most once — retrying is the caller's decision. A lane keeps
+ * at most 48 requests on the wire: nng's raw REP queues at most 64 replies
+ * per pipe and frees the rest without a word, so more in flight would lose
+ * answers in a burst. Requests past the lanes' room wait in the client, in
+ * order (bounded: then HERALD_EBUSY).
  *
  * Threads: everything on the loop thread given at creation.
  * Errors: Herald codes.
@@ -58,13 +62,15 @@ typedef void (*rpc_done_fn)(void *arg, int status, const uint8_t *p, size_t n);
 int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, const clink *tls,
                       const char *peer, rpc_client **out);
 
-/* Sends p[0..n) with a deadline. 0: done runs exactly once, later, never
- * from inside this call. Otherwise HERALD_ENOMEM or HERALD_ESHUTDOWN
+/* Sends p[0..n) with a deadline (waiting for a lane counts: a request
+ * still waiting at its deadline ends with HERALD_EIO, never sent). 0: done
+ * runs exactly once, later, never from inside this call. Otherwise
+ * HERALD_EBUSY (too many waiting), HERALD_ENOMEM or HERALD_ESHUTDOWN
  * (during rpc_client_destroy) and done never runs. */
 int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_done_fn done,
              void *arg);
 
-/* Requests without an answer yet. */
+/* Requests without an answer yet (sent or waiting). */
 size_t rpc_inflight(const rpc_client *c);
 
 /* Calls every pending done with HERALD_ESHUTDOWN, closes, frees.

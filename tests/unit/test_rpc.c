@@ -1,0 +1,184 @@
+/*
+ * test_rpc.c — rpc over nng on one libev loop: a server that answers in
+ * bursts (as a group commit does: hundreds of replies at once) loses no
+ * reply; requests past the lanes' room wait and are sent in order; one
+ * that expires while waiting was never sent (HERALD_EIO).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <ev.h>
+#include <herald/error.h>
+
+#include "rpc.h"
+
+#define N_REQ 600u
+
+typedef struct srv_state {
+    rpc_call *held[N_REQ];
+    uint32_t n_held;
+    uint32_t served;
+    bool hold;       /* never answer */
+    ev_timer commit; /* every 20 ms: answer everything held at once */
+} srv_state;
+
+typedef struct cli_state {
+    uint32_t ok, eio, timeout, other;
+    uint32_t order[N_REQ]; /* request index in reply order */
+    uint32_t n_order;
+    struct ev_loop *loop;
+} cli_state;
+
+typedef struct one {
+    cli_state *cs;
+    uint32_t idx;
+} one;
+
+static void answer_all(srv_state *s)
+{
+    for (uint32_t i = 0; i < s->n_held; i++) {
+        rpc_reply(s->held[i], "ok", 2);
+        s->served++;
+    }
+    s->n_held = 0;
+}
+
+static void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t n)
+{
+    srv_state *s = arg;
+    (void)p;
+    (void)n;
+    s->held[s->n_held++] = call;
+}
+
+static void on_commit(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    srv_state *s = w->data;
+    (void)loop;
+    (void)revents;
+    if (!s->hold)
+        answer_all(s);
+}
+
+static void on_done(void *arg, int status, const uint8_t *p, size_t n)
+{
+    one *o = arg;
+    cli_state *cs = o->cs;
+    if (status == 0 && n == 2 && memcmp(p, "ok", 2) == 0) {
+        cs->ok++;
+        cs->order[cs->n_order++] = o->idx;
+    } else if (status == HERALD_EIO) {
+        cs->eio++;
+    } else if (status == HERALD_ETIMEOUT) {
+        cs->timeout++;
+    } else {
+        cs->other++;
+    }
+}
+
+static void tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    (void)w;
+    ev_break(loop, EVBREAK_ONE);
+}
+
+/* Runs the loop until done() saw want answers or 10 s passed. */
+static void run_until(struct ev_loop *loop, cli_state *cs, uint32_t want)
+{
+    ev_timer t;
+    for (int i = 0; i < 1000 && cs->ok + cs->eio + cs->timeout + cs->other < want; i++) {
+        ev_timer_init(&t, tick, 0.01, 0.0);
+        ev_timer_start(loop, &t);
+        ev_run(loop, 0);
+        ev_timer_stop(loop, &t);
+    }
+}
+
+/* 600 requests at once; the server answers all it holds every 20 ms (a
+ * group commit): bursts of well over 64 replies. */
+static void test_burst_of_replies(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    static srv_state ss;
+    static cli_state cs;
+    static one os[N_REQ];
+    rpc_server *srv;
+    rpc_client *cli;
+    (void)state;
+    memset(&ss, 0, sizeof ss);
+    memset(&cs, 0, sizeof cs);
+    ev_timer_init(&ss.commit, on_commit, 0.02, 0.02);
+    ss.commit.data = &ss;
+    ev_timer_start(loop, &ss.commit);
+    assert_int_equal(rpc_server_create(loop, "inproc://test-rpc-burst", 1 << 20, NULL, on_request,
+                                       &ss, &srv),
+                     0);
+    assert_int_equal(rpc_client_create(loop, "inproc://test-rpc-burst", 1 << 20, NULL, NULL, &cli),
+                     0);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        os[i] = (one){.cs = &cs, .idx = i};
+        assert_int_equal(rpc_send(cli, "q", 1, 10000, on_done, &os[i]), 0);
+    }
+    assert_int_equal(rpc_inflight(cli), N_REQ);
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.ok, N_REQ);
+    assert_int_equal(cs.timeout + cs.eio + cs.other, 0);
+    assert_int_equal(ss.served, N_REQ);
+    assert_int_equal(rpc_inflight(cli), 0);
+    ev_timer_stop(loop, &ss.commit);
+    rpc_client_destroy(cli);
+    rpc_server_destroy(srv);
+    ev_loop_destroy(loop);
+}
+
+/* A server that holds everything: the lanes fill, the rest waits; at the
+ * deadline the sent ones time out and the waiting ones were never sent. */
+static void test_waiting_expire_unsent(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    static srv_state ss;
+    static cli_state cs;
+    static one os[N_REQ];
+    rpc_server *srv;
+    rpc_client *cli;
+    (void)state;
+    memset(&ss, 0, sizeof ss);
+    memset(&cs, 0, sizeof cs);
+    ss.hold = true;
+    assert_int_equal(rpc_server_create(loop, "inproc://test-rpc-hold", 1 << 20, NULL, on_request,
+                                       &ss, &srv),
+                     0);
+    assert_int_equal(rpc_client_create(loop, "inproc://test-rpc-hold", 1 << 20, NULL, NULL, &cli),
+                     0);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        os[i] = (one){.cs = &cs, .idx = i};
+        assert_int_equal(rpc_send(cli, "q", 1, 300, on_done, &os[i]), 0);
+    }
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.ok, 0);
+    assert_true(cs.timeout > 0 && cs.timeout <= 4 * 48); /* on the wire */
+    assert_int_equal(cs.timeout + cs.eio, N_REQ);        /* the rest: never sent */
+    assert_true(ss.n_held <= 4 * 48);
+    for (uint32_t i = 0; i < ss.n_held; i++)
+        rpc_drop(ss.held[i]);
+    rpc_client_destroy(cli);
+    rpc_server_destroy(srv);
+    ev_loop_destroy(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_burst_of_replies),
+        cmocka_unit_test(test_waiting_expire_unsent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
