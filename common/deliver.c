@@ -69,10 +69,7 @@ int deliver_tpl_put(deliver_tpl *t, uint32_t flags, uint64_t prev, herald_buf *o
         return HERALD_ENOMEM;
     }
     n = (uint32_t)(out->len - start - HERALD_FRAME_HEADER);
-    out->data[start] = (uint8_t)(n >> 24);
-    out->data[start + 1] = (uint8_t)(n >> 16);
-    out->data[start + 2] = (uint8_t)(n >> 8);
-    out->data[start + 3] = (uint8_t)n;
+    mpt_put_be32(out->data + start, n);
     return 0;
 }
 

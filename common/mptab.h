@@ -78,4 +78,13 @@ typedef struct mpt_sink {
 } mpt_sink;
 int mpt_sink_write(void *data, const char *p, size_t n);
 
+/* v big-endian into p[0..4): a frame's length prefix. */
+static inline void mpt_put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
 #endif

@@ -266,9 +266,6 @@ int herald_frame_encode(const herald_frame *f, herald_buf *out)
         return HERALD_ENOMEM;
     }
     n = (uint32_t)(out->len - start - HERALD_FRAME_HEADER);
-    out->data[start] = (uint8_t)(n >> 24);
-    out->data[start + 1] = (uint8_t)(n >> 16);
-    out->data[start + 2] = (uint8_t)(n >> 8);
-    out->data[start + 3] = (uint8_t)n;
+    mpt_put_be32(out->data + start, n);
     return 0;
 }

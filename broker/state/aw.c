@@ -162,10 +162,7 @@ int aw_write_member(actx *x, herald_str conv, herald_str user, uint32_t role, ui
     rc = aw_put_rec(x, x->s->db.member, &k, &r);
     if (rc)
         return rc;
-    k.n = 0;
-    kb_id(&k, x->c->tenant);
-    kb_id(&k, user);
-    kb_id(&k, conv);
+    key_memberof(&k, x->c->tenant, user, conv);
     return aw_put(x, x->s->db.memberof, &k, &kb, 1);
 }
 
@@ -180,10 +177,7 @@ int aw_leave(actx *x, herald_str conv, herald_str user, uint64_t joined, const s
         rc = aw_del(x, x->s->db.cursor, &k);
     if (rc)
         return rc;
-    k.n = 0;
-    kb_id(&k, x->c->tenant);
-    kb_id(&k, user);
-    kb_id(&k, conv);
+    key_memberof(&k, x->c->tenant, user, conv);
     v[0] = (uint8_t)(((unsigned)sc->kind & MEMBEROF_KIND_MASK) | MEMBEROF_LEFT);
     put_be64(v + 1, joined);
     put_be64(v + 9, sc->max_seq);

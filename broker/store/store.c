@@ -255,6 +255,16 @@ void key_conv(kbuf *k, herald_str ten, herald_str conv)
     kb_id(k, conv);
 }
 
+void key_memberof(kbuf *k, herald_str ten, herald_str user, herald_str conv)
+{
+    k->n = 0;
+    k->over = false;
+    kb_id(k, ten);
+    kb_id(k, user);
+    if (conv.ptr)
+        kb_id(k, conv);
+}
+
 void key_member(kbuf *k, herald_str ten, herald_str conv, herald_str user)
 {
     key_conv(k, ten, conv);

@@ -127,8 +127,7 @@ int store_convs(store *s, herald_str tenant, herald_str user, const store_conv_e
     x.a = calloc(1, sizeof *x.a);
     if (!x.a)
         return HERALD_ENOMEM;
-    kb_id(&k, tenant);
-    kb_id(&k, user);
+    key_memberof(&k, tenant, user, (herald_str){0});
     rc = store_rd_begin(s, &x.txn);
     if (rc == 0) {
         if (!k.over)

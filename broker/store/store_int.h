@@ -87,6 +87,8 @@ int member_read(MDB_txn *txn, store *s, herald_str ten, herald_str conv, herald_
 /* Key builders used by several files. */
 void key_conv(kbuf *k, herald_str ten, herald_str conv);
 void key_member(kbuf *k, herald_str ten, herald_str conv, herald_str user);
+/* memberof key of (user, conv); conv {0}: the prefix of all the user's. */
+void key_memberof(kbuf *k, herald_str ten, herald_str user, herald_str conv);
 void key_msg(kbuf *k, herald_str ten, herald_str conv, uint64_t seq);
 
 /* Calls fn for each member of (ten, conv) in id order (user points into the

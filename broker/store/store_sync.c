@@ -417,8 +417,7 @@ int store_sync(store *s, herald_str tenant, herald_str user, uint64_t after, uin
     if (rc)
         goto fail;
     gpos = store_gpos_txn(x.txn, s);
-    kb_id(&k, tenant);
-    kb_id(&k, user);
+    key_memberof(&k, tenant, user, (herald_str){0});
     if (!k.over && after < gpos)
         rc = scan_ids(x.txn, s->db.memberof, &k, sync_conv, &x);
     if (rc == 0)

@@ -117,6 +117,7 @@ static const row expected[] = {
     {HERALD_FT_URGENT, "confirm", "yyyy"},   {HERALD_FT_URGENT, "status", "yynn"},
     {HERALD_FT_CONV, "create", "yyon"},      {HERALD_FT_CONV, "add", "yynn"},
     {HERALD_FT_CONV, "remove", "yyon"},      {HERALD_FT_CONV, "info", "yyyy"},
+    {HERALD_FT_CONV, "list", "yyyy"},
     {HERALD_FT_DIR, "user.add", "ynnn"},     {HERALD_FT_DIR, "dept.add", "ynnn"},
     {HERALD_FT_DIR, "user.show", "yyon"},    {HERALD_FT_DIR, "dept.show", "yynn"},
     {HERALD_FT_CONTACT, "add", "ynnn"},      {HERALD_FT_CONTACT, "list", "yyon"},

@@ -102,6 +102,20 @@ static void run_until(struct ev_loop *loop, cli_state *cs, uint32_t want)
     }
 }
 
+/* A server and a client on url, and N_REQ requests sent at once with
+ * this deadline. */
+static void start(struct ev_loop *loop, const char *url, srv_state *ss, cli_state *cs, one *os,
+                  unsigned timeout_ms, rpc_server **srv, rpc_client **cli)
+{
+    assert_int_equal(rpc_server_create(loop, url, 1 << 20, NULL, on_request, ss, srv), 0);
+    assert_int_equal(rpc_client_create(loop, url, 1 << 20, NULL, NULL, cli), 0);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        os[i] = (one){.cs = cs, .idx = i};
+        assert_int_equal(rpc_send(*cli, "q", 1, timeout_ms, on_done, &os[i]), 0);
+    }
+    assert_int_equal(rpc_inflight(*cli), N_REQ);
+}
+
 /* 600 requests at once; the server answers all it holds every 20 ms (a
  * group commit): bursts of well over 64 replies. */
 static void test_burst_of_replies(void **state)
@@ -118,16 +132,7 @@ static void test_burst_of_replies(void **state)
     ev_timer_init(&ss.commit, on_commit, 0.02, 0.02);
     ss.commit.data = &ss;
     ev_timer_start(loop, &ss.commit);
-    assert_int_equal(rpc_server_create(loop, "inproc://test-rpc-burst", 1 << 20, NULL, on_request,
-                                       &ss, &srv),
-                     0);
-    assert_int_equal(rpc_client_create(loop, "inproc://test-rpc-burst", 1 << 20, NULL, NULL, &cli),
-                     0);
-    for (uint32_t i = 0; i < N_REQ; i++) {
-        os[i] = (one){.cs = &cs, .idx = i};
-        assert_int_equal(rpc_send(cli, "q", 1, 10000, on_done, &os[i]), 0);
-    }
-    assert_int_equal(rpc_inflight(cli), N_REQ);
+    start(loop, "inproc://test-rpc-burst", &ss, &cs, os, 10000, &srv, &cli);
     run_until(loop, &cs, N_REQ);
     assert_int_equal(cs.ok, N_REQ);
     assert_int_equal(cs.timeout + cs.eio + cs.other, 0);
@@ -153,15 +158,7 @@ static void test_waiting_expire_unsent(void **state)
     memset(&ss, 0, sizeof ss);
     memset(&cs, 0, sizeof cs);
     ss.hold = true;
-    assert_int_equal(rpc_server_create(loop, "inproc://test-rpc-hold", 1 << 20, NULL, on_request,
-                                       &ss, &srv),
-                     0);
-    assert_int_equal(rpc_client_create(loop, "inproc://test-rpc-hold", 1 << 20, NULL, NULL, &cli),
-                     0);
-    for (uint32_t i = 0; i < N_REQ; i++) {
-        os[i] = (one){.cs = &cs, .idx = i};
-        assert_int_equal(rpc_send(cli, "q", 1, 300, on_done, &os[i]), 0);
-    }
+    start(loop, "inproc://test-rpc-hold", &ss, &cs, os, 300, &srv, &cli);
     run_until(loop, &cs, N_REQ);
     assert_int_equal(cs.ok, 0);
     assert_true(cs.timeout > 0 && cs.timeout <= 4 * 48); /* on the wire */

@@ -1169,7 +1169,7 @@ static void test_conv_bad(void **state)
     x->n_log = 0;
     /* Checked before anything is submitted. */
     text = only_error(conv_op(x, &p.a, "frob", "team", NULL, NULL), HERALD_EINVAL);
-    assert_string_equal(text, "op must be create, add, remove or info");
+    assert_string_equal(text, "op must be create, add, remove, info or list");
     text = only_error(conv_op(x, &p.a, "create", "t2", NULL, LIST("b")), HERALD_EINVAL);
     assert_non_null(strstr(text, "kind required"));
     text = only_error(conv_op(x, &p.a, "create", "ec-mine", "group", LIST("b")), HERALD_EINVAL);
