@@ -23,6 +23,7 @@
  *   herald-bench --system jetstream --url HOST:PORT --scenario durable
  *                [--window 256]
  *   herald-bench --env FILE --scenario conns [--members 10000] [--duration 5]
+ *                [--window 256: handshakes in flight]
  *                --rss-pid PID
  *
  * fanout: a group of M members (herald: a conversation of --kind, by
@@ -39,7 +40,8 @@
  *   whose STATUS does not say "mode":"cluster" (acks only after the raft
  *   entry is committed on a majority and applied); jetstream publishes to a
  *   stream with 3 replicas.
- * conns (herald): --members idle connections, each authenticated
+ * conns (herald): --members idle connections, each authenticated, at most
+ *   --window handshakes at a time
  *   (HELLO/WELCOME), held open for --duration s; --rss-pid names the server
  *   process whose VmRSS is read before set-up and at the end of the hold
  *   (connections still open): rss_before_kb, rss_after_kb and
