@@ -321,6 +321,7 @@ done
 # misses a delivery; the last lossless run is reported (latency aside). Last,
 # because overload starves raft heartbeats and moves leaders.
 want lossless || sweep_rates=""
+run_pids=$(cluster_pids) # again: the failover runs restarted a node
 [ -z "$sweep_rates" ] || log "throughput-lossless: fan-out 500 at ${sweep_rates// /, } msg/s, ${sweep_s} s each, until a loss"
 best=""
 for r in $sweep_rates; do
