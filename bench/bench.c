@@ -15,7 +15,13 @@
  * checks that every index got acks carrying one seq only, and at the end
  * reads back the stored conversation (driver verify) to check that every
  * index is stored exactly once.
+ *
+ * Conns (BENCH_CONNS): nothing is sent. The driver connects and
+ * authenticates every member; once all are in, the run holds them open for
+ * cfg->duration s and then reads the server's VmRSS (cfg->rss_pid, read a
+ * first time before set-up) while they are still open.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +40,7 @@ struct bench {
     struct ev_loop *loop;        /* cfg->loop */
     bool paced;                  /* fanout or failover: sends at a fixed rate */
     bool failover;               /* failover: exactly-once retries, ack gaps */
+    bool conns;                  /* conns: connect, hold, read the server's RSS */
     uint64_t receivers;          /* members - 1 */
     uint8_t *body;               /* send buffer, cfg->payload bytes */
     int phase;                   /* 0 set-up, 1 sending, 2 draining, 3 verifying, 4 done */
@@ -76,6 +83,9 @@ struct bench {
     bool verified;               /* verify ran to its end */
     bool verify_complete;        /* ... and read everything back */
     double setup_s;              /* seconds from start to ready */
+    ev_timer hold;               /* conns: end of the hold */
+    long rss_before_kb;          /* VmRSS of cfg->rss_pid before set-up (-1: unread) */
+    long rss_after_kb;           /* ... at the end of the run, connections open */
     uint64_t start_ns;           /* bench_run() start */
     /* recording (any thread, under mu) */
     pthread_mutex_t mu;          /* guards the fields below */
@@ -217,6 +227,41 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
         finish(b);
 }
 
+/* VmRSS of process pid in kB from /proc/PID/status, or -1. */
+static long read_rss_kb(int pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Conns: the hold is over; the connections are still open. */
+static void on_hold(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    bench *b = w->data;
+    (void)revents;
+
+    b->rss_after_kb = read_rss_kb(b->cfg->rss_pid);
+    b->end_send_ns = bench_now_ns();
+    b->phase = 4;
+    ev_break(loop, EVBREAK_ALL);
+}
+
 static void start_sending(bench *b)
 {
     if (b->phase != 0)
@@ -226,6 +271,12 @@ static void start_sending(bench *b)
     ev_timer_stop(b->loop, &b->probe);
     b->t0_ns = bench_now_ns();
     b->setup_s = (double)(b->t0_ns - b->start_ns) / 1e9;
+    if (b->conns) {
+        ev_timer_init(&b->hold, on_hold, b->cfg->duration, 0);
+        b->hold.data = b;
+        ev_timer_start(b->loop, &b->hold);
+        return;
+    }
     ev_timer_init(&b->tick, on_tick, 0.0, 0.001);
     b->tick.data = b;
     ev_timer_start(b->loop, &b->tick);
@@ -479,10 +530,58 @@ static void failover_json(bench *b, char *buf, size_t size)
              b->cfg->retry_after);
 }
 
+/* Appends s to buf (of size size, holding a string) as a JSON string. */
+static void json_str(char *buf, size_t size, const char *s)
+{
+    size_t n = strlen(buf);
+
+    if (n + 2 >= size)
+        return;
+    buf[n++] = '"';
+    for (; *s && n + 3 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            buf[n++] = '\\';
+        buf[n++] = iscntrl(c) ? ' ' : (char)c;
+    }
+    buf[n++] = '"';
+    buf[n] = '\0';
+}
+
+/* The durability statement and the RSS readings as JSON members. */
+static void common_json(bench *b, char *buf, size_t size)
+{
+    const char *dur = b->cfg->durability;
+    size_t n;
+
+    if (!dur && b->drv->durability_of && b->dstate)
+        dur = b->drv->durability_of(b->dstate);
+    if (!dur)
+        dur = b->drv->durability ? b->drv->durability : "unknown";
+    snprintf(buf, size, ",\"durability\":");
+    json_str(buf, size, dur);
+    n = strlen(buf);
+    if (b->cfg->rss_pid > 0)
+        snprintf(buf + n, size - n, ",\"rss_pid\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld",
+                 b->cfg->rss_pid, b->rss_before_kb, b->rss_after_kb);
+    n = strlen(buf);
+    if (b->conns) {
+        long d = b->rss_before_kb >= 0 && b->rss_after_kb >= 0 ? b->rss_after_kb - b->rss_before_kb : -1;
+        snprintf(buf + n, size - n, ",\"conns\":%d,\"conns_ok\":%s,\"hold_s\":%.1f",
+                 b->cfg->members, b->phase >= 1 ? "true" : "false", b->cfg->duration);
+        n = strlen(buf);
+        if (d >= 0)
+            snprintf(buf + n, size - n, ",\"rss_per_conn_bytes\":%.0f",
+                     (double)d * 1024.0 / (double)b->cfg->members);
+        else
+            snprintf(buf + n, size - n, ",\"rss_per_conn_bytes\":null");
+    }
+}
+
 /* Prints the JSON object. The fields up to acked_per_s are herald-bench's
  * historical ones, in the same order; the rest were added with the drivers;
  * then the driver's own members (drv_extra) and the failover findings. */
-static void report(bench *b, const char *drv_extra)
+static void report(bench *b, const char *drv_extra, const char *common)
 {
     char fo[1024] = "";
     double secs = (double)(b->end_send_ns - b->t0_ns) / 1e9;
@@ -517,7 +616,7 @@ static void report(bench *b, const char *drv_extra)
            "\"acked_per_s\":%.0f,"
            "\"driver\":\"%s\",\"receivers\":%llu,\"complete_msgs\":%llu,"
            "\"send_errors\":%llu,\"duplicates\":%llu,\"probes\":%llu,\"setup_s\":%.2f,"
-           "\"client_cpu_s\":%.2f%s%s}\n",
+           "\"client_cpu_s\":%.2f%s%s%s}\n",
            b->cfg->label, b->cfg->scenario, b->cfg->members,
            b->paced ? b->cfg->rate : 0.0, b->cfg->payload, secs,
            (unsigned long long)hist_quantile(&b->all, 0.5),
@@ -535,7 +634,7 @@ static void report(bench *b, const char *drv_extra)
            (double)b->delivered / secs, (double)b->acked / secs,
            b->drv->name, (unsigned long long)b->receivers, (unsigned long long)complete,
            (unsigned long long)b->send_errors, (unsigned long long)b->duplicates,
-           (unsigned long long)b->probes, b->setup_s, cpu, drv_extra, fo);
+           (unsigned long long)b->probes, b->setup_s, cpu, common, drv_extra, fo);
     pthread_mutex_unlock(&b->mu);
     fflush(stdout);
 }
@@ -559,7 +658,7 @@ static void bench_free(bench *b)
 int bench_run(const bench_config *cfg, const bench_driver *drv)
 {
     bench *b = calloc(1, sizeof *b);
-    char extra[1024] = "";
+    char extra[1024] = "", common[1024] = "";
     int rc = 1;
 
     if (!b)
@@ -569,6 +668,8 @@ int bench_run(const bench_config *cfg, const bench_driver *drv)
     b->loop = cfg->loop;
     b->paced = cfg->mode != BENCH_THROUGHPUT;
     b->failover = cfg->mode == BENCH_FAILOVER;
+    b->conns = cfg->mode == BENCH_CONNS;
+    b->rss_after_kb = -1;
     b->receivers = (uint64_t)(cfg->members - 1);
     b->start_ns = bench_now_ns();
     pthread_mutex_init(&b->mu, NULL);
@@ -606,16 +707,20 @@ int bench_run(const bench_config *cfg, const bench_driver *drv)
     b->deadline.data = b;
     ev_timer_start(b->loop, &b->deadline);
 
+    b->rss_before_kb = read_rss_kb(cfg->rss_pid);
     if (drv->setup(b, cfg, &b->dstate) != 0)
         goto free_bench;
     ev_run(b->loop, 0);
+    if (!b->conns)
+        b->rss_after_kb = read_rss_kb(cfg->rss_pid);
     if (drv->report)
         drv->report(b->dstate, extra, sizeof extra);
+    common_json(b, common, sizeof common);
     /* No delivery may land after close: the histograms are final below. */
     drv->close(b->dstate);
     b->dstate = NULL;
-    report(b, extra);
-    rc = b->sent == 0 ? 1 : 0;
+    report(b, extra, common);
+    rc = b->conns ? (b->phase >= 1 ? 0 : 1) : b->sent == 0 ? 1 : 0;
 free_bench:
     bench_free(b);
     return rc;

@@ -42,6 +42,8 @@ typedef enum bench_mode {
     BENCH_THROUGHPUT = 2, /* a window of sends in flight: acked sends/s */
     BENCH_FAILOVER = 3,   /* fixed rate with exactly-once retries: the longest gap
                              between consecutive acks, every send stored once */
+    BENCH_CONNS = 4,      /* members idle authenticated connections, held open
+                             for --duration s: the server's RSS before and after */
 } bench_mode;
 
 typedef struct bench bench;
@@ -52,7 +54,7 @@ typedef struct bench_config {
     const char *system;     /* --system: driver name */
     const char *label;      /* --label: "system" in the JSON (default: driver name) */
     const char *scenario;   /* the name recorded in the JSON: fanout | throughput |
-                               durable | failover */
+                               durable | failover | conns */
     int mode;               /* bench_mode of the scenario */
     bool need_cluster;      /* durable: the target must say "mode":"cluster" in STATUS */
     const char *kind;       /* --kind: herald conversation kind (NULL: by size) */
@@ -70,12 +72,24 @@ typedef struct bench_config {
     double setup_timeout;   /* seconds allowed for set-up (and for verify) */
     double retry_after;     /* failover: seconds without an answer before a send is
                                sent again (same message id) */
+    int rss_pid;            /* --rss-pid: the server process whose VmRSS is read
+                               before set-up and at the end of the run (0: none) */
+    const char *durability; /* --durability: "durability" in the JSON (NULL: the
+                               driver's own statement) */
 } bench_config;
 
 /* One system under test. Every callback runs on the loop thread. */
 typedef struct bench_driver {
     const char *name;       /* --system value */
     bool throughput;        /* supports the throughput scenario (acks) */
+    bool conns;             /* supports the conns scenario: in BENCH_CONNS, set-up
+                               only connects and authenticates every member and
+                               calls bench_ready() once all of them are in */
+    const char *durability; /* what an ack (or a delivery) means for the data: the
+                               "durability" of the JSON, e.g. "memory only" */
+    /* May be NULL: the durability once connected, when it depends on the
+     * target (herald: dev or cluster); NULL return: the static one. */
+    const char *(*durability_of)(void *drv);
     /* Starts connecting cfg->members connections and subscribing the
      * receivers; returns 0 and the driver state in *out, or -1 (message on
      * stderr). Later, on the loop thread, the driver calls bench_ready() or

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# bench/compare.sh — Herald side by side with NATS core, MQTT (Mosquitto and
-# NATS's MQTT listener) and Redis pub/sub: the same herald-bench harness, the
-# same open-loop fan-out scenarios, every system on its own free loopback
-# port, runs alternating between systems.
+# bench/compare.sh — Herald side by side with NATS core, NATS JetStream (a
+# stream with 3 replicas on 3 clustered servers), MQTT (Mosquitto and NATS's
+# MQTT listener), Redis pub/sub and ejabberd (XMPP multi-user chat): the same
+# herald-bench harness, the same open-loop fan-out scenarios, every system on
+# its own free loopback ports, runs alternating between systems.
 #
-#   bench/compare.sh            full: 500 members @ 100 msg/s (3 rounds of 10 s)
-#                               and 500 @ 400 msg/s (1 round of 10 s)
-#   bench/compare.sh --quick    one round of 3 s @ 100 msg/s (< 60 s in all)
+#   bench/compare.sh            full: 500 members @ 100 msg/s (3 rounds of 10 s),
+#                               500 @ 400 msg/s (1 round of 10 s), and durable
+#                               (acked sends/s, 256 in flight, 10 s) for the
+#                               systems with acks (herald, jetstream)
+#   bench/compare.sh --quick    one round of 3 s @ 100 msg/s and a 3 s durable
+#                               run (< 3 min in all)
 #   bench/compare.sh --rounds N --systems "herald nats redis"
 #   bench/compare.sh --herald dev    herald as the single-node `heraldd dev`
 #                               (default: --herald cluster, the replicated
@@ -19,6 +23,13 @@
 #                               default); the table's herald/peer column then
 #                               gives the TLS cost as herald / herald-plain.
 #                               Cluster only; not in the default list.
+#   systems: herald nats nats-mqtt mosquitto redis jetstream ejabberd (the
+#   default: all of them) and herald-plain. jetstream: 3 nats-server with
+#   JetStream, clustered on loopback, file storage in the temp dir; each run
+#   makes a stream with num_replicas 3 and publishes with acks; fan-out goes
+#   through one push consumer per receiver (drv_jetstream.c says why).
+#   ejabberd: one node under Erlang with a generated config, spool and HOME
+#   in the temp dir; 500 registered users join one MUC room (drv_xmpp.c).
 #
 # stdout: one JSON object per (system, scenario) — the run with the median
 #         p99, plus the range over runs and the losses summed over runs.
@@ -26,9 +37,14 @@
 # Raw runs (one JSON line each) are kept in $HERALD_BENCH_OUT
 # (default build dir/bench-results/compare-<time>.jsonl).
 #
+# Every row carries the system's durability (what its ack or delivery means
+# for the data) and the servers' CPU time per delivery (every process of
+# the system: herald's four, JetStream's three nats-server, ejabberd's
+# beam.smp).
+#
 # Installs with apt-get, only if missing: nats-server mosquitto redis-server
-# libnats-dev libmosquitto-dev libhiredis-dev jq (plus the build's own
-# dependencies, which deploy/deps.sh handles).
+# ejabberd libnats-dev libmosquitto-dev libhiredis-dev libstrophe-dev jq
+# (plus the build's own dependencies, which deploy/deps.sh handles).
 # Env: HERALD_BUILD_DIR (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +53,7 @@ build=${HERALD_BUILD_DIR:-build}
 
 quick=0
 rounds=""
-systems="herald nats nats-mqtt mosquitto redis"
+systems="herald nats nats-mqtt mosquitto redis jetstream ejabberd"
 hmode=cluster
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -45,7 +61,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift ;;
     --systems) systems=$2; shift ;;
     --herald) hmode=$2; shift ;;
-    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--herald cluster|dev] [--systems \"herald nats nats-mqtt mosquitto redis\" (also herald-plain)]" >&2; exit 2 ;;
+    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--herald cluster|dev] [--systems \"herald nats nats-mqtt mosquitto redis jetstream ejabberd\" (also herald-plain)]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -55,6 +71,11 @@ case " $systems " in
     [ "$hmode" = cluster ] || { echo "compare: herald-plain needs --herald cluster (dev has no cluster links)" >&2; exit 2; } ;;
 esac
 log() { echo "compare: $*" >&2; }
+want() { case " $systems " in *" $1 "*) return 0 ;; esac; return 1; }
+for s in $systems; do
+  case "$s" in herald|herald-plain|nats|nats-mqtt|mosquitto|redis|jetstream|ejabberd) ;;
+    *) echo "compare: unknown system '$s'" >&2; exit 2 ;; esac
+done
 
 # --- dependencies ----------------------------------------------------------
 missing=()
@@ -65,6 +86,8 @@ command -v jq >/dev/null || missing+=(jq)
 [ -f /usr/include/nats/nats.h ] || missing+=(libnats-dev)
 [ -f /usr/include/mosquitto.h ] || missing+=(libmosquitto-dev)
 [ -f /usr/include/hiredis/hiredis.h ] || missing+=(libhiredis-dev)
+[ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
+[ -f /usr/include/strophe.h ] || missing+=(libstrophe-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -93,7 +116,7 @@ bench_bin=$build/bench/herald-bench
 heraldd=$build/broker/heraldd
 export HERALD_BIN_DIR=$build/broker # deploy/local-cluster.sh
 compiled=$("$bench_bin" --help 2>&1 | sed -n "s/^systems compiled in://p" || true)
-for s in nats mqtt redis; do
+for s in nats mqtt redis jetstream xmpp; do
   case " $compiled " in *" $s "*) ;; *) log "herald-bench lacks the $s driver (compiled in:$compiled)"; exit 1 ;; esac
 done
 
@@ -103,65 +126,62 @@ tmp=$(mktemp -d /tmp/herald-compare.XXXXXX)
 pids=()
 hcluster=""
 lc() { "$root/deploy/local-cluster.sh" "$@" --data "$hcluster"; }
+# shellcheck source=bench/peers.sh
+. "$root/bench/peers.sh"
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids "${pids[@]}"
+  peers_stop
   if [ -n "$hcluster" ] && [ -d "$hcluster" ]; then lc down >/dev/null 2>&1 || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-used_ports=" "
-# A port below the kernel's ephemeral range (so no outgoing connection can
-# hold it) with no socket on it in any state.
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-[ "$eph_lo" -gt 11000 ] || eph_lo=61000
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((10000 + RANDOM % (eph_lo - 10000)))
-    case "$used_ports" in *" $p "*) continue ;; esac
-    if [ -z "$(ss -Htan "sport = :$p")" ]; then used_ports="$used_ports$p "; echo "$p"; return 0; fi
-  done
-  log "no free port"; return 1
-}
-wait_port() { # port pid name
-  for _ in $(seq 150); do
-    [ -n "$(ss -Htln "sport = :$1")" ] && return 0
-    kill -0 "$2" 2>/dev/null || { log "$3 exited; its log:"; tail -n 20 "$tmp/$3.log" >&2; return 1; }
-    sleep 0.1
-  done
-  log "$3 did not listen on :$1"; return 1
-}
-
 # NATS core: defaults, nothing stored.
-p=$(free_port)
-nats-server -a 127.0.0.1 -p "$p" >"$tmp/nats.log" 2>&1 &
-pids+=($!); spid[nats]=$!; wait_port "$p" $! nats; url[nats]=127.0.0.1:$p
+if want nats; then
+  p=$(free_port)
+  nats-server -a 127.0.0.1 -p "$p" >"$tmp/nats.log" 2>&1 &
+  pids+=($!); spid[nats]=$!; wait_port "$p" $! nats; url[nats]=127.0.0.1:$p
+fi
 # NATS's MQTT listener needs JetStream and a server name (a second instance,
 # so the core NATS numbers are not affected by it).
-p=$(free_port); pm=$(free_port)
-mkdir -p "$tmp/nats-mqtt"
-cat >"$tmp/nats-mqtt/nats.conf" <<EOF
+if want nats-mqtt; then
+  p=$(free_port); pm=$(free_port)
+  mkdir -p "$tmp/nats-mqtt"
+  cat >"$tmp/nats-mqtt/nats.conf" <<EOF
 server_name: herald_compare
 listen: 127.0.0.1:$p
 jetstream { store_dir: "$tmp/nats-mqtt/js" }
 mqtt { listen: 127.0.0.1:$pm }
 EOF
-nats-server -c "$tmp/nats-mqtt/nats.conf" >"$tmp/nats-mqtt.log" 2>&1 &
-pids+=($!); spid[nats-mqtt]=$!; wait_port "$pm" $! nats-mqtt; url[nats-mqtt]=127.0.0.1:$pm
+  nats-server -c "$tmp/nats-mqtt/nats.conf" >"$tmp/nats-mqtt.log" 2>&1 &
+  pids+=($!); spid[nats-mqtt]=$!; wait_port "$pm" $! nats-mqtt; url[nats-mqtt]=127.0.0.1:$pm
+fi
 # Mosquitto: anonymous, no persistence.
-p=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$p" >"$tmp/mosquitto.conf"
-mosquitto -c "$tmp/mosquitto.conf" >"$tmp/mosquitto.log" 2>&1 &
-pids+=($!); spid[mosquitto]=$!; wait_port "$p" $! mosquitto; url[mosquitto]=127.0.0.1:$p
+if want mosquitto; then
+  p=$(free_port)
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$p" >"$tmp/mosquitto.conf"
+  mosquitto -c "$tmp/mosquitto.conf" >"$tmp/mosquitto.log" 2>&1 &
+  pids+=($!); spid[mosquitto]=$!; wait_port "$p" $! mosquitto; url[mosquitto]=127.0.0.1:$p
+fi
 # Redis: no RDB, no AOF.
-p=$(free_port)
-mkdir -p "$tmp/redis"
-redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp/redis" \
-  --protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
-pids+=($!); spid[redis]=$!; wait_port "$p" $! redis; url[redis]=127.0.0.1:$p
+if want redis; then
+  p=$(free_port)
+  mkdir -p "$tmp/redis"
+  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp/redis" \
+    --protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
+  pids+=($!); spid[redis]=$!; wait_port "$p" $! redis; url[redis]=127.0.0.1:$p
+fi
+# JetStream: 3 servers, one cluster (bench/peers.sh); streams are made per run.
+if want jetstream; then
+  start_jetstream || exit 1
+  spid[jetstream]=$js_pids; url[jetstream]=$js_url
+fi
+# ejabberd: one node, users bench-0..bench-499 (the largest group here).
+if want ejabberd; then
+  start_ejabberd 500 || exit 1
+  spid[ejabberd]=$ej_pid; url[ejabberd]=$ej_url
+fi
 # Herald: the replicated cluster (--herald cluster) or the single-node dev
 # server (--herald dev, fsync'd LMDB group commit), restarted on a fresh data
 # dir before every herald run: its latency grows with the data earlier runs
@@ -222,8 +242,9 @@ start_herald() {
   henv=$hdata/dev.env
   hpids=${spid[herald]}
 }
-start_herald
-log "servers up: herald ($hmode) $(sed -n 's/^HERALD_GATEWAY=//p' "$henv"), nats ${url[nats]}, nats-mqtt ${url[nats-mqtt]}, mosquitto ${url[mosquitto]}, redis ${url[redis]}"
+henv=""
+if want herald || want herald-plain; then start_herald; fi
+log "servers up: herald ($hmode) $([ -n "$henv" ] && sed -n 's/^HERALD_GATEWAY=//p' "$henv")$(for k in "${!url[@]}"; do printf ', %s %s' "$k" "${url[$k]}"; done)"
 if [ "$hmode" = cluster ]; then
   log "note: herald runs as the replicated cluster (3 heraldd node, raft, replication 3, + heraldd gateway), fresh before every herald run"
 else
@@ -233,12 +254,17 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before the runs: $load0 (benchmark on a quiet machine)"
 
 # --- runs ----------------------------------------------------------------------
-# scenario table: name members rate duration drain rounds
+# scenario table: name kind members rate duration drain rounds. kind
+# fanout: every system; durable: acked sends/s, one connection, 256 in
+# flight, for the systems with acks (herald: the cluster's durable scenario,
+# or throughput against heraldd dev; jetstream: the R3 stream).
 if [ "$quick" = 1 ]; then
-  scenarios=("fanout-500x100 500 100 3 1 ${rounds:-1}")
+  scenarios=("fanout-500x100 fanout 500 100 3 1 ${rounds:-1}"
+             "durable-w256 durable 2 0 3 2 ${rounds:-1}")
 else
-  scenarios=("fanout-500x100 500 100 10 5 ${rounds:-3}"
-             "fanout-500x400 500 400 10 5 ${rounds:-1}")
+  scenarios=("fanout-500x100 fanout 500 100 10 5 ${rounds:-3}"
+             "fanout-500x400 fanout 500 400 10 5 ${rounds:-1}"
+             "durable-w256 durable 2 0 10 2 ${rounds:-1}")
 fi
 outdir=${HERALD_BENCH_OUT:-$build/bench-results}
 mkdir -p "$outdir"
@@ -255,8 +281,19 @@ cpu_ticks() {
 server_pids() { case "$1" in herald|herald-plain) echo "$hpids" ;; *) echo "${spid[$1]}" ;; esac; }
 clk_tck=$(getconf CLK_TCK)
 
-run_one() { # system scenario_name members rate duration drain round
-  local sys=$1 args
+# Systems whose driver has acks (the durable rows).
+has_acks() { case "$1" in herald|herald-plain|jetstream) return 0 ;; esac; return 1; }
+
+run_one() { # system scenario_name kind members rate duration drain round
+  local sys=$1 name=$2 kind=$3 args sargs
+  if [ "$kind" = durable ]; then
+    has_acks "$sys" || return 0
+    sargs=(--scenario durable --window 256 --duration "$6" --drain "$7")
+    # heraldd dev is no cluster: its acked sends/s are the throughput scenario.
+    case "$sys" in herald*) [ "$hmode" = cluster ] || sargs[1]=throughput ;; esac
+  else
+    sargs=(--scenario fanout --members "$4" --rate "$5" --duration "$6" --drain "$7")
+  fi
   case "$sys" in
     herald) start_herald; args=(--system herald --env "$henv") ;;
     herald-plain) start_herald plain; args=(--system herald --label herald-plain --env "$henv") ;;
@@ -264,25 +301,27 @@ run_one() { # system scenario_name members rate duration drain round
     nats-mqtt) args=(--system mqtt --label nats-mqtt --url "${url[nats-mqtt]}") ;;
     mosquitto) args=(--system mqtt --label mosquitto --url "${url[mosquitto]}") ;;
     redis) args=(--system redis --url "${url[redis]}") ;;
+    jetstream) args=(--system jetstream --url "${url[jetstream]}") ;;
+    ejabberd) args=(--system xmpp --label ejabberd --url "${url[ejabberd]}") ;;
     *) log "unknown system $sys"; return 1 ;;
   esac
+  set -- "$name" "$8"
   local out c0 c1
   # shellcheck disable=SC2046 # pids have no blanks
   c0=$(cpu_ticks $(server_pids "$sys"))
-  if out=$("$bench_bin" "${args[@]}" --scenario fanout --members "$3" --rate "$4" \
-             --payload 256 --duration "$5" --drain "$6" --setup-timeout 60 2>"$tmp/run.err"); then
+  if out=$("$bench_bin" "${args[@]}" "${sargs[@]}" --payload 256 --setup-timeout 60 2>"$tmp/run.err"); then
     # shellcheck disable=SC2046
     c1=$(cpu_ticks $(server_pids "$sys"))
-    out=$(echo "$out" | jq -c --arg sc "$2" --argjson r "$7" --argjson cpu "$(( c1 - c0 ))" --argjson hz "$clk_tck" \
+    out=$(echo "$out" | jq -c --arg sc "$1" --argjson r "$2" --argjson cpu "$(( c1 - c0 ))" --argjson hz "$clk_tck" \
       '. + {scenario_name: $sc, run: $r, server_cpu_s: ($cpu / $hz),
             server_cpu_us_per_delivery: (if .delivered > 0 then ($cpu / $hz * 1e6 / .delivered * 100 | round) / 100 else null end),
             client_cpu_us_per_delivery: (if .delivered > 0 then (.client_cpu_s * 1e6 / .delivered * 100 | round) / 100 else null end)}')
     echo "$out" >>"$raw"
-    echo "$out" | jq -r '"compare:   \(.system): p50 \(.p50_us) us, p99 \(.p99_us) us, lost \(.lost)/\(.expected), CPU us/delivery server \(.server_cpu_us_per_delivery) client \(.client_cpu_us_per_delivery)"' >&2
+    echo "$out" | jq -r '"compare:   \(.system): " + (if .scenario == "fanout" then "p50 \(.p50_us) us, p99 \(.p99_us) us" else "\(.acked_per_s) acked/s, ack p50 \(.ack_p50_us) us, p99 \(.ack_p99_us) us" end) + ", lost \(.lost)/\(.expected), CPU us/delivery server \(.server_cpu_us_per_delivery) client \(.client_cpu_us_per_delivery)"' >&2
   else
     log "  $sys: run failed:"; sed 's/^/    /' "$tmp/run.err" >&2
-    jq -nc --arg s "$sys" --arg sc "$2" --argjson r "$7" \
-      '{system: $s, scenario: "fanout", scenario_name: $sc, run: $r, failed: true}' >>"$raw"
+    jq -nc --arg s "$sys" --arg k "$kind" --arg sc "$1" --argjson r "$2" \
+      '{system: $s, scenario: (if $k == "durable" then "durable" else "fanout" end), scenario_name: $sc, run: $r, failed: true}' >>"$raw"
   fi
   [ -s "$tmp/run.err" ] && sed 's/^/    /' "$tmp/run.err" >&2
   return 0
@@ -290,30 +329,32 @@ run_one() { # system scenario_name members rate duration drain round
 
 read -r -a sysv <<<"$systems"
 for sc in "${scenarios[@]}"; do
-  read -r name members rate dur drain nround <<<"$sc"
+  read -r name kind members rate dur drain nround <<<"$sc"
   for r in $(seq "$nround"); do
     log "$name round $r/$nround"
     # Alternate: each round starts with a different system.
     n=${#sysv[@]}
     for i in $(seq 0 $((n - 1))); do
-      run_one "${sysv[$(((i + r - 1) % n))]}" "$name" "$members" "$rate" "$dur" "$drain" "$r"
+      run_one "${sysv[$(((i + r - 1) % n))]}" "$name" "$kind" "$members" "$rate" "$dur" "$drain" "$r"
     done
   done
 done
 
 # --- report --------------------------------------------------------------------
-# One object per (system, scenario): the median-p99 run, with ranges and totals.
+# One object per (system, scenario): the median-p99 run (durable: the median
+# by acked sends/s), with ranges and totals.
 jq -s -c '
   group_by([.scenario_name, .system])[] as $g
   | ($g | map(select(.failed | not))) as $ok
   | if ($ok | length) == 0 then ($g[0] + {runs: ($g | length), failed_runs: ($g | length)})
-    else ($ok | sort_by(.p99_us)) as $s
+    else ($ok | sort_by(if .scenario == "fanout" then .p99_us else .acked_per_s end)) as $s
     | $s[(($s | length) / 2 | floor)] + {
         runs: ($g | length),
         failed_runs: (($g | length) - ($ok | length)),
         p50_us_range: [($ok | map(.p50_us) | min), ($ok | map(.p50_us) | max)],
         p99_us_range: [($ok | map(.p99_us) | min), ($ok | map(.p99_us) | max)],
         last_p99_us_range: [($ok | map(.last_p99_us) | min), ($ok | map(.last_p99_us) | max)],
+        acked_per_s_range: [($ok | map(.acked_per_s) | min), ($ok | map(.acked_per_s) | max)],
         expected_all_runs: ($ok | map(.expected) | add),
         delivered_all_runs: ($ok | map(.delivered) | add),
         lost_all_runs: ($ok | map(.lost) | add)}
@@ -324,14 +365,14 @@ jq -s -c '
   echo "Herald vs peers — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), loopback, 256 B payload, brokers and herald-bench unpinned on the same cores"
   echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "median run by p99 (range over runs); ratio = herald / peer (< 1: herald lower)"
-  printf '%-15s %-10s %5s %18s %18s %9s %16s %26s %12s %22s\n' scenario system runs "p50 ms" "p99 ms" "p99.9 ms" "last p50/p99 ms" "delivered/expected" "CPU us/dlv" "herald/peer"
+  printf '%-15s %-10s %5s %18s %18s %9s %16s %26s %12s %22s  %s\n' scenario system runs "p50 ms" "p99 ms" "p99.9 ms" "last p50/p99 ms" "delivered/expected" "CPU us/dlv" "herald/peer" durability
   jq -r -s '
     def ms: . / 1000 | (. * 10 | round) / 10 | tostring;
     def rng(a): if a[0] == a[1] then (a[0] | ms) else "\(a[0] | ms)-\(a[1] | ms)" end;
-    group_by(.scenario_name)[] as $sc
+    map(select(.scenario == "fanout")) | group_by(.scenario_name)[] as $sc
     | ($sc | map(select(.system == "herald" and (.failed | not))) | first) as $h
     | $sc | sort_by(if .system == "herald" then 0 elif .system == "herald-plain" then 1 else 2 end)[]
-    | if .failed and (.p50_us | not) then [.scenario_name, .system, (.runs | tostring), "FAILED", "", "", "", "", "", ""]
+    | if .failed and (.p50_us | not) then [.scenario_name, .system, (.runs | tostring), "FAILED", "", "", "", "", "", "", ""]
       else [.scenario_name, .system, (.runs | tostring),
             "\(.p50_us | ms) (\(rng(.p50_us_range)))",
             "\(.p99_us | ms) (\(rng(.p99_us_range)))",
@@ -340,13 +381,39 @@ jq -s -c '
             "\(.delivered_all_runs)/\(.expected_all_runs)" + (if .lost_all_runs > 0 then " LOST \(.lost_all_runs)" else "" end),
             "\(.server_cpu_us_per_delivery)+\(.client_cpu_us_per_delivery)",
             (if .system == "herald" or $h == null then "-"
-             else "p50 \(($h.p50_us / .p50_us * 100 | round) / 100) p99 \(($h.p99_us / .p99_us * 100 | round) / 100)" end)]
+             else "p50 \(($h.p50_us / .p50_us * 100 | round) / 100) p99 \(($h.p99_us / .p99_us * 100 | round) / 100)" end),
+            (.durability // "-")]
       end
     | @tsv' "$tmp/agg.jsonl" |
-  while IFS=$'\t' read -r a b c d e f g h i j; do
-    printf '%-15s %-10s %5s %18s %18s %9s %16s %26s %12s %22s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j"
+  while IFS=$'\t' read -r a b c d e f g h i j k; do
+    printf '%-15s %-10s %5s %18s %18s %9s %16s %26s %12s %22s  %s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j" "$k"
   done
-  echo "CPU us/dlv: CPU time per delivery of the server process + of herald-bench (whole runs, set-up included)."
+  if jq -e -s 'any(.[]; .scenario != "fanout")' "$tmp/agg.jsonl" >/dev/null; then
+    echo
+    echo "durable: acked sends/s from one connection, 256 in flight, 1 receiver (median run by acked/s, range over runs); ratio = herald / peer (> 1: herald higher)"
+    printf '%-15s %-12s %5s %22s %16s %20s %12s %12s  %s\n' scenario system runs "acked/s" "ack p50/p99 ms" "delivered/expected" "CPU us/dlv" "herald/peer" durability
+    jq -r -s '
+      def ms: . / 1000 | (. * 10 | round) / 10 | tostring;
+      map(select(.scenario != "fanout")) | group_by(.scenario_name)[] as $sc
+      | ($sc | map(select(.system == "herald" and (.failed | not))) | first) as $h
+      | $sc | sort_by(if .system == "herald" then 0 elif .system == "herald-plain" then 1 else 2 end)[]
+      | if .failed and (.acked_per_s | not) then [.scenario_name, .system, (.runs | tostring), "FAILED", "", "", "", "", ""]
+        else [.scenario_name, .system, (.runs | tostring),
+              "\(.acked_per_s) (\(.acked_per_s_range[0])-\(.acked_per_s_range[1]))",
+              "\(.ack_p50_us | ms)/\(.ack_p99_us | ms)",
+              "\(.delivered_all_runs)/\(.expected_all_runs)" + (if .lost_all_runs > 0 then " LOST \(.lost_all_runs)" else "" end),
+              "\(.server_cpu_us_per_delivery)+\(.client_cpu_us_per_delivery)",
+              (if .system == "herald" or $h == null or .acked_per_s == 0 then "-"
+               else "\(($h.acked_per_s / .acked_per_s * 100 | round) / 100)" end),
+              (.durability // "-") + (if .errors > 0 then " (errors \(.errors))" else "" end)]
+        end
+      | @tsv' "$tmp/agg.jsonl" |
+    while IFS=$'\t' read -r a b c d e f g h i; do
+      printf '%-15s %-12s %5s %22s %16s %20s %12s %12s  %s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
+    done
+  fi
+  echo "CPU us/dlv: CPU time per delivery of the server processes + of herald-bench (whole runs, set-up included;"
+  echo "  herald cluster: all four processes; jetstream: its three nats-server; ejabberd: its beam.smp)."
   echo
   if [ "$hmode" = cluster ]; then
     echo "Durability: herald (cluster) acks a send only after the raft entry is committed on 2 of 3 nodes (fsync'd raft log) and applied, and keeps every message;"
@@ -355,6 +422,10 @@ jq -s -c '
   fi
   echo "NATS core and Redis pub/sub keep nothing (a subscriber that is away or slow loses messages);"
   echo "Mosquitto at QoS 0 keeps nothing; NATS MQTT at QoS 0 keeps nothing (JetStream only holds its session state)."
+  echo "JetStream: a file stream with 3 replicas; a publish is acked once 2 of 3 servers have written it, but nats-server 2.9 flushes"
+  echo "  its files to disk only every 2 min (sync_interval), so an acked message is not yet fsync'd; deliveries come from the stream"
+  echo "  through one push consumer per receiver (R1, in memory)."
+  echo "ejabberd: MUC messages are not stored (history_size 0, no MAM): memory only; users and rooms in mnesia."
   if [ "$hmode" = cluster ]; then
     echo "Herald here is the replicated cluster (deploy/local-cluster.sh: 3 heraldd node, 8 shard groups + meta, replication 3, + heraldd gateway), fresh per run; server CPU = all four processes."
     echo "herald: links between the processes on mutual TLS; herald-plain (when listed): the same cluster with plaintext links (its herald/peer column = TLS / plaintext)."

@@ -9,6 +9,7 @@
 extern const bench_driver bench_drv_herald;
 #ifdef HERALD_BENCH_NATS
 extern const bench_driver bench_drv_nats;
+extern const bench_driver bench_drv_jetstream;
 #endif
 #ifdef HERALD_BENCH_MQTT
 extern const bench_driver bench_drv_mqtt;
@@ -16,17 +17,24 @@ extern const bench_driver bench_drv_mqtt;
 #ifdef HERALD_BENCH_REDIS
 extern const bench_driver bench_drv_redis;
 #endif
+#ifdef HERALD_BENCH_XMPP
+extern const bench_driver bench_drv_xmpp;
+#endif
 
 const bench_driver *const bench_drivers[] = {
     &bench_drv_herald,
 #ifdef HERALD_BENCH_NATS
     &bench_drv_nats,
+    &bench_drv_jetstream,
 #endif
 #ifdef HERALD_BENCH_MQTT
     &bench_drv_mqtt,
 #endif
 #ifdef HERALD_BENCH_REDIS
     &bench_drv_redis,
+#endif
+#ifdef HERALD_BENCH_XMPP
+    &bench_drv_xmpp,
 #endif
     NULL,
 };

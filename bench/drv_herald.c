@@ -20,6 +20,14 @@
  * and records its "mode" (dev | cluster) as "target" in the JSON; the
  * durable scenario refuses anything but a cluster. Verify (failover) pages
  * through HISTORY of the conversation.
+ *
+ * Conns (BENCH_CONNS): every member connects and authenticates
+ * (HELLO with its own token, WELCOME back) and nothing else happens: no
+ * conversation, no sends; bench_ready() once every member is WELCOMEd.
+ * At most cfg->window handshakes are in flight (a connection is opened when
+ * an earlier one is WELCOMEd): 10,000 HELLOs at once are a reconnect storm,
+ * not idle connections (measured: the gateway then lost its peers' heartbeats
+ * and answered HELLOs with UNAVAILABLE, no quorum).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -238,7 +246,12 @@ static void on_frame(hconn *c, herald_frame *f)
     case HERALD_FT_WELCOME:
         c->welcomed = true;
         d->welcomed++;
-        if (d->create_first) {
+        if (d->cfg->mode == BENCH_CONNS) {
+            if (d->opened < d->cfg->members)
+                open_conn(d, d->opened);
+            if (d->welcomed == d->cfg->members)
+                bench_ready(d->b);
+        } else if (d->create_first) {
             if (c->idx == 0)
                 create_conv(d);
             else if (d->welcomed == d->cfg->members)
@@ -470,16 +483,30 @@ static int hdrv_setup(bench *b, const bench_config *cfg, void **out)
               : cfg->members <= 200 ? "group"
               : cfg->members <= 500 ? "customer_group"
                                     : "announce";
-    d->create_first = strcmp(d->kind, "announce") == 0;
+    d->create_first = strcmp(d->kind, "announce") == 0 && cfg->mode != BENCH_CONNS;
     d->conns = calloc((size_t)cfg->members, sizeof *d->conns);
     if (!d->conns) {
         free(d);
         return -1;
     }
-    for (int i = 0; i < (d->create_first ? 1 : cfg->members); i++)
+    for (int i = 0; i < (d->create_first ? 1
+                         : cfg->mode == BENCH_CONNS && cfg->window < (uint32_t)cfg->members
+                             ? (int)cfg->window
+                             : cfg->members);
+         i++)
         open_conn(d, i);
     *out = d;
     return 0;
+}
+
+static const char *hdrv_durability(void *drv)
+{
+    hdrv *d = drv;
+    if (strcmp(d->target, "cluster") == 0)
+        return "fsync'd raft log, R3: ack after the commit on 2 of 3 nodes and apply";
+    if (strcmp(d->target, "dev") == 0)
+        return "fsync'd LMDB group commit, 1 node: ack after the fsync";
+    return NULL;
 }
 
 static void hdrv_status(void *drv, char *buf, size_t size)
@@ -518,6 +545,9 @@ static void hdrv_close(void *drv)
 const bench_driver bench_drv_herald = {
     .name = "herald",
     .throughput = true,
+    .conns = true,
+    .durability = "fsync'd store (dev: LMDB group commit; cluster: raft log, R3)",
+    .durability_of = hdrv_durability,
     .setup = hdrv_setup,
     .publish = hdrv_publish,
     .publish_once = hdrv_publish_once,

@@ -270,6 +270,7 @@ static void mdrv_close(void *drv)
 const bench_driver bench_drv_mqtt = {
     .name = "mqtt",
     .throughput = false,
+    .durability = "memory only: QoS 0, nothing stored",
     .setup = mdrv_setup,
     .publish = mdrv_publish,
     .status = mdrv_status,

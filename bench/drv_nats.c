@@ -3,11 +3,10 @@
  *
  * One natsConnection per member: member 0 publishes on subject cfg->group,
  * members 1..M-1 subscribe to it. The sockets are driven by the bench's libev
- * loop through a small event-loop adapter (libnats ships adapters only for
- * libevent and libuv), so there is no read thread per connection; messages
- * are handed to callbacks by libnats's global delivery pool
- * (natsOptions_UseGlobalMessageDelivery, one thread by default) instead of a
- * thread per subscription. bench_deliver() is called on that thread.
+ * loop (nats_ev.h), so there is no read thread per connection; messages are
+ * handed to callbacks by libnats's global delivery pool (one thread by
+ * default) instead of a thread per subscription. bench_deliver() is called
+ * on that thread.
  *
  * NATS does not confirm a SUB, so the run starts with readiness probes
  * (bench_subscribed()). Slow-consumer drops are counted from the error
@@ -19,16 +18,9 @@
 #include <stdlib.h>
 
 #include "bench.h"
+#include "nats_ev.h"
 
 typedef struct ndrv ndrv;
-
-/* The libev side of one connection, created by the attach callback. */
-typedef struct nev {
-    struct ev_loop *loop;    /* the bench loop */
-    natsConnection *nc;      /* the connection whose socket this is */
-    ev_io rio;               /* read interest */
-    ev_io wio;               /* write interest */
-} nev;
 
 /* One member connection. */
 typedef struct nmember {
@@ -47,75 +39,6 @@ struct ndrv {
     int connected;           /* members connected */
     atomic_uint_fast64_t async_errors; /* error-handler calls (slow consumer, ...) */
 };
-
-/* --- libev adapter. libev is not thread-safe, so every adapter call must
- *     come from the loop thread: SendAsap makes publishes and SUBs flush on
- *     the caller's thread (the flusher thread would otherwise ask for write
- *     events), PINGs are off (the timer thread would) and so are reconnects. */
-
-static void nev_on_read(struct ev_loop *loop, ev_io *w, int revents)
-{
-    nev *e = w->data;
-    (void)loop;
-    (void)revents;
-    natsConnection_ProcessReadEvent(e->nc);
-}
-
-static void nev_on_write(struct ev_loop *loop, ev_io *w, int revents)
-{
-    nev *e = w->data;
-    (void)loop;
-    (void)revents;
-    natsConnection_ProcessWriteEvent(e->nc);
-}
-
-static natsStatus nev_attach(void **user, void *loop, natsConnection *nc, natsSock sock)
-{
-    nev *e = *user;
-
-    if (e) /* a reconnect; reconnects are disabled */
-        return NATS_ILLEGAL_STATE;
-    e = calloc(1, sizeof *e);
-    if (!e)
-        return NATS_NO_MEMORY;
-    e->loop = loop;
-    e->nc = nc;
-    ev_io_init(&e->rio, nev_on_read, sock, EV_READ);
-    ev_io_init(&e->wio, nev_on_write, sock, EV_WRITE);
-    e->rio.data = e->wio.data = e;
-    ev_io_start(e->loop, &e->rio); /* attach starts read polling (nats.h) */
-    *user = e;
-    return NATS_OK;
-}
-
-static natsStatus nev_read(void *user, bool add)
-{
-    nev *e = user;
-    if (add)
-        ev_io_start(e->loop, &e->rio);
-    else
-        ev_io_stop(e->loop, &e->rio);
-    return NATS_OK;
-}
-
-static natsStatus nev_write(void *user, bool add)
-{
-    nev *e = user;
-    if (add)
-        ev_io_start(e->loop, &e->wio);
-    else
-        ev_io_stop(e->loop, &e->wio);
-    return NATS_OK;
-}
-
-static natsStatus nev_detach(void *user)
-{
-    nev *e = user;
-    ev_io_stop(e->loop, &e->rio);
-    ev_io_stop(e->loop, &e->wio);
-    free(e);
-    return NATS_OK;
-}
 
 /* --- driver */
 
@@ -164,22 +87,7 @@ static int ndrv_setup(bench *b, const bench_config *cfg, void **out)
     if (!d->m)
         goto fail;
     snprintf(url, sizeof url, "nats://%s:%u", cfg->host, cfg->port);
-    s = natsOptions_Create(&d->opts);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(d->opts, url);
-    if (s == NATS_OK)
-        s = natsOptions_SetEventLoop(d->opts, cfg->loop, nev_attach, nev_read, nev_write,
-                                     nev_detach);
-    if (s == NATS_OK)
-        s = natsOptions_UseGlobalMessageDelivery(d->opts, true);
-    if (s == NATS_OK) /* flush on the caller's (loop) thread, not the flusher thread */
-        s = natsOptions_SetSendAsap(d->opts, true);
-    if (s == NATS_OK)
-        s = natsOptions_SetAllowReconnect(d->opts, false);
-    if (s == NATS_OK) /* PINGs would ask for write events from the timer thread */
-        s = natsOptions_SetPingInterval(d->opts, 24 * 3600 * 1000);
-    if (s == NATS_OK)
-        s = natsOptions_SetErrorHandler(d->opts, on_async_error, d);
+    s = nats_ev_options(&d->opts, cfg->loop, url, on_async_error, d);
     if (s != NATS_OK) {
         nats_fail("options", s);
         goto fail;
@@ -256,6 +164,7 @@ static void ndrv_close(void *drv)
 const bench_driver bench_drv_nats = {
     .name = "nats",
     .throughput = false,
+    .durability = "memory only: nothing stored, no acks",
     .setup = ndrv_setup,
     .publish = ndrv_publish,
     .status = ndrv_status,

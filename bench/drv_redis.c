@@ -199,6 +199,7 @@ static void rdrv_close(void *drv)
 const bench_driver bench_drv_redis = {
     .name = "redis",
     .throughput = false,
+    .durability = "memory only: pub/sub, nothing stored",
     .setup = rdrv_setup,
     .publish = rdrv_publish,
     .status = rdrv_status,

@@ -18,8 +18,13 @@
  *                --kind announce --rate 5
  *   herald-bench --env DIR/cluster.env --scenario failover --conv NAME
  *                [--rate 100] [--duration 20] [--retry-after 5]
- *   herald-bench --system nats|mqtt|redis --url HOST:PORT [--label NAME]
- *                --scenario fanout [...]
+ *   herald-bench --system nats|mqtt|redis|jetstream|xmpp --url HOST:PORT
+ *                [--label NAME] --scenario fanout [...]
+ *   herald-bench --system jetstream --url HOST:PORT --scenario durable
+ *                [--window 256]
+ *   herald-bench --env FILE --scenario conns [--members 10000] [--duration 5]
+ *                [--window 256: handshakes in flight]
+ *                --rss-pid PID
  *
  * fanout: a group of M members (herald: a conversation of --kind, by
  *   default group up to 200 members, customer_group up to 500, announce
@@ -27,12 +32,23 @@
  *   channel); p50/p99/p999/max over every delivery, last_* over the latency
  *   to the last member of each message (the number a user of a big group
  *   feels). Every run reports expected, delivered and lost.
- * throughput (herald only): acked sends/s from one connection with W
- *   requests in flight to a 2-member conversation (acks come only after the
- *   group commit's fsync).
- * durable (herald only): throughput against a cluster (acks only after the
- *   raft entry is committed on a majority and applied); refuses a target
- *   whose STATUS does not say "mode":"cluster".
+ * throughput (drivers with acks: herald, jetstream): acked sends/s from one
+ *   connection with W requests in flight to a 2-member group (herald: acks
+ *   come only after the group commit's fsync; JetStream: after the stream's
+ *   raft quorum stored the message).
+ * durable: throughput against a replicated target: herald refuses a target
+ *   whose STATUS does not say "mode":"cluster" (acks only after the raft
+ *   entry is committed on a majority and applied); jetstream publishes to a
+ *   stream with 3 replicas.
+ * conns (herald): --members idle connections, each authenticated, at most
+ *   --window handshakes at a time
+ *   (HELLO/WELCOME), held open for --duration s; --rss-pid names the server
+ *   process whose VmRSS is read before set-up and at the end of the hold
+ *   (connections still open): rss_before_kb, rss_after_kb and
+ *   rss_per_conn_bytes in the JSON.
+ * Every run reports "durability" (what an ack or a delivery means for the
+ *   data; --durability overrides the driver's statement) and, with
+ *   --rss-pid, the server's VmRSS before and after.
  * failover (herald only): a 2-member conversation, sends at a fixed rate,
  *   each with a message id (cmid) from its index; a send with no ack after
  *   --retry-after s or answered with an error is sent again with the same
@@ -67,11 +83,13 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: herald-bench [--system herald] --env FILE\n"
-            "         [--scenario fanout|throughput|durable|failover] [--kind KIND] [--conv NAME]\n"
-            "         [--retry-after S]\n"
-            "       herald-bench --system nats|mqtt|redis --url HOST:PORT [--label NAME]\n"
-            "         [--members M] [--rate R] [--payload BYTES] [--duration S]\n"
-            "         [--drain S] [--window W] [--setup-timeout S]\n"
+            "         [--scenario fanout|throughput|durable|failover|conns] [--kind KIND]\n"
+            "         [--conv NAME] [--retry-after S]\n"
+            "       herald-bench --system nats|mqtt|redis|jetstream|xmpp --url HOST:PORT\n"
+            "         [--label NAME]\n"
+            "       common: [--members M] [--rate R] [--payload BYTES] [--duration S]\n"
+            "         [--drain S] [--window W] [--setup-timeout S] [--rss-pid PID]\n"
+            "         [--durability TEXT]\n"
             "systems compiled in:");
     for (int i = 0; bench_drivers[i]; i++)
         fprintf(stderr, " %s", bench_drivers[i]->name);
@@ -131,7 +149,7 @@ int main(int argc, char **argv)
         .retry_after = 5,
     };
     const char *url = NULL, *conv = NULL;
-    bool drain_set = false;
+    bool drain_set = false, members_set = false;
     const bench_driver *drv;
     uint8_t rnd[6];
 
@@ -154,7 +172,11 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--retry-after") == 0)
             cfg.retry_after = num_arg(a, v, 0.1, 600);
         else if (strcmp(a, "--members") == 0)
-            cfg.members = (int)num_arg(a, v, 2, 100000);
+            cfg.members = (int)num_arg(a, v, 2, 100000), members_set = true;
+        else if (strcmp(a, "--rss-pid") == 0)
+            cfg.rss_pid = (int)num_arg(a, v, 1, 1 << 30);
+        else if (strcmp(a, "--durability") == 0 && v)
+            cfg.durability = v;
         else if (strcmp(a, "--rate") == 0)
             cfg.rate = num_arg(a, v, 1, 1e6);
         else if (strcmp(a, "--payload") == 0)
@@ -187,7 +209,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cfg.scenario, "throughput") == 0 ||
                strcmp(cfg.scenario, "durable") == 0) {
         if (!drv->throughput)
-            bench_die("the throughput and durable scenarios need acks: herald only");
+            bench_die("the throughput and durable scenarios need a driver with acks (herald, jetstream)");
         cfg.mode = BENCH_THROUGHPUT;
         cfg.need_cluster = strcmp(cfg.scenario, "durable") == 0;
         cfg.members = 2;
@@ -199,8 +221,14 @@ int main(int argc, char **argv)
         cfg.members = 2;
         if (!drain_set) /* an upper bound: the run ends once every send is acked */
             cfg.drain = 30;
+    } else if (strcmp(cfg.scenario, "conns") == 0) {
+        if (!drv->conns)
+            bench_die("the conns scenario is for herald only");
+        cfg.mode = BENCH_CONNS;
+        if (!members_set)
+            cfg.members = 10000;
     } else {
-        bench_die("--scenario must be fanout, throughput, durable or failover");
+        bench_die("--scenario must be fanout, throughput, durable, failover or conns");
     }
     if (cfg.kind && strcmp(drv->name, "herald") != 0)
         bench_die("--kind is for herald only");
