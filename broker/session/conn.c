@@ -13,7 +13,8 @@
 
 #include "log.h"
 
-#define CONN_READ_CHUNK 65536u
+#define CONN_READ_CHUNK 65536u /* = TIER_SCRATCH */
+#define CONN_OUT_KEEP 4096u     /* output capacity kept once flushed */
 #define CONN_LINGER_S 2.0 /* seconds a failed conn may take to drain */
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
@@ -202,6 +203,8 @@ static bool conn_write_now(conn *c)
     if (c->out_off == c->out.len) {
         c->out.len = 0;
         c->out_off = 0;
+        if (c->out.cap > CONN_OUT_KEEP)
+            herald_buf_free(&c->out); /* a burst's buffer goes; idle ones hold little */
         ev_io_stop(c->t->loop, &c->wio);
         if (c->closing) {
             conn_close(c, "closed after error");
@@ -412,8 +415,9 @@ static bool rate_take(conn *c, size_t bytes)
     return true;
 }
 
-/* Decodes and dispatches every whole frame in c->in. */
-static void conn_process(conn *c)
+/* Decodes and dispatches every whole frame of p[0..len); returns the bytes
+ * consumed (a partial frame at the end stays). */
+static size_t conn_process(conn *c, const uint8_t *p, size_t len)
 {
     size_t off = 0;
     herald_limits lim = {.max_frame = c->t->cfg.max_frame};
@@ -421,8 +425,7 @@ static void conn_process(conn *c)
     while (c->fd >= 0 && !c->closing) {
         size_t flen = 0;
         herald_frame f;
-        int rc = herald_frame_peek(c->in.data + off, c->in.len - off,
-                                   c->t->cfg.max_frame, &flen);
+        int rc = herald_frame_peek(p + off, len - off, c->t->cfg.max_frame, &flen);
         if (rc) {
             conn_fail(c, rc, rc == HERALD_ETOO_BIG ? "frame exceeds the size limit"
                                                    : "empty frame");
@@ -430,8 +433,8 @@ static void conn_process(conn *c)
         }
         if (flen == 0)
             break;
-        rc = herald_frame_decode(c->in.data + off + HERALD_FRAME_HEADER,
-                                 flen - HERALD_FRAME_HEADER, &lim, &f);
+        rc = herald_frame_decode(p + off + HERALD_FRAME_HEADER, flen - HERALD_FRAME_HEADER, &lim,
+                                 &f);
         off += flen;
         if (rc) {
             conn_fail(c, rc, "malformed frame");
@@ -449,15 +452,50 @@ static void conn_process(conn *c)
         } else if (!c->sess.authed && f.type != HERALD_FT_HELLO) {
             conn_fail(c, HERALD_EUNAUTHORIZED, "HELLO required first");
         } else {
-            c->t->h.frame(c->t->h.ctx, c, &f, c->in.data + off - flen + HERALD_FRAME_HEADER,
+            c->t->h.frame(c->t->h.ctx, c, &f, p + off - flen + HERALD_FRAME_HEADER,
                           flen - HERALD_FRAME_HEADER);
         }
         herald_frame_release(&f);
     }
-    if (c->fd >= 0 && off)
-        herald_buf_consume(&c->in, off);
+    return off;
 }
 
+/* Reads from the socket (or its TLS session) into dst: > 0 bytes, 0 peer
+ * closed, -1 nothing now (or closed here: check c->fd). */
+static ssize_t conn_recv(conn *c, uint8_t *dst, size_t cap)
+{
+    ssize_t n;
+    if (c->tls) {
+        n = gw_tls_read(c->tls, dst, cap);
+        if (n == GW_TLS_AGAIN)
+            return -1;
+        if (n == GW_TLS_WANT_WRITE) {
+            c->tls_read_wants_write = true;
+            ev_io_start(c->t->loop, &c->wio);
+            return -1;
+        }
+        if (n == GW_TLS_ERROR) {
+            char why[128];
+            snprintf(why, sizeof why, "TLS: %s", gw_tls_last_error(c->tls));
+            conn_close(c, why);
+            return -1;
+        }
+        return n;
+    }
+    for (;;) {
+        n = recv(c->fd, dst, cap, 0);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            conn_close(c, "read error");
+        return -1;
+    }
+}
+
+/* Reads go into the tier's scratch buffer; only a partial frame left at
+ * the end is kept in c->in, so an idle connection holds no read buffer. */
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     conn *c = w->data;
@@ -466,47 +504,42 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 
     conn_ref(c); /* handlers may close c; keep the struct until we return */
     for (int round = 0; round < 4 && c->fd >= 0 && !c->closing; round++) {
+        bool direct = c->in.len == 0;
+        uint8_t *dst;
         ssize_t n;
         /* Never buffer more than one frame cap plus a read chunk. */
         if (c->in.len > (size_t)c->t->cfg.max_frame + HERALD_FRAME_HEADER + CONN_READ_CHUNK) {
             conn_fail(c, HERALD_ETOO_BIG, "input buffer limit exceeded");
             break;
         }
-        if (herald_buf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
+        if (!direct && herald_buf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
             conn_close(c, "out of memory");
             break;
         }
-        if (c->tls) {
-            n = gw_tls_read(c->tls, c->in.data + c->in.len, CONN_READ_CHUNK);
-            if (n == GW_TLS_AGAIN)
-                break;
-            if (n == GW_TLS_WANT_WRITE) {
-                c->tls_read_wants_write = true;
-                ev_io_start(c->t->loop, &c->wio);
-                break;
-            }
-            if (n == GW_TLS_ERROR) {
-                char why[128];
-                snprintf(why, sizeof why, "TLS: %s", gw_tls_last_error(c->tls));
-                conn_close(c, why);
-                break;
-            }
-        } else {
-            n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
-        }
+        dst = direct ? c->t->scratch : c->in.data + c->in.len;
+        n = conn_recv(c, dst, CONN_READ_CHUNK);
         if (n == 0) {
             conn_close(c, "peer closed");
             break;
         }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                conn_close(c, "read error");
+        if (n < 0)
             break;
+        if (direct) {
+            size_t used = conn_process(c, dst, (size_t)n);
+            if (c->fd >= 0 && used < (size_t)n &&
+                herald_buf_append(&c->in, dst + used, (size_t)n - used) != 0) {
+                conn_close(c, "out of memory");
+                break;
+            }
+        } else {
+            size_t used;
+            c->in.len += (size_t)n;
+            used = conn_process(c, c->in.data, c->in.len);
+            if (c->fd >= 0 && used)
+                herald_buf_consume(&c->in, used);
+            if (c->in.len == 0)
+                herald_buf_free(&c->in); /* a big frame's buffer goes */
         }
-        c->in.len += (size_t)n;
-        conn_process(c);
         if ((size_t)n < CONN_READ_CHUNK && !(c->tls && gw_tls_pending(c->tls)))
             break;
     }

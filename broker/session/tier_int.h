@@ -35,6 +35,7 @@ struct tier {
     uint32_t nconns;       /* open connections */
     uint64_t next_conn_id; /* connection ids, for logs */
     bool stopping;         /* tier_destroy in progress */
+    uint8_t scratch[65536]; /* reads land here first (conn.c: CONN_READ_CHUNK) */
 };
 
 struct conn {

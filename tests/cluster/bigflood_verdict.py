@@ -12,8 +12,10 @@ def bad(s):
     print("FAIL - " + s)
 
 
-def stored_as_answered(r):
-    """Checks herald-checker bigflood's summary r; returns the failures."""
+def stored_as_answered(r, must_refuse=True):
+    """Checks herald-checker bigflood's summary r; returns the failures.
+    must_refuse False (the sanitizer tree, whose senders may be too slow
+    to reach a budget): nothing refused is reported, not judged."""
     n_bad = 0
     if r["acked"] > 0 and r["stored_acked"] == r["acked"] and r["lost"] == 0 and r["bad"] == 0:
         ok("%d acked, all stored at their seq with the same length and hash" % r["acked"])
@@ -24,6 +26,8 @@ def stored_as_answered(r):
     if r["refused"] > 0 and r["stored_refused"] == 0:
         ok("%d refused (%s), none stored" % (r["refused"], ", ".join(
             "%s %d" % kv for kv in r["codes"].items())))
+    elif r["refused"] == 0 and r["unknown"] == 0 and not must_refuse:
+        print("# nothing was refused: the flood reached no budget (not judged here)")
     elif r["refused"] == 0 and r["unknown"] == 0:
         bad("nothing was refused: the flood reached no budget")
         n_bad += 1

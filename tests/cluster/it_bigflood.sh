@@ -136,7 +136,7 @@ MiB = 1 << 20
 sys.dont_write_bytecode = True
 sys.path.insert(0, sys.argv[-1])
 from bigflood_verdict import ok, bad, stored_as_answered
-n_bad = stored_as_answered(r)
+n_bad = stored_as_answered(r, must_refuse=bool(CHECK))
 S = r["stored_bytes"] / MiB
 G = len(r["groups"])
 conns, window = r["conns"], r["window"]
