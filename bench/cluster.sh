@@ -193,9 +193,11 @@ run_bench() { # scenario_name herald-bench-args…
 }
 
 # --- 1. one node: heraldd dev on a fresh dir, free port ---------------------------
-# Connection cap and idle timeout for the conns rows (dev: --config; the
+# Connection cap and idle timeout for the conns rows, and no byte-rate
+# limit (the throughput rows measure the broker, not the per-connection
+# limiter: 256 B x 66 k/s passes its 16 MB/s default) (dev: --config; the
 # gateway: its config file). Later keys win.
-conn_keys=$(printf 'gateway.max_conns = %d\ngateway.idle_ms = 600000\n' $((conns_n * 2)))
+conn_keys=$(printf 'gateway.max_conns = %d\ngateway.idle_ms = 600000\ngateway.byte_rate = 16G\n' $((conns_n * 2)))
 if want throughput || want conns; then
   mkdir -p "$tmp/dev"
   echo "$conn_keys" >"$tmp/dev.conf"

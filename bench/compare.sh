@@ -116,7 +116,10 @@ bench_bin=$build/bench/herald-bench
 heraldd=$build/broker/heraldd
 export HERALD_BIN_DIR=$build/broker # deploy/local-cluster.sh
 compiled=$("$bench_bin" --help 2>&1 | sed -n "s/^systems compiled in://p" || true)
-for s in nats mqtt redis jetstream xmpp; do
+# The drivers the listed systems need.
+for sys in $systems; do
+  case $sys in nats) s=nats ;; nats-mqtt|mosquitto) s=mqtt ;; redis) s=redis ;;
+    jetstream) s=jetstream ;; ejabberd) s=xmpp ;; *) continue ;; esac
   case " $compiled " in *" $s "*) ;; *) log "herald-bench lacks the $s driver (compiled in:$compiled)"; exit 1 ;; esac
 done
 
