@@ -63,6 +63,7 @@ int herald_client_connect(const char *addr, const char *token, const herald_clie
     if (!c)
         return HERALD_ENOMEM;
     c->fd = -1;
+    c->on_push = client_on_push;
     c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : CLIENT_TIMEOUT_DEFAULT;
     c->max_frame = opts && opts->max_frame ? opts->max_frame : CLIENT_FRAME_MAX_DEFAULT;
     if (have_key) {

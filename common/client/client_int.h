@@ -35,6 +35,9 @@ typedef struct client_qevent {
 
 struct herald_client {
     int fd;                   /* socket; -1 once broken or closed */
+    /* Where pushes arriving during a request go (client.c sets it to
+     * client_on_push: conn.c stays below events.c). */
+    int (*on_push)(herald_client *c, const herald_frame *f);
     client_tls *tls;          /* TLS session on fd (tls:// addresses), else NULL */
     int timeout_ms;           /* per-request deadline */
     uint32_t max_frame;       /* largest frame accepted from the server */
@@ -97,7 +100,7 @@ void client_keep_error(herald_client *c, const herald_frame *f);
 
 /* Sends req (its rid is assigned here) and waits up to the request timeout
  * for the frame of type `want` echoing that rid; pushed frames arriving
- * meanwhile go to client_on_push. On 0 the caller owns *resp (release it; its
+ * meanwhile go to c->on_push. On 0 the caller owns *resp (release it; its
  * strings live until the next receive on c). An ERROR for this request
  * returns its code (connection usable); a deadline breaks the connection
  * (HERALD_ETIMEOUT: a late answer could not be told apart). */
@@ -106,10 +109,10 @@ int client_request(herald_client *c, herald_frame *req, uint32_t want, herald_fr
 int client_request_within(herald_client *c, herald_frame *req, uint32_t want,
                           herald_frame *resp, int timeout_ms);
 
-/* ---- events.c -------------------------------------------------------------- */
-
 /* True for frames the server sends without a request. */
 bool client_is_push(uint32_t type);
+
+/* ---- events.c -------------------------------------------------------------- */
 
 /* Filters / queues a pushed frame (DELIVER, RECEIPT, REMIND). 0 or
  * HERALD_ENOMEM. */

@@ -289,6 +289,11 @@ int client_request(herald_client *c, herald_frame *req, uint32_t want, herald_fr
     return client_request_within(c, req, want, resp, c->timeout_ms);
 }
 
+bool client_is_push(uint32_t type)
+{
+    return type == HERALD_FT_DELIVER || type == HERALD_FT_RECEIPT || type == HERALD_FT_REMIND;
+}
+
 int client_request_within(herald_client *c, herald_frame *req, uint32_t want,
                           herald_frame *resp, int timeout_ms)
 {
@@ -305,7 +310,7 @@ int client_request_within(herald_client *c, herald_frame *req, uint32_t want,
         if (rc)
             return rc == HERALD_ETIMEOUT ? client_broken(c, rc) : rc;
         if (client_is_push(resp->type)) {
-            rc = client_on_push(c, resp);
+            rc = c->on_push ? c->on_push(c, resp) : 0;
             herald_frame_release(resp);
             if (rc)
                 return rc;

@@ -217,11 +217,6 @@ static int accept_msg(herald_client *c, const herald_msg *m, bool in_sync)
     return rc;
 }
 
-bool client_is_push(uint32_t type)
-{
-    return type == HERALD_FT_DELIVER || type == HERALD_FT_RECEIPT || type == HERALD_FT_REMIND;
-}
-
 int client_on_push(herald_client *c, const herald_frame *f)
 {
     switch (f->type) {
