@@ -18,6 +18,13 @@ struct events_chain {
     hmap *m;        /* "tenant\0user" → (void *)(uintptr_t) last position */
     uint32_t cap;   /* forget everything at this many */
     uint64_t term;  /* leadership term the chain belongs to */
+    /* Every message after `base` went through this chain: a recipient it
+     * does not hold had none of them, so its previous position is at most
+     * base. Set by the first message after a (re)start or a term change
+     * (its pos - 1); raised to the current message's pos when the chain
+     * forgets in the middle of one. */
+    uint64_t base;
+    bool base_set;
 };
 
 int events_chain_new(uint32_t cap, events_chain **out)
@@ -41,12 +48,15 @@ void events_chain_free(events_chain *c)
 }
 
 /* Forgets every recipient (a fresh map; on ENOMEM the old one is emptied
- * key by key). */
-static void chain_forget(events_chain *c)
+ * key by key). at: the position processed when it forgets (what it knew
+ * up to there is gone), or 0 for a new term (the next message sets base). */
+static void chain_forget(events_chain *c, uint64_t at)
 {
     hmap *n;
     if (!c)
         return;
+    c->base = at;
+    c->base_set = at != 0;
     if (hmap_create(&n) == 0) {
         hmap_destroy(c->m);
         c->m = n;
@@ -67,15 +77,16 @@ static void chain_forget(events_chain *c)
 void events_chain_term(events_chain *c, uint64_t term)
 {
     if (c && term != c->term) {
-        chain_forget(c);
+        chain_forget(c, 0);
         c->term = term;
     }
 }
 
 uint32_t events_chain_count(const events_chain *c) { return c ? (uint32_t)hmap_count(c->m) : 0; }
 
-/* The previous position of (tenant, user) and the chain advanced to pos.
- * Without a chain, or a failure to remember, the answer is pos - 1. */
+/* The previous position of (tenant, user) and the chain advanced to pos:
+ * what it holds for the user, else base (at most pos - 1). Without a
+ * chain the answer is pos - 1. */
 static uint64_t chain_step(events_chain *c, const char *tenant, const char *user, uint64_t pos)
 {
     char key[2 * (TOKEN_ID_MAX + 1)];
@@ -85,16 +96,25 @@ static uint64_t chain_step(events_chain *c, const char *tenant, const char *user
 
     if (!c || tl + 1 + ul > sizeof key)
         return prev;
+    if (!c->base_set) {
+        c->base = pos - 1;
+        c->base_set = true;
+    }
     memcpy(key, tenant, tl);
     key[tl] = '\0';
     memcpy(key + tl + 1, user, ul);
     v = hmap_get(c->m, key, tl + 1 + ul);
+    if (!v && hmap_count(c->m) >= c->cap)
+        chain_forget(c, pos);
     if (v && (uint64_t)(uintptr_t)v < pos)
         prev = (uint64_t)(uintptr_t)v;
-    if (!v && hmap_count(c->m) >= c->cap)
-        chain_forget(c);
-    if (hmap_put(c->m, key, tl + 1 + ul, (void *)(uintptr_t)pos) != 0)
-        hmap_del(c->m, key, tl + 1 + ul); /* unknown again: pos - 1 next time */
+    else if (!v && c->base < prev)
+        prev = c->base;
+    if (hmap_put(c->m, key, tl + 1 + ul, (void *)(uintptr_t)pos) != 0) {
+        /* Not remembered: from here on nobody's previous is below pos. */
+        hmap_del(c->m, key, tl + 1 + ul);
+        c->base = pos;
+    }
     return prev;
 }
 
@@ -156,8 +176,8 @@ static void push_message(const events_sink *sink, events_chain *chain, const cha
         return;
     }
     if (split_targets(res, chain, tenant, pos, &users, &prevs) != 0) {
-        /* Not pushed (out of memory): forget, so every next push says pos - 1. */
-        chain_forget(chain);
+        /* Not pushed (out of memory): forget it all, this message included. */
+        chain_forget(chain, pos);
         return;
     }
     d.msg = *res->msg;

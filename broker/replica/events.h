@@ -13,8 +13,9 @@
  *   CONV_ADD / CONV_REMOVE / CONV_HANDOVER (seq set):
  *       one DELIVER of res->msg to every target; prevs[i] is the position
  *       of the previous message the chain saw for that target in this
- *       group, or pos - 1 when it knows none (see SYNC KEYS in
- *       protocol.h): a client advances on pv ≤ its key and SYNCs otherwise;
+ *       group, or, when it saw none, the position before the first message
+ *       it saw (see SYNC KEYS in protocol.h): a client advances on pv ≤
+ *       its key and SYNCs otherwise;
  *   READ: one RECEIPT {conv, user = the reader, seq = the cursor} to every
  *       target (prevs NULL);
  *   REMIND: per reminder, a REMIND {conv, seq, count, op "remind", user} to
@@ -48,11 +49,13 @@ typedef struct events_sink {
 } events_sink;
 
 /* The chain of one shard group's pushes: per recipient, the position of
- * the last message pushed to it by this process. Kept by whoever emits the
- * group's events (its leader), bounded: at `cap` recipients, or when the
- * leadership term changes (events_chain_term), it forgets everything and
- * the next push to each recipient says pv = pos - 1 (one SYNC). Loop
- * thread only. */
+ * the last message pushed to it by this process, and the position before
+ * the first message it saw (a recipient it does not hold had nothing
+ * since). Kept by whoever emits the group's events (its leader), bounded:
+ * at `cap` recipients it forgets them all (the current message's position
+ * becomes that first), and a new leadership term (events_chain_term)
+ * starts it over: a client whose key is older then SYNCs once. Loop thread
+ * only. */
 typedef struct events_chain events_chain;
 /* cap 0 = 1,000,000 recipients. 0 or HERALD_ENOMEM. */
 int events_chain_new(uint32_t cap, events_chain **out);

@@ -132,11 +132,14 @@ static struct {
     uint64_t pos;
 } model[64];
 static uint32_t n_model;
+static uint64_t model_base; /* the position before the chain's first message */
+static bool model_base_set;
 
 static int setup(void **state)
 {
     *state = fx_new("events");
     n_model = 0;
+    model_base_set = false;
     return events_chain_new(0, &chain);
 }
 
@@ -149,7 +152,8 @@ static int teardown(void **state)
 }
 
 /* Every DELIVER of ev says, for each recipient, the position of the
- * recipient's previous DELIVER in the group, or pos - 1 for its first. */
+ * recipient's previous DELIVER in the group, or for its first the position
+ * before the chain's first message. */
 static void check_chain(const rec *ev)
 {
     for (uint32_t i = 0; i < ev->n; i++) {
@@ -158,6 +162,10 @@ static void check_chain(const rec *ev)
             continue;
         assert_true(e->has_prevs);
         assert_true(e->msg.pos > 0);
+        if (!model_base_set) {
+            model_base = e->msg.pos - 1;
+            model_base_set = true;
+        }
         for (uint32_t u = 0; u < e->n; u++) {
             char key[128];
             uint32_t k;
@@ -167,7 +175,7 @@ static void check_chain(const rec *ev)
             if (k == n_model) {
                 assert_true(n_model < sizeof model / sizeof model[0]);
                 snprintf(model[n_model].key, sizeof model[0].key, "%s", key);
-                model[n_model++].pos = e->msg.pos - 1;
+                model[n_model++].pos = model_base;
             }
             assert_int_equal(e->prevs[u], model[k].pos);
             model[k].pos = e->msg.pos;
@@ -287,7 +295,7 @@ static void group_g1(fx *f, rec *ev)
     assert_string_equal(ev->v[0].users[1], "alice");
     assert_string_equal(ev->v[0].users[2], "carol");
     assert_int_equal(ev->v[0].msg.pos, 1);
-    assert_int_equal(ev->v[0].prevs[0], 0); /* bob's first: pos - 1 */
+    assert_int_equal(ev->v[0].prevs[0], 0); /* the chain's first message: pos - 1 */
     apply_result_free(&r);
 }
 
@@ -359,10 +367,22 @@ static void test_chain_forgets(void **state)
     events_chain_term(chain, 2);
     assert_int_equal(events_chain_count(chain), 0);
     n_model = 0; /* the model forgets too */
+    model_base_set = false;
     assert_int_equal(run(f, &k, &ev, NULL), 0);
     assert_int_equal(ev.v[0].msg.pos, 3);
     assert_int_equal(ev.v[0].prevs[0], 2);
     assert_int_equal(events_chain_count(chain), 3);
+    {
+        /* dave's first push since the chain began at 3: nothing of his
+         * after 2 went by, so pv 2 (not 3): a client at 2 takes it. */
+        static const char *const duo[] = {"bob", "dave"};
+        herald_str mv[2];
+        cmd c2 = create_cmd("bob", false, "g2", "group", mv, duo, 2);
+        assert_int_equal(run(f, &c2, &ev, NULL), 0);
+        assert_int_equal(ev.v[0].msg.pos, 4);
+        for (uint32_t u = 0; u < ev.v[0].n; u++)
+            assert_int_equal(ev.v[0].prevs[u], strcmp(ev.v[0].users[u], "dave") == 0 ? 2 : 3);
+    }
     /* A chain of at most 2 for three recipients stays within 2; every
      * message goes to all three, so the true previous is pos - 1 whether
      * remembered or not. */

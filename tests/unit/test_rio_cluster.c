@@ -691,6 +691,7 @@ static void test_propose_error_frees(void **state)
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines show even when it is cut short */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catchup_over_max_msg, setup, teardown),
