@@ -127,17 +127,16 @@ static herald_event *event_notice(const herald_frame *f, int type)
     return ev;
 }
 
-/* GAP: the oldest open slot (group, or conv when conv is non-NULL). */
-static herald_event *event_gap(uint32_t group, const char *conv, uint64_t pos)
+/* GAP: the oldest open group and the position a push proved. */
+static herald_event *event_gap(uint32_t group, uint64_t pos)
 {
-    size_t cl = conv ? strlen(conv) : 0;
-    herald_event *ev = calloc(1, sizeof *ev + cl + 2);
+    herald_event *ev = calloc(1, sizeof *ev + 2);
     char *at;
     if (!ev)
         return NULL;
     at = (char *)(ev + 1);
     ev->type = HERALD_EV_GAP;
-    ev->conv = put_bytes(&at, conv ? conv : "", cl);
+    ev->conv = put_bytes(&at, "", 0);
     ev->user = put_bytes(&at, "", 0);
     ev->group = group;
     ev->seq = pos;
@@ -250,20 +249,13 @@ static int merge_key(synckey *k, const herald_frame *r)
         else if (next.groups[i].pos > *p)
             *p = next.groups[i].pos;
     }
-    for (uint32_t i = 0; rc == 0 && i < next.n_convs; i++) {
-        uint64_t *p = sk_conv_at(k, next.convs[i].conv, strlen(next.convs[i].conv));
-        if (!p)
-            rc = HERALD_ENOMEM;
-        else if (next.convs[i].seq > *p)
-            *p = next.convs[i].seq;
-    }
     sk_free(&next);
     return rc;
 }
 
-/* The first slot where a push proved more than recv holds: true with its
- * group (conv NULL) or conversation and the wanted position. */
-static bool gap_open(const herald_client *c, uint32_t *group, const char **conv, uint64_t *pos)
+/* The first group where a push proved more than recv holds: true with the
+ * group and the wanted position. */
+static bool gap_open(const herald_client *c, uint32_t *group, uint64_t *pos)
 {
     const synckey *w = &c->want, *k = &c->recv;
     for (uint32_t i = 0; i < w->n_groups; i++) {
@@ -273,20 +265,7 @@ static bool gap_open(const herald_client *c, uint32_t *group, const char **conv,
                 have = k->groups[j].pos;
         if (w->groups[i].pos > have) {
             *group = w->groups[i].group;
-            *conv = NULL;
             *pos = w->groups[i].pos;
-            return true;
-        }
-    }
-    for (uint32_t i = 0; i < w->n_convs; i++) {
-        uint64_t have = 0;
-        for (uint32_t j = 0; j < k->n_convs; j++)
-            if (strcmp(k->convs[j].conv, w->convs[i].conv) == 0)
-                have = k->convs[j].seq;
-        if (w->convs[i].seq > have) {
-            *group = 0;
-            *conv = w->convs[i].conv;
-            *pos = w->convs[i].seq;
             return true;
         }
     }
@@ -298,9 +277,8 @@ static bool gap_open(const herald_client *c, uint32_t *group, const char **conv,
 static void gap_after_sync(herald_client *c)
 {
     uint32_t g;
-    const char *conv;
     uint64_t pos;
-    if (!gap_open(c, &g, &conv, &pos)) {
+    if (!gap_open(c, &g, &pos)) {
         c->need_sync = false;
         c->gap_since = 0;
         c->resync_at = 0;
@@ -324,13 +302,12 @@ static void gap_after_sync(herald_client *c)
 static int gap_report(herald_client *c)
 {
     uint32_t g;
-    const char *conv;
     uint64_t pos;
     int rc;
     if (!c->need_sync || c->gap_reported || !c->gap_since ||
-        client_now_ms() < c->gap_since + (uint64_t)c->timeout_ms || !gap_open(c, &g, &conv, &pos))
+        client_now_ms() < c->gap_since + (uint64_t)c->timeout_ms || !gap_open(c, &g, &pos))
         return 0;
-    rc = enqueue(c, event_gap(g, conv, pos));
+    rc = enqueue(c, event_gap(g, pos));
     if (rc == 0) {
         c->gap_reported = true;
         c->st.gaps_unfilled++;

@@ -1,7 +1,9 @@
 /*
- * synckey.h — the client's sync position: {group → pos} and
- * {read-diffused conversation → seq}. Serialised as an encoded SYNC frame
- * (protocol.h), so the already fuzzed frame decoder reads saved keys back.
+ * synckey.h — the client's sync position: {group → pos}. The
+ * {conversation → seq} part of keys saved by earlier versions is kept and
+ * sent as it was (servers now ignore it). Serialised as an encoded SYNC
+ * frame (protocol.h), so the already fuzzed frame decoder reads saved keys
+ * back.
  */
 #ifndef HERALD_CLIENT_SYNCKEY_H
 #define HERALD_CLIENT_SYNCKEY_H

@@ -6,10 +6,10 @@
  * for its response, pushed messages and receipts are queued in arrival order
  * and handed out by herald_client_next_event.
  *
- * Delivery guarantee: the client keeps a sync key ({group → pos} plus
- * {read-diffused conversation → seq}, see protocol.h). Each pushed message
- * advances it; a duplicate is dropped; a gap triggers a SYNC that fetches the
- * missing messages in order. Save the key (herald_client_sync_key) and pass
+ * Delivery guarantee: the client keeps a sync key ({group → position}, see
+ * SYNC KEYS in protocol.h). A pushed message whose pv the key covers
+ * advances it; a duplicate is dropped; a gap (pv past the key) triggers a
+ * SYNC that fetches the missing messages in order. Save the key (herald_client_sync_key) and pass
  * it to the next connect: messages missed while offline come first, each
  * exactly once, in per-conversation order.
  *
@@ -418,9 +418,8 @@ typedef enum herald_event_type {
                               confirmed */
     HERALD_EV_GAP = 5,     /* a gap stayed open past the request timeout: a push
                               proved that messages up to position ev->seq of
-                              shard group ev->group (or, read-diffused, seq
-                              ev->seq of conversation ev->conv) exist, and SYNC
-                              has not returned them yet. Nothing is skipped:
+                              shard group ev->group exist (ev->conv is
+                              empty), and SYNC has not returned them yet. Nothing is skipped:
                               libherald keeps retrying with backoff and hands
                               them out in order once they come. */
 } herald_event_type;
