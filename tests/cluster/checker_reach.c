@@ -62,6 +62,7 @@ typedef struct rc_conv {
     uint32_t group;             /* shard group (from the create answer) */
     _Atomic uint64_t created_ms;/* 0 until created */
     uint64_t *ack_ms;           /* [seq]: when SEND was acked (0 not acked) */
+    uint64_t *sent_ms;          /* [seq]: when that SEND was first sent */
     _Atomic uint64_t last_seq;  /* highest acked seq */
 } rc_conv;
 
@@ -360,8 +361,10 @@ static void *sender_main(void *arg)
         {
             rc_conv *cv = &r->convs[mine[next++ % created]];
             herald_ack ack;
+            uint64_t t_send;
             snprintf(cmid, sizeof cmid, "%s-%llu", cv->id, (unsigned long long)sent++);
             snprintf(body, sizeof body, "reach %s", cmid);
+            t_send = ck_now_ms();
             for (uint64_t backoff = 0;;) {
                 rc = herald_client_send(c, cv->id, cmid, body, strlen(body), 0, &ack);
                 if (rc == 0 || !ck_retryable(rc) || atomic_load(&r->stop_send))
@@ -375,8 +378,10 @@ static void *sender_main(void *arg)
                 ck_sleep_ms(ck_backoff_next(&backoff));
             }
             if (rc == 0 && ack.seq <= RC_SEQ_MAX) {
-                if (!cv->ack_ms[ack.seq])
+                if (!cv->ack_ms[ack.seq]) {
                     cv->ack_ms[ack.seq] = ck_now_ms();
+                    cv->sent_ms[ack.seq] = t_send;
+                }
                 if (ack.seq > atomic_load(&cv->last_seq))
                     atomic_store(&cv->last_seq, ack.seq);
                 s->acked++;
@@ -418,7 +423,8 @@ static int setup(rc_run *r)
         snprintf(cv->id, sizeof cv->id, "rc-%s-c%u", r->run, i);
         cv->sender = i % r->n_senders;
         cv->ack_ms = calloc(RC_SEQ_MAX + 1, sizeof *cv->ack_ms);
-        if (!cv->ack_ms)
+        cv->sent_ms = calloc(RC_SEQ_MAX + 1, sizeof *cv->sent_ms);
+        if (!cv->ack_ms || !cv->sent_ms)
             return -1;
         while (cv->n_members < (single ? 1u : RC_GROUP_RECEIVERS)) {
             uint32_t j = (uint32_t)(rnd() % r->n_users);
@@ -465,8 +471,12 @@ static int judge(rc_run *r)
             for (uint64_t q = 1; q <= RC_SEQ_MAX; q++) {
                 uint64_t a = cv->ack_ms[q], got = m->recv_ms[q];
                 bool offline;
-                if (!a || a <= u->online_ms)
-                    continue; /* before it first came online: may or may not come */
+                /* Sent before the receiver first came online: it may be in
+                 * the position its WELCOME started from (history, not
+                 * pushed) — a replica can apply it before the sender's ack
+                 * is back — or come after it. */
+                if (!a || cv->sent_ms[q] <= u->online_ms)
+                    continue;
                 expected++;
                 if (!got) {
                     lost++;
@@ -620,8 +630,10 @@ out:
         }
     }
     if (r->convs)
-        for (uint32_t i = 0; i < r->n_convs; i++)
+        for (uint32_t i = 0; i < r->n_convs; i++) {
             free(r->convs[i].ack_ms);
+            free(r->convs[i].sent_ms);
+        }
     free(r->users);
     free(r->convs);
     free(r);
