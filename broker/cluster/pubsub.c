@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "sockclose.h"
 
 #define PS_SENDBUF 8192 /* nng's maximum per-pipe queue */
 #define PS_RECV_BATCH 512
@@ -35,7 +36,7 @@ int ps_pub_create(const char *url, uint32_t sendbuf, const clink *tls, ps_pub **
     rv = clink_listen(p->sock, url, tls, NULL);
     if (rv != 0) {
         log_error("pubsub.listen", "%s: %s", url, nng_strerror(rv));
-        nng_close(p->sock);
+        sock_close(p->sock, "pub socket", 0);
         free(p);
         return HERALD_EIO;
     }
@@ -71,7 +72,7 @@ void ps_pub_destroy(ps_pub *p)
 {
     if (!p)
         return;
-    nng_close(p->sock);
+    sock_close(p->sock, "pub socket", 0);
     free(p);
 }
 
@@ -126,7 +127,7 @@ int ps_sub_create(struct ev_loop *loop, const char *const *urls, const char *con
         rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd);
     if (rv != 0) {
         log_error("pubsub.dial", "%s", nng_strerror(rv));
-        nng_close(s->sock);
+        sock_close(s->sock, "sub socket", 0);
         free(s);
         return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? HERALD_EINVAL : HERALD_EIO;
     }
@@ -142,6 +143,6 @@ void ps_sub_destroy(ps_sub *s)
     if (!s)
         return;
     ev_io_stop(s->loop, &s->rw);
-    nng_close(s->sock);
+    sock_close(s->sock, "sub socket", 0);
     free(s);
 }

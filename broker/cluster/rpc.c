@@ -12,6 +12,7 @@
 
 #include "hmap.h"
 #include "log.h"
+#include "sockclose.h"
 
 #define RPC_RECV_BATCH 256 /* messages taken per readable event */
 #define RPC_ID_BIT 0x80000000u
@@ -74,7 +75,7 @@ int rpc_server_create(struct ev_loop *loop, const char *url, size_t max_msg, con
         rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd);
     if (rv != 0) {
         log_error("rpc.listen", "%s: %s", url, nng_strerror(rv));
-        nng_close(s->sock);
+        sock_close(s->sock, "rpc server socket", 0);
         free(s);
         return HERALD_EIO;
     }
@@ -105,7 +106,7 @@ void rpc_server_destroy(rpc_server *s)
     if (!s)
         return;
     ev_io_stop(s->loop, &s->rw);
-    nng_close(s->sock);
+    sock_close(s->sock, "rpc server socket", 0);
     free(s);
 }
 
@@ -272,7 +273,7 @@ static void close_lanes(rpc_client *c)
 {
     for (uint32_t i = 0; i < c->nlanes; i++) {
         ev_io_stop(c->loop, &c->lane[i].rw);
-        nng_close(c->lane[i].sock);
+        sock_close(c->lane[i].sock, "rpc client socket", 0);
     }
     c->nlanes = 0;
 }

@@ -35,6 +35,7 @@
 #include "shutdown.h"
 #include "dev.h"
 #include "log.h"
+#include "sockclose.h"
 #include "store.h"
 #include "token.h"
 
@@ -354,8 +355,10 @@ static int run_node(int argc, char **argv)
     }
     rc = node_run(&c);
     /* nng's own threads finish and its last queued messages are freed
-     * (what leak checkers look at; bounded by the shutdown budget). */
-    nng_fini();
+     * (what leak checkers look at; bounded by the shutdown budget) — unless
+     * a socket close was abandoned (sockclose.h): nng_fini would wait for it. */
+    if (!sock_close_abandoned())
+        nng_fini();
     return rc;
 }
 
@@ -372,7 +375,8 @@ static int run_gateway(int argc, char **argv)
         return 2;
     }
     rc = front_run(&c);
-    nng_fini(); /* as for a node */
+    if (!sock_close_abandoned())
+        nng_fini(); /* as for a node */
     return rc;
 }
 

@@ -31,6 +31,7 @@
 #include "clink.h"
 #include "hmap.h"
 #include "log.h"
+#include "sockclose.h"
 #include "rio_int.h"
 
 #define RIO_BATCH_SOFT ((size_t)256 << 10) /* start a new nng message past this */
@@ -167,7 +168,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 static void peer_close(npeer *p)
 {
     if (p->ok)
-        nng_close(p->sock);
+        sock_close(p->sock, "raft peer socket", 0);
     p->ok = false;
 }
 
@@ -520,7 +521,7 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
 fail_url:
     free(n->url);
 fail_pull:
-    nng_close(n->pull);
+    sock_close(n->pull, "raft listener", 0);
 fail_peers:
     rio_snaps_destroy(n->snaps);
 fail_hmap:
@@ -544,7 +545,7 @@ void rio_net_close(rio_net *n)
     n->snaps = NULL;
     flush(n);
     nng_aio_stop(n->raio);
-    nng_close(n->pull);
+    sock_close(n->pull, "raft listener", 0);
     nng_aio_free(n->raio);
     while ((i = hmap_next(n->peers, i, &k, &kl, &v)) != (size_t)-1) {
         npeer *p = v;
