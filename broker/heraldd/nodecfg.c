@@ -55,9 +55,10 @@ const cfg_key nodecfg_keys[] = {
     K("raft.snapshot_trailing", CFG_U32, snapshot_trailing, 0, 1u << 30, "1024",
       "log entries kept after a snapshot for lagging followers; below "
       "raft.snapshot_threshold"),
-    K("raft.log_bytes", CFG_U64, raft_log_bytes, 1u << 20, 1ull << 40, "16G",
+    K("raft.log_bytes", CFG_U64, raft_log_bytes, 1u << 20, 1ull << 40, "64M",
       "about this many bytes of a group's recent log entries stay in memory: with big "
-      "entries, snapshots come sooner than raft.snapshot_threshold entries"),
+      "entries, snapshots (an fsync of the group's store) come sooner than "
+      "raft.snapshot_threshold entries"),
     K("raft.map_size", CFG_U64, raft_map_size, 1u << 20, 1ull << 40, "1G",
       "LMDB map size of the raft log (all groups)"),
     K("store.map_size", CFG_U64, map_size, 1u << 20, 1ull << 40, "1G",

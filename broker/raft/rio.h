@@ -159,6 +159,14 @@ void rio_hub_stats(const rio_hub *h, rio_stats *out);
 int rio_io_init(struct raft_io *io, rio_hub *h, uint32_t gid);
 void rio_io_fini(struct raft_io *io);
 
+/* Replaces a compact snapshot by what a peer can install, when raft is
+ * about to send it (snapshot_get; loop thread): buf->base may be
+ * raft_free'd and replaced. 0, or a HERALD code (the send fails and raft
+ * tries again later). See fsm_snapshot_expand. */
+typedef int (*rio_expand_fn)(struct raft_fsm *fsm, struct raft_buffer *buf);
+/* Sets the io's expand hook (NULL: snapshots are sent as stored). */
+void rio_io_set_expand(struct raft_io *io, rio_expand_fn fn, struct raft_fsm *fsm);
+
 /* ------------------------------------------------------------------------
  * The multi-raft driver: a struct raft per group over rio's raft_io. */
 
@@ -170,6 +178,7 @@ typedef struct rio_group_config {
     unsigned heartbeat_timeout;  /* ms; 0 → 100 */
     unsigned snapshot_threshold; /* entries between snapshots; 0 → 1024 */
     unsigned snapshot_trailing;  /* entries kept after a snapshot; 0 → 128 */
+    rio_expand_fn snapshot_expand; /* see rio_io_set_expand; NULL: none */
 } rio_group_config;
 
 /* A member of a group, for bootstrap. */

@@ -69,6 +69,7 @@ int rio_group_add(rio_hub *h, const rio_group_config *cfg, rio_group **out)
     g->gid = cfg->group_id;
     if ((rc = rio_io_init(&g->io, h, cfg->group_id)) != 0)
         goto fail_alloc;
+    rio_io_set_expand(&g->io, cfg->snapshot_expand, cfg->fsm);
     rc = raft_init(&g->raft, &g->io, cfg->fsm, rio_hub_node_id(h), rio_hub_address(h));
     if (rc != 0) {
         log_error("rio.group", "group %u: raft_init: %s", cfg->group_id, raft_strerror(rc));

@@ -28,6 +28,8 @@ struct rio_gio {
     raft_index next_index;    /* index the next appended entry gets */
     unsigned inflight;        /* requests not yet called back */
     raft_io_close_cb close_cb; /* from close */
+    rio_expand_fn expand;     /* rio_io_set_expand, or NULL */
+    struct raft_fsm *expand_fsm; /* its argument */
 };
 
 /* A request waiting for its completion. */
@@ -263,6 +265,9 @@ static int io_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
      * the writer can change the snapshot raft asks for here: raft only
      * reads the snapshot it has already been told is stored. */
     r->status = rio_store_snapshot_get(rio_hub_store(g->hub), g->gid, &r->snap);
+    if (r->status == 0 && r->snap && g->expand && r->snap->n_bufs == 1 &&
+        g->expand(g->expand_fsm, &r->snap->bufs[0]) != 0)
+        r->status = RAFT_IOERR; /* the send fails; raft sends a snapshot again later */
     if (rio_defer(g->hub, snapshot_get_done, r) != 0) {
         if (r->snap) {
             raft_configuration_close(&r->snap->configuration);
@@ -393,6 +398,15 @@ int rio_io_init(struct raft_io *io, rio_hub *h, uint32_t gid)
     io->random = io_random;
     io->async_work = io_async_work;
     return 0;
+}
+
+void rio_io_set_expand(struct raft_io *io, rio_expand_fn fn, struct raft_fsm *fsm)
+{
+    rio_gio *g = io->impl;
+    if (g) {
+        g->expand = fn;
+        g->expand_fsm = fsm;
+    }
 }
 
 void rio_io_fini(struct raft_io *io)

@@ -1,8 +1,13 @@
 /* fsm.c — a shard group's store as a libraft 0.15 state machine; see fsm.h.
  *
- * FSM version 2: snapshot buffers stay ours (snapshot_finalize frees them),
- * so they are the store_snapshot buffer itself, never copied. The snapshot
- * is taken synchronously on the loop thread in one LMDB read transaction.
+ * FSM version 2: snapshot buffers stay ours (snapshot_finalize frees them).
+ * A snapshot is a reference (store_snapshot_ref): the store is synced and
+ * raft keeps 48 bytes, so taking one costs an fsync, not a copy of the
+ * store, and libraft's in-memory log can be kept small (raft.log_bytes).
+ * The whole content is serialized only when a peer needs it, by the
+ * raft_io's snapshot_get (fsm_snapshot_expand), in one LMDB read
+ * transaction at the store's current applied index, which may be past the
+ * snapshot's: the receiver skips the entries its store already holds.
  *
  * Batching (fsm.h): entries go into one apply_txn; each keeps its result
  * and a copy of its command in an fsm_ent until the flush that runs its
@@ -271,8 +276,10 @@ int fsm_flush(struct raft_fsm *fsm)
     return f ? flush(f) : 0;
 }
 
-/* bufs: one raft_malloc'd raft_buffer whose base is the store_snapshot
- * buffer (malloc'd by herald_buf); both freed by fsm_snapshot_finalize. */
+/* bufs: one raft_malloc'd raft_buffer whose base is a reference snapshot
+ * (store_snapshot_ref: the store, synced, is the snapshot); both freed by
+ * fsm_snapshot_finalize. The whole content is made only for a peer that
+ * needs it (fsm_snapshot_expand). */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     fsm_state *f = fsm->data;
@@ -288,9 +295,12 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     v = raft_malloc(sizeof *v);
     if (!v)
         return RAFT_NOMEM;
-    rc = store_snapshot(f->st, &b, &applied);
+    rc = store_snapshot_ref(f->st, &b, &applied);
+    if (rc == 0 && f->raft && applied < raft_last_applied(f->raft))
+        rc = HERALD_ESTORAGE; /* the store would not hold what raft drops */
     if (rc) {
         log_error("fsm.snapshot", "group %u: %s", f->group, herald_strerror(rc));
+        herald_buf_free(&b);
         raft_free(v);
         return raft_code(rc);
     }
@@ -298,8 +308,32 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     v[0].len = b.len;
     *bufs = v;
     *n_bufs = 1;
-    log_debug("fsm.snapshot", "group %u: %zu bytes at applied index %llu", f->group, b.len,
+    log_debug("fsm.snapshot", "group %u: reference at applied index %llu", f->group,
               (unsigned long long)applied);
+    return 0;
+}
+
+int fsm_snapshot_expand(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    fsm_state *f = fsm ? fsm->data : NULL;
+    herald_buf b = {0};
+    uint64_t applied;
+    int rc;
+
+    if (!f || !store_snapshot_is_ref(buf->base, buf->len))
+        return 0; /* a whole snapshot (a replica installed it): sent as it is */
+    rc = commit_open(f);
+    if (rc == 0)
+        rc = store_snapshot(f->st, &b, &applied);
+    if (rc) {
+        log_error("fsm.expand", "group %u: %s", f->group, herald_strerror(rc));
+        return rc;
+    }
+    log_info("fsm.expand", "group %u: the store at applied index %llu, %zu bytes, for a peer",
+             f->group, (unsigned long long)applied, b.len);
+    raft_free(buf->base);
+    buf->base = b.data; /* raft's default heap is malloc's */
+    buf->len = b.len;
     return 0;
 }
 
@@ -334,6 +368,15 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return RAFT_MALFORMED;
     }
     have = store_applied(f->st);
+    if (store_snapshot_is_ref(buf->base, buf->len) && have < snap_applied) {
+        /* Our own reference (a restart): the store was synced at
+         * snap_applied before raft dropped its log, and now holds less. */
+        log_error("fsm.restore", "group %u: the store is at %llu but was synced at %llu "
+                  "(its files were lost or replaced): wipe this node's data dir and let the "
+                  "replicas install it", f->group, (unsigned long long)have,
+                  (unsigned long long)snap_applied);
+        return RAFT_CORRUPT;
+    }
     if (have >= snap_applied) {
         /* Restart after a crash: LMDB kept at least this much. Entries after
          * the snapshot are re-applied and skipped up to `have`. */

@@ -110,6 +110,14 @@ int fsm_defer(struct raft_fsm *fsm, fsm_done_fn fn, void *arg);
  * hooks still run for what was committed before). Not from inside a hook. */
 int fsm_flush(struct raft_fsm *fsm);
 
+/* For the raft_io's snapshot_get: when buf (a snapshot raft is about to
+ * send to a peer) is a reference, replaces buf->base (raft_free'd) by the
+ * store's whole content (store_snapshot, at the current applied index, ≥
+ * the reference's). A whole snapshot is left as it is. Loop thread; never
+ * from inside apply, snapshot or restore. 0, HERALD_ENOMEM,
+ * HERALD_ESTORAGE (buf unchanged). */
+int fsm_snapshot_expand(struct raft_fsm *fsm, struct raft_buffer *buf);
+
 /* Commits the open batch, then releases everything; NULL-safe on a zeroed
  * fsm. Applied hooks still pending do NOT run; pending deferred callbacks
  * run with HERALD_ESHUTDOWN. Call fsm_flush first (while what the hooks

@@ -366,7 +366,8 @@ int node_run(node_config *cfg)
                                 .election_timeout = cfg->election_ms,
                                 .heartbeat_timeout = cfg->heartbeat_ms,
                                 .snapshot_threshold = cfg->snapshot_threshold,
-                                .snapshot_trailing = cfg->snapshot_trailing};
+                                .snapshot_trailing = cfg->snapshot_trailing,
+                                .snapshot_expand = fsm_snapshot_expand};
         int r;
         if (events_chain_new(cfg->chain_users, &ng->chain) != 0 || fsm_init(&ng->fsm, &fc) != 0)
             goto out;

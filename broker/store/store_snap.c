@@ -12,6 +12,8 @@
 #define SNAP_MAGIC "HSNAP\0\0\2" /* magic + version 2 (store format 2) */
 #define SNAP_MAGIC_LEN 8u
 #define SNAP_HEAD_LEN (SNAP_MAGIC_LEN + 8u + 4u)
+#define REF_MAGIC "HSREF\0\0\1" /* a reference snapshot, version 1 */
+#define REF_LEN (SNAP_MAGIC_LEN + 8u + crypto_hash_sha256_BYTES)
 #define SNAP_ENTRY_MIN 8u         /* klen + vlen, empty key and value */
 #define RESTORE_GROW_RETRIES 40   /* as apply_batch: doubling from 1 GiB */
 
@@ -221,9 +223,47 @@ static uint8_t rd_u8(snap_rd *r)
     return p ? *p : 0;
 }
 
+int store_snapshot_ref(store *s, herald_buf *out, uint64_t *applied)
+{
+    uint8_t b[REF_LEN];
+    uint64_t idx;
+    int mrc;
+
+    /* The store is written without fsync (the raft log is what is
+     * durable); before raft may drop the log up to here, the store must
+     * hold it on disk. */
+    mrc = mdb_env_sync(s->env, 1);
+    if (mrc)
+        return store_err(mrc);
+    idx = store_applied(s);
+    memcpy(b, REF_MAGIC, SNAP_MAGIC_LEN);
+    put_be64(b + SNAP_MAGIC_LEN, idx);
+    crypto_hash_sha256(b + SNAP_MAGIC_LEN + 8, b, SNAP_MAGIC_LEN + 8);
+    if (herald_buf_append(out, b, sizeof b) != 0) {
+        herald_buf_free(out);
+        return HERALD_ENOMEM;
+    }
+    if (applied)
+        *applied = idx;
+    return 0;
+}
+
+bool store_snapshot_is_ref(const void *p, size_t n)
+{
+    uint8_t sum[crypto_hash_sha256_BYTES];
+    if (!p || n != REF_LEN || memcmp(p, REF_MAGIC, SNAP_MAGIC_LEN) != 0)
+        return false;
+    crypto_hash_sha256(sum, p, SNAP_MAGIC_LEN + 8);
+    return memcmp(sum, (const uint8_t *)p + SNAP_MAGIC_LEN + 8, sizeof sum) == 0;
+}
+
 int store_snapshot_applied(const void *p, size_t n, uint64_t *applied)
 {
     const uint8_t *b = p;
+    if (store_snapshot_is_ref(p, n)) {
+        *applied = be64(b + SNAP_MAGIC_LEN);
+        return 0;
+    }
     if (!p || n < SNAP_HEAD_LEN + crypto_hash_sha256_BYTES ||
         memcmp(b, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0)
         return HERALD_EPROTOCOL;

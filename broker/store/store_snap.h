@@ -25,6 +25,7 @@
 #define HERALD_STORE_SNAP_H
 
 #include <herald/protocol.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,9 +51,22 @@ int store_snapshot(store *s, herald_buf *out, uint64_t *applied);
  * (LMDB error or map ceiling reached), HERALD_EIO. */
 int store_restore(store *s, const void *p, size_t n);
 
-/* The applied index recorded in snapshot p[0..n), read from the header only
- * (no checksum or structure check: store_restore does those). 0 or
- * HERALD_EPROTOCOL (too short, bad magic or version). */
+/* A reference snapshot: the store itself is the snapshot. Syncs the store
+ * to disk (it is written without fsync in cluster mode) and writes into
+ * *out (empty) 48 bytes: "HSREF" 0 0 1, the applied index (u64) and a
+ * SHA-256 of those 16 bytes. O(1) in the store's size, apart from the
+ * sync. A replica that took it can drop its log up to that index; a peer
+ * that needs the content gets store_snapshot's whole string instead, made
+ * when it is sent (fsm_snapshot_expand). 0, HERALD_ESTORAGE, HERALD_ENOMEM. */
+int store_snapshot_ref(store *s, herald_buf *out, uint64_t *applied);
+
+/* True when p[0..n) is a well-formed reference snapshot. */
+bool store_snapshot_is_ref(const void *p, size_t n);
+
+/* The applied index recorded in snapshot p[0..n) (whole or reference),
+ * read from the header only (no checksum or structure check of a whole
+ * one: store_restore does those). 0 or HERALD_EPROTOCOL (too short, bad
+ * magic or version). */
 int store_snapshot_applied(const void *p, size_t n, uint64_t *applied);
 
 /* SHA-256 over the store's content as store_snapshot would serialize it

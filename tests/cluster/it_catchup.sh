@@ -5,7 +5,11 @@
 #      replica of the conversation's group reaches the commit index;
 #   2. a follower of that group is killed -9 while 250 acked 1 MB messages
 #      go to the group (250 MB, about 4 x the 64 MiB raft message cap), then
-#      restarted: it catches up (lag 0) within the deadline;
+#      restarted: it catches up (lag 0) within the deadline, through the
+#      leader's store streamed as a snapshot (the defaults keep ~64 MB of
+#      log per group);
+#   3. the same with raft.log_bytes 16G on every node: the backlog goes as
+#      AppendEntries cut under the cap, no snapshot;
 # and no node ever logged rio.toobig (a raft message refused as too big).
 # Prints the catch-up figures. Bounded waits; the cluster is always brought
 # down; DIR is kept on failure.
@@ -72,23 +76,46 @@ if wait_for 60 all_caught_up "$group"; then ok "no fault: every replica of group
 else bad "no fault: a replica of group $group lags: $(status_py 'grp(a[0]).get("replicas")' "$group")"; fi
 
 # --- 2. a follower down while MSGS x BYTES are acked ----------------------------------
-leader=$(status_py 'int(grp(a[0]).get("leader") or 0)' "$group")
-follower=1
-while [ "$follower" = "$leader" ]; do follower=$(( follower + 1 )); done
-lc kill "$follower" >/dev/null && ok "kill -9 follower node $follower (group $group led by $leader)" \
-  || bad "kill node $follower"
-res=$(timeout 600 python3 "$here/bigsend.py" "$gw" "$tok" big-room "$MSGS" "$BYTES" 8 2>&1)
-if grep -q "^acked $MSGS of $MSGS" <<<"$res"; then ok "follower down: $res"
-else bad "follower down: $res"; fi
-behind=$(status_py 'lag(a[0], a[1])' "$group" "$follower")
-note "node $follower is $behind entries behind in group $group"
-lc restart "$follower" >/dev/null && ok "node $follower restarted" || bad "restart node $follower"
-t0=$SECONDS
-if wait_for 180 all_caught_up "$group"; then
-  ok "node $follower caught up in group $group: $behind entries ($MSGS x $BYTES bytes) in $(( SECONDS - t0 )) s (status polled every 0.5 s)"
-else
-  bad "node $follower did not catch up within 180 s: $(status_py 'grp(a[0]).get("replicas")' "$group")"
-fi
+expands() { grep -h '"fsm.expand"' "$dir"/*.log 2>/dev/null | wc -l; }
+catchup() { # LABEL: kill a follower of the group, send, restart it, wait for lag 0
+  local leader follower res behind t0
+  leader=$(status_py 'int(grp(a[0]).get("leader") or 0)' "$group")
+  follower=1
+  while [ "$follower" = "$leader" ]; do follower=$(( follower + 1 )); done
+  lc kill "$follower" >/dev/null && ok "$1: kill -9 follower node $follower (group $group led by $leader)" \
+    || bad "$1: kill node $follower"
+  res=$(timeout 600 python3 "$here/bigsend.py" "$gw" "$tok" big-room "$MSGS" "$BYTES" 8 2>&1)
+  if grep -q "^acked $MSGS of $MSGS" <<<"$res"; then ok "$1: follower down: $res"
+  else bad "$1: follower down: $res"; fi
+  behind=$(status_py 'lag(a[0], a[1])' "$group" "$follower")
+  note "node $follower is $behind entries behind in group $group"
+  lc restart "$follower" >/dev/null && ok "$1: node $follower restarted" || bad "$1: restart node $follower"
+  t0=$SECONDS
+  if wait_for 180 all_caught_up "$group"; then
+    ok "$1: node $follower caught up in group $group: $behind entries ($MSGS x $BYTES bytes) in $(( SECONDS - t0 )) s (status polled every 0.5 s)"
+  else
+    bad "$1: node $follower did not catch up within 180 s: $(status_py 'grp(a[0]).get("replicas")' "$group")"
+  fi
+}
+# At the defaults (raft.log_bytes 64M: a group keeps ~64 MB of log after a
+# snapshot) the follower is further behind than any leader's log: it gets
+# the store, streamed in chunks (the snapshot is a reference until a peer
+# needs it; the leader serializes its store then).
+e0=$(expands)
+catchup "snapshot"
+if (( $(expands) > e0 )); then ok "snapshot: the leader sent its store ($(grep -h '"fsm.expand"' "$dir"/*.log | tail -n 1 | sed 's/.*"msg":"//; s/"}$//'))"
+else bad "snapshot: no fsm.expand logged: the catch-up did not go through a snapshot"; fi
+
+# --- 3. the same with every entry still in the leader's log: AppendEntries --------
+# cut under the transport cap carry the whole backlog.
+for n in 1 2 3; do echo "raft.log_bytes = 16G" >>"$dir/node$n.conf"; done
+for n in 1 2 3; do lc restart "$n" >/dev/null || bad "restart node $n with raft.log_bytes 16G"; done
+wait_for 60 all_led || bad "no leader in every group after the restarts"
+wait_for 60 all_caught_up "$group" || bad "group $group not caught up after the restarts"
+e0=$(expands)
+catchup "log"
+if (( $(expands) == e0 )); then ok "log: no snapshot was sent (the backlog went as AppendEntries)"
+else bad "log: a snapshot was sent although the leader kept the whole log"; fi
 
 n=$(toobig)
 if [ "$n" = 0 ]; then ok "no raft message refused as too big (rio.toobig) in any log"

@@ -765,13 +765,50 @@ static void test_fsm_snapshot_restore_direct(void **state)
     assert_int_equal(store_snapshot(a, &old, NULL), 0); /* at index 15 */
     fill_direct(a, &next, 10, 30, false);
 
-    /* snapshot + finalize (ours to free: ASan checks). */
+    /* snapshot + finalize (ours to free: ASan checks): a reference. */
     assert_int_equal(fa.snapshot(&fa, &bufs, &n), 0);
     assert_int_equal(n, 1);
     assert_non_null(bufs[0].base);
+    assert_true(store_snapshot_is_ref(bufs[0].base, bufs[0].len));
+    assert_true(bufs[0].len < 64); /* O(1), whatever the store holds */
+    {
+        uint64_t at;
+        assert_int_equal(store_snapshot_applied(bufs[0].base, bufs[0].len, &at), 0);
+        assert_int_equal(at, store_applied(a));
+    }
     snap.data = bufs[0].base; /* borrowed view */
     snap.len = bufs[0].len;
+    {
+        /* A reference restored on a store behind it (its files lost):
+         * refused, the store unchanged. */
+        rb = raft_copy(&snap);
+        digest_of(b, hb0, &ib);
+        assert_int_equal(fb.restore(&fb, &rb), RAFT_CORRUPT);
+        raft_free(rb.base);
+        digest_of(b, hb, &ia);
+        assert_int_equal(ia, ib);
+        assert_memory_equal(hb, hb0, 32);
+        /* On its own store (a restart): kept. */
+        rb = raft_copy(&snap);
+        assert_int_equal(fa.restore(&fa, &rb), 0);
+        assert_null(rb.base);
+        /* A damaged reference is no reference, and malformed. */
+        rb = raft_copy(&snap);
+        ((uint8_t *)rb.base)[rb.len - 1] ^= 1;
+        assert_false(store_snapshot_is_ref(rb.base, rb.len));
+        assert_int_equal(fb.restore(&fb, &rb), RAFT_MALFORMED);
+        raft_free(rb.base);
+    }
+    /* For a peer the reference becomes the store's content. */
     rb = raft_copy(&snap);
+    assert_int_equal(fsm_snapshot_expand(&fa, &rb), 0);
+    assert_false(store_snapshot_is_ref(rb.base, rb.len));
+    {
+        /* A whole snapshot is left as it is. */
+        void *before = rb.base;
+        assert_int_equal(fsm_snapshot_expand(&fa, &rb), 0);
+        assert_ptr_equal(rb.base, before);
+    }
     assert_int_equal(fa.snapshot_finalize(&fa, &bufs, &n), 0);
     assert_null(bufs);
     assert_int_equal(n, 0);
@@ -874,6 +911,59 @@ static void cl_hook(void *arg, uint32_t group, uint64_t index, const uint8_t *cm
     h->last_index = index;
 }
 
+/* The fixture's io sends snapshots as stored; heraldd's raft_io expands a
+ * reference into the store's content first (rio_io_set_expand). The same
+ * here: each server's snapshot_get is wrapped so its callback gets the
+ * snapshot through fsm_snapshot_expand. */
+#define MAX_GETS 16
+static struct {
+    struct raft_io *io[N_SRV];              /* the servers' ios */
+    struct raft_fsm *fsm[N_SRV];            /* their FSMs */
+    int (*orig[N_SRV])(struct raft_io *, struct raft_io_snapshot_get *,
+                       raft_io_snapshot_get_cb);
+    struct raft_io_snapshot_get *req[MAX_GETS]; /* gets in flight */
+    raft_io_snapshot_get_cb cb[MAX_GETS];       /* raft's callbacks */
+    struct raft_fsm *req_fsm[MAX_GETS];         /* the sender's FSM */
+    unsigned expanded;                          /* snapshots expanded */
+} G;
+
+static void get_done(struct raft_io_snapshot_get *req, struct raft_snapshot *snap, int status)
+{
+    for (unsigned k = 0; k < MAX_GETS; k++) {
+        if (G.req[k] != req)
+            continue;
+        raft_io_snapshot_get_cb cb = G.cb[k];
+        G.req[k] = NULL;
+        if (status == 0 && snap && store_snapshot_is_ref(snap->bufs[0].base, snap->bufs[0].len)) {
+            assert_int_equal(fsm_snapshot_expand(G.req_fsm[k], &snap->bufs[0]), 0);
+            assert_false(store_snapshot_is_ref(snap->bufs[0].base, snap->bufs[0].len));
+            G.expanded++;
+        }
+        cb(req, snap, status);
+        return;
+    }
+    fail_msg("snapshot_get callback for an unknown request");
+}
+
+static int get_wrapped(struct raft_io *io, struct raft_io_snapshot_get *req,
+                       raft_io_snapshot_get_cb cb)
+{
+    for (unsigned i = 0; i < N_SRV; i++) {
+        if (G.io[i] != io)
+            continue;
+        for (unsigned k = 0; k < MAX_GETS; k++)
+            if (!G.req[k]) {
+                G.req[k] = req;
+                G.cb[k] = cb;
+                G.req_fsm[k] = G.fsm[i];
+                return G.orig[i](io, req, get_done);
+            }
+        fail_msg("more than %d snapshot gets in flight", MAX_GETS);
+    }
+    fail_msg("snapshot_get on an unknown io");
+    return RAFT_INVALID;
+}
+
 static cl *cl_new(unsigned snap_threshold, unsigned snap_trailing)
 {
     cl *x = calloc(1, sizeof *x);
@@ -892,7 +982,13 @@ static cl *cl_new(unsigned snap_threshold, unsigned snap_trailing)
         fsm_bind(&s->fsm, raft_fixture_get(&x->f, i));
         raft_set_snapshot_threshold(raft_fixture_get(&x->f, i), snap_threshold);
         raft_set_snapshot_trailing(raft_fixture_get(&x->f, i), snap_trailing);
+        G.io[i] = raft_fixture_get(&x->f, i)->io;
+        G.fsm[i] = &s->fsm;
+        G.orig[i] = G.io[i]->snapshot_get;
+        G.io[i]->snapshot_get = get_wrapped;
     }
+    memset(G.req, 0, sizeof G.req);
+    G.expanded = 0;
     assert_int_equal(raft_fixture_configuration(&x->f, N_SRV, &conf), 0);
     assert_int_equal(raft_fixture_bootstrap(&x->f, &conf), 0);
     raft_configuration_close(&conf);
@@ -1358,6 +1454,7 @@ static void test_cluster_install_snapshot(void **state)
     raft_fixture_revive(&x->f, lag);
     settle(x);
     assert_true(raft_fixture_n_recv(&x->f, lag, RAFT_IO_INSTALL_SNAPSHOT) >= 1);
+    assert_true(G.expanded >= 1); /* the reference went out as the store's content */
     /* Entries covered by the snapshot never went through apply there. */
     assert_true(x->s[lag].hook.calls - hooked_before < 80);
     printf("# lagging follower: %u InstallSnapshot received, %u entries applied after it\n",
