@@ -20,14 +20,16 @@
 # flight = min(conns x window x max_frame, conns x (2 x byte_rate +
 # byte_rate x (retry_ms + request_timeout_ms) / 1000)), C = conns x
 # (2 x max_frame + 64 KiB + out_cap)):
-#   node    RssAnon <= 64 + 2 x S + 3 x Q x G   VmRSS <= that + S + 32
+#   node    RssAnon <= 64 + S + min(S, 1.5 x L x G) + 3 x Q x G
+#           VmRSS <= that + S + 32             (L = raft.log_bytes)
 #   gateway RssAnon <= 32 + C + 4 x F           VmRSS <= that + 16
 # Why these terms (measured first, see README "Memory budget"):
-#   - S on a node: libraft keeps every entry since the group's last
-#     snapshot in memory, on every replica; with 1 MiB entries a snapshot
-#     comes only after raft.snapshot_threshold (4096) entries or
-#     raft.log_bytes (16G), so during this run every stored byte stays
-#     resident. A second S: the read-back's 1 MiB answers, whose freed
+#   - min(S, 1.5 x L x G) on a node: libraft keeps every entry since the
+#     group's last snapshot in memory, on every replica; with 1 MiB entries
+#     a snapshot (an fsync of the store: snapshots are references) comes
+#     every raft.log_bytes, and half as much is kept after it. (Before
+#     snapshots were references each one copied the store, so L was 16G,
+#     in practice off, and every stored byte stayed resident.) And S: the read-back's 1 MiB answers, whose freed
 #     buffers glibc keeps (a node grew by about what it served during the
 #     first read-back; four more full reads added nothing). The S in VmRSS
 #     is the file-backed LMDB pages of the stores, which the reads map.
@@ -105,12 +107,13 @@ if grep -q '^cluster.tls_ca' "$dir/node1.conf"; then ok "cluster up, links on mu
 else ok "cluster up, links plaintext (HERALD_CLUSTER_PLAINTEXT)"; fi
 
 Q=$(conf_bytes "$dir/node1.conf" node node.queue_bytes)
+L=$(conf_bytes "$dir/node1.conf" node raft.log_bytes)
 MAXF=$(conf_bytes "$dir/gateway.conf" gateway gateway.max_frame)
 OUTCAP=$(conf_bytes "$dir/gateway.conf" gateway gateway.out_cap)
 BRATE=$(conf_bytes "$dir/gateway.conf" gateway gateway.byte_rate)
 RETRY=$(conf_bytes "$dir/gateway.conf" gateway gateway.retry_ms)
 RTMO=$(conf_bytes "$dir/gateway.conf" gateway gateway.request_timeout_ms)
-note "budgets in force: node.queue_bytes $Q, gateway.max_frame $MAXF, out_cap $OUTCAP, byte_rate $BRATE, retry_ms $RETRY, request_timeout_ms $RTMO"
+note "budgets in force: node.queue_bytes $Q, raft.log_bytes $L, gateway.max_frame $MAXF, out_cap $OUTCAP, byte_rate $BRATE, retry_ms $RETRY, request_timeout_ms $RTMO"
 
 procs=()
 for n in node1 node2 node3 gateway; do procs+=("$n=$(cat "$dir/$n.pid")"); done
@@ -128,10 +131,10 @@ json=$(grep '^{' "$dir/flood.out" | tail -n 1)
 [ -n "$json" ] || { bad "herald-checker bigflood gave no summary (exit $rc)"; exit 1; }
 [ -s "$dir/rss.json" ] || { bad "no RSS samples"; exit 1; }
 
-python3 - "$json" "$dir/rss.json" "$Q" "$MAXF" "$OUTCAP" "$BRATE" "$RETRY" "$RTMO" "$PCT" "$rc" "$RSS_CHECK" "$(dirname "$0")" <<'EOF'
+python3 - "$json" "$dir/rss.json" "$Q" "$MAXF" "$OUTCAP" "$BRATE" "$RETRY" "$RTMO" "$PCT" "$rc" "$RSS_CHECK" "$L" "$(dirname "$0")" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1]); m = json.load(open(sys.argv[2]))
-Q, MAXF, OUTCAP, BRATE, RETRY, RTMO, PCT, RC, CHECK = (int(x) for x in sys.argv[3:12])
+Q, MAXF, OUTCAP, BRATE, RETRY, RTMO, PCT, RC, CHECK, L = (int(x) for x in sys.argv[3:13])
 MiB = 1 << 20
 sys.dont_write_bytecode = True
 sys.path.insert(0, sys.argv[-1])
@@ -142,7 +145,7 @@ G = len(r["groups"])
 conns, window = r["conns"], r["window"]
 F = min(conns * window * MAXF, conns * (2 * BRATE + BRATE * (RETRY + RTMO) / 1000.0)) / MiB
 C = conns * (2 * MAXF + 65536 + OUTCAP) / MiB
-node_anon = 64 + 2 * S + 3 * Q / MiB * G
+node_anon = 64 + S + min(S, 1.5 * L / MiB * G) + 3 * Q / MiB * G
 gw_anon = 32 + C + 4 * F
 budget = {"node": (node_anon, node_anon + S + 32), "gateway": (gw_anon, gw_anon + 16)}
 print("# S %.0f MiB stored (%d messages of %d bytes), G %d groups %s, F %.0f MiB, C %.0f MiB; budget at %d %%"
