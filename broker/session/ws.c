@@ -35,7 +35,26 @@ typedef struct ws_conn {
     bool upgraded;   /* the 101 went out: frames from now on */
     bool close_sent; /* our Close frame is queued: nothing follows it */
     ws_rx rx;        /* frames to messages (fragments reassembled) */
+    int last_error;  /* the code of the last frame queued when it was an ERROR,
+                        else 0: a normal end right after it (the gateway
+                        forwarding a node's refusal) closes with its code */
 } ws_conn;
+
+/* The code of an ERROR frame's payload, or 0 for any other frame. The
+ * encoder writes "t" first, so other frames are told apart by 3 bytes and
+ * only ERRORs (rare, small) are decoded. */
+static int error_code_of(const uint8_t *p, size_t n)
+{
+    herald_frame f;
+    int code = 0;
+    if (n < 4 || p[1] != 0xa1 || p[2] != 't' || p[3] != HERALD_FT_ERROR)
+        return 0;
+    if (herald_frame_decode(p, n, NULL, &f) == 0) {
+        code = f.type == HERALD_FT_ERROR ? (int)f.code : 0;
+        herald_frame_release(&f);
+    }
+    return code;
+}
 
 /* An Origin list entry must look like an origin: scheme "://" host. */
 static int ws_listener_new(const gw_config *cfg, void **lst)
@@ -240,7 +259,10 @@ static int ws_encode(conn *c, void *st, const herald_frame *f, herald_buf *out)
     if (!w->upgraded || w->close_sent)
         return HERALD_ECLOSED;
     rc = herald_frame_encode(f, out);
-    return rc ? rc : retag(out, start);
+    if (rc)
+        return rc;
+    w->last_error = f->type == HERALD_FT_ERROR ? (int)f->code : 0;
+    return retag(out, start);
 }
 
 static int ws_put_deliver(conn *c, void *st, deliver_tpl *t, uint32_t flags, uint64_t prev,
@@ -253,7 +275,10 @@ static int ws_put_deliver(conn *c, void *st, deliver_tpl *t, uint32_t flags, uin
     if (!w->upgraded || w->close_sent)
         return HERALD_ECLOSED;
     rc = deliver_tpl_put(t, flags, prev, out);
-    return rc ? rc : retag(out, start);
+    if (rc)
+        return rc;
+    w->last_error = 0;
+    return retag(out, start);
 }
 
 static int ws_reframe(conn *c, void *st, const uint8_t *p, size_t n, herald_buf *out)
@@ -279,6 +304,7 @@ static int ws_reframe(conn *c, void *st, const uint8_t *p, size_t n, herald_buf 
             out->len = start;
             return HERALD_ENOMEM;
         }
+        w->last_error = error_code_of(p + off + HERALD_FRAME_HEADER, len);
         off += HERALD_FRAME_HEADER + len;
     }
     return 0;
@@ -307,6 +333,13 @@ static int ws_close(conn *c, void *st, int code, const char *text, herald_buf *o
     }
     if (w->close_sent)
         return 0;
+    if (code == 0 && w->last_error) {
+        /* The handler's last reply was an ERROR: close with its code. */
+        wc = ws_close_code(w->last_error);
+        rlen = ws_utf8_prefix(herald_err_name(w->last_error),
+                              strlen(herald_err_name(w->last_error)), WS_CLOSE_REASON_MAX);
+        memcpy(reason, herald_err_name(w->last_error), rlen);
+    }
     if (code) {
         /* The Herald ERROR first, for clients that read the reason there. */
         herald_frame e = herald_frame_error(code, text, 0);

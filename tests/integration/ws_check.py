@@ -7,6 +7,9 @@ usage: ws_check.py MODE URL HERALD_CLI CONV [CA_FILE]
   MODE plain: the full set (needs gateway.max_frame 65536, gateway.hello_ms
               1500, gateway.ws_origins https://app.example)
   MODE tls:   handshake, HELLO and a round trip over wss:// (CA_FILE)
+  MODE cluster: through a cluster gateway: HELLO, pings, SEND and DELIVER
+              between WebSocket and TCP clients, a fragmented message, a
+              text message and a bad token refused with their close codes
 Env: HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET (for the CLI).
 """
 import asyncio
@@ -208,10 +211,51 @@ def cli(*args, timeout=20):
 
 
 async def plain():
+    a, b = await exchange(65536)
+
+    # A frame near the cap in one message, then one over it.
+    big = b"x" * (65536 - 4096 - 64)
+    await a.send(pack({"t": T_SEND, "rid": 4, "conv": CONV, "cmid": "ws-big", "body": big}))
+    ack = await reply(a, 4)
+    check(ack.get("t") == T_ACK and ack.get("rid") == 4, "a 60 KiB message is accepted", ack)
+    await b.close()
+    await refusals(a)
+
+    # A frame before HELLO.
+    ws = await connect()
+    await ws.send(pack({"t": T_SEND, "rid": 1, "conv": CONV, "body": b"x"}))
+    code, why = await closed_with(ws)
+    check(code == 4003, "SEND before HELLO: close 4003", (code, why))
+
+    # No HELLO within gateway.hello_ms (1.5 s).
+    ws = await connect()
+    t0 = time.monotonic()
+    code, why = await closed_with(ws, 8)
+    took = time.monotonic() - t0
+    check(code == 4003 and took < 5, "no HELLO before the deadline: close 4003 after %.1f s" % took,
+          (code, why))
+
+    # A fragmented message whose total passes the cap: 1009 at the fragment
+    # that would pass it.
+    ws, _ = await hello("alice")
+    await ws.send([b"\x81" * 40000, b"\x81" * 40000])
+    code, why = await closed_with(ws)
+    check(code == 1009, "fragments over the frame cap in total: close 1009", (code, why))
+
+    # Allowed browser origin.
+    ws = await connect(origin="https://app.example")
+    await ws.send(pack({"t": T_PING, "rid": 1}))
+    await ws.close()
+    ok("an Origin in gateway.ws_origins is let in")
+
+
+async def exchange(maxf):
+    """HELLO, pings, SEND and DELIVER between WS and TCP, a fragmented
+    message; returns alice's and bob's open connections."""
     # Handshake, HELLO/WELCOME, Herald PING and a WebSocket ping.
     a, w = await hello("alice")
-    check(w.get("user") == "alice" and w.get("maxf") == 65536,
-          "HELLO over WebSocket gets WELCOME (user alice, maxf 65536)", w)
+    check(w.get("user") == "alice" and w.get("maxf") == maxf,
+          "HELLO over WebSocket gets WELCOME (user alice, maxf %d)" % maxf, w)
     await a.send(pack({"t": T_PING, "rid": 7}))
     p = await reply(a, 7)
     check(p.get("t") == T_PONG and p.get("rid") == 7, "Herald PING gets PONG", p)
@@ -256,14 +300,11 @@ async def plain():
     d = await wait_deliver(b, CONV, b"in three pieces")
     check(ack.get("t") == T_ACK and ack.get("rid") == 3 and d is not None,
           "a fragmented message is reassembled into one frame", ack)
+    return a, b
 
-    # A frame near the cap in one message, then one over it.
-    big = b"x" * (65536 - 4096 - 64)
-    await a.send(pack({"t": T_SEND, "rid": 4, "conv": CONV, "cmid": "ws-big", "body": big}))
-    ack = await reply(a, 4)
-    check(ack.get("t") == T_ACK and ack.get("rid") == 4, "a 60 KiB message is accepted", ack)
-    await b.close()
 
+async def refusals(a):
+    """A text message on a (closes it) and a bad token on a new connection."""
     # Text messages are refused with 1003.
     await a.send("a text message")
     code, why = await closed_with(a)
@@ -277,32 +318,11 @@ async def plain():
     check(e.get("t") == T_ERROR and e.get("code") == UNAUTHORIZED and code == 4000 + UNAUTHORIZED,
           "a bad token gets ERROR UNAUTHORIZED and close 4003", (e, code, why))
 
-    # A frame before HELLO.
-    ws = await connect()
-    await ws.send(pack({"t": T_SEND, "rid": 1, "conv": CONV, "body": b"x"}))
-    code, why = await closed_with(ws)
-    check(code == 4003, "SEND before HELLO: close 4003", (code, why))
 
-    # No HELLO within gateway.hello_ms (1.5 s).
-    ws = await connect()
-    t0 = time.monotonic()
-    code, why = await closed_with(ws, 8)
-    took = time.monotonic() - t0
-    check(code == 4003 and took < 5, "no HELLO before the deadline: close 4003 after %.1f s" % took,
-          (code, why))
-
-    # A fragmented message whose total passes the cap: 1009 at the fragment
-    # that would pass it.
-    ws, _ = await hello("alice")
-    await ws.send([b"\x81" * 40000, b"\x81" * 40000])
-    code, why = await closed_with(ws)
-    check(code == 1009, "fragments over the frame cap in total: close 1009", (code, why))
-
-    # Allowed browser origin.
-    ws = await connect(origin="https://app.example")
-    await ws.send(pack({"t": T_PING, "rid": 1}))
-    await ws.close()
-    ok("an Origin in gateway.ws_origins is let in")
+async def cluster():
+    a, b = await exchange(1048576)
+    await b.close()
+    await refusals(a)
 
 
 def raw_checks():
@@ -378,6 +398,8 @@ def main():
         if MODE == "plain":
             asyncio.run(plain())
             raw_checks()
+        elif MODE == "cluster":
+            asyncio.run(cluster())
         else:
             asyncio.run(tls())
     except Exception as e:  # noqa: BLE001 — report, do not hang
