@@ -433,7 +433,7 @@ uint16_t ws_close_code(int code)
 
 bool ws_close_code_valid(uint16_t c)
 {
-    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
+    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
 }
 
 size_t ws_utf8_prefix(const char *s, size_t n, size_t max)

@@ -147,7 +147,7 @@ void ws_rx_free(ws_rx *rx);
 uint16_t ws_close_code(int herald_code);
 
 /* True when a received close code is one a peer may send (1000-1003,
- * 1007-1011, 3000-4999). */
+ * 1007-1014 as IANA registers them, 3000-4999). */
 bool ws_close_code_valid(uint16_t code);
 
 /* The longest prefix of s[0..n) of at most max bytes that does not cut a

@@ -5,8 +5,9 @@
 # and to a TCP client and back, a fragmented message, text refused (1003),
 # over the frame cap refused at the header (1009), bad token (4003), no
 # HELLO in time, bad Origin 403, wrong path 404, bad handshakes 400 / 426 /
-# 431, ping answered; then wss:// with a test certificate. Every wait is
-# bounded.
+# 431, ping answered; then wss:// with a test certificate, the listener off,
+# the connection cap shared with TCP (503) and a bad Origin list. Every wait
+# is bounded.
 set -uo pipefail
 HERALDD=$1
 HERALD=$2
@@ -50,6 +51,36 @@ printf 'gateway.ws_listen =\n' >"$dir/h.conf"
 unset HERALD_WS
 start
 [ -z "${HERALD_WS:-}" ] && ok "gateway.ws_listen empty: no WebSocket" || bad "WebSocket on: $HERALD_WS"
+stop || bad "heraldd did not exit 0"
+
+# The connection cap counts both listeners: with one TCP connection open
+# and gateway.max_conns 1, a WebSocket handshake gets 503.
+printf 'gateway.max_conns = 1\n' >"$dir/h.conf"
+unset HERALD_WS
+start
+got=$("$PY" - "${HERALD_GATEWAY##*:}" "$HERALD_WS" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1]); ws = sys.argv[2].split("//")[1].split("/")[0]
+host, wport = ws.rsplit(":", 1)
+held = socket.create_connection(("127.0.0.1", port), timeout=5)
+time.sleep(0.3)
+s = socket.create_connection((host, int(wport)), timeout=5)
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+data = b""
+try:
+    while True:
+        c = s.recv(4096)
+        if not c:
+            break
+        data += c
+except OSError:
+    pass
+print(data.split(b"\r\n", 1)[0].decode(errors="replace"))
+PY
+)
+case "$got" in "HTTP/1.1 503 "*) ok "over the connection cap a handshake gets: $got" ;;
+  *) bad "over the cap: '$got'" ;; esac
 stop || bad "heraldd did not exit 0"
 
 # A bad Origin list stops heraldd from starting, with the reason.
