@@ -10,8 +10,9 @@
 #
 # DIR (default ./var/cluster under the repository) holds node1.conf..node3.conf
 # and gateway.conf, the node data dirs node1..node3, NAME.log and NAME.pid per
-# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET; the
-# same variables as dev.env):  set -a; . DIR/cluster.env; set +a
+# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET and
+# HERALD_WS, the gateway's WebSocket URL; the same variables as dev.env):
+#   set -a; . DIR/cluster.env; set +a
 #
 # The links between the processes use mutual TLS: the first up makes a
 # cluster CA and a certificate per process in DIR/tls (deploy/cluster-certs.sh).
@@ -186,7 +187,7 @@ pick_block() {
 conf_get() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1; }
 
 write_configs() {
-  local members="" bases=() n b gport
+  local members="" bases=() n b gport wsport
   load_used_ports
   if [ -n "${HERALD_GATEWAY_PORT:-}" ]; then
     if ! [[ $HERALD_GATEWAY_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$HERALD_GATEWAY_PORT < 1 ||
@@ -205,6 +206,13 @@ write_configs() {
     done
   fi
   used[$gport]=1
+  # The WebSocket port: 7401 when free, else the next free one.
+  wsport=7401
+  while ! port_free "$wsport"; do
+    wsport=$((wsport + 1))
+    ((wsport < 32768)) || die "no free port for the gateway's WebSocket"
+  done
+  used[$wsport]=1
   b=7410
   for n in "${NODES[@]}"; do
     b=$(pick_block "$b") || die "no three consecutive free ports for node $n"
@@ -247,12 +255,13 @@ EOT
 # All keys and defaults: deploy/gateway.conf (heraldd sample-config gateway).
 gateway.id = 1
 gateway.listen = $HOST:$gport
+gateway.ws_listen = $HOST:$wsport
 cluster.members = $members
 cluster.groups = 8
 $links_gw
 log.level = info
 EOT
-  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport"
+  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws)"
 }
 
 # 0 when every config is there; 1 when none is; dies on a partial set.
@@ -370,7 +379,7 @@ wait_ready() {
 }
 
 write_env() {
-  local secret tenant n tmp
+  local secret tenant n tmp ws
   tenant=$(tenant_name)
   secret=$(node_secret 1)
   for n in "${NODES[@]}"; do
@@ -378,8 +387,10 @@ write_env() {
       echo "$prog: warning: node$n has a different secret for tenant $tenant" >&2
   done
   tmp=$data/.cluster.env.tmp
+  ws=$(conf_get "$data/gateway.conf" gateway.ws_listen)
   (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n' \
-    "$(gateway_addr)" "$tenant" "$secret" >"$tmp")
+    "$(gateway_addr)" "$tenant" "$secret" >"$tmp"
+    [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp")
   mv -f "$tmp" "$data/cluster.env"
 }
 
