@@ -28,6 +28,7 @@
 #include "route.h"
 #include "tier.h"
 #include "log.h"
+#include "obs.h"
 #include "nwire.h"
 #include "evsub.h"
 #include "peers.h"
@@ -53,6 +54,9 @@ typedef struct front {
     peers *peers;                   /* which nodes answer; no majority = no quorum */
     uint64_t inflight;              /* bytes of writes forwarded, not answered yet */
     uint64_t busy;                  /* writes refused for gateway.forward_bytes */
+    uint64_t forwarded;             /* client frames forwarded to the nodes */
+    uint64_t attempts;              /* requests sent to a node (retries included) */
+    obs *obs;                       /* /metrics, /healthz, /readyz (NULL: off) */
     uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
                                        handed to the sessions (what a HELLO or SYNC
                                        asks the serving node's replicas to reach) */
@@ -267,6 +271,7 @@ static void freq_send(freq *q)
             idx = (int)i; /* reachable ones first */
     }
     q->target = (uint32_t)idx;
+    fr->attempts++;
     rc = rpc_send(fr->rpc[idx], q->req.data, q->req.len, fr->cfg->request_timeout_ms, freq_done,
                   q);
     if (rc)
@@ -393,6 +398,7 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
     q->fr = fr;
     q->c = c;
     conn_ref(c);
+    fr->forwarded++;
     q->rid = f->rid;
     q->ftype = f->type;
     q->repeatable = repeatable(f);
@@ -503,6 +509,75 @@ static int fetch_events(void *arg, uint32_t node, uint64_t epoch, uint64_t from,
     return rc;
 }
 
+/* GET /metrics: the session tier's families and the forwarder's. */
+static void front_metrics(void *ctx, prom_w *w)
+{
+    front *fr = ctx;
+    evsub_stats es;
+    char id[16];
+
+    tier_metrics(fr->t, w);
+    prom_family(w, "herald_gateway_requests_forwarded_total", "counter",
+                "Client frames forwarded to the nodes");
+    prom_u64(w, "herald_gateway_requests_forwarded_total", NULL, 0, fr->forwarded);
+    prom_family(w, "herald_gateway_forward_attempts_total", "counter",
+                "Requests sent to a node, retries at another node included");
+    prom_u64(w, "herald_gateway_forward_attempts_total", NULL, 0, fr->attempts);
+    prom_family(w, "herald_gateway_forward_busy_total", "counter",
+                "Writes refused with BUSY at gateway.forward_bytes");
+    prom_u64(w, "herald_gateway_forward_busy_total", NULL, 0, fr->busy);
+    prom_family(w, "herald_gateway_forward_inflight_bytes", "gauge",
+                "Bytes of writes forwarded and not answered yet");
+    prom_u64(w, "herald_gateway_forward_inflight_bytes", NULL, 0, fr->inflight);
+    prom_family(w, "herald_gateway_node_up", "gauge",
+                "1 when the node answered within the last 5 s and its last request did not fail");
+    for (uint32_t i = 0; i < fr->cfg->n_members; i++) {
+        prom_label l = {"node", id};
+        snprintf(id, sizeof id, "%u", fr->cfg->member[i].id);
+        prom_u64(w, "herald_gateway_node_up", &l, 1, peers_up(fr->peers, i) ? 1 : 0);
+    }
+    prom_family(w, "herald_gateway_nodes_reachable", "gauge",
+                "Nodes that answered within the last 5 s");
+    prom_u64(w, "herald_gateway_nodes_reachable", NULL, 0, peers_fresh(fr->peers));
+    prom_family(w, "herald_gateway_group_leader", "gauge",
+                "The node this gateway sends a group's requests to (0: unknown)");
+    for (uint32_t g = 0; g < fr->ngroups && g < NW_MAX_GROUPS; g++) {
+        prom_label l = {"group", id};
+        snprintf(id, sizeof id, "%u", g);
+        prom_u64(w, "herald_gateway_group_leader", &l, 1, fr->leader[g]);
+    }
+    evsub_stats_get(fr->events, &es);
+    prom_family(w, "herald_gateway_stream_events_total", "counter",
+                "Events from the nodes' streams handed on in order");
+    prom_u64(w, "herald_gateway_stream_events_total", NULL, 0, es.delivered);
+    prom_family(w, "herald_gateway_stream_gaps_total", "counter",
+                "Holes detected in the nodes' event streams");
+    prom_u64(w, "herald_gateway_stream_gaps_total", NULL, 0, es.gaps);
+    prom_family(w, "herald_gateway_stream_repaired_total", "counter",
+                "Events recovered by replay after a gap");
+    prom_u64(w, "herald_gateway_stream_repaired_total", NULL, 0, es.repaired);
+    prom_family(w, "herald_gateway_stream_lost_total", "counter",
+                "Events given up after a gap (clients get them with SYNC)");
+    prom_u64(w, "herald_gateway_stream_lost_total", NULL, 0, es.lost);
+    prom_family(w, "herald_gateway_stream_duplicates_total", "counter",
+                "Duplicate events dropped");
+    prom_u64(w, "herald_gateway_stream_duplicates_total", NULL, 0, es.dups);
+    prom_family(w, "herald_gateway_stream_bad_total", "counter",
+                "Undecodable event batches or events");
+    prom_u64(w, "herald_gateway_stream_bad_total", NULL, 0, es.bad);
+}
+
+/* GET /readyz: a majority of the nodes answered lately. */
+static bool front_ready(void *ctx, char *why, size_t whylen)
+{
+    front *fr = ctx;
+    uint32_t n = peers_count(fr->peers), up = peers_fresh(fr->peers);
+    if (up >= n / 2 + 1)
+        return true;
+    snprintf(why, whylen, "no majority of nodes reachable (%u of %u answered within 5 s)", up, n);
+    return false;
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     const front *fr = w->data;
@@ -560,20 +635,31 @@ int front_run(gateway_config *cfg)
                 cfg->gw.listen, cfg->gw.ws_listen[0] ? " / " : "", cfg->gw.ws_listen);
         goto out;
     }
+    if (cfg->gw.http_listen[0]) {
+        obs_source os = {.ctx = &fr, .process = "gateway", .metrics = front_metrics,
+                         .ready = front_ready};
+        if (obs_create(cfg->gw.http_listen, fr.loop, &os, &fr.obs) != 0) {
+            fprintf(stderr, "heraldd: gateway.http_listen: cannot listen on %s\n",
+                    cfg->gw.http_listen);
+            goto out;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
     sigterm.data = sigint.data = &fr;
     ev_signal_start(fr.loop, &sigterm);
     ev_signal_start(fr.loop, &sigint);
-    log_info("front.ready", "gateway %u ready on %s (port %u), WebSocket port %u, %u nodes, "
-             "%u groups", cfg->id, cfg->gw.listen, tier_port(fr.t),
-             tier_listener_port(fr.t, "ws"), cfg->n_members, fr.ngroups);
+    log_info("front.ready", "gateway %u ready on %s (port %u), WebSocket port %u, HTTP port %u, "
+             "%u nodes, %u groups", cfg->id, cfg->gw.listen, tier_port(fr.t),
+             tier_listener_port(fr.t, "ws"), fr.obs ? obs_port(fr.obs) : 0, cfg->n_members,
+             fr.ngroups);
     ev_run(fr.loop, 0);
     ev_signal_stop(fr.loop, &sigterm);
     ev_signal_stop(fr.loop, &sigint);
     rc = 0;
 out:
+    obs_destroy(fr.obs);
     /* Requests in flight finish with SHUTDOWN, then the sessions close. */
     for (uint32_t i = 0; i < cfg->n_members; i++)
         rpc_client_destroy(fr.rpc[i]);

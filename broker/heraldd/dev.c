@@ -3,10 +3,13 @@
 
 #include <ev.h>
 #include <herald/error.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "json.h"
 #include "events.h"
+#include "node_metrics.h"
+#include "prom.h"
 #include "svc.h"
 #include "writer.h"
 
@@ -176,6 +179,37 @@ uint16_t dev_port(const dev *d) { return tier_port(d->t); }
 uint16_t dev_ws_port(const dev *d) { return tier_listener_port(d->t, "ws"); }
 
 bool dev_tls(const dev *d) { return tier_tls(d->t); }
+
+void dev_metrics(void *ctx, prom_w *w)
+{
+    dev *d = ctx;
+    char id[16];
+    tier_metrics(d->t, w);
+    store_metrics(w, d->st, d->n);
+    prom_family(w, "herald_writer_queued_bytes", "gauge",
+                "Bytes of commands queued for a group's writer, not committed yet");
+    for (uint32_t i = 0; i < d->n; i++) {
+        prom_label l = {"group", id};
+        snprintf(id, sizeof id, "%u", i);
+        prom_u64(w, "herald_writer_queued_bytes", &l, 1, writer_pending(d->wr[i]));
+    }
+    prom_family(w, "herald_writer_batches_total", "counter",
+                "Group commits (one LMDB transaction and fsync each) of a group's writer");
+    for (uint32_t i = 0; i < d->n; i++) {
+        prom_label l = {"group", id};
+        snprintf(id, sizeof id, "%u", i);
+        prom_u64(w, "herald_writer_batches_total", &l, 1, writer_batches(d->wr[i]));
+    }
+}
+
+bool dev_ready(void *ctx, char *why, size_t whylen)
+{
+    /* One process: serving whenever its loop runs. */
+    (void)ctx;
+    (void)why;
+    (void)whylen;
+    return true;
+}
 
 void dev_stop(dev *d)
 {

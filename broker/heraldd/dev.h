@@ -8,6 +8,7 @@
 #define HERALD_HERALDD_DEV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -27,6 +28,11 @@ uint16_t dev_port(const dev *d);
 uint16_t dev_ws_port(const dev *d);
 /* True when the listeners speak TLS (wss:// for WebSocket). */
 bool dev_tls(const dev *d);
+/* obs_source callbacks (http/obs.h) for d: the session tier's metrics,
+ * each group store's map, each writer's queue and commits; always ready. */
+struct prom_w;
+void dev_metrics(void *d, struct prom_w *w);
+bool dev_ready(void *d, char *why, size_t whylen);
 /* Commits and answers what is queued, then closes every connection and
  * frees. NULL-safe. */
 void dev_stop(dev *d);

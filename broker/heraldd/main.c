@@ -36,6 +36,7 @@
 #include "shutdown.h"
 #include "dev.h"
 #include "log.h"
+#include "obs.h"
 #include "sockclose.h"
 #include "store.h"
 #include "token.h"
@@ -44,7 +45,7 @@
 static const char usage_text[] =
     "usage: heraldd dev --data DIR [--config FILE] [--listen HOST:PORT] [--max-frame BYTES]\n"
     "                   [--out-cap BYTES] [--rate REQ_PER_S] [--idle-ms MS]\n"
-    "                   [--ws-listen HOST:PORT|'']\n"
+    "                   [--ws-listen HOST:PORT|''] [--http-listen HOST:PORT|'']\n"
     "                   [--log-level debug|info|warn|error] [--no-sync] [--tenants a,b]\n"
     "       heraldd node --config FILE      a cluster node (raft replica of every group)\n"
     "       heraldd gateway --config FILE   a cluster gateway (client connections)\n"
@@ -62,7 +63,7 @@ static const struct {
     {"--max-frame", "gateway.max_frame"}, {"--out-cap", "gateway.out_cap"},
     {"--rate", "gateway.rate"},         {"--idle-ms", "gateway.idle_ms"},
     {"--log-level", "log.level"},       {"--tenants", "dev.tenants"},
-    {"--ws-listen", "gateway.ws_listen"},
+    {"--ws-listen", "gateway.ws_listen"}, {"--http-listen", "gateway.http_listen"},
 };
 
 /* Defaults, then --config FILE, then flags (flags win). */
@@ -192,9 +193,10 @@ static int check_layout(const char *dir, uint32_t groups)
 
 /* Writes DIR/NAME with the variables a client needs (envfile.h). */
 static int write_env(const char *dir, const char *name, const char *host, const dev *g,
-                     const char *tenant, const uint8_t secret[TOKEN_SECRET_LEN])
+                     uint16_t http_port, const char *tenant,
+                     const uint8_t secret[TOKEN_SECRET_LEN])
 {
-    char hex[TOKEN_SECRET_HEX + 1], text[1024], ws[320] = "";
+    char hex[TOKEN_SECRET_HEX + 1], text[1400], ws[320] = "", http[320] = "";
     uint16_t wsport = dev_ws_port(g);
 
     token_secret_to_hex(secret, hex);
@@ -202,8 +204,12 @@ static int write_env(const char *dir, const char *name, const char *host, const 
     if (wsport)
         snprintf(ws, sizeof ws, "HERALD_WS=%s://%s:%u/ws\n", dev_tls(g) ? "wss" : "ws", host,
                  wsport);
-    if (snprintf(text, sizeof text, "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n%s",
-                 host, dev_port(g), (int)TOKEN_ID_MAX, tenant, hex, ws) >= (int)sizeof text)
+    /* The operators' HTTP endpoints (gateway.http_listen's host). */
+    if (http_port)
+        snprintf(http, sizeof http, "HERALD_HTTP=http://%s:%u\n", host, http_port);
+    if (snprintf(text, sizeof text,
+                 "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n%s%s", host,
+                 dev_port(g), (int)TOKEN_ID_MAX, tenant, hex, ws, http) >= (int)sizeof text)
         return HERALD_EINVAL;
     return envfile_write(dir, name, text);
 }
@@ -225,6 +231,8 @@ static int run_dev(int argc, char **argv)
     store *stores[64] = {0};
     uint32_t opened = 0;
     dev *g = NULL;
+    obs *ob = NULL;
+    uint16_t http_port = 0;
     struct ev_loop *loop = EV_DEFAULT;
     ev_signal sigterm, sigint;
     char tenants[TENANTCFG_MAX][TOKEN_ID_MAX + 1];
@@ -282,6 +290,18 @@ static int run_dev(int argc, char **argv)
                 gc.ws_listen ? gc.ws_listen : "", herald_strerror(rc), strerror(errno));
         goto close_store;
     }
+    if (o.gw.http_listen[0]) {
+        obs_source os = {.ctx = g, .process = "dev", .metrics = dev_metrics, .ready = dev_ready};
+        const char *hc = strrchr(o.gw.http_listen, ':');
+        rc = obs_create(o.gw.http_listen, loop, &os, &ob);
+        if (rc || !hc) {
+            fprintf(stderr, "heraldd: gateway.http_listen: cannot listen on %s: %s (%s)\n",
+                    o.gw.http_listen, herald_strerror(rc), strerror(errno));
+            rc = rc ? rc : HERALD_EINVAL;
+            goto destroy_gw;
+        }
+        http_port = obs_port(ob);
+    }
     colon = strrchr(gc.listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - gc.listen), gc.listen);
     /* One env file per tenant, then dev.env (the first tenant) last: its
@@ -289,10 +309,10 @@ static int run_dev(int argc, char **argv)
     for (int i = 0; i < n_tenants && rc == 0; i++) {
         char name[TOKEN_ID_MAX + 16];
         snprintf(name, sizeof name, "tenant-%.*s.env", (int)TOKEN_ID_MAX, tenants[i]);
-        rc = write_env(o.data, name, host, g, tenants[i], secrets[i]);
+        rc = write_env(o.data, name, host, g, http_port, tenants[i], secrets[i]);
     }
     if (rc == 0)
-        rc = write_env(o.data, "dev.env", host, g, tenants[0], secrets[0]);
+        rc = write_env(o.data, "dev.env", host, g, http_port, tenants[0], secrets[0]);
     if (rc) {
         fprintf(stderr, "heraldd: cannot write the env files in %s\n", o.data);
         goto destroy_gw;
@@ -316,6 +336,7 @@ static int run_dev(int argc, char **argv)
     ev_signal_stop(loop, &sigterm);
     ev_signal_stop(loop, &sigint);
 destroy_gw:
+    obs_destroy(ob);
     dev_stop(g);
 close_store:
     for (uint32_t i = 0; i < opened; i++)

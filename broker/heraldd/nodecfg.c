@@ -68,6 +68,9 @@ const cfg_key nodecfg_keys[] = {
     K("node.shutdown_s", CFG_U32, shutdown_s, 1, 3600, "5",
       "after SIGTERM the node closes its groups and stores; if that has not finished in this "
       "many seconds it exits at once (as safe as kill -9)"),
+    K("node.http_listen", CFG_STR, http_listen, 0, 0, "",
+      "HTTP address HOST:PORT of GET /metrics (Prometheus), /healthz and /readyz; plain "
+      "HTTP, keep it on loopback or a private network; port 0 picks a free one; empty = off"),
     K("node.queue_bytes", CFG_U64, queue_bytes, 1u << 20, 1ull << 36, "32M",
       "bytes of commands a group may have proposed on this node and not committed yet; past it "
       "requests are refused with BUSY (not applied, retry later)"),
@@ -368,6 +371,18 @@ static int check_links(const node_member *m, uint32_t n, const char *ca, const c
     return 0;
 }
 
+/* "" (off) or HOST:PORT. */
+static int check_http_listen(const char *key, const char *v, char *err, size_t errlen)
+{
+    const char *colon = strrchr(v, ':');
+    unsigned long port;
+    if (v[0] && (!colon || colon == v || !parse_uint(colon + 1, 0, 65535, &port))) {
+        snprintf(err, errlen, "%s: expected HOST:PORT or empty (off), not '%s'", key, v);
+        return HERALD_EINVAL;
+    }
+    return 0;
+}
+
 int nodecfg_validate(node_config *c, char *err, size_t errlen)
 {
     int rc;
@@ -378,6 +393,8 @@ int nodecfg_validate(node_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "node.data: required");
         return HERALD_EINVAL;
     }
+    if (check_http_listen("node.http_listen", c->http_listen, err, errlen) != 0)
+        return HERALD_EINVAL;
     rc = nodecfg_parse_members(c->members, c->member, &c->n_members, err, errlen);
     if (rc)
         return rc;
@@ -449,6 +466,8 @@ int nodecfg_gateway_validate(gateway_config *c, char *err, size_t errlen)
                  c->gw.ws_listen);
         return HERALD_EINVAL;
     }
+    if (check_http_listen("gateway.http_listen", c->gw.http_listen, err, errlen) != 0)
+        return HERALD_EINVAL;
     rc = nodecfg_parse_members(c->members, c->member, &c->n_members, err, errlen);
     if (rc)
         return rc;

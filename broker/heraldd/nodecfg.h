@@ -54,6 +54,7 @@ typedef struct node_config {
     uint32_t chain_users;        /* events.chain_users: push chain bound per group */
     uint64_t queue_bytes;        /* node.queue_bytes: proposal bytes in flight per group */
     uint32_t shutdown_s;         /* node.shutdown_s: the shutdown budget */
+    char http_listen[256];       /* node.http_listen: /metrics, /healthz, /readyz ("" off) */
     uint32_t max_frame;          /* gateway.max_frame: same value as the gateways' */
     char log_level[16];          /* log.level */
     tenant_defaults tenant;      /* tenant.*: settings of the tenants it creates */

@@ -21,6 +21,9 @@ void gwlimits_config(gw_limits *l, gw_config *g)
     if (colon && strcmp(colon, ":0") == 0 && strcmp(l->ws_listen, GWLIMITS_WS_DEFAULT) == 0)
         snprintf(l->ws_listen, sizeof l->ws_listen, "%.*s:0", (int)(colon - l->listen),
                  l->listen);
+    if (colon && strcmp(colon, ":0") == 0 && strcmp(l->http_listen, GWLIMITS_HTTP_DEFAULT) == 0)
+        snprintf(l->http_listen, sizeof l->http_listen, "%.*s:0", (int)(colon - l->listen),
+                 l->listen);
     gw_config_defaults(g);
     g->listen = l->listen;
     g->max_frame = l->max_frame;

@@ -89,9 +89,11 @@ typedef struct gw_limits {
     uint64_t byte_rate;    /* gateway.byte_rate: frame bytes/s per connection */
     char ws_listen[256];   /* gateway.ws_listen: WebSocket HOST:PORT ("" off) */
     char ws_origins[1024]; /* gateway.ws_origins: Origin allow-list ("" any) */
+    char http_listen[256]; /* gateway.http_listen: /metrics, /healthz, /readyz ("" off) */
 } gw_limits;
 
 #define GWLIMITS_WS_DEFAULT "127.0.0.1:7401" /* gateway.ws_listen's default */
+#define GWLIMITS_HTTP_DEFAULT "127.0.0.1:7480" /* gateway.http_listen's default */
 
 /* The gateway.* client keys of config struct T whose gw_limits member is M;
  * FLAG(x) appends the dev command-line flag to a help text (or nothing). */
@@ -127,14 +129,20 @@ typedef struct gw_limits {
     SHAREDCFG_K_(T, M, gw_limits, "gateway.ws_origins", CFG_STR, ws_origins, 0, 0, "",        \
                  "browser Origins allowed to open a WebSocket, comma-separated, e.g. "      \
                  "https://app.example.com,http://localhost:8080; others get 403; empty = any " \
-                 "(clients that send no Origin are always let in)")
+                 "(clients that send no Origin are always let in)"),                          \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.http_listen", CFG_STR, http_listen, 0, 0,          \
+                 GWLIMITS_HTTP_DEFAULT,                                                      \
+                 "HTTP address HOST:PORT of GET /metrics (Prometheus), /healthz and /readyz; " \
+                 "plain HTTP, keep it on loopback or a private network; empty = off; left at " \
+                 "the default while gateway.listen picks a free port (port 0), it picks one " \
+                 "too" FLAG(" (--http-listen)"))
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)
 
 /* A gw_config from the limits (its strings point into l). Applies the
- * free-port rule to l->ws_listen first: at its default while
- * gateway.listen's port is 0, it becomes the listen host with port 0. */
+ * free-port rule to l->ws_listen and l->http_listen first: at its default
+ * while gateway.listen's port is 0, it becomes the listen host with port 0. */
 void gwlimits_config(gw_limits *l, gw_config *g);
 
 #endif

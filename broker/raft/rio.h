@@ -54,6 +54,11 @@ typedef struct rio_hub_config {
     const struct clink *tls;/* the links' TLS (clink.h): the listener takes only peers
                              * with a certificate of the cluster CA, and dials check
                              * the peer's; NULL: plaintext */
+    /* Called on the log writer's thread after each group commit that
+     * succeeded, with the time its LMDB transaction took (writes, commit
+     * and fsync), for a latency histogram. Must not block. NULL: none. */
+    void (*commit_observe)(void *arg, uint64_t ns);
+    void *commit_arg;
 } rio_hub_config;
 
 /* Large AppendEntries. libraft 0.15 hands io->send every entry from the

@@ -183,6 +183,8 @@ int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **ou
         goto fail_alloc;
     if ((rc = rio_store_open(loop, cfg->data_dir, cfg->map_size, &h->store)) != 0)
         goto fail_gios;
+    if (cfg->commit_observe)
+        rio_store_observe(h->store, cfg->commit_observe, cfg->commit_arg);
     if ((rc = rio_net_open(loop, cfg->listen_url, cfg->node_id,
                            cfg->max_msg ? cfg->max_msg : ((size_t)64 << 20), cfg->tls, on_frame,
                            h, &h->net)) != 0)

@@ -202,6 +202,8 @@ void rio_store_inject_fail(rio_store *s, unsigned n);
 /* Requests queued and not yet called back. */
 size_t rio_store_pending(const rio_store *s);
 void rio_store_stats(const rio_store *s, rio_stats *st);
+/* Sets the group-commit observer (rio_hub_config.commit_observe). */
+void rio_store_observe(rio_store *s, void (*fn)(void *arg, uint64_t ns), void *arg);
 
 /* ---- nng transport (rio_net.c) ----------------------------------------- */
 

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
 #include "rio_int.h"
@@ -94,6 +95,8 @@ struct rio_store {
     uint64_t errs;          /* failed writer batches (mu) */
     uint64_t sync_txns;     /* synchronous transactions (loop thread) */
     unsigned inject_fail;   /* tests: next submissions refused with RAFT_NOMEM (loop thread) */
+    void (*observe)(void *arg, uint64_t ns); /* group-commit latency hook (mu) */
+    void *observe_arg;
 };
 
 static void q_push(sopq *q, sop *o)
@@ -348,10 +351,15 @@ static void commit_batch(rio_store *s, sop *batch)
 {
     uint64_t appends = 0, entries = 0;
     bool log_ops = false;
+    struct timespec t0, t1;
+    void (*observe)(void *, uint64_t);
+    void *observe_arg;
     sop *o;
     int rc;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = s->failed ? s->failed : write_txn(s, batch_fill, batch);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     for (o = batch; o; o = o->next) {
         o->status = rc == 0 ? 0 : lmdb_to_raft(rc);
         log_ops |= o->kind != SOP_SNAPSHOT;
@@ -368,7 +376,12 @@ static void commit_batch(rio_store *s, sop *batch)
     } else {
         s->errs++;
     }
+    observe = s->observe;
+    observe_arg = s->observe_arg;
     pthread_mutex_unlock(&s->mu);
+    if (rc == 0 && observe)
+        observe(observe_arg, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                                 (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
     if (rc != 0 && !s->failed && log_ops) {
         /* Later appends must not land behind a hole in the log. */
         s->failed = rc;
@@ -626,6 +639,14 @@ fail_op:
 size_t rio_store_pending(const rio_store *s)
 {
     return s->pending;
+}
+
+void rio_store_observe(rio_store *s, void (*fn)(void *arg, uint64_t ns), void *arg)
+{
+    pthread_mutex_lock(&s->mu);
+    s->observe = fn;
+    s->observe_arg = arg;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void rio_store_stats(const rio_store *s, rio_stats *st)

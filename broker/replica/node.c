@@ -352,6 +352,9 @@ int node_run(node_config *cfg)
     hc.data_dir = path;
     hc.map_size = (size_t)cfg->raft_map_size;
     hc.tls = n->tls;
+    prom_hist_init(&n->commit_lat);
+    hc.commit_observe = node_commit_observe;
+    hc.commit_arg = &n->commit_lat;
     if (rio_hub_create(loop, &hc, &n->hub) != 0) {
         fprintf(stderr, "heraldd: cannot start raft on %s (data %s)\n", self->raft_url, path);
         goto out;
@@ -388,6 +391,16 @@ int node_run(node_config *cfg)
             goto out;
         }
     }
+    n->groups_ready = true;
+    if (cfg->http_listen[0]) {
+        obs_source os = {.ctx = n, .process = "node", .metrics = node_metrics,
+                         .ready = node_ready};
+        if (obs_create(cfg->http_listen, loop, &os, &n->obs) != 0) {
+            fprintf(stderr, "heraldd: node.http_listen: cannot listen on %s\n",
+                    cfg->http_listen);
+            goto out;
+        }
+    }
     if (rpc_server_create(loop, self->req_url, NODE_MAX_MSG, n->tls, on_request, n, &n->srv) !=
         0) {
         fprintf(stderr, "heraldd: cluster.members: cannot listen on %s (requests)\n",
@@ -404,9 +417,10 @@ int node_run(node_config *cfg)
     ev_signal_start(loop, &sigterm);
     ev_signal_start(loop, &sigint);
     log_info("node.ready",
-             "node %u ready: raft %s, requests %s, events %s (%s), %u groups, data %s", cfg->id,
-             self->raft_url, self->req_url, self->pub_url,
-             n->tls ? "mutual TLS" : "plaintext", n->ngroups, cfg->data);
+             "node %u ready: raft %s, requests %s, events %s (%s), HTTP port %u, %u groups, "
+             "data %s", cfg->id, self->raft_url, self->req_url, self->pub_url,
+             n->tls ? "mutual TLS" : "plaintext", n->obs ? obs_port(n->obs) : 0, n->ngroups,
+             cfg->data);
     ev_run(loop, 0);
     ev_signal_stop(loop, &sigterm);
     ev_signal_stop(loop, &sigint);
@@ -414,6 +428,9 @@ int node_run(node_config *cfg)
     rc = 0;
 out:
     n->stopping = true;
+    obs_destroy(n->obs);
+    n->obs = NULL;
+    n->groups_ready = false;
     reach_stop(n);
     /* What the last iteration applied: committed, hooks and deferred
      * replies run while the groups and the core still exist. */

@@ -28,6 +28,8 @@
 #include "log.h"
 #include "evpub.h"
 #include "nwire.h"
+#include "obs.h"
+#include "prom.h"
 #include "rio.h"
 #include "rpc.h"
 #include "route.h"
@@ -92,6 +94,9 @@ struct node {
     uint64_t reach_timeouts;/* … and were told to retry (replica behind too long) */
     uint64_t reach_wait_ms_sum; /* time the served ones waited, in all */
     uint64_t reach_wait_ms_max; /* … and the longest */
+    bool groups_ready;      /* every raft group started (metrics may read them) */
+    prom_hist commit_lat;   /* raft log group commits (recorded on its writer thread) */
+    obs *obs;               /* /metrics, /healthz, /readyz (NULL: node.http_listen off) */
 };
 
 typedef struct nprop {
@@ -103,6 +108,12 @@ typedef struct nprop {
     ev_timer retry;         /* next try while no leader is known */
     ev_tstamp deadline;
 } nprop;
+
+/* node_metrics.c: obs_source callbacks, and rio_hub_config.commit_observe
+ * (arg: a prom_hist). */
+void node_metrics(void *ctx, prom_w *w);
+bool node_ready(void *ctx, char *why, size_t whylen);
+void node_commit_observe(void *arg, uint64_t ns);
 
 /* node_groups.c */
 npeer *peer_by_id(node *n, uint64_t id);

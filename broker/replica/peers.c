@@ -8,7 +8,8 @@
 #include "nodecfg.h"
 #include "nwire.h"
 
-#define PEERS_PROBE_S 1.0 /* between probes of the down nodes */
+#define PEERS_PROBE_S 1.0 /* between probes of the down (and the quiet) nodes */
+#define PEERS_FRESH_S 5.0 /* an answer this recent counts for peers_fresh */
 
 /* One node. */
 typedef struct peer {
@@ -16,6 +17,7 @@ typedef struct peer {
     uint32_t index; /* in rpc[] */
     bool down;      /* the last request failed; up again when it answers */
     bool probing;   /* a probe is in flight */
+    ev_tstamp last_ok; /* when it last answered (0: never) */
 } peer;
 
 struct peers {
@@ -48,7 +50,11 @@ static void probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     for (uint32_t i = 0; i < p->n; i++) {
         peer *e = &p->p[i];
-        if (e->down && !e->probing &&
+        /* Down nodes, to see them back; quiet ones, so that peers_fresh
+         * notices a node gone while no request went its way. A failed
+         * probe of an up node does not mark it down (requests do). */
+        bool quiet = ev_now(p->loop) - e->last_ok >= PEERS_PROBE_S;
+        if ((e->down || quiet) && !e->probing &&
             rpc_send(p->rpc[i], b.data, b.len, p->timeout_ms, probe_done, e) == 0)
             e->probing = true;
     }
@@ -95,6 +101,8 @@ void peers_failed(peers *p, uint32_t i)
 
 void peers_answered(peers *p, uint32_t i)
 {
+    if (i < p->n)
+        p->p[i].last_ok = ev_now(p->loop);
     if (i >= p->n || !p->p[i].down)
         return;
     p->p[i].down = false;
@@ -113,3 +121,14 @@ uint32_t peers_reachable(const peers *p)
 }
 
 bool peers_quorum(const peers *p) { return peers_reachable(p) >= p->n / 2 + 1; }
+
+uint32_t peers_fresh(const peers *p)
+{
+    uint32_t up = 0;
+    ev_tstamp now = ev_now(p->loop);
+    for (uint32_t i = 0; i < p->n; i++)
+        up += !p->p[i].down && p->p[i].last_ok > 0 && now - p->p[i].last_ok < PEERS_FRESH_S;
+    return up;
+}
+
+uint32_t peers_count(const peers *p) { return p->n; }

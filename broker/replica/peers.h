@@ -35,5 +35,10 @@ bool peers_up(const peers *p, uint32_t i);
 uint32_t peers_reachable(const peers *p);
 /* A majority of the nodes is thought reachable. */
 bool peers_quorum(const peers *p);
+/* Nodes that answered (a request or the probe every quiet node gets each
+ * second) within the last 5 s: what /readyz judges by. */
+uint32_t peers_fresh(const peers *p);
+/* Nodes configured. */
+uint32_t peers_count(const peers *p);
 
 #endif

@@ -36,6 +36,7 @@ void conn_accept(tier_listener *l, int fd, const char *peer)
     int one = 1;
 
     if (t->stopping || t->nconns >= t->cfg.max_conns) {
+        t->st.refused++;
         /* Refuse politely in the listener's framing (plain only: a TLS
          * client would read it as garbage), then close. */
         herald_buf b = {0};
@@ -89,6 +90,8 @@ void conn_accept(tier_listener *l, int fd, const char *peer)
         t->all_head->a_prev = c;
     t->all_head = c;
     t->nconns++;
+    l->nconns++;
+    l->accepted++;
     log_debug("gw.accept", "conn %llu from %s", (unsigned long long)c->id, peer);
 }
 
@@ -176,6 +179,7 @@ void conn_close(conn *c, const char *why)
         c->in_flush = false;
     }
     t->nconns--;
+    c->l->nconns--;
     /* Buffers stay until the last reference: a handler on the stack may
      * still read a frame that points into c->in. */
     conn_unref(c);
@@ -290,6 +294,8 @@ int conn_send(conn *c, const herald_frame *f)
     rc = c->ops->encode(c, c->fst, f, &c->out);
     if (rc)
         return rc;
+    if (f->type == HERALD_FT_ERROR && f->code < HERALD_E_COUNT_)
+        c->t->st.errors[f->code]++;
     return conn_queued(c, backlog);
 }
 
@@ -418,6 +424,8 @@ void conn_fail(conn *c, int code, const char *text)
         return;
     log_info("gw.fail", "conn %llu %s: %s: %s", (unsigned long long)c->id,
              c->peer, herald_err_name(code), text);
+    if (code > 0 && code < HERALD_E_COUNT_)
+        c->t->st.errors[code]++;
     c->closing = true;
     ev_io_stop(c->t->loop, &c->rio);
     /* A peer that never reads must not hold the socket: hard close soon. */
@@ -474,15 +482,19 @@ int conn_dispatch(conn *c, const uint8_t *payload, size_t len)
     if (!conn_reading(c))
         return HERALD_ECLOSED;
     if (len > c->t->cfg.max_frame) {
+        c->t->st.bad_frames++;
         conn_fail(c, HERALD_ETOO_BIG, "frame exceeds the size limit");
         return HERALD_ECLOSED;
     }
     rc = herald_frame_decode(payload, len, &lim, &f);
     if (rc) {
+        c->t->st.bad_frames++;
         conn_fail(c, rc, "malformed frame");
         return HERALD_ECLOSED;
     }
     c->last_rx = ev_now(c->t->loop);
+    if (f.type < HERALD_FT_COUNT_)
+        c->t->st.frames[f.type]++;
     if (c->sess.authed && f.type != HERALD_FT_PING && !rate_take(c, bytes)) {
         conn_send_error(c, HERALD_ERATE_LIMITED,
                         c->tokens < 1.0 ? "request rate limit exceeded; not applied"

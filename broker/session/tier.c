@@ -206,6 +206,7 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
 
     if (!t)
         return HERALD_ENOMEM;
+    prom_hist_init(&t->st.push_lat);
     t->h = *h;
     t->cfg = *cfg;
     t->loop = loop;
@@ -310,6 +311,7 @@ void tier_deliver(tier *t, const char *tenant, const char *const *users, const u
     deliver_tpl tpl;
     herald_frame d = *f;
 
+    t->st.events++;
     /* A DELIVER is encoded once; each session gets the shared bytes and
      * its own flags and pv. */
     if (deliver && deliver_tpl_init(&tpl, f) != 0) {
@@ -344,6 +346,9 @@ void tier_deliver(tier *t, const char *tenant, const char *const *users, const u
             }
             if (session_silenced(&c->sess, flags, now))
                 flags |= HERALD_MSGF_SILENT;
+            t->st.pushes++;
+            if (f->msg.ts && f->msg.ts <= now)
+                prom_hist_observe_ns(&t->st.push_lat, (now - f->msg.ts) * 1000000u);
             if (c->held) {
                 d.msg.flags = flags;
                 d.msg.prev = prev;

@@ -86,6 +86,11 @@ uint16_t tier_listener_port(const tier *t, const char *framing);
 bool tier_tls(const tier *t);
 /* Open connections and distinct users online. */
 void tier_counts(const tier *t, uint64_t *conns, uint64_t *users);
+/* Appends the tier's metric families (Prometheus text, http/prom.h):
+ * connections by transport, frames received by type, errors sent by code,
+ * pushes and their latency from commit to queued (tier_metrics.c). */
+struct prom_w;
+void tier_metrics(const tier *t, struct prom_w *w);
 
 /* Hands a frame to this process's sessions of each user of tenant.
  * DELIVER: msg.prev from prevs[i] (NULL: pos - 1), a position not newer

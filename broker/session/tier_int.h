@@ -10,6 +10,7 @@
 #define HERALD_TIER_INT_H
 
 #include <ev.h>
+#include <herald/error.h>
 #include <herald/protocol.h>
 #include <stdbool.h>
 
@@ -17,6 +18,7 @@
 #include "framing.h"
 #include "gw_tls.h"
 #include "hmap.h"
+#include "prom.h"
 #include "tier.h"
 
 #define TIER_MAX_GROUPS 65u /* meta group + up to 64 shard groups */
@@ -32,7 +34,20 @@ typedef struct tier_listener {
     uint16_t port;           /* bound port */
     ev_io accept_w;          /* readable on lfd */
     ev_timer accept_pause;   /* resumes accepting after EMFILE and the like */
+    uint32_t nconns;         /* its open connections (tier_metrics.c) */
+    uint64_t accepted;       /* connections it accepted */
 } tier_listener;
+
+/* What the tier counts for GET /metrics (tier_metrics.c); loop thread. */
+typedef struct tier_counters {
+    uint64_t frames[HERALD_FT_COUNT_]; /* frames received, by type (decoded) */
+    uint64_t bad_frames;     /* frames refused before the handler: too big, malformed */
+    uint64_t errors[HERALD_E_COUNT_]; /* ERROR frames and closing errors sent, by code */
+    uint64_t refused;        /* connections refused at the cap or while stopping */
+    uint64_t events;         /* frames handed to tier_deliver (pushes before fan-out) */
+    uint64_t pushes;         /* DELIVER copies queued (or held) for sessions */
+    prom_hist push_lat;      /* a DELIVER's commit time (msg.ts) → queued for a session */
+} tier_counters;
 
 struct tier {
     gw_config cfg;         /* copy of the configuration */
@@ -49,6 +64,7 @@ struct tier {
     uint32_t nconns;       /* open connections */
     uint64_t next_conn_id; /* connection ids, for logs */
     bool stopping;         /* tier_destroy in progress */
+    tier_counters st;      /* counters for /metrics */
     uint8_t scratch[65536]; /* reads land here first (conn.c: CONN_READ_CHUNK) */
 };
 

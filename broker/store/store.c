@@ -177,6 +177,18 @@ void store_close(store *s)
 
 uint32_t store_group(const store *s) { return s->group; }
 
+uint64_t store_map_used(store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    uint64_t used = 0;
+    pthread_rwlock_rdlock(&s->grow);
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
+        used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    pthread_rwlock_unlock(&s->grow);
+    return used;
+}
+
 size_t store_map_size(store *s)
 {
     size_t n;

@@ -85,6 +85,9 @@ void store_close(store *s);
 uint32_t store_group(const store *s);
 /* Current LMDB map size in bytes. */
 size_t store_map_size(store *s);
+/* Bytes of the map in use (pages up to the last one written; free pages
+ * inside are reused, so this is the high-water mark). Any thread. */
+uint64_t store_map_used(store *s);
 
 /* Last applied command index. */
 uint64_t store_applied(store *s);

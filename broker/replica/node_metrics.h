@@ -1,0 +1,20 @@
+/*
+ * node_metrics.h — what the replica layer shows on GET /metrics and
+ * /readyz (http/obs.h): each group store's LMDB map (dev and node), and a
+ * node's raft groups, log writer, events and peers. Loop thread.
+ */
+#ifndef HERALD_REPLICA_NODE_METRICS_H
+#define HERALD_REPLICA_NODE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prom.h"
+#include "store.h"
+
+/* herald_store_map_size_bytes, _map_used_bytes, herald_store_applied_index
+ * of stores[0..n) (group i in stores[i]). */
+void store_metrics(prom_w *w, store *const *stores, uint32_t n);
+
+#endif
