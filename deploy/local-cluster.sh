@@ -11,7 +11,9 @@
 # DIR (default ./var/cluster under the repository) holds node1.conf..node3.conf
 # and gateway.conf, the node data dirs node1..node3, NAME.log and NAME.pid per
 # process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET and
-# HERALD_WS, the gateway's WebSocket URL; the same variables as dev.env):
+# HERALD_WS, the gateway's WebSocket URL, HERALD_HTTP, its /metrics, /healthz
+# and /readyz base URL — the same variables as dev.env — and
+# HERALD_HTTP_NODE1..3, each node's):
 #   set -a; . DIR/cluster.env; set +a
 #
 # The links between the processes use mutual TLS: the first up makes a
@@ -187,7 +189,7 @@ pick_block() {
 conf_get() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1; }
 
 write_configs() {
-  local members="" bases=() n b gport wsport
+  local members="" bases=() n b gport wsport hport hports=()
   load_used_ports
   if [ -n "${HERALD_GATEWAY_PORT:-}" ]; then
     if ! [[ $HERALD_GATEWAY_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$HERALD_GATEWAY_PORT < 1 ||
@@ -213,6 +215,17 @@ write_configs() {
     ((wsport < 32768)) || die "no free port for the gateway's WebSocket"
   done
   used[$wsport]=1
+  # HTTP (metrics, health): the gateway at 7480 when free, the nodes on the
+  # next free ports.
+  hport=7480
+  for n in gateway "${NODES[@]}"; do
+    while ! port_free "$hport"; do
+      hport=$((hport + 1))
+      ((hport < 32768)) || die "no free port for the HTTP endpoints of $n"
+    done
+    used[$hport]=1
+    hports+=("$hport")
+  done
   b=7410
   for n in "${NODES[@]}"; do
     b=$(pick_block "$b") || die "no three consecutive free ports for node $n"
@@ -246,6 +259,7 @@ cluster.members = $members
 cluster.replication = ${#NODES[@]}
 cluster.groups = 8
 cluster.tenants = demo
+node.http_listen = $HOST:${hports[$n]}
 $links
 log.level = info
 EOT
@@ -256,12 +270,13 @@ EOT
 gateway.id = 1
 gateway.listen = $HOST:$gport
 gateway.ws_listen = $HOST:$wsport
+gateway.http_listen = $HOST:${hports[0]}
 cluster.members = $members
 cluster.groups = 8
 $links_gw
 log.level = info
 EOT
-  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws)"
+  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws, metrics http://$HOST:${hports[0]}/metrics)"
 }
 
 # 0 when every config is there; 1 when none is; dies on a partial set.
@@ -280,7 +295,9 @@ ports_of() {
   local b
   if [ "$1" = gateway ]; then
     gateway_addr | sed 's/.*://'
+    conf_get "$data/gateway.conf" gateway.http_listen | sed -n 's/.*://p'
   else
+    conf_get "$data/$1.conf" node.http_listen | sed -n 's/.*://p'
     b=$(conf_get "$data/$1.conf" cluster.members | tr ',' '\n' | sed -n "s/^ *${1#node} *=.*:\([0-9]*\) *$/\1/p")
     [ -z "$b" ] || echo "$b $((b + 1)) $((b + 2))"
   fi
@@ -379,7 +396,7 @@ wait_ready() {
 }
 
 write_env() {
-  local secret tenant n tmp ws
+  local secret tenant n tmp ws http
   tenant=$(tenant_name)
   secret=$(node_secret 1)
   for n in "${NODES[@]}"; do
@@ -390,7 +407,13 @@ write_env() {
   ws=$(conf_get "$data/gateway.conf" gateway.ws_listen)
   (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n' \
     "$(gateway_addr)" "$tenant" "$secret" >"$tmp"
-    [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp")
+    [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp"
+    http=$(conf_get "$data/gateway.conf" gateway.http_listen)
+    [ -z "$http" ] || printf 'HERALD_HTTP=http://%s\n' "$http" >>"$tmp"
+    for n in "${NODES[@]}"; do
+      http=$(conf_get "$data/node$n.conf" node.http_listen)
+      [ -z "$http" ] || printf 'HERALD_HTTP_NODE%s=http://%s\n' "$n" "$http" >>"$tmp"
+    done)
   mv -f "$tmp" "$data/cluster.env"
 }
 
