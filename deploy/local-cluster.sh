@@ -10,8 +10,8 @@
 #
 # DIR (default ./var/cluster under the repository) holds node1.conf..node3.conf
 # and gateway.conf, the node data dirs node1..node3, NAME.log and NAME.pid per
-# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET; the
-# same variables as dev.env):  set -a; . DIR/cluster.env; set +a
+# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET,
+# HERALD_MQTT = the gateway's MQTT listener; the same variables as dev.env):  set -a; . DIR/cluster.env; set +a
 #
 # The links between the processes use mutual TLS: the first up makes a
 # cluster CA and a certificate per process in DIR/tls (deploy/cluster-certs.sh).
@@ -186,7 +186,7 @@ pick_block() {
 conf_get() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1; }
 
 write_configs() {
-  local members="" bases=() n b gport
+  local members="" bases=() n b gport mport
   load_used_ports
   if [ -n "${HERALD_GATEWAY_PORT:-}" ]; then
     if ! [[ $HERALD_GATEWAY_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$HERALD_GATEWAY_PORT < 1 ||
@@ -205,6 +205,13 @@ write_configs() {
     done
   fi
   used[$gport]=1
+  # MQTT: 1883 when free (a Mosquitto may hold it), else the next free one.
+  mport=1883
+  while ! port_free "$mport"; do
+    mport=$((mport + 1))
+    ((mport < 32768)) || die "no free port for the gateway's MQTT listener"
+  done
+  used[$mport]=1
   b=7410
   for n in "${NODES[@]}"; do
     b=$(pick_block "$b") || die "no three consecutive free ports for node $n"
@@ -247,12 +254,13 @@ EOT
 # All keys and defaults: deploy/gateway.conf (heraldd sample-config gateway).
 gateway.id = 1
 gateway.listen = $HOST:$gport
+gateway.mqtt_listen = $HOST:$mport
 cluster.members = $members
 cluster.groups = 8
 $links_gw
 log.level = info
 EOT
-  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport"
+  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (MQTT $HOST:$mport)"
 }
 
 # 0 when every config is there; 1 when none is; dies on a partial set.
@@ -378,8 +386,8 @@ write_env() {
       echo "$prog: warning: node$n has a different secret for tenant $tenant" >&2
   done
   tmp=$data/.cluster.env.tmp
-  (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n' \
-    "$(gateway_addr)" "$tenant" "$secret" >"$tmp")
+  (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\nHERALD_MQTT=%s\n' \
+    "$(gateway_addr)" "$tenant" "$secret" "$(conf_get "$data/gateway.conf" gateway.mqtt_listen)" >"$tmp")
   mv -f "$tmp" "$data/cluster.env"
 }
 

@@ -42,6 +42,7 @@
 static const char usage_text[] =
     "usage: heraldd dev --data DIR [--config FILE] [--listen HOST:PORT] [--max-frame BYTES]\n"
     "                   [--out-cap BYTES] [--rate REQ_PER_S] [--idle-ms MS]\n"
+    "                   [--mqtt-listen HOST:PORT|'']\n"
     "                   [--log-level debug|info|warn|error] [--no-sync] [--tenants a,b]\n"
     "       heraldd node --config FILE      a cluster node (raft replica of every group)\n"
     "       heraldd gateway --config FILE   a cluster gateway (client connections)\n"
@@ -59,6 +60,7 @@ static const struct {
     {"--max-frame", "gateway.max_frame"}, {"--out-cap", "gateway.out_cap"},
     {"--rate", "gateway.rate"},         {"--idle-ms", "gateway.idle_ms"},
     {"--log-level", "log.level"},       {"--tenants", "dev.tenants"},
+    {"--mqtt-listen", "gateway.mqtt_listen"},
 };
 
 /* Defaults, then --config FILE, then flags (flags win). */

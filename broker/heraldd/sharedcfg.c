@@ -27,6 +27,8 @@ void gwlimits_config(const gw_limits *l, gw_config *g)
     g->max_conns = l->max_conns;
     g->tls_cert = l->tls_cert;
     g->byte_rate = l->byte_rate;
+    g->mqtt_listen = l->mqtt_listen;
+    g->mqtt_sessions = l->mqtt_sessions;
 }
 
 int tenantcfg_split(const char *list, char out[][TOKEN_ID_MAX + 1])

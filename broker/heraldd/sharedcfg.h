@@ -87,6 +87,8 @@ typedef struct gw_limits {
     uint32_t max_conns;    /* gateway.max_conns */
     char tls_cert[1024];   /* gateway.tls_cert: the client port's certificate + key */
     uint64_t byte_rate;    /* gateway.byte_rate: frame bytes/s per connection */
+    char mqtt_listen[256]; /* gateway.mqtt_listen: MQTT 3.1.1 address ("" = off) */
+    uint32_t mqtt_sessions; /* gateway.mqtt_sessions: persistent MQTT sessions kept */
 } gw_limits;
 
 /* The gateway.* client keys of config struct T whose gw_limits member is M;
@@ -113,7 +115,16 @@ typedef struct gw_limits {
                  "frames); excess gets RATE_LIMITED"),                                        \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.tls_cert", CFG_STR, tls_cert, 0, 0, "",            \
                  "PEM file with the client port's certificate (and chain) followed by its "  \
-                 "private key; set, the port speaks TLS only (clients dial tls://HOST:PORT)")
+                 "private key; set, the port speaks TLS only (clients dial tls://HOST:PORT)"), \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.mqtt_listen", CFG_STR, mqtt_listen, 0, 0,          \
+                 "127.0.0.1:1883",                                                           \
+                 "MQTT 3.1.1 listener HOST:PORT (user name = user id, password = token); "  \
+                 "empty: off; with gateway.tls_cert it speaks MQTT over TLS only"                \
+                 FLAG(" (--mqtt-listen)")),           \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.mqtt_sessions", CFG_U32, mqtt_sessions, 1,        \
+                 10000000, "10000",                                                          \
+                 "persistent MQTT sessions (clean session 0) this process keeps in memory; " \
+                 "when full the oldest offline one is forgotten")
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)

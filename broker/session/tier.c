@@ -31,6 +31,7 @@ void gw_config_defaults(gw_config *cfg)
         .max_conns = 10000,
         .queue_bytes = 64u << 20,
         .byte_rate = 16u << 20,
+        .mqtt_sessions = 10000,
     };
 }
 

@@ -46,10 +46,14 @@ typedef struct gw_config {
                               frame caps); excess gets RATE_LIMITED */
     const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: the client
                               port speaks TLS only (gw_tls.h). NULL/"": plain TCP */
+    const char *mqtt_listen; /* "HOST:PORT" of the MQTT 3.1.1 listener (mqtt.h); NULL/"": none.
+                                With tls_cert it speaks MQTT over TLS only */
+    uint32_t mqtt_sessions;  /* persistent MQTT sessions kept (mqtt_sess.h) */
 } gw_config;
 
 /* Fills the defaults: 127.0.0.1:7400, 1 MiB frames, 2000 req/s burst 4000,
- * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns. */
+ * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns, no
+ * MQTT listener, 10,000 persistent MQTT sessions. */
 void gw_config_defaults(gw_config *cfg);
 
 /* What the tier hands every frame to: HELLO, and any frame of an
