@@ -1,5 +1,6 @@
 /*
- * tier.h — the session tier: the client port (TCP or TLS), connections,
+ * tier.h — the session tier: its listeners (the client port with Herald's
+ * TCP framing, and optionally WebSocket; each plain or TLS), connections,
  * per-connection limits, presence of the users online, and delivery of
  * pushes to their sessions. It knows nothing of what a request means: every
  * decoded frame of a connection goes to the tier's handler, which is the
@@ -44,8 +45,8 @@ typedef struct gw_config {
     size_t queue_bytes;    /* dev mode: bytes one group's writer may have queued (0 none) */
     uint64_t byte_rate;    /* sustained frame bytes/s per connection (burst 2× or two
                               frame caps); excess gets RATE_LIMITED */
-    const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: the client
-                              port speaks TLS only (gw_tls.h). NULL/"": plain TCP */
+    const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: every
+                              listener speaks TLS only (gw_tls.h). NULL/"": plain */
     const char *mqtt_listen; /* "HOST:PORT" of the MQTT 3.1.1 listener (mqtt.h); NULL/"": none.
                                 With tls_cert it speaks MQTT over TLS only */
     uint32_t mqtt_sessions;  /* persistent MQTT sessions kept (mqtt_sess.h) */
@@ -65,15 +66,21 @@ typedef struct tier_handler {
     void (*frame)(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len);
 } tier_handler;
 
-/* Binds and listens on cfg->listen (the heartbeat is clamped to a third of
- * the idle timeout). 0, HERALD_EINVAL (bad address or TLS material),
- * HERALD_EIO (bind/listen failed; errno kept), HERALD_ENOMEM. */
+/* Binds and listens on cfg->listen (the
+ * heartbeat is clamped to a third of the idle timeout). The connection cap
+ * counts the connections of every listener. 0, HERALD_EINVAL (bad address,
+ * TLS material or listener option), HERALD_EIO (bind/listen failed; errno
+ * kept), HERALD_ENOMEM. */
 int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *h, tier **out);
 
 /* The settings in force (after clamping). */
 const gw_config *tier_config(const tier *t);
-/* The bound TCP port (useful with port 0). */
+/* The bound TCP port of the client port (useful with port 0). */
 uint16_t tier_port(const tier *t);
+/* The bound port of the listener whose framing is named `framing` ("tcp"), or 0 when there is none. */
+uint16_t tier_listener_port(const tier *t, const char *framing);
+/* True when the listeners speak TLS (gateway.tls_cert). */
+bool tier_tls(const tier *t);
 /* Open connections and distinct users online. */
 void tier_counts(const tier *t, uint64_t *conns, uint64_t *users);
 
