@@ -173,6 +173,8 @@ fail:
 
 uint16_t dev_port(const dev *d) { return tier_port(d->t); }
 
+uint16_t dev_mqtt_port(const dev *d) { return tier_listener_port(d->t, "mqtt"); }
+
 void dev_stop(dev *d)
 {
     if (!d)

@@ -22,6 +22,8 @@ int dev_start(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
               dev **out);
 /* The bound client port. */
 uint16_t dev_port(const dev *d);
+/* The bound port of the MQTT listener (0: none). */
+uint16_t dev_mqtt_port(const dev *d);
 /* Commits and answers what is queued, then closes every connection and
  * frees. NULL-safe. */
 void dev_stop(dev *d);

@@ -190,13 +190,15 @@ static int check_layout(const char *dir, uint32_t groups)
 
 /* Writes DIR/NAME with the variables a client needs (envfile.h). */
 static int write_env(const char *dir, const char *name, const char *host, uint16_t port,
-                     const char *tenant, const uint8_t secret[TOKEN_SECRET_LEN])
+                     const char *mqtt, const char *tenant, const uint8_t secret[TOKEN_SECRET_LEN])
 {
     char hex[TOKEN_SECRET_HEX + 1], text[1024];
 
     token_secret_to_hex(secret, hex);
-    if (snprintf(text, sizeof text, "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n",
-                 host, port, (int)TOKEN_ID_MAX, tenant, hex) >= (int)sizeof text)
+    if (snprintf(text, sizeof text,
+                 "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n%s%s%s", host, port,
+                 (int)TOKEN_ID_MAX, tenant, hex, mqtt[0] ? "HERALD_MQTT=" : "", mqtt,
+                 mqtt[0] ? "\n" : "") >= (int)sizeof text)
         return HERALD_EINVAL;
     return envfile_write(dir, name, text);
 }
@@ -223,7 +225,7 @@ static int run_dev(int argc, char **argv)
     char tenants[TENANTCFG_MAX][TOKEN_ID_MAX + 1];
     uint8_t secrets[TENANTCFG_MAX][TOKEN_SECRET_LEN];
     int n_tenants;
-    char host[256];
+    char host[256], mqtt[300] = "";
     const char *colon;
     int rc = parse_dev(argc, argv, &o);
 
@@ -270,21 +272,28 @@ static int run_dev(int argc, char **argv)
     }
     rc = dev_start(&gc, loop, stores, o.groups, &g);
     if (rc) {
-        fprintf(stderr, "heraldd: cannot listen on %s: %s (%s)\n", gc.listen,
-                herald_strerror(rc), strerror(errno));
+        fprintf(stderr, "heraldd: cannot listen on %s%s%s: %s (%s)\n", gc.listen,
+                gc.mqtt_listen && gc.mqtt_listen[0] ? " / gateway.mqtt_listen " : "",
+                gc.mqtt_listen ? gc.mqtt_listen : "", herald_strerror(rc), strerror(errno));
         goto close_store;
     }
     colon = strrchr(gc.listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - gc.listen), gc.listen);
+    if (gc.mqtt_listen && gc.mqtt_listen[0]) {
+        /* The MQTT listener as bound (port 0 picks one): HERALD_MQTT. */
+        const char *mc = strrchr(gc.mqtt_listen, ':');
+        snprintf(mqtt, sizeof mqtt, "%.*s:%u", (int)(mc - gc.mqtt_listen), gc.mqtt_listen,
+                 dev_mqtt_port(g));
+    }
     /* One env file per tenant, then dev.env (the first tenant) last: its
      * appearance tells scripts the server is ready. */
     for (int i = 0; i < n_tenants && rc == 0; i++) {
         char name[TOKEN_ID_MAX + 16];
         snprintf(name, sizeof name, "tenant-%.*s.env", (int)TOKEN_ID_MAX, tenants[i]);
-        rc = write_env(o.data, name, host, dev_port(g), tenants[i], secrets[i]);
+        rc = write_env(o.data, name, host, dev_port(g), mqtt, tenants[i], secrets[i]);
     }
     if (rc == 0)
-        rc = write_env(o.data, "dev.env", host, dev_port(g), tenants[0], secrets[0]);
+        rc = write_env(o.data, "dev.env", host, dev_port(g), mqtt, tenants[0], secrets[0]);
     if (rc) {
         fprintf(stderr, "heraldd: cannot write the env files in %s\n", o.data);
         goto destroy_gw;

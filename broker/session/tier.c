@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mqtt.h"
 
 void gw_config_defaults(gw_config *cfg)
 {
@@ -232,6 +233,14 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
     rc = listener_add(t, cfg->listen, &framing_tcp, &t->cfg.listen);
     if (rc)
         goto fail_listeners;
+    if (cfg->mqtt_listen && cfg->mqtt_listen[0]) {
+        rc = listener_add(t, cfg->mqtt_listen, &framing_mqtt, &t->cfg.mqtt_listen);
+        if (rc) {
+            log_error("gw.listen", "gateway.mqtt_listen %s: %s", cfg->mqtt_listen,
+                      rc == HERALD_EIO ? strerror(errno) : herald_strerror(rc));
+            goto fail_listeners;
+        }
+    }
     ev_prepare_init(&t->flush_w, on_prepare);
     t->flush_w.data = t;
     ev_prepare_start(loop, &t->flush_w);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# it_mqtt.sh HERALDD HERALD — the MQTT 3.1.1 listener of `heraldd dev` with
+# real clients (mosquitto_pub / mosquitto_sub, paho-mqtt, raw sockets for
+# DUP resends): credentials, QoS 1 / 0 stored and delivered to MQTT and
+# Herald subscribers, DUP not stored twice, persistent sessions, filters,
+# refusals, keep-alive (tests/integration/mqtt_check.py); then the listener
+# off, and a port in use. Every wait is bounded.
+set -uo pipefail
+HERALDD=$1
+HERALD=$2
+. "$(dirname "$0")/lib.sh"
+it_init mqtt
+for t in mosquitto_pub mosquitto_sub; do
+  command -v $t >/dev/null || { echo "FAIL - $t missing (deploy/deps.sh installs mosquitto-clients)"; exit 1; }
+done
+# Debian's python3-paho-mqtt is for Debian's interpreter (another python3 may come first in PATH).
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+"$PY" -c 'import paho.mqtt.client' 2>/dev/null || { echo "FAIL - python3-paho-mqtt missing (deploy/deps.sh)"; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+mport=$(free_port)
+IT_MQTT_LISTEN=127.0.0.1:$mport start
+grep -q "^HERALD_MQTT=127.0.0.1:$mport\$" "$dir/dev.env" && ok "dev.env names the MQTT listener" || bad "dev.env: $(cat "$dir/dev.env")"
+timeout 120 "$PY" "$(dirname "$0")/mqtt_check.py" "$HERALD" 127.0.0.1 "$mport" || fails=$((fails + 1))
+stop && ok "heraldd exits 0 on SIGTERM" || bad "heraldd exit status"
+
+# Off: nothing listens; a port in use: a clear error at start.
+unset HERALD_MQTT
+start
+[ -z "${HERALD_MQTT:-}" ] && ok "--mqtt-listen '': no MQTT listener" || bad "HERALD_MQTT=$HERALD_MQTT with the listener off"
+stop >/dev/null
+"$PY" -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(20)' >"$dir/held" &
+holder=$!
+for _ in $(seq 50); do [ -s "$dir/held" ] && break; sleep 0.1; done
+hport=$(cat "$dir/held")
+expect "a port in use is a clear error" 1 "gateway.mqtt_listen 127.0.0.1:$hport" -- "$HERALDD" dev --data "$dir" --listen 127.0.0.1:0 --mqtt-listen "127.0.0.1:$hport"
+kill "$holder" 2>/dev/null
+[ "$fails" = 0 ] && echo "ok: it_mqtt" || { echo "FAIL: it_mqtt ($fails)"; tail -n 30 "$dir/heraldd.log"; }
+exit $((fails > 0))
