@@ -201,7 +201,7 @@ conn_keys=$(printf 'gateway.max_conns = %d\ngateway.idle_ms = 600000\ngateway.by
 if want throughput || want conns; then
   mkdir -p "$tmp/dev"
   echo "$conn_keys" >"$tmp/dev.conf"
-  "$heraldd" dev --data "$tmp/dev" --config "$tmp/dev.conf" --listen 127.0.0.1:0 --mqtt-listen '' --rate 1000000 >"$tmp/dev.log" 2>&1 &
+  "$heraldd" dev --data "$tmp/dev" --config "$tmp/dev.conf" --listen 127.0.0.1:0 --rate 1000000 >"$tmp/dev.log" 2>&1 &
   devpid=$!
   for _ in $(seq 100); do [ -f "$tmp/dev/dev.env" ] && break; kill -0 "$devpid" 2>/dev/null || break; sleep 0.1; done
   [ -f "$tmp/dev/dev.env" ] || { log "heraldd dev did not start:"; tail -n 20 "$tmp/dev.log" >&2; exit 1; }

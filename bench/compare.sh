@@ -240,7 +240,7 @@ start_herald() {
   hrun=$((hrun + 1))
   hdata=$tmp/herald-$hrun
   mkdir -p "$hdata"
-  "$heraldd" dev --data "$hdata" --listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 --rate 1000000 >"$tmp/herald.log" 2>&1 &
+  "$heraldd" dev --data "$hdata" --listen 127.0.0.1:0 --rate 1000000 >"$tmp/herald.log" 2>&1 &
   spid[herald]=$!; pids+=($!)
   for _ in $(seq 100); do [ -f "$hdata/dev.env" ] && break; sleep 0.1; done
   [ -f "$hdata/dev.env" ] || { log "heraldd did not start:"; tail -n 20 "$tmp/herald.log" >&2; exit 1; }

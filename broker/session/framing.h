@@ -93,6 +93,9 @@ typedef struct framing_ops {
 
 /* Herald's own TCP framing: 4-byte length + msgpack map. */
 extern const framing_ops framing_tcp;
+/* WebSocket (RFC 6455), ws.c: HTTP Upgrade on /ws, one binary message per
+ * Herald frame (the map without the length prefix). */
+extern const framing_ops framing_ws;
 
 /* ---- for framings: the common path and the connection's output --------- */
 

@@ -215,6 +215,14 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
         rc = HERALD_EINVAL;
         goto fail_alloc;
     }
+    if (cfg->ws_origins && cfg->ws_origins[0]) {
+        t->ws_origins = strdup(cfg->ws_origins);
+        if (!t->ws_origins) {
+            rc = HERALD_ENOMEM;
+            goto fail_alloc;
+        }
+    }
+    t->cfg.ws_origins = t->ws_origins;
     if (cfg->tls_cert && cfg->tls_cert[0]) {
         char err[512];
         if (gw_tls_create(cfg->tls_cert, &t->tls, err, sizeof err) != 0) {
@@ -233,6 +241,15 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
     rc = listener_add(t, cfg->listen, &framing_tcp, &t->cfg.listen);
     if (rc)
         goto fail_listeners;
+    t->cfg.ws_listen = NULL;
+    if (cfg->ws_listen && cfg->ws_listen[0]) {
+        rc = listener_add(t, cfg->ws_listen, &framing_ws, &t->cfg.ws_listen);
+        if (rc) {
+            log_error("gw.listen", "gateway.ws_listen: cannot listen on %s", cfg->ws_listen);
+            goto fail_listeners;
+        }
+    }
+    t->cfg.mqtt_listen = NULL;
     if (cfg->mqtt_listen && cfg->mqtt_listen[0]) {
         rc = listener_add(t, cfg->mqtt_listen, &framing_mqtt, &t->cfg.mqtt_listen);
         if (rc) {
@@ -253,6 +270,7 @@ fail_listeners:
     hmap_destroy(t->presence);
 fail_alloc:
     gw_tls_destroy(t->tls);
+    free(t->ws_origins);
     free(t);
     return rc;
 }
@@ -290,6 +308,7 @@ void tier_destroy(tier *t)
     hmap_destroy(t->presence);
     listeners_free(t); /* framing states of connections still referenced are their own */
     gw_tls_destroy(t->tls);
+    free(t->ws_origins);
     free(t);
 }
 

@@ -47,6 +47,10 @@ typedef struct gw_config {
                               frame caps); excess gets RATE_LIMITED */
     const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: every
                               listener speaks TLS only (gw_tls.h). NULL/"": plain */
+    const char *ws_listen; /* WebSocket "HOST:PORT" (HTTP Upgrade on /ws; wss://
+                              when tls_cert is set). NULL/"": no WebSocket listener */
+    const char *ws_origins; /* comma-separated Origin allow-list for WebSocket
+                               handshakes that send Origin; NULL/"": any */
     const char *mqtt_listen; /* "HOST:PORT" of the MQTT 3.1.1 listener (mqtt.h); NULL/"": none.
                                 With tls_cert it speaks MQTT over TLS only */
     uint32_t mqtt_sessions;  /* persistent MQTT sessions kept (mqtt_sess.h) */
@@ -54,7 +58,8 @@ typedef struct gw_config {
 
 /* Fills the defaults: 127.0.0.1:7400, 1 MiB frames, 2000 req/s burst 4000,
  * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns, no
- * MQTT listener, 10,000 persistent MQTT sessions. */
+ * WebSocket listener (heraldd's config table sets gateway.ws_listen), no
+ * MQTT listener (gateway.mqtt_listen), 10,000 persistent MQTT sessions. */
 void gw_config_defaults(gw_config *cfg);
 
 /* What the tier hands every frame to: HELLO, and any frame of an
@@ -66,10 +71,10 @@ typedef struct tier_handler {
     void (*frame)(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len);
 } tier_handler;
 
-/* Binds and listens on cfg->listen (the
+/* Binds and listens on cfg->listen, and cfg->ws_listen when set (the
  * heartbeat is clamped to a third of the idle timeout). The connection cap
  * counts the connections of every listener. 0, HERALD_EINVAL (bad address,
- * TLS material or listener option), HERALD_EIO (bind/listen failed; errno
+ * TLS material or Origin list), HERALD_EIO (bind/listen failed; errno
  * kept), HERALD_ENOMEM. */
 int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *h, tier **out);
 
@@ -77,7 +82,8 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
 const gw_config *tier_config(const tier *t);
 /* The bound TCP port of the client port (useful with port 0). */
 uint16_t tier_port(const tier *t);
-/* The bound port of the listener whose framing is named `framing` ("tcp"), or 0 when there is none. */
+/* The bound port of the listener whose framing is named `framing` ("tcp",
+ * "ws"), or 0 when there is none. */
 uint16_t tier_listener_port(const tier *t, const char *framing);
 /* True when the listeners speak TLS (gateway.tls_cert). */
 bool tier_tls(const tier *t);

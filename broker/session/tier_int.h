@@ -3,7 +3,7 @@
  * tier.c (lifecycle, listeners, delivery to sessions) → conn.c (one
  * connection: socket I/O, limits, timers, the common dispatch path) →
  * presence.c (who is online). framing.h: each listener's framing
- * (framing_tcp.c) between conn.c's bytes and Herald frames. gw_tls.c
+ * (framing_tcp.c, ws.c) between conn.c's bytes and Herald frames. gw_tls.c
  * is the TLS session under conn.c. Loop thread only.
  */
 #ifndef HERALD_TIER_INT_H
@@ -36,6 +36,7 @@ typedef struct tier_listener {
 
 struct tier {
     gw_config cfg;         /* copy of the configuration */
+    char *ws_origins;      /* owned copy of cfg.ws_origins */
     struct ev_loop *loop;  /* the loop everything runs on */
     tier_handler h;        /* where frames go */
     tier_listener ls[TIER_MAX_LISTENERS]; /* ls[0]: the client port (TCP framing) */

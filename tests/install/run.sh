@@ -152,7 +152,7 @@ fi
 
 # --- run them against heraldd dev ------------------------------------------------
 mkdir -p "$dir/data"
-"$HERALDD" dev --data "$dir/data" --listen 127.0.0.1:0 --mqtt-listen '' --log-level warn 2>>"$dir/heraldd.log" &
+"$HERALDD" dev --data "$dir/data" --listen 127.0.0.1:0 --log-level warn 2>>"$dir/heraldd.log" &
 pid=$!
 for _ in $(seq 150); do [ -f "$dir/data/dev.env" ] && break; sleep 0.1; done
 [ -f "$dir/data/dev.env" ] || { bad "heraldd did not start: $(cat "$dir/heraldd.log")"; exit 1; }

@@ -91,8 +91,6 @@ static void spawn(it_server *s)
     argv[argc++] = s->dir;
     argv[argc++] = "--listen";
     argv[argc++] = "127.0.0.1:0";
-    argv[argc++] = "--mqtt-listen"; /* off: the default port would clash between tests */
-    argv[argc++] = "";
     argv[argc++] = "--log-level";
     argv[argc++] = "warn";
     snprintf(extra, sizeof extra, "%s", s->extra);

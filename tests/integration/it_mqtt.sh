@@ -17,18 +17,21 @@ done
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 "$PY" -c 'import paho.mqtt.client' 2>/dev/null || { echo "FAIL - python3-paho-mqtt missing (deploy/deps.sh)"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-mport=$(free_port)
-IT_MQTT_LISTEN=127.0.0.1:$mport start
-grep -q "^HERALD_MQTT=127.0.0.1:$mport\$" "$dir/dev.env" && ok "dev.env names the MQTT listener" || bad "dev.env: $(cat "$dir/dev.env")"
+# gateway.listen on port 0 (lib.sh) and gateway.mqtt_listen at its default:
+# the MQTT listener picks a free port too, named in dev.env.
+start
+mport=${HERALD_MQTT##*:}
+[ -n "${HERALD_MQTT:-}" ] && [ "$mport" != 1883 ] && ok "dev.env names the MQTT listener on a free port ($HERALD_MQTT)" || bad "dev.env: $(cat "$dir/dev.env")"
 timeout 120 "$PY" "$(dirname "$0")/mqtt_check.py" "$HERALD" 127.0.0.1 "$mport" || fails=$((fails + 1))
 stop && ok "heraldd exits 0 on SIGTERM" || bad "heraldd exit status"
 
 # Off: nothing listens; a port in use: a clear error at start.
 unset HERALD_MQTT
+printf 'gateway.mqtt_listen =\n' >"$dir/h.conf"
 start
-[ -z "${HERALD_MQTT:-}" ] && ok "--mqtt-listen '': no MQTT listener" || bad "HERALD_MQTT=$HERALD_MQTT with the listener off"
+rm -f "$dir/h.conf"
+[ -z "${HERALD_MQTT:-}" ] && ok "gateway.mqtt_listen empty: no MQTT listener" || bad "HERALD_MQTT=$HERALD_MQTT with the listener off"
 stop >/dev/null
 "$PY" -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(20)' >"$dir/held" &
 holder=$!

@@ -40,7 +40,7 @@ start() {
   local conf=()
   [ -f "$dir/h.conf" ] && conf=(--config "$dir/h.conf")
   rm -f "$dir/dev.env"
-  "$HERALDD" dev --data "$dir" "${conf[@]}" --listen 127.0.0.1:0 --mqtt-listen "${IT_MQTT_LISTEN:-}" --log-level warn \
+  "$HERALDD" dev --data "$dir" "${conf[@]}" --listen 127.0.0.1:0 --log-level warn \
     2>>"$dir/heraldd.log" &
   pid=$!
   for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done
