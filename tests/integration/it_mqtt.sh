@@ -26,6 +26,29 @@ mport=${HERALD_MQTT##*:}
 timeout 120 "$PY" "$(dirname "$0")/mqtt_check.py" "$HERALD" 127.0.0.1 "$mport" || fails=$((fails + 1))
 stop && ok "heraldd exits 0 on SIGTERM" || bad "heraldd exit status"
 
+# gateway.tls_cert: MQTT over TLS only (mqtts), the client port's certificate.
+bash "$(dirname "$0")/../../deploy/cluster-certs.sh" init "$dir/ca" >/dev/null &&
+  bash "$(dirname "$0")/../../deploy/cluster-certs.sh" server "$dir/ca" localhost >/dev/null
+printf 'gateway.tls_cert = %s\n' "$dir/ca/localhost.pem" >"$dir/h.conf"
+start
+rm -f "$dir/h.conf"
+mport=${HERALD_MQTT##*:}
+HERALD_CA=$dir/ca/ca.pem HERALD_GATEWAY=tls://localhost:${HERALD_GATEWAY##*:} \
+  "$HERALD" --as alice conv create --kind group --members alice,bob --id tls-room >/dev/null
+timeout 10 mosquitto_sub -h localhost -p "$mport" -V mqttv311 --cafile "$dir/ca/ca.pem" -u bob \
+  -P "$("$HERALD" token --user bob)" -t conv/tls-room -q 1 -C 1 -W 8 >"$dir/tls.out" 2>&1 &
+tsub=$!
+sleep 1
+expect "mqtts: a QoS 1 publish over TLS" 0 '^$' -- mosquitto_pub -h localhost -p "$mport" -V mqttv311 \
+  --cafile "$dir/ca/ca.pem" -u alice -P "$("$HERALD" token --user alice)" -t conv/tls-room -m "over tls" -q 1
+wait $tsub
+grep -qx 'over tls' "$dir/tls.out" && ok "mqtts: delivered over TLS" || bad "mqtts subscriber: $(cat "$dir/tls.out")"
+timeout 10 mosquitto_pub -h 127.0.0.1 -p "$mport" -V mqttv311 -u alice -P "$("$HERALD" token --user alice)" \
+  -t conv/tls-room -m "in clear" -q 1 >/dev/null 2>&1 && bad "mqtts: a plain MQTT client got through" || ok "mqtts: a plain MQTT client is refused"
+HERALD_CA=$dir/ca/ca.pem HERALD_GATEWAY=tls://localhost:${HERALD_GATEWAY##*:} "$HERALD" --as alice history tls-room >"$dir/tls.hist" 2>&1
+grep -q '"text":"over tls"' "$dir/tls.hist" && ! grep -q 'in clear' "$dir/tls.hist" && ok "mqtts: stored; nothing from the plain client" || bad "history: $(cat "$dir/tls.hist")"
+stop >/dev/null
+
 # Off: nothing listens; a port in use: a clear error at start.
 unset HERALD_MQTT
 printf 'gateway.mqtt_listen =\n' >"$dir/h.conf"
