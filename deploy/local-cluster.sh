@@ -11,7 +11,9 @@
 # DIR (default ./var/cluster under the repository) holds node1.conf..node3.conf
 # and gateway.conf, the node data dirs node1..node3, NAME.log and NAME.pid per
 # process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET,
-# HERALD_MQTT = the gateway's MQTT listener; the same variables as dev.env):  set -a; . DIR/cluster.env; set +a
+# HERALD_WS, the gateway's WebSocket URL, and HERALD_MQTT, its MQTT listener;
+# the same variables as dev.env):
+#   set -a; . DIR/cluster.env; set +a
 #
 # The links between the processes use mutual TLS: the first up makes a
 # cluster CA and a certificate per process in DIR/tls (deploy/cluster-certs.sh).
@@ -386,7 +388,7 @@ wait_ready() {
 }
 
 write_env() {
-  local secret tenant n tmp
+  local secret tenant n tmp ws mq
   tenant=$(tenant_name)
   secret=$(node_secret 1)
   for n in "${NODES[@]}"; do
@@ -394,8 +396,12 @@ write_env() {
       echo "$prog: warning: node$n has a different secret for tenant $tenant" >&2
   done
   tmp=$data/.cluster.env.tmp
-  (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\nHERALD_MQTT=%s\n' \
-    "$(gateway_addr)" "$tenant" "$secret" "$(conf_get "$data/gateway.conf" gateway.mqtt_listen)" >"$tmp")
+  ws=$(conf_get "$data/gateway.conf" gateway.ws_listen)
+  mq=$(conf_get "$data/gateway.conf" gateway.mqtt_listen)
+  (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n' \
+    "$(gateway_addr)" "$tenant" "$secret" >"$tmp"
+    [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp"
+    [ -z "$mq" ] || printf 'HERALD_MQTT=%s\n' "$mq" >>"$tmp")
   mv -f "$tmp" "$data/cluster.env"
 }
 
