@@ -759,7 +759,7 @@ static void mq_packet(mq *m, const mqtt_packet *p)
 /* Decodes and handles every whole packet of p[0..len); *used = bytes consumed. */
 static void mq_process(mq *m, const uint8_t *p, size_t len, size_t *used)
 {
-    static mqtt_packet pk; /* loop thread only; ~1.2 KB off the stack */
+    mqtt_packet pk; /* ~1.2 KB */
     size_t off = 0;
     size_t cap = conn_config(m->c)->max_frame;
 
