@@ -28,5 +28,12 @@ set -a; . "$dir/cluster.env"; set +a
 [ -n "${HERALD_MQTT:-}" ] && ok "cluster.env: HERALD_MQTT=$HERALD_MQTT" || { bad "no HERALD_MQTT in cluster.env"; exit 1; }
 timeout 180 "$PY" "$root/tests/integration/mqtt_check.py" "$BIN_DIR/herald" "${HERALD_MQTT%:*}" "${HERALD_MQTT##*:}" \
   || fails=$((fails + 1))
+# A sanitizer report in any process (ASan tree) fails the test.
+timeout 60 bash "$LC" down --data "$dir" >/dev/null 2>&1
+if grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$dir"/*.log 2>/dev/null; then
+  bad "sanitizer report in the logs above"
+else
+  ok "no sanitizer report in the processes' logs"
+fi
 [ $fails = 0 ] && echo "ok: cluster it_mqtt" || { echo "FAIL: cluster it_mqtt"; grep -h mqtt "$dir/gateway.log" | tail -n 20; }
 exit $((fails > 0))
