@@ -220,15 +220,31 @@ static void key_update(mq *m, uint32_t g)
     m->ps->key_pos[g] = lo - 1;
 }
 
+/* 1, or 2 when QoS 1 subscriptions of both forms (conv/ and json/conv/)
+ * exist: how many window slots one message may take. */
+static uint32_t mq_forms(const mq *m)
+{
+    bool plain = false, js = false;
+    for (uint32_t i = 0; m->ps && i < m->ps->nsubs; i++) {
+        if (m->ps->subs[i].qos == 0)
+            continue;
+        if (m->ps->subs[i].json)
+            js = true;
+        else
+            plain = true;
+    }
+    return plain && js ? 2 : 1;
+}
+
 static void mq_sync(mq *m)
 {
     herald_sync_group sg[MQTT_GROUPS_MAX];
-    uint32_t n = 0, room = MQ_OUT_MAX - m->nout;
+    uint32_t n = 0, room = MQ_OUT_MAX - m->nout, forms = mq_forms(m);
     herald_frame f = {.type = HERALD_FT_SYNC};
 
     if (m->syncing || m->phase != MQ_LIVE || !m->need_sync)
         return;
-    if (room < 2)
+    if (room < forms)
         return; /* the client's PUBACKs make room, then SYNC */
     if (m->obuf) {
         mq_defer(m); /* from an output op: right after it */
@@ -240,7 +256,7 @@ static void mq_sync(mq *m)
     f.rid = RID(RK_SYNC, ++m->next_rid);
     f.sync_groups = sg;
     f.n_sync_groups = n;
-    f.limit = room / 2; /* a message may go out twice: conv/ and json/conv/ */
+    f.limit = room / forms; /* with both forms subscribed a message may go out twice */
     m->syncing = true;
     m->need_sync = false;
     mq_submit(m, &f);

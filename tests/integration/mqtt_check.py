@@ -53,7 +53,7 @@ def token(user):
 
 
 def history(conv, user="alice"):
-    rc, out, _ = herald("history", conv, "--limit", "200", user=user)
+    rc, out, _ = herald("history", conv, "--limit", "1000", user=user)
     return [json.loads(l) for l in out.splitlines() if l.strip()] if rc == 0 else []
 
 
@@ -339,6 +339,67 @@ time.sleep(1.0)
 c.loop_stop()
 c.disconnect()
 check(got2 == [], "nothing after UNSUBSCRIBE", repr(got2))
+
+# ---- a QoS 1 subscriber that does not acknowledge: the window, then SYNC -------
+
+slow = f"slow-{RUN}"
+herald("conv", "create", "--kind", "group", "--members", "alice,bob", "--id", slow)
+
+
+def parse_publish(p):
+    t, fl, body = p
+    tl = struct.unpack(">H", body[:2])[0]
+    topic = body[2:2 + tl].decode()
+    qos = (fl >> 1) & 3
+    pid = struct.unpack(">H", body[2 + tl:4 + tl])[0] if qos else 0
+    return topic, qos, pid, body[2 + tl + (2 if qos else 0):].decode()
+
+
+def read_publishes(r, quiet=1.0, limit=10000, ack=False):
+    out = []
+    r.s.settimeout(quiet)
+    while len(out) < limit:
+        p = r.read_packet()
+        if p is None:
+            break
+        if p[0] != 3:
+            continue
+        topic, qos, pid, payload = parse_publish(p)
+        out.append((pid, payload))
+        if ack:
+            r.send(bytes([0x40, 2]) + struct.pack(">H", pid))
+    return out
+
+
+N = 300
+r = Raw()
+check(r.connect(f"slow-{RUN}", "bob", tok["bob"], clean=False) == b"\x00\x00", "slow subscriber connected")
+r.send(pkt(0x82, struct.pack(">H", 1) + s16(f"conv/{slow}") + b"\x01"))
+check(r.read_packet() == (9, 0, b"\x00\x01\x01"), "slow subscriber: SUBACK QoS 1")
+pub = subprocess.run(["mosquitto_pub", "-h", HOST, "-p", str(PORT), "-V", "mqttv311", "-u", "alice",
+                      "-P", tok["alice"], "-t", f"conv/{slow}", "-q", "1", "-l"],
+                     input="".join(f"slow {i}\n" for i in range(N)), capture_output=True, text=True,
+                     timeout=60)
+check(pub.returncode == 0, f"mosquitto_pub -l: {N} QoS 1 publishes acknowledged", pub.stderr)
+first = read_publishes(r, quiet=2.0)
+check(len(first) == 128 and [x[1] for x in first] == [f"slow {i}" for i in range(128)],
+      "without PUBACKs: exactly the 128-message window, in order", f"{len(first)} received")
+for pid, _ in first[:100]:
+    r.send(bytes([0x40, 2]) + struct.pack(">H", pid))
+more = read_publishes(r, quiet=1.5)
+r.close()
+# 100 acknowledged made room for 100 more (SYNC from the key), unacknowledged too.
+check([x[1] for x in more] == [f"slow {i}" for i in range(128, 228)],
+      "100 PUBACKs: the next 100 follow through SYNC, in order", f"{len(more)}: {more[:2]}…")
+r = Raw()
+check(r.connect(f"slow-{RUN}", "bob", tok["bob"], clean=False) == b"\x01\x00",
+      "slow subscriber back (session present)")
+rest = read_publishes(r, quiet=2.0, ack=True)
+r.close()
+check([x[1] for x in rest] == [f"slow {i}" for i in range(100, N)],
+      "after reconnect: from the first unacknowledged one to the end, once each, in order",
+      f"{len(rest)}: {rest[:1]} … {rest[-1:]}")
+check(texts(slow, "bob") == [f"slow {i}" for i in range(N)], f"all {N} stored once, in order")
 
 # ---- keep-alive ------------------------------------------------------------------
 
