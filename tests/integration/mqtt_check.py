@@ -381,25 +381,31 @@ pub = subprocess.run(["mosquitto_pub", "-h", HOST, "-p", str(PORT), "-V", "mqttv
                      input="".join(f"slow {i}\n" for i in range(N)), capture_output=True, text=True,
                      timeout=60)
 check(pub.returncode == 0, f"mosquitto_pub -l: {N} QoS 1 publishes acknowledged", pub.stderr)
+# Deliveries follow the stored order (seq). heraldd dev stores one client's
+# pipelined publishes in the order sent; the cluster's gateway forwards them
+# in parallel, so there the stored order may differ (README, MQTT).
+stored = texts(slow, "bob")
+check(sorted(stored) == sorted(f"slow {i}" for i in range(N)), f"all {N} stored once", repr(stored[:3]))
+if os.environ.get("IT_MQTT_ORDERED") == "1":
+    check(stored == [f"slow {i}" for i in range(N)], "heraldd dev: stored in the order published")
 first = read_publishes(r, quiet=2.0)
-check(len(first) == 128 and [x[1] for x in first] == [f"slow {i}" for i in range(128)],
-      "without PUBACKs: exactly the 128-message window, in order", f"{len(first)} received")
+check(len(first) == 128 and [x[1] for x in first] == stored[:128],
+      "without PUBACKs: exactly the 128-message window, in stored order", f"{len(first)} received")
 for pid, _ in first[:100]:
     r.send(bytes([0x40, 2]) + struct.pack(">H", pid))
 more = read_publishes(r, quiet=1.5)
 r.close()
 # 100 acknowledged made room for 100 more (SYNC from the key), unacknowledged too.
-check([x[1] for x in more] == [f"slow {i}" for i in range(128, 228)],
+check([x[1] for x in more] == stored[128:228],
       "100 PUBACKs: the next 100 follow through SYNC, in order", f"{len(more)}: {more[:2]}…")
 r = Raw()
 check(r.connect(f"slow-{RUN}", "bob", tok["bob"], clean=False) == b"\x01\x00",
       "slow subscriber back (session present)")
 rest = read_publishes(r, quiet=2.0, ack=True)
 r.close()
-check([x[1] for x in rest] == [f"slow {i}" for i in range(100, N)],
+check([x[1] for x in rest] == stored[100:],
       "after reconnect: from the first unacknowledged one to the end, once each, in order",
       f"{len(rest)}: {rest[:1]} … {rest[-1:]}")
-check(texts(slow, "bob") == [f"slow {i}" for i in range(N)], f"all {N} stored once, in order")
 
 # ---- keep-alive ------------------------------------------------------------------
 
