@@ -179,12 +179,20 @@ check("x" not in texts(room), "nothing stored from refused connections")
 
 # ---- publish QoS 1 and 0: stored, delivered to MQTT and Herald subscribers -----
 
-sub = subprocess.Popen([
-    "mosquitto_sub", "-h", HOST, "-p", str(PORT), "-V", "mqttv311", "-u", "bob", "-P", tok["bob"],
-    "-t", f"conv/{room}", "-q", "1", "-C", "2", "-W", "15", "-v"],
-    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-hsub = subprocess.Popen([HERALD, "--as", "bob", "sub", "--count", "2", "--timeout", "15"],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+# Both subscribers first make their session (a persistent MQTT session, a
+# saved Herald sync key), then listen live: one that connects late still
+# gets everything from its session, so a loaded machine cannot fail this.
+sub_args = ["mosquitto_sub", "-h", HOST, "-p", str(PORT), "-V", "mqttv311", "-u", "bob", "-P",
+            tok["bob"], "-c", "-i", f"bob-live-{RUN}", "-t", f"conv/{room}", "-q", "1", "-v"]
+state = f"/tmp/mqtt-check-bob-{RUN}.state"
+subprocess.run(sub_args + ["-W", "1"], capture_output=True, timeout=15)
+subprocess.run([HERALD, "--as", "bob", "sub", "--state", state, "--timeout", "1"],
+               capture_output=True, timeout=15)
+sub = subprocess.Popen(sub_args + ["-C", "2", "-W", "15"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+hsub = subprocess.Popen([HERALD, "--as", "bob", "sub", "--state", state, "--count", "2",
+                         "--timeout", "15"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True)
 time.sleep(1.0)
 rc1, o1 = mosq("mosquitto_pub", "-u", "alice", "-P", tok["alice"], "-t", f"conv/{room}", "-m",
                "hello at qos 1", "-q", "1")
@@ -193,6 +201,10 @@ rc0, o0 = mosq("mosquitto_pub", "-u", "alice", "-P", tok["alice"], "-t", f"conv/
 check(rc1 == 0 and rc0 == 0, "mosquitto_pub QoS 1 and 0 accepted", f"{o1!r} {o0!r}")
 sout, _ = sub.communicate(timeout=20)
 hout, _ = hsub.communicate(timeout=20)
+try:
+    os.unlink(state)
+except OSError:
+    pass
 check(f"conv/{room} hello at qos 1" in sout and f"conv/{room} hello at qos 0" in sout,
       "an MQTT subscriber gets both", repr(sout))
 check('"text":"hello at qos 1"' in hout and '"text":"hello at qos 0"' in hout,
@@ -287,6 +299,9 @@ def client(clean):
     cl.on_message = on_msg
     flags = []
     cl.on_connect = lambda c2, u, f, rc: flags.append((f.get("session present"), rc))
+    cl.acks = []  # SUBACK / UNSUBACK message ids
+    cl.on_subscribe = lambda c2, u, mid, q: cl.acks.append(mid)
+    cl.on_unsubscribe = lambda c2, u, mid: cl.acks.append(mid)
     cl.connect(HOST, PORT, keepalive=30)
     cl.loop_start()
     wait_for(lambda: flags, 10)
@@ -294,8 +309,8 @@ def client(clean):
 
 
 c, fl = client(False)
-c.subscribe(f"conv/+", 1)
-time.sleep(0.5)
+mid = c.subscribe(f"conv/+", 1)[1]
+wait_for(lambda: mid in c.acks, 10)
 herald("send", room, "before going away")
 wait_for(lambda: "before going away" in got2, 10)
 c.loop_stop()
@@ -319,8 +334,8 @@ got2.clear()
 herald("send", room, "missed by a clean session")
 c, fl = client(True)
 check(fl and fl[0] == (0, 0), "clean=1: no session present", repr(fl))
-c.subscribe(f"conv/{room}", 1)
-time.sleep(0.5)
+mid = c.subscribe(f"conv/{room}", 1)[1]
+wait_for(lambda: mid in c.acks, 10)
 herald("send", room, "after clean start")
 wait_for(lambda: "after clean start" in got2, 10)
 c.loop_stop()
@@ -330,10 +345,10 @@ check(got2 == ["after clean start"], "clean session 1 starts from now", repr(got
 # UNSUBSCRIBE: no more deliveries of that conversation.
 got2.clear()
 c, fl = client(True)
-c.subscribe(f"conv/{room}", 0)
-time.sleep(0.3)
-c.unsubscribe(f"conv/{room}")
-time.sleep(0.3)
+mid = c.subscribe(f"conv/{room}", 0)[1]
+wait_for(lambda: mid in c.acks, 10)
+mid = c.unsubscribe(f"conv/{room}")[1]
+wait_for(lambda: mid in c.acks, 10)
 herald("send", room, "after unsubscribe")
 time.sleep(1.0)
 c.loop_stop()
