@@ -5,7 +5,8 @@ set -euo pipefail
 
 HERALD_DEPS=(build-essential cmake pkg-config libnng-dev liblmdb-dev lmdb-utils
   libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev
-  libmbedtls-dev openssl python3-websockets python3-msgpack)
+  libmbedtls-dev openssl python3-websockets python3-msgpack mosquitto-clients
+  python3-paho-mqtt)
 
 missing=()
 for p in "${HERALD_DEPS[@]}"; do

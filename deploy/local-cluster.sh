@@ -10,8 +10,9 @@
 #
 # DIR (default ./var/cluster under the repository) holds node1.conf..node3.conf
 # and gateway.conf, the node data dirs node1..node3, NAME.log and NAME.pid per
-# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET and
-# HERALD_WS, the gateway's WebSocket URL; the same variables as dev.env):
+# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET,
+# HERALD_WS, the gateway's WebSocket URL, and HERALD_MQTT, its MQTT listener;
+# the same variables as dev.env):
 #   set -a; . DIR/cluster.env; set +a
 #
 # The links between the processes use mutual TLS: the first up makes a
@@ -187,7 +188,7 @@ pick_block() {
 conf_get() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1; }
 
 write_configs() {
-  local members="" bases=() n b gport wsport
+  local members="" bases=() n b gport wsport mport
   load_used_ports
   if [ -n "${HERALD_GATEWAY_PORT:-}" ]; then
     if ! [[ $HERALD_GATEWAY_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$HERALD_GATEWAY_PORT < 1 ||
@@ -213,6 +214,13 @@ write_configs() {
     ((wsport < 32768)) || die "no free port for the gateway's WebSocket"
   done
   used[$wsport]=1
+  # MQTT: 1883 when free (a Mosquitto may hold it), else the next free one.
+  mport=1883
+  while ! port_free "$mport"; do
+    mport=$((mport + 1))
+    ((mport < 32768)) || die "no free port for the gateway's MQTT listener"
+  done
+  used[$mport]=1
   b=7410
   for n in "${NODES[@]}"; do
     b=$(pick_block "$b") || die "no three consecutive free ports for node $n"
@@ -256,12 +264,13 @@ EOT
 gateway.id = 1
 gateway.listen = $HOST:$gport
 gateway.ws_listen = $HOST:$wsport
+gateway.mqtt_listen = $HOST:$mport
 cluster.members = $members
 cluster.groups = 8
 $links_gw
 log.level = info
 EOT
-  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws)"
+  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws, MQTT $HOST:$mport)"
 }
 
 # 0 when every config is there; 1 when none is; dies on a partial set.
@@ -379,7 +388,7 @@ wait_ready() {
 }
 
 write_env() {
-  local secret tenant n tmp ws
+  local secret tenant n tmp ws mq
   tenant=$(tenant_name)
   secret=$(node_secret 1)
   for n in "${NODES[@]}"; do
@@ -388,9 +397,11 @@ write_env() {
   done
   tmp=$data/.cluster.env.tmp
   ws=$(conf_get "$data/gateway.conf" gateway.ws_listen)
+  mq=$(conf_get "$data/gateway.conf" gateway.mqtt_listen)
   (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n' \
     "$(gateway_addr)" "$tenant" "$secret" >"$tmp"
-    [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp")
+    [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp"
+    [ -z "$mq" ] || printf 'HERALD_MQTT=%s\n' "$mq" >>"$tmp")
   mv -f "$tmp" "$data/cluster.env"
 }
 

@@ -27,6 +27,8 @@ uint16_t dev_port(const dev *d);
 uint16_t dev_ws_port(const dev *d);
 /* True when the listeners speak TLS (wss:// for WebSocket). */
 bool dev_tls(const dev *d);
+/* The bound port of the MQTT listener (0: none). */
+uint16_t dev_mqtt_port(const dev *d);
 /* Commits and answers what is queued, then closes every connection and
  * frees. NULL-safe. */
 void dev_stop(dev *d);
