@@ -18,6 +18,10 @@
  *
  * Receive: one nng aio; its callback (nng thread) only queues the message
  * and ev_async_sends; decoding and dispatch happen on the loop thread.
+ *
+ * Floor: below the hub (rio_hub.c), which gets the frames through the
+ * rio_net_recv_fn it registered; above the snapshot streams (rio_snap.c),
+ * which it owns and which send through the rio_snap_out it fills in.
  */
 #include <herald/error.h>
 #include <nng/nng.h>
@@ -357,15 +361,22 @@ int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net
     return 0;
 }
 
-int rio_net_put_chunk(rio_net *n, const char *url, uint32_t gid, const rio_chunk *c)
+/* rio_snap_out.put_chunk / put_ack: the snapshot streams' records, into
+ * url's outbox now, sent with the next flush, no completion. 0,
+ * HERALD_ENOMEM, HERALD_EINVAL. */
+static int put_chunk(void *arg, const char *url, uint32_t gid, const rio_chunk *c)
 {
+    rio_net *n = arg;
+
     n->st.snap_chunks++;
     n->st.snap_bytes += c->len;
     return enqueue(n, url, gid, rio_chunk_size(c), enc_chunk, c, NULL);
 }
 
-int rio_net_put_ack(rio_net *n, const char *url, uint32_t gid, const rio_sack *a)
+static int put_ack(void *arg, const char *url, uint32_t gid, const rio_sack *a)
 {
+    rio_net *n = arg;
+
     return enqueue(n, url, gid, rio_ack_size(), enc_ack, a, NULL);
 }
 
@@ -477,6 +488,7 @@ static int listen_on(rio_net *n, const char *url)
 int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t max_msg,
                  const struct clink *tls, rio_net_recv_fn fn, void *arg, rio_net **out)
 {
+    rio_snap_out port = {.put_chunk = put_chunk, .put_ack = put_ack};
     rio_net *n;
     int rc = HERALD_ENOMEM;
 
@@ -493,7 +505,8 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
     n->fn_arg = arg;
     if (hmap_create(&n->peers) != 0)
         goto fail_alloc;
-    if (rio_snaps_create(loop, n, &n->snaps) != 0)
+    port.arg = n;
+    if (rio_snaps_create(loop, &port, &n->snaps) != 0)
         goto fail_hmap;
     rc = HERALD_EIO;
     if (nng_pull0_open(&n->pull) != 0)
