@@ -28,6 +28,7 @@
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 
 #define RIO_BATCH_SOFT ((size_t)256 << 10) /* start a new nng message past this */
 #define RIO_BAD_LOG_MAX 16                 /* bad frames logged before going quiet */
+#define RIO_CLOSE_QUIET 0.25               /* s at close for messages in flight to land */
 
 /* A send request waiting for its batch to be flushed. */
 typedef struct nreq {
@@ -82,6 +84,7 @@ struct rio_net {
     void *fn_arg;           /* its argument */
     nng_socket pull;        /* listener */
     nng_aio *raio;          /* receive aio */
+    atomic_int npipes;      /* connections to the listener (nng's pipe callbacks) */
     pthread_mutex_t mu;     /* guards rx_head/rx_tail */
     rxn *rx_head, *rx_tail; /* received, not yet decoded (mu) */
     ev_async wake;          /* nng thread → loop: rx non-empty */
@@ -459,6 +462,19 @@ static void on_kick(struct ev_loop *loop, ev_idle *w, int revents)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* nng thread: counts the listener's connections (ADD_PRE is the first event
+ * of every pipe that gets a REM_POST). */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    rio_net *n = arg;
+
+    (void)p;
+    if (ev == NNG_PIPE_EV_ADD_PRE)
+        atomic_fetch_add(&n->npipes, 1);
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        atomic_fetch_sub(&n->npipes, 1);
+}
+
 /* Listens; when url ends in ":0" (any port), rewrites it with the bound
  * port so it can be advertised. */
 static int listen_on(rio_net *n, const char *url)
@@ -513,6 +529,9 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
         goto fail_peers;
     nng_socket_set_size(n->pull, NNG_OPT_RECVMAXSZ, max_msg);
     nng_socket_set_int(n->pull, NNG_OPT_RECVBUF, 128);
+    atomic_init(&n->npipes, 0);
+    nng_pipe_notify(n->pull, NNG_PIPE_EV_ADD_PRE, on_pipe, n);
+    nng_pipe_notify(n->pull, NNG_PIPE_EV_REM_POST, on_pipe, n);
     if ((rc = listen_on(n, url)) != 0)
         goto fail_pull;
     rc = HERALD_ENOMEM;
@@ -557,6 +576,15 @@ void rio_net_close(rio_net *n)
     n->snaps = NULL;
     flush(n);
     nng_aio_stop(n->raio);
+    /* nng 1.5.2's TCP transport can lose the completion of a connection's
+     * receive when the connection is closed while a message is arriving on
+     * it (fixed in nng 1.6.0); nng_close then waits for that receive
+     * forever, and so does every later close in the process. With our
+     * receive stopped, PULL0 keeps the next message of each connection and
+     * reads nothing more from it: a short quiet period lets the messages in
+     * flight land, so the close finds no connection in the middle of one. */
+    if (atomic_load(&n->npipes) > 0)
+        ev_sleep(RIO_CLOSE_QUIET);
     nng_close(n->pull);
     nng_aio_free(n->raio);
     while ((i = hmap_next(n->peers, i, &k, &kl, &v)) != (size_t)-1) {
