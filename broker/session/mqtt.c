@@ -15,6 +15,8 @@
  *   DELIVER past a gap, reconnect   → SYNC from the session's key → PUBLISH each
  *   PINGREQ                         → PING; PONG → PINGRESP
  *
+ * Floors: mqtt.c (packets in, the framing ops) → mqtt_push.c (pushes,
+ * SYNC) → mqtt_out.c (output, deferred work) → mqtt_sess.c, mqtt_codec.c.
  * Loop thread only.
  */
 #include <herald/error.h>
@@ -30,11 +32,7 @@
 static void mq_handle(mq *m, const herald_frame *f);
 static void mq_process(mq *m, const uint8_t *p, size_t len, size_t *used);
 
-/* ---- output and deferred work ---------------------------------------------
- * Inside an output op (encode, put_deliver, reframe, close) the conn is in
- * the middle of queueing: bytes go to the op's buffer, and what would call
- * back into the conn (dispatching a SYNC, closing) waits for defer_w, fed
- * into the same loop iteration. */
+/* ---- deferred work (fed by mq_defer, mqtt_out.c) ------------------------- */
 
 static void mq_on_defer(struct ev_loop *loop, ev_check *w, int revents)
 {
@@ -60,28 +58,6 @@ static void mq_on_defer(struct ev_loop *loop, ev_check *w, int revents)
     conn_unref(c); /* taken when fed */
 }
 
-void mq_defer(mq *m)
-{
-    if (m->deferred)
-        return;
-    m->deferred = true;
-    conn_ref(m->c);
-    ev_feed_event(m->c->t->loop, &m->defer_w, EV_CHECK);
-}
-
-/* Queues MQTT bytes. */
-void mq_write(mq *m, const herald_buf *b)
-{
-    if (!b->len)
-        return;
-    if (m->obuf) {
-        if (herald_buf_append(m->obuf, b->data, b->len) != 0)
-            log_warn("mqtt.out", "%s: out of memory queueing %zu bytes", conn_label(m->c), b->len);
-    } else {
-        conn_queue_wire(m->c, b->data, b->len);
-    }
-}
-
 static void mq_connack_close(mq *m, uint8_t code, const char *why)
 {
     herald_buf b = {0};
@@ -97,31 +73,6 @@ static void mq_connack_close(mq *m, uint8_t code, const char *why)
     } else {
         conn_close_after_flush(m->c);
     }
-}
-
-/* A protocol violation or an error MQTT cannot report: logged, closed. */
-void mq_drop(mq *m, const char *why)
-{
-    if (m->phase == MQ_DEAD)
-        return;
-    log_info("mqtt.close", "%s user=%s client=%.*s: %s", conn_label(m->c),
-             m->c->sess.authed ? m->c->sess.user : "-", (int)m->cid_len, m->cid, why);
-    m->phase = MQ_DEAD;
-    if (m->obuf) {
-        m->defer_close = true;
-        mq_defer(m);
-    } else {
-        conn_close_after_flush(m->c);
-    }
-}
-
-/* Submits a Herald frame through the common path (limits, handler); never
- * from inside an output op. */
-void mq_submit(mq *m, herald_frame *f)
-{
-    int rc = conn_dispatch_frame(m->c, f);
-    if (rc && rc != HERALD_ECLOSED)
-        mq_drop(m, "could not hand a request over (out of memory)");
 }
 
 /* ---- CONNECT and its answer ---------------------------------------------- */

@@ -88,7 +88,7 @@ struct mq {
     bool defer_early;                 /* replay `early` once deferred work runs */
 };
 
-/* mqtt.c: output and deferred work (see there). */
+/* mqtt_out.c: output and deferred work (see there). */
 void mq_write(mq *m, const herald_buf *b);
 void mq_drop(mq *m, const char *why);
 void mq_submit(mq *m, herald_frame *f);
