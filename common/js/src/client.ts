@@ -397,7 +397,8 @@ export class HeraldClient {
     need(op === "on" || op === "off" || op === "status", 'dnd: op is "on", "off" or "status"');
     const r = await this.request({ t: FrameType.DND, op, ts: op === "on" ? (untilMs ?? 0) : 0 }, FrameType.OK, true);
     const on = ((r.flags ?? 0) & 1) !== 0;
-    return { on, until: on && r.ts ? r.ts : null };
+    // "Until turned off" comes as 0 or as UINT64_MAX.
+    return { on, until: on && r.ts && r.ts <= Number.MAX_SAFE_INTEGER ? r.ts : null };
   }
 
   /** Confirms an urgent (DING) message received in conv (stops its reminders for you). */

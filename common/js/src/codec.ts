@@ -23,6 +23,7 @@ import {
 import { mpCheck } from "./mpcheck.js";
 
 const U32_MAX = 0xffffffff;
+const U64_MAX = 2 ** 64;
 const utf8 = new TextEncoder();
 
 /* Map keys must be strings (mptab.c rejects any other key). */
@@ -39,10 +40,12 @@ function bad(why: string): HeraldError {
   return new HeraldError(ErrorCode.PROTOCOL, why);
 }
 
-/* An unsigned integer as a JS number (bigint only for values encoded as 64-bit). */
+/* An unsigned integer as a JS number (bigint only for values encoded as
+ * 64-bit). u64 values above 2^53 − 1 come out rounded: the server uses
+ * UINT64_MAX as "forever" (a DND OK's ts); no position or seq gets there. */
 function toUint(v: unknown, max: number, key: string): number {
   if (typeof v === "bigint") {
-    if (v < 0n || v > BigInt(max)) throw bad(`"${key}": integer out of range`);
+    if (v < 0n || (max === U32_MAX && v > BigInt(max))) throw bad(`"${key}": integer out of range`);
     return Number(v);
   }
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max)
@@ -70,7 +73,7 @@ function decodeValue(kind: KeyKind, v: unknown, key: string): unknown {
     case "u32":
       return toUint(v, U32_MAX, key);
     case "u64":
-      return toUint(v, Number.MAX_SAFE_INTEGER, key);
+      return toUint(v, U64_MAX, key);
     case "bool":
       if (typeof v !== "boolean") throw bad(`"${key}": not a boolean`);
       return v;
@@ -83,7 +86,7 @@ function decodeValue(kind: KeyKind, v: unknown, key: string): unknown {
     case "strs":
       return toArray(v, key).map((e) => toStr(e, key));
     case "u64s":
-      return toArray(v, key).map((e) => toUint(e, Number.MAX_SAFE_INTEGER, key));
+      return toArray(v, key).map((e) => toUint(e, U64_MAX, key));
     case "msg":
       if (!isMap(v)) throw bad(`"${key}": not a map`);
       return decodeMsg(v);
@@ -95,12 +98,12 @@ function decodeValue(kind: KeyKind, v: unknown, key: string): unknown {
     case "sg": {
       const a = toArray(v, key);
       if (a.length % 2) throw bad(`"${key}": odd length`);
-      return a.map((e, i) => toUint(e, i % 2 ? Number.MAX_SAFE_INTEGER : U32_MAX, key));
+      return a.map((e, i) => toUint(e, i % 2 ? U64_MAX : U32_MAX, key));
     }
     case "sc": {
       const a = toArray(v, key);
       if (a.length % 2) throw bad(`"${key}": odd length`);
-      return a.map((e, i) => (i % 2 ? toUint(e, Number.MAX_SAFE_INTEGER, key) : toStr(e, key)));
+      return a.map((e, i) => (i % 2 ? toUint(e, U64_MAX, key) : toStr(e, key)));
     }
   }
 }
