@@ -113,7 +113,9 @@ function decodeMap<T>(o: Record<string, unknown>, table: Record<string, KeyKind>
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
     const kind = Object.prototype.hasOwnProperty.call(table, k) ? table[k] : undefined;
-    if (kind) out[k] = decodeValue(kind, v, k);
+    if (!kind) continue;
+    const val = decodeValue(kind, v, k);
+    if (present(val)) out[k] = val; // zero, false, "" and [] mean absent
   }
   return out as T;
 }
