@@ -7,10 +7,14 @@
  * exactly once.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { ErrorCode, HeraldClient, type KeyStore, type Message, isHeraldError, memoryStore } from "../src/index.js";
 import { tcp } from "../src/node.js";
-import { Dev, sleep, waitFor } from "./harness.js";
+import { Dev, HERALDD, sleep, waitFor } from "./harness.js";
 
 let dev: Dev;
 const clients: HeraldClient[] = [];
@@ -237,5 +241,56 @@ describe("heraldd dev over TCP", () => {
       [...new Set(got.map((m) => m.seq))],
       "no message twice",
     );
+  });
+
+  test("the README's example (examples/hello.mjs) runs as printed", async () => {
+    const js = join(dirname(fileURLToPath(import.meta.url)), "../..");
+    const file = join(js, "examples/hello.mjs");
+    const readme = readFileSync(join(js, "README.md"), "utf8");
+    assert.ok(readme.includes("```js\n" + readFileSync(file, "utf8") + "```"), "README.md shows examples/hello.mjs verbatim");
+    const out = await new Promise<string>((res, rej) =>
+      execFile(process.execPath, [file], { env: { ...process.env, HERALD_GATEWAY: dev.gateway, HERALD_TENANT: dev.tenant, HERALD_SECRET: dev.secret }, timeout: 20000 }, (err, stdout, stderr) =>
+        err ? rej(new Error(`${err.message}\n${stderr}`)) : res(stdout),
+      ),
+    );
+    assert.match(out, new RegExp(`^connected as alice@${dev.tenant}\nack (\\S+) seq 2\npush \\1 seq 2 from alice: hello\n$`));
+  });
+
+  test("the saved key is libherald's: the CLI resumes from an SDK key, the SDK from a CLI key", async () => {
+    const cli = join(dirname(HERALDD), "herald");
+    assert.ok(existsSync(cli), `the herald CLI beside heraldd (${cli})`);
+    const run = (args: string[]): Promise<string> =>
+      new Promise((res, rej) =>
+        execFile(cli, ["--as", "ivy", ...args], { env: { ...process.env, HERALD_GATEWAY: dev.gateway, HERALD_TENANT: dev.tenant, HERALD_SECRET: dev.secret }, timeout: 20000 }, (err, stdout, stderr) =>
+          err ? rej(new Error(`herald ${args.join(" ")}: ${err.message}\n${stderr}`)) : res(stdout),
+        ),
+      );
+    const s = client("sol");
+    const store = memoryStore();
+    const v = client("ivy", store);
+    await Promise.all([s.connect(), v.connect()]);
+    const conv = (await s.createConversation("group", ["sol", "ivy"])).conv;
+    const got = collect(v, conv);
+    const first = await s.send(conv, "seen by the SDK");
+    await waitFor("the SDK got it", () => got.length === 1);
+    await sleep(50);
+    v.close();
+    // SDK key → a state file → herald sub: exactly what came after.
+    const state = join(dev.dir, "ivy.state");
+    writeFileSync(state, Buffer.from(store.keys.get(`${dev.tenant}/ivy`)!, "base64"));
+    const a = await s.send(conv, "for the CLI 1");
+    const b = await s.send(conv, "for the CLI 2");
+    const lines = (await run(["sub", "--state", state, "--count", "2", "--timeout", "10"])).trim().split("\n");
+    assert.deepEqual(lines.map((l) => JSON.parse(l).seq), [a.seq, b.seq], `the CLI printed ${lines.join(" | ")}`);
+    assert.ok(first.seq < a.seq);
+    // The CLI's saved key → the SDK: only what came after the CLI stopped.
+    const c = await s.send(conv, "for the SDK again");
+    const back = memoryStore({ [`${dev.tenant}/ivy`]: readFileSync(state).toString("base64") });
+    const v2 = client("ivy", back);
+    const got2 = collect(v2, conv);
+    await v2.connect();
+    await waitFor("the message after the CLI", () => got2.length >= 1);
+    await sleep(150);
+    assert.deepEqual(got2.map((m) => m.seq), [c.seq]);
   });
 });
