@@ -5,7 +5,7 @@ set -euo pipefail
 
 HERALD_DEPS=(build-essential cmake pkg-config libnng-dev liblmdb-dev lmdb-utils
   libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev
-  libmbedtls-dev openssl)
+  libmbedtls-dev openssl python3-websockets python3-msgpack)
 # The TypeScript SDK's tests (common/js, `npm ci`) and its browser test
 # (tests/browser: Debian's Chromium, driven by npm playwright-core). A
 # machine that already has Node.js (v18+) and npm keeps them.

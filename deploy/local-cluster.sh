@@ -186,7 +186,7 @@ pick_block() {
 conf_get() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1; }
 
 write_configs() {
-  local members="" bases=() n b gport
+  local members="" bases=() n b gport wsport
   load_used_ports
   if [ -n "${HERALD_GATEWAY_PORT:-}" ]; then
     if ! [[ $HERALD_GATEWAY_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$HERALD_GATEWAY_PORT < 1 ||
@@ -205,6 +205,13 @@ write_configs() {
     done
   fi
   used[$gport]=1
+  # The WebSocket port: 7401 when free, else the next free one.
+  wsport=7401
+  while ! port_free "$wsport"; do
+    wsport=$((wsport + 1))
+    ((wsport < 32768)) || die "no free port for the gateway's WebSocket"
+  done
+  used[$wsport]=1
   b=7410
   for n in "${NODES[@]}"; do
     b=$(pick_block "$b") || die "no three consecutive free ports for node $n"
@@ -247,12 +254,13 @@ EOT
 # All keys and defaults: deploy/gateway.conf (heraldd sample-config gateway).
 gateway.id = 1
 gateway.listen = $HOST:$gport
+gateway.ws_listen = $HOST:$wsport
 cluster.members = $members
 cluster.groups = 8
 $links_gw
 log.level = info
 EOT
-  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport"
+  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws)"
 }
 
 # 0 when every config is there; 1 when none is; dies on a partial set.

@@ -556,7 +556,8 @@ int front_run(gateway_config *cfg)
         goto out;
     }
     if (tier_create(&gc, fr.loop, &h, &fr.t) != 0) {
-        fprintf(stderr, "heraldd: gateway.listen: cannot listen on %s\n", cfg->gw.listen);
+        fprintf(stderr, "heraldd: gateway.listen / gateway.ws_listen: cannot listen on %s%s%s\n",
+                cfg->gw.listen, cfg->gw.ws_listen[0] ? " / " : "", cfg->gw.ws_listen);
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -565,8 +566,9 @@ int front_run(gateway_config *cfg)
     sigterm.data = sigint.data = &fr;
     ev_signal_start(fr.loop, &sigterm);
     ev_signal_start(fr.loop, &sigint);
-    log_info("front.ready", "gateway %u ready on %s (port %u), %u nodes, %u groups", cfg->id,
-             cfg->gw.listen, tier_port(fr.t), cfg->n_members, fr.ngroups);
+    log_info("front.ready", "gateway %u ready on %s (port %u), WebSocket port %u, %u nodes, "
+             "%u groups", cfg->id, cfg->gw.listen, tier_port(fr.t),
+             tier_listener_port(fr.t, "ws"), cfg->n_members, fr.ngroups);
     ev_run(fr.loop, 0);
     ev_signal_stop(fr.loop, &sigterm);
     ev_signal_stop(fr.loop, &sigint);

@@ -173,6 +173,10 @@ fail:
 
 uint16_t dev_port(const dev *d) { return tier_port(d->t); }
 
+uint16_t dev_ws_port(const dev *d) { return tier_listener_port(d->t, "ws"); }
+
+bool dev_tls(const dev *d) { return tier_tls(d->t); }
+
 void dev_stop(dev *d)
 {
     if (!d)

@@ -7,6 +7,7 @@
 #ifndef HERALD_HERALDD_DEV_H
 #define HERALD_HERALDD_DEV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -22,6 +23,10 @@ int dev_start(const gw_config *cfg, struct ev_loop *loop, store *const *stores, 
               dev **out);
 /* The bound client port. */
 uint16_t dev_port(const dev *d);
+/* The bound WebSocket port (0: gateway.ws_listen is off). */
+uint16_t dev_ws_port(const dev *d);
+/* True when the listeners speak TLS (wss:// for WebSocket). */
+bool dev_tls(const dev *d);
 /* Commits and answers what is queued, then closes every connection and
  * frees. NULL-safe. */
 void dev_stop(dev *d);

@@ -28,7 +28,7 @@ const cfg_key devcfg_keys[] = {
 
 const size_t devcfg_nkeys = sizeof devcfg_keys / sizeof devcfg_keys[0];
 
-void devcfg_gateway(const dev_config *d, gw_config *g)
+void devcfg_gateway(dev_config *d, gw_config *g)
 {
     gwlimits_config(&d->gw, g);
     g->queue_bytes = (size_t)d->queue_bytes;

@@ -29,6 +29,6 @@ extern const cfg_key devcfg_keys[];
 extern const size_t devcfg_nkeys;
 
 /* Gateway settings from the config. */
-void devcfg_gateway(const dev_config *d, gw_config *g);
+void devcfg_gateway(dev_config *d, gw_config *g);
 
 #endif

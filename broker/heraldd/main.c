@@ -5,7 +5,8 @@
  *       Everything in one process on loopback: LMDB store under DIR, the
  *       gateway on HOST:PORT (default 127.0.0.1:7400). On first start it
  *       creates tenant "demo"; every start writes DIR/dev.env with
- *       HERALD_GATEWAY, HERALD_TENANT and HERALD_SECRET. SIGTERM/SIGINT stop
+ *       HERALD_GATEWAY, HERALD_TENANT and HERALD_SECRET (and HERALD_WS, the
+ *       WebSocket URL, when gateway.ws_listen is on). SIGTERM/SIGINT stop
  *       it cleanly: queued commands are committed and acknowledged first.
  *
  *   heraldd node --config FILE      a cluster node (see cluster.h, nodecfg.h)
@@ -42,6 +43,7 @@
 static const char usage_text[] =
     "usage: heraldd dev --data DIR [--config FILE] [--listen HOST:PORT] [--max-frame BYTES]\n"
     "                   [--out-cap BYTES] [--rate REQ_PER_S] [--idle-ms MS]\n"
+    "                   [--ws-listen HOST:PORT|'']\n"
     "                   [--log-level debug|info|warn|error] [--no-sync] [--tenants a,b]\n"
     "       heraldd node --config FILE      a cluster node (raft replica of every group)\n"
     "       heraldd gateway --config FILE   a cluster gateway (client connections)\n"
@@ -59,6 +61,7 @@ static const struct {
     {"--max-frame", "gateway.max_frame"}, {"--out-cap", "gateway.out_cap"},
     {"--rate", "gateway.rate"},         {"--idle-ms", "gateway.idle_ms"},
     {"--log-level", "log.level"},       {"--tenants", "dev.tenants"},
+    {"--ws-listen", "gateway.ws_listen"},
 };
 
 /* Defaults, then --config FILE, then flags (flags win). */
@@ -187,14 +190,19 @@ static int check_layout(const char *dir, uint32_t groups)
 }
 
 /* Writes DIR/NAME with the variables a client needs (envfile.h). */
-static int write_env(const char *dir, const char *name, const char *host, uint16_t port,
+static int write_env(const char *dir, const char *name, const char *host, const dev *g,
                      const char *tenant, const uint8_t secret[TOKEN_SECRET_LEN])
 {
-    char hex[TOKEN_SECRET_HEX + 1], text[1024];
+    char hex[TOKEN_SECRET_HEX + 1], text[1024], ws[320] = "";
+    uint16_t wsport = dev_ws_port(g);
 
     token_secret_to_hex(secret, hex);
-    if (snprintf(text, sizeof text, "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n",
-                 host, port, (int)TOKEN_ID_MAX, tenant, hex) >= (int)sizeof text)
+    /* The WebSocket URL on the same host as the client port. */
+    if (wsport)
+        snprintf(ws, sizeof ws, "HERALD_WS=%s://%s:%u/ws\n", dev_tls(g) ? "wss" : "ws", host,
+                 wsport);
+    if (snprintf(text, sizeof text, "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n%s",
+                 host, dev_port(g), (int)TOKEN_ID_MAX, tenant, hex, ws) >= (int)sizeof text)
         return HERALD_EINVAL;
     return envfile_write(dir, name, text);
 }
@@ -268,8 +276,9 @@ static int run_dev(int argc, char **argv)
     }
     rc = dev_start(&gc, loop, stores, o.groups, &g);
     if (rc) {
-        fprintf(stderr, "heraldd: cannot listen on %s: %s (%s)\n", gc.listen,
-                herald_strerror(rc), strerror(errno));
+        fprintf(stderr, "heraldd: cannot listen on %s%s%s: %s (%s)\n", gc.listen,
+                gc.ws_listen && gc.ws_listen[0] ? " / WebSocket " : "",
+                gc.ws_listen ? gc.ws_listen : "", herald_strerror(rc), strerror(errno));
         goto close_store;
     }
     colon = strrchr(gc.listen, ':');
@@ -279,10 +288,10 @@ static int run_dev(int argc, char **argv)
     for (int i = 0; i < n_tenants && rc == 0; i++) {
         char name[TOKEN_ID_MAX + 16];
         snprintf(name, sizeof name, "tenant-%.*s.env", (int)TOKEN_ID_MAX, tenants[i]);
-        rc = write_env(o.data, name, host, dev_port(g), tenants[i], secrets[i]);
+        rc = write_env(o.data, name, host, g, tenants[i], secrets[i]);
     }
     if (rc == 0)
-        rc = write_env(o.data, "dev.env", host, dev_port(g), tenants[0], secrets[0]);
+        rc = write_env(o.data, "dev.env", host, g, tenants[0], secrets[0]);
     if (rc) {
         fprintf(stderr, "heraldd: cannot write the env files in %s\n", o.data);
         goto destroy_gw;

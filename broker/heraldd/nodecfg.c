@@ -441,6 +441,13 @@ int nodecfg_gateway_validate(gateway_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "gateway.listen: expected HOST:PORT, not '%s'", c->gw.listen);
         return HERALD_EINVAL;
     }
+    colon = strrchr(c->gw.ws_listen, ':');
+    if (c->gw.ws_listen[0] &&
+        (!colon || colon == c->gw.ws_listen || !parse_uint(colon + 1, 0, 65535, &port))) {
+        snprintf(err, errlen, "gateway.ws_listen: expected HOST:PORT or empty (off), not '%s'",
+                 c->gw.ws_listen);
+        return HERALD_EINVAL;
+    }
     rc = nodecfg_parse_members(c->members, c->member, &c->n_members, err, errlen);
     if (rc)
         return rc;

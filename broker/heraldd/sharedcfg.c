@@ -1,6 +1,7 @@
 /* sharedcfg.c — see sharedcfg.h. */
 #include "sharedcfg.h"
 
+#include <stdio.h>
 #include <string.h>
 
 cmd tenantcfg_command(const tenant_defaults *d, const char *name, const char *hex)
@@ -14,8 +15,12 @@ cmd tenantcfg_command(const tenant_defaults *d, const char *name, const char *he
                  .corp = herald_str_z(d->display_name[0] ? d->display_name : NULL)};
 }
 
-void gwlimits_config(const gw_limits *l, gw_config *g)
+void gwlimits_config(gw_limits *l, gw_config *g)
 {
+    const char *colon = strrchr(l->listen, ':');
+    if (colon && strcmp(colon, ":0") == 0 && strcmp(l->ws_listen, GWLIMITS_WS_DEFAULT) == 0)
+        snprintf(l->ws_listen, sizeof l->ws_listen, "%.*s:0", (int)(colon - l->listen),
+                 l->listen);
     gw_config_defaults(g);
     g->listen = l->listen;
     g->max_frame = l->max_frame;
@@ -27,6 +32,8 @@ void gwlimits_config(const gw_limits *l, gw_config *g)
     g->max_conns = l->max_conns;
     g->tls_cert = l->tls_cert;
     g->byte_rate = l->byte_rate;
+    g->ws_listen = l->ws_listen;
+    g->ws_origins = l->ws_origins;
 }
 
 int tenantcfg_split(const char *list, char out[][TOKEN_ID_MAX + 1])

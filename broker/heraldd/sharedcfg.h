@@ -87,7 +87,11 @@ typedef struct gw_limits {
     uint32_t max_conns;    /* gateway.max_conns */
     char tls_cert[1024];   /* gateway.tls_cert: the client port's certificate + key */
     uint64_t byte_rate;    /* gateway.byte_rate: frame bytes/s per connection */
+    char ws_listen[256];   /* gateway.ws_listen: WebSocket HOST:PORT ("" off) */
+    char ws_origins[1024]; /* gateway.ws_origins: Origin allow-list ("" any) */
 } gw_limits;
+
+#define GWLIMITS_WS_DEFAULT "127.0.0.1:7401" /* gateway.ws_listen's default */
 
 /* The gateway.* client keys of config struct T whose gw_limits member is M;
  * FLAG(x) appends the dev command-line flag to a help text (or nothing). */
@@ -113,12 +117,24 @@ typedef struct gw_limits {
                  "frames); excess gets RATE_LIMITED"),                                        \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.tls_cert", CFG_STR, tls_cert, 0, 0, "",            \
                  "PEM file with the client port's certificate (and chain) followed by its "  \
-                 "private key; set, the port speaks TLS only (clients dial tls://HOST:PORT)")
+                 "private key; set, the port speaks TLS only (clients dial tls://HOST:PORT), "  \
+                 "and so does gateway.ws_listen (wss://)"),                                   \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.ws_listen", CFG_STR, ws_listen, 0, 0,              \
+                 GWLIMITS_WS_DEFAULT,                                                        \
+                 "WebSocket address HOST:PORT (ws://HOST:PORT/ws, one binary message per "   \
+                 "Herald frame); empty = off; left at the default while gateway.listen picks " \
+                 "a free port (port 0), it picks one too" FLAG(" (--ws-listen)")),           \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.ws_origins", CFG_STR, ws_origins, 0, 0, "",        \
+                 "browser Origins allowed to open a WebSocket, comma-separated, e.g. "      \
+                 "https://app.example.com,http://localhost:8080; others get 403; empty = any " \
+                 "(clients that send no Origin are always let in)")
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)
 
-/* A gw_config from the limits (listen points into l). */
-void gwlimits_config(const gw_limits *l, gw_config *g);
+/* A gw_config from the limits (its strings point into l). Applies the
+ * free-port rule to l->ws_listen first: at its default while
+ * gateway.listen's port is 0, it becomes the listen host with port 0. */
+void gwlimits_config(gw_limits *l, gw_config *g);
 
 #endif

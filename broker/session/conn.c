@@ -1,4 +1,5 @@
-/* conn.c — one client connection: socket I/O, framing, limits, timers. */
+/* conn.c — one client connection: socket I/O, limits, timers, and the
+ * common path every framing hands its frames to (framing.h). */
 #include "tier_int.h"
 
 #include <errno.h>
@@ -28,17 +29,19 @@ static double byte_burst(const tier *t)
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-void conn_accept(tier *t, int fd, const char *peer)
+void conn_accept(tier_listener *l, int fd, const char *peer)
 {
+    tier *t = l->t;
     conn *c;
     int one = 1;
 
     if (t->stopping || t->nconns >= t->cfg.max_conns) {
-        /* Refuse politely: one ERROR frame (plain TCP only: a TLS client
-         * would read it as garbage), then close. */
+        /* Refuse politely in the listener's framing (plain only: a TLS
+         * client would read it as garbage), then close. */
         herald_buf b = {0};
-        herald_frame f = herald_frame_error(HERALD_EBUSY, "too many connections", 0);
-        if (!t->tls && herald_frame_encode(&f, &b) == 0 && write(fd, b.data, b.len) < 0)
+        if (!t->tls && l->ops->refuse &&
+            l->ops->refuse(HERALD_EBUSY, "too many connections", &b) == 0 &&
+            write(fd, b.data, b.len) < 0)
             log_debug("gw.refuse", "write to %s failed", peer);
         herald_buf_free(&b);
         close(fd);
@@ -51,12 +54,21 @@ void conn_accept(tier *t, int fd, const char *peer)
         return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->ops = l->ops;
+    if (l->ops->conn_new && l->ops->conn_new(l->lst, c, &c->fst) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
     if (t->tls && gw_tls_session_new(t->tls, fd, &c->tls) != 0) {
+        if (c->ops->conn_free)
+            c->ops->conn_free(c->fst);
         free(c);
         close(fd);
         return;
     }
     c->t = t;
+    c->l = l;
     c->fd = fd;
     c->refs = 1;
     c->id = ++t->next_conn_id;
@@ -124,6 +136,8 @@ void conn_unref(conn *c)
     herald_buf_free(&c->in);
     herald_buf_free(&c->out);
     herald_buf_free(&c->held_out);
+    if (c->ops->conn_free)
+        c->ops->conn_free(c->fst);
     free(c->token);
     free(c);
 }
@@ -273,7 +287,7 @@ int conn_send(conn *c, const herald_frame *f)
     if (!conn_open(c) || c->closing)
         return HERALD_ECLOSED; /* closing: only the reason goes out */
     backlog = c->out.len - c->out_off;
-    rc = herald_frame_encode(f, &c->out);
+    rc = c->ops->encode(c, c->fst, f, &c->out);
     if (rc)
         return rc;
     return conn_queued(c, backlog);
@@ -287,13 +301,27 @@ int conn_send_deliver(conn *c, deliver_tpl *t, uint32_t flags, uint64_t prev)
     if (!conn_open(c) || c->closing)
         return HERALD_ECLOSED;
     backlog = c->out.len - c->out_off;
-    rc = deliver_tpl_put(t, flags, prev, &c->out);
+    rc = c->ops->put_deliver(c, c->fst, t, flags, prev, &c->out);
     if (rc)
         return rc;
     return conn_queued(c, backlog);
 }
 
 int conn_send_raw(conn *c, const void *p, size_t n)
+{
+    size_t backlog;
+    int rc;
+
+    if (!conn_open(c) || c->closing)
+        return HERALD_ECLOSED;
+    backlog = c->out.len - c->out_off;
+    rc = c->ops->reframe(c, c->fst, p, n, &c->out);
+    if (rc)
+        return rc;
+    return conn_queued(c, backlog);
+}
+
+int conn_queue_wire(conn *c, const void *p, size_t n)
 {
     size_t backlog;
 
@@ -354,10 +382,16 @@ void conn_hold_end(conn *c, bool keep)
     herald_buf_free(&kept);
 }
 
-void conn_close_after_flush(conn *c)
+/* Stops reading and closes once the output is written (or the linger
+ * expires); with_close: the framing's normal end goes out first. */
+static void close_after_flush(conn *c, bool with_close)
 {
     if (!conn_open(c) || c->closing)
         return;
+    if (with_close && c->ops->close(c, c->fst, 0, NULL, &c->out) != 0) {
+        conn_close(c, "out of memory");
+        return;
+    }
     c->closing = true;
     ev_io_stop(c->t->loop, &c->rio);
     ev_timer_stop(c->t->loop, &c->timer);
@@ -365,6 +399,10 @@ void conn_close_after_flush(conn *c)
     ev_timer_start(c->t->loop, &c->timer);
     conn_write_now(c);
 }
+
+void conn_close_after_flush(conn *c) { close_after_flush(c, true); }
+
+void conn_close_quiet(conn *c) { close_after_flush(c, false); }
 
 int conn_send_error(conn *c, int code, const char *text, uint64_t ref)
 {
@@ -374,7 +412,6 @@ int conn_send_error(conn *c, int code, const char *text, uint64_t ref)
 
 void conn_fail(conn *c, int code, const char *text)
 {
-    herald_frame f = herald_frame_error(code, text, 0);
     if (!conn_open(c) || c->closing)
         return;
     log_info("gw.fail", "conn %llu %s: %s: %s", (unsigned long long)c->id,
@@ -385,7 +422,7 @@ void conn_fail(conn *c, int code, const char *text)
     ev_timer_stop(c->t->loop, &c->timer);
     ev_timer_set(&c->timer, CONN_LINGER_S, 0.0);
     ev_timer_start(c->t->loop, &c->timer);
-    if (herald_frame_encode(&f, &c->out) != 0) {
+    if (c->ops->close(c, c->fst, code, text, &c->out) != 0) {
         conn_close(c, "out of memory");
         return;
     }
@@ -415,49 +452,60 @@ static bool rate_take(conn *c, size_t bytes)
     return true;
 }
 
-/* Decodes and dispatches every whole frame of p[0..len); returns the bytes
- * consumed (a partial frame at the end stays). */
-static size_t conn_process(conn *c, const uint8_t *p, size_t len)
-{
-    size_t off = 0;
-    herald_limits lim = {.max_frame = c->t->cfg.max_frame};
+bool conn_reading(const conn *c) { return c->fd >= 0 && !c->closing; }
 
-    while (c->fd >= 0 && !c->closing) {
-        size_t flen = 0;
-        herald_frame f;
-        int rc = herald_frame_peek(p + off, len - off, c->t->cfg.max_frame, &flen);
-        if (rc) {
-            conn_fail(c, rc, rc == HERALD_ETOO_BIG ? "frame exceeds the size limit"
-                                                   : "empty frame");
-            break;
-        }
-        if (flen == 0)
-            break;
-        rc = herald_frame_decode(p + off + HERALD_FRAME_HEADER, flen - HERALD_FRAME_HEADER, &lim,
-                                 &f);
-        off += flen;
-        if (rc) {
-            conn_fail(c, rc, "malformed frame");
-            break;
-        }
-        c->last_rx = ev_now(c->t->loop);
-        if (c->sess.authed && f.type != HERALD_FT_PING && !rate_take(c, flen)) {
-            conn_send_error(c, HERALD_ERATE_LIMITED,
-                            c->tokens < 1.0 ? "request rate limit exceeded; not applied"
-                                            : "byte rate limit exceeded; not applied",
-                            f.rid);
-        } else if (f.type == HERALD_FT_PING) {
-            herald_frame pong = {.type = HERALD_FT_PONG, .rid = f.rid};
-            conn_send(c, &pong);
-        } else if (!c->sess.authed && f.type != HERALD_FT_HELLO) {
-            conn_fail(c, HERALD_EUNAUTHORIZED, "HELLO required first");
-        } else {
-            c->t->h.frame(c->t->h.ctx, c, &f, p + off - flen + HERALD_FRAME_HEADER,
-                          flen - HERALD_FRAME_HEADER);
-        }
-        herald_frame_release(&f);
+void conn_touch(conn *c) { c->last_rx = ev_now(c->t->loop); }
+
+void *conn_listener_state(const conn *c) { return c->l->lst; }
+
+const gw_config *conn_config(const conn *c) { return &c->t->cfg; }
+
+/* The common path of every framing: cap, decode, limits, PING, HELLO
+ * first, then the handler. */
+int conn_dispatch(conn *c, const uint8_t *payload, size_t len)
+{
+    herald_limits lim = {.max_frame = c->t->cfg.max_frame};
+    size_t bytes = len + HERALD_FRAME_HEADER; /* what the byte rate counts */
+    herald_frame f;
+    int rc;
+
+    if (!conn_reading(c))
+        return HERALD_ECLOSED;
+    if (len > c->t->cfg.max_frame) {
+        conn_fail(c, HERALD_ETOO_BIG, "frame exceeds the size limit");
+        return HERALD_ECLOSED;
     }
-    return off;
+    rc = herald_frame_decode(payload, len, &lim, &f);
+    if (rc) {
+        conn_fail(c, rc, "malformed frame");
+        return HERALD_ECLOSED;
+    }
+    c->last_rx = ev_now(c->t->loop);
+    if (c->sess.authed && f.type != HERALD_FT_PING && !rate_take(c, bytes)) {
+        conn_send_error(c, HERALD_ERATE_LIMITED,
+                        c->tokens < 1.0 ? "request rate limit exceeded; not applied"
+                                        : "byte rate limit exceeded; not applied",
+                        f.rid);
+    } else if (f.type == HERALD_FT_PING) {
+        herald_frame pong = {.type = HERALD_FT_PONG, .rid = f.rid};
+        conn_send(c, &pong);
+    } else if (!c->sess.authed && f.type != HERALD_FT_HELLO) {
+        conn_fail(c, HERALD_EUNAUTHORIZED, "HELLO required first");
+    } else {
+        c->t->h.frame(c->t->h.ctx, c, &f, payload, len);
+    }
+    herald_frame_release(&f);
+    return conn_reading(c) ? 0 : HERALD_ECLOSED;
+}
+
+int conn_dispatch_frame(conn *c, const herald_frame *f)
+{
+    herald_buf b = {0};
+    int rc = herald_frame_encode(f, &b);
+    if (rc == 0)
+        rc = conn_dispatch(c, b.data + HERALD_FRAME_HEADER, b.len - HERALD_FRAME_HEADER);
+    herald_buf_free(&b);
+    return rc;
 }
 
 /* Reads from the socket (or its TLS session) into dst: > 0 bytes, 0 peer
@@ -525,7 +573,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         if (n < 0)
             break;
         if (direct) {
-            size_t used = conn_process(c, dst, (size_t)n);
+            size_t used = c->ops->input(c, c->fst, dst, (size_t)n);
             if (c->fd >= 0 && used < (size_t)n &&
                 herald_buf_append(&c->in, dst + used, (size_t)n - used) != 0) {
                 conn_close(c, "out of memory");
@@ -534,7 +582,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         } else {
             size_t used;
             c->in.len += (size_t)n;
-            used = conn_process(c, c->in.data, c->in.len);
+            used = c->ops->input(c, c->fst, c->in.data, c->in.len);
             if (c->fd >= 0 && used)
                 herald_buf_consume(&c->in, used);
             if (c->in.len == 0)

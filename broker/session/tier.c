@@ -1,5 +1,5 @@
-/* tier.c — the session tier's lifecycle, listener, presence and delivery to
- * sessions. See tier.h. */
+/* tier.c — the session tier's lifecycle, listeners, presence and delivery
+ * to sessions. See tier.h. */
 #include "tier_int.h"
 
 #include <arpa/inet.h>
@@ -88,14 +88,14 @@ fail_addr:
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-    tier *t = w->data;
+    tier_listener *l = w->data;
     (void)loop;
     (void)revents;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         char host[INET6_ADDRSTRLEN] = "?", peer[64];
-        int fd = accept4(t->lfd, (struct sockaddr *)&ss, &sl,
+        int fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -103,9 +103,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                  * so pause accepting instead of spinning. */
                 log_warn("gw.accept", "accept failed: %s; pausing accepts for 100 ms",
                          strerror(errno));
-                ev_io_stop(t->loop, &t->accept_w);
-                ev_timer_set(&t->accept_pause, 0.1, 0.0);
-                ev_timer_start(t->loop, &t->accept_pause);
+                ev_io_stop(l->t->loop, &l->accept_w);
+                ev_timer_set(&l->accept_pause, 0.1, 0.0);
+                ev_timer_start(l->t->loop, &l->accept_pause);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 log_warn("gw.accept", "accept failed: %s", strerror(errno));
             }
@@ -120,16 +120,16 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
             snprintf(peer, sizeof peer, "[%s]:%u", host, ntohs(a->sin6_port));
         }
-        conn_accept(t, fd, peer);
+        conn_accept(l, fd, peer);
     }
 }
 
 static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    tier *t = w->data;
+    tier_listener *l = w->data;
     (void)revents;
-    if (!t->stopping)
-        ev_io_start(loop, &t->accept_w);
+    if (!l->t->stopping)
+        ev_io_start(loop, &l->accept_w);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -137,6 +137,66 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop;
     (void)revents;
     conn_flush_all(w->data);
+}
+
+/* Adds a listener on addr with framing ops; *bound points at its owned
+ * copy of addr. */
+static int listener_add(tier *t, const char *addr, const framing_ops *ops, const char **bound)
+{
+    tier_listener *l = &t->ls[t->nls];
+    int rc;
+
+    if (t->nls == TIER_MAX_LISTENERS || strlen(addr) >= sizeof l->addr)
+        return HERALD_EINVAL;
+    *l = (tier_listener){.t = t, .ops = ops, .lfd = -1};
+    strcpy(l->addr, addr);
+    if (ops->listener_new) {
+        rc = ops->listener_new(&t->cfg, &l->lst);
+        if (rc)
+            return rc;
+    }
+    rc = listen_on(l->addr, &l->lfd, &l->port);
+    if (rc) {
+        if (ops->listener_free)
+            ops->listener_free(l->lst);
+        l->lst = NULL;
+        return rc;
+    }
+    ev_io_init(&l->accept_w, on_accept, l->lfd, EV_READ);
+    l->accept_w.data = l;
+    ev_io_start(t->loop, &l->accept_w);
+    ev_timer_init(&l->accept_pause, on_accept_resume, 0.1, 0.0);
+    l->accept_pause.data = l;
+    *bound = l->addr;
+    t->nls++;
+    if (ops == &framing_tcp)
+        log_info("gw.listen", "listening on %s (port %u, %s)", l->addr, l->port,
+                 t->tls ? "TLS" : "plain TCP");
+    else
+        log_info("gw.listen", "listening on %s (port %u, %s framing, %s)", l->addr, l->port,
+                 ops->name, t->tls ? "TLS" : "plain");
+    return 0;
+}
+
+/* Stops accepting on every listener (tier_destroy: first step). */
+static void listeners_stop(tier *t)
+{
+    for (uint32_t i = 0; i < t->nls; i++) {
+        ev_io_stop(t->loop, &t->ls[i].accept_w);
+        ev_timer_stop(t->loop, &t->ls[i].accept_pause);
+        if (t->ls[i].lfd >= 0)
+            close(t->ls[i].lfd);
+        t->ls[i].lfd = -1;
+    }
+}
+
+/* After every connection is gone: the framings' listener states. */
+static void listeners_free(tier *t)
+{
+    for (uint32_t i = 0; i < t->nls; i++)
+        if (t->ls[i].ops->listener_free)
+            t->ls[i].ops->listener_free(t->ls[i].lst);
+    t->nls = 0;
 }
 
 int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *h, tier **out)
@@ -148,12 +208,19 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
         return HERALD_ENOMEM;
     t->h = *h;
     t->cfg = *cfg;
-    if (!cfg->listen || strlen(cfg->listen) >= sizeof t->listen_addr) {
+    t->loop = loop;
+    if (!cfg->listen) {
         rc = HERALD_EINVAL;
         goto fail_alloc;
     }
-    strcpy(t->listen_addr, cfg->listen);
-    t->cfg.listen = t->listen_addr;
+    if (cfg->ws_origins && cfg->ws_origins[0]) {
+        t->ws_origins = strdup(cfg->ws_origins);
+        if (!t->ws_origins) {
+            rc = HERALD_ENOMEM;
+            goto fail_alloc;
+        }
+    }
+    t->cfg.ws_origins = t->ws_origins;
     if (cfg->tls_cert && cfg->tls_cert[0]) {
         char err[512];
         if (gw_tls_create(cfg->tls_cert, &t->tls, err, sizeof err) != 0) {
@@ -166,38 +233,50 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
      * the idle timeout closes them. */
     if (t->cfg.hb_ms > t->cfg.idle_ms / 3)
         t->cfg.hb_ms = t->cfg.idle_ms / 3 ? t->cfg.idle_ms / 3 : 1;
-    t->loop = loop;
-    t->lfd = -1;
     rc = hmap_create(&t->presence);
     if (rc)
         goto fail_alloc;
-    rc = listen_on(t->cfg.listen, &t->lfd, &t->port);
+    rc = listener_add(t, cfg->listen, &framing_tcp, &t->cfg.listen);
     if (rc)
-        goto fail_presence;
-    ev_io_init(&t->accept_w, on_accept, t->lfd, EV_READ);
-    t->accept_w.data = t;
-    ev_io_start(loop, &t->accept_w);
-    ev_timer_init(&t->accept_pause, on_accept_resume, 0.1, 0.0);
-    t->accept_pause.data = t;
+        goto fail_listeners;
+    t->cfg.ws_listen = NULL;
+    if (cfg->ws_listen && cfg->ws_listen[0]) {
+        rc = listener_add(t, cfg->ws_listen, &framing_ws, &t->cfg.ws_listen);
+        if (rc) {
+            log_error("gw.listen", "gateway.ws_listen: cannot listen on %s", cfg->ws_listen);
+            goto fail_listeners;
+        }
+    }
     ev_prepare_init(&t->flush_w, on_prepare);
     t->flush_w.data = t;
     ev_prepare_start(loop, &t->flush_w);
-    log_info("gw.listen", "listening on %s (port %u, %s)", t->cfg.listen, t->port,
-             t->tls ? "TLS" : "plain TCP");
     *out = t;
     return 0;
 
-fail_presence:
+fail_listeners:
+    listeners_stop(t);
+    listeners_free(t);
     hmap_destroy(t->presence);
 fail_alloc:
     gw_tls_destroy(t->tls);
+    free(t->ws_origins);
     free(t);
     return rc;
 }
 
 const gw_config *tier_config(const tier *t) { return &t->cfg; }
 
-uint16_t tier_port(const tier *t) { return t->port; }
+uint16_t tier_port(const tier *t) { return t->ls[0].port; }
+
+uint16_t tier_listener_port(const tier *t, const char *framing)
+{
+    for (uint32_t i = 0; i < t->nls; i++)
+        if (strcmp(t->ls[i].ops->name, framing) == 0)
+            return t->ls[i].port;
+    return 0;
+}
+
+bool tier_tls(const tier *t) { return t->tls != NULL; }
 
 void tier_counts(const tier *t, uint64_t *conns, uint64_t *users)
 {
@@ -210,16 +289,15 @@ void tier_destroy(tier *t)
     if (!t)
         return;
     t->stopping = true;
-    ev_io_stop(t->loop, &t->accept_w);
-    ev_timer_stop(t->loop, &t->accept_pause);
-    if (t->lfd >= 0)
-        close(t->lfd);
+    listeners_stop(t);
     conn_flush_all(t);
     while (t->all_head)
         conn_close(t->all_head, "shutdown");
     ev_prepare_stop(t->loop, &t->flush_w);
     hmap_destroy(t->presence);
+    listeners_free(t); /* framing states of connections still referenced are their own */
     gw_tls_destroy(t->tls);
+    free(t->ws_origins);
     free(t);
 }
 

@@ -1,5 +1,6 @@
 /*
- * tier.h — the session tier: the client port (TCP or TLS), connections,
+ * tier.h — the session tier: its listeners (the client port with Herald's
+ * TCP framing, and optionally WebSocket; each plain or TLS), connections,
  * per-connection limits, presence of the users online, and delivery of
  * pushes to their sessions. It knows nothing of what a request means: every
  * decoded frame of a connection goes to the tier's handler, which is the
@@ -44,12 +45,17 @@ typedef struct gw_config {
     size_t queue_bytes;    /* dev mode: bytes one group's writer may have queued (0 none) */
     uint64_t byte_rate;    /* sustained frame bytes/s per connection (burst 2× or two
                               frame caps); excess gets RATE_LIMITED */
-    const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: the client
-                              port speaks TLS only (gw_tls.h). NULL/"": plain TCP */
+    const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: every
+                              listener speaks TLS only (gw_tls.h). NULL/"": plain */
+    const char *ws_listen; /* WebSocket "HOST:PORT" (HTTP Upgrade on /ws; wss://
+                              when tls_cert is set). NULL/"": no WebSocket listener */
+    const char *ws_origins; /* comma-separated Origin allow-list for WebSocket
+                               handshakes that send Origin; NULL/"": any */
 } gw_config;
 
 /* Fills the defaults: 127.0.0.1:7400, 1 MiB frames, 2000 req/s burst 4000,
- * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns. */
+ * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns, no
+ * WebSocket listener (heraldd's config table sets gateway.ws_listen). */
 void gw_config_defaults(gw_config *cfg);
 
 /* What the tier hands every frame to: HELLO, and any frame of an
@@ -61,15 +67,22 @@ typedef struct tier_handler {
     void (*frame)(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len);
 } tier_handler;
 
-/* Binds and listens on cfg->listen (the heartbeat is clamped to a third of
- * the idle timeout). 0, HERALD_EINVAL (bad address or TLS material),
- * HERALD_EIO (bind/listen failed; errno kept), HERALD_ENOMEM. */
+/* Binds and listens on cfg->listen, and cfg->ws_listen when set (the
+ * heartbeat is clamped to a third of the idle timeout). The connection cap
+ * counts the connections of every listener. 0, HERALD_EINVAL (bad address,
+ * TLS material or Origin list), HERALD_EIO (bind/listen failed; errno
+ * kept), HERALD_ENOMEM. */
 int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *h, tier **out);
 
 /* The settings in force (after clamping). */
 const gw_config *tier_config(const tier *t);
-/* The bound TCP port (useful with port 0). */
+/* The bound TCP port of the client port (useful with port 0). */
 uint16_t tier_port(const tier *t);
+/* The bound port of the listener whose framing is named `framing` ("tcp",
+ * "ws"), or 0 when there is none. */
+uint16_t tier_listener_port(const tier *t, const char *framing);
+/* True when the listeners speak TLS (gateway.tls_cert). */
+bool tier_tls(const tier *t);
 /* Open connections and distinct users online. */
 void tier_counts(const tier *t, uint64_t *conns, uint64_t *users);
 

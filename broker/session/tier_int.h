@@ -1,8 +1,10 @@
 /*
  * tier_int.h — session tier internals. Floors, each calling only down:
- * tier.c (lifecycle, listener, delivery to sessions) → conn.c (one
- * connection: socket I/O, framing, limits, timers) → presence.c (who is
- * online). gw_tls.c is the TLS session under conn.c. Loop thread only.
+ * tier.c (lifecycle, listeners, delivery to sessions) → conn.c (one
+ * connection: socket I/O, limits, timers, the common dispatch path) →
+ * presence.c (who is online). framing.h: each listener's framing
+ * (framing_tcp.c, ws.c) between conn.c's bytes and Herald frames. gw_tls.c
+ * is the TLS session under conn.c. Loop thread only.
  */
 #ifndef HERALD_TIER_INT_H
 #define HERALD_TIER_INT_H
@@ -12,26 +14,38 @@
 #include <stdbool.h>
 
 #include "deliver.h"
+#include "framing.h"
 #include "gw_tls.h"
 #include "hmap.h"
 #include "tier.h"
 
 #define TIER_MAX_GROUPS 65u /* meta group + up to 64 shard groups */
+#define TIER_MAX_LISTENERS 4u /* the client port and the optional ones */
+
+/* One listening socket and the framing its connections speak. */
+typedef struct tier_listener {
+    tier *t;                 /* owner */
+    const framing_ops *ops;  /* the framing (static) */
+    void *lst;               /* ops->listener_new's state (owned) */
+    char addr[272];          /* "HOST:PORT" as configured */
+    int lfd;                 /* listening socket; -1 none */
+    uint16_t port;           /* bound port */
+    ev_io accept_w;          /* readable on lfd */
+    ev_timer accept_pause;   /* resumes accepting after EMFILE and the like */
+} tier_listener;
 
 struct tier {
     gw_config cfg;         /* copy of the configuration */
-    char listen_addr[272]; /* owned copy of cfg.listen */
+    char *ws_origins;      /* owned copy of cfg.ws_origins */
     struct ev_loop *loop;  /* the loop everything runs on */
     tier_handler h;        /* where frames go */
-    int lfd;               /* listening socket */
-    uint16_t port;         /* bound port */
-    ev_io accept_w;        /* readable on lfd */
-    ev_timer accept_pause; /* resumes accepting after EMFILE and the like */
+    tier_listener ls[TIER_MAX_LISTENERS]; /* ls[0]: the client port (TCP framing) */
+    uint32_t nls;          /* listeners in use */
     ev_prepare flush_w;    /* flushes pending output once per loop iteration */
     conn *flush_head;      /* connections with output to flush */
     conn *all_head;        /* every open connection */
     hmap *presence;        /* "tenant\0user" → first conn of that user */
-    gw_tls *tls;           /* TLS on the client port (NULL: plain TCP) */
+    gw_tls *tls;           /* TLS on every listener (NULL: plain) */
     uint32_t nconns;       /* open connections */
     uint64_t next_conn_id; /* connection ids, for logs */
     bool stopping;         /* tier_destroy in progress */
@@ -40,6 +54,9 @@ struct tier {
 
 struct conn {
     tier *t;               /* owner */
+    tier_listener *l;      /* the listener that accepted it (valid while open) */
+    const framing_ops *ops; /* its framing (static: outlives the tier) */
+    void *fst;             /* the framing's per-connection state (owned) */
     int fd;                /* socket; -1 once closed */
     uint64_t id;           /* for logs */
     int refs;              /* 1 while open + 1 per holder (the handler's requests) */
@@ -77,7 +94,7 @@ struct conn {
 };
 
 /* conn.c */
-void conn_accept(tier *t, int fd, const char *peer);
+void conn_accept(tier_listener *l, int fd, const char *peer);
 /* Keeps a push for a held connection. */
 void conn_hold_push(conn *c, const herald_frame *f);
 /* Closes now; idempotent. */
