@@ -62,7 +62,6 @@ const dir = mkdtempSync(join(tmpdir(), "herald-browser-"));
 const wsPort = await freePort();
 const tcpPort = await freePort();
 const wsUrl = `ws://127.0.0.1:${wsPort}/ws`;
-writeFileSync(join(dir, "h.conf"), `gateway.ws_listen = 127.0.0.1:${wsPort}\n`);
 let dev = null; // { proc, exit }
 let env = {};
 
@@ -122,6 +121,8 @@ const http = createServer((req, res) => {
 });
 await new Promise((r) => http.listen(0, "127.0.0.1", r));
 const site = `http://127.0.0.1:${http.address().port}`;
+// The WebSocket port on a fixed free port (a restart keeps it), open to this page's origin only.
+writeFileSync(join(dir, "h.conf"), `gateway.ws_listen = 127.0.0.1:${wsPort}\ngateway.ws_origins = ${site}\n`);
 
 // ---- checks ----------------------------------------------------------------------------
 let browser = null;
