@@ -119,9 +119,14 @@ type Item =
 const utf8d = new TextDecoder();
 const utf8e = new TextEncoder();
 
+/* 128 random bits as hex: Web Crypto where there is one (browsers, Node
+ * 19+), else Math.random (Node 18: a cmid only has to be unique per sender
+ * and conversation within the dedup window). */
 function randomCmid(): string {
   const b = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(b);
+  const wc = (globalThis as { crypto?: { getRandomValues(a: Uint8Array): Uint8Array } }).crypto;
+  if (wc?.getRandomValues) wc.getRandomValues(b);
+  else for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
@@ -572,7 +577,7 @@ export class HeraldClient {
         },
         (e) => {
           if (id !== this.connId) return;
-          this.lost(new HeraldError(ErrorCode.UNAUTHORIZED, `the token function failed: ${(e as Error)?.message ?? e}`));
+          this.lost(new HeraldError(ErrorCode.IO, `the token function failed: ${(e as Error)?.message ?? e}`));
         },
       );
   }
