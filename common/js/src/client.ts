@@ -174,6 +174,7 @@ export class HeraldClient {
   private everOnline = false;
   private attempts = 0; // failed attempts since the last WELCOME
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private attemptTimer: ReturnType<typeof setTimeout> | undefined; // this attempt's deadline
   private hbTimer: ReturnType<typeof setTimeout> | undefined;
   private hbMs = HB_DEFAULT_MS;
   private lastTx = 0;
@@ -541,6 +542,13 @@ export class HeraldClient {
     this.reconnectTimer = undefined;
     const id = ++this.connId;
     this.setState("connecting");
+    // An attempt that hangs (a black-holed connect, a silent server) ends at
+    // the request deadline like any request.
+    clearTimeout(this.attemptTimer);
+    this.attemptTimer = setTimeout(() => {
+      if (id === this.connId && !this.online)
+        this.breakConn(id, new HeraldError(ErrorCode.TIMEOUT, `no WELCOME within ${this.timeoutMs} ms`));
+    }, this.timeoutMs);
     const go = (token: string): void => {
       if (id !== this.connId || this.st === "closed") return;
       try {
@@ -618,6 +626,7 @@ export class HeraldClient {
     if (this.everOnline) this.counters.reconnects++;
     this.everOnline = true;
     this.online = true;
+    clearTimeout(this.attemptTimer);
     this.attempts = 0;
     this.lastError = undefined;
     this.setState("online");
@@ -736,6 +745,7 @@ export class HeraldClient {
     this.conn = null;
     this.online = false;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.attemptTimer);
     clearTimeout(this.hbTimer);
     clearTimeout(this.syncTimer);
     clearTimeout(this.gapTimer);

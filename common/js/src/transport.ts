@@ -99,7 +99,9 @@ export function webSocket(url: string, impl?: WebSocketCtor): Connector {
       sink.frame(new Uint8Array(d));
     };
     ws.onerror = () => {
-      /* onclose follows with the code */
+      // Browsers follow with onclose (and its code); some implementations
+      // (Node 20's) do not after a refused connect: end here either way.
+      finish(new HeraldError(opened ? ErrorCode.CLOSED : ErrorCode.IO, opened ? "WebSocket error" : `cannot open ${url}`));
     };
     ws.onclose = (ev) => {
       finish(

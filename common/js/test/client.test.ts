@@ -332,3 +332,22 @@ test("an unreadable saved key is refused (INVAL), not silently replaced", async 
   await l0.welcome([1, 3]);
   await assert.rejects(p, (e) => isHeraldError(e, "INVAL") && /saved sync key/.test(e.message));
 });
+
+test("an attempt that neither opens nor fails ends at the deadline; the next one goes on", async () => {
+  const { server, c } = setup({ timeoutMs: 300 });
+  const p = c.connect();
+  const l0 = await server.link(0);
+  await l0.welcome([]);
+  await p;
+  server.hang = true;
+  l0.drop();
+  await waitFor("a hanging attempt", () => server.attempts >= 2, 2000);
+  const t = Date.now();
+  await waitFor("a second attempt after the deadline", () => server.attempts >= 3, 2000);
+  assert.ok(Date.now() - t >= 200, "not before the deadline");
+  server.hang = false;
+  const l1 = await server.link(1, 3000);
+  await l1.welcome([]);
+  await waitFor("online", () => c.state === "online");
+  c.close();
+});

@@ -1,5 +1,6 @@
 /*
- * dev.test.ts — the SDK against a real `heraldd dev` over TCP: the
+ * dev.test.ts — the SDK against a real `heraldd dev` over TCP (or, with
+ * HERALD_JS_TRANSPORT=ws, over its WebSocket listener): the
  * handshake and refusals, two users exchanging messages, the requests
  * (history, read receipts, the conversation list, DND, urgent confirm,
  * recall), catch-up from a saved key with nothing lost or repeated, and a
@@ -12,16 +13,19 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { ErrorCode, HeraldClient, type KeyStore, type Message, isHeraldError, memoryStore } from "../src/index.js";
+import { ErrorCode, HeraldClient, type KeyStore, type Message, isHeraldError, memoryStore, webSocket } from "../src/index.js";
 import { tcp } from "../src/node.js";
 import { Dev, HERALDD, sleep, waitFor } from "./harness.js";
 
 let dev: Dev;
 const clients: HeraldClient[] = [];
+/* HERALD_JS_TRANSPORT=ws: the same tests over gateway.ws_listen with the
+ * webSocket() connector (Node's WebSocket: node --experimental-websocket on v20). */
+const overWs = process.env.HERALD_JS_TRANSPORT === "ws";
 
 function client(user: string, store: KeyStore | null = memoryStore(), extra: { token?: string } = {}): HeraldClient {
   const c = new HeraldClient({
-    connect: tcp(dev.gateway),
+    connect: overWs ? webSocket(dev.ws) : tcp(dev.gateway),
     token: extra.token ?? dev.token(user),
     store,
     timeoutMs: 5000,
@@ -31,7 +35,8 @@ function client(user: string, store: KeyStore | null = memoryStore(), extra: { t
   return c;
 }
 
-/* Collects the messages of conv a client is handed. */
+/* Collects the messages of conv a client is handed from now on (the push
+ * of a conversation's creation may come before or after its answer). */
 function collect(c: HeraldClient, conv: string): Message[] {
   const got: Message[] = [];
   c.on("message", (m) => {
@@ -49,7 +54,11 @@ after(async () => {
   await dev.close();
 });
 
-describe("heraldd dev over TCP", () => {
+describe(`heraldd dev over ${overWs ? "WebSocket" : "TCP"}`, () => {
+  test("the transport is there", () => {
+    assert.ok(!overWs || typeof (globalThis as { WebSocket?: unknown }).WebSocket === "function", "a WebSocket (node --experimental-websocket)");
+  });
+
   test("connect: WELCOME names the token's user and tenant", async () => {
     const c = client("alice");
     await c.connect();
@@ -272,7 +281,7 @@ describe("heraldd dev over TCP", () => {
     const conv = (await s.createConversation("group", ["sol", "ivy"])).conv;
     const got = collect(v, conv);
     const first = await s.send(conv, "seen by the SDK");
-    await waitFor("the SDK got it", () => got.length === 1);
+    await waitFor("the SDK got it", () => got.some((m) => m.seq === first.seq));
     await sleep(50);
     v.close();
     // SDK key → a state file → herald sub: exactly what came after.
@@ -291,6 +300,6 @@ describe("heraldd dev over TCP", () => {
     await v2.connect();
     await waitFor("the message after the CLI", () => got2.length >= 1);
     await sleep(150);
-    assert.deepEqual(got2.map((m) => m.seq), [c.seq]);
+    assert.deepEqual(got2.map((m) => m.seq), [c.seq], "nothing the CLI had, nothing twice");
   });
 });

@@ -64,6 +64,8 @@ export class FakeServer {
   readonly links: FakeLink[] = [];
   /** When true, attempts fail before opening (the server is down). */
   down = false;
+  /** When true, attempts neither open nor fail (a black-holed connect). */
+  hang = false;
   attempts = 0;
 
   readonly connector: Connector = (sink) => {
@@ -72,6 +74,7 @@ export class FakeServer {
       queueMicrotask(() => sink.closed(new HeraldError(ErrorCode.IO, "connection refused (fake)")));
       return { send() {}, close() {} };
     }
+    if (this.hang) return { send() {}, close: () => queueMicrotask(() => sink.closed(new HeraldError(ErrorCode.CLOSED, "closed by the client"))) };
     const link = new FakeLink(sink);
     this.links.push(link);
     queueMicrotask(() => sink.open());

@@ -2,8 +2,8 @@
  * harness.ts — a real `heraldd dev` for the SDK's tests: a temporary data
  * dir, a free loopback port, dev.env read back (gateway, tenant, secret),
  * SIGTERM that must exit 0 (so a sanitizer report in the server fails the
- * test), kill -9 and a restart on the same data dir and ports. Every wait
- * is bounded.
+ * test), kill -9 and a restart on the same data dir and ports (the client
+ * TCP port and gateway.ws_listen, both picked free). Every wait is bounded.
  *
  * HERALDD names the binary (ctest sets it); default ../../build/broker/heraldd.
  */
@@ -52,11 +52,14 @@ export interface DevOptions {
 export class Dev {
   readonly dir: string;
   gateway = "";
+  /** The WebSocket address (ws://127.0.0.1:PORT/ws). */
+  ws = "";
   tenant = "";
   secret = "";
   private proc: ChildProcess | null = null;
   private exit: Promise<number | null> | null = null;
-  private listen = "127.0.0.1:0";
+  private tcpPort = 0;
+  private wsPort = 0;
   private readonly opts: DevOptions;
 
   private constructor(opts: DevOptions) {
@@ -66,8 +69,10 @@ export class Dev {
 
   static async start(opts: DevOptions = {}): Promise<Dev> {
     const d = new Dev(opts);
+    // Fixed free ports (not 0): a restart must come back on the same ones.
+    d.tcpPort = await freePort();
+    d.wsPort = await freePort();
     await d.launch();
-    d.listen = d.gateway; // restarts keep the port
     return d;
   }
 
@@ -75,12 +80,9 @@ export class Dev {
     if (!existsSync(HERALDD)) throw new Error(`no heraldd at ${HERALDD} (build it, or set HERALDD)`);
     const env = join(this.dir, "dev.env");
     if (existsSync(env)) unlinkSync(env);
-    const args = ["dev", "--data", this.dir, "--listen", this.listen, "--log-level", "warn"];
-    if (this.opts.config?.length) {
-      const conf = join(this.dir, "h.conf");
-      writeFileSync(conf, this.opts.config.join("\n") + "\n");
-      args.push("--config", conf);
-    }
+    const conf = join(this.dir, "h.conf");
+    writeFileSync(conf, [`gateway.ws_listen = 127.0.0.1:${this.wsPort}`, ...(this.opts.config ?? [])].join("\n") + "\n");
+    const args = ["dev", "--data", this.dir, "--config", conf, "--listen", `127.0.0.1:${this.tcpPort}`, "--log-level", "warn"];
     const log = openSync(join(this.dir, "heraldd.log"), "a");
     const p = spawn(HERALDD, args, { stdio: ["ignore", "ignore", log] });
     this.proc = p;
@@ -98,9 +100,10 @@ export class Dev {
         .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
     );
     this.gateway = kv.HERALD_GATEWAY ?? "";
+    this.ws = kv.HERALD_WS ?? "";
     this.tenant = kv.HERALD_TENANT ?? "";
     this.secret = kv.HERALD_SECRET ?? "";
-    if (!this.gateway || !this.tenant || this.secret.length !== 64) throw new Error(`bad dev.env: ${JSON.stringify(kv)}`);
+    if (!this.gateway || !this.ws || !this.tenant || this.secret.length !== 64) throw new Error(`bad dev.env: ${JSON.stringify(kv)}`);
   }
 
   log(): string {
