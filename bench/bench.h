@@ -59,6 +59,8 @@ typedef struct bench_config {
     bool need_cluster;      /* durable: the target must say "mode":"cluster" in STATUS */
     const char *kind;       /* --kind: herald conversation kind (NULL: by size) */
     const char *env;        /* --env FILE (herald) */
+    bool ws;                /* --transport ws (herald): WebSocket to the env file's
+                               HERALD_WS instead of TCP to HERALD_GATEWAY */
     char host[256];         /* --url HOST part (peers) */
     uint16_t port;          /* --url PORT part (peers) */
     char group[129];        /* group / conversation / topic name of this run

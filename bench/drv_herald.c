@@ -21,6 +21,11 @@
  * durable scenario refuses anything but a cluster. Verify (failover) pages
  * through HISTORY of the conversation.
  *
+ * --transport ws: every connection dials the env file's HERALD_WS
+ * (ws://HOST:PORT/ws), sends the HTTP Upgrade, waits for 101, and from then
+ * on each Herald frame is one masked binary WebSocket message (the server's
+ * are unmasked); everything above the framing is the same.
+ *
  * Conns (BENCH_CONNS): every member connects and authenticates
  * (HELLO with its own token, WELCOME back) and nothing else happens: no
  * conversation, no sends; bench_ready() once every member is WELCOMEd.
@@ -70,6 +75,9 @@ typedef struct hconn {
     herald_buf tx;     /* bytes to send */
     size_t tx_off;     /* bytes of tx already sent */
     bool welcomed;     /* WELCOME received */
+    bool upgrading;    /* ws: the 101 has not come yet */
+    herald_frame hello; /* ws: the HELLO sent once upgraded (token in hello_tok) */
+    char hello_tok[TOKEN_TEXT_MAX];
 } hconn;
 
 /* The driver state. */
@@ -79,6 +87,7 @@ struct hdrv {
     struct ev_loop *loop;   /* cfg->loop */
     char host[256];         /* gateway host */
     uint16_t port;          /* gateway port */
+    uint16_t ws_port;       /* HERALD_WS port (0: none in the env file) */
     char tenant[256];       /* tenant */
     uint8_t secret[TOKEN_SECRET_LEN]; /* tenant secret */
     hconn *conns;           /* members[] connections */
@@ -96,6 +105,7 @@ struct hdrv {
 };
 
 static void open_conn(hdrv *d, int idx);
+static void ws_frames(hconn *c);
 
 static int fcntl_nonblock(int fd)
 {
@@ -127,8 +137,40 @@ static void conn_flush(hconn *c)
 
 static void conn_send(hconn *c, const herald_frame *f)
 {
+    size_t start = c->tx.len;
     if (herald_frame_encode(f, &c->tx) != 0)
         bench_die("encode failed");
+    if (c->d->cfg->ws) {
+        /* The 4-byte length becomes a masked binary frame's header; the
+         * mask is zero, so the payload goes as it is. */
+        uint8_t *p;
+        uint32_t len = (uint32_t)(c->tx.len - start - HERALD_FRAME_HEADER);
+        uint8_t h[14];
+        size_t hl;
+        h[0] = 0x82;
+        if (len < 126) {
+            h[1] = 0x80 | (uint8_t)len;
+            hl = 2;
+        } else if (len <= 0xffff) {
+            h[1] = 0x80 | 126;
+            h[2] = (uint8_t)(len >> 8);
+            h[3] = (uint8_t)len;
+            hl = 4;
+        } else {
+            h[1] = 0x80 | 127;
+            for (int i = 0; i < 8; i++)
+                h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+            hl = 10;
+        }
+        memset(h + hl, 0, 4);
+        hl += 4;
+        if (herald_buf_reserve(&c->tx, hl) != 0)
+            bench_die("out of memory");
+        p = c->tx.data + start;
+        memmove(p + hl, p + HERALD_FRAME_HEADER, len);
+        memcpy(p, h, hl);
+        c->tx.len = start + hl + len;
+    }
     conn_flush(c);
 }
 
@@ -337,6 +379,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         bench_die("recv failed");
     }
     c->rx.len += (size_t)n;
+    if (c->d->cfg->ws) {
+        ws_frames(c);
+        return;
+    }
     for (;;) {
         size_t flen = 0;
         herald_frame f;
@@ -354,10 +400,59 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     herald_buf_consume(&c->rx, off);
 }
 
+/* ws: the 101, then the server's frames (unmasked, one Herald frame per
+ * binary message; the server does not fragment). */
+static void ws_frames(hconn *c)
+{
+    size_t off = 0;
+    if (c->upgrading) {
+        const uint8_t *e = memmem(c->rx.data, c->rx.len, "\r\n\r\n", 4);
+        if (!e)
+            return;
+        if (c->rx.len < 13 || memcmp(c->rx.data, "HTTP/1.1 101 ", 13) != 0)
+            bench_die("the WebSocket handshake was refused");
+        off = (size_t)(e - c->rx.data) + 4;
+        c->upgrading = false;
+        conn_send(c, &c->hello);
+    }
+    while (c->rx.len - off >= 2) {
+        const uint8_t *p = c->rx.data + off;
+        uint64_t len = p[1] & 0x7f;
+        size_t hl = 2;
+        herald_frame f;
+        if (len == 126) {
+            if (c->rx.len - off < 4)
+                break;
+            len = (uint64_t)p[2] << 8 | p[3];
+            hl = 4;
+        } else if (len == 127) {
+            if (c->rx.len - off < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | p[2 + i];
+            hl = 10;
+        }
+        if (c->rx.len - off - hl < len)
+            break;
+        if ((p[0] & 0x0f) == 0x8)
+            bench_die("the gateway closed a WebSocket");
+        if ((p[0] & 0x0f) == 0x2) {
+            if (herald_frame_decode(p + hl, (size_t)len, NULL, &f) != 0)
+                bench_die("undecodable frame from gateway");
+            on_frame(c, &f);
+            herald_frame_release(&f);
+        }
+        off += hl + (size_t)len;
+    }
+    herald_buf_consume(&c->rx, off);
+}
+
 static void open_conn(hdrv *d, int idx)
 {
     hconn *c = &d->conns[idx];
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(d->port)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(d->cfg->ws ? d->ws_port : d->port)};
     char user[32], tok[TOKEN_TEXT_MAX];
     token_claims cl = {.expires = (uint64_t)time(NULL) + 86400, .admin = true};
     herald_frame f = {.type = HERALD_FT_HELLO, .version = HERALD_PROTOCOL_VERSION};
@@ -385,6 +480,23 @@ static void open_conn(hdrv *d, int idx)
     ev_io_init(&c->wio, on_write, c->fd, EV_WRITE);
     c->rio.data = c->wio.data = c;
     ev_io_start(d->loop, &c->rio);
+    if (d->cfg->ws) {
+        /* A fixed key is fine: the server checks its form, not its randomness. */
+        char req[512];
+        int n = snprintf(req, sizeof req,
+                         "GET /ws HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n",
+                         d->host, d->ws_port);
+        memcpy(c->hello_tok, tok, sizeof tok);
+        c->hello = f;
+        c->hello.token = herald_str_z(c->hello_tok);
+        c->upgrading = true;
+        if (herald_buf_append(&c->tx, req, (size_t)n) != 0)
+            bench_die("out of memory");
+        conn_flush(c);
+        return;
+    }
     conn_send(c, &f);
 }
 
@@ -449,6 +561,10 @@ static void load_env(hdrv *d, const char *path)
             snprintf(d->host, sizeof d->host, "%s", line + 15);
             d->port = (uint16_t)atoi(colon + 1);
             gw = true;
+        } else if (strncmp(line, "HERALD_WS=ws://", 15) == 0) {
+            char *colon = strrchr(line + 15, ':');
+            if (colon)
+                d->ws_port = (uint16_t)atoi(colon + 1);
         } else if (strncmp(line, "HERALD_TENANT=", 14) == 0) {
             snprintf(d->tenant, sizeof d->tenant, "%s", line + 14);
             ten = true;
@@ -459,6 +575,8 @@ static void load_env(hdrv *d, const char *path)
     fclose(f);
     if (!gw || !ten || !sec)
         bench_die("--env file lacks HERALD_GATEWAY, HERALD_TENANT or HERALD_SECRET");
+    if (d->cfg->ws && !d->ws_port)
+        bench_die("--transport ws: the --env file has no HERALD_WS=ws://HOST:PORT/ws");
 }
 
 static int hdrv_setup(bench *b, const bench_config *cfg, void **out)
@@ -520,9 +638,9 @@ static void hdrv_report(void *drv, char *buf, size_t size)
 {
     hdrv *d = drv;
     snprintf(buf, size,
-             ",\"target\":\"%s\",\"kind\":\"%s\",\"conv\":\"%s\",\"conv_group\":%u,"
-             "\"conv_leader_at_create\":%u",
-             d->target, d->kind, d->cfg->group, d->conv_group, d->conv_leader);
+             ",\"target\":\"%s\",\"transport\":\"%s\",\"kind\":\"%s\",\"conv\":\"%s\","
+             "\"conv_group\":%u,\"conv_leader_at_create\":%u",
+             d->target, d->cfg->ws ? "ws" : "tcp", d->kind, d->cfg->group, d->conv_group, d->conv_leader);
 }
 
 static void hdrv_close(void *drv)

@@ -23,6 +23,7 @@
  *   herald-bench --system jetstream --url HOST:PORT --scenario durable
  *                [--window 256]
  *   herald-bench --env FILE --scenario conns [--members 10000] [--duration 5]
+ *                [--transport tcp|ws: ws dials the env file's HERALD_WS]
  *                [--window 256: handshakes in flight]
  *                --rss-pid PID
  *
@@ -84,7 +85,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: herald-bench [--system herald] --env FILE\n"
             "         [--scenario fanout|throughput|durable|failover|conns] [--kind KIND]\n"
-            "         [--conv NAME] [--retry-after S]\n"
+            "         [--conv NAME] [--retry-after S] [--transport tcp|ws]\n"
             "       herald-bench --system nats|mqtt|redis|jetstream|xmpp --url HOST:PORT\n"
             "         [--label NAME]\n"
             "       common: [--members M] [--rate R] [--payload BYTES] [--duration S]\n"
@@ -167,6 +168,8 @@ int main(int argc, char **argv)
             cfg.scenario = v;
         else if (strcmp(a, "--kind") == 0 && v)
             cfg.kind = v;
+        else if (strcmp(a, "--transport") == 0 && v && (!strcmp(v, "tcp") || !strcmp(v, "ws")))
+            cfg.ws = strcmp(v, "ws") == 0;
         else if (strcmp(a, "--conv") == 0 && v)
             conv = v;
         else if (strcmp(a, "--retry-after") == 0)

@@ -10,8 +10,9 @@
 #
 # DIR (default ./var/cluster under the repository) holds node1.conf..node3.conf
 # and gateway.conf, the node data dirs node1..node3, NAME.log and NAME.pid per
-# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET; the
-# same variables as dev.env):  set -a; . DIR/cluster.env; set +a
+# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET and
+# HERALD_WS, the gateway's WebSocket URL; the same variables as dev.env):
+#   set -a; . DIR/cluster.env; set +a
 #
 # The links between the processes use mutual TLS: the first up makes a
 # cluster CA and a certificate per process in DIR/tls (deploy/cluster-certs.sh).
@@ -378,7 +379,7 @@ wait_ready() {
 }
 
 write_env() {
-  local secret tenant n tmp
+  local secret tenant n tmp ws
   tenant=$(tenant_name)
   secret=$(node_secret 1)
   for n in "${NODES[@]}"; do
@@ -386,8 +387,10 @@ write_env() {
       echo "$prog: warning: node$n has a different secret for tenant $tenant" >&2
   done
   tmp=$data/.cluster.env.tmp
+  ws=$(conf_get "$data/gateway.conf" gateway.ws_listen)
   (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n' \
-    "$(gateway_addr)" "$tenant" "$secret" >"$tmp")
+    "$(gateway_addr)" "$tenant" "$secret" >"$tmp"
+    [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp")
   mv -f "$tmp" "$data/cluster.env"
 }
 

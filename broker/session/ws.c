@@ -34,9 +34,27 @@
 typedef struct ws_conn {
     bool upgraded;   /* the 101 went out: frames from now on */
     bool close_sent; /* our Close frame is queued: nothing follows it */
-    bool in_msg;     /* a fragmented binary message is being reassembled */
-    herald_buf msg;  /* its payload so far (≤ max_frame; freed once whole) */
+    ws_rx rx;        /* frames to messages (fragments reassembled) */
+    int last_error;  /* the code of the last frame queued when it was an ERROR,
+                        else 0: a normal end right after it (the gateway
+                        forwarding a node's refusal) closes with its code */
 } ws_conn;
+
+/* The code of an ERROR frame's payload, or 0 for any other frame. The
+ * encoder writes "t" first, so other frames are told apart by 3 bytes and
+ * only ERRORs (rare, small) are decoded. */
+static int error_code_of(const uint8_t *p, size_t n)
+{
+    herald_frame f;
+    int code = 0;
+    if (n < 4 || p[1] != 0xa1 || p[2] != 't' || p[3] != HERALD_FT_ERROR)
+        return 0;
+    if (herald_frame_decode(p, n, NULL, &f) == 0) {
+        code = f.type == HERALD_FT_ERROR ? (int)f.code : 0;
+        herald_frame_release(&f);
+    }
+    return code;
+}
 
 /* An Origin list entry must look like an origin: scheme "://" host. */
 static int ws_listener_new(const gw_config *cfg, void **lst)
@@ -75,7 +93,7 @@ static void ws_conn_free(void *st)
     ws_conn *w = st;
     if (!w)
         return;
-    herald_buf_free(&w->msg);
+    ws_rx_free(&w->rx);
     free(w);
 }
 
@@ -160,23 +178,6 @@ static int queue_control(conn *c, uint8_t op, const uint8_t *p, size_t n)
     return conn_queue_wire(c, f, h + n);
 }
 
-/* The peer's Close: echo its code and end. */
-static void on_close_frame(conn *c, ws_conn *w, const uint8_t *p, size_t n)
-{
-    uint8_t code[2] = {0x03, 0xe8}; /* 1000 */
-    uint16_t got = 0;
-    if (n == 1 || (n >= 2 && !ws_close_code_valid(got = (uint16_t)(p[0] << 8 | p[1])))) {
-        conn_fail(c, HERALD_EPROTOCOL, "malformed WebSocket Close frame");
-        return;
-    }
-    if (n >= 2)
-        memcpy(code, p, 2);
-    log_debug("gw.ws", "%s: the peer closed (%u)", conn_label(c), got);
-    queue_control(c, WS_OP_CLOSE, code, 2);
-    w->close_sent = true;
-    conn_close_quiet(c);
-}
-
 static size_t ws_input(conn *c, void *st, uint8_t *p, size_t len)
 {
     ws_conn *w = st;
@@ -189,73 +190,35 @@ static size_t ws_input(conn *c, void *st, uint8_t *p, size_t len)
             return off;
     }
     while (conn_reading(c) && off < len) {
-        ws_frame_hdr h;
-        uint8_t *pl;
-        size_t n;
-        int rc = ws_frame_parse(p + off, len - off, &h);
-        if (rc == WS_FRAME_PARTIAL)
+        ws_ev ev;
+        size_t used = ws_rx_next(&w->rx, p + off, len - off, max_frame, &ev);
+        off += used;
+        switch (ev.kind) {
+        case WS_EV_NONE:
+            return off;
+        case WS_EV_ERROR:
+            conn_fail(c, ev.herald_code, ev.why);
+            return off;
+        case WS_EV_MESSAGE:
+            conn_dispatch(c, ev.p, ev.n);
             break;
-        if (rc < 0) {
-            conn_fail(c, HERALD_EPROTOCOL, "malformed WebSocket frame header");
-            break;
-        }
-        if (!h.masked) {
-            conn_fail(c, HERALD_EPROTOCOL, "client WebSocket frames must be masked");
-            break;
-        }
-        if (h.opcode == WS_OP_TEXT) {
-            conn_fail(c, HERALD_EUNSUPPORTED,
-                      "text messages are not accepted: one Herald frame per binary message");
-            break;
-        }
-        if (h.opcode == WS_OP_CONT && !w->in_msg) {
-            conn_fail(c, HERALD_EPROTOCOL, "a continuation frame without a message");
-            break;
-        }
-        if (h.opcode == WS_OP_BINARY && w->in_msg) {
-            conn_fail(c, HERALD_EPROTOCOL, "a new message inside a fragmented one");
-            break;
-        }
-        /* The cap, before waiting for the payload or copying it. */
-        if ((h.opcode == WS_OP_BINARY || h.opcode == WS_OP_CONT) &&
-            (h.len > max_frame || (w->in_msg && w->msg.len + h.len > max_frame))) {
-            conn_fail(c, HERALD_ETOO_BIG, "message exceeds the frame size limit");
-            break;
-        }
-        if (len - off - h.hdr_len < h.len)
-            break; /* the payload is not all here */
-        pl = p + off + h.hdr_len;
-        n = (size_t)h.len;
-        ws_unmask(pl, n, h.mask, 0);
-        off += h.hdr_len + n;
-        switch (h.opcode) {
-        case WS_OP_PING:
+        case WS_EV_PING:
             conn_touch(c);
-            queue_control(c, WS_OP_PONG, pl, n);
+            queue_control(c, WS_OP_PONG, ev.p, ev.n);
             break;
-        case WS_OP_PONG:
+        case WS_EV_PONG:
             conn_touch(c);
             break;
-        case WS_OP_CLOSE:
-            on_close_frame(c, w, pl, n);
-            break;
-        case WS_OP_BINARY:
-            if (h.fin) {
-                conn_dispatch(c, pl, n); /* the common case: no copy */
-                break;
-            }
-            w->in_msg = true;
-            /* fallthrough */
-        default: /* WS_OP_CONT, or the first fragment */
-            if (herald_buf_append(&w->msg, pl, n) != 0) {
-                conn_fail(c, HERALD_ENOMEM, "out of memory");
-                break;
-            }
-            if (h.fin && h.opcode == WS_OP_CONT) {
-                w->in_msg = false;
-                conn_dispatch(c, w->msg.data, w->msg.len);
-                herald_buf_free(&w->msg);
-            }
+        case WS_EV_CLOSE: {
+            /* Echo the peer's code, then end. */
+            uint8_t code[2] = {(uint8_t)(ev.code >> 8), (uint8_t)ev.code};
+            log_debug("gw.ws", "%s: the peer closed (%u)", conn_label(c), ev.code);
+            queue_control(c, WS_OP_CLOSE, code, 2);
+            w->close_sent = true;
+            conn_close_quiet(c);
+            return off;
+        }
+        case WS_EV_FRAGMENT:
             break;
         }
     }
@@ -296,7 +259,10 @@ static int ws_encode(conn *c, void *st, const herald_frame *f, herald_buf *out)
     if (!w->upgraded || w->close_sent)
         return HERALD_ECLOSED;
     rc = herald_frame_encode(f, out);
-    return rc ? rc : retag(out, start);
+    if (rc)
+        return rc;
+    w->last_error = f->type == HERALD_FT_ERROR ? (int)f->code : 0;
+    return retag(out, start);
 }
 
 static int ws_put_deliver(conn *c, void *st, deliver_tpl *t, uint32_t flags, uint64_t prev,
@@ -309,7 +275,10 @@ static int ws_put_deliver(conn *c, void *st, deliver_tpl *t, uint32_t flags, uin
     if (!w->upgraded || w->close_sent)
         return HERALD_ECLOSED;
     rc = deliver_tpl_put(t, flags, prev, out);
-    return rc ? rc : retag(out, start);
+    if (rc)
+        return rc;
+    w->last_error = 0;
+    return retag(out, start);
 }
 
 static int ws_reframe(conn *c, void *st, const uint8_t *p, size_t n, herald_buf *out)
@@ -335,6 +304,7 @@ static int ws_reframe(conn *c, void *st, const uint8_t *p, size_t n, herald_buf 
             out->len = start;
             return HERALD_ENOMEM;
         }
+        w->last_error = error_code_of(p + off + HERALD_FRAME_HEADER, len);
         off += HERALD_FRAME_HEADER + len;
     }
     return 0;
@@ -363,6 +333,13 @@ static int ws_close(conn *c, void *st, int code, const char *text, herald_buf *o
     }
     if (w->close_sent)
         return 0;
+    if (code == 0 && w->last_error) {
+        /* The handler's last reply was an ERROR: close with its code. */
+        wc = ws_close_code(w->last_error);
+        rlen = ws_utf8_prefix(herald_err_name(w->last_error),
+                              strlen(herald_err_name(w->last_error)), WS_CLOSE_REASON_MAX);
+        memcpy(reason, herald_err_name(w->last_error), rlen);
+    }
     if (code) {
         /* The Herald ERROR first, for clients that read the reason there. */
         herald_frame e = herald_frame_error(code, text, 0);

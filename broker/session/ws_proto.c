@@ -310,6 +310,100 @@ void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off)
         p[i] ^= mask[k];
 }
 
+static size_t rx_error(ws_ev *ev, int code, const char *why)
+{
+    ev->kind = WS_EV_ERROR;
+    ev->herald_code = code;
+    ev->why = why;
+    return 0;
+}
+
+size_t ws_rx_next(ws_rx *rx, uint8_t *p, size_t len, uint32_t max, ws_ev *ev)
+{
+    ws_frame_hdr h;
+    uint8_t *pl;
+    size_t n;
+    int rc;
+
+    memset(ev, 0, sizeof *ev);
+    if (rx->msg_out) {
+        rx->msg_out = false;
+        herald_buf_free(&rx->msg);
+    }
+    rc = ws_frame_parse(p, len, &h);
+    if (rc == WS_FRAME_PARTIAL)
+        return 0;
+    if (rc < 0)
+        return rx_error(ev, HERALD_EPROTOCOL, "malformed WebSocket frame header");
+    if (!h.masked)
+        return rx_error(ev, HERALD_EPROTOCOL, "client WebSocket frames must be masked");
+    if (h.opcode == WS_OP_TEXT)
+        return rx_error(ev, HERALD_EUNSUPPORTED,
+                        "text messages are not accepted: one Herald frame per binary message");
+    if (h.opcode == WS_OP_CONT && !rx->in_msg)
+        return rx_error(ev, HERALD_EPROTOCOL, "a continuation frame without a message");
+    if (h.opcode == WS_OP_BINARY && rx->in_msg)
+        return rx_error(ev, HERALD_EPROTOCOL, "a new message inside a fragmented one");
+    /* The cap, before the payload is waited for or copied. */
+    if ((h.opcode == WS_OP_BINARY || h.opcode == WS_OP_CONT) &&
+        (h.len > max || (rx->in_msg && rx->msg.len + h.len > max)))
+        return rx_error(ev, HERALD_ETOO_BIG, "message exceeds the frame size limit");
+    if (len - h.hdr_len < h.len)
+        return 0; /* the payload is not all here */
+    pl = p + h.hdr_len;
+    n = (size_t)h.len;
+    ws_unmask(pl, n, h.mask, 0);
+    ev->p = pl;
+    ev->n = n;
+    switch (h.opcode) {
+    case WS_OP_PING:
+        ev->kind = WS_EV_PING;
+        break;
+    case WS_OP_PONG:
+        ev->kind = WS_EV_PONG;
+        break;
+    case WS_OP_CLOSE:
+        ev->kind = WS_EV_CLOSE;
+        ev->code = 1000;
+        if (n == 1)
+            return rx_error(ev, HERALD_EPROTOCOL, "malformed WebSocket Close frame");
+        if (n >= 2) {
+            ev->code = (uint16_t)(pl[0] << 8 | pl[1]);
+            if (!ws_close_code_valid(ev->code))
+                return rx_error(ev, HERALD_EPROTOCOL, "invalid WebSocket close code");
+        }
+        break;
+    case WS_OP_BINARY:
+        if (h.fin) {
+            ev->kind = WS_EV_MESSAGE; /* the common case: no copy */
+            break;
+        }
+        rx->in_msg = true;
+        /* fallthrough */
+    default: /* WS_OP_CONT, or the first fragment */
+        if (herald_buf_append(&rx->msg, pl, n) != 0)
+            return rx_error(ev, HERALD_ENOMEM, "out of memory");
+        ev->kind = WS_EV_FRAGMENT;
+        ev->p = NULL;
+        ev->n = 0;
+        if (h.fin && h.opcode == WS_OP_CONT) {
+            rx->in_msg = false;
+            rx->msg_out = true;
+            ev->kind = WS_EV_MESSAGE;
+            ev->p = rx->msg.data ? rx->msg.data : pl; /* an empty message */
+            ev->n = rx->msg.len;
+        }
+        break;
+    }
+    return h.hdr_len + n;
+}
+
+void ws_rx_free(ws_rx *rx)
+{
+    herald_buf_free(&rx->msg);
+    *rx = (ws_rx){0};
+}
+
 uint16_t ws_close_code(int code)
 {
     switch (code) {
@@ -339,7 +433,7 @@ uint16_t ws_close_code(int code)
 
 bool ws_close_code_valid(uint16_t c)
 {
-    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
+    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
 }
 
 size_t ws_utf8_prefix(const char *s, size_t n, size_t max)

@@ -1,8 +1,9 @@
 /*
  * ws_proto.h — the pure parts of WebSocket (RFC 6455) on the server side:
  * the HTTP Upgrade request parser, the accept key, the frame header codec,
- * unmasking, the Origin allow-list and the close code of a Herald error.
- * No sockets, no allocation: ws.c drives them from the connection's input,
+ * unmasking, the receive state machine (ws_rx: messages out of frames,
+ * fragments reassembled), the Origin allow-list and the close code of a
+ * Herald error. No sockets: ws.c drives them from the connection's input,
  * and tests/fuzz/fuzz_ws.c feeds them arbitrary bytes.
  *
  * Every length is bounded before use: the request head is at most
@@ -15,6 +16,7 @@
 #ifndef HERALD_SESSION_WS_PROTO_H
 #define HERALD_SESSION_WS_PROTO_H
 
+#include <herald/protocol.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,6 +101,45 @@ size_t ws_frame_header_len(uint64_t len);
 /* XORs p[0..n) with mask, p[0] being byte `off` of the payload. */
 void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off);
 
+/* ---- receiving: frames to messages ------------------------------------- */
+
+/* One connection's receive state. Zero-initialise; ws_rx_free. */
+typedef struct ws_rx {
+    bool in_msg;     /* a fragmented binary message is being reassembled */
+    bool msg_out;    /* msg was handed out by the last call: reset it next */
+    herald_buf msg;  /* its payload so far (≤ the cap; freed once handed out) */
+} ws_rx;
+
+typedef enum ws_ev_kind {
+    WS_EV_NONE,    /* a partial frame: call again with more bytes */
+    WS_EV_MESSAGE, /* a whole binary message: p[0..n) */
+    WS_EV_PING,    /* answer with a pong carrying p[0..n) */
+    WS_EV_PONG,    /* p[0..n) */
+    WS_EV_CLOSE,   /* the peer's Close: code (1000 when it gave none) */
+    WS_EV_FRAGMENT, /* a fragment was taken (nothing to do yet) */
+    WS_EV_ERROR,   /* herald_code and why: close the connection */
+} ws_ev_kind;
+
+typedef struct ws_ev {
+    ws_ev_kind kind;
+    const uint8_t *p; /* MESSAGE / PING / PONG payload: valid until the next
+                         ws_rx_next on the same rx, and while the input is */
+    size_t n;
+    uint16_t code;    /* CLOSE: the peer's code */
+    int herald_code;  /* ERROR: HERALD_EPROTOCOL, HERALD_EUNSUPPORTED (a text
+                         message), HERALD_ETOO_BIG (over the cap, detected
+                         from the header before the payload is waited for or
+                         copied), HERALD_ENOMEM */
+    const char *why;  /* ERROR: a static reason */
+} ws_ev;
+
+/* Decodes the next frame of p[0..len) (client frames: masked; unmasked in
+ * place, so p is writable). Returns the bytes consumed and *ev; 0 with
+ * WS_EV_NONE while the frame is partial, 0 with WS_EV_ERROR on a protocol
+ * error (stop reading). A message is at most max bytes. */
+size_t ws_rx_next(ws_rx *rx, uint8_t *p, size_t len, uint32_t max, ws_ev *ev);
+void ws_rx_free(ws_rx *rx);
+
 /* The close code for a Herald error (0: a normal end, 1000). README's
  * table: TOO_BIG 1009, PROTOCOL 1002, UNSUPPORTED 1003, SLOW_CONSUMER
  * 1008, IDLE and SHUTDOWN 1001, NOMEM and INTERNAL 1011, BUSY and
@@ -106,7 +147,7 @@ void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off);
 uint16_t ws_close_code(int herald_code);
 
 /* True when a received close code is one a peer may send (1000-1003,
- * 1007-1011, 3000-4999). */
+ * 1007-1014 as IANA registers them, 3000-4999). */
 bool ws_close_code_valid(uint16_t code);
 
 /* The longest prefix of s[0..n) of at most max bytes that does not cut a
