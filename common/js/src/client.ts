@@ -2,15 +2,8 @@
  * client.ts — HeraldClient: one user's session with a gateway, kept alive
  * across connection losses, with libherald's delivery guarantees.
  *
- * Delivery (the sync-key model, SYNC KEYS in protocol.h): the client keeps
- * two keys {group → position}. `recv` covers every message accepted into
- * the delivery queue and decides what a push is: a duplicate (pos ≤ key:
- * dropped), next in line (pv ≤ key: queued, the key advances) or a gap
- * (pv > key: dropped, SYNC fetches it with the missing ones, retried with
- * backoff while a push proves more than SYNC returned). `out` covers what
- * the listeners have been handed (and have finished with, when they return
- * a promise); it is what the store saves, so a reload resumes exactly there:
- * every message once, in per-conversation order.
+ * Delivery follows the sync-key model (delivery.ts): exactly once, in
+ * per-conversation order, resumed from the key the store keeps.
  *
  * Requests carry a rid and are matched to their answer. A connection loss
  * re-sends the requests that are safe to repeat (SEND with its cmid — the
@@ -29,13 +22,12 @@ import {
   isPush,
   MSGF_CLIENT_MASK,
   MsgFlag,
-  MsgKind,
   PROTOCOL_VERSION,
   type WireFrame,
-  type WireMsg,
   frameTypeName,
 } from "./protocol.js";
 import { defaultStore, type KeyStore } from "./store.js";
+import { Delivery, toMessage } from "./delivery.js";
 import { SyncKey } from "./synckey.js";
 import type { Connection, Connector } from "./transport.js";
 import type {
@@ -47,7 +39,6 @@ import type {
   ConvPage,
   DndState,
   HistoryPage,
-  Message,
   Receipts,
   UrgentStatus,
 } from "./types.js";
@@ -86,9 +77,6 @@ const DEFAULT_TIMEOUT_MS = 10000;
 const DEFAULT_MAX_FRAME = 16 << 20;
 const HB_DEFAULT_MS = 30000;
 const HB_MIN_MS = 50;
-const RESYNC_MIN_MS = 20;
-const RESYNC_MAX_MS = 1000;
-const SYNC_ROUNDS_MAX = 100000;
 
 /* Errors after which another attempt cannot succeed. */
 const FATAL = new Set<number>([ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN, ErrorCode.UNSUPPORTED, ErrorCode.INVAL]);
@@ -107,16 +95,6 @@ interface Pending {
   handshake: boolean; // the HELLO (sent before the client is online)
 }
 
-/* One entry of the delivery queue; group/pos advance `out` once delivered. */
-type Item =
-  | { ev: "message"; data: Message; group: number; pos: number }
-  | { ev: "receipt"; data: ClientEvents["receipt"] }
-  | { ev: "remind"; data: ClientEvents["remind"] }
-  | { ev: "escalate"; data: ClientEvents["escalate"] }
-  | { ev: "gap"; data: ClientEvents["gap"] }
-  | { ev: "key"; group: number; pos: number };
-
-const utf8d = new TextDecoder();
 const utf8e = new TextEncoder();
 
 /* 128 random bits as hex: Web Crypto where there is one (browsers, Node
@@ -128,30 +106,6 @@ function randomCmid(): string {
   if (wc?.getRandomValues) wc.getRandomValues(b);
   else for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function toMessage(m: WireMsg): Message {
-  const flags = m.flags ?? 0;
-  const body = m.body ?? new Uint8Array(0);
-  const msg: Message = {
-    conv: m.conv ?? "",
-    seq: m.seq ?? 0,
-    from: m.from ?? "",
-    ts: m.ts ?? 0,
-    body,
-    text: utf8d.decode(body),
-    flags,
-    kind: m.mk ?? 0,
-    system: (m.mk ?? 0) === MsgKind.SYSTEM,
-    silent: (flags & MsgFlag.SILENT) !== 0,
-    urgent: (flags & MsgFlag.URGENT) !== 0,
-    recalled: (flags & MsgFlag.RECALLED) !== 0,
-    confirmed: (flags & MsgFlag.CONFIRMED) !== 0,
-    group: m.g ?? 0,
-    pos: m.pos ?? 0,
-  };
-  if (m.idc || m.idt) msg.identity = { corp: m.idc ?? "", title: m.idt ?? "" };
-  return msg;
 }
 
 function need(cond: boolean, what: string): void {
@@ -188,21 +142,8 @@ export class HeraldClient {
   private lastError: HeraldError | undefined;
 
   private me = { user: "", tenant: "", admin: false };
-  private recv = new SyncKey(); // everything accepted into the queue
-  private out = new SyncKey(); // everything handed out (saved)
-  private want = new SyncKey(); // per group: the newest position a push proved
-  private keyLoaded = false;
-  private needSync = false;
-  private syncing = false;
-  private syncTimer: ReturnType<typeof setTimeout> | undefined;
-  private resyncAt = 0;
-  private resyncMs = 0;
-  private gapSince = 0;
-  private gapReported = false;
-  private gapTimer: ReturnType<typeof setTimeout> | undefined;
-
-  private readonly queue: Item[] = [];
-  private pumping = false;
+  private readonly delivery: Delivery;
+  private keyLoaded = false; // the store was read (after the first WELCOME)
   private saving: Promise<void> = Promise.resolve();
   private readonly listeners: { [K in keyof ClientEvents]: Set<Listener<ClientEvents[K]>> } = {
     message: new Set(),
@@ -224,6 +165,17 @@ export class HeraldClient {
     this.backoffInitial = opts.backoff?.initialMs && opts.backoff.initialMs > 0 ? opts.backoff.initialMs : 200;
     this.backoffMax = Math.max(this.backoffInitial, opts.backoff?.maxMs && opts.backoff.maxMs > 0 ? opts.backoff.maxMs : 5000);
     this.maxFrame = opts.maxFrame && opts.maxFrame > 0 ? opts.maxFrame : DEFAULT_MAX_FRAME;
+    this.delivery = new Delivery(
+      {
+        sync: (sg) => this.request({ t: FrameType.SYNC, sg }, FrameType.SYNC_RESULT, false),
+        online: () => this.online,
+        connection: () => this.connId,
+        emit: (type, data) => this.emit(type, data),
+        save: (text) => this.persist(text),
+      },
+      this.timeoutMs,
+      this.counters,
+    );
   }
 
   // ---- identity, state, events ------------------------------------------------
@@ -249,7 +201,7 @@ export class HeraldClient {
   }
   /** The saved form of the key of what was handed out so far (what the store holds). */
   syncKey(): string {
-    return this.out.save();
+    return this.delivery.savedKey();
   }
 
   /**
@@ -428,16 +380,12 @@ export class HeraldClient {
   }
 
   /** Catches up explicitly (SYNC from the key, while the server says more). */
-  async sync(): Promise<void> {
-    this.needSync = true;
-    await this.runSync();
+  sync(): Promise<void> {
+    return this.delivery.syncNow();
   }
 
   // ---- requests ------------------------------------------------------------------
 
-  private isClosed(): boolean {
-    return this.st === "closed";
-  }
 
   private async convOp(f: WireFrame, retry: boolean): Promise<ConvInfo> {
     need(f.op === "create" || !!f.conv, `conversation ${f.op}: conv is required`);
@@ -612,16 +560,17 @@ export class HeraldClient {
     this.me = { user: w.user ?? "", tenant: w.ten ?? "", admin: w.admin === true };
     this.srvMaxFrame = w.maxf ?? 0;
     this.hbMs = Math.max(HB_MIN_MS, w.hb || HB_DEFAULT_MS);
+    const reconnect = this.keyLoaded;
     if (!this.keyLoaded) {
       try {
-        await this.loadKey(w);
+        const saved = this.store ? await this.store.load(this.scope()) : null;
+        this.delivery.start(saved ? SyncKey.load(saved) : null, w.sg); // INVAL when unreadable: fatal, say so
       } catch (e) {
         this.fail(e instanceof HeraldError ? e : new HeraldError(ErrorCode.INVAL, String(e)));
         return;
       }
+      this.keyLoaded = true;
       if (id !== this.connId) return;
-    } else {
-      this.needSync = true; // a reconnect: catch up from where we are
     }
     if (this.everOnline) this.counters.reconnects++;
     this.everOnline = true;
@@ -637,30 +586,14 @@ export class HeraldClient {
     }
     const held = this.pushHold ?? [];
     this.pushHold = null;
-    for (const f of held) this.onPush(f);
+    for (const f of held) this.delivery.push(f);
     this.flushOutbox();
     this.armHeartbeat();
-    if (this.needSync) {
-      this.resyncAt = 0;
-      this.kickSync();
-    }
+    this.delivery.online(reconnect);
   }
 
-  /* The first WELCOME: the saved key, or the server's current position. */
-  private async loadKey(w: WireFrame): Promise<void> {
-    const scope = `${this.me.tenant}/${this.me.user}`;
-    const saved = this.store ? await this.store.load(scope) : null;
-    if (saved) {
-      this.recv = SyncKey.load(saved); // INVAL when unreadable: fatal, say so
-      this.out = this.recv.clone();
-      this.needSync = true;
-    } else {
-      this.recv = new SyncKey();
-      this.recv.raiseAll(w.sg);
-      this.out = this.recv.clone();
-      this.persist();
-    }
-    this.keyLoaded = true;
+  private scope(): string {
+    return `${this.me.tenant}/${this.me.user}`;
   }
 
   private onFrame(id: number, payload: Uint8Array): void {
@@ -673,7 +606,7 @@ export class HeraldClient {
     }
     if (isPush(f.t)) {
       if (this.pushHold) this.pushHold.push(f);
-      else this.onPush(f);
+      else this.delivery.push(f);
       return;
     }
     if (f.t === FrameType.ERROR) {
@@ -747,9 +680,7 @@ export class HeraldClient {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.attemptTimer);
     clearTimeout(this.hbTimer);
-    clearTimeout(this.syncTimer);
-    clearTimeout(this.gapTimer);
-    this.queue.length = 0;
+    this.delivery.close();
     this.st = "closed";
     c?.close();
     for (const p of [...this.inflight.values(), ...this.outbox]) this.settle(p, err.code === ErrorCode.CLOSED ? err : new HeraldError(ErrorCode.CLOSED, err.message));
@@ -772,147 +703,7 @@ export class HeraldClient {
     }, Math.max(due, HB_MIN_MS));
   }
 
-  // ---- delivery: the sync-key filter ----------------------------------------------------
-
-  private onPush(f: WireFrame): void {
-    switch (f.t) {
-      case FrameType.DELIVER:
-        if (f.m) this.accept(f.m, false);
-        return;
-      case FrameType.RECEIPT:
-        this.enqueue({ ev: "receipt", data: { conv: f.conv ?? "", user: f.user ?? "", seq: f.seq ?? 0 } });
-        return;
-      case FrameType.REMIND:
-        if (f.op === "escalate")
-          this.enqueue({ ev: "escalate", data: { conv: f.conv ?? "", seq: f.seq ?? 0, user: f.user ?? "", count: f.cnt ?? 0, pending: f.mem ?? [] } });
-        else this.enqueue({ ev: "remind", data: { conv: f.conv ?? "", seq: f.seq ?? 0, user: f.user ?? "", count: f.cnt ?? 0 } });
-        return;
-    }
-  }
-
-  /* Queues m when it is next in line, drops a duplicate, or opens a gap.
-   * inSync: from a SYNC_RESULT, which answers from our own key in position
-   * order, so anything newer is next. */
-  private accept(m: WireMsg, inSync: boolean): void {
-    if (!m.pos || !m.conv) return; // no position to key it by
-    const g = m.g ?? 0;
-    const have = this.recv.get(g);
-    if (m.pos <= have) {
-      this.counters.duplicates++;
-      return;
-    }
-    if (!inSync && (m.pv ?? 0) > have) {
-      this.want.raise(g, m.pos);
-      this.counters.gaps++;
-      if (!this.needSync) {
-        this.needSync = true;
-        this.resyncAt = 0;
-        if (!this.gapSince) this.gapSince = Date.now();
-      }
-      this.kickSync();
-      return;
-    }
-    this.recv.raise(g, m.pos);
-    this.enqueue({ ev: "message", data: toMessage(m), group: g, pos: m.pos });
-  }
-
-  /* The first group where a push proved more than recv holds. */
-  private gapOpen(): { group: number; pos: number } | null {
-    for (const [g, p] of this.want.entries()) if (p > this.recv.get(g)) return { group: g, pos: p };
-    return null;
-  }
-
-  /* Runs SYNC when one is needed and due (not twice at once). */
-  private kickSync(): void {
-    if (!this.needSync || this.syncing || !this.online || this.syncTimer) return;
-    const wait = Math.max(0, this.resyncAt - Date.now());
-    this.syncTimer = setTimeout(() => {
-      this.syncTimer = undefined;
-      void this.runSync();
-    }, wait);
-  }
-
-  private async runSync(): Promise<void> {
-    if (this.syncing || !this.online) return;
-    this.syncing = true;
-    const id = this.connId;
-    let refused = false;
-    try {
-      for (let round = 0; round < SYNC_ROUNDS_MAX; round++) {
-        const r = await this.request({ t: FrameType.SYNC, sg: this.recv.toWire() }, FrameType.SYNC_RESULT, false);
-        this.counters.syncs++;
-        for (const m of r.msgs ?? []) this.accept(m, true);
-        // The server's key covers what it answered: raise (never lower) to it.
-        const sg = r.sg ?? [];
-        for (let i = 0; i + 1 < sg.length; i += 2)
-          if (this.recv.raise(sg[i]!, sg[i + 1]!)) this.enqueue({ ev: "key", group: sg[i]!, pos: sg[i + 1]! });
-        if (!(r.more && (r.msgs ?? []).length > 0)) break; // "more" with nothing in it cannot progress
-      }
-    } catch {
-      if (id !== this.connId || !this.online) {
-        this.syncing = false;
-        return; // the connection broke: the reconnect syncs again
-      }
-      refused = true; // e.g. UNAVAILABLE: try again later
-    }
-    this.syncing = false;
-    this.afterSync(refused);
-    this.kickSync();
-  }
-
-  /* Closes the gap when everything the pushes proved is in, else schedules
-   * the next try: at once, then 20 ms doubling up to 1 s. */
-  private afterSync(refused: boolean): void {
-    if (!refused && !this.gapOpen()) {
-      this.needSync = false;
-      this.gapSince = 0;
-      this.resyncAt = 0;
-      this.resyncMs = 0;
-      this.gapReported = false;
-      clearTimeout(this.gapTimer);
-      this.gapTimer = undefined;
-      return;
-    }
-    this.needSync = true;
-    if (!this.gapSince) this.gapSince = Date.now();
-    this.resyncAt = Date.now() + this.resyncMs;
-    this.resyncMs = this.resyncMs ? Math.min(this.resyncMs * 2, RESYNC_MAX_MS) : RESYNC_MIN_MS;
-    this.counters.syncRetries++;
-    if (!this.gapReported && !this.gapTimer) {
-      this.gapTimer = setTimeout(() => {
-        this.gapTimer = undefined;
-        const gap = this.needSync && !this.gapReported ? this.gapOpen() : null;
-        if (gap) {
-          this.gapReported = true;
-          this.counters.gapsUnfilled++;
-          this.enqueue({ ev: "gap", data: gap });
-        }
-      }, Math.max(0, this.gapSince + this.timeoutMs - Date.now()));
-    }
-  }
-
-  // ---- delivery: the queue -------------------------------------------------------------
-
-  private enqueue(it: Item): void {
-    if (this.st === "closed") return;
-    this.queue.push(it);
-    if (!this.pumping) void this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    try {
-      while (this.queue.length && this.st !== "closed") {
-        const it = this.queue.shift()!;
-        if (it.ev !== "key") await this.emit(it.ev, it.data as never);
-        if (this.isClosed()) break; // not handed out: the key stays before it
-        if ((it.ev === "message" || it.ev === "key") && this.out.raise(it.group, it.pos)) this.persist();
-        await this.saving;
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
+  // ---- listeners and the key store -------------------------------------------------
 
   private async emit<K extends keyof ClientEvents>(type: K, data: ClientEvents[K]): Promise<void> {
     const waits: Promise<void>[] = [];
@@ -930,14 +721,14 @@ export class HeraldClient {
       });
   }
 
-  /* Saves `out` (in order; a failing store is reported, not fatal). */
-  private persist(): void {
-    if (!this.store || !this.me.user) return;
+  /* Saves the key text in order (a failing store is reported, not fatal). */
+  private persist(text: string): Promise<void> {
+    if (!this.store || !this.me.user) return this.saving;
     const store = this.store;
-    const scope = `${this.me.tenant}/${this.me.user}`;
-    const text = this.out.save();
+    const scope = this.scope();
     this.saving = this.saving
       .then(() => store.save(scope, text))
       .catch((e) => console.error("herald-client: saving the sync key failed:", e));
+    return this.saving;
   }
 }
