@@ -62,7 +62,7 @@ if [ "$mode" = dev ]; then
   envfile=$data/dev.env
   logs=$data/heraldd.log
   set -a; . "$envfile"; set +a
-  echo "heraldd dev is running (pid $(cat "$pidfile")), gateway $HERALD_GATEWAY, data $data"
+  echo "heraldd dev is running (pid $(cat "$pidfile")), gateway $HERALD_GATEWAY${HERALD_WS:+, WebSocket $HERALD_WS}, data $data"
 else
   HERALD_BIN_DIR=$bin HERALD_GATEWAY_PORT=${listen##*:} ./deploy/local-cluster.sh up --data "$cdata"
   envfile=$cdata/cluster.env

@@ -348,6 +348,8 @@ int conn_hold_begin(conn *c, const char *tenant, const char *user)
     return 0;
 }
 
+/* Kept in Herald's TCP encoding whatever the framing: conn_hold_end hands
+ * them to conn_send_raw, where the framing's reframe translates them. */
 void conn_hold_push(conn *c, const herald_frame *f)
 {
     if (c->held_over)

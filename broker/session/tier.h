@@ -59,9 +59,10 @@ typedef struct gw_config {
 void gw_config_defaults(gw_config *cfg);
 
 /* What the tier hands every frame to: HELLO, and any frame of an
- * authenticated connection but PING. f (decoded, valid during the call)
- * and payload (its bytes after the length header) belong to the tier; the
- * handler takes a reference (conn_ref) to answer later. */
+ * authenticated connection but PING, whatever the listener's framing. f
+ * (decoded, valid during the call) and payload (its msgpack map, as after
+ * the TCP length header) belong to the tier; the handler takes a reference
+ * (conn_ref) to answer later. */
 typedef struct tier_handler {
     void *ctx;
     void (*frame)(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len);
