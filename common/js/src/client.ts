@@ -125,26 +125,27 @@ export class HeraldClient {
   private conn: Connection | null = null; // the current attempt's connection
   private connId = 0; // bumped per attempt: callbacks of older ones are ignored
   private online = false; // WELCOME received on conn (and the key is loaded)
-  private everOnline = false;
+  private everOnline = false; // a WELCOME came once (later ones are reconnects)
   private attempts = 0; // failed attempts since the last WELCOME
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private attemptTimer: ReturnType<typeof setTimeout> | undefined; // this attempt's deadline
-  private hbTimer: ReturnType<typeof setTimeout> | undefined;
-  private hbMs = HB_DEFAULT_MS;
-  private lastTx = 0;
-  private srvMaxFrame = 0;
-  private nextRid = 0;
-  private readonly inflight = new Map<number, Pending>();
+  private hbTimer: ReturnType<typeof setTimeout> | undefined; // the next heartbeat check
+  private hbMs = HB_DEFAULT_MS; // send something at least this often (WELCOME's hb)
+  private lastTx = 0; // when a frame was last sent (ms since the epoch)
+  private srvMaxFrame = 0; // WELCOME's maxf: larger frames fail locally (0: unknown)
+  private nextRid = 0; // the last request id used
+  private readonly inflight = new Map<number, Pending>(); // sent on conn, by rid
   private outbox: Pending[] = []; // waiting for the connection
   private pushHold: WireFrame[] | null = null; // pushes before the key is loaded
+  // connect()'s promise, settled by the first WELCOME or a fatal error
   private connectWait: { resolve: () => void; reject: (e: HeraldError) => void; timer: ReturnType<typeof setTimeout> } | null = null;
-  private connectPromise: Promise<void> | null = null;
-  private lastError: HeraldError | undefined;
+  private connectPromise: Promise<void> | null = null; // returned by every connect()
+  private lastError: HeraldError | undefined; // why the last attempt failed (for connect()'s TIMEOUT)
 
-  private me = { user: "", tenant: "", admin: false };
-  private readonly delivery: Delivery;
+  private me = { user: "", tenant: "", admin: false }; // WELCOME's identity
+  private readonly delivery: Delivery; // the sync-key filter and the event queue
   private keyLoaded = false; // the store was read (after the first WELCOME)
-  private saving: Promise<void> = Promise.resolve();
+  private saving: Promise<void> = Promise.resolve(); // the last store.save, chained
   private readonly listeners: { [K in keyof ClientEvents]: Set<Listener<ClientEvents[K]>> } = {
     message: new Set(),
     receipt: new Set(),
