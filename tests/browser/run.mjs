@@ -11,7 +11,8 @@
 //      pages reconnect with backoff, a send made during the outage is stored
 //      and delivered once;
 //   4. a bad token is refused, with a visible error on the page.
-// Every wait has a deadline; the whole run is capped at 90 s. Prints
+// Every wait has a deadline; the whole run is capped at 90 s
+// (HERALD_BROWSER_DEADLINE_MS), then heraldd is killed. Prints
 // "N passed, N failed"; exit status 1 on any failure.
 //
 //   node tests/browser/run.mjs            (after npm ci and npm run build in common/js)
@@ -31,7 +32,7 @@ const js = join(root, "common/js");
 const HERALDD = process.env.HERALDD ?? join(root, "build/broker/heraldd");
 const CHROMIUM = process.env.HERALD_CHROMIUM ?? "/usr/bin/chromium";
 const BUNDLE = join(js, "dist/herald.browser.js");
-const RUN_DEADLINE_MS = 90000;
+const RUN_DEADLINE_MS = Number(process.env.HERALD_BROWSER_DEADLINE_MS) || 90000;
 const WAIT_MS = 10000;
 
 for (const [what, p] of [["heraldd", HERALDD], ["Chromium", CHROMIUM], ["the SDK bundle (npm run build in common/js)", BUNDLE], ["playwright-core (npm ci in common/js)", join(js, "node_modules/playwright-core")]])
@@ -137,12 +138,19 @@ async function cleanup() {
   return rc;
 }
 
-const deadline = setTimeout(async () => {
+// Whatever happens, no heraldd outlives the run.
+process.on("exit", () => dev?.proc.kill("SIGKILL"));
+const deadline = setTimeout(() => {
   console.log(`FAIL - the run passed its ${RUN_DEADLINE_MS / 1000} s deadline`);
   dump();
-  await cleanup().catch(() => {});
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
+  dev?.proc.kill("SIGKILL");
+  Promise.race([browser?.close(), sleep(5000)])
+    .catch(() => {})
+    .finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      console.log(`${passed} passed, ${failed + 1} failed`);
+      process.exit(1);
+    });
 }, RUN_DEADLINE_MS);
 
 function dump() {

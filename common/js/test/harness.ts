@@ -86,6 +86,12 @@ export class Dev {
     const log = openSync(join(this.dir, "heraldd.log"), "a");
     const p = spawn(HERALDD, args, { stdio: ["ignore", "ignore", log] });
     this.proc = p;
+    // A test process that dies leaves no heraldd behind.
+    const reap = (): void => {
+      p.kill("SIGKILL");
+    };
+    process.once("exit", reap);
+    p.once("exit", () => process.removeListener("exit", reap));
     this.exit = new Promise((r) => p.once("exit", (code, sig) => r(sig ? null : code)));
     const end = Date.now() + 15000;
     while (!existsSync(env)) {
