@@ -6,7 +6,9 @@
 # over the frame cap refused at the header (1009), bad token (4003), no
 # HELLO in time, bad Origin 403, wrong path 404, bad handshakes 400 / 426 /
 # 431, ping answered; then wss:// with a test certificate, the listener off,
-# the connection cap shared with TCP (503) and a bad Origin list. Every wait
+# the request rate (RATE_LIMITED) and idle timeout (1001, WebSocket pings
+# count as traffic), the connection cap shared with TCP (503) and a bad
+# Origin list. Every wait
 # is bounded.
 set -uo pipefail
 HERALDD=$1
@@ -51,6 +53,14 @@ printf 'gateway.ws_listen =\n' >"$dir/h.conf"
 unset HERALD_WS
 start
 [ -z "${HERALD_WS:-}" ] && ok "gateway.ws_listen empty: no WebSocket" || bad "WebSocket on: $HERALD_WS"
+stop || bad "heraldd did not exit 0"
+
+# The request rate and the idle timeout, from the common path.
+printf 'gateway.rate = 5\ngateway.idle_ms = 1000\n' >"$dir/h.conf"
+unset HERALD_WS
+start
+conv=$("$HERALD" --as alice conv create --kind group --members alice,bob | field id)
+timeout 60 "$PY" "$CHECK" limits "$HERALD_WS" "$HERALD" "$conv" || fails=$((fails + 1))
 stop || bad "heraldd did not exit 0"
 
 # The connection cap counts both listeners: with one TCP connection open

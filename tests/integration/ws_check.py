@@ -7,6 +7,10 @@ usage: ws_check.py MODE URL HERALD_CLI CONV [CA_FILE]
   MODE plain: the full set (needs gateway.max_frame 65536, gateway.hello_ms
               1500, gateway.ws_origins https://app.example)
   MODE tls:   handshake, HELLO and a round trip over wss:// (CA_FILE)
+  MODE limits: the common path's limits over WebSocket (needs gateway.rate
+              5 and gateway.idle_ms 1000): RATE_LIMITED past the burst, an
+              idle connection closed with 1001, WebSocket pings keeping one
+              open
   MODE cluster: through a cluster gateway: HELLO, pings, SEND and DELIVER
               between WebSocket and TCP clients, a fragmented message, a
               text message and a bad token refused with their close codes
@@ -319,6 +323,36 @@ async def refusals(a):
           "a bad token gets ERROR UNAUTHORIZED and close 4003", (e, code, why))
 
 
+async def limits():
+    # 20 requests at once against a burst of 10: some are refused, not applied.
+    a, _ = await hello("alice")
+    for i in range(20):
+        await a.send(pack({"t": 9, "rid": 100 + i, "conv": CONV, "limit": 1}))  # HISTORY
+    limited = answered = 0
+    for _ in range(20):
+        f = await recv_frame(a)
+        if f.get("t") == T_ERROR and f.get("code") == 11:  # RATE_LIMITED
+            limited += 1
+        else:
+            answered += 1
+    check(limited >= 5 and answered >= 5,
+          "past the burst: %d RATE_LIMITED, %d answered" % (limited, answered))
+    # Silent past gateway.idle_ms (1 s): close 1001 (IDLE).
+    t0 = time.monotonic()
+    code, why = await closed_with(a, 8)
+    took = time.monotonic() - t0
+    check(code == 1001 and took < 5, "idle: close 1001 after %.1f s" % took, (code, why))
+    # WebSocket pings count as traffic: 2.5 s of pings every 0.3 s keep it open.
+    b, _ = await hello("bob")
+    for _ in range(8):
+        pong = await b.ping()
+        await asyncio.wait_for(pong, 5)
+        await asyncio.sleep(0.3)
+    check(b.open, "WebSocket pings keep a connection past gateway.idle_ms")
+    code, why = await closed_with(b, 8)
+    check(code == 1001, "and it is closed once they stop", (code, why))
+
+
 async def cluster():
     a, b = await exchange(1048576)
     await b.close()
@@ -400,6 +434,8 @@ def main():
             raw_checks()
         elif MODE == "cluster":
             asyncio.run(cluster())
+        elif MODE == "limits":
+            asyncio.run(limits())
         else:
             asyncio.run(tls())
     except Exception as e:  # noqa: BLE001 — report, do not hang
