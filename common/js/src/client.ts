@@ -512,7 +512,10 @@ export class HeraldClient {
               if (id === this.connId) this.onFrame(id, p);
             },
             closed: (err) => {
-              if (id === this.connId) this.lost(err);
+              if (id !== this.connId) return;
+              // A transport's refusal (a certificate that does not verify, a bad address) is final.
+              if (!this.online && FATAL.has(err.code)) this.fail(err);
+              else this.lost(err);
             },
           },
           this.maxFrame,

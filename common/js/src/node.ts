@@ -20,6 +20,21 @@ export interface TcpOptions {
   ca?: string | Buffer;
 }
 
+/* OpenSSL's verification failures as Node names them. */
+const TLS_VERIFY = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_SIGNATURE_FAILURE",
+  "HOSTNAME_MISMATCH",
+]);
+
 /* "host:port", "[v6]:port", with an optional tcp:// or tls:// prefix. */
 function parseAddr(addr: string): { host: string; port: number; tls: boolean } {
   let rest = addr;
@@ -40,7 +55,8 @@ function parseAddr(addr: string): { host: string; port: number; tls: boolean } {
 /**
  * A connector for the gateway's TCP client port ("127.0.0.1:7400"; with
  * "tls://host:port" TLS, the certificate verified against opts.ca and the
- * host name). Frames are a 4-byte big-endian length + one msgpack map; a
+ * host name: one that does not verify fails the attempt with UNAUTHORIZED,
+ * which the client takes as a refusal). Frames are a 4-byte big-endian length + one msgpack map; a
  * header announcing more than the cap (or 0 bytes) fails the connection
  * before the body is buffered.
  */
@@ -86,6 +102,9 @@ export function tcp(addr: string, opts: TcpOptions = {}): Connector {
       }
     });
     sock.on("error", (e: NodeJS.ErrnoException) => {
+      // A certificate that does not verify is a refusal, as in libherald.
+      if (a.tls && !opened && e.code && (TLS_VERIFY.has(e.code) || e.code.startsWith("ERR_TLS_CERT")))
+        return finish(new HeraldError(ErrorCode.UNAUTHORIZED, `the server's certificate does not verify: ${e.code}`));
       finish(new HeraldError(opened ? ErrorCode.CLOSED : ErrorCode.IO, `${addr}: ${e.code ?? e.message}`));
     });
     sock.on("close", () => finish(new HeraldError(ErrorCode.CLOSED, "connection closed by the server")));
