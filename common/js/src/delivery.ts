@@ -77,7 +77,7 @@ export class Delivery {
   private out = new SyncKey(); // everything handed out (saved)
   private readonly want = new SyncKey(); // per group: the newest position a push proved
   private needSync = false; // a SYNC must run (a gap, or a catch-up)
-  private syncing = false;
+  private running: Promise<void> | null = null; // the SYNC exchange under way
   private syncTimer: ReturnType<typeof setTimeout> | undefined;
   private resyncAt = 0; // no retry before this (ms since the epoch)
   private resyncMs = 0; // the current retry backoff
@@ -116,8 +116,10 @@ export class Delivery {
     this.kickSync();
   }
 
-  /** An explicit catch-up. */
+  /** An explicit catch-up: after the SYNC under way (if any), one more from
+   * the key. Offline it resolves at once (the reconnect catches up). */
   async syncNow(): Promise<void> {
+    if (this.running) await this.running;
     this.needSync = true;
     await this.runSync();
   }
@@ -186,7 +188,7 @@ export class Delivery {
 
   /* Runs SYNC when one is needed and due (not twice at once). */
   private kickSync(): void {
-    if (!this.needSync || this.syncing || !this.hooks.online() || this.syncTimer) return;
+    if (!this.needSync || this.running || !this.hooks.online() || this.syncTimer) return;
     const wait = Math.max(0, this.resyncAt - Date.now());
     this.syncTimer = setTimeout(() => {
       this.syncTimer = undefined;
@@ -194,9 +196,18 @@ export class Delivery {
     }, wait);
   }
 
-  private async runSync(): Promise<void> {
-    if (this.syncing || !this.hooks.online()) return;
-    this.syncing = true;
+  /* One SYNC run (paged while "more"); a second call while it runs gets the same. */
+  private runSync(): Promise<void> {
+    if (this.running) return this.running;
+    if (!this.hooks.online()) return Promise.resolve();
+    this.running = this.syncPages().finally(() => {
+      this.running = null;
+      this.kickSync();
+    });
+    return this.running;
+  }
+
+  private async syncPages(): Promise<void> {
     const id = this.hooks.connection();
     let refused = false;
     try {
@@ -211,15 +222,10 @@ export class Delivery {
         if (!(r.more && (r.msgs ?? []).length > 0)) break; // "more" with nothing in it cannot progress
       }
     } catch {
-      if (id !== this.hooks.connection() || !this.hooks.online()) {
-        this.syncing = false;
-        return; // the connection broke: the reconnect syncs again
-      }
+      if (id !== this.hooks.connection() || !this.hooks.online()) return; // the reconnect syncs again
       refused = true; // e.g. UNAVAILABLE: try again later
     }
-    this.syncing = false;
     this.afterSync(refused);
-    this.kickSync();
   }
 
   /* Closes the gap when everything the pushes proved is in, else schedules

@@ -351,3 +351,24 @@ test("an attempt that neither opens nor fails ends at the deadline; the next one
   await waitFor("online", () => c.state === "online");
   c.close();
 });
+
+test("sync(): an explicit catch-up resolves once its SYNC is answered and the messages queued", async () => {
+  const { server, c, got } = setup();
+  const p = c.connect();
+  const l0 = await server.link(0);
+  await l0.welcome([2, 4]);
+  await p;
+  let done = false;
+  const s = c.sync().then(() => {
+    done = true;
+  });
+  const f = await l0.next(FrameType.SYNC);
+  assert.deepEqual(f.sg, [2, 4]);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(done, false, "waits for the answer");
+  l0.reply(f, { t: FrameType.SYNC_RESULT, msgs: [stored("c", 3, 2, 5)], sg: [2, 5] });
+  await s;
+  await waitFor("the synced message", () => got.length === 1);
+  assert.equal(got[0]?.pos, 5);
+  c.close();
+});
