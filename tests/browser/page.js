@@ -8,7 +8,7 @@ import { HeraldClient, localStorageStore, webSocket } from "/herald.browser.js";
 const q = new URLSearchParams(location.search);
 const user = q.get("user");
 const $ = (id) => document.getElementById(id);
-const app = { user, state: "idle", states: [], received: [], acks: {}, fatal: null };
+const app = { user, state: "idle", states: [], received: [], receipts: [], acks: {}, fatal: null };
 window.app = app;
 $("who").textContent = user;
 
@@ -41,6 +41,14 @@ client.on("message", (m) => {
   $("log").append(li);
 });
 
+client.on("receipt", (r) => {
+  app.receipts.push(r);
+  const li = document.createElement("li");
+  li.className = "receipt";
+  li.textContent = `✓ ${r.user} read ${r.conv} up to #${r.seq}`;
+  $("log").append(li);
+});
+
 app.create = async (members) => (await client.createConversation("group", members)).conv;
 app.send = async (conv, text, cmid) => {
   const a = await client.send(conv, text, cmid ? { cmid } : {});
@@ -54,6 +62,7 @@ app.sendLater = (conv, text, cmid) => {
     (e) => (app.acks[cmid] = { error: e.message }),
   );
 };
+app.read = (conv, seq) => client.read(conv, seq);
 app.stats = () => client.stats;
 
 client.connect().then(

@@ -4,7 +4,8 @@
 // page.html / page.js / the SDK bundle (and /token, the app server's part)
 // from a small static server, and drives Debian's Chromium headless with
 // playwright-core:
-//   1. two users (two browser contexts) in a group exchange messages;
+//   1. two users (two browser contexts) in a group exchange messages, and a
+//      read receipt;
 //   2. a page away and back, then reloaded, resumes from the sync key in its
 //      localStorage: what was sent meanwhile arrives once, nothing twice;
 //   3. heraldd killed -9 and restarted on the same data dir and ports: both
@@ -203,7 +204,7 @@ try {
   const bob = await openPage("bob", "bob");
   let conv = "";
 
-  await check("two users in a group exchange messages over WebSocket", async () => {
+  await check("two users in a group exchange messages and a read receipt over WebSocket", async () => {
     await Promise.all([online(alice), online(bob)]);
     conv = await alice.page.evaluate(() => window.app.create(["alice", "bob"]));
     const a = await alice.page.evaluate((c) => window.app.send(c, "hello bob", "a-1"), conv);
@@ -215,6 +216,9 @@ try {
     }
     const again = await alice.page.evaluate((c) => window.app.send(c, "hello bob", "a-1"), conv);
     assert(again.dup && again.seq === a.seq, `the same cmid again: ${JSON.stringify(again)}`);
+    // bob reads; alice's page shows the receipt.
+    await bob.page.evaluate(([c, s]) => window.app.read(c, s), [conv, b.seq]);
+    await alice.page.locator("#log li.receipt", { hasText: `bob read ${conv} up to #${b.seq}` }).waitFor({ timeout: WAIT_MS });
   });
 
   await check("a page away and back, then reloaded, resumes from its saved key: once each, no gap", async () => {
