@@ -402,6 +402,7 @@ export class HeraldClient {
       cap: r.cap ?? 0,
       count: r.cnt ?? 0,
       group: r.grp ?? 0,
+      leader: r.ldr ?? 0,
     };
   }
 

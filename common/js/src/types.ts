@@ -99,6 +99,8 @@ export interface ConvInfo {
   count: number;
   /** The shard group holding it. */
   group: number;
+  /** The node leading that group (a cluster; 0 in dev or unknown). */
+  leader: number;
 }
 
 /** Who has / has not read a message. */
