@@ -70,7 +70,10 @@ export function webSocket(url: string, impl?: WebSocketCtor): Connector {
       sink.closed(err);
     };
     if (!Ctor) {
-      queueMicrotask(() => finish(new HeraldError(ErrorCode.IO, "no WebSocket implementation")));
+      // Retrying cannot help: a refusal (INVAL) that says what to do.
+      queueMicrotask(() =>
+        finish(new HeraldError(ErrorCode.INVAL, "no WebSocket here: pass one to webSocket(url, impl) (Node 20: node --experimental-websocket)")),
+      );
       return { send() {}, close() {} };
     }
     try {
