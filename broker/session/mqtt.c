@@ -66,13 +66,7 @@ static void mq_connack_close(mq *m, uint8_t code, const char *why)
     if (mqtt_put_connack(&b, false, code) == 0)
         mq_write(m, &b);
     herald_buf_free(&b);
-    m->phase = MQ_DEAD;
-    if (m->obuf) {
-        m->defer_close = true;
-        mq_defer(m);
-    } else {
-        conn_close_after_flush(m->c);
-    }
+    mq_end(m);
 }
 
 /* ---- CONNECT and its answer ---------------------------------------------- */

@@ -91,6 +91,9 @@ struct mq {
 /* mqtt_out.c: output and deferred work (see there). */
 void mq_write(mq *m, const herald_buf *b);
 void mq_drop(mq *m, const char *why);
+/* Ends the session: closes once what is queued is out (deferred inside an
+ * output op). */
+void mq_end(mq *m);
 void mq_submit(mq *m, herald_frame *f);
 void mq_defer(mq *m);
 

@@ -33,13 +33,8 @@ void mq_write(mq *m, const herald_buf *b)
     }
 }
 
-/* A protocol violation or an error MQTT cannot report: logged, closed. */
-void mq_drop(mq *m, const char *why)
+void mq_end(mq *m)
 {
-    if (m->phase == MQ_DEAD)
-        return;
-    log_info("mqtt.close", "%s user=%s client=%.*s: %s", conn_label(m->c),
-             m->c->sess.authed ? m->c->sess.user : "-", (int)m->cid_len, m->cid, why);
     m->phase = MQ_DEAD;
     if (m->obuf) {
         m->defer_close = true;
@@ -47,6 +42,16 @@ void mq_drop(mq *m, const char *why)
     } else {
         conn_close_after_flush(m->c);
     }
+}
+
+/* A protocol violation or an error MQTT cannot report: logged, closed. */
+void mq_drop(mq *m, const char *why)
+{
+    if (m->phase == MQ_DEAD)
+        return;
+    log_info("mqtt.close", "%s user=%s client=%.*s: %s", conn_label(m->c),
+             m->c->sess.authed ? m->c->sess.user : "-", (int)m->cid_len, m->cid, why);
+    mq_end(m);
 }
 
 /* Submits a Herald frame through the common path (limits, handler); never
