@@ -24,7 +24,9 @@
 #                               gives the TLS cost as herald / herald-plain.
 #                               Cluster only; not in the default list.
 #   systems: herald nats nats-mqtt mosquitto redis jetstream ejabberd (the
-#   default: all of them) and herald-plain. jetstream: 3 nats-server with
+#   default: all of them), herald-plain and herald-mqtt (Herald's own MQTT
+#   listener, driven by the same MQTT driver as Mosquitto: tokens as
+#   passwords, topic conv/<id>, QoS 0 = a durable SEND). jetstream: 3 nats-server with
 #   JetStream, clustered on loopback, file storage in the temp dir; each run
 #   makes a stream with num_replicas 3 and publishes with acks; fan-out goes
 #   through one push consumer per receiver (drv_jetstream.c says why).
@@ -61,7 +63,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift ;;
     --systems) systems=$2; shift ;;
     --herald) hmode=$2; shift ;;
-    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--herald cluster|dev] [--systems \"herald nats nats-mqtt mosquitto redis jetstream ejabberd\" (also herald-plain)]" >&2; exit 2 ;;
+    *) echo "usage: bench/compare.sh [--quick] [--rounds N] [--herald cluster|dev] [--systems \"herald nats nats-mqtt mosquitto redis jetstream ejabberd\" (also herald-plain, herald-mqtt)]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -73,7 +75,7 @@ esac
 log() { echo "compare: $*" >&2; }
 want() { case " $systems " in *" $1 "*) return 0 ;; esac; return 1; }
 for s in $systems; do
-  case "$s" in herald|herald-plain|nats|nats-mqtt|mosquitto|redis|jetstream|ejabberd) ;;
+  case "$s" in herald|herald-plain|herald-mqtt|nats|nats-mqtt|mosquitto|redis|jetstream|ejabberd) ;;
     *) echo "compare: unknown system '$s'" >&2; exit 2 ;; esac
 done
 
@@ -118,7 +120,7 @@ export HERALD_BIN_DIR=$build/broker # deploy/local-cluster.sh
 compiled=$("$bench_bin" --help 2>&1 | sed -n "s/^systems compiled in://p" || true)
 # The drivers the listed systems need.
 for sys in $systems; do
-  case $sys in nats) s=nats ;; nats-mqtt|mosquitto) s=mqtt ;; redis) s=redis ;;
+  case $sys in nats) s=nats ;; nats-mqtt|mosquitto|herald-mqtt) s=mqtt ;; redis) s=redis ;;
     jetstream) s=jetstream ;; ejabberd) s=xmpp ;; *) continue ;; esac
   case " $compiled " in *" $s "*) ;; *) log "herald-bench lacks the $s driver (compiled in:$compiled)"; exit 1 ;; esac
 done
@@ -246,7 +248,7 @@ start_herald() {
   hpids=${spid[herald]}
 }
 henv=""
-if want herald || want herald-plain; then start_herald; fi
+if want herald || want herald-plain || want herald-mqtt; then start_herald; fi
 log "servers up: herald ($hmode) $([ -n "$henv" ] && sed -n 's/^HERALD_GATEWAY=//p' "$henv")$(for k in "${!url[@]}"; do printf ', %s %s' "$k" "${url[$k]}"; done)"
 if [ "$hmode" = cluster ]; then
   log "note: herald runs as the replicated cluster (3 heraldd node, raft, replication 3, + heraldd gateway), fresh before every herald run"
@@ -281,7 +283,7 @@ cpu_ticks() {
   echo "$t"
 }
 # The server processes of a system: herald's are all of its processes.
-server_pids() { case "$1" in herald|herald-plain) echo "$hpids" ;; *) echo "${spid[$1]}" ;; esac; }
+server_pids() { case "$1" in herald|herald-plain|herald-mqtt) echo "$hpids" ;; *) echo "${spid[$1]}" ;; esac; }
 clk_tck=$(getconf CLK_TCK)
 
 # Systems whose driver has acks (the durable rows).
@@ -300,6 +302,7 @@ run_one() { # system scenario_name kind members rate duration drain round
   case "$sys" in
     herald) start_herald; args=(--system herald --env "$henv") ;;
     herald-plain) start_herald plain; args=(--system herald --label herald-plain --env "$henv") ;;
+    herald-mqtt) start_herald; args=(--system mqtt --label herald-mqtt --env "$henv") ;;
     nats) args=(--system nats --url "${url[nats]}") ;;
     nats-mqtt) args=(--system mqtt --label nats-mqtt --url "${url[nats-mqtt]}") ;;
     mosquitto) args=(--system mqtt --label mosquitto --url "${url[mosquitto]}") ;;
@@ -425,6 +428,7 @@ jq -s -c '
   fi
   echo "NATS core and Redis pub/sub keep nothing (a subscriber that is away or slow loses messages);"
   echo "Mosquitto at QoS 0 keeps nothing; NATS MQTT at QoS 0 keeps nothing (JetStream only holds its session state)."
+  echo "herald-mqtt: the same herald through its MQTT listener (gateway.mqtt_listen): a QoS 0 PUBLISH is a SEND, stored like herald's before it is pushed."
   echo "JetStream: a file stream with 3 replicas; a publish is acked once 2 of 3 servers have written it, but nats-server 2.9 flushes"
   echo "  its files to disk only every 2 min (sync_interval), so an acked message is not yet fsync'd; deliveries come from the stream"
   echo "  through one push consumer per receiver (R1, in memory)."

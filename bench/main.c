@@ -19,6 +19,7 @@
  *   herald-bench --env DIR/cluster.env --scenario failover --conv NAME
  *                [--rate 100] [--duration 20] [--retry-after 5]
  *   herald-bench --system nats|mqtt|redis|jetstream|xmpp --url HOST:PORT
+ *   herald-bench --system mqtt --env FILE   Herald's MQTT listener (HERALD_MQTT)
  *                [--label NAME] --scenario fanout [...]
  *   herald-bench --system jetstream --url HOST:PORT --scenario durable
  *                [--window 256]
@@ -87,6 +88,7 @@ static void usage(void)
             "         [--scenario fanout|throughput|durable|failover|conns] [--kind KIND]\n"
             "         [--conv NAME] [--retry-after S] [--transport tcp|ws]\n"
             "       herald-bench --system nats|mqtt|redis|jetstream|xmpp --url HOST:PORT\n"
+            "       herald-bench --system mqtt --env FILE [--url HOST:PORT]   (Herald's MQTT listener)\n"
             "         [--label NAME]\n"
             "       common: [--members M] [--rate R] [--payload BYTES] [--duration S]\n"
             "         [--drain S] [--window W] [--setup-timeout S] [--rss-pid PID]\n"
@@ -205,7 +207,10 @@ int main(int argc, char **argv)
         cfg.label = drv->name;
     if (strcmp(drv->name, "herald") == 0 && !cfg.env)
         bench_die("--env FILE (a dev.env or cluster.env) is required");
-    if (strcmp(drv->name, "herald") != 0 && (!url || parse_url(&cfg, url) != 0))
+    /* mqtt with --env: Herald's MQTT listener, HERALD_MQTT from the file
+     * unless --url names one. */
+    if (strcmp(drv->name, "herald") != 0 && !(strcmp(drv->name, "mqtt") == 0 && cfg.env && !url) &&
+        (!url || parse_url(&cfg, url) != 0))
         bench_die("--url HOST:PORT is required for a peer system");
     if (strcmp(cfg.scenario, "fanout") == 0) {
         cfg.mode = BENCH_FANOUT;

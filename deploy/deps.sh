@@ -5,8 +5,15 @@ set -euo pipefail
 
 HERALD_DEPS=(build-essential cmake pkg-config libnng-dev liblmdb-dev lmdb-utils
   libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev
-  libmbedtls-dev openssl python3-websockets python3-msgpack
+  libmbedtls-dev openssl python3-websockets python3-msgpack mosquitto-clients
+  python3-paho-mqtt
   prometheus) # prometheus: promtool check metrics (tests of GET /metrics)
+# The TypeScript SDK's tests (common/js, `npm ci`) and its browser test
+# (tests/browser: Debian's Chromium, driven by npm playwright-core). A
+# machine that already has Node.js (v18+) and npm keeps them.
+HERALD_DEPS+=(chromium)
+command -v node >/dev/null 2>&1 || HERALD_DEPS+=(nodejs)
+command -v npm >/dev/null 2>&1 || HERALD_DEPS+=(npm)
 
 missing=()
 for p in "${HERALD_DEPS[@]}"; do

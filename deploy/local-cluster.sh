@@ -10,10 +10,10 @@
 #
 # DIR (default ./var/cluster under the repository) holds node1.conf..node3.conf
 # and gateway.conf, the node data dirs node1..node3, NAME.log and NAME.pid per
-# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET and
-# HERALD_WS, the gateway's WebSocket URL, HERALD_HTTP, its /metrics, /healthz
-# and /readyz base URL — the same variables as dev.env — and
-# HERALD_HTTP_NODE1..3, each node's):
+# process, and cluster.env (HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET,
+# HERALD_WS, the gateway's WebSocket URL, HERALD_MQTT, its MQTT listener,
+# HERALD_HTTP, its /metrics, /healthz and /readyz base URL — the same
+# variables as dev.env — and HERALD_HTTP_NODE1..3, each node's):
 #   set -a; . DIR/cluster.env; set +a
 #
 # The links between the processes use mutual TLS: the first up makes a
@@ -189,7 +189,7 @@ pick_block() {
 conf_get() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1; }
 
 write_configs() {
-  local members="" bases=() n b gport wsport hport hports=()
+  local members="" bases=() n b gport wsport mport hport hports=()
   load_used_ports
   if [ -n "${HERALD_GATEWAY_PORT:-}" ]; then
     if ! [[ $HERALD_GATEWAY_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$HERALD_GATEWAY_PORT < 1 ||
@@ -215,6 +215,13 @@ write_configs() {
     ((wsport < 32768)) || die "no free port for the gateway's WebSocket"
   done
   used[$wsport]=1
+  # MQTT: 1883 when free (a Mosquitto may hold it), else the next free one.
+  mport=1883
+  while ! port_free "$mport"; do
+    mport=$((mport + 1))
+    ((mport < 32768)) || die "no free port for the gateway's MQTT listener"
+  done
+  used[$mport]=1
   # HTTP (metrics, health): the gateway at 7480 when free, the nodes on the
   # next free ports.
   hport=7480
@@ -270,13 +277,14 @@ EOT
 gateway.id = 1
 gateway.listen = $HOST:$gport
 gateway.ws_listen = $HOST:$wsport
+gateway.mqtt_listen = $HOST:$mport
 gateway.http_listen = $HOST:${hports[0]}
 cluster.members = $members
 cluster.groups = 8
 $links_gw
 log.level = info
 EOT
-  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws, metrics http://$HOST:${hports[0]}/metrics)"
+  echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws, MQTT $HOST:$mport, metrics http://$HOST:${hports[0]}/metrics)"
 }
 
 # 0 when every config is there; 1 when none is; dies on a partial set.
@@ -396,7 +404,7 @@ wait_ready() {
 }
 
 write_env() {
-  local secret tenant n tmp ws http
+  local secret tenant n tmp ws mq http
   tenant=$(tenant_name)
   secret=$(node_secret 1)
   for n in "${NODES[@]}"; do
@@ -405,9 +413,11 @@ write_env() {
   done
   tmp=$data/.cluster.env.tmp
   ws=$(conf_get "$data/gateway.conf" gateway.ws_listen)
+  mq=$(conf_get "$data/gateway.conf" gateway.mqtt_listen)
   (umask 077; printf 'HERALD_GATEWAY=%s\nHERALD_TENANT=%s\nHERALD_SECRET=%s\n' \
     "$(gateway_addr)" "$tenant" "$secret" >"$tmp"
     [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp"
+    [ -z "$mq" ] || printf 'HERALD_MQTT=%s\n' "$mq" >>"$tmp"
     http=$(conf_get "$data/gateway.conf" gateway.http_listen)
     [ -z "$http" ] || printf 'HERALD_HTTP=http://%s\n' "$http" >>"$tmp"
     for n in "${NODES[@]}"; do

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # tests/run.sh — installs what is missing, builds a normal tree and an
 # ASan+UBSan tree, and runs the whole ctest suite (unit, integration, fuzz
-# corpus replay) in both. Exit status is non-zero if anything fails.
+# corpus replay, the TypeScript SDK and its browser test) in both. Exit
+# status is non-zero if anything fails.
 #
 #   ./tests/run.sh            both trees
 #   HERALD_TEST_TREES=asan ./tests/run.sh   only the sanitizer tree
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./deploy/deps.sh
+# The TypeScript SDK's npm dependencies, exactly as package-lock.json pins them.
+echo "== common/js: npm ci"
+(cd common/js && npm ci --no-audit --no-fund --loglevel=error)
 
 jobs=$(nproc 2>/dev/null || echo 2)
 trees=${HERALD_TEST_TREES:-"release asan"}

@@ -29,6 +29,7 @@
 #include "tier.h"
 #include "log.h"
 #include "obs.h"
+#include "slots.h"
 #include "nwire.h"
 #include "evsub.h"
 #include "peers.h"
@@ -67,6 +68,7 @@ typedef struct freq {
     conn *c;             /* requester (ref held) */
     herald_buf req;      /* encoded nw_request */
     uint32_t group;
+    uint32_t key;        /* rpc lane key: a conversation's requests keep their order */
     uint64_t rid;
     uint32_t ftype;
     bool repeatable;     /* harmless to run twice */
@@ -76,6 +78,16 @@ typedef struct freq {
     ev_tstamp deadline;
     ev_timer pause;
 } freq;
+
+/* The rpc lane key of a conversation request (its slot + 1; 0: not about
+ * one conversation): one session's pipelined SENDs to a conversation reach
+ * its leader, and so its raft log, in the order sent. */
+static uint32_t conv_key(const herald_frame *f, const char *tenant, uint32_t group)
+{
+    if (!tenant[0] || !f->conv.len || group == 0)
+        return 0;
+    return herald_slot(herald_str_z(tenant), f->conv) + 1;
+}
 
 static int member_index(const front *fr, uint32_t id)
 {
@@ -265,15 +277,20 @@ static void freq_send(freq *q)
     }
     if (idx >= 0 && !peers_up(fr->peers, (uint32_t)idx))
         idx = -1; /* a cached leader that stopped answering */
-    for (uint32_t k = 0; idx < 0 && k < fr->cfg->n_members; k++) {
-        uint32_t i = fr->rr++ % fr->cfg->n_members;
+    /* No leader known: try the members in turn, reachable ones first; a
+     * conversation's requests all start at the same one (its key), so
+     * their NOT_LEADER answers, in order on one lane, re-send them in
+     * order. */
+    for (uint32_t k = 0, first = q->key ? q->key : fr->rr++; idx < 0 && k < fr->cfg->n_members;
+         k++) {
+        uint32_t i = (first + k) % fr->cfg->n_members;
         if (peers_up(fr->peers, i) || k + 1 == fr->cfg->n_members)
-            idx = (int)i; /* reachable ones first */
+            idx = (int)i;
     }
     q->target = (uint32_t)idx;
     fr->attempts++;
-    rc = rpc_send(fr->rpc[idx], q->req.data, q->req.len, fr->cfg->request_timeout_ms, freq_done,
-                  q);
+    rc = rpc_send_keyed(fr->rpc[idx], q->key, q->req.data, q->req.len,
+                        fr->cfg->request_timeout_ms, freq_done, q);
     if (rc)
         freq_fail(q, rc, NULL);
 }
@@ -403,6 +420,7 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
     q->ftype = f->type;
     q->repeatable = repeatable(f);
     q->group = route_frame_group(f, s->authed ? s->tenant : "", fr->ngroups, NULL);
+    q->key = conv_key(f, s->authed ? s->tenant : "", q->group);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
     if (f->type == HERALD_FT_HELLO) {
         /* Answered before the connection's HELLO deadline closes it. */

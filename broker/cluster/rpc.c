@@ -119,10 +119,15 @@ void rpc_server_destroy(rpc_server *s)
  * must never find more than that waiting. Requests beyond the lanes' room
  * wait here, in order, within RPC_WAIT_MAX; their deadline runs from
  * rpc_send, and one that expires still waiting was never sent (HERALD_EIO:
- * safe to retry). */
+ * safe to retry). A request with a key (rpc_send_keyed) always takes the
+ * lane of its key, so requests with one key reach the server in the order
+ * sent (one pipe, in order); one without takes any lane with room. Each
+ * lane has its own wait queue, and one more holds the keyless requests: a
+ * freed lane takes the older of its own queue's head and the keyless one's. */
 #define RPC_LANES 4u
 #define RPC_LANE_INFLIGHT 48u
 #define RPC_WAIT_MAX 16384u
+#define RPC_ANY RPC_LANES /* wq index of the keyless requests */
 
 typedef struct rpc_req {
     rpc_client *c;
@@ -130,8 +135,10 @@ typedef struct rpc_req {
     ev_timer timer;   /* deadline, or 0 s to report a send failure */
     int fail;         /* status to report when the timer fires */
     int lane;         /* the lane it went out on; -1 while waiting */
+    int want;         /* its key's lane, or RPC_ANY */
+    uint64_t seq;     /* rpc_send order (which waited longer) */
     nng_msg *msg;     /* while waiting: the message to send */
-    struct rpc_req *wprev, *wnext; /* the wait queue */
+    struct rpc_req *wprev, *wnext; /* its wait queue (wq[want]) */
     rpc_done_fn done;
     void *arg;
 } rpc_req;
@@ -149,8 +156,11 @@ struct rpc_client {
     uint32_t nlanes;   /* lanes opened */
     uint32_t rr;       /* next lane to try */
     hmap *pending;     /* id (4 bytes) → rpc_req */
-    rpc_req *whead, *wtail; /* waiting for a lane */
-    uint32_t nwait;
+    struct {
+        rpc_req *head, *tail;
+    } wq[RPC_LANES + 1]; /* waiting: per lane, then the keyless ones */
+    uint32_t nwait;     /* in all of wq */
+    uint64_t next_seq;  /* rpc_send order */
     uint32_t next_id;
     bool closing;      /* rpc_client_destroy in progress */
 };
@@ -160,13 +170,29 @@ static void wait_unlink(rpc_client *c, rpc_req *r)
     if (r->wprev)
         r->wprev->wnext = r->wnext;
     else
-        c->whead = r->wnext;
+        c->wq[r->want].head = r->wnext;
     if (r->wnext)
         r->wnext->wprev = r->wprev;
     else
-        c->wtail = r->wprev;
+        c->wq[r->want].tail = r->wprev;
     r->wprev = r->wnext = NULL;
     c->nwait--;
+}
+
+static void wait_append(rpc_client *c, rpc_req *r)
+{
+    r->wprev = c->wq[r->want].tail; /* in line behind the others */
+    if (r->wprev)
+        r->wprev->wnext = r;
+    else
+        c->wq[r->want].head = r;
+    c->wq[r->want].tail = r;
+    c->nwait++;
+}
+
+static bool lane_room(const rpc_client *c, uint32_t i)
+{
+    return c->lane[i].inflight < RPC_LANE_INFLIGHT;
 }
 
 /* A lane with room, or -1. */
@@ -174,12 +200,22 @@ static int lane_free(rpc_client *c)
 {
     for (uint32_t k = 0; k < c->nlanes; k++) {
         uint32_t i = (c->rr + k) % c->nlanes;
-        if (c->lane[i].inflight < RPC_LANE_INFLIGHT) {
+        if (lane_room(c, i)) {
             c->rr = i + 1;
             return (int)i;
         }
     }
     return -1;
+}
+
+/* The lane r may go out on now, or -1: its key's lane when it has room and
+ * nothing of that lane waits; any lane with room when it has no key and no
+ * keyless request waits. */
+static int lane_for(rpc_client *c, const rpc_req *r)
+{
+    if (r->want != (int)RPC_ANY)
+        return !c->wq[r->want].head && lane_room(c, (uint32_t)r->want) ? r->want : -1;
+    return c->wq[RPC_ANY].head ? -1 : lane_free(c);
 }
 
 /* Puts r's message on lane i (taken either way). false: not sent. */
@@ -196,25 +232,48 @@ static bool lane_send(rpc_client *c, rpc_req *r, int i)
     return true;
 }
 
+/* Takes r off its wait queue and puts it on lane i (a request due now is
+ * not worth sending: its timer reports "not sent"). */
+static void send_waiting(rpc_client *c, rpc_req *r, int i)
+{
+    wait_unlink(c, r);
+    if (ev_timer_remaining(c->loop, &r->timer) < 0.001) {
+        /* Due now: not worth sending; its timer says "not sent". */
+        nng_msg_free(r->msg);
+        r->msg = NULL;
+        r->fail = HERALD_EIO;
+        return;
+    }
+    if (!lane_send(c, r, i)) {
+        r->fail = HERALD_EIO;
+        ev_timer_stop(c->loop, &r->timer);
+        ev_timer_set(&r->timer, 0.0, 0.0);
+        ev_timer_start(c->loop, &r->timer);
+    }
+}
+
+/* The next request lane i should take: the older of its own queue's head
+ * and the keyless queue's; NULL when neither waits. */
+static rpc_req *next_for(rpc_client *c, uint32_t i)
+{
+    rpc_req *a = c->wq[i].head, *b = c->wq[RPC_ANY].head;
+    if (!a || !b)
+        return a ? a : b;
+    return a->seq < b->seq ? a : b;
+}
+
 /* Sends waiting requests while a lane has room. */
 static void pump(rpc_client *c)
 {
-    int i;
-    while (c->whead && !c->closing && (i = lane_free(c)) >= 0) {
-        rpc_req *r = c->whead;
-        wait_unlink(c, r);
-        if (ev_timer_remaining(c->loop, &r->timer) < 0.001) {
-            /* Due now: not worth sending; its timer says "not sent". */
-            nng_msg_free(r->msg);
-            r->msg = NULL;
-            r->fail = HERALD_EIO;
-            continue;
-        }
-        if (!lane_send(c, r, i)) {
-            r->fail = HERALD_EIO;
-            ev_timer_stop(c->loop, &r->timer);
-            ev_timer_set(&r->timer, 0.0, 0.0);
-            ev_timer_start(c->loop, &r->timer);
+    bool more = true;
+    while (more && c->nwait && !c->closing) {
+        more = false;
+        for (uint32_t i = 0; i < c->nlanes && !c->closing; i++) {
+            rpc_req *r;
+            if (!lane_room(c, i) || !(r = next_for(c, i)))
+                continue;
+            more = true;
+            send_waiting(c, r, (int)i);
         }
     }
 }
@@ -331,6 +390,12 @@ int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, con
 int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_done_fn done,
              void *arg)
 {
+    return rpc_send_keyed(c, 0, p, n, timeout_ms, done, arg);
+}
+
+int rpc_send_keyed(rpc_client *c, uint32_t key, const void *p, size_t n, unsigned timeout_ms,
+                   rpc_done_fn done, void *arg)
+{
     rpc_req *r;
     nng_msg *m = NULL;
     int lane;
@@ -348,6 +413,8 @@ int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_do
     r->done = done;
     r->arg = arg;
     r->lane = -1;
+    r->want = key && c->nlanes ? (int)(key % c->nlanes) : (int)RPC_ANY;
+    r->seq = c->next_seq++;
     if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, p, n) != 0 ||
         nng_msg_header_append_u32(m, r->id) != 0 ||
         hmap_put(c->pending, &r->id, sizeof r->id, r) != 0) {
@@ -359,7 +426,7 @@ int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_do
     r->msg = m;
     ev_timer_init(&r->timer, req_timeout, timeout_ms / 1000.0, 0.0);
     r->timer.data = r;
-    lane = c->whead ? -1 : lane_free(c);
+    lane = lane_for(c, r);
     if (lane >= 0) {
         if (!lane_send(c, r, lane)) {
             /* Not sent (no peer yet): report it from the loop. */
@@ -367,13 +434,7 @@ int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_do
             ev_timer_set(&r->timer, 0.0, 0.0);
         }
     } else {
-        r->wprev = c->wtail; /* in line behind the others */
-        if (c->wtail)
-            c->wtail->wnext = r;
-        else
-            c->whead = r;
-        c->wtail = r;
-        c->nwait++;
+        wait_append(c, r);
     }
     ev_timer_start(c->loop, &r->timer);
     return 0;

@@ -69,6 +69,11 @@ int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, con
  * (during rpc_client_destroy) and done never runs. */
 int rpc_send(rpc_client *c, const void *p, size_t n, unsigned timeout_ms, rpc_done_fn done,
              void *arg);
+/* As rpc_send; requests with the same key (not 0) go out on one lane and so
+ * reach the server in the order sent (what the server does with them
+ * concurrently is its own). key 0: any lane, as rpc_send. */
+int rpc_send_keyed(rpc_client *c, uint32_t key, const void *p, size_t n, unsigned timeout_ms,
+                   rpc_done_fn done, void *arg);
 
 /* Requests without an answer yet (sent or waiting). */
 size_t rpc_inflight(const rpc_client *c);

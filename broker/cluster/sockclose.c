@@ -96,8 +96,8 @@ int sock_close(nng_socket s, const char *what, unsigned ms)
         return 0;
     }
     atomic_fetch_add(&g_abandoned, 1);
-    log_warn("nng.close", "%s: nng_close did not return within %u ms (an endpoint closing while "
-             "it creates a pipe, an nng 1.5 race); left to its thread", what, ms);
+    log_warn("nng.close", "%s: nng_close did not return within %u ms (a receive nng 1.5.2 lost "
+             "on a connection closed mid-message); left to its thread", what, ms);
     return HERALD_ETIMEOUT;
 
 unbounded:

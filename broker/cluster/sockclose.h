@@ -1,11 +1,12 @@
 /*
  * sockclose.h — closing an nng socket within a deadline.
  *
- * nng 1.5's endpoint close is asynchronous, and a listener or dialer that is
- * creating a pipe at the moment its socket closes can leave that pipe
- * orphaned: nng_close then waits for it forever (fixed upstream in 1.6,
- * where endpoint close became synchronous). Seen here as a raft hub whose
- * teardown never returned while its peers were redialling it. Every socket
+ * nng 1.5.2's TCP transport can lose the completion of a connection's
+ * receive when the connection is closed while a message is arriving on it
+ * (fixed upstream in 1.6.0): nng_close then waits for it forever, and so
+ * does every later close. Seen here as a raft hub whose teardown never
+ * returned while its peers were sending (rio_net.c also lets what is in
+ * flight land before it closes its listener). Every socket
  * of the broker is closed through sock_close: it runs nng_close on a
  * short-lived thread and waits at most a deadline; past it the close is
  * left to finish (or not) on that thread, logged as `nng.close`, and

@@ -180,6 +180,8 @@ uint16_t dev_ws_port(const dev *d) { return tier_listener_port(d->t, "ws"); }
 
 bool dev_tls(const dev *d) { return tier_tls(d->t); }
 
+uint16_t dev_mqtt_port(const dev *d) { return tier_listener_port(d->t, "mqtt"); }
+
 void dev_metrics(void *ctx, prom_w *w)
 {
     dev *d = ctx;

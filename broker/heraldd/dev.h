@@ -28,6 +28,8 @@ uint16_t dev_port(const dev *d);
 uint16_t dev_ws_port(const dev *d);
 /* True when the listeners speak TLS (wss:// for WebSocket). */
 bool dev_tls(const dev *d);
+/* The bound port of the MQTT listener (0: none). */
+uint16_t dev_mqtt_port(const dev *d);
 /* obs_source callbacks (http/obs.h) for d: the session tier's metrics,
  * each group store's map, each writer's queue and commits; always ready. */
 struct prom_w;

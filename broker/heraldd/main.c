@@ -6,7 +6,8 @@
  *       gateway on HOST:PORT (default 127.0.0.1:7400). On first start it
  *       creates tenant "demo"; every start writes DIR/dev.env with
  *       HERALD_GATEWAY, HERALD_TENANT and HERALD_SECRET (and HERALD_WS, the
- *       WebSocket URL, when gateway.ws_listen is on). SIGTERM/SIGINT stop
+ *       WebSocket URL, when gateway.ws_listen is on; HERALD_MQTT, when
+ *       gateway.mqtt_listen is). SIGTERM/SIGINT stop
  *       it cleanly: queued commands are committed and acknowledged first.
  *
  *   heraldd node --config FILE      a cluster node (see cluster.h, nodecfg.h)
@@ -46,6 +47,7 @@ static const char usage_text[] =
     "usage: heraldd dev --data DIR [--config FILE] [--listen HOST:PORT] [--max-frame BYTES]\n"
     "                   [--out-cap BYTES] [--rate REQ_PER_S] [--idle-ms MS]\n"
     "                   [--ws-listen HOST:PORT|''] [--http-listen HOST:PORT|'']\n"
+    "                   [--mqtt-listen HOST:PORT|'']\n"
     "                   [--log-level debug|info|warn|error] [--no-sync] [--tenants a,b]\n"
     "       heraldd node --config FILE      a cluster node (raft replica of every group)\n"
     "       heraldd gateway --config FILE   a cluster gateway (client connections)\n"
@@ -64,6 +66,7 @@ static const struct {
     {"--rate", "gateway.rate"},         {"--idle-ms", "gateway.idle_ms"},
     {"--log-level", "log.level"},       {"--tenants", "dev.tenants"},
     {"--ws-listen", "gateway.ws_listen"}, {"--http-listen", "gateway.http_listen"},
+    {"--mqtt-listen", "gateway.mqtt_listen"},
 };
 
 /* Defaults, then --config FILE, then flags (flags win). */
@@ -196,20 +199,23 @@ static int write_env(const char *dir, const char *name, const char *host, const 
                      uint16_t http_port, const char *tenant,
                      const uint8_t secret[TOKEN_SECRET_LEN])
 {
-    char hex[TOKEN_SECRET_HEX + 1], text[1400], ws[320] = "", http[320] = "";
-    uint16_t wsport = dev_ws_port(g);
+    char hex[TOKEN_SECRET_HEX + 1], text[1400], ws[320] = "", mq[300] = "", http[320] = "";
+    uint16_t wsport = dev_ws_port(g), mqport = dev_mqtt_port(g);
 
     token_secret_to_hex(secret, hex);
     /* The WebSocket URL on the same host as the client port. */
     if (wsport)
         snprintf(ws, sizeof ws, "HERALD_WS=%s://%s:%u/ws\n", dev_tls(g) ? "wss" : "ws", host,
                  wsport);
+    /* The MQTT listener as bound (port 0 picks one) on the same host. */
+    if (mqport)
+        snprintf(mq, sizeof mq, "HERALD_MQTT=%s:%u\n", host, mqport);
     /* The operators' HTTP endpoints (gateway.http_listen's host). */
     if (http_port)
         snprintf(http, sizeof http, "HERALD_HTTP=http://%s:%u\n", host, http_port);
     if (snprintf(text, sizeof text,
-                 "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n%s%s", host,
-                 dev_port(g), (int)TOKEN_ID_MAX, tenant, hex, ws, http) >= (int)sizeof text)
+                 "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n%s%s%s", host,
+                 dev_port(g), (int)TOKEN_ID_MAX, tenant, hex, ws, mq, http) >= (int)sizeof text)
         return HERALD_EINVAL;
     return envfile_write(dir, name, text);
 }
@@ -285,9 +291,11 @@ static int run_dev(int argc, char **argv)
     }
     rc = dev_start(&gc, loop, stores, o.groups, &g);
     if (rc) {
-        fprintf(stderr, "heraldd: cannot listen on %s%s%s: %s (%s)\n", gc.listen,
+        fprintf(stderr, "heraldd: cannot listen on %s%s%s%s%s: %s (%s)\n", gc.listen,
                 gc.ws_listen && gc.ws_listen[0] ? " / WebSocket " : "",
-                gc.ws_listen ? gc.ws_listen : "", herald_strerror(rc), strerror(errno));
+                gc.ws_listen ? gc.ws_listen : "",
+                gc.mqtt_listen && gc.mqtt_listen[0] ? " / MQTT " : "",
+                gc.mqtt_listen ? gc.mqtt_listen : "", herald_strerror(rc), strerror(errno));
         goto close_store;
     }
     if (o.gw.http_listen[0]) {

@@ -466,6 +466,13 @@ int nodecfg_gateway_validate(gateway_config *c, char *err, size_t errlen)
                  c->gw.ws_listen);
         return HERALD_EINVAL;
     }
+    colon = strrchr(c->gw.mqtt_listen, ':');
+    if (c->gw.mqtt_listen[0] &&
+        (!colon || colon == c->gw.mqtt_listen || !parse_uint(colon + 1, 0, 65535, &port))) {
+        snprintf(err, errlen, "gateway.mqtt_listen: expected HOST:PORT or empty (off), not '%s'",
+                 c->gw.mqtt_listen);
+        return HERALD_EINVAL;
+    }
     if (check_http_listen("gateway.http_listen", c->gw.http_listen, err, errlen) != 0)
         return HERALD_EINVAL;
     rc = nodecfg_parse_members(c->members, c->member, &c->n_members, err, errlen);

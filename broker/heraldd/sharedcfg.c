@@ -24,6 +24,10 @@ void gwlimits_config(gw_limits *l, gw_config *g)
     if (colon && strcmp(colon, ":0") == 0 && strcmp(l->http_listen, GWLIMITS_HTTP_DEFAULT) == 0)
         snprintf(l->http_listen, sizeof l->http_listen, "%.*s:0", (int)(colon - l->listen),
                  l->listen);
+    /* The same for MQTT: a test's gateway on a free port never takes 1883. */
+    if (colon && strcmp(colon, ":0") == 0 && strcmp(l->mqtt_listen, GWLIMITS_MQTT_DEFAULT) == 0)
+        snprintf(l->mqtt_listen, sizeof l->mqtt_listen, "%.*s:0", (int)(colon - l->listen),
+                 l->listen);
     gw_config_defaults(g);
     g->listen = l->listen;
     g->max_frame = l->max_frame;
@@ -37,6 +41,8 @@ void gwlimits_config(gw_limits *l, gw_config *g)
     g->byte_rate = l->byte_rate;
     g->ws_listen = l->ws_listen;
     g->ws_origins = l->ws_origins;
+    g->mqtt_listen = l->mqtt_listen;
+    g->mqtt_sessions = l->mqtt_sessions;
 }
 
 int tenantcfg_split(const char *list, char out[][TOKEN_ID_MAX + 1])

@@ -89,10 +89,13 @@ typedef struct gw_limits {
     uint64_t byte_rate;    /* gateway.byte_rate: frame bytes/s per connection */
     char ws_listen[256];   /* gateway.ws_listen: WebSocket HOST:PORT ("" off) */
     char ws_origins[1024]; /* gateway.ws_origins: Origin allow-list ("" any) */
+    char mqtt_listen[256]; /* gateway.mqtt_listen: MQTT 3.1.1 address ("" = off) */
+    uint32_t mqtt_sessions; /* gateway.mqtt_sessions: persistent MQTT sessions kept */
     char http_listen[256]; /* gateway.http_listen: /metrics, /healthz, /readyz ("" off) */
 } gw_limits;
 
 #define GWLIMITS_WS_DEFAULT "127.0.0.1:7401" /* gateway.ws_listen's default */
+#define GWLIMITS_MQTT_DEFAULT "127.0.0.1:1883" /* gateway.mqtt_listen's default */
 #define GWLIMITS_HTTP_DEFAULT "127.0.0.1:7480" /* gateway.http_listen's default */
 
 /* The gateway.* client keys of config struct T whose gw_limits member is M;
@@ -130,6 +133,16 @@ typedef struct gw_limits {
                  "browser Origins allowed to open a WebSocket, comma-separated, e.g. "      \
                  "https://app.example.com,http://localhost:8080; others get 403; empty = any " \
                  "(clients that send no Origin are always let in)"),                          \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.mqtt_listen", CFG_STR, mqtt_listen, 0, 0,          \
+                 GWLIMITS_MQTT_DEFAULT,                                                      \
+                 "MQTT 3.1.1 listener HOST:PORT (user name = user id, password = token); "  \
+                 "empty = off; with gateway.tls_cert it speaks MQTT over TLS only; left at " \
+                 "the default while gateway.listen picks a free port (port 0), it picks one " \
+                 "too" FLAG(" (--mqtt-listen)")),                                            \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.mqtt_sessions", CFG_U32, mqtt_sessions, 1,        \
+                 10000000, "10000",                                                          \
+                 "persistent MQTT sessions (clean session 0) this process keeps in memory; " \
+                 "when full the oldest offline one is forgotten"),                             \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.http_listen", CFG_STR, http_listen, 0, 0,          \
                  GWLIMITS_HTTP_DEFAULT,                                                      \
                  "HTTP address HOST:PORT of GET /metrics (Prometheus), /healthz and /readyz; " \

@@ -144,8 +144,11 @@ int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **ou
 
 /* Closes every group (raft_close), waits for their callbacks by running the
  * loop (EVRUN_ONCE) until all closed, then stops the transport and the
- * writer and frees the hub. Must not be called from a callback of this hub.
- * NULL-safe. Groups handed out by this hub are invalid afterwards. */
+ * writer and frees the hub. Blocks the loop thread for a quarter of a
+ * second more when peers are connected (messages in flight land before the
+ * listener closes, see rio_net.c). Must not be called from a callback of
+ * this hub. NULL-safe. Groups handed out by this hub are invalid
+ * afterwards. */
 void rio_hub_destroy(rio_hub *h);
 
 /* This node's id and address (valid as long as the hub). */

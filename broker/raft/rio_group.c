@@ -1,6 +1,10 @@
 /*
  * rio_group.c — the multi-raft driver: one struct raft per group over the
  * hub's raft_io, with propose/leader helpers. See rio.h.
+ *
+ * Floor: the top of the folder. It keeps its list of groups in the hub's
+ * rio_driver slot and names there the function rio_hub_destroy calls first
+ * (close_all), so the hub never calls this file by name.
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -16,7 +20,7 @@ struct rio_group {
     struct raft_io io;       /* our backend for it */
     bool started;            /* raft_start succeeded */
     bool closed;             /* raft_close's callback fired */
-    struct rio_group *next;  /* hub's list */
+    struct rio_group *next;  /* hub's list (rio_driver.groups) */
 };
 
 /* One proposal in flight. */
@@ -25,6 +29,8 @@ typedef struct proposal {
     rio_apply_fn cb;       /* caller's callback */
     void *arg;             /* its argument */
 } proposal;
+
+static void close_all(rio_hub *h);
 
 static int raft_to_herald(int rc)
 {
@@ -57,6 +63,7 @@ static int raft_to_herald(int rc)
 
 int rio_group_add(rio_hub *h, const rio_group_config *cfg, rio_group **out)
 {
+    rio_driver *d;
     rio_group *g;
     int rc;
 
@@ -83,8 +90,10 @@ int rio_group_add(rio_hub *h, const rio_group_config *cfg, rio_group **out)
                                 cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
     raft_set_snapshot_trailing(&g->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
     raft_set_pre_vote(&g->raft, true);
-    g->next = *rio_hub_groups(h);
-    *rio_hub_groups(h) = g;
+    d = rio_hub_driver(h);
+    g->next = d->groups;
+    d->groups = g;
+    d->close = close_all;
     *out = g;
     return 0;
 
@@ -200,23 +209,27 @@ static void on_raft_closed(struct raft *r)
     g->closed = true;
 }
 
-void rio_groups_close_all(rio_hub *h)
+/* rio_driver.close: closes every group and runs the loop until all have
+ * closed, then frees them (rio_hub_destroy, before the transport and the
+ * store stop). */
+static void close_all(rio_hub *h)
 {
-    rio_group **head = rio_hub_groups(h), *g, *next;
+    rio_driver *d = rio_hub_driver(h);
+    rio_group *g, *next;
     bool waiting;
 
-    for (g = *head; g; g = g->next)
+    for (g = d->groups; g; g = g->next)
         raft_close(&g->raft, on_raft_closed);
     do {
         waiting = false;
-        for (g = *head; g; g = g->next)
+        for (g = d->groups; g; g = g->next)
             waiting |= !g->closed;
         if (waiting)
             ev_run(rio_hub_loop(h), EVRUN_ONCE);
     } while (waiting);
-    for (g = *head; g; g = next) {
+    for (g = d->groups; g; g = next) {
         next = g->next;
         free(g);
     }
-    *head = NULL;
+    d->groups = NULL;
 }

@@ -1,7 +1,12 @@
 /*
  * rio_hub.c — the node-level hub: owns the store, the transport, the tick
- * timer, the deferred-call queue and the gid → group io table; dispatches
- * received frames to groups. See rio.h.
+ * timer, the deferred-call queue and the gid → port table; dispatches
+ * received frames and ticks to the groups' ports. See rio.h.
+ *
+ * Floor: below the group io (rio_io.c) and the driver (rio_group.c), which
+ * register with it (a rio_port per group io, the rio_driver slot); it
+ * calls only the store, the transport and the codec, and what they filled
+ * in (see rio_int.h, "Floors").
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -24,17 +29,17 @@ struct rio_hub {
     uint64_t node_id;         /* our raft server id */
     rio_store *store;         /* LMDB + writer */
     rio_net *net;             /* nng transport */
-    hmap *gios;               /* gid (4 bytes BE) → rio_gio */
+    hmap *ports;              /* gid (4 bytes BE) → rio_port (the group io's, borrowed) */
     ev_timer tick;            /* drives every started group */
     ev_async defer_wake;      /* runs the deferred queue */
     dcall *dq_head, *dq_tail; /* deferred calls (FIFO) */
     uint64_t rng;             /* xorshift state for io->random */
-    struct rio_group *groups; /* driver groups (rio_group.c) */
+    rio_driver driver;        /* the driver's slot (rio_group.c fills it in) */
 };
 
-struct rio_group **rio_hub_groups(rio_hub *h)
+rio_driver *rio_hub_driver(rio_hub *h)
 {
-    return &h->groups;
+    return &h->driver;
 }
 
 rio_store *rio_hub_store(rio_hub *h) { return h->store; }
@@ -63,20 +68,20 @@ int rio_hub_random(rio_hub *h, int min, int max)
     return min + (int)(x % (uint64_t)((int64_t)max - min + 1));
 }
 
-int rio_hub_attach(rio_hub *h, uint32_t gid, rio_gio *g)
+int rio_hub_attach(rio_hub *h, uint32_t gid, rio_port *port)
 {
     uint8_t k[4];
     rio_put32(k, gid);
-    if (hmap_get(h->gios, k, sizeof k))
+    if (hmap_get(h->ports, k, sizeof k))
         return HERALD_EEXISTS;
-    return hmap_put(h->gios, k, sizeof k, g);
+    return hmap_put(h->ports, k, sizeof k, port);
 }
 
 void rio_hub_detach(rio_hub *h, uint32_t gid)
 {
     uint8_t k[4];
     rio_put32(k, gid);
-    hmap_del(h->gios, k, sizeof k);
+    hmap_del(h->ports, k, sizeof k);
 }
 
 /* ---- deferred calls --------------------------------------------------------- */
@@ -117,8 +122,8 @@ static void on_defer(struct ev_loop *loop, ev_async *w, int revents)
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     rio_hub *h = w->data;
-    size_t i = 0, n = hmap_count(h->gios), k = 0;
-    rio_gio *stack[64], **list = stack;
+    size_t i = 0, n = hmap_count(h->ports), k = 0;
+    rio_port *stack[64], **list = stack;
     const void *key;
     size_t kl;
     void *v;
@@ -126,12 +131,12 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     /* Snapshot the table: a tick may close a group (raft on fatal error). */
     if (n > 64 && !(list = malloc(n * sizeof *list)))
         return;
-    while (k < n && (i = hmap_next(h->gios, i, &key, &kl, &v)) != (size_t)-1) {
+    while (k < n && (i = hmap_next(h->ports, i, &key, &kl, &v)) != (size_t)-1) {
         list[k++] = v;
         i++;
     }
     for (i = 0; i < k; i++)
-        rio_gio_tick(list[i]);
+        list[i]->tick(list[i]->arg);
     if (list != stack)
         free(list);
 }
@@ -145,13 +150,13 @@ static void on_frame(void *arg, rio_frame *f)
     for (i = 0; i < f->n; i++) {
         rio_rec *r = &f->recs[i];
         uint8_t k[4];
-        rio_gio *g;
+        rio_port *p;
         if (r->msg.type == 0) /* a transport record the net consumed */
             continue;
         rio_put32(k, r->gid);
-        g = hmap_get(h->gios, k, sizeof k);
+        p = hmap_get(h->ports, k, sizeof k);
         r->msg.server_address = f->sender_addr;
-        if (g && rio_gio_deliver(g, &r->msg)) {
+        if (p && p->deliver(p->arg, &r->msg)) {
             r->msg.type = 0; /* raft owns its parts now */
             delivered++;
         } else {
@@ -179,10 +184,10 @@ int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **ou
     h->rng = (cfg->node_id * 0x9E3779B97F4A7C15ull) ^ rio_hub_time(h) ^ (uintptr_t)h;
     if (h->rng == 0)
         h->rng = 1;
-    if ((rc = hmap_create(&h->gios)) != 0)
+    if ((rc = hmap_create(&h->ports)) != 0)
         goto fail_alloc;
     if ((rc = rio_store_open(loop, cfg->data_dir, cfg->map_size, &h->store)) != 0)
-        goto fail_gios;
+        goto fail_ports;
     if (cfg->commit_observe)
         rio_store_observe(h->store, cfg->commit_observe, cfg->commit_arg);
     if ((rc = rio_net_open(loop, cfg->listen_url, cfg->node_id,
@@ -200,8 +205,8 @@ int rio_hub_create(struct ev_loop *loop, const rio_hub_config *cfg, rio_hub **ou
 
 fail_store:
     rio_store_close(h->store);
-fail_gios:
-    hmap_destroy(h->gios);
+fail_ports:
+    hmap_destroy(h->ports);
 fail_alloc:
     free(h);
     return rc;
@@ -211,15 +216,16 @@ void rio_hub_destroy(rio_hub *h)
 {
     if (!h)
         return;
-    rio_groups_close_all(h); /* runs the loop until every group closed */
-    if (hmap_count(h->gios) > 0)
-        log_warn("rio.destroy", "%zu raw raft_io still open at hub destroy", hmap_count(h->gios));
+    if (h->driver.close)
+        h->driver.close(h); /* runs the loop until every group closed */
+    if (hmap_count(h->ports) > 0)
+        log_warn("rio.destroy", "%zu raw raft_io still open at hub destroy", hmap_count(h->ports));
     rio_net_close(h->net);
     rio_store_close(h->store);
     on_defer(h->loop, &h->defer_wake, 0);
     ev_timer_stop(h->loop, &h->tick);
     ev_async_stop(h->loop, &h->defer_wake);
-    hmap_destroy(h->gios);
+    hmap_destroy(h->ports);
     free(h);
 }
 

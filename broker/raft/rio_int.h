@@ -1,9 +1,35 @@
 /*
- * rio_int.h — internals of the raft I/O backend shared by its files:
- * the wire codec (rio_msg.c), the LMDB store with its writer thread
- * (rio_store.c), the nng transport (rio_net.c), the per-group raft_io
- * (rio_io.c) and the hub (rio_hub.c). Not a public interface; the tests and
- * the fuzz target use the codec and the store through it.
+ * rio_int.h — internals of the raft I/O backend shared by its files. Not a
+ * public interface; the tests and the fuzz target use the codec, the store
+ * and the transport through it.
+ *
+ * Floors, from the ground up. A file calls only files on floors below its
+ * own, never one above or beside it on its floor. A lower file reaches a
+ * higher one only through functions the higher one handed it (a callback
+ * and its argument, or a port: a struct of function pointers the upper
+ * file fills in), the shape of nng's aio and of raft_io itself:
+ *   1  rio_msg.c     the wire codec: frames, records, configurations
+ *   2  rio_snap.c    InstallSnapshot streamed in chunks; the transport owns
+ *                    the streams, and they send through the rio_snap_out
+ *                    it fills in and complete through a rio_snap_cb
+ *      rio_tables.c  how raft state lies in LMDB's tables (rio_tables.h,
+ *                    for rio_store.c only): keys and values, read and
+ *                    written inside the caller's transaction
+ *   3  rio_net.c     the nng transport; hands frames up through the
+ *                    rio_net_recv_fn the hub registered, completes sends
+ *                    through a rio_net_cb
+ *      rio_store.c   the LMDB store: environment, map growth, the writer
+ *                    thread and group commit; completes through a
+ *                    rio_store_cb
+ *   4  rio_hub.c     the hub: store, transport, tick, deferred calls and the
+ *                    gid → port table; reaches each group's io only
+ *                    through the rio_port that io attached, and the driver
+ *                    only through the rio_driver slot it filled in
+ *   5  rio_io.c      the raft_io of one group (rio_io_init, rio.h)
+ *   6  rio_group.c   the multi-raft driver: a struct raft per group
+ * The sections below follow the floors from the ground up. Check with
+ * cscope: for every function F of a file, `cscope -L -3 F` (who calls F)
+ * lists no file on F's floor or below (other than F's own file).
  *
  * Threads: everything here runs on the hub's loop thread unless a comment
  * says otherwise.
@@ -151,14 +177,50 @@ void rio_rec_release(rio_rec *r);
 /* Releases every record still typed, then the array. */
 void rio_frame_free(rio_frame *f);
 
-/* ---- deferred calls (rio_hub.c) ---------------------------------------- */
+/* ---- streamed snapshots (rio_snap.c) ----------------------------------- *
+ * See rio.h, "Large snapshots". One rio_snaps per transport: the streams
+ * this node sends and the assemblies it receives. */
 
-typedef void (*rio_defer_fn)(void *arg);
-/* Runs fn(arg) on the loop thread soon, never inside this call, in FIFO
- * order. 0 or HERALD_ENOMEM. */
-int rio_defer(rio_hub *h, rio_defer_fn fn, void *arg);
+#define RIO_SNAP_SINGLE_MAX ((size_t)1 << 20) /* larger InstallSnapshots are streamed */
 
-/* ---- LMDB store (rio_store.c) ------------------------------------------ */
+typedef struct rio_snaps rio_snaps;
+/* Where the streams' records go: the transport fills it in (rio_net.c). Each
+ * call encodes one record into url's outbox now, sent with the next flush,
+ * no completion: 0, HERALD_ENOMEM, HERALD_EINVAL. Loop thread. */
+typedef struct rio_snap_out {
+    int (*put_chunk)(void *arg, const char *url, uint32_t gid, const rio_chunk *c);
+    int (*put_ack)(void *arg, const char *url, uint32_t gid, const rio_sack *a);
+    void *arg; /* their first argument (the transport) */
+} rio_snap_out;
+/* Completion of a streamed send (loop thread): see rio_snaps_send. */
+typedef void (*rio_snap_cb)(void *arg, int status);
+
+/* port is copied. 0, HERALD_ENOMEM. */
+int rio_snaps_create(struct ev_loop *loop, const rio_snap_out *port, rio_snaps **out);
+/* Fails every running stream and fires its callback now (RAFT_CANCELED),
+ * frees every assembly. NULL-safe. */
+void rio_snaps_destroy(rio_snaps *s);
+/* Starts streaming InstallSnapshot m (its conf and data borrowed until cb)
+ * to m->server_address in chunks whose records fit `limit` bytes; cb fires
+ * once, from rio_snaps_flush: 0 when the receiver has verified the whole
+ * data and handed it to raft, RAFT_NOCONNECTION when it made no progress
+ * for a while, RAFT_CANCELED when replaced by a newer send to the same
+ * peer and group or cancelled. 0, RAFT_NOMEM, RAFT_TOOBIG (the metadata
+ * alone does not fit a chunk). */
+int rio_snaps_send(rio_snaps *s, uint32_t gid, const struct raft_message *m, size_t limit,
+                   rio_snap_cb cb, void *arg);
+void rio_snaps_cancel(rio_snaps *s, uint32_t gid);
+/* Fires the callbacks of finished streams (end of loop iteration). NULL-safe. */
+void rio_snaps_flush(rio_snaps *s);
+/* A received ack / chunk from node `from` at `from_url`. A chunk that
+ * completes and verifies an assembly turns rec into an INSTALL_SNAPSHOT raft
+ * message (rec->xtype 0, owned parts in rec->msg); otherwise rec is left for
+ * the caller to release. */
+void rio_snaps_on_ack(rio_snaps *s, const char *from_url, uint32_t gid, const rio_sack *a);
+void rio_snaps_on_chunk(rio_snaps *s, raft_id from, const char *from_url, rio_rec *rec);
+void rio_snaps_stats(const rio_snaps *s, rio_stats *st);
+
+/* ---- LMDB store (rio_store.c; its tables: rio_tables.h) ---------------- */
 
 typedef struct rio_store rio_store;
 /* Completion of an asynchronous store request (loop thread, submission
@@ -212,8 +274,9 @@ typedef struct rio_net rio_net;
 typedef void (*rio_net_recv_fn)(void *arg, rio_frame *f);
 /* Send completion (loop thread, at the end of the iteration the message was
  * queued in): 0 or RAFT_NOCONNECTION / RAFT_CANCELED, or RAFT_TOOBIG when
- * an AppendEntries was sent cut to a prefix of its entries. */
-typedef void (*rio_net_cb)(void *arg, int status);
+ * an AppendEntries was sent cut to a prefix of its entries. A streamed
+ * InstallSnapshot completes as rio_snaps_send says (the same type). */
+typedef rio_snap_cb rio_net_cb;
 
 /* tls: the links' TLS (clink.h), NULL for plaintext. */
 int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t max_msg,
@@ -224,11 +287,6 @@ void rio_net_close(rio_net *n);
  * cb fires after the flush. 0, RAFT_NOMEM, RAFT_MALFORMED. */
 int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net_cb cb,
                  void *arg);
-/* Transport records for the snapshot streams (rio_snap.c): encoded into
- * url's outbox now, sent with the next flush, no completion. 0,
- * HERALD_ENOMEM, HERALD_EINVAL. */
-int rio_net_put_chunk(rio_net *n, const char *url, uint32_t gid, const rio_chunk *c);
-int rio_net_put_ack(rio_net *n, const char *url, uint32_t gid, const rio_sack *a);
 /* Fails the group's running snapshot streams (RAFT_CANCELED, at the next
  * flush) and drops its partial assemblies: io->close. */
 void rio_net_cancel(rio_net *n, uint32_t gid);
@@ -238,59 +296,45 @@ void rio_net_stats(const rio_net *n, rio_stats *st);
 /* Counts a message delivered / orphaned (hub bookkeeping). */
 void rio_net_count(rio_net *n, uint64_t delivered, uint64_t orphaned);
 
-/* ---- streamed snapshots (rio_snap.c) ----------------------------------- *
- * See rio.h, "Large snapshots". One rio_snaps per rio_net: the streams
- * this node sends and the assemblies it receives. */
+/* ---- hub internals (rio_hub.c) ------------------------------------------ */
 
-#define RIO_SNAP_SINGLE_MAX ((size_t)1 << 20) /* larger InstallSnapshots are streamed */
-
-typedef struct rio_snaps rio_snaps;
-int rio_snaps_create(struct ev_loop *loop, rio_net *net, rio_snaps **out);
-/* Fails every running stream and fires its callback now (RAFT_CANCELED),
- * frees every assembly. NULL-safe. */
-void rio_snaps_destroy(rio_snaps *s);
-/* Starts streaming InstallSnapshot m (its conf and data borrowed until cb)
- * to m->server_address in chunks whose records fit `limit` bytes; cb fires
- * once, from rio_snaps_flush: 0 when the receiver has verified the whole
- * data and handed it to raft, RAFT_NOCONNECTION when it made no progress
- * for a while, RAFT_CANCELED when replaced by a newer send to the same
- * peer and group or cancelled. 0, RAFT_NOMEM, RAFT_TOOBIG (the metadata
- * alone does not fit a chunk). */
-int rio_snaps_send(rio_snaps *s, uint32_t gid, const struct raft_message *m, size_t limit,
-                   rio_net_cb cb, void *arg);
-void rio_snaps_cancel(rio_snaps *s, uint32_t gid);
-/* Fires the callbacks of finished streams (end of loop iteration). NULL-safe. */
-void rio_snaps_flush(rio_snaps *s);
-/* A received ack / chunk from node `from` at `from_url`. A chunk that
- * completes and verifies an assembly turns rec into an INSTALL_SNAPSHOT raft
- * message (rec->xtype 0, owned parts in rec->msg); otherwise rec is left for
- * the caller to release. */
-void rio_snaps_on_ack(rio_snaps *s, const char *from_url, uint32_t gid, const rio_sack *a);
-void rio_snaps_on_chunk(rio_snaps *s, raft_id from, const char *from_url, rio_rec *rec);
-void rio_snaps_stats(const rio_snaps *s, rio_stats *st);
-
-/* ---- per-group io (rio_io.c) ------------------------------------------- */
-
-typedef struct rio_gio rio_gio;
-/* Delivers a received message to the group's raft (which takes ownership of
- * its raft-owned parts); false when the group is not started (the caller
- * releases the message). */
-bool rio_gio_deliver(rio_gio *g, struct raft_message *m);
-/* Calls the group's tick callback when started. */
-void rio_gio_tick(rio_gio *g);
-
-/* ---- hub internals used by rio_io.c (rio_hub.c) ------------------------- */
+typedef void (*rio_defer_fn)(void *arg);
+/* Runs fn(arg) on the loop thread soon, never inside this call, in FIFO
+ * order. 0 or HERALD_ENOMEM. */
+int rio_defer(rio_hub *h, rio_defer_fn fn, void *arg);
 
 rio_store *rio_hub_store(rio_hub *h);
 rio_net *rio_hub_net(rio_hub *h);
 struct ev_loop *rio_hub_loop(rio_hub *h);
-int rio_hub_attach(rio_hub *h, uint32_t gid, rio_gio *g);
+
+/* What the hub calls on one group's io: the io (rio_io.c) fills it in and
+ * attaches it. Both run on the loop thread, from the hub's receive path and
+ * tick timer. */
+typedef struct rio_port {
+    /* Hands a received message to the group's raft, which takes ownership
+     * of its raft-owned parts; false when the group is not started (the
+     * hub releases the message). */
+    bool (*deliver)(void *arg, struct raft_message *m);
+    /* The hub's tick: calls raft's tick callback when started. */
+    void (*tick)(void *arg);
+    void *arg; /* their first argument (the group io) */
+} rio_port;
+/* port is borrowed until rio_hub_detach (it must stay valid through the
+ * tick in which the group closes). 0, HERALD_EEXISTS (gid has a port),
+ * HERALD_ENOMEM. */
+int rio_hub_attach(rio_hub *h, uint32_t gid, rio_port *port);
 void rio_hub_detach(rio_hub *h, uint32_t gid);
-/* Head of the hub's list of driver groups (rio_group.c links them). */
-struct rio_group **rio_hub_groups(rio_hub *h);
-/* Closes every driver group and runs the loop until all have closed, then
- * frees them (rio_group.c). */
-void rio_groups_close_all(rio_hub *h);
+
+/* The driver's slot in the hub (rio_group.c fills it in): its list of
+ * groups, and what rio_hub_destroy calls first, before the transport and
+ * the store stop (NULL: no driver groups). */
+typedef struct rio_driver {
+    rio_group *groups;         /* the driver's groups (linked by rio_group.c) */
+    void (*close)(rio_hub *h); /* closes every group, runs the loop until all
+                                * have closed, frees them */
+} rio_driver;
+rio_driver *rio_hub_driver(rio_hub *h);
+
 /* Milliseconds of a monotonic clock; a random int in [min, max]. */
 raft_time rio_hub_time(rio_hub *h);
 int rio_hub_random(rio_hub *h, int min, int max);

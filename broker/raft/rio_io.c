@@ -6,6 +6,10 @@
  * (submission order), sends after the end-of-iteration flush, snapshot gets
  * and async work through the hub's deferred queue. close waits until every
  * request of the group has called back, then fires its callback last.
+ *
+ * Floor: above the hub (rio_hub.c), below the driver (rio_group.c). The hub
+ * reaches a group io only through the rio_port the io attaches (deliver,
+ * tick), never by name.
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -14,8 +18,11 @@
 #include "log.h"
 #include "rio_int.h"
 
+typedef struct rio_gio rio_gio;
+
 struct rio_gio {
     rio_hub *hub;             /* owning hub */
+    rio_port port;            /* what the hub calls (attached to it while open) */
     uint32_t gid;             /* group id */
     struct raft_io *io;       /* the io we implement */
     raft_id id;               /* from init */
@@ -347,18 +354,24 @@ static int io_async_work(struct raft_io *io, struct raft_io_async_work *req,
     return 0;
 }
 
-/* ---- hub side ------------------------------------------------------------- */
+/* ---- the port the hub calls --------------------------------------------- */
 
-bool rio_gio_deliver(rio_gio *g, struct raft_message *m)
+/* rio_port.deliver: hands a received message to the group's raft. */
+static bool port_deliver(void *arg, struct raft_message *m)
 {
+    rio_gio *g = arg;
+
     if (!g->started || !g->recv)
         return false;
     g->recv(g->io, m);
     return true;
 }
 
-void rio_gio_tick(rio_gio *g)
+/* rio_port.tick: raft's tick, when started. */
+static void port_tick(void *arg)
 {
+    rio_gio *g = arg;
+
     if (g->started && g->tick)
         g->tick(g->io);
 }
@@ -374,7 +387,10 @@ int rio_io_init(struct raft_io *io, rio_hub *h, uint32_t gid)
     g->gid = gid;
     g->io = io;
     g->next_index = 1;
-    if ((rc = rio_hub_attach(h, gid, g)) != 0) {
+    g->port.deliver = port_deliver;
+    g->port.tick = port_tick;
+    g->port.arg = g;
+    if ((rc = rio_hub_attach(h, gid, &g->port)) != 0) {
         free(g);
         return rc;
     }

@@ -18,12 +18,17 @@
  *
  * Receive: one nng aio; its callback (nng thread) only queues the message
  * and ev_async_sends; decoding and dispatch happen on the loop thread.
+ *
+ * Floor: below the hub (rio_hub.c), which gets the frames through the
+ * rio_net_recv_fn it registered; above the snapshot streams (rio_snap.c),
+ * which it owns and which send through the rio_snap_out it fills in.
  */
 #include <herald/error.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +41,7 @@
 
 #define RIO_BATCH_SOFT ((size_t)256 << 10) /* start a new nng message past this */
 #define RIO_BAD_LOG_MAX 16                 /* bad frames logged before going quiet */
+#define RIO_CLOSE_QUIET 0.25               /* s at close for messages in flight to land */
 
 /* A send request waiting for its batch to be flushed. */
 typedef struct nreq {
@@ -79,6 +85,7 @@ struct rio_net {
     void *fn_arg;           /* its argument */
     nng_socket pull;        /* listener */
     nng_aio *raio;          /* receive aio */
+    atomic_int npipes;      /* connections to the listener (nng's pipe callbacks) */
     pthread_mutex_t mu;     /* guards rx_head/rx_tail */
     rxn *rx_head, *rx_tail; /* received, not yet decoded (mu) */
     ev_async wake;          /* nng thread → loop: rx non-empty */
@@ -358,15 +365,22 @@ int rio_net_send(rio_net *n, uint32_t gid, const struct raft_message *m, rio_net
     return 0;
 }
 
-int rio_net_put_chunk(rio_net *n, const char *url, uint32_t gid, const rio_chunk *c)
+/* rio_snap_out.put_chunk / put_ack: the snapshot streams' records, into
+ * url's outbox now, sent with the next flush, no completion. 0,
+ * HERALD_ENOMEM, HERALD_EINVAL. */
+static int put_chunk(void *arg, const char *url, uint32_t gid, const rio_chunk *c)
 {
+    rio_net *n = arg;
+
     n->st.snap_chunks++;
     n->st.snap_bytes += c->len;
     return enqueue(n, url, gid, rio_chunk_size(c), enc_chunk, c, NULL);
 }
 
-int rio_net_put_ack(rio_net *n, const char *url, uint32_t gid, const rio_sack *a)
+static int put_ack(void *arg, const char *url, uint32_t gid, const rio_sack *a)
 {
+    rio_net *n = arg;
+
     return enqueue(n, url, gid, rio_ack_size(), enc_ack, a, NULL);
 }
 
@@ -449,6 +463,19 @@ static void on_kick(struct ev_loop *loop, ev_idle *w, int revents)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* nng thread: counts the listener's connections (ADD_PRE is the first event
+ * of every pipe that gets a REM_POST). */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    rio_net *n = arg;
+
+    (void)p;
+    if (ev == NNG_PIPE_EV_ADD_PRE)
+        atomic_fetch_add(&n->npipes, 1);
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        atomic_fetch_sub(&n->npipes, 1);
+}
+
 /* Listens; when url ends in ":0" (any port), rewrites it with the bound
  * port so it can be advertised. */
 static int listen_on(rio_net *n, const char *url)
@@ -478,6 +505,7 @@ static int listen_on(rio_net *n, const char *url)
 int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t max_msg,
                  const struct clink *tls, rio_net_recv_fn fn, void *arg, rio_net **out)
 {
+    rio_snap_out port = {.put_chunk = put_chunk, .put_ack = put_ack};
     rio_net *n;
     int rc = HERALD_ENOMEM;
 
@@ -494,13 +522,17 @@ int rio_net_open(struct ev_loop *loop, const char *url, uint64_t self_id, size_t
     n->fn_arg = arg;
     if (hmap_create(&n->peers) != 0)
         goto fail_alloc;
-    if (rio_snaps_create(loop, n, &n->snaps) != 0)
+    port.arg = n;
+    if (rio_snaps_create(loop, &port, &n->snaps) != 0)
         goto fail_hmap;
     rc = HERALD_EIO;
     if (nng_pull0_open(&n->pull) != 0)
         goto fail_peers;
     nng_socket_set_size(n->pull, NNG_OPT_RECVMAXSZ, max_msg);
     nng_socket_set_int(n->pull, NNG_OPT_RECVBUF, 128);
+    atomic_init(&n->npipes, 0);
+    nng_pipe_notify(n->pull, NNG_PIPE_EV_ADD_PRE, on_pipe, n);
+    nng_pipe_notify(n->pull, NNG_PIPE_EV_REM_POST, on_pipe, n);
     if ((rc = listen_on(n, url)) != 0)
         goto fail_pull;
     rc = HERALD_ENOMEM;
@@ -545,6 +577,16 @@ void rio_net_close(rio_net *n)
     n->snaps = NULL;
     flush(n);
     nng_aio_stop(n->raio);
+    /* nng 1.5.2's TCP transport can lose the completion of a connection's
+     * receive when the connection is closed while a message is arriving on
+     * it (fixed in nng 1.6.0); nng_close then waits for that receive
+     * forever, and so does every later close in the process. With our
+     * receive stopped, PULL0 keeps the next message of each connection and
+     * reads nothing more from it: a short quiet period lets the messages in
+     * flight land, so the close finds no connection in the middle of one;
+     * sock_close bounds what is left. */
+    if (atomic_load(&n->npipes) > 0)
+        ev_sleep(RIO_CLOSE_QUIET);
     sock_close(n->pull, "raft listener", 0);
     nng_aio_free(n->raio);
     while ((i = hmap_next(n->peers, i, &k, &kl, &v)) != (size_t)-1) {

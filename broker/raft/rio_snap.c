@@ -14,6 +14,10 @@
  * raft is handed is one buffer anyway). A chunk that does not continue the
  * assembly is answered with a REWIND; the last chunk is verified (length,
  * hash) before the whole becomes a raft InstallSnapshot message.
+ *
+ * Floor: below the transport (rio_net.c), which owns the streams, hands
+ * them what it receives and flushes them; the chunks and acks go out
+ * through the rio_snap_out the transport filled in, never by name.
  */
 #include <herald/error.h>
 #include <stdlib.h>
@@ -46,7 +50,7 @@ typedef struct sstream {
     ev_tstamp sent;          /* last chunk sent */
     uint64_t rewind_at;      /* offset of the last rewind honoured */
     ev_tstamp rewind_time;   /* when */
-    rio_net_cb cb;           /* raft's completion */
+    rio_snap_cb cb;          /* raft's completion */
     void *arg;               /* its argument */
 } sstream;
 
@@ -72,7 +76,7 @@ typedef struct rasm {
 
 struct rio_snaps {
     struct ev_loop *loop; /* loop thread's loop */
-    rio_net *net;         /* transport the chunks and acks go through */
+    rio_snap_out out;     /* where the chunks and acks go (the transport's outboxes) */
     sstream *streams;     /* streams, running and finished */
     rasm *asms;           /* assemblies, one per group that received a chunk */
     ev_timer timer;       /* resends and expiry, while anything runs */
@@ -84,13 +88,13 @@ struct rio_snaps {
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-int rio_snaps_create(struct ev_loop *loop, rio_net *net, rio_snaps **out)
+int rio_snaps_create(struct ev_loop *loop, const rio_snap_out *port, rio_snaps **out)
 {
     rio_snaps *s = calloc(1, sizeof *s);
     if (!s)
         return HERALD_ENOMEM;
     s->loop = loop;
-    s->net = net;
+    s->out = *port;
     ev_timer_init(&s->timer, on_timer, SNAP_TIMER, SNAP_TIMER);
     s->timer.data = s;
     *out = s;
@@ -179,7 +183,7 @@ static int send_chunk(rio_snaps *s, sstream *t, uint64_t off, size_t len)
     c.offset = off;
     c.data = (const uint8_t *)t->msg.install_snapshot.data.base + off;
     c.len = (uint32_t)len;
-    return rio_net_put_chunk(s->net, t->url, t->gid, &c);
+    return s->out.put_chunk(s->out.arg, t->url, t->gid, &c);
 }
 
 /* Sends what the window allows (only the probe until the receiver answered). */
@@ -208,7 +212,7 @@ static void pump(rio_snaps *s, sstream *t, ev_tstamp now)
 }
 
 int rio_snaps_send(rio_snaps *s, uint32_t gid, const struct raft_message *m, size_t limit,
-                   rio_net_cb cb, void *arg)
+                   rio_snap_cb cb, void *arg)
 {
     const struct raft_install_snapshot *is = &m->install_snapshot;
     sstream *t, *old;
@@ -479,7 +483,7 @@ void rio_snaps_on_chunk(rio_snaps *s, raft_id from, const char *from_url, rio_re
         k.flags = RIO_ACK_COMPLETE;
     }
 reply:
-    (void)rio_net_put_ack(s->net, from_url, rec->gid, &k); /* lost: the sender resends */
+    (void)s->out.put_ack(s->out.arg, from_url, rec->gid, &k); /* lost: the sender resends */
 }
 
 /* ---- timer -------------------------------------------------------------- */

@@ -19,13 +19,14 @@
  * never gets a hole behind a failed append; a restart loads what was
  * committed.
  *
- * Keys: rlog  group(4 BE)|index(8 BE) → term(8) type(1) payload
- *       rstate group(4 BE)            → term(8) vote(8)
- *       rsnap  group(4 BE)            → index(8) term(8) conf_index(8) conf data
+ * Keys and values: rio_tables.h (rlog, rstate, rsnap); rio_tables.c reads
+ * and writes them inside the transactions run here.
+ *
+ * Floor: below the hub and the group io; above the tables (rio_tables.c)
+ * and the codec (rio_msg.c). Callbacks go up only as rio_store_cb.
  */
 #include <errno.h>
 #include <herald/error.h>
-#include <lmdb.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,9 @@
 #include <time.h>
 
 #include "log.h"
-#include "rio_int.h"
+#include "rio_tables.h"
 
-#define LOG_VAL_HDR 9u   /* term + type */
-#define SNAP_HDR 24u     /* index + term + conf_index */
-#define STATE_LEN 16u    /* term + vote */
-#define GROW_TRIES 24    /* doublings tried for one transaction */
+#define GROW_TRIES 24 /* doublings tried for one transaction */
 
 typedef enum sop_kind { SOP_APPEND, SOP_TRUNCATE, SOP_SNAPSHOT } sop_kind;
 
@@ -69,9 +67,7 @@ typedef struct sopq {
 struct rio_store {
     struct ev_loop *loop;   /* the loop thread's loop */
     MDB_env *env;           /* the environment */
-    MDB_dbi dlog;           /* rlog */
-    MDB_dbi dstate;         /* rstate */
-    MDB_dbi dsnap;          /* rsnap */
+    rio_tables t;           /* its raft databases: rlog, rstate, rsnap */
     pthread_rwlock_t gate;  /* shared: a transaction is active; exclusive: growing the map */
     size_t map_size;        /* current map size in bytes (written under gate exclusive) */
     bool broken;            /* remapping failed: the env is unusable (gate) */
@@ -128,17 +124,6 @@ static void sop_free(sop *o)
     free(o->bufs);
     rio_buf_free(&o->conf);
     free(o);
-}
-
-static int lmdb_to_raft(int rc)
-{
-    if (rc == MDB_MAP_FULL || rc == ENOSPC)
-        return RAFT_NOSPACE;
-    if (rc == MDB_TXN_FULL)
-        return RAFT_TOOBIG;
-    if (rc == ENOMEM)
-        return RAFT_NOMEM;
-    return RAFT_IOERR;
 }
 
 /* ---- transactions and map growth (any thread) ------------------------------ */
@@ -231,95 +216,20 @@ static int write_txn(rio_store *s, txn_fn fn, void *arg)
     }
 }
 
-static void log_key(uint8_t k[12], uint32_t gid, raft_index idx)
-{
-    rio_put32(k, gid);
-    rio_put64(k + 4, idx);
-}
-
-/* Deletes the group's entries with index in [from, to]. */
-static int del_range(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_index from, raft_index to)
-{
-    MDB_cursor *c;
-    uint8_t kb[12];
-    MDB_val k, v;
-    int rc;
-
-    if (from > to)
-        return 0;
-    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
-        return rc;
-    log_key(kb, gid, from);
-    for (;;) {
-        k.mv_data = kb;
-        k.mv_size = sizeof kb;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            break;
-        }
-        if (rc != 0)
-            break;
-        if (k.mv_size != 12 || rio_get32(k.mv_data) != gid ||
-            rio_get64((const uint8_t *)k.mv_data + 4) > to)
-            break;
-        if ((rc = mdb_cursor_del(c, 0)) != 0)
-            break;
-    }
-    mdb_cursor_close(c);
-    return rc;
-}
-
-static int apply_append(rio_store *s, MDB_txn *txn, const sop *o)
-{
-    uint8_t kb[12];
-    unsigned i;
-    int rc;
-
-    for (i = 0; i < o->n; i++) {
-        const struct raft_entry *e = &o->ents[i];
-        MDB_val k = {sizeof kb, kb}, v = {LOG_VAL_HDR + e->buf.len, NULL};
-        log_key(kb, o->gid, o->index + i);
-        if ((rc = mdb_put(txn, s->dlog, &k, &v, MDB_RESERVE)) != 0)
-            return rc;
-        rio_put64(v.mv_data, e->term);
-        ((uint8_t *)v.mv_data)[8] = (uint8_t)e->type;
-        if (e->buf.len)
-            memcpy((uint8_t *)v.mv_data + LOG_VAL_HDR, e->buf.base, e->buf.len);
-    }
-    return 0;
-}
-
+/* Stores the snapshot, then deletes the entries it covers but the trailing
+ * ones (all of them for an installed snapshot). */
 static int apply_snapshot(rio_store *s, MDB_txn *txn, const sop *o)
 {
-    uint8_t kb[4];
-    size_t total = SNAP_HDR + o->conf.len, off;
-    MDB_val k = {sizeof kb, kb}, v;
-    unsigned i;
-    int rc;
+    int rc = rio_tables_put_snapshot(txn, &s->t, o->gid, o->index, o->term, o->conf_index,
+                                     &o->conf, o->bufs, o->n_bufs);
 
-    for (i = 0; i < o->n_bufs; i++)
-        total += o->bufs[i].len;
-    v.mv_size = total;
-    v.mv_data = NULL;
-    rio_put32(kb, o->gid);
-    if ((rc = mdb_put(txn, s->dsnap, &k, &v, MDB_RESERVE)) != 0)
+    if (rc != 0)
         return rc;
-    rio_put64(v.mv_data, o->index);
-    rio_put64((uint8_t *)v.mv_data + 8, o->term);
-    rio_put64((uint8_t *)v.mv_data + 16, o->conf_index);
-    memcpy((uint8_t *)v.mv_data + SNAP_HDR, o->conf.data, o->conf.len);
-    off = SNAP_HDR + o->conf.len;
-    for (i = 0; i < o->n_bufs; i++) {
-        if (o->bufs[i].len)
-            memcpy((uint8_t *)v.mv_data + off, o->bufs[i].base, o->bufs[i].len);
-        off += o->bufs[i].len;
-    }
     /* An installed snapshot (trailing 0) replaces the whole log. */
     if (o->trailing == 0)
-        return del_range(txn, s->dlog, o->gid, 0, UINT64_MAX);
+        return rio_tables_del_entries(txn, &s->t, o->gid, 0, UINT64_MAX);
     if (o->index > o->trailing)
-        return del_range(txn, s->dlog, o->gid, 0, o->index - o->trailing);
+        return rio_tables_del_entries(txn, &s->t, o->gid, 0, o->index - o->trailing);
     return 0;
 }
 
@@ -332,10 +242,10 @@ static int batch_fill(rio_store *s, MDB_txn *txn, void *arg)
     for (o = arg; rc == 0 && o; o = o->next) {
         switch (o->kind) {
         case SOP_APPEND:
-            rc = apply_append(s, txn, o);
+            rc = rio_tables_put_entries(txn, &s->t, o->gid, o->index, o->ents, o->n);
             break;
         case SOP_TRUNCATE:
-            rc = del_range(txn, s->dlog, o->gid, o->index, UINT64_MAX);
+            rc = rio_tables_del_entries(txn, &s->t, o->gid, o->index, UINT64_MAX);
             break;
         case SOP_SNAPSHOT:
             rc = apply_snapshot(s, txn, o);
@@ -361,7 +271,7 @@ static void commit_batch(rio_store *s, sop *batch)
     rc = s->failed ? s->failed : write_txn(s, batch_fill, batch);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     for (o = batch; o; o = o->next) {
-        o->status = rc == 0 ? 0 : lmdb_to_raft(rc);
+        o->status = rc == 0 ? 0 : rio_lmdb_to_raft(rc);
         log_ops |= o->kind != SOP_SNAPSHOT;
         if (o->kind == SOP_APPEND) {
             appends++;
@@ -481,9 +391,7 @@ int rio_store_open(struct ev_loop *loop, const char *dir, size_t map_size, rio_s
         goto fail_env;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         goto fail_env;
-    if ((rc = mdb_dbi_open(txn, "rlog", MDB_CREATE, &s->dlog)) != 0 ||
-        (rc = mdb_dbi_open(txn, "rstate", MDB_CREATE, &s->dstate)) != 0 ||
-        (rc = mdb_dbi_open(txn, "rsnap", MDB_CREATE, &s->dsnap)) != 0) {
+    if ((rc = rio_tables_open(txn, &s->t)) != 0) {
         mdb_txn_abort(txn);
         goto fail_env;
     }
@@ -666,66 +574,6 @@ void rio_store_stats(const rio_store *s, rio_stats *st)
 
 /* ---- synchronous requests (loop thread) ---------------------------------- */
 
-static int read_state(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_term *term, raft_id *vote)
-{
-    uint8_t kb[4];
-    MDB_val k = {sizeof kb, kb}, v;
-    int rc;
-
-    rio_put32(kb, gid);
-    *term = 0;
-    *vote = 0;
-    rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc != 0)
-        return rc;
-    if (v.mv_size != STATE_LEN)
-        return MDB_CORRUPTED;
-    *term = rio_get64(v.mv_data);
-    *vote = rio_get64((const uint8_t *)v.mv_data + 8);
-    return 0;
-}
-
-static int write_state(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_term term, raft_id vote)
-{
-    uint8_t kb[4], vb[STATE_LEN];
-    MDB_val k = {sizeof kb, kb}, v = {sizeof vb, vb};
-
-    rio_put32(kb, gid);
-    rio_put64(vb, term);
-    rio_put64(vb + 8, vote);
-    return mdb_put(txn, dbi, &k, &v, 0);
-}
-
-/* Finds the group's last log entry: *last = 0 when the log is empty. */
-static int last_entry(MDB_txn *txn, MDB_dbi dbi, uint32_t gid, raft_index *last,
-                      raft_term *last_term)
-{
-    MDB_cursor *c;
-    uint8_t kb[12];
-    MDB_val k = {sizeof kb, kb}, v;
-    int rc;
-
-    *last = 0;
-    *last_term = 0;
-    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
-        return rc;
-    /* The first key after the group, then one back. */
-    log_key(kb, gid, UINT64_MAX);
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    if (rc == 0)
-        rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-    else if (rc == MDB_NOTFOUND)
-        rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    if (rc == 0 && k.mv_size == 12 && rio_get32(k.mv_data) == gid && v.mv_size >= LOG_VAL_HDR) {
-        *last = rio_get64((const uint8_t *)k.mv_data + 4);
-        *last_term = rio_get64(v.mv_data);
-    }
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* Arguments of a synchronous write (the txn_fns below). */
 typedef struct sync_arg {
     uint32_t gid;                         /* group */
@@ -741,7 +589,7 @@ static int sync_write(rio_store *s, txn_fn fn, sync_arg *a)
 {
     int rc = write_txn(s, fn, a);
     if (rc != 0)
-        return lmdb_to_raft(rc);
+        return rio_lmdb_to_raft(rc);
     s->sync_txns++;
     return 0;
 }
@@ -749,7 +597,7 @@ static int sync_write(rio_store *s, txn_fn fn, sync_arg *a)
 static int fill_term(rio_store *s, MDB_txn *txn, void *arg)
 {
     sync_arg *a = arg;
-    return write_state(txn, s->dstate, a->gid, a->term, 0);
+    return rio_tables_put_state(txn, &s->t, a->gid, a->term, 0);
 }
 
 int rio_store_set_term(rio_store *s, uint32_t gid, raft_term term)
@@ -763,39 +611,14 @@ static int fill_vote(rio_store *s, MDB_txn *txn, void *arg)
     sync_arg *a = arg;
     raft_term term;
     raft_id old;
-    int rc = read_state(txn, s->dstate, a->gid, &term, &old);
-    return rc ? rc : write_state(txn, s->dstate, a->gid, term, a->vote);
+    int rc = rio_tables_get_state(txn, &s->t, a->gid, &term, &old);
+    return rc ? rc : rio_tables_put_state(txn, &s->t, a->gid, term, a->vote);
 }
 
 int rio_store_set_vote(rio_store *s, uint32_t gid, raft_id vote)
 {
     sync_arg a = {.gid = gid, .vote = vote};
     return sync_write(s, fill_vote, &a);
-}
-
-/* Puts a RAFT_CHANGE entry holding c (raft's own encoding) at index. */
-static int put_conf_entry(rio_store *s, MDB_txn *txn, uint32_t gid, raft_index index,
-                          raft_term term, const struct raft_configuration *c)
-{
-    struct raft_buffer buf;
-    struct raft_entry e;
-    sop o;
-    int rc;
-
-    if ((rc = raft_configuration_encode(c, &buf)) != 0)
-        return rc == RAFT_NOMEM ? ENOMEM : EINVAL;
-    memset(&o, 0, sizeof o);
-    e.term = term;
-    e.type = RAFT_CHANGE;
-    e.buf = buf;
-    e.batch = NULL;
-    o.gid = gid;
-    o.index = index;
-    o.ents = &e;
-    o.n = 1;
-    rc = apply_append(s, txn, &o);
-    raft_free(buf.base);
-    return rc;
 }
 
 /* Not pristine → a->not_pristine and an error so nothing is committed. */
@@ -805,24 +628,20 @@ static int fill_bootstrap(rio_store *s, MDB_txn *txn, void *arg)
     raft_term term, last_term;
     raft_id vote;
     raft_index last;
-    uint8_t kb[4];
-    MDB_val k = {sizeof kb, kb}, v;
+    bool snap;
     int rc;
 
-    rio_put32(kb, a->gid);
-    if ((rc = read_state(txn, s->dstate, a->gid, &term, &vote)) != 0 ||
-        (rc = last_entry(txn, s->dlog, a->gid, &last, &last_term)) != 0)
+    if ((rc = rio_tables_get_state(txn, &s->t, a->gid, &term, &vote)) != 0 ||
+        (rc = rio_tables_last_entry(txn, &s->t, a->gid, &last, &last_term)) != 0 ||
+        (rc = rio_tables_has_snapshot(txn, &s->t, a->gid, &snap)) != 0)
         return rc;
-    rc = mdb_get(txn, s->dsnap, &k, &v);
-    if (rc != MDB_NOTFOUND && rc != 0)
-        return rc;
-    if (term != 0 || last != 0 || rc == 0) {
+    if (term != 0 || last != 0 || snap) {
         a->not_pristine = true;
         return MDB_KEYEXIST;
     }
-    if ((rc = write_state(txn, s->dstate, a->gid, 1, 0)) != 0)
+    if ((rc = rio_tables_put_state(txn, &s->t, a->gid, 1, 0)) != 0)
         return rc;
-    return put_conf_entry(s, txn, a->gid, 1, 1, a->conf);
+    return rio_tables_put_conf_entry(txn, &s->t, a->gid, 1, 1, a->conf);
 }
 
 int rio_store_bootstrap(rio_store *s, uint32_t gid, const struct raft_configuration *c)
@@ -840,10 +659,10 @@ static int fill_recover(rio_store *s, MDB_txn *txn, void *arg)
     raft_index last;
     int rc;
 
-    if ((rc = read_state(txn, s->dstate, a->gid, &term, &vote)) != 0 ||
-        (rc = last_entry(txn, s->dlog, a->gid, &last, &last_term)) != 0)
+    if ((rc = rio_tables_get_state(txn, &s->t, a->gid, &term, &vote)) != 0 ||
+        (rc = rio_tables_last_entry(txn, &s->t, a->gid, &last, &last_term)) != 0)
         return rc;
-    return put_conf_entry(s, txn, a->gid, last + 1, term ? term : 1, a->conf);
+    return rio_tables_put_conf_entry(txn, &s->t, a->gid, last + 1, term ? term : 1, a->conf);
 }
 
 int rio_store_recover(rio_store *s, uint32_t gid, const struct raft_configuration *c)
@@ -852,176 +671,15 @@ int rio_store_recover(rio_store *s, uint32_t gid, const struct raft_configuratio
     return sync_write(s, fill_recover, &a);
 }
 
-/* Decodes a stored snapshot value into a raft_malloc'd snapshot. */
-static int decode_snapshot(const MDB_val *v, struct raft_snapshot **out)
-{
-    const uint8_t *p = v->mv_data;
-    struct raft_snapshot *snap;
-    size_t used = 0, dlen;
-    int rc;
-
-    if (v->mv_size < SNAP_HDR)
-        return RAFT_CORRUPT;
-    snap = raft_calloc(1, sizeof *snap);
-    if (!snap)
-        return RAFT_NOMEM;
-    snap->index = rio_get64(p);
-    snap->term = rio_get64(p + 8);
-    snap->configuration_index = rio_get64(p + 16);
-    raft_configuration_init(&snap->configuration);
-    rc = rio_conf_decode(p + SNAP_HDR, v->mv_size - SNAP_HDR, &used, &snap->configuration);
-    if (rc != 0) {
-        rc = rc == HERALD_ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
-        goto fail_conf;
-    }
-    dlen = v->mv_size - SNAP_HDR - used;
-    rc = RAFT_NOMEM;
-    snap->bufs = raft_malloc(sizeof *snap->bufs);
-    if (!snap->bufs)
-        goto fail_conf;
-    snap->bufs[0].base = raft_malloc(dlen ? dlen : 1);
-    if (!snap->bufs[0].base)
-        goto fail_bufs;
-    if (dlen)
-        memcpy(snap->bufs[0].base, p + SNAP_HDR + used, dlen);
-    snap->bufs[0].len = dlen;
-    snap->n_bufs = 1;
-    *out = snap;
-    return 0;
-
-fail_bufs:
-    raft_free(snap->bufs);
-fail_conf:
-    raft_configuration_close(&snap->configuration);
-    raft_free(snap);
-    return rc;
-}
-
-static void snapshot_free(struct raft_snapshot *snap)
-{
-    unsigned i;
-    if (!snap)
-        return;
-    raft_configuration_close(&snap->configuration);
-    for (i = 0; i < snap->n_bufs; i++)
-        raft_free(snap->bufs[i].base);
-    raft_free(snap->bufs);
-    raft_free(snap);
-}
-
-static int get_snapshot(rio_store *s, MDB_txn *txn, uint32_t gid, struct raft_snapshot **out)
-{
-    uint8_t kb[4];
-    MDB_val k = {sizeof kb, kb}, v;
-    int rc;
-
-    *out = NULL;
-    rio_put32(kb, gid);
-    rc = mdb_get(txn, s->dsnap, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc != 0)
-        return lmdb_to_raft(rc);
-    return decode_snapshot(&v, out);
-}
-
 int rio_store_snapshot_get(rio_store *s, uint32_t gid, struct raft_snapshot **out)
 {
     MDB_txn *txn;
     int rc;
 
     if ((rc = txn_begin(s, MDB_RDONLY, &txn, NULL)) != 0)
-        return lmdb_to_raft(rc);
-    rc = get_snapshot(s, txn, gid, out);
+        return rio_lmdb_to_raft(rc);
+    rc = rio_tables_get_snapshot(txn, &s->t, gid, out);
     read_end(s, txn);
-    return rc;
-}
-
-/* Reads the group's log: two passes over a cursor (size, then copy into one
- * raft_malloc'd batch). */
-static int load_entries(rio_store *s, MDB_txn *txn, uint32_t gid, raft_index *first,
-                        struct raft_entry **ents, size_t *n)
-{
-    MDB_cursor *c;
-    uint8_t kb[12];
-    MDB_val k, v;
-    size_t count = 0, bytes = 0, i;
-    raft_index expect = 0;
-    struct raft_entry *arr = NULL;
-    uint8_t *batch = NULL;
-    int pass, rc;
-
-    *first = 0;
-    *ents = NULL;
-    *n = 0;
-    if ((rc = mdb_cursor_open(txn, s->dlog, &c)) != 0)
-        return lmdb_to_raft(rc);
-    for (pass = 0; pass < 2; pass++) {
-        i = 0;
-        bytes = 0;
-        log_key(kb, gid, 0);
-        k.mv_data = kb;
-        k.mv_size = sizeof kb;
-        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            raft_index idx;
-            if (k.mv_size != 12 || rio_get32(k.mv_data) != gid)
-                break;
-            idx = rio_get64((const uint8_t *)k.mv_data + 4);
-            if (v.mv_size < LOG_VAL_HDR) {
-                rc = RAFT_CORRUPT;
-                goto fail_cursor;
-            }
-            if (pass == 0) {
-                if (count == 0)
-                    *first = idx;
-                else if (idx != expect) {
-                    log_error("rio.load", "group %u: log gap at %llu", gid, expect);
-                    rc = RAFT_CORRUPT;
-                    goto fail_cursor;
-                }
-                expect = idx + 1;
-                count++;
-            } else {
-                size_t len = v.mv_size - LOG_VAL_HDR;
-                arr[i].term = rio_get64(v.mv_data);
-                arr[i].type = ((const uint8_t *)v.mv_data)[8];
-                arr[i].buf.base = batch + bytes;
-                arr[i].buf.len = len;
-                arr[i].batch = batch;
-                if (len)
-                    memcpy(batch + bytes, (const uint8_t *)v.mv_data + LOG_VAL_HDR, len);
-                i++;
-            }
-            bytes += v.mv_size - LOG_VAL_HDR;
-        }
-        if (rc != 0 && rc != MDB_NOTFOUND) {
-            rc = lmdb_to_raft(rc);
-            goto fail_cursor;
-        }
-        if (pass == 0) {
-            if (count == 0)
-                break;
-            arr = raft_calloc(count, sizeof *arr);
-            batch = raft_malloc(bytes ? bytes : 1);
-            if (!arr || !batch) {
-                rc = RAFT_NOMEM;
-                goto fail_cursor;
-            }
-        } else if (i != count) {
-            rc = RAFT_CORRUPT; /* cannot happen inside one read txn */
-            goto fail_cursor;
-        }
-    }
-    mdb_cursor_close(c);
-    *ents = arr;
-    *n = count;
-    return 0;
-
-fail_cursor:
-    mdb_cursor_close(c);
-    raft_free(arr);
-    raft_free(batch);
     return rc;
 }
 
@@ -1037,14 +695,14 @@ int rio_store_load(rio_store *s, uint32_t gid, raft_term *term, raft_id *vote,
     *ents = NULL;
     *n = 0;
     if ((rc = txn_begin(s, MDB_RDONLY, &txn, NULL)) != 0)
-        return lmdb_to_raft(rc);
-    if ((rc = read_state(txn, s->dstate, gid, term, vote)) != 0) {
-        rc = rc == MDB_CORRUPTED ? RAFT_CORRUPT : lmdb_to_raft(rc);
+        return rio_lmdb_to_raft(rc);
+    if ((rc = rio_tables_get_state(txn, &s->t, gid, term, vote)) != 0) {
+        rc = rc == MDB_CORRUPTED ? RAFT_CORRUPT : rio_lmdb_to_raft(rc);
         goto fail_txn;
     }
-    if ((rc = get_snapshot(s, txn, gid, snap)) != 0)
+    if ((rc = rio_tables_get_snapshot(txn, &s->t, gid, snap)) != 0)
         goto fail_txn;
-    if ((rc = load_entries(s, txn, gid, &first, ents, n)) != 0)
+    if ((rc = rio_tables_get_entries(txn, &s->t, gid, &first, ents, n)) != 0)
         goto fail_snapshot;
     read_end(s, txn);
     if (*n > 0)
@@ -1059,14 +717,14 @@ int rio_store_load(rio_store *s, uint32_t gid, raft_term *term, raft_id *vote,
         raft_free(*ents);
         *ents = NULL;
         *n = 0;
-        snapshot_free(*snap);
+        rio_snapshot_free(*snap);
         *snap = NULL;
         return RAFT_CORRUPT;
     }
     return 0;
 
 fail_snapshot:
-    snapshot_free(*snap);
+    rio_snapshot_free(*snap);
     *snap = NULL;
 fail_txn:
     read_end(s, txn);

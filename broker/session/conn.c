@@ -127,7 +127,7 @@ int conn_start(conn *c)
     /* The hello deadline is over: from now on the idle timeout applies. */
     c->sess.authed = true;
     ev_timer_stop(c->t->loop, &c->timer);
-    ev_timer_set(&c->timer, c->t->cfg.idle_ms / 1000.0, 0.0);
+    ev_timer_set(&c->timer, (c->idle_ms ? c->idle_ms : c->t->cfg.idle_ms) / 1000.0, 0.0);
     ev_timer_start(c->t->loop, &c->timer);
     return 0;
 }
@@ -466,6 +466,16 @@ bool conn_reading(const conn *c) { return c->fd >= 0 && !c->closing; }
 
 void conn_touch(conn *c) { c->last_rx = ev_now(c->t->loop); }
 
+void conn_set_idle_ms(conn *c, uint32_t ms)
+{
+    c->idle_ms = ms;
+    if (!conn_reading(c) || !c->sess.authed)
+        return; /* conn_start applies it */
+    ev_timer_stop(c->t->loop, &c->timer);
+    ev_timer_set(&c->timer, ms ? ms / 1000.0 : c->t->cfg.idle_ms / 1000.0, 0.0);
+    ev_timer_start(c->t->loop, &c->timer);
+}
+
 void *conn_listener_state(const conn *c) { return c->l->lst; }
 
 const gw_config *conn_config(const conn *c) { return &c->t->cfg; }
@@ -614,7 +624,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     conn *c = w->data;
-    ev_tstamp idle = c->t->cfg.idle_ms / 1000.0;
+    ev_tstamp idle = (c->idle_ms ? c->idle_ms : c->t->cfg.idle_ms) / 1000.0;
     ev_tstamp left;
     (void)revents;
 

@@ -118,6 +118,9 @@ int conn_dispatch_frame(conn *c, const herald_frame *f);
 bool conn_reading(const conn *c);
 /* Counts as traffic for the idle timeout (a protocol-level ping). */
 void conn_touch(conn *c);
+/* This connection's idle timeout from now on (a protocol's own keep-alive,
+ * e.g. MQTT's × 1.5); 0: the tier's gateway.idle_ms. */
+void conn_set_idle_ms(conn *c, uint32_t ms);
 /* Queues protocol bytes as they are (a handshake answer, a pong), under
  * the same output cap as frames. 0 or HERALD_ECLOSED / HERALD_ENOMEM. */
 int conn_queue_wire(conn *c, const void *p, size_t n);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mqtt.h"
 
 void gw_config_defaults(gw_config *cfg)
 {
@@ -31,6 +32,7 @@ void gw_config_defaults(gw_config *cfg)
         .max_conns = 10000,
         .queue_bytes = 64u << 20,
         .byte_rate = 16u << 20,
+        .mqtt_sessions = 10000,
     };
 }
 
@@ -245,6 +247,15 @@ int tier_create(const gw_config *cfg, struct ev_loop *loop, const tier_handler *
         rc = listener_add(t, cfg->ws_listen, &framing_ws, &t->cfg.ws_listen);
         if (rc) {
             log_error("gw.listen", "gateway.ws_listen: cannot listen on %s", cfg->ws_listen);
+            goto fail_listeners;
+        }
+    }
+    t->cfg.mqtt_listen = NULL;
+    if (cfg->mqtt_listen && cfg->mqtt_listen[0]) {
+        rc = listener_add(t, cfg->mqtt_listen, &framing_mqtt, &t->cfg.mqtt_listen);
+        if (rc) {
+            log_error("gw.listen", "gateway.mqtt_listen %s: %s", cfg->mqtt_listen,
+                      rc == HERALD_EIO ? strerror(errno) : herald_strerror(rc));
             goto fail_listeners;
         }
     }

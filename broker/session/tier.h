@@ -51,11 +51,15 @@ typedef struct gw_config {
                               when tls_cert is set). NULL/"": no WebSocket listener */
     const char *ws_origins; /* comma-separated Origin allow-list for WebSocket
                                handshakes that send Origin; NULL/"": any */
+    const char *mqtt_listen; /* "HOST:PORT" of the MQTT 3.1.1 listener (mqtt.h); NULL/"": none.
+                                With tls_cert it speaks MQTT over TLS only */
+    uint32_t mqtt_sessions;  /* persistent MQTT sessions kept (mqtt_sess.h) */
 } gw_config;
 
 /* Fills the defaults: 127.0.0.1:7400, 1 MiB frames, 2000 req/s burst 4000,
  * 8 MiB output, hello 10 s, idle 90 s, heartbeat 30 s, 10,000 conns, no
- * WebSocket listener (heraldd's config table sets gateway.ws_listen). */
+ * WebSocket listener (heraldd's config table sets gateway.ws_listen), no
+ * MQTT listener (gateway.mqtt_listen), 10,000 persistent MQTT sessions. */
 void gw_config_defaults(gw_config *cfg);
 
 /* What the tier hands every frame to: HELLO, and any frame of an

@@ -82,6 +82,7 @@ struct conn {
     ev_io wio;             /* writable (only while output is stuck) */
     ev_timer timer;        /* hello deadline, then idle timeout */
     ev_tstamp last_rx;     /* time of the last frame received */
+    uint32_t idle_ms;      /* this connection's idle timeout (0: cfg.idle_ms; conn_set_idle_ms) */
     herald_buf in;         /* bytes received, not yet a whole frame */
     herald_buf out;        /* encoded frames not yet written */
     size_t out_off;        /* bytes of out already written */

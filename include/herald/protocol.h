@@ -104,7 +104,8 @@
  *                (until ts, ms since the epoch; 0 = until turned off) | off |
  *                status. While on, DELIVER and SYNC_RESULT messages carry
  *                SILENT (no alert) unless URGENT; they are still delivered.
- *   ← OK         rid, flags, ts       flags 1 = on, ts = until (0 = off)
+ *   ← OK         rid, flags, ts       flags 1 = on, ts = until (0 = off; 2^64 − 1 = on until
+ *                turned off)
  *   → URGENT     rid, op*, conv*, seq*   urgent (DING) messages, sent with
  *                flags URGENT: op confirm (a recipient confirms) → OK, or
  *                status → URGENT_RESULT

@@ -142,7 +142,7 @@ grep -q '"type":"msg"' <<<"$out" && bad "replayed after catch-up: $out" || ok "n
 
 # --- descriptor exhaustion: accepts pause (no busy loop), then serve again --
 d2=$(mktemp -d /tmp/herald-fd-XXXXXX)
-prlimit --nofile=48:48 "$HERALDD" dev --data "$d2" --listen 127.0.0.1:0 --log-level error 2>"$d2/log" &
+prlimit --nofile=48:48 "$HERALDD" dev --data "$d2" --listen 127.0.0.1:0 --mqtt-listen '' --log-level error 2>"$d2/log" &
 p2=$!
 for _ in $(seq 150); do [ -f "$d2/dev.env" ] && break; sleep 0.1; done
 port=$(sed -n 's/^HERALD_GATEWAY=.*:\([0-9]*\)$/\1/p' "$d2/dev.env")

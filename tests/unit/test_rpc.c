@@ -2,7 +2,8 @@
  * test_rpc.c — rpc over nng on one libev loop: a server that answers in
  * bursts (as a group commit does: hundreds of replies at once) loses no
  * reply; requests past the lanes' room wait and are sent in order; one
- * that expires while waiting was never sent (HERALD_EIO).
+ * that expires while waiting was never sent (HERALD_EIO); requests with
+ * one key reach the server in the order sent.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,8 @@ typedef struct srv_state {
     uint32_t n_held;
     uint32_t served;
     bool hold;       /* never answer */
+    uint32_t arrived[N_REQ]; /* the 4-byte bodies (request indexes) in arrival order */
+    uint32_t n_arrived;
     ev_timer commit; /* every 20 ms: answer everything held at once */
 } srv_state;
 
@@ -53,8 +56,8 @@ static void answer_all(srv_state *s)
 static void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t n)
 {
     srv_state *s = arg;
-    (void)p;
-    (void)n;
+    if (n == 4 && s->n_arrived < N_REQ)
+        memcpy(&s->arrived[s->n_arrived++], p, 4);
     s->held[s->n_held++] = call;
 }
 
@@ -171,11 +174,57 @@ static void test_waiting_expire_unsent(void **state)
     ev_loop_destroy(loop);
 }
 
+/* 600 requests at once, under three keys and none (every fourth): the
+ * lanes fill and the rest waits; the server sees each key's requests in
+ * the order they were sent, and answers them all. */
+static void test_keyed_order(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    static srv_state ss;
+    static cli_state cs;
+    static one os[N_REQ];
+    uint32_t last[4] = {0, 0, 0, 0}, seen[4] = {0, 0, 0, 0};
+    rpc_server *srv;
+    rpc_client *cli;
+    (void)state;
+    memset(&ss, 0, sizeof ss);
+    memset(&cs, 0, sizeof cs);
+    ev_timer_init(&ss.commit, on_commit, 0.02, 0.02);
+    ss.commit.data = &ss;
+    ev_timer_start(loop, &ss.commit);
+    assert_int_equal(rpc_server_create(loop, "inproc://test-rpc-keyed", 1 << 20, NULL, on_request,
+                                       &ss, &srv), 0);
+    assert_int_equal(rpc_client_create(loop, "inproc://test-rpc-keyed", 1 << 20, NULL, NULL, &cli),
+                     0);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        uint32_t key = i % 4 == 3 ? 0 : 1000003u * (i % 4 + 1);
+        os[i] = (one){.cs = &cs, .idx = i};
+        assert_int_equal(rpc_send_keyed(cli, key, &i, 4, 10000, on_done, &os[i]), 0);
+    }
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.ok, N_REQ);
+    assert_int_equal(ss.n_arrived, N_REQ);
+    for (uint32_t k = 0; k < N_REQ; k++) {
+        uint32_t i = ss.arrived[k], g = i % 4;
+        if (g == 3)
+            continue; /* keyless: any order */
+        if (seen[g]++)
+            assert_true(i > last[g]);
+        last[g] = i;
+    }
+    assert_int_equal(seen[0] + seen[1] + seen[2], N_REQ / 4 * 3);
+    ev_timer_stop(loop, &ss.commit);
+    rpc_client_destroy(cli);
+    rpc_server_destroy(srv);
+    ev_loop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_burst_of_replies),
         cmocka_unit_test(test_waiting_expire_unsent),
+        cmocka_unit_test(test_keyed_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
