@@ -71,7 +71,7 @@ async function startDev() {
   const envFile = join(dir, "dev.env");
   if (existsSync(envFile)) unlinkSync(envFile);
   const log = openSync(join(dir, "heraldd.log"), "a");
-  const proc = spawn(HERALDD, ["dev", "--data", dir, "--config", join(dir, "h.conf"), "--listen", `127.0.0.1:${tcpPort}`, "--log-level", "warn"], { stdio: ["ignore", "ignore", log] });
+  const proc = spawn(HERALDD, ["dev", "--data", dir, "--config", join(dir, "h.conf"), "--listen", `127.0.0.1:${tcpPort}`, "--mqtt-listen", "", "--http-listen", "", "--log-level", "warn"], { stdio: ["ignore", "ignore", log] });
   const exit = new Promise((r) => proc.once("exit", (code, sig) => r(sig ? sig : code)));
   dev = { proc, exit };
   const end = Date.now() + 15000;

@@ -33,7 +33,7 @@ bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 # start [PORT]: heraldd dev on the data dir (a free port the first time).
 start() {
   rm -f "$dir/dev.env"
-  "$HERALDD" dev --data "$dir" --listen "127.0.0.1:${1:-0}" --mqtt-listen "" --ws-listen "" --log-level warn \
+  "$HERALDD" dev --data "$dir" --listen "127.0.0.1:${1:-0}" --mqtt-listen "" --ws-listen "" --http-listen "" --log-level warn \
     2>>"$dir/heraldd.log" &
   pid=$!
   for _ in $(seq 150); do [ -f "$dir/dev.env" ] && break; sleep 0.1; done

@@ -82,7 +82,7 @@ export class Dev {
     if (existsSync(env)) unlinkSync(env);
     const conf = join(this.dir, "h.conf");
     writeFileSync(conf, [`gateway.ws_listen = 127.0.0.1:${this.wsPort}`, ...(this.opts.config ?? [])].join("\n") + "\n");
-    const args = ["dev", "--data", this.dir, "--config", conf, "--listen", `127.0.0.1:${this.tcpPort}`, "--log-level", "warn"];
+    const args = ["dev", "--data", this.dir, "--config", conf, "--listen", `127.0.0.1:${this.tcpPort}`, "--mqtt-listen", "", "--http-listen", "", "--log-level", "warn"];
     const log = openSync(join(this.dir, "heraldd.log"), "a");
     const p = spawn(HERALDD, args, { stdio: ["ignore", "ignore", log] });
     this.proc = p;
