@@ -42,6 +42,7 @@ port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 sed -e "s/^gateway.listen = .*/gateway.listen = 127.0.0.1:$port2/" -e 's/^gateway.id = .*/gateway.id = 2/' \
   -e 's/^gateway.ws_listen = .*/gateway.ws_listen = 127.0.0.1:0/' \
   -e 's/^gateway.mqtt_listen = .*/gateway.mqtt_listen = /' \
+  -e 's/^gateway.http_listen = .*/gateway.http_listen = /' \
   "$dir/gateway.conf" >"$dir/gateway2.conf"
 "$BIN_DIR/heraldd" gateway --config "$dir/gateway2.conf" 2>"$dir/gateway2.log" &
 gw2=$!
