@@ -40,10 +40,12 @@ static void test_close_connected_pair(void **state)
         /* The pull side closes while the push side still dials it. */
         assert_int_equal(sock_close(pull, "test pull", 2000), 0);
         assert_int_equal(nng_send(pull, "x", 1, NNG_FLAG_NONBLOCK), NNG_ECLOSED);
-        assert_int_equal(nng_pull0_open(&again), 0);
-        assert_int_equal(nng_listen(again, url, NULL, 0), 0); /* the address is free */
-        assert_int_equal(sock_close(again, "test pull again", 0), 0);
         assert_int_equal(sock_close(push, "test push", 0), 0);
+        /* The address is free (no dialer left to race the new listener's
+         * close: nng 1.5.2 may leak a pipe a listener creates as it closes). */
+        assert_int_equal(nng_pull0_open(&again), 0);
+        assert_int_equal(nng_listen(again, url, NULL, 0), 0);
+        assert_int_equal(sock_close(again, "test pull again", 0), 0);
     }
     assert_int_equal(sock_close_abandoned(), 0);
 }
