@@ -160,10 +160,12 @@ find_bins() {
 # Ports in use on this host (any TCP state) from ss when available, plus the
 # ones chosen so far; without ss a connect probe tells listeners apart.
 declare -A used=()
+# Ports in use: listening or connected (a TIME-WAIT socket does not stop a
+# listener with SO_REUSEADDR, which every heraldd listener sets).
 load_used_ports() {
   local p
   command -v ss >/dev/null 2>&1 || return 0
-  while read -r p; do used[$p]=1; done < <(ss -tanH 2>/dev/null | awk '{n=split($4,a,":"); print a[n]}')
+  while read -r p; do used[$p]=1; done < <(ss -tanH exclude time-wait 2>/dev/null | awk '{n=split($4,a,":"); print a[n]}')
 }
 port_free() {
   local p=$1
