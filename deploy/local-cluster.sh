@@ -157,11 +157,11 @@ find_bins() {
 }
 
 # ---- ports -------------------------------------------------------------------
-# Ports in use on this host (any TCP state) from ss when available, plus the
-# ones chosen so far; without ss a connect probe tells listeners apart.
+# Ports in use on this host (any TCP state but TIME-WAIT) from ss when available, plus the
+# ones chosen so far (a TIME-WAIT socket does not stop a listener with
+# SO_REUSEADDR, which every heraldd listener sets); without ss a connect
+# probe tells listeners apart.
 declare -A used=()
-# Ports in use: listening or connected (a TIME-WAIT socket does not stop a
-# listener with SO_REUSEADDR, which every heraldd listener sets).
 load_used_ports() {
   local p
   command -v ss >/dev/null 2>&1 || return 0
