@@ -5,18 +5,20 @@
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-static bool ieq(const char *a, size_t alen, const char *b)
+bool http_ieq_n(const char *a, const char *b, size_t n)
 {
-    size_t blen = strlen(b);
-    if (alen != blen)
-        return false;
-    for (size_t i = 0; i < alen; i++)
+    for (size_t i = 0; i < n; i++)
         if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
             return false;
     return true;
 }
 
-static bool is_sp(char c) { return c == ' ' || c == '\t'; }
+bool http_ieq(const char *a, size_t alen, const char *b)
+{
+    return alen == strlen(b) && http_ieq_n(a, b, alen);
+}
+
+bool http_is_sp(char c) { return c == ' ' || c == '\t'; }
 
 /* RFC 9110 tchar. */
 static bool is_tchar(unsigned char c)
@@ -26,28 +28,26 @@ static bool is_tchar(unsigned char c)
     return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-/* True when the comma-separated list v[0..n) holds token tok (any case). */
-static bool has_token(const char *v, size_t n, const char *tok)
+bool http_has_token(const char *v, size_t n, const char *tok)
 {
     size_t i = 0;
     while (i < n) {
         size_t s, e;
-        while (i < n && (is_sp(v[i]) || v[i] == ','))
+        while (i < n && (http_is_sp(v[i]) || v[i] == ','))
             i++;
         s = i;
         while (i < n && v[i] != ',')
             i++;
         e = i;
-        while (e > s && is_sp(v[e - 1]))
+        while (e > s && http_is_sp(v[e - 1]))
             e--;
-        if (e > s && ieq(v + s, e - s, tok))
+        if (e > s && http_ieq(v + s, e - s, tok))
             return true;
     }
     return false;
 }
 
-/* Index just past "\r\n\r\n" within p[0..len), or 0. */
-static size_t head_end(const uint8_t *p, size_t len)
+size_t http_head_end(const uint8_t *p, size_t len)
 {
     for (size_t i = 3; i < len; i++)
         if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
@@ -90,7 +90,7 @@ static bool parse_len(const char *v, size_t n, uint64_t *out)
 int http_req_parse(const uint8_t *p, size_t len, size_t head_max, http_req *out)
 {
     const char *s = (const char *)p;
-    size_t end = head_end(p, len < head_max ? len : head_max);
+    size_t end = http_head_end(p, len < head_max ? len : head_max);
     size_t i, line_end, tok, tgt_s, tgt_e;
     bool host = false, have_len = false, conn_close = false, conn_keep = false;
     unsigned nheaders = 0;
@@ -159,27 +159,27 @@ int http_req_parse(const uint8_t *p, size_t len, size_t head_max, http_req *out)
                 return 400;
         }
         vs = colon + 1;
-        while (vs < le && is_sp(s[vs]))
+        while (vs < le && http_is_sp(s[vs]))
             vs++;
         ve = le;
-        while (ve > vs && is_sp(s[ve - 1]))
+        while (ve > vs && http_is_sp(s[ve - 1]))
             ve--;
-        if (ieq(s + i, colon - i, "host")) {
+        if (http_ieq(s + i, colon - i, "host")) {
             if (host)
                 return 400;
             host = true;
-        } else if (ieq(s + i, colon - i, "content-length")) {
+        } else if (http_ieq(s + i, colon - i, "content-length")) {
             uint64_t v;
             if (!parse_len(s + vs, ve - vs, &v) || (have_len && v != out->content_length))
                 return 400;
             have_len = true;
             out->content_length = v;
-        } else if (ieq(s + i, colon - i, "transfer-encoding")) {
+        } else if (http_ieq(s + i, colon - i, "transfer-encoding")) {
             return 501;
-        } else if (ieq(s + i, colon - i, "connection")) {
-            conn_close |= has_token(s + vs, ve - vs, "close");
-            conn_keep |= has_token(s + vs, ve - vs, "keep-alive");
-        } else if (ieq(s + i, colon - i, "content-type")) {
+        } else if (http_ieq(s + i, colon - i, "connection")) {
+            conn_close |= http_has_token(s + vs, ve - vs, "close");
+            conn_keep |= http_has_token(s + vs, ve - vs, "keep-alive");
+        } else if (http_ieq(s + i, colon - i, "content-type")) {
             out->ctype = s + vs;
             out->ctype_len = ve - vs;
         }

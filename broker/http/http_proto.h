@@ -57,6 +57,19 @@ typedef struct http_req {
 #define HTTP_PARTIAL 0 /* no blank line yet within the cap: wait for more */
 #define HTTP_OK 200    /* *out filled */
 
+/* The lexical pieces of an HTTP/1.1 head, shared with the WebSocket
+ * handshake parser (session/ws_proto.c). */
+/* a[0..n) equals b[0..n), ASCII letters in any case. */
+bool http_ieq_n(const char *a, const char *b, size_t n);
+/* a[0..alen) equals the NUL-terminated b, ASCII letters in any case. */
+bool http_ieq(const char *a, size_t alen, const char *b);
+/* SP or HTAB. */
+bool http_is_sp(char c);
+/* True when the comma-separated list v[0..n) holds token tok (any case). */
+bool http_has_token(const char *v, size_t n, const char *tok);
+/* Index just past the first "\r\n\r\n" within p[0..len), or 0. */
+size_t http_head_end(const uint8_t *p, size_t len);
+
 /* Parses the head of p[0..len), looking for its end within the first
  * head_max bytes. Returns HTTP_PARTIAL, HTTP_OK, or the status to answer
  * (and close) with: 400 (malformed request line, header line, Host missing

@@ -6,51 +6,9 @@
 #include <mbedtls/sha1.h>
 #include <string.h>
 
+#include "http_proto.h"
+
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-static bool ieq(const char *a, size_t alen, const char *b)
-{
-    size_t blen = strlen(b);
-    if (alen != blen)
-        return false;
-    for (size_t i = 0; i < alen; i++)
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-            return false;
-    return true;
-}
-
-static bool is_sp(char c) { return c == ' ' || c == '\t'; }
-
-/* True when the comma-separated list v[0..n) holds token tok (any case). */
-static bool has_token(const char *v, size_t n, const char *tok)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t s, e;
-        while (i < n && (is_sp(v[i]) || v[i] == ','))
-            i++;
-        s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        e = i;
-        while (e > s && is_sp(v[e - 1]))
-            e--;
-        if (e > s && ieq(v + s, e - s, tok))
-            return true;
-    }
-    return false;
-}
-
-/* The end of the head: index just past "\r\n\r\n" within p[0..len), or 0. */
-static size_t head_end(const uint8_t *p, size_t len)
-{
-    for (size_t i = 3; i < len; i++)
-        if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
-            return i + 1;
-    return 0;
-}
 
 static bool key_ok(const char *k, size_t n)
 {
@@ -66,7 +24,7 @@ static bool key_ok(const char *k, size_t n)
 int ws_http_parse(const uint8_t *p, size_t len, ws_http_req *out)
 {
     const char *s = (const char *)p;
-    size_t end = head_end(p, len < WS_HTTP_MAX ? len : WS_HTTP_MAX);
+    size_t end = http_head_end(p, len < WS_HTTP_MAX ? len : WS_HTTP_MAX);
     size_t i, line_end, plen;
     const char *path;
     bool host = false, upgrade = false, connection = false, version = false, bad_version = false;
@@ -105,41 +63,41 @@ int ws_http_parse(const uint8_t *p, size_t len, ws_http_req *out)
             return 400;
         i = le + 2;
         for (colon = ls; colon < le && s[colon] != ':'; colon++)
-            if (is_sp(s[colon]) || (unsigned char)s[colon] < 0x21 || s[colon] == 0x7f)
+            if (http_is_sp(s[colon]) || (unsigned char)s[colon] < 0x21 || s[colon] == 0x7f)
                 return 400; /* folded lines, spaces in names, control bytes */
         if (colon == le || colon == ls)
             return 400;
         vs = colon + 1;
-        while (vs < le && is_sp(s[vs]))
+        while (vs < le && http_is_sp(s[vs]))
             vs++;
         ve = le;
-        while (ve > vs && is_sp(s[ve - 1]))
+        while (ve > vs && http_is_sp(s[ve - 1]))
             ve--;
         for (size_t k = vs; k < ve; k++)
             if ((unsigned char)s[k] < 0x20 && s[k] != '\t')
                 return 400;
-        if (ieq(s + ls, colon - ls, "host")) {
+        if (http_ieq(s + ls, colon - ls, "host")) {
             host = ve > vs;
-        } else if (ieq(s + ls, colon - ls, "upgrade")) {
-            upgrade = upgrade || has_token(s + vs, ve - vs, "websocket");
-        } else if (ieq(s + ls, colon - ls, "connection")) {
-            connection = connection || has_token(s + vs, ve - vs, "upgrade");
-        } else if (ieq(s + ls, colon - ls, "sec-websocket-version")) {
+        } else if (http_ieq(s + ls, colon - ls, "upgrade")) {
+            upgrade = upgrade || http_has_token(s + vs, ve - vs, "websocket");
+        } else if (http_ieq(s + ls, colon - ls, "connection")) {
+            connection = connection || http_has_token(s + vs, ve - vs, "upgrade");
+        } else if (http_ieq(s + ls, colon - ls, "sec-websocket-version")) {
             if (ve - vs == 2 && memcmp(s + vs, "13", 2) == 0)
                 version = true;
             else
                 bad_version = true;
-        } else if (ieq(s + ls, colon - ls, "sec-websocket-key")) {
+        } else if (http_ieq(s + ls, colon - ls, "sec-websocket-key")) {
             keys++;
             out->key = s + vs;
             out->key_len = ve - vs;
-        } else if (ieq(s + ls, colon - ls, "origin")) {
+        } else if (http_ieq(s + ls, colon - ls, "origin")) {
             if (out->origin)
                 return 400; /* two origins: which one is true? */
             out->origin = s + vs;
             out->origin_len = ve - vs;
-        } else if (ieq(s + ls, colon - ls, "sec-websocket-protocol")) {
-            out->herald_proto = out->herald_proto || has_token(s + vs, ve - vs, WS_SUBPROTOCOL);
+        } else if (http_ieq(s + ls, colon - ls, "sec-websocket-protocol")) {
+            out->herald_proto = out->herald_proto || http_has_token(s + vs, ve - vs, WS_SUBPROTOCOL);
         }
     }
     if (!host || !upgrade || !connection || keys != 1 || !key_ok(out->key, out->key_len))
@@ -193,17 +151,12 @@ bool ws_origin_allowed(const char *list, const char *origin, size_t len)
         return true;
     while (*p) {
         size_t n = strcspn(p, ","), s = 0, e = n;
-        while (s < e && is_sp(p[s]))
+        while (s < e && http_is_sp(p[s]))
             s++;
-        while (e > s && is_sp(p[e - 1]))
+        while (e > s && http_is_sp(p[e - 1]))
             e--;
-        if (e - s == len && len > 0) {
-            size_t k = 0;
-            while (k < len && lower((unsigned char)p[s + k]) == lower((unsigned char)origin[k]))
-                k++;
-            if (k == len)
-                return true;
-        }
+        if (e - s == len && len > 0 && http_ieq_n(p + s, origin, len))
+            return true;
         p += n;
         if (*p == ',')
             p++;
