@@ -18,6 +18,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "tcplisten.h"
 
 #define HTTP_READ_CHUNK 4096u
 
@@ -382,7 +383,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < 16; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        char host[INET6_ADDRSTRLEN] = "?", peer[64];
+        char peer[64];
         int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -394,15 +395,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-            snprintf(peer, sizeof peer, "[%s]:%u", host, ntohs(a->sin6_port));
-        } else {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-            snprintf(peer, sizeof peer, "%s:%u", host, ntohs(a->sin_port));
-        }
+        tcp_peer_name(&ss, peer, sizeof peer);
         accept_one(s, fd, peer);
     }
 }
@@ -412,53 +405,6 @@ static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
     http_srv *s = w->data;
     (void)revents;
     ev_io_start(loop, &s->accept_w);
-}
-
-static int listen_on(const char *addr, int *fd_out, uint16_t *port_out)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    int fd, one = 1, e;
-    size_t hl;
-
-    if (!colon || colon == addr)
-        return HERALD_EINVAL;
-    hl = (size_t)(colon - addr);
-    if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') {
-        addr++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host)
-        return HERALD_EINVAL;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-        return HERALD_EINVAL;
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto fail_addr;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0 ||
-        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-        goto fail_sock;
-    *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                               : ((struct sockaddr_in *)&ss)->sin_port);
-    freeaddrinfo(res);
-    *fd_out = fd;
-    return 0;
-
-fail_sock:
-    e = errno;
-    close(fd);
-    errno = e;
-fail_addr:
-    freeaddrinfo(res);
-    return HERALD_EIO;
 }
 
 int http_srv_create(const http_srv_config *cfg, struct ev_loop *loop, const http_handler *h,
@@ -487,7 +433,7 @@ int http_srv_create(const http_srv_config *cfg, struct ev_loop *loop, const http
         s->cfg.idle_ms = 30000;
     s->loop = loop;
     s->h = *h;
-    rc = listen_on(s->listen, &s->lfd, &s->port);
+    rc = tcp_listen(s->listen, 64, &s->lfd, &s->port);
     if (rc) {
         free(s);
         return rc;

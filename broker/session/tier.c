@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tcplisten.h"
 #include "mqtt.h"
 
 void gw_config_defaults(gw_config *cfg)
@@ -36,58 +37,6 @@ void gw_config_defaults(gw_config *cfg)
     };
 }
 
-/* Splits "host:port" (host may be [v6]) and binds a listening socket. */
-static int listen_on(const char *addr, int *fd_out, uint16_t *port_out)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    const char *port;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    int fd = -1, one = 1, rc;
-    size_t hl;
-
-    if (!colon || colon == addr)
-        return HERALD_EINVAL;
-    hl = (size_t)(colon - addr);
-    if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') {
-        addr++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host)
-        return HERALD_EINVAL;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    port = colon + 1;
-    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
-        return HERALD_EINVAL;
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto fail_addr;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0)
-        goto fail_sock;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-        goto fail_sock;
-    *port_out = ntohs(ss.ss_family == AF_INET6
-                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                          : ((struct sockaddr_in *)&ss)->sin_port);
-    freeaddrinfo(res);
-    *fd_out = fd;
-    return 0;
-
-fail_sock:
-    rc = errno;
-    close(fd);
-    errno = rc;
-fail_addr:
-    freeaddrinfo(res);
-    return HERALD_EIO;
-}
-
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     tier_listener *l = w->data;
@@ -96,7 +45,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        char host[INET6_ADDRSTRLEN] = "?", peer[64];
+        char peer[64];
         int fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -113,15 +62,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-            snprintf(peer, sizeof peer, "%s:%u", host, ntohs(a->sin_port));
-        } else {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-            snprintf(peer, sizeof peer, "[%s]:%u", host, ntohs(a->sin6_port));
-        }
+        tcp_peer_name(&ss, peer, sizeof peer);
         conn_accept(l, fd, peer);
     }
 }
@@ -157,7 +98,7 @@ static int listener_add(tier *t, const char *addr, const framing_ops *ops, const
         if (rc)
             return rc;
     }
-    rc = listen_on(l->addr, &l->lfd, &l->port);
+    rc = tcp_listen(l->addr, 512, &l->lfd, &l->port);
     if (rc) {
         if (ops->listener_free)
             ops->listener_free(l->lst);
