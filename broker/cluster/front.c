@@ -535,18 +535,14 @@ static void front_metrics(void *ctx, prom_w *w)
     char id[16];
 
     tier_metrics(fr->t, w);
-    prom_family(w, "herald_gateway_requests_forwarded_total", "counter",
-                "Client frames forwarded to the nodes");
-    prom_u64(w, "herald_gateway_requests_forwarded_total", NULL, 0, fr->forwarded);
-    prom_family(w, "herald_gateway_forward_attempts_total", "counter",
-                "Requests sent to a node, retries at another node included");
-    prom_u64(w, "herald_gateway_forward_attempts_total", NULL, 0, fr->attempts);
-    prom_family(w, "herald_gateway_forward_busy_total", "counter",
-                "Writes refused with BUSY at gateway.forward_bytes");
-    prom_u64(w, "herald_gateway_forward_busy_total", NULL, 0, fr->busy);
-    prom_family(w, "herald_gateway_forward_inflight_bytes", "gauge",
-                "Bytes of writes forwarded and not answered yet");
-    prom_u64(w, "herald_gateway_forward_inflight_bytes", NULL, 0, fr->inflight);
+    prom_one(w, "herald_gateway_requests_forwarded_total", "counter", fr->forwarded,
+             "Client frames forwarded to the nodes");
+    prom_one(w, "herald_gateway_forward_attempts_total", "counter", fr->attempts,
+             "Requests sent to a node, retries at another node included");
+    prom_one(w, "herald_gateway_forward_busy_total", "counter", fr->busy,
+             "Writes refused with BUSY at gateway.forward_bytes");
+    prom_one(w, "herald_gateway_forward_inflight_bytes", "gauge", fr->inflight,
+             "Bytes of writes forwarded and not answered yet");
     prom_family(w, "herald_gateway_node_up", "gauge",
                 "1 when the node answered within the last 5 s and its last request did not fail");
     for (uint32_t i = 0; i < fr->cfg->n_members; i++) {
@@ -554,9 +550,8 @@ static void front_metrics(void *ctx, prom_w *w)
         snprintf(id, sizeof id, "%u", fr->cfg->member[i].id);
         prom_u64(w, "herald_gateway_node_up", &l, 1, peers_up(fr->peers, i) ? 1 : 0);
     }
-    prom_family(w, "herald_gateway_nodes_reachable", "gauge",
-                "Nodes that answered within the last 5 s");
-    prom_u64(w, "herald_gateway_nodes_reachable", NULL, 0, peers_fresh(fr->peers));
+    prom_one(w, "herald_gateway_nodes_reachable", "gauge", peers_fresh(fr->peers),
+             "Nodes that answered within the last 5 s");
     prom_family(w, "herald_gateway_group_leader", "gauge",
                 "The node this gateway sends a group's requests to (0: unknown)");
     for (uint32_t g = 0; g < fr->ngroups && g < NW_MAX_GROUPS; g++) {
@@ -565,24 +560,18 @@ static void front_metrics(void *ctx, prom_w *w)
         prom_u64(w, "herald_gateway_group_leader", &l, 1, fr->leader[g]);
     }
     evsub_stats_get(fr->events, &es);
-    prom_family(w, "herald_gateway_stream_events_total", "counter",
-                "Events from the nodes' streams handed on in order");
-    prom_u64(w, "herald_gateway_stream_events_total", NULL, 0, es.delivered);
-    prom_family(w, "herald_gateway_stream_gaps_total", "counter",
-                "Holes detected in the nodes' event streams");
-    prom_u64(w, "herald_gateway_stream_gaps_total", NULL, 0, es.gaps);
-    prom_family(w, "herald_gateway_stream_repaired_total", "counter",
-                "Events recovered by replay after a gap");
-    prom_u64(w, "herald_gateway_stream_repaired_total", NULL, 0, es.repaired);
-    prom_family(w, "herald_gateway_stream_lost_total", "counter",
-                "Events given up after a gap (clients get them with SYNC)");
-    prom_u64(w, "herald_gateway_stream_lost_total", NULL, 0, es.lost);
-    prom_family(w, "herald_gateway_stream_duplicates_total", "counter",
-                "Duplicate events dropped");
-    prom_u64(w, "herald_gateway_stream_duplicates_total", NULL, 0, es.dups);
-    prom_family(w, "herald_gateway_stream_bad_total", "counter",
-                "Undecodable event batches or events");
-    prom_u64(w, "herald_gateway_stream_bad_total", NULL, 0, es.bad);
+    prom_one(w, "herald_gateway_stream_events_total", "counter", es.delivered,
+             "Events from the nodes' streams handed on in order");
+    prom_one(w, "herald_gateway_stream_gaps_total", "counter", es.gaps,
+             "Holes detected in the nodes' event streams");
+    prom_one(w, "herald_gateway_stream_repaired_total", "counter", es.repaired,
+             "Events recovered by replay after a gap");
+    prom_one(w, "herald_gateway_stream_lost_total", "counter", es.lost,
+             "Events given up after a gap (clients get them with SYNC)");
+    prom_one(w, "herald_gateway_stream_duplicates_total", "counter", es.dups,
+             "Duplicate events dropped");
+    prom_one(w, "herald_gateway_stream_bad_total", "counter", es.bad,
+             "Undecodable event batches or events");
 }
 
 /* GET /readyz: a majority of the nodes answered lately. */

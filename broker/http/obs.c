@@ -36,19 +36,16 @@ static void server_metrics(obs *o, prom_w *w)
     }
     prom_family(w, "herald_process_uptime_seconds", "gauge", "Seconds since the process started");
     prom_f64(w, "herald_process_uptime_seconds", NULL, 0, ev_now(o->loop) - o->started);
-    prom_family(w, "herald_http_connections", "gauge", "Open connections of the HTTP server");
-    prom_u64(w, "herald_http_connections", NULL, 0, st.conns);
-    prom_family(w, "herald_http_connections_refused_total", "counter",
-                "HTTP connections refused at the connection cap");
-    prom_u64(w, "herald_http_connections_refused_total", NULL, 0, st.refused);
-    prom_family(w, "herald_http_requests_total", "counter",
-                "HTTP requests handed to the routes");
-    prom_u64(w, "herald_http_requests_total", NULL, 0, st.requests);
-    prom_family(w, "herald_http_rejected_total", "counter",
-                "HTTP requests refused by the server (malformed, too large, too slow)");
-    prom_u64(w, "herald_http_rejected_total", NULL, 0, st.rejected);
-    prom_family(w, "herald_http_scrapes_total", "counter", "GET /metrics answered");
-    prom_u64(w, "herald_http_scrapes_total", NULL, 0, o->scrapes);
+    prom_one(w, "herald_http_connections", "gauge", st.conns,
+             "Open connections of the HTTP server");
+    prom_one(w, "herald_http_connections_refused_total", "counter", st.refused,
+             "HTTP connections refused at the connection cap");
+    prom_one(w, "herald_http_requests_total", "counter", st.requests,
+             "HTTP requests handed to the routes");
+    prom_one(w, "herald_http_rejected_total", "counter", st.rejected,
+             "HTTP requests refused by the server (malformed, too large, too slow)");
+    prom_one(w, "herald_http_scrapes_total", "counter", o->scrapes,
+             "GET /metrics answered");
 }
 
 static void on_request(void *ctx, http_exchange *x, const http_req *rq, const uint8_t *body,

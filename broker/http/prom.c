@@ -80,6 +80,12 @@ void prom_u64(prom_w *w, const char *name, const prom_label *l, size_t nl, uint6
     puts_(w, num);
 }
 
+void prom_one(prom_w *w, const char *name, const char *type, uint64_t v, const char *help)
+{
+    prom_family(w, name, type, help);
+    prom_u64(w, name, NULL, 0, v);
+}
+
 void prom_f64(prom_w *w, const char *name, const prom_label *l, size_t nl, double v)
 {
     char num[40];

@@ -41,6 +41,8 @@ void prom_family(prom_w *w, const char *name, const char *type, const char *help
 /* One sample line: name{labels} value. */
 void prom_u64(prom_w *w, const char *name, const prom_label *l, size_t nl, uint64_t v);
 void prom_f64(prom_w *w, const char *name, const prom_label *l, size_t nl, double v);
+/* A family of one unlabelled sample: prom_family, then prom_u64. */
+void prom_one(prom_w *w, const char *name, const char *type, uint64_t v, const char *help);
 
 #define PROM_HIST_BUCKETS 16u /* finite bounds; +Inf on top */
 

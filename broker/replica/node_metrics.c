@@ -47,12 +47,6 @@ static uint64_t g_applied(node *n, uint32_t g) { return rio_group_raft(n->groups
 static uint64_t g_leads(node *n, uint32_t g) { return rio_group_is_leader(n->groups[g].rg); }
 static uint64_t g_leader(node *n, uint32_t g) { return leader_of(n, g); }
 
-static void counter(prom_w *w, const char *name, const char *help, uint64_t v)
-{
-    prom_family(w, name, "counter", help);
-    prom_u64(w, name, NULL, 0, v);
-}
-
 void node_metrics(void *ctx, prom_w *w)
 {
     node *n = ctx;
@@ -98,30 +92,33 @@ void node_metrics(void *ctx, prom_w *w)
     }
     free(own);
     rio_hub_stats(n->hub, &rs);
-    counter(w, "herald_raft_log_commits_total",
-            "Group commits of the raft log writer (one LMDB transaction and fsync each)", rs.txns);
-    counter(w, "herald_raft_log_entries_total", "Raft log entries made durable", rs.entries);
-    counter(w, "herald_raft_log_errors_total", "Raft log writer batches that failed",
-            rs.store_errs);
+    prom_one(w, "herald_raft_log_commits_total", "counter", rs.txns,
+             "Group commits of the raft log writer (one LMDB transaction and fsync each)");
+    prom_one(w, "herald_raft_log_entries_total", "counter", rs.entries,
+             "Raft log entries made durable");
+    prom_one(w, "herald_raft_log_errors_total", "counter", rs.store_errs,
+             "Raft log writer batches that failed");
     prom_family(w, "herald_raft_log_commit_seconds", "histogram",
                 "Time of one raft log group commit: LMDB writes, commit and fsync");
     prom_hist_write(w, "herald_raft_log_commit_seconds", NULL, 0, &n->commit_lat);
-    prom_family(w, "herald_raft_log_map_size_bytes", "gauge", "LMDB map size of the raft log");
-    prom_u64(w, "herald_raft_log_map_size_bytes", NULL, 0, rs.map_size);
-    counter(w, "herald_raft_messages_sent_total", "Raft messages sent", rs.msgs_sent);
-    counter(w, "herald_raft_messages_received_total", "Raft messages received", rs.msgs_recv);
+    prom_one(w, "herald_raft_log_map_size_bytes", "gauge", rs.map_size,
+             "LMDB map size of the raft log");
+    prom_one(w, "herald_raft_messages_sent_total", "counter", rs.msgs_sent,
+             "Raft messages sent");
+    prom_one(w, "herald_raft_messages_received_total", "counter", rs.msgs_recv,
+             "Raft messages received");
     store_metrics(w, n->stores, n->ngroups);
     evpub_stats_get(n->pub, &es);
-    counter(w, "herald_node_events_published_total", "Push events published to gateways",
-            es.events);
-    counter(w, "herald_node_event_batches_refused_total",
-            "Event batches nng refused (the gateways repair the gap)", es.failed);
-    counter(w, "herald_node_event_replays_total", "Gap repair pulls served", es.replays);
-    counter(w, "herald_node_reach_waits_total",
-            "HELLO / SYNC that waited for this node's replicas to apply what was pushed",
-            n->reach_waits);
-    counter(w, "herald_node_reach_timeouts_total", "Of those, told to retry after the bound",
-            n->reach_timeouts);
+    prom_one(w, "herald_node_events_published_total", "counter", es.events,
+             "Push events published to gateways");
+    prom_one(w, "herald_node_event_batches_refused_total", "counter", es.failed,
+             "Event batches nng refused (the gateways repair the gap)");
+    prom_one(w, "herald_node_event_replays_total", "counter", es.replays,
+             "Gap repair pulls served");
+    prom_one(w, "herald_node_reach_waits_total", "counter", n->reach_waits,
+             "HELLO / SYNC that waited for this node's replicas to apply what was pushed");
+    prom_one(w, "herald_node_reach_timeouts_total", "counter", n->reach_timeouts,
+             "Of those, told to retry after the bound");
     prom_family(w, "herald_node_peer_up", "gauge", "1 when the other node answered lately");
     for (uint32_t i = 0; i < n->cfg->n_members; i++) {
         npeer *p = &n->peers[i];

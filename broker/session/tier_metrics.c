@@ -24,11 +24,10 @@ void tier_metrics(const tier *t, prom_w *w)
         prom_label l = {"transport", t->ls[i].ops->name};
         prom_u64(w, "herald_gateway_connections_accepted_total", &l, 1, t->ls[i].accepted);
     }
-    prom_family(w, "herald_gateway_connections_refused_total", "counter",
-                "Client connections refused at gateway.max_conns or while stopping");
-    prom_u64(w, "herald_gateway_connections_refused_total", NULL, 0, t->st.refused);
-    prom_family(w, "herald_gateway_users_online", "gauge", "Distinct users with a session here");
-    prom_u64(w, "herald_gateway_users_online", NULL, 0, users);
+    prom_one(w, "herald_gateway_connections_refused_total", "counter", t->st.refused,
+             "Client connections refused at gateway.max_conns or while stopping");
+    prom_one(w, "herald_gateway_users_online", "gauge", users,
+             "Distinct users with a session here");
     prom_family(w, "herald_gateway_frames_received_total", "counter",
                 "Client frames received and decoded, by frame type");
     for (uint32_t i = 0; i < HERALD_FT_COUNT_; i++) {
@@ -38,9 +37,8 @@ void tier_metrics(const tier *t, prom_w *w)
             continue; /* types never seen are left out, HELLO and SEND always there */
         prom_u64(w, "herald_gateway_frames_received_total", &l, 1, t->st.frames[i]);
     }
-    prom_family(w, "herald_gateway_frames_refused_total", "counter",
-                "Client frames refused before decoding (over gateway.max_frame, malformed)");
-    prom_u64(w, "herald_gateway_frames_refused_total", NULL, 0, t->st.bad_frames);
+    prom_one(w, "herald_gateway_frames_refused_total", "counter", t->st.bad_frames,
+             "Client frames refused before decoding (over gateway.max_frame, malformed)");
     prom_family(w, "herald_gateway_errors_sent_total", "counter",
                 "ERROR frames and closing errors sent to clients by this process, by code");
     for (int i = 1; i < HERALD_E_COUNT_; i++) {
@@ -49,12 +47,10 @@ void tier_metrics(const tier *t, prom_w *w)
             continue;
         prom_u64(w, "herald_gateway_errors_sent_total", &l, 1, t->st.errors[i]);
     }
-    prom_family(w, "herald_gateway_events_total", "counter",
-                "Pushes handed to the session tier before fan-out to sessions");
-    prom_u64(w, "herald_gateway_events_total", NULL, 0, t->st.events);
-    prom_family(w, "herald_gateway_deliveries_total", "counter",
-                "DELIVER copies queued for sessions (one per online session of a recipient)");
-    prom_u64(w, "herald_gateway_deliveries_total", NULL, 0, t->st.pushes);
+    prom_one(w, "herald_gateway_events_total", "counter", t->st.events,
+             "Pushes handed to the session tier before fan-out to sessions");
+    prom_one(w, "herald_gateway_deliveries_total", "counter", t->st.pushes,
+             "DELIVER copies queued for sessions (one per online session of a recipient)");
     prom_family(w, "herald_gateway_delivery_latency_seconds", "histogram",
                 "From a message's commit time (its ts, ms resolution) to its DELIVER being "
                 "queued for a session");
