@@ -85,8 +85,13 @@ void app_start(svc_req *rq, herald_frame *f)
     cmd k;
     int rc;
 
+    if (app_registry_op(f->op)) {
+        app_registry(rq, f);
+        return;
+    }
     if (!announce && !herald_str_eq(f->op, "send")) {
-        req_error(rq, HERALD_EINVAL, "op must be send or announce", f->rid);
+        req_error(rq, HERALD_EINVAL,
+                  "op must be send, announce, create, list, login or user_token", f->rid);
         return;
     }
     if (!token_id_valid(f->app.ptr, f->app.len) || f->app.len > APP_ID_MAX) {

@@ -64,7 +64,10 @@
                            conversation passes from → to (conv's group)   */ \
     X(TRANSFER_DONE, 22) /* tenant, user, admin, target (from), name (to),
                            mem ([customer]), conv, ts: the contact moves
-                           (meta group)                                   */
+                           (meta group)                                   */ \
+    X(APP_CREATE, 23)   /* tenant, user, admin, target (app id), name,
+                           flags (APP_SCOPE_* bits), secret (hex SHA-256
+                           of the app's secret), ts (meta group)          */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,
