@@ -148,8 +148,8 @@ let page = null;
 let site = "";
 
 try {
+  up = true; // a failed up leaves processes running: down() stops them
   await lc("up", 150000);
-  up = true;
   env = Object.fromEntries(
     readFileSync(join(dir, "cluster.env"), "utf8")
       .split("\n")
