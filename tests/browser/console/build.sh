@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # console/build — builds the admin console in common/console (tsc type-check,
-# esbuild bundle → dist/) for browser/console. The npm dependencies come from
+# esbuild bundle → dist/) for browser/console, and its unit test
+# (→ dist-test/) for console/unit. The npm dependencies come from
 # `npm ci` (tests/run.sh runs it); nothing is fetched here.
 set -euo pipefail
 dir=$1
@@ -10,4 +11,5 @@ if [ ! -d "$dir/node_modules" ]; then
 fi
 cd "$dir"
 npm run --silent build
+node build.mjs --test
 echo "console/build: dist/ holds $(ls dist | tr '\n' ' ')(console.js $(wc -c < dist/console.js) bytes)"
