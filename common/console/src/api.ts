@@ -63,19 +63,35 @@ export interface NodeInfo {
   up?: boolean;
 }
 
+export interface ReplicaInfo {
+  node: number;
+  match?: number;
+  lag?: number;
+}
+
 export interface GroupInfo {
   group: number;
+  role?: string; // "meta" | "shard"
   leader?: number;
   term?: number;
   commit?: number;
   applied?: number;
+  /** The group's lag: given, or the largest of its replicas'. */
   lag?: number;
+  replicas: ReplicaInfo[];
 }
 
 export interface ClusterInfo {
   mode?: string; // "cluster" | "dev"
   ready?: boolean;
   tenant?: string;
+  version?: string;
+  /** The node that answered (cluster). */
+  node?: number;
+  uptime_s?: number;
+  /** dev: client connections and users online. */
+  connections?: number;
+  users_online?: number;
   nodes: NodeInfo[];
   groups: GroupInfo[];
 }
@@ -92,8 +108,10 @@ export interface Department {
   id: string;
   name?: string;
   parent?: string;
-  children: string[];
-  users: string[];
+  /** Sub-department ids; undefined when the answer does not list them. */
+  children?: string[];
+  /** User ids; undefined when the answer does not list them. */
+  users?: string[];
 }
 
 export interface User {
@@ -207,10 +225,25 @@ function toNode(o: Obj): NodeInfo | undefined {
   if (id === undefined) return undefined;
   return { id, addr: str(o.addr) ?? str(o.address), up: bool(o.up) };
 }
+function toReplica(o: Obj): ReplicaInfo | undefined {
+  const node = num(o.node) ?? num(o.id);
+  return node === undefined ? undefined : { node, match: num(o.match), lag: num(o.lag) };
+}
 function toGroup(o: Obj): GroupInfo | undefined {
   const group = num(o.group);
   if (group === undefined) return undefined;
-  return { group, leader: num(o.leader), term: num(o.term), commit: num(o.commit), applied: num(o.applied), lag: num(o.lag) };
+  const replicas = list(o.replicas, toReplica);
+  const lags = replicas.map((r) => r.lag).filter((l): l is number => l !== undefined);
+  return {
+    group,
+    role: str(o.role),
+    leader: num(o.leader),
+    term: num(o.term),
+    commit: num(o.commit),
+    applied: num(o.applied),
+    lag: num(o.lag) ?? (lags.length ? Math.max(...lags) : undefined),
+    replicas,
+  };
 }
 function toApp(o: Obj): AppInfo | undefined {
   const app = str(o.app) ?? str(o.id);
@@ -289,7 +322,18 @@ export class Api {
 
   async cluster(): Promise<ClusterInfo> {
     const j = await this.call("cluster");
-    return { mode: str(j.mode), ready: bool(j.ready), tenant: str(j.tenant), nodes: list(j.nodes, toNode), groups: list(j.groups, toGroup) };
+    return {
+      mode: str(j.mode),
+      ready: bool(j.ready),
+      tenant: str(j.tenant),
+      version: str(j.version),
+      node: num(j.node),
+      uptime_s: num(j.uptime_s),
+      connections: num(j.connections),
+      users_online: num(j.users_online),
+      nodes: list(j.nodes, toNode),
+      groups: list(j.groups, toGroup),
+    };
   }
 
   /** The gateway's /readyz (no token needed): 200 "ok", else 503 {"errmsg": reason}. */
@@ -313,10 +357,16 @@ export class Api {
     }
   }
 
-  /** A department; id "" is the root. */
+  /** A department; id "" is the root (sent without an id). */
   async department(id: string): Promise<Department> {
-    const j = await this.call("department/get", { id });
-    return { id: str(j.id) ?? id, name: str(j.name), parent: str(j.parent), children: ids(j.children), users: ids(j.users, "userid") };
+    const j = await this.call("department/get", { id: id === "" ? undefined : id });
+    return {
+      id: str(j.id) ?? id,
+      name: str(j.name),
+      parent: str(j.parent) ?? str(j.parentid),
+      children: j.children === undefined ? undefined : ids(j.children),
+      users: j.users === undefined ? undefined : ids(j.users, "userid"),
+    };
   }
 
   async user(userid: string): Promise<User> {

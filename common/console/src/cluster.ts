@@ -11,9 +11,17 @@ import type { Ctx, Screen } from "./screen.js";
 
 export const REFRESH_MS = 2000;
 
+function uptime(s: number): string {
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  return d ? `${d} d ${hh} h` : hh ? `${hh} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
+}
+
 function render(c: ClusterInfo, r: Readiness, out: { summary: HTMLElement; nodes: HTMLElement; groups: HTMLElement }): void {
   const up = c.nodes.filter((n) => n.up === true).length;
   const led = c.groups.filter((g) => (g.leader ?? 0) > 0).length;
+  const leaders = c.groups.some((g) => g.leader !== undefined);
+  const kv = (k: string, id: string, v: unknown): HTMLElement | null =>
+    v === undefined ? null : h("div", { class: "kv" }, h("span", { class: "k" }, k), h("span", { id }, String(v)));
   fill(
     out.summary,
     h("div", { class: "kv" }, h("span", { class: "k" }, "mode"), h("span", { id: "cluster-mode" }, show(c.mode))),
@@ -27,7 +35,12 @@ function render(c: ClusterInfo, r: Readiness, out: { summary: HTMLElement; nodes
       ? h("div", { class: "kv" }, h("span", { class: "k" }, "cluster ready"), c.ready ? badge("yes", "ok") : badge("no", "bad"))
       : null,
     c.nodes.length ? h("div", { class: "kv" }, h("span", { class: "k" }, "nodes up"), h("span", { id: "nodes-up" }, `${up} of ${c.nodes.length}`)) : null,
-    c.groups.length ? h("div", { class: "kv" }, h("span", { class: "k" }, "groups led"), `${led} of ${c.groups.length}`) : null,
+    leaders ? h("div", { class: "kv" }, h("span", { class: "k" }, "groups led"), h("span", { id: "groups-led" }, `${led} of ${c.groups.length}`)) : null,
+    kv("answered by node", "cluster-node", c.node),
+    kv("version", "cluster-version", c.version),
+    kv("uptime", "cluster-uptime", c.uptime_s === undefined ? undefined : uptime(c.uptime_s)),
+    kv("connections", "cluster-connections", c.connections),
+    kv("users online", "cluster-users-online", c.users_online),
   );
 
   const nt = table("nodes", ["node", "address", "state"]);
@@ -43,7 +56,7 @@ function render(c: ClusterInfo, r: Readiness, out: { summary: HTMLElement; nodes
     );
   fill(out.nodes, h("h3", {}, "Nodes"), c.nodes.length ? nt.table : h("p", { class: "muted" }, "No node list (dev mode: one process)."));
 
-  const gt = table("groups", ["group", "leader", "term", "commit", "applied", "lag"]);
+  const gt = table("groups", ["group", "role", "leader", "term", "commit", "applied", "lag", "replicas (node: lag)"]);
   for (const g of c.groups) {
     const lagging = (g.lag ?? 0) > 0 || (g.commit !== undefined && g.applied !== undefined && g.applied < g.commit);
     gt.body.append(
@@ -51,11 +64,13 @@ function render(c: ClusterInfo, r: Readiness, out: { summary: HTMLElement; nodes
         "tr",
         { "data-group": g.group, class: lagging ? "lag" : "" },
         h("td", {}, g.group),
-        h("td", {}, g.leader === undefined ? "—" : g.leader > 0 ? g.leader : badge("none", "bad")),
+        h("td", {}, show(g.role)),
+        h("td", { class: "leader" }, g.leader === undefined ? "—" : g.leader > 0 ? g.leader : badge("none", "bad")),
         h("td", {}, show(g.term)),
         h("td", {}, show(g.commit)),
         h("td", {}, show(g.applied)),
         h("td", {}, g.lag === undefined ? "—" : g.lag > 0 ? badge(String(g.lag), "warn") : "0"),
+        h("td", { class: "replicas muted" }, g.replicas.length ? g.replicas.map((r) => `${r.node}: ${show(r.lag)}`).join(" · ") : "—"),
       ),
     );
   }

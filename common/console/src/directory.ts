@@ -9,6 +9,7 @@ import { badge, errorText, fill, fmtTime, h, ID_RE, show, table } from "./dom.js
 import type { Ctx, Screen } from "./screen.js";
 
 const POOL = 4;
+const NOT_LISTED = "not listed by the server";
 const SHOW_MAX = 200;
 
 /** f over xs, at most POOL at once; results in order (errors as Error). */
@@ -34,6 +35,7 @@ export const directoryScreen: Screen = {
   title: "Tenant and directory",
   mount(root: HTMLElement, ctx: Ctx): () => void {
     let stopped = false;
+    let noRoot = false;
     const err = h("p", { class: "error", id: "dir-error", hidden: true });
     const tree = h("ul", { class: "tree", id: "dept-tree" });
     const dept = h("section", { id: "dept-card", class: "card" }, h("p", { class: "muted" }, "Select a department."));
@@ -96,10 +98,13 @@ export const directoryScreen: Screen = {
         return;
       }
       if (stopped) return;
+      // Without a root, the tree starts at the department opened last.
+      if (noRoot && !tree.querySelector(`[data-dept="${CSS.escape(d.id)}"]`)) tree.replaceChildren(item(d));
       for (const el of tree.querySelectorAll(".selected")) el.classList.remove("selected");
       tree.querySelector(`[data-dept="${CSS.escape(d.id)}"] > .name`)?.classList.add("selected");
       const users = table("dept-users", ["user id", "name", "title", "kind"]);
-      const shown = d.users.slice(0, SHOW_MAX);
+      const all = d.users ?? [];
+      const shown = all.slice(0, SHOW_MAX);
       const rows = shown.map((u) => {
         const tr = h(
           "tr",
@@ -123,12 +128,12 @@ export const directoryScreen: Screen = {
           h("dt", {}, "parent"),
           h("dd", {}, d.parent ? h("a", { href: "#directory", onclick: (ev: Event) => (ev.preventDefault(), void showDept(d.parent!)) }, d.parent) : "—"),
           h("dt", {}, "sub-departments"),
-          h("dd", {}, d.children.length),
+          h("dd", {}, d.children ? d.children.length : NOT_LISTED),
           h("dt", {}, "users"),
-          h("dd", { id: "dept-user-count" }, d.users.length),
+          h("dd", { id: "dept-user-count" }, d.users ? d.users.length : NOT_LISTED),
         ),
-        d.users.length ? users.table : h("p", { class: "muted" }, "No users in this department."),
-        d.users.length > SHOW_MAX ? h("p", { class: "muted" }, `and ${d.users.length - SHOW_MAX} more`) : null,
+        all.length ? users.table : h("p", { class: "muted" }, d.users ? "No users in this department." : `Users: ${NOT_LISTED}.`),
+        all.length > SHOW_MAX ? h("p", { class: "muted" }, `and ${all.length - SHOW_MAX} more`) : null,
       );
       const cards = await pooled(shown, (u) => ctx.api.user(u));
       if (stopped) return;
@@ -150,8 +155,13 @@ export const directoryScreen: Screen = {
 
     /** A tree item for D; its children are loaded when it is opened. */
     const item = (d: Department): HTMLLIElement => {
+      const children = d.children ?? [];
       const kids = h("ul", { hidden: true });
-      const toggle = h("button", { class: "toggle", title: "open", disabled: d.children.length === 0 }, d.children.length ? "▸" : "·");
+      const toggle = h(
+        "button",
+        { class: "toggle", title: d.children ? "open" : `sub-departments: ${NOT_LISTED}`, disabled: children.length === 0 },
+        children.length ? "▸" : "·",
+      );
       let loaded = false;
       toggle.addEventListener("click", async () => {
         if (!kids.hidden) {
@@ -164,7 +174,7 @@ export const directoryScreen: Screen = {
         if (loaded) return;
         loaded = true;
         kids.append(h("li", { class: "muted" }, "loading…"));
-        const ids = d.children.slice(0, SHOW_MAX);
+        const ids = children.slice(0, SHOW_MAX);
         const got = await pooled(ids, (id) => ctx.api.department(id));
         if (stopped) return;
         kids.replaceChildren();
@@ -174,7 +184,7 @@ export const directoryScreen: Screen = {
             failed(c, err);
           } else kids.append(item(c as Department));
         });
-        if (d.children.length > SHOW_MAX) kids.append(h("li", { class: "muted" }, `and ${d.children.length - SHOW_MAX} more`));
+        if (children.length > SHOW_MAX) kids.append(h("li", { class: "muted" }, `and ${children.length - SHOW_MAX} more`));
       });
       const name = h("button", { class: "name", onclick: () => void showDept(d.id, d) }, d.name || d.id || "root", d.name && d.id ? h("span", { class: "muted" }, ` ${d.id}`) : null);
       return h("li", { "data-dept": d.id }, toggle, name, kids);
@@ -224,8 +234,9 @@ export const directoryScreen: Screen = {
         void showDept(r.id, r);
       } catch (e) {
         tree.replaceChildren();
+        noRoot = true;
         failed(e, err);
-        err.textContent = `the root department: ${errorText(e)}`;
+        err.textContent = `The root department did not load (${errorText(e)}): open a department by id above.`;
       }
     })();
     return () => {

@@ -10,7 +10,9 @@
 //      with the reason on the sign-in screen;
 //   2. the admin token: the Cluster screen shows three nodes up, the groups
 //      with their leaders and /readyz ready;
-//   3. the directory: the department tree, its users, a user's card;
+//   3. the directory: the tenant, a department and a user's card by id (an
+//      unknown one: NOT_FOUND); the department tree from the root and the
+//      users of a department;
 //   4. an app message and an announcement from the app: each answer's msgid
 //      and invalid users; then alice answers in her conversation with the app;
 //   5. the app's callback deliveries: the URL, an event whose delivery to the
@@ -224,7 +226,7 @@ if (!failed) {
     );
     const nodes = await page.locator("#nodes tbody tr").allTextContents();
     const groups = await page.locator("#groups tbody tr").count();
-    const unled = await page.locator("#groups tbody tr td:nth-child(2) .badge.bad").count();
+    const unled = await page.locator("#groups td.leader .badge.bad").count();
     const ready = await page.textContent("#readyz");
     const mode = await page.textContent("#cluster-mode");
     assert(groups >= 1 && unled === 0, `${groups} groups shown, ${unled} without a leader`);
@@ -236,22 +238,41 @@ if (!failed) {
     await shot(page, "cluster");
   });
 
-  await check("the directory: the tree from the root, a department's users, a user's card", async () => {
+  await check("the directory: the tenant, a department and a user's card by id", async () => {
     await page.click('a[data-screen="directory"]');
-    await page.locator('#dept-tree li[data-dept="sales"] > .name').waitFor({ timeout: WAIT_MS });
     const tenant = await page.textContent("#tenant-name");
     assert(tenant === env.HERALD_TENANT, `tenant shown: ${tenant}, want ${env.HERALD_TENANT}`);
-    await page.click('#dept-tree li[data-dept="sales"] > .name');
+    await page.fill("#dept-find", "sales");
+    await page.click("#dept-find-go");
+    await page.locator("#dept-card h3", { hasText: "Sales" }).waitFor({ timeout: WAIT_MS });
+    await page.fill("#user-find", "alice");
+    await page.click("#user-find-go");
+    await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
+    const card = await page.textContent("#user-card");
+    assert(/Alice Archer/.test(card ?? "") && /Account executive/.test(card ?? "") && /internal/.test(card ?? "") && /sales/.test(card ?? ""), `alice's card: ${card}`);
+    await page.fill("#user-find", "nobody-here");
+    await page.click("#user-find-go");
+    const missing = await page.locator("#user-card .error").textContent({ timeout: WAIT_MS });
+    assert(/NOT_FOUND/.test(missing ?? ""), `an unknown user shows: ${missing}`);
+    console.log(`#   alice's card: ${card}; an unknown user: ${missing}`);
+  });
+
+  await check("the directory: the tree from the root, a department's users", async () => {
+    await page.click('a[data-screen="cluster"]');
+    await page.click('a[data-screen="directory"]');
+    const sales = page.locator('#dept-tree li[data-dept="sales"] > .name');
+    await Promise.race([sales.waitFor({ timeout: WAIT_MS }), page.locator("#dir-error:not([hidden])").waitFor({ timeout: WAIT_MS })]);
+    const err = await page.locator("#dir-error:not([hidden])").textContent().catch(() => null);
+    assert(!err, `the tree: ${err}`);
+    await sales.click();
     await page.locator('#dept-users tr[data-user="alice"] td.name', { hasText: "Alice Archer" }).waitFor({ timeout: WAIT_MS });
     const users = await page.locator("#dept-users tbody tr").allTextContents();
     assert(users.length === 2, `sales shows ${JSON.stringify(users)}`);
     await page.click('#dept-users tr[data-user="alice"] a');
     await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
-    const card = await page.textContent("#user-card");
-    assert(/Account executive/.test(card ?? "") && /internal/.test(card ?? "") && /sales/.test(card ?? ""), `alice's card: ${card}`);
-    console.log(`#   sales: ${JSON.stringify(users)}; alice's card: ${card}`);
-    await shot(page, "directory");
+    console.log(`#   sales: ${JSON.stringify(users)}`);
   });
+  await shot(page, "directory");
 
   await check("an app message and an announcement from the app: the msgid and the invalid user in each answer", async () => {
     await page.click('a[data-screen="send"]');
