@@ -458,7 +458,7 @@ int api_build(const api_route_def *r, json_t *args, bool from_query, api_built *
 {
     json_t *jargs = r->mode == AM_ARGS ? json_object() : NULL;
     herald_frame *f = &b->f;
-    const char *k;
+    const char *k, *missing = NULL;
     json_t *v;
     int st = 0;
 
@@ -483,10 +483,8 @@ int api_build(const api_route_def *r, json_t *args, bool from_query, api_built *
         bool bv;
         v = json_object_get(args, p->name);
         if (!v || json_is_null(v)) {
-            if (p->required) {
-                st = bad(why, whylen, "%s is required", p->name);
-                goto out;
-            }
+            if (p->required && !missing)
+                missing = p->name; /* reported after the type errors */
             continue;
         }
         switch (p->type) {
@@ -591,6 +589,10 @@ int api_build(const api_route_def *r, json_t *args, bool from_query, api_built *
         default:
             break;
         }
+    }
+    if (missing) {
+        st = bad(why, whylen, "%s is required", missing);
+        goto out;
     }
     if (r->mode == AM_SEND)
         st = finish_send(args, f, why, whylen, b->idbuf, sizeof b->idbuf);
