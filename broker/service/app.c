@@ -85,8 +85,11 @@ void app_start(svc_req *rq, herald_frame *f)
     cmd k;
     int rc;
 
+    if (callback_op(rq, f)) /* callback, events, redeliver: callback.c */
+        return;
     if (!announce && !herald_str_eq(f->op, "send")) {
-        req_error(rq, HERALD_EINVAL, "op must be send or announce", f->rid);
+        req_error(rq, HERALD_EINVAL, "op must be send, announce, callback, events or redeliver",
+                  f->rid);
         return;
     }
     if (!token_id_valid(f->app.ptr, f->app.len) || f->app.len > APP_ID_MAX) {
