@@ -154,7 +154,7 @@ static const uint64_t required[HERALD_FT_COUNT_] = {
     [HERALD_FT_TAG] = BIT(K_OP) | BIT(K_USER),
     [HERALD_FT_MASS] = BIT(K_OP),
     [HERALD_FT_CONV] = BIT(K_OP),
-    [HERALD_FT_APP] = BIT(K_OP) | BIT(K_APP),
+    [HERALD_FT_APP] = BIT(K_OP), /* app: required by the ops that name one */
     [HERALD_FT_TRANSFER] = BIT(K_OP),
 };
 

@@ -10,6 +10,123 @@
 #define APP_LISTS_MAX 100    /* departments / tags in one app message */
 #define XFER_MAX 100         /* customers / groups in one transfer */
 
+/* Sends APP op with the arguments in args (a JSON object being written)
+ * and prints the answer's JSON. */
+static int app_call(const cli_globals *g, const char *op, const char *app, herald_buf *args)
+{
+    herald_client *c = NULL;
+    herald_buf out = {0};
+    int rc;
+
+    if (herald_buf_append(args, "", 1) != 0) {
+        herald_buf_free(args);
+        return cli_fail(NULL, HERALD_ENOMEM, NULL);
+    }
+    rc = cli_open(g, NULL, 0, &c);
+    if (rc == 0) {
+        rc = herald_client_app_call(c, op, app, (const char *)args->data, &out);
+        if (rc)
+            rc = cli_fail(c, rc, NULL);
+        else
+            cli_emit(&out);
+    }
+    herald_client_close(c);
+    herald_buf_free(&out);
+    herald_buf_free(args);
+    return rc;
+}
+
+/* herald app create APP [--scopes s1,…] [--name N] | app list [--after APP]
+ * [--limit N] | app user-token USER [--ttl S] [--admin-role]. */
+static int app_manage(const cli_globals *g, const char *line, int argc, char **argv)
+{
+    const char *scopes = NULL, *name = NULL, *after = NULL, *limit = NULL, *ttl = NULL,
+               *adminr = NULL, *pos[2];
+    cli_opt opts[] = {{"--scopes", false, &scopes, NULL, NULL},
+                      {"--name", false, &name, NULL, NULL},
+                      {"--after", false, &after, "app", NULL},
+                      {"--limit", false, &limit, NULL, NULL},
+                      {"--ttl", false, &ttl, NULL, NULL},
+                      {"--admin-role", true, &adminr, NULL, NULL},
+                      {0}};
+    herald_buf b = {0};
+    uint64_t n = 0;
+    json_w w;
+    int npos, rc = cli_parse_opts(argc, argv, opts, pos, 2, &npos, line);
+    const char *op = npos ? pos[0] : "";
+
+    if (rc)
+        return rc;
+    json_init(&w, &b);
+    json_obj(&w);
+    if (strcmp(op, "create") == 0) {
+        if (npos != 2 || (rc = cli_id("app", pos[1], line)) != 0) {
+            herald_buf_free(&b);
+            return rc ? rc : cli_usage("app create needs an APP id", line);
+        }
+        if (scopes) {
+            char *copy = NULL;
+            const char **v = NULL;
+            uint32_t k = 0;
+            rc = cli_split_list(scopes, 16, "scopes", line, &copy, &v, &k);
+            if (rc) {
+                herald_buf_free(&b);
+                return rc;
+            }
+            json_key(&w, "scopes");
+            json_arr(&w);
+            for (uint32_t i = 0; i < k; i++)
+                json_strz(&w, v[i]);
+            json_arr_end(&w);
+            free(copy);
+            free(v);
+        }
+        if (name) {
+            json_key(&w, "name");
+            json_strz(&w, name);
+        }
+        json_obj_end(&w);
+        return app_call(g, "create", pos[1], &b);
+    }
+    if (strcmp(op, "list") == 0 && npos == 1) {
+        if (limit && (rc = cli_num("--limit", limit, &n, line)) != 0) {
+            herald_buf_free(&b);
+            return rc;
+        }
+        if (after) {
+            json_key(&w, "after");
+            json_strz(&w, after);
+        }
+        if (limit) {
+            json_key(&w, "limit");
+            json_u64(&w, n);
+        }
+        json_obj_end(&w);
+        return app_call(g, "list", NULL, &b);
+    }
+    if (strcmp(op, "user-token") == 0 && npos == 2) {
+        if ((rc = cli_id("user", pos[1], line)) != 0 ||
+            (ttl && (rc = cli_num("--ttl", ttl, &n, line)) != 0)) {
+            herald_buf_free(&b);
+            return rc;
+        }
+        json_key(&w, "userid");
+        json_strz(&w, pos[1]);
+        if (ttl) {
+            json_key(&w, "ttl");
+            json_u64(&w, n);
+        }
+        if (adminr) {
+            json_key(&w, "admin");
+            json_bool(&w, true);
+        }
+        json_obj_end(&w);
+        return app_call(g, "user_token", NULL, &b);
+    }
+    herald_buf_free(&b);
+    return cli_usage("app needs create APP, list or user-token USER", line);
+}
+
 int v_app(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *app = NULL, *users = NULL, *depts = NULL, *tags = NULL, *id = NULL,
@@ -28,8 +145,12 @@ int v_app(const cli_globals *g, const char *line, int argc, char **argv)
     herald_buf b = {0};
     uint64_t win = 0;
     json_w w;
-    int npos, rc = cli_parse_opts(argc, argv, opts, pos, 2, &npos, line);
+    int npos, rc;
 
+    if (argc >= 1 && (strcmp(argv[0], "create") == 0 || strcmp(argv[0], "list") == 0 ||
+                      strcmp(argv[0], "user-token") == 0))
+        return app_manage(g, line, argc, argv);
+    rc = cli_parse_opts(argc, argv, opts, pos, 2, &npos, line);
     if (rc)
         return rc;
     if (npos >= 1 && (rc = cli_choice("app operation", pos[0], app_ops, line)) != 0)

@@ -38,7 +38,9 @@ static const verb verbs[] = {
     {"tag", v_tag, "tag add|remove CUSTOMER t1,t2,… | tag list CUSTOMER"},
     {"mass", v_mass, "mass send --tags t1,t2,… [--id ID] TEXT | mass status ID"},
     {"app", v_app, "app send|announce --app APP [--users u1,…|@all] [--depts d1,…] "
-                   "[--tags t1,…] [--id ID] [--window SECONDS] TEXT"},
+                   "[--tags t1,…] [--id ID] [--window SECONDS] TEXT | app create APP "
+                   "[--scopes message,directory,contact,transfer,conversation,user_token] "
+                   "[--name N] | app list | app user-token USER [--ttl S] [--admin-role]"},
     {"transfer", v_transfer, "transfer --from E1 --to E2 [--customers c1,…] [--groups g1,…] "
                              "[--resigned] | transfer --refuse"},
     {"admin", v_admin, "admin status"},

@@ -13,46 +13,67 @@
 /* Columns: admin, employee, external customer, app. Rows: every request
  * verb a client may send. The README's "Authorization" table is this one. */
 const authz_verb authz_table[] = {
-    {HERALD_FT_PING, NULL, {Y, Y, Y, Y}, NULL},
-    {HERALD_FT_SEND, NULL, {M, M, M, M}, NULL},
-    {HERALD_FT_SYNC, NULL, {Y, Y, Y, Y}, NULL},
-    {HERALD_FT_HISTORY, NULL, {Y, M, M, M}, NULL},
-    {HERALD_FT_READ, NULL, {M, M, M, M}, NULL},
+    {HERALD_FT_PING, NULL, {Y, Y, Y, Y}, NULL, 0},
+    {HERALD_FT_SEND, NULL, {M, M, M, M}, NULL, 0},
+    {HERALD_FT_SYNC, NULL, {Y, Y, Y, Y}, NULL, 0},
+    {HERALD_FT_HISTORY, NULL, {Y, M, M, M}, NULL, 0},
+    {HERALD_FT_READ, NULL, {M, M, M, M}, NULL, 0},
     {HERALD_FT_RECEIPTS, NULL, {Y, M, N, M},
-     "receipts are internal data: customers do not see them"},
-    {HERALD_FT_RECALL, NULL, {Y, M, M, M}, NULL},
-    {HERALD_FT_DND, "on", {Y, Y, Y, Y}, NULL},
-    {HERALD_FT_DND, "off", {Y, Y, Y, Y}, NULL},
-    {HERALD_FT_DND, "status", {Y, Y, Y, Y}, NULL},
-    {HERALD_FT_URGENT, "confirm", {M, M, M, M}, NULL},
+     "receipts are internal data: customers do not see them", 0},
+    {HERALD_FT_RECALL, NULL, {Y, M, M, M}, NULL, 0},
+    {HERALD_FT_DND, "on", {Y, Y, Y, Y}, NULL, 0},
+    {HERALD_FT_DND, "off", {Y, Y, Y, Y}, NULL, 0},
+    {HERALD_FT_DND, "status", {Y, Y, Y, Y}, NULL, 0},
+    {HERALD_FT_URGENT, "confirm", {M, M, M, M}, NULL, 0},
     {HERALD_FT_URGENT, "status", {Y, M, N, N},
-     "who confirmed an urgent message is internal data"},
+     "who confirmed an urgent message is internal data", 0},
     {HERALD_FT_CONV, "create", {Y, Y, O, N},
-     "customers create conversations with other customers only; apps use APP"},
-    {HERALD_FT_CONV, "add", {Y, M, N, N}, "only employees and admins add members"},
-    {HERALD_FT_CONV, "remove", {Y, M, O, N}, "a customer may only remove itself"},
-    {HERALD_FT_CONV, "info", {Y, M, M, M}, NULL},
-    {HERALD_FT_CONV, "list", {Y, Y, Y, Y}, NULL},
-    {HERALD_FT_DIR, "user.add", {Y, N, N, N}, "directory changes need the admin role"},
-    {HERALD_FT_DIR, "dept.add", {Y, N, N, N}, "directory changes need the admin role"},
+     "customers create conversations with other customers only; apps use APP",
+     APP_SCOPE_CONVERSATION},
+    {HERALD_FT_CONV, "add", {Y, M, N, N}, "only employees and admins add members",
+     APP_SCOPE_CONVERSATION},
+    {HERALD_FT_CONV, "remove", {Y, M, O, N}, "a customer may only remove itself",
+     APP_SCOPE_CONVERSATION},
+    {HERALD_FT_CONV, "info", {Y, M, M, M}, NULL, 0},
+    {HERALD_FT_CONV, "list", {Y, Y, Y, Y}, NULL, 0},
+    {HERALD_FT_DIR, "user.add", {Y, N, N, N}, "directory changes need the admin role",
+     APP_SCOPE_DIRECTORY},
+    {HERALD_FT_DIR, "dept.add", {Y, N, N, N}, "directory changes need the admin role",
+     APP_SCOPE_DIRECTORY},
     {HERALD_FT_DIR, "user.show", {Y, Y, O, N},
-     "customers see their own card and the cards of the employees they belong to"},
-    {HERALD_FT_DIR, "dept.show", {Y, Y, N, N}, "the department tree is internal"},
-    {HERALD_FT_CONTACT, "add", {Y, N, N, N}, "contacts are managed by an admin"},
-    {HERALD_FT_CONTACT, "list", {Y, Y, O, N}, "customers see their own owners only"},
-    {HERALD_FT_TAG, "add", {Y, N, N, N}, "tags are managed by an admin"},
-    {HERALD_FT_TAG, "remove", {Y, N, N, N}, "tags are managed by an admin"},
-    {HERALD_FT_TAG, "list", {Y, Y, N, N}, "tags are internal"},
-    {HERALD_FT_MASS, "send", {Y, N, N, N}, "mass messages need the admin role"},
-    {HERALD_FT_MASS, "status", {Y, N, N, N}, "mass results need the admin role"},
-    {HERALD_FT_APP, "send", {Y, N, N, N}, "app messages need the admin role"},
-    {HERALD_FT_APP, "announce", {Y, N, N, N}, "app messages need the admin role"},
-    {HERALD_FT_APP, "callback", {Y, N, N, N}, "event callbacks need the admin role"},
-    {HERALD_FT_APP, "events", {Y, N, N, N}, "event callbacks need the admin role"},
-    {HERALD_FT_APP, "redeliver", {Y, N, N, N}, "event callbacks need the admin role"},
-    {HERALD_FT_TRANSFER, "start", {Y, N, N, N}, "customer transfers need the admin role"},
-    {HERALD_FT_TRANSFER, "refuse", {N, N, Y, N}, "only the customer objects to its transfer"},
-    {HERALD_FT_STATUS, NULL, {Y, N, N, N}, "status needs the admin role"},
+     "customers see their own card and the cards of the employees they belong to",
+     APP_SCOPE_DIRECTORY},
+    {HERALD_FT_DIR, "dept.show", {Y, Y, N, N}, "the department tree is internal",
+     APP_SCOPE_DIRECTORY},
+    {HERALD_FT_CONTACT, "add", {Y, N, N, N}, "contacts are managed by an admin",
+     APP_SCOPE_CONTACT},
+    {HERALD_FT_CONTACT, "list", {Y, Y, O, N}, "customers see their own owners only",
+     APP_SCOPE_CONTACT},
+    {HERALD_FT_TAG, "add", {Y, N, N, N}, "tags are managed by an admin", APP_SCOPE_CONTACT},
+    {HERALD_FT_TAG, "remove", {Y, N, N, N}, "tags are managed by an admin",
+     APP_SCOPE_CONTACT},
+    {HERALD_FT_TAG, "list", {Y, Y, N, N}, "tags are internal", APP_SCOPE_CONTACT},
+    {HERALD_FT_MASS, "send", {Y, N, N, N}, "mass messages need the admin role",
+     APP_SCOPE_CONTACT},
+    {HERALD_FT_MASS, "status", {Y, N, N, N}, "mass results need the admin role",
+     APP_SCOPE_CONTACT},
+    {HERALD_FT_APP, "send", {Y, N, N, N}, "app messages need the admin role",
+     APP_SCOPE_MESSAGE},
+    {HERALD_FT_APP, "announce", {Y, N, N, N}, "app messages need the admin role",
+     APP_SCOPE_MESSAGE},
+    {HERALD_FT_TRANSFER, "start", {Y, N, N, N}, "customer transfers need the admin role",
+     APP_SCOPE_TRANSFER},
+    {HERALD_FT_APP, "create", {Y, N, N, N}, "apps are registered by a tenant admin", 0},
+    {HERALD_FT_APP, "list", {Y, N, N, N}, "apps are listed for a tenant admin", 0},
+    {HERALD_FT_APP, "user_token", {Y, N, N, N},
+     "client tokens are minted by an admin or an app with the user_token scope",
+     APP_SCOPE_USER_TOKEN},
+    {HERALD_FT_APP, "callback", {Y, N, N, N}, "event callbacks are set by a tenant admin", 0},
+    {HERALD_FT_APP, "events", {Y, N, N, N}, "event callbacks are read by a tenant admin", 0},
+    {HERALD_FT_APP, "redeliver", {Y, N, N, N}, "event callbacks are managed by a tenant admin",
+     0},
+    {HERALD_FT_TRANSFER, "refuse", {N, N, Y, N}, "only the customer objects to its transfer", 0},
+    {HERALD_FT_STATUS, NULL, {Y, N, N, N}, "status needs the admin role", 0},
 };
 const size_t authz_table_len = sizeof authz_table / sizeof authz_table[0];
 
@@ -140,11 +161,61 @@ static int own_scope(store *meta, herald_str tenant, herald_str user, const hera
     }
 }
 
+static const char *const scope_names[] = {"message", "directory", "contact", "transfer",
+                                           "conversation", "user_token"};
+
+uint32_t authz_scope_bit(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof scope_names / sizeof scope_names[0]; i++)
+        if (strlen(scope_names[i]) == len && memcmp(scope_names[i], name, len) == 0)
+            return 1u << i;
+    return 0;
+}
+
+const char *authz_scope_name(uint32_t bit)
+{
+    for (size_t i = 0; i < sizeof scope_names / sizeof scope_names[0]; i++)
+        if (bit == 1u << i)
+            return scope_names[i];
+    return NULL;
+}
+
+/* An app's scope grant for verb v: 1 granted, 0 not, < 0 a store error. */
+static int app_grant(store *meta, herald_str tenant, herald_str user, const authz_verb *v,
+                     const herald_frame *f)
+{
+    herald_str id = {.ptr = user.ptr + 4, .len = user.len - 4}; /* after "app:" */
+    store_app a;
+    int rc;
+
+    if (!v->scope || !meta)
+        return 0;
+    rc = store_app_get(meta, tenant, id, &a);
+    if (rc == HERALD_ENOT_FOUND)
+        return 0;
+    if (rc)
+        return -rc;
+    if (!(a.scopes & v->scope))
+        return 0;
+    if (f->type == HERALD_FT_APP && v->scope == APP_SCOPE_MESSAGE)
+        return f->app.len == id.len && memcmp(f->app.ptr, id.ptr, id.len) == 0;
+    return 1;
+}
+
 int authz_check(store *meta, herald_str tenant, herald_str user, authz_role role,
                 const herald_frame *f, char *msg, size_t cap)
 {
+    bool as_admin;
+    return authz_check_as(meta, tenant, user, role, f, &as_admin, msg, cap);
+}
+
+int authz_check_as(store *meta, herald_str tenant, herald_str user, authz_role role,
+                   const herald_frame *f, bool *as_admin, char *msg, size_t cap)
+{
     const authz_verb *v = authz_find(f->type, f->op);
     int ok;
+
+    *as_admin = false;
 
     if (!v) {
         /* An op the table does not name is the handler's to refuse
@@ -167,6 +238,15 @@ int authz_check(store *meta, herald_str tenant, herald_str user, authz_role role
             return 0;
         break;
     default:
+        if (role != AUTHZ_APP)
+            break;
+        ok = app_grant(meta, tenant, user, v, f);
+        if (ok < 0)
+            return -ok;
+        if (ok) {
+            *as_admin = true;
+            return 0;
+        }
         break;
     }
     snprintf(msg, cap, "%s%s%s (role %s)", herald_frame_type_name(f->type), v->op ? " " : "",

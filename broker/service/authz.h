@@ -38,6 +38,8 @@ typedef struct authz_verb {
     const char *op;                   /* "op" of the frame, or NULL */
     uint8_t rule[AUTHZ_ROLE_COUNT_];  /* authz_rule per role */
     const char *why;                  /* the refusal's text */
+    uint32_t scope;                   /* APP_SCOPE_* that lets an app run it as the
+                                         tenant's admin (0: none) */
 } authz_verb;
 
 /* The table, and its length. */
@@ -62,6 +64,20 @@ authz_role authz_role_of(store *meta, herald_str tenant, herald_str user, bool a
  * no row at all is refused. HERALD_ESTORAGE when the store fails. */
 int authz_check(store *meta, herald_str tenant, herald_str user, authz_role role,
                 const herald_frame *f, char *msg, size_t cap);
+
+/* authz_check, and for an app (role AUTHZ_APP) whose registered scopes
+ * include the verb's scope: allowed, with *as_admin set — the request then
+ * runs with the tenant-admin role (its commands carry it). An app sends app
+ * messages as itself only (APP's app = its own id). An app with no record
+ * (never registered) has no scopes. */
+int authz_check_as(store *meta, herald_str tenant, herald_str user, authz_role role,
+                   const herald_frame *f, bool *as_admin, char *msg, size_t cap);
+
+/* The APP_SCOPE_* bit of a scope name ("message", "directory", "contact",
+ * "transfer", "conversation", "user_token"), 0 when unknown; and the name
+ * of one bit (NULL when none). */
+uint32_t authz_scope_bit(const char *name, size_t len);
+const char *authz_scope_name(uint32_t bit);
 
 /* True for conversation ids the server derives (contacts "ec-", app
  * conversations "ap-", app announcements "an-"): no client creates or

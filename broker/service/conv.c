@@ -68,7 +68,7 @@ void conv_info_reply(svc_req *rq, uint64_t rid, herald_str conv, bool check)
     herald_frame r = {.type = HERALD_FT_CONV_RESULT, .rid = rid, .conv = conv};
     int rc = store_conv_get(st, ten, conv, &sc);
 
-    if (rc == 0 && check && !rq->sess->admin)
+    if (rc == 0 && check && !rq->admin)
         rc = store_member_check(st, ten, conv, herald_str_z(rq->sess->user));
     if (rc == 0)
         rc = store_members(st, ten, conv, &mem);
@@ -208,10 +208,10 @@ bool conv_may_read(svc_req *rq, const herald_frame *f)
     if (!req_id_ok(rq, f, f->conv, "conversation"))
         return false;
     st = svc_conv_store(rq->s, herald_str_z(rq->sess->tenant), f->conv);
-    rc = rq->sess->admin ? 0
+    rc = rq->admin ? 0
                   : store_member_check(st, herald_str_z(rq->sess->tenant), f->conv,
                                        herald_str_z(rq->sess->user));
-    if (rc == 0 && rq->sess->admin) {
+    if (rc == 0 && rq->admin) {
         store_conv sc;
         rc = store_conv_get(st, herald_str_z(rq->sess->tenant), f->conv, &sc);
     }

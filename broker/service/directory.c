@@ -41,7 +41,7 @@ static void send_dir_user(svc_req *rq, uint64_t rid, herald_str user)
     r.corp = herald_str_z(d.kind == DIR_EXTERNAL ? NULL : t.corp);
     /* A customer gets public cards only: no place in the department tree. */
     if (authz_role_of(svc_meta(rq->s), herald_str_z(rq->sess->tenant), herald_str_z(rq->sess->user),
-                      rq->sess->admin) != AUTHZ_EXTERNAL)
+                      rq->admin) != AUTHZ_EXTERNAL)
         r.dept = herald_str_z(d.dept);
     req_send(rq, &r);
 }

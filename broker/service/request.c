@@ -55,7 +55,7 @@ cmd req_cmd(const svc_req *rq, uint32_t op)
     return (cmd){.op = op,
                  .tenant = herald_str_z(rq->sess->tenant),
                  .user = herald_str_z(rq->sess->user),
-                 .admin = rq->sess->admin,
+                 .admin = rq->admin,
                  .ts = session_now_ms()};
 }
 

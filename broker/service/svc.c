@@ -82,6 +82,11 @@ static void dispatch(svc_req *rq, herald_frame *f)
         req_send(rq, &r);
         return;
     }
+    if (!rq->sess->authed && f->type == HERALD_FT_APP && herald_str_eq(f->op, "login")) {
+        /* An app's credentials for an access token: no session yet. */
+        app_registry(rq, f);
+        return;
+    }
     if (!rq->sess->authed && f->type != HERALD_FT_HELLO) {
         req_fail(rq, HERALD_EUNAUTHORIZED, "HELLO required first");
         return;
@@ -95,11 +100,13 @@ static void dispatch(svc_req *rq, herald_frame *f)
         char why[256];
         herald_str ten = herald_str_z(rq->sess->tenant), user = herald_str_z(rq->sess->user);
         authz_role role = authz_role_of(svc_meta(rq->s), ten, user, rq->sess->admin);
-        int rc = authz_check(svc_meta(rq->s), ten, user, role, f, why, sizeof why);
+        bool as_admin;
+        int rc = authz_check_as(svc_meta(rq->s), ten, user, role, f, &as_admin, why, sizeof why);
         if (rc) {
             req_error(rq, rc, rc == HERALD_EFORBIDDEN ? why : NULL, f->rid);
             return;
         }
+        rq->admin = rq->sess->admin || as_admin;
     }
     h(rq, f);
 }

@@ -48,6 +48,8 @@ struct svc {
 typedef struct svc_req {
     svc *s;
     session *sess;         /* the requester's (borrowed until done) */
+    bool admin;            /* runs with the tenant-admin role: the session's, or
+                              an app's scope grant (authz_check_as) */
     svc_sink sink;         /* copy */
     int refs;              /* 1 for the handler + 1 per holder */
     bool closed;           /* the requester is gone or was failed */
@@ -128,6 +130,20 @@ bool conv_may_read(svc_req *rq, const herald_frame *f);
 /* conv.c: whether conv has an external member now. 0 and *ext (with
  * *scanned true when the directory decided), or a store error. */
 int conv_external_now(svc_req *rq, herald_str conv, bool *ext, bool *scanned);
+
+/* jsonargs.c: the arguments of an APP management op — f's body, one JSON
+ * object whose keys are all in known (NULL-terminated). NULL when absent,
+ * malformed, not an object or with an unknown key: then rq got ERROR INVAL
+ * saying which. The caller json_decref()s the result. */
+struct json_t;
+struct json_t *req_args(svc_req *rq, const herald_frame *f, const char *const *known);
+/* Answers APP_RESULT(rid, app) with the JSON document in doc as its body. */
+void req_send_doc(svc_req *rq, uint64_t rid, herald_str app, const herald_buf *doc);
+
+/* appreg.c: the registered apps: APP op create | list | login | user_token. */
+void app_registry(svc_req *rq, herald_frame *f);
+/* True for the ops app_registry answers. */
+bool app_registry_op(herald_str op);
 
 /* Periodic work (leader only): urgent reminders (message.c) and due
  * customer takeovers (transfer.c). */

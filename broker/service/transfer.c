@@ -420,7 +420,7 @@ void transfer_start(svc_req *rq, herald_frame *f)
     j->outstanding++;
     if (j->n_cust) {
         cmd k = {.op = CMD_TRANSFER_MARK, .tenant = ten, .user = herald_str_z(rq->sess->user),
-                 .admin = rq->sess->admin, .ts = session_now_ms()};
+                 .admin = rq->admin, .ts = session_now_ms()};
         if (refuse) {
             k.kind = herald_str_z("refuse");
         } else {

@@ -28,6 +28,7 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_APP_MARK] = op_app_mark,           [CMD_APP_DELIVER] = op_app_deliver,
     [CMD_TRANSFER_MARK] = op_transfer_mark, [CMD_TRANSFER_DUE] = op_transfer_due,
     [CMD_CONV_HANDOVER] = op_conv_handover, [CMD_TRANSFER_DONE] = op_transfer_done,
+    [CMD_APP_CREATE] = op_app_create,
     [CMD_APP_CALLBACK] = op_app_callback,   [CMD_OUTBOX] = op_outbox,
 };
 

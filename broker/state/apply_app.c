@@ -420,3 +420,40 @@ int op_app_deliver(actx *x)
     rc = aw_append_msg(x, c->conv, &sc, HERALD_MK_TEXT, 0, c->body);
     return rc ? rc : aw_put_u64(x, x->s->db.dedup, &dk, sc.max_seq);
 }
+
+/* "app:" + id must stay a user id. */
+#define APP_CMD_ID_MAX 100u
+
+/* APP_CREATE: registers an app of the tenant (see cmd.h). An id taken
+ * already is EXISTS: an app's secret is shown once, never replaced here. */
+int op_app_create(actx *x)
+{
+    const cmd *c = x->c;
+    rbuf r = {0};
+    kbuf k;
+    MDB_val kv, v;
+    int rc;
+
+    if (!c->admin)
+        return aw_reject(x, HERALD_EFORBIDDEN, "apps are registered by a tenant admin");
+    if (!aw_id_ok(c->target) || c->target.len > APP_CMD_ID_MAX)
+        return aw_reject(x, HERALD_EINVAL, "invalid app id");
+    if (c->name.len > 128)
+        return aw_reject(x, HERALD_EINVAL, "name is at most 128 bytes");
+    if (c->secret.len != 64 || (c->flags & ~APP_SCOPE_ALL_))
+        return aw_reject(x, HERALD_EINVAL, "malformed app record");
+    key_app(&k, c->tenant, c->target);
+    if (k.over)
+        return aw_reject(x, HERALD_EINVAL, "ids too long");
+    kv = kb_val(&k);
+    rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
+    if (rc == 0)
+        return aw_reject(x, HERALD_EEXISTS, "an app with this id exists");
+    if (rc != MDB_NOTFOUND)
+        return aw_fatal(x, rc);
+    rb_u32(&r, c->flags);
+    rb_str(&r, c->name);
+    rb_str(&r, c->secret);
+    rb_u64(&r, c->ts);
+    return aw_put_rec(x, x->s->db.meta, &k, &r);
+}

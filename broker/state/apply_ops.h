@@ -34,6 +34,7 @@ int op_slotmap(actx *x);
 /* apply_app.c: app messages and announcements. */
 int op_app_mark(actx *x);
 int op_app_deliver(actx *x);
+int op_app_create(actx *x);
 
 /* apply_transfer.c: customer transfer. */
 int op_transfer_mark(actx *x);

@@ -65,6 +65,9 @@
     X(TRANSFER_DONE, 22) /* tenant, user, admin, target (from), name (to),
                            mem ([customer]), conv, ts: the contact moves
                            (meta group)                                   */ \
+    X(APP_CREATE, 23)   /* tenant, user, admin, target (app id), name,
+                           flags (APP_SCOPE_* bits), secret (hex SHA-256
+                           of the app's secret), ts (meta group)          */ \
     X(APP_CALLBACK, 30) /* tenant, user, admin, target (app id), name (URL;
                            "" removes it), cmid (token), secret (64 hex),
                            flags (CMD_CB_ALL), ts: an app's event callback

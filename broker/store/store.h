@@ -269,6 +269,32 @@ typedef struct store_dir_dept {
 int store_dir_user_get(store *s, herald_str tenant, herald_str user, store_dir_user *out);
 int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_dept *out);
 
+/* Apps registered by a tenant admin (kept with the tenants, group 0): who
+ * may get an access token with the app's credentials, and what the app may
+ * do (APP_SCOPE_* bits). The secret itself is never stored: only its
+ * SHA-256, hex. */
+#define APP_SCOPE_MESSAGE 0x01u      /* app messages / announcements as itself */
+#define APP_SCOPE_DIRECTORY 0x02u    /* directory: read and change */
+#define APP_SCOPE_CONTACT 0x04u      /* external contacts, tags, mass messages */
+#define APP_SCOPE_TRANSFER 0x08u     /* customer transfer */
+#define APP_SCOPE_CONVERSATION 0x10u /* conversations: create, add, remove, info */
+#define APP_SCOPE_USER_TOKEN 0x20u   /* mint client tokens for users */
+#define APP_SCOPE_ALL_ 0x3fu
+typedef struct store_app {
+    uint32_t scopes;        /* APP_SCOPE_* */
+    char name[129];         /* display name */
+    char secret_sha[65];    /* hex SHA-256 of the secret */
+    uint64_t created;       /* ms since the epoch (commit time) */
+} store_app;
+/* 0, HERALD_ENOT_FOUND, HERALD_ESTORAGE. */
+int store_app_get(store *s, herald_str tenant, herald_str app, store_app *out);
+/* The tenant's apps in key order (shorter ids first) after `after` ("" = from the first), at
+ * most limit; fn(ctx, id, record) for each (non-zero stops, returned);
+ * *more when there are more. 0, HERALD_ESTORAGE. */
+int store_app_each(store *s, herald_str tenant, herald_str after, uint32_t limit,
+                   int (*fn)(void *ctx, herald_str id, const store_app *a), void *ctx,
+                   bool *more);
+
 /* External contacts: the employees owning a customer relationship, in id
  * order (the conversation of each in convs, same order). 0, HERALD_ENOMEM,
  * HERALD_ESTORAGE; no contact gives empty lists. */

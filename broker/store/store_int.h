@@ -126,6 +126,10 @@ void key_contact(kbuf *k, herald_str ten, herald_str customer);
 void key_transfer(kbuf *k, herald_str ten, herald_str customer);
 int transfer_decode(MDB_val v, store_transfer *out);
 
+/* meta key of an app ("ap") and its record decoder (0 or HERALD_ESTORAGE). */
+void key_app(kbuf *k, herald_str ten, herald_str app);
+int app_decode(MDB_val v, store_app *out);
+
 /* meta key of a user's do-not-disturb record. */
 void key_dnd(kbuf *k, herald_str ten, herald_str user);
 

@@ -187,3 +187,22 @@ int herald_client_transfer_refuse(herald_client *c, herald_transfer_result *out)
     memset(out, 0, sizeof *out);
     return transfer_request(c, &f, out);
 }
+
+int herald_client_app_call(herald_client *c, const char *op, const char *app,
+                           const char *args_json, herald_buf *out_json)
+{
+    const char *args = args_json ? args_json : "{}";
+    herald_frame f = {.type = HERALD_FT_APP, .op = herald_str_z(op), .app = herald_str_z(app),
+                      .body = {.ptr = args, .len = (uint32_t)strlen(args)}},
+                 r;
+    int rc;
+
+    if (!c || !op || !*op || !out_json || strlen(args) > UINT32_MAX / 2)
+        return HERALD_EINVAL;
+    rc = client_request(c, &f, HERALD_FT_APP_RESULT, &r);
+    if (rc)
+        return rc;
+    rc = herald_buf_append(out_json, r.body.ptr, r.body.len);
+    herald_frame_release(&r);
+    return rc;
+}

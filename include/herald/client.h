@@ -403,6 +403,17 @@ int herald_client_conv_info(herald_client *c, const char *conv, herald_conv_info
  * (NUL not included). Server errors: FORBIDDEN. */
 int herald_client_status(herald_client *c, herald_buf *out);
 
+/* App management (tenant admin, or the app itself where the operation
+ * allows it): the APP frame's operations that take one JSON object of
+ * arguments and answer one JSON object — op "create" (a new app and its
+ * secret), "list", "callback", "events", "redeliver", ... (the wire
+ * protocol lists them under APP). args_json (NULL: "{}") is sent as is;
+ * the answer's JSON is appended to out_json (NUL not included). Server
+ * errors: FORBIDDEN, INVAL (bad arguments: the error text says which),
+ * NOT_FOUND (no such app), EXISTS. */
+int herald_client_app_call(herald_client *c, const char *op, const char *app,
+                           const char *args_json, herald_buf *out_json);
+
 /* PING → PONG; *rtt_us (may be NULL) gets the round trip in microseconds.
  * Pushes arriving meanwhile are queued. */
 int herald_client_ping(herald_client *c, uint64_t *rtt_us);
