@@ -49,9 +49,10 @@ int cbargs_parse(cbargs_op op, const char *p, size_t n, cbargs *out, char *why, 
         return HERALD_EINVAL;
     }
     if (!json_is_object(root)) {
+        rc = fail(why, whylen, "the arguments must be one JSON object, not %s",
+                  json_is_array(root) ? "an array" : "a scalar");
         json_decref(root);
-        return fail(why, whylen, "the arguments must be one JSON object, not %s",
-                    json_is_array(root) ? "an array" : "a scalar");
+        return rc;
     }
     json_object_foreach(root, key, v) {
         bool known = false;
