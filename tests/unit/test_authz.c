@@ -127,7 +127,8 @@ static const row expected[] = {
     {HERALD_FT_APP, "announce", "ynnn"},     {HERALD_FT_TRANSFER, "start", "ynnn"},
     {HERALD_FT_TRANSFER, "refuse", "nnyn"},  {HERALD_FT_STATUS, NULL, "ynnn"},
     {HERALD_FT_APP, "create", "ynnn"},       {HERALD_FT_APP, "list", "ynnn"},
-    {HERALD_FT_APP, "user_token", "ynnn"},
+    {HERALD_FT_APP, "user_token", "ynnn"},   {HERALD_FT_APP, "callback", "ynnn"},
+    {HERALD_FT_APP, "events", "ynnn"},       {HERALD_FT_APP, "redeliver", "ynnn"},
 };
 
 /* A frame for the row; own: aimed at the actor's own things (for the 'o'
