@@ -120,6 +120,7 @@ static const row expected[] = {
     {HERALD_FT_CONV, "list", "yyyy"},
     {HERALD_FT_DIR, "user.add", "ynnn"},     {HERALD_FT_DIR, "dept.add", "ynnn"},
     {HERALD_FT_DIR, "user.show", "yyon"},    {HERALD_FT_DIR, "dept.show", "yynn"},
+    {HERALD_FT_DIR, "dept.list", "yynn"},
     {HERALD_FT_CONTACT, "add", "ynnn"},      {HERALD_FT_CONTACT, "list", "yyon"},
     {HERALD_FT_TAG, "add", "ynnn"},          {HERALD_FT_TAG, "remove", "ynnn"},
     {HERALD_FT_TAG, "list", "yynn"},         {HERALD_FT_MASS, "send", "ynnn"},
