@@ -33,6 +33,10 @@
 #define CBD_SKIP_S 2.0       /* moves an idle app's cursor at most this often */
 #define CBD_SCAN_MAX 4096u   /* events looked at per look */
 #define CBD_APPS_MAX 10000u  /* callbacks handled */
+/* Events younger than this are never pruned: an app whose callback was
+ * set a moment ago may not be known here yet (the meta group's replica on
+ * this node lags, or it was not reloaded yet), and it wants them. */
+#define CBD_PRUNE_GRACE_MS 10000u
 
 typedef struct cbd_app {
     store_callback cb;       /* the callback (reloaded) */
@@ -383,22 +387,30 @@ static void prune_done(step *st, apply_result *res)
     d->prune_busy[st->group] = false;
 }
 
-/* The oldest event: seq and time. */
+/* The oldest event (seq, time), and the last one before the grace
+ * horizon. */
 typedef struct first_ev {
     uint64_t seq, ts;
+    uint64_t horizon;   /* ms */
+    uint64_t before;    /* last seq with ts < horizon (0: none) */
 } first_ev;
 
 static int first_one(const store_event *e, void *arg)
 {
     first_ev *f = arg;
-    f->seq = e->seq;
-    f->ts = e->ts;
-    return 1;
+    if (!f->seq) {
+        f->seq = e->seq;
+        f->ts = e->ts;
+    }
+    if (e->ts >= f->horizon)
+        return 1;
+    f->before = e->seq;
+    return 0;
 }
 
 /* Per group led: OUTBOX prune up to the smallest cursor of every app (the
- * whole outbox when there is none), or when the oldest event is past the
- * age limit. */
+ * whole outbox when there is none) but never the last CBD_PRUNE_GRACE_MS
+ * of events, or when the oldest event is past the age limit. */
 static void prune(cbd *d)
 {
     for (uint32_t g = 0; g < d->s->nshards; g++) {
@@ -420,8 +432,11 @@ static void prune(cbd *d)
             else if (c.cursor < upto)
                 upto = c.cursor;
         }
-        if (store_outbox_scan(st, 0, 1, first_one, &first) != 0 || first.seq == 0)
+        first.horizon = now > CBD_PRUNE_GRACE_MS ? now - CBD_PRUNE_GRACE_MS : 0;
+        if (store_outbox_scan(st, 0, OUTBOX_CAP, first_one, &first) != 0 || first.seq == 0)
             continue;
+        if (upto > first.before)
+            upto = first.before;
         if (upto < first.seq && first.ts + OUTBOX_AGE_MS >= now)
             continue; /* nothing to remove */
         k = (cmd){.op = CMD_OUTBOX, .kind = herald_str_z("prune"), .seq = upto, .ts = now};
