@@ -316,6 +316,7 @@ typedef struct redo {
     uint64_t requeued;
     int err;                 /* the first rejection (one id) */
     char why[128];
+    bool answered;           /* the requester got an ERROR already */
 } redo;
 
 static void redo_done(step *st, apply_result *res)
@@ -331,7 +332,9 @@ static void redo_done(step *st, apply_result *res)
     }
     if (--r->outstanding)
         return;
-    if (r->err) {
+    if (r->answered) {
+        /* told already (a submit failed); the rest completed anyway */
+    } else if (r->err) {
         req_error(st->rq, r->err, r->why[0] ? r->why : NULL, st->rid);
     } else {
         herald_buf b = {0};
@@ -388,17 +391,14 @@ static void op_redeliver(svc_req *rq, herald_frame *f, const cbargs *a, const ch
         st = svc_step(rq, f->rid, &k, g, redo_done);
         if (!st) {
             /* rq got the ERROR; what was submitted still completes. */
-            r->err = HERALD_EUNAVAILABLE;
+            r->answered = true;
             break;
         }
         st->job = r;
         r->outstanding++;
     }
-    if (--r->outstanding == 0) {
-        if (!r->err)
-            req_error(rq, HERALD_EINTERNAL, "nothing to requeue", f->rid);
+    if (--r->outstanding == 0) /* nothing was submitted: rq has its ERROR */
         free(r);
-    }
 }
 
 /* ---- dispatch -------------------------------------------------------------------------- */

@@ -44,6 +44,9 @@ typedef struct cbd_app {
     bool busy;               /* a POST or its OUTBOX command is in flight */
     uint32_t rr;             /* the group to look at first next time */
     ev_tstamp *skip_at;      /* per group: last skip proposed */
+    uint64_t *seen_to;       /* per group: events up to here were looked at
+                                and are not the app's (this leader's memory;
+                                a new leader looks once more) */
 } cbd_app;
 
 /* One event in flight. */
@@ -91,9 +94,15 @@ static int reload_one(const store_callback *cb, void *arg)
             return HERALD_ENOMEM;
         d->apps = v;
         a = calloc(1, sizeof *a);
-        if (a)
+        if (a) {
             a->skip_at = calloc(d->s->nshards, sizeof *a->skip_at);
-        if (!a || !a->skip_at) {
+            a->seen_to = calloc(d->s->nshards, sizeof *a->seen_to);
+        }
+        if (!a || !a->skip_at || !a->seen_to) {
+            if (a) {
+                free(a->skip_at);
+                free(a->seen_to);
+            }
             free(a);
             return HERALD_ENOMEM;
         }
@@ -101,6 +110,8 @@ static int reload_one(const store_callback *cb, void *arg)
         log_info("callback.app", "app %s of %s: events go to %s (%s)", cb->app, cb->tenant,
                  cb->url, cb->all ? "every conversation" : "its conversations");
     }
+    if (a->cb.all != cb->all || a->cb.set_ms != cb->set_ms) /* set again: look again */
+        memset(a->seen_to, 0, d->s->nshards * sizeof *a->seen_to);
     a->cb = *cb;
     a->seen = true;
     return 0;
@@ -125,6 +136,7 @@ static void reload(cbd *d)
         }
         log_info("callback.app", "app %s of %s: callback removed", a->cb.app, a->cb.tenant);
         free(a->skip_at);
+        free(a->seen_to);
         free(a);
     }
     d->n_apps = keep;
@@ -290,6 +302,11 @@ static void send_event(cbd *d, cbd_app *a, const store_event *e, uint32_t attemp
     a->busy = true;
 }
 
+static bool leads(const svc *s, uint32_t g)
+{
+    return !s->be.leads || s->be.leads(s->be.ctx, g);
+}
+
 /* What the app has to do in group g now. */
 typedef struct look {
     cbd *d;
@@ -361,8 +378,15 @@ static bool look_at(cbd *d, cbd_app *a, uint32_t g)
         return a->busy;
     if (l.head_waiting)
         return false;
-    if (store_outbox_scan(st, cur.cursor, CBD_SCAN_MAX, event_one, &l) != 0 || l.acted)
-        return a->busy;
+    {
+        uint64_t from = a->seen_to[g] > cur.cursor ? a->seen_to[g] : cur.cursor;
+        l.scanned_to = from;
+        if (store_outbox_scan(st, from, CBD_SCAN_MAX, event_one, &l) != 0)
+            return false;
+        if (l.acted)
+            return a->busy;
+        a->seen_to[g] = l.scanned_to;
+    }
     /* None of the events looked at is the app's: its cursor moves past
      * them (at once when there are more, else now and then). */
     if (l.scanned_to > cur.cursor &&
@@ -373,10 +397,6 @@ static bool look_at(cbd *d, cbd_app *a, uint32_t g)
     return false;
 }
 
-static bool leads(const svc *s, uint32_t g)
-{
-    return !s->be.leads || s->be.leads(s->be.ctx, g);
-}
 
 /* ---- pruning ------------------------------------------------------------------------ */
 
@@ -467,8 +487,10 @@ static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         for (uint32_t n = 0; n < d->s->nshards && !a->busy; n++) {
             uint32_t g = (a->rr + n) % d->s->nshards;
-            if (!leads(d->s, g))
+            if (!leads(d->s, g)) {
+                a->seen_to[g] = 0;
                 continue;
+            }
             if (look_at(d, a, g)) {
                 a->rr = (g + 1) % d->s->nshards;
                 break;
@@ -536,6 +558,7 @@ void cbd_destroy(cbd *d)
     cbhttp_destroy(d->http); /* callbacks run: jobs end (stopping) */
     for (uint32_t i = 0; i < d->n_apps; i++) {
         free(d->apps[i]->skip_at);
+        free(d->apps[i]->seen_to);
         free(d->apps[i]);
     }
     free(d->apps);
