@@ -22,7 +22,9 @@
 # Environment: HERALD_BIN_DIR (heraldd and herald; default build/broker, built
 # when missing), HERALD_CLUSTER_PLAINTEXT=1 (first up only: no TLS on the
 # links, loopback only), HERALD_GATEWAY_PORT (first up only; default 7400 when free,
-# else a free port), HERALD_UP_TIMEOUT (seconds to wait for readiness, 20).
+# else a free port), HERALD_CONSOLE_DIR (first up only: the gateway's
+# gateway.console_dir, the built admin console common/console/dist, served at
+# HERALD_HTTP/console/), HERALD_UP_TIMEOUT (seconds to wait for readiness, 20).
 # Exit status: 0 done (status: everything up), 1 failure (status: something
 # down), 2 usage.
 set -euo pipefail
@@ -273,6 +275,11 @@ $links
 log.level = info
 EOT
   done
+  local console=""
+  if [ -n "${HERALD_CONSOLE_DIR:-}" ]; then
+    [ -d "$HERALD_CONSOLE_DIR" ] || die "HERALD_CONSOLE_DIR=$HERALD_CONSOLE_DIR is not a directory (build it: cd common/console && npm ci && npm run build)"
+    console="gateway.console_dir = $(cd "$HERALD_CONSOLE_DIR" && pwd)"
+  fi
   cat >"$data/gateway.conf" <<EOT
 # Gateway of the local cluster, written by $prog on the first up.
 # All keys and defaults: deploy/gateway.conf (heraldd sample-config gateway).
@@ -286,6 +293,7 @@ cluster.groups = 8
 $links_gw
 log.level = info
 EOT
+  [ -z "$console" ] || echo "$console" >>"$data/gateway.conf"
   echo "wrote $data/node{1..${#NODES[@]}}.conf and gateway.conf: nodes at $members, gateway $HOST:$gport (WebSocket ws://$HOST:$wsport/ws, MQTT $HOST:$mport, metrics http://$HOST:${hports[0]}/metrics)"
 }
 
@@ -441,6 +449,9 @@ summary() {
         "$(conf_get "$data/$name.conf" cluster.members | tr ',' '\n' | sed -n "s/^${name#node}=//p") (raft; +1 requests, +2 events)"
     fi
   done
+  if [ -n "$(conf_get "$data/gateway.conf" gateway.console_dir)" ]; then
+    echo "  console: http://$(conf_get "$data/gateway.conf" gateway.http_listen)/console/   (token: $herald --admin token --user admin)"
+  fi
   cat <<EOT
   env:     set -a; . $data/cluster.env; set +a    # HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET
   try:     $herald --as alice conv create --kind group --members alice,bob
@@ -459,6 +470,10 @@ cmd_up() {
   elif [ -n "${HERALD_GATEWAY_PORT:-}" ] &&
     [ "$(gateway_addr)" != "$HOST:$HERALD_GATEWAY_PORT" ]; then
     echo "$prog: warning: HERALD_GATEWAY_PORT ignored: $data/gateway.conf says $(gateway_addr)" >&2
+  fi
+  if [ -n "${HERALD_CONSOLE_DIR:-}" ] && [ -d "$HERALD_CONSOLE_DIR" ] &&
+    [ "$(conf_get "$data/gateway.conf" gateway.console_dir)" != "$(cd "$HERALD_CONSOLE_DIR" && pwd)" ]; then
+    echo "$prog: warning: HERALD_CONSOLE_DIR ignored: $data/gateway.conf was written on the first up (set gateway.console_dir there)" >&2
   fi
   for name in $(all_names); do pid_of "$name" >/dev/null || check_ports "$name"; done
   for name in $(all_names); do start_proc "$name"; done

@@ -4,7 +4,9 @@
 # loopback (three `heraldd node` processes replicating every shard group
 # with raft, LMDB data dirs under ./var/cluster, and one `heraldd gateway`
 # on 127.0.0.1:7400 — see deploy/local-cluster.sh), runs a short demo (a
-# send, a push, a read receipt) and prints how to connect.
+# send, a push, a read receipt) and prints how to connect. The admin console
+# (common/console, npm ci + build) is served by the cluster's gateway at
+# HERALD_HTTP/console/.
 #
 #   ./deploy/quickstart.sh          set up, start the cluster, demo (it keeps running)
 #   ./deploy/quickstart.sh dev      the same with the single-process `heraldd dev` (./var)
@@ -45,6 +47,8 @@ if [ "$mode" = stop ]; then stop_dev; stop_cluster; exit 0; fi
 ./deploy/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target heraldd herald_cli >/dev/null
+# The admin console (common/console → dist), served by the cluster's gateway at /console/.
+(cd common/console && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build) >/dev/null
 
 stop_dev
 stop_cluster
@@ -64,7 +68,8 @@ if [ "$mode" = dev ]; then
   set -a; . "$envfile"; set +a
   echo "heraldd dev is running (pid $(cat "$pidfile")), gateway $HERALD_GATEWAY${HERALD_WS:+, WebSocket $HERALD_WS}, data $data"
 else
-  HERALD_BIN_DIR=$bin HERALD_GATEWAY_PORT=${listen##*:} ./deploy/local-cluster.sh up --data "$cdata"
+  HERALD_BIN_DIR=$bin HERALD_GATEWAY_PORT=${listen##*:} HERALD_CONSOLE_DIR=$root/common/console/dist \
+    ./deploy/local-cluster.sh up --data "$cdata"
   envfile=$cdata/cluster.env
   logs="$cdata/NAME.log"
   set -a; . "$envfile"; set +a
@@ -92,6 +97,8 @@ echo "alice's pushes:"; sed 's/^/  /' "$data/demo-alice.jsonl"
 echo "who has read seq $seq:"
 "$herald" --as alice receipts "$conv" "$seq"
 
+console="(the cluster's gateway serves it: ./deploy/quickstart.sh without dev)"
+[ "$mode" = dev ] || console="$HERALD_HTTP/console/   (sign in with a token from: $herald --admin token --user admin)"
 cat <<EOT
 
 == connect
@@ -102,5 +109,6 @@ cat <<EOT
   $herald token --user erin                # a token for your own client (HERALD_TOKEN)
   Wire protocol: include/herald/protocol.h; C client: include/herald/client.h
   Cluster state: $herald --admin admin status
+  Admin console: $console
   Stop: ./deploy/quickstart.sh stop        Logs: $logs
 EOT

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh — installs what is missing, builds a normal tree and an
 # ASan+UBSan tree, and runs the whole ctest suite (unit, integration, fuzz
-# corpus replay, the TypeScript SDK and its browser test) in both. Exit
+# corpus replay, the TypeScript SDK, its browser test and the admin
+# console's) in both. Exit
 # status is non-zero if anything fails.
 #
 #   ./tests/run.sh            both trees
@@ -12,6 +13,10 @@ cd "$(dirname "$0")/.."
 # The TypeScript SDK's npm dependencies, exactly as package-lock.json pins them.
 echo "== common/js: npm ci"
 (cd common/js && npm ci --no-audit --no-fund --loglevel=error)
+# The admin console's (common/console), built into common/console/dist for
+# browser/console (console/build rebuilds it inside ctest too).
+echo "== common/console: npm ci && npm run build"
+(cd common/console && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 
 jobs=$(nproc 2>/dev/null || echo 2)
 trees=${HERALD_TEST_TREES:-"release asan"}

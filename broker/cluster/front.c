@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cluster.h"
 #include "route.h"
 #include "tier.h"
@@ -58,6 +59,7 @@ typedef struct front {
     uint64_t forwarded;             /* client frames forwarded to the nodes */
     uint64_t attempts;              /* requests sent to a node (retries included) */
     obs *obs;                       /* /metrics, /healthz, /readyz (NULL: off) */
+    api *api;                       /* the open API on the same port (NULL: off) */
     uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
                                        handed to the sessions (what a HELLO or SYNC
                                        asks the serving node's replicas to reach) */
@@ -65,7 +67,9 @@ typedef struct front {
 
 typedef struct freq {
     front *fr;
-    conn *c;             /* requester (ref held) */
+    conn *c;             /* requester (ref held), or NULL for an open API call */
+    api_done_fn done;    /* open API call: its answer (c NULL) */
+    void *done_arg;
     herald_buf req;      /* encoded nw_request */
     uint32_t group;
     uint32_t key;        /* rpc lane key: a conversation's requests keep their order */
@@ -97,22 +101,35 @@ static int member_index(const front *fr, uint32_t id)
     return -1;
 }
 
+/* An open API call's requester is there until it is answered. */
+static bool freq_open(const freq *q)
+{
+    return q->c ? conn_open(q->c) : q->done != NULL;
+}
+
 static void freq_free(freq *q)
 {
-    if (q->ftype == HERALD_FT_HELLO && conn_held(q->c))
+    if (q->c && q->ftype == HERALD_FT_HELLO && conn_held(q->c))
         conn_hold_end(q->c, false); /* no answer: not a session */
     ev_timer_stop(q->fr->loop, &q->pause);
     if (!q->read_only)
         q->fr->inflight -= q->req.len;
-    conn_unref(q->c);
+    if (q->c)
+        conn_unref(q->c);
+    else if (q->done)
+        q->done(q->done_arg, HERALD_ESHUTDOWN, "the gateway is shutting down", NULL, 0);
     herald_buf_free(&q->req);
     free(q);
 }
 
 static void freq_fail(freq *q, int code, const char *why)
 {
-    if (conn_open(q->c))
+    if (!q->c && q->done) {
+        q->done(q->done_arg, code, why, NULL, 0);
+        q->done = NULL;
+    } else if (q->c && conn_open(q->c)) {
         conn_send_error(q->c, code, why, q->rid);
+    }
     freq_free(q);
 }
 
@@ -169,11 +186,32 @@ static void learn_leaders(front *fr, const nw_reply *r)
             fr->leader[i] = r->leaders[i];
 }
 
+/* An open API call's answer: the node's frames, in one buffer. */
+static void api_reply(freq *q, const nw_reply *r)
+{
+    herald_buf b = {0};
+    int rc = 0;
+    for (uint32_t i = 0; i < r->n_frames && rc == 0; i++)
+        rc = herald_buf_append(&b, r->frames[i].ptr, r->frames[i].len);
+    if (rc)
+        q->done(q->done_arg, HERALD_ENOMEM, NULL, NULL, 0);
+    else
+        q->done(q->done_arg, 0, NULL, b.data, b.len);
+    q->done = NULL;
+    herald_buf_free(&b);
+}
+
 /* The node's answer: its frames go to the client as they are. */
 static void deliver_reply(freq *q, const nw_reply *r)
 {
     conn *c = q->c;
-    session *s = conn_session(c);
+    session *s;
+
+    if (!c) {
+        api_reply(q, r);
+        return;
+    }
+    s = conn_session(c);
     if (r->authed && !s->authed && r->tenant.len <= TOKEN_ID_MAX &&
         r->user.len <= TOKEN_ID_MAX) {
         /* HELLO accepted by the node: this connection is now that session.
@@ -210,7 +248,7 @@ static void freq_done(void *arg, int status, const uint8_t *p, size_t len)
     front *fr = q->fr;
     nw_reply r;
 
-    if (!conn_open(q->c)) {
+    if (!freq_open(q)) {
         freq_free(q); /* the client left */
         return;
     }
@@ -271,7 +309,7 @@ static void freq_send(freq *q)
     int idx = fr->leader[q->group] ? member_index(fr, fr->leader[q->group]) : -1;
     int rc;
 
-    if (!conn_open(q->c)) {
+    if (!freq_open(q)) {
         freq_free(q);
         return;
     }
@@ -342,6 +380,8 @@ static bool read_only(const herald_frame *f)
         return false;
     }
 }
+
+static void freq_start(freq *q, const herald_frame *f, const char *tenant);
 
 static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, size_t len)
 {
@@ -415,12 +455,20 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
     q->fr = fr;
     q->c = c;
     conn_ref(c);
+    freq_start(q, f, s->authed ? s->tenant : "");
+}
+
+/* The common part of a forwarded request, once encoded and admitted. */
+static void freq_start(freq *q, const herald_frame *f, const char *tenant)
+{
+    front *fr = q->fr;
+
     fr->forwarded++;
     q->rid = f->rid;
     q->ftype = f->type;
     q->repeatable = repeatable(f);
-    q->group = route_frame_group(f, s->authed ? s->tenant : "", fr->ngroups, NULL);
-    q->key = conv_key(f, s->authed ? s->tenant : "", q->group);
+    q->group = route_frame_group(f, tenant, fr->ngroups, NULL);
+    q->key = conv_key(f, tenant, q->group);
     q->deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0;
     if (f->type == HERALD_FT_HELLO) {
         /* Answered before the connection's HELLO deadline closes it. */
@@ -431,6 +479,58 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
     ev_timer_init(&q->pause, freq_pause_cb, FRONT_PAUSE_S, 0.0);
     q->pause.data = q;
     freq_send(q);
+}
+
+/* The open API's backend (api.h): one call forwarded like a client frame,
+ * as the token's holder (the node verifies the token; api.c checked its
+ * expiry claim, which the node's MAC check vouches for). */
+static void front_api(void *ctx, const char *token, herald_frame *f, const uint8_t *payload,
+                      size_t len, api_done_fn done, void *arg)
+{
+    front *fr = ctx;
+    freq *q = calloc(1, sizeof *q);
+    token_claims cl = {0};
+    nw_request r = {.kind = NW_CLIENT, .from = fr->cfg->id,
+                    .frame = {.ptr = (const char *)payload, .len = (uint32_t)len}};
+
+    if (!q) {
+        done(arg, HERALD_ENOMEM, NULL, NULL, 0);
+        return;
+    }
+    if (token) {
+        if (token_peek(token, strlen(token), &cl) != 0) {
+            free(q);
+            done(arg, HERALD_EUNAUTHORIZED, "invalid token", NULL, 0);
+            return;
+        }
+        r.tenant = herald_str_z(cl.tenant);
+        r.user = herald_str_z(cl.user);
+        r.admin = cl.admin;
+        r.token = herald_str_z(token);
+    }
+    if (nw_request_encode(&r, &q->req) != 0) {
+        herald_buf_free(&q->req);
+        free(q);
+        done(arg, HERALD_ENOMEM, NULL, NULL, 0);
+        return;
+    }
+    q->read_only = read_only(f);
+    if (!q->read_only) {
+        if (fr->inflight && fr->inflight + q->req.len > fr->cfg->forward_bytes) {
+            fr->busy++;
+            herald_buf_free(&q->req);
+            free(q);
+            done(arg, HERALD_EBUSY,
+                 "not applied: the gateway has too much in flight to the cluster; retry later",
+                 NULL, 0);
+            return;
+        }
+        fr->inflight += q->req.len;
+    }
+    q->fr = fr;
+    q->done = done;
+    q->done_arg = arg;
+    freq_start(q, f, cl.tenant);
 }
 
 /* ------------------------------------------------------------------------
@@ -535,6 +635,8 @@ static void front_metrics(void *ctx, prom_w *w)
     char id[16];
 
     tier_metrics(fr->t, w);
+    if (fr->api)
+        api_metrics(fr->api, w);
     prom_one(w, "herald_gateway_requests_forwarded_total", "counter", fr->forwarded,
              "Client frames forwarded to the nodes");
     prom_one(w, "herald_gateway_forward_attempts_total", "counter", fr->attempts,
@@ -572,6 +674,12 @@ static void front_metrics(void *ctx, prom_w *w)
              "Duplicate events dropped");
     prom_one(w, "herald_gateway_stream_bad_total", "counter", es.bad,
              "Undecodable event batches or events");
+}
+
+static bool front_route(void *ctx, http_exchange *x, const http_req *rq, const uint8_t *body,
+                        size_t n)
+{
+    return api_route(ctx, x, rq, body, n);
 }
 
 /* GET /readyz: a majority of the nodes answered lately. */
@@ -644,7 +752,16 @@ int front_run(gateway_config *cfg)
     }
     if (cfg->gw.http_listen[0]) {
         obs_source os = {.ctx = &fr, .process = "gateway", .metrics = front_metrics,
-                         .ready = front_ready};
+                         .ready = front_ready, .route = front_route};
+        api_config ac = {.rate = cfg->gw.api_rate, .burst = cfg->gw.api_burst,
+                         .console_dir = cfg->gw.console_dir, .max_frame = gc.max_frame};
+        api_backend ab = {.ctx = &fr, .request = front_api};
+        if (api_create(&ac, fr.loop, &ab, &fr.api) != 0) {
+            fprintf(stderr, "heraldd: gateway.console_dir: %s is not a directory\n",
+                    cfg->gw.console_dir);
+            goto out;
+        }
+        os.route_ctx = fr.api;
         if (obs_create(cfg->gw.http_listen, fr.loop, &os, &fr.obs) != 0) {
             fprintf(stderr, "heraldd: gateway.http_listen: cannot listen on %s\n",
                     cfg->gw.http_listen);
@@ -667,6 +784,7 @@ int front_run(gateway_config *cfg)
     rc = 0;
 out:
     obs_destroy(fr.obs);
+    api_destroy(fr.api);
     /* Requests in flight finish with SHUTDOWN, then the sessions close. */
     for (uint32_t i = 0; i < cfg->n_members; i++)
         rpc_client_destroy(fr.rpc[i]);

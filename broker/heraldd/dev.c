@@ -5,6 +5,8 @@
 #include <herald/error.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "json.h"
 #include "events.h"
@@ -115,6 +117,70 @@ static void on_frame(void *ctx, conn *c, herald_frame *f, const uint8_t *payload
     (void)len;
     conn_ref(c); /* until sink_done */
     svc_request(d->s, conn_session(c), f, &sink);
+}
+
+/* ---- the open API: a request whose sink collects the reply frames ------- */
+
+typedef struct dev_call {
+    session sess;
+    herald_buf out;   /* whole wire frames */
+    bool failed;      /* allocation failed */
+    api_done_fn done;
+    void *arg;
+} dev_call;
+
+static int call_send(void *ctx, const herald_frame *f)
+{
+    dev_call *c = ctx;
+    if (!c->failed && herald_frame_encode(f, &c->out) != 0)
+        c->failed = true;
+    return 0;
+}
+
+static void call_fail(void *ctx, int code, const char *text)
+{
+    herald_frame e = herald_frame_error(code, text, 0);
+    call_send(ctx, &e);
+}
+
+static void call_done(void *ctx)
+{
+    dev_call *c = ctx;
+    if (c->failed)
+        c->done(c->arg, HERALD_ENOMEM, NULL, NULL, 0);
+    else
+        c->done(c->arg, 0, NULL, c->out.data, c->out.len);
+    herald_buf_free(&c->out);
+    free(c);
+}
+
+void dev_api_request(void *ctx, const char *token, herald_frame *f, const uint8_t *payload,
+                     size_t len, api_done_fn done, void *arg)
+{
+    dev *d = ctx;
+    dev_call *c = calloc(1, sizeof *c);
+    svc_sink sink = {.send = call_send, .fail = call_fail, .done = call_done,
+                     .origin = "http api"};
+    int rc;
+
+    (void)payload;
+    (void)len;
+    if (!c) {
+        done(arg, HERALD_ENOMEM, NULL, NULL, 0);
+        return;
+    }
+    c->done = done;
+    c->arg = arg;
+    if (token) {
+        rc = svc_session_of(d->s, token, strlen(token), (uint64_t)time(NULL), &c->sess);
+        if (rc) {
+            free(c);
+            done(arg, rc, rc == HERALD_EEXPIRED ? "token expired" : "invalid token", NULL, 0);
+            return;
+        }
+    }
+    sink.ctx = c;
+    svc_request(d->s, &c->sess, f, &sink);
 }
 
 static void stop_writers(dev *d)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "store.h"
 #include "svc.h"
 #include "tier.h"
@@ -37,6 +38,11 @@ uint16_t dev_mqtt_port(const dev *d);
 struct prom_w;
 void dev_metrics(void *d, struct prom_w *w);
 bool dev_ready(void *d, char *why, size_t whylen);
+/* The open API's backend (api.h): the token verified here (signature and
+ * expiry), the frame run by the request service; its reply frames go to
+ * done once the request is over. */
+void dev_api_request(void *d, const char *token, herald_frame *f, const uint8_t *payload,
+                     size_t len, api_done_fn done, void *arg);
 /* Commits and answers what is queued, then closes every connection and
  * frees. NULL-safe. */
 void dev_stop(dev *d);

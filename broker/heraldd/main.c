@@ -229,6 +229,26 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+
+/* The HTTP port of `heraldd dev`: its metrics and the open API's. */
+typedef struct dev_http {
+    dev *g;
+    api *a;
+} dev_http;
+
+static void dh_metrics(void *ctx, prom_w *w)
+{
+    dev_http *dh = ctx;
+    dev_metrics(dh->g, w);
+    api_metrics(dh->a, w);
+}
+
+static bool dh_route(void *ctx, http_exchange *x, const http_req *rq, const uint8_t *body,
+                     size_t n)
+{
+    return api_route(ctx, x, rq, body, n);
+}
+
 static int run_dev(int argc, char **argv)
 {
     dev_config o;
@@ -238,6 +258,8 @@ static int run_dev(int argc, char **argv)
     uint32_t opened = 0;
     dev *g = NULL;
     obs *ob = NULL;
+    api *oapi = NULL;
+    dev_http dh = {0};
     uint16_t http_port = 0;
     struct ev_loop *loop = EV_DEFAULT;
     ev_signal sigterm, sigint;
@@ -303,8 +325,20 @@ static int run_dev(int argc, char **argv)
         goto close_store;
     }
     if (o.gw.http_listen[0]) {
-        obs_source os = {.ctx = g, .process = "dev", .metrics = dev_metrics, .ready = dev_ready};
+        obs_source os = {.ctx = &dh, .process = "dev", .metrics = dh_metrics,
+                         .ready = dev_ready, .route = dh_route};
         const char *hc = strrchr(o.gw.http_listen, ':');
+        api_config ac = {.rate = o.gw.api_rate, .burst = o.gw.api_burst,
+                         .console_dir = o.gw.console_dir, .max_frame = gc.max_frame};
+        api_backend ab = {.ctx = g, .request = dev_api_request};
+        rc = api_create(&ac, loop, &ab, &oapi);
+        if (rc) {
+            fprintf(stderr, "heraldd: gateway.console_dir: %s is not a directory\n",
+                    o.gw.console_dir);
+            goto destroy_gw;
+        }
+        dh = (dev_http){.g = g, .a = oapi};
+        os.route_ctx = oapi;
         rc = obs_create(o.gw.http_listen, loop, &os, &ob);
         if (rc || !hc) {
             fprintf(stderr, "heraldd: gateway.http_listen: cannot listen on %s: %s (%s)\n",
@@ -349,6 +383,7 @@ static int run_dev(int argc, char **argv)
     ev_signal_stop(loop, &sigint);
 destroy_gw:
     obs_destroy(ob);
+    api_destroy(oapi);
     dev_stop(g);
 close_store:
     for (uint32_t i = 0; i < opened; i++)

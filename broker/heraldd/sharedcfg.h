@@ -91,7 +91,10 @@ typedef struct gw_limits {
     char ws_origins[1024]; /* gateway.ws_origins: Origin allow-list ("" any) */
     char mqtt_listen[256]; /* gateway.mqtt_listen: MQTT 3.1.1 address ("" = off) */
     uint32_t mqtt_sessions; /* gateway.mqtt_sessions: persistent MQTT sessions kept */
-    char http_listen[256]; /* gateway.http_listen: /metrics, /healthz, /readyz ("" off) */
+    char http_listen[256]; /* gateway.http_listen: /metrics, /healthz, /readyz, /api/v1/ ("" off) */
+    uint32_t api_rate;     /* gateway.api_rate: open API calls/s per app or user */
+    uint32_t api_burst;    /* gateway.api_burst: their bucket depth */
+    char console_dir[512]; /* gateway.console_dir: the admin console's files ("" none) */
 } gw_limits;
 
 #define GWLIMITS_WS_DEFAULT "127.0.0.1:7401" /* gateway.ws_listen's default */
@@ -145,10 +148,21 @@ typedef struct gw_limits {
                  "when full the oldest offline one is forgotten"),                             \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.http_listen", CFG_STR, http_listen, 0, 0,          \
                  GWLIMITS_HTTP_DEFAULT,                                                      \
-                 "HTTP address HOST:PORT of GET /metrics (Prometheus), /healthz and /readyz; " \
+                 "HTTP address HOST:PORT of the open API (/api/v1/), the console (/console/), " \
+                 "GET /metrics (Prometheus), /healthz and /readyz; "                         \
                  "plain HTTP, keep it on loopback or a private network; empty = off; left at " \
                  "the default while gateway.listen picks a free port (port 0), it picks one " \
-                 "too" FLAG(" (--http-listen)"))
+                 "too" FLAG(" (--http-listen)")),                                            \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.api_rate", CFG_U32, api_rate, 1, 1000000, "100",   \
+                 "open API (/api/v1/ on gateway.http_listen) calls/s per app or user; more "  \
+                 "get 429 RATE_LIMITED"),                                                     \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.api_burst", CFG_U32, api_burst, 1, 10000000, "200", \
+                 "open API calls an app or user may make at once before gateway.api_rate "   \
+                 "applies"),                                                                  \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.console_dir", CFG_STR, console_dir, 0, 0, "",       \
+                 "directory of the admin console's built files, served at /console/ on "     \
+                 "gateway.http_listen (common/console/dist after npm run build); empty = no " \
+                 "console")
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)

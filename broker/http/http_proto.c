@@ -182,6 +182,11 @@ int http_req_parse(const uint8_t *p, size_t len, size_t head_max, http_req *out)
         } else if (http_ieq(s + i, colon - i, "content-type")) {
             out->ctype = s + vs;
             out->ctype_len = ve - vs;
+        } else if (http_ieq(s + i, colon - i, "authorization")) {
+            if (out->auth)
+                return 400;
+            out->auth = s + vs;
+            out->auth_len = ve - vs;
         }
         i = le + 2;
     }

@@ -52,6 +52,8 @@ typedef struct http_req {
     uint64_t content_length; /* declared body bytes (0 when absent) */
     const char *ctype;      /* Content-Type value, NULL when absent */
     size_t ctype_len;
+    const char *auth;       /* Authorization value, NULL when absent (twice: 400) */
+    size_t auth_len;
 } http_req;
 
 #define HTTP_PARTIAL 0 /* no blank line yet within the cap: wait for more */

@@ -57,7 +57,8 @@ static void on_request(void *ctx, http_exchange *x, const http_req *rq, const ui
     (void)n;
 
     if (!path_is(rq, "/metrics") && !path_is(rq, "/healthz") && !path_is(rq, "/readyz")) {
-        http_reply_error(x, 404, HERALD_ENOT_FOUND, "no such path");
+        if (!o->src.route || !o->src.route(o->src.route_ctx, x, rq, body, n))
+            http_reply_error(x, 404, HERALD_ENOT_FOUND, "no such path");
         return;
     }
     if (!get) {

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_srv.h"
 #include "prom.h"
 
 struct ev_loop;
@@ -31,6 +32,11 @@ typedef struct obs_source {
     void (*metrics)(void *ctx, prom_w *w);
     /* True when the process serves; else false with a reason in why. */
     bool (*ready)(void *ctx, char *why, size_t whylen);
+    /* Every other path first goes here (the open API, api.h): true when
+     * taken (and answered, now or later). NULL: 404 for every other path. */
+    bool (*route)(void *ctx, http_exchange *x, const http_req *rq, const uint8_t *body,
+                  size_t n);
+    void *route_ctx;
 } obs_source;
 
 /* Listens on listen ("HOST:PORT", port 0 = a free one). 0, HERALD_EINVAL,

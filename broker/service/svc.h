@@ -116,6 +116,13 @@ int svc_create(const svc_config *cfg, struct ev_loop *loop, store *const *stores
  * context stay valid until sink->done; f is only read during the call. */
 void svc_request(svc *s, session *sess, herald_frame *f, const svc_sink *sink);
 
+/* The session a token opens, verified with its tenant's secret and, when
+ * now (Unix seconds) is not 0, its expiry — what HELLO does, for transports
+ * that send a token with every request (the open API). Fills *out (authed,
+ * tenant, user, admin, do-not-disturb). 0, HERALD_EUNAUTHORIZED, HERALD_EEXPIRED,
+ * HERALD_ESTORAGE. */
+int svc_session_of(svc *s, const char *tok, size_t len, uint64_t now, session *out);
+
 /* A submitted command's outcome (see svc_backend.submit). */
 void svc_applied(svc *s, void *cookie, apply_result *res);
 

@@ -2,6 +2,8 @@
  * missed, from its sync key), over every shard group. */
 #include "svc_int.h"
 
+#include <sodium.h>
+
 #include <herald/error.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,10 +97,42 @@ static void send_multi(svc_req *rq, herald_frame *reply, const multi_sync *ms)
 }
 
 
+/* A token's claims, verified with its tenant's secret (and the expiry
+ * when now is not 0). */
+static int verify(svc *s, const char *tok, size_t len, uint64_t now, token_claims *cl)
+{
+    store_tenant t;
+    int rc = token_peek(tok, len, cl);
+    if (rc == 0)
+        rc = store_tenant_get(svc_meta(s), herald_str_z(cl->tenant), &t);
+    if (rc == HERALD_ENOT_FOUND)
+        rc = HERALD_EUNAUTHORIZED;
+    if (rc == 0)
+        rc = token_verify(t.secret, tok, len, now, cl);
+    sodium_memzero(&t, sizeof t);
+    return rc;
+}
+
+int svc_session_of(svc *s, const char *tok, size_t len, uint64_t now, session *out)
+{
+    token_claims cl;
+    int rc = verify(s, tok, len, now, &cl);
+
+    *out = (session){0};
+    if (rc)
+        return rc;
+    strcpy(out->tenant, cl.tenant);
+    strcpy(out->user, cl.user);
+    out->admin = cl.admin;
+    rc = store_dnd_get(svc_meta(s), herald_str_z(out->tenant), herald_str_z(out->user),
+                       &out->dnd_until);
+    out->authed = rc == 0;
+    return rc;
+}
+
 void on_hello(svc_req *rq, herald_frame *f)
 {
     token_claims cl;
-    store_tenant t;
     multi_sync pos;
     herald_frame w = {0};
     int rc;
@@ -111,14 +145,7 @@ void on_hello(svc_req *rq, herald_frame *f)
         req_fail(rq, HERALD_EUNSUPPORTED, "protocol version not supported");
         return;
     }
-    rc = token_peek(f->token.ptr, f->token.len, &cl);
-    if (rc == 0)
-        rc = store_tenant_get(svc_meta(rq->s), herald_str_z(cl.tenant), &t);
-    if (rc == HERALD_ENOT_FOUND)
-        rc = HERALD_EUNAUTHORIZED;
-    if (rc == 0)
-        rc = token_verify(t.secret, f->token.ptr, f->token.len,
-                          (uint64_t)time(NULL), &cl);
+    rc = verify(rq->s, f->token.ptr, f->token.len, (uint64_t)time(NULL), &cl);
     if (rc) {
         log_info("gw.auth", "%s: %s", rq->sink.origin ? rq->sink.origin : "-",
                  herald_err_name(rc));

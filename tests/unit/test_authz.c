@@ -120,12 +120,16 @@ static const row expected[] = {
     {HERALD_FT_CONV, "list", "yyyy"},
     {HERALD_FT_DIR, "user.add", "ynnn"},     {HERALD_FT_DIR, "dept.add", "ynnn"},
     {HERALD_FT_DIR, "user.show", "yyon"},    {HERALD_FT_DIR, "dept.show", "yynn"},
+    {HERALD_FT_DIR, "dept.list", "yynn"},
     {HERALD_FT_CONTACT, "add", "ynnn"},      {HERALD_FT_CONTACT, "list", "yyon"},
     {HERALD_FT_TAG, "add", "ynnn"},          {HERALD_FT_TAG, "remove", "ynnn"},
     {HERALD_FT_TAG, "list", "yynn"},         {HERALD_FT_MASS, "send", "ynnn"},
     {HERALD_FT_MASS, "status", "ynnn"},      {HERALD_FT_APP, "send", "ynnn"},
     {HERALD_FT_APP, "announce", "ynnn"},     {HERALD_FT_TRANSFER, "start", "ynnn"},
     {HERALD_FT_TRANSFER, "refuse", "nnyn"},  {HERALD_FT_STATUS, NULL, "ynnn"},
+    {HERALD_FT_APP, "create", "ynnn"},       {HERALD_FT_APP, "list", "ynnn"},
+    {HERALD_FT_APP, "user_token", "ynnn"},   {HERALD_FT_APP, "callback", "ynnn"},
+    {HERALD_FT_APP, "events", "ynnn"},       {HERALD_FT_APP, "redeliver", "ynnn"},
 };
 
 /* A frame for the row; own: aimed at the actor's own things (for the 'o'
@@ -198,6 +202,50 @@ static void test_matrix(void **state)
     user(f, "bob", "external");
     assert_int_equal(authz_role_of(f->st, ten, herald_str_z("bob"), false), AUTHZ_EXTERNAL);
     assert_int_equal(authz_role_of(f->st, ten, herald_str_z("nobody"), false), AUTHZ_EMPLOYEE);
+}
+
+/* A registered app runs the verbs of its scopes as the tenant's admin, and
+ * nothing else; app messages as itself only. */
+static void test_scopes(void **state)
+{
+    fx *f = *state;
+    herald_str ten = herald_str_z(TEN), hr = herald_str_z("app:hr");
+    char msg[256], sha[65];
+    bool as_admin = true;
+    cmd k = {.op = CMD_APP_CREATE, .user = herald_str_z("admin"), .admin = true,
+             .target = herald_str_z("hr"), .flags = APP_SCOPE_DIRECTORY | APP_SCOPE_MESSAGE};
+    herald_frame dir = {.type = HERALD_FT_DIR, .op = herald_str_z("user.add")},
+                 contact = {.type = HERALD_FT_CONTACT, .op = herald_str_z("add")},
+                 own = {.type = HERALD_FT_APP, .op = herald_str_z("send"), .app = herald_str_z("hr")},
+                 other = {.type = HERALD_FT_APP, .op = herald_str_z("send"),
+                          .app = herald_str_z("crm")};
+
+    /* Unregistered: no scopes. */
+    assert_int_equal(authz_check_as(f->st, ten, hr, AUTHZ_APP, &dir, &as_admin, msg, sizeof msg),
+                     HERALD_EFORBIDDEN);
+    assert_false(as_admin);
+    memset(sha, 'a', 64);
+    sha[64] = '\0';
+    k.secret = herald_str_z(sha);
+    assert_int_equal(run(f, &k, NULL), 0);
+    assert_int_equal(run(f, &k, NULL), HERALD_EEXISTS);
+    assert_int_equal(authz_check_as(f->st, ten, hr, AUTHZ_APP, &dir, &as_admin, msg, sizeof msg), 0);
+    assert_true(as_admin);
+    assert_int_equal(authz_check_as(f->st, ten, hr, AUTHZ_APP, &own, &as_admin, msg, sizeof msg), 0);
+    assert_true(as_admin);
+    assert_int_equal(authz_check_as(f->st, ten, hr, AUTHZ_APP, &other, &as_admin, msg, sizeof msg),
+                     HERALD_EFORBIDDEN);
+    assert_int_equal(authz_check_as(f->st, ten, hr, AUTHZ_APP, &contact, &as_admin, msg,
+                                    sizeof msg),
+                     HERALD_EFORBIDDEN);
+    assert_false(as_admin);
+    /* A non-admin cannot register one. */
+    k.admin = false;
+    k.target = herald_str_z("x");
+    assert_int_equal(run(f, &k, NULL), HERALD_EFORBIDDEN);
+    assert_int_equal(authz_scope_bit("user_token", 10), APP_SCOPE_USER_TOKEN);
+    assert_int_equal(authz_scope_bit("bogus", 5), 0);
+    assert_string_equal(authz_scope_name(APP_SCOPE_CONTACT), "contact");
 }
 
 static void test_reserved(void **state)
@@ -300,6 +348,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_matrix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conv_expect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kinds_now, setup, teardown),

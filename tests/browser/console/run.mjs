@@ -1,0 +1,366 @@
+#!/usr/bin/env node
+// run.mjs — browser/console: the admin console (common/console/dist) as the
+// gateway of a 3-node local cluster serves it, in Debian's Chromium
+// (headless, npm playwright-core). deploy/local-cluster.sh brings the
+// cluster up on free ports in a temporary directory with
+// HERALD_CONSOLE_DIR pointing at the built console (gateway.console_dir);
+// the herald CLI adds a department and users, an app and its callback URL
+// (a closed loopback port, so every delivery fails). Then:
+//   1. a token that is not one, and a user's (not an admin's) token: refused,
+//      with the reason on the sign-in screen;
+//   2. the admin token: the Cluster screen shows three nodes up, the groups
+//      with their leaders and /readyz ready;
+//   3. the directory: the tenant, a department and a user's card by id (an
+//      unknown one: NOT_FOUND); the department tree from the root and the
+//      users of a department;
+//   4. an app message and an announcement from the app: each answer's msgid
+//      and invalid users; then alice answers in her conversation with the app;
+//   5. the app's callback deliveries: the URL, an event whose delivery to the
+//      closed port failed (its last error shown), "failed only", redeliver;
+//   6. sign-out: back to sign-in, the token gone from sessionStorage.
+// A screenshot of each screen goes to HERALD_CONSOLE_SHOTS (default: the
+// current directory, which ctest makes the build dir). Every wait has a
+// deadline; the run is capped at HERALD_CONSOLE_DEADLINE_MS (default 200 s),
+// then the cluster is brought down. Prints "N passed, N failed"; exit
+// status 1 on any failure.
+//
+//   HERALDD=build/broker/heraldd node tests/browser/console/run.mjs
+//   (after cd common/console && npm ci && npm run build)
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../../..");
+const consoleDir = join(root, "common/console");
+const DIST = join(consoleDir, "dist");
+const HERALDD = resolve(process.env.HERALDD ?? join(root, "build/broker/heraldd"));
+const HERALD = join(dirname(HERALDD), "herald");
+const CHROMIUM = process.env.HERALD_CHROMIUM ?? "/usr/bin/chromium";
+const LC = join(root, "deploy/local-cluster.sh");
+const SHOTS = resolve(process.env.HERALD_CONSOLE_SHOTS ?? ".");
+const RUN_DEADLINE_MS = Number(process.env.HERALD_CONSOLE_DEADLINE_MS) || 200000;
+const WAIT_MS = 15000;
+
+for (const [what, p] of [
+  ["heraldd", HERALDD],
+  ["herald (the CLI, beside heraldd)", HERALD],
+  ["Chromium", CHROMIUM],
+  ["the built console (cd common/console && npm ci && npm run build)", join(DIST, "index.html")],
+  ["playwright-core (npm ci in common/console)", join(consoleDir, "node_modules/playwright-core")],
+])
+  if (!existsSync(p)) {
+    console.error(`browser/console: no ${what} at ${p}`);
+    process.exit(1);
+  }
+const { chromium } = createRequire(join(consoleDir, "package.json"))("playwright-core");
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+const dir = mkdtempSync(join(tmpdir(), "herald-console-"));
+mkdirSync(SHOTS, { recursive: true });
+let env = {};
+let up = false;
+let browser = null;
+let passed = 0;
+let failed = 0;
+const log = [];
+
+function run(file, args, extraEnv, ms) {
+  return new Promise((res, rej) =>
+    execFile(file, args, { env: { ...process.env, ...extraEnv }, timeout: ms }, (err, out, errout) =>
+      err ? rej(new Error(`${file.split("/").pop()} ${args.join(" ")}: ${err.message}\n${out}\n${errout}`)) : res(out.trim()),
+    ),
+  );
+}
+const lc = (verb, ms = 120000) => run("bash", [LC, verb, "--data", dir], { HERALD_BIN_DIR: dirname(HERALDD), HERALD_UP_TIMEOUT: "60", HERALD_CONSOLE_DIR: DIST }, ms);
+const cli = (...args) =>
+  run(HERALD, ["--timeout", "10", ...args], { HERALD_GATEWAY: env.HERALD_GATEWAY, HERALD_TENANT: env.HERALD_TENANT, HERALD_SECRET: env.HERALD_SECRET, HERALD_TOKEN: "" }, 20000);
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createNetServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function down() {
+  if (!up) return;
+  up = false;
+  await lc("down", 60000).catch((e) => console.log(`# ${e.message}`));
+}
+
+function dump() {
+  console.log(`--- the page's console:\n${log.join("\n")}`);
+  for (const n of ["gateway", "node1"])
+    try {
+      console.log(`--- ${n}.log (tail):\n${readFileSync(join(dir, `${n}.log`), "utf8").slice(-3000)}`);
+    } catch {}
+}
+
+const deadline = setTimeout(() => {
+  console.log(`FAIL - the run passed its ${RUN_DEADLINE_MS / 1000} s deadline`);
+  dump();
+  Promise.race([browser?.close(), sleep(5000)])
+    .catch(() => {})
+    .then(() => down())
+    .finally(() => {
+      console.log(`# logs kept in ${dir}`);
+      console.log(`${passed} passed, ${failed + 1} failed`);
+      process.exit(1);
+    });
+}, RUN_DEADLINE_MS);
+
+async function check(name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   - ${name} (${Date.now() - t} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL - ${name}: ${e?.stack ?? e}`);
+  }
+}
+
+function assert(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+async function shot(page, name) {
+  const path = join(SHOTS, `console-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`#   screenshot ${path}`);
+}
+
+const APP = "console-app";
+let adminToken = "";
+let userToken = "";
+let cbUrl = "";
+let page = null;
+let site = "";
+
+try {
+  up = true; // a failed up leaves processes running: down() stops them
+  await lc("up", 150000);
+  env = Object.fromEntries(
+    readFileSync(join(dir, "cluster.env"), "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  assert(env.HERALD_HTTP, `cluster.env has no HERALD_HTTP: ${JSON.stringify(Object.keys(env))}`);
+  const conf = readFileSync(join(dir, "gateway.conf"), "utf8");
+  assert(conf.includes(`gateway.console_dir = ${DIST}`), `gateway.conf has no gateway.console_dir = ${DIST}:\n${conf}`);
+  site = `${env.HERALD_HTTP}/console/`;
+  console.log(`# cluster up in ${elapsed()}: gateway ${env.HERALD_GATEWAY}, console ${site}`);
+
+  adminToken = await cli("--admin", "token", "--user", "admin", "--ttl", "3600");
+  userToken = await cli("token", "--user", "bob", "--ttl", "3600");
+  await cli("--admin", "dir", "dept", "add", "sales", "--name", "Sales");
+  await cli("--admin", "dir", "user", "add", "alice", "--kind", "internal", "--dept", "sales", "--title", "Account executive", "--name", "Alice Archer");
+  await cli("--admin", "dir", "user", "add", "bob", "--kind", "internal", "--dept", "sales", "--name", "Bob Baker");
+  cbUrl = `http://127.0.0.1:${await freePort()}/herald-callback`; // nothing listens there
+  await cli("--admin", "app", "create", APP);
+  await cli("--admin", "app", "callback", APP, "--url", cbUrl);
+  console.log(`# directory, app ${APP} and its callback ${cbUrl} set up at ${elapsed()}`);
+
+  const res = await fetch(site);
+  const body = await res.text();
+  assert(res.status === 200 && body.includes("console.js"), `GET ${site}: ${res.status} ${body.slice(0, 200)}`);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  page = await ctx.newPage();
+  page.on("console", (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on("pageerror", (e) => log.push(`[pageerror] ${e.message}`));
+  console.log(`# ${browser.version()}; set up in ${elapsed()}`);
+} catch (e) {
+  failed++;
+  console.log(`FAIL - setup: ${e?.stack ?? e}`);
+}
+
+const signIn = async (token) => {
+  await page.fill("#token", token);
+  await page.click("#signin-go");
+};
+const errorShown = async () => {
+  const err = page.locator("#signin-error");
+  await err.waitFor({ state: "visible", timeout: WAIT_MS });
+  return (await err.textContent()) ?? "";
+};
+
+if (!failed) {
+  await check("a token that is not one, and a user's token, are refused with the reason on the sign-in screen", async () => {
+    await page.goto(site);
+    await signIn("bm90LWEtdG9rZW4.c2lnbmF0dXJl");
+    let text = await errorShown();
+    assert(/refused/.test(text) && /UNAUTHORIZED/.test(text) && /HTTP 401/.test(text), `the error shown: ${text}`);
+    console.log(`#   a made-up token: ${text}`);
+    await shot(page, "bad-token");
+    await page.reload();
+    await signIn(userToken);
+    text = await errorShown();
+    assert(/refused/.test(text) && /FORBIDDEN|UNAUTHORIZED/.test(text) && /HTTP 40[13]/.test(text), `the error shown: ${text}`);
+    console.log(`#   bob's (not an admin) token: ${text}`);
+    const kept = await page.evaluate(() => sessionStorage.length);
+    assert(kept === 0 && (await page.locator("#signin").count()) === 1, `after a refusal: ${kept} sessionStorage items, sign-in shown ${await page.locator("#signin").count()}`);
+  });
+
+  await check("the admin token: three nodes up, every group led, /readyz ready, refreshed every 2 s", async () => {
+    await signIn(adminToken);
+    await page.locator("#nodes tbody tr").nth(2).waitFor({ timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => document.querySelectorAll("#nodes tbody tr").length === 3 && [...document.querySelectorAll("#nodes td.state")].every((td) => td.textContent === "up"),
+      null,
+      { timeout: WAIT_MS },
+    );
+    const nodes = await page.locator("#nodes tbody tr").allTextContents();
+    const groups = await page.locator("#groups tbody tr").count();
+    const unled = await page.locator("#groups td.leader .badge.bad").count();
+    const ready = await page.textContent("#readyz");
+    const mode = await page.textContent("#cluster-mode");
+    assert(groups >= 1 && unled === 0, `${groups} groups shown, ${unled} without a leader`);
+    assert(/ready/.test(ready ?? "") && !/not ready/.test(ready ?? ""), `/readyz shows ${ready}`);
+    console.log(`#   mode ${mode}; nodes ${JSON.stringify(nodes)}; ${groups} groups; readyz "${ready}"`);
+    const first = await page.textContent("#cluster-updated");
+    await page.waitForFunction((f) => document.querySelector("#cluster-updated")?.textContent !== f, first, { timeout: 6000 });
+    assert((await page.evaluate(() => sessionStorage.length)) === 1, "the token is not in sessionStorage");
+    await shot(page, "cluster");
+  });
+
+  await check("the directory: the tenant, a department and a user's card by id", async () => {
+    await page.click('a[data-screen="directory"]');
+    const tenant = await page.textContent("#tenant-name");
+    assert(tenant === env.HERALD_TENANT, `tenant shown: ${tenant}, want ${env.HERALD_TENANT}`);
+    await page.fill("#dept-find", "sales");
+    await page.click("#dept-find-go");
+    await page.locator("#dept-card h3", { hasText: "Sales" }).waitFor({ timeout: WAIT_MS });
+    await page.fill("#user-find", "alice");
+    await page.click("#user-find-go");
+    await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
+    const card = await page.textContent("#user-card");
+    assert(/Alice Archer/.test(card ?? "") && /Account executive/.test(card ?? "") && /internal/.test(card ?? "") && /sales/.test(card ?? ""), `alice's card: ${card}`);
+    await page.fill("#user-find", "nobody-here");
+    await page.click("#user-find-go");
+    const missing = await page.locator("#user-card .error").textContent({ timeout: WAIT_MS });
+    assert(/NOT_FOUND/.test(missing ?? ""), `an unknown user shows: ${missing}`);
+    console.log(`#   alice's card: ${card}; an unknown user: ${missing}`);
+  });
+
+  await check("the directory: the tree from the root, a department's users", async () => {
+    await page.click('a[data-screen="cluster"]');
+    await page.click('a[data-screen="directory"]');
+    const sales = page.locator('#dept-tree li[data-dept="sales"] > .name');
+    await Promise.race([sales.waitFor({ timeout: WAIT_MS }), page.locator("#dir-error:not([hidden])").waitFor({ timeout: WAIT_MS })]);
+    const err = await page.locator("#dir-error:not([hidden])").textContent().catch(() => null);
+    assert(!err, `the tree: ${err}`);
+    await sales.click();
+    await page.locator('#dept-users tr[data-user="alice"] td.name', { hasText: "Alice Archer" }).waitFor({ timeout: WAIT_MS });
+    const users = await page.locator("#dept-users tbody tr").allTextContents();
+    assert(users.length === 2, `sales shows ${JSON.stringify(users)}`);
+    await page.click('#dept-users tr[data-user="alice"] a');
+    await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
+    console.log(`#   sales: ${JSON.stringify(users)}`);
+  });
+  await shot(page, "directory");
+
+  await check("an app message and an announcement from the app: the msgid and the invalid user in each answer", async () => {
+    await page.click('a[data-screen="send"]');
+    const send = async (announce, touser, text) => {
+      await page.check(announce ? "#send-kind-announce" : "#send-kind-message");
+      await page.fill("#send-agentid", APP);
+      await page.fill("#send-touser", touser);
+      await page.fill("#send-text", text);
+      const before = await page.locator("#send-msgid").textContent().catch(() => null);
+      await page.click("#send-go");
+      await page.waitForFunction((b) => {
+        const m = document.querySelector("#send-msgid");
+        return (m && m.textContent !== b) || document.querySelector("#send-error");
+      }, before, { timeout: WAIT_MS });
+      const err = await page.locator("#send-error").textContent().catch(() => null);
+      assert(!err, `the send failed: ${err}`);
+      return {
+        title: await page.textContent("#send-result h3"),
+        msgid: await page.textContent("#send-msgid"),
+        sent: await page.textContent("#send-sent"),
+        invalid: await page.textContent("#send-invaliduser"),
+      };
+    };
+    const m = await send(false, "alice", "Your payslip is ready.");
+    assert(m.msgid && m.msgid !== "—" && m.invalid === "none", `the app message's answer: ${JSON.stringify(m)}`);
+    console.log(`#   app message: ${JSON.stringify(m)}`);
+    const a = await send(true, "alice, bob, ghost", "The office is closed on Friday.");
+    assert(a.msgid && a.msgid !== "—" && a.msgid !== m.msgid, `the announcement's msgid: ${JSON.stringify(a)}`);
+    assert(a.invalid === "ghost" && /Announcement/.test(a.title ?? ""), `the announcement's answer: ${JSON.stringify(a)}`);
+    console.log(`#   announcement: ${JSON.stringify(a)}`);
+    await shot(page, "send");
+    // alice answers in her conversation with the app: an event for the app's callback.
+    const conv = (await cli("--as", "alice", "convs"))
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l))
+      .map((c) => c.conv ?? c.id)
+      .find((c) => typeof c === "string" && c.startsWith("ap-"));
+    assert(conv, "alice has no conversation with the app (ap-…)");
+    await cli("--as", "alice", "send", conv, "thanks, got it");
+  });
+
+  await check("the app's callback: its URL, a delivery to the closed port failing with its error, failed only, redeliver", async () => {
+    await page.click('a[data-screen="apps"]');
+    const row = page.locator(`#apps tr[data-app="${APP}"]`);
+    await row.waitFor({ timeout: WAIT_MS });
+    const listed = await row.locator("td.url").textContent();
+    assert(listed === cbUrl, `the app list shows callback ${listed}, want ${cbUrl}`);
+    await row.locator("button.open").click();
+    await page.locator("#event-url", { hasText: cbUrl }).waitFor({ timeout: WAIT_MS });
+    // The deliveries refresh every 2 s: wait for an event whose delivery failed.
+    const failing = page.locator("#event-table tbody tr").filter({ has: page.locator("td.last-error", { hasText: /\S{2,}/ }) });
+    await failing.first().waitFor({ timeout: 60000 });
+    const ev = await failing.first().evaluate((tr) => ({ id: tr.dataset.event, state: tr.dataset.state, attempts: tr.querySelector(".attempts")?.textContent, error: tr.querySelector(".last-error")?.textContent }));
+    const counts = await page.textContent("#event-counts");
+    console.log(`#   event ${JSON.stringify(ev)}; counts: ${counts}`);
+    assert(Number(ev.attempts) >= 1, `attempts ${ev.attempts}`);
+    await shot(page, "callbacks");
+    await page.check("#events-failed");
+    if (ev.state === "failed") {
+      await page.locator(`#event-table tr[data-event="${ev.id}"]`).waitFor({ timeout: WAIT_MS });
+      const others = await page.locator('#event-table tbody tr:not([data-state="failed"])').count();
+      assert(others === 0, `"failed only" still lists ${others} events that did not fail`);
+      await page.locator(`#event-table tr[data-event="${ev.id}"] button.redeliver`).click();
+      const note = page.locator("#events-note");
+      await note.waitFor({ state: "visible", timeout: WAIT_MS });
+      const text = await note.textContent();
+      assert(/requeued [1-9]/.test(text ?? ""), `after redeliver: ${text}`);
+      console.log(`#   redeliver: ${text}`);
+      await shot(page, "callbacks-failed-only");
+    } else console.log(`#   the event is still ${ev.state} (retrying): "failed only" and redeliver not exercised on it`);
+  });
+
+  await check("sign-out returns to sign-in and forgets the token", async () => {
+    await page.click("#signout");
+    await page.locator("#signin").waitFor({ timeout: WAIT_MS });
+    assert((await page.evaluate(() => sessionStorage.length)) === 0, "the token is still in sessionStorage");
+    await page.reload();
+    await page.locator("#signin").waitFor({ timeout: WAIT_MS });
+  });
+}
+
+if (failed) dump();
+await browser?.close().catch(() => {});
+await down();
+clearTimeout(deadline);
+if (failed) console.log(`# logs kept in ${dir}`);
+else rmSync(dir, { recursive: true, force: true });
+console.log(`# ${elapsed()}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
