@@ -221,7 +221,7 @@ static int list_one(const store_event *e, void *arg)
 static int list_failed(const store_ob_retry *r, void *arg)
 {
     ev_list *l = arg;
-    if (r->state == OB_RETRYING || !after_ok(l, r->seq))
+    if (!after_ok(l, r->seq))
         return 0;
     if (l->listed == l->a->limit) {
         l->more = true;
@@ -257,9 +257,11 @@ static void op_events(svc_req *rq, herald_frame *f, const cbargs *a, const char 
             continue;
         rc = store_ob_cursor_get(l.st, ten, appz, &l.cur);
         if (rc == 0)
-            rc = store_ob_retries(l.st, ten, appz, keep_retry, &l);
+            rc = store_ob_retries(l.st, ten, appz, false, keep_retry, &l);
+        if (rc == 0)
+            rc = store_ob_retries(l.st, ten, appz, true, keep_retry, &l);
         if (rc == 0 && a->failed && !more)
-            rc = store_ob_retries(l.st, ten, appz, list_failed, &l);
+            rc = store_ob_retries(l.st, ten, appz, true, list_failed, &l);
         if (rc == 0)
             rc = store_outbox_scan(l.st, 0, OUTBOX_CAP, list_one, &l);
         delivered += l.cur.delivered;

@@ -374,7 +374,7 @@ static bool look_at(cbd *d, cbd_app *a, uint32_t g)
     if (store_ob_cursor_get(st, ten, app, &cur) != 0)
         return false;
     l.cursor = cur.cursor;
-    if (store_ob_retries(st, ten, app, retry_one, &l) != 0 || l.acted)
+    if (store_ob_retries(st, ten, app, false, retry_one, &l) != 0 || l.acted)
         return a->busy;
     if (l.head_waiting)
         return false;

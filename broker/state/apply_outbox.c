@@ -549,15 +549,16 @@ static int cursor_put(actx *x, const store_ob_cursor *cur)
     return aw_put_rec(x, x->s->db.meta, &k, &r);
 }
 
-/* The retry record of (tenant, app, seq): found false when absent. */
-static int retry_get(actx *x, uint64_t seq, store_ob_retry *out, bool *found)
+/* The "or" (failed false) or "of" record of (tenant, app, seq): found
+ * false when absent. */
+static int retry_get(actx *x, bool failed, uint64_t seq, store_ob_retry *out, bool *found)
 {
     kbuf k;
     MDB_val kv, v;
     int rc;
     memset(out, 0, sizeof *out);
     *found = false;
-    key_ob_retry(&k, x->c->tenant, x->c->target, seq, false);
+    key_ob_retry(&k, failed, x->c->tenant, x->c->target, seq, false);
     kv = kb_val(&k);
     rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
     if (rc == MDB_NOTFOUND)
@@ -573,11 +574,11 @@ static int retry_get(actx *x, uint64_t seq, store_ob_retry *out, bool *found)
     return 0;
 }
 
-static int retry_put(actx *x, uint64_t seq, const store_ob_retry *r)
+static int retry_put(actx *x, bool failed, uint64_t seq, const store_ob_retry *r)
 {
     kbuf k;
     rbuf b = {0};
-    key_ob_retry(&k, x->c->tenant, x->c->target, seq, false);
+    key_ob_retry(&k, failed, x->c->tenant, x->c->target, seq, false);
     rb_u8(&b, (uint8_t)r->state);
     rb_u32(&b, r->attempts);
     rb_u64(&b, r->next_ms);
@@ -590,10 +591,10 @@ static int retry_put(actx *x, uint64_t seq, const store_ob_retry *r)
     return aw_put_rec(x, x->s->db.meta, &k, &b);
 }
 
-static int retry_del(actx *x, uint64_t seq)
+static int retry_del(actx *x, bool failed, uint64_t seq)
 {
     kbuf k;
-    key_ob_retry(&k, x->c->tenant, x->c->target, seq, false);
+    key_ob_retry(&k, failed, x->c->tenant, x->c->target, seq, false);
     return aw_del(x, x->s->db.meta, &k);
 }
 
@@ -623,38 +624,37 @@ static int event_get(actx *x, uint64_t seq, store_event *out)
     return 0;
 }
 
-/* The oldest failed (not requeued) record of the app: dropped at the cap. */
+/* The app's oldest failed record: forgotten at the cap. */
 static int drop_oldest_failed(actx *x)
 {
     MDB_cursor *cur;
     kbuf pre;
     MDB_val kv, v;
+    uint64_t seq = 0;
     int rc;
 
-    key_ob_retry(&pre, x->c->tenant, x->c->target, 0, true);
+    key_ob_retry(&pre, true, x->c->tenant, x->c->target, 0, true);
     rc = mdb_cursor_open(x->txn, x->s->db.meta, &cur);
     if (rc)
         return aw_fatal(x, rc);
     kv = kb_val(&pre);
-    for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        if (kv.mv_size != pre.n + 8 || memcmp(kv.mv_data, pre.b, pre.n) != 0)
-            break;
-        if (v.mv_size >= 1 && *(const uint8_t *)v.mv_data == OB_FAILED) {
-            uint64_t seq = be64((const uint8_t *)kv.mv_data + pre.n);
-            mdb_cursor_close(cur);
-            log_warn("outbox.failed_cap", "group %u: app %.*s of %.*s keeps %u failed events: "
-                     "the oldest, %u-%llu, is forgotten", x->s->group, (int)x->c->target.len,
-                     x->c->target.ptr, (int)x->c->tenant.len, x->c->tenant.ptr,
-                     OUTBOX_FAILED_CAP, x->s->group, (unsigned long long)seq);
-            return retry_del(x, seq);
-        }
-    }
+    rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+    if (rc == 0 && kv.mv_size == pre.n + 8 && memcmp(kv.mv_data, pre.b, pre.n) == 0)
+        seq = be64((const uint8_t *)kv.mv_data + pre.n);
     mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : aw_fatal(x, rc);
+    if (rc && rc != MDB_NOTFOUND)
+        return aw_fatal(x, rc);
+    if (!seq)
+        return 0;
+    log_warn("outbox.failed_cap", "group %u: app %.*s of %.*s keeps %u failed events: the "
+             "oldest, %u-%llu, is forgotten", x->s->group, (int)x->c->target.len,
+             x->c->target.ptr, (int)x->c->tenant.len, x->c->tenant.ptr, OUTBOX_FAILED_CAP,
+             x->s->group, (unsigned long long)seq);
+    return retry_del(x, true, seq);
 }
 
-/* retry / fail of the stream's head or of a redelivery. */
+/* retry / fail of the stream's head or of a redelivery. A failed event
+ * moves from "or" (if it was there) to "of". */
 static int ob_attempt(actx *x, bool give_up)
 {
     const cmd *c = x->c;
@@ -669,7 +669,7 @@ static int ob_attempt(actx *x, bool give_up)
         x->r->dup = true; /* done already (a deposed leader's late report) */
         return 0;
     }
-    rc = retry_get(x, c->seq, &r, &found);
+    rc = retry_get(x, false, c->seq, &r, &found);
     if (rc)
         return rc;
     if (redelivery && (!found || r.state != OB_REQUEUED)) {
@@ -690,27 +690,27 @@ static int ob_attempt(actx *x, bool give_up)
              c->name.ptr ? c->name.ptr : "");
     if (!give_up) {
         r.state = redelivery ? OB_REQUEUED : OB_RETRYING;
-        rc = retry_put(x, c->seq, &r);
+        rc = retry_put(x, false, c->seq, &r);
         store_ob_retry_free(&r);
         return rc;
     }
     r.state = OB_FAILED;
-    rc = retry_put(x, c->seq, &r);
+    rc = found ? retry_del(x, false, c->seq) : 0;
+    if (rc == 0)
+        rc = retry_put(x, true, c->seq, &r);
     store_ob_retry_free(&r);
     if (rc)
         return rc;
-    if (!redelivery) {
-        cur.cursor = c->seq;
-        cur.failed++;
-        cur.failed_now++;
-        if (cur.failed_now > OUTBOX_FAILED_CAP) {
-            rc = drop_oldest_failed(x);
-            cur.failed_now--;
-        }
-    } else {
-        cur.failed++;
-    }
     x->r->seq = c->seq;
+    if (redelivery)
+        return 0; /* failed again: counted when it first failed */
+    cur.cursor = c->seq;
+    cur.failed++;
+    cur.failed_now++;
+    if (cur.failed_now > OUTBOX_FAILED_CAP) {
+        rc = drop_oldest_failed(x);
+        cur.failed_now--;
+    }
     return rc ? rc : cursor_put(x, &cur);
 }
 
@@ -725,7 +725,7 @@ static int ob_ack(actx *x, bool skip)
     if (rc)
         return rc;
     if (redelivery) {
-        rc = retry_get(x, c->seq, &r, &found);
+        rc = retry_get(x, false, c->seq, &r, &found);
         store_ob_retry_free(&r);
         if (rc)
             return rc;
@@ -733,7 +733,7 @@ static int ob_ack(actx *x, bool skip)
             x->r->dup = true;
             return 0;
         }
-        rc = retry_del(x, c->seq);
+        rc = retry_del(x, false, c->seq);
         cur.delivered++;
         if (cur.failed_now)
             cur.failed_now--;
@@ -744,10 +744,10 @@ static int ob_ack(actx *x, bool skip)
         return 0;
     }
     if (!skip) {
-        rc = retry_get(x, c->seq, &r, &found);
+        rc = retry_get(x, false, c->seq, &r, &found);
         store_ob_retry_free(&r);
         if (rc == 0 && found && r.state == OB_RETRYING)
-            rc = retry_del(x, c->seq);
+            rc = retry_del(x, false, c->seq);
         if (rc)
             return rc;
         cur.delivered++;
@@ -757,38 +757,55 @@ static int ob_ack(actx *x, bool skip)
     return cursor_put(x, &cur);
 }
 
-/* requeue: failed → requeued (attempts start over); r->seq = how many. */
+/* A failed event ("of") becomes a requeued one ("or"), attempts from 0. */
+static int requeue_one(actx *x, uint64_t seq, bool *moved)
+{
+    store_ob_retry r;
+    bool found;
+    int rc = retry_get(x, true, seq, &r, &found);
+    *moved = false;
+    if (rc || !found)
+        return rc;
+    r.state = OB_REQUEUED;
+    r.attempts = 0;
+    r.next_ms = 0;
+    rc = retry_del(x, true, seq);
+    if (rc == 0)
+        rc = retry_put(x, false, seq, &r);
+    store_ob_retry_free(&r);
+    *moved = rc == 0;
+    return rc;
+}
+
+/* requeue: failed → requeued; r->seq = how many. */
 static int ob_requeue(actx *x)
 {
     const cmd *c = x->c;
     MDB_cursor *mc;
     kbuf pre;
     MDB_val kv, v;
-    uint64_t *seqs = NULL;
+    uint64_t *seqs = NULL, n_moved = 0;
     size_t n = 0, cap = 0;
+    bool moved;
     int rc;
 
     if (!(c->flags & CMD_OB_ALL)) {
         store_ob_retry r;
         bool found;
-        rc = retry_get(x, c->seq, &r, &found);
+        rc = requeue_one(x, c->seq, &moved);
+        if (rc || moved) {
+            x->r->seq = moved;
+            return rc;
+        }
+        rc = retry_get(x, false, c->seq, &r, &found); /* requeued already? */
+        store_ob_retry_free(&r);
         if (rc)
             return rc;
-        if (!found || r.state != OB_FAILED) {
-            store_ob_retry_free(&r);
-            return found && r.state == OB_REQUEUED
-                       ? 0
-                       : aw_reject(x, HERALD_ENOT_FOUND, "no failed event with that id");
-        }
-        r.state = OB_REQUEUED;
-        r.attempts = 0;
-        r.next_ms = 0;
-        rc = retry_put(x, c->seq, &r);
-        store_ob_retry_free(&r);
-        x->r->seq = rc ? 0 : 1;
-        return rc;
+        return found && r.state == OB_REQUEUED
+                   ? 0
+                   : aw_reject(x, HERALD_ENOT_FOUND, "no failed event with that id");
     }
-    key_ob_retry(&pre, c->tenant, c->target, 0, true);
+    key_ob_retry(&pre, true, c->tenant, c->target, 0, true);
     if (pre.over)
         return aw_reject(x, HERALD_EINVAL, "ids too long");
     rc = mdb_cursor_open(x->txn, x->s->db.meta, &mc);
@@ -799,8 +816,6 @@ static int ob_requeue(actx *x)
          rc = mdb_cursor_get(mc, &kv, &v, MDB_NEXT)) {
         if (kv.mv_size != pre.n + 8 || memcmp(kv.mv_data, pre.b, pre.n) != 0)
             break;
-        if (v.mv_size < 1 || *(const uint8_t *)v.mv_data != OB_FAILED)
-            continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
             uint64_t *ns = realloc(seqs, nc * sizeof *ns);
@@ -821,19 +836,11 @@ static int ob_requeue(actx *x)
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        store_ob_retry r;
-        bool found;
-        rc = retry_get(x, seqs[i], &r, &found);
-        if (rc == 0 && found) {
-            r.state = OB_REQUEUED;
-            r.attempts = 0;
-            r.next_ms = 0;
-            rc = retry_put(x, seqs[i], &r);
-        }
-        store_ob_retry_free(&r);
+        rc = requeue_one(x, seqs[i], &moved);
+        n_moved += moved;
     }
     free(seqs);
-    x->r->seq = rc ? 0 : n;
+    x->r->seq = rc ? 0 : n_moved;
     return rc;
 }
 

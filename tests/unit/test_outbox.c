@@ -33,7 +33,7 @@
 static int setup(void **state)
 {
     fx *f = fx_new("outbox");
-    f->keep_log = true;
+    f->keep_log = true; /* for the replay (deterministic) */
     *state = f;
     return 0;
 }
@@ -231,12 +231,15 @@ static int keep_retry(const store_ob_retry *r, void *arg)
     return 0;
 }
 
+/* The app's "or" records, then its "of" (failed) ones. */
 static retries retries_of(fx *f)
 {
     retries v;
     memset(&v, 0, sizeof v);
-    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), keep_retry,
-                                      &v), 0);
+    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), false,
+                                      keep_retry, &v), 0);
+    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), true,
+                                      keep_retry, &v), 0);
     return v;
 }
 
@@ -297,6 +300,17 @@ static void progress(void **state)
     v = retries_of(f);
     assert_int_equal(v.r[0].state, OB_REQUEUED);
     assert_int_equal(v.r[0].attempts, 0);
+    /* A redelivery that gives up again is failed again (not counted twice). */
+    assert_int_equal(ob(f, "fail", 2, 3, 0, "gone", CMD_OB_REDELIVERY, NULL), 0);
+    v = retries_of(f);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.r[0].state, OB_FAILED);
+    assert_string_equal(v.r[0].last_error, "gone");
+    assert_int_equal(store_ob_cursor_get(f->st, herald_str_z(TEN), herald_str_z("hr"), &c), 0);
+    assert_int_equal(c.failed, 1);
+    assert_int_equal(ob(f, "requeue", 2, 0, 0, "", 0, &r), 0);
+    assert_int_equal(r.seq, 1);
+    apply_result_free(&r);
     /* A redelivery failing keeps it requeued; then acked, it is gone. */
     assert_int_equal(ob(f, "retry", 2, 1, T0 + 9000, "HTTP 503", CMD_OB_REDELIVERY, NULL), 0);
     assert_int_equal(retries_of(f).r[0].state, OB_REQUEUED);
@@ -338,6 +352,35 @@ static void age_limit(void **state)
     assert_int_equal(events_after(f, 0).seq[0], 3);
 }
 
+/* Failed events are kept up to OUTBOX_FAILED_CAP per app and group: the
+ * oldest goes first. */
+static void failed_cap(void **state)
+{
+    fx *f = *state;
+    store_ob_cursor c;
+    retries v;
+    uint32_t n = OUTBOX_FAILED_CAP + 2;
+
+    f->keep_log = false; /* more commands than the log holds */
+    world(f); /* event 1 */
+    for (uint32_t i = 0; i < n; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "c%u", i);
+        send(f, cmid, "x", T0 + i);
+    }
+    assert_int_equal(ob(f, "ack", 1, 1, 0, "", 0, NULL), 0);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(ob(f, "fail", i + 2, 1, 0, "HTTP 500", 0, NULL), 0);
+    assert_int_equal(store_ob_cursor_get(f->st, herald_str_z(TEN), herald_str_z("hr"), &c), 0);
+    assert_int_equal(c.failed, n);
+    assert_int_equal(c.failed_now, OUTBOX_FAILED_CAP);
+    memset(&v, 0, sizeof v);
+    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), true,
+                                      keep_retry, &v), 0);
+    assert_int_equal(v.n, OUTBOX_FAILED_CAP);
+    assert_int_equal(v.r[0].seq, 4); /* 2 and 3 were forgotten */
+}
+
 /* Re-applying an index does nothing; a second store fed the same commands
  * (with the same ts) is the same byte for byte. */
 static void deterministic(void **state)
@@ -375,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(callback_config, setup, teardown),
         cmocka_unit_test_setup_teardown(progress, setup, teardown),
         cmocka_unit_test_setup_teardown(age_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(deterministic, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
