@@ -238,11 +238,116 @@ static void http_done(void *arg, cbhttp_req *r)
 
 /* ---- sending ---------------------------------------------------------------------- */
 
+static bool utf8_ok(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t more;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            more = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            more = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            more = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= more)
+            return false;
+        for (size_t j = 1; j <= more; j++) {
+            if ((p[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + j] & 0x3f);
+        }
+        if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
+            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
+/* Base64 (standard alphabet, padded) of p[0..n), appended to out. */
+static int b64_append(herald_buf *out, const uint8_t *p, size_t n)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        if (herald_buf_append(out, q, 4) != 0)
+            return HERALD_ENOMEM;
+    }
+    return 0;
+}
+
+static int append_z(herald_buf *b, const char *z) { return herald_buf_append(b, z, strlen(z)); }
+
+/* A message event's data with the body of its message record spliced in:
+ * ...,"recalled":bool,"encoding":"utf8"|"base64","body":"…"}. */
+static int message_data(store *st, const store_event *e, herald_buf *out)
+{
+    store_msgs m = {0};
+    const char *conv = e->conv;
+    const char *seqp = strstr(e->data, "\"seq\":");
+    uint64_t seq = seqp ? strtoull(seqp + 6, NULL, 10) : 0;
+    herald_str body = {0};
+    bool recalled = false, text;
+    herald_buf esc = {0};
+    json_w w;
+    int rc;
+
+    if (e->data_len < 2 || e->data[e->data_len - 1] != '}')
+        return HERALD_ESTORAGE;
+    if (seq && store_history(st, herald_str_z(e->tenant), herald_str_z(conv), seq - 1, 1, 0,
+                             &m) == 0 &&
+        m.n == 1 && m.v[0].seq == seq) {
+        body = m.v[0].body;
+        recalled = (m.v[0].flags & HERALD_MSGF_RECALLED) != 0;
+    }
+    text = utf8_ok((const uint8_t *)body.ptr, body.len);
+    rc = herald_buf_append(out, e->data, e->data_len - 1);
+    if (rc == 0)
+        rc = append_z(out, recalled ? ",\"recalled\":true" : ",\"recalled\":false");
+    if (rc == 0 && text) {
+        json_init(&w, &esc);
+        json_str(&w, body.ptr ? body.ptr : "", body.len);
+        rc = json_done(&w) ? HERALD_ENOMEM : 0;
+        if (rc == 0)
+            rc = append_z(out, ",\"encoding\":\"utf8\",\"body\":");
+        if (rc == 0)
+            rc = herald_buf_append(out, esc.data, esc.len);
+    } else if (rc == 0) {
+        rc = append_z(out, ",\"encoding\":\"base64\",\"body\":\"");
+        if (rc == 0)
+            rc = b64_append(out, (const uint8_t *)body.ptr, body.len);
+        if (rc == 0)
+            rc = append_z(out, "\"");
+    }
+    if (rc == 0)
+        rc = append_z(out, "}");
+    herald_buf_free(&esc);
+    store_msgs_free(&m);
+    return rc ? HERALD_ENOMEM : 0;
+}
+
 /* The POST body: {"id","tenant","app","type","time","conv","data"}. */
-static int body_of(const cbd_app *a, const store_event *e, herald_buf *out)
+static int body_of(store *st, const cbd_app *a, const store_event *e, herald_buf *out)
 {
     json_w w;
     char id[48];
+    herald_buf data = {0};
     snprintf(id, sizeof id, "%u-%llu", e->group, (unsigned long long)e->seq);
     json_init(&w, out);
     json_obj(&w);
@@ -261,20 +366,25 @@ static int body_of(const cbd_app *a, const store_event *e, herald_buf *out)
         json_strz(&w, e->conv);
     }
     json_key(&w, "data");
-    json_raw(&w, e->data, e->data_len);
+    if (strcmp(e->type, "message") == 0 && message_data(st, e, &data) == 0)
+        json_raw(&w, (const char *)data.data, data.len);
+    else
+        json_raw(&w, e->data, e->data_len);
     json_obj_end(&w);
+    herald_buf_free(&data);
     return json_done(&w) ? HERALD_ENOMEM : 0;
 }
 
 static void send_event(cbd *d, cbd_app *a, const store_event *e, uint32_t attempts,
                        bool redelivery)
 {
+    store *st = d->s->shards[e->group].st;
     cbhttp_req *r = calloc(1, sizeof *r);
     cbd_job *j = calloc(1, sizeof *j);
     uint64_t now_s = session_now_ms() / 1000u;
     char nonce[CB_NONCE_HEX], sig[CB_SIG_HEX];
 
-    if (!r || !j || !(r->url = strdup(a->cb.url)) || body_of(a, e, &r->body) != 0 ||
+    if (!r || !j || !(r->url = strdup(a->cb.url)) || body_of(st, a, e, &r->body) != 0 ||
         herald_buf_append(&r->body, "", 1) != 0) {
         cbhttp_req_free(r);
         free(j);

@@ -6,7 +6,8 @@
  *
  * Events, by command (nothing for a rejected, skipped or duplicate one):
  *   message          SEND, APP_DELIVER, CONV_CREATE/ADD/REMOVE (system
- *                    messages), CONV_HANDOVER: the stored message
+ *                    messages), CONV_HANDOVER: the stored message (its
+ *                    body is read from the message record when sent)
  *   recall           RECALL (a message became a tombstone)
  *   receipt          READ that moved a cursor in a conversation with
  *                    receipts (receipt events were produced)
@@ -141,75 +142,16 @@ static int ob_put(actx *x, herald_str tenant, const char *type, herald_str conv,
 
 /* ---- event data ------------------------------------------------------------ */
 
-static bool utf8_ok(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t more;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0) {
-            more = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            more = 2;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            more = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= more)
-            return false;
-        for (size_t j = 1; j <= more; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + j] & 0x3f);
-        }
-        if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
-            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += more + 1;
-    }
-    return true;
-}
-
 static void json_hstr(json_w *w, herald_str s) { json_str(w, s.ptr ? s.ptr : "", s.len); }
 
-/* Base64 (standard alphabet, padded) of p[0..n) as a JSON string. */
-static void json_b64(json_w *w, const uint8_t *p, size_t n)
-{
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t out = (n + 2) / 3 * 4;
-    char *b = malloc(out + 1);
-    size_t o = 0;
-    if (!b) {
-        w->failed = true;
-        return;
-    }
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        b[o++] = tab[v >> 18 & 63];
-        b[o++] = tab[v >> 12 & 63];
-        b[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        b[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
-    json_str(w, b, o);
-    free(b);
-}
-
+/* A message event holds the message's reference and metadata, not its
+ * body: the deliverer reads the body from the message record when it
+ * sends (so the outbox costs a small record per message whatever its
+ * size, and a message recalled before delivery goes out without it). */
 static int ev_message(actx *x, const herald_msg *m)
 {
     herald_buf b = {0};
     json_w w;
-    bool text = utf8_ok((const uint8_t *)m->body.ptr, m->body.len);
     int rc;
 
     json_init(&w, &b);
@@ -226,13 +168,6 @@ static int ev_message(actx *x, const herald_msg *m)
     json_bool(&w, (m->flags & HERALD_MSGF_URGENT) != 0);
     json_key(&w, "silent");
     json_bool(&w, (m->flags & HERALD_MSGF_SILENT) != 0);
-    json_key(&w, "encoding");
-    json_strz(&w, text ? "utf8" : "base64");
-    json_key(&w, "body");
-    if (text)
-        json_hstr(&w, m->body);
-    else
-        json_b64(&w, (const uint8_t *)m->body.ptr, m->body.len);
     json_obj_end(&w);
     rc = json_done(&w) ? HERALD_ENOMEM : ob_put(x, x->c->tenant, "message", m->conv, &b);
     herald_buf_free(&b);

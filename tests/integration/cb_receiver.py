@@ -53,6 +53,9 @@ class H(BaseHTTPRequestHandler):
                 "conv": ev.get("conv"), "seq": (ev.get("data") or {}).get("seq")
                 if isinstance(ev.get("data"), dict) else None,
                 "sig": "ok" if ok else "bad", "status": status}
+        if isinstance(ev.get("data"), dict) and "body" in ev["data"]:
+            line["body"] = ev["data"]["body"][:60]
+            line["enc"] = ev["data"].get("encoding")
         with open(LOG, "a") as f:
             f.write(json.dumps(line) + "\n")
         self.send_response(status)

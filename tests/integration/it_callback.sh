@@ -65,6 +65,7 @@ verdict() { CB_FIRST=2 python3 "$here/cb_verdict.py" "$log" hr g1 30; }
 wait_for 40 verdict >/dev/null
 if out=$(verdict); then ok "every event: $out"; else bad "verdict: $out"; fi
 echo "$out" | head -n 1
+grep '"seq": 31,' "$log" | grep -q '"body": "ok 30", "enc": "utf8"' && ok "the body as text" || bad "body: $(grep '"seq": 31,' "$log")"
 count() { grep "$@" || true; }
 [ "$(count -c '"sig": "bad"' "$log")" = 0 ] && ok "every signature verified" || bad "bad signatures"
 
