@@ -12,7 +12,7 @@ HERALD=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 it_init callback
-printf 'callback.backoff_ms = 100\ncallback.max_attempts = 60\n' >"$dir/h.conf"
+printf 'callback.backoff_ms = 100\ncallback.max_attempts = 60\ncallback.timeout_ms = 1000\ntenant.urgent_interval_s = 1\ntenant.urgent_max_reminders = 1\n' >"$dir/h.conf"
 start
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 PORT=$(free_port)
@@ -66,6 +66,17 @@ wait_for 40 verdict >/dev/null
 if out=$(verdict); then ok "every event: $out"; else bad "verdict: $out"; fi
 echo "$out" | head -n 1
 grep '"seq": 31,' "$log" | grep -q '"body": "ok 30", "enc": "utf8"' && ok "the body as text" || bad "body: $(grep '"seq": 31,' "$log")"
+
+# A receiver too slow to answer within callback.timeout_ms: the event is
+# sent again, with the same id; both copies were processed.
+echo slow >"$mode"
+"$HERALD" --as alice send g1 "slow 31" >/dev/null || bad "send slow"
+twice() { [ "$(grep '"seq": 32,' "$log" | grep -c '"status": 200' || true)" -ge 2 ]; }
+wait_for 20 twice && ok "a timed-out event came again" || bad "no second copy: $(grep '"seq": 32,' "$log")"
+echo ok >"$mode"
+if out=$(CB_FIRST=2 python3 "$here/cb_verdict.py" "$log" hr g1 31); then ok "with the copy: $out"; else bad "verdict: $out"; fi
+echo "$out" | head -n 1
+grep -q 'duplicated [1-9]' <<<"$out" && ok "duplicates counted, each with its id" || bad "no duplicate: $out"
 count() { grep "$@" || true; }
 [ "$(count -c '"sig": "bad"' "$log")" = 0 ] && ok "every signature verified" || bad "bad signatures"
 
@@ -85,16 +96,27 @@ grep '"app": "crm"' "$log" | grep -q '"conv": "g1"' && bad "crm got g1's events"
 
 # Directory events, receipts.
 "$HERALD" --admin dir user add dana --kind internal >/dev/null || bad "dir add"
-"$HERALD" --as bob read g1 31 >/dev/null || bad "read"
+"$HERALD" --as bob read g1 32 >/dev/null || bad "read"
 dir_got() { grep '"app": "hr"' "$log" | grep -q '"type": "directory.user"'; }
 rcpt_got() { grep '"app": "hr"' "$log" | grep -q '"type": "receipt"'; }
 wait_for 20 dir_got && ok "directory.user event" || bad "no directory event"
 wait_for 20 rcpt_got && ok "receipt event" || bad "no receipt event"
+# Urgent escalation, contacts, tags, a resigned transfer.
+"$HERALD" --admin dir user add cust1 --kind external >/dev/null || bad "dir cust1"
+"$HERALD" --admin dir user add dave --kind internal >/dev/null || bad "dir dave"
+"$HERALD" --admin contact add alice cust1 >/dev/null || bad "contact add"
+"$HERALD" --admin tag add cust1 vip >/dev/null || bad "tag add"
+"$HERALD" --as alice send g1 "DING: sign the contract" --urgent >/dev/null || bad "urgent send"
+"$HERALD" --admin transfer --from alice --to dave --customers cust1 --resigned >/dev/null || bad "transfer"
+for t in contact.add tag.add urgent.escalate transfer transfer.done; do
+  has_type() { grep '"app": "hr"' "$log" | grep -q "\"type\": \"$t\""; }
+  wait_for 20 has_type && ok "$t event" || bad "no $t event"
+done
 ev_done() { "$HERALD" --admin app events hr | grep -q '"pending":0,'; }
 wait_for 20 ev_done && ok "nothing pending" || bad "pending: $("$HERALD" --admin app events hr)"
 out=$("$HERALD" --admin app events hr)
 d=$(grep -o '"delivered":[0-9]*' <<<"$out" | cut -d: -f2)
-[ "${d:-0}" -ge 32 ] && ok "delivered $d" || bad "delivered: $out"
+[ "${d:-0}" -ge 38 ] && ok "delivered $d" || bad "delivered: $out"
 if [ -n "${HERALD_HTTP:-}" ]; then
   m=$(curl -sf "$HERALD_HTTP/metrics")
   grep -qE '^herald_callback_delivered_total [1-9]' <<<"$m" && ok "metrics: delivered" || bad "metrics: $(grep callback <<<"$m")"
