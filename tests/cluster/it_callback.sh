@@ -77,7 +77,8 @@ sleep 2
 echo 500 >"$mode"   # and the receiver has trouble of its own for a while
 sleep 2
 echo ok >"$mode"
-timeout 90 bash "$LC" restart "$leader" --data "$dir" >/dev/null && ok "node $leader restarted" || bad "restart $leader"
+if out=$(timeout 90 bash "$LC" restart "$leader" --data "$dir" 2>&1); then ok "node $leader restarted"
+else bad "restart $leader: $(tail -n 3 <<<"$out")"; fi
 sent() { [ -f "$dir/sent" ]; }
 wait_for 180 sent && ok "all $N sent" || bad "the sender did not finish"
 verdict() { CB_FIRST=2 python3 "$IT/cb_verdict.py" "$log" hr g1 "$N"; }
