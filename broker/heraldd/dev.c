@@ -254,6 +254,7 @@ void dev_metrics(void *ctx, prom_w *w)
     char id[16];
     tier_metrics(d->t, w);
     store_metrics(w, d->st, d->n);
+    callback_metrics(w, d->s, d->st, d->n);
     prom_family(w, "herald_writer_queued_bytes", "gauge",
                 "Bytes of commands queued for a group's writer, not committed yet");
     for (uint32_t i = 0; i < d->n; i++) {

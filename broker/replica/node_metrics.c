@@ -3,6 +3,9 @@
  * (node_metrics.h). Loop thread. */
 #include "node_int.h"
 #include "node_metrics.h"
+#include "outbox.h"
+
+#define SVC_GROUPS_METRICS_MAX 65u
 
 void store_metrics(prom_w *w, store *const *stores, uint32_t n)
 {
@@ -26,6 +29,44 @@ void store_metrics(prom_w *w, store *const *stores, uint32_t n)
         snprintf(id, sizeof id, "%u", i);
         prom_u64(w, "herald_store_applied_index", &l, 1, store_applied(stores[i]));
     }
+}
+
+void callback_metrics(prom_w *w, const svc *s, store *const *stores, uint32_t n)
+{
+    char id[16];
+    prom_label l = {"group", id};
+    store_outbox_state os[SVC_GROUPS_METRICS_MAX];
+    svc_cb_stats cs = {0};
+    uint32_t m = n < SVC_GROUPS_METRICS_MAX ? n : SVC_GROUPS_METRICS_MAX;
+
+    for (uint32_t i = 0; i < m; i++)
+        if (store_outbox_state_get(stores[i], &os[i]) != 0)
+            memset(&os[i], 0, sizeof os[i]);
+    prom_family(w, "herald_callback_queue_depth", "gauge",
+                "Events in a group's callback outbox: not yet delivered to every app that "
+                "wants them (pruned every few seconds once they are)");
+    for (uint32_t i = 0; i < m; i++) {
+        snprintf(id, sizeof id, "%u", i);
+        prom_u64(w, "herald_callback_queue_depth", &l, 1, os[i].held);
+    }
+    prom_family(w, "herald_callback_outbox_dropped_total", "counter",
+                "Events removed from a group's outbox at its cap (100,000) or age limit (7 "
+                "days) before every app acknowledged them");
+    for (uint32_t i = 0; i < m; i++) {
+        snprintf(id, sizeof id, "%u", i);
+        prom_u64(w, "herald_callback_outbox_dropped_total", &l, 1, os[i].dropped);
+    }
+    if (s)
+        svc_cb_stats_get(s, &cs);
+    prom_one(w, "herald_callback_attempts_total", "counter", cs.attempts,
+             "Callback POSTs finished by this process (groups it leads)");
+    prom_one(w, "herald_callback_failures_total", "counter", cs.failures,
+             "Callback POSTs answered non-2xx, timed out or refused");
+    prom_one(w, "herald_callback_delivered_total", "counter", cs.delivered,
+             "Callback POSTs acknowledged with 2xx");
+    prom_one(w, "herald_callback_gave_up_total", "counter", cs.gave_up,
+             "Events marked failed after their last attempt (re-deliverable)");
+    prom_one(w, "herald_callback_inflight", "gauge", cs.inflight, "Callback POSTs in flight");
 }
 
 /* One gauge per group from f(group). */
@@ -108,6 +149,7 @@ void node_metrics(void *ctx, prom_w *w)
     prom_one(w, "herald_raft_messages_received_total", "counter", rs.msgs_recv,
              "Raft messages received");
     store_metrics(w, n->stores, n->ngroups);
+    callback_metrics(w, n->s, n->stores, n->ngroups);
     evpub_stats_get(n->pub, &es);
     prom_one(w, "herald_node_events_published_total", "counter", es.events,
              "Push events published to gateways");

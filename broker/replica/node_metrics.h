@@ -12,9 +12,18 @@
 
 #include "prom.h"
 #include "store.h"
+#include "svc.h"
 
 /* herald_store_map_size_bytes, _map_used_bytes, herald_store_applied_index
  * of stores[0..n) (group i in stores[i]). */
 void store_metrics(prom_w *w, store *const *stores, uint32_t n);
+
+/* Event callbacks: per group, the outbox's events held (the queue depth:
+ * not yet delivered to every app that wants them) and dropped at the cap or
+ * age limit (replicated, the same on every replica); this process's
+ * deliverer's attempts, failures, deliveries, events given up on and POSTs
+ * in flight (only the groups it leads). s may be NULL (no deliverer). */
+struct svc;
+void callback_metrics(prom_w *w, const struct svc *s, store *const *stores, uint32_t n);
 
 #endif

@@ -221,7 +221,7 @@ static int list_one(const store_event *e, void *arg)
 static int list_failed(const store_ob_retry *r, void *arg)
 {
     ev_list *l = arg;
-    if (r->state == OB_RETRYING || !after_ok(l, r->seq))
+    if (!after_ok(l, r->seq))
         return 0;
     if (l->listed == l->a->limit) {
         l->more = true;
@@ -257,9 +257,11 @@ static void op_events(svc_req *rq, herald_frame *f, const cbargs *a, const char 
             continue;
         rc = store_ob_cursor_get(l.st, ten, appz, &l.cur);
         if (rc == 0)
-            rc = store_ob_retries(l.st, ten, appz, keep_retry, &l);
+            rc = store_ob_retries(l.st, ten, appz, false, keep_retry, &l);
+        if (rc == 0)
+            rc = store_ob_retries(l.st, ten, appz, true, keep_retry, &l);
         if (rc == 0 && a->failed && !more)
-            rc = store_ob_retries(l.st, ten, appz, list_failed, &l);
+            rc = store_ob_retries(l.st, ten, appz, true, list_failed, &l);
         if (rc == 0)
             rc = store_outbox_scan(l.st, 0, OUTBOX_CAP, list_one, &l);
         delivered += l.cur.delivered;
@@ -316,6 +318,7 @@ typedef struct redo {
     uint64_t requeued;
     int err;                 /* the first rejection (one id) */
     char why[128];
+    bool answered;           /* the requester got an ERROR already */
 } redo;
 
 static void redo_done(step *st, apply_result *res)
@@ -331,7 +334,9 @@ static void redo_done(step *st, apply_result *res)
     }
     if (--r->outstanding)
         return;
-    if (r->err) {
+    if (r->answered) {
+        /* told already (a submit failed); the rest completed anyway */
+    } else if (r->err) {
         req_error(st->rq, r->err, r->why[0] ? r->why : NULL, st->rid);
     } else {
         herald_buf b = {0};
@@ -388,17 +393,14 @@ static void op_redeliver(svc_req *rq, herald_frame *f, const cbargs *a, const ch
         st = svc_step(rq, f->rid, &k, g, redo_done);
         if (!st) {
             /* rq got the ERROR; what was submitted still completes. */
-            r->err = HERALD_EUNAVAILABLE;
+            r->answered = true;
             break;
         }
         st->job = r;
         r->outstanding++;
     }
-    if (--r->outstanding == 0) {
-        if (!r->err)
-            req_error(rq, HERALD_EINTERNAL, "nothing to requeue", f->rid);
+    if (--r->outstanding == 0) /* nothing was submitted: rq has its ERROR */
         free(r);
-    }
 }
 
 /* ---- dispatch -------------------------------------------------------------------------- */

@@ -33,6 +33,10 @@
 #define CBD_SKIP_S 2.0       /* moves an idle app's cursor at most this often */
 #define CBD_SCAN_MAX 4096u   /* events looked at per look */
 #define CBD_APPS_MAX 10000u  /* callbacks handled */
+/* Events younger than this are never pruned: an app whose callback was
+ * set a moment ago may not be known here yet (the meta group's replica on
+ * this node lags, or it was not reloaded yet), and it wants them. */
+#define CBD_PRUNE_GRACE_MS 10000u
 
 typedef struct cbd_app {
     store_callback cb;       /* the callback (reloaded) */
@@ -40,6 +44,9 @@ typedef struct cbd_app {
     bool busy;               /* a POST or its OUTBOX command is in flight */
     uint32_t rr;             /* the group to look at first next time */
     ev_tstamp *skip_at;      /* per group: last skip proposed */
+    uint64_t *seen_to;       /* per group: events up to here were looked at
+                                and are not the app's (this leader's memory;
+                                a new leader looks once more) */
 } cbd_app;
 
 /* One event in flight. */
@@ -87,9 +94,15 @@ static int reload_one(const store_callback *cb, void *arg)
             return HERALD_ENOMEM;
         d->apps = v;
         a = calloc(1, sizeof *a);
-        if (a)
+        if (a) {
             a->skip_at = calloc(d->s->nshards, sizeof *a->skip_at);
-        if (!a || !a->skip_at) {
+            a->seen_to = calloc(d->s->nshards, sizeof *a->seen_to);
+        }
+        if (!a || !a->skip_at || !a->seen_to) {
+            if (a) {
+                free(a->skip_at);
+                free(a->seen_to);
+            }
             free(a);
             return HERALD_ENOMEM;
         }
@@ -97,6 +110,8 @@ static int reload_one(const store_callback *cb, void *arg)
         log_info("callback.app", "app %s of %s: events go to %s (%s)", cb->app, cb->tenant,
                  cb->url, cb->all ? "every conversation" : "its conversations");
     }
+    if (a->cb.all != cb->all || a->cb.set_ms != cb->set_ms) /* set again: look again */
+        memset(a->seen_to, 0, d->s->nshards * sizeof *a->seen_to);
     a->cb = *cb;
     a->seen = true;
     return 0;
@@ -121,6 +136,7 @@ static void reload(cbd *d)
         }
         log_info("callback.app", "app %s of %s: callback removed", a->cb.app, a->cb.tenant);
         free(a->skip_at);
+        free(a->seen_to);
         free(a);
     }
     d->n_apps = keep;
@@ -222,11 +238,116 @@ static void http_done(void *arg, cbhttp_req *r)
 
 /* ---- sending ---------------------------------------------------------------------- */
 
+static bool utf8_ok(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t more;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            more = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            more = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            more = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= more)
+            return false;
+        for (size_t j = 1; j <= more; j++) {
+            if ((p[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + j] & 0x3f);
+        }
+        if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
+            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
+/* Base64 (standard alphabet, padded) of p[0..n), appended to out. */
+static int b64_append(herald_buf *out, const uint8_t *p, size_t n)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        if (herald_buf_append(out, q, 4) != 0)
+            return HERALD_ENOMEM;
+    }
+    return 0;
+}
+
+static int append_z(herald_buf *b, const char *z) { return herald_buf_append(b, z, strlen(z)); }
+
+/* A message event's data with the body of its message record spliced in:
+ * ...,"recalled":bool,"encoding":"utf8"|"base64","body":"…"}. */
+static int message_data(store *st, const store_event *e, herald_buf *out)
+{
+    store_msgs m = {0};
+    const char *conv = e->conv;
+    const char *seqp = strstr(e->data, "\"seq\":");
+    uint64_t seq = seqp ? strtoull(seqp + 6, NULL, 10) : 0;
+    herald_str body = {0};
+    bool recalled = false, text;
+    herald_buf esc = {0};
+    json_w w;
+    int rc;
+
+    if (e->data_len < 2 || e->data[e->data_len - 1] != '}')
+        return HERALD_ESTORAGE;
+    if (seq && store_history(st, herald_str_z(e->tenant), herald_str_z(conv), seq - 1, 1, 0,
+                             &m) == 0 &&
+        m.n == 1 && m.v[0].seq == seq) {
+        body = m.v[0].body;
+        recalled = (m.v[0].flags & HERALD_MSGF_RECALLED) != 0;
+    }
+    text = utf8_ok((const uint8_t *)body.ptr, body.len);
+    rc = herald_buf_append(out, e->data, e->data_len - 1);
+    if (rc == 0)
+        rc = append_z(out, recalled ? ",\"recalled\":true" : ",\"recalled\":false");
+    if (rc == 0 && text) {
+        json_init(&w, &esc);
+        json_str(&w, body.ptr ? body.ptr : "", body.len);
+        rc = json_done(&w) ? HERALD_ENOMEM : 0;
+        if (rc == 0)
+            rc = append_z(out, ",\"encoding\":\"utf8\",\"body\":");
+        if (rc == 0)
+            rc = herald_buf_append(out, esc.data, esc.len);
+    } else if (rc == 0) {
+        rc = append_z(out, ",\"encoding\":\"base64\",\"body\":\"");
+        if (rc == 0)
+            rc = b64_append(out, (const uint8_t *)body.ptr, body.len);
+        if (rc == 0)
+            rc = append_z(out, "\"");
+    }
+    if (rc == 0)
+        rc = append_z(out, "}");
+    herald_buf_free(&esc);
+    store_msgs_free(&m);
+    return rc ? HERALD_ENOMEM : 0;
+}
+
 /* The POST body: {"id","tenant","app","type","time","conv","data"}. */
-static int body_of(const cbd_app *a, const store_event *e, herald_buf *out)
+static int body_of(store *st, const cbd_app *a, const store_event *e, herald_buf *out)
 {
     json_w w;
     char id[48];
+    herald_buf data = {0};
     snprintf(id, sizeof id, "%u-%llu", e->group, (unsigned long long)e->seq);
     json_init(&w, out);
     json_obj(&w);
@@ -245,20 +366,25 @@ static int body_of(const cbd_app *a, const store_event *e, herald_buf *out)
         json_strz(&w, e->conv);
     }
     json_key(&w, "data");
-    json_raw(&w, e->data, e->data_len);
+    if (strcmp(e->type, "message") == 0 && message_data(st, e, &data) == 0)
+        json_raw(&w, (const char *)data.data, data.len);
+    else
+        json_raw(&w, e->data, e->data_len);
     json_obj_end(&w);
+    herald_buf_free(&data);
     return json_done(&w) ? HERALD_ENOMEM : 0;
 }
 
 static void send_event(cbd *d, cbd_app *a, const store_event *e, uint32_t attempts,
                        bool redelivery)
 {
+    store *st = d->s->shards[e->group].st;
     cbhttp_req *r = calloc(1, sizeof *r);
     cbd_job *j = calloc(1, sizeof *j);
     uint64_t now_s = session_now_ms() / 1000u;
     char nonce[CB_NONCE_HEX], sig[CB_SIG_HEX];
 
-    if (!r || !j || !(r->url = strdup(a->cb.url)) || body_of(a, e, &r->body) != 0 ||
+    if (!r || !j || !(r->url = strdup(a->cb.url)) || body_of(st, a, e, &r->body) != 0 ||
         herald_buf_append(&r->body, "", 1) != 0) {
         cbhttp_req_free(r);
         free(j);
@@ -284,6 +410,11 @@ static void send_event(cbd *d, cbd_app *a, const store_event *e, uint32_t attemp
         return;
     }
     a->busy = true;
+}
+
+static bool leads(const svc *s, uint32_t g)
+{
+    return !s->be.leads || s->be.leads(s->be.ctx, g);
 }
 
 /* What the app has to do in group g now. */
@@ -353,12 +484,19 @@ static bool look_at(cbd *d, cbd_app *a, uint32_t g)
     if (store_ob_cursor_get(st, ten, app, &cur) != 0)
         return false;
     l.cursor = cur.cursor;
-    if (store_ob_retries(st, ten, app, retry_one, &l) != 0 || l.acted)
+    if (store_ob_retries(st, ten, app, false, retry_one, &l) != 0 || l.acted)
         return a->busy;
     if (l.head_waiting)
         return false;
-    if (store_outbox_scan(st, cur.cursor, CBD_SCAN_MAX, event_one, &l) != 0 || l.acted)
-        return a->busy;
+    {
+        uint64_t from = a->seen_to[g] > cur.cursor ? a->seen_to[g] : cur.cursor;
+        l.scanned_to = from;
+        if (store_outbox_scan(st, from, CBD_SCAN_MAX, event_one, &l) != 0)
+            return false;
+        if (l.acted)
+            return a->busy;
+        a->seen_to[g] = l.scanned_to;
+    }
     /* None of the events looked at is the app's: its cursor moves past
      * them (at once when there are more, else now and then). */
     if (l.scanned_to > cur.cursor &&
@@ -369,10 +507,6 @@ static bool look_at(cbd *d, cbd_app *a, uint32_t g)
     return false;
 }
 
-static bool leads(const svc *s, uint32_t g)
-{
-    return !s->be.leads || s->be.leads(s->be.ctx, g);
-}
 
 /* ---- pruning ------------------------------------------------------------------------ */
 
@@ -383,22 +517,30 @@ static void prune_done(step *st, apply_result *res)
     d->prune_busy[st->group] = false;
 }
 
-/* The oldest event: seq and time. */
+/* The oldest event (seq, time), and the last one before the grace
+ * horizon. */
 typedef struct first_ev {
     uint64_t seq, ts;
+    uint64_t horizon;   /* ms */
+    uint64_t before;    /* last seq with ts < horizon (0: none) */
 } first_ev;
 
 static int first_one(const store_event *e, void *arg)
 {
     first_ev *f = arg;
-    f->seq = e->seq;
-    f->ts = e->ts;
-    return 1;
+    if (!f->seq) {
+        f->seq = e->seq;
+        f->ts = e->ts;
+    }
+    if (e->ts >= f->horizon)
+        return 1;
+    f->before = e->seq;
+    return 0;
 }
 
 /* Per group led: OUTBOX prune up to the smallest cursor of every app (the
- * whole outbox when there is none), or when the oldest event is past the
- * age limit. */
+ * whole outbox when there is none) but never the last CBD_PRUNE_GRACE_MS
+ * of events, or when the oldest event is past the age limit. */
 static void prune(cbd *d)
 {
     for (uint32_t g = 0; g < d->s->nshards; g++) {
@@ -420,8 +562,11 @@ static void prune(cbd *d)
             else if (c.cursor < upto)
                 upto = c.cursor;
         }
-        if (store_outbox_scan(st, 0, 1, first_one, &first) != 0 || first.seq == 0)
+        first.horizon = now > CBD_PRUNE_GRACE_MS ? now - CBD_PRUNE_GRACE_MS : 0;
+        if (store_outbox_scan(st, 0, OUTBOX_CAP, first_one, &first) != 0 || first.seq == 0)
             continue;
+        if (upto > first.before)
+            upto = first.before;
         if (upto < first.seq && first.ts + OUTBOX_AGE_MS >= now)
             continue; /* nothing to remove */
         k = (cmd){.op = CMD_OUTBOX, .kind = herald_str_z("prune"), .seq = upto, .ts = now};
@@ -452,8 +597,10 @@ static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         for (uint32_t n = 0; n < d->s->nshards && !a->busy; n++) {
             uint32_t g = (a->rr + n) % d->s->nshards;
-            if (!leads(d->s, g))
+            if (!leads(d->s, g)) {
+                a->seen_to[g] = 0;
                 continue;
+            }
             if (look_at(d, a, g)) {
                 a->rr = (g + 1) % d->s->nshards;
                 break;
@@ -521,6 +668,7 @@ void cbd_destroy(cbd *d)
     cbhttp_destroy(d->http); /* callbacks run: jobs end (stopping) */
     for (uint32_t i = 0; i < d->n_apps; i++) {
         free(d->apps[i]->skip_at);
+        free(d->apps[i]->seen_to);
         free(d->apps[i]);
     }
     free(d->apps);

@@ -6,7 +6,8 @@
  *
  * Events, by command (nothing for a rejected, skipped or duplicate one):
  *   message          SEND, APP_DELIVER, CONV_CREATE/ADD/REMOVE (system
- *                    messages), CONV_HANDOVER: the stored message
+ *                    messages), CONV_HANDOVER: the stored message (its
+ *                    body is read from the message record when sent)
  *   recall           RECALL (a message became a tombstone)
  *   receipt          READ that moved a cursor in a conversation with
  *                    receipts (receipt events were produced)
@@ -141,75 +142,16 @@ static int ob_put(actx *x, herald_str tenant, const char *type, herald_str conv,
 
 /* ---- event data ------------------------------------------------------------ */
 
-static bool utf8_ok(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t more;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0) {
-            more = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            more = 2;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            more = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= more)
-            return false;
-        for (size_t j = 1; j <= more; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + j] & 0x3f);
-        }
-        if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
-            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += more + 1;
-    }
-    return true;
-}
-
 static void json_hstr(json_w *w, herald_str s) { json_str(w, s.ptr ? s.ptr : "", s.len); }
 
-/* Base64 (standard alphabet, padded) of p[0..n) as a JSON string. */
-static void json_b64(json_w *w, const uint8_t *p, size_t n)
-{
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t out = (n + 2) / 3 * 4;
-    char *b = malloc(out + 1);
-    size_t o = 0;
-    if (!b) {
-        w->failed = true;
-        return;
-    }
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        b[o++] = tab[v >> 18 & 63];
-        b[o++] = tab[v >> 12 & 63];
-        b[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        b[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
-    json_str(w, b, o);
-    free(b);
-}
-
+/* A message event holds the message's reference and metadata, not its
+ * body: the deliverer reads the body from the message record when it
+ * sends (so the outbox costs a small record per message whatever its
+ * size, and a message recalled before delivery goes out without it). */
 static int ev_message(actx *x, const herald_msg *m)
 {
     herald_buf b = {0};
     json_w w;
-    bool text = utf8_ok((const uint8_t *)m->body.ptr, m->body.len);
     int rc;
 
     json_init(&w, &b);
@@ -226,13 +168,6 @@ static int ev_message(actx *x, const herald_msg *m)
     json_bool(&w, (m->flags & HERALD_MSGF_URGENT) != 0);
     json_key(&w, "silent");
     json_bool(&w, (m->flags & HERALD_MSGF_SILENT) != 0);
-    json_key(&w, "encoding");
-    json_strz(&w, text ? "utf8" : "base64");
-    json_key(&w, "body");
-    if (text)
-        json_hstr(&w, m->body);
-    else
-        json_b64(&w, (const uint8_t *)m->body.ptr, m->body.len);
     json_obj_end(&w);
     rc = json_done(&w) ? HERALD_ENOMEM : ob_put(x, x->c->tenant, "message", m->conv, &b);
     herald_buf_free(&b);
@@ -549,15 +484,16 @@ static int cursor_put(actx *x, const store_ob_cursor *cur)
     return aw_put_rec(x, x->s->db.meta, &k, &r);
 }
 
-/* The retry record of (tenant, app, seq): found false when absent. */
-static int retry_get(actx *x, uint64_t seq, store_ob_retry *out, bool *found)
+/* The "or" (failed false) or "of" record of (tenant, app, seq): found
+ * false when absent. */
+static int retry_get(actx *x, bool failed, uint64_t seq, store_ob_retry *out, bool *found)
 {
     kbuf k;
     MDB_val kv, v;
     int rc;
     memset(out, 0, sizeof *out);
     *found = false;
-    key_ob_retry(&k, x->c->tenant, x->c->target, seq, false);
+    key_ob_retry(&k, failed, x->c->tenant, x->c->target, seq, false);
     kv = kb_val(&k);
     rc = mdb_get(x->txn, x->s->db.meta, &kv, &v);
     if (rc == MDB_NOTFOUND)
@@ -573,11 +509,11 @@ static int retry_get(actx *x, uint64_t seq, store_ob_retry *out, bool *found)
     return 0;
 }
 
-static int retry_put(actx *x, uint64_t seq, const store_ob_retry *r)
+static int retry_put(actx *x, bool failed, uint64_t seq, const store_ob_retry *r)
 {
     kbuf k;
     rbuf b = {0};
-    key_ob_retry(&k, x->c->tenant, x->c->target, seq, false);
+    key_ob_retry(&k, failed, x->c->tenant, x->c->target, seq, false);
     rb_u8(&b, (uint8_t)r->state);
     rb_u32(&b, r->attempts);
     rb_u64(&b, r->next_ms);
@@ -590,10 +526,10 @@ static int retry_put(actx *x, uint64_t seq, const store_ob_retry *r)
     return aw_put_rec(x, x->s->db.meta, &k, &b);
 }
 
-static int retry_del(actx *x, uint64_t seq)
+static int retry_del(actx *x, bool failed, uint64_t seq)
 {
     kbuf k;
-    key_ob_retry(&k, x->c->tenant, x->c->target, seq, false);
+    key_ob_retry(&k, failed, x->c->tenant, x->c->target, seq, false);
     return aw_del(x, x->s->db.meta, &k);
 }
 
@@ -623,38 +559,37 @@ static int event_get(actx *x, uint64_t seq, store_event *out)
     return 0;
 }
 
-/* The oldest failed (not requeued) record of the app: dropped at the cap. */
+/* The app's oldest failed record: forgotten at the cap. */
 static int drop_oldest_failed(actx *x)
 {
     MDB_cursor *cur;
     kbuf pre;
     MDB_val kv, v;
+    uint64_t seq = 0;
     int rc;
 
-    key_ob_retry(&pre, x->c->tenant, x->c->target, 0, true);
+    key_ob_retry(&pre, true, x->c->tenant, x->c->target, 0, true);
     rc = mdb_cursor_open(x->txn, x->s->db.meta, &cur);
     if (rc)
         return aw_fatal(x, rc);
     kv = kb_val(&pre);
-    for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        if (kv.mv_size != pre.n + 8 || memcmp(kv.mv_data, pre.b, pre.n) != 0)
-            break;
-        if (v.mv_size >= 1 && *(const uint8_t *)v.mv_data == OB_FAILED) {
-            uint64_t seq = be64((const uint8_t *)kv.mv_data + pre.n);
-            mdb_cursor_close(cur);
-            log_warn("outbox.failed_cap", "group %u: app %.*s of %.*s keeps %u failed events: "
-                     "the oldest, %u-%llu, is forgotten", x->s->group, (int)x->c->target.len,
-                     x->c->target.ptr, (int)x->c->tenant.len, x->c->tenant.ptr,
-                     OUTBOX_FAILED_CAP, x->s->group, (unsigned long long)seq);
-            return retry_del(x, seq);
-        }
-    }
+    rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+    if (rc == 0 && kv.mv_size == pre.n + 8 && memcmp(kv.mv_data, pre.b, pre.n) == 0)
+        seq = be64((const uint8_t *)kv.mv_data + pre.n);
     mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : aw_fatal(x, rc);
+    if (rc && rc != MDB_NOTFOUND)
+        return aw_fatal(x, rc);
+    if (!seq)
+        return 0;
+    log_warn("outbox.failed_cap", "group %u: app %.*s of %.*s keeps %u failed events: the "
+             "oldest, %u-%llu, is forgotten", x->s->group, (int)x->c->target.len,
+             x->c->target.ptr, (int)x->c->tenant.len, x->c->tenant.ptr, OUTBOX_FAILED_CAP,
+             x->s->group, (unsigned long long)seq);
+    return retry_del(x, true, seq);
 }
 
-/* retry / fail of the stream's head or of a redelivery. */
+/* retry / fail of the stream's head or of a redelivery. A failed event
+ * moves from "or" (if it was there) to "of". */
 static int ob_attempt(actx *x, bool give_up)
 {
     const cmd *c = x->c;
@@ -669,7 +604,7 @@ static int ob_attempt(actx *x, bool give_up)
         x->r->dup = true; /* done already (a deposed leader's late report) */
         return 0;
     }
-    rc = retry_get(x, c->seq, &r, &found);
+    rc = retry_get(x, false, c->seq, &r, &found);
     if (rc)
         return rc;
     if (redelivery && (!found || r.state != OB_REQUEUED)) {
@@ -690,27 +625,27 @@ static int ob_attempt(actx *x, bool give_up)
              c->name.ptr ? c->name.ptr : "");
     if (!give_up) {
         r.state = redelivery ? OB_REQUEUED : OB_RETRYING;
-        rc = retry_put(x, c->seq, &r);
+        rc = retry_put(x, false, c->seq, &r);
         store_ob_retry_free(&r);
         return rc;
     }
     r.state = OB_FAILED;
-    rc = retry_put(x, c->seq, &r);
+    rc = found ? retry_del(x, false, c->seq) : 0;
+    if (rc == 0)
+        rc = retry_put(x, true, c->seq, &r);
     store_ob_retry_free(&r);
     if (rc)
         return rc;
-    if (!redelivery) {
-        cur.cursor = c->seq;
-        cur.failed++;
-        cur.failed_now++;
-        if (cur.failed_now > OUTBOX_FAILED_CAP) {
-            rc = drop_oldest_failed(x);
-            cur.failed_now--;
-        }
-    } else {
-        cur.failed++;
-    }
     x->r->seq = c->seq;
+    if (redelivery)
+        return 0; /* failed again: counted when it first failed */
+    cur.cursor = c->seq;
+    cur.failed++;
+    cur.failed_now++;
+    if (cur.failed_now > OUTBOX_FAILED_CAP) {
+        rc = drop_oldest_failed(x);
+        cur.failed_now--;
+    }
     return rc ? rc : cursor_put(x, &cur);
 }
 
@@ -725,7 +660,7 @@ static int ob_ack(actx *x, bool skip)
     if (rc)
         return rc;
     if (redelivery) {
-        rc = retry_get(x, c->seq, &r, &found);
+        rc = retry_get(x, false, c->seq, &r, &found);
         store_ob_retry_free(&r);
         if (rc)
             return rc;
@@ -733,7 +668,7 @@ static int ob_ack(actx *x, bool skip)
             x->r->dup = true;
             return 0;
         }
-        rc = retry_del(x, c->seq);
+        rc = retry_del(x, false, c->seq);
         cur.delivered++;
         if (cur.failed_now)
             cur.failed_now--;
@@ -744,10 +679,10 @@ static int ob_ack(actx *x, bool skip)
         return 0;
     }
     if (!skip) {
-        rc = retry_get(x, c->seq, &r, &found);
+        rc = retry_get(x, false, c->seq, &r, &found);
         store_ob_retry_free(&r);
         if (rc == 0 && found && r.state == OB_RETRYING)
-            rc = retry_del(x, c->seq);
+            rc = retry_del(x, false, c->seq);
         if (rc)
             return rc;
         cur.delivered++;
@@ -757,38 +692,55 @@ static int ob_ack(actx *x, bool skip)
     return cursor_put(x, &cur);
 }
 
-/* requeue: failed → requeued (attempts start over); r->seq = how many. */
+/* A failed event ("of") becomes a requeued one ("or"), attempts from 0. */
+static int requeue_one(actx *x, uint64_t seq, bool *moved)
+{
+    store_ob_retry r;
+    bool found;
+    int rc = retry_get(x, true, seq, &r, &found);
+    *moved = false;
+    if (rc || !found)
+        return rc;
+    r.state = OB_REQUEUED;
+    r.attempts = 0;
+    r.next_ms = 0;
+    rc = retry_del(x, true, seq);
+    if (rc == 0)
+        rc = retry_put(x, false, seq, &r);
+    store_ob_retry_free(&r);
+    *moved = rc == 0;
+    return rc;
+}
+
+/* requeue: failed → requeued; r->seq = how many. */
 static int ob_requeue(actx *x)
 {
     const cmd *c = x->c;
     MDB_cursor *mc;
     kbuf pre;
     MDB_val kv, v;
-    uint64_t *seqs = NULL;
+    uint64_t *seqs = NULL, n_moved = 0;
     size_t n = 0, cap = 0;
+    bool moved;
     int rc;
 
     if (!(c->flags & CMD_OB_ALL)) {
         store_ob_retry r;
         bool found;
-        rc = retry_get(x, c->seq, &r, &found);
+        rc = requeue_one(x, c->seq, &moved);
+        if (rc || moved) {
+            x->r->seq = moved;
+            return rc;
+        }
+        rc = retry_get(x, false, c->seq, &r, &found); /* requeued already? */
+        store_ob_retry_free(&r);
         if (rc)
             return rc;
-        if (!found || r.state != OB_FAILED) {
-            store_ob_retry_free(&r);
-            return found && r.state == OB_REQUEUED
-                       ? 0
-                       : aw_reject(x, HERALD_ENOT_FOUND, "no failed event with that id");
-        }
-        r.state = OB_REQUEUED;
-        r.attempts = 0;
-        r.next_ms = 0;
-        rc = retry_put(x, c->seq, &r);
-        store_ob_retry_free(&r);
-        x->r->seq = rc ? 0 : 1;
-        return rc;
+        return found && r.state == OB_REQUEUED
+                   ? 0
+                   : aw_reject(x, HERALD_ENOT_FOUND, "no failed event with that id");
     }
-    key_ob_retry(&pre, c->tenant, c->target, 0, true);
+    key_ob_retry(&pre, true, c->tenant, c->target, 0, true);
     if (pre.over)
         return aw_reject(x, HERALD_EINVAL, "ids too long");
     rc = mdb_cursor_open(x->txn, x->s->db.meta, &mc);
@@ -799,8 +751,6 @@ static int ob_requeue(actx *x)
          rc = mdb_cursor_get(mc, &kv, &v, MDB_NEXT)) {
         if (kv.mv_size != pre.n + 8 || memcmp(kv.mv_data, pre.b, pre.n) != 0)
             break;
-        if (v.mv_size < 1 || *(const uint8_t *)v.mv_data != OB_FAILED)
-            continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
             uint64_t *ns = realloc(seqs, nc * sizeof *ns);
@@ -821,19 +771,11 @@ static int ob_requeue(actx *x)
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        store_ob_retry r;
-        bool found;
-        rc = retry_get(x, seqs[i], &r, &found);
-        if (rc == 0 && found) {
-            r.state = OB_REQUEUED;
-            r.attempts = 0;
-            r.next_ms = 0;
-            rc = retry_put(x, seqs[i], &r);
-        }
-        store_ob_retry_free(&r);
+        rc = requeue_one(x, seqs[i], &moved);
+        n_moved += moved;
     }
     free(seqs);
-    x->r->seq = rc ? 0 : n;
+    x->r->seq = rc ? 0 : n_moved;
     return rc;
 }
 

@@ -12,10 +12,14 @@
  *   "oc" ten app           → an app's progress in this group: cursor u64
  *                            (every event ≤ it is done for the app),
  *                            delivered u64, failed (total) u64, failed now u32
- *   "or" ten app seq(8)    → an event being retried or given up on: state u8
+ *   "or" ten app seq(8)    → an event being retried (the head of the app's
+ *                            stream, or a requeued failed one): state u8
  *                            (OB_*), attempts u32, next attempt ms u64, first
  *                            attempt ms u64, last error str, then the event
  *                            (ts, type, conv, data) so it outlives pruning
+ *   "of" ten app seq(8)    → an event given up on (OB_FAILED), the same
+ *                            record: kept apart so that the deliverer's look
+ *                            at "or" stays small however many failed
  *   "cb" ten app           → (group 0) an app's callback: url str, token str,
  *                            secret str (hex), flags u32 (CMD_CB_ALL), set
  *                            at ms u64
@@ -97,8 +101,10 @@ typedef struct store_callback {
 void key_ob_event(kbuf *k, uint64_t seq);
 void key_ob_state(kbuf *k);
 void key_ob_cursor(kbuf *k, herald_str ten, herald_str app);
-/* seq 0 with prefix true: the prefix of every retry record of the app. */
-void key_ob_retry(kbuf *k, herald_str ten, herald_str app, uint64_t seq, bool prefix);
+/* "or" (failed false) or "of" (failed true) record of (ten, app, seq);
+ * prefix true: the prefix of all of the app's (seq ignored). */
+void key_ob_retry(kbuf *k, bool failed, herald_str ten, herald_str app, uint64_t seq,
+                  bool prefix);
 void key_callback(kbuf *k, herald_str ten, herald_str app);
 
 /* Decoders of records from disk. 0 or HERALD_ESTORAGE (HERALD_ENOMEM for
@@ -123,9 +129,11 @@ int store_outbox_scan(store *s, uint64_t after, uint32_t max, store_event_fn fn,
 /* An app's cursor record in this group (zeros when absent). 0, ESTORAGE. */
 int store_ob_cursor_get(store *s, herald_str ten, herald_str app, store_ob_cursor *out);
 
-/* Calls fn for each retry record of the app (seq order) until non-zero. */
+/* Calls fn for each retry record ("or"; failed: the failed ones, "of") of
+ * the app, in seq order, until non-zero. */
 typedef int (*store_retry_fn)(const store_ob_retry *r, void *arg);
-int store_ob_retries(store *s, herald_str ten, herald_str app, store_retry_fn fn, void *arg);
+int store_ob_retries(store *s, herald_str ten, herald_str app, bool failed, store_retry_fn fn,
+                     void *arg);
 
 /* An app's callback (group 0 store). 0, ENOT_FOUND, ESTORAGE. */
 int store_callback_get(store *meta, herald_str ten, herald_str app, store_callback *out);

@@ -42,9 +42,10 @@ void key_ob_state(kbuf *k)
 
 void key_ob_cursor(kbuf *k, herald_str ten, herald_str app) { key_meta(k, "oc", ten, app); }
 
-void key_ob_retry(kbuf *k, herald_str ten, herald_str app, uint64_t seq, bool prefix)
+void key_ob_retry(kbuf *k, bool failed, herald_str ten, herald_str app, uint64_t seq,
+                  bool prefix)
 {
-    key_meta(k, "or", ten, app);
+    key_meta(k, failed ? "of" : "or", ten, app);
     if (!prefix)
         kb_u64(k, seq);
 }
@@ -237,7 +238,8 @@ int store_ob_cursor_get(store *s, herald_str ten, herald_str app, store_ob_curso
     return rc;
 }
 
-int store_ob_retries(store *s, herald_str ten, herald_str app, store_retry_fn fn, void *arg)
+int store_ob_retries(store *s, herald_str ten, herald_str app, bool failed, store_retry_fn fn,
+                     void *arg)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -245,7 +247,7 @@ int store_ob_retries(store *s, herald_str ten, herald_str app, store_retry_fn fn
     MDB_val kv, v;
     int rc = 0, mrc;
 
-    key_ob_retry(&pre, ten, app, 0, true);
+    key_ob_retry(&pre, failed, ten, app, 0, true);
     if (pre.over)
         return 0;
     rc = store_rd_begin(s, &txn);

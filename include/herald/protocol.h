@@ -186,6 +186,24 @@
  *                with the tenant-admin role (authz.c), its app messages as
  *                itself only. The callback ops (callback, events, redeliver)
  *                follow the same convention.
+ *   → APP        rid, op*, app*, body (arguments: one JSON object)   event
+ *                callbacks (tenant admin; unknown fields and wrong types
+ *                are ERROR INVAL naming them). The answer is APP_RESULT
+ *                whose body is one JSON object:
+ *                op callback {"url": "https://…" ("" removes it), "all":
+ *                bool (every conversation of the tenant; else only those
+ *                the app is a member of, as "app:APP")} → {"app", "url",
+ *                "token", "secret", "all"}: a new token and secret each
+ *                time (signing: README "Event callbacks");
+ *                op events {"failed": bool (only failed ones), "limit":
+ *                1..200 (50), "after": "GROUP-SEQ"} → {"app", "url", "all",
+ *                "pending", "delivered", "failed", "events": [{"id", "type",
+ *                "time", "conv", "attempts", "next_attempt" (ms or null),
+ *                "last_error", "state": "pending|delivered|failed"}],
+ *                "more"};
+ *                op redeliver {"id": "GROUP-SEQ"} or {"failed": true} →
+ *                {"app", "requeued": N} (failed events sent again; an id
+ *                that is not a failed event is ERROR NOT_FOUND)
  *   → TRANSFER   rid, op*, user, owner, mem, cgs, flags   customer transfer
  *                (WeCom's transfer_customer / resigned transfer): op start
  *                (admin; user = the current owner, owner = the taker, mem =

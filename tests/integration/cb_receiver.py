@@ -7,7 +7,9 @@ event to a log (one JSON line each), and answers what a control file says.
 
 SECRETS: a JSON file {"APP": {"token": T, "secret": S}, …}, re-read per
 request (a callback set again gets a new secret). MODE: a file holding
-"ok" (answer 200) or "500"; re-read per request; missing = ok. LOG: lines
+"ok" (answer 200), "500", or "slow" (answer 200 after 1.5 s: past a 1 s
+callback.timeout_ms the sender gives up and sends it again); re-read per
+request; missing = ok. LOG: lines
 {"id", "app", "type", "conv", "seq", "sig": "ok"|"bad", "status"}; an
 event with a bad signature gets 401 and a "bad" line. Runs until killed."""
 import hashlib
@@ -53,8 +55,13 @@ class H(BaseHTTPRequestHandler):
                 "conv": ev.get("conv"), "seq": (ev.get("data") or {}).get("seq")
                 if isinstance(ev.get("data"), dict) else None,
                 "sig": "ok" if ok else "bad", "status": status}
+        if isinstance(ev.get("data"), dict) and "body" in ev["data"]:
+            line["body"] = ev["data"]["body"][:60]
+            line["enc"] = ev["data"].get("encoding")
         with open(LOG, "a") as f:
             f.write(json.dumps(line) + "\n")
+        if mode == "slow":
+            time.sleep(1.5)
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -2,7 +2,7 @@
  * test_outbox.c — the event-callback outbox in the state machine and the
  * store: which commands record which events (ids from the store's own
  * sequence, time = the command's ts, in the same transaction), nothing
- * for rejected or duplicate commands, APP_CALLBACK (set, validate, remove),
+ * for rejected or duplicate commands, message bodies not copied, APP_CALLBACK (set, validate, remove),
  * the OUTBOX progress commands (ack, skip, retry, fail, requeue, prune,
  * late reports of a deposed leader), the age limit, re-apply of the same
  * index, and determinism (two stores fed the same commands are equal).
@@ -33,7 +33,7 @@
 static int setup(void **state)
 {
     fx *f = fx_new("outbox");
-    f->keep_log = true;
+    f->keep_log = true; /* for the replay (deterministic) */
     *state = f;
     return 0;
 }
@@ -123,7 +123,7 @@ static void events_of_commands(void **state)
     world(f); /* the create's system message: event 1 */
     send(f, "c1", "hello", T0 + 5);
     send(f, "c1", "hello", T0 + 6); /* a duplicate: no event */
-    send(f, "c2", bin, T0 + 7);     /* not UTF-8: base64 */
+    send(f, "c2", bin, T0 + 7);     /* not UTF-8 (base64 when sent) */
     k = (cmd){.op = CMD_SEND, .user = herald_str_z("mallory"), .conv = herald_str_z("g1"),
               .cmid = herald_str_z("c3"), .body = herald_str_z("x")};
     assert_int_equal(run(f, &k), HERALD_ENOT_MEMBER); /* rejected: no event */
@@ -154,8 +154,10 @@ static void events_of_commands(void **state)
     assert_int_equal(g.ts[1], T0 + 5);
     assert_string_equal(g.conv[1], "g1");
     assert_non_null(strstr(g.data[1], "\"seq\":2,\"from\":\"alice\",\"kind\":\"text\""));
-    assert_non_null(strstr(g.data[1], "\"encoding\":\"utf8\",\"body\":\"hello\""));
-    assert_non_null(strstr(g.data[2], "\"encoding\":\"base64\",\"body\":\"/0E=\""));
+    /* The body stays in the message record (read when sent): small events. */
+    assert_null(strstr(g.data[1], "hello"));
+    assert_null(strstr(g.data[2], "body"));
+    assert_string_equal(g.type[2], "message");
     assert_string_equal(g.type[3], "receipt");
     assert_non_null(strstr(g.data[3], "\"user\":\"bob\",\"seq\":2"));
     assert_string_equal(g.type[4], "recall");
@@ -231,12 +233,15 @@ static int keep_retry(const store_ob_retry *r, void *arg)
     return 0;
 }
 
+/* The app's "or" records, then its "of" (failed) ones. */
 static retries retries_of(fx *f)
 {
     retries v;
     memset(&v, 0, sizeof v);
-    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), keep_retry,
-                                      &v), 0);
+    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), false,
+                                      keep_retry, &v), 0);
+    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), true,
+                                      keep_retry, &v), 0);
     return v;
 }
 
@@ -297,6 +302,17 @@ static void progress(void **state)
     v = retries_of(f);
     assert_int_equal(v.r[0].state, OB_REQUEUED);
     assert_int_equal(v.r[0].attempts, 0);
+    /* A redelivery that gives up again is failed again (not counted twice). */
+    assert_int_equal(ob(f, "fail", 2, 3, 0, "gone", CMD_OB_REDELIVERY, NULL), 0);
+    v = retries_of(f);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.r[0].state, OB_FAILED);
+    assert_string_equal(v.r[0].last_error, "gone");
+    assert_int_equal(store_ob_cursor_get(f->st, herald_str_z(TEN), herald_str_z("hr"), &c), 0);
+    assert_int_equal(c.failed, 1);
+    assert_int_equal(ob(f, "requeue", 2, 0, 0, "", 0, &r), 0);
+    assert_int_equal(r.seq, 1);
+    apply_result_free(&r);
     /* A redelivery failing keeps it requeued; then acked, it is gone. */
     assert_int_equal(ob(f, "retry", 2, 1, T0 + 9000, "HTTP 503", CMD_OB_REDELIVERY, NULL), 0);
     assert_int_equal(retries_of(f).r[0].state, OB_REQUEUED);
@@ -338,6 +354,35 @@ static void age_limit(void **state)
     assert_int_equal(events_after(f, 0).seq[0], 3);
 }
 
+/* Failed events are kept up to OUTBOX_FAILED_CAP per app and group: the
+ * oldest goes first. */
+static void failed_cap(void **state)
+{
+    fx *f = *state;
+    store_ob_cursor c;
+    retries v;
+    uint32_t n = OUTBOX_FAILED_CAP + 2;
+
+    f->keep_log = false; /* more commands than the log holds */
+    world(f); /* event 1 */
+    for (uint32_t i = 0; i < n; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "c%u", i);
+        send(f, cmid, "x", T0 + i);
+    }
+    assert_int_equal(ob(f, "ack", 1, 1, 0, "", 0, NULL), 0);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(ob(f, "fail", i + 2, 1, 0, "HTTP 500", 0, NULL), 0);
+    assert_int_equal(store_ob_cursor_get(f->st, herald_str_z(TEN), herald_str_z("hr"), &c), 0);
+    assert_int_equal(c.failed, n);
+    assert_int_equal(c.failed_now, OUTBOX_FAILED_CAP);
+    memset(&v, 0, sizeof v);
+    assert_int_equal(store_ob_retries(f->st, herald_str_z(TEN), herald_str_z("hr"), true,
+                                      keep_retry, &v), 0);
+    assert_int_equal(v.n, OUTBOX_FAILED_CAP);
+    assert_int_equal(v.r[0].seq, 4); /* 2 and 3 were forgotten */
+}
+
 /* Re-applying an index does nothing; a second store fed the same commands
  * (with the same ts) is the same byte for byte. */
 static void deterministic(void **state)
@@ -375,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(callback_config, setup, teardown),
         cmocka_unit_test_setup_teardown(progress, setup, teardown),
         cmocka_unit_test_setup_teardown(age_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(deterministic, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
