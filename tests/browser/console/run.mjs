@@ -11,7 +11,7 @@
 //   2. the admin token: the Cluster screen shows three nodes up, the groups
 //      with their leaders and /readyz ready;
 //   3. the directory: the tenant, a department and a user's card by id (an
-//      unknown one: NOT_FOUND); the department tree from the root and the
+//      unknown department: NOT_FOUND); the department tree from the root and the
 //      users of a department;
 //   4. an app message and an announcement from the app: each answer's msgid
 //      and invalid users; then alice answers in her conversation with the app;
@@ -189,6 +189,8 @@ try {
   console.log(`FAIL - setup: ${e?.stack ?? e}`);
 }
 
+// The text of the first element matching SEL now, or null (no waiting).
+const textNow = (sel) => page.evaluate((s) => document.querySelector(s)?.textContent ?? null, sel);
 const signIn = async (token) => {
   await page.fill("#token", token);
   await page.click("#signin-go");
@@ -238,7 +240,7 @@ if (!failed) {
     await shot(page, "cluster");
   });
 
-  await check("the directory: the tenant, a department and a user's card by id", async () => {
+  await check("the directory: the tenant, a department and a user's card by id, an unknown department", async () => {
     await page.click('a[data-screen="directory"]');
     const tenant = await page.textContent("#tenant-name");
     assert(tenant === env.HERALD_TENANT, `tenant shown: ${tenant}, want ${env.HERALD_TENANT}`);
@@ -250,11 +252,11 @@ if (!failed) {
     await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
     const card = await page.textContent("#user-card");
     assert(/Alice Archer/.test(card ?? "") && /Account executive/.test(card ?? "") && /internal/.test(card ?? "") && /sales/.test(card ?? ""), `alice's card: ${card}`);
-    await page.fill("#user-find", "nobody-here");
-    await page.click("#user-find-go");
-    const missing = await page.locator("#user-card .error").textContent({ timeout: WAIT_MS });
-    assert(/NOT_FOUND/.test(missing ?? ""), `an unknown user shows: ${missing}`);
-    console.log(`#   alice's card: ${card}; an unknown user: ${missing}`);
+    await page.fill("#dept-find", "no-such-dept");
+    await page.click("#dept-find-go");
+    const missing = await page.locator("#dept-card .error").textContent({ timeout: WAIT_MS });
+    assert(/NOT_FOUND/.test(missing ?? ""), `an unknown department shows: ${missing}`);
+    console.log(`#   alice's card: ${card}; an unknown department: ${missing}`);
   });
 
   await check("the directory: the tree from the root, a department's users", async () => {
@@ -262,7 +264,7 @@ if (!failed) {
     await page.click('a[data-screen="directory"]');
     const sales = page.locator('#dept-tree li[data-dept="sales"] > .name');
     await Promise.race([sales.waitFor({ timeout: WAIT_MS }), page.locator("#dir-error:not([hidden])").waitFor({ timeout: WAIT_MS })]);
-    const err = await page.locator("#dir-error:not([hidden])").textContent().catch(() => null);
+    const err = await textNow("#dir-error:not([hidden])");
     assert(!err, `the tree: ${err}`);
     await sales.click();
     await page.locator('#dept-users tr[data-user="alice"] td.name', { hasText: "Alice Archer" }).waitFor({ timeout: WAIT_MS });
@@ -281,13 +283,13 @@ if (!failed) {
       await page.fill("#send-agentid", APP);
       await page.fill("#send-touser", touser);
       await page.fill("#send-text", text);
-      const before = await page.locator("#send-msgid").textContent().catch(() => null);
+      const before = await textNow("#send-msgid");
       await page.click("#send-go");
       await page.waitForFunction((b) => {
         const m = document.querySelector("#send-msgid");
         return (m && m.textContent !== b) || document.querySelector("#send-error");
       }, before, { timeout: WAIT_MS });
-      const err = await page.locator("#send-error").textContent().catch(() => null);
+      const err = await textNow("#send-error");
       assert(!err, `the send failed: ${err}`);
       return {
         title: await page.textContent("#send-result h3"),
