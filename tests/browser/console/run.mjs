@@ -9,7 +9,8 @@
 //   1. a token that is not one, and a user's (not an admin's) token: refused,
 //      with the reason on the sign-in screen;
 //   2. the admin token: the Cluster screen shows three nodes up, the groups
-//      with their leaders and /readyz ready;
+//      with their leaders and /readyz ready; node 3 killed -9: shown down,
+//      then up after its restart;
 //   3. the directory: the tenant, a department and a user's card by id (an
 //      unknown department: NOT_FOUND); the department tree from the root and the
 //      users of a department;
@@ -79,6 +80,7 @@ function run(file, args, extraEnv, ms) {
   );
 }
 const lc = (verb, ms = 120000) => run("bash", [LC, verb, "--data", dir], { HERALD_BIN_DIR: dirname(HERALDD), HERALD_UP_TIMEOUT: "60", HERALD_CONSOLE_DIR: DIST }, ms);
+const lcNode = (verb, n) => run("bash", [LC, verb, n, "--data", dir], { HERALD_BIN_DIR: dirname(HERALDD), HERALD_UP_TIMEOUT: "60" }, 90000);
 const cli = (...args) =>
   run(HERALD, ["--timeout", "10", ...args], { HERALD_GATEWAY: env.HERALD_GATEWAY, HERALD_TENANT: env.HERALD_TENANT, HERALD_SECRET: env.HERALD_SECRET, HERALD_TOKEN: "" }, 20000);
 
@@ -238,6 +240,18 @@ if (!failed) {
     await page.waitForFunction((f) => document.querySelector("#cluster-updated")?.textContent !== f, first, { timeout: 6000 });
     assert((await page.evaluate(() => sessionStorage.length)) === 1, "the token is not in sessionStorage");
     await shot(page, "cluster");
+  });
+
+  await check("node 3 killed -9: the Cluster screen shows it down, then up again after its restart", async () => {
+    const state3 = () => textNow('#nodes tr[data-node="3"] td.state');
+    await lcNode("kill", "3");
+    await page.waitForFunction(() => document.querySelector('#nodes tr[data-node="3"] td.state')?.textContent === "down", null, { timeout: WAIT_MS });
+    const up = await textNow("#nodes-up");
+    assert(up === "2 of 3", `nodes up shown: ${up}`);
+    console.log(`#   node 3 killed: shown ${await state3()}, nodes up ${up}`);
+    await shot(page, "cluster-node-down");
+    await lcNode("restart", "3");
+    await page.waitForFunction(() => document.querySelector('#nodes tr[data-node="3"] td.state')?.textContent === "up", null, { timeout: WAIT_MS });
   });
 
   await check("the directory: the tenant, a department and a user's card by id, an unknown department", async () => {
