@@ -59,6 +59,14 @@ static void close_c(json_w *w, char c)
     raw(w, &c, 1);
 }
 
+void json_raw(json_w *w, const char *p, size_t n)
+{
+    sep(w);
+    if (n == 0)
+        w->failed = true; /* not a JSON value */
+    raw(w, p, n);
+}
+
 void json_obj(json_w *w) { open_c(w, '{'); }
 void json_obj_end(json_w *w) { close_c(w, '}'); }
 void json_arr(json_w *w) { open_c(w, '['); }

@@ -40,6 +40,8 @@ void json_arr_end(json_w *w);      /* ] */
 void json_key(json_w *w, const char *k);           /* "k": (inside an object) */
 void json_str(json_w *w, const char *p, size_t n); /* n bytes, any content */
 void json_strz(json_w *w, const char *z);          /* NUL-terminated; NULL = "" */
+/* A value that is JSON text already (n ≥ 1 bytes; the caller vouches for it). */
+void json_raw(json_w *w, const char *p, size_t n);
 void json_u64(json_w *w, uint64_t v);
 void json_i64(json_w *w, int64_t v);
 void json_bool(json_w *w, bool v);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 HERALD_DEPS=(build-essential cmake pkg-config libnng-dev liblmdb-dev lmdb-utils
   libmsgpack-dev libev-dev libraft-dev libcmocka-dev libsodium-dev libjansson-dev
-  libmbedtls-dev openssl python3-websockets python3-msgpack mosquitto-clients
+  libmbedtls-dev libcurl4-openssl-dev openssl python3-websockets python3-msgpack mosquitto-clients
   python3-paho-mqtt
   prometheus) # prometheus: promtool check metrics (tests of GET /metrics)
 # The TypeScript SDK's tests (common/js, `npm ci`) and its browser test

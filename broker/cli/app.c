@@ -11,8 +11,8 @@
 #define XFER_MAX 100         /* customers / groups in one transfer */
 
 /* Sends APP op with the arguments in args (a JSON object being written)
- * and prints the answer's JSON. */
-static int app_call(const cli_globals *g, const char *op, const char *app, herald_buf *args)
+ * and prints the answer's JSON (cli.h). */
+int app_call(const cli_globals *g, const char *op, const char *app, herald_buf *args)
 {
     herald_client *c = NULL;
     herald_buf out = {0};
@@ -150,6 +150,9 @@ int v_app(const cli_globals *g, const char *line, int argc, char **argv)
     if (argc >= 1 && (strcmp(argv[0], "create") == 0 || strcmp(argv[0], "list") == 0 ||
                       strcmp(argv[0], "user-token") == 0))
         return app_manage(g, line, argc, argv);
+    if (argc >= 1 && (strcmp(argv[0], "callback") == 0 || strcmp(argv[0], "events") == 0 ||
+                      strcmp(argv[0], "redeliver") == 0))
+        return app_callbacks(g, line, argc, argv); /* cbapp.c */
     rc = cli_parse_opts(argc, argv, opts, pos, 2, &npos, line);
     if (rc)
         return rc;

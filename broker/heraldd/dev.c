@@ -193,11 +193,11 @@ static void stop_writers(dev *d)
     }
 }
 
-int dev_start(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
-              dev **out)
+int dev_start(const gw_config *cfg, const svc_cb_config *cb, struct ev_loop *loop,
+              store *const *stores, uint32_t n, dev **out)
 {
     dev *d;
-    svc_config sc = {.max_frame = cfg->max_frame, .hb_ms = cfg->hb_ms};
+    svc_config sc = {.max_frame = cfg->max_frame, .hb_ms = cfg->hb_ms, .cb = *cb};
     svc_backend be;
     tier_handler h;
     int rc;

@@ -13,16 +13,18 @@
 
 #include "api.h"
 #include "store.h"
+#include "svc.h"
 #include "tier.h"
 
 struct ev_loop;
 typedef struct dev dev;
 
 /* Starts writers over the n open stores (borrowed; group i in stores[i]),
- * the service, and the listener of cfg. 0, HERALD_EINVAL, HERALD_EIO (bind
- * failed; errno kept), HERALD_ENOMEM. */
-int dev_start(const gw_config *cfg, struct ev_loop *loop, store *const *stores, uint32_t n,
-              dev **out);
+ * the service (with the event-callback deliverer: cb), and the listener
+ * of cfg. 0, HERALD_EINVAL, HERALD_EIO (bind failed; errno kept),
+ * HERALD_ENOMEM. */
+int dev_start(const gw_config *cfg, const svc_cb_config *cb, struct ev_loop *loop,
+              store *const *stores, uint32_t n, dev **out);
 /* The bound client port. */
 uint16_t dev_port(const dev *d);
 /* The bound WebSocket port (0: gateway.ws_listen is off). */

@@ -22,6 +22,7 @@ const cfg_key devcfg_keys[] = {
       "tenants created on first start, comma-separated (up to 16); each gets "
       "DIR/tenant-NAME.env, the first also DIR/dev.env (--tenants)"),
     TENANTCFG_KEYS(dev_config, tenant),
+    CALLBACKCFG_KEYS(dev_config, cb),
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error (--log-level)"),
 };
 #undef K

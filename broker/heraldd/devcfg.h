@@ -23,6 +23,7 @@ typedef struct dev_config {
     char log_level[16];    /* log.level */
     char tenants[512];     /* dev.tenants: tenants to create, first = dev.env */
     tenant_defaults tenant; /* tenant.*: settings of the tenants it creates */
+    callback_limits cb;    /* callback.*: event callback retries */
 } dev_config;
 
 extern const cfg_key devcfg_keys[];

@@ -311,7 +311,11 @@ static int run_dev(int argc, char **argv)
             goto close_store;
         }
     }
-    rc = dev_start(&gc, loop, stores, o.groups, &g);
+    {
+        svc_cb_config cb = {.on = true, .max_attempts = o.cb.max_attempts,
+                            .backoff_ms = o.cb.backoff_ms, .timeout_ms = o.cb.timeout_ms};
+        rc = dev_start(&gc, &cb, loop, stores, o.groups, &g);
+    }
     if (rc) {
         fprintf(stderr, "heraldd: cannot listen on %s%s%s%s%s: %s (%s)\n", gc.listen,
                 gc.ws_listen && gc.ws_listen[0] ? " / WebSocket " : "",

@@ -90,6 +90,7 @@ const cfg_key nodecfg_keys[] = {
     LINK_KEYS,
     K("log.level", CFG_STR, log_level, 1, 0, "info", "debug | info | warn | error"),
     TENANTCFG_KEYS(node_config, tenant),
+    CALLBACKCFG_KEYS(node_config, cb),
 };
 #undef K
 

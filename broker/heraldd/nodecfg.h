@@ -51,6 +51,7 @@ typedef struct node_config {
     uint64_t map_size;           /* store.map_size: initial LMDB map of each group store */
     uint32_t request_timeout_ms; /* node.request_timeout_ms: forwarded proposals */
     uint32_t reach_wait_ms;      /* node.reach_wait_ms: HELLO/SYNC wait for replicas */
+    callback_limits cb;          /* callback.*: event callback retries */
     uint32_t chain_users;        /* events.chain_users: push chain bound per group */
     uint64_t queue_bytes;        /* node.queue_bytes: proposal bytes in flight per group */
     uint32_t shutdown_s;         /* node.shutdown_s: the shutdown budget */

@@ -172,4 +172,25 @@ typedef struct gw_limits {
  * while gateway.listen's port is 0, it becomes the listen host with port 0. */
 void gwlimits_config(gw_limits *l, gw_config *g);
 
+/* Event callbacks (`callback.*`, heraldd dev and heraldd node): how the
+ * deliverer on a group's leader retries (cbsign.h has the schedule). */
+typedef struct callback_limits {
+    uint32_t max_attempts; /* callback.max_attempts */
+    uint32_t backoff_ms;   /* callback.backoff_ms */
+    uint32_t timeout_ms;   /* callback.timeout_ms */
+} callback_limits;
+
+/* The callback.* keys of config struct T whose callback_limits member is M. */
+#define CALLBACKCFG_KEYS(T, M)                                                               \
+    SHAREDCFG_K_(T, M, callback_limits, "callback.max_attempts", CFG_U32, max_attempts, 1,  \
+                 1000, "23",                                                                 \
+                 "POSTs of one event before it is marked failed (visible in `app events`, "  \
+                 "sent again by `app redeliver`); 23 with the default backoff: ~6 h"),       \
+    SHAREDCFG_K_(T, M, callback_limits, "callback.backoff_ms", CFG_U32, backoff_ms, 10,     \
+                 600000, "1000",                                                             \
+                 "wait after an event's first failed POST; it doubles after each one, up to " \
+                 "30 min"),                                                                  \
+    SHAREDCFG_K_(T, M, callback_limits, "callback.timeout_ms", CFG_U32, timeout_ms, 100,    \
+                 60000, "5000", "deadline of one callback POST (connect included)")
+
 #endif

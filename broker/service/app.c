@@ -85,13 +85,16 @@ void app_start(svc_req *rq, herald_frame *f)
     cmd k;
     int rc;
 
+    if (callback_op(rq, f)) /* callback, events, redeliver: callback.c */
+        return;
     if (app_registry_op(f->op)) {
         app_registry(rq, f);
         return;
     }
     if (!announce && !herald_str_eq(f->op, "send")) {
         req_error(rq, HERALD_EINVAL,
-                  "op must be send, announce, create, list, login or user_token", f->rid);
+                  "op must be send, announce, create, list, login, user_token, callback, "
+                  "events or redeliver", f->rid);
         return;
     }
     if (!token_id_valid(f->app.ptr, f->app.len) || f->app.len > APP_ID_MAX) {

@@ -68,6 +68,10 @@ const authz_verb authz_table[] = {
     {HERALD_FT_APP, "user_token", {Y, N, N, N},
      "client tokens are minted by an admin or an app with the user_token scope",
      APP_SCOPE_USER_TOKEN},
+    {HERALD_FT_APP, "callback", {Y, N, N, N}, "event callbacks are set by a tenant admin", 0},
+    {HERALD_FT_APP, "events", {Y, N, N, N}, "event callbacks are read by a tenant admin", 0},
+    {HERALD_FT_APP, "redeliver", {Y, N, N, N}, "event callbacks are managed by a tenant admin",
+     0},
     {HERALD_FT_TRANSFER, "refuse", {N, N, Y, N}, "only the customer objects to its transfer", 0},
     {HERALD_FT_STATUS, NULL, {Y, N, N, N}, "status needs the admin role", 0},
 };

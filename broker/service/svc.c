@@ -166,6 +166,8 @@ int svc_create(const svc_config *cfg, struct ev_loop *loop, store *const *stores
         }
         s->shards[i].st = stores[i];
     }
+    if (cfg->cb.on && (rc = cbd_create(s, &s->cb)) != 0)
+        goto fail_shards;
     ev_timer_init(&s->tick_w, on_tick, 1.0, 1.0);
     s->tick_w.data = s;
     ev_timer_start(loop, &s->tick_w);
@@ -179,12 +181,15 @@ fail_alloc:
     return rc;
 }
 
+void svc_cb_stats_get(const svc *s, svc_cb_stats *out) { cbd_stats(s->cb, out); }
+
 void svc_destroy(svc *s)
 {
     if (!s)
         return;
     s->stopping = true;
     ev_timer_stop(s->loop, &s->tick_w);
+    cbd_destroy(s->cb);
     free(s->shards);
     free(s);
 }

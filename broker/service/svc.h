@@ -41,10 +41,32 @@ typedef struct svc svc;
  * gateway process enforces its own idle timeout). */
 #define SVC_HB_MS_DEFAULT 30000u
 
+/* Event callbacks (cbdeliver.c): the deliverer runs on the groups this
+ * process leads. Zero fields take the defaults of cbsign.h. */
+typedef struct svc_cb_config {
+    bool on;               /* run the deliverer (dev and node: yes) */
+    uint32_t max_attempts; /* callback.max_attempts: attempts before an event fails */
+    uint32_t backoff_ms;   /* callback.backoff_ms: the first retry's wait (doubles) */
+    uint32_t timeout_ms;   /* callback.timeout_ms: one POST's deadline */
+} svc_cb_config;
+
 typedef struct svc_config {
     uint32_t max_frame;    /* the clients' frame cap: replies are cut to fit it */
     uint32_t hb_ms;        /* heartbeat interval advertised in WELCOME */
+    svc_cb_config cb;      /* event callbacks */
 } svc_config;
+
+/* The deliverer's counters (this process, since it started). */
+typedef struct svc_cb_stats {
+    uint64_t attempts;     /* POSTs finished */
+    uint64_t failures;     /* … answered non-2xx, timed out or refused */
+    uint64_t delivered;    /* … acknowledged (2xx) */
+    uint64_t gave_up;      /* events marked failed after the last attempt */
+    uint32_t inflight;     /* POSTs in flight now */
+    uint32_t apps;         /* callbacks known */
+} svc_cb_stats;
+/* Zeros when the deliverer is off. Loop thread. */
+void svc_cb_stats_get(const svc *s, svc_cb_stats *out);
 
 /* Where replies to one request go. All run on the loop thread. */
 typedef struct svc_sink {

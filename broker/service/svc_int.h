@@ -39,6 +39,7 @@ struct svc {
     shard *shards;         /* shard groups, index = group id (owned array) */
     uint32_t nshards;      /* number of groups */
     ev_timer tick_w;       /* proposes due reminders and takeovers, every second */
+    struct cbd *cb;        /* the event-callback deliverer (NULL: off) */
     bool stopping;         /* svc_destroy in progress */
 };
 
@@ -148,5 +149,19 @@ bool app_registry_op(herald_str op);
  * customer takeovers (transfer.c). */
 void remind_tick(svc *s);
 void transfer_tick(svc *s);
+
+/* cbdeliver.c: the event-callback deliverer. */
+typedef struct cbd cbd;
+int cbd_create(svc *s, cbd **out);
+void cbd_destroy(cbd *d);
+void cbd_stats(const cbd *d, svc_cb_stats *out);
+/* Whether the event is the callback's app's (tenant, time, subscription;
+ * not a message the app sent itself); st is the event's group's store. */
+struct store_event;
+struct store_callback;
+bool cbd_wants(store *st, const struct store_callback *cb, const struct store_event *e);
+
+/* callback.c: APP ops callback, events, redeliver. True when op is one. */
+bool callback_op(svc_req *rq, herald_frame *f);
 
 #endif

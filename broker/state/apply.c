@@ -29,6 +29,7 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_TRANSFER_MARK] = op_transfer_mark, [CMD_TRANSFER_DUE] = op_transfer_due,
     [CMD_CONV_HANDOVER] = op_conv_handover, [CMD_TRANSFER_DONE] = op_transfer_done,
     [CMD_APP_CREATE] = op_app_create,
+    [CMD_APP_CALLBACK] = op_app_callback,   [CMD_OUTBOX] = op_outbox,
 };
 
 void apply_result_free(apply_result *r)
@@ -84,6 +85,8 @@ static int apply_one(store *s, MDB_txn *parent, const uint8_t *p, size_t len, ui
     if (rc)
         goto out_cmd;
     rc = ops[c.op] ? ops[c.op](&x) : aw_reject(&x, HERALD_EUNSUPPORTED, "command not supported");
+    if (rc == 0 && !x.mdb_fail)
+        rc = aw_outbox(&x); /* its callback events, in the same transaction */
     if (x.mdb_fail || rc == HERALD_ENOMEM) {
         /* Not the command's fault and not deterministic: fail the batch. */
         mdb_txn_abort(x.txn);

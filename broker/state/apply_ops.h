@@ -42,4 +42,8 @@ int op_transfer_due(actx *x);
 int op_conv_handover(actx *x);
 int op_transfer_done(actx *x);
 
+/* apply_outbox.c: event callbacks (an app's callback; the outbox). */
+int op_app_callback(actx *x);
+int op_outbox(actx *x);
+
 #endif

@@ -138,4 +138,12 @@ int aw_customers_add(actx *x, herald_str employee, int delta);
 int aw_add_outcome(actx *x, herald_str subject, herald_str owner, herald_str conv,
                    uint32_t status);
 
+/* ---- event callbacks ------------------------------------------------------ */
+
+/* Records the callback events of the command just applied (x->r filled,
+ * x->tg / x->rem / x->mass / x->xfer still the op's) in this store's
+ * outbox, in the command's transaction (apply_outbox.c, outbox.h). apply.c
+ * calls it for every command that applied without error. */
+int aw_outbox(actx *x);
+
 #endif

@@ -66,6 +66,8 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_TRANSFER_DONE] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_NAME) | B(C_MEM) | B(C_CONV) |
                           B(C_TS),
     [CMD_APP_CREATE] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_SECRET) | B(C_TS),
+    [CMD_APP_CALLBACK] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_TS),
+    [CMD_OUTBOX] = B(C_KIND) | B(C_TS),
 };
 
 const char *cmd_op_name(uint32_t op)

@@ -67,7 +67,18 @@
                            (meta group)                                   */ \
     X(APP_CREATE, 23)   /* tenant, user, admin, target (app id), name,
                            flags (APP_SCOPE_* bits), secret (hex SHA-256
-                           of the app's secret), ts (meta group)          */
+                           of the app's secret), ts (meta group)          */ \
+    X(APP_CALLBACK, 30) /* tenant, user, admin, target (app id), name (URL;
+                           "" removes it), cmid (token), secret (64 hex),
+                           flags (CMD_CB_ALL), ts: an app's event callback
+                           (meta group; token and secret drawn by the
+                           proposer so every replica stores the same)     */ \
+    X(OUTBOX, 31)       /* kind "ack" | "retry" | "fail" | "requeue" |
+                           "prune"; tenant, target (app), seq (event), cap
+                           (attempts), win (next attempt, ms), name (last
+                           error), flags (CMD_OB_*), ts: the callback
+                           deliverer's progress in this group's outbox
+                           (any group; see apply_outbox.c)                */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,
@@ -95,6 +106,14 @@ typedef enum cmd_op {
 #define CMD_KINDS_READ 0x40000000u
 #define CMD_EXTERNAL_NOW 0x20000000u
 #define CMD_KIND_BITS (CMD_KINDS_READ | CMD_EXTERNAL_NOW)
+/* APP_CALLBACK: the app gets every event of the tenant (else only those of
+ * conversations it is a member of, as "app:ID"). */
+#define CMD_CB_ALL 0x1u
+/* OUTBOX ack/retry/fail: the event was a failed one being redelivered
+ * ("redeliver"), not the head of the app's stream. OUTBOX requeue: every
+ * failed event of the app (else the one at seq). */
+#define CMD_OB_REDELIVERY 0x1u
+#define CMD_OB_ALL 0x2u
 
 typedef struct cmd {
     uint32_t op;          /* cmd_op */
