@@ -23,6 +23,7 @@ const ERROR_NAMES = [
 export const E_UNAUTHORIZED = 3;
 export const E_EXPIRED = 4;
 export const E_FORBIDDEN = 5;
+export const E_NOT_FOUND = 6;
 export const E_INVAL = 8;
 export const E_TIMEOUT = 16;
 export const E_IO = 18;
@@ -162,6 +163,8 @@ export interface CallbackEvent {
 export interface EventPage {
   app: string;
   url?: string;
+  /** Events of every conversation of the tenant, not only the app's. */
+  all?: boolean;
   pending?: number;
   delivered?: number;
   failed?: number;
@@ -403,6 +406,7 @@ export class Api {
     return {
       app: str(j.app) ?? app,
       url: str(j.url) ?? str(j.callback_url),
+      all: bool(j.all),
       pending: num(j.pending),
       delivered: num(j.delivered),
       failed: num(j.failed),

@@ -6,29 +6,11 @@
  */
 import type { Department, User } from "./api.js";
 import { badge, errorText, fill, fmtTime, h, ID_RE, show, table } from "./dom.js";
+import { pooled } from "./pool.js";
 import type { Ctx, Screen } from "./screen.js";
 
-const POOL = 4;
 const NOT_LISTED = "not listed by the server";
 const SHOW_MAX = 200;
-
-/** f over xs, at most POOL at once; results in order (errors as Error). */
-async function pooled<T, R>(xs: T[], f: (x: T) => Promise<R>): Promise<(R | Error)[]> {
-  const out: (R | Error)[] = new Array(xs.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < xs.length) {
-      const i = next++;
-      try {
-        out[i] = await f(xs[i]!);
-      } catch (e) {
-        out[i] = e instanceof Error ? e : new Error(String(e));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(POOL, xs.length) }, worker));
-  return out;
-}
 
 export const directoryScreen: Screen = {
   id: "directory",
