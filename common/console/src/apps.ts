@@ -37,11 +37,20 @@ export const appsScreen: Screen = {
     fill(root, h("div", { class: "toolbar" }, h("h2", {}, "Apps and callbacks")), err, list, detail);
 
     let closeDetail: (() => void) | null = null;
+    // The list row of an app: its URL and counts, from the app's latest deliveries page.
+    const setRow = (app: string, p: EventPage): void => {
+      const tr = list.querySelector(`tr[data-app="${CSS.escape(app)}"]`);
+      if (!tr) return;
+      if (p.url !== undefined) fill(tr.querySelector("td.url")!, p.url ? h("code", {}, p.url) : h("span", { class: "muted" }, "no callback"));
+      fill(tr.querySelector("td.pending")!, count(p.pending, "warn"));
+      fill(tr.querySelector("td.delivered")!, count(p.delivered, "ok"));
+      fill(tr.querySelector("td.failed")!, count(p.failed, "bad"));
+    };
     const open = (a: AppInfo): void => {
       closeDetail?.();
       for (const tr of list.querySelectorAll("tr.selected")) tr.classList.remove("selected");
       list.querySelector(`tr[data-app="${CSS.escape(a.app)}"]`)?.classList.add("selected");
-      closeDetail = deliveries(a, detail, ctx);
+      closeDetail = deliveries(a, detail, ctx, (p) => setRow(a.app, p));
     };
 
     void (async () => {
@@ -91,13 +100,8 @@ export const appsScreen: Screen = {
             return;
           }
           const page = p as EventPage;
-          if (page.url !== undefined) {
-            a.callback_url = page.url;
-            fill(cell("url"), page.url ? h("code", {}, page.url) : h("span", { class: "muted" }, "no callback"));
-          }
-          fill(cell("pending"), count(page.pending, "warn"));
-          fill(cell("delivered"), count(page.delivered, "ok"));
-          fill(cell("failed"), count(page.failed, "bad"));
+          if (page.url !== undefined) a.callback_url = page.url;
+          setRow(a.app, page);
         });
       });
       const wanted = new URLSearchParams(location.hash.split("?")[1] ?? "").get("app");
@@ -111,8 +115,9 @@ export const appsScreen: Screen = {
   },
 };
 
-/** The deliveries panel of app A in EL; the function returned stops it. */
-function deliveries(a: AppInfo, el: HTMLElement, ctx: Ctx): () => void {
+/** The deliveries panel of app A in EL (each page loaded also goes to
+ * onPage); the function returned stops it. */
+function deliveries(a: AppInfo, el: HTMLElement, ctx: Ctx, onPage: (p: EventPage) => void): () => void {
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let busy = false;
@@ -198,6 +203,7 @@ function deliveries(a: AppInfo, el: HTMLElement, ctx: Ctx): () => void {
       if (stopped || my !== gen) return;
       err.hidden = true;
       setCounts(p);
+      onPage(p);
       events = after === undefined ? p.events : [...events, ...p.events];
       more = p.more;
       render(p.failed);
