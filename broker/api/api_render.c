@@ -258,6 +258,12 @@ int api_render(const api_route_def *r, const herald_frame *f, json_w *w)
             key_str(w, "id", f->dept);
             key_str(w, "name", f->name);
             key_str(w, "parentid", f->parent);
+            if (r->op && strcmp(r->op, "dept.list") == 0) {
+                key_list(w, "children", f->depts, f->n_depts);
+                key_list(w, "users", f->members, f->n_members);
+                json_key(w, "more");
+                json_bool(w, f->more);
+            }
         }
         break;
     case HERALD_FT_CONTACT_RESULT:

@@ -105,7 +105,8 @@ static const api_param p_dept_create[] = {
     P("name", AP_STR, false, FS(name), "display name"),
     P("parentid", AP_STR, false, FS(parent), "parent department (absent: top level)"),
     END};
-static const api_param p_dept_get[] = {P("id", AP_STR, true, FS(dept), "department id"), END};
+static const api_param p_dept_get[] = {
+    P("id", AP_STR, false, FS(dept), "department id (absent: the top of the tree)"), END};
 static const api_param p_conv_create[] = {
     P("conv", AP_STR, true, FS(conv), "conversation id"),
     P("kind", AP_STR, true, FS(kind), "single, group, customer_group or announce"),
@@ -196,8 +197,8 @@ const api_route_def api_routes[] = {
       p_user_get),
     R(POST, "/api/v1/department/create", DIR, "dept.add", AM_FRAME, "directory",
       "Adds or updates a department", p_dept_create),
-    R(GET, "/api/v1/department/get", DIR, "dept.show", AM_FRAME, "directory",
-      "A department", p_dept_get),
+    R(GET, "/api/v1/department/get", DIR, "dept.list", AM_FRAME, "directory",
+      "A department with its sub-departments and users (no id: the top level)", p_dept_get),
     R(POST, "/api/v1/conversation/create", CONV, "create", AM_FRAME, "conversations",
       "Creates a conversation", p_conv_create),
     R(GET, "/api/v1/conversation/get", CONV, "info", AM_FRAME, "conversations",

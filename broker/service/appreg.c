@@ -16,6 +16,7 @@
 #include "authz.h"
 #include "json.h"
 #include "log.h"
+#include "outbox.h"
 
 #define APP_ID_MAX 100u           /* "app:" + id must stay a user id */
 #define ACCESS_TTL_S 7200u        /* an app's access token: two hours */
@@ -160,11 +161,15 @@ out:
 
 typedef struct list_ctx {
     json_w *w;
+    store *meta;
+    herald_str tenant;
 } list_ctx;
 
 static int list_one(void *ctx, herald_str id, const store_app *a)
 {
-    json_w *w = ((list_ctx *)ctx)->w;
+    list_ctx *lc = ctx;
+    json_w *w = lc->w;
+    store_callback cb;
     json_obj(w);
     json_key(w, "app");
     json_str(w, id.ptr, id.len);
@@ -173,6 +178,10 @@ static int list_one(void *ctx, herald_str id, const store_app *a)
     write_scopes(w, a->scopes);
     json_key(w, "created");
     json_u64(w, a->created);
+    if (store_callback_get(lc->meta, lc->tenant, id, &cb) == 0 && cb.url[0]) {
+        json_key(w, "callback_url");
+        json_strz(w, cb.url);
+    }
     json_obj_end(w);
     return 0;
 }
@@ -201,7 +210,7 @@ static void app_list(svc_req *rq, herald_frame *f)
     if (limit)
         lim = (uint64_t)json_integer_value(limit);
     json_init(&w, &doc);
-    lc.w = &w;
+    lc = (list_ctx){.w = &w, .meta = svc_meta(rq->s), .tenant = herald_str_z(rq->sess->tenant)};
     json_obj(&w);
     json_key(&w, "apps");
     json_arr(&w);

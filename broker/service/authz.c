@@ -45,6 +45,8 @@ const authz_verb authz_table[] = {
      APP_SCOPE_DIRECTORY},
     {HERALD_FT_DIR, "dept.show", {Y, Y, N, N}, "the department tree is internal",
      APP_SCOPE_DIRECTORY},
+    {HERALD_FT_DIR, "dept.list", {Y, Y, N, N}, "the department tree is internal",
+     APP_SCOPE_DIRECTORY},
     {HERALD_FT_CONTACT, "add", {Y, N, N, N}, "contacts are managed by an admin",
      APP_SCOPE_CONTACT},
     {HERALD_FT_CONTACT, "list", {Y, Y, O, N}, "customers see their own owners only",

@@ -60,6 +60,55 @@ static void send_dir_dept(svc_req *rq, uint64_t rid, herald_str dept)
     req_send(rq, &r);
 }
 
+/* dept.list: one level of the tree under dept ("" = the top): its name and
+ * parent, its sub-departments (dps) and its users (mem), at most
+ * DIR_LEVEL_MAX of each (more set when cut). */
+#define DIR_LEVEL_MAX 1000u
+static void send_dir_level(svc_req *rq, const herald_frame *f)
+{
+    herald_str ten = herald_str_z(rq->sess->tenant);
+    store_strs kids = {0}, users = {0};
+    store_dir_dept d = {0};
+    herald_str *kv = NULL, *uv = NULL;
+    herald_frame r = {.type = HERALD_FT_DIR_RESULT, .rid = f->rid, .dept = f->dept};
+    bool more;
+    int rc = 0;
+
+    if (f->dept.len && !req_id_ok(rq, f, f->dept, "department"))
+        return;
+    if (f->dept.len)
+        rc = store_dir_dept_get(svc_meta(rq->s), ten, f->dept, &d);
+    if (rc == 0)
+        rc = store_dir_level(svc_meta(rq->s), ten, f->dept, DIR_LEVEL_MAX, &kids, &users, &more);
+    if (rc) {
+        req_error(rq, rc, rc == HERALD_ENOT_FOUND ? "no such department" : NULL, f->rid);
+        return;
+    }
+    kv = kids.n ? calloc(kids.n, sizeof *kv) : NULL;
+    uv = users.n ? calloc(users.n, sizeof *uv) : NULL;
+    if ((kids.n && !kv) || (users.n && !uv)) {
+        req_error(rq, HERALD_ENOMEM, NULL, f->rid);
+        goto out;
+    }
+    for (uint32_t i = 0; i < kids.n; i++)
+        kv[i] = herald_str_z(kids.v[i]);
+    for (uint32_t i = 0; i < users.n; i++)
+        uv[i] = herald_str_z(users.v[i]);
+    r.name = herald_str_z(d.name);
+    r.parent = herald_str_z(d.parent);
+    r.depts = kv;
+    r.n_depts = kids.n;
+    r.members = uv;
+    r.n_members = users.n;
+    r.more = more;
+    req_send(rq, &r);
+out:
+    free(kv);
+    free(uv);
+    store_strs_free(&kids);
+    store_strs_free(&users);
+}
+
 /* A directory change applied: the entry as it is now. */
 static void dir_done(step *st, apply_result *res)
 {
@@ -80,9 +129,13 @@ void on_dir(svc_req *rq, herald_frame *f)
     char idz[TOKEN_ID_MAX + 1];
     int rc;
 
+    if (herald_str_eq(f->op, "dept.list")) {
+        send_dir_level(rq, f);
+        return;
+    }
     if (!user_op && !herald_str_eq(f->op, "dept.add") && !herald_str_eq(f->op, "dept.show")) {
-        req_error(rq, HERALD_EINVAL, "op must be user.add, user.show, dept.add or dept.show",
-                        f->rid);
+        req_error(rq, HERALD_EINVAL,
+                  "op must be user.add, user.show, dept.add, dept.show or dept.list", f->rid);
         return;
     }
     if (!req_id_ok(rq, f, id, user_op ? "user" : "department"))

@@ -265,6 +265,15 @@ typedef struct store_dir_dept {
     char parent[129];       /* parent department id ("" = top) */
 } store_dir_dept;
 
+/* One level of the department tree: the departments whose parent is dept
+ * and the users whose department is dept ("" = the top: departments
+ * without a parent, users without a department), each sorted, at most max
+ * of each (*more when either list was cut). Reads the tenant's whole
+ * directory (an admin's view, not a hot path). 0, HERALD_ENOMEM,
+ * HERALD_ESTORAGE. */
+int store_dir_level(store *s, herald_str tenant, herald_str dept, uint32_t max,
+                    store_strs *children, store_strs *users, bool *more);
+
 /* 0, HERALD_ENOT_FOUND (not in the directory), HERALD_ESTORAGE. */
 int store_dir_user_get(store *s, herald_str tenant, herald_str user, store_dir_user *out);
 int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_dept *out);

@@ -94,6 +94,68 @@ int store_dir_dept_get(store *s, herald_str tenant, herald_str dept, store_dir_d
     return meta_get(s, &k, dec_dept, out);
 }
 
+typedef struct level_scan {
+    herald_str dept;
+    uint32_t max;
+    bool more;
+    bool users;          /* scanning users (else departments) */
+    strs_builder out;
+} level_scan;
+
+static int level_one(herald_str id, MDB_val rec, void *arg)
+{
+    level_scan *ls = arg;
+    store_dir_user u;
+    store_dir_dept d;
+    const char *at;
+    int rc = ls->users ? dir_user_decode(rec, &u) : dir_dept_decode(rec, &d);
+
+    if (rc)
+        return rc;
+    at = ls->users ? u.dept : d.parent;
+    if (strlen(at) != ls->dept.len || memcmp(at, ls->dept.ptr, ls->dept.len) != 0)
+        return 0;
+    if (ls->out.n == ls->max) {
+        ls->more = true;
+        return 0;
+    }
+    return sb_add(&ls->out, id.ptr, id.len);
+}
+
+int store_dir_level(store *s, herald_str tenant, herald_str dept, uint32_t max,
+                    store_strs *children, store_strs *users, bool *more)
+{
+    level_scan ls = {.dept = dept, .max = max};
+    MDB_txn *txn;
+    kbuf k;
+    int rc;
+
+    memset(children, 0, sizeof *children);
+    memset(users, 0, sizeof *users);
+    *more = false;
+    rc = store_rd_begin(s, &txn);
+    if (rc)
+        return rc;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        ls.users = pass == 1;
+        memset(&ls.out, 0, sizeof ls.out);
+        key_meta(&k, ls.users ? "u" : "dp", tenant, herald_str_z(""));
+        k.n--; /* the prefix: kind and tenant */
+        rc = k.over ? 0 : scan_ids(txn, s->db.meta, &k, level_one, &ls);
+        if (rc == 0)
+            rc = sb_finish(&ls.out, ls.users ? users : children);
+        else
+            sb_drop(&ls.out);
+    }
+    store_rd_end(s, txn);
+    *more = ls.more;
+    if (rc) {
+        store_strs_free(children);
+        store_strs_free(users);
+    }
+    return rc;
+}
+
 void key_contact(kbuf *k, herald_str ten, herald_str customer)
 {
     key_meta(k, "ct", ten, customer);

@@ -119,8 +119,11 @@
  *                the hook for SMS/phone; also logged as urgent.escalate
  *   → DIR        rid, op*, user, kind, name, title, dept, parent   the
  *                directory: op user.add (admin; kind internal | external) |
- *                user.show | dept.add (admin; dept, name, parent) | dept.show
- *   ← DIR_RESULT rid, user, kind, name, title, dept, parent, corp
+ *                user.show | dept.add (admin; dept, name, parent) | dept.show |
+ *                dept.list (dept; absent = the top of the tree)
+ *   ← DIR_RESULT rid, user, kind, name, title, dept, parent, corp; dept.list:
+ *                dept, name, parent, dps (its sub-departments), mem (its
+ *                users), at most 1,000 of each, more when cut
  *                A user missing from the directory is internal, named by id.
  *                An external customer gets public cards only (itself and the
  *                employees owning it: name, title, corp; no department).
@@ -167,6 +170,22 @@
  *                reached), lim (limited by the frequency cap), iu / ip / itg
  *                (invalid users / departments / tags), unr (deliveries that
  *                failed: "USER: CODE: why")
+ *   → APP        rid, op*, app, body   app management: body is ONE JSON
+ *                object of arguments (unknown keys and wrong types are ERROR
+ *                INVAL saying which), the answer an APP_RESULT whose body is
+ *                one JSON object. op create (admin; app; {"scopes": [message |
+ *                directory | contact | transfer | conversation | user_token],
+ *                "name"}) → {"tenant","app","secret"} (the secret is shown
+ *                once; the broker keeps its SHA-256) | list (admin; {"after",
+ *                "limit"}) → {"apps":[{"app","name","scopes","created",
+ *                "callback_url"}],"more"} | login (no HELLO needed: exactly
+ *                create's answer) → {"access_token","expires_in":7200}, a
+ *                token for user "app:APP" | user_token (admin, or an app with
+ *                scope user_token; {"userid","ttl","admin"}) → {"token",
+ *                "expires_in"}. An app's token runs the verbs of its scopes
+ *                with the tenant-admin role (authz.c), its app messages as
+ *                itself only. The callback ops (callback, events, redeliver)
+ *                follow the same convention.
  *   → TRANSFER   rid, op*, user, owner, mem, cgs, flags   customer transfer
  *                (WeCom's transfer_customer / resigned transfer): op start
  *                (admin; user = the current owner, owner = the taker, mem =

@@ -117,6 +117,17 @@ for u, dep in (("alice", "rd"), ("bob", "rd-fe"), ("carol", "rd")):
 expect("user/create a customer", call("POST", "/api/v1/user/create",
                                       {"userid": "cust1", "kind": "external", "name": "Cu"},
                                       APP), 200, 0)
+d = expect("department/get rd: its level", call("GET", "/api/v1/department/get",
+                                               query={"id": "rd"}, token=APP), 200, 0)
+if d.get("children") == ["rd-fe"] and d.get("users") == ["alice", "carol"]:
+    ok("department rd: children [rd-fe], users [alice, carol]")
+else:
+    bad("department level: %r" % d)
+d = expect("department/get without an id: the top", call("GET", "/api/v1/department/get",
+                                                         token=APP), 200, 0)
+ok("the top lists rd") if "rd" in d.get("children", []) else bad("top level: %r" % d)
+expect("department/get of no such department: 404", call(
+    "GET", "/api/v1/department/get", query={"id": "nodept"}, token=APP), 404, 6)
 d = expect("user/get", call("GET", "/api/v1/user/get", query={"userid": "bob"}, token=APP),
            200, 0)
 if d.get("department") != "rd-fe" or d.get("title") != "Engineer":

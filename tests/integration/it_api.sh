@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# it_api.sh BIN_DIR — the open API on `heraldd dev`'s HTTP port, driven by
+# it_api.sh HERALDD HERALD — the open API on `heraldd dev`'s HTTP port, driven by
 # curl and by api_check.py (every route of openapi.json: answers, bad input,
 # the flows end to end); then the per-app rate limit (429) and a body over
 # the cap (413, refused from its Content-Length). Bounded waits.
 set -uo pipefail
-BIN_DIR=$(cd "${1:?usage: it_api.sh BIN_DIR}" && pwd)
-HERALDD=$BIN_DIR/heraldd
-HERALD=$BIN_DIR/herald
+HERALDD=${1:?usage: it_api.sh HERALDD HERALD}
+HERALD=${2:?usage: it_api.sh HERALDD HERALD}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 it_init api

@@ -120,6 +120,7 @@ static const row expected[] = {
     {HERALD_FT_CONV, "list", "yyyy"},
     {HERALD_FT_DIR, "user.add", "ynnn"},     {HERALD_FT_DIR, "dept.add", "ynnn"},
     {HERALD_FT_DIR, "user.show", "yyon"},    {HERALD_FT_DIR, "dept.show", "yynn"},
+    {HERALD_FT_DIR, "dept.list", "yynn"},
     {HERALD_FT_CONTACT, "add", "ynnn"},      {HERALD_FT_CONTACT, "list", "yyon"},
     {HERALD_FT_TAG, "add", "ynnn"},          {HERALD_FT_TAG, "remove", "ynnn"},
     {HERALD_FT_TAG, "list", "yynn"},         {HERALD_FT_MASS, "send", "ynnn"},
@@ -127,7 +128,8 @@ static const row expected[] = {
     {HERALD_FT_APP, "announce", "ynnn"},     {HERALD_FT_TRANSFER, "start", "ynnn"},
     {HERALD_FT_TRANSFER, "refuse", "nnyn"},  {HERALD_FT_STATUS, NULL, "ynnn"},
     {HERALD_FT_APP, "create", "ynnn"},       {HERALD_FT_APP, "list", "ynnn"},
-    {HERALD_FT_APP, "user_token", "ynnn"},
+    {HERALD_FT_APP, "user_token", "ynnn"},   {HERALD_FT_APP, "callback", "ynnn"},
+    {HERALD_FT_APP, "events", "ynnn"},       {HERALD_FT_APP, "redeliver", "ynnn"},
 };
 
 /* A frame for the row; own: aimed at the actor's own things (for the 'o'

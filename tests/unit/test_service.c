@@ -1787,7 +1787,8 @@ static void test_app(void **state)
     /* Bad. */
     x->n_log = 0;
     text = only_error(app_req(x, &p.boss, "shout", "crm", NULL, LIST("e1"), "x"), HERALD_EINVAL);
-    assert_string_equal(text, "op must be send, announce, create, list, login or user_token");
+    assert_string_equal(text, "op must be send, announce, create, list, login, user_token, "
+                              "callback, events or redeliver");
     text = only_error(app_req(x, &p.boss, "send", "c rm", NULL, LIST("e1"), "x"), HERALD_EINVAL);
     assert_non_null(strstr(text, "invalid app id"));
     text = only_error(app_req(x, &p.boss, "send", "crm", NULL, LIST("e1"), NULL), HERALD_EINVAL);
