@@ -113,6 +113,8 @@ export interface Department {
   children?: string[];
   /** User ids; undefined when the answer does not list them. */
   users?: string[];
+  /** The server listed only part of the children and users. */
+  more: boolean;
 }
 
 export interface User {
@@ -369,6 +371,7 @@ export class Api {
       parent: str(j.parent) ?? str(j.parentid),
       children: j.children === undefined ? undefined : ids(j.children),
       users: j.users === undefined ? undefined : ids(j.users, "userid"),
+      more: bool(j.more) ?? false,
     };
   }
 

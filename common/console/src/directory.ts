@@ -116,6 +116,7 @@ export const directoryScreen: Screen = {
         ),
         all.length ? users.table : h("p", { class: "muted" }, d.users ? "No users in this department." : `Users: ${NOT_LISTED}.`),
         all.length > SHOW_MAX ? h("p", { class: "muted" }, `and ${all.length - SHOW_MAX} more`) : null,
+        d.more ? h("p", { class: "muted", id: "dept-more" }, "The server listed only the first sub-departments and users of this department.") : null,
       );
       const cards = await pooled(shown, (u) => ctx.api.user(u));
       if (stopped) return;
