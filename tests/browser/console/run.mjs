@@ -177,6 +177,8 @@ try {
   await cli("--admin", "dir", "dept", "add", "sales", "--name", "Sales");
   await cli("--admin", "dir", "user", "add", "alice", "--kind", "internal", "--dept", "sales", "--title", "Account executive", "--name", "Alice Archer");
   await cli("--admin", "dir", "user", "add", "bob", "--kind", "internal", "--dept", "sales", "--name", "Bob Baker");
+  await cli("--admin", "dir", "dept", "add", "emea", "--name", "EMEA", "--parent", "sales");
+  await cli("--admin", "dir", "user", "add", "carol", "--kind", "external", "--dept", "emea", "--name", "Carol Chen");
   cbUrl = `http://127.0.0.1:${await freePort()}/herald-callback`; // nothing listens there
   await cli("--admin", "app", "create", APP);
   await cli("--admin", "app", "callback", APP, "--url", cbUrl);
@@ -279,7 +281,7 @@ if (!failed) {
     console.log(`#   alice's card: ${card}; an unknown department: ${missing}`);
   });
 
-  await check("the directory: the tree from the root, a department's users", async () => {
+  await check("the directory: the tree from the root, a level opened, a department's users", async () => {
     await page.click('a[data-screen="cluster"]');
     await page.click('a[data-screen="directory"]');
     const sales = page.locator('#dept-tree li[data-dept="sales"] > .name');
@@ -289,10 +291,18 @@ if (!failed) {
     await sales.click();
     await page.locator('#dept-users tr[data-user="alice"] td.name', { hasText: "Alice Archer" }).waitFor({ timeout: WAIT_MS });
     const users = await page.locator("#dept-users tbody tr").allTextContents();
-    assert(users.length === 2, `sales shows ${JSON.stringify(users)}`);
+    assert(users.length === 2 && users.every((u) => /^(alice|bob)/.test(u)), `sales shows ${JSON.stringify(users)}`);
     await page.click('#dept-users tr[data-user="alice"] a');
     await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
-    console.log(`#   sales: ${JSON.stringify(users)}`);
+    // One level down, loaded when opened: sales → emea, and its external user.
+    await page.click('#dept-tree li[data-dept="sales"] > .toggle');
+    await page.locator('#dept-tree li[data-dept="sales"] li[data-dept="emea"] > .name', { hasText: "EMEA" }).click({ timeout: WAIT_MS });
+    await page.locator('#dept-users tr[data-user="carol"] td.kind', { hasText: "external" }).waitFor({ timeout: WAIT_MS });
+    const parent = await textNow("#dept-card dl dd:nth-of-type(2)");
+    assert(parent === "sales", `emea's parent shown: ${parent}`);
+    await page.click('#dept-tree li[data-dept="sales"] > .name');
+    await page.locator('#dept-users tr[data-user="alice"]').waitFor({ timeout: WAIT_MS });
+    console.log(`#   sales: ${JSON.stringify(users)}; emea (parent ${parent}) holds carol, external`);
   });
   await shot(page, "directory");
 
