@@ -139,7 +139,17 @@ export interface SendRequest {
 
 export interface SendResult {
   msgid?: string;
+  /** Deliveries stored (an announcement: one). */
   sent?: number;
+  /** The same msgid within the duplicate window: nothing new was sent. */
+  duplicate?: boolean;
+  /** The announcement's conversation. */
+  conv?: string;
+  /** Recipients reached; undefined when the answer does not list them. */
+  reached?: string[];
+  /** Over the app's per-minute cap, or not stored (with the reason). */
+  limited: string[];
+  unreached: string[];
   invaliduser: string[];
   invalidparty: string[];
   invalidtag: string[];
@@ -392,7 +402,18 @@ export class Api {
     if (r.totag.length) body.totag = r.totag.join("|");
     if (r.msgid) body.msgid = r.msgid;
     const j = await this.call("message/send", undefined, body);
-    return { msgid: str(j.msgid), sent: num(j.sent), invaliduser: ids(j.invaliduser), invalidparty: ids(j.invalidparty), invalidtag: ids(j.invalidtag) };
+    return {
+      msgid: str(j.msgid),
+      sent: num(j.sent),
+      duplicate: bool(j.duplicate),
+      conv: str(j.conv),
+      reached: j.reached === undefined ? undefined : ids(j.reached),
+      limited: ids(j.limited),
+      unreached: ids(j.unreached),
+      invaliduser: ids(j.invaliduser),
+      invalidparty: ids(j.invalidparty),
+      invalidtag: ids(j.invalidtag),
+    };
   }
 
   async apps(): Promise<AppInfo[]> {
