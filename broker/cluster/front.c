@@ -750,12 +750,17 @@ int front_run(gateway_config *cfg)
                 cfg->gw.listen, cfg->gw.ws_listen[0] ? " / " : "", cfg->gw.ws_listen);
         goto out;
     }
+    if (cfg->gw.http_tls && !cfg->gw.tls_cert[0]) {
+        fprintf(stderr, "heraldd: gateway.http_tls needs gateway.tls_cert\n");
+        goto out;
+    }
     if (cfg->gw.http_listen[0]) {
         obs_source os = {.ctx = &fr, .process = "gateway", .metrics = front_metrics,
                          .ready = front_ready, .route = front_route};
         api_config ac = {.rate = cfg->gw.api_rate, .burst = cfg->gw.api_burst,
                          .console_dir = cfg->gw.console_dir, .max_frame = gc.max_frame};
         api_backend ab = {.ctx = &fr, .request = front_api};
+        os.tls_cert = cfg->gw.http_tls ? cfg->gw.tls_cert : NULL;
         if (api_create(&ac, fr.loop, &ab, &fr.api) != 0) {
             fprintf(stderr, "heraldd: gateway.console_dir: %s is not a directory\n",
                     cfg->gw.console_dir);

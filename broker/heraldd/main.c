@@ -196,7 +196,7 @@ static int check_layout(const char *dir, uint32_t groups)
 
 /* Writes DIR/NAME with the variables a client needs (envfile.h). */
 static int write_env(const char *dir, const char *name, const char *host, const dev *g,
-                     uint16_t http_port, const char *tenant,
+                     uint16_t http_port, bool http_tls, const char *tenant,
                      const uint8_t secret[TOKEN_SECRET_LEN])
 {
     char hex[TOKEN_SECRET_HEX + 1], text[1400], ws[320] = "", mq[300] = "", http[320] = "";
@@ -212,7 +212,8 @@ static int write_env(const char *dir, const char *name, const char *host, const 
         snprintf(mq, sizeof mq, "HERALD_MQTT=%s:%u\n", host, mqport);
     /* The operators' HTTP endpoints (gateway.http_listen's host). */
     if (http_port)
-        snprintf(http, sizeof http, "HERALD_HTTP=http://%s:%u\n", host, http_port);
+        snprintf(http, sizeof http, "HERALD_HTTP=%s://%s:%u\n", http_tls ? "https" : "http",
+                 host, http_port);
     if (snprintf(text, sizeof text,
                  "HERALD_GATEWAY=%s:%u\nHERALD_TENANT=%.*s\nHERALD_SECRET=%s\n%s%s%s", host,
                  dev_port(g), (int)TOKEN_ID_MAX, tenant, hex, ws, mq, http) >= (int)sizeof text)
@@ -324,6 +325,11 @@ static int run_dev(int argc, char **argv)
                 gc.mqtt_listen ? gc.mqtt_listen : "", herald_strerror(rc), strerror(errno));
         goto close_store;
     }
+    if (o.gw.http_tls && !o.gw.tls_cert[0]) {
+        fprintf(stderr, "heraldd: gateway.http_tls needs gateway.tls_cert\n");
+        rc = HERALD_EINVAL;
+        goto destroy_gw;
+    }
     if (o.gw.http_listen[0]) {
         obs_source os = {.ctx = &dh, .process = "dev", .metrics = dh_metrics,
                          .ready = dev_ready, .route = dh_route};
@@ -331,6 +337,7 @@ static int run_dev(int argc, char **argv)
         api_config ac = {.rate = o.gw.api_rate, .burst = o.gw.api_burst,
                          .console_dir = o.gw.console_dir, .max_frame = gc.max_frame};
         api_backend ab = {.ctx = g, .request = dev_api_request};
+        os.tls_cert = o.gw.http_tls ? o.gw.tls_cert : NULL;
         rc = api_create(&ac, loop, &ab, &oapi);
         if (rc) {
             fprintf(stderr, "heraldd: gateway.console_dir: %s is not a directory\n",
@@ -355,10 +362,11 @@ static int run_dev(int argc, char **argv)
     for (int i = 0; i < n_tenants && rc == 0; i++) {
         char name[TOKEN_ID_MAX + 16];
         snprintf(name, sizeof name, "tenant-%.*s.env", (int)TOKEN_ID_MAX, tenants[i]);
-        rc = write_env(o.data, name, host, g, http_port, tenants[i], secrets[i]);
+        rc = write_env(o.data, name, host, g, http_port, o.gw.http_tls, tenants[i], secrets[i]);
     }
     if (rc == 0)
-        rc = write_env(o.data, "dev.env", host, g, http_port, tenants[0], secrets[0]);
+        rc = write_env(o.data, "dev.env", host, g, http_port, o.gw.http_tls, tenants[0],
+                       secrets[0]);
     if (rc) {
         fprintf(stderr, "heraldd: cannot write the env files in %s\n", o.data);
         goto destroy_gw;

@@ -95,6 +95,7 @@ typedef struct gw_limits {
     uint32_t api_rate;     /* gateway.api_rate: open API calls/s per app or user */
     uint32_t api_burst;    /* gateway.api_burst: their bucket depth */
     char console_dir[512]; /* gateway.console_dir: the admin console's files ("" none) */
+    bool http_tls;         /* gateway.http_tls: the HTTP port speaks HTTPS (gateway.tls_cert) */
 } gw_limits;
 
 #define GWLIMITS_WS_DEFAULT "127.0.0.1:7401" /* gateway.ws_listen's default */
@@ -162,7 +163,10 @@ typedef struct gw_limits {
     SHAREDCFG_K_(T, M, gw_limits, "gateway.console_dir", CFG_STR, console_dir, 0, 0, "",       \
                  "directory of the admin console's built files, served at /console/ on "     \
                  "gateway.http_listen (common/console/dist after npm run build); empty = no " \
-                 "console")
+                 "console"),                                                                  \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.http_tls", CFG_BOOL, http_tls, 0, 0, "false",      \
+                 "true: gateway.http_listen speaks HTTPS only, with gateway.tls_cert (the "  \
+                 "open API and the console over TLS; Prometheus then scrapes https://)")
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)

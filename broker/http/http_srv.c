@@ -18,6 +18,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "srv_tls.h"
 #include "tcplisten.h"
 
 #define HTTP_READ_CHUNK 4096u
@@ -34,6 +35,7 @@ struct http_srv {
     ev_io accept_w;        /* readable on lfd */
     ev_timer accept_pause; /* resumes accepting after EMFILE and the like */
     hconn *all;            /* open connections */
+    gw_tls *tls;           /* HTTPS (cfg.tls_cert), NULL: plain HTTP */
     http_srv_stats st;     /* counters */
 };
 
@@ -44,6 +46,8 @@ struct hconn {
     int refs;              /* 1 while open + 1 while a request is with the handler */
     char peer[64];         /* "ip:port" for logs */
     ev_io rio, wio;        /* readable / writable */
+    gw_tls_session *tls;   /* HTTPS: the session (NULL: plain) */
+    bool tls_want_write;   /* the handshake waits for the socket to take bytes */
     ev_timer timer;        /* request, idle or write deadline */
     herald_buf in;         /* received, not yet answered */
     herald_buf out;        /* response bytes not yet written */
@@ -98,6 +102,8 @@ static void conn_close(hconn *c, const char *why)
     ev_io_stop(s->loop, &c->rio);
     ev_io_stop(s->loop, &c->wio);
     ev_timer_stop(s->loop, &c->timer);
+    gw_tls_session_free(c->tls); /* close_notify, best effort */
+    c->tls = NULL;
     close(c->fd);
     c->fd = -1;
     if (c->prev)
@@ -122,8 +128,21 @@ static void set_timer(hconn *c, uint32_t ms)
 static void flush(hconn *c)
 {
     while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
-                         MSG_NOSIGNAL);
+        ssize_t n;
+        if (c->tls) {
+            n = gw_tls_write(c->tls, c->out.data + c->out_off, c->out.len - c->out_off);
+            if (n == GW_TLS_AGAIN) {
+                ev_io_start(c->s->loop, &c->wio);
+                return;
+            }
+            if (n < 0) {
+                conn_close(c, "TLS write failed");
+                return;
+            }
+            c->out_off += (size_t)n;
+            continue;
+        }
+        n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             ev_io_start(c->s->loop, &c->wio);
             return;
@@ -140,8 +159,10 @@ static void flush(hconn *c)
     herald_buf_free(&c->out);
     c->out_off = 0;
     if (!c->keep) {
-        /* Half-close so the peer reads the whole answer, then close. */
-        shutdown(c->fd, SHUT_WR);
+        /* Half-close so the peer reads the whole answer, then close (TLS:
+         * close_notify first, in conn_close). */
+        if (!c->tls)
+            shutdown(c->fd, SHUT_WR);
         conn_close(c, "answered");
         return;
     }
@@ -296,14 +317,39 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         conn_close(c, room ? "out of memory" : "input cap");
         return;
     }
-    n = recv(c->fd, c->in.data + c->in.len, room, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n <= 0) {
-        conn_close(c, n == 0 ? "peer closed" : "read failed");
-        return;
+    if (c->tls) {
+        n = gw_tls_read(c->tls, c->in.data + c->in.len, room);
+        if (n == GW_TLS_WANT_WRITE) {
+            /* The handshake writes first: read again once it could. */
+            c->tls_want_write = true;
+            ev_io_start(s->loop, &c->wio);
+            return;
+        }
+        if (n == GW_TLS_AGAIN)
+            return;
+        if (n <= 0) {
+            conn_close(c, n == 0 ? "peer closed" : gw_tls_last_error(c->tls));
+            return;
+        }
+        c->in.len += (size_t)n;
+        /* Decrypted bytes the socket will not signal again. */
+        while (gw_tls_pending(c->tls) && c->in.len < cap &&
+               herald_buf_reserve(&c->in, HTTP_READ_CHUNK) == 0) {
+            n = gw_tls_read(c->tls, c->in.data + c->in.len, HTTP_READ_CHUNK);
+            if (n <= 0)
+                break;
+            c->in.len += (size_t)n;
+        }
+    } else {
+        n = recv(c->fd, c->in.data + c->in.len, room, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n <= 0) {
+            conn_close(c, n == 0 ? "peer closed" : "read failed");
+            return;
+        }
+        c->in.len += (size_t)n;
     }
-    c->in.len += (size_t)n;
     if (was_empty)
         set_timer(c, s->cfg.req_ms); /* a new request began: it has req_ms */
     parse_next(c);
@@ -311,9 +357,17 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
+    hconn *c = w->data;
     (void)revents;
-    flush(w->data);
+    if (c->tls_want_write) {
+        c->tls_want_write = false;
+        if (!c->out.len)
+            ev_io_stop(loop, &c->wio);
+        on_read(loop, &c->rio, EV_READ);
+        if (c->fd < 0 || !c->out.len)
+            return;
+    }
+    flush(c);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -340,6 +394,12 @@ static void accept_one(http_srv *s, int fd, const char *peer)
     hconn *c;
     int one = 1;
 
+    if (s->st.conns >= s->cfg.max_conns && s->tls) {
+        s->st.refused++;
+        close(fd); /* no TLS session for it: closed without a word */
+        log_warn("http.refuse", "refused %s: connection cap %u", peer, s->cfg.max_conns);
+        return;
+    }
     if (s->st.conns >= s->cfg.max_conns) {
         static const char busy[] =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -358,6 +418,11 @@ static void accept_one(http_srv *s, int fd, const char *peer)
         return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (s->tls && gw_tls_session_new(s->tls, fd, &c->tls) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
     c->s = s;
     c->fd = fd;
     c->refs = 1;
@@ -433,8 +498,19 @@ int http_srv_create(const http_srv_config *cfg, struct ev_loop *loop, const http
         s->cfg.idle_ms = 30000;
     s->loop = loop;
     s->h = *h;
+    if (cfg->tls_cert && cfg->tls_cert[0]) {
+        char err[256];
+        rc = gw_tls_create(cfg->tls_cert, &s->tls, err, sizeof err);
+        if (rc) {
+            log_error("http.tls", "%s: %s", cfg->tls_cert, err);
+            free(s);
+            return rc;
+        }
+    }
+    s->cfg.tls_cert = NULL;
     rc = tcp_listen(s->listen, 64, &s->lfd, &s->port);
     if (rc) {
+        gw_tls_destroy(s->tls);
         free(s);
         return rc;
     }
@@ -459,5 +535,6 @@ void http_srv_destroy(http_srv *s)
     close(s->lfd);
     while (s->all)
         conn_close(s->all, "server stopping");
+    gw_tls_destroy(s->tls);
     free(s);
 }

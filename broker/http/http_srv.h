@@ -16,9 +16,9 @@
  * a response is being written, so one connection holds at most one request
  * and one response.
  *
- * Plain HTTP only: the listener is meant for a loopback or private address
- * (the default is 127.0.0.1), scraped by Prometheus and probed by the
- * orchestrator; see README, Operations → Metrics and health.
+ * Plain HTTP, or HTTPS only when tls_cert is set (TLS 1.2 with mbedTLS, the
+ * handshake inside the first reads; a refused connection over the cap is
+ * closed without an answer then).
  *
  * Errors answered by the server itself, and by http_reply_error, carry a
  * JSON body {"errcode":N,"errmsg":"..."} where N is the Herald error code
@@ -49,6 +49,8 @@ typedef struct http_srv_config {
     uint32_t body_max;   /* request body bytes (0 → 1 MiB) */
     uint32_t req_ms;     /* first byte → whole request; response write (0 → 10000) */
     uint32_t idle_ms;    /* keep-alive idle (0 → 30000) */
+    const char *tls_cert; /* PEM certificate (+ chain) then key: HTTPS only
+                             (srv_tls.h); NULL/"": plain HTTP */
 } http_srv_config;
 
 /* The handler gets every well-formed request: rq (its pointers) and

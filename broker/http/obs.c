@@ -89,7 +89,7 @@ static void on_request(void *ctx, http_exchange *x, const http_req *rq, const ui
 
 int obs_create(const char *listen, struct ev_loop *loop, const obs_source *src, obs **out)
 {
-    http_srv_config hc = {.listen = listen};
+    http_srv_config hc = {.listen = listen, .tls_cert = src->tls_cert};
     http_handler h;
     obs *o = calloc(1, sizeof *o);
     int rc;

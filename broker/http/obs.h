@@ -37,6 +37,7 @@ typedef struct obs_source {
     bool (*route)(void *ctx, http_exchange *x, const http_req *rq, const uint8_t *body,
                   size_t n);
     void *route_ctx;
+    const char *tls_cert; /* set: the port speaks HTTPS only with it (http_srv.h) */
 } obs_source;
 
 /* Listens on listen ("HOST:PORT", port 0 = a free one). 0, HERALD_EINVAL,

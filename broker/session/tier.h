@@ -46,7 +46,7 @@ typedef struct gw_config {
     uint64_t byte_rate;    /* sustained frame bytes/s per connection (burst 2× or two
                               frame caps); excess gets RATE_LIMITED */
     const char *tls_cert;  /* PEM file: certificate (+ chain) then key; set: every
-                              listener speaks TLS only (gw_tls.h). NULL/"": plain */
+                              listener speaks TLS only (http/srv_tls.h). NULL/"": plain */
     const char *ws_listen; /* WebSocket "HOST:PORT" (HTTP Upgrade on /ws; wss://
                               when tls_cert is set). NULL/"": no WebSocket listener */
     const char *ws_origins; /* comma-separated Origin allow-list for WebSocket

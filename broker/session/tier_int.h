@@ -16,7 +16,7 @@
 
 #include "deliver.h"
 #include "framing.h"
-#include "gw_tls.h"
+#include "srv_tls.h"
 #include "hmap.h"
 #include "prom.h"
 #include "tier.h"

@@ -23,6 +23,8 @@ start
 expect "healthz 200 ok" 0 '^200 ok$' -- python3 "$CHECK" get "$HERALD_HTTP" /healthz
 expect "readyz 200 ok" 0 '^200 ok$' -- python3 "$CHECK" get "$HERALD_HTTP" /readyz
 expect "other path: 404 JSON" 0 '^404 \{"errcode":6,"errmsg":"no such path"\}$' -- \
+  python3 "$CHECK" get "$HERALD_HTTP" /nothing
+expect "an API path that is none: 404 JSON" 0 '^404 \{"errcode":6,"errmsg":"no such API path"\}$' -- \
   python3 "$CHECK" get "$HERALD_HTTP" /api/v1/nothing
 
 # value NAME_AND_LABELS: the sample's value in the last scrape.

@@ -14,9 +14,13 @@ CERTS=$root/deploy/cluster-certs.sh
 it_init tls
 bash "$CERTS" init "$dir/ca" >/dev/null && bash "$CERTS" server "$dir/ca" localhost >/dev/null
 bash "$CERTS" init "$dir/other" >/dev/null && bash "$CERTS" server "$dir/other" localhost >/dev/null
-printf 'gateway.tls_cert = %s\ngateway.hello_ms = 1500\n' "$dir/ca/localhost.pem" >"$dir/h.conf"
+printf 'gateway.tls_cert = %s\ngateway.hello_ms = 1500\ngateway.http_tls = true\n' \
+  "$dir/ca/localhost.pem" >"$dir/h.conf"
 start
 port=${HERALD_GATEWAY##*:}
+hport=${HERALD_HTTP##*:}
+case $HERALD_HTTP in https://*) ok "dev.env names the HTTPS port ($HERALD_HTTP)" ;;
+  *) bad "HERALD_HTTP is $HERALD_HTTP" ;; esac
 
 export HERALD_GATEWAY=tls://localhost:$port HERALD_CA=$dir/ca/ca.pem
 expect "ping over TLS" 0 '"rtt_us"' -- "$HERALD" --as alice ping
@@ -30,6 +34,21 @@ wait $subp
 grep -q '"text":"secret plans"' "$dir/sub.out" && ok "the push came over TLS" \
   || bad "no push over TLS: $(cat "$dir/sub.out")"
 expect "history over TLS" 0 '"text":"secret plans"' -- "$HERALD" --as bob history "$conv"
+
+# The HTTP port with gateway.http_tls: HTTPS with the same certificate.
+H="https://localhost:$hport"
+expect "HTTPS: /healthz" 0 '^ok' -- curl -sS --cacert "$dir/ca/ca.pem" "$H/healthz"
+admin=$(HERALD_GATEWAY= "$HERALD" --admin token --user ops)
+expect "HTTPS: an open API call" 0 '"errcode":0,"errmsg":"ok","token"' -- curl -sS \
+  --cacert "$dir/ca/ca.pem" -H "Authorization: Bearer $admin" -d '{"userid":"alice"}' \
+  "$H/api/v1/user/token"
+expect "HTTPS: keep-alive, two calls on one connection" 0 '"openapi":"3.0.3".*"openapi":"3.0.3"' \
+  -- curl -sS --cacert "$dir/ca/ca.pem" "$H/api/v1/openapi.json" "$H/api/v1/openapi.json"
+expect "HTTPS: another CA is refused" 60 'certificate' -- curl -sS --cacert "$dir/other/ca.pem" \
+  "$H/healthz"
+out=$(timeout 20 curl -sS "http://localhost:$hport/healthz" 2>&1); rc=$?
+{ [ $rc = 52 ] || [ $rc = 56 ]; } && ok "HTTPS: plain HTTP on it gets no answer (curl $rc)" \
+  || bad "plain HTTP on the HTTPS port: rc $rc: $out"
 
 expect "another CA: refused, the certificate named" 3 "UNAUTHORIZED: the server's certificate does not verify" \
   -- env HERALD_CA="$dir/other/ca.pem" "$HERALD" --as alice ping
@@ -57,6 +76,11 @@ ms=$(( ($(date +%s%N) - start_s) / 1000000 ))
 [ $ms -lt 6000 ] && ok "a silent client was closed after ${ms} ms" || bad "a silent client held on for ${ms} ms"
 stop || bad "heraldd did not exit 0"
 
+printf 'gateway.http_tls = true\n' >"$dir/h.conf"
+out=$(timeout 20 "$HERALDD" dev --data "$dir/d3" --config "$dir/h.conf" --listen 127.0.0.1:0 2>&1)
+rc=$?
+[ $rc != 0 ] && grep -q "gateway.http_tls needs gateway.tls_cert" <<<"$out" \
+  && ok "gateway.http_tls without a certificate does not start" || bad "http_tls alone: $rc $out"
 printf 'gateway.tls_cert = %s\n' "$dir/ca/ca.key" >"$dir/h.conf"
 out=$(timeout 10 "$HERALDD" dev --data "$dir" --config "$dir/h.conf" --listen 127.0.0.1:0 2>&1); rc=$?
 [ $rc != 0 ] && grep -q "gateway.tls_cert" <<<"$out" && ok "a key without a certificate does not start" \

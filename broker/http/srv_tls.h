@@ -1,6 +1,7 @@
 /*
- * gw_tls.h — TLS on the gateway's client port (mbedTLS over the
- * connection's non-blocking socket).
+ * srv_tls.h — server-side TLS for the listeners of a process (mbedTLS over a
+ * connection's non-blocking socket): the session tier's client ports and the
+ * HTTP server (http_srv.h). The gw_ names are its first user's, kept.
  *
  * gateway.tls_cert names one PEM file holding the server certificate (and
  * its chain) followed by its private key; when it is set the client port

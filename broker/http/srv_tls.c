@@ -1,5 +1,5 @@
 /* gw_tls.c — see gw_tls.h. */
-#include "gw_tls.h"
+#include "srv_tls.h"
 #include "tlsio.h"
 
 #include <errno.h>
