@@ -26,6 +26,7 @@
 
 #include "api.h"
 #include "cluster.h"
+#include "drain.h"
 #include "route.h"
 #include "tier.h"
 #include "log.h"
@@ -60,6 +61,7 @@ typedef struct front {
     uint64_t attempts;              /* requests sent to a node (retries included) */
     obs *obs;                       /* /metrics, /healthz, /readyz (NULL: off) */
     api *api;                       /* the open API on the same port (NULL: off) */
+    drain drain;                    /* SIGTERM: /readyz 503 for gateway.drain_ms, then stop */
     uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
                                        handed to the sessions (what a HELLO or SYNC
                                        asks the serving node's replicas to reach) */
@@ -687,23 +689,16 @@ static bool front_ready(void *ctx, char *why, size_t whylen)
 {
     front *fr = ctx;
     uint32_t n = peers_count(fr->peers), up = peers_fresh(fr->peers);
+    if (drain_active(&fr->drain)) {
+        snprintf(why, whylen, "draining: the gateway is stopping");
+        return false;
+    }
     if (up >= n / 2 + 1)
         return true;
     snprintf(why, whylen, "no majority of nodes reachable (%u of %u answered within 5 s)", up, n);
     return false;
 }
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    const front *fr = w->data;
-    char who[32];
-    (void)revents;
-    snprintf(who, sizeof who, "gateway %u", fr->cfg->id);
-    log_info("front.signal", "signal %d: shutting down (budget %u s)", w->signum,
-             SHUTDOWN_BUDGET_S_DEFAULT);
-    shutdown_begin(SHUTDOWN_BUDGET_S_DEFAULT, who);
-    ev_break(loop, EVBREAK_ALL);
-}
 
 int front_run(gateway_config *cfg)
 {
@@ -712,7 +707,7 @@ int front_run(gateway_config *cfg)
     gw_config gc;
     const char *urls[NODECFG_MAX_MEMBERS], *peer_names[NODECFG_MAX_MEMBERS];
     char peer_buf[NODECFG_MAX_MEMBERS][32];
-    ev_signal sigterm, sigint;
+    char who[32];
     int rc = 1;
 
     gwlimits_config(&cfg->gw, &gc);
@@ -774,18 +769,14 @@ int front_run(gateway_config *cfg)
         }
     }
     signal(SIGPIPE, SIG_IGN);
-    ev_signal_init(&sigterm, on_signal, SIGTERM);
-    ev_signal_init(&sigint, on_signal, SIGINT);
-    sigterm.data = sigint.data = &fr;
-    ev_signal_start(fr.loop, &sigterm);
-    ev_signal_start(fr.loop, &sigint);
+    snprintf(who, sizeof who, "gateway %u", cfg->id);
+    drain_start(&fr.drain, fr.loop, cfg->gw.drain_ms, who);
     log_info("front.ready", "gateway %u ready on %s (port %u), WebSocket port %u, HTTP port %u, "
              "%u nodes, %u groups", cfg->id, cfg->gw.listen, tier_port(fr.t),
              tier_listener_port(fr.t, "ws"), fr.obs ? obs_port(fr.obs) : 0, cfg->n_members,
              fr.ngroups);
     ev_run(fr.loop, 0);
-    ev_signal_stop(fr.loop, &sigterm);
-    ev_signal_stop(fr.loop, &sigint);
+    drain_stop(&fr.drain);
     rc = 0;
 out:
     obs_destroy(fr.obs);

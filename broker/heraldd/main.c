@@ -36,6 +36,7 @@
 #include "envfile.h"
 #include "shutdown.h"
 #include "dev.h"
+#include "drain.h"
 #include "log.h"
 #include "obs.h"
 #include "sockclose.h"
@@ -221,21 +222,24 @@ static int write_env(const char *dir, const char *name, const char *host, const 
     return envfile_write(dir, name, text);
 }
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    (void)revents;
-    log_info("dev.signal", "signal %d: shutting down (budget %u s)", w->signum,
-             SHUTDOWN_BUDGET_S_DEFAULT);
-    shutdown_begin(SHUTDOWN_BUDGET_S_DEFAULT, "dev");
-    ev_break(loop, EVBREAK_ALL);
-}
 
 
 /* The HTTP port of `heraldd dev`: its metrics and the open API's. */
 typedef struct dev_http {
     dev *g;
     api *a;
+    const drain *dr; /* draining: not ready */
 } dev_http;
+
+static bool dh_ready(void *ctx, char *why, size_t whylen)
+{
+    dev_http *dh = ctx;
+    if (drain_active(dh->dr)) {
+        snprintf(why, whylen, "draining: the process is stopping");
+        return false;
+    }
+    return dev_ready(dh->g, why, whylen);
+}
 
 static void dh_metrics(void *ctx, prom_w *w)
 {
@@ -263,7 +267,7 @@ static int run_dev(int argc, char **argv)
     dev_http dh = {0};
     uint16_t http_port = 0;
     struct ev_loop *loop = EV_DEFAULT;
-    ev_signal sigterm, sigint;
+    drain dr = {0};
     char tenants[TENANTCFG_MAX][TOKEN_ID_MAX + 1];
     uint8_t secrets[TENANTCFG_MAX][TOKEN_SECRET_LEN];
     int n_tenants;
@@ -332,7 +336,7 @@ static int run_dev(int argc, char **argv)
     }
     if (o.gw.http_listen[0]) {
         obs_source os = {.ctx = &dh, .process = "dev", .metrics = dh_metrics,
-                         .ready = dev_ready, .route = dh_route};
+                         .ready = dh_ready, .route = dh_route};
         const char *hc = strrchr(o.gw.http_listen, ':');
         api_config ac = {.rate = o.gw.api_rate, .burst = o.gw.api_burst,
                          .console_dir = o.gw.console_dir, .max_frame = gc.max_frame};
@@ -344,7 +348,7 @@ static int run_dev(int argc, char **argv)
                     o.gw.console_dir);
             goto destroy_gw;
         }
-        dh = (dev_http){.g = g, .a = oapi};
+        dh = (dev_http){.g = g, .a = oapi, .dr = &dr};
         os.route_ctx = oapi;
         rc = obs_create(o.gw.http_listen, loop, &os, &ob);
         if (rc || !hc) {
@@ -380,15 +384,11 @@ static int run_dev(int argc, char **argv)
             setrlimit(RLIMIT_NOFILE, &rl);
         }
     }
-    ev_signal_init(&sigterm, on_signal, SIGTERM);
-    ev_signal_init(&sigint, on_signal, SIGINT);
-    ev_signal_start(loop, &sigterm);
-    ev_signal_start(loop, &sigint);
+    drain_start(&dr, loop, o.gw.drain_ms, "dev");
     log_info("dev.ready", "heraldd dev ready: gateway %s:%u, data %s, tenants %s", host,
              dev_port(g), o.data, o.tenants);
     ev_run(loop, 0);
-    ev_signal_stop(loop, &sigterm);
-    ev_signal_stop(loop, &sigint);
+    drain_stop(&dr);
 destroy_gw:
     obs_destroy(ob);
     api_destroy(oapi);

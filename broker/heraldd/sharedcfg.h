@@ -96,6 +96,7 @@ typedef struct gw_limits {
     uint32_t api_burst;    /* gateway.api_burst: their bucket depth */
     char console_dir[512]; /* gateway.console_dir: the admin console's files ("" none) */
     bool http_tls;         /* gateway.http_tls: the HTTP port speaks HTTPS (gateway.tls_cert) */
+    uint32_t drain_ms;     /* gateway.drain_ms: SIGTERM → /readyz 503 this long, then stop */
 } gw_limits;
 
 #define GWLIMITS_WS_DEFAULT "127.0.0.1:7401" /* gateway.ws_listen's default */
@@ -166,7 +167,11 @@ typedef struct gw_limits {
                  "console"),                                                                  \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.http_tls", CFG_BOOL, http_tls, 0, 0, "false",      \
                  "true: gateway.http_listen speaks HTTPS only, with gateway.tls_cert (the "  \
-                 "open API and the console over TLS; Prometheus then scrapes https://)")
+                 "open API and the console over TLS; Prometheus then scrapes https://)"),     \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.drain_ms", CFG_U32, drain_ms, 0, 600000, "0",      \
+                 "on SIGTERM keep serving this long with /readyz answering 503 \"draining\" " \
+                 "(so a load balancer moves new clients away), then stop; 0 = stop at "     \
+                 "once; a second signal stops at once")
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)

@@ -172,9 +172,18 @@ void on_dnd(svc_req *rq, herald_frame *f)
     cmd k = req_cmd(rq, CMD_DND);
 
     if (herald_str_eq(f->op, "status")) {
+        /* From the store (kept with the tenants), not the session's copy:
+         * a request of the open API has no session that saw the change. */
         herald_frame ok = {.type = HERALD_FT_OK, .rid = f->rid};
-        if (rq->sess->dnd_until > session_now_ms()) {
-            ok.ts = rq->sess->dnd_until;
+        uint64_t until = 0;
+        int rc = store_dnd_get(svc_meta(rq->s), herald_str_z(rq->sess->tenant),
+                               herald_str_z(rq->sess->user), &until);
+        if (rc) {
+            req_error(rq, rc, NULL, f->rid);
+            return;
+        }
+        if (until > session_now_ms()) {
+            ok.ts = until;
             ok.flags = 1;
         }
         req_send(rq, &ok);

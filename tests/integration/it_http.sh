@@ -88,5 +88,21 @@ printf 'gateway.http_listen = nowhere\n' >"$dir/h.conf"
 expect "bad gateway.http_listen refused" 1 'gateway.http_listen' -- \
   "$HERALDD" dev --data "$dir" --config "$dir/h.conf" --listen 127.0.0.1:0
 
+# Draining: SIGTERM with gateway.drain_ms → /readyz 503 "draining" while
+# everything still answers, then exit 0.
+printf 'gateway.drain_ms = 2000\n' >"$dir/h.conf"
+start
+expect "readyz before the signal" 0 '^200 ok' -- python3 "$CHECK" get "$HERALD_HTTP" /readyz
+t0=$(date +%s%N)
+kill -TERM "$pid"
+sleep 0.3
+expect "readyz while draining: 503" 0 '^503 \{"errcode":24,"errmsg":"draining' -- \
+  python3 "$CHECK" get "$HERALD_HTTP" /readyz
+expect "still serving while draining" 0 '"rtt_us"' -- "$HERALD" --as alice ping
+wait "$pid"; rc=$?; pid=
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $rc = 0 ] && [ $ms -ge 1800 ] && [ $ms -lt 8000 ] && ok "stopped after draining (${ms} ms, exit 0)" \
+  || bad "drain: exit $rc after ${ms} ms"
+
 [ $fails = 0 ] && echo "it_http: all passed" || echo "it_http: $fails failed"
 exit $((fails > 0))
