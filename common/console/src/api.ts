@@ -416,8 +416,10 @@ export class Api {
     };
   }
 
-  async apps(): Promise<AppInfo[]> {
-    return list((await this.call("app/list")).apps, toApp);
+  /** The tenant's apps, a page (of up to 100) after app id AFTER; more: there are others. */
+  async apps(after?: string): Promise<{ apps: AppInfo[]; more: boolean }> {
+    const j = await this.call("app/list", { after });
+    return { apps: list(j.apps, toApp), more: bool(j.more) ?? false };
   }
 
   async events(app: string, q: EventQuery = {}): Promise<EventPage> {

@@ -1,6 +1,6 @@
 /*
  * apps.ts — the Apps and callbacks screen: the tenant's apps (scopes,
- * callback URL) and, for the selected app, its callback deliveries: the
+ * callback URL, delivery counts; up to APPS_MAX) and, for the selected app, its callback deliveries: the
  * pending / delivered / failed counts and the events with their state,
  * attempts, next attempt and last error, a "failed only" filter, a
  * redeliver button per event and one for every failed event. The first page
@@ -13,6 +13,7 @@ import { pooled } from "./pool.js";
 import type { Ctx, Screen } from "./screen.js";
 
 const PAGE = 50;
+const APPS_MAX = 500;
 const REFRESH_MS = 2000;
 
 function count(v: number | undefined, kind: "ok" | "warn" | "bad"): HTMLElement | string {
@@ -54,9 +55,17 @@ export const appsScreen: Screen = {
     };
 
     void (async () => {
-      let apps: AppInfo[];
+      let apps: AppInfo[] = [];
+      let moreApps = false;
       try {
-        apps = await ctx.api.apps();
+        // Every page of apps, up to APPS_MAX.
+        for (let after: string | undefined; ; ) {
+          const pg = await ctx.api.apps(after);
+          apps.push(...pg.apps);
+          moreApps = pg.more && pg.apps.length > 0;
+          if (!moreApps || apps.length >= APPS_MAX || stopped) break;
+          after = pg.apps[pg.apps.length - 1]!.app;
+        }
       } catch (e) {
         if (stopped) return;
         fill(list);
@@ -84,7 +93,7 @@ export const appsScreen: Screen = {
         t.body.append(tr);
         return tr;
       });
-      fill(list, t.table);
+      fill(list, t.table, moreApps ? h("p", { class: "muted" }, `The first ${apps.length} apps.`) : null);
       // Each app's callback URL and counts: the first event of its deliveries.
       void pooled(apps, (a) => ctx.api.events(a.app, { limit: 1 })).then((pages) => {
         if (stopped) return;

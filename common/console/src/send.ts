@@ -124,7 +124,7 @@ export const sendScreen: Screen = {
 
     // The tenant's apps as suggestions for the app field (a failure only loses the suggestions).
     ctx.api.apps().then(
-      (list) => {
+      ({ apps: list }) => {
         if (stopped) return;
         fill(apps, ...list.map((a) => h("option", { value: a.app })));
         if (!agentid.value && list.length === 1) agentid.value = list[0]!.app;
