@@ -23,6 +23,7 @@ const ERROR_NAMES = [
 export const E_UNAUTHORIZED = 3;
 export const E_EXPIRED = 4;
 export const E_FORBIDDEN = 5;
+export const E_NOT_FOUND = 6;
 export const E_INVAL = 8;
 export const E_TIMEOUT = 16;
 export const E_IO = 18;
@@ -112,6 +113,8 @@ export interface Department {
   children?: string[];
   /** User ids; undefined when the answer does not list them. */
   users?: string[];
+  /** The server listed only part of the children and users. */
+  more: boolean;
 }
 
 export interface User {
@@ -136,7 +139,17 @@ export interface SendRequest {
 
 export interface SendResult {
   msgid?: string;
+  /** Deliveries stored (an announcement: one). */
   sent?: number;
+  /** The same msgid within the duplicate window: nothing new was sent. */
+  duplicate?: boolean;
+  /** The announcement's conversation. */
+  conv?: string;
+  /** Recipients reached; undefined when the answer does not list them. */
+  reached?: string[];
+  /** Over the app's per-minute cap, or not stored (with the reason). */
+  limited: string[];
+  unreached: string[];
   invaliduser: string[];
   invalidparty: string[];
   invalidtag: string[];
@@ -162,6 +175,8 @@ export interface CallbackEvent {
 export interface EventPage {
   app: string;
   url?: string;
+  /** Events of every conversation of the tenant, not only the app's. */
+  all?: boolean;
   pending?: number;
   delivered?: number;
   failed?: number;
@@ -366,6 +381,7 @@ export class Api {
       parent: str(j.parent) ?? str(j.parentid),
       children: j.children === undefined ? undefined : ids(j.children),
       users: j.users === undefined ? undefined : ids(j.users, "userid"),
+      more: bool(j.more) ?? false,
     };
   }
 
@@ -386,11 +402,24 @@ export class Api {
     if (r.totag.length) body.totag = r.totag.join("|");
     if (r.msgid) body.msgid = r.msgid;
     const j = await this.call("message/send", undefined, body);
-    return { msgid: str(j.msgid), sent: num(j.sent), invaliduser: ids(j.invaliduser), invalidparty: ids(j.invalidparty), invalidtag: ids(j.invalidtag) };
+    return {
+      msgid: str(j.msgid),
+      sent: num(j.sent),
+      duplicate: bool(j.duplicate),
+      conv: str(j.conv),
+      reached: j.reached === undefined ? undefined : ids(j.reached),
+      limited: ids(j.limited),
+      unreached: ids(j.unreached),
+      invaliduser: ids(j.invaliduser),
+      invalidparty: ids(j.invalidparty),
+      invalidtag: ids(j.invalidtag),
+    };
   }
 
-  async apps(): Promise<AppInfo[]> {
-    return list((await this.call("app/list")).apps, toApp);
+  /** The tenant's apps, a page (of up to 100) after app id AFTER; more: there are others. */
+  async apps(after?: string): Promise<{ apps: AppInfo[]; more: boolean }> {
+    const j = await this.call("app/list", { after });
+    return { apps: list(j.apps, toApp), more: bool(j.more) ?? false };
   }
 
   async events(app: string, q: EventQuery = {}): Promise<EventPage> {
@@ -403,6 +432,7 @@ export class Api {
     return {
       app: str(j.app) ?? app,
       url: str(j.url) ?? str(j.callback_url),
+      all: bool(j.all),
       pending: num(j.pending),
       delivered: num(j.delivered),
       failed: num(j.failed),

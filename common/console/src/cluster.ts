@@ -56,7 +56,7 @@ function render(c: ClusterInfo, r: Readiness, out: { summary: HTMLElement; nodes
     );
   fill(out.nodes, h("h3", {}, "Nodes"), c.nodes.length ? nt.table : h("p", { class: "muted" }, "No node list (dev mode: one process)."));
 
-  const gt = table("groups", ["group", "role", "leader", "term", "commit", "applied", "lag", "replicas (node: lag)"]);
+  const gt = table("groups", ["group", "role", "leader", "term", "commit", "applied", "lag", "replicas"]);
   for (const g of c.groups) {
     const lagging = (g.lag ?? 0) > 0 || (g.commit !== undefined && g.applied !== undefined && g.applied < g.commit);
     gt.body.append(
@@ -70,7 +70,7 @@ function render(c: ClusterInfo, r: Readiness, out: { summary: HTMLElement; nodes
         h("td", {}, show(g.commit)),
         h("td", {}, show(g.applied)),
         h("td", {}, g.lag === undefined ? "—" : g.lag > 0 ? badge(String(g.lag), "warn") : "0"),
-        h("td", { class: "replicas muted" }, g.replicas.length ? g.replicas.map((r) => `${r.node}: ${show(r.lag)}`).join(" · ") : "—"),
+        h("td", { class: "replicas muted" }, g.replicas.length ? g.replicas.map((r) => `n${r.node} ${show(r.lag)}`).join(" · ") : "—"),
       ),
     );
   }

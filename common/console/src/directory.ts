@@ -6,29 +6,11 @@
  */
 import type { Department, User } from "./api.js";
 import { badge, errorText, fill, fmtTime, h, ID_RE, show, table } from "./dom.js";
+import { pooled } from "./pool.js";
 import type { Ctx, Screen } from "./screen.js";
 
-const POOL = 4;
 const NOT_LISTED = "not listed by the server";
 const SHOW_MAX = 200;
-
-/** f over xs, at most POOL at once; results in order (errors as Error). */
-async function pooled<T, R>(xs: T[], f: (x: T) => Promise<R>): Promise<(R | Error)[]> {
-  const out: (R | Error)[] = new Array(xs.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < xs.length) {
-      const i = next++;
-      try {
-        out[i] = await f(xs[i]!);
-      } catch (e) {
-        out[i] = e instanceof Error ? e : new Error(String(e));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(POOL, xs.length) }, worker));
-  return out;
-}
 
 export const directoryScreen: Screen = {
   id: "directory",
@@ -134,6 +116,7 @@ export const directoryScreen: Screen = {
         ),
         all.length ? users.table : h("p", { class: "muted" }, d.users ? "No users in this department." : `Users: ${NOT_LISTED}.`),
         all.length > SHOW_MAX ? h("p", { class: "muted" }, `and ${all.length - SHOW_MAX} more`) : null,
+        d.more ? h("p", { class: "muted", id: "dept-more" }, "The server listed only the first sub-departments and users of this department.") : null,
       );
       const cards = await pooled(shown, (u) => ctx.api.user(u));
       if (stopped) return;

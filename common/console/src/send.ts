@@ -31,14 +31,25 @@ export function buildRequest(v: { agentid: string; touser: string; toparty: stri
   return { agentid, touser, toparty, totag, text: v.text, announce: v.announce, msgid: msgid || undefined };
 }
 
-function renderResult(r: SendResult, req: SendRequest): HTMLElement[] {
+function renderResult(r: SendResult, req: SendRequest): (HTMLElement | null)[] {
   const bad = r.invaliduser.length + r.invalidparty.length + r.invalidtag.length;
   const row = (k: string, id: string, v: string[]): HTMLElement =>
     h("div", { class: "kv" }, h("span", { class: "k" }, k), h("span", { id, class: v.length ? "invalid" : "" }, v.length ? v.join(", ") : "none"));
+  const names = (v: string[]): string => (v.length > 20 ? `${v.slice(0, 20).join(", ")} and ${v.length - 20} more` : v.join(", "));
+  const kv = (k: string, id: string, v: string, cls = ""): HTMLElement => h("div", { class: "kv" }, h("span", { class: "k" }, k), h("span", { id, class: cls }, v));
   return [
-    h("h3", {}, req.announce ? "Announcement sent " : "Message sent ", bad ? badge(`${bad} invalid`, "warn") : badge("ok", "ok")),
+    h(
+      "h3",
+      {},
+      req.announce ? "Announcement sent " : "Message sent ",
+      r.duplicate ? badge("duplicate: already sent", "info") : bad ? badge(`${bad} invalid`, "warn") : badge("ok", "ok"),
+    ),
     h("div", { class: "kv" }, h("span", { class: "k" }, "msgid"), h("code", { id: "send-msgid" }, r.msgid ?? "—")),
-    h("div", { class: "kv" }, h("span", { class: "k" }, "reached"), h("span", { id: "send-sent" }, r.sent === undefined ? "—" : String(r.sent))),
+    kv("sent", "send-sent", r.sent === undefined ? "—" : String(r.sent)),
+    r.conv ? h("div", { class: "kv" }, h("span", { class: "k" }, "conversation"), h("code", { id: "send-conv" }, r.conv)) : null,
+    r.reached ? kv("reached", "send-reached", r.reached.length ? `${r.reached.length}: ${names(r.reached)}` : "nobody") : null,
+    r.limited.length ? kv("over the frequency cap", "send-limited", names(r.limited), "invalid") : null,
+    r.unreached.length ? kv("not reached", "send-unreached", names(r.unreached), "invalid") : null,
     row("invalid users", "send-invaliduser", r.invaliduser),
     row("invalid departments", "send-invalidparty", r.invalidparty),
     row("invalid tags", "send-invalidtag", r.invalidtag),
@@ -113,7 +124,7 @@ export const sendScreen: Screen = {
 
     // The tenant's apps as suggestions for the app field (a failure only loses the suggestions).
     ctx.api.apps().then(
-      (list) => {
+      ({ apps: list }) => {
         if (stopped) return;
         fill(apps, ...list.map((a) => h("option", { value: a.app })));
         if (!agentid.value && list.length === 1) agentid.value = list[0]!.app;

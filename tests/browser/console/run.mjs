@@ -9,14 +9,16 @@
 //   1. a token that is not one, and a user's (not an admin's) token: refused,
 //      with the reason on the sign-in screen;
 //   2. the admin token: the Cluster screen shows three nodes up, the groups
-//      with their leaders and /readyz ready;
+//      with their leaders and /readyz ready; node 3 killed -9: shown down,
+//      then up after its restart;
 //   3. the directory: the tenant, a department and a user's card by id (an
-//      unknown one: NOT_FOUND); the department tree from the root and the
+//      unknown department: NOT_FOUND); the department tree from the root and the
 //      users of a department;
 //   4. an app message and an announcement from the app: each answer's msgid
 //      and invalid users; then alice answers in her conversation with the app;
-//   5. the app's callback deliveries: the URL, an event whose delivery to the
-//      closed port failed (its last error shown), "failed only", redeliver;
+//   5. the app's callback deliveries (the nodes give up after two attempts):
+//      the URL, an event whose delivery to the closed port failed (attempts,
+//      last error), "failed only", redeliver one, redeliver all failed;
 //   6. sign-out: back to sign-in, the token gone from sessionStorage.
 // A screenshot of each screen goes to HERALD_CONSOLE_SHOTS (default: the
 // current directory, which ctest makes the build dir). Every wait has a
@@ -27,7 +29,7 @@
 //   HERALDD=build/broker/heraldd node tests/browser/console/run.mjs
 //   (after cd common/console && npm ci && npm run build)
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -79,6 +81,7 @@ function run(file, args, extraEnv, ms) {
   );
 }
 const lc = (verb, ms = 120000) => run("bash", [LC, verb, "--data", dir], { HERALD_BIN_DIR: dirname(HERALDD), HERALD_UP_TIMEOUT: "60", HERALD_CONSOLE_DIR: DIST }, ms);
+const lcNode = (verb, n) => run("bash", [LC, verb, n, "--data", dir], { HERALD_BIN_DIR: dirname(HERALDD), HERALD_UP_TIMEOUT: "60" }, 90000);
 const cli = (...args) =>
   run(HERALD, ["--timeout", "10", ...args], { HERALD_GATEWAY: env.HERALD_GATEWAY, HERALD_TENANT: env.HERALD_TENANT, HERALD_SECRET: env.HERALD_SECRET, HERALD_TOKEN: "" }, 20000);
 
@@ -151,6 +154,11 @@ let site = "";
 
 try {
   up = true; // a failed up leaves processes running: down() stops them
+  // The configs come from the first up; then callbacks give up after two
+  // quick attempts (so an event reaches "failed" within a second), and up again.
+  await lc("up", 150000);
+  await lc("down", 60000);
+  for (const n of [1, 2, 3]) appendFileSync(join(dir, `node${n}.conf`), "callback.max_attempts = 2\ncallback.backoff_ms = 200\n");
   await lc("up", 150000);
   env = Object.fromEntries(
     readFileSync(join(dir, "cluster.env"), "utf8")
@@ -169,6 +177,8 @@ try {
   await cli("--admin", "dir", "dept", "add", "sales", "--name", "Sales");
   await cli("--admin", "dir", "user", "add", "alice", "--kind", "internal", "--dept", "sales", "--title", "Account executive", "--name", "Alice Archer");
   await cli("--admin", "dir", "user", "add", "bob", "--kind", "internal", "--dept", "sales", "--name", "Bob Baker");
+  await cli("--admin", "dir", "dept", "add", "emea", "--name", "EMEA", "--parent", "sales");
+  await cli("--admin", "dir", "user", "add", "carol", "--kind", "external", "--dept", "emea", "--name", "Carol Chen");
   cbUrl = `http://127.0.0.1:${await freePort()}/herald-callback`; // nothing listens there
   await cli("--admin", "app", "create", APP);
   await cli("--admin", "app", "callback", APP, "--url", cbUrl);
@@ -189,6 +199,8 @@ try {
   console.log(`FAIL - setup: ${e?.stack ?? e}`);
 }
 
+// The text of the first element matching SEL now, or null (no waiting).
+const textNow = (sel) => page.evaluate((s) => document.querySelector(s)?.textContent ?? null, sel);
 const signIn = async (token) => {
   await page.fill("#token", token);
   await page.click("#signin-go");
@@ -238,7 +250,19 @@ if (!failed) {
     await shot(page, "cluster");
   });
 
-  await check("the directory: the tenant, a department and a user's card by id", async () => {
+  await check("node 3 killed -9: the Cluster screen shows it down, then up again after its restart", async () => {
+    const state3 = () => textNow('#nodes tr[data-node="3"] td.state');
+    await lcNode("kill", "3");
+    await page.waitForFunction(() => document.querySelector('#nodes tr[data-node="3"] td.state')?.textContent === "down", null, { timeout: WAIT_MS });
+    const up = await textNow("#nodes-up");
+    assert(up === "2 of 3", `nodes up shown: ${up}`);
+    console.log(`#   node 3 killed: shown ${await state3()}, nodes up ${up}`);
+    await shot(page, "cluster-node-down");
+    await lcNode("restart", "3");
+    await page.waitForFunction(() => document.querySelector('#nodes tr[data-node="3"] td.state')?.textContent === "up", null, { timeout: WAIT_MS });
+  });
+
+  await check("the directory: the tenant, a department and a user's card by id, an unknown department", async () => {
     await page.click('a[data-screen="directory"]');
     const tenant = await page.textContent("#tenant-name");
     assert(tenant === env.HERALD_TENANT, `tenant shown: ${tenant}, want ${env.HERALD_TENANT}`);
@@ -250,27 +274,35 @@ if (!failed) {
     await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
     const card = await page.textContent("#user-card");
     assert(/Alice Archer/.test(card ?? "") && /Account executive/.test(card ?? "") && /internal/.test(card ?? "") && /sales/.test(card ?? ""), `alice's card: ${card}`);
-    await page.fill("#user-find", "nobody-here");
-    await page.click("#user-find-go");
-    const missing = await page.locator("#user-card .error").textContent({ timeout: WAIT_MS });
-    assert(/NOT_FOUND/.test(missing ?? ""), `an unknown user shows: ${missing}`);
-    console.log(`#   alice's card: ${card}; an unknown user: ${missing}`);
+    await page.fill("#dept-find", "no-such-dept");
+    await page.click("#dept-find-go");
+    const missing = await page.locator("#dept-card .error").textContent({ timeout: WAIT_MS });
+    assert(/NOT_FOUND/.test(missing ?? ""), `an unknown department shows: ${missing}`);
+    console.log(`#   alice's card: ${card}; an unknown department: ${missing}`);
   });
 
-  await check("the directory: the tree from the root, a department's users", async () => {
+  await check("the directory: the tree from the root, a level opened, a department's users", async () => {
     await page.click('a[data-screen="cluster"]');
     await page.click('a[data-screen="directory"]');
     const sales = page.locator('#dept-tree li[data-dept="sales"] > .name');
     await Promise.race([sales.waitFor({ timeout: WAIT_MS }), page.locator("#dir-error:not([hidden])").waitFor({ timeout: WAIT_MS })]);
-    const err = await page.locator("#dir-error:not([hidden])").textContent().catch(() => null);
+    const err = await textNow("#dir-error:not([hidden])");
     assert(!err, `the tree: ${err}`);
     await sales.click();
     await page.locator('#dept-users tr[data-user="alice"] td.name', { hasText: "Alice Archer" }).waitFor({ timeout: WAIT_MS });
     const users = await page.locator("#dept-users tbody tr").allTextContents();
-    assert(users.length === 2, `sales shows ${JSON.stringify(users)}`);
+    assert(users.length === 2 && users.every((u) => /^(alice|bob)/.test(u)), `sales shows ${JSON.stringify(users)}`);
     await page.click('#dept-users tr[data-user="alice"] a');
     await page.locator("#user-card .userid", { hasText: "alice" }).waitFor({ timeout: WAIT_MS });
-    console.log(`#   sales: ${JSON.stringify(users)}`);
+    // One level down, loaded when opened: sales → emea, and its external user.
+    await page.click('#dept-tree li[data-dept="sales"] > .toggle');
+    await page.locator('#dept-tree li[data-dept="sales"] li[data-dept="emea"] > .name', { hasText: "EMEA" }).click({ timeout: WAIT_MS });
+    await page.locator('#dept-users tr[data-user="carol"] td.kind', { hasText: "external" }).waitFor({ timeout: WAIT_MS });
+    const parent = await textNow("#dept-card dl dd:nth-of-type(2)");
+    assert(parent === "sales", `emea's parent shown: ${parent}`);
+    await page.click('#dept-tree li[data-dept="sales"] > .name');
+    await page.locator('#dept-users tr[data-user="alice"]').waitFor({ timeout: WAIT_MS });
+    console.log(`#   sales: ${JSON.stringify(users)}; emea (parent ${parent}) holds carol, external`);
   });
   await shot(page, "directory");
 
@@ -281,27 +313,28 @@ if (!failed) {
       await page.fill("#send-agentid", APP);
       await page.fill("#send-touser", touser);
       await page.fill("#send-text", text);
-      const before = await page.locator("#send-msgid").textContent().catch(() => null);
+      const before = await textNow("#send-msgid");
       await page.click("#send-go");
       await page.waitForFunction((b) => {
         const m = document.querySelector("#send-msgid");
         return (m && m.textContent !== b) || document.querySelector("#send-error");
       }, before, { timeout: WAIT_MS });
-      const err = await page.locator("#send-error").textContent().catch(() => null);
+      const err = await textNow("#send-error");
       assert(!err, `the send failed: ${err}`);
       return {
         title: await page.textContent("#send-result h3"),
         msgid: await page.textContent("#send-msgid"),
         sent: await page.textContent("#send-sent"),
+        reached: await textNow("#send-reached"),
         invalid: await page.textContent("#send-invaliduser"),
       };
     };
     const m = await send(false, "alice", "Your payslip is ready.");
-    assert(m.msgid && m.msgid !== "—" && m.invalid === "none", `the app message's answer: ${JSON.stringify(m)}`);
+    assert(m.msgid && m.msgid !== "—" && m.invalid === "none" && m.reached === "1: alice", `the app message's answer: ${JSON.stringify(m)}`);
     console.log(`#   app message: ${JSON.stringify(m)}`);
     const a = await send(true, "alice, bob, ghost", "The office is closed on Friday.");
     assert(a.msgid && a.msgid !== "—" && a.msgid !== m.msgid, `the announcement's msgid: ${JSON.stringify(a)}`);
-    assert(a.invalid === "ghost" && /Announcement/.test(a.title ?? ""), `the announcement's answer: ${JSON.stringify(a)}`);
+    assert(a.invalid === "ghost" && a.reached === "2: alice, bob" && /Announcement/.test(a.title ?? ""), `the announcement's answer: ${JSON.stringify(a)}`);
     console.log(`#   announcement: ${JSON.stringify(a)}`);
     await shot(page, "send");
     // alice answers in her conversation with the app: an event for the app's callback.
@@ -319,31 +352,54 @@ if (!failed) {
     await page.click('a[data-screen="apps"]');
     const row = page.locator(`#apps tr[data-app="${APP}"]`);
     await row.waitFor({ timeout: WAIT_MS });
-    const listed = await row.locator("td.url").textContent();
+    await row.locator("td.url", { hasText: cbUrl }).waitFor({ timeout: WAIT_MS }).catch(() => {});
+    const listed = await textNow(`#apps tr[data-app="${APP}"] td.url`);
     assert(listed === cbUrl, `the app list shows callback ${listed}, want ${cbUrl}`);
     await row.locator("button.open").click();
     await page.locator("#event-url", { hasText: cbUrl }).waitFor({ timeout: WAIT_MS });
-    // The deliveries refresh every 2 s: wait for an event whose delivery failed.
-    const failing = page.locator("#event-table tbody tr").filter({ has: page.locator("td.last-error", { hasText: /\S{2,}/ }) });
-    await failing.first().waitFor({ timeout: 60000 });
-    const ev = await failing.first().evaluate((tr) => ({ id: tr.dataset.event, state: tr.dataset.state, attempts: tr.querySelector(".attempts")?.textContent, error: tr.querySelector(".last-error")?.textContent }));
-    const counts = await page.textContent("#event-counts");
-    console.log(`#   event ${JSON.stringify(ev)}; counts: ${counts}`);
-    assert(Number(ev.attempts) >= 1, `attempts ${ev.attempts}`);
+    // The deliveries refresh every 2 s: the event's two POSTs to the closed
+    // port fail within a second and it is counted failed.
+    await page.waitForFunction(() => Number(document.querySelector("#count-failed")?.textContent) >= 1, null, { timeout: 30000 });
+    const counts = await textNow("#event-counts");
+    const hint = await textNow("#events-hint:not([hidden])");
+    console.log(`#   all events: ${JSON.stringify(await page.locator("#event-table tbody tr").allTextContents().catch(() => []))}; counts: ${counts}; ${hint ?? "no hint"}`);
     await shot(page, "callbacks");
+    // "failed only": the failed events, each with its attempts and last error.
     await page.check("#events-failed");
-    if (ev.state === "failed") {
-      await page.locator(`#event-table tr[data-event="${ev.id}"]`).waitFor({ timeout: WAIT_MS });
-      const others = await page.locator('#event-table tbody tr:not([data-state="failed"])').count();
-      assert(others === 0, `"failed only" still lists ${others} events that did not fail`);
-      await page.locator(`#event-table tr[data-event="${ev.id}"] button.redeliver`).click();
-      const note = page.locator("#events-note");
-      await note.waitFor({ state: "visible", timeout: WAIT_MS });
-      const text = await note.textContent();
-      assert(/requeued [1-9]/.test(text ?? ""), `after redeliver: ${text}`);
-      console.log(`#   redeliver: ${text}`);
-      await shot(page, "callbacks-failed-only");
-    } else console.log(`#   the event is still ${ev.state} (retrying): "failed only" and redeliver not exercised on it`);
+    const failedRow = page.locator('#event-table tbody tr[data-state="failed"]');
+    await failedRow.first().waitFor({ timeout: WAIT_MS });
+    const rows = await page.locator("#event-table tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => ({ id: tr.dataset.event, state: tr.dataset.state, type: tr.children[1]?.textContent, conv: tr.children[3]?.textContent, attempts: tr.querySelector(".attempts")?.textContent, error: tr.querySelector(".last-error")?.textContent })),
+    );
+    console.log(`#   failed only: ${JSON.stringify(rows)}`);
+    assert(rows.every((r) => r.state === "failed" && r.attempts === "2" && r.error && r.error !== "—"), `failed only lists ${JSON.stringify(rows)}`);
+    const ev = rows.find((r) => r.type === "message") ?? rows[0];
+    await shot(page, "callbacks-failed-only");
+    // Redeliver that one: requeued, tried twice more, failed again.
+    await page.locator(`#event-table tr[data-event="${ev.id}"] button.redeliver`).click();
+    const note = page.locator("#events-note");
+    await note.waitFor({ state: "visible", timeout: WAIT_MS });
+    const text = await note.textContent();
+    assert(text === `event ${ev.id}: requeued 1`, `after redeliver: ${text}`);
+    console.log(`#   redeliver: ${text}`);
+    // Failed again (the server's word: the page may still show the old state),
+    // then the page refreshed to show it.
+    const end = Date.now() + 30000;
+    for (;;) {
+      const st = JSON.parse(await cli("--admin", "app", "events", APP, "--failed")).events?.find((e) => e.id === ev.id)?.state;
+      if (st === "failed") break;
+      assert(Date.now() < end, `event ${ev.id} is ${st} 30 s after its redelivery`);
+      await sleep(200);
+    }
+    await page.click("#events-refresh");
+    await page.locator(`#event-table tr[data-event="${ev.id}"][data-state="failed"]`).waitFor({ timeout: WAIT_MS });
+    // Every failed event again.
+    const nFailed = await page.locator('#event-table tbody tr[data-state="failed"]').count();
+    await page.click("#events-redeliver-failed");
+    await page.locator("#events-note", { hasText: /failed event/ }).waitFor({ timeout: WAIT_MS });
+    const all = await textNow("#events-note");
+    assert(new RegExp(`^requeued ${nFailed} failed events?$`).test(all ?? ""), `redeliver all failed (${nFailed} listed): ${all}`);
+    console.log(`#   redeliver all failed: ${all}`);
   });
 
   await check("sign-out returns to sign-in and forgets the token", async () => {
