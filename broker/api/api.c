@@ -301,8 +301,7 @@ static void console_file(api *a, http_exchange *x, const http_req *rq)
         return;
     }
     if (n == 0) {
-        static const char loc[] = "<a href=\"/console/\">/console/</a>\n";
-        http_reply(x, 200, "text/html; charset=utf-8", loc, sizeof loc - 1);
+        http_reply_redirect(x, "/console/");
         return;
     }
     if (n == 1 || (n >= 1 && p[n - 1] == '/'))

@@ -174,13 +174,15 @@ static void flush(hconn *c)
 
 /* Queues a response; keep says whether the connection stays for more. */
 static int respond(hconn *c, int status, const char *ctype, const void *body, size_t n,
-                   bool head_only, bool keep)
+                   bool head_only, bool keep, const char *location)
 {
-    char hdr[512];
+    char hdr[1024];
     int hl = snprintf(hdr, sizeof hdr,
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Cache-Control: no-store\r\nConnection: %s\r\n\r\n",
-                      status, http_reason(status), ctype, n, keep ? "keep-alive" : "close");
+                      "Cache-Control: no-store\r\nConnection: %s\r\n%s%s%s\r\n",
+                      status, http_reason(status), ctype, n, keep ? "keep-alive" : "close",
+                      location ? "Location: " : "", location ? location : "",
+                      location ? "\r\n" : "");
     c->keep = keep;
     if (hl < 0 || (size_t)hl >= sizeof hdr || herald_buf_append(&c->out, hdr, (size_t)hl) != 0 ||
         (!head_only && n && herald_buf_append(&c->out, body, n) != 0)) {
@@ -218,11 +220,12 @@ static void reject(hconn *c, int status, const char *msg)
         return;
     }
     herald_buf_consume(&c->in, c->in.len); /* nothing after it is read */
-    respond(c, status, "application/json", b.data, b.len, false, false);
+    respond(c, status, "application/json", b.data, b.len, false, false, NULL);
     herald_buf_free(&b);
 }
 
-int http_reply(http_exchange *x, int status, const char *ctype, const void *body, size_t n)
+static int reply(http_exchange *x, int status, const char *ctype, const void *body, size_t n,
+                 const char *location)
 {
     hconn *c = (hconn *)x;
     int rc = 0;
@@ -230,10 +233,24 @@ int http_reply(http_exchange *x, int status, const char *ctype, const void *body
     if (c->fd >= 0) {
         herald_buf_consume(&c->in, c->req_len);
         c->req_len = 0;
-        rc = respond(c, status, ctype, body, n, c->head_only, c->keep);
+        rc = respond(c, status, ctype, body, n, c->head_only, c->keep, location);
     }
     conn_unref(c); /* the handler's reference */
     return rc;
+}
+
+int http_reply(http_exchange *x, int status, const char *ctype, const void *body, size_t n)
+{
+    return reply(x, status, ctype, body, n, NULL);
+}
+
+int http_reply_redirect(http_exchange *x, const char *location)
+{
+    /* Only a path of this server: nothing from the request is echoed. */
+    if (!location || location[0] != '/' || strlen(location) > 256 ||
+        strpbrk(location, "\r\n") != NULL)
+        return http_reply_error(x, 500, HERALD_EINTERNAL, "bad redirect");
+    return reply(x, 301, "text/html; charset=utf-8", "", 0, location);
 }
 
 int http_reply_error(http_exchange *x, int status, int code, const char *msg)

@@ -87,6 +87,9 @@ void http_srv_destroy(http_srv *s);
  * Adds Content-Length, Connection and Cache-Control: no-store. 0 or
  * HERALD_ENOMEM (the connection is closed). x is invalid afterwards. */
 int http_reply(http_exchange *x, int status, const char *ctype, const void *body, size_t n);
+/* Answers 301 Moved Permanently to location, a path of this server
+ * ("/…", at most 256 bytes, no CR or LF). x is invalid afterwards. */
+int http_reply_redirect(http_exchange *x, const char *location);
 /* Answers with {"errcode":code,"errmsg":msg}, application/json. */
 int http_reply_error(http_exchange *x, int status, int code, const char *msg);
 /* The Herald error code the server uses for an HTTP status. */

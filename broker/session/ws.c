@@ -22,6 +22,7 @@
  */
 #include "tier_int.h"
 #include "ws_proto.h"
+#include "http_proto.h"
 
 #include <herald/error.h>
 #include <stdio.h>
@@ -104,7 +105,7 @@ static int http_response(herald_buf *out, int status, const char *extra, const c
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n%s\r\n",
-                     status, ws_http_reason(status), strlen(body) + 1, extra ? extra : "");
+                     status, http_reason(status), strlen(body) + 1, extra ? extra : "");
     if (n < 0 || (size_t)n >= sizeof head)
         return HERALD_EINTERNAL;
     if (herald_buf_append(out, head, (size_t)n) || herald_buf_append(out, body, strlen(body)) ||

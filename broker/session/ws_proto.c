@@ -107,21 +107,6 @@ int ws_http_parse(const uint8_t *p, size_t len, ws_http_req *out)
     return WS_HTTP_OK;
 }
 
-const char *ws_http_reason(int status)
-{
-    switch (status) {
-    case 101: return "Switching Protocols";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-    }
-}
-
 int ws_accept_key(const char *key, size_t key_len, char out[29])
 {
     unsigned char digest[20];

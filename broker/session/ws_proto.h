@@ -50,9 +50,6 @@ typedef struct ws_http_req {
  * 431 (no blank line within WS_HTTP_MAX bytes). */
 int ws_http_parse(const uint8_t *p, size_t len, ws_http_req *out);
 
-/* The reason phrase of a status ws_http_parse or ws.c returns. */
-const char *ws_http_reason(int status);
-
 /* Sec-WebSocket-Accept for key: base64(SHA-1(key + GUID)), 28 characters
  * and a NUL into out. 0, or -1 when hashing fails. */
 int ws_accept_key(const char *key, size_t key_len, char out[29]);

@@ -10,9 +10,30 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 it_init api
 
-printf 'gateway.api_rate = 100000\ngateway.api_burst = 100000\n' >"$dir/h.conf"
+mkdir -p "$dir/console/assets"
+echo '<title>console</title>' >"$dir/console/index.html"
+echo 'console.log(1)' >"$dir/console/assets/app.js"
+printf 'gateway.api_rate = 100000\ngateway.api_burst = 100000\ngateway.console_dir = %s\n' \
+  "$dir/console" >"$dir/h.conf"
 start
 U=$HERALD_HTTP
+
+# The console's static files: /console redirects, only files under the directory.
+hdr=$(curl -s -o /dev/null -D - "$U/console" | tr -d '\r')
+grep -q '^HTTP/1.1 301 Moved Permanently' <<<"$hdr" && grep -q '^Location: /console/$' <<<"$hdr" \
+  && ok "GET /console: 301 to /console/" || bad "/console: $hdr"
+grep -q '<title>console' <(curl -sf "$U/console/") && ok "GET /console/: index.html" \
+  || bad "/console/ index"
+grep -q 'console.log' <(curl -sf "$U/console/assets/app.js") && ok "GET /console/assets/app.js" \
+  || bad "/console/assets/app.js"
+for p in /console/missing.js /console/../h.conf /console/%2e%2e/h.conf /console/assets//app.js; do
+  code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$U$p")
+  [ "$code" = 404 ] && ok "GET $p: 404" || bad "GET $p: $code"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$U/console/")
+[ "$code" = 405 ] && ok "POST /console/: 405" || bad "POST /console/: $code"
+line=$(curl -s -o /dev/null -D - "$U/api/v1/user/get?userid=x" | head -1 | tr -d '\r')
+[ "$line" = "HTTP/1.1 401 Unauthorized" ] && ok "no token: $line" || bad "no token: $line"
 "$HERALD" --admin app create hr --name "HR system" \
   --scopes message,directory,contact,transfer,conversation,user_token >"$dir/hr.json" \
   || bad "app create"
