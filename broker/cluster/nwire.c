@@ -252,6 +252,7 @@ typedef struct nw_res_w {
     uint64_t seq;               /* .seq */
     uint64_t ts;                /* .ts */
     bool dup;                   /* .dup */
+    uint64_t ignored;           /* .ignored */
     int32_t conv_kind;          /* .conv_kind */
     uint32_t group;             /* .group */
     uint32_t n_targets;         /* .n_targets */
@@ -286,6 +287,7 @@ static const mpt_field result_fields[] = {
     F(nw_res_w, "seq", MPT_U64, seq),
     F(nw_res_w, "ts", MPT_U64, ts),
     F(nw_res_w, "dup", MPT_BOOL, dup),
+    F(nw_res_w, "ign", MPT_U64, ignored),
     F(nw_res_w, "ck", MPT_I32, conv_kind),
     F(nw_res_w, "g", MPT_U32, group),
     FA(nw_res_w, "tg", MPT_SC, targets, n_targets),
@@ -319,6 +321,7 @@ int nw_result_encode(const apply_result *r, herald_buf *out)
         .seq = r->seq,
         .ts = r->ts,
         .dup = r->dup,
+        .ignored = r->ignored,
         .conv_kind = r->conv_kind,
         .group = r->group,
     };
@@ -435,6 +438,7 @@ static int result_fill(const nw_res_w *w, apply_result *out)
     out->seq = w->seq;
     out->ts = w->ts;
     out->dup = w->dup;
+    out->ignored = w->ignored;
     out->conv_kind = w->conv_kind;
     out->group = w->group;
     if (w->n_targets) {

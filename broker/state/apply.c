@@ -30,6 +30,7 @@ static const op_fn ops[CMD_OP_COUNT_] = {
     [CMD_CONV_HANDOVER] = op_conv_handover, [CMD_TRANSFER_DONE] = op_transfer_done,
     [CMD_APP_CREATE] = op_app_create,
     [CMD_APP_CALLBACK] = op_app_callback,   [CMD_OUTBOX] = op_outbox,
+    [CMD_OFFLINE] = op_offline,
 };
 
 void apply_result_free(apply_result *r)

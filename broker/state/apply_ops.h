@@ -45,5 +45,7 @@ int op_transfer_done(actx *x);
 /* apply_outbox.c: event callbacks (an app's callback; the outbox). */
 int op_app_callback(actx *x);
 int op_outbox(actx *x);
+/* apply_offline.c: who had no session online when a message was pushed. */
+int op_offline(actx *x);
 
 #endif

@@ -17,6 +17,7 @@
  *   tag.add / tag.remove   TAG
  *   transfer         TRANSFER_MARK (start or refuse): one outcome per customer
  *   transfer.done    TRANSFER_DONE: a customer moved to its new owner
+ *   message.offline  OFFLINE (apply_offline.c records them through aw_event)
  * Every event's time is the command's commit timestamp (c->ts), its id the
  * store's next outbox seq: the same on every replica.
  *
@@ -138,6 +139,12 @@ static int ob_put(actx *x, herald_str tenant, const char *type, herald_str conv,
     rb_str(&r, (herald_str){.ptr = (const char *)data->data, .len = (uint32_t)data->len});
     rc = aw_put_rec(x, x->s->db.meta, &k, &r);
     return rc ? rc : state_put(x, &st);
+}
+
+int aw_event(actx *x, herald_str tenant, const char *type, herald_str conv,
+             const herald_buf *data)
+{
+    return ob_put(x, tenant, type, conv, data);
 }
 
 /* ---- event data ------------------------------------------------------------ */

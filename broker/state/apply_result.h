@@ -88,7 +88,10 @@ typedef struct apply_result {
     uint64_t index;        /* command index */
     bool skipped;          /* index ≤ applied index: nothing done */
     uint64_t seq;          /* SEND/CONV_*: message seq (original one if dup);
-                              READ: cursor now stored */
+                              READ: cursor now stored; OFFLINE: events
+                              recorded */
+    uint64_t ignored;      /* OFFLINE: reported users left out (no such
+                              message, recalled, not a member, the sender) */
     uint64_t ts;           /* commit timestamp of that message */
     bool dup;              /* SEND: cmid seen before */
     int conv_kind;         /* conversation kind */

@@ -145,5 +145,10 @@ int aw_add_outcome(actx *x, herald_str subject, herald_str owner, herald_str con
  * outbox, in the command's transaction (apply_outbox.c, outbox.h). apply.c
  * calls it for every command that applied without error. */
 int aw_outbox(actx *x);
+/* Appends one event of type (data: a JSON object; conv "" for a
+ * tenant-level event) to this store's outbox, at the command's time (the
+ * ops whose events are the command's whole point: OFFLINE). */
+int aw_event(actx *x, herald_str tenant, const char *type, herald_str conv,
+             const herald_buf *data);
 
 #endif

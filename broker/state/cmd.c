@@ -14,7 +14,8 @@
  * the required masks cannot drift from the table. */
 enum { C_OP, C_TEN, C_USER, C_ADMIN, C_CONV, C_CMID, C_BODY, C_KIND, C_SECRET, C_FLAGS,
        C_CAP, C_SEQ, C_TS, C_WIN, C_IVL, C_MAX, C_MEM, C_EXT, C_TARGET, C_NAME, C_TITLE,
-       C_DEPT, C_PARENT, C_CORP, C_DPS, C_TGS, C_DWIN, C_FREQ, C_CLIM, C_XWAIT, C_COUNT_ };
+       C_DEPT, C_PARENT, C_CORP, C_DPS, C_TGS, C_DWIN, C_FREQ, C_CLIM, C_XWAIT, C_OCONV, C_OSEQ, C_OCNT,
+       C_COUNT_ };
 
 #define F(i, k, kind, member) [i] = {k, kind, offsetof(cmd, member), 0, NULL, 0, 0}
 static const mpt_field cmd_fields[C_COUNT_] = {
@@ -35,6 +36,9 @@ static const mpt_field cmd_fields[C_COUNT_] = {
     [C_TGS] = {"tgs", MPT_STRS, offsetof(cmd, tags), offsetof(cmd, n_tags), NULL, 0, 0},
     F(C_DWIN, "dwin", MPT_U32, dedup_s),    F(C_FREQ, "freq", MPT_U32, freq),
     F(C_CLIM, "clim", MPT_U32, climit),     F(C_XWAIT, "xwait", MPT_U32, xwait),
+    [C_OCONV] = {"oc", MPT_STRS, offsetof(cmd, oconvs), offsetof(cmd, n_oconvs), NULL, 0, 0},
+    [C_OSEQ] = {"os", MPT_U64S, offsetof(cmd, oseqs), offsetof(cmd, n_oseqs), NULL, 0, 0},
+    [C_OCNT] = {"on", MPT_U64S, offsetof(cmd, ocounts), offsetof(cmd, n_ocounts), NULL, 0, 0},
 };
 #undef F
 #define NFIELDS ((size_t)C_COUNT_)
@@ -68,6 +72,7 @@ static const uint64_t required[CMD_OP_COUNT_] = {
     [CMD_APP_CREATE] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_SECRET) | B(C_TS),
     [CMD_APP_CALLBACK] = B(C_TEN) | B(C_USER) | B(C_TARGET) | B(C_TS),
     [CMD_OUTBOX] = B(C_KIND) | B(C_TS),
+    [CMD_OFFLINE] = B(C_TEN) | B(C_OCONV) | B(C_OSEQ) | B(C_OCNT) | B(C_MEM) | B(C_TS),
 };
 
 const char *cmd_op_name(uint32_t op)

@@ -78,7 +78,13 @@
                            (attempts), win (next attempt, ms), name (last
                            error), flags (CMD_OB_*), ts: the callback
                            deliverer's progress in this group's outbox
-                           (any group; see apply_outbox.c)                */
+                           (any group; see apply_outbox.c)                */ \
+    X(OFFLINE, 32)      /* tenant, oconvs / oseqs / ocounts (one report per
+                           message: conv, seq, how many of mem are its
+                           users), mem (those users, report after report),
+                           ts: recipients no session tier had online when
+                           the message was pushed (conv's group; see
+                           apply_offline.c)                               */
 
 typedef enum cmd_op {
 #define CMD_OP_ENUM_(name, num) CMD_##name = num,
@@ -162,6 +168,13 @@ typedef struct cmd {
                              per minute */
     uint32_t climit;      /* TENANT_CREATE: customers an employee may own */
     uint32_t xwait;       /* TENANT_CREATE: in-service transfer wait, s */
+    uint32_t n_oconvs;    /* OFFLINE: reports (= n_oseqs = n_ocounts) */
+    herald_str *oconvs;   /* OFFLINE: report i's conversation; owned after decode */
+    uint32_t n_oseqs;
+    uint64_t *oseqs;      /* OFFLINE: report i's message seq; owned after decode */
+    uint32_t n_ocounts;
+    uint64_t *ocounts;    /* OFFLINE: how many of members are report i's users
+                             (they add up to n_members); owned after decode */
 } cmd;
 
 /* Appends the msgpack encoding of *c to out. 0, HERALD_EINVAL, HERALD_ENOMEM. */
