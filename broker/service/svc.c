@@ -166,8 +166,14 @@ int svc_create(const svc_config *cfg, struct ev_loop *loop, store *const *stores
         }
         s->shards[i].st = stores[i];
     }
-    if (cfg->cb.on && (rc = cbd_create(s, &s->cb)) != 0)
+    if (!s->cfg.offline_wait_ms)
+        s->cfg.offline_wait_ms = 1000;
+    if ((rc = off_create(s, &s->off)) != 0)
         goto fail_shards;
+    if (cfg->cb.on && (rc = cbd_create(s, &s->cb)) != 0) {
+        off_destroy(s->off);
+        goto fail_shards;
+    }
     ev_timer_init(&s->tick_w, on_tick, 1.0, 1.0);
     s->tick_w.data = s;
     ev_timer_start(loop, &s->tick_w);
@@ -190,6 +196,7 @@ void svc_destroy(svc *s)
     s->stopping = true;
     ev_timer_stop(s->loop, &s->tick_w);
     cbd_destroy(s->cb);
+    off_destroy(s->off);
     free(s->shards);
     free(s);
 }

@@ -54,6 +54,8 @@ typedef struct svc_config {
     uint32_t max_frame;    /* the clients' frame cap: replies are cut to fit it */
     uint32_t hb_ms;        /* heartbeat interval advertised in WELCOME */
     svc_cb_config cb;      /* event callbacks */
+    uint32_t offline_wait_ms; /* callback.offline_wait_ms: how long a message's
+                                 offline reports are gathered at most (0: 1000) */
 } svc_config;
 
 /* The deliverer's counters (this process, since it started). */
@@ -103,6 +105,11 @@ typedef struct svc_backend {
     uint32_t (*leader)(void *ctx, uint32_t group);
     /* Required. Writes the STATUS document (admin status). */
     void (*status)(void *ctx, struct json_w *w);
+    /* The session tiers (gateway ids) live for this process now, at most
+     * cap of them into ids: whose offline reports decide a message before
+     * callback.offline_wait_ms (svc_offline). NULL: the process is the only
+     * tier (dev), and each report is the whole answer. */
+    uint32_t (*gateways)(void *ctx, uint32_t *ids, uint32_t cap);
 } svc_backend;
 
 /* Creates the service over n open stores, one per shard group (stores[i]
@@ -125,6 +132,47 @@ int svc_session_of(svc *s, const char *tok, size_t len, uint64_t now, session *o
 
 /* A submitted command's outcome (see svc_backend.submit). */
 void svc_applied(svc *s, void *cookie, apply_result *res);
+
+/* `message.offline` (service/offline.c): a session tier's report of the
+ * messages it pushed — per message (convs[i], seqs[i]) which counts[i] of
+ * the recipients it had no session of (users, report after report; the
+ * sender is never among them). Every message of a report is in `group`.
+ * Borrowed for the call. */
+typedef struct svc_offline_report {
+    uint32_t gateway;          /* the reporting tier: gateway id (dev: 0) */
+    uint32_t group;            /* the messages' shard group */
+    herald_str tenant;
+    uint32_t n;                /* messages */
+    const herald_str *convs;
+    const uint64_t *seqs;
+    const uint64_t *counts;    /* add up to n_users */
+    uint32_t n_users;
+    const herald_str *users;
+} svc_offline_report;
+
+/* Takes a report on the group's leader: each message waits for the other
+ * live tiers' reports (svc_backend.gateways) or callback.offline_wait_ms,
+ * then its users no tier had online are proposed in an OFFLINE command
+ * (batched). 0 (taken; over the memory bound some messages are dropped and
+ * counted), HERALD_ENOT_LEADER (this process does not lead group),
+ * HERALD_EINVAL (counts do not add up, bad ids). */
+int svc_offline(svc *s, const svc_offline_report *r);
+
+/* The aggregator's counters (this process, since it started). */
+typedef struct svc_offline_stats {
+    uint64_t reports;      /* reports taken */
+    uint64_t messages;     /* messages in them */
+    uint64_t late;         /* … decided already, or reported twice by one tier */
+    uint64_t timed_out;    /* messages decided at the window's end (a live tier
+                              did not report) */
+    uint64_t dropped;      /* messages given up (memory bound, submit failed) */
+    uint64_t proposed;     /* OFFLINE commands submitted */
+    uint64_t failed;       /* … refused by apply */
+    uint64_t events;       /* message.offline events they recorded */
+    uint64_t ignored;      /* users apply left out (gone, not members) */
+    uint32_t pending;      /* messages held now (aggregating or remembered) */
+} svc_offline_stats;
+void svc_offline_stats_get(const svc *s, svc_offline_stats *out);
 
 /* The cluster's slot → group map (HERALD_SLOTS bytes, from the meta group)
  * replaces the default formula for routing. Every entry must be < the

@@ -40,6 +40,7 @@ struct svc {
     uint32_t nshards;      /* number of groups */
     ev_timer tick_w;       /* proposes due reminders and takeovers, every second */
     struct cbd *cb;        /* the event-callback deliverer (NULL: off) */
+    struct off_agg *off;   /* offline reports being aggregated (offline.c) */
     bool stopping;         /* svc_destroy in progress */
 };
 
@@ -153,6 +154,11 @@ void transfer_tick(svc *s);
 /* cbdeliver.c: the event-callback deliverer. */
 typedef struct cbd cbd;
 int cbd_create(svc *s, cbd **out);
+/* offline.c: the offline-report aggregator. */
+typedef struct off_agg off_agg;
+int off_create(svc *s, off_agg **out);
+void off_destroy(off_agg *g); /* NULL-safe */
+void off_stats(const off_agg *g, svc_offline_stats *out);
 void cbd_destroy(cbd *d);
 void cbd_stats(const cbd *d, svc_cb_stats *out);
 /* Whether the event is the callback's app's (tenant, time, subscription;
