@@ -11,6 +11,7 @@
 #include "json.h"
 #include "events.h"
 #include "node_metrics.h"
+#include "offrep.h"
 #include "prom.h"
 #include "svc.h"
 #include "writer.h"
@@ -24,6 +25,7 @@ struct dev {
     store *st[DEV_MAX_GROUPS];   /* borrowed */
     writer *wr[DEV_MAX_GROUPS];  /* one group-commit writer per store */
     events_chain *chain[DEV_MAX_GROUPS]; /* each group's push chain */
+    offrep *off;                 /* who of the pushes' recipients had no session here */
     uint32_t n;
     ev_tstamp started;           /* for uptime */
 };
@@ -44,6 +46,18 @@ static void ev_push(void *ctx, uint32_t group, uint64_t index, const char *tenan
     (void)group;
     (void)index;
     tier_deliver(d->t, tenant, users, prevs, n, f);
+    offrep_note(d->off, tenant, users, n, f);
+}
+
+/* This process is the only session tier: its reports go straight to the
+ * service, which decides each message at once. */
+static int off_send(void *ctx, const offrep_batch *b)
+{
+    dev *d = ctx;
+    svc_offline_report r = {.gateway = 0, .group = b->group, .tenant = herald_str_z(b->tenant),
+                            .n = b->n, .convs = b->convs, .seqs = b->seqs, .counts = b->counts,
+                            .n_users = b->n_users, .users = b->users};
+    return svc_offline(d->s, &r);
 }
 
 static void ev_dnd(void *ctx, const char *tenant, const char *user, uint64_t until)
@@ -230,10 +244,14 @@ int dev_start(const gw_config *cfg, const svc_cb_config *cb, struct ev_loop *loo
     rc = svc_create(&sc, loop, stores, n, &be, &d->s);
     if (rc)
         goto fail;
+    rc = offrep_create(loop, d->t, cfg->offline_batch_ms, off_send, d, &d->off);
+    if (rc)
+        goto fail;
     *out = d;
     return 0;
 
 fail:
+    svc_destroy(d->s);
     tier_destroy(d->t);
     stop_writers(d);
     free(d);
@@ -253,6 +271,7 @@ void dev_metrics(void *ctx, prom_w *w)
     dev *d = ctx;
     char id[16];
     tier_metrics(d->t, w);
+    offrep_metrics(d->off, w);
     store_metrics(w, d->st, d->n);
     callback_metrics(w, d->s, d->st, d->n);
     prom_family(w, "herald_writer_queued_bytes", "gauge",
@@ -286,6 +305,8 @@ void dev_stop(dev *d)
         return;
     /* Commit what is queued; the answers reach the connections still open. */
     stop_writers(d);
+    offrep_destroy(d->off); /* what the last pushes reported goes with it */
+    d->off = NULL;
     svc_destroy(d->s);
     tier_destroy(d->t);
     free(d);

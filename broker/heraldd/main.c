@@ -318,7 +318,8 @@ static int run_dev(int argc, char **argv)
     }
     {
         svc_cb_config cb = {.on = true, .max_attempts = o.cb.max_attempts,
-                            .backoff_ms = o.cb.backoff_ms, .timeout_ms = o.cb.timeout_ms};
+                            .backoff_ms = o.cb.backoff_ms, .timeout_ms = o.cb.timeout_ms,
+                            .offline_wait_ms = o.cb.offline_wait_ms};
         rc = dev_start(&gc, &cb, loop, stores, o.groups, &g);
     }
     if (rc) {

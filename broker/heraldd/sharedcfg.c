@@ -43,6 +43,7 @@ void gwlimits_config(gw_limits *l, gw_config *g)
     g->ws_origins = l->ws_origins;
     g->mqtt_listen = l->mqtt_listen;
     g->mqtt_sessions = l->mqtt_sessions;
+    g->offline_batch_ms = l->offline_batch_ms;
 }
 
 int tenantcfg_split(const char *list, char out[][TOKEN_ID_MAX + 1])

@@ -97,6 +97,7 @@ typedef struct gw_limits {
     char console_dir[512]; /* gateway.console_dir: the admin console's files ("" none) */
     bool http_tls;         /* gateway.http_tls: the HTTP port speaks HTTPS (gateway.tls_cert) */
     uint32_t drain_ms;     /* gateway.drain_ms: SIGTERM → /readyz 503 this long, then stop */
+    uint32_t offline_batch_ms; /* gateway.offline_batch_ms: offline reports sent this often */
 } gw_limits;
 
 #define GWLIMITS_WS_DEFAULT "127.0.0.1:7401" /* gateway.ws_listen's default */
@@ -171,7 +172,11 @@ typedef struct gw_limits {
     SHAREDCFG_K_(T, M, gw_limits, "gateway.drain_ms", CFG_U32, drain_ms, 0, 600000, "0",      \
                  "on SIGTERM keep serving this long with /readyz answering 503 \"draining\" " \
                  "(so a load balancer moves new clients away), then stop; 0 = stop at "     \
-                 "once; a second signal stops at once")
+                 "once; a second signal stops at once"),                                     \
+    SHAREDCFG_K_(T, M, gw_limits, "gateway.offline_batch_ms", CFG_U32, offline_batch_ms, 10, \
+                 10000, "200",                                                               \
+                 "message.offline: how often this session tier sends the leader of each "   \
+                 "group which recipients of the messages it pushed had no session here")
 
 #define SHAREDCFG_FLAG(x) x
 #define SHAREDCFG_NOFLAG(x)
@@ -187,6 +192,7 @@ typedef struct callback_limits {
     uint32_t max_attempts; /* callback.max_attempts */
     uint32_t backoff_ms;   /* callback.backoff_ms */
     uint32_t timeout_ms;   /* callback.timeout_ms */
+    uint32_t offline_wait_ms; /* callback.offline_wait_ms */
 } callback_limits;
 
 /* The callback.* keys of config struct T whose callback_limits member is M. */
@@ -200,6 +206,10 @@ typedef struct callback_limits {
                  "wait after an event's first failed POST; it doubles after each one, up to " \
                  "30 min"),                                                                  \
     SHAREDCFG_K_(T, M, callback_limits, "callback.timeout_ms", CFG_U32, timeout_ms, 100,    \
-                 60000, "5000", "deadline of one callback POST (connect included)")
+                 60000, "5000", "deadline of one callback POST (connect included)"),        \
+    SHAREDCFG_K_(T, M, callback_limits, "callback.offline_wait_ms", CFG_U32, offline_wait_ms, \
+                 10, 60000, "1000",                                                          \
+                 "message.offline: how long a group's leader waits for every live gateway's " \
+                 "report of a message before deciding who had no session anywhere")
 
 #endif

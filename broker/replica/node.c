@@ -276,7 +276,8 @@ int node_run(node_config *cfg)
     svc_config svcc = {.max_frame = cfg->max_frame, .hb_ms = SVC_HB_MS_DEFAULT,
                        .cb = {.on = true, .max_attempts = cfg->cb.max_attempts,
                               .backoff_ms = cfg->cb.backoff_ms,
-                              .timeout_ms = cfg->cb.timeout_ms}};
+                              .timeout_ms = cfg->cb.timeout_ms,
+                              .offline_wait_ms = cfg->cb.offline_wait_ms}};
     svc_backend be = {.ctx = n, .submit = be_submit, .leads = be_leads, .status = be_status,
                       .leader = be_leader};
     rio_hub_config hc = {0};

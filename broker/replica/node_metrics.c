@@ -31,6 +31,8 @@ void store_metrics(prom_w *w, store *const *stores, uint32_t n)
     }
 }
 
+static void offline_metrics(prom_w *w, const svc *s);
+
 void callback_metrics(prom_w *w, const svc *s, store *const *stores, uint32_t n)
 {
     char id[16];
@@ -67,6 +69,33 @@ void callback_metrics(prom_w *w, const svc *s, store *const *stores, uint32_t n)
     prom_one(w, "herald_callback_gave_up_total", "counter", cs.gave_up,
              "Events marked failed after their last attempt (re-deliverable)");
     prom_one(w, "herald_callback_inflight", "gauge", cs.inflight, "Callback POSTs in flight");
+    offline_metrics(w, s);
+}
+
+/* The message.offline aggregator of the groups this process leads. */
+static void offline_metrics(prom_w *w, const svc *s)
+{
+    svc_offline_stats os = {0};
+    if (s)
+        svc_offline_stats_get(s, &os);
+    prom_one(w, "herald_offline_reports_taken_total", "counter", os.reports,
+             "Offline report batches from the session tiers taken by this group leader");
+    prom_one(w, "herald_offline_messages_total", "counter", os.messages,
+             "Messages in them (one per tier and message)");
+    prom_one(w, "herald_offline_late_total", "counter", os.late,
+             "Reports of a message decided already, or repeated by one tier (ignored)");
+    prom_one(w, "herald_offline_timed_out_total", "counter", os.timed_out,
+             "Messages decided at callback.offline_wait_ms because a live tier did not report");
+    prom_one(w, "herald_offline_dropped_total", "counter", os.dropped,
+             "Messages given up by the aggregator (memory bound, submit failed)");
+    prom_one(w, "herald_offline_commands_total", "counter", os.proposed,
+             "OFFLINE commands proposed");
+    prom_one(w, "herald_offline_events_total", "counter", os.events,
+             "message.offline events they recorded");
+    prom_one(w, "herald_offline_ignored_total", "counter", os.ignored,
+             "Reported users apply left out (message gone or recalled, not a member)");
+    prom_one(w, "herald_offline_pending", "gauge", os.pending,
+             "Messages the aggregator holds (being decided, or remembered after)");
 }
 
 /* One gauge per group from f(group). */

@@ -30,7 +30,9 @@
 #define OFF_MAX_PENDING 100000u /* messages being aggregated or remembered */
 #define OFF_MAX_GATEWAYS 64u    /* reporting tiers per message */
 #define OFF_BATCH_REPORTS 512u  /* reports in one OFFLINE command */
-#define OFF_BATCH_USERS 20000u  /* users in one OFFLINE command */
+#define OFF_BATCH_USERS 20000u  /* users in one OFFLINE command (one report may
+                                   hold more: it goes alone) */
+#define OFF_REPORT_USERS 100000u /* users in one report from a tier */
 #define OFF_KEEP_S 10.0         /* a decided message is remembered this long */
 #define OFF_TICK_S 0.05         /* deadlines are looked at this often */
 
@@ -327,7 +329,7 @@ static off_msg *msg_of(off_agg *g, const svc_offline_report *r, uint32_t i, int 
     m->conv = (herald_str){.ptr = m->key + r->tenant.len + 1, .len = r->convs[i].len};
     m->group = r->group;
     m->seq = r->seqs[i];
-    m->at = ev_now(g->s->loop) + g->s->cfg.offline_wait_ms / 1000.0;
+    m->at = ev_now(g->s->loop) + g->s->cfg.cb.offline_wait_ms / 1000.0;
     list_push(&g->pend, m);
     return m;
 }
@@ -394,7 +396,7 @@ int svc_offline(svc *s, const svc_offline_report *r)
     int rc = 0;
 
     if (!g || r->group >= s->nshards || !token_id_valid(r->tenant.ptr, r->tenant.len) ||
-        r->n_users > OFF_BATCH_USERS * 4)
+        r->n_users > OFF_REPORT_USERS)
         return HERALD_EINVAL;
     for (uint32_t i = 0; i < r->n; i++) {
         if (r->counts[i] > r->n_users - at || !r->convs[i].len ||

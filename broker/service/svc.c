@@ -166,8 +166,8 @@ int svc_create(const svc_config *cfg, struct ev_loop *loop, store *const *stores
         }
         s->shards[i].st = stores[i];
     }
-    if (!s->cfg.offline_wait_ms)
-        s->cfg.offline_wait_ms = 1000;
+    if (!s->cfg.cb.offline_wait_ms)
+        s->cfg.cb.offline_wait_ms = 1000;
     if ((rc = off_create(s, &s->off)) != 0)
         goto fail_shards;
     if (cfg->cb.on && (rc = cbd_create(s, &s->cb)) != 0) {

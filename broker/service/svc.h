@@ -48,14 +48,14 @@ typedef struct svc_cb_config {
     uint32_t max_attempts; /* callback.max_attempts: attempts before an event fails */
     uint32_t backoff_ms;   /* callback.backoff_ms: the first retry's wait (doubles) */
     uint32_t timeout_ms;   /* callback.timeout_ms: one POST's deadline */
+    uint32_t offline_wait_ms; /* callback.offline_wait_ms: how long a message's
+                                 offline reports are gathered at most (0: 1000) */
 } svc_cb_config;
 
 typedef struct svc_config {
     uint32_t max_frame;    /* the clients' frame cap: replies are cut to fit it */
     uint32_t hb_ms;        /* heartbeat interval advertised in WELCOME */
     svc_cb_config cb;      /* event callbacks */
-    uint32_t offline_wait_ms; /* callback.offline_wait_ms: how long a message's
-                                 offline reports are gathered at most (0: 1000) */
 } svc_config;
 
 /* The deliverer's counters (this process, since it started). */

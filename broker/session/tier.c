@@ -34,6 +34,7 @@ void gw_config_defaults(gw_config *cfg)
         .queue_bytes = 64u << 20,
         .byte_rate = 16u << 20,
         .mqtt_sessions = 10000,
+        .offline_batch_ms = 200,
     };
 }
 
@@ -313,6 +314,11 @@ void tier_deliver(tier *t, const char *tenant, const char *const *users, const u
     }
     if (deliver)
         deliver_tpl_free(&tpl);
+}
+
+bool tier_online(tier *t, const char *tenant, const char *user)
+{
+    return tier_presence_first(t, tenant, strlen(tenant), user, strlen(user)) != NULL;
 }
 
 void tier_dnd(tier *t, const char *tenant, const char *user, uint64_t until)

@@ -54,6 +54,8 @@ typedef struct gw_config {
     const char *mqtt_listen; /* "HOST:PORT" of the MQTT 3.1.1 listener (mqtt.h); NULL/"": none.
                                 With tls_cert it speaks MQTT over TLS only */
     uint32_t mqtt_sessions;  /* persistent MQTT sessions kept (mqtt_sess.h) */
+    uint32_t offline_batch_ms; /* offline reports are handed on this often
+                                  (offrep.h; 0: 200) */
 } gw_config;
 
 /* Fills the defaults: 127.0.0.1:7400, 1 MiB frames, 2000 req/s burst 4000,
@@ -104,6 +106,9 @@ void tier_metrics(const tier *t, struct prom_w *w);
  * keeps its pushes until then (conn_hold_begin). */
 void tier_deliver(tier *t, const char *tenant, const char *const *users, const uint64_t *prevs,
                   uint32_t n, const herald_frame *f);
+/* True when user of tenant has a session in this process (one whose
+ * HELLO is being answered counts: it gets what is pushed meanwhile). */
+bool tier_online(tier *t, const char *tenant, const char *user);
 /* Sets the do-not-disturb end of this process's sessions of a user. */
 void tier_dnd(tier *t, const char *tenant, const char *user, uint64_t until);
 
