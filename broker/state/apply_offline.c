@@ -9,7 +9,9 @@
  * {conv, seq, from, users} tied to the conversation, so an app gets it when
  * it gets that conversation's messages. Ignored, and counted in the result:
  * reports of a message that does not exist (or was recalled), and users who
- * are not members of the conversation, the sender, or listed twice. */
+ * are not members of the conversation, the sender, listed twice, or apps
+ * ("app:ID" members: they hear of their conversations by callback, there is
+ * no one to push to). */
 #include <herald/error.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@
 
 /* Users in one report: more than a conversation can hold is no report. */
 #define OFFLINE_MAX_USERS 100000u
+
+static bool is_app(herald_str u) { return u.len > 4 && memcmp(u.ptr, "app:", 4) == 0; }
 
 static bool is_member(actx *x, herald_str conv, herald_str user, int *rc)
 {
@@ -67,7 +71,7 @@ static int report(actx *x, herald_str conv, uint64_t seq, const herald_str *user
     qsort(v, n, sizeof *v, aw_str_cmp);
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         if ((kept && aw_str_cmp(&v[kept - 1], &v[i]) == 0) || !aw_id_ok(v[i]) ||
-            aw_str_cmp(&v[i], &m->from) == 0 ||
+            aw_str_cmp(&v[i], &m->from) == 0 || is_app(v[i]) ||
             !is_member(x, conv, v[i], &rc))
             continue;
         v[kept++] = v[i];

@@ -10,7 +10,8 @@ request (a callback set again gets a new secret). MODE: a file holding
 "ok" (answer 200), "500", or "slow" (answer 200 after 1.5 s: past a 1 s
 callback.timeout_ms the sender gives up and sends it again); re-read per
 request; missing = ok. LOG: lines
-{"id", "app", "type", "conv", "seq", "sig": "ok"|"bad", "status"}; an
+{"id", "app", "type", "conv", "seq", "sig": "ok"|"bad", "status"} (and
+"users", "from" of a message.offline); an
 event with a bad signature gets 401 and a "bad" line. Runs until killed."""
 import hashlib
 import hmac
@@ -58,6 +59,9 @@ class H(BaseHTTPRequestHandler):
         if isinstance(ev.get("data"), dict) and "body" in ev["data"]:
             line["body"] = ev["data"]["body"][:60]
             line["enc"] = ev["data"].get("encoding")
+        if isinstance(ev.get("data"), dict) and "users" in ev["data"]:
+            line["users"] = ev["data"]["users"]
+            line["from"] = ev["data"].get("from")
         with open(LOG, "a") as f:
             f.write(json.dumps(line) + "\n")
         if mode == "slow":

@@ -92,7 +92,7 @@ crm_got() { grep '"app": "crm"' "$log" | grep -q "\"conv\": \"$apconv\""; }
 wait_for 20 crm_got && ok "crm got the reply in its conversation" || bad "crm: $(grep crm "$log")"
 sleep 0.5
 grep '"app": "crm"' "$log" | grep -q '"conv": "g1"' && bad "crm got g1's events" || ok "crm got nothing of g1"
-[ "$(grep '"app": "crm"' "$log" | count -c '"seq": 1,')" = 0 ] && ok "its own message is not sent back" || bad "crm got its own message"
+[ "$(grep '"app": "crm"' "$log" | grep '"type": "message"' | count -c '"seq": 1,')" = 0 ] && ok "its own message is not sent back" || bad "crm got its own message"
 
 # Directory events, receipts.
 "$HERALD" --admin dir user add dana --kind internal >/dev/null || bad "dir add"
@@ -112,16 +112,37 @@ for t in contact.add tag.add urgent.escalate transfer transfer.done; do
   has_type() { grep '"app": "hr"' "$log" | grep -q "\"type\": \"$t\""; }
   wait_for 20 has_type && ok "$t event" || bad "no $t event"
 done
+# message.offline: bob is connected, carol is not; alice's message to g2
+# gives one event naming carol only (alice sent it, bob was online).
+"$HERALD" --admin conv create --kind group --members alice,bob,carol --id g2 >/dev/null || bad "create g2"
+"$HERALD" --as bob sub --count 1000 --timeout 60 >"$dir/bob.sub" 2>&1 &
+sub_pid=$!
+bob_on() { "$HERALD" --admin admin status | grep -qE '"users_online":[1-9]'; }
+wait_for 10 bob_on || bad "bob's session is not online"
+"$HERALD" --as alice send g2 "are you there" >/dev/null || bad "send g2"
+off_got() { grep '"app": "hr"' "$log" | grep '"type": "message.offline"' | grep -q '"conv": "g2", "seq": 2,'; }
+wait_for 20 off_got && ok "message.offline for g2/2" || bad "no message.offline: $(grep offline "$log")"
+sleep 1 # a second one would have come by now
+offl=$(grep '"app": "hr"' "$log" | grep '"type": "message.offline"' | grep '"conv": "g2", "seq": 2,')
+echo "$offl" | head -n 1
+[ "$(echo "$offl" | grep -o '"id": "[^"]*"' | sort -u | wc -l)" = 1 ] && ok "exactly one message.offline event" || bad "events: $offl"
+grep -q '"users": \["carol"\], "from": "alice"' <<<"$offl" && ok "it names carol only (not bob, online; not alice, the sender)" || bad "users: $offl"
+grep -q '"sig": "ok"' <<<"$offl" && ok "signed like every event" || bad "signature: $offl"
+grep '"app": "crm"' "$log" | grep '"type": "message.offline"' | grep -q '"conv": "g2"' && bad "crm got g2's message.offline" || ok "crm (not a member of g2) got none of it"
+grep '"type": "message.offline"' "$log" | grep -q '"users": \[[^]]*"app:' && bad "an app listed as offline" || ok "apps are never listed as offline"
+kill "$sub_pid" 2>/dev/null; wait "$sub_pid" 2>/dev/null
 ev_done() { "$HERALD" --admin app events hr | grep -q '"pending":0,'; }
 wait_for 20 ev_done && ok "nothing pending" || bad "pending: $("$HERALD" --admin app events hr)"
 out=$("$HERALD" --admin app events hr)
 d=$(grep -o '"delivered":[0-9]*' <<<"$out" | cut -d: -f2)
-[ "${d:-0}" -ge 38 ] && ok "delivered $d" || bad "delivered: $out"
+[ "${d:-0}" -ge 40 ] && ok "delivered $d" || bad "delivered: $out"
 if [ -n "${HERALD_HTTP:-}" ]; then
   m=$(curl -sf "$HERALD_HTTP/metrics")
   grep -qE '^herald_callback_delivered_total [1-9]' <<<"$m" && ok "metrics: delivered" || bad "metrics: $(grep callback <<<"$m")"
   grep -qE '^herald_callback_failures_total [1-9]' <<<"$m" && ok "metrics: failures" || bad "metrics failures"
   grep -q '^herald_callback_queue_depth{group="0"}' <<<"$m" && ok "metrics: queue depth" || bad "metrics depth"
+  grep -qE '^herald_offline_events_total [1-9]' <<<"$m" && ok "metrics: offline events" || bad "metrics: $(grep offline <<<"$m")"
+  grep -qE '^herald_offline_reports_total [1-9]' <<<"$m" && ok "metrics: offline reports" || bad "metrics offline reports"
   if command -v promtool >/dev/null; then
     promtool check metrics <<<"$m" >/dev/null 2>&1 && ok "promtool check metrics" || bad "promtool: $(promtool check metrics <<<"$m" 2>&1)"
   fi
@@ -136,7 +157,8 @@ DEAD=$(free_port)
 out=$("$HERALD" --admin app callback dead --url "http://127.0.0.1:$DEAD/x" --all) || bad "callback dead"
 for i in 1 2 3; do "$HERALD" --as alice send g1 "to the dead $i" >/dev/null || bad "send"; done
 failed_n() { "$HERALD" --admin app events dead --failed | grep -o '"failed":[0-9]*' | cut -d: -f2; }
-three_failed() { [ "$(failed_n)" -ge 3 ] 2>/dev/null; }
+# Each message is two events: itself, and bob's message.offline.
+three_failed() { [ "$(failed_n)" -ge 6 ] 2>/dev/null; }
 wait_for 30 three_failed && ok "failed after 3 attempts: $(failed_n)" || bad "failed: $("$HERALD" --admin app events dead --failed)"
 out=$("$HERALD" --admin app events dead --failed --limit 1)
 grep -q '"state":"failed","' <<<"$out" || grep -q '"state":"failed"' <<<"$out" && ok "listed as failed" || bad "events --failed: $out"
@@ -150,7 +172,7 @@ keep dead "$out"
 expect "redeliver needs --id or --failed" 2 'redeliver' -- "$HERALD" --admin app redeliver dead
 expect "redeliver an unknown id" 1 'NOT_FOUND' -- "$HERALD" --admin app redeliver dead --id 0-999999
 out=$("$HERALD" --admin app redeliver dead --failed)
-grep -qE '"requeued":[3-9]' <<<"$out" && ok "requeued: $out" || bad "redeliver: $out"
+grep -qE '"requeued":([6-9]|[1-9][0-9])' <<<"$out" && ok "requeued: $out" || bad "redeliver: $out"
 dead_got() { [ "$(grep '"app": "dead"' "$log" | grep '"status": 200' | count -c '"conv": "g1"')" -ge 3 ]; }
 wait_for 20 dead_got && ok "the failed events reached the new URL" || bad "redelivered: $(grep dead "$log")"
 nofail() { [ "$(failed_n)" = 0 ]; }
