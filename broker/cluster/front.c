@@ -34,6 +34,7 @@
 #include "slots.h"
 #include "nwire.h"
 #include "evsub.h"
+#include "offrep.h"
 #include "peers.h"
 #include "pubsub.h"
 #include "rpc.h"
@@ -62,6 +63,7 @@ typedef struct front {
     obs *obs;                       /* /metrics, /healthz, /readyz (NULL: off) */
     api *api;                       /* the open API on the same port (NULL: off) */
     drain drain;                    /* SIGTERM: /readyz 503 for gateway.drain_ms, then stop */
+    offrep *off;                    /* offline reports of what the sessions were pushed */
     uint64_t seen[NW_MAX_GROUPS];   /* per group: the raft index of the newest event
                                        handed to the sessions (what a HELLO or SYNC
                                        asks the serving node's replicas to reach) */
@@ -390,7 +392,7 @@ static void fwd(void *ctx, conn *c, herald_frame *f, const uint8_t *payload, siz
     front *fr = ctx;
     const session *s = conn_session(c);
     freq *q = calloc(1, sizeof *q);
-    nw_request r = {.kind = NW_CLIENT, .from = fr->cfg->id,
+    nw_request r = {.kind = NW_CLIENT, .from = fr->cfg->id, .gw = fr->cfg->id,
                     .frame = {.ptr = (const char *)payload, .len = (uint32_t)len}};
 
     if (!q) {
@@ -492,7 +494,7 @@ static void front_api(void *ctx, const char *token, herald_frame *f, const uint8
     front *fr = ctx;
     freq *q = calloc(1, sizeof *q);
     token_claims cl = {0};
-    nw_request r = {.kind = NW_CLIENT, .from = fr->cfg->id,
+    nw_request r = {.kind = NW_CLIENT, .from = fr->cfg->id, .gw = fr->cfg->id,
                     .frame = {.ptr = (const char *)payload, .len = (uint32_t)len}};
 
     if (!q) {
@@ -536,6 +538,67 @@ static void front_api(void *ctx, const char *token, herald_frame *f, const uint8
 }
 
 /* ------------------------------------------------------------------------
+ * Offline reports: to the leader of their group, on the request path (a
+ * NOT_LEADER answer re-sends to the hint, no node answering retries
+ * elsewhere until gateway.retry_ms); repeating one is harmless (the leader
+ * takes one report per gateway and message). */
+
+typedef struct foff {
+    front *fr;
+    uint32_t n;          /* messages in it */
+} foff;
+
+static void offline_done(void *arg, int status, const char *why, const uint8_t *p, size_t len)
+{
+    foff *x = arg;
+    (void)p;
+    (void)len;
+    if (status) {
+        offrep_lost(x->fr->off, x->n);
+        log_debug("front.offline", "offline reports of %u messages not taken: %s", x->n,
+                  why ? why : herald_strerror(status));
+    }
+    free(x);
+}
+
+static int offline_send(void *ctx, const offrep_batch *b)
+{
+    front *fr = ctx;
+    nw_request r = {.kind = NW_OFFLINE, .from = fr->cfg->id, .gw = fr->cfg->id,
+                    .group = b->group, .tenant = herald_str_z(b->tenant),
+                    .n_oconvs = b->n, .oconvs = (herald_str *)b->convs, .n_oseqs = b->n,
+                    .oseqs = (uint64_t *)b->seqs, .n_ocounts = b->n,
+                    .ocounts = (uint64_t *)b->counts, .n_users = b->n_users,
+                    .users = (herald_str *)b->users};
+    freq *q = calloc(1, sizeof *q);
+    foff *x = calloc(1, sizeof *x);
+
+    if (!q || !x || b->group >= fr->ngroups || nw_request_encode(&r, &q->req) != 0) {
+        if (q)
+            herald_buf_free(&q->req);
+        free(q);
+        free(x);
+        return HERALD_ENOMEM;
+    }
+    if (fr->inflight && fr->inflight + q->req.len > fr->cfg->forward_bytes) {
+        /* The clients' writes come first. */
+        herald_buf_free(&q->req);
+        free(q);
+        free(x);
+        return HERALD_EBUSY;
+    }
+    fr->inflight += q->req.len;
+    *x = (foff){.fr = fr, .n = b->n};
+    *q = (freq){.fr = fr, .done = offline_done, .done_arg = x, .req = q->req,
+                .group = b->group, .ftype = 0, .repeatable = true,
+                .deadline = ev_now(fr->loop) + fr->cfg->retry_ms / 1000.0};
+    ev_timer_init(&q->pause, freq_pause_cb, FRONT_PAUSE_S, 0.0);
+    q->pause.data = q;
+    freq_send(q);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * Events from the nodes. */
 
 /* An event, in order: to this gateway's sessions of its users. */
@@ -569,6 +632,7 @@ static void on_event(void *arg, const nw_event *e)
                                 e->frame.len - HERALD_FRAME_HEADER, &lim, &f) == 0) {
             tier_deliver(fr->t, tenant, (const char *const *)users,
                        e->n_prevs == e->n_users ? e->prevs : NULL, e->n_users, &f);
+            offrep_note(fr->off, tenant, (const char *const *)users, e->n_users, &f);
             herald_frame_release(&f);
         }
     }
@@ -611,8 +675,8 @@ static int fetch_events(void *arg, uint32_t node, uint64_t epoch, uint64_t from,
 {
     front *fr = arg;
     int mi = member_index(fr, node);
-    nw_request q = {.kind = NW_REPLAY, .from = fr->cfg->id, .epoch = epoch, .seq_from = from,
-                    .seq_to = to};
+    nw_request q = {.kind = NW_REPLAY, .from = fr->cfg->id, .gw = fr->cfg->id, .epoch = epoch,
+                    .seq_from = from, .seq_to = to};
     herald_buf b = {0};
     frepl *x;
     int rc;
@@ -637,6 +701,7 @@ static void front_metrics(void *ctx, prom_w *w)
     char id[16];
 
     tier_metrics(fr->t, w);
+    offrep_metrics(fr->off, w);
     if (fr->api)
         api_metrics(fr->api, w);
     prom_one(w, "herald_gateway_requests_forwarded_total", "counter", fr->forwarded,
@@ -728,7 +793,8 @@ int front_run(gateway_config *cfg)
             goto out;
         }
     }
-    if (peers_create(fr.loop, fr.rpc, cfg->n_members, cfg->request_timeout_ms, &fr.peers) != 0)
+    if (peers_create(fr.loop, fr.rpc, cfg->n_members, cfg->request_timeout_ms, cfg->id,
+                     &fr.peers) != 0)
         goto out;
     {
         evsub_config ec = {.repair_ms = cfg->events_repair_ms};
@@ -745,6 +811,8 @@ int front_run(gateway_config *cfg)
                 cfg->gw.listen, cfg->gw.ws_listen[0] ? " / " : "", cfg->gw.ws_listen);
         goto out;
     }
+    if (offrep_create(fr.loop, fr.t, gc.offline_batch_ms, offline_send, &fr, &fr.off) != 0)
+        goto out;
     if (cfg->gw.http_tls && !cfg->gw.tls_cert[0]) {
         fprintf(stderr, "heraldd: gateway.http_tls needs gateway.tls_cert\n");
         goto out;
@@ -785,6 +853,7 @@ out:
     for (uint32_t i = 0; i < cfg->n_members; i++)
         rpc_client_destroy(fr.rpc[i]);
     peers_destroy(fr.peers); /* after the clients: their probes have finished */
+    offrep_destroy(fr.off);
     ps_sub_destroy(fr.sub);
     tier_destroy(fr.t);
     if (fr.events) {

@@ -65,13 +65,35 @@ static const mpt_field request_fields[] = {
     F(nw_request, "ep", MPT_U64, epoch),    F(nw_request, "sf", MPT_U64, seq_from),
     F(nw_request, "sl", MPT_U64, seq_to),
     FA(nw_request, "rch", MPT_U64S, reach, n_reach),
+    F(nw_request, "gw", MPT_U32, gw),
+    FA(nw_request, "oc", MPT_STRS, oconvs, n_oconvs),
+    FA(nw_request, "os", MPT_U64S, oseqs, n_oseqs),
+    FA(nw_request, "on", MPT_U64S, ocounts, n_ocounts),
+    FA(nw_request, "us", MPT_STRS, users, n_users),
 };
+
+/* NW_OFFLINE's lists agree with each other and stay within the caps (and
+ * any other kind has none). */
+static bool offline_valid(const nw_request *r)
+{
+    uint64_t sum = 0;
+    if (r->kind != NW_OFFLINE)
+        return r->n_oconvs == 0 && r->n_oseqs == 0 && r->n_ocounts == 0 && r->n_users == 0;
+    if (r->n_oconvs == 0 || r->n_oconvs > NW_MAX_OFFLINE || r->n_oseqs != r->n_oconvs ||
+        r->n_ocounts != r->n_oconvs || r->n_users > NW_MAX_USERS || !r->gw || !r->tenant.len ||
+        !r->oconvs || !r->oseqs || !r->ocounts || (r->n_users && !r->users))
+        return false;
+    for (uint32_t i = 0; i < r->n_ocounts; i++)
+        if ((sum += r->ocounts[i]) > r->n_users)
+            return false;
+    return sum == r->n_users;
+}
 
 /* A known kind, and a group that indexes a leader table. */
 static bool request_valid(const nw_request *r)
 {
-    if (r->kind < NW_CLIENT || r->kind > NW_REPLAY || r->group >= NW_MAX_GROUPS ||
-        r->n_reach > NW_MAX_GROUPS || (r->n_reach && !r->reach))
+    if (r->kind < NW_CLIENT || r->kind > NW_OFFLINE || r->group >= NW_MAX_GROUPS ||
+        r->n_reach > NW_MAX_GROUPS || (r->n_reach && !r->reach) || !offline_valid(r))
         return false;
     return r->kind != NW_REPLAY || (r->seq_from >= 1 && r->seq_to >= r->seq_from);
 }

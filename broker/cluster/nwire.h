@@ -20,6 +20,13 @@
  *               again (gap repair); the reply's `frames` hold the encoded
  *               events still in the node's ring, in order (status
  *               HERALD_ENOT_FOUND when the epoch is over or none is left).
+ *   NW_OFFLINE  a gateway's offline reports (session/offrep.h) for the
+ *               leader of `group`: per message (oconvs[i], oseqs[i]) the
+ *               ocounts[i] recipients of `users` (report after report) it
+ *               had no session of; answered 0 once taken (aggregated, see
+ *               service/offline.c) or NOT_LEADER.
+ * `gw` is the sending gateway's id on every request a gateway sends (0 from
+ * a node): a node counts a gateway live while it hears from it.
  * Reply: status (0 or a HERALD code; HERALD_ENOT_LEADER comes with the
  * leader hint when known), the frames for the client, an encoded
  * apply_result, the authenticated session after HELLO, `close` (the client
@@ -56,8 +63,9 @@
 #define NW_MAX_FRAMES 4096u    /* frames in one reply */
 #define NW_MAX_USERS 100000u   /* users in one event */
 #define NW_MAX_PROG (4u * NW_MAX_GROUPS * 16u) /* replica progress entries */
+#define NW_MAX_OFFLINE 1024u   /* messages in one NW_OFFLINE */
 
-enum nw_kind { NW_CLIENT = 1, NW_PROPOSE = 2, NW_STATUS = 3, NW_REPLAY = 4 };
+enum nw_kind { NW_CLIENT = 1, NW_PROPOSE = 2, NW_STATUS = 3, NW_REPLAY = 4, NW_OFFLINE = 5 };
 enum nw_ev_kind { NW_EV_FRAME = 1, NW_EV_DND = 2, NW_EV_HEAD = 3 };
 
 typedef struct nw_request {
@@ -82,6 +90,18 @@ typedef struct nw_request {
                             serving node's replica must have applied before it
                             runs the frame (the newest event of g the gateway
                             has pushed; 0 none); owned array after decode */
+    uint32_t gw;         /* the sending gateway's id (every gateway request; 0 from
+                            a node) */
+    uint32_t n_oconvs;   /* NW_OFFLINE: messages (1..NW_MAX_OFFLINE; = n_oseqs =
+                            n_ocounts) */
+    herald_str *oconvs;  /* NW_OFFLINE: message i's conversation; owned array */
+    uint32_t n_oseqs;
+    uint64_t *oseqs;     /* NW_OFFLINE: message i's seq; owned array */
+    uint32_t n_ocounts;
+    uint64_t *ocounts;   /* NW_OFFLINE: users of message i (add up to n_users);
+                            owned array */
+    uint32_t n_users;    /* NW_OFFLINE: ≤ NW_MAX_USERS */
+    herald_str *users;   /* NW_OFFLINE: not here, message after message; owned array */
 } nw_request;
 
 typedef struct nw_reply {

@@ -279,7 +279,7 @@ int node_run(node_config *cfg)
                               .timeout_ms = cfg->cb.timeout_ms,
                               .offline_wait_ms = cfg->cb.offline_wait_ms}};
     svc_backend be = {.ctx = n, .submit = be_submit, .leads = be_leads, .status = be_status,
-                      .leader = be_leader};
+                      .leader = be_leader, .gateways = be_gateways};
     rio_hub_config hc = {0};
     evpub_config evc;
     rio_peer rpeers[NODECFG_MAX_MEMBERS];

@@ -39,6 +39,9 @@
 #define NODE_MAX_MSG (64u << 20)
 #define NODE_RETRY_S 0.05   /* between tries while no leader is known */
 #define NODE_PEER_UP_S 3.0  /* a peer answered a ping this recently: up */
+#define NODE_GW_LIVE_S 5.0  /* a gateway sent a request this recently: live (it
+                               probes every node at least once a second) */
+#define NODE_MAX_GATEWAYS 64u /* gateways remembered */
 
 typedef struct node node;
 
@@ -57,6 +60,12 @@ typedef struct ngroup {
     uint64_t busy;          /* proposals refused for it (BUSY) */
     events_chain *chain;    /* its push chain while this node leads it */
 } ngroup;
+
+/* A gateway this node has heard from (node_serve.c). */
+typedef struct ngw {
+    uint32_t id;            /* gateway.id */
+    ev_tstamp last;         /* its last request */
+} ngw;
 
 typedef struct npeer {
     const node_member *m;   /* cfg.member[i] */
@@ -97,6 +106,8 @@ struct node {
     bool groups_ready;      /* every raft group started (metrics may read them) */
     prom_hist commit_lat;   /* raft log group commits (recorded on its writer thread) */
     obs *obs;               /* /metrics, /healthz, /readyz (NULL: node.http_listen off) */
+    ngw gws[NODE_MAX_GATEWAYS]; /* the gateways heard from (the oldest is forgotten) */
+    uint32_t n_gws;
 };
 
 typedef struct nprop {
@@ -142,6 +153,9 @@ uint32_t progress_of(node *n, uint64_t **out);
 void status_json(node *n, json_w *w);
 void be_status(void *ctx, json_w *w);
 
+/* node_serve.c: service backend: the gateways live now (their offline
+ * reports decide a message before callback.offline_wait_ms). */
+uint32_t be_gateways(void *ctx, uint32_t *ids, uint32_t cap);
 /* node_serve.c: the rpc server's handler. */
 void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len);
 /* Entries were applied: requests waiting for them are looked at next

@@ -412,6 +412,59 @@ static void serve_propose(node *n, rpc_call *call, const nw_request *q)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Gateways: which are live (message.offline waits for each one's report). */
+
+static void gateway_seen(node *n, uint32_t id)
+{
+    ev_tstamp now = ev_now(n->loop);
+    uint32_t oldest = 0;
+    for (uint32_t i = 0; i < n->n_gws; i++) {
+        if (n->gws[i].id == id) {
+            n->gws[i].last = now;
+            return;
+        }
+        if (n->gws[i].last < n->gws[oldest].last)
+            oldest = i;
+    }
+    if (n->n_gws < NODE_MAX_GATEWAYS)
+        oldest = n->n_gws++;
+    n->gws[oldest] = (ngw){.id = id, .last = now};
+}
+
+uint32_t be_gateways(void *ctx, uint32_t *ids, uint32_t cap)
+{
+    node *n = ctx;
+    ev_tstamp now = ev_now(n->loop);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n->n_gws && k < cap; i++)
+        if (now - n->gws[i].last < NODE_GW_LIVE_S)
+            ids[k++] = n->gws[i].id;
+    return k;
+}
+
+/* A gateway's offline reports, for the aggregator of a group led here. */
+static void serve_offline(node *n, rpc_call *call, const nw_request *q)
+{
+    svc_offline_report r = {.gateway = q->gw, .group = q->group, .tenant = q->tenant,
+                            .n = q->n_oconvs, .convs = q->oconvs, .seqs = q->oseqs,
+                            .counts = q->ocounts, .n_users = q->n_users, .users = q->users};
+    int rc;
+
+    if (q->group >= n->ngroups) {
+        reply_status(n, call, HERALD_EINVAL, 0);
+        return;
+    }
+    rc = svc_offline(n->s, &r);
+    if (rc == HERALD_ENOT_LEADER) {
+        uint32_t lid = leader_of(n, q->group);
+        reply_status(n, call, lid && lid != n->cfg->id ? HERALD_ENOT_LEADER : HERALD_EUNAVAILABLE,
+                     lid);
+        return;
+    }
+    reply_status(n, call, rc, 0);
+}
+
 static void serve_status(node *n, rpc_call *call)
 {
     herald_buf js = {0};
@@ -461,7 +514,14 @@ void on_request(void *arg, rpc_call *call, const uint8_t *p, size_t len)
         reply_status(n, call, HERALD_EPROTOCOL, 0);
         return;
     }
+    /* Mutual TLS vouches for the sender being a cluster process; the id is
+     * its word, only used to tell gateways apart. */
+    if (q.gw)
+        gateway_seen(n, q.gw);
     switch (q.kind) {
+    case NW_OFFLINE:
+        serve_offline(n, call, &q);
+        break;
     case NW_CLIENT:
         serve_client(n, call, &q, p, len);
         break;

@@ -25,6 +25,7 @@ struct peers {
     rpc_client *const *rpc;              /* per node (borrowed) */
     uint32_t n;                          /* nodes */
     unsigned timeout_ms;                 /* a probe's deadline */
+    uint32_t gw;                         /* the probing gateway's id */
     peer p[NODECFG_MAX_MEMBERS];         /* per node */
     ev_timer probe;                      /* every PEERS_PROBE_S */
 };
@@ -42,7 +43,7 @@ static void probe_done(void *arg, int status, const uint8_t *data, size_t len)
 static void probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     peers *p = w->data;
-    nw_request q = {.kind = NW_STATUS};
+    nw_request q = {.kind = NW_STATUS, .gw = p->gw};
     herald_buf b = {0};
     (void)loop;
     (void)revents;
@@ -62,7 +63,7 @@ static void probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 int peers_create(struct ev_loop *loop, rpc_client *const *rpc, uint32_t n, unsigned timeout_ms,
-                 peers **out)
+                 uint32_t gw, peers **out)
 {
     peers *p = calloc(1, sizeof *p);
     if (!p)
@@ -71,6 +72,7 @@ int peers_create(struct ev_loop *loop, rpc_client *const *rpc, uint32_t n, unsig
     p->rpc = rpc;
     p->n = n < NODECFG_MAX_MEMBERS ? n : NODECFG_MAX_MEMBERS;
     p->timeout_ms = timeout_ms;
+    p->gw = gw;
     for (uint32_t i = 0; i < p->n; i++)
         p->p[i] = (peer){.owner = p, .index = i};
     ev_timer_init(&p->probe, probe_cb, PEERS_PROBE_S, PEERS_PROBE_S);

@@ -18,10 +18,11 @@
 typedef struct peers peers;
 
 /* n nodes, reached through rpc[0..n) (borrowed; destroy them before
- * peers_destroy so probes in flight finish first). Everyone starts up.
- * 0 or HERALD_ENOMEM. */
+ * peers_destroy so probes in flight finish first), by gateway gw (its id
+ * goes with every probe: a node counts the gateway live by it). Everyone
+ * starts up. 0 or HERALD_ENOMEM. */
 int peers_create(struct ev_loop *loop, rpc_client *const *rpc, uint32_t n, unsigned timeout_ms,
-                 peers **out);
+                 uint32_t gw, peers **out);
 /* NULL-safe. */
 void peers_destroy(peers *p);
 
