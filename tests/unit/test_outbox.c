@@ -5,7 +5,10 @@
  * for rejected or duplicate commands, message bodies not copied, APP_CALLBACK (set, validate, remove),
  * the OUTBOX progress commands (ack, skip, retry, fail, requeue, prune,
  * late reports of a deposed leader), the age limit, re-apply of the same
- * index, and determinism (two stores fed the same commands are equal).
+ * index, and determinism (two stores fed the same commands are equal);
+ * OFFLINE: message.offline events from the reports, checked against the
+ * store (members only, not the sender, no apps, sorted, once each;
+ * nothing for a missing or recalled message), malformed reports refused.
  */
 #include <herald/error.h>
 #include <setjmp.h>
@@ -174,6 +177,67 @@ static void events_of_commands(void **state)
         assert_int_equal(st.held, 7);
         assert_int_equal(st.dropped, 0);
     }
+}
+
+static void offline_reports(void **state)
+{
+    fx *f = *state;
+    herald_str carol = herald_str_z("carol");
+    herald_str convs[4] = {herald_str_z("g1"), herald_str_z("g1"), herald_str_z("nope"),
+                           herald_str_z("g1")};
+    uint64_t seqs[4] = {3, 99, 3, 3}, counts[4] = {6, 1, 1, 0};
+    herald_str users[8] = {herald_str_z("carol"), herald_str_z("bob"), herald_str_z("carol"),
+                           herald_str_z("alice"), herald_str_z("mallory"), herald_str_z("app:x"),
+                           herald_str_z("bob"), herald_str_z("bob")};
+    apply_result r;
+    got g;
+    cmd k;
+
+    world(f); /* event 1 */
+    k = (cmd){.op = CMD_CONV_ADD, .user = herald_str_z("alice"), .conv = herald_str_z("g1"),
+              .members = &carol, .n_members = 1, .ts = T0 + 1};
+    assert_int_equal(run(f, &k), 0); /* seq 2, event 2 */
+    send(f, "c1", "hello", T0 + 2);  /* seq 3, event 3 */
+    k = (cmd){.op = CMD_OFFLINE, .n_oconvs = 4, .oconvs = convs, .n_oseqs = 4, .oseqs = seqs,
+              .n_ocounts = 4, .ocounts = counts, .n_members = 8, .members = users,
+              .ts = T0 + 3};
+    assert_int_equal(run_r(f, &k, &r), 0);
+    assert_int_equal(r.seq, 1);     /* one event */
+    assert_int_equal(r.ignored, 6); /* carol again, alice, mallory, app:x, seq 99, nope */
+    assert_null(r.msg);             /* nothing to push */
+    apply_result_free(&r);
+    g = events_after(f, 3);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.type[0], "message.offline");
+    assert_string_equal(g.conv[0], "g1");
+    assert_int_equal(g.ts[0], T0 + 3);
+    assert_string_equal(g.data[0],
+                        "{\"conv\":\"g1\",\"seq\":3,\"from\":\"alice\",\"users\":[\"bob\",\"carol\"]}");
+
+    /* Counts that do not add up: refused, nothing recorded. */
+    counts[0] = 7;
+    assert_int_equal(run(f, &k), HERALD_EINVAL);
+    counts[0] = 5;
+    assert_int_equal(run(f, &k), HERALD_EINVAL);
+    k.n_oseqs = 3;
+    counts[0] = 6;
+    assert_int_equal(run(f, &k), HERALD_EINVAL);
+    k.n_oseqs = 4;
+    assert_int_equal(events_after(f, 4).n, 0);
+
+    /* A recalled message: no event. */
+    {
+        cmd rc = {.op = CMD_RECALL, .user = herald_str_z("alice"), .conv = herald_str_z("g1"),
+                  .seq = 3, .win = 3600, .ts = T0 + 4};
+        assert_int_equal(run(f, &rc), 0); /* event 5: recall */
+    }
+    k.ts = T0 + 5;
+    assert_int_equal(run_r(f, &k, &r), 0);
+    assert_int_equal(r.seq, 0);
+    apply_result_free(&r);
+    g = events_after(f, 4);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.type[0], "recall");
 }
 
 static void callback_config(void **state)
@@ -417,6 +481,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(events_of_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(offline_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(callback_config, setup, teardown),
         cmocka_unit_test_setup_teardown(progress, setup, teardown),
         cmocka_unit_test_setup_teardown(age_limit, setup, teardown),
