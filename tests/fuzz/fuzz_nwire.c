@@ -31,13 +31,31 @@ static int same_buf(const herald_buf *a, const herald_buf *b)
     return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
+/* NW_OFFLINE's lists (and the sending gateway). */
+static int same_offline(const nw_request *a, const nw_request *b)
+{
+    if (a->gw != b->gw || a->n_oconvs != b->n_oconvs || a->n_oseqs != b->n_oseqs ||
+        a->n_ocounts != b->n_ocounts || a->n_users != b->n_users)
+        return 0;
+    for (uint32_t i = 0; i < a->n_oconvs; i++)
+        if (!same(a->oconvs[i], b->oconvs[i]))
+            return 0;
+    for (uint32_t i = 0; i < a->n_users; i++)
+        if (!same(a->users[i], b->users[i]))
+            return 0;
+    return (a->n_oseqs == 0 || memcmp(a->oseqs, b->oseqs, a->n_oseqs * sizeof *a->oseqs) == 0) &&
+           (a->n_ocounts == 0 ||
+            memcmp(a->ocounts, b->ocounts, a->n_ocounts * sizeof *a->ocounts) == 0);
+}
+
 static int same_request(const nw_request *a, const nw_request *b)
 {
     return a->kind == b->kind && a->from == b->from && same(a->tenant, b->tenant) &&
            same(a->user, b->user) && a->admin == b->admin && a->dnd_until == b->dnd_until &&
            same(a->frame, b->frame) && a->group == b->group && same(a->cmd, b->cmd) &&
            same(a->token, b->token) && a->n_reach == b->n_reach &&
-           (a->n_reach == 0 || memcmp(a->reach, b->reach, a->n_reach * sizeof *a->reach) == 0);
+           (a->n_reach == 0 || memcmp(a->reach, b->reach, a->n_reach * sizeof *a->reach) == 0) &&
+           same_offline(a, b);
 }
 
 static int same_reply(const nw_reply *a, const nw_reply *b)

@@ -286,6 +286,91 @@ static void test_request_roundtrip(void **state)
     herald_buf_free(&buf);
 }
 
+static herald_str off_convs[2] = {{.ptr = "g1", .len = 2}, {.ptr = "g2", .len = 2}};
+static uint64_t off_seqs[2] = {7, UINT64_MAX};
+static uint64_t off_counts[2] = {2, 0};
+static herald_str off_users[2] = {{.ptr = "bob", .len = 3}, {.ptr = "carol", .len = 5}};
+
+static nw_request offline_request(void)
+{
+    return (nw_request){.kind = NW_OFFLINE, .from = 2, .gw = 2, .group = 3,
+                        .tenant = S("acme"), .n_oconvs = 2, .oconvs = off_convs,
+                        .n_oseqs = 2, .oseqs = off_seqs, .n_ocounts = 2,
+                        .ocounts = off_counts, .n_users = 2, .users = off_users};
+}
+
+/* NW_OFFLINE: the lists survive the round trip; lists that disagree, a
+ * sender that is no gateway, lists on another kind are refused both ways. */
+static void test_request_offline(void **state)
+{
+    nw_request a = offline_request(), b;
+    herald_buf buf = {0};
+    uint64_t big[2] = {1, UINT64_MAX};
+    mk m;
+    (void)state;
+
+    assert_int_equal(nw_request_encode(&a, &buf), 0);
+    assert_int_equal(nw_request_decode(buf.data, buf.len, &b), 0);
+    assert_request(&a, &b);
+    assert_int_equal(b.gw, 2);
+    assert_int_equal(b.n_oconvs, 2);
+    assert_int_equal(b.n_users, 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        assert_str(b.oconvs[i], off_convs[i]);
+        assert_int_equal(b.oseqs[i], off_seqs[i]);
+        assert_int_equal(b.ocounts[i], off_counts[i]);
+        assert_str(b.users[i], off_users[i]);
+    }
+    nw_request_release(&b);
+    ASSERT_TRUNCATED(nw_request, nw_request_decode, buf);
+
+    a.n_oseqs = 1;
+    assert_int_equal(nw_request_encode(&a, &buf), HERALD_EINVAL);
+    a = offline_request();
+    a.n_users = 1; /* counts add up to 2 */
+    assert_int_equal(nw_request_encode(&a, &buf), HERALD_EINVAL);
+    a = offline_request();
+    a.ocounts = big; /* a sum that would wrap */
+    assert_int_equal(nw_request_encode(&a, &buf), HERALD_EINVAL);
+    a = offline_request();
+    a.gw = 0;
+    assert_int_equal(nw_request_encode(&a, &buf), HERALD_EINVAL);
+    a = offline_request();
+    a.n_oconvs = a.n_oseqs = a.n_ocounts = a.n_users = 0;
+    assert_int_equal(nw_request_encode(&a, &buf), HERALD_EINVAL);
+    a = offline_request();
+    a.kind = NW_STATUS;
+    assert_int_equal(nw_request_encode(&a, &buf), HERALD_EINVAL);
+
+    /* Decoding: more messages than NW_MAX_OFFLINE; seqs that disagree. */
+    mk_init(&m);
+    msgpack_pack_map(&m.pk, 6);
+    mk_key(&m, "k");
+    msgpack_pack_uint32(&m.pk, NW_OFFLINE);
+    mk_key(&m, "gw");
+    msgpack_pack_uint32(&m.pk, 1);
+    mk_key(&m, "ten");
+    msgpack_pack_str(&m.pk, 1);
+    msgpack_pack_str_body(&m.pk, "t", 1);
+    mk_key(&m, "oc");
+    msgpack_pack_array(&m.pk, NW_MAX_OFFLINE + 1);
+    for (uint32_t i = 0; i < NW_MAX_OFFLINE + 1; i++) {
+        msgpack_pack_str(&m.pk, 1);
+        msgpack_pack_str_body(&m.pk, "c", 1);
+    }
+    mk_key(&m, "os");
+    msgpack_pack_array(&m.pk, NW_MAX_OFFLINE + 1);
+    for (uint32_t i = 0; i < NW_MAX_OFFLINE + 1; i++)
+        msgpack_pack_uint32(&m.pk, i + 1);
+    mk_key(&m, "on");
+    msgpack_pack_array(&m.pk, NW_MAX_OFFLINE + 1);
+    for (uint32_t i = 0; i < NW_MAX_OFFLINE + 1; i++)
+        msgpack_pack_uint32(&m.pk, 0);
+    assert_int_equal(nw_request_decode((uint8_t *)m.sb.data, m.sb.size, &b), HERALD_EPROTOCOL);
+    mk_free(&m);
+    herald_buf_free(&buf);
+}
+
 static void test_reply_roundtrip(void **state)
 {
     static const int32_t statuses[] = {0, HERALD_ENOT_LEADER, -1, INT32_MIN, INT32_MAX};
@@ -855,6 +940,8 @@ static void test_seed_corpus(void **state)
     SEED("seed-request-propose", nw_request_encode(&rq, &b));
     rq = (nw_request){.kind = NW_STATUS, .from = 9};
     SEED("seed-request-status", nw_request_encode(&rq, &b));
+    rq = offline_request();
+    SEED("seed-request-offline", nw_request_encode(&rq, &b));
 
     full_reply(&rp, -7);
     SEED("seed-reply-full", nw_reply_encode(&rp, &b));
@@ -891,7 +978,8 @@ static void test_seed_corpus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_roundtrip), cmocka_unit_test(test_reply_roundtrip),
+        cmocka_unit_test(test_request_roundtrip), cmocka_unit_test(test_request_offline),
+        cmocka_unit_test(test_reply_roundtrip),
         cmocka_unit_test(test_event_roundtrip),   cmocka_unit_test(test_result_roundtrip),
         cmocka_unit_test(test_result_xfer),
         cmocka_unit_test(test_defaults_omitted),  cmocka_unit_test(test_encode_caps),
