@@ -16,6 +16,9 @@
  * TRANSFER, STATUS, PING and frame types no handler takes; then a refused
  * submit for every command verb, refused follow-up steps of the multi-step
  * jobs, and jobs whose requester went away (sink send says ECLOSED).
+ * svc_offline: reports of two live gateways intersected, decided once both
+ * reported; one gateway's report decided at the window's end; late and
+ * repeated reports; NOT_LEADER; reports whose counts do not add up.
  */
 #include <ev.h>
 #include <herald/error.h>
@@ -33,6 +36,7 @@
 #include "apply.h"
 #include "cmd.h"
 #include "json.h"
+#include "outbox.h"
 #include "route.h"
 #include "session.h"
 #include "store.h"
@@ -72,6 +76,8 @@ typedef struct fx {
     uint32_t log_op[LOG_MAX], log_group[LOG_MAX];
     uint64_t rid;             /* last request id used */
     struct rec *recs;         /* every recorder (freed at teardown) */
+    uint32_t live[4], n_live; /* the gateways be_gateways names */
+    bool not_leader;          /* be_leads answers false */
 } fx;
 
 static int be_submit(void *ctx, uint32_t group, herald_buf *cmdb, void *cookie)
@@ -110,9 +116,17 @@ static int be_submit(void *ctx, uint32_t group, herald_buf *cmdb, void *cookie)
 
 static bool be_leads(void *ctx, uint32_t group)
 {
-    (void)ctx;
+    fx *x = ctx;
     (void)group;
-    return true;
+    return !x->not_leader;
+}
+
+static uint32_t be_gateways(void *ctx, uint32_t *ids, uint32_t cap)
+{
+    fx *x = ctx;
+    uint32_t n = x->n_live < cap ? x->n_live : cap;
+    memcpy(ids, x->live, n * sizeof *ids);
+    return n;
 }
 
 static uint32_t be_leader(void *ctx, uint32_t group)
@@ -445,9 +459,9 @@ static herald_str hs(const char *z) { return herald_str_z(z); }
 static int setup(void **state)
 {
     fx *x = calloc(1, sizeof *x);
-    svc_config cfg = {.max_frame = MAX_FRAME, .hb_ms = HB_MS};
+    svc_config cfg = {.max_frame = MAX_FRAME, .hb_ms = HB_MS, .cb = {.offline_wait_ms = 50}};
     svc_backend be = {.submit = be_submit, .leads = be_leads, .leader = be_leader,
-                      .status = be_status};
+                      .status = be_status, .gateways = be_gateways};
     assert_non_null(x);
     snprintf(x->dir, sizeof x->dir, "/tmp/herald-svc-XXXXXX");
     assert_non_null(mkdtemp(x->dir));
@@ -603,6 +617,119 @@ static void cast(fx *x, people *p)
     login(x, &p->e1, "e1", false);
     login(x, &p->e2, "e2", false);
     login(x, &p->c1, "c1", false);
+}
+
+/* ==== offline reports ============================================================= */
+
+/* The data of the last message.offline event of group g ("" none). */
+typedef struct last_off {
+    char data[256];
+    uint32_t n;
+} last_off;
+
+static int last_off_fn(const store_event *e, void *arg)
+{
+    last_off *l = arg;
+    if (strcmp(e->type, "message.offline") == 0) {
+        snprintf(l->data, sizeof l->data, "%.*s", (int)e->data_len, e->data);
+        l->n++;
+    }
+    return 0;
+}
+
+static last_off offline_events(fx *x, uint32_t g)
+{
+    last_off l = {.n = 0};
+    assert_int_equal(store_outbox_scan(x->st[g], 0, 1000, last_off_fn, &l), 0);
+    return l;
+}
+
+/* One gateway's report of one message. */
+static int report(fx *x, uint32_t gw, uint32_t g, const char *conv, uint64_t seq,
+                  const char *const *away)
+{
+    herald_str c = hs(conv), u[8];
+    uint64_t n = 0;
+    svc_offline_report r = {.gateway = gw, .group = g, .tenant = hs(TEN), .n = 1, .convs = &c,
+                            .seqs = &seq, .counts = &n, .users = u};
+    for (; away && away[n]; n++)
+        u[n] = hs(away[n]);
+    r.n_users = (uint32_t)n;
+    return svc_offline(x->s, &r);
+}
+
+static void test_offline(void **state)
+{
+    fx *x = *state;
+    session a;
+    const char *mem[] = {"a", "b", "c", "d", NULL};
+    const char *gw1[] = {"b", "d", NULL}, *gw2[] = {"c", "d", NULL};
+    uint32_t g = route_conv_group(hs(TEN), hs("off"), NG, NULL);
+    uint64_t s1, s2;
+    svc_offline_stats st;
+    last_off l;
+
+    login(x, &a, "a", false);
+    conv_create(x, &a, "off", "group", mem);
+    s1 = sent(x, &a, "off", "m1", "one");
+    s2 = sent(x, &a, "off", "m2", "two");
+
+    /* Two live gateways: b is on gateway 2, c on gateway 1, d on neither. */
+    x->live[0] = 1;
+    x->live[1] = 2;
+    x->n_live = 2;
+    assert_int_equal(report(x, 1, g, "off", s1, gw1), 0);
+    assert_int_equal(queued(x), 0); /* gateway 2 has not said yet */
+    assert_int_equal(report(x, 2, g, "off", s1, gw2), 0);
+    assert_int_equal(queued(x), 1); /* decided: one OFFLINE */
+    pump(x);
+    l = offline_events(x, g);
+    assert_int_equal(l.n, 1);
+    assert_non_null(strstr(l.data, "\"users\":[\"d\"]"));
+    /* Late and repeated reports change nothing. */
+    assert_int_equal(report(x, 1, g, "off", s1, gw1), 0);
+    assert_int_equal(report(x, 2, g, "off", s1, mem), 0);
+    assert_int_equal(queued(x), 0);
+
+    /* Only gateway 1 reports s2: decided at the window's end (50 ms). */
+    assert_int_equal(report(x, 1, g, "off", s2, gw1), 0);
+    assert_int_equal(queued(x), 0);
+    usleep(120 * 1000);
+    ev_now_update(x->loop);
+    ev_run(x->loop, EVRUN_NOWAIT);
+    assert_int_equal(queued(x), 1);
+    pump(x);
+    l = offline_events(x, g);
+    assert_int_equal(l.n, 2);
+    assert_non_null(strstr(l.data, "\"users\":[\"b\",\"d\"]"));
+
+    /* All here on the one live gateway: decided, nothing proposed. */
+    x->n_live = 1;
+    assert_int_equal(report(x, 1, g, "off", s2 + 1, NULL), 0);
+    assert_int_equal(queued(x), 0);
+
+    svc_offline_stats_get(x->s, &st);
+    assert_int_equal(st.reports, 6);
+    assert_int_equal(st.late, 2);
+    assert_int_equal(st.timed_out, 1);
+    assert_int_equal(st.proposed, 2);
+    assert_int_equal(st.events, 2);
+
+    /* Not the group's leader; counts that do not add up. */
+    x->not_leader = true;
+    assert_int_equal(report(x, 1, g, "off", s1, gw1), HERALD_ENOT_LEADER);
+    x->not_leader = false;
+    {
+        herald_str c = hs("off"), u = hs("b");
+        uint64_t seq = s1, n = 2;
+        svc_offline_report r = {.gateway = 1, .group = g, .tenant = hs(TEN), .n = 1,
+                                .convs = &c, .seqs = &seq, .counts = &n, .n_users = 1,
+                                .users = &u};
+        assert_int_equal(svc_offline(x->s, &r), HERALD_EINVAL);
+        r.group = NG;
+        n = 1;
+        assert_int_equal(svc_offline(x->s, &r), HERALD_EINVAL);
+    }
 }
 
 /* ==== HELLO ====================================================================== */
@@ -2379,6 +2506,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hello_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unauthenticated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send, setup, teardown),
