@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "prom.h"
+#include "session.h"
 
 /* The messages of one (group, tenant) gathered since the last flush. */
 typedef struct ob {
@@ -32,6 +33,7 @@ struct offrep {
     uint64_t reports;       /* messages reported */
     uint64_t users;         /* … their users not here */
     uint64_t dropped;       /* messages not reported (bounds, memory, send failed) */
+    uint64_t stale;         /* pushes too late after their commit to report */
     uint64_t batches;       /* batches handed on */
 };
 
@@ -162,6 +164,10 @@ void offrep_note(offrep *o, const char *tenant, const char *const *users, uint32
     if (!o || f->type != HERALD_FT_DELIVER || !m->seq || !m->conv.len ||
         (m->flags & HERALD_MSGF_RECALLED))
         return;
+    if (m->ts && m->ts + OFFREP_STALE_MS < session_now_ms()) {
+        o->stale++;
+        return;
+    }
     o->reports++;
     b = batch_of(o, m->group, tenant);
     if (!b || b->n == OFFREP_MAX_REPORTS) {
@@ -222,6 +228,8 @@ void offrep_metrics(const offrep *o, prom_w *w)
              "Recipients of them this tier had no session of");
     prom_one(w, "herald_offline_reports_dropped_total", "counter", o->dropped,
              "Reports dropped (batch bounds, memory, the group's leader not reached)");
+    prom_one(w, "herald_offline_reports_stale_total", "counter", o->stale,
+             "Pushes not reported: they came over 5 s after the message's commit (a replay)");
     prom_one(w, "herald_offline_report_batches_total", "counter", o->batches,
              "Report batches handed to the group's leader");
 }

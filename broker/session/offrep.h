@@ -8,6 +8,12 @@
  * this process only says who was not here, so it reports every message it
  * pushed, with no users when all of them were here.
  *
+ * A push that comes more than OFFREP_STALE_MS after the message's commit
+ * time (a replay after a gap in the nodes' stream) is not reported: it says
+ * nothing about who was online when the message was sent, and the leader
+ * may have decided that message and forgotten it already, so a report now
+ * would decide it again from this tier's word alone.
+ *
  * Bounds: OFFREP_MAX_BATCHES batches being gathered, OFFREP_MAX_REPORTS
  * messages and OFFREP_MAX_USERS users per batch; what does not fit is
  * dropped and counted (those recipients get no message.offline).
@@ -25,6 +31,7 @@
 #define OFFREP_MAX_BATCHES 256u   /* (group, tenant) pairs gathered at once */
 #define OFFREP_MAX_REPORTS 1024u  /* messages per batch */
 #define OFFREP_MAX_USERS 100000u  /* users per batch */
+#define OFFREP_STALE_MS 5000u     /* a push later than this after its commit is not reported */
 
 struct ev_loop;
 struct prom_w;
@@ -63,7 +70,7 @@ void offrep_note(offrep *o, const char *tenant, const char *const *users, uint32
 void offrep_lost(offrep *o, uint32_t n);
 
 /* herald_offline_reports_total, _report_users_total, _reports_dropped_total,
- * _report_batches_total. */
+ * _reports_stale_total, _report_batches_total. */
 void offrep_metrics(const offrep *o, struct prom_w *w);
 
 #endif
