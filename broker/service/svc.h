@@ -126,6 +126,11 @@ int svc_session_of(svc *s, const char *tok, size_t len, uint64_t now, session *o
 /* A submitted command's outcome (see svc_backend.submit). */
 void svc_applied(svc *s, void *cookie, apply_result *res);
 
+/* A command applied here recorded callback events (res->outbox_events) in
+ * its group: this process's deliverer, if it leads the group, looks now
+ * rather than at its next poll. Loop thread. */
+void svc_outbox_written(svc *s, uint32_t group);
+
 /* The cluster's slot → group map (HERALD_SLOTS bytes, from the meta group)
  * replaces the default formula for routing. Every entry must be < the
  * number of groups (else HERALD_EINVAL, map ignored). */
