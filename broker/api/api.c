@@ -20,6 +20,14 @@
 
 #define API_BUCKETS 4096u          /* rate-limit buckets (subjects hash into them) */
 #define CONSOLE_FILE_MAX (8u << 20) /* bytes of one console file */
+/* The console loads only its own files and talks only to this origin's
+ * API: a script injected through data it shows could not load more, send
+ * the admin token elsewhere, or be framed by another site. */
+#define CONSOLE_HEADERS                                                                  \
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; " \
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "    \
+    "frame-ancestors 'none'\r\n"                                                         \
+    "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
 #define QUERY_MAX 4096u             /* bytes of a query string */
 
 typedef struct bucket {
@@ -345,7 +353,7 @@ static void console_file(api *a, http_exchange *x, const http_req *rq)
     if (b.len != (size_t)st.st_size)
         http_reply_error(x, 500, HERALD_EIO, "cannot read the file");
     else
-        http_reply(x, 200, ctype_of(rel), b.data, b.len);
+        http_reply_headers(x, 200, ctype_of(rel), b.data, b.len, CONSOLE_HEADERS);
     herald_buf_free(&b);
 }
 

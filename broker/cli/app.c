@@ -10,32 +10,6 @@
 #define APP_LISTS_MAX 100    /* departments / tags in one app message */
 #define XFER_MAX 100         /* customers / groups in one transfer */
 
-/* Sends APP op with the arguments in args (a JSON object being written)
- * and prints the answer's JSON (cli.h). */
-int app_call(const cli_globals *g, const char *op, const char *app, herald_buf *args)
-{
-    herald_client *c = NULL;
-    herald_buf out = {0};
-    int rc;
-
-    if (herald_buf_append(args, "", 1) != 0) {
-        herald_buf_free(args);
-        return cli_fail(NULL, HERALD_ENOMEM, NULL);
-    }
-    rc = cli_open(g, NULL, 0, &c);
-    if (rc == 0) {
-        rc = herald_client_app_call(c, op, app, (const char *)args->data, &out);
-        if (rc)
-            rc = cli_fail(c, rc, NULL);
-        else
-            cli_emit(&out);
-    }
-    herald_client_close(c);
-    herald_buf_free(&out);
-    herald_buf_free(args);
-    return rc;
-}
-
 /* herald app create APP [--scopes s1,…] [--name N] | app list [--after APP]
  * [--limit N] | app user-token USER [--ttl S] [--admin-role]. */
 static int app_manage(const cli_globals *g, const char *line, int argc, char **argv)

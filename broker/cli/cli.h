@@ -114,7 +114,7 @@ int v_app(const cli_globals *g, const char *line, int argc, char **argv);
 int v_transfer(const cli_globals *g, const char *line, int argc, char **argv);
 int v_ping(const cli_globals *g, const char *line, int argc, char **argv);
 
-/* app.c: APP op with the JSON object args (taken), the answer's JSON
+/* util.c: APP op with the JSON object args (taken), the answer's JSON
  * printed. The exit status. */
 int app_call(const cli_globals *g, const char *op, const char *app, herald_buf *args);
 /* cbapp.c: app callback | events | redeliver (event callbacks). */

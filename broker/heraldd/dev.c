@@ -75,6 +75,8 @@ static void on_written(void *arg, void *cookie, const uint8_t *cmd, size_t len,
     (void)cmd;
     (void)len;
     svc_applied(d->s, cookie, res);
+    if (res->outbox_events)
+        svc_outbox_written(d->s, res->group);
     events_emit(res, res->group < d->n ? d->chain[res->group] : NULL, &sink);
 }
 

@@ -174,15 +174,14 @@ static void flush(hconn *c)
 
 /* Queues a response; keep says whether the connection stays for more. */
 static int respond(hconn *c, int status, const char *ctype, const void *body, size_t n,
-                   bool head_only, bool keep, const char *location)
+                   bool head_only, bool keep, const char *headers)
 {
-    char hdr[1024];
+    char hdr[2048];
     int hl = snprintf(hdr, sizeof hdr,
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Cache-Control: no-store\r\nConnection: %s\r\n%s%s%s\r\n",
+                      "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n",
                       status, http_reason(status), ctype, n, keep ? "keep-alive" : "close",
-                      location ? "Location: " : "", location ? location : "",
-                      location ? "\r\n" : "");
+                      headers ? headers : "");
     c->keep = keep;
     if (hl < 0 || (size_t)hl >= sizeof hdr || herald_buf_append(&c->out, hdr, (size_t)hl) != 0 ||
         (!head_only && n && herald_buf_append(&c->out, body, n) != 0)) {
@@ -224,8 +223,8 @@ static void reject(hconn *c, int status, const char *msg)
     herald_buf_free(&b);
 }
 
-static int reply(http_exchange *x, int status, const char *ctype, const void *body, size_t n,
-                 const char *location)
+int http_reply_headers(http_exchange *x, int status, const char *ctype, const void *body,
+                       size_t n, const char *headers)
 {
     hconn *c = (hconn *)x;
     int rc = 0;
@@ -233,7 +232,7 @@ static int reply(http_exchange *x, int status, const char *ctype, const void *bo
     if (c->fd >= 0) {
         herald_buf_consume(&c->in, c->req_len);
         c->req_len = 0;
-        rc = respond(c, status, ctype, body, n, c->head_only, c->keep, location);
+        rc = respond(c, status, ctype, body, n, c->head_only, c->keep, headers);
     }
     conn_unref(c); /* the handler's reference */
     return rc;
@@ -241,16 +240,18 @@ static int reply(http_exchange *x, int status, const char *ctype, const void *bo
 
 int http_reply(http_exchange *x, int status, const char *ctype, const void *body, size_t n)
 {
-    return reply(x, status, ctype, body, n, NULL);
+    return http_reply_headers(x, status, ctype, body, n, NULL);
 }
 
 int http_reply_redirect(http_exchange *x, const char *location)
 {
     /* Only a path of this server: nothing from the request is echoed. */
+    char h[300];
     if (!location || location[0] != '/' || strlen(location) > 256 ||
         strpbrk(location, "\r\n") != NULL)
         return http_reply_error(x, 500, HERALD_EINTERNAL, "bad redirect");
-    return reply(x, 301, "text/html; charset=utf-8", "", 0, location);
+    snprintf(h, sizeof h, "Location: %s\r\n", location);
+    return http_reply_headers(x, 301, "text/html; charset=utf-8", "", 0, h);
 }
 
 int http_reply_error(http_exchange *x, int status, int code, const char *msg)

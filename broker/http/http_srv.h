@@ -87,6 +87,11 @@ void http_srv_destroy(http_srv *s);
  * Adds Content-Length, Connection and Cache-Control: no-store. 0 or
  * HERALD_ENOMEM (the connection is closed). x is invalid afterwards. */
 int http_reply(http_exchange *x, int status, const char *ctype, const void *body, size_t n);
+/* http_reply with more header lines: headers is "" or lines of
+ * "Name: value\r\n" (at most 1 KiB in all), the server's own text — never
+ * bytes from a request. */
+int http_reply_headers(http_exchange *x, int status, const char *ctype, const void *body,
+                       size_t n, const char *headers);
 /* Answers 301 Moved Permanently to location, a path of this server
  * ("/…", at most 256 bytes, no CR or LF). x is invalid afterwards. */
 int http_reply_redirect(http_exchange *x, const char *location);

@@ -90,6 +90,8 @@ static void on_applied(void *arg, uint32_t group, uint64_t index, const uint8_t 
         /* Another leader may have pushed in between: a new term, a new chain. */
         events_chain_term(ng->chain, rio_group_raft(ng->rg)->current_term);
         events_emit(res, ng->chain, &sink);
+        if (res->outbox_events)
+            svc_outbox_written(ng->n->s, ng->id);
     }
     if (ng->waiting)
         wait_release(ng, false);

@@ -125,6 +125,7 @@ typedef struct ev_list {
     uint32_t listed;
     bool more;
     uint64_t pending;
+    uint64_t first;          /* the outbox's first event (UINT64_MAX: empty) */
     int err;
 } ev_list;
 
@@ -217,6 +218,30 @@ static int list_one(const store_event *e, void *arg)
     return 0;
 }
 
+/* The first event the group's outbox holds. */
+static int first_seq(const store_event *e, void *arg)
+{
+    *(uint64_t *)arg = e->seq;
+    return 1;
+}
+
+/* The full list: failed events the outbox no longer holds (pruned once
+ * every app's cursor passed them; the failed record keeps a copy) come
+ * first, in their place by seq. */
+static int list_pruned_failed(const store_ob_retry *r, void *arg)
+{
+    ev_list *l = arg;
+    if (r->state != OB_FAILED || r->seq >= l->first || !after_ok(l, r->seq))
+        return 0;
+    if (l->listed == l->a->limit) {
+        l->more = true;
+        return 1;
+    }
+    put_event(l, &r->ev, r, "failed");
+    l->listed++;
+    return 0;
+}
+
 /* Lists the failed ones (events: {"failed": true}). */
 static int list_failed(const store_ob_retry *r, void *arg)
 {
@@ -262,6 +287,11 @@ static void op_events(svc_req *rq, herald_frame *f, const cbargs *a, const char 
             rc = store_ob_retries(l.st, ten, appz, true, keep_retry, &l);
         if (rc == 0 && a->failed && !more)
             rc = store_ob_retries(l.st, ten, appz, true, list_failed, &l);
+        l.first = UINT64_MAX;
+        if (rc == 0 && !a->failed)
+            rc = store_outbox_scan(l.st, 0, 1, first_seq, &l.first);
+        if (rc == 0 && !a->failed && !more)
+            rc = store_ob_retries(l.st, ten, appz, true, list_pruned_failed, &l);
         if (rc == 0)
             rc = store_outbox_scan(l.st, 0, OUTBOX_CAP, list_one, &l);
         delivered += l.cur.delivered;

@@ -28,6 +28,7 @@
 #include "outbox.h"
 
 #define CBD_POLL_S 0.05      /* looks for work this often */
+#define CBD_KICK_S 0.001     /* after a commit with events, looks this soon */
 #define CBD_RELOAD_S 0.5     /* reloads the callbacks this often */
 #define CBD_PRUNE_S 2.0      /* prunes this often */
 #define CBD_SKIP_S 2.0       /* moves an idle app's cursor at most this often */
@@ -42,6 +43,7 @@ typedef struct cbd_app {
     store_callback cb;       /* the callback (reloaded) */
     bool seen;               /* found by the last reload */
     bool busy;               /* a POST or its OUTBOX command is in flight */
+    bool ready;              /* listed in cbd.ready */
     uint32_t rr;             /* the group to look at first next time */
     ev_tstamp *skip_at;      /* per group: last skip proposed */
     uint64_t *seen_to;       /* per group: events up to here were looked at
@@ -64,6 +66,9 @@ struct cbd {
     svc_cb_config cfg;
     cbhttp *http;
     ev_timer poll;
+    ev_timer kick;           /* one-shot: apps whose outcome was just recorded */
+    cbd_app **ready;         /* those apps (CBD_APPS_MAX slots) */
+    uint32_t n_ready;
     ev_tstamp reload_at, prune_at;
     cbd_app **apps;
     uint32_t n_apps;
@@ -135,6 +140,10 @@ static void reload(cbd *d)
             continue;
         }
         log_info("callback.app", "app %s of %s: callback removed", a->cb.app, a->cb.tenant);
+        if (a->ready) /* no longer looked at by the kick */
+            for (uint32_t k = 0; k < d->n_ready; k++)
+                if (d->ready[k] == a)
+                    d->ready[k] = d->ready[--d->n_ready];
         free(a->skip_at);
         free(a->seen_to);
         free(a);
@@ -177,14 +186,36 @@ bool cbd_wants(store *st, const store_callback *cb, const store_event *e)
 
 /* ---- outcomes: OUTBOX commands ----------------------------------------------------- */
 
+/* a is looked at after delay (s) — unless the kick is set already. */
+static void make_ready(cbd *d, cbd_app *a, ev_tstamp delay)
+{
+    if (d->s->stopping || a->busy || !a->seen)
+        return;
+    if (!a->ready && d->n_ready < CBD_APPS_MAX) {
+        a->ready = true;
+        d->ready[d->n_ready++] = a;
+    }
+    if (!ev_is_active(&d->kick)) {
+        ev_timer_set(&d->kick, delay, 0.);
+        ev_timer_start(d->s->loop, &d->kick);
+    }
+}
+
 static void outcome_done(step *st, apply_result *res)
 {
     cbd_job *j = st->job;
+    cbd *d = j->d;
+    cbd_app *a = j->app;
     if (res->err && res->err != HERALD_ENOT_FOUND)
         log_warn("callback.progress", "app %s: recording event %u-%llu failed: %s (sent again)",
-                 j->app->cb.app, j->group, (unsigned long long)j->seq, herald_err_name(res->err));
-    j->app->busy = false;
+                 a->cb.app, j->group, (unsigned long long)j->seq, herald_err_name(res->err));
+    a->busy = false;
     free(j);
+    /* The app's next event goes out at once, not at the next poll: an
+     * app's stream moves at one POST plus one commit per event, not one
+     * poll. From the loop, not from inside this completion. */
+    if (!res->err)
+        make_ready(d, a, 0.);
 }
 
 /* Proposes OUTBOX kind for the job; frees it when that cannot be done. */
@@ -580,6 +611,37 @@ static void prune(cbd *d)
 
 /* ---- the timer ---------------------------------------------------------------------- */
 
+/* The groups led, from the one after the last served, until the app is
+ * busy. */
+static void app_work(cbd *d, cbd_app *a)
+{
+    if (!a->seen)
+        return;
+    for (uint32_t n = 0; n < d->s->nshards && !a->busy; n++) {
+        uint32_t g = (a->rr + n) % d->s->nshards;
+        if (!leads(d->s, g)) {
+            a->seen_to[g] = 0;
+            continue;
+        }
+        if (look_at(d, a, g)) {
+            a->rr = (g + 1) % d->s->nshards;
+            break;
+        }
+    }
+}
+
+static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    cbd *d = w->data;
+    (void)loop;
+    (void)revents;
+    while (d->n_ready && !d->s->stopping) {
+        cbd_app *a = d->ready[--d->n_ready];
+        a->ready = false;
+        app_work(d, a);
+    }
+}
+
 static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
 {
     cbd *d = w->data;
@@ -591,22 +653,8 @@ static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
         reload(d);
         d->reload_at = now + CBD_RELOAD_S;
     }
-    for (uint32_t i = 0; i < d->n_apps; i++) {
-        cbd_app *a = d->apps[i];
-        if (!a->seen)
-            continue;
-        for (uint32_t n = 0; n < d->s->nshards && !a->busy; n++) {
-            uint32_t g = (a->rr + n) % d->s->nshards;
-            if (!leads(d->s, g)) {
-                a->seen_to[g] = 0;
-                continue;
-            }
-            if (look_at(d, a, g)) {
-                a->rr = (g + 1) % d->s->nshards;
-                break;
-            }
-        }
-    }
+    for (uint32_t i = 0; i < d->n_apps; i++)
+        app_work(d, d->apps[i]);
     if (now >= d->prune_at) {
         prune(d);
         d->prune_at = now + CBD_PRUNE_S;
@@ -629,16 +677,22 @@ int cbd_create(svc *s, cbd **out)
     if (!d->cfg.timeout_ms)
         d->cfg.timeout_ms = CB_TIMEOUT_DEFAULT_MS;
     d->prune_busy = calloc(s->nshards, sizeof *d->prune_busy);
-    if (!d->prune_busy) {
+    d->ready = calloc(CBD_APPS_MAX, sizeof *d->ready);
+    if (!d->prune_busy || !d->ready) {
+        free(d->prune_busy);
+        free(d->ready);
         free(d);
         return HERALD_ENOMEM;
     }
     rc = cbhttp_create(s->loop, http_done, d, &d->http);
     if (rc) {
         free(d->prune_busy);
+        free(d->ready);
         free(d);
         return rc;
     }
+    ev_timer_init(&d->kick, on_kick, 0., 0.);
+    d->kick.data = d;
     ev_timer_init(&d->poll, on_poll, CBD_POLL_S, CBD_POLL_S);
     d->poll.data = d;
     ev_timer_start(s->loop, &d->poll);
@@ -647,6 +701,14 @@ int cbd_create(svc *s, cbd **out)
              "%u ms per POST", d->cfg.max_attempts, d->cfg.backoff_ms, d->cfg.timeout_ms);
     *out = d;
     return 0;
+}
+
+void cbd_written(cbd *d, uint32_t group)
+{
+    (void)group; /* app_work looks at every group led, this one among them */
+    /* Commits come in bursts: one look per CBD_KICK_S, not one per commit. */
+    for (uint32_t i = 0; i < d->n_apps; i++)
+        make_ready(d, d->apps[i], CBD_KICK_S);
 }
 
 void cbd_stats(const cbd *d, svc_cb_stats *out)
@@ -665,6 +727,7 @@ void cbd_destroy(cbd *d)
         return;
     ev_ref(d->s->loop);
     ev_timer_stop(d->s->loop, &d->poll);
+    ev_timer_stop(d->s->loop, &d->kick);
     cbhttp_destroy(d->http); /* callbacks run: jobs end (stopping) */
     for (uint32_t i = 0; i < d->n_apps; i++) {
         free(d->apps[i]->skip_at);
@@ -673,5 +736,6 @@ void cbd_destroy(cbd *d)
     }
     free(d->apps);
     free(d->prune_busy);
+    free(d->ready);
     free(d);
 }

@@ -189,6 +189,12 @@ fail_alloc:
 
 void svc_cb_stats_get(const svc *s, svc_cb_stats *out) { cbd_stats(s->cb, out); }
 
+void svc_outbox_written(svc *s, uint32_t group)
+{
+    if (s->cb)
+        cbd_written(s->cb, group);
+}
+
 void svc_destroy(svc *s)
 {
     if (!s)

@@ -174,6 +174,11 @@ typedef struct svc_offline_stats {
 } svc_offline_stats;
 void svc_offline_stats_get(const svc *s, svc_offline_stats *out);
 
+/* A command applied here recorded callback events (res->outbox_events) in
+ * its group: this process's deliverer, if it leads the group, looks now
+ * rather than at its next poll. Loop thread. */
+void svc_outbox_written(svc *s, uint32_t group);
+
 /* The cluster's slot → group map (HERALD_SLOTS bytes, from the meta group)
  * replaces the default formula for routing. Every entry must be < the
  * number of groups (else HERALD_EINVAL, map ignored). */

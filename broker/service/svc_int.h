@@ -161,6 +161,8 @@ void off_destroy(off_agg *g); /* NULL-safe */
 void off_stats(const off_agg *g, svc_offline_stats *out);
 void cbd_destroy(cbd *d);
 void cbd_stats(const cbd *d, svc_cb_stats *out);
+/* Events were recorded in group: every idle app is looked at soon. */
+void cbd_written(cbd *d, uint32_t group);
 /* Whether the event is the callback's app's (tenant, time, subscription;
  * not a message the app sent itself); st is the event's group's store. */
 struct store_event;

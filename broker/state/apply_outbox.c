@@ -131,6 +131,7 @@ static int ob_put(actx *x, herald_str tenant, const char *type, herald_str conv,
     }
     st.last_seq++;
     st.held++;
+    x->r->outbox_events++;
     key_ob_event(&k, st.last_seq);
     rb_u64(&r, x->c->ts);
     rb_str(&r, tenant);

@@ -101,6 +101,8 @@ typedef struct apply_result {
     apply_target *targets; /* in arena */
     uint32_t n_reminders;  /* REMIND: reminders and escalations to send */
     apply_remind *reminders; /* in arena */
+    uint32_t outbox_events; /* callback events this command recorded (its
+                              group's outbox; see apply_outbox.c) */
     uint32_t n_mass;       /* MASS_MARK / APP_MARK / TRANSFER_*: outcomes,
                               one per subject */
     apply_mass *mass;      /* in arena */

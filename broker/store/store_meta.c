@@ -113,7 +113,8 @@ static int level_one(herald_str id, MDB_val rec, void *arg)
     if (rc)
         return rc;
     at = ls->users ? u.dept : d.parent;
-    if (strlen(at) != ls->dept.len || memcmp(at, ls->dept.ptr, ls->dept.len) != 0)
+    if (strlen(at) != ls->dept.len ||
+        (ls->dept.len && memcmp(at, ls->dept.ptr, ls->dept.len) != 0)) /* top: ptr NULL */
         return 0;
     if (ls->out.n == ls->max) {
         ls->more = true;

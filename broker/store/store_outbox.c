@@ -147,42 +147,45 @@ int callback_decode(MDB_val v, store_callback *out)
 
 /* ---- reads ------------------------------------------------------------------- */
 
-int store_outbox_state_get(store *s, store_outbox_state *out)
+/* ---- reads ------------------------------------------------------------------- */
+
+typedef int (*rec_decode_fn)(MDB_val v, void *out);
+static int dec_state(MDB_val v, void *out) { return ob_state_decode(v, out); }
+static int dec_cursor(MDB_val v, void *out) { return ob_cursor_decode(v, out); }
+static int dec_callback(MDB_val v, void *out) { return callback_decode(v, out); }
+
+/* The meta table's record at k, decoded into out: 0, or `missing` when
+ * there is none, or an error. */
+static int get_rec(store *s, kbuf *k, rec_decode_fn dec, void *out, int missing)
 {
     MDB_txn *txn;
-    kbuf k;
-    MDB_val kv, v;
-    int rc;
+    MDB_val kv = kb_val(k), v;
+    int rc = store_rd_begin(s, &txn);
 
-    memset(out, 0, sizeof *out);
-    key_ob_state(&k);
-    rc = store_rd_begin(s, &txn);
     if (rc)
         return rc;
-    kv = kb_val(&k);
     rc = mdb_get(txn, s->db.meta, &kv, &v);
     if (rc == 0)
-        rc = ob_state_decode(v, out);
+        rc = dec(v, out);
     else
-        rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+        rc = rc == MDB_NOTFOUND ? missing : store_err(rc);
     store_rd_end(s, txn);
     return rc;
 }
 
-int store_outbox_scan(store *s, uint64_t after, uint32_t max, store_event_fn fn, void *arg)
+/* Calls each(key, value, arg) for the meta table's records from key `from`
+ * on while their key starts with pre, in key order, at most max of them;
+ * each returns 0 to go on, 1 to stop (then 0 is returned) or an error. */
+typedef int (*rec_each_fn)(const MDB_val *k, MDB_val v, void *arg);
+static int scan_recs(store *s, kbuf *from, const kbuf *pre, uint32_t max, rec_each_fn each,
+                     void *arg)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    kbuf k, pre = {0};
-    MDB_val kv, v;
+    MDB_val kv = kb_val(from), v;
     uint32_t n = 0;
-    int rc, mrc;
+    int rc = store_rd_begin(s, &txn), mrc;
 
-    if (after == UINT64_MAX)
-        return 0;
-    key_ob_event(&k, after + 1);
-    kb_id(&pre, herald_str_z("oe"));
-    rc = store_rd_begin(s, &txn);
     if (rc)
         return rc;
     mrc = mdb_cursor_open(txn, s->db.meta, &cur);
@@ -190,21 +193,11 @@ int store_outbox_scan(store *s, uint64_t after, uint32_t max, store_event_fn fn,
         store_rd_end(s, txn);
         return store_err(mrc);
     }
-    kv = kb_val(&k);
     for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0 && n < max;
-         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        store_event e;
-        if (kv.mv_size != pre.n + 8 || memcmp(kv.mv_data, pre.b, pre.n) != 0)
+         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT), n++) {
+        if (kv.mv_size < pre->n || memcmp(kv.mv_data, pre->b, pre->n) != 0)
             break;
-        memset(&e, 0, sizeof e);
-        e.group = s->group;
-        e.seq = be64((const uint8_t *)kv.mv_data + pre.n);
-        rc = ob_event_decode(v, &e);
-        if (rc == 0)
-            rc = fn(&e, arg);
-        store_event_free(&e);
-        n++;
-        if (rc)
+        if ((rc = each(&kv, v, arg)) != 0)
             break;
     }
     if (mrc != 0 && mrc != MDB_NOTFOUND && rc == 0)
@@ -214,147 +207,144 @@ int store_outbox_scan(store *s, uint64_t after, uint32_t max, store_event_fn fn,
     return rc == 1 ? 0 : rc;
 }
 
+int store_outbox_state_get(store *s, store_outbox_state *out)
+{
+    kbuf k;
+    memset(out, 0, sizeof *out);
+    key_ob_state(&k);
+    return get_rec(s, &k, dec_state, out, 0);
+}
+
+typedef struct ev_scan {
+    store *s;
+    size_t pre_n;
+    store_event_fn fn;
+    void *arg;
+} ev_scan;
+
+static int event_each(const MDB_val *k, MDB_val v, void *arg)
+{
+    ev_scan *x = arg;
+    store_event e;
+    int rc;
+    if (k->mv_size != x->pre_n + 8)
+        return 1;
+    memset(&e, 0, sizeof e);
+    e.group = x->s->group;
+    e.seq = be64((const uint8_t *)k->mv_data + x->pre_n);
+    rc = ob_event_decode(v, &e);
+    if (rc == 0)
+        rc = x->fn(&e, x->arg);
+    store_event_free(&e);
+    return rc;
+}
+
+int store_outbox_scan(store *s, uint64_t after, uint32_t max, store_event_fn fn, void *arg)
+{
+    kbuf k, pre = {0};
+    ev_scan x = {.s = s, .fn = fn, .arg = arg};
+
+    if (after == UINT64_MAX)
+        return 0;
+    key_ob_event(&k, after + 1);
+    kb_id(&pre, herald_str_z("oe"));
+    x.pre_n = pre.n;
+    return scan_recs(s, &k, &pre, max, event_each, &x);
+}
+
 int store_ob_cursor_get(store *s, herald_str ten, herald_str app, store_ob_cursor *out)
 {
-    MDB_txn *txn;
     kbuf k;
-    MDB_val kv, v;
-    int rc;
-
     memset(out, 0, sizeof *out);
     key_ob_cursor(&k, ten, app);
-    if (k.over)
-        return 0;
-    rc = store_rd_begin(s, &txn);
-    if (rc)
-        return rc;
-    kv = kb_val(&k);
-    rc = mdb_get(txn, s->db.meta, &kv, &v);
-    if (rc == 0)
-        rc = ob_cursor_decode(v, out);
-    else
-        rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
-    store_rd_end(s, txn);
+    return k.over ? 0 : get_rec(s, &k, dec_cursor, out, 0);
+}
+
+typedef struct retry_scan {
+    store *s;
+    size_t pre_n;
+    herald_str ten;
+    store_retry_fn fn;
+    void *arg;
+} retry_scan;
+
+static int retry_each(const MDB_val *k, MDB_val v, void *arg)
+{
+    retry_scan *x = arg;
+    store_ob_retry r;
+    int rc;
+    if (k->mv_size != x->pre_n + 8)
+        return 1;
+    memset(&r, 0, sizeof r);
+    r.seq = be64((const uint8_t *)k->mv_data + x->pre_n);
+    rc = ob_retry_decode(v, &r);
+    if (rc == 0) {
+        r.ev.group = x->s->group;
+        r.ev.seq = r.seq;
+        copy_id(r.ev.tenant, sizeof r.ev.tenant, x->ten);
+        rc = x->fn(&r, x->arg);
+    }
+    store_ob_retry_free(&r);
     return rc;
 }
 
 int store_ob_retries(store *s, herald_str ten, herald_str app, bool failed, store_retry_fn fn,
                      void *arg)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
     kbuf pre;
-    MDB_val kv, v;
-    int rc = 0, mrc;
+    retry_scan x = {.s = s, .ten = ten, .fn = fn, .arg = arg};
 
     key_ob_retry(&pre, failed, ten, app, 0, true);
     if (pre.over)
         return 0;
-    rc = store_rd_begin(s, &txn);
-    if (rc)
-        return rc;
-    mrc = mdb_cursor_open(txn, s->db.meta, &cur);
-    if (mrc) {
-        store_rd_end(s, txn);
-        return store_err(mrc);
-    }
-    kv = kb_val(&pre);
-    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        store_ob_retry r;
-        if (kv.mv_size != pre.n + 8 || memcmp(kv.mv_data, pre.b, pre.n) != 0)
-            break;
-        memset(&r, 0, sizeof r);
-        r.seq = be64((const uint8_t *)kv.mv_data + pre.n);
-        rc = ob_retry_decode(v, &r);
-        if (rc == 0) {
-            r.ev.group = s->group;
-            r.ev.seq = r.seq;
-            copy_id(r.ev.tenant, sizeof r.ev.tenant, ten);
-            rc = fn(&r, arg);
-        }
-        store_ob_retry_free(&r);
-        if (rc)
-            break;
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND && rc == 0)
-        rc = store_err(mrc);
-    mdb_cursor_close(cur);
-    store_rd_end(s, txn);
-    return rc == 1 ? 0 : rc;
+    x.pre_n = pre.n;
+    return scan_recs(s, &pre, &pre, UINT32_MAX, retry_each, &x);
 }
 
 int store_callback_get(store *meta, herald_str ten, herald_str app, store_callback *out)
 {
-    MDB_txn *txn;
     kbuf k;
-    MDB_val kv, v;
-    int rc;
-
     memset(out, 0, sizeof *out);
     key_callback(&k, ten, app);
     if (k.over || !copy_id(out->tenant, sizeof out->tenant, ten) ||
         !copy_id(out->app, sizeof out->app, app))
         return HERALD_ENOT_FOUND;
-    rc = store_rd_begin(meta, &txn);
-    if (rc)
-        return rc;
-    kv = kb_val(&k);
-    rc = mdb_get(txn, meta->db.meta, &kv, &v);
-    if (rc == 0)
-        rc = callback_decode(v, out);
-    else
-        rc = rc == MDB_NOTFOUND ? HERALD_ENOT_FOUND : store_err(rc);
-    store_rd_end(meta, txn);
-    return rc;
+    return get_rec(meta, &k, dec_callback, out, HERALD_ENOT_FOUND);
+}
+
+typedef struct cb_scan {
+    size_t pre_n;
+    store_callback_fn fn;
+    void *arg;
+} cb_scan;
+
+static int callback_each(const MDB_val *k, MDB_val v, void *arg)
+{
+    cb_scan *x = arg;
+    const uint8_t *p = k->mv_data;
+    size_t at = x->pre_n, tl, al;
+    store_callback cb;
+    int rc;
+    if (k->mv_size < at + 1)
+        return 1;
+    tl = p[at];
+    if (k->mv_size < at + 1 + tl + 1)
+        return 1;
+    al = p[at + 1 + tl];
+    if (k->mv_size != at + 2 + tl + al || tl > TOKEN_ID_MAX_STORE || al > TOKEN_ID_MAX_STORE)
+        return HERALD_ESTORAGE;
+    memset(&cb, 0, sizeof cb);
+    memcpy(cb.tenant, p + at + 1, tl);
+    memcpy(cb.app, p + at + 2 + tl, al);
+    rc = callback_decode(v, &cb);
+    return rc ? rc : x->fn(&cb, x->arg);
 }
 
 int store_callbacks(store *meta, store_callback_fn fn, void *arg)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
     kbuf pre = {0};
-    MDB_val kv, v;
-    int rc = 0, mrc;
-
+    cb_scan x = {.fn = fn, .arg = arg};
     kb_id(&pre, herald_str_z("cb"));
-    rc = store_rd_begin(meta, &txn);
-    if (rc)
-        return rc;
-    mrc = mdb_cursor_open(txn, meta->db.meta, &cur);
-    if (mrc) {
-        store_rd_end(meta, txn);
-        return store_err(mrc);
-    }
-    kv = kb_val(&pre);
-    for (mrc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); mrc == 0;
-         mrc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-        const uint8_t *p = kv.mv_data;
-        size_t at = pre.n, tl, al;
-        store_callback cb;
-        if (kv.mv_size < at + 1 || memcmp(p, pre.b, pre.n) != 0)
-            break;
-        tl = p[at];
-        if (kv.mv_size < at + 1 + tl + 1)
-            break;
-        al = p[at + 1 + tl];
-        if (kv.mv_size != at + 2 + tl + al || tl > TOKEN_ID_MAX_STORE ||
-            al > TOKEN_ID_MAX_STORE) {
-            rc = HERALD_ESTORAGE;
-            break;
-        }
-        memset(&cb, 0, sizeof cb);
-        memcpy(cb.tenant, p + at + 1, tl);
-        memcpy(cb.app, p + at + 2 + tl, al);
-        rc = callback_decode(v, &cb);
-        if (rc == 0)
-            rc = fn(&cb, arg);
-        if (rc)
-            break;
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND && rc == 0)
-        rc = store_err(mrc);
-    mdb_cursor_close(cur);
-    store_rd_end(meta, txn);
-    return rc == 1 ? 0 : rc;
+    x.pre_n = pre.n;
+    return scan_recs(meta, &pre, &pre, UINT32_MAX, callback_each, &x);
 }

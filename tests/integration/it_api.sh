@@ -26,6 +26,10 @@ grep -q '<title>console' <(curl -sf "$U/console/") && ok "GET /console/: index.h
   || bad "/console/ index"
 grep -q 'console.log' <(curl -sf "$U/console/assets/app.js") && ok "GET /console/assets/app.js" \
   || bad "/console/assets/app.js"
+hdr=$(curl -s -o /dev/null -D - "$U/console/" | tr -d '\r')
+grep -q "^Content-Security-Policy: default-src 'none'; script-src 'self'" <<<"$hdr" \
+  && grep -q '^X-Content-Type-Options: nosniff' <<<"$hdr" \
+  && ok "the console's files carry a Content-Security-Policy and nosniff" || bad "console headers: $hdr"
 for p in /console/missing.js /console/../h.conf /console/%2e%2e/h.conf /console/assets//app.js; do
   code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$U$p")
   [ "$code" = 404 ] && ok "GET $p: 404" || bad "GET $p: $code"

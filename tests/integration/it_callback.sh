@@ -167,6 +167,13 @@ grep -q '"more":true' <<<"$out" && ok "paged (more)" || bad "more: $out"
 stop || bad "stop 2"
 start
 three_failed && ok "failed events survive a restart" || bad "after restart: $(failed_n)"
+# Once the outbox is pruned (every app past them, older than 10 s), the
+# full list still shows the failed events, from their failed records.
+outbox_empty() { local o; o=$("$HERALD" --admin app events hr --limit 200) && ! grep -q '"state"' <<<"$o"; }
+wait_for 30 outbox_empty && ok "the outbox pruned" || bad "not pruned: $("$HERALD" --admin app events hr)"
+out=$("$HERALD" --admin app events dead --limit 100)
+n=$(grep -o '"state":"failed"' <<<"$out" | wc -l)
+[ "$n" -ge 3 ] && ok "the full list shows the $n failed events after the prune" || bad "full list: $out"
 out=$("$HERALD" --admin app callback dead --url "$URL" --all) || bad "callback dead again"
 keep dead "$out"
 expect "redeliver needs --id or --failed" 2 'redeliver' -- "$HERALD" --admin app redeliver dead

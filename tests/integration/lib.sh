@@ -18,6 +18,11 @@ it_init() {
 }
 
 it_cleanup() {
+  # A failed run shows the server's last words (a sanitizer report, a crash).
+  if [ "${fails:-0}" != 0 ] && [ -s "$dir/heraldd.log" ]; then
+    echo "--- heraldd.log (tail):"
+    tail -60 "$dir/heraldd.log"
+  fi
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
   jobs -p | xargs -r kill 2>/dev/null
   rm -rf "$dir"

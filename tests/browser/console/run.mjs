@@ -409,6 +409,11 @@ if (!failed) {
     await page.reload();
     await page.locator("#signin").waitFor({ timeout: WAIT_MS });
   });
+
+  await check("the page ran under the gateway's Content-Security-Policy with no violation and no script error", async () => {
+    const bad = log.filter((l) => /Content Security Policy|Refused to|\[pageerror\]/.test(l));
+    assert(bad.length === 0, `the page's console: ${bad.join(" | ")}`);
+  });
 }
 
 if (failed) dump();
