@@ -15,9 +15,11 @@
  * again. Memory is bounded (OFF_MAX_PENDING messages); over it a report is
  * dropped and counted.
  *
- * What is aggregated lives in this process only: a leader that fails
- * inside the window loses it (those recipients get no event); once the
- * OFFLINE command commits, its events are durable like every other. */
+ * What is aggregated lives in this process only: a leader that fails, or
+ * is deposed, inside the window loses it (those recipients get no event:
+ * a deposed leader proposes nothing, as its successor may be gathering the
+ * same messages); once the OFFLINE command commits, its events are durable
+ * like every other. The tick runs only while messages are held. */
 #include <herald/error.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,13 +173,16 @@ static void propose(off_agg *g, uint32_t from, uint32_t to)
     uint32_t n = to - from, nu = 0, at = 0;
     herald_str *convs = calloc(n, sizeof *convs), *users;
     uint64_t *seqs = calloc(n, sizeof *seqs), *counts = calloc(n, sizeof *counts);
+    /* Deposed meanwhile: the new leader gathers the reports the gateways
+     * send it now; proposing these too could record a second event. */
+    bool leads = !g->s->be.leads || g->s->be.leads(g->s->be.ctx, r[0]->group);
     step *st = NULL;
     cmd k;
 
     for (uint32_t i = 0; i < n; i++)
         nu += r[i]->n_users;
     users = calloc(nu, sizeof *users);
-    if (convs && seqs && counts && users) {
+    if (leads && convs && seqs && counts && users) {
         for (uint32_t i = 0; i < n; i++) {
             convs[i] = r[i]->conv;
             seqs[i] = r[i]->seq;
@@ -196,9 +201,10 @@ static void propose(off_agg *g, uint32_t from, uint32_t to)
     } else {
         g->st.dropped += n;
         if (g->st.dropped == n || g->st.dropped % 1000 < n)
-            log_warn("offline.propose", "group %u: an OFFLINE command of %u messages could not "
-                     "be submitted: those recipients get no message.offline (%llu so far)",
-                     r[0]->group, n, (unsigned long long)g->st.dropped);
+            log_warn("offline.propose", "group %u: an OFFLINE command of %u messages was not "
+                     "proposed (%s): those recipients get no message.offline (%llu so far)",
+                     r[0]->group, n, leads ? "not submitted" : "no longer the group's leader",
+                     (unsigned long long)g->st.dropped);
     }
     for (uint32_t i = 0; i < n; i++) {
         r[i]->ready = false;
@@ -228,6 +234,24 @@ static void flush(off_agg *g)
     g->n_ready = 0;
 }
 
+/* The tick runs only while messages are held: an idle process sleeps. It
+ * keeps no loop running on its own (ev_unref while active). */
+static void tick_arm(off_agg *g)
+{
+    if (ev_is_active(&g->tick))
+        return;
+    ev_timer_start(g->s->loop, &g->tick);
+    ev_unref(g->s->loop);
+}
+
+static void tick_disarm(off_agg *g)
+{
+    if (!ev_is_active(&g->tick))
+        return;
+    ev_ref(g->s->loop);
+    ev_timer_stop(g->s->loop, &g->tick);
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     off_agg *g = w->data;
@@ -245,6 +269,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         msg_free(m);
     }
     flush(g);
+    if (!g->pend.head && !g->done.head)
+        tick_disarm(g);
 }
 
 int off_create(svc *s, off_agg **out)
@@ -259,8 +285,6 @@ int off_create(svc *s, off_agg **out)
     }
     ev_timer_init(&g->tick, on_tick, OFF_TICK_S, OFF_TICK_S);
     g->tick.data = g;
-    ev_timer_start(s->loop, &g->tick);
-    ev_unref(s->loop); /* the tick alone keeps no loop running */
     *out = g;
     return 0;
 }
@@ -270,8 +294,7 @@ void off_destroy(off_agg *g)
     off_list *ls[2];
     if (!g)
         return;
-    ev_ref(g->s->loop);
-    ev_timer_stop(g->s->loop, &g->tick);
+    tick_disarm(g);
     ls[0] = &g->pend;
     ls[1] = &g->done;
     for (int i = 0; i < 2; i++)
@@ -331,6 +354,7 @@ static off_msg *msg_of(off_agg *g, const svc_offline_report *r, uint32_t i, int 
     m->seq = r->seqs[i];
     m->at = ev_now(g->s->loop) + g->s->cfg.cb.offline_wait_ms / 1000.0;
     list_push(&g->pend, m);
+    tick_arm(g);
     return m;
 }
 
