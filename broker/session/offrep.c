@@ -72,24 +72,29 @@ static void drop(offrep *o, uint64_t n)
                  (unsigned long long)o->dropped);
 }
 
+/* Hands batch i on and forgets it (the last batch takes its place). */
+static void send_batch(offrep *o, uint32_t i)
+{
+    ob *b = o->b[i];
+    offrep_batch v = {.group = b->group, .tenant = b->tenant, .n = b->n, .convs = b->convs,
+                      .seqs = b->seqs, .counts = b->counts, .n_users = b->n_users,
+                      .users = b->users};
+    if (o->send(o->arg, &v) == 0)
+        o->batches++;
+    else
+        drop(o, b->n);
+    ob_free(b);
+    o->b[i] = o->b[--o->nb];
+    o->b[o->nb] = NULL;
+}
+
 static void flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     offrep *o = w->data;
     (void)loop;
     (void)revents;
-    for (uint32_t i = 0; i < o->nb; i++) {
-        ob *b = o->b[i];
-        offrep_batch v = {.group = b->group, .tenant = b->tenant, .n = b->n,
-                          .convs = b->convs, .seqs = b->seqs, .counts = b->counts,
-                          .n_users = b->n_users, .users = b->users};
-        if (o->send(o->arg, &v) == 0)
-            o->batches++;
-        else
-            drop(o, b->n);
-        ob_free(b);
-        o->b[i] = NULL;
-    }
-    o->nb = 0;
+    while (o->nb)
+        send_batch(o, o->nb - 1);
     ev_timer_stop(o->loop, &o->flush_w);
 }
 
@@ -154,11 +159,32 @@ static int grow(void **p, uint32_t *cap, uint32_t need, size_t esize)
     return 0;
 }
 
+/* Room for one message more in b (its three arrays grow together; after a
+ * failure the ones grown already are merely larger than b->cap). */
+static int reserve(ob *b)
+{
+    uint32_t nc = b->cap ? b->cap * 2 : 16;
+    void *p;
+    if (b->n < b->cap)
+        return 0;
+    if (!(p = realloc(b->convs, nc * sizeof *b->convs)))
+        return HERALD_ENOMEM;
+    b->convs = p;
+    if (!(p = realloc(b->seqs, nc * sizeof *b->seqs)))
+        return HERALD_ENOMEM;
+    b->seqs = p;
+    if (!(p = realloc(b->counts, nc * sizeof *b->counts)))
+        return HERALD_ENOMEM;
+    b->counts = p;
+    b->cap = nc;
+    return 0;
+}
+
 void offrep_note(offrep *o, const char *tenant, const char *const *users, uint32_t n,
                  const herald_frame *f)
 {
     const herald_msg *m = &f->msg;
-    uint32_t cap, ucap, start, away = 0;
+    uint32_t ucap, start, away = 0;
     ob *b;
 
     if (!o || f->type != HERALD_FT_DELIVER || !m->seq || !m->conv.len ||
@@ -170,27 +196,29 @@ void offrep_note(offrep *o, const char *tenant, const char *const *users, uint32
     }
     o->reports++;
     b = batch_of(o, m->group, tenant);
-    if (!b || b->n == OFFREP_MAX_REPORTS) {
+    if (b && (b->n == OFFREP_MAX_REPORTS || b->n_users + n > OFFREP_MAX_USERS)) {
+        /* Full: it goes now, the message starts the next one. */
+        for (uint32_t i = 0; i < o->nb; i++)
+            if (o->b[i] == b)
+                send_batch(o, i);
+        b = batch_of(o, m->group, tenant);
+    }
+    if (!b || n > OFFREP_MAX_USERS) {
         drop(o, 1);
         return;
     }
-    cap = b->cap;
+    if (reserve(b) != 0) {
+        drop(o, 1);
+        return;
+    }
     ucap = b->cap_users;
-    if (grow((void **)&b->convs, &cap, b->n + 1, sizeof *b->convs) ||
-        (cap = b->cap, grow((void **)&b->seqs, &cap, b->n + 1, sizeof *b->seqs)) ||
-        (cap = b->cap, grow((void **)&b->counts, &cap, b->n + 1, sizeof *b->counts))) {
-        drop(o, 1);
-        return;
-    }
-    b->cap = cap;
     start = b->n_users;
     for (uint32_t i = 0; i < n; i++) {
         herald_str u;
         if ((m->from.len == strlen(users[i]) && memcmp(m->from.ptr, users[i], m->from.len) == 0) ||
             tier_online(o->t, tenant, users[i]))
             continue;
-        if (b->n_users == OFFREP_MAX_USERS ||
-            grow((void **)&b->users, &ucap, b->n_users + 1, sizeof *b->users) ||
+        if (grow((void **)&b->users, &ucap, b->n_users + 1, sizeof *b->users) ||
             !(u = dup_str(users[i], strlen(users[i]))).ptr)
             goto undo;
         b->cap_users = ucap;

@@ -15,8 +15,10 @@
  * would decide it again from this tier's word alone.
  *
  * Bounds: OFFREP_MAX_BATCHES batches being gathered, OFFREP_MAX_REPORTS
- * messages and OFFREP_MAX_USERS users per batch; what does not fit is
- * dropped and counted (those recipients get no message.offline).
+ * messages and OFFREP_MAX_USERS users per batch (a full batch is handed on
+ * at once); a message with more recipients, or one for a batch that cannot
+ * be made, is dropped and counted (those recipients get no
+ * message.offline), as is a batch that could not be handed on.
  *
  * Threads: the loop thread, for everything.
  */
