@@ -22,6 +22,11 @@ static int same_list(const herald_str *a, uint32_t na, const herald_str *b, uint
     return 1;
 }
 
+static int same_u64s(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb)
+{
+    return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
+}
+
 static int same_cmd(const cmd *a, const cmd *b)
 {
     return a->op == b->op && a->admin == b->admin && a->flags == b->flags &&
@@ -36,7 +41,10 @@ static int same_cmd(const cmd *a, const cmd *b)
            same_list(a->external, a->n_external, b->external, b->n_external) &&
            same_list(a->depts, a->n_depts, b->depts, b->n_depts) &&
            same_list(a->tags, a->n_tags, b->tags, b->n_tags) && a->dedup_s == b->dedup_s &&
-           a->freq == b->freq && a->climit == b->climit && a->xwait == b->xwait;
+           a->freq == b->freq && a->climit == b->climit && a->xwait == b->xwait &&
+           same_list(a->oconvs, a->n_oconvs, b->oconvs, b->n_oconvs) &&
+           same_u64s(a->oseqs, a->n_oseqs, b->oseqs, b->n_oseqs) &&
+           same_u64s(a->ocounts, a->n_ocounts, b->ocounts, b->n_ocounts);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
