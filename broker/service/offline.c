@@ -8,9 +8,11 @@
  * recipients it had no session of. A user is offline when no tier had
  * them, so a message is decided when every live tier (svc_backend.gateways)
  * has reported — its users are the intersection of the reports — or when
- * callback.offline_wait_ms has passed since the first report (a tier that
- * missed the event, or was slow, then counts as having the users online:
- * no event rather than a false one for them). A decided message is
+ * callback.offline_wait_ms has passed since the first report: then the
+ * intersection of the reports that came is taken (a live tier that missed
+ * the event, or was slow, vouches for no one — a user online only there
+ * is reported offline: a needless push rather than a missed one). A
+ * decided message is
  * remembered for OFF_KEEP_S so a late or repeated report cannot decide it
  * again. Memory is bounded (OFF_MAX_PENDING messages); over it a report is
  * dropped and counted.
