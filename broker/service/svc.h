@@ -152,10 +152,10 @@ typedef struct svc_offline_report {
 
 /* Takes a report on the group's leader: each message waits for the other
  * live tiers' reports (svc_backend.gateways) or callback.offline_wait_ms,
- * then its users no tier had online are proposed in an OFFLINE command
- * (batched). 0 (taken; over the memory bound some messages are dropped and
- * counted), HERALD_ENOT_LEADER (this process does not lead group),
- * HERALD_EINVAL (counts do not add up, bad ids). */
+ * then the users no reporting tier had online are proposed in an OFFLINE
+ * command (batched). 0 (taken; over the memory bound some messages are
+ * dropped and counted), HERALD_ENOT_LEADER (this process does not lead
+ * group), HERALD_EINVAL (counts do not add up, bad ids). */
 int svc_offline(svc *s, const svc_offline_report *r);
 
 /* The aggregator's counters (this process, since it started). */
