@@ -7,7 +7,11 @@
 #   commit → callback: the event's `time` (the command's commit time) to
 #                      the POST's arrival;
 #   send → callback:   the start of the API call that sent the message to
-#                      the POST's arrival (what an app sees end to end).
+#                      the POST's arrival (what an app sees end to end);
+# and, since the group's members have no session anywhere, each message's
+# `message.offline` (users b2, b3): commit → offline, the message's commit
+# to that event's arrival (the gateways' report batch and the leader's
+# decision included).
 # Against heraldd dev and the 3-node cluster (its gateway's API; the
 # deliverer runs on the group's leader node). Prints p50 / p99 / max and
 # appends JSON lines to bench/results/callback-DATE.jsonl.
@@ -44,7 +48,7 @@ import threading, time, urllib.parse
 url, admin, herald, count, rate, target, out = sys.argv[1:8]
 count, rate = int(count), float(rate)
 api = urllib.parse.urlparse(url)
-arrived, bad = {}, [0]
+arrived, offline, bad = {}, {}, [0]
 done = threading.Event()
 cred = {}
 
@@ -65,8 +69,10 @@ class Recv(http.server.BaseHTTPRequestHandler):
             seq = ev["data"]["seq"]
             if seq not in arrived:
                 arrived[seq] = (now, ev["time"])
-            if len(arrived) >= count:
+            if len(arrived) >= count and len(offline) >= count:
                 done.set()
+        elif ev["type"] == "message.offline" and ev["conv"] == "cbbench":
+            offline.setdefault(ev["data"]["seq"], (now, ev["data"]["users"]))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -108,8 +114,13 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))] if v else float("nan")
 commit = [arrived[s][0] - arrived[s][1] for s in started if s in arrived]
 e2e = [arrived[s][0] - st for s, st in started.items() if s in arrived]
+# message.offline: b2 and b3 have no session anywhere; from the message's
+# commit to the event's arrival (the decision window included).
+off = [offline[s][0] - arrived[s][1] for s in started if s in offline and s in arrived]
+wrong = sum(1 for s in started if s in offline and sorted(offline[s][1]) != ["b2", "b3"])
 lost = len(started) - len(e2e)
-for name, v in (("commit->callback", commit), ("send->callback", e2e)):
+for name, v in (("commit->callback", commit), ("send->callback", e2e),
+                ("commit->offline", off)):
     print("%-8s %-17s %5d events  p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  lost %d  bad signatures %d"
           % (target, name, len(v), pct(v, 50), pct(v, 99), max(v) if v else 0, lost, bad[0]))
     with open(out, "a") as f:
@@ -118,7 +129,10 @@ for name, v in (("commit->callback", commit), ("send->callback", e2e)):
                             "events": len(v), "p50_ms": round(pct(v, 50), 3),
                             "p99_ms": round(pct(v, 99), 3), "max_ms": round(max(v) if v else 0, 3),
                             "lost": lost, "bad_signatures": bad[0]}) + "\n")
-sys.exit(1 if lost or bad[0] else 0)
+if wrong or len(off) != len(started):
+    print("%s message.offline: %d of %d messages, %d with other users than b2, b3"
+          % (target, len(off), len(started), wrong))
+sys.exit(1 if lost or bad[0] or wrong or len(off) != len(started) else 0)
 PY
 
 limits='gateway.api_rate = 1000000

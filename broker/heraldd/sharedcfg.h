@@ -174,7 +174,7 @@ typedef struct gw_limits {
                  "(so a load balancer moves new clients away), then stop; 0 = stop at "     \
                  "once; a second signal stops at once"),                                     \
     SHAREDCFG_K_(T, M, gw_limits, "gateway.offline_batch_ms", CFG_U32, offline_batch_ms, 10, \
-                 10000, "200",                                                               \
+                 10000, "50",                                                                \
                  "message.offline: how often this session tier sends the leader of each "   \
                  "group which recipients of the messages it pushed had no session here")
 

@@ -29,6 +29,7 @@
 
 #define CBD_POLL_S 0.05      /* looks for work this often */
 #define CBD_KICK_S 0.001     /* after a commit with events, looks this soon */
+#define CBD_ACKS_MAX 64u     /* an app's acknowledgements proposed, not committed */
 #define CBD_RELOAD_S 0.5     /* reloads the callbacks this often */
 #define CBD_PRUNE_S 2.0      /* prunes this often */
 #define CBD_SKIP_S 2.0       /* moves an idle app's cursor at most this often */
@@ -42,13 +43,18 @@
 typedef struct cbd_app {
     store_callback cb;       /* the callback (reloaded) */
     bool seen;               /* found by the last reload */
-    bool busy;               /* a POST or its OUTBOX command is in flight */
+    bool busy;               /* a POST, or an OUTBOX command other than a
+                                first-attempt ack, is in flight */
     bool ready;              /* listed in cbd.ready */
+    uint32_t acks;           /* pipelined acks proposed, not committed yet */
     uint32_t rr;             /* the group to look at first next time */
     ev_tstamp *skip_at;      /* per group: last skip proposed */
     uint64_t *seen_to;       /* per group: events up to here were looked at
                                 and are not the app's (this leader's memory;
                                 a new leader looks once more) */
+    uint64_t *acked_to;      /* per group: the receiver answered 2xx for the
+                                app's events up to here; their acks may not
+                                be committed yet (this leader's memory) */
 } cbd_app;
 
 /* One event in flight. */
@@ -59,6 +65,7 @@ typedef struct cbd_job {
     uint64_t seq;
     uint32_t attempts;       /* made before this one */
     bool redelivery;         /* a requeued failed event */
+    bool pipelined;          /* an ack the app does not wait for */
 } cbd_job;
 
 struct cbd {
@@ -102,11 +109,13 @@ static int reload_one(const store_callback *cb, void *arg)
         if (a) {
             a->skip_at = calloc(d->s->nshards, sizeof *a->skip_at);
             a->seen_to = calloc(d->s->nshards, sizeof *a->seen_to);
+            a->acked_to = calloc(d->s->nshards, sizeof *a->acked_to);
         }
-        if (!a || !a->skip_at || !a->seen_to) {
+        if (!a || !a->skip_at || !a->seen_to || !a->acked_to) {
             if (a) {
                 free(a->skip_at);
                 free(a->seen_to);
+                free(a->acked_to);
             }
             free(a);
             return HERALD_ENOMEM;
@@ -135,7 +144,7 @@ static void reload(cbd *d)
     }
     for (uint32_t i = 0; i < d->n_apps; i++) {
         cbd_app *a = d->apps[i];
-        if (a->seen || a->busy) {
+        if (a->seen || a->busy || a->acks) {
             d->apps[keep++] = a;
             continue;
         }
@@ -146,6 +155,7 @@ static void reload(cbd *d)
                     d->ready[k] = d->ready[--d->n_ready];
         free(a->skip_at);
         free(a->seen_to);
+        free(a->acked_to);
         free(a);
     }
     d->n_apps = keep;
@@ -189,7 +199,7 @@ bool cbd_wants(store *st, const store_callback *cb, const store_event *e)
 /* a is looked at after delay (s) — unless the kick is set already. */
 static void make_ready(cbd *d, cbd_app *a, ev_tstamp delay)
 {
-    if (d->s->stopping || a->busy || !a->seen)
+    if (d->s->stopping || a->busy || !a->seen || a->acks >= CBD_ACKS_MAX)
         return;
     if (!a->ready && d->n_ready < CBD_APPS_MAX) {
         a->ready = true;
@@ -201,6 +211,23 @@ static void make_ready(cbd *d, cbd_app *a, ev_tstamp delay)
     }
 }
 
+/* A job's OUTBOX command is answered (ok) or could not be proposed. A
+ * pipelined ack that did not commit leaves the replicated cursor behind
+ * what this leader sent: the app's stream goes back to that cursor, and
+ * what followed it is sent again (the same ids). */
+static void job_end(cbd_job *j, bool ok)
+{
+    cbd_app *a = j->app;
+    if (j->pipelined) {
+        a->acks--;
+        if (!ok)
+            a->acked_to[j->group] = 0;
+    } else {
+        a->busy = false;
+    }
+    free(j);
+}
+
 static void outcome_done(step *st, apply_result *res)
 {
     cbd_job *j = st->job;
@@ -209,8 +236,7 @@ static void outcome_done(step *st, apply_result *res)
     if (res->err && res->err != HERALD_ENOT_FOUND)
         log_warn("callback.progress", "app %s: recording event %u-%llu failed: %s (sent again)",
                  a->cb.app, j->group, (unsigned long long)j->seq, herald_err_name(res->err));
-    a->busy = false;
-    free(j);
+    job_end(j, !res->err || res->err == HERALD_ENOT_FOUND);
     /* The app's next event goes out at once, not at the next poll: an
      * app's stream moves at one POST plus one commit per event, not one
      * poll. From the loop, not from inside this completion. */
@@ -229,8 +255,7 @@ static void propose(cbd_job *j, const char *kind, uint32_t attempts, uint64_t ne
              .flags = j->redelivery ? CMD_OB_REDELIVERY : 0, .ts = session_now_ms()};
     step *st = d->s->stopping ? NULL : svc_own_step(d->s, &k, j->group, outcome_done);
     if (!st) {
-        j->app->busy = false; /* looked at again next time: sent again */
-        free(j);
+        job_end(j, false); /* looked at again next time: sent again */
         return;
     }
     st->job = j;
@@ -243,7 +268,21 @@ static void http_done(void *arg, cbhttp_req *r)
     uint32_t attempts = j->attempts + 1;
 
     d->st.attempts++;
-    if (r->status >= 200 && r->status <= 299) {
+    if (r->status >= 200 && r->status <= 299 && !j->redelivery && !d->s->stopping) {
+        /* Acknowledged: the app's next event goes out now, while the ack
+         * commits (an app's stream then moves at one POST per event, not
+         * one POST plus one commit). Its order is kept: one POST at a
+         * time, the next only after this one's 2xx. */
+        cbd_app *a = j->app;
+        d->st.delivered++;
+        if (a->acked_to[j->group] < j->seq)
+            a->acked_to[j->group] = j->seq;
+        a->acks++;
+        a->busy = false;
+        j->pipelined = true;
+        propose(j, "ack", attempts, 0, "");
+        make_ready(d, a, 0.);
+    } else if (r->status >= 200 && r->status <= 299) {
         d->st.delivered++;
         propose(j, "ack", attempts, 0, "");
     } else if (d->s->stopping) {
@@ -454,6 +493,7 @@ typedef struct look {
     cbd_app *a;
     store *st;
     uint64_t cursor;
+    uint64_t acked;          /* the app's acked_to in this group */
     uint64_t now;
     bool acted;              /* something was sent */
     bool head_waiting;       /* the head failed and waits for its time */
@@ -464,7 +504,7 @@ typedef struct look {
 static int retry_one(const store_ob_retry *r, void *arg)
 {
     look *l = arg;
-    if (r->state == OB_RETRYING && r->seq > l->cursor) {
+    if (r->state == OB_RETRYING && r->seq > l->cursor && r->seq > l->acked) {
         if (r->next_ms > l->now) {
             l->head_waiting = true;
             return 1;
@@ -515,12 +555,17 @@ static bool look_at(cbd *d, cbd_app *a, uint32_t g)
     if (store_ob_cursor_get(st, ten, app, &cur) != 0)
         return false;
     l.cursor = cur.cursor;
+    if (a->acked_to[g] <= cur.cursor)
+        a->acked_to[g] = 0; /* committed: the cursor says it all */
+    l.acked = a->acked_to[g];
     if (store_ob_retries(st, ten, app, false, retry_one, &l) != 0 || l.acted)
         return a->busy;
     if (l.head_waiting)
         return false;
     {
         uint64_t from = a->seen_to[g] > cur.cursor ? a->seen_to[g] : cur.cursor;
+        if (from < l.acked)
+            from = l.acked;
         l.scanned_to = from;
         if (store_outbox_scan(st, from, CBD_SCAN_MAX, event_one, &l) != 0)
             return false;
@@ -530,7 +575,7 @@ static bool look_at(cbd *d, cbd_app *a, uint32_t g)
     }
     /* None of the events looked at is the app's: its cursor moves past
      * them (at once when there are more, else now and then). */
-    if (l.scanned_to > cur.cursor &&
+    if (l.scanned_to > cur.cursor && !a->acks &&
         (l.scanned == CBD_SCAN_MAX || ev_now(d->s->loop) - a->skip_at[g] >= CBD_SKIP_S)) {
         skip_to(d, a, g, l.scanned_to);
         return a->busy;
@@ -617,10 +662,11 @@ static void app_work(cbd *d, cbd_app *a)
 {
     if (!a->seen)
         return;
-    for (uint32_t n = 0; n < d->s->nshards && !a->busy; n++) {
+    for (uint32_t n = 0; n < d->s->nshards && !a->busy && a->acks < CBD_ACKS_MAX; n++) {
         uint32_t g = (a->rr + n) % d->s->nshards;
         if (!leads(d->s, g)) {
             a->seen_to[g] = 0;
+            a->acked_to[g] = 0;
             continue;
         }
         if (look_at(d, a, g)) {
@@ -732,6 +778,7 @@ void cbd_destroy(cbd *d)
     for (uint32_t i = 0; i < d->n_apps; i++) {
         free(d->apps[i]->skip_at);
         free(d->apps[i]->seen_to);
+        free(d->apps[i]->acked_to);
         free(d->apps[i]);
     }
     free(d->apps);

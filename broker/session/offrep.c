@@ -28,6 +28,7 @@ struct offrep {
     offrep_send_fn send;
     void *arg;
     ev_timer flush_w;
+    double batch_s;         /* flush_w's delay */
     ob *b[OFFREP_MAX_BATCHES];
     uint32_t nb;
     uint64_t reports;       /* messages reported */
@@ -105,7 +106,7 @@ int offrep_create(struct ev_loop *loop, tier *t, uint32_t batch_ms, offrep_send_
     double s = (batch_ms < 10 ? 10 : batch_ms) / 1000.0;
     if (!o)
         return HERALD_ENOMEM;
-    *o = (offrep){.loop = loop, .t = t, .send = send, .arg = arg};
+    *o = (offrep){.loop = loop, .t = t, .send = send, .arg = arg, .batch_s = s};
     /* Armed by the first report after a flush: an idle tier wakes no one. */
     ev_timer_init(&o->flush_w, flush_cb, s, 0.0);
     o->flush_w.data = o;
@@ -138,8 +139,12 @@ static ob *batch_of(offrep *o, uint32_t group, const char *tenant)
         return NULL;
     }
     o->b[o->nb++] = b;
-    if (!ev_is_active(&o->flush_w))
+    if (!ev_is_active(&o->flush_w)) {
+        /* Set every time: a timer that expired keeps what was left of its
+         * delay (nothing), and would fire at once. */
+        ev_timer_set(&o->flush_w, o->batch_s, 0.0);
         ev_timer_start(o->loop, &o->flush_w);
+    }
     return b;
 }
 

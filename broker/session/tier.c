@@ -34,7 +34,7 @@ void gw_config_defaults(gw_config *cfg)
         .queue_bytes = 64u << 20,
         .byte_rate = 16u << 20,
         .mqtt_sessions = 10000,
-        .offline_batch_ms = 200,
+        .offline_batch_ms = 50,
     };
 }
 
