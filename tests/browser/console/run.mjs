@@ -366,8 +366,12 @@ if (!failed) {
     await shot(page, "callbacks");
     // "failed only": the failed events, each with its attempts and last error.
     await page.check("#events-failed");
-    const failedRow = page.locator('#event-table tbody tr[data-state="failed"]');
-    await failedRow.first().waitFor({ timeout: WAIT_MS });
+    // The filtered list has replaced the full one (which has failed rows too,
+    // beside pending ones) once every row is a failed one.
+    await page.waitForFunction(() => {
+      const trs = [...document.querySelectorAll("#event-table tbody tr")];
+      return trs.length > 0 && trs.every((tr) => tr.dataset.state === "failed");
+    }, null, { timeout: WAIT_MS });
     const rows = await page.locator("#event-table tbody tr").evaluateAll((trs) =>
       trs.map((tr) => ({ id: tr.dataset.event, state: tr.dataset.state, type: tr.children[1]?.textContent, conv: tr.children[3]?.textContent, attempts: tr.querySelector(".attempts")?.textContent, error: tr.querySelector(".last-error")?.textContent })),
     );
