@@ -11,7 +11,10 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 BIN_DIR=$(cd "${1:?usage: it_tls.sh BIN_DIR PROBE}" && pwd)
-PROBE=${2:?usage: it_tls.sh BIN_DIR PROBE}
+PROBE_BIN=${2:?usage: it_tls.sh BIN_DIR PROBE}
+# probe …: the link prober, with a deadline of its own over its --timeout
+# (a TLS handshake that stalls must not hold the test).
+probe() { timeout 15 "$PROBE_BIN" "$@"; [ $? = 124 ] && echo "probe: no answer within 15 s"; return 0; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 LC=$root/deploy/local-cluster.sh
 CERTS=$root/deploy/cluster-certs.sh
@@ -44,22 +47,22 @@ set -a; . "$dir/cluster.env"; set +a
 ( for i in $(seq 1 400); do "$BIN_DIR/herald" --as alice send tls-c "m$i" >/dev/null 2>&1; sleep 0.05; done ) &
 traffic=$!
 
-expect "plaintext request" "no reply" "$("$PROBE" req "$req" --timeout 1500)"
+expect "plaintext request" "no reply" "$(probe req "$req" --timeout 1500)"
 expect "another CA's certificate" "no reply" \
-  "$("$PROBE" req "$req" --ca "$ca" --cert "$dir/evil/gateway-1.pem" --peer node-1 --timeout 1500)"
-expect "no client certificate" "no reply" "$("$PROBE" req "$req" --ca "$ca" --peer node-1 --timeout 1500)"
+  "$(probe req "$req" --ca "$ca" --cert "$dir/evil/gateway-1.pem" --peer node-1 --timeout 1500)"
+expect "no client certificate" "no reply" "$(probe req "$req" --ca "$ca" --peer node-1 --timeout 1500)"
 expect "the wrong node's name" "no reply" \
-  "$("$PROBE" req "$req" --ca "$ca" --cert "$gwcert" --peer node-2 --timeout 1500)"
+  "$(probe req "$req" --ca "$ca" --cert "$gwcert" --peer node-2 --timeout 1500)"
 expect "a cluster certificate, a forged identity, no token" "status UNAUTHORIZED" \
-  "$("$PROBE" req "$req" --ca "$ca" --cert "$gwcert" --peer node-1 --tenant demo --user alice --timeout 3000)"
-expect "plaintext subscriber" "no reply" "$("$PROBE" sub "$pub" --timeout 1500)"
+  "$(probe req "$req" --ca "$ca" --cert "$gwcert" --peer node-1 --tenant demo --user alice --timeout 3000)"
+expect "plaintext subscriber" "no reply" "$(probe sub "$pub" --timeout 1500)"
 expect "subscriber with another CA's certificate" "no reply" \
-  "$("$PROBE" sub "$pub" --ca "$ca" --cert "$dir/evil/gateway-1.pem" --peer node-1 --timeout 1500)"
+  "$(probe sub "$pub" --ca "$ca" --cert "$dir/evil/gateway-1.pem" --peer node-1 --timeout 1500)"
 # Events come from the leaders of the groups that get traffic: ask each node.
 out=
 for n in 1 2 3; do
   nb=$(sed -n "s/^cluster.members = .*$n=127.0.0.1:\([0-9]*\).*/\1/p" "$dir/node1.conf")
-  out=$("$PROBE" sub "tcp://127.0.0.1:$((nb + 2))" --ca "$ca" --cert "$gwcert" --peer "node-$n" --timeout 4000)
+  out=$(probe sub "tcp://127.0.0.1:$((nb + 2))" --ca "$ca" --cert "$gwcert" --peer "node-$n" --timeout 4000)
   case $out in received*) break ;; esac
 done
 case $out in received*) ok "a cluster certificate gets the events ($out)" ;;
