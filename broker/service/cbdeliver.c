@@ -76,6 +76,7 @@ struct cbd {
     ev_timer kick;           /* one-shot: apps whose outcome was just recorded */
     cbd_app **ready;         /* those apps (CBD_APPS_MAX slots) */
     uint32_t n_ready;
+    bool all_ready;          /* events were recorded: the kick looks at every app */
     ev_tstamp reload_at, prune_at;
     cbd_app **apps;
     uint32_t n_apps;
@@ -196,8 +197,22 @@ bool cbd_wants(store *st, const store_callback *cb, const store_event *e)
 
 /* ---- outcomes: OUTBOX commands ----------------------------------------------------- */
 
-/* a is looked at after delay (s) — unless the kick is set already. */
-static void make_ready(cbd *d, cbd_app *a, ev_tstamp delay)
+/* The kick runs after delay (s), or sooner when it is set already. */
+static void kick_arm(cbd *d, ev_tstamp delay)
+{
+    if (d->s->stopping)
+        return;
+    if (ev_is_active(&d->kick)) {
+        if (ev_timer_remaining(d->s->loop, &d->kick) <= delay)
+            return;
+        ev_timer_stop(d->s->loop, &d->kick);
+    }
+    ev_timer_set(&d->kick, delay, 0.);
+    ev_timer_start(d->s->loop, &d->kick);
+}
+
+/* a is looked at by the kick. */
+static void make_ready(cbd *d, cbd_app *a)
 {
     if (d->s->stopping || a->busy || !a->seen || a->acks >= CBD_ACKS_MAX)
         return;
@@ -205,10 +220,7 @@ static void make_ready(cbd *d, cbd_app *a, ev_tstamp delay)
         a->ready = true;
         d->ready[d->n_ready++] = a;
     }
-    if (!ev_is_active(&d->kick)) {
-        ev_timer_set(&d->kick, delay, 0.);
-        ev_timer_start(d->s->loop, &d->kick);
-    }
+    kick_arm(d, 0.);
 }
 
 /* A job's OUTBOX command is answered (ok) or could not be proposed. A
@@ -241,7 +253,7 @@ static void outcome_done(step *st, apply_result *res)
      * app's stream moves at one POST plus one commit per event, not one
      * poll. From the loop, not from inside this completion. */
     if (!res->err)
-        make_ready(d, a, 0.);
+        make_ready(d, a);
 }
 
 /* Proposes OUTBOX kind for the job; frees it when that cannot be done. */
@@ -268,23 +280,25 @@ static void http_done(void *arg, cbhttp_req *r)
     uint32_t attempts = j->attempts + 1;
 
     d->st.attempts++;
-    if (r->status >= 200 && r->status <= 299 && !j->redelivery && !d->s->stopping) {
+    if (r->status >= 200 && r->status <= 299) {
+        cbd_app *a = j->app;
         /* Acknowledged: the app's next event goes out now, while the ack
          * commits (an app's stream then moves at one POST per event, not
          * one POST plus one commit). Its order is kept: one POST at a
-         * time, the next only after this one's 2xx. */
-        cbd_app *a = j->app;
+         * time, the next only after this one's 2xx. A redelivery's ack is
+         * waited for. */
+        bool pipelined = !j->redelivery && !d->s->stopping;
         d->st.delivered++;
-        if (a->acked_to[j->group] < j->seq)
-            a->acked_to[j->group] = j->seq;
-        a->acks++;
-        a->busy = false;
-        j->pipelined = true;
+        if (pipelined) {
+            if (a->acked_to[j->group] < j->seq)
+                a->acked_to[j->group] = j->seq;
+            a->acks++;
+            a->busy = false;
+            j->pipelined = true;
+        }
         propose(j, "ack", attempts, 0, "");
-        make_ready(d, a, 0.);
-    } else if (r->status >= 200 && r->status <= 299) {
-        d->st.delivered++;
-        propose(j, "ack", attempts, 0, "");
+        if (pipelined)
+            make_ready(d, a);
     } else if (d->s->stopping) {
         j->app->busy = false;
         free(j);
@@ -681,6 +695,11 @@ static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
     cbd *d = w->data;
     (void)loop;
     (void)revents;
+    if (d->all_ready) {
+        d->all_ready = false;
+        for (uint32_t i = 0; i < d->n_apps && !d->s->stopping; i++)
+            app_work(d, d->apps[i]);
+    }
     while (d->n_ready && !d->s->stopping) {
         cbd_app *a = d->ready[--d->n_ready];
         a->ready = false;
@@ -752,9 +771,10 @@ int cbd_create(svc *s, cbd **out)
 void cbd_written(cbd *d, uint32_t group)
 {
     (void)group; /* app_work looks at every group led, this one among them */
-    /* Commits come in bursts: one look per CBD_KICK_S, not one per commit. */
-    for (uint32_t i = 0; i < d->n_apps; i++)
-        make_ready(d, d->apps[i], CBD_KICK_S);
+    /* Commits come in bursts: one look at the apps per CBD_KICK_S, and
+     * nothing per app on the commit's path. */
+    d->all_ready = true;
+    kick_arm(d, CBD_KICK_S);
 }
 
 void cbd_stats(const cbd *d, svc_cb_stats *out)
