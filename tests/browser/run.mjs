@@ -18,10 +18,9 @@
 //
 //   node tests/browser/run.mjs            (after npm ci and npm run build in common/js)
 //   HERALDD=path/to/heraldd HERALD_CHROMIUM=/usr/bin/chromium node tests/browser/run.mjs
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -48,21 +47,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createNetServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
+// N free loopback ports outside the kernel's ephemeral range (tests/freeport.py): an
+// outgoing connection of a test running alongside cannot take one before heraldd binds it.
+const freePorts = (n) =>
+  execFileSync("python3", [join(here, "../freeport.py"), String(n)], { encoding: "utf8", timeout: 10000 }).trim().split("\n").map(Number);
 
 // ---- heraldd dev ------------------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), "herald-browser-"));
-const wsPort = await freePort();
-const tcpPort = await freePort();
+const [wsPort, tcpPort] = freePorts(2);
 const wsUrl = `ws://127.0.0.1:${wsPort}/ws`;
 let dev = null; // { proc, exit }
 let env = {};

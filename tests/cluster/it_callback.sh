@@ -41,7 +41,7 @@ timeout 90 bash "$LC" up --data "$dir" >/dev/null 2>&1 || { bad "cluster did not
 set -a; . "$dir/cluster.env"; set +a
 ok "cluster up"
 
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+PORT=$(free_ports)
 secrets=$dir/secrets.json log=$dir/recv.jsonl mode=$dir/mode
 : >"$log"
 echo ok >"$mode"

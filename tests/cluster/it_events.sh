@@ -38,7 +38,7 @@ line=$(echo "$out" | grep "expected,")
 [ $rc = 0 ] && ok "flood: $line" || bad "flood: ${line:-no summary} (exit $rc)"
 
 # A second gateway: a session there gets what is sent through the first.
-port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port2=$(free_ports)
 sed -e "s/^gateway.listen = .*/gateway.listen = 127.0.0.1:$port2/" -e 's/^gateway.id = .*/gateway.id = 2/' \
   -e 's/^gateway.ws_listen = .*/gateway.ws_listen = 127.0.0.1:0/' \
   -e 's/^gateway.mqtt_listen = .*/gateway.mqtt_listen = /' \

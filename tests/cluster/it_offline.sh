@@ -29,12 +29,11 @@ cleanup() {
 }
 trap cleanup EXIT
 wait_for() { local n=$(( $1 * 10 )); shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 timeout 90 bash "$LC" up --data "$dir" >/dev/null 2>&1 || { bad "cluster did not start"; exit 1; }
 set -a; . "$dir/cluster.env"; set +a
 ok "cluster up"
-port2=$(free_port) http2=$(free_port)
+read -r port2 http2 PORT < <(free_ports 3 | paste -sd ' ')
 sed -e "s/^gateway.listen = .*/gateway.listen = 127.0.0.1:$port2/" -e 's/^gateway.id = .*/gateway.id = 2/' \
   -e 's/^gateway.ws_listen = .*/gateway.ws_listen = 127.0.0.1:0/' \
   -e 's/^gateway.mqtt_listen = .*/gateway.mqtt_listen = /' \
@@ -43,7 +42,6 @@ sed -e "s/^gateway.listen = .*/gateway.listen = 127.0.0.1:$port2/" -e 's/^gatewa
 "$BIN_DIR/heraldd" gateway --config "$dir/gateway2.conf" 2>"$dir/gateway2.log" &
 gw2=$!
 
-PORT=$(free_port)
 secrets=$dir/secrets.json log=$dir/recv.jsonl mode=$dir/mode
 : >"$log"
 echo ok >"$mode"

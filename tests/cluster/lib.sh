@@ -2,6 +2,10 @@
 # reading the cluster's admin status. The script sets `fails=0` and, for
 # status_py, defines `cli` (the herald CLI with the cluster's credentials).
 
+# free_ports [N]: N free loopback ports outside the ephemeral range, one per
+# line (tests/freeport.py): for a listener started later, or restarted.
+free_ports() { python3 "$(dirname "${BASH_SOURCE[0]}")/../freeport.py" "${1:-1}"; }
+
 ok()  { echo "ok   - $1"; }
 bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 

@@ -14,8 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 it_init callback
 printf 'callback.backoff_ms = 100\ncallback.max_attempts = 60\ncallback.timeout_ms = 1000\ntenant.urgent_interval_s = 1\ntenant.urgent_max_reminders = 1\n' >"$dir/h.conf"
 start
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-PORT=$(free_port)
+PORT=$(free_ports)
 URL="http://127.0.0.1:$PORT/cb"
 secrets=$dir/secrets.json log=$dir/recv.jsonl mode=$dir/mode
 echo '{}' >"$secrets"
@@ -153,7 +152,7 @@ fi
 stop || bad "stop"
 printf 'callback.backoff_ms = 100\ncallback.max_attempts = 3\n' >"$dir/h.conf"
 start
-DEAD=$(free_port)
+DEAD=$(free_ports)
 out=$("$HERALD" --admin app callback dead --url "http://127.0.0.1:$DEAD/x" --all) || bad "callback dead"
 for i in 1 2 3; do "$HERALD" --as alice send g1 "to the dead $i" >/dev/null || bad "send"; done
 failed_n() { "$HERALD" --admin app events dead --failed | grep -o '"failed":[0-9]*' | cut -d: -f2; }

@@ -9,6 +9,8 @@
 #   expect NAME RC PATTERN -- CMD…   runs CMD (20 s cap), checks its exit
 #                          status and that stdout+stderr match PATTERN
 #   field KEY              the first "KEY":value of stdin's JSON
+#   free_ports [N]         N free loopback ports outside the ephemeral
+#                          range, one per line (tests/freeport.py)
 
 it_init() {
   dir=$(mktemp -d "/tmp/herald-$1-XXXXXX")
@@ -38,6 +40,8 @@ expect() {
   if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"
   else bad "$name (rc=$rc, want $want, /$pat/): $out"; fi
 }
+
+free_ports() { python3 "$(dirname "${BASH_SOURCE[0]}")/../freeport.py" "${1:-1}"; }
 
 field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
 

@@ -7,9 +7,8 @@
  *
  * HERALDD names the binary (ctest sets it); default ../../build/broker/heraldd.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +16,7 @@ import { mintToken } from "../src/node.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const HERALDD = process.env.HERALDD ?? resolve(here, "../../../../build/broker/heraldd");
+const FREEPORT = resolve(here, "../../../../tests/freeport.py");
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -31,17 +31,17 @@ export async function waitFor(what: string, cond: () => boolean, ms = 10000): Pr
   }
 }
 
-/** A free loopback TCP port (bound and released). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
+/**
+ * N free loopback TCP ports from outside the kernel's ephemeral range
+ * (tests/freeport.py, the one picker every test uses): an outgoing
+ * connection of a test running alongside cannot take one before heraldd
+ * binds it, or between a kill and the restart on the same port.
+ */
+export function freePorts(n: number): number[] {
+  const out = execFileSync("python3", [FREEPORT, String(n)], { encoding: "utf8", timeout: 10000 });
+  const ports = out.trim().split("\n").map(Number);
+  if (ports.length !== n || ports.some((p) => !(p > 0 && p < 65536))) throw new Error(`freeport.py printed ${JSON.stringify(out)}`);
+  return ports;
 }
 
 export interface DevOptions {
@@ -70,8 +70,9 @@ export class Dev {
   static async start(opts: DevOptions = {}): Promise<Dev> {
     const d = new Dev(opts);
     // Fixed free ports (not 0): a restart must come back on the same ones.
-    d.tcpPort = await freePort();
-    d.wsPort = await freePort();
+    const [tcp, ws] = freePorts(2) as [number, number];
+    d.tcpPort = tcp;
+    d.wsPort = ws;
     await d.launch();
     return d;
   }

@@ -28,9 +28,8 @@
 //
 //   HERALDD=build/broker/heraldd node tests/browser/console/run.mjs
 //   (after cd common/console && npm ci && npm run build)
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer as createNetServer } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -85,16 +84,10 @@ const lcNode = (verb, n) => run("bash", [LC, verb, n, "--data", dir], { HERALD_B
 const cli = (...args) =>
   run(HERALD, ["--timeout", "10", ...args], { HERALD_GATEWAY: env.HERALD_GATEWAY, HERALD_TENANT: env.HERALD_TENANT, HERALD_SECRET: env.HERALD_SECRET, HERALD_TOKEN: "" }, 20000);
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createNetServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
+// N free loopback ports outside the kernel's ephemeral range (tests/freeport.py): an
+// outgoing connection of a test running alongside cannot take one before heraldd binds it.
+const freePorts = (n) =>
+  execFileSync("python3", [join(here, "../../freeport.py"), String(n)], { encoding: "utf8", timeout: 10000 }).trim().split("\n").map(Number);
 
 async function down() {
   if (!up) return;
@@ -179,7 +172,7 @@ try {
   await cli("--admin", "dir", "user", "add", "bob", "--kind", "internal", "--dept", "sales", "--name", "Bob Baker");
   await cli("--admin", "dir", "dept", "add", "emea", "--name", "EMEA", "--parent", "sales");
   await cli("--admin", "dir", "user", "add", "carol", "--kind", "external", "--dept", "emea", "--name", "Carol Chen");
-  cbUrl = `http://127.0.0.1:${await freePort()}/herald-callback`; // nothing listens there
+  cbUrl = `http://127.0.0.1:${freePorts(1)[0]}/herald-callback`; // nothing listens there
   await cli("--admin", "app", "create", APP);
   await cli("--admin", "app", "callback", APP, "--url", cbUrl);
   console.log(`# directory, app ${APP} and its callback ${cbUrl} set up at ${elapsed()}`);
