@@ -123,9 +123,20 @@ void rpc_server_destroy(rpc_server *s)
  * lane of its key, so requests with one key reach the server in the order
  * sent (one pipe, in order); one without takes any lane with room. Each
  * lane has its own wait queue, and one more holds the keyless requests: a
- * freed lane takes the older of its own queue's head and the keyless one's. */
+ * freed lane takes the older of its own queue's head and the keyless one's.
+ *
+ * nng's own send queue of a lane holds at most RPC_LANE_QUEUED messages
+ * (raw REQ keeps what it cannot write yet there, pipe or no pipe): when it
+ * is full a send says NNG_EAGAIN, the request goes back to the head of its
+ * wait queue and the lane waits for NNG_OPT_SENDFD. So while the server is
+ * down or unreachable the requests wait here, where their deadline ends
+ * them as never sent, instead of in nng, which would write every one of
+ * them to the server when it comes back — long after their callers gave up
+ * — and so overflow the 64 replies its REP pipe queues, losing the answers
+ * of the fresh requests sent behind them. */
 #define RPC_LANES 4u
 #define RPC_LANE_INFLIGHT 48u
+#define RPC_LANE_QUEUED 8u
 #define RPC_WAIT_MAX 16384u
 #define RPC_ANY RPC_LANES /* wq index of the keyless requests */
 
@@ -147,6 +158,8 @@ typedef struct rpc_lane {
     rpc_client *c;
     nng_socket sock;   /* raw REQ0 dialer: one pipe */
     ev_io rw;
+    ev_io ww;          /* SENDFD readable: nng's send queue has room again */
+    bool full;         /* the last send said NNG_EAGAIN; ww runs */
     uint32_t inflight; /* requests sent on it and not finished */
 } rpc_lane;
 
@@ -179,6 +192,20 @@ static void wait_unlink(rpc_client *c, rpc_req *r)
     c->nwait--;
 }
 
+/* Back at the head of its queue: r was the oldest there (rpc_send only
+ * sends directly when its queue is empty; pump takes heads). */
+static void wait_prepend(rpc_client *c, rpc_req *r)
+{
+    r->wprev = NULL;
+    r->wnext = c->wq[r->want].head;
+    if (r->wnext)
+        r->wnext->wprev = r;
+    else
+        c->wq[r->want].tail = r;
+    c->wq[r->want].head = r;
+    c->nwait++;
+}
+
 static void wait_append(rpc_client *c, rpc_req *r)
 {
     r->wprev = c->wq[r->want].tail; /* in line behind the others */
@@ -192,7 +219,7 @@ static void wait_append(rpc_client *c, rpc_req *r)
 
 static bool lane_room(const rpc_client *c, uint32_t i)
 {
-    return c->lane[i].inflight < RPC_LANE_INFLIGHT;
+    return !c->lane[i].full && c->lane[i].inflight < RPC_LANE_INFLIGHT;
 }
 
 /* A lane with room, or -1. */
@@ -218,22 +245,43 @@ static int lane_for(rpc_client *c, const rpc_req *r)
     return c->wq[RPC_ANY].head ? -1 : lane_free(c);
 }
 
-/* Puts r's message on lane i (taken either way). false: not sent. */
-static bool lane_send(rpc_client *c, rpc_req *r, int i)
+typedef enum { SENT, FULL, FAILED } send_rc;
+
+/* Puts r's message on lane i. SENT: on the lane (in flight). FULL: nng's
+ * queue has no room; r keeps its message and the lane waits for room.
+ * FAILED: the message is gone (the socket is closing). */
+static send_rc lane_send(rpc_client *c, rpc_req *r, int i)
 {
-    nng_msg *m = r->msg;
-    r->msg = NULL;
-    if (nng_sendmsg(c->lane[i].sock, m, NNG_FLAG_NONBLOCK) != 0) {
-        nng_msg_free(m);
-        return false;
+    rpc_lane *l = &c->lane[i];
+    int rv = nng_sendmsg(l->sock, r->msg, NNG_FLAG_NONBLOCK);
+    if (rv == NNG_EAGAIN) {
+        l->full = true;
+        ev_io_start(c->loop, &l->ww);
+        return FULL;
     }
+    if (rv != 0) {
+        nng_msg_free(r->msg);
+        r->msg = NULL;
+        return FAILED;
+    }
+    r->msg = NULL; /* nng's now */
     r->lane = i;
-    c->lane[i].inflight++;
-    return true;
+    l->inflight++;
+    return SENT;
+}
+
+/* Reports r as never sent, from the loop (its timer, due now). */
+static void fail_soon(rpc_client *c, rpc_req *r)
+{
+    r->fail = HERALD_EIO;
+    ev_timer_stop(c->loop, &r->timer);
+    ev_timer_set(&r->timer, 0.0, 0.0);
+    ev_timer_start(c->loop, &r->timer);
 }
 
 /* Takes r off its wait queue and puts it on lane i (a request due now is
- * not worth sending: its timer reports "not sent"). */
+ * not worth sending: its timer reports "not sent"; one nng has no room
+ * for goes back to the head of its queue). */
 static void send_waiting(rpc_client *c, rpc_req *r, int i)
 {
     wait_unlink(c, r);
@@ -244,11 +292,15 @@ static void send_waiting(rpc_client *c, rpc_req *r, int i)
         r->fail = HERALD_EIO;
         return;
     }
-    if (!lane_send(c, r, i)) {
-        r->fail = HERALD_EIO;
-        ev_timer_stop(c->loop, &r->timer);
-        ev_timer_set(&r->timer, 0.0, 0.0);
-        ev_timer_start(c->loop, &r->timer);
+    switch (lane_send(c, r, i)) {
+    case SENT:
+        break;
+    case FULL:
+        wait_prepend(c, r);
+        break;
+    case FAILED:
+        fail_soon(c, r);
+        break;
     }
 }
 
@@ -307,6 +359,16 @@ static void req_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     req_finish(r, r->fail ? r->fail : HERALD_ETIMEOUT, NULL, 0);
 }
 
+/* nng's send queue of a lane has room again: the waiting go out. */
+static void lane_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    rpc_lane *l = w->data;
+    (void)revents;
+    ev_io_stop(loop, w);
+    l->full = false;
+    pump(l->c);
+}
+
 static void client_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     rpc_lane *l = w->data;
@@ -332,6 +394,7 @@ static void close_lanes(rpc_client *c)
 {
     for (uint32_t i = 0; i < c->nlanes; i++) {
         ev_io_stop(c->loop, &c->lane[i].rw);
+        ev_io_stop(c->loop, &c->lane[i].ww);
         sock_close(c->lane[i].sock, "rpc client socket", 0);
     }
     c->nlanes = 0;
@@ -341,7 +404,7 @@ int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, con
                       const char *peer, rpc_client **out)
 {
     rpc_client *c = calloc(1, sizeof *c);
-    int fd, rv = 0;
+    int fd, wfd, rv = 0;
 
     *out = NULL;
     if (!c)
@@ -360,17 +423,21 @@ int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, con
         c->nlanes++;
         l->c = c;
         nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, max_msg);
-        nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, 1024);
+        nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, (int)RPC_LANE_QUEUED);
         nng_socket_set_int(l->sock, NNG_OPT_RECVBUF, 1024);
         nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 20);
         nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 500);
         rv = clink_dial(l->sock, url, tls, peer);
         if (rv == 0)
             rv = nng_socket_get_int(l->sock, NNG_OPT_RECVFD, &fd);
+        if (rv == 0)
+            rv = nng_socket_get_int(l->sock, NNG_OPT_SENDFD, &wfd);
         if (rv == 0) {
             ev_io_init(&l->rw, client_readable, fd, EV_READ);
             l->rw.data = l;
             ev_io_start(loop, &l->rw);
+            ev_io_init(&l->ww, lane_writable, wfd, EV_READ); /* nng: readable = may send */
+            l->ww.data = l;
         }
     }
     if (rv != 0) {
@@ -426,17 +493,22 @@ int rpc_send_keyed(rpc_client *c, uint32_t key, const void *p, size_t n, unsigne
     r->msg = m;
     ev_timer_init(&r->timer, req_timeout, timeout_ms / 1000.0, 0.0);
     r->timer.data = r;
-    lane = lane_for(c, r);
-    if (lane >= 0) {
-        if (!lane_send(c, r, lane)) {
-            /* Not sent (no peer yet): report it from the loop. */
-            r->fail = HERALD_EIO;
-            ev_timer_set(&r->timer, 0.0, 0.0);
-        }
-    } else {
-        wait_append(c, r);
-    }
     ev_timer_start(c->loop, &r->timer);
+    lane = lane_for(c, r);
+    if (lane < 0) {
+        wait_append(c, r);
+        return 0;
+    }
+    switch (lane_send(c, r, lane)) {
+    case SENT:
+        break;
+    case FULL: /* its queue was empty (lane_for): it waits first in line */
+        wait_append(c, r);
+        break;
+    case FAILED:
+        fail_soon(c, r);
+        break;
+    }
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "hstr.h"
 #include "log.h"
 
 /* One customer of a mass message. */
@@ -44,14 +45,6 @@ static void job_free(mass_job *j)
     herald_buf_free(&j->bad);
     free(j->cust);
     free(j);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    const herald_str *x = a, *y = b;
-    uint32_t n = x->len < y->len ? x->len : y->len;
-    int d = memcmp(x->ptr, y->ptr, n);
-    return d ? d : (x->len > y->len) - (x->len < y->len);
 }
 
 static void mass_marked(step *st, apply_result *res);
@@ -128,9 +121,9 @@ void mass_start(svc_req *rq, herald_frame *f)
             all[n++] = herald_str_z(lists[i].v[j]);
     if (rc == 0) {
         uint32_t u = 0;
-        qsort(all, n, sizeof *all, cmp_str);
+        qsort(all, n, sizeof *all, hstr_cmp);
         for (uint32_t i = 0; i < n; i++)
-            if (u == 0 || cmp_str(&all[u - 1], &all[i]) != 0)
+            if (u == 0 || hstr_cmp(&all[u - 1], &all[i]) != 0)
                 all[u++] = all[i];
         n = u;
         if (n > MASS_CUSTOMERS_MAX)

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "hmap.h"
+#include "hstr.h"
 #include "log.h"
 #include "svc_int.h"
 
@@ -112,14 +113,6 @@ static void msg_free(off_msg *m)
     free(m);
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-    const herald_str *x = a, *y = b;
-    uint32_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->ptr, y->ptr, n) : 0;
-    return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
 /* Decides m now: it goes to the done list, and to ready when someone was
  * offline everywhere. */
 static int decide(off_agg *g, off_msg *m)
@@ -165,7 +158,7 @@ static int ready_order(const void *a, const void *b)
     const off_msg *x = *(off_msg *const *)a, *y = *(off_msg *const *)b;
     if (x->group != y->group)
         return x->group < y->group ? -1 : 1;
-    return str_cmp(&x->tenant, &y->tenant);
+    return hstr_cmp(&x->tenant, &y->tenant);
 }
 
 /* Proposes ready[from, to): one group, one tenant, within the batch caps. */
@@ -389,9 +382,9 @@ static int users_keep(off_msg *m, const herald_str *u, uint32_t n)
     if (!v)
         return HERALD_ENOMEM;
     memcpy(v, u, n * sizeof *v);
-    qsort(v, n, sizeof *v, str_cmp);
+    qsort(v, n, sizeof *v, hstr_cmp);
     for (uint32_t i = 0; i < m->n_users; i++) {
-        if (n && bsearch(&m->users[i], v, n, sizeof *v, str_cmp))
+        if (n && bsearch(&m->users[i], v, n, sizeof *v, hstr_cmp))
             m->users[kept++] = m->users[i];
         else
             free((char *)m->users[i].ptr);

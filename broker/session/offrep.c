@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hstr.h"
 #include "log.h"
 #include "prom.h"
 #include "session.h"
@@ -37,16 +38,6 @@ struct offrep {
     uint64_t stale;         /* pushes too late after their commit to report */
     uint64_t batches;       /* batches handed on */
 };
-
-static herald_str dup_str(const char *p, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (!d)
-        return (herald_str){0};
-    memcpy(d, p, n);
-    d[n] = '\0';
-    return (herald_str){.ptr = d, .len = (uint32_t)n};
-}
 
 static void ob_free(ob *b)
 {
@@ -224,13 +215,13 @@ void offrep_note(offrep *o, const char *tenant, const char *const *users, uint32
             tier_online(o->t, tenant, users[i]))
             continue;
         if (grow((void **)&b->users, &ucap, b->n_users + 1, sizeof *b->users) ||
-            !(u = dup_str(users[i], strlen(users[i]))).ptr)
+            !(u = hstr_dup(users[i], strlen(users[i]))).ptr)
             goto undo;
         b->cap_users = ucap;
         b->users[b->n_users++] = u;
         away++;
     }
-    b->convs[b->n] = dup_str(m->conv.ptr, m->conv.len);
+    b->convs[b->n] = hstr_dup(m->conv.ptr, m->conv.len);
     if (!b->convs[b->n].ptr)
         goto undo;
     b->seqs[b->n] = m->seq;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "apply_ops.h"
+#include "hstr.h"
 
 #define APP_USERS_MAX 1000u       /* users named in one call */
 #define APP_DEPTS_MAX 100u        /* departments in one call */
@@ -66,7 +67,7 @@ static int dept_wanted(actx *x, const rcpt *r, herald_str dept, bool *hit)
         MDB_val kv, v;
         store_dir_dept d;
         int rc;
-        if (bsearch(&cur, r->want, r->n_want, sizeof *r->want, aw_str_cmp)) {
+        if (bsearch(&cur, r->want, r->n_want, sizeof *r->want, hstr_cmp)) {
             *hit = true;
             return 0;
         }
@@ -180,7 +181,7 @@ static int resolve(actx *x, rcpt *r, rbuf *rec, uint32_t *n_rec)
                 rc = bad(x, rec, n_rec, c->depts[i], APP_BAD_DEPT);
         }
         if (rc == 0 && r->n_want) {
-            qsort(want, r->n_want, sizeof *want, aw_str_cmp);
+            qsort(want, r->n_want, sizeof *want, hstr_cmp);
             r->want = want;
             rc = scan_dir_users(x, r);
             r->n_want = 0;
@@ -201,9 +202,9 @@ static int resolve(actx *x, rcpt *r, rbuf *rec, uint32_t *n_rec)
     if (rc == 0 && r->ids.len) {
         herald_str *v = (herald_str *)r->ids.data;
         size_t n = r->ids.len / sizeof *v, u = 0;
-        qsort(v, n, sizeof *v, aw_str_cmp);
+        qsort(v, n, sizeof *v, hstr_cmp);
         for (size_t i = 0; i < n; i++)
-            if (u == 0 || aw_str_cmp(&v[u - 1], &v[i]) != 0)
+            if (u == 0 || hstr_cmp(&v[u - 1], &v[i]) != 0)
                 v[u++] = v[i];
         r->ids.len = u * sizeof *v;
     }
@@ -374,7 +375,7 @@ int op_app_deliver(actx *x)
         c->n_members > CONV_CAP_ANNOUNCE - 1)
         return aw_reject(x, HERALD_EINVAL, "single: one recipient; announce: 1 to 99,999");
     for (uint32_t i = 0; i < c->n_members; i++)
-        if (!aw_id_ok(c->members[i]) || aw_str_cmp(&c->members[i], &c->user) == 0)
+        if (!aw_id_ok(c->members[i]) || hstr_cmp(&c->members[i], &c->user) == 0)
             return aw_reject(x, HERALD_EINVAL, "invalid recipient");
     rc = conv_read(x->txn, x->s, c->tenant, c->conv, &sc);
     if (rc == HERALD_ENOT_FOUND) {

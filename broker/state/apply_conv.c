@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apply_ops.h"
+#include "hstr.h"
 
 #define CMID_MAX 128u
 
@@ -26,9 +27,9 @@ static int unique_members(actx *x, herald_str extra, herald_str **out, uint32_t 
     }
     if (extra.ptr)
         v[c->n_members] = extra;
-    qsort(v, n, sizeof *v, aw_str_cmp);
+    qsort(v, n, sizeof *v, hstr_cmp);
     for (uint32_t i = 0; i < n; i++)
-        if (u == 0 || aw_str_cmp(&v[u - 1], &v[i]) != 0)
+        if (u == 0 || hstr_cmp(&v[u - 1], &v[i]) != 0)
             v[u++] = v[i];
     *out = v;
     *n_out = u;
@@ -37,7 +38,7 @@ static int unique_members(actx *x, herald_str extra, herald_str **out, uint32_t 
 
 static bool contains(const herald_str *v, uint32_t n, herald_str s)
 {
-    return bsearch(&s, v, n, sizeof *v, aw_str_cmp) != NULL;
+    return bsearch(&s, v, n, sizeof *v, hstr_cmp) != NULL;
 }
 
 /* Counts the members of a conversation found in a sorted list. */
@@ -52,7 +53,7 @@ static int expect_one(herald_str user, MDB_val rec, void *arg)
 {
     expect_walk *w = arg;
     (void)rec;
-    if (bsearch(&user, w->mem, w->n, sizeof *w->mem, aw_str_cmp))
+    if (bsearch(&user, w->mem, w->n, sizeof *w->mem, hstr_cmp))
         w->seen++;
     else
         w->other++;
@@ -119,7 +120,7 @@ int op_conv_create(actx *x)
     sc.created = c->ts;
     sc.count = n;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t role = creator_in && aw_str_cmp(&mem[i], &c->user) == 0 ? ROLE_OWNER : ROLE_MEMBER;
+        uint32_t role = creator_in && hstr_cmp(&mem[i], &c->user) == 0 ? ROLE_OWNER : ROLE_MEMBER;
         rc = aw_write_member(x, c->conv, mem[i], role, 1, &sc);
         if (rc)
             return rc;
@@ -195,7 +196,7 @@ int op_conv_remove(actx *x)
     if (rc)
         return rc;
     /* Anyone may leave; removing others takes the owner or an admin. */
-    if (role != ROLE_OWNER && !c->admin && !(n == 1 && aw_str_cmp(&mem[0], &c->user) == 0))
+    if (role != ROLE_OWNER && !c->admin && !(n == 1 && hstr_cmp(&mem[0], &c->user) == 0))
         return aw_reject(x, HERALD_EFORBIDDEN, "only the owner or an admin removes members");
     joined = arena_alloc(x->a, (size_t)n * sizeof *joined);
     if (!joined)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "apply_ops.h"
+#include "hstr.h"
 #include "json.h"
 
 /* Users in one report: more than a conversation can hold is no report. */
@@ -68,10 +69,10 @@ static int report(actx *x, herald_str conv, uint64_t seq, const herald_str *user
     if (!v)
         return HERALD_ENOMEM;
     memcpy(v, users, n * sizeof *v);
-    qsort(v, n, sizeof *v, aw_str_cmp);
+    qsort(v, n, sizeof *v, hstr_cmp);
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        if ((kept && aw_str_cmp(&v[kept - 1], &v[i]) == 0) || !aw_id_ok(v[i]) ||
-            aw_str_cmp(&v[i], &m->from) == 0 || is_app(v[i]) ||
+        if ((kept && hstr_cmp(&v[kept - 1], &v[i]) == 0) || !aw_id_ok(v[i]) ||
+            hstr_cmp(&v[i], &m->from) == 0 || is_app(v[i]) ||
             !is_member(x, conv, v[i], &rc))
             continue;
         v[kept++] = v[i];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apply_ops.h"
+#include "hstr.h"
 #include "slots.h"
 #include "token.h"
 
@@ -170,7 +171,7 @@ int op_dir_dept(actx *x)
         return aw_reject(x, HERALD_EINVAL, "name is at most 128 bytes");
     if (c->parent.len) {
         /* The parent must exist already, so the tree has no cycles. */
-        if (!aw_id_ok(c->parent) || aw_str_cmp(&c->parent, &c->dept) == 0)
+        if (!aw_id_ok(c->parent) || hstr_cmp(&c->parent, &c->dept) == 0)
             return aw_reject(x, HERALD_EINVAL, "invalid parent department");
         rc = dept_exists(x, c->parent, &found);
         if (rc)

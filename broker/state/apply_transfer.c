@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "apply_ops.h"
+#include "hstr.h"
 
 #define XFER_CUSTOMERS_MAX 100u   /* customers per call */
 #define TRANSFER_RETRY_MS 60000u  /* a MOVING transfer's steps are redone this often */
@@ -270,7 +271,7 @@ int op_transfer_mark(actx *x)
         return aw_reject(x, HERALD_EFORBIDDEN, "customer transfers need the admin role");
     if (!aw_id_ok(c->target) || !aw_id_ok(c->name))
         return aw_reject(x, HERALD_EINVAL, "invalid employee id");
-    if (aw_str_cmp(&c->target, &c->name) == 0)
+    if (hstr_cmp(&c->target, &c->name) == 0)
         return aw_reject(x, HERALD_EINVAL, "from and to are the same employee");
     if (c->n_members == 0 || c->n_members > XFER_CUSTOMERS_MAX)
         return aw_reject(x, HERALD_EINVAL, "1 to 100 customers per call");
@@ -391,7 +392,7 @@ int op_conv_handover(actx *x)
 
     if (!c->admin)
         return aw_reject(x, HERALD_EFORBIDDEN, "transfers need the admin role");
-    if (!aw_id_ok(c->target) || !aw_id_ok(c->name) || aw_str_cmp(&c->target, &c->name) == 0)
+    if (!aw_id_ok(c->target) || !aw_id_ok(c->name) || hstr_cmp(&c->target, &c->name) == 0)
         return aw_reject(x, HERALD_EINVAL, "invalid employees");
     rc = aw_load_conv(x, &sc, &role);
     if (rc)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hstr.h"
 #include "token.h"
 
 /* ---- outcomes ----------------------------------------------------------- */
@@ -86,18 +87,10 @@ int aw_get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found)
 
 bool aw_id_ok(herald_str s) { return s.ptr && token_id_valid(s.ptr, s.len); }
 
-int aw_str_cmp(const void *a, const void *b)
-{
-    const herald_str *x = a, *y = b;
-    uint32_t n = x->len < y->len ? x->len : y->len;
-    int d = memcmp(x->ptr, y->ptr, n);
-    return d ? d : (x->len > y->len) - (x->len < y->len);
-}
-
 bool aw_is_external(const cmd *c, herald_str user)
 {
     for (uint32_t i = 0; i < c->n_external; i++)
-        if (aw_str_cmp(&c->external[i], &user) == 0)
+        if (hstr_cmp(&c->external[i], &user) == 0)
             return true;
     return false;
 }

@@ -67,8 +67,6 @@ int aw_get_u64(actx *x, MDB_dbi dbi, kbuf *k, uint64_t *v, bool *found);
 
 /* True when s is a valid tenant/user/conversation id (token_id_valid). */
 bool aw_id_ok(herald_str s);
-/* Byte order of two herald_str (qsort / bsearch comparator). */
-int aw_str_cmp(const void *a, const void *b);
 /* True when the command marks user as external (directory, via the gateway). */
 bool aw_is_external(const cmd *c, herald_str user);
 

@@ -3,7 +3,9 @@
  * bursts (as a group commit does: hundreds of replies at once) loses no
  * reply; requests past the lanes' room wait and are sent in order; one
  * that expires while waiting was never sent (HERALD_EIO); requests with
- * one key reach the server in the order sent.
+ * one key reach the server in the order sent; requests sent while no
+ * server is up are not written to it when it comes (the answers of the
+ * fresh ones behind them are not lost).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -219,12 +221,61 @@ static void test_keyed_order(void **state)
     ev_loop_destroy(loop);
 }
 
+/* No server yet: 600 requests with a 200 ms deadline all end, almost all
+ * as never sent (nng holds at most a few per lane). Then the server comes
+ * up: it sees at most those few stale ones, and 600 fresh requests sent
+ * at once all get their answers (the stale ones did not fill the 64
+ * replies the server's pipe queues). */
+static void test_server_late(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    static srv_state ss;
+    static cli_state cs;
+    static one os[N_REQ];
+    const char *url = "inproc://test-rpc-late";
+    rpc_server *srv;
+    rpc_client *cli;
+    (void)state;
+    memset(&ss, 0, sizeof ss);
+    memset(&cs, 0, sizeof cs);
+    assert_int_equal(rpc_client_create(loop, url, 1 << 20, NULL, NULL, &cli), 0);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        os[i] = (one){.cs = &cs, .idx = i};
+        assert_int_equal(rpc_send(cli, &i, 4, 200, on_done, &os[i]), 0);
+    }
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.ok + cs.other, 0);
+    assert_int_equal(cs.eio + cs.timeout, N_REQ);
+    assert_true(cs.timeout <= 4 * 8); /* the few nng held */
+    assert_int_equal(rpc_inflight(cli), 0);
+
+    memset(&cs, 0, sizeof cs);
+    ev_timer_init(&ss.commit, on_commit, 0.02, 0.02);
+    ss.commit.data = &ss;
+    ev_timer_start(loop, &ss.commit);
+    assert_int_equal(rpc_server_create(loop, url, 1 << 20, NULL, on_request, &ss, &srv), 0);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        os[i] = (one){.cs = &cs, .idx = i};
+        assert_int_equal(rpc_send(cli, &i, 4, 10000, on_done, &os[i]), 0);
+    }
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.ok, N_REQ);
+    assert_int_equal(cs.timeout + cs.eio + cs.other, 0);
+    /* What the server answered beyond the fresh ones: the stale few. */
+    assert_true(ss.served >= N_REQ && ss.served - N_REQ <= 4 * 8);
+    ev_timer_stop(loop, &ss.commit);
+    rpc_client_destroy(cli);
+    rpc_server_destroy(srv);
+    ev_loop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_burst_of_replies),
         cmocka_unit_test(test_waiting_expire_unsent),
         cmocka_unit_test(test_keyed_order),
+        cmocka_unit_test(test_server_late),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
