@@ -40,8 +40,13 @@ static const api_param p_app_list[] = {
     END};
 static const api_param p_app_callback[] = {
     P("app", AP_STR, true, FS(app), "app id"),
-    P("url", AP_STR, true, NONE, "where events are POSTed (\"\" removes the callback)"),
+    /* Required, but "" is a value (not "required" here: that refuses ""). */
+    P("url", AP_STR, false, NONE, "where events are POSTed; required (\"\" removes the callback)"),
     P("all", AP_BOOL, false, NONE, "every conversation of the tenant, not only the app's"),
+    {"events", AP_LIST, false, NONE, 0,
+     "the event types it gets (message, recall, receipt, urgent.escalate, message.offline, "
+     "directory.user, directory.dept, contact.add, tag.add, tag.remove, transfer, "
+     "transfer.done); absent or empty: every type"},
     END};
 static const api_param p_app_events[] = {
     P("app", AP_STR, true, FS(app), "app id"),

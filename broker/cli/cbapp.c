@@ -1,5 +1,6 @@
 /* cbapp.c — the herald CLI's event-callback verbs: app callback (set or
- * remove an app's callback URL; prints the token and secret), app events
+ * remove an app's callback URL, and which events it gets; prints the
+ * token and secret), app events
  * (its pending, delivered and failed events), app redeliver (failed events
  * again). Each prints the JSON answer. See cli.h. */
 #include "cli.h"
@@ -10,8 +11,9 @@
 int app_callbacks(const cli_globals *g, const char *line, int argc, char **argv)
 {
     const char *url = NULL, *all = NULL, *failed = NULL, *limit = NULL, *after = NULL,
-               *id = NULL, *pos[2];
+               *id = NULL, *events = NULL, *pos[2];
     cli_opt opts[] = {{"--url", false, &url, NULL, NULL},   {"--all", true, &all, NULL, NULL},
+                      {"--events", false, &events, NULL, NULL},
                       {"--failed", true, &failed, NULL, NULL},
                       {"--limit", false, &limit, NULL, NULL},
                       {"--after", false, &after, NULL, NULL}, {"--id", false, &id, NULL, NULL},
@@ -33,14 +35,35 @@ int app_callbacks(const cli_globals *g, const char *line, int argc, char **argv)
     if (strcmp(op, "callback") == 0) {
         if (!url || failed || limit || after || id) {
             herald_buf_free(&b);
-            return cli_usage("app callback APP --url URL [--all] (--url \"\" removes it)", line);
+            return cli_usage("app callback APP --url URL [--all] [--events TYPE,…] "
+                             "(--url \"\" removes it)",
+                             line);
         }
         json_key(&w, "url");
         json_strz(&w, url);
         json_key(&w, "all");
         json_bool(&w, all != NULL);
+        if (events) { /* the broker checks the names (and lists the types) */
+            const char *p = events;
+            json_key(&w, "events");
+            json_arr(&w);
+            while (*p) {
+                const char *e = strchr(p, ',');
+                size_t len = e ? (size_t)(e - p) : strlen(p);
+                if (len == 0) {
+                    herald_buf_free(&b);
+                    return cli_usage("--events: event types separated by commas "
+                                     "(message,message.offline,…)",
+                                     line);
+                }
+                json_str(&w, p, len);
+                p += len + (e != NULL);
+            }
+            json_arr_end(&w);
+        }
     } else if (strcmp(op, "events") == 0) {
-        if (url || all || id || (limit && (rc = cli_num("--limit", limit, &n, line)) != 0)) {
+        if (url || all || id || events ||
+            (limit && (rc = cli_num("--limit", limit, &n, line)) != 0)) {
             herald_buf_free(&b);
             return rc ? rc : cli_usage("app events APP [--failed] [--limit N] [--after ID]",
                                        line);
@@ -60,7 +83,7 @@ int app_callbacks(const cli_globals *g, const char *line, int argc, char **argv)
             json_strz(&w, after);
         }
     } else if (strcmp(op, "redeliver") == 0) {
-        if (url || all || limit || after || (id != NULL) == (failed != NULL)) {
+        if (url || all || limit || after || events || (id != NULL) == (failed != NULL)) {
             herald_buf_free(&b);
             return cli_usage("app redeliver APP (--id ID | --failed)", line);
         }

@@ -41,8 +41,9 @@ static const verb verbs[] = {
                    "[--tags t1,…] [--id ID] [--window SECONDS] TEXT | app create APP "
                    "[--scopes message,directory,contact,transfer,conversation,user_token] "
                    "[--name N] | app list | app user-token USER [--ttl S] [--admin-role] | "
-                   "app callback APP --url URL [--all] | app events APP [--failed] "
-                   "[--limit N] [--after ID] | app redeliver APP (--id ID | --failed)"},
+                   "app callback APP --url URL [--all] [--events TYPE,…] | app events APP "
+                   "[--failed] [--limit N] [--after ID] | app redeliver APP (--id ID | "
+                   "--failed)"},
     {"transfer", v_transfer, "transfer --from E1 --to E2 [--customers c1,…] [--groups g1,…] "
                              "[--resigned] | transfer --refuse"},
     {"admin", v_admin, "admin status"},

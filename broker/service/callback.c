@@ -29,12 +29,24 @@ static void reply_json(svc_req *rq, uint64_t rid, const char *app, herald_buf *b
 
 /* ---- callback ------------------------------------------------------------------- */
 
+/* "event_types": the names of the types an app gets (types 0: all of them). */
+static void put_types(json_w *w, uint32_t types)
+{
+    json_key(w, "event_types");
+    json_arr(w);
+    for (uint32_t i = 0; i < OB_TYPES_N; i++)
+        if (!types || (types & (1u << i)))
+            json_strz(w, ob_type_names[i]);
+    json_arr_end(w);
+}
+
 typedef struct cb_set {
     char app[CB_APP_ID_MAX + 1];
     char url[CBARGS_URL_MAX + 1];
     char token[33];
     char secret[65];
     bool all;
+    uint32_t types; /* ob_type_bit mask; 0: every type */
 } cb_set;
 
 static void callback_set(step *st, apply_result *res)
@@ -60,6 +72,7 @@ static void callback_set(step *st, apply_result *res)
     json_strz(&w, c->url[0] ? c->secret : "");
     json_key(&w, "all");
     json_bool(&w, c->all);
+    put_types(&w, c->types);
     json_obj_end(&w);
     if (json_done(&w) == 0)
         reply_json(st->rq, st->rid, c->app, &b);
@@ -73,6 +86,7 @@ static void op_callback(svc_req *rq, herald_frame *f, const cbargs *a, const cha
 {
     cb_set *c = calloc(1, sizeof *c);
     uint8_t tok[16], sec[32];
+    herald_str types[OB_TYPES_N];
     step *st;
     cmd k;
 
@@ -89,6 +103,7 @@ static void op_callback(svc_req *rq, herald_frame *f, const cbargs *a, const cha
     snprintf(c->app, sizeof c->app, "%s", app);
     memcpy(c->url, a->url, sizeof c->url);
     c->all = a->all;
+    c->types = a->types;
     /* Drawn here, carried in the command: every replica stores the same. */
     randombytes_buf(tok, sizeof tok);
     randombytes_buf(sec, sizeof sec);
@@ -101,6 +116,10 @@ static void op_callback(svc_req *rq, herald_frame *f, const cbargs *a, const cha
     k.cmid = herald_str_z(c->token);
     k.secret = herald_str_z(c->secret);
     k.flags = c->all ? CMD_CB_ALL : 0;
+    for (uint32_t i = 0; i < OB_TYPES_N; i++)
+        if (c->types & (1u << i))
+            types[k.n_tags++] = herald_str_z(ob_type_names[i]);
+    k.tags = k.n_tags ? types : NULL;
     k.ts = session_now_ms();
     st = svc_step(rq, f->rid, &k, 0, callback_set);
     if (!st) {
@@ -318,6 +337,7 @@ static void op_events(svc_req *rq, herald_frame *f, const cbargs *a, const char 
     json_strz(&w, cb.url);
     json_key(&w, "all");
     json_bool(&w, cb.all);
+    put_types(&w, cb.types);
     json_key(&w, "pending");
     json_u64(&w, pending);
     json_key(&w, "delivered");

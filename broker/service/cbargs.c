@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outbox.h"
+
 int cbargs_event_id(const char *s, uint32_t *group, uint64_t *seq)
 {
     uint64_t g = 0, q = 0;
@@ -68,6 +70,26 @@ int cbargs_parse(cbargs_op op, const char *p, size_t n, cbargs *out, char *why, 
             } else {
                 memcpy(out->url, u, strlen(u) + 1);
                 out->has_id = true; /* url given */
+            }
+        } else if (op == CBARGS_CALLBACK && strcmp(key, "events") == 0) {
+            size_t i;
+            json_t *t;
+            known = true;
+            if (!json_is_array(v))
+                rc = fail(why, whylen, "events must be an array of event types%s", "");
+            json_array_foreach(v, i, t) {
+                const char *s = json_string_value(t);
+                uint32_t bit = s ? ob_type_bit(s, json_string_length(t)) : 0;
+                if (rc)
+                    break;
+                if (!bit) {
+                    char all[256];
+                    ob_types_str((1u << OB_TYPES_N) - 1, all, sizeof all);
+                    snprintf(why, whylen, "events: %s%.40s%s is no event type (one of: %s)",
+                             s ? "\"" : "", s ? s : "a non-string", s ? "\"" : "", all);
+                    rc = HERALD_EINVAL;
+                }
+                out->types |= bit;
             }
         } else if ((op == CBARGS_CALLBACK && strcmp(key, "all") == 0) ||
                    (op != CBARGS_CALLBACK && strcmp(key, "failed") == 0)) {

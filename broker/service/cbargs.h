@@ -4,7 +4,9 @@
  * is done with it. Unknown fields, wrong types and values out of range
  * are refused with a clear text.
  *
- *   callback   {"url": "https://…" ("" removes it), "all": bool}
+ *   callback   {"url": "https://…" ("" removes it), "all": bool,
+ *               "events": ["message", "message.offline", …] (the types it
+ *               wants; absent or []: every type)}
  *   events     {"failed": bool, "limit": 1..200 (default 50), "after": "G-SEQ"}
  *   redeliver  {"id": "G-SEQ"} or {"failed": true}
  *
@@ -26,6 +28,7 @@ typedef enum cbargs_op { CBARGS_CALLBACK, CBARGS_EVENTS, CBARGS_REDELIVER } cbar
 typedef struct cbargs {
     char url[CBARGS_URL_MAX + 1]; /* callback */
     bool all;                     /* callback */
+    uint32_t types;               /* callback: ob_type_bit of each of "events"; 0: every type */
     bool failed;                  /* events: failed ones only; redeliver: every failed one */
     uint32_t limit;               /* events */
     bool has_after, has_id;

@@ -125,7 +125,8 @@ static int reload_one(const store_callback *cb, void *arg)
         log_info("callback.app", "app %s of %s: events go to %s (%s)", cb->app, cb->tenant,
                  cb->url, cb->all ? "every conversation" : "its conversations");
     }
-    if (a->cb.all != cb->all || a->cb.set_ms != cb->set_ms) /* set again: look again */
+    if (a->cb.all != cb->all || a->cb.types != cb->types ||
+        a->cb.set_ms != cb->set_ms) /* set again: look again */
         memset(a->seen_to, 0, d->s->nshards * sizeof *a->seen_to);
     a->cb = *cb;
     a->seen = true;
@@ -185,6 +186,8 @@ bool cbd_wants(store *st, const store_callback *cb, const store_event *e)
 {
     char member[TOKEN_ID_MAX + 8];
     if (strcmp(e->tenant, cb->tenant) != 0 || e->ts < cb->set_ms)
+        return false;
+    if (cb->types && !(cb->types & ob_type_bit(e->type, strlen(e->type))))
         return false;
     if (from_app(e, cb->app))
         return false;

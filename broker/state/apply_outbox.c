@@ -433,6 +433,7 @@ static bool hex_ok(herald_str s, uint32_t len)
 int op_app_callback(actx *x)
 {
     const cmd *c = x->c;
+    uint32_t types = 0;
     kbuf k;
     rbuf r = {0};
 
@@ -452,11 +453,18 @@ int op_app_callback(actx *x)
                          "the URL must be http:// or https://, printable ASCII, ≤1024 bytes");
     if (!hex_ok(c->cmid, 32) || !hex_ok(c->secret, 64))
         return aw_reject(x, HERALD_EINVAL, "token: 32 hex digits; secret: 64 hex digits");
+    for (uint32_t i = 0; i < c->n_tags; i++) {
+        uint32_t bit = ob_type_bit(c->tags[i].ptr, c->tags[i].len);
+        if (!bit)
+            return aw_reject(x, HERALD_EINVAL, "unknown event type");
+        types |= bit;
+    }
     rb_str(&r, c->name);
     rb_str(&r, c->cmid);
     rb_str(&r, c->secret);
     rb_u32(&r, c->flags & CMD_CB_ALL);
     rb_u64(&r, c->ts);
+    rb_u32(&r, types);
     return aw_put_rec(x, x->s->db.meta, &k, &r);
 }
 

@@ -70,7 +70,9 @@
                            of the app's secret), ts (meta group)          */ \
     X(APP_CALLBACK, 30) /* tenant, user, admin, target (app id), name (URL;
                            "" removes it), cmid (token), secret (64 hex),
-                           flags (CMD_CB_ALL), ts: an app's event callback
+                           flags (CMD_CB_ALL), tags (the event types it
+                           wants, ob_type_names; none: every type), ts:
+                           an app's event callback
                            (meta group; token and secret drawn by the
                            proposer so every replica stores the same)     */ \
     X(OUTBOX, 31)       /* kind "ack" | "retry" | "fail" | "requeue" |

@@ -22,7 +22,9 @@
  *                            at "or" stays small however many failed
  *   "cb" ten app           → (group 0) an app's callback: url str, token str,
  *                            secret str (hex), flags u32 (CMD_CB_ALL), set
- *                            at ms u64
+ *                            at ms u64, then (absent in records written
+ *                            before types existed: every type) the event
+ *                            types it wants u32 (ob_type_bit; 0: every type)
  * Event ids are "GROUP-SEQ": seq comes from the store's own sequence, so
  * every replica gives an event the same id.
  *
@@ -87,6 +89,19 @@ typedef struct store_ob_retry {
 } store_ob_retry;
 void store_ob_retry_free(store_ob_retry *r); /* NULL-safe */
 
+/* ---- event types --------------------------------------------------------
+ * Every type the state machine records, each with a bit of its own for an
+ * app's subscription (store_callback.types). The bits are stored: a type
+ * keeps its bit forever, new types take the next ones. */
+#define OB_TYPES_N 12u
+extern const char *const ob_type_names[OB_TYPES_N]; /* bit i ↔ ob_type_names[i] */
+/* The bit of type p[0..n) ("message", "message.offline", …), or 0 for a
+ * name that is no event type. */
+uint32_t ob_type_bit(const char *p, size_t n);
+/* Writes the names of the types in mask, comma-separated, into out (at
+ * most cap bytes, NUL-terminated; "" for 0). */
+void ob_types_str(uint32_t mask, char *out, size_t cap);
+
 typedef struct store_callback {
     char tenant[TOKEN_ID_MAX_STORE + 1];
     char app[TOKEN_ID_MAX_STORE + 1];
@@ -94,6 +109,7 @@ typedef struct store_callback {
     char token[65];
     char secret[65];     /* hex; the HMAC key is these characters */
     bool all;            /* every event of the tenant (CMD_CB_ALL) */
+    uint32_t types;      /* the event types it wants (ob_type_bit); 0: every type */
     uint64_t set_ms;     /* when it was set: earlier events are not its */
 } store_callback;
 

@@ -3,6 +3,7 @@
 #include "outbox.h"
 
 #include <herald/error.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,39 @@ void store_ob_retry_free(store_ob_retry *r)
 {
     if (r)
         store_event_free(&r->ev);
+}
+
+/* ---- event types ------------------------------------------------------------ */
+
+const char *const ob_type_names[OB_TYPES_N] = {
+    "message",         "recall",         "receipt",        "urgent.escalate",
+    "message.offline", "directory.user", "directory.dept", "contact.add",
+    "tag.add",         "tag.remove",     "transfer",       "transfer.done",
+};
+
+uint32_t ob_type_bit(const char *p, size_t n)
+{
+    for (uint32_t i = 0; i < OB_TYPES_N; i++)
+        if (strlen(ob_type_names[i]) == n && memcmp(ob_type_names[i], p, n) == 0)
+            return 1u << i;
+    return 0;
+}
+
+void ob_types_str(uint32_t mask, char *out, size_t cap)
+{
+    size_t at = 0;
+    if (!cap)
+        return;
+    out[0] = '\0';
+    for (uint32_t i = 0; i < OB_TYPES_N; i++) {
+        int w;
+        if (!(mask & (1u << i)))
+            continue;
+        w = snprintf(out + at, cap - at, "%s%s", at ? "," : "", ob_type_names[i]);
+        if (w < 0 || (size_t)w >= cap - at)
+            return; /* cut short, still terminated */
+        at += (size_t)w;
+    }
 }
 
 /* ---- keys ------------------------------------------------------------------ */
@@ -142,6 +176,12 @@ int callback_decode(MDB_val v, store_callback *out)
         !copy_id(out->secret, sizeof out->secret, secret))
         return HERALD_ESTORAGE;
     out->all = (flags & 1u) != 0;
+    out->types = 0; /* a record from before types: every type */
+    if (c.left >= 4) {
+        out->types = rc_u32(&c);
+        if (c.bad || (out->types >> OB_TYPES_N) != 0)
+            return HERALD_ESTORAGE;
+    }
     return 0;
 }
 

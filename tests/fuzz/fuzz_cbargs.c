@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cbargs.h"
+#include "outbox.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != 0 && (rc != HERALD_EINVAL || why[0] == '\0'))
             abort();
         if (rc == 0 && (strlen(a.url) > CBARGS_URL_MAX || a.limit < 1 ||
-                        a.limit > CBARGS_LIMIT_MAX || a.group > 255))
+                        a.limit > CBARGS_LIMIT_MAX || a.group > 255 ||
+                        (a.types >> OB_TYPES_N) != 0))
             abort();
     }
     return 0;

@@ -297,6 +297,29 @@ else:
     bad("app/create: %r" % d)
 expect("app/create again: 409 EXISTS", call("POST", "/api/v1/app/create", {"app": "api-made"},
                                             ADMIN), 409, 7)
+d = expect("app/callback with event types", call("POST", "/api/v1/app/callback",
+                                                  {"app": "api-made", "url": "https://x.example/cb",
+                                                   "events": ["message.offline", "recall"]},
+                                                  ADMIN), 200, 0)
+ok("event_types as asked") if d.get("event_types") == ["recall", "message.offline"] else \
+    bad("app/callback event_types: %r" % d)
+d = expect("app/callback with \"a|b\" types", call("POST", "/api/v1/app/callback",
+                                                   {"app": "api-made", "url": "https://x.example/cb",
+                                                    "events": "message|receipt"}, ADMIN), 200, 0)
+ok("event_types from a|b") if d.get("event_types") == ["message", "receipt"] else \
+    bad("app/callback a|b: %r" % d)
+d = expect("app/callback: an unknown event type: 400", call("POST", "/api/v1/app/callback",
+           {"app": "api-made", "url": "https://x.example/cb", "events": ["messages"]}, ADMIN),
+           400, 8)
+ok("the error names it and lists the types") if "\"messages\" is no event type (one of: message," \
+    in d.get("errmsg", "") else bad("unknown event type: %r" % d)
+expect("app/callback: events not a list: 400", call("POST", "/api/v1/app/callback",
+       {"app": "api-made", "url": "https://x.example/cb", "events": 7}, ADMIN), 400, 8)
+d = expect("app/callback without url: 400", call("POST", "/api/v1/app/callback",
+           {"app": "api-made", "events": ["message"]}, ADMIN), 400, 8)
+ok("url is required") if "url is required" in d.get("errmsg", "") else bad("no url: %r" % d)
+expect("app/callback removed", call("POST", "/api/v1/app/callback",
+                                    {"app": "api-made", "url": ""}, ADMIN), 200, 0)
 d = expect("cluster (admin)", call("GET", "/api/v1/cluster", token=ADMIN), 200, 0)
 ok("cluster: mode %s, %d groups" % (d.get("mode"), len(d.get("groups", [])))) \
     if d.get("groups") else bad("cluster: %r" % d)

@@ -40,6 +40,14 @@ grep -qE '"token":"[0-9a-f]{32}","secret":"[0-9a-f]{64}","all":true' <<<"$out" &
 keep hr "$out"
 out=$("$HERALD" --admin app callback crm --url "$URL") || bad "callback crm: $out"
 keep crm "$out"
+# push (vendor push): every conversation, but message.offline events only.
+out=$("$HERALD" --admin app callback push --url "$URL" --all --events message.offline) || bad "callback push: $out"
+grep -q '"event_types":\["message.offline"\]' <<<"$out" && ok "push gets message.offline only" || bad "push types: $out"
+keep push "$out"
+expect "an unknown event type is refused, the types listed" 1 '"mesage" is no event type \(one of: message,recall,' -- \
+  "$HERALD" --admin app callback push --url "$URL" --events message,mesage
+expect "an empty event type is refused" 2 'event types separated by commas' -- \
+  "$HERALD" --admin app callback push --url "$URL" --events message,,recall
 expect "callbacks are admin-only" 1 'FORBIDDEN' -- "$HERALD" --as alice app events hr
 expect "a bad URL is refused" 1 'INVAL.*https://' -- "$HERALD" --admin app callback hr --url ftp://x
 expect "no callback: NOT_FOUND" 1 'NOT_FOUND' -- "$HERALD" --admin app events nobody
@@ -70,7 +78,8 @@ grep '"seq": 31,' "$log" | grep -q '"body": "ok 30", "enc": "utf8"' && ok "the b
 # sent again, with the same id; both copies were processed.
 echo slow >"$mode"
 "$HERALD" --as alice send g1 "slow 31" >/dev/null || bad "send slow"
-twice() { [ "$(grep '"seq": 32,' "$log" | grep -c '"status": 200' || true)" -ge 2 ]; }
+# (hr's copies of message 32 itself: its message.offline, and push's, carry seq 32 too)
+twice() { [ "$(grep '"app": "hr"' "$log" | grep '"type": "message"' | grep '"seq": 32,' | grep -c '"status": 200' || true)" -ge 2 ]; }
 wait_for 20 twice && ok "a timed-out event came again" || bad "no second copy: $(grep '"seq": 32,' "$log")"
 echo ok >"$mode"
 if out=$(CB_FIRST=2 python3 "$here/cb_verdict.py" "$log" hr g1 31); then ok "with the copy: $out"; else bad "verdict: $out"; fi
@@ -129,6 +138,10 @@ grep -q '"users": \["carol"\], "from": "alice"' <<<"$offl" && ok "it names carol
 grep -q '"sig": "ok"' <<<"$offl" && ok "signed like every event" || bad "signature: $offl"
 grep '"app": "crm"' "$log" | grep '"type": "message.offline"' | grep -q '"conv": "g2"' && bad "crm got g2's message.offline" || ok "crm (not a member of g2) got none of it"
 grep '"type": "message.offline"' "$log" | grep -q '"users": \[[^]]*"app:' && bad "an app listed as offline" || ok "apps are never listed as offline"
+push_off() { grep '"app": "push"' "$log" | grep '"type": "message.offline"' | grep -q '"conv": "g2", "seq": 2,'; }
+wait_for 10 push_off && ok "push got the message.offline" || bad "push: $(grep '"app": "push"' "$log")"
+others=$(grep '"app": "push"' "$log" | grep -vc '"type": "message.offline"' || true)
+[ "$others" = 0 ] && ok "push got no other type of event" || bad "push got $others other events: $(grep '"app": "push"' "$log" | grep -v message.offline | head -n 3)"
 kill "$sub_pid" 2>/dev/null; wait "$sub_pid" 2>/dev/null
 ev_done() { "$HERALD" --admin app events hr | grep -q '"pending":0,'; }
 wait_for 20 ev_done && ok "nothing pending" || bad "pending: $("$HERALD" --admin app events hr)"

@@ -17,6 +17,7 @@
 
 #include "cbargs.h"
 #include "cbsign.h"
+#include "outbox.h"
 
 static void signature_vector(void **state)
 {
@@ -115,6 +116,22 @@ static void args_callback(void **state)
     assert_non_null(strstr(why, "one JSON object"));
     assert_int_equal(cbargs_parse(CBARGS_CALLBACK, "{\"url\":\"a\\u0000b\"}", 17, &a, why, 200),
                      HERALD_EINVAL);
+    /* events: the types wanted, by name. */
+    assert_int_equal(parse(CBARGS_CALLBACK,
+                           "{\"url\":\"https://a\",\"events\":[\"message.offline\"]}", &a, why),
+                     0);
+    assert_int_equal(a.types, ob_type_bit("message.offline", 15));
+    assert_int_equal(parse(CBARGS_CALLBACK, "{\"url\":\"https://a\",\"events\":[]}", &a, why), 0);
+    assert_int_equal(a.types, 0); /* every type */
+    assert_int_equal(parse(CBARGS_CALLBACK, "{\"url\":\"https://a\",\"events\":[\"mesage\"]}", &a,
+                           why), HERALD_EINVAL);
+    assert_non_null(strstr(why, "\"mesage\" is no event type (one of: message,recall,"));
+    assert_int_equal(parse(CBARGS_CALLBACK, "{\"url\":\"https://a\",\"events\":[1]}", &a, why),
+                     HERALD_EINVAL);
+    assert_non_null(strstr(why, "a non-string is no event type"));
+    assert_int_equal(parse(CBARGS_CALLBACK, "{\"url\":\"https://a\",\"events\":\"message\"}", &a,
+                           why), HERALD_EINVAL);
+    assert_non_null(strstr(why, "events must be an array"));
 }
 
 static void args_events_redeliver(void **state)

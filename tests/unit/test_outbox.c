@@ -149,8 +149,11 @@ static void events_of_commands(void **state)
 
     g = events_after(f, 0);
     assert_int_equal(g.n, 7);
-    for (uint32_t i = 0; i < g.n; i++)
+    for (uint32_t i = 0; i < g.n; i++) {
         assert_int_equal(g.seq[i], i + 1);
+        /* Every type recorded is one an app can subscribe to. */
+        assert_int_not_equal(ob_type_bit(g.type[i], strlen(g.type[i])), 0);
+    }
     assert_string_equal(g.type[0], "message");
     assert_non_null(strstr(g.data[0], "\"kind\":\"system\""));
     assert_string_equal(g.type[1], "message");
@@ -256,6 +259,24 @@ static void callback_config(void **state)
     assert_string_equal(cb.secret, SECRET);
     assert_true(cb.all);
     assert_int_equal(cb.set_ms, T0 + 1);
+    assert_int_equal(cb.types, 0); /* no types named: every type */
+    {
+        /* Named types: their bits; an unknown name is refused. */
+        herald_str t[] = {herald_str_z("message.offline"), herald_str_z("recall")};
+        char names[64];
+        k.tags = t;
+        k.n_tags = 2;
+        assert_int_equal(run(f, &k), 0);
+        assert_int_equal(store_callback_get(f->st, herald_str_z(TEN), herald_str_z("hr"), &cb),
+                         0);
+        assert_int_equal(cb.types, ob_type_bit("message.offline", 15) | ob_type_bit("recall", 6));
+        ob_types_str(cb.types, names, sizeof names);
+        assert_string_equal(names, "recall,message.offline");
+        t[1] = herald_str_z("message.*");
+        assert_int_equal(run(f, &k), HERALD_EINVAL);
+        k.tags = NULL;
+        k.n_tags = 0;
+    }
     k.admin = false;
     assert_int_equal(run(f, &k), HERALD_EFORBIDDEN);
     k.admin = true;
