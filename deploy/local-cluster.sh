@@ -191,6 +191,8 @@ pick_block() {
 
 # ---- configs -----------------------------------------------------------------
 conf_get() { sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n 1; }
+# scheme CONF SECTION: https when SECTION.http_tls is on in DIR/CONF, else http.
+scheme() { [ "$(conf_get "$data/$1" "$2.http_tls")" = true ] && echo https || echo http; }
 
 write_configs() {
   local members="" bases=() n b gport wsport mport hport hports=()
@@ -429,10 +431,11 @@ write_env() {
     [ -z "$ws" ] || printf 'HERALD_WS=ws://%s/ws\n' "$ws" >>"$tmp"
     [ -z "$mq" ] || printf 'HERALD_MQTT=%s\n' "$mq" >>"$tmp"
     http=$(conf_get "$data/gateway.conf" gateway.http_listen)
-    [ -z "$http" ] || printf 'HERALD_HTTP=http://%s\n' "$http" >>"$tmp"
+    [ -z "$http" ] || printf 'HERALD_HTTP=%s://%s\n' "$(scheme gateway.conf gateway)" "$http" >>"$tmp"
     for n in "${NODES[@]}"; do
       http=$(conf_get "$data/node$n.conf" node.http_listen)
-      [ -z "$http" ] || printf 'HERALD_HTTP_NODE%s=http://%s\n' "$n" "$http" >>"$tmp"
+      [ -z "$http" ] || printf 'HERALD_HTTP_NODE%s=%s://%s\n' "$n" "$(scheme "node$n.conf" node)" \
+        "$http" >>"$tmp"
     done)
   mv -f "$tmp" "$data/cluster.env"
 }
@@ -450,7 +453,7 @@ summary() {
     fi
   done
   if [ -n "$(conf_get "$data/gateway.conf" gateway.console_dir)" ]; then
-    echo "  console: http://$(conf_get "$data/gateway.conf" gateway.http_listen)/console/   (token: $herald --admin token --user admin)"
+    echo "  console: $(scheme gateway.conf gateway)://$(conf_get "$data/gateway.conf" gateway.http_listen)/console/   (token: $herald --admin token --user admin)"
   fi
   cat <<EOT
   env:     set -a; . $data/cluster.env; set +a    # HERALD_GATEWAY, HERALD_TENANT, HERALD_SECRET
@@ -539,7 +542,7 @@ cmd_restart() {
   stop_procs "$name"
   start_proc "$name"
   wait_ready "$name" || exit 1
-  if [ "$name" = gateway ]; then write_env; fi
+  write_env # a changed config (gateway port, node.http_tls) shows in cluster.env
   echo "$name is ready"
 }
 

@@ -70,7 +70,11 @@ const cfg_key nodecfg_keys[] = {
       "many seconds it exits at once (as safe as kill -9)"),
     K("node.http_listen", CFG_STR, http_listen, 0, 0, "",
       "HTTP address HOST:PORT of GET /metrics (Prometheus), /healthz and /readyz; plain "
-      "HTTP, keep it on loopback or a private network; port 0 picks a free one; empty = off"),
+      "HTTP unless node.http_tls; port 0 picks a free one; empty = off"),
+    K("node.http_tls", CFG_BOOL, http_tls, 0, 1, "false",
+      "node.http_listen speaks HTTPS only, with the node's cluster certificate "
+      "(cluster.tls_cert, issued by the cluster CA for node-ID: a scraper checks it with "
+      "cluster.tls_ca and that name)"),
     K("node.queue_bytes", CFG_U64, queue_bytes, 1u << 20, 1ull << 36, "32M",
       "bytes of commands a group may have proposed on this node and not committed yet; past it "
       "requests are refused with BUSY (not applied, retry later)"),
@@ -396,6 +400,11 @@ int nodecfg_validate(node_config *c, char *err, size_t errlen)
     }
     if (check_http_listen("node.http_listen", c->http_listen, err, errlen) != 0)
         return HERALD_EINVAL;
+    if (c->http_tls && (!c->tls_cert[0] || c->plaintext)) {
+        snprintf(err, errlen, "node.http_tls: needs the node's certificate (cluster.tls_cert; "
+                              "not with cluster.plaintext)");
+        return HERALD_EINVAL;
+    }
     rc = nodecfg_parse_members(c->members, c->member, &c->n_members, err, errlen);
     if (rc)
         return rc;

@@ -56,6 +56,7 @@ typedef struct node_config {
     uint64_t queue_bytes;        /* node.queue_bytes: proposal bytes in flight per group */
     uint32_t shutdown_s;         /* node.shutdown_s: the shutdown budget */
     char http_listen[256];       /* node.http_listen: /metrics, /healthz, /readyz ("" off) */
+    bool http_tls;               /* node.http_tls: that port speaks HTTPS (cluster.tls_cert) */
     uint32_t max_frame;          /* gateway.max_frame: same value as the gateways' */
     char log_level[16];          /* log.level */
     tenant_defaults tenant;      /* tenant.*: settings of the tenants it creates */

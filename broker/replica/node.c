@@ -401,6 +401,7 @@ int node_run(node_config *cfg)
     if (cfg->http_listen[0]) {
         obs_source os = {.ctx = n, .process = "node", .metrics = node_metrics,
                          .ready = node_ready};
+        os.tls_cert = cfg->http_tls ? cfg->tls_cert : NULL; /* the node's cluster certificate */
         if (obs_create(cfg->http_listen, loop, &os, &n->obs) != 0) {
             fprintf(stderr, "heraldd: node.http_listen: cannot listen on %s\n",
                     cfg->http_listen);

@@ -86,6 +86,29 @@ err=$(timeout 10 "$BIN_DIR/heraldd" node --config "$dir/bad3.conf" 2>&1); rc=$?
 [ $rc != 0 ] && echo "$err" | grep -q "missing.pem" && ok "a missing certificate file is named" \
   || bad "missing certificate: exit $rc: $err"
 
+# node.http_tls: node 3's /metrics, /healthz and /readyz over HTTPS with its
+# cluster certificate (checked with the cluster CA and the name node-3);
+# plain HTTP on that port gets nothing. Without a certificate it does not start.
+sed -e '/^cluster.tls_/d' "$dir/node3.conf" >"$dir/bad4.conf"
+printf 'cluster.plaintext = true\nnode.http_tls = true\n' >>"$dir/bad4.conf"
+err=$(timeout 10 "$BIN_DIR/heraldd" node --config "$dir/bad4.conf" 2>&1); rc=$?
+[ $rc != 0 ] && echo "$err" | grep -q "node.http_tls: needs the node's certificate" \
+  && ok "node.http_tls without a certificate: refused" || bad "node.http_tls, plaintext: exit $rc: $err"
+echo "node.http_tls = true" >>"$dir/node3.conf"
+timeout 60 bash "$LC" restart 3 --data "$dir" >/dev/null 2>&1 || bad "node 3 did not restart with node.http_tls"
+hp=$(sed -n 's/^node.http_listen = 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/node3.conf")
+grep -q "^HERALD_HTTP_NODE3=https://127.0.0.1:$hp$" "$dir/cluster.env" && ok "cluster.env: node 3's URL is https://" \
+  || bad "cluster.env: $(grep NODE3 "$dir/cluster.env")"
+https_ok() { curl -sf --max-time 5 --cacert "$ca" --resolve "node-3:$hp:127.0.0.1" "https://node-3:$hp/healthz" >/dev/null; }
+for _ in $(seq 100); do https_ok && break; sleep 0.2; done
+m=$(curl -sf --max-time 5 --cacert "$ca" --resolve "node-3:$hp:127.0.0.1" "https://node-3:$hp/metrics")
+grep -q '^herald_raft_term' <<<"$m" && ok "node 3's /metrics over HTTPS, verified with the cluster CA as node-3" \
+  || bad "node 3 HTTPS /metrics: $(head -c 300 <<<"$m")"
+code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hp/healthz")
+[ "$code" = 000 ] && ok "plain HTTP on node 3's HTTPS port: no answer" || bad "plain HTTP got $code"
+curl -s --max-time 5 --cacert "$ca" --resolve "node-4:$hp:127.0.0.1" -o /dev/null "https://node-4:$hp/healthz" \
+  && bad "a client expecting node-4 accepted node 3's certificate" || ok "the certificate names node-3 only"
+
 # And the cluster still works over TLS.
 kill "$traffic" 2>/dev/null; wait "$traffic" 2>/dev/null; traffic=
 n=$("$BIN_DIR/herald" --as bob history tls-c --limit 1000 | grep -c '"text":"m')
