@@ -278,7 +278,7 @@ enum mutation {
     M_BAD_TENANT,
     M_EMPTY_TENANT,
     M_TOO_MANY_TENANTS,
-    M_LOG_LEVEL,
+    M_LOG_LEVEL, M_HTTP_TLS_PLAIN,
 };
 
 static void test_node_errors_name_the_key(void **state)
@@ -308,6 +308,8 @@ static void test_node_errors_name_the_key(void **state)
                          ": -)"},
         {M_TOO_MANY_TENANTS, "cluster.tenants: more than 16 tenants"},
         {M_LOG_LEVEL, "log.level: must be debug, info, warn or error, not 'loud'"},
+        {M_HTTP_TLS_PLAIN, "node.http_tls: needs the node's certificate (cluster.tls_cert; not "
+                           "with cluster.plaintext)"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -332,6 +334,7 @@ static void test_node_errors_name_the_key(void **state)
         case M_EMPTY_TENANT: strcpy(c.tenants, "demo,,acme"); break;
         case M_TOO_MANY_TENANTS: strcpy(c.tenants, "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q"); break;
         case M_LOG_LEVEL: strcpy(c.log_level, "loud"); break;
+        case M_HTTP_TLS_PLAIN: c.http_tls = true; break; /* plaintext, no certificate */
         }
         if (nodecfg_validate(&c, err, sizeof err) != HERALD_EINVAL)
             fail_msg("case %zu was accepted", i);
