@@ -278,7 +278,8 @@ enum mutation {
     M_BAD_TENANT,
     M_EMPTY_TENANT,
     M_TOO_MANY_TENANTS,
-    M_LOG_LEVEL, M_HTTP_TLS_PLAIN,
+    M_LOG_LEVEL,
+    M_HTTP_TLS_PLAIN,
 };
 
 static void test_node_errors_name_the_key(void **state)
