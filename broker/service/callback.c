@@ -29,9 +29,12 @@ static void reply_json(svc_req *rq, uint64_t rid, const char *app, herald_buf *b
 
 /* ---- callback ------------------------------------------------------------------- */
 
-/* "event_types": the names of the types an app gets (types 0: all of them). */
+/* "event_types": the names of the types an app gets (types 0: all of them,
+ * and "all_types": true — so are types added later). */
 static void put_types(json_w *w, uint32_t types)
 {
+    json_key(w, "all_types");
+    json_bool(w, types == 0);
     json_key(w, "event_types");
     json_arr(w);
     for (uint32_t i = 0; i < OB_TYPES_N; i++)

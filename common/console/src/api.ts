@@ -177,6 +177,8 @@ export interface EventPage {
   url?: string;
   /** Events of every conversation of the tenant, not only the app's. */
   all?: boolean;
+  /** The event types the app gets; undefined when it gets every type. */
+  eventTypes?: string[];
   pending?: number;
   delivered?: number;
   failed?: number;
@@ -433,6 +435,7 @@ export class Api {
       app: str(j.app) ?? app,
       url: str(j.url) ?? str(j.callback_url),
       all: bool(j.all),
+      eventTypes: j.all_types === false ? ids(j.event_types) : undefined,
       pending: num(j.pending),
       delivered: num(j.delivered),
       failed: num(j.failed),

@@ -195,7 +195,8 @@ function deliveries(a: AppInfo, el: HTMLElement, ctx: Ctx, onPage: (p: EventPage
 
   const setCounts = (p: EventPage): void => {
     if (p.url !== undefined) fill(url, p.url ? h("code", {}, p.url) : h("span", { class: "muted" }, "none"));
-    scope.textContent = p.all === undefined ? "" : p.all ? "(every conversation of the tenant)" : "(the app's conversations)";
+    const types = p.eventTypes ? `; only ${p.eventTypes.join(", ")}` : "";
+    scope.textContent = p.all === undefined ? "" : p.all ? `(every conversation of the tenant${types})` : `(the app's conversations${types})`;
     const c = (k: string, id: string, v: number | undefined, kind: "ok" | "warn" | "bad"): HTMLElement =>
       h("div", { class: "kv" }, h("span", { class: "k" }, k), h("span", { id }, v === undefined ? "—" : v > 0 ? badge(String(v), kind) : "0"));
     fill(counts, c("pending", "count-pending", p.pending, "warn"), c("delivered", "count-delivered", p.delivered, "ok"), c("failed", "count-failed", p.failed, "bad"));
