@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "hmap.h"
 #include "log.h"
@@ -133,11 +135,20 @@ void rpc_server_destroy(rpc_server *s)
  * them as never sent, instead of in nng, which would write every one of
  * them to the server when it comes back — long after their callers gave up
  * — and so overflow the 64 replies its REP pipe queues, losing the answers
- * of the fresh requests sent behind them. */
+ * of the fresh requests sent behind them.
+ *
+ * A request that was sent and timed out still holds its lane's slot (a
+ * "ghost": its caller has had HERALD_ETIMEOUT and hears no more): its
+ * answer may yet come, and the server queues it on the same pipe as the
+ * answers of what is sent next. The ghost goes when that late answer
+ * arrives, when the lane's pipe closes (nng's pipe event, relayed to the
+ * loop through an eventfd: the server's queue for that pipe is gone too),
+ * or after RPC_GHOST_S (an answer that never comes). */
 #define RPC_LANES 4u
 #define RPC_LANE_INFLIGHT 48u
 #define RPC_LANE_QUEUED 8u
 #define RPC_WAIT_MAX 16384u
+#define RPC_GHOST_S 10.0
 #define RPC_ANY RPC_LANES /* wq index of the keyless requests */
 
 typedef struct rpc_req {
@@ -150,9 +161,17 @@ typedef struct rpc_req {
     uint64_t seq;     /* rpc_send order (which waited longer) */
     nng_msg *msg;     /* while waiting: the message to send */
     struct rpc_req *wprev, *wnext; /* its wait queue (wq[want]) */
+    bool ghost;       /* sent, timed out, reported: holds its slot (above) */
     rpc_done_fn done;
     void *arg;
 } rpc_req;
+
+/* A lane's pipe-closed signal: nng's thread writes efd, the loop reads it.
+ * It outlives its lane when a close is abandoned (sock_close), as nng may
+ * still call in then. */
+typedef struct lane_sig {
+    int efd;
+} lane_sig;
 
 typedef struct rpc_lane {
     rpc_client *c;
@@ -160,7 +179,9 @@ typedef struct rpc_lane {
     ev_io rw;
     ev_io ww;          /* SENDFD readable: nng's send queue has room again */
     bool full;         /* the last send said NNG_EAGAIN; ww runs */
-    uint32_t inflight; /* requests sent on it and not finished */
+    uint32_t inflight; /* requests sent on it and not finished (ghosts too) */
+    lane_sig *sig;     /* its pipe closed */
+    ev_io pw;          /* sig->efd readable */
 } rpc_lane;
 
 struct rpc_client {
@@ -175,6 +196,7 @@ struct rpc_client {
     uint32_t nwait;     /* in all of wq */
     uint64_t next_seq;  /* rpc_send order */
     uint32_t next_id;
+    uint32_t nghosts;  /* in pending */
     bool closing;      /* rpc_client_destroy in progress */
 };
 
@@ -351,12 +373,83 @@ static void req_finish(rpc_req *r, int status, const uint8_t *p, size_t n)
     pump(c);
 }
 
+/* A ghost goes: its slot is free again. */
+static void ghost_free(rpc_req *r, bool pump_after)
+{
+    rpc_client *c = r->c;
+    ev_timer_stop(c->loop, &r->timer);
+    hmap_del(c->pending, &r->id, sizeof r->id);
+    c->lane[r->lane].inflight--;
+    c->nghosts--;
+    free(r);
+    if (pump_after)
+        pump(c);
+}
+
 static void req_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     rpc_req *r = w->data;
+    rpc_client *c = r->c;
+    (void)revents;
+    if (r->ghost) {
+        ghost_free(r, true); /* its answer never came */
+        return;
+    }
+    if (r->lane < 0 || r->fail) {
+        req_finish(r, r->fail ? r->fail : HERALD_ETIMEOUT, NULL, 0);
+        return;
+    }
+    /* Sent and unanswered: the caller hears now, the slot stays taken. */
+    r->ghost = true;
+    c->nghosts++;
+    ev_timer_set(&r->timer, RPC_GHOST_S, 0.0);
+    ev_timer_start(loop, &r->timer);
+    r->done(r->arg, HERALD_ETIMEOUT, NULL, 0);
+    r->done = NULL;
+}
+
+/* Lane i's pipe closed: its ghosts' answers will never come. */
+static void release_ghosts(rpc_client *c, uint32_t lane)
+{
+    const void *k;
+    size_t kl, at = 0, n = 0;
+    void *v;
+    rpc_req **dead;
+
+    if (!c->nghosts || !(dead = malloc(c->nghosts * sizeof *dead)))
+        return; /* (out of memory: their timers free them) */
+    while ((at = hmap_next(c->pending, at, &k, &kl, &v)) != (size_t)-1) {
+        rpc_req *r = v;
+        if (r->ghost && r->lane == (int)lane && n < c->nghosts)
+            dead[n++] = r;
+        at++;
+    }
+    for (size_t i = 0; i < n; i++)
+        ghost_free(dead[i], false);
+    free(dead);
+    pump(c);
+}
+
+/* nng's thread: a pipe of the lane was removed. */
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    lane_sig *sig = arg;
+    uint64_t one = 1;
+    (void)p;
+    (void)ev;
+    if (write(sig->efd, &one, sizeof one) < 0) {
+        /* the counter is full: the loop has a wake-up pending anyway */
+    }
+}
+
+static void lane_pipe_gone(struct ev_loop *loop, ev_io *w, int revents)
+{
+    rpc_lane *l = w->data;
+    uint64_t v;
     (void)loop;
     (void)revents;
-    req_finish(r, r->fail ? r->fail : HERALD_ETIMEOUT, NULL, 0);
+    if (read(l->sig->efd, &v, sizeof v) == (ssize_t)sizeof v)
+        release_ghosts(l->c, (uint32_t)(l - l->c->lane));
 }
 
 /* nng's send queue of a lane has room again: the waiting go out. */
@@ -383,9 +476,13 @@ static void client_readable(struct ev_loop *loop, ev_io *w, int revents)
             return;
         /* Raw REQ: the header is the request id we put there. */
         if (nng_msg_header_len(m) == 4 && nng_msg_header_trim_u32(m, &id) == 0 &&
-            (id & RPC_ID_BIT) && (r = hmap_get(c->pending, &id, sizeof id)) != NULL)
-            req_finish(r, 0, nng_msg_body(m), nng_msg_len(m));
-        /* else: a late reply after its deadline; dropped */
+            (id & RPC_ID_BIT) && (r = hmap_get(c->pending, &id, sizeof id)) != NULL) {
+            if (r->ghost)
+                ghost_free(r, true); /* late: its caller heard ETIMEOUT */
+            else
+                req_finish(r, 0, nng_msg_body(m), nng_msg_len(m));
+        }
+        /* else: not ours, or a ghost gone already; dropped */
         nng_msg_free(m);
     }
 }
@@ -393,9 +490,16 @@ static void client_readable(struct ev_loop *loop, ev_io *w, int revents)
 static void close_lanes(rpc_client *c)
 {
     for (uint32_t i = 0; i < c->nlanes; i++) {
-        ev_io_stop(c->loop, &c->lane[i].rw);
-        ev_io_stop(c->loop, &c->lane[i].ww);
-        sock_close(c->lane[i].sock, "rpc client socket", 0);
+        rpc_lane *l = &c->lane[i];
+        ev_io_stop(c->loop, &l->rw);
+        ev_io_stop(c->loop, &l->ww);
+        ev_io_stop(c->loop, &l->pw);
+        nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
+        if (sock_close(l->sock, "rpc client socket", 0) == 0 && l->sig) {
+            close(l->sig->efd);
+            free(l->sig);
+        } /* else abandoned: nng may still call in; the signal stays */
+        l->sig = NULL;
     }
     c->nlanes = 0;
 }
@@ -422,6 +526,22 @@ int rpc_client_create(struct ev_loop *loop, const char *url, size_t max_msg, con
         }
         c->nlanes++;
         l->c = c;
+        /* Before the dial: no pipe comes and goes unseen. */
+        if (!(l->sig = malloc(sizeof *l->sig))) {
+            rv = NNG_ENOMEM;
+            break;
+        }
+        if ((l->sig->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+            free(l->sig);
+            l->sig = NULL;
+            rv = NNG_ENOMEM;
+            break;
+        }
+        if ((rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, pipe_removed, l->sig)) != 0)
+            break;
+        ev_io_init(&l->pw, lane_pipe_gone, l->sig->efd, EV_READ);
+        l->pw.data = l;
+        ev_io_start(loop, &l->pw);
         nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, max_msg);
         nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, (int)RPC_LANE_QUEUED);
         nng_socket_set_int(l->sock, NNG_OPT_RECVBUF, 1024);
@@ -512,7 +632,7 @@ int rpc_send_keyed(rpc_client *c, uint32_t key, const void *p, size_t n, unsigne
     return 0;
 }
 
-size_t rpc_inflight(const rpc_client *c) { return hmap_count(c->pending); }
+size_t rpc_inflight(const rpc_client *c) { return hmap_count(c->pending) - c->nghosts; }
 
 void rpc_client_destroy(rpc_client *c)
 {
@@ -525,8 +645,13 @@ void rpc_client_destroy(rpc_client *c)
     close_lanes(c);
     /* hmap_next walks slots; finishing removes, so restart from 0 each time. */
     c->closing = true;
-    while ((i = hmap_next(c->pending, 0, &k, &kl, &v)) != (size_t)-1)
-        req_finish(v, HERALD_ESHUTDOWN, NULL, 0);
+    while ((i = hmap_next(c->pending, 0, &k, &kl, &v)) != (size_t)-1) {
+        rpc_req *r = v;
+        if (r->ghost)
+            ghost_free(r, false);
+        else
+            req_finish(r, HERALD_ESHUTDOWN, NULL, 0);
+    }
     hmap_destroy(c->pending);
     free(c);
 }

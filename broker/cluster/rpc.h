@@ -10,8 +10,12 @@
  * the server at most once — retrying is the caller's decision. A lane keeps
  * at most 48 requests on the wire: nng's raw REP queues at most 64 replies
  * per pipe and frees the rest without a word, so more in flight would lose
- * answers in a burst. Requests past the lanes' room wait in the client, in
- * order (bounded: then HERALD_EBUSY).
+ * answers in a burst. A request that timed out on the wire keeps its place
+ * among those 48 until its late answer comes or its connection closes (its
+ * caller has had HERALD_ETIMEOUT). Requests past the lanes' room wait in
+ * the client, in order (bounded: then HERALD_EBUSY); nng itself holds at
+ * most 8 per lane, so what waits while the server is down ends as never
+ * sent.
  *
  * Threads: everything on the loop thread given at creation.
  * Errors: Herald codes.

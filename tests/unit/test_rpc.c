@@ -5,7 +5,8 @@
  * that expires while waiting was never sent (HERALD_EIO); requests with
  * one key reach the server in the order sent; requests sent while no
  * server is up are not written to it when it comes (the answers of the
- * fresh ones behind them are not lost).
+ * fresh ones behind them are not lost); requests that timed out on the
+ * wire keep their slots until their late answer or their pipe's end.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,6 +106,16 @@ static void run_until(struct ev_loop *loop, cli_state *cs, uint32_t want)
         ev_run(loop, 0);
         ev_timer_stop(loop, &t);
     }
+}
+
+/* Runs the loop for about s seconds. */
+static void run_for(struct ev_loop *loop, double s)
+{
+    ev_timer t;
+    ev_timer_init(&t, tick, s, 0.0);
+    ev_timer_start(loop, &t);
+    ev_run(loop, 0);
+    ev_timer_stop(loop, &t);
 }
 
 /* A server and a client on url, and N_REQ requests sent at once with
@@ -269,6 +280,98 @@ static void test_server_late(void **state)
     ev_loop_destroy(loop);
 }
 
+/* A server that stalls past the deadlines, then answers everything at
+ * once: the timed-out requests on the wire keep their slots (ghosts), so
+ * the fresh requests sent meanwhile wait in the client instead of joining
+ * the stalled ones on the server, and the burst of late answers loses
+ * none of the fresh ones. */
+static void test_stall_then_burst(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    static srv_state ss;
+    static cli_state cs;
+    static one os[N_REQ], fresh[N_REQ];
+    rpc_server *srv;
+    rpc_client *cli;
+    uint32_t stale;
+    (void)state;
+    memset(&ss, 0, sizeof ss);
+    memset(&cs, 0, sizeof cs);
+    ss.hold = true;
+    ev_timer_init(&ss.commit, on_commit, 0.02, 0.02);
+    ss.commit.data = &ss;
+    ev_timer_start(loop, &ss.commit);
+    start(loop, "inproc://test-rpc-stall", &ss, &cs, os, 300, &srv, &cli);
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.timeout + cs.eio, N_REQ);
+    stale = ss.n_held; /* on the wire when they timed out: ghosts now */
+    assert_true(stale > 0 && stale <= 4 * 48);
+    assert_int_equal(rpc_inflight(cli), 0); /* ghosts are not the callers' */
+
+    memset(&cs, 0, sizeof cs);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        fresh[i] = (one){.cs = &cs, .idx = i};
+        assert_int_equal(rpc_send(cli, "q", 1, 10000, on_done, &fresh[i]), 0);
+    }
+    run_for(loop, 0.2);
+    assert_int_equal(ss.n_held, stale); /* the fresh wait behind the ghosts */
+    ss.hold = false;                    /* the stall ends: one burst */
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.ok, N_REQ);
+    assert_int_equal(cs.timeout + cs.eio + cs.other, 0);
+    assert_int_equal(ss.served, stale + N_REQ);
+    ev_timer_stop(loop, &ss.commit);
+    rpc_client_destroy(cli);
+    rpc_server_destroy(srv);
+    ev_loop_destroy(loop);
+}
+
+/* Ghosts go with their pipe: a server that stalled and then went away
+ * took its queued answers with it; a new one on the same address answers
+ * fresh requests at once, not after the ghosts' own expiry. */
+static void test_ghosts_go_with_the_pipe(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    static srv_state ss;
+    static cli_state cs;
+    static one os[N_REQ], fresh[N_REQ];
+    const char *url = "inproc://test-rpc-ghost-pipe";
+    rpc_server *srv;
+    rpc_client *cli;
+    ev_tstamp t0;
+    (void)state;
+    memset(&ss, 0, sizeof ss);
+    memset(&cs, 0, sizeof cs);
+    ss.hold = true;
+    start(loop, url, &ss, &cs, os, 300, &srv, &cli);
+    run_until(loop, &cs, N_REQ);
+    assert_true(ss.n_held > 0);
+    for (uint32_t i = 0; i < ss.n_held; i++)
+        rpc_drop(ss.held[i]);
+    rpc_server_destroy(srv); /* the pipes close */
+
+    memset(&ss, 0, sizeof ss);
+    memset(&cs, 0, sizeof cs);
+    ev_timer_init(&ss.commit, on_commit, 0.02, 0.02);
+    ss.commit.data = &ss;
+    ev_timer_start(loop, &ss.commit);
+    assert_int_equal(rpc_server_create(loop, url, 1 << 20, NULL, on_request, &ss, &srv), 0);
+    ev_now_update(loop);
+    t0 = ev_now(loop);
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        fresh[i] = (one){.cs = &cs, .idx = i};
+        assert_int_equal(rpc_send(cli, "q", 1, 20000, on_done, &fresh[i]), 0);
+    }
+    run_until(loop, &cs, N_REQ);
+    assert_int_equal(cs.ok, N_REQ);
+    ev_now_update(loop);
+    assert_true(ev_now(loop) - t0 < 5.0); /* the ghosts' expiry is 10 s */
+    ev_timer_stop(loop, &ss.commit);
+    rpc_client_destroy(cli);
+    rpc_server_destroy(srv);
+    ev_loop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +379,8 @@ int main(void)
         cmocka_unit_test(test_waiting_expire_unsent),
         cmocka_unit_test(test_keyed_order),
         cmocka_unit_test(test_server_late),
+        cmocka_unit_test(test_stall_then_burst),
+        cmocka_unit_test(test_ghosts_go_with_the_pipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
