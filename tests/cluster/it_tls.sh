@@ -53,8 +53,14 @@ expect "another CA's certificate" "no reply" \
 expect "no client certificate" "no reply" "$(probe req "$req" --ca "$ca" --peer node-1 --timeout 1500)"
 expect "the wrong node's name" "no reply" \
   "$(probe req "$req" --ca "$ca" --cert "$gwcert" --peer node-2 --timeout 1500)"
-expect "a cluster certificate, a forged identity, no token" "status UNAUTHORIZED" \
-  "$(probe req "$req" --ca "$ca" --cert "$gwcert" --peer node-1 --tenant demo --user alice --timeout 3000)"
+# Up to three tries: "no reply" is not an acceptance, and one probe in a
+# loaded full run once got no reply at all within 3 s (not reproduced alone).
+for try in 1 2 3; do
+  out=$(probe req "$req" --ca "$ca" --cert "$gwcert" --peer node-1 --tenant demo --user alice --timeout 3000)
+  [ "$out" = "no reply" ] || break
+done
+[ "$try" = 1 ] || echo "# the forged-identity probe took $try tries"
+expect "a cluster certificate, a forged identity, no token" "status UNAUTHORIZED" "$out"
 expect "plaintext subscriber" "no reply" "$(probe sub "$pub" --timeout 1500)"
 expect "subscriber with another CA's certificate" "no reply" \
   "$(probe sub "$pub" --ca "$ca" --cert "$dir/evil/gateway-1.pem" --peer node-1 --timeout 1500)"
