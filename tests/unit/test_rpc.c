@@ -280,6 +280,33 @@ static void test_server_late(void **state)
     ev_loop_destroy(loop);
 }
 
+/* A server that holds everything and a client whose N_REQ requests (300
+ * ms deadline) all end: those on the wire became ghosts. Returns how many
+ * the server holds. */
+static uint32_t stalled(struct ev_loop *loop, const char *url, srv_state *ss, cli_state *cs,
+                        one *os, rpc_server **srv, rpc_client **cli)
+{
+    memset(ss, 0, sizeof *ss);
+    memset(cs, 0, sizeof *cs);
+    ss->hold = true;
+    start(loop, url, ss, cs, os, 300, srv, cli);
+    run_until(loop, cs, N_REQ);
+    assert_int_equal(cs->timeout + cs->eio, N_REQ);
+    assert_true(ss->n_held > 0 && ss->n_held <= 4 * 48);
+    assert_int_equal(rpc_inflight(*cli), 0); /* ghosts are not the callers' */
+    memset(cs, 0, sizeof *cs);
+    return ss->n_held;
+}
+
+/* N_REQ fresh requests with deadline ms. */
+static void send_fresh(rpc_client *cli, cli_state *cs, one *fresh, unsigned ms)
+{
+    for (uint32_t i = 0; i < N_REQ; i++) {
+        fresh[i] = (one){.cs = cs, .idx = i};
+        assert_int_equal(rpc_send(cli, "q", 1, ms, on_done, &fresh[i]), 0);
+    }
+}
+
 /* A server that stalls past the deadlines, then answers everything at
  * once: the timed-out requests on the wire keep their slots (ghosts), so
  * the fresh requests sent meanwhile wait in the client instead of joining
@@ -295,24 +322,11 @@ static void test_stall_then_burst(void **state)
     rpc_client *cli;
     uint32_t stale;
     (void)state;
-    memset(&ss, 0, sizeof ss);
-    memset(&cs, 0, sizeof cs);
-    ss.hold = true;
+    stale = stalled(loop, "inproc://test-rpc-stall", &ss, &cs, os, &srv, &cli);
     ev_timer_init(&ss.commit, on_commit, 0.02, 0.02);
     ss.commit.data = &ss;
     ev_timer_start(loop, &ss.commit);
-    start(loop, "inproc://test-rpc-stall", &ss, &cs, os, 300, &srv, &cli);
-    run_until(loop, &cs, N_REQ);
-    assert_int_equal(cs.timeout + cs.eio, N_REQ);
-    stale = ss.n_held; /* on the wire when they timed out: ghosts now */
-    assert_true(stale > 0 && stale <= 4 * 48);
-    assert_int_equal(rpc_inflight(cli), 0); /* ghosts are not the callers' */
-
-    memset(&cs, 0, sizeof cs);
-    for (uint32_t i = 0; i < N_REQ; i++) {
-        fresh[i] = (one){.cs = &cs, .idx = i};
-        assert_int_equal(rpc_send(cli, "q", 1, 10000, on_done, &fresh[i]), 0);
-    }
+    send_fresh(cli, &cs, fresh, 10000);
     run_for(loop, 0.2);
     assert_int_equal(ss.n_held, stale); /* the fresh wait behind the ghosts */
     ss.hold = false;                    /* the stall ends: one burst */
@@ -340,12 +354,7 @@ static void test_ghosts_go_with_the_pipe(void **state)
     rpc_client *cli;
     ev_tstamp t0;
     (void)state;
-    memset(&ss, 0, sizeof ss);
-    memset(&cs, 0, sizeof cs);
-    ss.hold = true;
-    start(loop, url, &ss, &cs, os, 300, &srv, &cli);
-    run_until(loop, &cs, N_REQ);
-    assert_true(ss.n_held > 0);
+    stalled(loop, url, &ss, &cs, os, &srv, &cli);
     for (uint32_t i = 0; i < ss.n_held; i++)
         rpc_drop(ss.held[i]);
     rpc_server_destroy(srv); /* the pipes close */
@@ -358,10 +367,7 @@ static void test_ghosts_go_with_the_pipe(void **state)
     assert_int_equal(rpc_server_create(loop, url, 1 << 20, NULL, on_request, &ss, &srv), 0);
     ev_now_update(loop);
     t0 = ev_now(loop);
-    for (uint32_t i = 0; i < N_REQ; i++) {
-        fresh[i] = (one){.cs = &cs, .idx = i};
-        assert_int_equal(rpc_send(cli, "q", 1, 20000, on_done, &fresh[i]), 0);
-    }
+    send_fresh(cli, &cs, fresh, 20000);
     run_until(loop, &cs, N_REQ);
     assert_int_equal(cs.ok, N_REQ);
     ev_now_update(loop);
