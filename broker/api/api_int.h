@@ -19,7 +19,9 @@
 
 /* How a parameter reaches the frame. */
 typedef enum api_ptype {
-    AP_STR,   /* string → herald_str field */
+    AP_STR,   /* string → herald_str field (a required one must not be empty) */
+    AP_STR0,  /* string that may be empty even when required (a callback's
+                 url: "" removes it) → as AP_STR */
     AP_U64,   /* non-negative integer → uint64_t field */
     AP_U32,   /* non-negative integer ≤ 2^32 − 1 → uint32_t field */
     AP_LIST,  /* array of strings, or one string "a|b|c" → herald_str array + count */

@@ -40,8 +40,7 @@ static const api_param p_app_list[] = {
     END};
 static const api_param p_app_callback[] = {
     P("app", AP_STR, true, FS(app), "app id"),
-    /* Required, but "" is a value (not "required" here: that refuses ""). */
-    P("url", AP_STR, false, NONE, "where events are POSTed; required (\"\" removes the callback)"),
+    P("url", AP_STR0, true, NONE, "where events are POSTed (\"\" removes the callback)"),
     P("all", AP_BOOL, false, NONE, "every conversation of the tenant, not only the app's"),
     {"events", AP_LIST, false, NONE, 0,
      "the event types it gets (message, recall, receipt, urgent.escalate, message.offline, "
@@ -495,12 +494,13 @@ int api_build(const api_route_def *r, json_t *args, bool from_query, api_built *
         }
         switch (p->type) {
         case AP_STR:
+        case AP_STR0:
         case AP_TEXT:
             if (!json_is_string(v)) {
                 st = bad(why, whylen, "%s must be a string", p->name);
                 goto out;
             }
-            if (p->required && json_string_length(v) == 0) {
+            if (p->required && p->type != AP_STR0 && json_string_length(v) == 0) {
                 st = bad(why, whylen, "%s must not be empty", p->name);
                 goto out;
             }
