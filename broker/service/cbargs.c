@@ -77,17 +77,16 @@ int cbargs_parse(cbargs_op op, const char *p, size_t n, cbargs *out, char *why, 
             known = true;
             if (!json_is_array(v))
                 rc = fail(why, whylen, "events must be an array of event types%s", "");
-            json_array_foreach(v, i, t) {
+            json_array_foreach(v, i, t) { /* (no elements when not an array) */
                 const char *s = json_string_value(t);
                 uint32_t bit = s ? ob_type_bit(s, json_string_length(t)) : 0;
-                if (rc)
-                    break;
                 if (!bit) {
                     char all[256];
                     ob_types_str((1u << OB_TYPES_N) - 1, all, sizeof all);
                     snprintf(why, whylen, "events: %s%.40s%s is no event type (one of: %s)",
                              s ? "\"" : "", s ? s : "a non-string", s ? "\"" : "", all);
                     rc = HERALD_EINVAL;
+                    break;
                 }
                 out->types |= bit;
             }
