@@ -352,14 +352,21 @@ static void pump(rpc_client *c)
     }
 }
 
-static void req_finish(rpc_req *r, int status, const uint8_t *p, size_t n)
+/* r leaves the books: its timer, the pending map, its lane's count. */
+static void req_unlist(rpc_req *r)
 {
     rpc_client *c = r->c;
     ev_timer_stop(c->loop, &r->timer);
     hmap_del(c->pending, &r->id, sizeof r->id);
-    if (r->lane >= 0) {
+    if (r->lane >= 0)
         c->lane[r->lane].inflight--;
-    } else {
+}
+
+static void req_finish(rpc_req *r, int status, const uint8_t *p, size_t n)
+{
+    rpc_client *c = r->c;
+    req_unlist(r);
+    if (r->lane < 0) {
         if (r->msg) {
             wait_unlink(c, r); /* never sent */
             nng_msg_free(r->msg);
@@ -377,9 +384,7 @@ static void req_finish(rpc_req *r, int status, const uint8_t *p, size_t n)
 static void ghost_free(rpc_req *r, bool pump_after)
 {
     rpc_client *c = r->c;
-    ev_timer_stop(c->loop, &r->timer);
-    hmap_del(c->pending, &r->id, sizeof r->id);
-    c->lane[r->lane].inflight--;
+    req_unlist(r);
     c->nghosts--;
     free(r);
     if (pump_after)
